@@ -1,0 +1,59 @@
+"""Pure domain types and their lifecycles: no I/O, no clock reads."""
+
+from smilepass_core.domain.lifecycle import HasHistory, Lifecycle, Status, StatusChange
+from smilepass_core.domain.members import MEMBERSHIP_LIFECYCLE, Member, MembershipStatus
+from smilepass_core.domain.payment_plans import (
+    PAYMENT_PLAN_LIFECYCLE,
+    FollowUpAction,
+    Instalment,
+    InstalmentAttempt,
+    PaymentPlan,
+    PaymentPlanStatus,
+    PaymentType,
+)
+from smilepass_core.domain.payments import (
+    Ledger,
+    Payment,
+    PaymentKind,
+    PaymentOutcome,
+    check_refund,
+)
+from smilepass_core.domain.practices import (
+    BillingCycle,
+    MembershipPlan,
+    Patient,
+    Practice,
+    StaffUser,
+)
+from smilepass_core.domain.referrals import REFERRAL_LIFECYCLE, Campaign, Referral, ReferralStatus
+
+__all__ = [
+    "MEMBERSHIP_LIFECYCLE",
+    "PAYMENT_PLAN_LIFECYCLE",
+    "REFERRAL_LIFECYCLE",
+    "BillingCycle",
+    "Campaign",
+    "FollowUpAction",
+    "HasHistory",
+    "Instalment",
+    "InstalmentAttempt",
+    "Ledger",
+    "Lifecycle",
+    "Member",
+    "MembershipPlan",
+    "MembershipStatus",
+    "Patient",
+    "Payment",
+    "PaymentKind",
+    "PaymentOutcome",
+    "PaymentPlan",
+    "PaymentPlanStatus",
+    "PaymentType",
+    "Practice",
+    "Referral",
+    "ReferralStatus",
+    "StaffUser",
+    "Status",
+    "StatusChange",
+    "check_refund",
+]

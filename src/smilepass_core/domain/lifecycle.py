@@ -1,0 +1,197 @@
+"""The one transition-table mechanism every status set shares.
+
+A :class:`Lifecycle` is data: for each status, the statuses it may move to.
+An object's history is a tuple of :class:`StatusChange`; its first entry has
+``from_=None`` (the object came into being in that status).
+
+``status_at(t)`` includes a change stamped exactly at ``t``; ``status_before(t)``
+(the state at a boundary, used by the KPIs) takes only changes strictly before ``t``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+import itertools
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
+import attrs
+
+from smilepass_core.errors import InvalidTransition, InvalidValue, OutOfOrderChange, UnknownStatus
+from smilepass_core.periods import as_instant
+
+__all__ = ["HasHistory", "Lifecycle", "Status", "StatusChange"]
+
+
+class Status(enum.Enum):
+    """Base of every status enum: adds :meth:`parse` for host strings."""
+
+    @classmethod
+    def parse(cls, value: Any) -> Self:
+        """The status a host string names, ignoring case and surrounding spaces.
+
+        Raises:
+            UnknownStatus: ``value`` names no status (``None`` and non-strings included).
+        """
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            key = value.strip().lower()
+            for member in cls:
+                if member.value == key:
+                    return member
+        raise UnknownStatus(value, [m.value for m in cls])
+
+
+S = TypeVar("S", bound=Status)
+
+
+def _reason(value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidValue("reason", value, "must be a string")
+    return value
+
+
+@attrs.frozen
+class StatusChange(Generic[S]):
+    """One status change: when, from what (``None`` at creation), to what, and why."""
+
+    at: datetime = attrs.field(converter=as_instant)
+    from_: S | None
+    to: S
+    reason: str = attrs.field(default="", converter=_reason)
+
+
+class Lifecycle(Generic[S]):
+    """An explicit transition table over one status enum.
+
+    Raises:
+        InvalidValue: a status is missing as a key, or a target is not of the enum.
+    """
+
+    def __init__(
+        self,
+        statuses: type[S],
+        table: Mapping[S, Iterable[S]],
+        *,
+        initial: Iterable[S],
+    ) -> None:
+        self.statuses = statuses
+        self.table: dict[S, frozenset[S]] = {s: frozenset(t) for s, t in table.items()}
+        self.initial = frozenset(initial)
+        missing = set(statuses) - set(self.table)
+        if missing:
+            raise InvalidValue("table", sorted(m.name for m in missing), "statuses without a row")
+        for source, targets in self.table.items():
+            for target in targets | {source}:
+                if not isinstance(target, statuses):
+                    raise InvalidValue("table", target, f"not a {statuses.__name__}")
+        if not self.initial:
+            raise InvalidValue("initial", (), "at least one initial status")
+
+    @property
+    def terminal(self) -> frozenset[S]:
+        """Statuses with no way out."""
+        return frozenset(s for s, targets in self.table.items() if not targets)
+
+    def allowed(self, from_: S) -> frozenset[S]:
+        """The statuses ``from_`` may move to."""
+        return self.table[from_]
+
+    def can(self, from_: S, to: S) -> bool:
+        """True when the table allows ``from_ -> to``."""
+        return to in self.table[from_]
+
+    def check(self, from_: S, to: S, *, subject: str = "") -> None:
+        """Raise :class:`InvalidTransition` unless ``from_ -> to`` is allowed."""
+        if to not in self.table[from_]:
+            raise InvalidTransition(from_, to, subject=subject, allowed=self.table[from_])
+
+    def start(self, status: S, at: datetime, reason: str = "") -> tuple[StatusChange[S]]:
+        """A new history that begins in ``status``."""
+        if status not in self.initial:
+            raise InvalidValue(
+                "status", status, f"cannot start in it; starts in {_names(self.initial)}"
+            )
+        return (StatusChange(at, None, status, reason),)
+
+    def append(
+        self,
+        history: tuple[StatusChange[S], ...],
+        to: S,
+        at: datetime,
+        reason: str = "",
+        *,
+        subject: str = "",
+    ) -> tuple[StatusChange[S], ...]:
+        """``history`` with the change to ``to`` appended, after checking table and time."""
+        change = StatusChange(at, history[-1].to, to, reason)
+        self.check(history[-1].to, to, subject=subject)
+        if change.at < history[-1].at:
+            raise OutOfOrderChange(history[-1].at, change.at, subject=subject)
+        return (*history, change)
+
+    def validate(self, history: tuple[StatusChange[S], ...], *, subject: str = "") -> None:
+        """Check that ``history`` is a legal walk through the table, in time order."""
+        if not history:
+            raise InvalidValue("history", history, "must hold at least the initial status")
+        first = history[0]
+        if first.from_ is not None or first.to not in self.initial:
+            raise InvalidValue(
+                "history", first, f"must start with from_=None into {_names(self.initial)}"
+            )
+        for before, after in itertools.pairwise(history):
+            if after.from_ is not before.to:
+                raise InvalidValue(
+                    "history", after, f"from_ must be {before.to.name}, the previous status"
+                )
+            self.check(before.to, after.to, subject=subject)
+            if after.at < before.at:
+                raise OutOfOrderChange(before.at, after.at, subject=subject)
+
+
+def _names(statuses: Iterable[Status]) -> str:
+    return ", ".join(sorted(s.name for s in statuses))
+
+
+class HasHistory(Generic[S]):
+    """Status questions answered from an object's ``history``."""
+
+    __slots__ = ()
+    LIFECYCLE: ClassVar[Lifecycle[Any]]
+    history: tuple[StatusChange[S], ...]
+    id: str
+
+    @property
+    def status(self) -> S:
+        """The current status."""
+        return self.history[-1].to
+
+    @property
+    def created_at(self) -> datetime:
+        """When the object came into being."""
+        return self.history[0].at
+
+    def status_at(self, instant: datetime) -> S | None:
+        """Status after every change stamped at or before ``instant``; ``None`` before creation."""
+        return self._status(as_instant(instant), bisect.bisect_right)
+
+    def status_before(self, instant: datetime) -> S | None:
+        """Status after every change strictly before ``instant`` (the state at a boundary)."""
+        return self._status(as_instant(instant), bisect.bisect_left)
+
+    def _status(self, instant: datetime, search: Any) -> S | None:
+        i: int = search(self.history, instant, key=lambda c: c.at)
+        return self.history[i - 1].to if i else None
+
+    def first_entered(self, status: S) -> datetime | None:
+        """When the object first entered ``status``; ``None`` if it never did."""
+        return next((c.at for c in self.history if c.to is status), None)
+
+    def _moved(self, to: S, at: datetime, reason: str) -> Self:
+        history = self.LIFECYCLE.append(
+            self.history, to, at, reason, subject=f"{type(self).__name__} {self.id}"
+        )
+        return attrs.evolve(self, history=history)  # type: ignore[misc]

@@ -1,0 +1,149 @@
+"""Members: an account holder and dependents on a membership plan, with a status history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+import attrs
+
+from smilepass_core.domain._fields import day, identifier, optional_identifier
+from smilepass_core.domain.lifecycle import HasHistory, Lifecycle, Status, StatusChange
+from smilepass_core.domain.practices import Patient
+from smilepass_core.errors import InvalidValue
+
+__all__ = ["MEMBERSHIP_LIFECYCLE", "Member", "MembershipStatus"]
+
+
+class MembershipStatus(Status):
+    """The manual's membership statuses, plus Suspended (paused by the practice)."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    FAILED = "failed"
+    SUSPENDED = "suspended"
+    CANCELLED = "cancelled"
+
+
+_M = MembershipStatus
+
+#: Pending -> Active (first payment collected) or Failed; Active <-> Failed (a due
+#: charge failed / recovered); Active or Failed -> Suspended -> Active (paused,
+#: resumed); anything but Cancelled -> Cancelled, which is terminal.
+MEMBERSHIP_LIFECYCLE: Lifecycle[MembershipStatus] = Lifecycle(
+    MembershipStatus,
+    {
+        _M.PENDING: {_M.ACTIVE, _M.FAILED, _M.CANCELLED},
+        _M.ACTIVE: {_M.FAILED, _M.SUSPENDED, _M.CANCELLED},
+        _M.FAILED: {_M.ACTIVE, _M.SUSPENDED, _M.CANCELLED},
+        _M.SUSPENDED: {_M.ACTIVE, _M.CANCELLED},
+        _M.CANCELLED: set(),
+    },
+    initial={_M.PENDING},
+)
+
+
+def _patients(value: Any) -> tuple[Patient, ...]:
+    if isinstance(value, (Patient, str)):
+        raise InvalidValue("dependents", value, "must be a sequence of Patient")
+    result = tuple(value)
+    for p in result:
+        if not isinstance(p, Patient):
+            raise InvalidValue("dependents", p, "must be a Patient")
+    return result
+
+
+def _history(
+    value: Iterable[StatusChange[MembershipStatus]],
+) -> tuple[StatusChange[MembershipStatus], ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class Member(HasHistory[MembershipStatus]):
+    """A membership: account holder, dependents, plan, practice and status history.
+
+    Create one with :meth:`enrol`; move it with :meth:`activate`, :meth:`fail`,
+    :meth:`suspend`, :meth:`cancel` (or :meth:`transition`). Each returns a new
+    Member with the change appended; a move the table forbids raises
+    :class:`~smilepass_core.errors.InvalidTransition` and changes nothing.
+
+    >>> from datetime import datetime, timezone
+    >>> t = datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
+    >>> m = Member.enrol(id="m1", practice_id="p1", plan_id="gold",
+    ...     account_holder=Patient("pat1", "Ada Lovelace"), start_date=t.date(), at=t)
+    >>> m.activate(at=t).status
+    <MembershipStatus.ACTIVE: 'active'>
+    """
+
+    LIFECYCLE: ClassVar[Lifecycle[MembershipStatus]] = MEMBERSHIP_LIFECYCLE
+
+    id: str = attrs.field(validator=identifier)
+    practice_id: str = attrs.field(validator=identifier)
+    plan_id: str = attrs.field(validator=identifier)
+    account_holder: Patient = attrs.field(validator=attrs.validators.instance_of(Patient))
+    start_date: date = attrs.field(validator=day)
+    history: tuple[StatusChange[MembershipStatus], ...] = attrs.field(converter=_history)
+    dependents: tuple[Patient, ...] = attrs.field(default=(), converter=_patients)
+    campaign_id: str | None = attrs.field(default=None, validator=optional_identifier)
+    staff_user_id: str | None = attrs.field(default=None, validator=optional_identifier)
+
+    def __attrs_post_init__(self) -> None:
+        MEMBERSHIP_LIFECYCLE.validate(self.history, subject=f"Member {self.id}")
+
+    @classmethod
+    def enrol(
+        cls,
+        *,
+        id: str,
+        practice_id: str,
+        plan_id: str,
+        account_holder: Patient,
+        start_date: date,
+        at: datetime,
+        dependents: tuple[Patient, ...] = (),
+        campaign_id: str | None = None,
+        staff_user_id: str | None = None,
+    ) -> Member:
+        """A new Pending member, enrolled at ``at``."""
+        return cls(
+            id=id,
+            practice_id=practice_id,
+            plan_id=plan_id,
+            account_holder=account_holder,
+            start_date=start_date,
+            history=MEMBERSHIP_LIFECYCLE.start(_M.PENDING, at, "enrolled"),
+            dependents=dependents,
+            campaign_id=campaign_id,
+            staff_user_id=staff_user_id,
+        )
+
+    def transition(self, to: MembershipStatus, *, at: datetime, reason: str = "") -> Member:
+        """Move to ``to`` at ``at``, if the table allows it."""
+        return self._moved(to, at, reason)
+
+    def activate(self, *, at: datetime, reason: str = "payment collected") -> Member:
+        """Active: first payment collected, a failed charge recovered, or resumed."""
+        return self._moved(_M.ACTIVE, at, reason)
+
+    def fail(self, *, at: datetime, reason: str = "charge failed") -> Member:
+        """Failed: a due charge failed."""
+        return self._moved(_M.FAILED, at, reason)
+
+    def suspend(self, *, at: datetime, reason: str = "suspended by the practice") -> Member:
+        """Suspended: the practice pauses the member without ending the record."""
+        return self._moved(_M.SUSPENDED, at, reason)
+
+    def cancel(self, *, at: datetime, reason: str = "cancelled") -> Member:
+        """Cancelled, for good: no further charges."""
+        return self._moved(_M.CANCELLED, at, reason)
+
+    @property
+    def first_activated_at(self) -> datetime | None:
+        """When the member first became Active (they count as new then); ``None`` if never."""
+        return self.first_entered(_M.ACTIVE)
+
+    def is_active_at(self, instant: datetime) -> bool:
+        """True when Active after every change stamped at or before ``instant``."""
+        return self.status_at(instant) is _M.ACTIVE

@@ -1,0 +1,383 @@
+"""Patient payment plans: an instalment schedule, what was paid and when, what failed."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import ClassVar
+
+import attrs
+
+from smilepass_core.domain._fields import day, identifier, optional_identifier, whole
+from smilepass_core.domain.lifecycle import HasHistory, Lifecycle, Status, StatusChange
+from smilepass_core.domain.practices import BillingCycle, Patient
+from smilepass_core.errors import InvalidValue, OutOfOrderChange, RuleViolation
+from smilepass_core.money import Money
+from smilepass_core.periods import as_instant
+
+__all__ = [
+    "PAYMENT_PLAN_LIFECYCLE",
+    "FollowUpAction",
+    "Instalment",
+    "InstalmentAttempt",
+    "PaymentPlan",
+    "PaymentPlanStatus",
+    "PaymentType",
+]
+
+
+class PaymentType(enum.Enum):
+    """Instant: one payment now. Plan: n instalments. Hold: authorised now, captured later."""
+
+    INSTANT = "instant"
+    PLAN = "plan"
+    HOLD = "hold"
+
+
+class PaymentPlanStatus(Status):
+    """The manual's payment plan statuses, plus Cancelled."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+_P = PaymentPlanStatus
+
+#: Pending -> Active (set up / authorised / first instalment paid) or straight to
+#: Completed (an Instant payment); Active <-> Failed; Completed and Cancelled are terminal.
+PAYMENT_PLAN_LIFECYCLE: Lifecycle[PaymentPlanStatus] = Lifecycle(
+    PaymentPlanStatus,
+    {
+        _P.PENDING: {_P.ACTIVE, _P.COMPLETED, _P.FAILED, _P.CANCELLED},
+        _P.ACTIVE: {_P.COMPLETED, _P.FAILED, _P.CANCELLED},
+        _P.FAILED: {_P.ACTIVE, _P.COMPLETED, _P.CANCELLED},
+        _P.COMPLETED: set(),
+        _P.CANCELLED: set(),
+    },
+    initial={_P.PENDING},
+)
+
+
+class FollowUpAction(enum.Enum):
+    """What staff can do next with a plan (the list's Actions menu)."""
+
+    RESEND_PAYMENT_LINK = "resend_payment_link"
+    CONTACT_PATIENT = "contact_patient"
+    ARCHIVE = "archive"
+
+
+_ACTIONS: dict[PaymentPlanStatus, tuple[FollowUpAction, ...]] = {
+    _P.PENDING: (FollowUpAction.RESEND_PAYMENT_LINK,),
+    _P.ACTIVE: (),
+    _P.FAILED: (FollowUpAction.RESEND_PAYMENT_LINK, FollowUpAction.CONTACT_PATIENT),
+    _P.COMPLETED: (FollowUpAction.ARCHIVE,),
+    _P.CANCELLED: (),
+}
+
+
+@attrs.frozen
+class Instalment:
+    """One scheduled instalment: its number (from 1), due date and amount."""
+
+    number: int = attrs.field(validator=whole(1))
+    due_date: date = attrs.field(validator=day)
+    amount: Money = attrs.field(validator=attrs.validators.instance_of(Money))
+
+
+@attrs.frozen
+class InstalmentAttempt:
+    """An attempt to collect instalment ``number``: when, how much, and whether it succeeded."""
+
+    number: int = attrs.field(validator=whole(1))
+    at: datetime = attrs.field(converter=as_instant)
+    amount: Money = attrs.field(validator=attrs.validators.instance_of(Money))
+    succeeded: bool = attrs.field(validator=attrs.validators.instance_of(bool))
+    payment_id: str | None = attrs.field(default=None, validator=optional_identifier)
+    reason: str = ""
+
+
+def _closed(plan: PaymentPlan, action: str) -> RuleViolation:
+    return RuleViolation(
+        "plan_closed",
+        f"PaymentPlan {plan.id}: cannot {action} a {plan.status.name} plan",
+        plan_id=plan.id,
+        status=plan.status,
+    )
+
+
+def _schedule(value: Iterable[Instalment]) -> tuple[Instalment, ...]:
+    return tuple(value)
+
+
+def _history(
+    value: Iterable[StatusChange[PaymentPlanStatus]],
+) -> tuple[StatusChange[PaymentPlanStatus], ...]:
+    return tuple(value)
+
+
+def _attempts(value: Iterable[InstalmentAttempt]) -> tuple[InstalmentAttempt, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class PaymentPlan(HasHistory[PaymentPlanStatus]):
+    """A payment plan: total, payment type, instalment schedule, attempts and status history.
+
+    >>> from datetime import date, datetime, timezone
+    >>> t = datetime(2026, 1, 10, tzinfo=timezone.utc)
+    >>> plan = PaymentPlan.offer(id="pp1", practice_id="p1", patient=Patient("pat1", "Ada"),
+    ...     total=Money.of("1000", "AUD"), payment_type=PaymentType.PLAN, instalments=3,
+    ...     first_due=date(2026, 1, 31), at=t)
+    >>> [(str(i.due_date), str(i.amount)) for i in plan.schedule]
+    [('2026-01-31', 'AUD 333.34'), ('2026-02-28', 'AUD 333.33'), ('2026-03-31', 'AUD 333.33')]
+    >>> plan = plan.record_payment(at=datetime(2026, 1, 31, tzinfo=timezone.utc))
+    >>> plan.progression, str(plan.balance), plan.status.name
+    ('1/3', 'AUD 666.66', 'ACTIVE')
+    """
+
+    LIFECYCLE: ClassVar[Lifecycle[PaymentPlanStatus]] = PAYMENT_PLAN_LIFECYCLE
+
+    id: str = attrs.field(validator=identifier)
+    practice_id: str = attrs.field(validator=identifier)
+    patient: Patient = attrs.field(validator=attrs.validators.instance_of(Patient))
+    total: Money = attrs.field(validator=attrs.validators.instance_of(Money))
+    payment_type: PaymentType = attrs.field(validator=attrs.validators.instance_of(PaymentType))
+    schedule: tuple[Instalment, ...] = attrs.field(converter=_schedule)
+    history: tuple[StatusChange[PaymentPlanStatus], ...] = attrs.field(converter=_history)
+    attempts: tuple[InstalmentAttempt, ...] = attrs.field(default=(), converter=_attempts)
+    member_id: str | None = attrs.field(default=None, validator=optional_identifier)
+    archived_at: datetime | None = attrs.field(
+        default=None, converter=attrs.converters.optional(as_instant)
+    )
+
+    def __attrs_post_init__(self) -> None:
+        subject = f"PaymentPlan {self.id}"
+        PAYMENT_PLAN_LIFECYCLE.validate(self.history, subject=subject)
+        if not self.total.is_positive():
+            raise InvalidValue("total", self.total, "must be positive")
+        n = len(self.schedule)
+        if n == 0:
+            raise InvalidValue("schedule", self.schedule, "must hold at least one instalment")
+        if self.payment_type is not PaymentType.PLAN and n != 1:
+            raise InvalidValue(
+                "schedule", n, f"a {self.payment_type.name} payment has exactly one instalment"
+            )
+        if [i.number for i in self.schedule] != list(range(1, n + 1)):
+            raise InvalidValue("schedule", self.schedule, "instalments must be numbered 1..n")
+        if sum(i.amount for i in self.schedule) != self.total:
+            raise InvalidValue("schedule", self.schedule, f"amounts must add up to {self.total}")
+        paid = 0
+        for previous, attempt in zip((None, *self.attempts), self.attempts, strict=False):
+            if previous is not None and attempt.at < previous.at:
+                raise OutOfOrderChange(previous.at, attempt.at, subject=subject)
+            if (
+                paid >= n
+                or attempt.number != paid + 1
+                or attempt.amount != self.schedule[paid].amount
+            ):
+                raise InvalidValue(
+                    "attempts", attempt, f"must be for instalment {paid + 1} of its amount"
+                )
+            paid += attempt.succeeded
+        if (paid == n) != (self.status is _P.COMPLETED):
+            raise InvalidValue(
+                "history", self.status.name, f"{paid}/{n} paid: Completed exactly when all are"
+            )
+        if self.archived_at is not None and self.status is not _P.COMPLETED:
+            raise InvalidValue("archived_at", self.archived_at, "only a Completed plan is archived")
+
+    # -- construction -------------------------------------------------------------
+
+    @classmethod
+    def offer(
+        cls,
+        *,
+        id: str,
+        practice_id: str,
+        patient: Patient,
+        total: Money,
+        payment_type: PaymentType,
+        first_due: date,
+        at: datetime,
+        instalments: int = 1,
+        cycle: BillingCycle = BillingCycle.MONTHLY,
+        member_id: str | None = None,
+    ) -> PaymentPlan:
+        """A Pending plan of ``instalments`` (1 for Instant and Hold), due every ``cycle``
+        from ``first_due``; amounts split by :meth:`Money.allocate` (remainder on the first).
+
+        Raises:
+            InvalidValue: ``instalments`` below 1, or not 1 for Instant and Hold.
+        """
+        if not isinstance(instalments, int) or isinstance(instalments, bool) or instalments < 1:
+            raise InvalidValue("instalments", instalments, "must be a whole number >= 1")
+        if not isinstance(total, Money):
+            raise InvalidValue("total", total, "must be Money")
+        if not isinstance(first_due, date) or isinstance(first_due, datetime):
+            raise InvalidValue("first_due", first_due, "must be a date (not a datetime)")
+        amounts = total.allocate(instalments)
+        schedule = tuple(
+            Instalment(k + 1, cycle.nth(first_due, k), amount) for k, amount in enumerate(amounts)
+        )
+        return cls(
+            id=id,
+            practice_id=practice_id,
+            patient=patient,
+            total=total,
+            payment_type=payment_type,
+            schedule=schedule,
+            history=PAYMENT_PLAN_LIFECYCLE.start(_P.PENDING, at, "offered"),
+            member_id=member_id,
+        )
+
+    # -- moves ------------------------------------------------------------------------
+
+    def activate(self, *, at: datetime, reason: str = "set up by the patient") -> PaymentPlan:
+        """Pending -> Active: the patient set up the instalments (or authorised a Hold)."""
+        return self._moved(_P.ACTIVE, at, reason)
+
+    def cancel(self, *, at: datetime, reason: str = "cancelled") -> PaymentPlan:
+        """Cancelled, for good: nothing more is collected."""
+        return self._moved(_P.CANCELLED, at, reason)
+
+    def record_payment(
+        self,
+        *,
+        at: datetime,
+        amount: Money | None = None,
+        payment_id: str | None = None,
+    ) -> PaymentPlan:
+        """Pay the next instalment; the last one completes the plan, one on a
+        Pending or Failed plan makes it Active.
+
+        Raises:
+            RuleViolation: the plan is Completed or Cancelled (``plan_closed``), the
+                amount exceeds the balance (``overpayment``) or is not the next
+                instalment's amount (``instalment_amount``).
+        """
+        due = self.next_instalment
+        if due is None or self.status in PAYMENT_PLAN_LIFECYCLE.terminal:
+            raise _closed(self, "pay")
+        amount = due.amount if amount is None else amount
+        if not isinstance(amount, Money):
+            raise InvalidValue("amount", amount, "must be Money")
+        if amount > self.balance:
+            raise RuleViolation(
+                "overpayment",
+                f"PaymentPlan {self.id}: {amount} exceeds the balance {self.balance}",
+                plan_id=self.id,
+                balance=self.balance,
+            )
+        if amount != due.amount:
+            raise RuleViolation(
+                "instalment_amount",
+                f"PaymentPlan {self.id}: instalment {due.number} is {due.amount}, not {amount}",
+                plan_id=self.id,
+                expected=due.amount,
+            )
+        plan = self._attempt(InstalmentAttempt(due.number, at, amount, True, payment_id))
+        if plan.paid_count == len(self.schedule):
+            return plan._moved(_P.COMPLETED, at, "last instalment paid")
+        if plan.status is not _P.ACTIVE:
+            return plan._moved(_P.ACTIVE, at, "instalment paid")
+        return plan
+
+    def record_failure(
+        self, *, at: datetime, reason: str = "charge failed", payment_id: str | None = None
+    ) -> PaymentPlan:
+        """A failed attempt at the next instalment: the plan becomes (or stays) Failed.
+
+        Raises:
+            RuleViolation: the plan is Completed or Cancelled (``plan_closed``).
+        """
+        due = self.next_instalment
+        if due is None or self.status in PAYMENT_PLAN_LIFECYCLE.terminal:
+            raise _closed(self, "record a failure on")
+        plan = self._attempt(
+            InstalmentAttempt(due.number, at, due.amount, False, payment_id, reason)
+        )
+        return plan if plan.status is _P.FAILED else plan._moved(_P.FAILED, at, reason)
+
+    def _attempt(self, attempt: InstalmentAttempt) -> PaymentPlan:
+        last = self.history[-1].at
+        if self.attempts:
+            last = max(last, self.attempts[-1].at)
+        if attempt.at < last:
+            raise OutOfOrderChange(last, attempt.at, subject=f"PaymentPlan {self.id}")
+        return attrs.evolve(self, attempts=(*self.attempts, attempt))
+
+    def archive(self, *, at: datetime) -> PaymentPlan:
+        """Archive a Completed plan (kept for records, off the working list).
+
+        Raises:
+            RuleViolation: the plan is not Completed, or is already archived (``not_archivable``).
+        """
+        if self.status is not _P.COMPLETED or self.archived_at is not None:
+            raise RuleViolation(
+                "not_archivable",
+                f"PaymentPlan {self.id}: only an unarchived Completed plan can be archived "
+                f"(status {self.status.name})",
+                plan_id=self.id,
+            )
+        return attrs.evolve(self, archived_at=at)
+
+    # -- figures ----------------------------------------------------------------------
+
+    @property
+    def instalment_count(self) -> int:
+        """Number of scheduled instalments."""
+        return len(self.schedule)
+
+    @property
+    def paid_count(self) -> int:
+        """Number of instalments paid."""
+        return sum(a.succeeded for a in self.attempts)
+
+    @property
+    def progression(self) -> str:
+        """Paid over scheduled, as the list shows it: ``"4/12"``."""
+        return f"{self.paid_count}/{self.instalment_count}"
+
+    @property
+    def paid(self) -> Money:
+        """Total of the instalments paid."""
+        return sum(
+            (a.amount for a in self.attempts if a.succeeded), Money.zero(self.total.currency)
+        )
+
+    @property
+    def balance(self) -> Money:
+        """Outstanding amount: total minus paid."""
+        return self.total - self.paid
+
+    @property
+    def next_instalment(self) -> Instalment | None:
+        """The first unpaid instalment; ``None`` when all are paid."""
+        n = self.paid_count
+        return self.schedule[n] if n < len(self.schedule) else None
+
+    @property
+    def is_archived(self) -> bool:
+        """True once archived."""
+        return self.archived_at is not None
+
+    @property
+    def committed_at(self) -> datetime | None:
+        """When the patient committed: first Active, or Completed at once (an Instant payment)."""
+        return next((c.at for c in self.history if c.to in (_P.ACTIVE, _P.COMPLETED)), None)
+
+    def unpaid_due_before(self, day: date) -> tuple[Instalment, ...]:
+        """Instalments due before ``day`` and not paid (none once Completed or Cancelled)."""
+        if self.status in PAYMENT_PLAN_LIFECYCLE.terminal:
+            return ()
+        return tuple(i for i in self.schedule[self.paid_count :] if i.due_date < day)
+
+    def follow_up_actions(self) -> tuple[FollowUpAction, ...]:
+        """The Actions menu for the current status (Failed: resend link, contact patient)."""
+        if self.is_archived:
+            return ()
+        return _ACTIONS[self.status]

@@ -1,0 +1,103 @@
+"""Practices, their staff, patients and the membership plans they sell."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, timedelta
+from typing import Any
+
+import attrs
+import pendulum
+
+from smilepass_core.domain._fields import identifier, text
+from smilepass_core.errors import InvalidValue
+from smilepass_core.money import Money, minor_units
+from smilepass_core.periods import zone
+
+__all__ = ["BillingCycle", "MembershipPlan", "Patient", "Practice", "StaffUser"]
+
+
+def _timezone(instance: Any, attribute: attrs.Attribute[str], value: Any) -> None:
+    zone(value)
+
+
+def _currency(value: Any) -> str:
+    minor_units(value)
+    return str(value).strip().upper()
+
+
+@attrs.frozen
+class Practice:
+    """A dental practice: its own time zone (every boundary is local) and currency."""
+
+    id: str = attrs.field(validator=identifier)
+    name: str = attrs.field(validator=text)
+    timezone: str = attrs.field(validator=_timezone)
+    currency: str = attrs.field(converter=_currency)
+
+
+@attrs.frozen
+class StaffUser:
+    """A member of a practice's staff (referrals and members are attributed to them)."""
+
+    id: str = attrs.field(validator=identifier)
+    practice_id: str = attrs.field(validator=identifier)
+    name: str = attrs.field(validator=text)
+
+
+@attrs.frozen
+class Patient:
+    """A person: an account holder or a dependent."""
+
+    id: str = attrs.field(validator=identifier)
+    name: str = attrs.field(validator=text)
+    email: str | None = attrs.field(default=None, validator=attrs.validators.optional(text))
+    phone: str | None = attrs.field(default=None, validator=attrs.validators.optional(text))
+
+
+class BillingCycle(enum.Enum):
+    """How often a membership (or an instalment plan) charges."""
+
+    WEEKLY = "weekly"
+    FORTNIGHTLY = "fortnightly"
+    MONTHLY = "monthly"
+    ANNUALLY = "annually"
+
+    def nth(self, anchor: date, k: int) -> date:
+        """The ``k``-th date after ``anchor`` (``k=0`` is the anchor), computed from the anchor.
+
+        Month and year steps clamp to the month's last day without drifting:
+        from 31 Jan 2024 the dates are 29 Feb, 31 Mar, 30 Apr, ...
+
+        >>> [str(BillingCycle.MONTHLY.nth(date(2024, 1, 31), k)) for k in range(4)]
+        ['2024-01-31', '2024-02-29', '2024-03-31', '2024-04-30']
+        """
+        if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+            raise InvalidValue("k", k, "must be a whole number >= 0")
+        if self is BillingCycle.WEEKLY:
+            return anchor + timedelta(weeks=k)
+        if self is BillingCycle.FORTNIGHTLY:
+            return anchor + timedelta(weeks=2 * k)
+        start = pendulum.Date(anchor.year, anchor.month, anchor.day)
+        moved = start.add(months=k) if self is BillingCycle.MONTHLY else start.add(years=k)
+        return date(moved.year, moved.month, moved.day)
+
+
+def _positive_money(instance: Any, attribute: attrs.Attribute[Money], value: Any) -> None:
+    if not isinstance(value, Money) or not value.is_positive():
+        raise InvalidValue(attribute.name, value, "must be a positive Money")
+
+
+@attrs.frozen
+class MembershipPlan:
+    """A membership plan a practice sells: a price charged every billing cycle."""
+
+    id: str = attrs.field(validator=identifier)
+    practice_id: str = attrs.field(validator=identifier)
+    name: str = attrs.field(validator=text)
+    price: Money = attrs.field(validator=_positive_money)
+    billing_cycle: BillingCycle = attrs.field(validator=attrs.validators.instance_of(BillingCycle))
+
+    def charge_date(self, start: date, k: int) -> date:
+        """Due date of the ``k``-th charge (``k=0`` at sign-up) of a contract from ``start``."""
+        return self.billing_cycle.nth(start, k)

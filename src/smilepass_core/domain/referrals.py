@@ -1,0 +1,140 @@
+"""Campaigns and referrals: who referred whom, through which campaign, and whether it converted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import ClassVar
+
+import attrs
+
+from smilepass_core.domain._fields import day, identifier, optional_identifier, text
+from smilepass_core.domain.lifecycle import HasHistory, Lifecycle, Status, StatusChange
+from smilepass_core.domain.members import _patients
+from smilepass_core.domain.practices import Patient
+from smilepass_core.errors import InvalidValue
+from smilepass_core.periods import as_instant
+
+__all__ = ["REFERRAL_LIFECYCLE", "Campaign", "Referral", "ReferralStatus"]
+
+
+@attrs.frozen
+class Campaign:
+    """A promo code or marketing push, active over ``[active_from, active_until)``."""
+
+    id: str = attrs.field(validator=identifier)
+    practice_id: str = attrs.field(validator=identifier)
+    name: str = attrs.field(validator=text)
+    promo_code: str = attrs.field(validator=text)
+    active_from: datetime = attrs.field(converter=as_instant)
+    active_until: datetime | None = attrs.field(
+        default=None, converter=attrs.converters.optional(as_instant)
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.active_until is not None and self.active_until < self.active_from:
+            raise InvalidValue("active_until", self.active_until, "is before active_from")
+
+    def is_active_at(self, instant: datetime) -> bool:
+        """True when ``active_from <= instant < active_until`` (no end: open)."""
+        t = as_instant(instant)
+        return self.active_from <= t and (self.active_until is None or t < self.active_until)
+
+
+class ReferralStatus(Status):
+    """Pending until the referred person becomes a member (Converted) or drops out (Cancelled)."""
+
+    PENDING = "pending"
+    CONVERTED = "converted"
+    CANCELLED = "cancelled"
+
+
+_R = ReferralStatus
+
+#: Pending -> Converted or Cancelled; both are terminal.
+REFERRAL_LIFECYCLE: Lifecycle[ReferralStatus] = Lifecycle(
+    ReferralStatus,
+    {_R.PENDING: {_R.CONVERTED, _R.CANCELLED}, _R.CONVERTED: set(), _R.CANCELLED: set()},
+    initial={_R.PENDING},
+)
+
+
+def _history(
+    value: Iterable[StatusChange[ReferralStatus]],
+) -> tuple[StatusChange[ReferralStatus], ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class Referral(HasHistory[ReferralStatus]):
+    """A referral: the referred account holder and dependents, through which campaign,
+    which staff user, which member referred them, and the member record it converted into.
+
+    ``member_id`` is set exactly when the referral is Converted, and a member never
+    refers themselves (``referring_member_id != member_id``).
+    """
+
+    LIFECYCLE: ClassVar[Lifecycle[ReferralStatus]] = REFERRAL_LIFECYCLE
+
+    id: str = attrs.field(validator=identifier)
+    practice_id: str = attrs.field(validator=identifier)
+    account_holder: Patient = attrs.field(validator=attrs.validators.instance_of(Patient))
+    start_date: date = attrs.field(validator=day)
+    history: tuple[StatusChange[ReferralStatus], ...] = attrs.field(converter=_history)
+    dependents: tuple[Patient, ...] = attrs.field(default=(), converter=_patients)
+    campaign_id: str | None = attrs.field(default=None, validator=optional_identifier)
+    staff_user_id: str | None = attrs.field(default=None, validator=optional_identifier)
+    referring_member_id: str | None = attrs.field(default=None, validator=optional_identifier)
+    member_id: str | None = attrs.field(default=None, validator=optional_identifier)
+
+    def __attrs_post_init__(self) -> None:
+        REFERRAL_LIFECYCLE.validate(self.history, subject=f"Referral {self.id}")
+        if (self.member_id is not None) != (self.status is _R.CONVERTED):
+            raise InvalidValue(
+                "member_id", self.member_id, "is set exactly when the referral is Converted"
+            )
+        if self.member_id is not None and self.member_id == self.referring_member_id:
+            raise InvalidValue(
+                "referring_member_id", self.referring_member_id, "a member cannot refer themselves"
+            )
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        id: str,
+        practice_id: str,
+        account_holder: Patient,
+        start_date: date,
+        at: datetime,
+        dependents: tuple[Patient, ...] = (),
+        campaign_id: str | None = None,
+        staff_user_id: str | None = None,
+        referring_member_id: str | None = None,
+    ) -> Referral:
+        """A new Pending referral."""
+        return cls(
+            id=id,
+            practice_id=practice_id,
+            account_holder=account_holder,
+            start_date=start_date,
+            history=REFERRAL_LIFECYCLE.start(_R.PENDING, at, "referred"),
+            dependents=dependents,
+            campaign_id=campaign_id,
+            staff_user_id=staff_user_id,
+            referring_member_id=referring_member_id,
+        )
+
+    def convert(self, *, member_id: str, at: datetime, reason: str = "became a member") -> Referral:
+        """Converted into member ``member_id``."""
+        moved = self._moved(_R.CONVERTED, at, reason)
+        return attrs.evolve(moved, member_id=member_id)
+
+    def cancel(self, *, at: datetime, reason: str = "cancelled") -> Referral:
+        """Cancelled: the referred person did not join."""
+        return self._moved(_R.CANCELLED, at, reason)
+
+    @property
+    def converted_at(self) -> datetime | None:
+        """When the referral converted; ``None`` if it has not."""
+        return self.first_entered(_R.CONVERTED)

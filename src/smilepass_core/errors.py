@@ -1,0 +1,132 @@
+"""The error family: one root, each member also subclassing the closest builtin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = [
+    "CurrencyMismatch",
+    "DuplicateId",
+    "InvalidMoney",
+    "InvalidPeriod",
+    "InvalidTransition",
+    "InvalidValue",
+    "NaiveDatetime",
+    "NotFound",
+    "OutOfOrderChange",
+    "RuleViolation",
+    "SmilepassError",
+    "UnknownCurrency",
+    "UnknownStatus",
+    "UnknownTimezone",
+]
+
+
+class SmilepassError(Exception):
+    """Root of every error smilepass_core raises on purpose."""
+
+
+class InvalidValue(SmilepassError, ValueError):
+    """A field was given a value it cannot hold."""
+
+    def __init__(self, field: str, value: Any, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{field}: {reason} (got {value!r})")
+
+
+class InvalidMoney(InvalidValue):
+    """An amount that cannot be exact money: a float, NaN, too many decimals, ..."""
+
+
+class UnknownCurrency(InvalidMoney):
+    """A currency code that is not an ISO 4217 code."""
+
+
+class CurrencyMismatch(SmilepassError, TypeError):
+    """Two amounts in different currencies were combined."""
+
+    def __init__(self, left: str, right: str, operation: str) -> None:
+        self.left = left
+        self.right = right
+        self.operation = operation
+        super().__init__(f"cannot {operation} {left} and {right}: currencies differ")
+
+
+class InvalidPeriod(InvalidValue):
+    """A date range or bucket request that makes no sense (end before start, ...)."""
+
+
+class UnknownTimezone(InvalidValue):
+    """A time zone name that is not in the IANA database."""
+
+
+class NaiveDatetime(InvalidValue):
+    """A datetime without a time zone where an instant is required."""
+
+
+class InvalidTransition(SmilepassError, ValueError):
+    """A status change that the lifecycle's transition table forbids."""
+
+    def __init__(self, from_: Any, to: Any, *, subject: str = "", allowed: Iterable[Any] = ()):
+        self.from_ = from_
+        self.to = to
+        self.subject = subject
+        self.allowed = tuple(allowed)
+        names = ", ".join(sorted(a.name for a in self.allowed)) or "none (terminal)"
+        where = f"{subject}: " if subject else ""
+        super().__init__(
+            f"{where}cannot move from {from_.name} to {to.name}; allowed from {from_.name}: {names}"
+        )
+
+
+class OutOfOrderChange(SmilepassError, ValueError):
+    """A status change dated before the change it would follow."""
+
+    def __init__(self, previous: Any, at: Any, *, subject: str = "") -> None:
+        self.previous = previous
+        self.at = at
+        self.subject = subject
+        where = f"{subject}: " if subject else ""
+        super().__init__(
+            f"{where}change at {at.isoformat()} is before the last change at {previous.isoformat()}"
+        )
+
+
+class UnknownStatus(SmilepassError, ValueError):
+    """A status string from a host that names no status of the set."""
+
+    def __init__(self, value: Any, allowed: Iterable[str], *, field: str = "status") -> None:
+        self.value = value
+        self.allowed = tuple(allowed)
+        self.field = field
+        super().__init__(f"{field}: unknown status {value!r}; allowed: {', '.join(self.allowed)}")
+
+
+class RuleViolation(SmilepassError, ValueError):
+    """A domain rule refused an operation (overpayment, refund above collected, ...)."""
+
+    def __init__(self, rule: str, message: str, **context: Any) -> None:
+        self.rule = rule
+        self.context = context
+        super().__init__(message)
+
+
+class NotFound(SmilepassError, LookupError):
+    """No object with this id in the repository."""
+
+    def __init__(self, kind: str, id: str) -> None:
+        self.kind = kind
+        self.id = id
+        super().__init__(f"{kind} {id!r} not found")
+
+
+class DuplicateId(SmilepassError, ValueError):
+    """An object with this id is already in the repository."""
+
+    def __init__(self, kind: str, id: str) -> None:
+        self.kind = kind
+        self.id = id
+        super().__init__(f"{kind} {id!r} already exists")

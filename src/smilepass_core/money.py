@@ -1,0 +1,328 @@
+"""Exact money: a Decimal amount in an ISO 4217 currency, never a float.
+
+Rounding happens in one place only, when an amount is multiplied by a rate
+(a discount, a share), and always with :data:`ROUNDING` (half up, the
+commercial rule a patient's invoice follows). Splitting an amount uses
+:meth:`Money.allocate`, which never rounds: it hands out whole minor units.
+
+>>> price = Money.of("49.90", "AUD")
+>>> price * 12
+Money(amount=Decimal('598.80'), currency='AUD')
+>>> [str(part) for part in Money.of("1000", "AUD").allocate(3)]
+['AUD 333.34', 'AUD 333.33', 'AUD 333.33']
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Final
+
+import attrs
+
+from smilepass_core.errors import CurrencyMismatch, InvalidMoney, UnknownCurrency
+
+__all__ = ["CURRENCIES", "ROUNDING", "Money", "minor_units"]
+
+#: The one rounding mode of the library: halves round away from zero.
+ROUNDING: Final = decimal.ROUND_HALF_UP
+
+_THREE = "BHD IQD JOD KWD LYD OMR TND"
+_ZERO = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
+_FOUR = "CLF UYW"
+_TWO = (
+    "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BOV BRL BSD BTN "
+    "BWP BYN BZD CAD CDF CHE CHF CHW CNY COP COU CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB "
+    "EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS "
+    "KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN "
+    "MXV MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD "
+    "SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS "
+    "UAH USD USN UYU UZS VED VES WST XCD XCG ZAR ZMW ZWG"
+)
+
+#: ISO 4217 codes in use, with the number of decimals of their minor unit.
+CURRENCIES: Final[dict[str, int]] = {
+    **dict.fromkeys(_TWO.split(), 2),
+    **dict.fromkeys(_ZERO.split(), 0),
+    **dict.fromkeys(_THREE.split(), 3),
+    **dict.fromkeys(_FOUR.split(), 4),
+}
+
+# Wide enough that sums of real amounts are exact; Inexact is trapped so a
+# silent rounding can never happen in + or -.
+_CONTEXT: Final = decimal.Context(
+    prec=40,
+    rounding=ROUNDING,
+    traps=[decimal.InvalidOperation, decimal.Inexact, decimal.Overflow, decimal.DivisionByZero],
+)
+# Quantizing to a minor unit may round; only that is allowed to.
+_ROUNDER: Final = decimal.Context(prec=40, rounding=ROUNDING, traps=[decimal.InvalidOperation])
+_WIDE: Final = decimal.Context(prec=200, traps=[decimal.InvalidOperation, decimal.Inexact])
+_EXPONENTS: Final = {c: Decimal(1).scaleb(-d) for c, d in CURRENCIES.items()}
+_MAX_DIGITS: Final = 30
+
+
+def minor_units(currency: str) -> int:
+    """Return the number of decimals of ``currency``'s minor unit (AUD 2, JPY 0, KWD 3).
+
+    Raises:
+        UnknownCurrency: ``currency`` is not an ISO 4217 code.
+    """
+    return CURRENCIES[_currency(currency)]
+
+
+def _currency(value: Any) -> str:
+    if not isinstance(value, str):
+        raise UnknownCurrency("currency", value, "must be an ISO 4217 code string")
+    code = value.strip().upper()
+    if code not in CURRENCIES:
+        raise UnknownCurrency("currency", value, "not an ISO 4217 currency code")
+    return code
+
+
+def _decimal(value: Any, field: str = "amount") -> Decimal:
+    """Turn an exact number (Decimal, int, numeric string) into a finite Decimal."""
+    if isinstance(value, bool):
+        raise InvalidMoney(field, value, "a bool is not an amount")
+    if isinstance(value, float):
+        raise InvalidMoney(field, value, "floats are not exact; pass a Decimal or a string")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if "_" in text:
+                raise decimal.InvalidOperation
+            result = Decimal(text)
+        except decimal.InvalidOperation:
+            raise InvalidMoney(field, value, "not a number") from None
+    elif isinstance(value, Decimal):
+        result = value
+    else:
+        raise InvalidMoney(
+            field, value, f"expected Decimal, int or str, not {type(value).__name__}"
+        )
+    if not result.is_finite():
+        raise InvalidMoney(field, value, "must be finite")
+    return result
+
+
+def _check_amount(instance: Money, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
+    if not isinstance(value, Decimal) or isinstance(value, bool):
+        raise InvalidMoney(
+            "amount", value, "must be a Decimal (use Money.of for str or int amounts)"
+        )
+
+
+@attrs.frozen(eq=True, order=False, repr=True)
+class Money:
+    """An exact amount in one currency.
+
+    ``Money(Decimal("12.3"), "aud")`` is stored as ``12.30 AUD``; ``-0`` equals ``0``.
+    Amounts with more decimals than the currency has, floats, bools, NaN and
+    infinities are refused with :class:`~smilepass_core.errors.InvalidMoney`.
+
+    Attributes:
+        amount: The amount, quantized to the currency's minor unit.
+        currency: The upper-case ISO 4217 code.
+    """
+
+    amount: Decimal = attrs.field(validator=_check_amount)
+    currency: str = attrs.field(converter=_currency)
+
+    def __attrs_post_init__(self) -> None:
+        amount = _decimal(self.amount)
+        exponent = _EXPONENTS[self.currency]
+        try:
+            exact = amount.quantize(exponent, context=_CONTEXT)
+        except decimal.Inexact:
+            raise InvalidMoney(
+                "amount",
+                self.amount,
+                f"{self.currency} has {CURRENCIES[self.currency]} decimals",
+            ) from None
+        except decimal.InvalidOperation:
+            raise InvalidMoney("amount", self.amount, "too many digits") from None
+        if exact.adjusted() >= _MAX_DIGITS:
+            raise InvalidMoney("amount", self.amount, f"at most {_MAX_DIGITS} integer digits")
+        if exact.is_zero():
+            exact = exact.copy_abs()
+        object.__setattr__(self, "amount", exact)
+
+    # -- construction -------------------------------------------------------------
+
+    @classmethod
+    def of(cls, amount: Decimal | int | str, currency: str) -> Money:
+        """Build from a Decimal, an int or a numeric string (never a float).
+
+        >>> Money.of("12.3", "usd")
+        Money(amount=Decimal('12.30'), currency='USD')
+        """
+        return cls(_decimal(amount), currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        """Return zero in ``currency``."""
+        return cls(Decimal(0), currency)
+
+    @classmethod
+    def from_minor(cls, units: int, currency: str) -> Money:
+        """Build from an integer count of minor units (cents): ``from_minor(1234, "AUD")`` is 12.34.
+
+        Raises:
+            InvalidMoney: ``units`` is not an int.
+        """
+        if not isinstance(units, int) or isinstance(units, bool):
+            raise InvalidMoney("units", units, "must be an int count of minor units")
+        code = _currency(currency)
+        return cls(Decimal(units).scaleb(-CURRENCIES[code], _CONTEXT), code)
+
+    # -- views ----------------------------------------------------------------------
+
+    @property
+    def minor(self) -> int:
+        """The amount as an integer count of minor units."""
+        return int(self.amount.scaleb(CURRENCIES[self.currency], _CONTEXT))
+
+    def is_zero(self) -> bool:
+        """True when the amount is zero."""
+        return self.amount.is_zero()
+
+    def is_positive(self) -> bool:
+        """True when the amount is above zero."""
+        return self.amount > 0
+
+    def is_negative(self) -> bool:
+        """True when the amount is below zero."""
+        return self.amount < 0
+
+    def __str__(self) -> str:
+        return f"{self.currency} {self.amount:,}"
+
+    # -- arithmetic -------------------------------------------------------------------
+
+    def _same(self, other: Money, operation: str) -> None:
+        if self.currency != other.currency:
+            raise CurrencyMismatch(self.currency, other.currency, operation)
+
+    def __add__(self, other: object) -> Money:
+        if not isinstance(other, Money):
+            return NotImplemented
+        self._same(other, "add")
+        return Money(_CONTEXT.add(self.amount, other.amount), self.currency)
+
+    def __radd__(self, other: object) -> Money:
+        # sum() starts from the int 0.
+        if type(other) is int and other == 0:
+            return self
+        return NotImplemented
+
+    def __sub__(self, other: object) -> Money:
+        if not isinstance(other, Money):
+            return NotImplemented
+        self._same(other, "subtract")
+        return Money(_CONTEXT.subtract(self.amount, other.amount), self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(self.amount.copy_negate(), self.currency)
+
+    def __pos__(self) -> Money:
+        return self
+
+    def __abs__(self) -> Money:
+        return Money(self.amount.copy_abs(), self.currency)
+
+    def __mul__(self, factor: object) -> Money:
+        if isinstance(factor, Money):
+            raise TypeError("cannot multiply Money by Money")
+        if not isinstance(factor, int | Decimal):
+            return NotImplemented
+        rate = _decimal(factor, "factor")
+        product = _WIDE.multiply(self.amount, rate)
+        return Money(_ROUNDER.quantize(product, _EXPONENTS[self.currency]), self.currency)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: object) -> Decimal:
+        """Money / Money is a Decimal ratio (28 significant digits)."""
+        if not isinstance(other, Money):
+            return NotImplemented
+        self._same(other, "divide")
+        if other.amount.is_zero():
+            raise ZeroDivisionError("division by a zero amount")
+        return decimal.Context(prec=28, rounding=ROUNDING).divide(self.amount, other.amount)
+
+    def _compare(self, other: object, operation: str) -> tuple[Decimal, Decimal]:
+        if not isinstance(other, Money):
+            raise TypeError(f"cannot compare Money with {type(other).__name__}")
+        self._same(other, operation)
+        return self.amount, other.amount
+
+    def __lt__(self, other: object) -> bool:
+        a, b = self._compare(other, "compare")
+        return a < b
+
+    def __le__(self, other: object) -> bool:
+        a, b = self._compare(other, "compare")
+        return a <= b
+
+    def __gt__(self, other: object) -> bool:
+        a, b = self._compare(other, "compare")
+        return a > b
+
+    def __ge__(self, other: object) -> bool:
+        a, b = self._compare(other, "compare")
+        return a >= b
+
+    # -- splitting --------------------------------------------------------------------
+
+    def allocate(self, parts: int | Sequence[int | Decimal | str]) -> tuple[Money, ...]:
+        """Split into parts that add up to this amount exactly.
+
+        ``parts`` is a count (equal shares) or a sequence of non-negative ratios.
+        Each part first gets its share rounded towards zero in whole minor
+        units; the minor units left over are then handed out one at a time,
+        starting from the first part (skipping parts whose ratio is zero).
+        A negative amount splits like its absolute value, negated.
+
+        >>> [str(p) for p in Money.of("0.02", "AUD").allocate(3)]
+        ['AUD 0.01', 'AUD 0.01', 'AUD 0.00']
+        >>> [str(p) for p in Money.of("100", "AUD").allocate([1, 2])]
+        ['AUD 33.34', 'AUD 66.66']
+
+        Raises:
+            InvalidMoney: a count below 1, no ratios, a negative ratio, or all ratios zero.
+        """
+        ratios = [Fraction(r) for r in _ratios(parts)]
+        total = sum(ratios, Fraction(0))
+        units = self.minor
+        sign = -1 if units < 0 else 1
+        units = abs(units)
+        shares = [math.floor(units * r / total) for r in ratios]
+        left = units - sum(shares)
+        eligible = [i for i, r in enumerate(ratios) if r]
+        for k in range(left):
+            shares[eligible[k % len(eligible)]] += 1
+        return tuple(Money.from_minor(sign * s, self.currency) for s in shares)
+
+
+def _ratios(parts: int | Sequence[int | Decimal | str] | Any) -> list[Decimal]:
+    if isinstance(parts, bool):
+        raise InvalidMoney("parts", parts, "a bool is not a count")
+    if isinstance(parts, int):
+        if parts < 1:
+            raise InvalidMoney("parts", parts, "must be at least 1")
+        return [Decimal(1)] * parts
+    if isinstance(parts, str) or not isinstance(parts, Iterable):
+        raise InvalidMoney("parts", parts, "must be a count or a sequence of ratios")
+    ratios = [_decimal(r, "ratios") for r in parts]
+    if not ratios:
+        raise InvalidMoney("ratios", parts, "must not be empty")
+    if any(r < 0 for r in ratios):
+        raise InvalidMoney("ratios", parts, "must not be negative")
+    if not any(ratios):
+        raise InvalidMoney("ratios", parts, "must not all be zero")
+    return ratios
