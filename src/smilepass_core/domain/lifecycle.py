@@ -190,8 +190,9 @@ class HasHistory(Generic[S]):
         """When the object first entered ``status``; ``None`` if it never did."""
         return next((c.at for c in self.history if c.to is status), None)
 
-    def _moved(self, to: S, at: datetime, reason: str) -> Self:
+    def _moved(self, to: S, at: datetime, reason: str, **changes: Any) -> Self:
+        """A copy moved to ``to`` (with ``changes`` to other fields, applied together)."""
         history = self.LIFECYCLE.append(
             self.history, to, at, reason, subject=f"{type(self).__name__} {self.id}"
         )
-        return attrs.evolve(self, history=history)  # type: ignore[misc]
+        return attrs.evolve(self, history=history, **changes)  # type: ignore[misc]

@@ -279,12 +279,10 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
                 plan_id=self.id,
                 expected=due.amount,
             )
-        plan = self._attempt(InstalmentAttempt(due.number, at, amount, True, payment_id))
-        if plan.paid_count == len(self.schedule):
-            return plan._moved(_P.COMPLETED, at, "last instalment paid")
-        if plan.status is not _P.ACTIVE:
-            return plan._moved(_P.ACTIVE, at, "instalment paid")
-        return plan
+        attempt = InstalmentAttempt(due.number, at, amount, True, payment_id)
+        if due.number == len(self.schedule):
+            return self._attempt(attempt, _P.COMPLETED, "last instalment paid")
+        return self._attempt(attempt, _P.ACTIVE, "instalment paid")
 
     def record_failure(
         self, *, at: datetime, reason: str = "charge failed", payment_id: str | None = None
@@ -297,18 +295,25 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
         due = self.next_instalment
         if due is None or self.status in PAYMENT_PLAN_LIFECYCLE.terminal:
             raise _closed(self, "record a failure on")
-        plan = self._attempt(
-            InstalmentAttempt(due.number, at, due.amount, False, payment_id, reason)
-        )
-        return plan if plan.status is _P.FAILED else plan._moved(_P.FAILED, at, reason)
+        attempt = InstalmentAttempt(due.number, at, due.amount, False, payment_id, reason)
+        return self._attempt(attempt, _P.FAILED, reason)
 
-    def _attempt(self, attempt: InstalmentAttempt) -> PaymentPlan:
-        last = self.history[-1].at
-        if self.attempts:
-            last = max(last, self.attempts[-1].at)
-        if attempt.at < last:
-            raise OutOfOrderChange(last, attempt.at, subject=f"PaymentPlan {self.id}")
-        return attrs.evolve(self, attempts=(*self.attempts, attempt))
+    def _attempt(
+        self, attempt: InstalmentAttempt, to: PaymentPlanStatus, reason: str
+    ) -> PaymentPlan:
+        """Append ``attempt`` and, unless already there, move to ``to``: in one step."""
+        if self.attempts and attempt.at < self.attempts[-1].at:
+            raise OutOfOrderChange(
+                self.attempts[-1].at, attempt.at, subject=f"PaymentPlan {self.id}"
+            )
+        history = self.history
+        if to is not self.status:
+            history = self.LIFECYCLE.append(
+                history, to, attempt.at, reason, subject=f"PaymentPlan {self.id}"
+            )
+        elif attempt.at < history[-1].at:
+            raise OutOfOrderChange(history[-1].at, attempt.at, subject=f"PaymentPlan {self.id}")
+        return attrs.evolve(self, attempts=(*self.attempts, attempt), history=history)
 
     def archive(self, *, at: datetime) -> PaymentPlan:
         """Archive a Completed plan (kept for records, off the working list).

@@ -127,8 +127,7 @@ class Referral(HasHistory[ReferralStatus]):
 
     def convert(self, *, member_id: str, at: datetime, reason: str = "became a member") -> Referral:
         """Converted into member ``member_id``."""
-        moved = self._moved(_R.CONVERTED, at, reason)
-        return attrs.evolve(moved, member_id=member_id)
+        return self._moved(_R.CONVERTED, at, reason, member_id=member_id)
 
     def cancel(self, *, at: datetime, reason: str = "cancelled") -> Referral:
         """Cancelled: the referred person did not join."""

@@ -1,0 +1,394 @@
+"""Hypothesis strategies for every smilepass_core type, valid by construction.
+
+Hosts use them to property-test their own code::
+
+    from hypothesis import given
+    from smilepass_core.testing import strategies as sps
+
+    @given(sps.members())
+    def test_my_export_keeps_every_member(member): ...
+
+Objects with a lifecycle come with a random legal history, built through the
+domain's own transition methods, so every history follows the table.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from hypothesis import strategies as st
+
+from smilepass_core.domain import (
+    MEMBERSHIP_LIFECYCLE,
+    PAYMENT_PLAN_LIFECYCLE,
+    BillingCycle,
+    Campaign,
+    Lifecycle,
+    Member,
+    MembershipPlan,
+    MembershipStatus,
+    Patient,
+    Payment,
+    PaymentKind,
+    PaymentOutcome,
+    PaymentPlan,
+    PaymentPlanStatus,
+    PaymentType,
+    Practice,
+    Referral,
+    StaffUser,
+    Status,
+)
+from smilepass_core.money import CURRENCIES, Money
+from smilepass_core.periods import DateRange
+
+__all__ = [
+    "TIMEZONES",
+    "campaigns",
+    "currencies",
+    "date_ranges",
+    "ids",
+    "instants",
+    "members",
+    "membership_plans",
+    "money",
+    "patients",
+    "payment_plans",
+    "payments",
+    "positive_money",
+    "practices",
+    "referrals",
+    "staff_users",
+    "status_walks",
+    "timezones",
+]
+
+T = TypeVar("T")
+S = TypeVar("S", bound=Status)
+
+#: Time zones with DST in both hemispheres, a half-hour offset, and UTC.
+TIMEZONES = (
+    "UTC",
+    "Australia/Sydney",
+    "America/New_York",
+    "Europe/London",
+    "Asia/Kolkata",
+    "Australia/Adelaide",
+    "America/Santiago",
+    "Pacific/Auckland",
+)
+
+_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+_HORIZON = datetime(2030, 12, 31, tzinfo=UTC)
+
+
+def ids(prefix: str = "id") -> st.SearchStrategy[str]:
+    """Short id strings such as ``"m-17"``."""
+    return st.integers(0, 10**6).map(lambda n: f"{prefix}-{n}")
+
+
+def currencies() -> st.SearchStrategy[str]:
+    """ISO 4217 codes the library knows, with 0, 2, 3 and 4 decimals among them."""
+    return st.sampled_from(sorted(CURRENCIES))
+
+
+def money(
+    currency: str | st.SearchStrategy[str] | None = None,
+    *,
+    min_minor: int = -(10**12),
+    max_minor: int = 10**12,
+) -> st.SearchStrategy[Money]:
+    """Money in ``currency`` (or a random one) between two counts of minor units."""
+    codes = currencies() if currency is None else _just(currency)
+    return st.builds(Money.from_minor, st.integers(min_minor, max_minor), codes)
+
+
+def positive_money(
+    currency: str | st.SearchStrategy[str] | None = None,
+) -> st.SearchStrategy[Money]:
+    """Money above zero, up to 10 million in major units."""
+    return money(currency, min_minor=1, max_minor=10**9)
+
+
+def timezones() -> st.SearchStrategy[str]:
+    """IANA names from :data:`TIMEZONES`."""
+    return st.sampled_from(TIMEZONES)
+
+
+def instants(
+    min_value: datetime = _EPOCH, max_value: datetime = _HORIZON
+) -> st.SearchStrategy[datetime]:
+    """Aware UTC datetimes between two instants, to the second."""
+    span = int((max_value - min_value).total_seconds())
+    return st.integers(0, span).map(lambda s: min_value + timedelta(seconds=s))
+
+
+def date_ranges(
+    timezone: str | None = None, *, max_days: int = 400
+) -> st.SearchStrategy[DateRange]:
+    """Whole-day ranges (possibly empty) or arbitrary instant ranges in a practice zone."""
+    zones = timezones() if timezone is None else st.just(timezone)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> DateRange:
+        tz = draw(zones)
+        start = draw(instants())
+        if draw(st.booleans()):
+            first = start.date()
+            return DateRange.custom(
+                first, first + timedelta(days=draw(st.integers(0, max_days))), timezone=tz
+            )
+        end = start + timedelta(seconds=draw(st.integers(0, max_days * 86400)))
+        return DateRange(start, end, tz)
+
+    return build()
+
+
+def practices(
+    timezone: str | None = None, currency: str | None = None
+) -> st.SearchStrategy[Practice]:
+    """Practices in a random zone and currency (or the given ones)."""
+    return st.builds(
+        Practice,
+        id=ids("practice"),
+        name=st.sampled_from(["Harbour Dental", "Smile Studio", "Bright Teeth"]),
+        timezone=timezones() if timezone is None else st.just(timezone),
+        currency=st.sampled_from(["AUD", "USD", "GBP", "NZD", "JPY", "KWD"])
+        if currency is None
+        else st.just(currency),
+    )
+
+
+def staff_users(practice_id: str | None = None) -> st.SearchStrategy[StaffUser]:
+    """Staff users of ``practice_id`` (or a random practice id)."""
+    return st.builds(
+        StaffUser,
+        id=ids("staff"),
+        practice_id=_id_or(practice_id, "practice"),
+        name=st.sampled_from(["Dr Nguyen", "Sam (front desk)", "Priya", "Dr O'Brien"]),
+    )
+
+
+def patients() -> st.SearchStrategy[Patient]:
+    """Patients with a name and, sometimes, contact details."""
+    return st.builds(
+        Patient,
+        id=ids("patient"),
+        name=st.sampled_from(["Ada Lovelace", "Grace Hopper", "Alan Turing", "Mary Jackson"]),
+        email=st.none() | st.just("patient@example.com"),
+        phone=st.none() | st.just("+61 400 000 000"),
+    )
+
+
+def membership_plans(
+    practice_id: str | None = None, currency: str | None = None
+) -> st.SearchStrategy[MembershipPlan]:
+    """Membership plans with a positive price and any billing cycle."""
+    return st.builds(
+        MembershipPlan,
+        id=ids("plan"),
+        practice_id=_id_or(practice_id, "practice"),
+        name=st.sampled_from(["Essential", "Family", "Premium"]),
+        price=positive_money(currency or st.sampled_from(["AUD", "USD"])),
+        billing_cycle=st.sampled_from(BillingCycle),
+    )
+
+
+def status_walks(
+    lifecycle: Lifecycle[S], start: S, *, max_steps: int = 8
+) -> st.SearchStrategy[list[S]]:
+    """Random legal walks through ``lifecycle``'s table from ``start`` (``start`` excluded)."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> list[S]:
+        walk: list[S] = []
+        current = start
+        for _ in range(draw(st.integers(0, max_steps))):
+            targets = sorted(lifecycle.allowed(current), key=lambda s: s.value)
+            if not targets:
+                break
+            # Terminal statuses absorb the rest of the walk: reach them less often.
+            weighted = [t for t in targets for _ in range(1 if t in lifecycle.terminal else 4)]
+            current = draw(st.sampled_from(weighted))
+            walk.append(current)
+        return walk
+
+    return build()
+
+
+def _gaps(max_steps: int) -> st.SearchStrategy[list[timedelta]]:
+    """Non-negative time steps; zero steps test same-instant changes."""
+    return st.lists(
+        st.integers(0, 90 * 86400).map(lambda s: timedelta(seconds=s)),
+        min_size=max_steps,
+        max_size=max_steps,
+    )
+
+
+def members(
+    practice_id: str | None = None,
+    plan_id: str | None = None,
+    *,
+    max_changes: int = 8,
+    start: st.SearchStrategy[datetime] | None = None,
+) -> st.SearchStrategy[Member]:
+    """Members with a random legal status history built through their methods."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Member:
+        at = draw(start or instants(max_value=datetime(2029, 1, 1, tzinfo=UTC)))
+        member = Member.enrol(
+            id=draw(ids("member")),
+            practice_id=draw(_id_or(practice_id, "practice")),
+            plan_id=draw(_id_or(plan_id, "plan")),
+            account_holder=draw(patients()),
+            dependents=tuple(draw(st.lists(patients(), max_size=3))),
+            start_date=at.date(),
+            at=at,
+            campaign_id=draw(st.none() | ids("campaign")),
+            staff_user_id=draw(st.none() | ids("staff")),
+        )
+        walk = draw(
+            status_walks(MEMBERSHIP_LIFECYCLE, MembershipStatus.PENDING, max_steps=max_changes)
+        )
+        for status, gap in zip(walk, draw(_gaps(len(walk))), strict=True):
+            at += gap
+            member = member.transition(status, at=at, reason="generated")
+        return member
+
+    return build()
+
+
+def payment_plans(
+    practice_id: str | None = None,
+    currency: str | None = None,
+    *,
+    max_events: int = 30,
+) -> st.SearchStrategy[PaymentPlan]:
+    """Payment plans of every payment type, driven through random payments,
+    failures, activations, cancellations and archiving via their methods."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> PaymentPlan:
+        at = draw(instants(max_value=datetime(2029, 1, 1, tzinfo=UTC)))
+        payment_type = draw(st.sampled_from(PaymentType))
+        n = draw(st.integers(1, 24)) if payment_type is PaymentType.PLAN else 1
+        code = currency or draw(st.sampled_from(["AUD", "USD", "JPY", "KWD"]))
+        total = draw(money(code, min_minor=n, max_minor=10**8))
+        plan = PaymentPlan.offer(
+            id=draw(ids("plan")),
+            practice_id=draw(_id_or(practice_id, "practice")),
+            patient=draw(patients()),
+            total=total,
+            payment_type=payment_type,
+            instalments=n,
+            first_due=(at + timedelta(days=draw(st.integers(0, 60)))).date(),
+            at=at,
+            cycle=draw(st.sampled_from(BillingCycle)),
+            member_id=draw(st.none() | ids("member")),
+        )
+        for _ in range(draw(st.integers(0, max_events))):
+            at += timedelta(seconds=draw(st.integers(0, 40 * 86400)))
+            moved = _plan_move(plan, at, draw(st.integers(0, 99)))
+            if moved is None:
+                break
+            plan = moved
+        return plan
+
+    return build()
+
+
+def _plan_move(plan: PaymentPlan, at: datetime, roll: int) -> PaymentPlan | None:
+    """A plausible next event for ``plan`` (``roll``, 0..99, picks it); ``None``: none left."""
+    if plan.status in PAYMENT_PLAN_LIFECYCLE.terminal:
+        if plan.status is PaymentPlanStatus.COMPLETED and not plan.is_archived and roll < 30:
+            return plan.archive(at=at)
+        return None
+    if roll < 4:
+        return plan.cancel(at=at)
+    if roll < 24:
+        return plan.record_failure(at=at)
+    if roll < 34 and plan.status is PaymentPlanStatus.PENDING:
+        return plan.activate(at=at)
+    return plan.record_payment(at=at)
+
+
+def payments(
+    practice_id: str | None = None,
+    currency: str | None = None,
+    *,
+    kinds: st.SearchStrategy[PaymentKind] | None = None,
+) -> st.SearchStrategy[Payment]:
+    """Single ledger entries (a charge or refund, succeeded or failed) for a member or a plan."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Payment:
+        for_member = draw(st.booleans())
+        return Payment(
+            id=draw(ids("payment")),
+            practice_id=draw(_id_or(practice_id, "practice")),
+            amount=draw(positive_money(currency or st.sampled_from(["AUD", "USD"]))),
+            kind=draw(kinds or st.sampled_from(PaymentKind)),
+            outcome=draw(st.sampled_from(PaymentOutcome)),
+            at=draw(instants()),
+            member_id=draw(ids("member")) if for_member else None,
+            payment_plan_id=None if for_member else draw(ids("plan")),
+        )
+
+    return build()
+
+
+def campaigns(practice_id: str | None = None) -> st.SearchStrategy[Campaign]:
+    """Campaigns with an open or closed active window."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Campaign:
+        start = draw(instants())
+        length = draw(st.none() | st.integers(0, 365 * 86400))
+        return Campaign(
+            id=draw(ids("campaign")),
+            practice_id=draw(_id_or(practice_id, "practice")),
+            name=draw(st.sampled_from(["Spring smiles", "Refer a friend", "Back to school"])),
+            promo_code=draw(st.sampled_from(["SPRING25", "FRIEND", "SCHOOL10"])),
+            active_from=start,
+            active_until=None if length is None else start + timedelta(seconds=length),
+        )
+
+    return build()
+
+
+def referrals(practice_id: str | None = None) -> st.SearchStrategy[Referral]:
+    """Referrals left Pending, Converted into a member, or Cancelled."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Referral:
+        at = draw(instants(max_value=datetime(2029, 1, 1, tzinfo=UTC)))
+        referral = Referral.open(
+            id=draw(ids("referral")),
+            practice_id=draw(_id_or(practice_id, "practice")),
+            account_holder=draw(patients()),
+            dependents=tuple(draw(st.lists(patients(), max_size=3))),
+            start_date=at.date(),
+            at=at,
+            campaign_id=draw(st.none() | ids("campaign")),
+            staff_user_id=draw(st.none() | ids("staff")),
+            referring_member_id=draw(st.none() | ids("referrer")),
+        )
+        later = at + timedelta(seconds=draw(st.integers(0, 90 * 86400)))
+        outcome = draw(st.sampled_from(["pending", "converted", "cancelled"]))
+        if outcome == "converted":
+            return referral.convert(member_id=draw(ids("member")), at=later)
+        if outcome == "cancelled":
+            return referral.cancel(at=later)
+        return referral
+
+    return build()
+
+
+def _just(value: T | st.SearchStrategy[T]) -> st.SearchStrategy[T]:
+    return value if isinstance(value, st.SearchStrategy) else st.just(value)
+
+
+def _id_or(value: str | None, prefix: str) -> st.SearchStrategy[str]:
+    return ids(prefix) if value is None else st.just(value)
