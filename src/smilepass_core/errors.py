@@ -6,10 +6,12 @@ from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
+    "ConflictingPayment",
     "CurrencyMismatch",
     "DuplicateId",
     "InvalidMoney",
     "InvalidPeriod",
+    "InvalidRecord",
     "InvalidTransition",
     "InvalidValue",
     "NaiveDatetime",
@@ -108,8 +110,9 @@ class UnknownStatus(SmilepassError, ValueError):
 class RuleViolation(SmilepassError, ValueError):
     """A domain rule refused an operation (overpayment, refund above collected, ...)."""
 
-    def __init__(self, rule: str, message: str, **context: Any) -> None:
+    def __init__(self, rule: str, message: str, *, field: str = "", **context: Any) -> None:
         self.rule = rule
+        self.field = field
         self.context = context
         super().__init__(message)
 
@@ -130,3 +133,25 @@ class DuplicateId(SmilepassError, ValueError):
         self.kind = kind
         self.id = id
         super().__init__(f"{kind} {id!r} already exists")
+
+
+class ConflictingPayment(DuplicateId, RuleViolation):
+    """A payment id recorded again with different content (the same content is a no-op)."""
+
+    def __init__(self, id: str) -> None:
+        self.kind = "Payment"
+        self.id = id
+        self.rule = "conflicting_payment"
+        self.context = {"payment_id": id}
+        Exception.__init__(self, f"payment {id!r} is already recorded with different content")
+
+
+class InvalidRecord(SmilepassError, ValueError):
+    """A record (or object) in a load was refused; nothing of that load was kept."""
+
+    def __init__(self, table: str, index: int, field: str, reason: str) -> None:
+        self.table = table
+        self.index = index
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{table}[{index}].{field}: {reason}")

@@ -241,8 +241,12 @@ class Money:
         if not isinstance(factor, int | Decimal):
             return NotImplemented
         rate = _decimal(factor, "factor")
-        product = _WIDE.multiply(self.amount, rate)
-        return Money(_ROUNDER.quantize(product, _EXPONENTS[self.currency]), self.currency)
+        try:
+            product = _WIDE.multiply(self.amount, rate)
+            rounded = _ROUNDER.quantize(product, _EXPONENTS[self.currency])
+        except (decimal.InvalidOperation, decimal.Inexact):
+            raise InvalidMoney("amount", factor, "the product has too many digits") from None
+        return Money(rounded, self.currency)
 
     __rmul__ = __mul__
 

@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 _ONE_US: Final = timedelta(microseconds=1)
+_ONE_DAY: Final = timedelta(days=1)
 
 
 class Unit(enum.Enum):
@@ -66,7 +67,6 @@ class Preset(enum.Enum):
     YEAR_TO_DATE = "year_to_date"
 
 
-@functools.lru_cache(maxsize=256)
 def zone(name: str) -> ZoneInfo:
     """Return the IANA time zone ``name``.
 
@@ -75,6 +75,11 @@ def zone(name: str) -> ZoneInfo:
     """
     if not isinstance(name, str) or not name.strip():
         raise UnknownTimezone("timezone", name, "must be an IANA time zone name")
+    return _zone(name)
+
+
+@functools.lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -143,8 +148,9 @@ def local_instant(wall: datetime, timezone: str, *, fold: int | None = None) -> 
     return first.astimezone(UTC)
 
 
-def _is_midnight(local: datetime, timezone: str) -> bool:
-    return local == local_midnight(local.date(), timezone)
+def _is_midnight(instant: datetime, timezone: str) -> bool:
+    """True when ``instant`` is the first instant of its local day."""
+    return instant == local_midnight(instant.astimezone(zone(timezone)).date(), timezone)
 
 
 def _add(day: date, unit: Unit, k: int) -> date:
@@ -363,7 +369,7 @@ class DateRange:
         if self.unit is not None:
             return DateRange(
                 self._shift(self.start, self.unit, -1),
-                self._shift(self.end, self.unit, -1),
+                self._shift(self.end, self.unit, -1, exclusive=True),
                 self.timezone,
                 self.unit,
             )
@@ -374,10 +380,19 @@ class DateRange:
             return DateRange(first, self.start, self.timezone)
         return DateRange(self.start - self.duration, self.start, self.timezone)
 
-    def _shift(self, edge: datetime, unit: Unit, k: int) -> datetime:
+    def _shift(self, edge: datetime, unit: Unit, k: int, *, exclusive: bool = False) -> datetime:
+        """``edge`` moved ``k`` units in local time; a local midnight stays a local midnight.
+
+        An ``exclusive`` end that is not on a ``unit`` boundary moves with the last
+        day it closes (year to date to 28 Feb 2028 -> to 28 Feb 2027 included).
+        """
         wall = edge.astimezone(zone(self.timezone)).replace(tzinfo=None)
-        day = _add(wall.date(), unit, k)
-        return _localize(datetime.combine(day, wall.time()), self.timezone)
+        day = wall.date()
+        if _is_midnight(edge, self.timezone):
+            if exclusive and _unit_start(day, unit) != day:
+                return local_midnight(_add(day - _ONE_DAY, unit, k) + _ONE_DAY, self.timezone)
+            return local_midnight(_add(day, unit, k), self.timezone)
+        return _localize(datetime.combine(_add(day, unit, k), wall.time()), self.timezone)
 
     def comparison(self, now: datetime) -> DateRange:
         """``previous()``, cut at the same local wall-clock offset when ``now`` cuts this range.

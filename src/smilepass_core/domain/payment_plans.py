@@ -164,7 +164,7 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
             raise InvalidValue("schedule", self.schedule, "must hold at least one instalment")
         if self.payment_type is not PaymentType.PLAN and n != 1:
             raise InvalidValue(
-                "schedule", n, f"a {self.payment_type.name} payment has exactly one instalment"
+                "schedule", n, f"an {self.payment_type.name} payment has exactly one instalment"
             )
         if [i.number for i in self.schedule] != list(range(1, n + 1)):
             raise InvalidValue("schedule", self.schedule, "instalments must be numbered 1..n")
@@ -215,6 +215,10 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
         """
         if not isinstance(instalments, int) or isinstance(instalments, bool) or instalments < 1:
             raise InvalidValue("instalments", instalments, "must be a whole number >= 1")
+        if payment_type is not PaymentType.PLAN and instalments != 1:
+            raise InvalidValue(
+                "instalments", instalments, f"an {payment_type.name} payment has exactly one"
+            )
         if not isinstance(total, Money):
             raise InvalidValue("total", total, "must be Money")
         if not isinstance(first_due, date) or isinstance(first_due, datetime):
@@ -320,7 +324,11 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
 
         Raises:
             RuleViolation: the plan is not Completed, or is already archived (``not_archivable``).
+            OutOfOrderChange: ``at`` is before the plan's last status change.
         """
+        when = as_instant(at)
+        if when < self.history[-1].at:
+            raise OutOfOrderChange(self.history[-1].at, when, subject=f"PaymentPlan {self.id}")
         if self.status is not _P.COMPLETED or self.archived_at is not None:
             raise RuleViolation(
                 "not_archivable",
@@ -328,7 +336,7 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
                 f"(status {self.status.name})",
                 plan_id=self.id,
             )
-        return attrs.evolve(self, archived_at=at)
+        return attrs.evolve(self, archived_at=when)
 
     # -- figures ----------------------------------------------------------------------
 

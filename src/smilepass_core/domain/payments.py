@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from smilepass_core.domain._fields import identifier, optional_identifier
-from smilepass_core.errors import InvalidValue, RuleViolation
+from smilepass_core.errors import ConflictingPayment, InvalidValue, RuleViolation
 from smilepass_core.money import Money
 from smilepass_core.periods import as_instant
 
@@ -85,7 +85,12 @@ class Payment:
 
 
 def check_refund(earlier: Iterable[Payment], refund: Payment) -> None:
-    """Raise unless ``refund`` stays within what was collected, net, for its source.
+    """Raise unless ``refund`` keeps its source's net collected at or above zero at all times.
+
+    The source's entries are replayed in time order (charges before refunds at the
+    same instant) with ``refund`` among them: at no point may refunds exceed the
+    charges collected before them, so a refund cannot precede its charge, and a
+    back-dated refund cannot push a later one over the limit.
 
     Args:
         earlier: The ledger entries already recorded (any sources; others are ignored).
@@ -96,18 +101,23 @@ def check_refund(earlier: Iterable[Payment], refund: Payment) -> None:
     """
     if refund.kind is not PaymentKind.REFUND or not refund.succeeded:
         return
-    net = sum(
-        (p.signed for p in earlier if p.source == refund.source),
-        Money.zero(refund.amount.currency),
+    entries = sorted(
+        (p for p in (*earlier, refund) if p.source == refund.source and p.succeeded),
+        key=lambda p: (p.at, p.kind is PaymentKind.REFUND),
     )
-    if refund.amount > net:
-        raise RuleViolation(
-            "refund_exceeds_collected",
-            f"refund {refund.id} of {refund.amount} exceeds the {net} collected for "
-            f"{refund.source[0]} {refund.source[1]}",
-            payment_id=refund.id,
-            collected=net,
-        )
+    net = Money.zero(refund.amount.currency)
+    for entry in entries:
+        net += entry.signed
+        if net.is_negative():
+            collected = net - entry.signed
+            raise RuleViolation(
+                "refund_exceeds_collected",
+                f"refund {entry.id} of {entry.amount} exceeds the {collected} collected for "
+                f"{refund.source[0]} {refund.source[1]} before {entry.at.isoformat()}",
+                payment_id=refund.id,
+                collected=collected,
+                field="amount",
+            )
 
 
 def _entries(value: Iterable[Payment]) -> tuple[Payment, ...]:
@@ -128,18 +138,15 @@ class Ledger:
         """The ledger with ``payment`` appended.
 
         Raises:
-            RuleViolation: ``rule="conflicting_payment"`` (same id, other content) or
-                ``rule="refund_exceeds_collected"``.
+            ConflictingPayment: same id, other content (a ``RuleViolation`` with
+                ``rule="conflicting_payment"`` and a ``DuplicateId``).
+            RuleViolation: ``rule="refund_exceeds_collected"``.
         """
         for existing in self.entries:
             if existing.id == payment.id:
                 if existing == payment:
                     return self
-                raise RuleViolation(
-                    "conflicting_payment",
-                    f"payment {payment.id} is already recorded with different content",
-                    payment_id=payment.id,
-                )
+                raise ConflictingPayment(payment.id)
         check_refund(self.entries, payment)
         return Ledger((*self.entries, payment))
 

@@ -14,9 +14,11 @@ domain's own transition methods, so every history follows the table.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import attrs
 from hypothesis import strategies as st
 
 from smilepass_core.domain import (
@@ -45,8 +47,10 @@ from smilepass_core.periods import DateRange
 
 __all__ = [
     "TIMEZONES",
+    "Dataset",
     "campaigns",
     "currencies",
+    "datasets",
     "date_ranges",
     "ids",
     "instants",
@@ -237,7 +241,9 @@ def members(
 
     @st.composite
     def build(draw: st.DrawFn) -> Member:
-        at = draw(start or instants(max_value=datetime(2029, 1, 1, tzinfo=UTC)))
+        at = draw(
+            start if start is not None else instants(max_value=datetime(2029, 1, 1, tzinfo=UTC))
+        )
         member = Member.enrol(
             id=draw(ids("member")),
             practice_id=draw(_id_or(practice_id, "practice")),
@@ -392,3 +398,225 @@ def _just(value: T | st.SearchStrategy[T]) -> st.SearchStrategy[T]:
 
 def _id_or(value: str | None, prefix: str) -> st.SearchStrategy[str]:
     return ids(prefix) if value is None else st.just(value)
+
+
+@attrs.frozen
+class Dataset:
+    """A coherent set of objects (every reference resolves) for store and KPI tests."""
+
+    practices: tuple[Practice, ...]
+    staff_users: tuple[StaffUser, ...]
+    membership_plans: tuple[MembershipPlan, ...]
+    campaigns: tuple[Campaign, ...]
+    members: tuple[Member, ...]
+    payment_plans: tuple[PaymentPlan, ...]
+    referrals: tuple[Referral, ...]
+    payments: tuple[Payment, ...]
+
+    def objects(self) -> tuple[object, ...]:
+        """Every object, in dependency order (what a store's ``load`` accepts)."""
+        return (
+            *self.practices,
+            *self.staff_users,
+            *self.membership_plans,
+            *self.campaigns,
+            *self.members,
+            *self.payment_plans,
+            *self.referrals,
+            *self.payments,
+        )
+
+
+_DATASET_START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def datasets(
+    *,
+    max_practices: int = 2,
+    max_members: int = 10,
+    max_payment_plans: int = 5,
+    max_payments: int = 20,
+    span_days: int = 120,
+    start: datetime = _DATASET_START,
+    timezones: st.SearchStrategy[str] | None = None,
+) -> st.SearchStrategy[Dataset]:
+    """Whole practices: staff, plans, campaigns, members with histories, payment plans
+    (with a ledger entry per instalment attempt), member charges and refunds that
+    never exceed what was collected, and referrals, all with unique ids.
+
+    Enrolments and first events fall within ``span_days`` after ``start``.
+    """
+    zones = timezones if timezones is not None else st.sampled_from(TIMEZONES)
+    window = instants(start, start + timedelta(days=span_days))
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Dataset:
+        out: dict[str, list[Any]] = {k: [] for k in attrs.fields_dict(Dataset)}
+        for pn in range(draw(st.integers(1, max_practices))):
+            pid = f"p{pn}"
+            currency = draw(st.sampled_from(["AUD", "USD", "JPY"]))
+            out["practices"].append(Practice(pid, f"Practice {pn}", draw(zones), currency))
+            staff = [
+                StaffUser(f"{pid}-s{i}", pid, f"Staff {i}") for i in range(draw(st.integers(0, 2)))
+            ]
+            plans = [
+                attrs.evolve(draw(membership_plans(pid, currency)), id=f"{pid}-plan{i}")
+                for i in range(draw(st.integers(1, 2)))
+            ]
+            campaigns_ = [
+                attrs.evolve(draw(campaigns(pid)), id=f"{pid}-c{i}")
+                for i in range(draw(st.integers(0, 2)))
+            ]
+            optional_staff = _optional_id(staff)
+            optional_campaign = _optional_id(campaigns_)
+            members_ = [
+                attrs.evolve(
+                    draw(members(pid, draw(st.sampled_from([p.id for p in plans])), start=window)),
+                    id=f"{pid}-m{i}",
+                    campaign_id=draw(optional_campaign),
+                    staff_user_id=draw(optional_staff),
+                )
+                for i in range(draw(st.integers(0, max_members)))
+            ]
+            optional_member = _optional_id(members_)
+            plans_ = [
+                _retimed_plan(
+                    draw(payment_plans(pid, currency, max_events=12)),
+                    id=f"{pid}-pp{i}",
+                    member_id=draw(optional_member),
+                    offset=draw(window) - _EPOCH,
+                )
+                for i in range(draw(st.integers(0, max_payment_plans)))
+            ]
+            out["staff_users"] += staff
+            out["membership_plans"] += plans
+            out["campaigns"] += campaigns_
+            out["members"] += members_
+            out["payment_plans"] += plans_
+            out["referrals"] += draw(_referrals(pid, members_, staff, campaigns_, window))
+            out["payments"] += _plan_ledger(plans_)
+            out["payments"] += draw(_member_ledger(pid, currency, members_, window, max_payments))
+        return Dataset(**{k: tuple(v) for k, v in out.items()})
+
+    return build()
+
+
+def _retimed_plan(
+    plan: PaymentPlan, *, id: str, member_id: str | None, offset: timedelta
+) -> PaymentPlan:
+    """``plan`` renamed, attached to ``member_id`` and with every instant moved by ``offset``."""
+    return attrs.evolve(
+        plan,
+        id=id,
+        member_id=member_id,
+        history=tuple(attrs.evolve(c, at=c.at + offset) for c in plan.history),
+        attempts=tuple(attrs.evolve(a, at=a.at + offset) for a in plan.attempts),
+        archived_at=None if plan.archived_at is None else plan.archived_at + offset,
+    )
+
+
+def _plan_ledger(plans: Iterable[PaymentPlan]) -> list[Payment]:
+    """One ledger entry per instalment attempt, same time, amount and outcome."""
+    return [
+        Payment(
+            id=f"{plan.id}-a{k}",
+            practice_id=plan.practice_id,
+            amount=attempt.amount,
+            kind=PaymentKind.CHARGE,
+            outcome=PaymentOutcome.SUCCEEDED if attempt.succeeded else PaymentOutcome.FAILED,
+            at=attempt.at,
+            payment_plan_id=plan.id,
+        )
+        for plan in plans
+        for k, attempt in enumerate(plan.attempts)
+    ]
+
+
+def _member_ledger(
+    practice_id: str,
+    currency: str,
+    members_: list[Member],
+    window: st.SearchStrategy[datetime],
+    max_payments: int,
+) -> st.SearchStrategy[list[Payment]]:
+    """Charges (succeeded or failed) and refunds capped by the net collected so far."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> list[Payment]:
+        if not members_:
+            return []
+        events = sorted(
+            (
+                draw(window),
+                draw(st.sampled_from([m.id for m in members_])),
+                draw(st.sampled_from(["charge", "charge", "failed", "refund"])),
+                draw(st.integers(1, 10**5)),
+            )
+            for _ in range(draw(st.integers(0, max_payments)))
+        )
+        net: dict[str, int] = {}
+        ledger = []
+        for n, (at, member_id, what, minor) in enumerate(events):
+            if what == "refund":
+                minor = min(minor, net.get(member_id, 0))
+                if minor == 0:
+                    continue
+            kind = PaymentKind.REFUND if what == "refund" else PaymentKind.CHARGE
+            outcome = PaymentOutcome.FAILED if what == "failed" else PaymentOutcome.SUCCEEDED
+            payment = Payment(
+                id=f"{practice_id}-pay{n}",
+                practice_id=practice_id,
+                amount=Money.from_minor(minor, currency),
+                kind=kind,
+                outcome=outcome,
+                at=at,
+                member_id=member_id,
+            )
+            net[member_id] = net.get(member_id, 0) + payment.signed.minor
+            ledger.append(payment)
+        return ledger
+
+    return build()
+
+
+def _optional_id(objects: Sequence[Any]) -> st.SearchStrategy[str | None]:
+    """``None`` or the id of one of ``objects``."""
+    if not objects:
+        return st.none()
+    return st.none() | st.sampled_from([o.id for o in objects])
+
+
+def _referrals(
+    practice_id: str,
+    members_: list[Member],
+    staff: list[StaffUser],
+    campaigns_: list[Campaign],
+    window: st.SearchStrategy[datetime],
+) -> st.SearchStrategy[list[Referral]]:
+    @st.composite
+    def build(draw: st.DrawFn) -> list[Referral]:
+        result = []
+        for i in range(draw(st.integers(0, 4))):
+            at = draw(window)
+            referrer = draw(st.none() | st.sampled_from(members_)) if members_ else None
+            referral = Referral.open(
+                id=f"{practice_id}-r{i}",
+                practice_id=practice_id,
+                account_holder=draw(patients()),
+                start_date=at.date(),
+                at=at,
+                campaign_id=draw(_optional_id(campaigns_)),
+                staff_user_id=draw(_optional_id(staff)),
+                referring_member_id=None if referrer is None else referrer.id,
+            )
+            others = [m for m in members_ if referrer is None or m.id != referrer.id]
+            outcome = draw(st.sampled_from(["pending", "converted", "cancelled"]))
+            later = at + timedelta(seconds=draw(st.integers(0, 30 * 86400)))
+            if outcome == "converted" and others:
+                referral = referral.convert(member_id=draw(st.sampled_from(others)).id, at=later)
+            elif outcome == "cancelled":
+                referral = referral.cancel(at=later)
+            result.append(referral)
+        return result
+
+    return build()

@@ -1,0 +1,976 @@
+"""The bundled demo dataset: two practices with 18 months of legal, ledger-backed history.
+
+Everything is built through the domain's named constructors and transition
+methods, so every history follows its lifecycle table, and every member
+status change has its ledger entry at the same instant (a failed charge
+when a member goes Failed, a succeeded one when they become Active).
+
+>>> data = load_demo()
+>>> [(p.name, p.timezone, p.currency) for p in data.practices]
+[('Harbour Dental', 'Australia/Sydney', 'AUD'), ('Hudson Smiles', 'America/New_York', 'USD')]
+>>> load_demo() == data
+True
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Final
+
+import attrs
+import pendulum
+
+from smilepass_core.domain import (
+    BillingCycle,
+    Campaign,
+    Member,
+    MembershipPlan,
+    MembershipStatus,
+    Patient,
+    Payment,
+    PaymentKind,
+    PaymentOutcome,
+    PaymentPlan,
+    PaymentPlanStatus,
+    PaymentType,
+    Practice,
+    Referral,
+    StaffUser,
+    check_refund,
+)
+from smilepass_core.money import Money
+from smilepass_core.periods import as_instant, local_instant, zone
+
+__all__ = ["DEMO_NOW", "DEMO_SEED", "DemoData", "load_demo"]
+
+#: The demo's "now": 25 November 2026, 16:00 in Sydney (00:00 in New York).
+DEMO_NOW: Final = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
+
+#: The default seed of :func:`load_demo`.
+DEMO_SEED: Final = 20261125
+
+#: How far back members are enrolled: 18 months.
+_WINDOW_DAYS: Final = 547
+
+
+@attrs.frozen
+class DemoData:
+    """The demo dataset: every object of every practice, and the instant it was generated for.
+
+    Attributes:
+        practices: The practices, Harbour Dental (Sydney, AUD) then Hudson Smiles (New York, USD).
+        staff_users: Three staff users per practice.
+        membership_plans: Three membership plans per practice.
+        members: Members of every status, ordered by id (enrolment order per practice).
+        payment_plans: Payment plans of every status and payment type, ordered by id.
+        payments: The ledger: membership and payment plan charges and refunds, by time.
+        campaigns: Two campaigns per practice.
+        referrals: Referrals (Pending, Converted, Cancelled), ordered by id.
+        now: The instant everything happened before (aware, UTC).
+    """
+
+    practices: tuple[Practice, ...]
+    staff_users: tuple[StaffUser, ...]
+    membership_plans: tuple[MembershipPlan, ...]
+    members: tuple[Member, ...]
+    payment_plans: tuple[PaymentPlan, ...]
+    payments: tuple[Payment, ...]
+    campaigns: tuple[Campaign, ...]
+    referrals: tuple[Referral, ...]
+    now: datetime
+
+    def for_practice(self, practice_id: str) -> DemoData:
+        """The objects of one practice only (same ``now``).
+
+        Args:
+            practice_id: The id of a demo practice, e.g. ``"syd"``.
+
+        Returns:
+            A :class:`DemoData` holding that practice and its objects.
+        """
+        return DemoData(
+            practices=tuple(p for p in self.practices if p.id == practice_id),
+            staff_users=tuple(s for s in self.staff_users if s.practice_id == practice_id),
+            membership_plans=tuple(
+                p for p in self.membership_plans if p.practice_id == practice_id
+            ),
+            members=tuple(m for m in self.members if m.practice_id == practice_id),
+            payment_plans=tuple(p for p in self.payment_plans if p.practice_id == practice_id),
+            payments=tuple(p for p in self.payments if p.practice_id == practice_id),
+            campaigns=tuple(c for c in self.campaigns if c.practice_id == practice_id),
+            referrals=tuple(r for r in self.referrals if r.practice_id == practice_id),
+            now=self.now,
+        )
+
+
+def load_demo(now: datetime = DEMO_NOW, seed: int = DEMO_SEED) -> DemoData:
+    """Build the demo dataset, generated relative to ``now``.
+
+    The result depends only on ``now`` and ``seed``: no clock reads, no I/O.
+    Every timestamp in it is strictly before ``now``.
+
+    Args:
+        now: An aware instant; members are enrolled over the 18 months before it.
+        seed: Seed of the pseudo-random generator.
+
+    Returns:
+        The two demo practices with their staff, plans, members, payment plans,
+        ledger, campaigns and referrals.
+
+    Raises:
+        NaiveDatetime: ``now`` has no time zone.
+    """
+    instant = as_instant(now, "now")
+    root = random.Random(seed)
+    parts = [_Builder(spec, random.Random(root.getrandbits(64)), instant) for spec in _PRACTICES]
+    for builder in parts:
+        builder.build()
+    return DemoData(
+        practices=tuple(b.practice for b in parts),
+        staff_users=tuple(s for b in parts for s in b.staff),
+        membership_plans=tuple(p for b in parts for p in b.plans),
+        members=tuple(m for b in parts for m in b.members),
+        payment_plans=tuple(p for b in parts for p in b.payment_plans),
+        payments=tuple(sorted((p for b in parts for p in b.payments), key=lambda p: (p.at, p.id))),
+        campaigns=tuple(c for b in parts for c in b.campaigns),
+        referrals=tuple(sorted((r for b in parts for r in b.referrals), key=lambda r: r.id)),
+        now=instant,
+    )
+
+
+# -- what the two practices look like ----------------------------------------------------
+
+
+@attrs.frozen
+class _PlanSpec:
+    key: str
+    name: str
+    price: str
+    cycle: BillingCycle
+    weight: int
+
+
+@attrs.frozen
+class _CampaignSpec:
+    name: str
+    promo_code: str
+    starts_days_ago: int
+    ends_days_ago: int | None
+
+
+@attrs.frozen
+class _PracticeSpec:
+    id: str
+    name: str
+    timezone: str
+    currency: str
+    members: int
+    staff: tuple[str, ...]
+    plans: tuple[_PlanSpec, ...]
+    campaigns: tuple[_CampaignSpec, ...]
+    first_names: tuple[str, ...]
+    last_names: tuple[str, ...]
+    email_domain: str
+    phone_format: str
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+_M, _A = BillingCycle.MONTHLY, BillingCycle.ANNUALLY
+
+_PRACTICES: Final = (
+    _PracticeSpec(
+        id="syd",
+        name="Harbour Dental",
+        timezone="Australia/Sydney",
+        currency="AUD",
+        members=186,
+        staff=("Dr Mei Nguyen", "Josh Callaghan (front desk)", "Priya Raman (practice manager)"),
+        plans=(
+            _PlanSpec("essential", "Essential Care", "34.95", _M, 50),
+            _PlanSpec("family", "Family Care", "89.00", _M, 30),
+            _PlanSpec("premium", "Premium Care", "649.00", _A, 20),
+        ),
+        campaigns=(
+            _CampaignSpec("Refer a Mate", "MATE50", 540, None),
+            _CampaignSpec("Spring Smile Check", "SPRING26", 85, 24),
+        ),
+        first_names=_words(
+            "Olivia Charlotte Amelia Isla Mia Ava Grace Chloe Zoe Ruby Sienna Matilda Harper "
+            "Ella Lily Jack Oliver William Noah Thomas Henry Leo Lucas Charlie James Hudson "
+            "Archie Mason Liam Ethan Cooper Hamish Angus Priya Wei Minh Aisha Mohammed Sofia "
+            "Lachlan"
+        ),
+        last_names=_words(
+            "Smith Jones Williams Brown Wilson Taylor Nguyen Johnson Martin White Anderson "
+            "Walker Thompson Kelly Ryan Chen Lee Harris Robinson Campbell Murphy O'Brien Singh "
+            "Patel Mitchell Clarke Young King Wright Scott Green Baker Hall Morris Tran Wong "
+            "Russo Papadopoulos Fraser McDonald"
+        ),
+        email_domain="example.net",
+        phone_format="(02) 5550 {:04d}",
+    ),
+    _PracticeSpec(
+        id="nyc",
+        name="Hudson Smiles",
+        timezone="America/New_York",
+        currency="USD",
+        members=214,
+        staff=("Dr Rachel Goldberg", "Luis Ortega (front desk)", "Tanya Brooks (office manager)"),
+        plans=(
+            _PlanSpec("essential", "Essential", "29.00", _M, 50),
+            _PlanSpec("family", "Family", "79.00", _M, 30),
+            _PlanSpec("premium", "Premium", "549.00", _A, 20),
+        ),
+        campaigns=(
+            _CampaignSpec("Refer a Friend", "FRIEND50", 530, None),
+            _CampaignSpec("Back-to-School Checkups", "SCHOOL26", 110, 55),
+        ),
+        first_names=_words(
+            "Emma Olivia Sophia Isabella Ava Mia Abigail Emily Madison Harper Camila Aaliyah "
+            "Grace Hannah Zoe Liam Noah Elijah James Benjamin Lucas Mason Ethan Alexander Henry "
+            "Jacob Michael Daniel Logan Jackson Sebastian Mateo Samuel David Joseph Carter Owen "
+            "Wyatt Rosa Ananya"
+        ),
+        last_names=_words(
+            "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez "
+            "Lopez Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez "
+            "Thompson White Harris Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King "
+            "Wright Scott Nguyen Hill Flores Green Cohen Kowalski O'Connor Rossi Kim Patel"
+        ),
+        email_domain="example.com",
+        phone_format="(212) 555-01{:02d}",
+    ),
+)
+
+# Member scenarios besides "active": (name, share of the practice's members, minimum count).
+_MEMBER_MIX: Final = (
+    ("pending", 0.03, 2),
+    ("never_set_up", 0.015, 1),
+    ("failed", 0.035, 2),
+    ("suspended", 0.04, 2),
+    ("cancelled", 0.14, 3),
+)
+
+# Payment plan scenarios: (name, base count per practice, extra up to).
+_PLAN_MIX: Final = (
+    ("pending", 4, 2),
+    ("instant_completed", 5, 2),
+    ("instant_failed", 1, 1),
+    ("plan_active", 12, 4),
+    ("plan_completed", 4, 2),
+    ("plan_failed", 3, 2),
+    ("hold_active", 2, 1),
+    ("hold_completed", 3, 1),
+    ("hold_failed", 1, 0),
+    ("link_expired", 2, 1),
+    ("plan_cancelled", 1, 1),
+    ("plan_written_off", 1, 0),
+    ("hold_released", 1, 0),
+)
+
+_PAUSE_REASONS: Final = (
+    "paused: travelling overseas",
+    "paused: financial hardship",
+    "paused at the patient's request",
+)
+_SUSPEND_REASONS: Final = (*_PAUSE_REASONS, "paused: card expired, awaiting new details")
+_CANCEL_REASONS: Final = (
+    "moved away",
+    "cost",
+    "switched to health fund cover",
+    "not using the plan",
+    "cancelled at the patient's request",
+)
+
+
+@attrs.frozen
+class _MemberRecipe:
+    scenario: str
+    plan: MembershipPlan
+    enrol_at: datetime
+    unpaid_first: bool = False
+
+
+@attrs.frozen
+class _PlanRecipe:
+    scenario: str
+    payment_type: PaymentType
+    total: Money
+    instalments: int
+    offer_at: datetime
+    first_due: date
+    stop: datetime
+    setup: bool = True
+    fail_last: bool = False
+    recover_number: int | None = None
+    cancel: tuple[datetime, str] | None = None
+    archive_after: timedelta | None = None
+
+
+def _months_before(day: date, months: int) -> date:
+    moved = pendulum.Date(day.year, day.month, day.day).subtract(months=months)
+    return date(moved.year, moved.month, moved.day)
+
+
+class _Builder:
+    """Generates one practice; mutable while building, the objects it makes are not."""
+
+    def __init__(self, spec: _PracticeSpec, rng: random.Random, now: datetime) -> None:
+        self.spec = spec
+        self.rng = rng
+        self.now = now
+        self.tz = spec.timezone
+        self.today = now.astimezone(zone(spec.timezone)).date()
+        p = spec.id
+        self.practice = Practice(p, spec.name, spec.timezone, spec.currency)
+        self.staff = tuple(
+            StaffUser(f"{p}-s-{i}", p, name) for i, name in enumerate(spec.staff, start=1)
+        )
+        self.plans = tuple(
+            MembershipPlan(
+                f"{p}-plan-{s.key}", p, s.name, Money.of(s.price, spec.currency), s.cycle
+            )
+            for s in spec.plans
+        )
+        self.campaigns = tuple(
+            Campaign(
+                id=f"{p}-c-{i}",
+                practice_id=p,
+                name=c.name,
+                promo_code=c.promo_code,
+                active_from=self._midnight(c.starts_days_ago),
+                active_until=None if c.ends_days_ago is None else self._midnight(c.ends_days_ago),
+            )
+            for i, c in enumerate(spec.campaigns, start=1)
+        )
+        self.members: list[Member] = []
+        self.payment_plans: list[PaymentPlan] = []
+        self.payments: list[Payment] = []
+        self.referrals: list[Referral] = []
+        self._ledger: dict[str, list[Payment]] = {}
+        self._patients = 0
+        self._names: set[str] = set()
+        self._refunds = 0
+
+    def build(self) -> None:
+        for i, recipe in enumerate(self._member_recipes(), start=1):
+            self._member(f"{self.spec.id}-m-{i:04d}", recipe)
+        self._open_referrals()
+        for i, plan_recipe in enumerate(self._plan_recipes(), start=1):
+            self._payment_plan(f"{self.spec.id}-pp-{i:03d}", plan_recipe)
+
+    # -- time ---------------------------------------------------------------------------
+
+    def _midnight(self, days_ago: int) -> datetime:
+        day = self.today - timedelta(days=days_ago)
+        return local_instant(datetime(day.year, day.month, day.day), self.tz, fold=0)
+
+    def _local(self, day: date, hour: int, minute: int) -> datetime:
+        return local_instant(datetime(day.year, day.month, day.day, hour, minute), self.tz, fold=0)
+
+    def _business(self, day: date) -> datetime:
+        """A time during opening hours (08:00-17:59) on local ``day``."""
+        return self._local(day, self.rng.randint(8, 17), self.rng.randint(0, 59))
+
+    def _recent(self, low: int, high: int) -> datetime:
+        """Opening hours ``low``..``high`` days ago, strictly before now."""
+        day = self.today - timedelta(days=self.rng.randint(low, high))
+        at = self._business(day)
+        while at >= self.now:
+            day -= timedelta(days=1)
+            at = self._business(day)
+        return at
+
+    def _between(self, start: datetime, end: datetime) -> datetime:
+        """An instant in ``[start, end)``, during opening hours when the range allows."""
+        seconds = max(1, int((end - start).total_seconds()))
+        rough = start + timedelta(seconds=self.rng.randrange(seconds))
+        at = self._business(rough.astimezone(zone(self.tz)).date())
+        return at if start <= at < end else rough
+
+    def _growth_days_ago(self, minimum: int) -> int:
+        """Days ago for an enrolment: half uniform, half weighted to recent (a growing practice)."""
+        span = _WINDOW_DAYS - minimum
+        x = self.rng.random() if self.rng.random() < 0.5 else 1 - math.sqrt(self.rng.random())
+        return minimum + int(span * x)
+
+    # -- people -------------------------------------------------------------------------
+
+    def _name(self, last: str | None = None) -> tuple[str, str]:
+        first = self.rng.choice(self.spec.first_names)
+        return first, last or self.rng.choice(self.spec.last_names)
+
+    def _patient(self) -> Patient:
+        """A new account holder with a name not yet used in this practice."""
+        first, last = self._name()
+        while f"{first} {last}" in self._names:
+            first, last = self._name()
+        self._names.add(f"{first} {last}")
+        self._patients += 1
+        slug = re.sub(r"[^a-z]", "", first.lower()) + "." + re.sub(r"[^a-z]", "", last.lower())
+        phone = None
+        if self.rng.random() < 0.7:
+            phone = self.spec.phone_format.format(self.rng.randrange(100))
+        return Patient(
+            id=f"{self.spec.id}-pat-{self._patients:04d}",
+            name=f"{first} {last}",
+            email=f"{slug}@{self.spec.email_domain}",
+            phone=phone,
+        )
+
+    def _dependents(self, holder: Patient, count: int) -> tuple[Patient, ...]:
+        last = holder.name.split(" ", 1)[1]
+        names: list[str] = []
+        while len(names) < count:
+            first, _ = self._name(last)
+            if first not in names and f"{first} {last}" != holder.name:
+                names.append(first)
+        return tuple(
+            Patient(f"{holder.id}-d{j}", f"{first} {last}") for j, first in enumerate(names, 1)
+        )
+
+    def _dependent_count(self, plan: MembershipPlan) -> int:
+        rng = self.rng
+        if plan.id.endswith("family"):
+            return rng.choices((1, 2, 3, 4), weights=(3, 5, 3, 1))[0]
+        if plan.id.endswith("premium"):
+            return rng.choices((0, 1, 2), weights=(7, 2, 1))[0]
+        return 1 if rng.random() < 0.12 else 0
+
+    # -- ledger -------------------------------------------------------------------------
+
+    def _record(
+        self,
+        source: str,
+        amount: Money,
+        at: datetime,
+        *,
+        ok: bool = True,
+        kind: PaymentKind = PaymentKind.CHARGE,
+        plan: bool = False,
+    ) -> str:
+        """Append a ledger entry for ``source`` (a member, or a plan when ``plan``); its id."""
+        entries = self._ledger.setdefault(source, [])
+        payment = Payment(
+            id=f"{source}-p{len(entries) + 1:03d}",
+            practice_id=self.spec.id,
+            amount=amount,
+            kind=kind,
+            outcome=PaymentOutcome.SUCCEEDED if ok else PaymentOutcome.FAILED,
+            at=at,
+            member_id=None if plan else source,
+            payment_plan_id=source if plan else None,
+        )
+        check_refund(entries, payment)
+        entries.append(payment)
+        self.payments.append(payment)
+        return payment.id
+
+    # -- members ------------------------------------------------------------------------
+
+    def _pick_plan(self, *, monthly_only: bool = False) -> MembershipPlan:
+        pairs = [
+            (plan, spec.weight)
+            for plan, spec in zip(self.plans, self.spec.plans, strict=True)
+            if not monthly_only or plan.billing_cycle is BillingCycle.MONTHLY
+        ]
+        return self.rng.choices([p for p, _ in pairs], weights=[w for _, w in pairs])[0]
+
+    def _member_recipes(self) -> list[_MemberRecipe]:
+        n = self.spec.members
+        scenarios: list[str] = []
+        for name, share, minimum in _MEMBER_MIX:
+            scenarios += [name] * max(minimum, round(n * share))
+        scenarios += ["active"] * (n - len(scenarios))
+        self.rng.shuffle(scenarios)
+        recipes = [self._member_recipe(s) for s in scenarios]
+        recipes.sort(key=lambda r: r.enrol_at)
+        return recipes
+
+    def _member_recipe(self, scenario: str) -> _MemberRecipe:
+        rng = self.rng
+        if scenario == "failed" and rng.random() < 0.8:
+            # A monthly member whose latest charge, a few days ago, failed.
+            plan = self._pick_plan(monthly_only=True)
+            latest = self.today - timedelta(days=rng.randint(2, 18))
+            start = _months_before(latest, rng.randint(1, 16))
+            return _MemberRecipe(scenario, plan, self._business(start))
+        days_ago = {
+            "failed": lambda: rng.randint(1, 6),
+            "pending": lambda: rng.randint(0, 10),
+            "never_set_up": lambda: rng.randint(25, 480),
+            "suspended": lambda: self._growth_days_ago(100),
+            "cancelled": lambda: self._growth_days_ago(60),
+            "active": lambda: self._growth_days_ago(0),
+        }[scenario]()
+        day = self.today - timedelta(days=days_ago)
+        at = self._business(day)
+        while at >= self.now:
+            day -= timedelta(days=1)
+            at = self._business(day)
+        return _MemberRecipe(scenario, self._pick_plan(), at, unpaid_first=scenario == "failed")
+
+    def _active_campaign(self, at: datetime) -> Campaign | None:
+        live = [c for c in self.campaigns if c.is_active_at(at)]
+        if not live:
+            return None
+        seasonal = [c for c in live if c.active_until is not None]
+        if seasonal and self.rng.random() < 0.6:
+            return seasonal[0]
+        return live[0]
+
+    def _active_member(self, at: datetime, *, exclude: str = "") -> Member | None:
+        candidates = [m for m in self.members if m.id != exclude and m.is_active_at(at)]
+        return self.rng.choice(candidates) if candidates else None
+
+    def _member(self, member_id: str, recipe: _MemberRecipe) -> None:
+        rng = self.rng
+        start = recipe.enrol_at.astimezone(zone(self.tz)).date()
+        holder = self._patient()
+        dependents = self._dependents(holder, self._dependent_count(recipe.plan))
+        staff = rng.choice(self.staff)
+        referral: Referral | None = None
+        campaign: Campaign | None = None
+        if recipe.scenario not in ("pending", "never_set_up") and rng.random() < 0.13:
+            opened = self._between(
+                recipe.enrol_at - timedelta(days=21), recipe.enrol_at - timedelta(days=1)
+            )
+            campaign = self._active_campaign(opened)
+            referrer = self._active_member(opened)
+            if campaign is not None and referrer is not None:
+                referral = Referral.open(
+                    id=f"{self.spec.id}-r-{len(self.referrals) + 1:03d}",
+                    practice_id=self.spec.id,
+                    account_holder=holder,
+                    dependents=dependents,
+                    start_date=start,
+                    at=opened,
+                    campaign_id=campaign.id,
+                    staff_user_id=staff.id,
+                    referring_member_id=referrer.id,
+                )
+        if referral is None:
+            live = [c for c in self.campaigns if c.active_until and c.is_active_at(recipe.enrol_at)]
+            campaign = live[0] if live and rng.random() < 0.3 else None
+        member = Member.enrol(
+            id=member_id,
+            practice_id=self.spec.id,
+            plan_id=recipe.plan.id,
+            account_holder=holder,
+            dependents=dependents,
+            start_date=start,
+            at=recipe.enrol_at,
+            campaign_id=None if campaign is None else campaign.id,
+            staff_user_id=staff.id,
+        )
+        self.members.append(self._member_story(member, recipe))
+        if referral is not None:
+            self.referrals.append(referral.convert(member_id=member_id, at=recipe.enrol_at))
+
+    def _slots(self, member: Member, plan: MembershipPlan) -> list[datetime]:
+        """Charge times from sign-up (``k=0``) for every billing date before now."""
+        times = [member.created_at + timedelta(minutes=self.rng.randint(2, 15))]
+        for k in range(1, 10_000):
+            at = self._local(plan.charge_date(member.start_date, k), 9, self.rng.randint(0, 59))
+            if at >= self.now:
+                break
+            times.append(at)
+        return [t for t in times if t < self.now]
+
+    def _member_story(self, member: Member, recipe: _MemberRecipe) -> Member:
+        rng = self.rng
+        plan = recipe.plan
+        t0 = member.created_at
+        slots = self._slots(member, plan)
+        until = self.now
+        unpaid: int | None = None
+        end: tuple[str, datetime, str] | None = None
+        pause: tuple[datetime, int] | None = None
+        scenario = recipe.scenario
+        if scenario == "pending":
+            until = t0
+        elif scenario == "never_set_up":
+            until = t0
+            quit_at = self._between(t0 + timedelta(days=7), t0 + timedelta(days=20))
+            end = ("cancel", quit_at, "payment never set up")
+        elif scenario == "failed":
+            unpaid = 0 if recipe.unpaid_first else len(slots) - 1
+        elif scenario == "suspended":
+            lo = max(t0 + timedelta(days=45), self.now - timedelta(days=150))
+            until = self._between(lo, self.now - timedelta(days=1))
+            end = ("suspend", until, rng.choice(_SUSPEND_REASONS))
+        elif scenario == "cancelled":
+            window = [
+                k
+                for k, t in enumerate(slots)
+                if k and t0 + timedelta(days=25) <= t < self.now - timedelta(days=25)
+            ]
+            if window and rng.random() < 0.3:
+                unpaid = rng.choice(window)
+                gap = timedelta(days=rng.randint(15, 21), hours=rng.randint(0, 6))
+                until = slots[unpaid] + gap
+                end = ("cancel", until, "unpaid after retries")
+            else:
+                until = self._between(t0 + timedelta(days=20), self.now - timedelta(hours=6))
+                end = ("cancel", until, rng.choice(_CANCEL_REASONS))
+        elif plan.billing_cycle is BillingCycle.MONTHLY and len(slots) >= 7 and rng.random() < 0.1:
+            k_s = rng.randint(2, len(slots) - 3)
+            resume = min(k_s + rng.randint(1, 3), len(slots) - 1)
+            pause = (
+                slots[k_s] - timedelta(days=rng.randint(2, 12), hours=rng.randint(0, 8)),
+                resume,
+            )
+        member = self._charges(member, plan, slots, until=until, unpaid=unpaid, pause=pause)
+        if end is not None:
+            action, at, reason = end
+            if action == "cancel":
+                member = member.cancel(at=at, reason=reason)
+                self._maybe_refund(member, plan, at)
+            else:
+                member = member.suspend(at=at, reason=reason)
+        return member
+
+    def _charges(
+        self,
+        member: Member,
+        plan: MembershipPlan,
+        slots: Sequence[datetime],
+        *,
+        until: datetime,
+        unpaid: int | None,
+        pause: tuple[datetime, int] | None,
+    ) -> Member:
+        """Run the billing dates before ``until``: charges, failures, retries, a pause."""
+        rng = self.rng
+        price = plan.price
+        for k, t in enumerate(slots):
+            if t >= until:
+                break
+            if pause is not None and k <= pause[1] and t >= pause[0]:
+                if member.status is not MembershipStatus.SUSPENDED:
+                    member = member.suspend(at=pause[0], reason=rng.choice(_PAUSE_REASONS))
+                if k < pause[1]:
+                    continue
+                self._record(member.id, price, t)
+                member = member.activate(at=t, reason="resumed; payment collected")
+                continue
+            if k == unpaid:
+                self._record(member.id, price, t, ok=False)
+                member = member.fail(at=t, reason="charge failed: card declined")
+                for days in (3, 7):
+                    if t + timedelta(days=days) < until:
+                        self._record(member.id, price, t + timedelta(days=days), ok=False)
+                break
+            failures = 0
+            if rng.random() < (0.04 if k == 0 else 0.03):
+                failures = 1 if rng.random() < 0.8 else 2
+            if failures:
+                self._record(member.id, price, t, ok=False)
+                member = member.fail(at=t, reason="charge failed: insufficient funds")
+                for j in range(1, failures + 1):
+                    t = t + timedelta(days=3)
+                    if t >= until:
+                        return member
+                    if j < failures:
+                        self._record(member.id, price, t, ok=False)
+            self._record(member.id, price, t)
+            if member.status is not MembershipStatus.ACTIVE:
+                reason = "retry succeeded" if failures else "first payment collected"
+                member = member.activate(at=t, reason=reason)
+        return member
+
+    def _maybe_refund(self, member: Member, plan: MembershipPlan, cancelled_at: datetime) -> None:
+        """A handful of refunds on cancellation: the unused month, or the unused annual months."""
+        if self._refunds >= 6 or self.rng.random() < 0.45:
+            return
+        charges = [p for p in self._ledger.get(member.id, []) if p.succeeded]
+        if not charges:
+            return
+        last = charges[-1]
+        at = cancelled_at + timedelta(days=self.rng.randint(1, 3))
+        if at >= self.now:
+            return
+        if plan.billing_cycle is BillingCycle.ANNUALLY:
+            used = (cancelled_at - last.at).days // 30 + 1
+            if used >= 12:
+                return
+            amount = Money.from_minor(plan.price.minor * (12 - used) // 12, plan.price.currency)
+        elif cancelled_at - last.at <= timedelta(days=14):
+            amount = last.amount
+        else:
+            return
+        self._record(member.id, amount, at, kind=PaymentKind.REFUND)
+        self._refunds += 1
+
+    # -- referrals that did not (yet) convert -----------------------------------------
+
+    def _open_referrals(self) -> None:
+        rng = self.rng
+        outcomes = ["pending"] * rng.randint(6, 9) + ["cancelled"] * rng.randint(4, 7)
+        for outcome in outcomes:
+            for _ in range(20):
+                if outcome == "pending":
+                    opened = self._recent(0, 30)
+                else:
+                    opened = self._between(
+                        self.now - timedelta(days=400), self.now - timedelta(days=50)
+                    )
+                campaign = self._active_campaign(opened)
+                referrer = self._active_member(opened)
+                if campaign is not None and referrer is not None:
+                    break
+            else:  # pragma: no cover - the demo always has active members by then
+                continue
+            holder = self._patient()
+            referral = Referral.open(
+                id=f"{self.spec.id}-r-{len(self.referrals) + 1:03d}",
+                practice_id=self.spec.id,
+                account_holder=holder,
+                dependents=self._dependents(holder, rng.choice((0, 0, 1, 2))),
+                start_date=opened.astimezone(zone(self.tz)).date(),
+                at=opened,
+                campaign_id=campaign.id,
+                staff_user_id=rng.choice(self.staff).id,
+                referring_member_id=referrer.id,
+            )
+            if outcome == "cancelled":
+                at = self._between(opened + timedelta(days=21), opened + timedelta(days=45))
+                referral = referral.cancel(at=at, reason="did not join")
+            self.referrals.append(referral)
+
+    # -- payment plans ------------------------------------------------------------------
+
+    def _total(self, payment_type: PaymentType) -> Money:
+        low, high = {
+            PaymentType.INSTANT: (500, 3_000),
+            PaymentType.HOLD: (500, 6_000),
+            PaymentType.PLAN: (1_500, 15_000),
+        }[payment_type]
+        dollars = self.rng.randrange(low, high + 1, 5)
+        cents = self.rng.choice((0, 0, 0, 50, 95))
+        amount = min(dollars * 100 + cents, 15_000 * 100)
+        return Money.from_minor(amount, self.spec.currency)
+
+    def _plan_recipes(self) -> list[_PlanRecipe]:
+        scenarios: list[str] = []
+        for name, base, extra in _PLAN_MIX:
+            scenarios += [name] * (base + self.rng.randint(0, extra))
+        recipes = [self._plan_recipe(s) for s in scenarios]
+        recipes.sort(key=lambda r: r.offer_at)
+        return recipes
+
+    def _plan_recipe(self, scenario: str) -> _PlanRecipe:
+        rng = self.rng
+        now, today = self.now, self.today
+        ago = timedelta
+        if scenario in ("pending", "link_expired"):
+            kind = rng.choices(list(PaymentType), weights=(2, 6, 2))[0]
+            if scenario == "pending":
+                offer = self._recent(0, 12)
+                stop, cancel = offer, None
+            else:
+                offer = self._between(now - ago(days=400), now - ago(days=20))
+                stop, cancel = offer, (offer + ago(days=14), "payment link expired")
+            n = rng.choice((6, 12, 24)) if kind is PaymentType.PLAN else 1
+            offered = offer.astimezone(zone(self.tz)).date()
+            first_due = offered + ago(
+                days={PaymentType.INSTANT: 0, PaymentType.PLAN: rng.randint(1, 14)}.get(
+                    kind, rng.randint(5, 28)
+                )
+            )
+            return _PlanRecipe(
+                scenario,
+                kind,
+                self._total(kind),
+                n,
+                offer,
+                first_due,
+                stop,
+                setup=False,
+                cancel=cancel,
+            )
+        if scenario.startswith("instant"):
+            kind = PaymentType.INSTANT
+            if scenario == "instant_completed":
+                offer = self._between(now - ago(days=540), now - ago(days=1))
+            else:
+                offer = self._recent(1, 20)
+            return _PlanRecipe(
+                scenario,
+                kind,
+                self._total(kind),
+                1,
+                offer,
+                offer.astimezone(zone(self.tz)).date(),
+                now,
+                fail_last=scenario == "instant_failed",
+                archive_after=ago(days=rng.randint(3, 45)) if rng.random() < 0.4 else None,
+            )
+        if scenario.startswith("hold"):
+            return self._hold_recipe(scenario)
+        return self._instalment_recipe(scenario, today)
+
+    def _hold_recipe(self, scenario: str) -> _PlanRecipe:
+        rng = self.rng
+        kind, now, today = PaymentType.HOLD, self.now, self.today
+        total = self._total(kind)
+        archive = None
+        cancel = None
+        stop = now
+        if scenario == "hold_active":
+            offer = self._recent(1, 20)
+            treatment = today + timedelta(days=rng.randint(1, 21))
+        elif scenario == "hold_released":
+            offer = self._between(now - timedelta(days=300), now - timedelta(days=10))
+            treatment = offer.astimezone(zone(self.tz)).date() + timedelta(days=rng.randint(10, 30))
+            stop = self._between(offer + timedelta(days=1), offer + timedelta(days=7))
+            cancel = (stop, "treatment not going ahead; hold released")
+        else:
+            back = rng.randint(3, 480) if scenario == "hold_completed" else rng.randint(1, 10)
+            treatment = today - timedelta(days=back)
+            offer = self._business(treatment - timedelta(days=rng.randint(5, 30)))
+            if scenario == "hold_completed" and rng.random() < 0.3:
+                archive = timedelta(days=rng.randint(3, 40))
+        return _PlanRecipe(
+            scenario,
+            kind,
+            total,
+            1,
+            offer,
+            treatment,
+            stop,
+            fail_last=scenario == "hold_failed",
+            cancel=cancel,
+            archive_after=archive,
+        )
+
+    def _instalment_recipe(self, scenario: str, today: date) -> _PlanRecipe:
+        rng = self.rng
+        kind = PaymentType.PLAN
+        total = self._total(kind)
+        stop = self.now
+        recover: int | None = None
+        cancel: tuple[datetime, str] | None = None
+        archive: timedelta | None = None
+        fail_last = False
+        if scenario == "plan_active":
+            n = rng.choices((6, 12, 24), weights=(3, 5, 2))[0]
+            paid = rng.randint(1, n - 1)
+            first_due = _months_before(today - timedelta(days=rng.randint(1, 26)), paid - 1)
+            if paid >= 3 and rng.random() < 0.3:
+                recover = rng.randint(2, paid - 1)
+        elif scenario == "plan_completed":
+            n = rng.choice((6, 12))
+            first_due = _months_before(today - timedelta(days=rng.randint(10, 200)), n - 1)
+            if rng.random() < 0.25:
+                recover = rng.randint(1, n)
+            if rng.random() < 0.5:
+                archive = timedelta(days=rng.randint(3, 40))
+        elif scenario == "plan_failed":
+            n = rng.choices((6, 12, 24), weights=(3, 5, 2))[0]
+            paid = rng.randint(0, n - 1)
+            first_due = _months_before(today - timedelta(days=rng.randint(1, 20)), paid)
+            fail_last = True
+        elif scenario == "plan_cancelled":
+            n = rng.choice((12, 24))
+            paid = rng.randint(2, 6)
+            last_paid = today - timedelta(days=rng.randint(20, 300))
+            first_due = _months_before(last_paid, paid - 1)
+            at = self._business(last_paid + timedelta(days=rng.randint(5, 15)))
+            stop, cancel = at, (at, "treatment discontinued; balance waived by the practice")
+        else:  # plan_written_off
+            n = rng.choice((6, 12))
+            paid = rng.randint(1, n - 2)
+            failed_due = today - timedelta(days=rng.randint(45, 300))
+            first_due = _months_before(failed_due, paid)
+            at = self._business(failed_due + timedelta(days=rng.randint(21, 26)))
+            stop, cancel = at, (at, "unpaid after repeated attempts; practice to follow up")
+            fail_last = True
+        offer = self._business(first_due - timedelta(days=rng.randint(1, 14)))
+        return _PlanRecipe(
+            scenario,
+            kind,
+            total,
+            n,
+            offer,
+            first_due,
+            stop,
+            fail_last=fail_last,
+            recover_number=recover,
+            cancel=cancel,
+            archive_after=archive,
+        )
+
+    def _attempt_time(self, recipe: _PlanRecipe, due: date) -> datetime:
+        if recipe.payment_type is PaymentType.INSTANT:
+            return recipe.offer_at + timedelta(minutes=self.rng.randint(3, 90))
+        hour = 15 if recipe.payment_type is PaymentType.HOLD else 10
+        return self._local(due, hour, self.rng.randint(0, 59))
+
+    def _payment_plan(self, plan_id: str, recipe: _PlanRecipe) -> None:
+        rng = self.rng
+        patient: Patient | None = None
+        member_id: str | None = None
+        if rng.random() < 0.4:
+            member = self._active_member(recipe.offer_at)
+            if member is not None:
+                patient, member_id = member.account_holder, member.id
+        plan = PaymentPlan.offer(
+            id=plan_id,
+            practice_id=self.spec.id,
+            patient=patient or self._patient(),
+            total=recipe.total,
+            payment_type=recipe.payment_type,
+            first_due=recipe.first_due,
+            at=recipe.offer_at,
+            instalments=recipe.instalments,
+            member_id=member_id,
+        )
+        if recipe.setup and recipe.payment_type is not PaymentType.INSTANT:
+            reason = "card authorised" if recipe.payment_type is PaymentType.HOLD else None
+            plan = plan.activate(
+                at=recipe.offer_at + timedelta(minutes=rng.randint(2, 45)),
+                reason=reason or "instalments set up by the patient",
+            )
+        times = [self._attempt_time(recipe, i.due_date) for i in plan.schedule]
+        due = [i for i, t in enumerate(times) if t < recipe.stop] if recipe.setup else []
+        for i in due:
+            t = times[i]
+            if recipe.fail_last and i == due[-1]:
+                plan = self._plan_attempt(plan, t, ok=False)
+                for days in (3, 7):
+                    if t + timedelta(days=days) < recipe.stop:
+                        plan = self._plan_attempt(plan, t + timedelta(days=days), ok=False)
+                break
+            if i + 1 == recipe.recover_number:
+                plan = self._plan_attempt(plan, t, ok=False)
+                t += timedelta(days=rng.randint(2, 5))
+                if t >= recipe.stop:
+                    break
+            plan = self._plan_attempt(plan, t, ok=True)
+        if recipe.cancel is not None:
+            at, reason = recipe.cancel
+            plan = plan.cancel(at=at, reason=reason)
+        if plan.status is PaymentPlanStatus.COMPLETED and recipe.archive_after is not None:
+            archived = plan.attempts[-1].at + recipe.archive_after
+            if archived < self.now:
+                plan = plan.archive(at=archived)
+        self.payment_plans.append(plan)
+
+    def _plan_attempt(self, plan: PaymentPlan, at: datetime, *, ok: bool) -> PaymentPlan:
+        """One instalment attempt, recorded on the plan and in the ledger with the same id."""
+        due = plan.next_instalment
+        assert due is not None  # callers only attempt instalments that are left
+        payment_id = self._record(plan.id, due.amount, at, ok=ok, plan=True)
+        if ok:
+            return plan.record_payment(at=at, payment_id=payment_id)
+        return plan.record_failure(
+            at=at, reason="charge failed: card declined", payment_id=payment_id
+        )

@@ -1,0 +1,688 @@
+"""The in-memory reference store: every repository protocol, answered from indexes.
+
+Each repository keeps its objects by id and by practice, plus time-ordered
+:class:`Timeline` indexes (sorted ``(instant, id)`` entries with prefix sums)
+so that the KPI reads are binary searches, not scans:
+
+==========================================  ==========================================
+read                                        cost
+==========================================  ==========================================
+``get``                                     O(1)
+``members.count(active_at=B)``              O(log n) per practice
+``members.count(ever_active_before=B)``     O(log n) per practice
+``members.count(first_activated_in=R)``     O(log n) per practice
+``members.count(active_at=A,                O(log n + c), c = status changes in [A, B)
+retained_until=B)``
+latest N activated (``find`` ordered by     O(log n + N) per practice
+``-first_activated_at``, limit N)
+``payments.total(time_range=R)``            O(log n) per practice
+``payment_plans.total(committed_in=R)``     O(log n) per practice
+other ``find``/``count``                    O(k) over the practice's (and status's)
+                                            candidates k, then O(m log m) to sort
+``add``/``save``                            O(log n) + O(n) list insertion (memmove)
+==========================================  ==========================================
+
+Prefix sums are rebuilt lazily (O(n), once) after an insertion that is not
+at the end of a timeline; appending in time order keeps them current.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+import attrs
+
+from smilepass_core.domain import (
+    Campaign,
+    Member,
+    MembershipPlan,
+    MembershipStatus,
+    Payment,
+    PaymentKind,
+    PaymentOutcome,
+    PaymentPlan,
+    Practice,
+    Referral,
+    StaffUser,
+    check_refund,
+)
+from smilepass_core.errors import (
+    ConflictingPayment,
+    CurrencyMismatch,
+    DuplicateId,
+    InvalidRecord,
+    InvalidValue,
+    NotFound,
+    RuleViolation,
+    SmilepassError,
+)
+from smilepass_core.money import Money
+from smilepass_core.queries import (
+    MemberQuery,
+    Order,
+    PaymentPlanQuery,
+    PaymentQuery,
+    ReferralQuery,
+    ScopeQuery,
+    apply_order,
+    check_order,
+)
+
+__all__ = ["InMemoryStore", "Timeline"]
+
+T = TypeVar("T")
+Q = TypeVar("Q")
+_ACTIVE = MembershipStatus.ACTIVE
+
+
+class Timeline:
+    """Sorted ``(instant, id)`` entries, each with an int value, and their prefix sums."""
+
+    __slots__ = ("_keys", "_prefix", "_values")
+
+    def __init__(self) -> None:
+        self._keys: list[tuple[datetime, str]] = []
+        self._values: list[int] = []
+        self._prefix: list[int] | None = [0]
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def add(self, at: datetime, id: str, value: int = 1) -> None:
+        """Insert an entry (duplicates allowed)."""
+        i = bisect.bisect_right(self._keys, (at, id))
+        self._keys.insert(i, (at, id))
+        self._values.insert(i, value)
+        if self._prefix is not None and i == len(self._keys) - 1:
+            self._prefix.append(self._prefix[-1] + value)
+        else:
+            self._prefix = None
+
+    def remove(self, at: datetime, id: str) -> None:
+        """Remove one entry equal to ``(at, id)``."""
+        i = bisect.bisect_left(self._keys, (at, id))
+        if i == len(self._keys) or self._keys[i] != (at, id):
+            raise KeyError((at, id))
+        del self._keys[i]
+        del self._values[i]
+        self._prefix = None
+
+    def _position(self, at: datetime | None, default: int) -> int:
+        """Index of the first entry at or after ``at``."""
+        return default if at is None else bisect.bisect_left(self._keys, (at,))
+
+    def count(self, start: datetime | None = None, end: datetime | None = None) -> int:
+        """Entries with ``start <= instant < end`` (an open side when ``None``)."""
+        return max(0, self._position(end, len(self._keys)) - self._position(start, 0))
+
+    def total(self, start: datetime | None = None, end: datetime | None = None) -> int:
+        """Sum of values of entries with ``start <= instant < end``."""
+        if self._prefix is None:
+            self._prefix = list(itertools.accumulate(self._values, initial=0))
+        i, j = self._position(start, 0), self._position(end, len(self._keys))
+        return self._prefix[j] - self._prefix[i] if j > i else 0
+
+    def between(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> Sequence[tuple[datetime, str]]:
+        """The entries with ``start <= instant < end``, in time order."""
+        return self._keys[self._position(start, 0) : self._position(end, len(self._keys))]
+
+    def latest(self, end: datetime | None, n: int) -> Sequence[tuple[datetime, str]]:
+        """At least the ``n`` latest entries before ``end`` (all entries tied with the oldest)."""
+        j = self._position(end, len(self._keys))
+        i = max(0, j - n)
+        while 0 < i < j and self._keys[i - 1][0] == self._keys[i][0]:
+            i -= 1
+        return self._keys[i:j]
+
+
+class _Repository(Generic[T, Q]):
+    """Objects by id and by practice; subclasses add indexes and checks."""
+
+    kind: ClassVar[type]
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+        self._items: dict[str, T] = {}
+        self._by_practice: defaultdict[str, set[str]] = defaultdict(set)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._items.values())
+
+    def get(self, id: str) -> T:
+        """The object with ``id``; raises :class:`NotFound`."""
+        try:
+            return self._items[id]
+        except (KeyError, TypeError):
+            raise NotFound(self.kind.__name__, id) from None
+
+    def add(self, obj: T) -> None:
+        """Keep a new object; raises :class:`DuplicateId` if the id is taken."""
+        self._check_type(obj)
+        if _id(obj) in self._items:
+            raise DuplicateId(self.kind.__name__, _id(obj))
+        self._check(obj)
+        self._insert(obj)
+
+    def save(self, obj: T) -> None:
+        """Replace the object with the same id; raises :class:`NotFound` if absent."""
+        self._check_type(obj)
+        old = self.get(_id(obj))
+        self._check(obj)
+        self._discard(old)
+        self._insert(obj)
+
+    def find(self, query: Q, *, order: Order | None = None) -> list[T]:
+        """Matching objects, sorted and paged by ``order``."""
+        check_order(self.kind, order)
+        return apply_order(self._matching(query), self.kind, order)  # type: ignore[type-var]
+
+    def count(self, query: Q) -> int:
+        """Number of matching objects."""
+        return sum(1 for _ in self._matching(query))
+
+    # -- internals ----------------------------------------------------------------
+
+    def _check_type(self, obj: Any) -> None:
+        if not isinstance(obj, self.kind):
+            raise InvalidValue("obj", obj, f"must be a {self.kind.__name__}")
+
+    def _check(self, obj: T) -> None:
+        """Raise unless ``obj`` may be kept (referential checks)."""
+
+    def _practice_of(self, obj: T) -> str:
+        return str(obj.practice_id)  # type: ignore[attr-defined]
+
+    def _insert(self, obj: T) -> None:
+        self._items[_id(obj)] = obj
+        self._by_practice[self._practice_of(obj)].add(_id(obj))
+        self._index(obj)
+
+    def _discard(self, obj: T) -> None:
+        del self._items[_id(obj)]
+        self._by_practice[self._practice_of(obj)].discard(_id(obj))
+        self._unindex(obj)
+
+    def _index(self, obj: T) -> None:
+        """Add ``obj`` to the subclass's indexes."""
+
+    def _unindex(self, obj: T) -> None:
+        """Remove ``obj`` from the subclass's indexes."""
+
+    def _practices(self, practices: frozenset[str] | None) -> Iterable[str]:
+        return self._by_practice.keys() if practices is None else practices
+
+    def _candidates(self, practices: frozenset[str] | None, ids: frozenset[str] | None) -> list[T]:
+        if ids is not None:
+            found = (self._items.get(i) for i in ids)
+            return [o for o in found if o is not None]
+        pools = (self._by_practice.get(p, ()) for p in self._practices(practices))
+        return [self._items[i] for pool in pools for i in pool]
+
+    def _matching(self, query: Q) -> Iterator[T]:
+        return (o for o in self._candidates(query.practices, query.ids) if query.matches(o))  # type: ignore[attr-defined]
+
+    def _require(
+        self, repo: _Repository[Any, Any], id: str | None, practice_id: str, field: str
+    ) -> None:
+        """Raise unless ``id`` (when given) exists in ``repo`` within ``practice_id``."""
+        if id is None:
+            return
+        obj = repo._items.get(id)
+        if obj is None:
+            raise NotFound(repo.kind.__name__, id)
+        if repo._practice_of(obj) != practice_id:
+            raise InvalidValue(
+                field, id, f"belongs to practice {repo._practice_of(obj)}, not {practice_id}"
+            )
+
+
+def _id(obj: Any) -> str:
+    return str(obj.id)
+
+
+class _Practices(_Repository[Practice, ScopeQuery]):
+    kind = Practice
+
+    def _practice_of(self, obj: Practice) -> str:
+        return obj.id
+
+
+class _ScopedRepository(_Repository[T, ScopeQuery]):
+    """Staff users, membership plans, campaigns: their practice must exist."""
+
+    def _check(self, obj: T) -> None:
+        self._store.practices.get(self._practice_of(obj))
+
+
+class _StaffUsers(_ScopedRepository[StaffUser]):
+    kind = StaffUser
+
+
+class _Campaigns(_ScopedRepository[Campaign]):
+    kind = Campaign
+
+
+class _MembershipPlans(_ScopedRepository[MembershipPlan]):
+    kind = MembershipPlan
+
+    def _check(self, obj: MembershipPlan) -> None:
+        _same_currency(self._store.practices.get(obj.practice_id), obj.price, "price")
+
+
+def _same_currency(practice: Practice, amount: Money, field: str) -> None:
+    if amount.currency != practice.currency:
+        raise CurrencyMismatch(amount.currency, practice.currency, f"keep {field} of")
+
+
+class _Members(_Repository[Member, MemberQuery]):
+    kind = Member
+
+    def __init__(self, store: InMemoryStore) -> None:
+        super().__init__(store)
+        self._became: defaultdict[str, Timeline] = defaultdict(Timeline)
+        self._left: defaultdict[str, Timeline] = defaultdict(Timeline)
+        self._first: defaultdict[str, Timeline] = defaultdict(Timeline)
+        self._changes: defaultdict[str, Timeline] = defaultdict(Timeline)
+
+    def _check(self, obj: Member) -> None:
+        store = self._store
+        store.practices.get(obj.practice_id)
+        self._require(store.membership_plans, obj.plan_id, obj.practice_id, "plan_id")
+        self._require(store.campaigns, obj.campaign_id, obj.practice_id, "campaign_id")
+        self._require(store.staff_users, obj.staff_user_id, obj.practice_id, "staff_user_id")
+
+    def _entries(self, m: Member) -> Iterator[tuple[defaultdict[str, Timeline], datetime]]:
+        for change in m.history:
+            yield self._changes, change.at
+            if change.to is _ACTIVE and change.from_ is not _ACTIVE:
+                yield self._became, change.at
+            if change.from_ is _ACTIVE and change.to is not _ACTIVE:
+                yield self._left, change.at
+        if m.first_activated_at is not None:
+            yield self._first, m.first_activated_at
+
+    def _index(self, m: Member) -> None:
+        for index, at in self._entries(m):
+            index[m.practice_id].add(at, m.id)
+
+    def _unindex(self, m: Member) -> None:
+        for index, at in self._entries(m):
+            index[m.practice_id].remove(at, m.id)
+
+    def active_at(self, practice_id: str, boundary: datetime) -> int:
+        """Members of ``practice_id`` Active at ``boundary`` (changes strictly before it)."""
+        return self._became[practice_id].count(end=boundary) - self._left[practice_id].count(
+            end=boundary
+        )
+
+    def _retained(self, practice_id: str, start: datetime, end: datetime) -> int:
+        active = self.active_at(practice_id, start)
+        touched = {i for _, i in self._changes[practice_id].between(start, end)}
+        lost = sum(
+            1
+            for i in touched
+            if self._items[i].status_before(start) is _ACTIVE
+            and self._items[i].status_before(end) is not _ACTIVE
+        )
+        return active - lost
+
+    def count(self, query: MemberQuery) -> int:
+        """Number of matching members; the KPI forms are answered from the timelines."""
+        scope = MemberQuery(practices=query.practices)
+        practices = list(self._practices(query.practices))
+        a, b = query.active_at, query.retained_until
+        if a is not None and query == attrs.evolve(scope, active_at=a, retained_until=b):
+            if b is None:
+                return sum(self.active_at(p, a) for p in practices)
+            if b >= a:
+                return sum(self._retained(p, a, b) for p in practices)
+        e = query.ever_active_before
+        if e is not None and query == attrs.evolve(scope, ever_active_before=e):
+            return sum(self._first[p].count(end=e) for p in practices)
+        r = query.first_activated_in
+        if r is not None and query == attrs.evolve(scope, first_activated_in=r):
+            return sum(self._first[p].count(r.start, r.end) for p in practices)
+        return super().count(query)
+
+    def find(self, query: MemberQuery, *, order: Order | None = None) -> list[Member]:
+        """Matching members; the latest-activated feed is read from the timeline."""
+        check_order(Member, order)
+        if (
+            order is not None
+            and order.page.limit is not None
+            and [(k.column, k.descending) for k in order.keys] == [("first_activated_at", True)]
+            and query
+            == attrs.evolve(
+                MemberQuery(practices=query.practices),
+                ever_active_before=query.ever_active_before,
+            )
+        ):
+            n = order.page.offset + order.page.limit
+            ids = {
+                i
+                for p in self._practices(query.practices)
+                for _, i in self._first[p].latest(query.ever_active_before, n)
+            }
+            return apply_order((self._items[i] for i in ids), Member, order)
+        return super().find(query, order=order)
+
+    def _matching(self, query: MemberQuery) -> Iterator[Member]:
+        plans = self._store.payment_plans
+        zones: dict[str, str] = {}
+
+        def timezone(practice_id: str) -> str:
+            if practice_id not in zones:
+                zones[practice_id] = self._store.practices.get(practice_id).timezone
+            return zones[practice_id]
+
+        for m in self._candidates(query.practices, query.ids):
+            if query.overdue is None:
+                if query.matches(m):
+                    yield m
+            elif query.matches(m, plans=plans.of_member(m.id), timezone=timezone(m.practice_id)):
+                yield m
+
+
+class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
+    kind = PaymentPlan
+
+    def __init__(self, store: InMemoryStore) -> None:
+        super().__init__(store)
+        self._committed: defaultdict[str, Timeline] = defaultdict(Timeline)
+        self._by_member: defaultdict[str, set[str]] = defaultdict(set)
+
+    def _check(self, obj: PaymentPlan) -> None:
+        _same_currency(self._store.practices.get(obj.practice_id), obj.total, "total")
+        self._require(self._store.members, obj.member_id, obj.practice_id, "member_id")
+
+    def _index(self, plan: PaymentPlan) -> None:
+        if plan.committed_at is not None:
+            self._committed[plan.practice_id].add(plan.committed_at, plan.id, plan.total.minor)
+        if plan.member_id is not None:
+            self._by_member[plan.member_id].add(plan.id)
+
+    def _unindex(self, plan: PaymentPlan) -> None:
+        if plan.committed_at is not None:
+            self._committed[plan.practice_id].remove(plan.committed_at, plan.id)
+        if plan.member_id is not None:
+            self._by_member[plan.member_id].discard(plan.id)
+
+    def of_member(self, member_id: str) -> list[PaymentPlan]:
+        """The payment plans held by ``member_id``."""
+        return [self._items[i] for i in self._by_member.get(member_id, ())]
+
+    def _matching(self, query: PaymentPlanQuery) -> Iterator[PaymentPlan]:
+        if query.overdue is None:
+            yield from super()._matching(query)
+            return
+        practices = self._store.practices
+        for plan in self._candidates(query.practices, query.ids):
+            if query.matches(plan, timezone=practices.get(plan.practice_id).timezone):
+                yield plan
+
+    def total(self, query: PaymentPlanQuery) -> dict[str, Money]:
+        """Sum of plan totals per currency; ``committed_in`` alone is read from the timeline."""
+        r = query.committed_in
+        if r is not None and query == PaymentPlanQuery(practices=query.practices, committed_in=r):
+            return _per_currency(
+                self._store,
+                (
+                    (p, self._committed[p].total(r.start, r.end))
+                    for p in self._practices(query.practices)
+                ),
+            )
+        return _sum_money(p.total for p in self._matching(query))
+
+
+def _per_currency(
+    store: InMemoryStore, minor_by_practice: Iterable[tuple[str, int]]
+) -> dict[str, Money]:
+    totals: dict[str, int] = {}
+    for practice_id, minor in minor_by_practice:
+        if practice_id not in store.practices._items:
+            continue
+        currency = store.practices.get(practice_id).currency
+        totals[currency] = totals.get(currency, 0) + minor
+    return {c: Money.from_minor(v, c) for c, v in totals.items()}
+
+
+def _sum_money(amounts: Iterable[Money]) -> dict[str, Money]:
+    totals: dict[str, Money] = {}
+    for amount in amounts:
+        totals[amount.currency] = totals.get(amount.currency, Money.zero(amount.currency)) + amount
+    return totals
+
+
+class _Payments(_Repository[Payment, PaymentQuery]):
+    kind = Payment
+
+    def __init__(self, store: InMemoryStore) -> None:
+        super().__init__(store)
+        self._all: defaultdict[str, Timeline] = defaultdict(Timeline)
+        self._collected: defaultdict[str, Timeline] = defaultdict(Timeline)
+        self._refunded: defaultdict[str, Timeline] = defaultdict(Timeline)
+        self._by_source: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
+
+    def add(self, obj: Payment) -> None:
+        """Record a ledger entry; the same entry twice is a no-op.
+
+        Raises:
+            ConflictingPayment: the id is recorded with different content.
+            RuleViolation: a refund above the net collected for its source.
+        """
+        self._check_type(obj)
+        existing = self._items.get(obj.id)
+        if existing is not None:
+            if existing == obj:
+                return
+            raise ConflictingPayment(obj.id)
+        self._check(obj)
+        self._insert(obj)
+
+    def save(self, obj: Payment) -> None:
+        """The ledger is append-only: always raises :class:`RuleViolation`."""
+        raise RuleViolation(
+            "append_only", "the payment ledger is append-only: add a refund instead"
+        )
+
+    def _check(self, obj: Payment) -> None:
+        store = self._store
+        _same_currency(store.practices.get(obj.practice_id), obj.amount, "amount")
+        if obj.member_id is not None:
+            self._require(store.members, obj.member_id, obj.practice_id, "member_id")
+        else:
+            self._require(
+                store.payment_plans, obj.payment_plan_id, obj.practice_id, "payment_plan_id"
+            )
+        if obj.kind is PaymentKind.REFUND:
+            check_refund((self._items[i] for i in self._by_source.get(obj.source, ())), obj)
+
+    def _index(self, p: Payment) -> None:
+        self._all[p.practice_id].add(p.at, p.id)
+        if p.succeeded:
+            index = self._collected if p.kind is PaymentKind.CHARGE else self._refunded
+            index[p.practice_id].add(p.at, p.id, p.amount.minor)
+        self._by_source[p.source].add(p.id)
+
+    def _unindex(self, p: Payment) -> None:
+        self._all[p.practice_id].remove(p.at, p.id)
+        if p.succeeded:
+            index = self._collected if p.kind is PaymentKind.CHARGE else self._refunded
+            index[p.practice_id].remove(p.at, p.id)
+        self._by_source[p.source].discard(p.id)
+
+    def collected_for(self, source: tuple[str, str], currency: str) -> Money:
+        """Net collected (succeeded charges minus succeeded refunds) for one source."""
+        entries = (self._items[i].signed for i in self._by_source.get(source, ()))
+        return sum(entries, Money.zero(currency))
+
+    def _bare(self, query: PaymentQuery) -> bool:
+        """True when only practices, time range, kinds and outcomes filter."""
+        return query == PaymentQuery(
+            practices=query.practices,
+            time_range=query.time_range,
+            kinds=query.kinds,
+            outcomes=query.outcomes,
+        )
+
+    def count(self, query: PaymentQuery) -> int:
+        """Number of matching entries; practice + time range alone is a timeline read."""
+        r = query.time_range
+        if query == PaymentQuery(practices=query.practices, time_range=r):
+            start, end = (None, None) if r is None else (r.start, r.end)
+            return sum(self._all[p].count(start, end) for p in self._practices(query.practices))
+        return super().count(query)
+
+    def total(self, query: PaymentQuery) -> dict[str, Money]:
+        """Sum of signed amounts per currency; the revenue form is read from prefix sums."""
+        if not self._bare(query):
+            return _sum_money(p.signed for p in self._matching(query))
+        r = query.time_range
+        start, end = (None, None) if r is None else (r.start, r.end)
+        succeeded = query.outcomes is None or PaymentOutcome.SUCCEEDED in query.outcomes
+        kinds = query.kinds if query.kinds is not None else frozenset(PaymentKind)
+        practices = list(self._practices(query.practices))
+
+        def minor(p: str) -> int:
+            if not succeeded:
+                return 0
+            charges = self._collected[p].total(start, end) if PaymentKind.CHARGE in kinds else 0
+            refunds = self._refunded[p].total(start, end) if PaymentKind.REFUND in kinds else 0
+            return charges - refunds
+
+        return _per_currency(self._store, ((p, minor(p)) for p in practices))
+
+
+class _Referrals(_Repository[Referral, ReferralQuery]):
+    kind = Referral
+
+    def _check(self, obj: Referral) -> None:
+        store = self._store
+        store.practices.get(obj.practice_id)
+        self._require(store.campaigns, obj.campaign_id, obj.practice_id, "campaign_id")
+        self._require(store.staff_users, obj.staff_user_id, obj.practice_id, "staff_user_id")
+        self._require(
+            store.members, obj.referring_member_id, obj.practice_id, "referring_member_id"
+        )
+        self._require(store.members, obj.member_id, obj.practice_id, "member_id")
+
+
+#: Load order: what an object refers to is loaded before it.
+_LOAD_ORDER: tuple[tuple[type, str], ...] = (
+    (Practice, "practices"),
+    (StaffUser, "staff_users"),
+    (MembershipPlan, "membership_plans"),
+    (Campaign, "campaigns"),
+    (Member, "members"),
+    (PaymentPlan, "payment_plans"),
+    (Referral, "referrals"),
+    (Payment, "payments"),
+)
+
+
+class InMemoryStore:
+    """Every repository protocol in memory, indexed for the KPI reads.
+
+    >>> from smilepass_core.demo import load_demo
+    >>> store = InMemoryStore.from_demo()
+    >>> store.practices.count(ScopeQuery()) == len(load_demo().practices)
+    True
+    """
+
+    def __init__(self) -> None:
+        self.practices = _Practices(self)
+        self.staff_users = _StaffUsers(self)
+        self.membership_plans = _MembershipPlans(self)
+        self.campaigns = _Campaigns(self)
+        self.members = _Members(self)
+        self.payment_plans = _PaymentPlans(self)
+        self.referrals = _Referrals(self)
+        self.payments = _Payments(self)
+
+    def _repository(self, obj: object) -> tuple[int, _Repository[Any, Any]]:
+        for rank, (kind, name) in enumerate(_LOAD_ORDER):
+            if isinstance(obj, kind):
+                return rank, getattr(self, name)
+        raise InvalidValue("obj", obj, "is not a smilepass_core domain object")
+
+    def load(self, objects: Iterable[object]) -> None:
+        """Add many objects at once, atomically: on any error nothing of this load is kept.
+
+        Objects are added in dependency order (practices first, the ledger last, in
+        time order), so their order in ``objects`` does not matter.
+
+        Raises:
+            InvalidRecord: naming the object's index in ``objects``, the field and the reason.
+        """
+        staged = list(enumerate(objects))
+        ranked = []
+        for index, obj in staged:
+            try:
+                rank, repo = self._repository(obj)
+            except SmilepassError as error:
+                raise _as_record_error(type(obj).__name__, index, error) from error
+            ranked.append((rank, _load_time(obj), index, obj, repo))
+        ranked.sort(key=lambda r: (r[0], r[1], r[2]))
+        done: list[tuple[_Repository[Any, Any], Any]] = []
+        try:
+            for _, _, index, obj, repo in ranked:
+                try:
+                    repo.add(obj)
+                except SmilepassError as error:
+                    raise _as_record_error(type(obj).__name__, index, error) from error
+                done.append((repo, obj))
+        except BaseException:
+            for repo, obj in reversed(done):
+                repo._discard(obj)
+            raise
+
+    @classmethod
+    def from_objects(cls, objects: Iterable[object]) -> InMemoryStore:
+        """A new store holding ``objects`` (see :meth:`load`)."""
+        store = cls()
+        store.load(objects)
+        return store
+
+    @classmethod
+    def from_demo(cls, now: datetime | None = None) -> InMemoryStore:
+        """A new store holding the bundled demo dataset (generated relative to ``now``)."""
+        from smilepass_core.demo import DEMO_NOW, load_demo
+
+        data = load_demo(now or DEMO_NOW)
+        return cls.from_objects(
+            itertools.chain(
+                data.practices,
+                data.staff_users,
+                data.membership_plans,
+                data.campaigns,
+                data.members,
+                data.payment_plans,
+                data.referrals,
+                data.payments,
+            )
+        )
+
+
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+def _load_time(obj: object) -> tuple[datetime, int]:
+    """Payments load in time order, charges before refunds at the same instant."""
+    if isinstance(obj, Payment):
+        return (obj.at, 1 if obj.kind is PaymentKind.REFUND else 0)
+    return (_NO_TIME, 0)
+
+
+def _as_record_error(table: str, index: int, error: SmilepassError) -> InvalidRecord:
+    field = getattr(error, "field", None) or getattr(error, "kind", None) or "object"
+    return InvalidRecord(table, index, str(field), str(error))

@@ -1,0 +1,151 @@
+"""Repository protocols: what a host implements so the KPIs and reports can read its data.
+
+Protocols only. A host writes one class per aggregate (or one class serving
+several) and hands the library a :class:`Store`: an object whose attributes are
+the repositories. :class:`smilepass_core.InMemoryStore` is the reference
+implementation; ``smilepass_core.testing.contracts`` checks a host's against it.
+
+Reads take a query spec from :mod:`smilepass_core.queries` (each has
+``matches(obj)``, so a host can filter in Python before it pushes work to SQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol, TypeVar
+
+from smilepass_core.domain import (
+    Campaign,
+    Member,
+    MembershipPlan,
+    Payment,
+    PaymentPlan,
+    Practice,
+    Referral,
+    StaffUser,
+)
+from smilepass_core.money import Money
+from smilepass_core.queries import (
+    MemberQuery,
+    Order,
+    PaymentPlanQuery,
+    PaymentQuery,
+    ReferralQuery,
+    ScopeQuery,
+)
+
+__all__ = [
+    "CampaignRepository",
+    "MemberRepository",
+    "MembershipPlanRepository",
+    "PaymentPlanRepository",
+    "PaymentRepository",
+    "PracticeRepository",
+    "ReadRepository",
+    "ReferralRepository",
+    "StaffUserRepository",
+    "Store",
+    "WriteRepository",
+]
+
+T_co = TypeVar("T_co", covariant=True)
+T_contra = TypeVar("T_contra", contravariant=True)
+Q_contra = TypeVar("Q_contra", contravariant=True)
+
+
+class ReadRepository(Protocol[T_co, Q_contra]):
+    """Protocol: read one aggregate by id or by query."""
+
+    def get(self, id: str) -> T_co:
+        """The object with ``id``; raises :class:`~smilepass_core.errors.NotFound`."""
+        ...
+
+    def find(self, query: Q_contra, *, order: Order | None = None) -> Sequence[T_co]:
+        """The objects matching ``query``, sorted and paged by ``order`` (ties by id)."""
+        ...
+
+    def count(self, query: Q_contra) -> int:
+        """How many objects match ``query`` (paging does not apply)."""
+        ...
+
+
+class WriteRepository(Protocol[T_contra]):
+    """Protocol: a repository that also keeps objects."""
+
+    def add(self, obj: T_contra) -> None:
+        """Keep a new object; raises :class:`~smilepass_core.errors.DuplicateId` if taken."""
+        ...
+
+    def save(self, obj: T_contra) -> None:
+        """Replace the object with ``obj.id``; raises :class:`~smilepass_core.errors.NotFound`."""
+        ...
+
+
+class PracticeRepository(ReadRepository[Practice, ScopeQuery], Protocol):
+    """Protocol: practices (``ScopeQuery.practices`` filters on the practice id)."""
+
+
+class StaffUserRepository(ReadRepository[StaffUser, ScopeQuery], Protocol):
+    """Protocol: staff users."""
+
+
+class MembershipPlanRepository(ReadRepository[MembershipPlan, ScopeQuery], Protocol):
+    """Protocol: membership plans."""
+
+
+class CampaignRepository(ReadRepository[Campaign, ScopeQuery], Protocol):
+    """Protocol: campaigns."""
+
+
+class MemberRepository(ReadRepository[Member, MemberQuery], Protocol):
+    """Protocol: members. The dashboard calls ``count`` with ``active_at``,
+    ``ever_active_before``, ``first_activated_in`` and ``retained_until``, and
+    ``find`` ordered by ``-first_activated_at`` with a small limit: make those fast."""
+
+
+class PaymentPlanRepository(ReadRepository[PaymentPlan, PaymentPlanQuery], Protocol):
+    """Protocol: payment plans, with the sum of their totals."""
+
+    def total(self, query: PaymentPlanQuery) -> Mapping[str, Money]:
+        """Sum of ``total`` over the matching plans, per currency (absent: none matched).
+
+        The Committed Payments series calls it with ``practices`` and ``committed_in``.
+        """
+        ...
+
+
+class PaymentRepository(ReadRepository[Payment, PaymentQuery], Protocol):
+    """Protocol: the payment ledger (append-only: ``add``, no ``save``)."""
+
+    def total(self, query: PaymentQuery) -> Mapping[str, Money]:
+        """Sum of :attr:`Payment.signed` over the matching entries, per currency.
+
+        Succeeded charges add, succeeded refunds subtract, failures add nothing.
+        Total Revenue calls it with ``practices`` and ``time_range``.
+        """
+        ...
+
+
+class ReferralRepository(ReadRepository[Referral, ReferralQuery], Protocol):
+    """Protocol: referrals."""
+
+
+class Store(Protocol):
+    """Protocol: the repositories a host hands to the KPI calculator and the reports."""
+
+    @property
+    def practices(self) -> PracticeRepository: ...
+    @property
+    def staff_users(self) -> StaffUserRepository: ...
+    @property
+    def membership_plans(self) -> MembershipPlanRepository: ...
+    @property
+    def members(self) -> MemberRepository: ...
+    @property
+    def payment_plans(self) -> PaymentPlanRepository: ...
+    @property
+    def payments(self) -> PaymentRepository: ...
+    @property
+    def campaigns(self) -> CampaignRepository: ...
+    @property
+    def referrals(self) -> ReferralRepository: ...

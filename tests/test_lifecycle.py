@@ -1,0 +1,561 @@
+"""The shared transition-table mechanism: tables, histories, status questions, parsing."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from smilepass_core.domain import (
+    MEMBERSHIP_LIFECYCLE,
+    PAYMENT_PLAN_LIFECYCLE,
+    REFERRAL_LIFECYCLE,
+    HasHistory,
+    Lifecycle,
+    MembershipStatus,
+    PaymentPlanStatus,
+    ReferralStatus,
+    Status,
+    StatusChange,
+)
+from smilepass_core.errors import (
+    InvalidTransition,
+    InvalidValue,
+    NaiveDatetime,
+    OutOfOrderChange,
+    SmilepassError,
+    UnknownStatus,
+)
+from smilepass_core.testing import strategies as sps
+
+_M = MembershipStatus
+_P = PaymentPlanStatus
+_R = ReferralStatus
+
+#: The tables as the issue documents them, written out independently of the source.
+DOCUMENTED: dict[type[Status], dict[Status, set[Status]]] = {
+    MembershipStatus: {
+        _M.PENDING: {_M.ACTIVE, _M.FAILED, _M.CANCELLED},
+        _M.ACTIVE: {_M.FAILED, _M.SUSPENDED, _M.CANCELLED},
+        _M.FAILED: {_M.ACTIVE, _M.SUSPENDED, _M.CANCELLED},
+        _M.SUSPENDED: {_M.ACTIVE, _M.CANCELLED},
+        _M.CANCELLED: set(),
+    },
+    PaymentPlanStatus: {
+        _P.PENDING: {_P.ACTIVE, _P.COMPLETED, _P.FAILED, _P.CANCELLED},
+        _P.ACTIVE: {_P.COMPLETED, _P.FAILED, _P.CANCELLED},
+        _P.FAILED: {_P.ACTIVE, _P.COMPLETED, _P.CANCELLED},
+        _P.COMPLETED: set(),
+        _P.CANCELLED: set(),
+    },
+    ReferralStatus: {
+        _R.PENDING: {_R.CONVERTED, _R.CANCELLED},
+        _R.CONVERTED: set(),
+        _R.CANCELLED: set(),
+    },
+}
+
+LIFECYCLES: dict[type[Status], Lifecycle[Status]] = {
+    MembershipStatus: MEMBERSHIP_LIFECYCLE,
+    PaymentPlanStatus: PAYMENT_PLAN_LIFECYCLE,
+    ReferralStatus: REFERRAL_LIFECYCLE,
+}
+
+TERMINAL: dict[type[Status], set[Status]] = {
+    MembershipStatus: {_M.CANCELLED},
+    PaymentPlanStatus: {_P.COMPLETED, _P.CANCELLED},
+    ReferralStatus: {_R.CONVERTED, _R.CANCELLED},
+}
+
+ENUMS = list(DOCUMENTED)
+ENUM_IDS = [e.__name__ for e in ENUMS]
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+class Colour(Status):
+    """A throwaway status set for building lifecycles in tests."""
+
+    RED = "red"
+    GREEN = "green"
+    BLUE = "blue"
+
+
+def _steps() -> st.SearchStrategy[int]:
+    """Seconds between two changes: mostly forward (zero included), sometimes backward."""
+    return st.one_of(
+        st.integers(0, 30 * 86400),
+        st.just(0),
+        st.integers(-30 * 86400, -1),
+    )
+
+
+class TestTables:
+    """The three lifecycle tables are exactly the documented ones."""
+
+    @pytest.mark.parametrize("statuses", ENUMS, ids=ENUM_IDS)
+    def test_every_status_is_a_key(self, statuses: type[Status]) -> None:
+        """Every status of the enum has a row in its lifecycle table."""
+        assert set(LIFECYCLES[statuses].table) == set(statuses)
+
+    @pytest.mark.parametrize("statuses", ENUMS, ids=ENUM_IDS)
+    def test_table_equals_the_documented_one(self, statuses: type[Status]) -> None:
+        """The lifecycle table allows exactly the documented moves, row by row."""
+        table = LIFECYCLES[statuses].table
+        assert {s: set(t) for s, t in table.items()} == DOCUMENTED[statuses]
+
+    @pytest.mark.parametrize("statuses", ENUMS, ids=ENUM_IDS)
+    def test_terminal_statuses_are_the_documented_ones(self, statuses: type[Status]) -> None:
+        """`terminal` is the set of statuses with no way out."""
+        assert set(LIFECYCLES[statuses].terminal) == TERMINAL[statuses]
+
+    @pytest.mark.parametrize("statuses", ENUMS, ids=ENUM_IDS)
+    def test_every_lifecycle_starts_in_pending(self, statuses: type[Status]) -> None:
+        """Each lifecycle's only initial status is Pending."""
+        assert LIFECYCLES[statuses].initial == frozenset({statuses.parse("pending")})
+
+    @pytest.mark.parametrize("statuses", ENUMS, ids=ENUM_IDS)
+    def test_can_and_allowed_agree_with_the_table(self, statuses: type[Status]) -> None:
+        """`can` and `allowed` answer from the table for every pair of statuses."""
+        lifecycle = LIFECYCLES[statuses]
+        for source in statuses:
+            assert lifecycle.allowed(source) == frozenset(DOCUMENTED[statuses][source])
+            for target in statuses:
+                assert lifecycle.can(source, target) is (target in DOCUMENTED[statuses][source])
+
+    @pytest.mark.parametrize("statuses", ENUMS, ids=ENUM_IDS)
+    def test_no_status_moves_to_itself(self, statuses: type[Status]) -> None:
+        """No table allows a status to move to itself (a no-op is not a change)."""
+        lifecycle = LIFECYCLES[statuses]
+        assert not any(lifecycle.can(s, s) for s in statuses)
+
+
+class TestLifecycleConstruction:
+    """Building a Lifecycle refuses an incomplete or mistyped table."""
+
+    def test_a_complete_table_builds(self) -> None:
+        """A table with a row for every status builds and reports its terminal statuses."""
+        lifecycle = Lifecycle(
+            Colour,
+            {Colour.RED: {Colour.GREEN}, Colour.GREEN: {Colour.BLUE}, Colour.BLUE: set()},
+            initial={Colour.RED},
+        )
+        assert lifecycle.terminal == frozenset({Colour.BLUE})
+
+    def test_a_table_missing_a_status_is_refused(self) -> None:
+        """A table without a row for some status raises InvalidValue naming it."""
+        with pytest.raises(InvalidValue, match="table") as caught:
+            Lifecycle(
+                Colour, {Colour.RED: {Colour.GREEN}, Colour.GREEN: set()}, initial={Colour.RED}
+            )
+        assert "BLUE" in str(caught.value)
+        assert caught.value.field == "table"
+
+    @pytest.mark.parametrize("statuses", ENUMS, ids=ENUM_IDS)
+    def test_dropping_any_row_of_a_real_table_is_refused(self, statuses: type[Status]) -> None:
+        """Removing any one row from a real table makes construction fail, naming that status."""
+        for dropped in statuses:
+            table = {s: t for s, t in DOCUMENTED[statuses].items() if s is not dropped}
+            targets = {s: t - {dropped} for s, t in table.items()}
+            with pytest.raises(InvalidValue, match=dropped.name):
+                Lifecycle(statuses, targets, initial={statuses.parse("pending")})
+
+    def test_a_target_from_another_enum_is_refused(self) -> None:
+        """A target that is not a status of the lifecycle's enum raises InvalidValue."""
+        with pytest.raises(InvalidValue, match="Colour"):
+            Lifecycle(
+                Colour,
+                {Colour.RED: {_M.ACTIVE}, Colour.GREEN: set(), Colour.BLUE: set()},
+                initial={Colour.RED},
+            )
+
+    def test_a_key_from_another_enum_is_refused(self) -> None:
+        """A row keyed by a status of another enum raises InvalidValue."""
+        with pytest.raises(InvalidValue, match="table"):
+            Lifecycle(
+                Colour,
+                {Colour.RED: set(), Colour.GREEN: set(), Colour.BLUE: set(), _M.ACTIVE: set()},
+                initial={Colour.RED},
+            )
+
+    def test_no_initial_status_is_refused(self) -> None:
+        """A lifecycle without an initial status raises InvalidValue naming `initial`."""
+        with pytest.raises(InvalidValue, match="initial"):
+            Lifecycle(Colour, {c: set() for c in Colour}, initial=())
+
+    def test_starting_outside_the_initial_statuses_is_refused(self) -> None:
+        """`start` in a non-initial status raises InvalidValue naming the allowed start."""
+        with pytest.raises(InvalidValue, match="PENDING") as caught:
+            MEMBERSHIP_LIFECYCLE.start(_M.ACTIVE, T0)
+        assert caught.value.field == "status"
+
+
+class TestAppend:
+    """`Lifecycle.append` follows the table and the clock, or raises and changes nothing."""
+
+    @pytest.mark.parametrize("statuses", ENUMS, ids=ENUM_IDS)
+    @given(data=st.data())
+    def test_random_walks_follow_the_table_or_raise(
+        self, statuses: type[Status], data: st.DataObject
+    ) -> None:
+        """Random target statuses at random times either append one exact change or raise."""
+        lifecycle = LIFECYCLES[statuses]
+        moves = data.draw(
+            st.lists(st.tuples(st.sampled_from(list(statuses)), _steps()), max_size=12)
+        )
+        history = lifecycle.start(statuses.parse("pending"), T0, "created")
+        at = T0
+        for target, step in moves:
+            at = at + timedelta(seconds=step)
+            before = tuple(history)
+            last = history[-1]
+            if target not in DOCUMENTED[statuses][last.to]:
+                with pytest.raises(InvalidTransition) as caught:
+                    lifecycle.append(history, target, at, "try")
+                assert caught.value.from_ is last.to
+                assert caught.value.to is target
+                assert last.to.name in str(caught.value)
+                assert target.name in str(caught.value)
+            elif at < last.at:
+                with pytest.raises(OutOfOrderChange) as late:
+                    lifecycle.append(history, target, at, "try")
+                assert late.value.previous == last.at
+                assert late.value.at == at
+            else:
+                history = lifecycle.append(history, target, at, "try")
+                assert len(history) == len(before) + 1
+                assert history[:-1] == before
+                assert history[-1] == StatusChange(at, last.to, target, "try")
+                lifecycle.validate(history)
+                continue
+            assert history == before
+            at = last.at  # the refused time is not kept
+
+    @pytest.mark.parametrize("statuses", ENUMS, ids=ENUM_IDS)
+    def test_terminal_statuses_absorb(self, statuses: type[Status]) -> None:
+        """Every move out of a terminal status raises InvalidTransition naming both statuses."""
+        lifecycle = LIFECYCLES[statuses]
+        for terminal in TERMINAL[statuses]:
+            for target in statuses:
+                with pytest.raises(InvalidTransition, match="none \\(terminal\\)") as caught:
+                    lifecycle.check(terminal, target)
+                assert (caught.value.from_, caught.value.to) == (terminal, target)
+                assert terminal.name in str(caught.value)
+                assert target.name in str(caught.value)
+
+    def test_the_message_lists_the_allowed_moves(self) -> None:
+        """A refused move's message lists what the source status may move to."""
+        with pytest.raises(InvalidTransition) as caught:
+            MEMBERSHIP_LIFECYCLE.check(_M.SUSPENDED, _M.FAILED, subject="Member m1")
+        message = str(caught.value)
+        assert message.startswith("Member m1: cannot move from SUSPENDED to FAILED")
+        assert "ACTIVE, CANCELLED" in message
+        assert set(caught.value.allowed) == {_M.ACTIVE, _M.CANCELLED}
+
+    def test_a_change_at_the_same_instant_is_in_order(self) -> None:
+        """A change stamped exactly at the previous change's instant is accepted."""
+        history = MEMBERSHIP_LIFECYCLE.start(_M.PENDING, T0)
+        history = MEMBERSHIP_LIFECYCLE.append(history, _M.ACTIVE, T0)
+        history = MEMBERSHIP_LIFECYCLE.append(history, _M.FAILED, T0)
+        assert [c.to for c in history] == [_M.PENDING, _M.ACTIVE, _M.FAILED]
+
+    def test_an_earlier_change_is_out_of_order(self) -> None:
+        """A change dated before the last one raises OutOfOrderChange naming both instants."""
+        history = MEMBERSHIP_LIFECYCLE.start(_M.PENDING, T0)
+        earlier = T0 - timedelta(seconds=1)
+        with pytest.raises(OutOfOrderChange) as caught:
+            MEMBERSHIP_LIFECYCLE.append(history, _M.ACTIVE, earlier)
+        assert earlier.isoformat() in str(caught.value)
+        assert T0.isoformat() in str(caught.value)
+
+    def test_a_naive_instant_is_refused(self) -> None:
+        """A change at a naive datetime raises NaiveDatetime naming `at`."""
+        history = MEMBERSHIP_LIFECYCLE.start(_M.PENDING, T0)
+        with pytest.raises(NaiveDatetime, match=r"^at: naive"):
+            MEMBERSHIP_LIFECYCLE.append(history, _M.ACTIVE, datetime(2026, 3, 2, 9))
+
+
+class TestValidate:
+    """`Lifecycle.validate` refuses any history that is not a legal walk in time order."""
+
+    def test_a_legal_history_passes(self) -> None:
+        """A history built with start and append passes validation."""
+        history = MEMBERSHIP_LIFECYCLE.start(_M.PENDING, T0)
+        history = MEMBERSHIP_LIFECYCLE.append(history, _M.ACTIVE, T0 + timedelta(days=1))
+        MEMBERSHIP_LIFECYCLE.validate(history)
+
+    def test_an_empty_history_is_refused(self) -> None:
+        """An empty history raises InvalidValue naming `history`."""
+        with pytest.raises(InvalidValue, match=r"^history: "):
+            MEMBERSHIP_LIFECYCLE.validate(())
+
+    def test_a_history_must_start_from_none_in_an_initial_status(self) -> None:
+        """A first change with a `from_` or into a non-initial status is refused."""
+        with pytest.raises(InvalidValue, match="PENDING"):
+            MEMBERSHIP_LIFECYCLE.validate((StatusChange(T0, None, _M.ACTIVE),))
+        with pytest.raises(InvalidValue, match="from_=None"):
+            MEMBERSHIP_LIFECYCLE.validate((StatusChange(T0, _M.PENDING, _M.PENDING),))
+
+    def test_a_broken_chain_is_refused(self) -> None:
+        """A change whose `from_` is not the previous status is refused, naming that status."""
+        history = (
+            StatusChange(T0, None, _M.PENDING),
+            StatusChange(T0, _M.ACTIVE, _M.FAILED),
+        )
+        with pytest.raises(InvalidValue, match="PENDING"):
+            MEMBERSHIP_LIFECYCLE.validate(history)
+
+    def test_a_forbidden_step_is_refused(self) -> None:
+        """A step the table forbids raises InvalidTransition naming both statuses."""
+        history = (
+            StatusChange(T0, None, _M.PENDING),
+            StatusChange(T0, _M.PENDING, _M.SUSPENDED),
+        )
+        with pytest.raises(InvalidTransition, match="PENDING to SUSPENDED"):
+            MEMBERSHIP_LIFECYCLE.validate(history)
+
+    def test_a_step_back_in_time_is_refused(self) -> None:
+        """A change dated before the previous one raises OutOfOrderChange."""
+        history = (
+            StatusChange(T0, None, _M.PENDING),
+            StatusChange(T0 - timedelta(minutes=1), _M.PENDING, _M.ACTIVE),
+        )
+        with pytest.raises(OutOfOrderChange):
+            MEMBERSHIP_LIFECYCLE.validate(history)
+
+
+class TestStatusChange:
+    """A StatusChange holds an aware UTC instant and a string reason."""
+
+    def test_the_instant_is_stored_in_utc(self) -> None:
+        """An aware instant in another zone is stored as the same instant in UTC."""
+        local = datetime(2026, 3, 1, 20, 0, tzinfo=ZoneInfo("Australia/Sydney"))
+        change = StatusChange(local, None, _M.PENDING)
+        assert change.at == local
+        assert change.at.tzinfo is UTC
+
+    def test_a_naive_instant_is_refused(self) -> None:
+        """A naive `at` raises NaiveDatetime naming `at`."""
+        with pytest.raises(NaiveDatetime, match=r"^at: "):
+            StatusChange(datetime(2026, 3, 1), None, _M.PENDING)
+
+    def test_a_non_string_reason_is_refused(self) -> None:
+        """A reason that is not a string raises InvalidValue naming `reason`."""
+        with pytest.raises(InvalidValue, match=r"^reason: "):
+            StatusChange(T0, None, _M.PENDING, 42)  # type: ignore[arg-type]
+
+
+def _status_at(history: tuple[StatusChange[Status], ...], t: datetime) -> Status | None:
+    """Naive answer: the last change stamped at or before ``t``."""
+    result = None
+    for change in history:
+        if change.at <= t:
+            result = change.to
+    return result
+
+
+def _status_before(history: tuple[StatusChange[Status], ...], t: datetime) -> Status | None:
+    """Naive answer: the last change stamped strictly before ``t``."""
+    result = None
+    for change in history:
+        if change.at < t:
+            result = change.to
+    return result
+
+
+HISTORIES = {
+    "member": sps.members(),
+    "payment_plan": sps.payment_plans(),
+    "referral": sps.referrals(),
+}
+
+
+@st.composite
+def _probes(draw: st.DrawFn, obj: HasHistory[Status]) -> datetime:
+    """An instant near a change of ``obj`` (exactly at, just before, just after) or anywhere."""
+    if draw(st.booleans()):
+        change = draw(st.sampled_from(obj.history))
+        nudge = draw(st.sampled_from([-1, 0, 0, 1]))
+        return change.at + timedelta(microseconds=nudge)
+    return draw(sps.instants())
+
+
+class TestStatusQuestions:
+    """`status_at` and `status_before` agree with the history at any instant."""
+
+    @pytest.mark.parametrize("kind", list(HISTORIES))
+    @given(data=st.data())
+    def test_status_at_and_before_agree_with_the_history(
+        self, kind: str, data: st.DataObject
+    ) -> None:
+        """For any instant, both questions give the naive answer computed from the history."""
+        obj = data.draw(HISTORIES[kind])
+        for _ in range(5):
+            t = data.draw(_probes(obj))
+            assert obj.status_at(t) is _status_at(obj.history, t)
+            assert obj.status_before(t) is _status_before(obj.history, t)
+
+    @pytest.mark.parametrize("kind", list(HISTORIES))
+    @given(data=st.data())
+    def test_both_are_none_before_creation(self, kind: str, data: st.DataObject) -> None:
+        """Before the first change, neither question has a status; at creation only status_at."""
+        obj = data.draw(HISTORIES[kind])
+        just_before = obj.created_at - timedelta(microseconds=1)
+        assert obj.status_at(just_before) is None
+        assert obj.status_before(just_before) is None
+        assert obj.status_before(obj.created_at) is None
+        assert obj.status_at(obj.created_at) is not None
+
+    @pytest.mark.parametrize("kind", list(HISTORIES))
+    @given(data=st.data())
+    def test_every_change_is_seen_at_its_instant(self, kind: str, data: st.DataObject) -> None:
+        """At each change's own instant status_at includes it, status_before does not."""
+        obj = data.draw(HISTORIES[kind])
+        for i, change in enumerate(obj.history):
+            later_same_instant = [c for c in obj.history[i:] if c.at == change.at]
+            assert obj.status_at(change.at) is later_same_instant[-1].to
+            earlier = [c for c in obj.history if c.at < change.at]
+            assert obj.status_before(change.at) is (earlier[-1].to if earlier else None)
+        assert obj.status_at(obj.history[-1].at) is obj.status
+        assert obj.status is obj.history[-1].to
+        assert obj.created_at == obj.history[0].at
+
+    @pytest.mark.parametrize("kind", list(HISTORIES))
+    @given(data=st.data())
+    def test_first_entered_is_the_first_change_into_a_status(
+        self, kind: str, data: st.DataObject
+    ) -> None:
+        """`first_entered(s)` is the instant of the first change into `s`, or None."""
+        obj = data.draw(HISTORIES[kind])
+        for status in type(obj.status):
+            entries = [c.at for c in obj.history if c.to is status]
+            assert obj.first_entered(status) == (entries[0] if entries else None)
+
+    def test_same_instant_changes_at_a_boundary(self) -> None:
+        """With two changes at t, status_at(t) is the last and status_before(t) the one before."""
+        history = MEMBERSHIP_LIFECYCLE.start(_M.PENDING, T0)
+        history = MEMBERSHIP_LIFECYCLE.append(history, _M.ACTIVE, T0 + timedelta(days=1))
+        history = MEMBERSHIP_LIFECYCLE.append(history, _M.FAILED, T0 + timedelta(days=2))
+        history = MEMBERSHIP_LIFECYCLE.append(history, _M.CANCELLED, T0 + timedelta(days=2))
+        holder = _holder(history)
+        t = T0 + timedelta(days=2)
+        assert holder.status_at(t) is _M.CANCELLED
+        assert holder.status_before(t) is _M.ACTIVE
+        assert holder.status_at(t - timedelta(microseconds=1)) is _M.ACTIVE
+
+    def test_an_instant_in_another_zone_is_compared_as_an_instant(self) -> None:
+        """A query instant in a local zone is the same instant as its UTC equivalent."""
+        history = MEMBERSHIP_LIFECYCLE.start(_M.PENDING, T0)
+        history = MEMBERSHIP_LIFECYCLE.append(history, _M.ACTIVE, T0 + timedelta(hours=1))
+        holder = _holder(history)
+        sydney = (T0 + timedelta(hours=1)).astimezone(ZoneInfo("Australia/Sydney"))
+        assert holder.status_at(sydney) is _M.ACTIVE
+        assert holder.status_before(sydney) is _M.PENDING
+
+    def test_a_naive_query_instant_is_refused(self) -> None:
+        """status_at and status_before refuse a naive datetime with NaiveDatetime."""
+        holder = _holder(MEMBERSHIP_LIFECYCLE.start(_M.PENDING, T0))
+        with pytest.raises(NaiveDatetime, match="naive"):
+            holder.status_at(datetime(2026, 3, 2))
+        with pytest.raises(NaiveDatetime, match="naive"):
+            holder.status_before(datetime(2026, 3, 2))
+
+
+class _Holder(HasHistory[MembershipStatus]):
+    """A bare object with a history, to test HasHistory without a domain type."""
+
+    __slots__ = ("history", "id")
+
+    def __init__(self, history: tuple[StatusChange[MembershipStatus], ...]) -> None:
+        self.history = history
+        self.id = "h1"
+
+
+def _holder(history: tuple[StatusChange[MembershipStatus], ...]) -> _Holder:
+    return _Holder(history)
+
+
+class TestParse:
+    """`Status.parse` reads host strings strictly: case and spaces only, never a fallback."""
+
+    @pytest.mark.parametrize("statuses", ENUMS, ids=ENUM_IDS)
+    def test_every_status_parses_in_any_case_with_spaces(self, statuses: type[Status]) -> None:
+        """Each status parses from its value, capitalised, upper case and padded."""
+        for status in statuses:
+            for text in (status.value, status.value.capitalize(), f" {status.value.upper()} "):
+                assert statuses.parse(text) is status
+
+    def test_the_documented_examples_parse(self) -> None:
+        """ "Active", "active" and " ACTIVE " all parse to Active."""
+        for text in ("Active", "active", " ACTIVE ", "\tactive\n"):
+            assert MembershipStatus.parse(text) is _M.ACTIVE
+
+    @pytest.mark.parametrize("statuses", ENUMS, ids=ENUM_IDS)
+    def test_a_status_parses_to_itself(self, statuses: type[Status]) -> None:
+        """A status of the enum is returned as it is."""
+        for status in statuses:
+            assert statuses.parse(status) is status
+
+    @pytest.mark.parametrize("statuses", ENUMS, ids=ENUM_IDS)
+    @pytest.mark.parametrize(
+        "value", ["", "   ", "activ", "actives", "pending active", "ACTIVE!", None, 3, 1.0]
+    )
+    def test_unknown_values_raise_naming_the_value_and_the_allowed(
+        self, statuses: type[Status], value: object
+    ) -> None:
+        """An unknown value raises UnknownStatus naming it and listing every allowed value."""
+        if isinstance(value, str) and value.strip().lower() in {s.value for s in statuses}:
+            pytest.skip("a real status of this enum")
+        with pytest.raises(UnknownStatus) as caught:
+            statuses.parse(value)
+        message = str(caught.value)
+        assert repr(value) in message
+        for status in statuses:
+            assert status.value in message
+        assert caught.value.value == value
+        assert caught.value.allowed == tuple(s.value for s in statuses)
+        assert isinstance(caught.value, ValueError)
+        assert isinstance(caught.value, SmilepassError)
+
+    def test_a_status_of_another_set_is_refused(self) -> None:
+        """A status from another enum, even with the same value, does not parse."""
+        with pytest.raises(UnknownStatus, match="allowed: pending"):
+            MembershipStatus.parse(PaymentPlanStatus.ACTIVE)
+        with pytest.raises(UnknownStatus, match="'completed'"):
+            MembershipStatus.parse("completed")
+        with pytest.raises(UnknownStatus, match="'suspended'"):
+            ReferralStatus.parse("suspended")
+
+    @pytest.mark.parametrize("statuses", ENUMS, ids=ENUM_IDS)
+    @given(text=st.text(max_size=12))
+    def test_any_text_parses_exactly_when_it_names_a_status(
+        self, statuses: type[Status], text: str
+    ) -> None:
+        """Random text parses iff, stripped and lower-cased, it is a status value."""
+        wanted = {s.value: s for s in statuses}.get(text.strip().lower())
+        if wanted is None:
+            with pytest.raises(UnknownStatus):
+                statuses.parse(text)
+        else:
+            assert statuses.parse(text) is wanted
+
+    @pytest.mark.parametrize("statuses", ENUMS, ids=ENUM_IDS)
+    @given(data=st.data())
+    def test_random_casing_and_padding_parse(
+        self, statuses: type[Status], data: st.DataObject
+    ) -> None:
+        """Any casing of a value with any surrounding whitespace parses to that status."""
+        status = data.draw(st.sampled_from(list(statuses)))
+        cased = "".join(c.upper() if data.draw(st.booleans()) else c for c in status.value)
+        pad = st.text(alphabet=" \t\n", max_size=3)
+        assert statuses.parse(data.draw(pad) + cased + data.draw(pad)) is status
+
+    def test_status_enums_are_enums(self) -> None:
+        """Every status set is an Enum subclass of Status."""
+        for statuses in ENUMS:
+            assert issubclass(statuses, Status)
+            assert issubclass(statuses, enum.Enum)

@@ -1,0 +1,333 @@
+"""Members: enrolment, moves through the membership lifecycle, and a stateful model check."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, date, datetime, timedelta
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from smilepass_core.domain import (
+    Member,
+    MembershipStatus,
+    Patient,
+    StatusChange,
+)
+from smilepass_core.errors import InvalidTransition, InvalidValue, NaiveDatetime, OutOfOrderChange
+from smilepass_core.testing import strategies as sps
+
+_M = MembershipStatus
+
+#: The documented membership table, written out independently of the source.
+ALLOWED: dict[MembershipStatus, set[MembershipStatus]] = {
+    _M.PENDING: {_M.ACTIVE, _M.FAILED, _M.CANCELLED},
+    _M.ACTIVE: {_M.FAILED, _M.SUSPENDED, _M.CANCELLED},
+    _M.FAILED: {_M.ACTIVE, _M.SUSPENDED, _M.CANCELLED},
+    _M.SUSPENDED: {_M.ACTIVE, _M.CANCELLED},
+    _M.CANCELLED: set(),
+}
+
+#: The named move for each target status.
+METHODS = {
+    _M.ACTIVE: "activate",
+    _M.FAILED: "fail",
+    _M.SUSPENDED: "suspend",
+    _M.CANCELLED: "cancel",
+}
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+ADA = Patient("pat-1", "Ada Lovelace")
+
+
+def _enrol(at: datetime = T0, **changes: object) -> Member:
+    fields: dict[str, object] = {
+        "id": "m-1",
+        "practice_id": "p-1",
+        "plan_id": "gold",
+        "account_holder": ADA,
+        "start_date": at.date(),
+        "at": at,
+    }
+    fields.update(changes)
+    return Member.enrol(**fields)  # type: ignore[arg-type]
+
+
+def _move(member: Member, to: MembershipStatus, at: datetime, *, named: bool) -> Member:
+    """Move with the named method, or with `transition`."""
+    if named:
+        result: Member = getattr(member, METHODS[to])(at=at)
+        return result
+    return member.transition(to, at=at, reason="moved")
+
+
+class TestEnrol:
+    """`Member.enrol` makes a Pending member with one history entry."""
+
+    def test_a_new_member_is_pending(self) -> None:
+        """Enrolment gives a Pending member created at `at`, with an 'enrolled' change."""
+        member = _enrol(dependents=(Patient("pat-2", "Byron"),), campaign_id="c-1")
+        assert member.status is _M.PENDING
+        assert member.created_at == T0
+        assert member.history == (StatusChange(T0, None, _M.PENDING, "enrolled"),)
+        assert member.first_activated_at is None
+        assert member.dependents == (Patient("pat-2", "Byron"),)
+        assert member.campaign_id == "c-1"
+
+    def test_dependents_must_be_patients(self) -> None:
+        """Dependents that are not a sequence of Patient raise InvalidValue naming `dependents`."""
+        with pytest.raises(InvalidValue, match=r"^dependents: "):
+            _enrol(dependents=ADA)
+        with pytest.raises(InvalidValue, match=r"^dependents: "):
+            _enrol(dependents=("pat-2",))
+        with pytest.raises(InvalidValue, match=r"^dependents: "):
+            _enrol(dependents="pat-2")
+
+    def test_the_account_holder_must_be_a_patient(self) -> None:
+        """An account holder that is not a Patient is refused, naming the field."""
+        with pytest.raises(TypeError, match="account_holder"):
+            _enrol(account_holder="pat-1")
+
+    def test_start_date_must_be_a_date(self) -> None:
+        """A datetime as start_date raises InvalidValue naming `start_date`."""
+        with pytest.raises(InvalidValue, match=r"^start_date: .*not a datetime"):
+            _enrol(start_date=T0)
+
+    def test_a_naive_enrolment_instant_is_refused(self) -> None:
+        """Enrolling at a naive datetime raises NaiveDatetime naming `at`."""
+        with pytest.raises(NaiveDatetime, match=r"^at: naive"):
+            _enrol(at=datetime(2026, 3, 1, 9), start_date=date(2026, 3, 1))
+
+    def test_a_direct_construction_with_an_illegal_history_is_refused(self) -> None:
+        """Building a Member with a history the table forbids raises InvalidTransition."""
+        member = _enrol()
+        history = (*member.history, StatusChange(T0, _M.PENDING, _M.SUSPENDED))
+        with pytest.raises(InvalidTransition, match="PENDING to SUSPENDED"):
+            attrs.evolve(member, history=history)
+
+    def test_a_direct_construction_with_no_history_is_refused(self) -> None:
+        """Building a Member with an empty history raises InvalidValue naming `history`."""
+        with pytest.raises(InvalidValue, match=r"^history: "):
+            attrs.evolve(_enrol(), history=())
+
+
+class TestMoves:
+    """Each move appends one change or raises, leaving the member untouched."""
+
+    @pytest.mark.parametrize(("to", "method"), list(METHODS.items()))
+    def test_named_moves_from_pending(self, to: MembershipStatus, method: str) -> None:
+        """From Pending, each named move lands in its status when the table allows it."""
+        member = _enrol()
+        at = T0 + timedelta(days=1)
+        if to in ALLOWED[_M.PENDING]:
+            moved = getattr(member, method)(at=at)
+            assert moved.status is to
+            assert moved.history[-1].at == at
+            assert moved.history[-1].from_ is _M.PENDING
+        else:
+            with pytest.raises(InvalidTransition, match=f"PENDING to {to.name}"):
+                getattr(member, method)(at=at)
+
+    def test_default_reasons_say_why(self) -> None:
+        """The named moves record their default reasons."""
+        at = T0 + timedelta(days=1)
+        member = _enrol().activate(at=at).fail(at=at).suspend(at=at).activate(at=at).cancel(at=at)
+        assert [c.reason for c in member.history] == [
+            "enrolled",
+            "payment collected",
+            "charge failed",
+            "suspended by the practice",
+            "payment collected",
+            "cancelled",
+        ]
+
+    @given(data=st.data())
+    def test_random_moves_follow_the_table_or_change_nothing(self, data: st.DataObject) -> None:
+        """Random targets at random (sometimes earlier) times append one exact change or raise."""
+        member = data.draw(sps.members(max_changes=4))
+        for _ in range(data.draw(st.integers(1, 10))):
+            to = data.draw(st.sampled_from(list(MembershipStatus)))
+            named = to in METHODS and data.draw(st.booleans())
+            step = data.draw(st.integers(-5 * 86400, 30 * 86400))
+            last = member.history[-1]
+            at = last.at + timedelta(seconds=step)
+            snapshot = copy.deepcopy(member)
+            if to not in ALLOWED[last.to]:
+                with pytest.raises(InvalidTransition) as caught:
+                    _move(member, to, at, named=named)
+                assert (caught.value.from_, caught.value.to) == (last.to, to)
+                assert last.to.name in str(caught.value)
+                assert to.name in str(caught.value)
+                assert member.id in str(caught.value)
+            elif at < last.at:
+                with pytest.raises(OutOfOrderChange):
+                    _move(member, to, at, named=named)
+            else:
+                moved = _move(member, to, at, named=named)
+                assert len(moved.history) == len(member.history) + 1
+                assert moved.history[:-1] == member.history
+                assert moved.history[-1].at == at
+                assert moved.history[-1].from_ is last.to
+                assert moved.history[-1].to is to
+                assert moved.status is to
+                assert attrs.evolve(moved, history=member.history) == member
+                assert member == snapshot
+                member = moved
+                continue
+            assert member == snapshot
+
+    @given(member=sps.members(), data=st.data())
+    def test_cancelled_absorbs_every_move(self, member: Member, data: st.DataObject) -> None:
+        """Once Cancelled, every move raises InvalidTransition and the member is unchanged."""
+        at = member.history[-1].at + timedelta(days=data.draw(st.integers(0, 30)))
+        if member.status is not _M.CANCELLED:
+            member = member.cancel(at=at)
+        snapshot = copy.deepcopy(member)
+        for to in MembershipStatus:
+            with pytest.raises(InvalidTransition, match=f"CANCELLED to {to.name}"):
+                member.transition(to, at=at)
+        for method in METHODS.values():
+            with pytest.raises(InvalidTransition, match="none \\(terminal\\)"):
+                getattr(member, method)(at=at)
+        assert member == snapshot
+
+    def test_a_move_at_a_naive_instant_is_refused(self) -> None:
+        """A move at a naive datetime raises NaiveDatetime naming `at`."""
+        with pytest.raises(NaiveDatetime, match=r"^at: naive"):
+            _enrol().activate(at=datetime(2026, 3, 2))
+
+    def test_a_move_before_the_last_change_is_refused(self) -> None:
+        """A move dated before the last change raises OutOfOrderChange naming the member."""
+        member = _enrol().activate(at=T0 + timedelta(days=3))
+        with pytest.raises(OutOfOrderChange, match="Member m-1") as caught:
+            member.fail(at=T0 + timedelta(days=2))
+        assert caught.value.previous == T0 + timedelta(days=3)
+
+
+class TestQuestions:
+    """Questions answered from a member's history."""
+
+    def test_first_activated_at_is_the_first_activation(self) -> None:
+        """first_activated_at is the first Active change, kept through later reactivations."""
+        day = timedelta(days=1)
+        member = _enrol().fail(at=T0 + day)
+        assert member.first_activated_at is None
+        member = member.activate(at=T0 + 2 * day).suspend(at=T0 + 3 * day)
+        member = member.activate(at=T0 + 4 * day)
+        assert member.first_activated_at == T0 + 2 * day
+
+    @given(member=sps.members())
+    def test_first_activated_at_matches_the_history(self, member: Member) -> None:
+        """first_activated_at is the instant of the first change into Active, or None."""
+        activations = [c.at for c in member.history if c.to is _M.ACTIVE]
+        assert member.first_activated_at == (activations[0] if activations else None)
+
+    def test_is_active_at_includes_a_change_at_that_instant(self) -> None:
+        """is_active_at(t) is true from the activation instant and false from the failure on."""
+        t1, t2 = T0 + timedelta(days=1), T0 + timedelta(days=5)
+        member = _enrol().activate(at=t1).fail(at=t2)
+        assert not member.is_active_at(t1 - timedelta(microseconds=1))
+        assert member.is_active_at(t1)
+        assert member.is_active_at(t2 - timedelta(microseconds=1))
+        assert not member.is_active_at(t2)
+        assert member.status_before(t2) is _M.ACTIVE
+
+
+class MembershipMachine(RuleBasedStateMachine):
+    """A Member driven by random moves on an advancing clock, checked against a naive model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.member: Member
+        self.clock = T0
+        self.model_status = _M.PENDING
+        self.model_history: list[tuple[datetime, MembershipStatus]] = []
+
+    @initialize(start=sps.instants(max_value=datetime(2029, 1, 1, tzinfo=UTC)))
+    def enrol(self, start: datetime) -> None:
+        """Start from a Pending member enrolled at a random instant."""
+        self.clock = start
+        self.member = _enrol(at=start)
+        self.model_status = _M.PENDING
+        self.model_history = [(start, _M.PENDING)]
+
+    def _try(self, to: MembershipStatus, gap: int) -> None:
+        self.clock += timedelta(seconds=gap)
+        before = copy.deepcopy(self.member)
+        move = getattr(self.member, METHODS[to])
+        if to in ALLOWED[self.model_status]:
+            self.member = move(at=self.clock)
+            self.model_status = to
+            self.model_history.append((self.clock, to))
+        else:
+            with pytest.raises(InvalidTransition) as caught:
+                move(at=self.clock)
+            assert (caught.value.from_, caught.value.to) == (self.model_status, to)
+            assert self.member == before
+
+    gaps = st.integers(0, 45 * 86400)
+
+    @rule(gap=gaps)
+    def activate(self, gap: int) -> None:
+        """Activate later on, if the model allows it."""
+        self._try(_M.ACTIVE, gap)
+
+    @rule(gap=gaps)
+    def fail(self, gap: int) -> None:
+        """Fail later on, if the model allows it."""
+        self._try(_M.FAILED, gap)
+
+    @rule(gap=gaps)
+    def suspend(self, gap: int) -> None:
+        """Suspend later on, if the model allows it."""
+        self._try(_M.SUSPENDED, gap)
+
+    @rule(gap=gaps)
+    def cancel(self, gap: int) -> None:
+        """Cancel later on, if the model allows it."""
+        self._try(_M.CANCELLED, gap)
+
+    @rule(back=st.integers(1, 10 * 86400), to=st.sampled_from(list(MembershipStatus)))
+    def move_into_the_past(self, back: int, to: MembershipStatus) -> None:
+        """A move dated before the last change raises and changes nothing."""
+        before = copy.deepcopy(self.member)
+        at = self.model_history[-1][0] - timedelta(seconds=back)
+        expected = InvalidTransition if to not in ALLOWED[self.model_status] else OutOfOrderChange
+        with pytest.raises(expected):
+            self.member.transition(to, at=at)
+        assert self.member == before
+
+    @invariant()
+    def status_equals_the_model(self) -> None:
+        """The member's status is the model's."""
+        assert self.member.status is self.model_status
+
+    @invariant()
+    def history_length_equals_the_model(self) -> None:
+        """The history has one entry per model change, with the same instants and statuses."""
+        assert len(self.member.history) == len(self.model_history)
+        assert [(c.at, c.to) for c in self.member.history] == self.model_history
+
+    @invariant()
+    def status_at_each_recorded_time_equals_the_model(self) -> None:
+        """status_at(t) at every recorded instant is the model's answer; None before enrolment."""
+        for t, _ in self.model_history:
+            expected = [s for when, s in self.model_history if when <= t][-1]
+            assert self.member.status_at(t) is expected
+        first = self.model_history[0][0]
+        assert self.member.status_at(first - timedelta(microseconds=1)) is None
+
+    @invariant()
+    def cancelled_absorbs(self) -> None:
+        """A Cancelled member refuses every move."""
+        if self.model_status is not _M.CANCELLED:
+            return
+        for to in MembershipStatus:
+            with pytest.raises(InvalidTransition):
+                self.member.transition(to, at=self.clock)
+
+
+TestMembershipMachine = MembershipMachine.TestCase

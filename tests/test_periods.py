@@ -1,0 +1,841 @@
+"""Tests for smilepass_core.periods: ranges, presets, comparisons and buckets in local time."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pendulum
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from smilepass_core.errors import (
+    InvalidPeriod,
+    InvalidValue,
+    NaiveDatetime,
+    SmilepassError,
+    UnknownTimezone,
+)
+from smilepass_core.periods import (
+    DateRange,
+    Preset,
+    Unit,
+    as_instant,
+    local_instant,
+    local_midnight,
+    zone,
+)
+
+SYDNEY = "Australia/Sydney"
+NEW_YORK = "America/New_York"
+LONDON = "Europe/London"
+SANTIAGO = "America/Santiago"
+ZONES = ("UTC", SYDNEY, NEW_YORK, LONDON, SANTIAGO, "Asia/Kolkata")
+
+#: Wednesday 25 November 2026, 16:00 in Sydney (AEDT, UTC+11).
+NOW = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
+ONE_US = timedelta(microseconds=1)
+HOUR = timedelta(hours=1)
+QUARTER_MONTHS = (1, 4, 7, 10)
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def wall(*args: int) -> datetime:
+    """A naive local wall-clock time, for comparing with a range's local edges."""
+    return datetime(*args)
+
+
+def walls(r: DateRange) -> tuple[datetime, datetime]:
+    """The range's edges as naive wall-clock times in its own zone."""
+    return r.local_start.replace(tzinfo=None), r.local_end.replace(tzinfo=None)
+
+
+def starts_a_local_day(instant: datetime, tz: str) -> bool:
+    """True when ``instant`` is the first instant of its local calendar day in ``tz``."""
+    zi = ZoneInfo(tz)
+    return (instant - ONE_US).astimezone(zi).date() < instant.astimezone(zi).date()
+
+
+def starts_unit(day: date, unit: Unit) -> bool:
+    """True when the local calendar day ``day`` begins a ``unit``."""
+    if unit is Unit.DAY:
+        return True
+    if unit is Unit.WEEK:
+        return day.weekday() == 0
+    if unit is Unit.MONTH:
+        return day.day == 1
+    if unit is Unit.QUARTER:
+        return day.day == 1 and day.month in QUARTER_MONTHS
+    return (day.month, day.day) == (1, 1)
+
+
+def refused(error: type[InvalidValue], field: str, call: Callable[[], object]) -> InvalidValue:
+    """Run ``call``, check it raises exactly ``error`` naming ``field``, and return the error."""
+    with pytest.raises(error) as info:
+        call()
+    exc = info.value
+    assert type(exc) is error
+    assert exc.field == field
+    assert str(exc).startswith(f"{field}: ")
+    assert isinstance(exc, SmilepassError)
+    assert isinstance(exc, ValueError)
+    return exc
+
+
+def syd(*args: int) -> datetime:
+    """A Sydney wall-clock time as a UTC instant."""
+    return local_instant(wall(*args), SYDNEY)
+
+
+# -- local strategies -----------------------------------------------------------------------
+
+EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+SPAN_SECONDS = int((datetime(2031, 1, 1, tzinfo=UTC) - EPOCH).total_seconds())
+
+zones = st.sampled_from(ZONES)
+units = st.sampled_from(Unit)
+presets = st.sampled_from(Preset)
+days = st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 12, 31))
+instants = st.integers(min_value=0, max_value=SPAN_SECONDS).map(
+    lambda s: EPOCH + timedelta(seconds=s)
+)
+lengths = st.integers(min_value=0, max_value=400)
+
+
+@st.composite
+def custom_ranges(draw: st.DrawFn) -> DateRange:
+    """Whole local days, from one day to a little over a year."""
+    first = draw(days)
+    return DateRange.custom(first, first + timedelta(days=draw(lengths)), timezone=draw(zones))
+
+
+@st.composite
+def preset_ranges(draw: st.DrawFn) -> DateRange:
+    """A dashboard preset for a random now."""
+    return DateRange.preset(draw(presets), now=draw(instants), timezone=draw(zones))
+
+
+@st.composite
+def instant_ranges(draw: st.DrawFn) -> DateRange:
+    """Two arbitrary instants, possibly equal, not on any midnight in particular."""
+    start = draw(instants)
+    length = timedelta(seconds=draw(st.integers(min_value=0, max_value=400 * 86_400)))
+    return DateRange(start, start + length, draw(zones))
+
+
+whole_day_ranges = st.one_of(custom_ranges(), preset_ranges())
+ranges = st.one_of(custom_ranges(), preset_ranges(), instant_ranges())
+
+
+# -- refusals ---------------------------------------------------------------------------------
+
+
+class TestRefusals:
+    def test_naive_start_is_refused(self) -> None:
+        """A naive start is refused as NaiveDatetime naming start."""
+        refused(NaiveDatetime, "start", lambda: DateRange(wall(2026, 1, 1), NOW, SYDNEY))
+
+    def test_naive_end_is_refused(self) -> None:
+        """A naive end is refused as NaiveDatetime naming end."""
+        refused(NaiveDatetime, "end", lambda: DateRange(NOW, wall(2027, 1, 1), SYDNEY))
+
+    @pytest.mark.parametrize("preset", list(Preset))
+    def test_naive_now_is_refused_by_every_preset(self, preset: Preset) -> None:
+        """Every preset refuses a naive now as NaiveDatetime naming now."""
+        naive = wall(2026, 11, 25, 16)
+        refused(NaiveDatetime, "now", lambda: DateRange.preset(preset, now=naive, timezone=SYDNEY))
+
+    def test_naive_now_is_refused_by_comparison(self) -> None:
+        """comparison() and cut() refuse a naive now."""
+        r = DateRange.this_month(now=NOW, timezone=SYDNEY)
+        refused(NaiveDatetime, "now", lambda: r.comparison(wall(2026, 11, 25, 16)))
+        refused(NaiveDatetime, "now", lambda: r.cut(wall(2026, 11, 25, 16)))
+
+    def test_non_datetime_edge_is_refused(self) -> None:
+        """A date or a string where an instant belongs is refused as InvalidPeriod."""
+        refused(InvalidPeriod, "start", lambda: DateRange(date(2026, 1, 1), NOW, SYDNEY))
+        refused(InvalidPeriod, "end", lambda: DateRange(NOW, "2027-01-01", SYDNEY))
+
+    def test_end_before_start_is_refused(self) -> None:
+        """A range ending before it starts is refused as InvalidPeriod naming end."""
+        exc = refused(InvalidPeriod, "end", lambda: DateRange(NOW, NOW - ONE_US, SYDNEY))
+        assert "before start" in str(exc)
+
+    @pytest.mark.parametrize("bad", ["2026-01-01", datetime(2026, 1, 1, tzinfo=UTC), 20260101])
+    def test_custom_refuses_a_non_date_first_day(self, bad: object) -> None:
+        """custom() refuses a first_day that is not a date (datetimes included)."""
+        call = lambda: DateRange.custom(bad, date(2026, 1, 31), timezone=SYDNEY)  # noqa: E731
+        refused(InvalidPeriod, "first_day", call)
+
+    @pytest.mark.parametrize("bad", ["2026-01-31", datetime(2026, 1, 31, tzinfo=UTC), None])
+    def test_custom_refuses_a_non_date_last_day(self, bad: object) -> None:
+        """custom() refuses a last_day that is not a date (datetimes included)."""
+        call = lambda: DateRange.custom(date(2026, 1, 1), bad, timezone=SYDNEY)  # noqa: E731
+        refused(InvalidPeriod, "last_day", call)
+
+    def test_custom_refuses_last_day_before_first_day(self) -> None:
+        """custom() refuses a last_day before first_day, naming last_day."""
+        call = lambda: DateRange.custom(date(2026, 2, 1), date(2026, 1, 31), timezone=SYDNEY)  # noqa: E731
+        refused(InvalidPeriod, "last_day", call)
+
+    @pytest.mark.parametrize("count", [0, -1, True, 1.5, "7"])
+    def test_last_days_needs_at_least_one_whole_day(self, count: object) -> None:
+        """last_days() refuses zero, negative, bool and non-int counts, naming days."""
+        call = lambda: DateRange.last_days(count, now=NOW, timezone=SYDNEY)  # noqa: E731
+        refused(InvalidPeriod, "days", call)
+
+    @pytest.mark.parametrize(
+        "name", ["Mars/Olympus_Mons", "", "  ", "AEST+10", "../etc/passwd", "australia/sydney"]
+    )
+    def test_unknown_time_zone_is_refused(self, name: str) -> None:
+        """A name outside the IANA database is refused as UnknownTimezone naming timezone."""
+        refused(UnknownTimezone, "timezone", lambda: zone(name))
+        refused(UnknownTimezone, "timezone", lambda: DateRange(NOW, NOW, name))
+        refused(UnknownTimezone, "timezone", lambda: DateRange.this_month(now=NOW, timezone=name))
+
+    def test_unknown_preset_is_refused(self) -> None:
+        """An unknown preset string is refused as InvalidPeriod listing the allowed presets."""
+        call = lambda: DateRange.preset("yesterday", now=NOW, timezone=SYDNEY)  # noqa: E731
+        exc = refused(InvalidPeriod, "preset", call)
+        assert all(p.value in str(exc) for p in Preset)
+
+    def test_local_instant_refuses_a_wall_time_in_a_gap(self) -> None:
+        """02:30 on 8 March 2026 never happens in New York, so it is refused."""
+        exc = refused(
+            InvalidPeriod, "wall", lambda: local_instant(wall(2026, 3, 8, 2, 30), NEW_YORK)
+        )
+        assert "gap" in str(exc)
+
+    @pytest.mark.parametrize("fold", [0, 1])
+    def test_local_instant_refuses_a_gap_whatever_the_fold(self, fold: int) -> None:
+        """A gap wall time is refused even when a fold is given."""
+        call = lambda: local_instant(wall(2026, 3, 8, 2, 30), NEW_YORK, fold=fold)  # noqa: E731
+        refused(InvalidPeriod, "wall", call)
+
+    def test_local_instant_refuses_an_overlap_without_fold(self) -> None:
+        """01:30 on 1 November 2026 happens twice in New York, so it needs a fold."""
+        call = lambda: local_instant(wall(2026, 11, 1, 1, 30), NEW_YORK)  # noqa: E731
+        exc = refused(InvalidPeriod, "wall", call)
+        assert "fold" in str(exc)
+
+    def test_local_instant_refuses_an_aware_datetime(self) -> None:
+        """local_instant() takes a naive wall time; an aware one is refused."""
+        refused(InvalidPeriod, "wall", lambda: local_instant(NOW, SYDNEY))
+
+    def test_as_instant_refuses_naive_and_non_datetimes(self) -> None:
+        """as_instant() refuses a naive datetime and anything that is not a datetime."""
+        refused(NaiveDatetime, "at", lambda: as_instant(wall(2026, 1, 1)))
+        refused(InvalidPeriod, "at", lambda: as_instant(date(2026, 1, 1)))
+        refused(InvalidPeriod, "paid_at", lambda: as_instant("2026-01-01T00:00Z", "paid_at"))
+
+    def test_error_types_are_value_errors(self) -> None:
+        """NaiveDatetime, InvalidPeriod and UnknownTimezone are SmilepassErrors and ValueErrors."""
+        for error in (NaiveDatetime, InvalidPeriod, UnknownTimezone):
+            assert issubclass(error, SmilepassError)
+            assert issubclass(error, ValueError)
+
+
+# -- basics -----------------------------------------------------------------------------------
+
+
+class TestRangeBasics:
+    def test_empty_range_is_valid(self) -> None:
+        """start == end is an empty range: no days, no duration, no buckets, holds nothing."""
+        r = DateRange(NOW, NOW, SYDNEY)
+        assert r.is_empty()
+        assert r.duration == timedelta(0)
+        assert r.days == 0
+        assert NOW not in r
+        assert r.bucket_edges(Unit.DAY) == (r.start,)
+        assert all(r.buckets(unit) == () for unit in Unit)
+
+    def test_membership_is_half_open(self) -> None:
+        """start is in the range, end is not, and the instant before end is."""
+        r = DateRange.custom(date(2026, 11, 25), date(2026, 11, 25), timezone=SYDNEY)
+        assert r.start in r
+        assert r.end - ONE_US in r
+        assert r.end not in r
+        assert r.start - ONE_US not in r
+
+    def test_membership_compares_instants_not_wall_times(self) -> None:
+        """An aware datetime in any zone is tested by the instant it names."""
+        r = DateRange.custom(date(2026, 11, 25), date(2026, 11, 25), timezone=SYDNEY)
+        new_york_evening = datetime(2026, 11, 24, 9, tzinfo=ZoneInfo(NEW_YORK))
+        assert new_york_evening in r
+        assert datetime(2026, 11, 25, 12, tzinfo=ZoneInfo(NEW_YORK)) not in r
+
+    def test_membership_of_non_datetimes_is_false(self) -> None:
+        """A date or string is never in a range."""
+        r = DateRange.custom(date(2026, 11, 25), date(2026, 11, 25), timezone=SYDNEY)
+        assert date(2026, 11, 25) not in r
+        assert "2026-11-25" not in r
+
+    def test_edges_are_stored_in_utc(self) -> None:
+        """Edges are plain stdlib datetimes in UTC; local_start/local_end are in the zone."""
+        r = DateRange.custom(date(2026, 11, 25), date(2026, 11, 25), timezone=SYDNEY)
+        assert type(r.start) is datetime
+        assert r.start.utcoffset() == timedelta(0)
+        assert r.end.utcoffset() == timedelta(0)
+        assert r.start == datetime(2026, 11, 24, 13, tzinfo=UTC)
+        assert r.local_start.tzinfo == ZoneInfo(SYDNEY)
+        assert r.local_end.tzinfo == ZoneInfo(SYDNEY)
+        assert walls(r) == (wall(2026, 11, 25), wall(2026, 11, 26))
+
+    def test_pendulum_and_offset_edges_become_utc_datetimes(self) -> None:
+        """Aware pendulum or fixed-offset datetimes are stored as the same instant in UTC."""
+        start = pendulum.datetime(2026, 11, 25, 16, tz=SYDNEY)
+        end = datetime(2026, 11, 25, 18, tzinfo=timezone(timedelta(hours=11)))
+        r = DateRange(start, end, SYDNEY)
+        assert type(r.start) is datetime
+        assert r.start == NOW
+        assert r.start.tzinfo is UTC
+        assert r.duration == timedelta(hours=2)
+
+    def test_as_instant_converts_to_utc(self) -> None:
+        """as_instant() returns the same instant as a UTC stdlib datetime."""
+        t = as_instant(pendulum.datetime(2026, 11, 25, 16, tz=SYDNEY))
+        assert type(t) is datetime
+        assert t == NOW
+        assert t.utcoffset() == timedelta(0)
+
+    def test_zone_returns_the_iana_zone(self) -> None:
+        """zone() returns the ZoneInfo of an IANA name."""
+        assert zone(SYDNEY) == ZoneInfo(SYDNEY)
+
+    def test_days_counts_touched_local_days(self) -> None:
+        """days counts the local calendar days a range touches, partial ones included."""
+        assert DateRange.custom(date(2026, 1, 1), date(2026, 1, 31), timezone=SYDNEY).days == 31
+        assert DateRange(syd(2026, 11, 25, 23), syd(2026, 11, 26, 1), SYDNEY).days == 2
+        assert DateRange(syd(2026, 11, 25, 9), syd(2026, 11, 25, 10), SYDNEY).days == 1
+
+    @pytest.mark.parametrize(
+        ("last", "unit"),
+        [
+            (date(2026, 1, 31), Unit.DAY),
+            (date(2026, 2, 1), Unit.WEEK),
+            (date(2026, 7, 5), Unit.WEEK),
+        ],
+    )
+    def test_default_bucket_unit(self, last: date, unit: Unit) -> None:
+        """Day buckets up to 31 days, weeks up to 186 days."""
+        r = DateRange.custom(date(2026, 1, 1), last, timezone=SYDNEY)
+        assert r.default_bucket_unit() is unit
+
+    def test_default_bucket_unit_is_month_beyond_six_months(self) -> None:
+        """A range longer than 186 days is bucketed by month."""
+        r = DateRange.custom(date(2026, 1, 1), date(2026, 7, 6), timezone=SYDNEY)
+        assert r.days == 187
+        assert r.default_bucket_unit() is Unit.MONTH
+
+    def test_cut_and_effective_end(self) -> None:
+        """cut(now) ends the range at now, never after end nor before start."""
+        r = DateRange.this_month(now=NOW, timezone=SYDNEY)
+        assert r.effective_end(NOW) == NOW
+        assert r.cut(NOW) == DateRange(r.start, NOW, SYDNEY, Unit.MONTH)
+        assert r.cut(r.end + HOUR).end == r.end
+        assert r.cut(r.start - HOUR).is_empty()
+
+    def test_str_shows_local_edges(self) -> None:
+        """str() shows the local edges and the zone, as the module docstring documents."""
+        week = DateRange.last_days(7, now=NOW, timezone=SYDNEY)
+        assert str(week) == "[2026-11-19 00:00 → 2026-11-26 00:00) Australia/Sydney"
+
+
+# -- presets for a fixed now ------------------------------------------------------------------
+
+D = wall
+PRESET_TABLE = [
+    # preset, (local start, local end), (previous start, previous end)
+    (Preset.LAST_7_DAYS, (D(2026, 11, 19), D(2026, 11, 26)), (D(2026, 11, 12), D(2026, 11, 19))),
+    (Preset.LAST_30_DAYS, (D(2026, 10, 27), D(2026, 11, 26)), (D(2026, 9, 27), D(2026, 10, 27))),
+    (Preset.THIS_WEEK, (D(2026, 11, 23), D(2026, 11, 30)), (D(2026, 11, 16), D(2026, 11, 23))),
+    (Preset.LAST_WEEK, (D(2026, 11, 16), D(2026, 11, 23)), (D(2026, 11, 9), D(2026, 11, 16))),
+    (Preset.THIS_MONTH, (D(2026, 11, 1), D(2026, 12, 1)), (D(2026, 10, 1), D(2026, 11, 1))),
+    (Preset.LAST_MONTH, (D(2026, 10, 1), D(2026, 11, 1)), (D(2026, 9, 1), D(2026, 10, 1))),
+    (Preset.THIS_QUARTER, (D(2026, 10, 1), D(2027, 1, 1)), (D(2026, 7, 1), D(2026, 10, 1))),
+    (Preset.YEAR_TO_DATE, (D(2026, 1, 1), D(2026, 11, 26)), (D(2025, 1, 1), D(2025, 11, 26))),
+]
+COMPARISON_TABLE = [
+    # preset, comparison(NOW) as (local start, local end)
+    (Preset.LAST_7_DAYS, (D(2026, 11, 12), D(2026, 11, 18, 16))),
+    (Preset.LAST_30_DAYS, (D(2026, 9, 27), D(2026, 10, 26, 16))),
+    (Preset.THIS_WEEK, (D(2026, 11, 16), D(2026, 11, 18, 16))),
+    (Preset.LAST_WEEK, (D(2026, 11, 9), D(2026, 11, 16))),
+    (Preset.THIS_MONTH, (D(2026, 10, 1), D(2026, 10, 25, 16))),
+    (Preset.LAST_MONTH, (D(2026, 9, 1), D(2026, 10, 1))),
+    (Preset.THIS_QUARTER, (D(2026, 7, 1), D(2026, 8, 25, 16))),
+    (Preset.YEAR_TO_DATE, (D(2025, 1, 1), D(2025, 11, 25, 16))),
+]
+
+
+class TestPresets:
+    def test_now_is_sixteen_hundred_on_a_wednesday_in_sydney(self) -> None:
+        """The fixed now is Wednesday 25 November 2026, 16:00 in Sydney."""
+        local = NOW.astimezone(ZoneInfo(SYDNEY))
+        assert local.replace(tzinfo=None) == wall(2026, 11, 25, 16)
+        assert local.weekday() == 2
+
+    @pytest.mark.parametrize(("preset", "edges", "_previous"), PRESET_TABLE)
+    def test_preset_edges(
+        self,
+        preset: Preset,
+        edges: tuple[datetime, datetime],
+        _previous: tuple[datetime, datetime],
+    ) -> None:
+        """Each preset has the documented local edges for 16:00 on Wed 25 Nov 2026 in Sydney."""
+        r = DateRange.preset(preset, now=NOW, timezone=SYDNEY)
+        assert walls(r) == edges
+        assert r.timezone == SYDNEY
+
+    @pytest.mark.parametrize(("preset", "_edges", "previous"), PRESET_TABLE)
+    def test_preset_previous(
+        self,
+        preset: Preset,
+        _edges: tuple[datetime, datetime],
+        previous: tuple[datetime, datetime],
+    ) -> None:
+        """previous() steps back one unit, the same days a year earlier, or the same day count."""
+        r = DateRange.preset(preset, now=NOW, timezone=SYDNEY)
+        assert walls(r.previous()) == previous
+        assert r.previous().unit == r.unit
+
+    @pytest.mark.parametrize(("preset", "expected"), COMPARISON_TABLE)
+    def test_comparison_is_cut_at_the_same_wall_clock_offset(
+        self, preset: Preset, expected: tuple[datetime, datetime]
+    ) -> None:
+        """comparison(now) ends as far into previous() as now is into the range, by wall clock."""
+        r = DateRange.preset(preset, now=NOW, timezone=SYDNEY)
+        assert walls(r.comparison(NOW)) == expected
+
+    def test_past_range_compares_with_the_whole_previous(self) -> None:
+        """A range wholly before now compares with the whole of previous()."""
+        r = DateRange.last_month(now=NOW, timezone=SYDNEY)
+        assert r.comparison(NOW) == r.previous()
+
+    def test_future_range_compares_with_an_empty_start(self) -> None:
+        """A range that has not started yet compares with an empty range at previous().start."""
+        r = DateRange.this_month(now=NOW + timedelta(days=40), timezone=SYDNEY)
+        c = r.comparison(NOW)
+        assert c.is_empty()
+        assert c.start == r.previous().start
+
+    @pytest.mark.parametrize("preset", list(Preset))
+    def test_preset_by_name(self, preset: Preset) -> None:
+        """A preset named by its string value, in any case, is the same range as the enum."""
+        by_enum = DateRange.preset(preset, now=NOW, timezone=SYDNEY)
+        assert DateRange.preset(preset.value, now=NOW, timezone=SYDNEY) == by_enum
+        assert DateRange.preset(f" {preset.value.upper()} ", now=NOW, timezone=SYDNEY) == by_enum
+
+    def test_preset_units(self) -> None:
+        """Calendar presets carry their unit; rolling ones carry none."""
+        units_by_preset = {p: DateRange.preset(p, now=NOW, timezone=SYDNEY).unit for p in Preset}
+        assert units_by_preset == {
+            Preset.LAST_7_DAYS: None,
+            Preset.LAST_30_DAYS: None,
+            Preset.THIS_WEEK: Unit.WEEK,
+            Preset.LAST_WEEK: Unit.WEEK,
+            Preset.THIS_MONTH: Unit.MONTH,
+            Preset.LAST_MONTH: Unit.MONTH,
+            Preset.THIS_QUARTER: Unit.QUARTER,
+            Preset.YEAR_TO_DATE: Unit.YEAR,
+        }
+
+    def test_today_is_the_practice_day_not_the_utc_day(self) -> None:
+        """At 23:30 UTC on 30 Nov it is already 1 Dec in Sydney, so this month is December."""
+        now = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
+        assert walls(DateRange.this_month(now=now, timezone=SYDNEY)) == (
+            wall(2026, 12, 1),
+            wall(2027, 1, 1),
+        )
+        assert walls(DateRange.this_month(now=now, timezone="UTC")) == (
+            wall(2026, 11, 1),
+            wall(2026, 12, 1),
+        )
+
+
+# -- month ends -----------------------------------------------------------------------------
+
+MONTH_END_NOWS = [
+    # local now, this month, last month
+    (wall(2026, 1, 29, 12), (D(2026, 1, 1), D(2026, 2, 1)), (D(2025, 12, 1), D(2026, 1, 1))),
+    (wall(2026, 1, 30, 12), (D(2026, 1, 1), D(2026, 2, 1)), (D(2025, 12, 1), D(2026, 1, 1))),
+    (wall(2026, 1, 31, 23, 59), (D(2026, 1, 1), D(2026, 2, 1)), (D(2025, 12, 1), D(2026, 1, 1))),
+    (wall(2028, 2, 29, 12), (D(2028, 2, 1), D(2028, 3, 1)), (D(2028, 1, 1), D(2028, 2, 1))),
+    (wall(2026, 3, 31, 12), (D(2026, 3, 1), D(2026, 4, 1)), (D(2026, 2, 1), D(2026, 3, 1))),
+    (wall(2028, 3, 31, 12), (D(2028, 3, 1), D(2028, 4, 1)), (D(2028, 2, 1), D(2028, 3, 1))),
+]
+
+
+class TestMonthEnds:
+    @pytest.mark.parametrize("tz", ZONES)
+    @pytest.mark.parametrize(("local_now", "this", "last"), MONTH_END_NOWS)
+    def test_this_and_last_month_at_month_end(
+        self,
+        tz: str,
+        local_now: datetime,
+        this: tuple[datetime, datetime],
+        last: tuple[datetime, datetime],
+    ) -> None:
+        """On 29/30/31 Jan, 29 Feb 2028 and 31 Mar, this_month and last_month are whole months."""
+        now = local_instant(local_now, tz)
+        assert walls(DateRange.this_month(now=now, timezone=tz)) == this
+        assert walls(DateRange.last_month(now=now, timezone=tz)) == last
+        assert walls(DateRange.this_month(now=now, timezone=tz).previous()) == last
+
+    @given(zones, instants, st.integers(min_value=1, max_value=30))
+    def test_stepping_back_months_lands_on_first_days(self, tz: str, now: datetime, k: int) -> None:
+        """previous() applied k times to this month is the calendar month k months earlier."""
+        r = DateRange.this_month(now=now, timezone=tz)
+        first = r.local_start.date()
+        for _ in range(k):
+            r = r.previous()
+        months = first.year * 12 + first.month - 1 - k
+        expected_first = date(months // 12, months % 12 + 1, 1)
+        months += 1
+        expected_end = date(months // 12, months % 12 + 1, 1)
+        assert r.start == local_midnight(expected_first, tz)
+        assert r.end == local_midnight(expected_end, tz)
+
+    def test_month_buckets_of_a_range_starting_on_the_31st(self) -> None:
+        """Month buckets of 31 Jan - 30 Apr are 31 Jan, then whole Feb, Mar and Apr."""
+        r = DateRange.custom(date(2026, 1, 31), date(2026, 4, 30), timezone=SYDNEY)
+        assert [walls(b) for b in r.buckets(Unit.MONTH)] == [
+            (D(2026, 1, 31), D(2026, 2, 1)),
+            (D(2026, 2, 1), D(2026, 3, 1)),
+            (D(2026, 3, 1), D(2026, 4, 1)),
+            (D(2026, 4, 1), D(2026, 5, 1)),
+        ]
+
+    def test_month_buckets_through_a_leap_february(self) -> None:
+        """Month buckets of 29 Jan - 31 Mar 2028 include the whole of February, 29th included."""
+        r = DateRange.custom(date(2028, 1, 29), date(2028, 3, 31), timezone=SYDNEY)
+        buckets = r.buckets(Unit.MONTH)
+        assert [walls(b) for b in buckets] == [
+            (D(2028, 1, 29), D(2028, 2, 1)),
+            (D(2028, 2, 1), D(2028, 3, 1)),
+            (D(2028, 3, 1), D(2028, 4, 1)),
+        ]
+        assert buckets[1].days == 29
+
+    def test_custom_month_end_previous_is_by_days(self) -> None:
+        """A custom 1-29 Feb 2028 steps back 29 days, to 3-31 Jan."""
+        r = DateRange.custom(date(2028, 2, 1), date(2028, 2, 29), timezone=SYDNEY)
+        assert walls(r.previous()) == (D(2028, 1, 3), D(2028, 2, 1))
+
+    def test_month_bucket_previous_is_the_previous_month(self) -> None:
+        """A whole-month bucket's previous() is the whole month before."""
+        r = DateRange.custom(date(2026, 1, 1), date(2026, 3, 31), timezone=SYDNEY)
+        march = r.buckets(Unit.MONTH)[2]
+        assert walls(march.previous()) == (D(2026, 2, 1), D(2026, 3, 1))
+
+    def test_year_to_date_on_a_leap_day(self) -> None:
+        """Year to date on 29 Feb 2028 is 1 Jan - 1 Mar 2028, compared with 1 Jan - 1 Mar 2027."""
+        r = DateRange.year_to_date(
+            now=local_instant(wall(2028, 2, 29, 12), SYDNEY), timezone=SYDNEY
+        )
+        assert walls(r) == (D(2028, 1, 1), D(2028, 3, 1))
+        assert walls(r.previous()) == (D(2027, 1, 1), D(2027, 3, 1))
+
+
+# -- daylight saving ----------------------------------------------------------------------------
+
+DST_DAYS = [
+    (SYDNEY, date(2026, 10, 4), 23),
+    (SYDNEY, date(2026, 4, 5), 25),
+    (NEW_YORK, date(2026, 3, 8), 23),
+    (NEW_YORK, date(2026, 11, 1), 25),
+    (LONDON, date(2026, 3, 29), 23),
+    (LONDON, date(2026, 10, 25), 25),
+]
+
+
+class TestDaylightSaving:
+    @pytest.mark.parametrize(("tz", "day", "hours"), DST_DAYS)
+    def test_dst_day_is_one_day_of_23_or_25_hours(self, tz: str, day: date, hours: int) -> None:
+        """A DST change day lasts 23 or 25 hours but is still one day from midnight to midnight."""
+        r = DateRange.custom(day, day, timezone=tz)
+        assert r.duration == timedelta(hours=hours)
+        assert r.days == 1
+        assert walls(r) == (
+            wall(day.year, day.month, day.day),
+            wall(*(day + timedelta(1)).timetuple()[:3]),
+        )
+
+    @pytest.mark.parametrize(("tz", "day", "hours"), DST_DAYS)
+    def test_dst_day_is_one_day_bucket(self, tz: str, day: date, hours: int) -> None:
+        """Day buckets across a DST change are one per day, the change day 23 or 25 hours long."""
+        r = DateRange.custom(day - timedelta(days=3), day + timedelta(days=3), timezone=tz)
+        buckets = r.buckets(Unit.DAY)
+        assert len(buckets) == 7
+        assert [b.local_start.date() for b in buckets] == [
+            day + timedelta(days=k) for k in range(-3, 4)
+        ]
+        assert all(b.local_start.time() == time(0) for b in buckets)
+        assert all(b.days == 1 for b in buckets)
+        durations = [b.duration for b in buckets]
+        assert durations[3] == timedelta(hours=hours)
+        assert durations[:3] + durations[4:] == [timedelta(hours=24)] * 6
+
+    @pytest.mark.parametrize(("tz", "day", "hours"), DST_DAYS)
+    def test_dst_week_is_one_week_bucket(self, tz: str, day: date, hours: int) -> None:
+        """The Monday-to-Monday week holding a DST change is one bucket, an hour short or long."""
+        monday = day - timedelta(days=day.weekday())
+        r = DateRange.custom(monday, monday + timedelta(days=6), timezone=tz)
+        (week,) = r.buckets(Unit.WEEK)
+        assert week == DateRange(r.start, r.end, tz, Unit.WEEK)
+        assert week.duration == timedelta(days=6, hours=hours)
+
+    @pytest.mark.parametrize(("tz", "day", "hours"), DST_DAYS)
+    def test_last_days_across_dst_keeps_whole_days(self, tz: str, day: date, hours: int) -> None:
+        """last_days(7) across a DST change still runs midnight to midnight, 7 local days."""
+        now = local_instant(wall(day.year, day.month, day.day, 12) + timedelta(days=3), tz)
+        r = DateRange.last_days(7, now=now, timezone=tz)
+        assert r.days == 7
+        assert r.duration == timedelta(days=6, hours=hours)
+        assert walls(r.previous())[1] == walls(r)[0]
+        assert r.previous().duration == timedelta(days=7)
+
+    def test_midnight_in_a_gap_starts_at_one(self) -> None:
+        """In Santiago, 6 Sep 2026 has no midnight, so the day starts at 01:00 local."""
+        start = local_midnight(date(2026, 9, 6), SANTIAGO)
+        assert start.astimezone(ZoneInfo(SANTIAGO)).replace(tzinfo=None) == wall(2026, 9, 6, 1)
+        r = DateRange.custom(date(2026, 9, 5), date(2026, 9, 7), timezone=SANTIAGO)
+        buckets = r.buckets(Unit.DAY)
+        assert [walls(b) for b in buckets] == [
+            (D(2026, 9, 5), D(2026, 9, 6, 1)),
+            (D(2026, 9, 6, 1), D(2026, 9, 7)),
+            (D(2026, 9, 7), D(2026, 9, 8)),
+        ]
+        assert [b.duration for b in buckets] == [timedelta(hours=h) for h in (24, 23, 24)]
+
+    def test_local_instant_with_fold_picks_the_occurrence(self) -> None:
+        """fold=0 is the first 01:30 (EDT) on 1 Nov 2026 in New York, fold=1 the second (EST)."""
+        overlap = wall(2026, 11, 1, 1, 30)
+        assert local_instant(overlap, NEW_YORK, fold=0) == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+        assert local_instant(overlap, NEW_YORK, fold=1) == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
+
+    def test_local_instant_of_an_ordinary_time(self) -> None:
+        """An ordinary wall time is the one instant it names, whatever fold says."""
+        expected = datetime(2026, 11, 25, 5, tzinfo=UTC)
+        assert local_instant(wall(2026, 11, 25, 16), SYDNEY) == expected
+        assert local_instant(wall(2026, 11, 25, 16), SYDNEY, fold=1) == expected
+
+    @given(instants, zones)
+    def test_local_instant_round_trips(self, t: datetime, tz: str) -> None:
+        """An instant's wall time (with its fold when it repeats) converts back to the instant."""
+        local = t.astimezone(ZoneInfo(tz))
+        naive = local.replace(tzinfo=None, fold=0)
+        other = local.replace(fold=1 - local.fold)
+        if other.utcoffset() == local.utcoffset():
+            assert local_instant(naive, tz) == t
+        else:
+            assert local_instant(naive, tz, fold=local.fold) == t
+
+
+# -- gap midnights on unit boundaries ---------------------------------------------------------
+
+ASUNCION = "America/Asuncion"
+
+
+class TestGapMidnights:
+    def test_asuncion_october_2023_starts_at_one(self) -> None:
+        """Paraguay skipped midnight on 1 Oct 2023, so that month starts at 01:00 local."""
+        r = DateRange.this_month(now=datetime(2023, 10, 15, 15, tzinfo=UTC), timezone=ASUNCION)
+        assert walls(r) == (D(2023, 10, 1, 1), D(2023, 11, 1))
+
+    def test_previous_month_of_a_gap_month_starts_at_its_midnight(self) -> None:
+        """The month before October 2023 in Asuncion is 1 Sep 00:00 to 1 Oct 01:00."""
+        now = datetime(2023, 10, 15, 15, tzinfo=UTC)
+        previous = DateRange.this_month(now=now, timezone=ASUNCION).previous()
+        september = DateRange.this_month(now=now - timedelta(days=30), timezone=ASUNCION)
+        assert walls(previous) == (D(2023, 9, 1), D(2023, 10, 1, 1))
+        assert previous == september
+        assert DateRange.last_month(now=now, timezone=ASUNCION) == september
+
+    def test_previous_quarter_of_a_gap_quarter_starts_at_its_midnight(self) -> None:
+        """The quarter before Q4 2023 in Asuncion starts at 1 Jul 00:00, not 01:00."""
+        now = datetime(2023, 10, 15, 15, tzinfo=UTC)
+        previous = DateRange.this_quarter(now=now, timezone=ASUNCION).previous()
+        assert walls(previous) == (D(2023, 7, 1), D(2023, 10, 1, 1))
+
+    def test_day_before_a_gap_midnight_is_one_day(self) -> None:
+        """5 Sep 2026 in Santiago ends at the 01:00 that starts 6 Sep, and is still one day."""
+        r = DateRange.custom(date(2026, 9, 5), date(2026, 9, 5), timezone=SANTIAGO)
+        assert r.duration == timedelta(hours=24)
+        assert r.days == 1
+
+    def test_comparison_from_a_gap_start_keeps_the_wall_clock(self) -> None:
+        """Noon on the first day of a range starting at a gap midnight compares with noon."""
+        r = DateRange.custom(date(2026, 9, 6), date(2026, 9, 12), timezone=SANTIAGO)
+        now = local_instant(wall(2026, 9, 6, 12), SANTIAGO)
+        assert walls(r.comparison(now)) == (D(2026, 8, 30), D(2026, 8, 30, 12))
+
+    def test_comparison_into_a_gap_start_keeps_the_wall_clock(self) -> None:
+        """Noon on a range's first day compares with noon on a previous() starting at 01:00."""
+        r = DateRange.custom(date(2026, 9, 13), date(2026, 9, 19), timezone=SANTIAGO)
+        now = local_instant(wall(2026, 9, 13, 12), SANTIAGO)
+        assert walls(r.comparison(now)) == (D(2026, 9, 6, 1), D(2026, 9, 6, 12))
+
+
+# -- properties -------------------------------------------------------------------------------
+
+
+class TestBucketProperties:
+    @given(ranges, units)
+    def test_buckets_tile_the_range(self, r: DateRange, unit: Unit) -> None:
+        """Buckets start at start, end at end, meet edge to edge, and none is empty."""
+        buckets = r.buckets(unit)
+        if r.is_empty():
+            assert buckets == ()
+            return
+        assert buckets[0].start == r.start
+        assert buckets[-1].end == r.end
+        for a, b in itertools.pairwise(buckets):
+            assert a.end == b.start
+        assert all(not b.is_empty() for b in buckets)
+        assert all(b.timezone == r.timezone for b in buckets)
+        assert r.bucket_edges(unit) == (r.start, *(b.end for b in buckets))
+
+    @given(ranges, units)
+    def test_inner_edges_are_unit_starts_at_local_midnight(self, r: DateRange, unit: Unit) -> None:
+        """Every edge strictly inside the range is a local midnight starting a unit."""
+        zi = ZoneInfo(r.timezone)
+        for edge in r.bucket_edges(unit)[1:-1]:
+            assert r.start < edge < r.end
+            assert starts_a_local_day(edge, r.timezone)
+            assert starts_unit(edge.astimezone(zi).date(), unit)
+
+    @given(ranges, units)
+    def test_every_unit_start_inside_the_range_is_an_edge(self, r: DateRange, unit: Unit) -> None:
+        """No unit boundary inside the range is skipped: inner edges are exactly those midnights."""
+        first, last = r.local_start.date(), r.local_end.date()
+        expected = []
+        for offset in range((last - first).days + 1):
+            day = first + timedelta(days=offset)
+            if starts_unit(day, unit):
+                midnight = local_midnight(day, r.timezone)
+                if r.start < midnight < r.end:
+                    expected.append(midnight)
+        assert r.bucket_edges(unit)[1:-1] == tuple(expected)
+
+    @given(ranges, units, st.data())
+    def test_every_instant_is_in_exactly_one_bucket(
+        self, r: DateRange, unit: Unit, data: st.DataObject
+    ) -> None:
+        """An instant in the range lies in exactly one bucket; the range's end lies in none."""
+        assume(not r.is_empty())
+        micros = data.draw(st.integers(min_value=0, max_value=r.duration // ONE_US - 1))
+        t = r.start + timedelta(microseconds=micros)
+        buckets = r.buckets(unit)
+        assert sum(t in b for b in buckets) == 1
+        assert not any(r.end in b for b in buckets)
+        assert not any(r.start - ONE_US in b for b in buckets)
+
+    @given(custom_ranges())
+    def test_day_buckets_are_whole_local_days(self, r: DateRange) -> None:
+        """Day buckets of a custom range are one per local day, each starting a local day."""
+        buckets = r.buckets(Unit.DAY)
+        assert len(buckets) == r.days
+        assert all(b.days == 1 for b in buckets)
+        assert all(starts_a_local_day(b.start, r.timezone) for b in buckets)
+
+
+class TestPresetProperties:
+    @given(presets, instants, zones)
+    def test_presets_hold_now_or_end_where_this_one_starts(
+        self, preset: Preset, now: datetime, tz: str
+    ) -> None:
+        """Current presets hold now; last week/month end where this week/month starts."""
+        r = DateRange.preset(preset, now=now, timezone=tz)
+        if preset is Preset.LAST_WEEK:
+            assert r.end == DateRange.this_week(now=now, timezone=tz).start
+            assert now not in r
+        elif preset is Preset.LAST_MONTH:
+            assert r.end == DateRange.this_month(now=now, timezone=tz).start
+            assert now not in r
+        else:
+            assert now in r
+
+    @given(presets, instants, zones)
+    def test_preset_edges_are_local_midnights_of_their_unit(
+        self, preset: Preset, now: datetime, tz: str
+    ) -> None:
+        """Preset edges are local midnights, on Mondays for weeks, first days for months."""
+        r = DateRange.preset(preset, now=now, timezone=tz)
+        assert starts_a_local_day(r.start, tz)
+        assert starts_a_local_day(r.end, tz)
+        first = r.local_start.date()
+        if r.unit is not None and preset is not Preset.YEAR_TO_DATE:
+            assert starts_unit(first, r.unit)
+            assert starts_unit(r.local_end.date(), r.unit)
+        expected_days = {Preset.LAST_7_DAYS: 7, Preset.LAST_30_DAYS: 30}
+        expected_days |= {Preset.THIS_WEEK: 7, Preset.LAST_WEEK: 7}
+        if preset in expected_days:
+            assert r.days == expected_days[preset]
+
+    @given(presets, instants, zones)
+    def test_previous_of_a_preset_is_adjacent_except_year_to_date(
+        self, preset: Preset, now: datetime, tz: str
+    ) -> None:
+        """previous() ends where the range starts, except year to date (a year earlier)."""
+        r = DateRange.preset(preset, now=now, timezone=tz)
+        p = r.previous()
+        assert starts_a_local_day(p.start, tz)
+        assert starts_a_local_day(p.end, tz)
+        if preset is Preset.YEAR_TO_DATE:
+            assert walls(p)[0] == walls(r)[0].replace(year=walls(r)[0].year - 1)
+            assert p.local_start.date() == date(r.local_start.year - 1, 1, 1)
+        else:
+            assert p.end == r.start
+
+
+class TestComparisonProperties:
+    @given(custom_ranges())
+    def test_previous_of_a_custom_range_is_the_same_days_before(self, r: DateRange) -> None:
+        """previous() of whole local days ends at the start and has the same number of days."""
+        p = r.previous()
+        assert p.end == r.start
+        assert p.days == r.days
+        assert p.unit is None
+        assert starts_a_local_day(p.start, r.timezone)
+        assert p.local_start.date() == r.local_start.date() - timedelta(days=r.days)
+
+    @given(instant_ranges())
+    def test_previous_of_an_arbitrary_range_has_the_same_duration(self, r: DateRange) -> None:
+        """previous() of a range not on local midnights is as long and ends at the start."""
+        assume(
+            not (starts_a_local_day(r.start, r.timezone) and starts_a_local_day(r.end, r.timezone))
+        )
+        p = r.previous()
+        assert p.end == r.start
+        assert p.duration == r.duration
+
+    @given(ranges, instants)
+    def test_comparison_lies_within_previous(self, r: DateRange, now: datetime) -> None:
+        """comparison(now) starts at previous().start and ends inside previous()."""
+        p = r.previous()
+        c = r.comparison(now)
+        assert c.start == p.start
+        assert p.start <= c.end <= p.end
+        assert (c.timezone, c.unit) == (p.timezone, p.unit)
+        if now >= r.end:
+            assert c == p
+
+    @given(whole_day_ranges, st.data())
+    def test_comparison_ends_at_the_same_day_and_wall_time(
+        self, r: DateRange, data: st.DataObject
+    ) -> None:
+        """For now inside a whole-day range, comparison ends on the matching day at now's time."""
+        assume(not r.is_empty())
+        micros = data.draw(st.integers(min_value=0, max_value=r.duration // ONE_US - 1))
+        now = r.start + timedelta(microseconds=micros)
+        zi = ZoneInfo(r.timezone)
+        p = r.previous()
+        local_now = now.astimezone(zi)
+        day = p.local_start.date() + (local_now.date() - r.local_start.date())
+        target = datetime.combine(day, local_now.time()).replace(tzinfo=zi).astimezone(UTC)
+        assert r.comparison(now).end == min(max(target, p.start), p.end)
