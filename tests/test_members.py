@@ -31,6 +31,14 @@ ALLOWED: dict[MembershipStatus, set[MembershipStatus]] = {
     _M.CANCELLED: set(),
 }
 
+#: The default reason each named move records.
+REASONS = {
+    _M.ACTIVE: "payment collected",
+    _M.FAILED: "charge failed",
+    _M.SUSPENDED: "suspended by the practice",
+    _M.CANCELLED: "cancelled",
+}
+
 #: The named move for each target status.
 METHODS = {
     _M.ACTIVE: "activate",
@@ -169,9 +177,8 @@ class TestMoves:
                 moved = _move(member, to, at, named=named)
                 assert len(moved.history) == len(member.history) + 1
                 assert moved.history[:-1] == member.history
-                assert moved.history[-1].at == at
-                assert moved.history[-1].from_ is last.to
-                assert moved.history[-1].to is to
+                reason = REASONS[to] if named else "moved"
+                assert moved.history[-1] == StatusChange(at, last.to, to, reason)
                 assert moved.status is to
                 assert attrs.evolve(moved, history=member.history) == member
                 assert member == snapshot

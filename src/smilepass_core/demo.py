@@ -251,7 +251,7 @@ _PRACTICES: Final = (
 
 # Member scenarios besides "active": (name, share of the practice's members, minimum count).
 _MEMBER_MIX: Final = (
-    ("pending", 0.03, 2),
+    ("pending", 0.02, 2),
     ("never_set_up", 0.015, 1),
     ("failed", 0.035, 2),
     ("suspended", 0.04, 2),
@@ -504,7 +504,7 @@ class _Builder:
             return _MemberRecipe(scenario, plan, self._business(start))
         days_ago = {
             "failed": lambda: rng.randint(1, 6),
-            "pending": lambda: rng.randint(0, 10),
+            "pending": lambda: rng.randint(0, 14),
             "never_set_up": lambda: rng.randint(25, 480),
             "suspended": lambda: self._growth_days_ago(100),
             "cancelled": lambda: self._growth_days_ago(60),
@@ -557,7 +557,11 @@ class _Builder:
                     referring_member_id=referrer.id,
                 )
         if referral is None:
-            live = [c for c in self.campaigns if c.active_until and c.is_active_at(recipe.enrol_at)]
+            live = [
+                c
+                for c in self.campaigns
+                if c.active_until is not None and c.is_active_at(recipe.enrol_at)
+            ]
             campaign = live[0] if live and rng.random() < 0.3 else None
         member = Member.enrol(
             id=member_id,

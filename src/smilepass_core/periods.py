@@ -347,7 +347,8 @@ class DateRange:
         """Number of local calendar days the range touches."""
         if self.is_empty():
             return 0
-        return ((self.local_end - _ONE_US).date() - self.local_start.date()).days + 1
+        last = (self.end - _ONE_US).astimezone(zone(self.timezone)).date()
+        return (last - self.local_start.date()).days + 1
 
     def effective_end(self, now: datetime) -> datetime:
         """``min(end, now)``, never before ``start``."""
@@ -403,9 +404,20 @@ class DateRange:
         eff = self.effective_end(now)
         if eff >= self.end:
             return prev
-        zi = zone(self.timezone)
-        offset = _wall(eff, zi) - _wall(self.start, zi)
-        cut = _localize(_wall(prev.start, zi) + offset, self.timezone)
+        tz = self.timezone
+        zi = zone(tz)
+        if _is_midnight(self.start, tz) and _is_midnight(prev.start, tz):
+            # Count local days and keep the wall clock: a start at 01:00 after a
+            # DST gap at midnight is still the start of the day.
+            wall = _wall(eff, zi)
+            day = prev.local_start.date() + (wall.date() - self.local_start.date())
+            if _is_midnight(eff, tz):
+                cut = local_midnight(day, tz)
+            else:
+                cut = _localize(datetime.combine(day, wall.time()), tz)
+        else:
+            offset = _wall(eff, zi) - _wall(self.start, zi)
+            cut = _localize(_wall(prev.start, zi) + offset, tz)
         return attrs.evolve(prev, end=min(max(cut, prev.start), prev.end))
 
     # -- buckets ----------------------------------------------------------------------

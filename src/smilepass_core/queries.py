@@ -526,9 +526,16 @@ sort_columns: Mapping[type, Mapping[str, Callable[[Any], Any]]] = {
 }
 
 
+def _columns(kind: type) -> Mapping[str, Callable[[Any], Any]]:
+    return sort_columns.get(kind, _ID_ONLY)
+
+
+_ID_ONLY: Mapping[str, Callable[[Any], Any]] = {"id": lambda o: o.id}
+
+
 def check_order(kind: type, order: Order | None) -> None:
     """Raise :class:`InvalidValue` if ``order`` names a column ``kind`` cannot sort by."""
-    columns = sort_columns.get(kind, {"id": lambda o: o.id})
+    columns = _columns(kind)
     for key in order.keys if order else ():
         if key.column not in columns:
             raise InvalidValue(
@@ -546,7 +553,7 @@ def apply_order(items: Iterable[H], kind: type, order: Order | None = None) -> l
     result = sorted(items, key=lambda o: o.id)
     order = order or Order()
     if result and order.keys:
-        columns = sort_columns.get(kind, {})
+        columns = _columns(kind)
         for key in reversed(order.keys):
             get = columns[key.column]
 

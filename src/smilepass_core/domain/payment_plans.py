@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 
@@ -79,6 +79,10 @@ _ACTIONS: dict[PaymentPlanStatus, tuple[FollowUpAction, ...]] = {
 }
 
 
+def _archived_at(value: Any) -> datetime | None:
+    return None if value is None else as_instant(value, "archived_at")
+
+
 @attrs.frozen
 class Instalment:
     """One scheduled instalment: its number (from 1), due date and amount."""
@@ -150,9 +154,7 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
     history: tuple[StatusChange[PaymentPlanStatus], ...] = attrs.field(converter=_history)
     attempts: tuple[InstalmentAttempt, ...] = attrs.field(default=(), converter=_attempts)
     member_id: str | None = attrs.field(default=None, validator=optional_identifier)
-    archived_at: datetime | None = attrs.field(
-        default=None, converter=attrs.converters.optional(as_instant)
-    )
+    archived_at: datetime | None = attrs.field(default=None, converter=_archived_at)
 
     def __attrs_post_init__(self) -> None:
         subject = f"PaymentPlan {self.id}"
@@ -168,6 +170,8 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
             )
         if [i.number for i in self.schedule] != list(range(1, n + 1)):
             raise InvalidValue("schedule", self.schedule, "instalments must be numbered 1..n")
+        if any(not i.amount.is_positive() for i in self.schedule):
+            raise InvalidValue("schedule", self.schedule, "every instalment must be positive")
         if sum(i.amount for i in self.schedule) != self.total:
             raise InvalidValue("schedule", self.schedule, f"amounts must add up to {self.total}")
         paid = 0
@@ -219,8 +223,12 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
             raise InvalidValue(
                 "instalments", instalments, f"an {payment_type.name} payment has exactly one"
             )
-        if not isinstance(total, Money):
-            raise InvalidValue("total", total, "must be Money")
+        if not isinstance(total, Money) or not total.is_positive():
+            raise InvalidValue("total", total, "must be positive Money")
+        if total.minor < instalments:
+            raise InvalidValue(
+                "instalments", instalments, f"more instalments than minor units in {total}"
+            )
         if not isinstance(first_due, date) or isinstance(first_due, datetime):
             raise InvalidValue("first_due", first_due, "must be a date (not a datetime)")
         amounts = total.allocate(instalments)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 
@@ -18,6 +18,14 @@ from smilepass_core.periods import as_instant
 __all__ = ["REFERRAL_LIFECYCLE", "Campaign", "Referral", "ReferralStatus"]
 
 
+def _active_from(value: Any) -> datetime:
+    return as_instant(value, "active_from")
+
+
+def _active_until(value: Any) -> datetime | None:
+    return None if value is None else as_instant(value, "active_until")
+
+
 @attrs.frozen
 class Campaign:
     """A promo code or marketing push, active over ``[active_from, active_until)``."""
@@ -26,10 +34,8 @@ class Campaign:
     practice_id: str = attrs.field(validator=identifier)
     name: str = attrs.field(validator=text)
     promo_code: str = attrs.field(validator=text)
-    active_from: datetime = attrs.field(converter=as_instant)
-    active_until: datetime | None = attrs.field(
-        default=None, converter=attrs.converters.optional(as_instant)
-    )
+    active_from: datetime = attrs.field(converter=_active_from)
+    active_until: datetime | None = attrs.field(default=None, converter=_active_until)
 
     def __attrs_post_init__(self) -> None:
         if self.active_until is not None and self.active_until < self.active_from:

@@ -39,6 +39,7 @@ from smilepass_core.domain import (
     PaymentType,
     Practice,
     Referral,
+    ReferralStatus,
     StaffUser,
     Status,
 )
@@ -48,21 +49,28 @@ from smilepass_core.periods import DateRange
 __all__ = [
     "TIMEZONES",
     "Dataset",
+    "boundaries",
     "campaigns",
     "currencies",
     "datasets",
     "date_ranges",
     "ids",
     "instants",
+    "member_queries",
     "members",
     "membership_plans",
     "money",
+    "orders",
     "patients",
+    "payment_plan_queries",
     "payment_plans",
+    "payment_queries",
     "payments",
     "positive_money",
     "practices",
+    "referral_queries",
     "referrals",
+    "scope_queries",
     "staff_users",
     "status_walks",
     "timezones",
@@ -335,7 +343,7 @@ def payments(
             id=draw(ids("payment")),
             practice_id=draw(_id_or(practice_id, "practice")),
             amount=draw(positive_money(currency or st.sampled_from(["AUD", "USD"]))),
-            kind=draw(kinds or st.sampled_from(PaymentKind)),
+            kind=draw(kinds if kinds is not None else st.sampled_from(PaymentKind)),
             outcome=draw(st.sampled_from(PaymentOutcome)),
             at=draw(instants()),
             member_id=draw(ids("member")) if for_member else None,
@@ -620,3 +628,168 @@ def _referrals(
         return result
 
     return build()
+
+
+# -- queries over a dataset ---------------------------------------------------------------
+
+
+def _subset(values: Iterable[T]) -> st.SearchStrategy[frozenset[T] | None]:
+    """``None`` (no filter) or a subset of ``values``, possibly empty."""
+    pool = sorted(set(values), key=repr)
+    subsets = st.frozensets(st.sampled_from(pool)) if pool else st.just(frozenset())
+    return st.none() | subsets
+
+
+def boundaries(dataset: Dataset) -> st.SearchStrategy[datetime]:
+    """Instants around the dataset's events, including exactly on them."""
+    times = sorted(
+        {c.at for m in dataset.members for c in m.history}
+        | {p.at for p in dataset.payments}
+        | {c.at for p in dataset.payment_plans for c in p.history}
+    )
+    near = st.sampled_from(times) if times else st.nothing()
+    return near | instants(
+        _DATASET_START - timedelta(days=30), _DATASET_START + timedelta(days=400)
+    )
+
+
+def _ranges(dataset: Dataset) -> st.SearchStrategy[DateRange]:
+    zones = sorted({p.timezone for p in dataset.practices}) or ["UTC"]
+
+    @st.composite
+    def build(draw: st.DrawFn) -> DateRange:
+        a, b = sorted((draw(boundaries(dataset)), draw(boundaries(dataset))))
+        return DateRange(a, b, draw(st.sampled_from(zones)))
+
+    return build()
+
+
+def scope_queries(dataset: Dataset, objects: Sequence[Any]) -> st.SearchStrategy[Any]:
+    """:class:`ScopeQuery` values over ``objects``' practices and ids."""
+    from smilepass_core.queries import ScopeQuery
+
+    return st.builds(
+        ScopeQuery,
+        practices=_subset(p.id for p in dataset.practices),
+        ids=_subset(o.id for o in objects),
+    )
+
+
+def member_queries(dataset: Dataset) -> st.SearchStrategy[Any]:
+    """:class:`MemberQuery` values whose ids, dates and instants come from ``dataset``."""
+    from smilepass_core.queries import MemberQuery
+
+    ms = dataset.members
+
+    @st.composite
+    def build(draw: st.DrawFn) -> MemberQuery:
+        practices = draw(_subset(p.id for p in dataset.practices))
+        temporal = draw(st.sampled_from(["none", "active", "retained", "ever", "first", "many"]))
+        fields: dict[str, Any] = {"practices": practices}
+        if temporal in ("active", "retained", "many"):
+            fields["active_at"] = draw(boundaries(dataset))
+        if temporal in ("retained", "many"):
+            fields["retained_until"] = draw(boundaries(dataset))
+        if temporal in ("ever", "many"):
+            fields["ever_active_before"] = draw(boundaries(dataset))
+        if temporal in ("first", "many"):
+            fields["first_activated_in"] = draw(_ranges(dataset))
+        if temporal in ("none", "many"):
+            fields.update(
+                plans=draw(_subset(m.plan_id for m in ms)),
+                statuses=draw(_subset(MembershipStatus)),
+                campaigns=draw(_subset(m.campaign_id for m in ms if m.campaign_id)),
+                staff_users=draw(_subset(m.staff_user_id for m in ms if m.staff_user_id)),
+                ids=draw(_subset(m.id for m in ms)),
+                name_contains=draw(st.none() | st.sampled_from(["ada", "GRACE", "x", ""])),
+            )
+            if len(ms) > 0 and draw(st.booleans()):
+                days = sorted(m.start_date for m in ms)
+                fields["start_from"] = draw(st.sampled_from(days))
+                fields["start_until"] = draw(
+                    st.sampled_from([d for d in days if d >= fields["start_from"]])
+                )
+            if draw(st.booleans()):
+                fields.update(
+                    overdue=draw(st.booleans()),
+                    as_of=draw(boundaries(dataset)),
+                    grace_days=draw(st.integers(0, 10)),
+                )
+        return MemberQuery(**fields)
+
+    return build()
+
+
+def payment_plan_queries(dataset: Dataset) -> st.SearchStrategy[Any]:
+    """:class:`PaymentPlanQuery` values over ``dataset``."""
+    from smilepass_core.queries import PaymentPlanQuery
+
+    plans = dataset.payment_plans
+
+    @st.composite
+    def build(draw: st.DrawFn) -> PaymentPlanQuery:
+        fields: dict[str, Any] = {"practices": draw(_subset(p.id for p in dataset.practices))}
+        if draw(st.booleans()):
+            fields["committed_in"] = draw(_ranges(dataset))
+        else:
+            fields.update(
+                statuses=draw(_subset(PaymentPlanStatus)),
+                payment_types=draw(_subset(PaymentType)),
+                archived=draw(st.none() | st.booleans()),
+                members=draw(_subset(p.member_id for p in plans if p.member_id)),
+                ids=draw(_subset(p.id for p in plans)),
+                name_contains=draw(st.none() | st.sampled_from(["ada", "Hopper", "zz"])),
+            )
+            if draw(st.booleans()):
+                fields.update(overdue=draw(st.booleans()), as_of=draw(boundaries(dataset)))
+        return PaymentPlanQuery(**fields)
+
+    return build()
+
+
+def payment_queries(dataset: Dataset) -> st.SearchStrategy[Any]:
+    """:class:`PaymentQuery` values over ``dataset``."""
+    from smilepass_core.queries import PaymentQuery
+
+    return st.builds(
+        PaymentQuery,
+        practices=_subset(p.id for p in dataset.practices),
+        sources=_subset(p.source for p in dataset.payments),
+        kinds=_subset(PaymentKind),
+        outcomes=_subset(PaymentOutcome),
+        time_range=st.none() | _ranges(dataset),
+        ids=st.none() | _subset(p.id for p in dataset.payments),
+    ) | st.builds(
+        PaymentQuery,
+        practices=_subset(p.id for p in dataset.practices),
+        time_range=st.none() | _ranges(dataset),
+        kinds=_subset(PaymentKind),
+        outcomes=_subset(PaymentOutcome),
+    )
+
+
+def referral_queries(dataset: Dataset) -> st.SearchStrategy[Any]:
+    """:class:`ReferralQuery` values over ``dataset``."""
+    from smilepass_core.queries import ReferralQuery
+
+    rs = dataset.referrals
+    return st.builds(
+        ReferralQuery,
+        practices=_subset(p.id for p in dataset.practices),
+        campaigns=_subset(r.campaign_id for r in rs if r.campaign_id),
+        staff_users=_subset(r.staff_user_id for r in rs if r.staff_user_id),
+        statuses=_subset(ReferralStatus),
+        converted_in=st.none() | _ranges(dataset),
+        referring_members=_subset(r.referring_member_id for r in rs if r.referring_member_id),
+        ids=_subset(r.id for r in rs),
+    )
+
+
+def orders(columns: Iterable[str]) -> st.SearchStrategy[Any]:
+    """:class:`Order` values over ``columns``, with or without a page."""
+    from smilepass_core.queries import Order, Page, SortKey
+
+    names = sorted(columns)
+    keys = st.lists(st.builds(SortKey, st.sampled_from(names), st.booleans()), max_size=3)
+    pages = st.builds(Page, st.none() | st.integers(0, 8), st.integers(0, 6))
+    return st.builds(Order, keys, pages)

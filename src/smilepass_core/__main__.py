@@ -1,0 +1,268 @@
+"""Command line: ``python -m smilepass_core`` prints a plain-text summary of the demo practices."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from smilepass_core.demo import DEMO_NOW, DEMO_SEED, DemoData, load_demo
+from smilepass_core.domain import (
+    Member,
+    MembershipPlan,
+    MembershipStatus,
+    PaymentPlan,
+    PaymentPlanStatus,
+    PaymentType,
+    Practice,
+)
+from smilepass_core.periods import zone
+
+__all__ = [
+    "format_table",
+    "main",
+    "render",
+    "render_latest_members",
+    "render_member_counts",
+    "render_plan_counts",
+    "render_plans_needing_action",
+    "render_practice",
+]
+
+#: Payment plan statuses that need staff action, in the order the list shows them.
+_ACTION_ORDER = (PaymentPlanStatus.FAILED, PaymentPlanStatus.PENDING)
+
+
+def format_table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], *, right: Iterable[int] = ()
+) -> str:
+    """Lay out rows under headers in aligned plain-text columns.
+
+    Args:
+        headers: Column titles.
+        rows: Cells, one sequence of strings per row, as long as ``headers``.
+        right: Indexes of columns to right-align (numbers).
+
+    Returns:
+        The table, a rule under the headers, lines without trailing spaces.
+    """
+    body = [list(r) for r in rows]
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *body, strict=True)]
+    aligned = set(right)
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            c.rjust(w) if i in aligned else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(r) for r in body)])
+
+
+def _label(value: MembershipStatus | PaymentPlanStatus | PaymentType) -> str:
+    return str(value.value).capitalize()
+
+
+def render_member_counts(members: Sequence[Member]) -> str:
+    """Members per status, every status listed (zero included), with the total.
+
+    Args:
+        members: The members of one practice.
+
+    Returns:
+        A two-column table: status, count.
+    """
+    counts = Counter(m.status for m in members)
+    rows = [[_label(s), str(counts[s])] for s in MembershipStatus]
+    rows.append(["Total", str(len(members))])
+    return format_table(["Status", "Members"], rows, right=[1])
+
+
+def render_plan_counts(plans: Sequence[PaymentPlan]) -> str:
+    """Payment plans per status and payment type (archived plans counted as Completed).
+
+    Args:
+        plans: The payment plans of one practice.
+
+    Returns:
+        A table with one row per status and one column per payment type, plus totals.
+    """
+    counts = Counter((p.status, p.payment_type) for p in plans)
+    types = list(PaymentType)
+    rows = []
+    for status in PaymentPlanStatus:
+        cells = [counts[(status, t)] for t in types]
+        rows.append([_label(status), *map(str, cells), str(sum(cells))])
+    totals = [sum(counts[(s, t)] for s in PaymentPlanStatus) for t in types]
+    rows.append(["Total", *map(str, totals), str(len(plans))])
+    headers = ["Status", *(_label(t) for t in types), "Total"]
+    return format_table(headers, rows, right=range(1, len(headers)))
+
+
+def render_latest_members(
+    members: Sequence[Member], plans: Sequence[MembershipPlan], *, limit: int = 10
+) -> str:
+    """The most recently enrolled members, newest first.
+
+    Args:
+        members: The members of one practice.
+        plans: Its membership plans (for the plan names).
+        limit: How many members to show.
+
+    Returns:
+        A table: account holder, dependents, plan, status, start date.
+    """
+    names = {p.id: p.name for p in plans}
+    latest = sorted(members, key=lambda m: (m.created_at, m.id), reverse=True)[:limit]
+    rows = [
+        [
+            m.account_holder.name,
+            str(len(m.dependents)),
+            names.get(m.plan_id, m.plan_id),
+            _label(m.status),
+            m.start_date.isoformat(),
+        ]
+        for m in latest
+    ]
+    headers = ["Account holder", "Dependents", "Plan", "Status", "Start date"]
+    return format_table(headers, rows, right=[1])
+
+
+def _last_activity(plan: PaymentPlan) -> datetime:
+    latest = plan.history[-1].at
+    return max(latest, plan.attempts[-1].at) if plan.attempts else latest
+
+
+def render_plans_needing_action(plans: Sequence[PaymentPlan]) -> str:
+    """Payment plans with follow-up actions: Failed first, then Pending; oldest activity first.
+
+    Args:
+        plans: The payment plans of one practice.
+
+    Returns:
+        A table: patient, progression, balance, status, payment type, actions;
+        or a line saying nothing needs action.
+    """
+    waiting = [p for p in plans if p.status in _ACTION_ORDER and p.follow_up_actions()]
+    if not waiting:
+        return "Nothing to action."
+    waiting.sort(key=lambda p: (_ACTION_ORDER.index(p.status), _last_activity(p), p.id))
+    rows = [
+        [
+            p.patient.name,
+            p.progression,
+            str(p.balance),
+            _label(p.status),
+            _label(p.payment_type),
+            ", ".join(a.value.replace("_", " ") for a in p.follow_up_actions()),
+        ]
+        for p in waiting
+    ]
+    headers = ["Patient", "Progression", "Balance", "Status", "Payment type", "Actions"]
+    return format_table(headers, rows, right=[1, 2])
+
+
+def _heading(title: str, underline: str = "-") -> str:
+    return f"{title}\n{underline * len(title)}"
+
+
+def render_practice(data: DemoData, practice: Practice) -> str:
+    """The summary of one practice: counts, latest members, plans needing action.
+
+    Args:
+        data: The dataset the practice belongs to.
+        practice: The practice to summarise.
+
+    Returns:
+        Plain text, sections separated by blank lines.
+    """
+    mine = data.for_practice(practice.id)
+    local_now = data.now.astimezone(zone(practice.timezone))
+    archived = sum(p.is_archived for p in mine.payment_plans)
+    sections = [
+        _heading(f"{practice.name} ({practice.timezone}, {practice.currency})", "="),
+        f"As of {local_now:%Y-%m-%d %H:%M %Z}",
+        _heading("Members by status") + "\n" + render_member_counts(mine.members),
+        _heading("Payment plans by status and payment type")
+        + "\n"
+        + render_plan_counts(mine.payment_plans)
+        + f"\n({archived} of the completed plans are archived)",
+        _heading("Latest members")
+        + "\n"
+        + render_latest_members(mine.members, mine.membership_plans),
+        _heading("Payment plans needing action")
+        + "\n"
+        + render_plans_needing_action(mine.payment_plans),
+    ]
+    return "\n\n".join(sections)
+
+
+def render(data: DemoData) -> str:
+    """The summary of every practice in ``data``, one after the other.
+
+    Args:
+        data: A dataset, e.g. from :func:`~smilepass_core.demo.load_demo`.
+
+    Returns:
+        Plain text ending with a newline.
+    """
+    return "\n\n\n".join(render_practice(data, p) for p in data.practices) + "\n"
+
+
+def _aware(text: str) -> datetime:
+    """``--now``'s value: an ISO 8601 datetime with a UTC offset."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 datetime: {text!r}") from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no UTC offset; give an aware instant such as "
+            f"{DEMO_NOW.isoformat()} or 2026-11-25T16:00+11:00"
+        )
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m smilepass_core",
+        description="Print a summary of the bundled demo practices.",
+    )
+    parser.add_argument(
+        "--now",
+        type=_aware,
+        default=DEMO_NOW,
+        metavar="ISO8601",
+        help=f"generate the demo relative to this aware instant (default {DEMO_NOW.isoformat()})",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=DEMO_SEED, help=f"demo seed (default {DEMO_SEED})"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line: print the demo summary.
+
+    Args:
+        argv: Arguments without the program name; ``None`` reads ``sys.argv``.
+
+    Returns:
+        0 on success; 2 for bad arguments (a naive ``--now`` included), with the
+        reason on standard error.
+    """
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:  # argparse reports the error (or --help) itself
+        return exit_.code if isinstance(exit_.code, int) else 2
+    data = load_demo(now=args.now, seed=args.seed)
+    sys.stdout.write(render(data))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

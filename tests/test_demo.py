@@ -1,0 +1,431 @@
+"""Tests for the bundled demo dataset and the ``python -m smilepass_core`` command line."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import attrs
+import pytest
+
+from smilepass_core import (
+    MEMBERSHIP_LIFECYCLE,
+    PAYMENT_PLAN_LIFECYCLE,
+    REFERRAL_LIFECYCLE,
+    MembershipStatus,
+    Money,
+    NaiveDatetime,
+    PaymentKind,
+    PaymentOutcome,
+    PaymentPlanStatus,
+    PaymentType,
+    ReferralStatus,
+)
+from smilepass_core.__main__ import format_table, main
+from smilepass_core.demo import DEMO_NOW, DemoData, load_demo
+from smilepass_core.periods import zone
+
+
+@pytest.fixture(scope="module")
+def data() -> DemoData:
+    return load_demo()
+
+
+def _instants(data: DemoData) -> Iterator[datetime]:
+    """Every timestamp the dataset holds."""
+    for campaign in data.campaigns:
+        yield campaign.active_from
+        if campaign.active_until is not None:
+            yield campaign.active_until
+    for member in data.members:
+        yield from (change.at for change in member.history)
+    for referral in data.referrals:
+        yield from (change.at for change in referral.history)
+    for plan in data.payment_plans:
+        yield from (change.at for change in plan.history)
+        yield from (attempt.at for attempt in plan.attempts)
+        if plan.archived_at is not None:
+            yield plan.archived_at
+    yield from (payment.at for payment in data.payments)
+
+
+class TestLoadDemo:
+    def test_deterministic(self, data: DemoData) -> None:
+        """Two loads with the same inputs give equal datasets."""
+        assert load_demo() == data
+        assert load_demo(DEMO_NOW, 20261125) == data
+
+    def test_seed_changes_the_data(self, data: DemoData) -> None:
+        """Another seed gives another dataset."""
+        assert load_demo(seed=7).members != data.members
+
+    def test_now_is_kept_in_utc(self, data: DemoData) -> None:
+        """The dataset remembers the instant it was generated for."""
+        assert data.now == DEMO_NOW
+        assert data.now.tzinfo is UTC
+
+    def test_naive_now_is_refused(self) -> None:
+        """A naive ``now`` raises NaiveDatetime."""
+        with pytest.raises(NaiveDatetime):
+            load_demo(datetime(2026, 11, 25, 5, 0))
+
+    def test_other_now_moves_everything_before_it(self) -> None:
+        """Generated relative to another instant, every timestamp is before that instant."""
+        other = datetime(2025, 3, 2, 18, 30, tzinfo=UTC)
+        moved = load_demo(now=other)
+        assert max(_instants(moved)) < other
+        assert min(m.created_at for m in moved.members) >= other - timedelta(days=548)
+
+    def test_for_practice_keeps_only_that_practice(self, data: DemoData) -> None:
+        """``for_practice`` returns one practice's objects and all of them."""
+        parts = [data.for_practice(p.id) for p in data.practices]
+        assert [len(p.practices) for p in parts] == [1, 1]
+        assert sum(len(p.members) for p in parts) == len(data.members)
+        assert sum(len(p.payments) for p in parts) == len(data.payments)
+        assert all(m.practice_id == "syd" for m in parts[0].members)
+
+
+class TestPractices:
+    def test_both_practices_with_zone_and_currency(self, data: DemoData) -> None:
+        """Harbour Dental is in Sydney in AUD; Hudson Smiles in New York in USD."""
+        assert {(p.name, p.timezone, p.currency) for p in data.practices} == {
+            ("Harbour Dental", "Australia/Sydney", "AUD"),
+            ("Hudson Smiles", "America/New_York", "USD"),
+        }
+
+    def test_staff_plans_and_campaigns_per_practice(self, data: DemoData) -> None:
+        """Each practice has three staff users, three membership plans and two campaigns."""
+        for practice in data.practices:
+            mine = data.for_practice(practice.id)
+            assert len(mine.staff_users) == 3
+            assert len(mine.membership_plans) == 3
+            assert len(mine.campaigns) == 2
+            assert {p.billing_cycle.value for p in mine.membership_plans} == {
+                "monthly",
+                "annually",
+            }
+            assert all(p.price.currency == practice.currency for p in mine.membership_plans)
+
+    def test_a_few_hundred_members_per_practice(self, data: DemoData) -> None:
+        """Each practice has 150 to 250 members, some with dependents."""
+        for practice in data.practices:
+            members = data.for_practice(practice.id).members
+            assert 150 <= len(members) <= 250
+            assert sum(bool(m.dependents) for m in members) >= 20
+
+    def test_members_enrolled_over_eighteen_months(self, data: DemoData) -> None:
+        """Enrolments spread over the 18 months before now, and start dates are local."""
+        first = min(m.created_at for m in data.members)
+        assert data.now - timedelta(days=548) <= first < data.now - timedelta(days=450)
+        practices = {p.id: p for p in data.practices}
+        for member in data.members:
+            tz = zone(practices[member.practice_id].timezone)
+            assert member.start_date == member.created_at.astimezone(tz).date()
+
+    def test_references_point_to_the_same_practice(self, data: DemoData) -> None:
+        """Plans, staff users and campaigns a member names belong to the member's practice."""
+        owner = {p.id: p.practice_id for p in data.membership_plans}
+        owner |= {s.id: s.practice_id for s in data.staff_users}
+        owner |= {c.id: c.practice_id for c in data.campaigns}
+        for member in data.members:
+            assert owner[member.plan_id] == member.practice_id
+            assert member.staff_user_id is not None
+            assert owner[member.staff_user_id] == member.practice_id
+            if member.campaign_id is not None:
+                assert owner[member.campaign_id] == member.practice_id
+
+
+class TestIds:
+    @pytest.mark.parametrize(
+        "field",
+        [
+            "practices",
+            "staff_users",
+            "membership_plans",
+            "members",
+            "payment_plans",
+            "payments",
+            "campaigns",
+            "referrals",
+        ],
+    )
+    def test_ids_unique_per_type(self, data: DemoData, field: str) -> None:
+        """No two objects of one type share an id."""
+        ids = [obj.id for obj in getattr(data, field)]
+        assert ids
+        assert len(ids) == len(set(ids))
+
+    def test_ids_are_prefixed_by_practice(self, data: DemoData) -> None:
+        """Every member id names its practice, e.g. ``syd-m-0001``."""
+        assert data.members[0].id == "syd-m-0001"
+        assert all(m.id.startswith(f"{m.practice_id}-m-") for m in data.members)
+
+    def test_a_patient_id_is_always_the_same_person(self, data: DemoData) -> None:
+        """A patient appearing in several records is the same Patient value each time."""
+        seen: dict[str, object] = {}
+        people = [
+            *(p for m in data.members for p in (m.account_holder, *m.dependents)),
+            *(p.patient for p in data.payment_plans),
+            *(p for r in data.referrals for p in (r.account_holder, *r.dependents)),
+        ]
+        for person in people:
+            assert seen.setdefault(person.id, person) == person
+
+
+class TestHistories:
+    def test_every_history_is_legal(self, data: DemoData) -> None:
+        """Every member, plan and referral history walks its lifecycle table in time order."""
+        for member in data.members:
+            MEMBERSHIP_LIFECYCLE.validate(member.history)
+            assert attrs.evolve(member) == member  # re-runs every validator
+        for plan in data.payment_plans:
+            PAYMENT_PLAN_LIFECYCLE.validate(plan.history)
+            assert attrs.evolve(plan) == plan
+        for referral in data.referrals:
+            REFERRAL_LIFECYCLE.validate(referral.history)
+            assert attrs.evolve(referral) == referral
+
+    @pytest.mark.parametrize("practice_id", ["syd", "nyc"])
+    def test_every_status_present_in_each_practice(self, data: DemoData, practice_id: str) -> None:
+        """Each practice has every member, plan and referral status and every payment type."""
+        mine = data.for_practice(practice_id)
+        assert {m.status for m in mine.members} == set(MembershipStatus)
+        assert {p.status for p in mine.payment_plans} == set(PaymentPlanStatus)
+        assert {p.payment_type for p in mine.payment_plans} == set(PaymentType)
+        assert {r.status for r in mine.referrals} == set(ReferralStatus)
+
+    def test_most_members_active(self, data: DemoData) -> None:
+        """Active is the large majority; every other status is a minority."""
+        counts = Counter(m.status for m in data.members)
+        assert counts[MembershipStatus.ACTIVE] > 0.6 * len(data.members)
+        assert counts[MembershipStatus.CANCELLED] < 0.25 * len(data.members)
+
+    def test_histories_include_recoveries_and_resumes(self, data: DemoData) -> None:
+        """Some members recovered from a failure, some resumed after a suspension."""
+        walks = [tuple(c.to for c in m.history) for m in data.members]
+        fa = (MembershipStatus.FAILED, MembershipStatus.ACTIVE)
+        sa = (MembershipStatus.SUSPENDED, MembershipStatus.ACTIVE)
+        assert any(any(pair == fa for pair in itertools.pairwise(w)) for w in walks)
+        assert any(any(pair == sa for pair in itertools.pairwise(w)) for w in walks)
+
+    def test_every_timestamp_before_now(self, data: DemoData) -> None:
+        """Every change, attempt, payment, archive and campaign edge is strictly before now."""
+        instants = list(_instants(data))
+        assert len(instants) > 3000
+        assert max(instants) < data.now
+
+
+class TestPaymentPlans:
+    def test_totals_and_instalments(self, data: DemoData) -> None:
+        """Totals are $500-$15,000; Plan has 6, 12 or 24 instalments; Instant and Hold one."""
+        for plan in data.payment_plans:
+            assert Decimal(500) <= plan.total.amount <= Decimal(15_000)
+            if plan.payment_type is PaymentType.PLAN:
+                assert plan.instalment_count in (6, 12, 24)
+            else:
+                assert plan.instalment_count == 1
+
+    def test_some_completed_plans_archived(self, data: DemoData) -> None:
+        """A few Completed plans are archived, after they completed; others are not."""
+        completed = [p for p in data.payment_plans if p.status is PaymentPlanStatus.COMPLETED]
+        archived = [p for p in completed if p.is_archived]
+        assert 0 < len(archived) < len(completed)
+        for plan in archived:
+            assert plan.archived_at is not None
+            assert plan.archived_at > plan.history[-1].at
+
+    def test_failed_plans_offer_follow_up(self, data: DemoData) -> None:
+        """Every Failed plan offers resend-link and contact-patient actions."""
+        failed = [p for p in data.payment_plans if p.status is PaymentPlanStatus.FAILED]
+        assert failed
+        assert all(len(p.follow_up_actions()) == 2 for p in failed)
+
+    def test_member_plans_belong_to_members(self, data: DemoData) -> None:
+        """A plan linked to a member is for that member's account holder, in the same practice."""
+        members = {m.id: m for m in data.members}
+        linked = [p for p in data.payment_plans if p.member_id is not None]
+        assert linked
+        for plan in linked:
+            member = members[str(plan.member_id)]
+            assert member.practice_id == plan.practice_id
+            assert member.account_holder == plan.patient
+            assert member.is_active_at(plan.created_at)
+
+
+class TestLedger:
+    def test_plan_payments_match_attempts(self, data: DemoData) -> None:
+        """Each instalment attempt has one ledger payment with its id, time, amount and outcome."""
+        by_plan = defaultdict(list)
+        for payment in data.payments:
+            if payment.payment_plan_id is not None:
+                by_plan[payment.payment_plan_id].append(payment)
+        for plan in data.payment_plans:
+            ledger = {p.id: p for p in by_plan.pop(plan.id, [])}
+            assert len(ledger) == len(plan.attempts)
+            for attempt in plan.attempts:
+                payment = ledger[str(attempt.payment_id)]
+                assert payment.kind is PaymentKind.CHARGE
+                assert (payment.at, payment.amount, payment.succeeded) == (
+                    attempt.at,
+                    attempt.amount,
+                    attempt.succeeded,
+                )
+        assert not by_plan
+
+    def test_plan_paid_equals_succeeded_charges(self, data: DemoData) -> None:
+        """A plan's succeeded ledger charges sum to ``paid`` and count ``paid_count``."""
+        charges = defaultdict(list)
+        for payment in data.payments:
+            if payment.payment_plan_id is not None and payment.succeeded:
+                assert payment.kind is PaymentKind.CHARGE
+                charges[payment.payment_plan_id].append(payment.amount)
+        for plan in data.payment_plans:
+            mine = charges[plan.id]
+            assert sum(mine, Money.zero(plan.total.currency)) == plan.paid
+            assert len(mine) == plan.paid_count
+
+    def test_no_source_net_negative(self, data: DemoData) -> None:
+        """Refunds never exceed what was collected: every source's net is at least zero."""
+        net: dict[tuple[str, str], Money] = {}
+        for payment in data.payments:
+            zero = Money.zero(payment.amount.currency)
+            net[payment.source] = net.get(payment.source, zero) + payment.signed
+            assert not net[payment.source].is_negative()
+
+    def test_a_handful_of_refunds(self, data: DemoData) -> None:
+        """Each practice has a few successful refunds, all on membership charges."""
+        refunds = [p for p in data.payments if p.kind is PaymentKind.REFUND]
+        per_practice = Counter(p.practice_id for p in refunds)
+        assert set(per_practice) == {"syd", "nyc"}
+        assert all(2 <= n <= 10 for n in per_practice.values())
+        assert all(p.member_id is not None and p.succeeded for p in refunds)
+
+    def test_ledger_in_time_order_and_in_practice_currency(self, data: DemoData) -> None:
+        """The ledger is sorted by time and every amount is in its practice's currency."""
+        currency = {p.id: p.currency for p in data.practices}
+        assert [p.at for p in data.payments] == sorted(p.at for p in data.payments)
+        assert all(p.amount.currency == currency[p.practice_id] for p in data.payments)
+
+    def test_member_charges_agree_with_status(self, data: DemoData) -> None:
+        """A succeeded charge leaves the member Active; a failed one leaves them Failed."""
+        members = {m.id: m for m in data.members}
+        prices = {p.id: p.price for p in data.membership_plans}
+        for payment in data.payments:
+            if payment.member_id is None or payment.kind is not PaymentKind.CHARGE:
+                continue
+            member = members[payment.member_id]
+            assert payment.amount == prices[member.plan_id]
+            expected = (
+                MembershipStatus.ACTIVE
+                if payment.outcome is PaymentOutcome.SUCCEEDED
+                else MembershipStatus.FAILED
+            )
+            assert member.status_at(payment.at) is expected
+
+    def test_status_changes_have_their_charge(self, data: DemoData) -> None:
+        """Going Failed has a failed charge, becoming Active a succeeded one, at that instant."""
+        charges = {
+            (p.member_id, p.at, p.outcome)
+            for p in data.payments
+            if p.member_id is not None and p.kind is PaymentKind.CHARGE
+        }
+        for member in data.members:
+            for change in member.history:
+                if change.to is MembershipStatus.ACTIVE:
+                    assert (member.id, change.at, PaymentOutcome.SUCCEEDED) in charges
+                elif change.to is MembershipStatus.FAILED:
+                    assert (member.id, change.at, PaymentOutcome.FAILED) in charges
+
+    def test_active_members_paid_every_billing_date(self, data: DemoData) -> None:
+        """An Active, never-suspended member has one succeeded charge per billing date so far."""
+        plans = {p.id: p for p in data.membership_plans}
+        zones = {p.id: p.timezone for p in data.practices}
+        succeeded = Counter(
+            p.member_id
+            for p in data.payments
+            if p.member_id is not None and p.kind is PaymentKind.CHARGE and p.succeeded
+        )
+        checked = 0
+        for member in data.members:
+            statuses = {c.to for c in member.history}
+            if member.status is not MembershipStatus.ACTIVE or (
+                MembershipStatus.SUSPENDED in statuses
+            ):
+                continue
+            today = data.now.astimezone(zone(zones[member.practice_id])).date()
+            plan = plans[member.plan_id]
+            due = 0
+            while plan.charge_date(member.start_date, due) <= today:
+                due += 1
+            assert succeeded[member.id] in (due - 1, due)
+            checked += 1
+        assert checked > 200
+
+
+class TestReferrals:
+    def test_converted_into_real_members_of_the_practice(self, data: DemoData) -> None:
+        """A converted referral's member is in the same practice, with the same account holder."""
+        members = {m.id: m for m in data.members}
+        converted = [r for r in data.referrals if r.status is ReferralStatus.CONVERTED]
+        assert len(converted) >= 10
+        for referral in converted:
+            member = members[str(referral.member_id)]
+            assert member.practice_id == referral.practice_id
+            assert member.account_holder == referral.account_holder
+            assert member.campaign_id == referral.campaign_id
+            assert member.created_at == referral.converted_at
+
+    def test_referrers_are_other_active_members(self, data: DemoData) -> None:
+        """Every referrer is a different member of the same practice, Active when referring."""
+        members = {m.id: m for m in data.members}
+        for referral in data.referrals:
+            referrer = members[str(referral.referring_member_id)]
+            assert referrer.id != referral.member_id
+            assert referrer.practice_id == referral.practice_id
+            assert referrer.is_active_at(referral.created_at)
+
+    def test_campaign_and_staff_user_of_the_practice(self, data: DemoData) -> None:
+        """Every referral has a staff user and a campaign active when it was opened."""
+        staff = {s.id: s for s in data.staff_users}
+        campaigns = {c.id: c for c in data.campaigns}
+        for referral in data.referrals:
+            assert staff[str(referral.staff_user_id)].practice_id == referral.practice_id
+            campaign = campaigns[str(referral.campaign_id)]
+            assert campaign.practice_id == referral.practice_id
+            assert campaign.is_active_at(referral.created_at)
+
+
+class TestMain:
+    def test_prints_both_practices(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """``main([])`` prints a summary naming both practices and returns 0."""
+        assert main([]) == 0
+        out = capsys.readouterr().out
+        assert "Harbour Dental (Australia/Sydney, AUD)" in out
+        assert "Hudson Smiles (America/New_York, USD)" in out
+        assert "Payment plans needing action" in out
+        assert "resend payment link, contact patient" in out
+
+    def test_naive_now_refused(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A naive ``--now`` exits with 2 and says why on standard error."""
+        assert main(["--now", "2026-01-01T00:00:00"]) == 2
+        captured = capsys.readouterr()
+        assert "no UTC offset" in captured.err
+        assert captured.out == ""
+
+    def test_garbage_now_refused(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A ``--now`` that is not ISO 8601 exits with 2."""
+        assert main(["--now", "next tuesday"]) == 2
+        assert "not an ISO 8601 datetime" in capsys.readouterr().err
+
+    def test_aware_now_accepted(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """An aware ``--now`` generates the demo relative to it."""
+        assert main(["--now", "2026-01-01T09:00:00+11:00"]) == 0
+        assert "As of 2026-01-01 09:00 AEDT" in capsys.readouterr().out
+
+    def test_format_table_aligns_columns(self) -> None:
+        """Columns are padded to their widest cell; right-aligned ones pad on the left."""
+        table = format_table(["Name", "N"], [["Ada", "1"], ["Bo", "12"]], right=[1])
+        assert table.splitlines() == ["Name   N", "----  --", "Ada    1", "Bo    12"]
