@@ -120,10 +120,12 @@ class RuleViolation(SmilepassError, ValueError):
 class NotFound(SmilepassError, LookupError):
     """No object with this id in the repository."""
 
-    def __init__(self, kind: str, id: str) -> None:
+    def __init__(self, kind: str, id: str, *, field: str = "") -> None:
         self.kind = kind
         self.id = id
-        super().__init__(f"{kind} {id!r} not found")
+        self.field = field
+        where = f"{field}: " if field else ""
+        super().__init__(f"{where}{kind} {id!r} not found")
 
 
 class DuplicateId(SmilepassError, ValueError):

@@ -31,7 +31,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -72,6 +72,7 @@ from smilepass_core.queries import (
     apply_order,
     check_order,
 )
+from smilepass_core.records import from_records
 
 __all__ = ["InMemoryStore", "Timeline"]
 
@@ -231,6 +232,14 @@ class _Repository(Generic[T, Q]):
     def _matching(self, query: Q) -> Iterator[T]:
         return (o for o in self._candidates(query.practices, query.ids) if query.matches(o))  # type: ignore[attr-defined]
 
+    def _practice(self, obj: T) -> Practice:
+        """The practice ``obj`` belongs to; raises :class:`NotFound` naming ``practice_id``."""
+        practice_id = self._practice_of(obj)
+        practice = self._store.practices._items.get(practice_id)
+        if practice is None:
+            raise NotFound("Practice", practice_id, field="practice_id")
+        return practice
+
     def _require(
         self, repo: _Repository[Any, Any], id: str | None, practice_id: str, field: str
     ) -> None:
@@ -239,7 +248,7 @@ class _Repository(Generic[T, Q]):
             return
         obj = repo._items.get(id)
         if obj is None:
-            raise NotFound(repo.kind.__name__, id)
+            raise NotFound(repo.kind.__name__, id, field=field)
         if repo._practice_of(obj) != practice_id:
             raise InvalidValue(
                 field, id, f"belongs to practice {repo._practice_of(obj)}, not {practice_id}"
@@ -261,7 +270,7 @@ class _ScopedRepository(_Repository[T, ScopeQuery]):
     """Staff users, membership plans, campaigns: their practice must exist."""
 
     def _check(self, obj: T) -> None:
-        self._store.practices.get(self._practice_of(obj))
+        self._practice(obj)
 
 
 class _StaffUsers(_ScopedRepository[StaffUser]):
@@ -276,7 +285,7 @@ class _MembershipPlans(_ScopedRepository[MembershipPlan]):
     kind = MembershipPlan
 
     def _check(self, obj: MembershipPlan) -> None:
-        _same_currency(self._store.practices.get(obj.practice_id), obj.price, "price")
+        _same_currency(self._practice(obj), obj.price, "price")
 
 
 def _same_currency(practice: Practice, amount: Money, field: str) -> None:
@@ -296,7 +305,7 @@ class _Members(_Repository[Member, MemberQuery]):
 
     def _check(self, obj: Member) -> None:
         store = self._store
-        store.practices.get(obj.practice_id)
+        self._practice(obj)
         self._require(store.membership_plans, obj.plan_id, obj.practice_id, "plan_id")
         self._require(store.campaigns, obj.campaign_id, obj.practice_id, "campaign_id")
         self._require(store.staff_users, obj.staff_user_id, obj.practice_id, "staff_user_id")
@@ -402,7 +411,7 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
         self._by_member: defaultdict[str, set[str]] = defaultdict(set)
 
     def _check(self, obj: PaymentPlan) -> None:
-        _same_currency(self._store.practices.get(obj.practice_id), obj.total, "total")
+        _same_currency(self._practice(obj), obj.total, "total")
         self._require(self._store.members, obj.member_id, obj.practice_id, "member_id")
 
     def _index(self, plan: PaymentPlan) -> None:
@@ -497,7 +506,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
 
     def _check(self, obj: Payment) -> None:
         store = self._store
-        _same_currency(store.practices.get(obj.practice_id), obj.amount, "amount")
+        _same_currency(self._practice(obj), obj.amount, "amount")
         if obj.member_id is not None:
             self._require(store.members, obj.member_id, obj.practice_id, "member_id")
         else:
@@ -568,7 +577,7 @@ class _Referrals(_Repository[Referral, ReferralQuery]):
 
     def _check(self, obj: Referral) -> None:
         store = self._store
-        store.practices.get(obj.practice_id)
+        self._practice(obj)
         self._require(store.campaigns, obj.campaign_id, obj.practice_id, "campaign_id")
         self._require(store.staff_users, obj.staff_user_id, obj.practice_id, "staff_user_id")
         self._require(
@@ -622,24 +631,35 @@ class InMemoryStore:
         time order), so their order in ``objects`` does not matter.
 
         Raises:
-            InvalidRecord: naming the object's index in ``objects``, the field and the reason.
+            InvalidRecord: naming the object's type, its index in ``objects``, the
+                field and the reason.
         """
-        staged = list(enumerate(objects))
+        self._load([(type(obj).__name__, index, obj) for index, obj in enumerate(objects)])
+
+    def load_records(self, tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> None:
+        """Parse plain records (see :mod:`smilepass_core.records`) and load them atomically.
+
+        Raises:
+            InvalidRecord: naming the table, the record's index, the field and the reason.
+        """
+        self._load(from_records(tables))
+
+    def _load(self, entries: list[tuple[str, int, object]]) -> None:
         ranked = []
-        for index, obj in staged:
+        for table, index, obj in entries:
             try:
                 rank, repo = self._repository(obj)
             except SmilepassError as error:
-                raise _as_record_error(type(obj).__name__, index, error) from error
-            ranked.append((rank, _load_time(obj), index, obj, repo))
-        ranked.sort(key=lambda r: (r[0], r[1], r[2]))
+                raise _as_record_error(table, index, error) from error
+            ranked.append((rank, _load_time(obj), table, index, obj, repo))
+        ranked.sort(key=lambda r: (r[0], r[1], r[3]))
         done: list[tuple[_Repository[Any, Any], Any]] = []
         try:
-            for _, _, index, obj, repo in ranked:
+            for _, _, table, index, obj, repo in ranked:
                 try:
                     repo.add(obj)
                 except SmilepassError as error:
-                    raise _as_record_error(type(obj).__name__, index, error) from error
+                    raise _as_record_error(table, index, error) from error
                 done.append((repo, obj))
         except BaseException:
             for repo, obj in reversed(done):
@@ -651,6 +671,13 @@ class InMemoryStore:
         """A new store holding ``objects`` (see :meth:`load`)."""
         store = cls()
         store.load(objects)
+        return store
+
+    @classmethod
+    def from_records(cls, tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> InMemoryStore:
+        """A new store holding the parsed ``tables`` (see :meth:`load_records`)."""
+        store = cls()
+        store.load_records(tables)
         return store
 
     @classmethod
