@@ -25,7 +25,7 @@ import attrs
 
 from smilepass_core.errors import CurrencyMismatch, InvalidMoney, UnknownCurrency
 
-__all__ = ["CURRENCIES", "ROUNDING", "Money", "minor_units"]
+__all__ = ["CURRENCIES", "ROUNDING", "Money", "exact_decimal", "minor_units"]
 
 #: The one rounding mode of the library: halves round away from zero.
 ROUNDING: Final = decimal.ROUND_HALF_UP
@@ -83,8 +83,12 @@ def _currency(value: Any) -> str:
     return code
 
 
-def _decimal(value: Any, field: str = "amount") -> Decimal:
-    """Turn an exact number (Decimal, int, numeric string) into a finite Decimal."""
+def exact_decimal(value: Any, field: str = "amount") -> Decimal:
+    """An exact number (Decimal, int, numeric string) as a finite Decimal.
+
+    Raises:
+        InvalidMoney: a float, a bool, NaN, an infinity or a string that is not a number.
+    """
     if isinstance(value, bool):
         raise InvalidMoney(field, value, "a bool is not an amount")
     if isinstance(value, float):
@@ -134,7 +138,7 @@ class Money:
     currency: str = attrs.field(converter=_currency)
 
     def __attrs_post_init__(self) -> None:
-        amount = _decimal(self.amount)
+        amount = exact_decimal(self.amount)
         exponent = _EXPONENTS[self.currency]
         try:
             exact = amount.quantize(exponent, context=_CONTEXT)
@@ -161,7 +165,7 @@ class Money:
         >>> Money.of("12.3", "usd")
         Money(amount=Decimal('12.30'), currency='USD')
         """
-        return cls(_decimal(amount), currency)
+        return cls(exact_decimal(amount), currency)
 
     @classmethod
     def zero(cls, currency: str) -> Money:
@@ -240,7 +244,7 @@ class Money:
             raise TypeError("cannot multiply Money by Money")
         if not isinstance(factor, int | Decimal):
             return NotImplemented
-        rate = _decimal(factor, "factor")
+        rate = exact_decimal(factor, "factor")
         try:
             product = _WIDE.multiply(self.amount, rate)
             rounded = _ROUNDER.quantize(product, _EXPONENTS[self.currency])
@@ -322,7 +326,7 @@ def _ratios(parts: int | Sequence[int | Decimal | str] | Any) -> list[Decimal]:
         return [Decimal(1)] * parts
     if isinstance(parts, str) or not isinstance(parts, Iterable):
         raise InvalidMoney("parts", parts, "must be a count or a sequence of ratios")
-    ratios = [_decimal(r, "ratios") for r in parts]
+    ratios = [exact_decimal(r, "ratios") for r in parts]
     if not ratios:
         raise InvalidMoney("ratios", parts, "must not be empty")
     if any(r < 0 for r in ratios):

@@ -1,0 +1,451 @@
+"""The dashboard: Members, Retention %, Total Revenue, the two series and the latest feed.
+
+Every figure has one definition, written out in ``docs/metrics.md``. In short,
+for a range ``R`` and ``now``:
+
+- the **effective end** ``E = min(R.end, now)``; figures "at the end" are taken at ``E``,
+  sums run over ``[R.start, E)``;
+- the **state at a boundary B** is the state after every change strictly before ``B``;
+- **this month** is the calendar month (practice time) holding ``E - 1 µs``;
+- the **comparison period** is ``R.comparison(now)``: ``R.previous()``, cut at the same
+  local wall-clock offset when ``now`` cuts ``R``;
+- a figure whose denominator is zero is **undefined** (``None``).
+
+The calculator only reads through the repository protocols (``count``, ``find``,
+``total`` with time bounds), so a host can answer each read with one indexed query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from smilepass_core.domain import Member, Practice
+from smilepass_core.errors import CurrencyMismatch, InvalidValue
+from smilepass_core.money import ROUNDING, Money, exact_decimal
+from smilepass_core.periods import DateRange, Preset, Unit, as_instant, local_midnight, zone
+from smilepass_core.queries import MemberQuery, Order, Page, PaymentPlanQuery, PaymentQuery
+from smilepass_core.repositories import Store
+
+__all__ = [
+    "Dashboard",
+    "Goals",
+    "Kpi",
+    "KpiTargets",
+    "Ratio",
+    "SeriesPoint",
+    "dashboard",
+    "this_month",
+]
+
+V = TypeVar("V")
+
+_HUNDRED = Decimal(100)
+_PERCENT = Decimal("0.01")
+_ONE_US = timedelta(microseconds=1)
+
+
+def _whole(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidValue(attribute.name, value, "must be a whole number >= 0")
+
+
+def _percent_goal(value: Any) -> Decimal:
+    result = exact_decimal(value, "retention")
+    if not 0 <= result <= 100:
+        raise InvalidValue("retention", value, "must be a percentage between 0 and 100")
+    return result
+
+
+def _revenue_goal(value: Any) -> Money | Decimal:
+    result = value if isinstance(value, Money) else exact_decimal(value, "revenue")
+    if (result.amount if isinstance(result, Money) else result) < 0:
+        raise InvalidValue("revenue", value, "must not be negative")
+    return result
+
+
+@attrs.frozen
+class Goals:
+    """Goal targets of one practice: the manual's defaults are 25 members, 95 %, 2,000.
+
+    ``revenue`` is Money (it must then be in the practice's currency) or a plain
+    amount meaning "in the practice's currency".
+    """
+
+    members: int = attrs.field(default=25, validator=_whole)
+    retention: Decimal = attrs.field(default=Decimal(95), converter=_percent_goal)
+    revenue: Money | Decimal = attrs.field(default=Decimal(2000), converter=_revenue_goal)
+
+    def revenue_in(self, practice: Practice) -> Money:
+        """The revenue goal as Money in ``practice``'s currency.
+
+        Raises:
+            CurrencyMismatch: the goal is Money in another currency.
+        """
+        if isinstance(self.revenue, Money):
+            if self.revenue.currency != practice.currency:
+                raise CurrencyMismatch(self.revenue.currency, practice.currency, "set a goal of")
+            return self.revenue
+        return Money.of(self.revenue, practice.currency)
+
+
+def _overrides(value: Mapping[str, Goals]) -> Mapping[str, Goals]:
+    result = dict(value)
+    for practice_id, goals in result.items():
+        if not isinstance(goals, Goals):
+            raise InvalidValue("practices", practice_id, "each override must be Goals")
+    return result
+
+
+@attrs.frozen
+class KpiTargets:
+    """Goals for every practice (``default``), with per-practice overrides."""
+
+    default: Goals = attrs.field(factory=Goals, validator=attrs.validators.instance_of(Goals))
+    practices: Mapping[str, Goals] = attrs.field(factory=dict, converter=_overrides)
+
+    def for_practice(self, practice_id: str) -> Goals:
+        """The goals of ``practice_id`` (its override, or the default)."""
+        return self.practices.get(practice_id, self.default)
+
+
+@attrs.frozen
+class Kpi(Generic[V]):
+    """A headline figure: its value, the comparison period's value, the goal.
+
+    Attributes:
+        value: The figure for the range (at its effective end, or summed over it).
+        previous: The same figure for the comparison period.
+        goal: The target.
+        this_month_delta: The change since the start of this month (where defined).
+    """
+
+    value: V
+    previous: V
+    goal: V
+    this_month_delta: V | None = None
+
+    @property
+    def progress(self) -> Decimal | None:
+        """``value / goal`` in percent (two decimals); ``None`` if undefined or the goal is 0."""
+        return _percent(self.value, self.goal)
+
+    @property
+    def change(self) -> V | None:
+        """``value - previous``; ``None`` when either is undefined."""
+        if self.value is None or self.previous is None:
+            return None
+        return self.value - self.previous  # type: ignore[no-any-return, operator]
+
+
+def _percent(part: Any, whole: Any) -> Decimal | None:
+    """``100 * part / whole`` rounded to two decimals; ``None`` when undefined."""
+    if part is None or whole is None:
+        return None
+    if isinstance(whole, Money):
+        if whole.is_zero():
+            return None
+        ratio = part / whole
+    else:
+        if not whole:
+            return None
+        ratio = Decimal(part) / Decimal(whole)
+    percent: Decimal = (ratio * _HUNDRED).quantize(_PERCENT, rounding=ROUNDING)
+    return percent
+
+
+@attrs.frozen
+class Ratio:
+    """A share with its parts, so that several practices combine exactly."""
+
+    numerator: int
+    denominator: int
+
+    @property
+    def percent(self) -> Decimal | None:
+        """``100 * numerator / denominator`` (two decimals); ``None`` when the denominator is 0."""
+        return _percent(self.numerator, self.denominator)
+
+    def __add__(self, other: Ratio) -> Ratio:
+        return Ratio(self.numerator + other.numerator, self.denominator + other.denominator)
+
+
+@attrs.frozen
+class SeriesPoint(Generic[V]):
+    """One bucket of a series: its local first day, its instants ``[start, end)``, its value."""
+
+    day: date
+    start: datetime
+    end: datetime
+    value: V
+
+
+@attrs.frozen
+class Dashboard:
+    """The dashboard for some practices, a date range and ``now``.
+
+    Attributes:
+        practices: The practice ids, in the order given.
+        ranges: Each practice's resolved range (a preset is resolved in its time zone).
+        now: The instant the dashboard was computed for.
+        members: Active members at the effective end; delta since this month began.
+        retention: Of the members ever Active before the effective end, the share Active
+            at it (the manual's "percentage of members still active"), in percent.
+        period_retention: Of the members Active at the range's start, the share still
+            Active at its effective end, in percent.
+        revenue: Collected (succeeded charges minus succeeded refunds) per currency.
+        new_members: First activations per bucket.
+        committed_payments: Value of the payment plans committed to per bucket, per currency.
+        latest_new_members: The most recently activated members, newest first.
+        retention_parts, period_retention_parts: The counts behind the two percentages,
+            for the range and the comparison period.
+    """
+
+    practices: tuple[str, ...]
+    ranges: Mapping[str, DateRange]
+    now: datetime
+    members: Kpi[int]
+    retention: Kpi[Decimal | None]
+    period_retention: Kpi[Decimal | None]
+    revenue: Mapping[str, Kpi[Money]]
+    new_members: tuple[SeriesPoint[int], ...]
+    committed_payments: Mapping[str, tuple[SeriesPoint[Money], ...]]
+    latest_new_members: tuple[Member, ...]
+    retention_parts: tuple[Ratio, Ratio]
+    period_retention_parts: tuple[Ratio, Ratio]
+
+    def render(self) -> str:
+        """A plain-text table of the headline figures and the two series."""
+        from smilepass_core.rendering import render_dashboard
+
+        return render_dashboard(self)
+
+
+def this_month(date_range: DateRange, now: datetime) -> DateRange:
+    """The calendar month (in the range's zone) holding the range's last instant,
+    ``effective_end - 1 µs``, from its first day up to the effective end."""
+    end = date_range.effective_end(now)
+    last = max(end - _ONE_US, date_range.start)
+    first_day = last.astimezone(zone(date_range.timezone)).date().replace(day=1)
+    start = local_midnight(first_day, date_range.timezone)
+    return DateRange(min(start, end), end, date_range.timezone)
+
+
+@attrs.frozen
+class _PracticeFigures:
+    """Everything the dashboard needs for one practice, before combining."""
+
+    practice: Practice
+    date_range: DateRange
+    active_end: int
+    active_month_start: int
+    active_previous: int
+    retention: Ratio
+    retention_previous: Ratio
+    period_retention: Ratio
+    period_retention_previous: Ratio
+    revenue: Money
+    revenue_month: Money
+    revenue_previous: Money
+    new_members: tuple[SeriesPoint[int], ...]
+    committed: tuple[SeriesPoint[Money], ...]
+
+
+def _practice_figures(
+    store: Store, practice: Practice, date_range: DateRange, now: datetime, unit: Unit
+) -> _PracticeFigures:
+    scope = frozenset((practice.id,))
+    members = store.members
+    end = date_range.effective_end(now)
+    month = this_month(date_range, now)
+    comparison = date_range.comparison(now)
+
+    def active(at: datetime) -> int:
+        return members.count(MemberQuery(practices=scope, active_at=at))
+
+    def retention(at: datetime) -> Ratio:
+        ever = members.count(MemberQuery(practices=scope, ever_active_before=at))
+        return Ratio(active(at), ever)
+
+    def period_retention(start: datetime, stop: datetime) -> Ratio:
+        kept = members.count(MemberQuery(practices=scope, active_at=start, retained_until=stop))
+        return Ratio(kept, active(start))
+
+    def revenue(start: datetime, stop: datetime) -> Money:
+        window = DateRange(start, max(start, stop), date_range.timezone)
+        totals = store.payments.total(PaymentQuery(practices=scope, time_range=window))
+        return _only(totals, practice.currency)
+
+    cut = DateRange(date_range.start, end, date_range.timezone)
+    buckets = cut.buckets(unit)
+    local = zone(date_range.timezone)
+    new_members = tuple(
+        SeriesPoint(
+            b.start.astimezone(local).date(),
+            b.start,
+            b.end,
+            members.count(MemberQuery(practices=scope, first_activated_in=b)),
+        )
+        for b in buckets
+    )
+    committed = tuple(
+        SeriesPoint(
+            b.start.astimezone(local).date(),
+            b.start,
+            b.end,
+            _only(
+                store.payment_plans.total(PaymentPlanQuery(practices=scope, committed_in=b)),
+                practice.currency,
+            ),
+        )
+        for b in buckets
+    )
+    return _PracticeFigures(
+        practice=practice,
+        date_range=date_range,
+        active_end=active(end),
+        active_month_start=active(month.start),
+        active_previous=active(comparison.end),
+        retention=retention(end),
+        retention_previous=retention(comparison.end),
+        period_retention=period_retention(date_range.start, end),
+        period_retention_previous=period_retention(comparison.start, comparison.end),
+        revenue=revenue(date_range.start, end),
+        revenue_month=revenue(month.start, end),
+        revenue_previous=revenue(comparison.start, comparison.end),
+        new_members=new_members,
+        committed=committed,
+    )
+
+
+def _only(totals: Mapping[str, Money], currency: str) -> Money:
+    """The total in ``currency`` (zero if absent); another currency is an error."""
+    for code, amount in totals.items():
+        if code != currency and not amount.is_zero():
+            raise CurrencyMismatch(code, currency, "total")
+    return totals.get(currency, Money.zero(currency))
+
+
+def _resolve(date_range: DateRange | Preset | str, practice: Practice, now: datetime) -> DateRange:
+    if isinstance(date_range, DateRange):
+        return date_range
+    return DateRange.preset(date_range, now=now, timezone=practice.timezone)
+
+
+def _merge_series(series: Iterable[Sequence[SeriesPoint[V]]]) -> tuple[SeriesPoint[V], ...]:
+    """Add points with the same local first day (practices in different zones line up by day)."""
+    merged: dict[date, SeriesPoint[V]] = {}
+    for points in series:
+        for p in points:
+            old = merged.get(p.day)
+            if old is None:
+                merged[p.day] = p
+            else:
+                merged[p.day] = SeriesPoint(
+                    p.day,
+                    min(old.start, p.start),
+                    max(old.end, p.end),
+                    old.value + p.value,  # type: ignore[operator]
+                )
+    return tuple(merged[d] for d in sorted(merged))
+
+
+def dashboard(
+    store: Store,
+    *,
+    practices: Iterable[str] | str,
+    date_range: DateRange | Preset | str = Preset.LAST_7_DAYS,
+    now: datetime,
+    targets: KpiTargets | None = None,
+    bucket: Unit | None = None,
+    latest: int = 5,
+) -> Dashboard:
+    """Compute the dashboard of ``practices`` over ``date_range`` as seen at ``now``.
+
+    Args:
+        store: The host's repositories (or an :class:`~smilepass_core.InMemoryStore`).
+        practices: One practice id or several; counts add, money adds per currency.
+        date_range: A :class:`DateRange` (used as given) or a preset such as
+            ``"last_7_days"`` (the default), resolved in each practice's time zone.
+        now: The instant "now"; the range is cut there.
+        targets: Goals; the manual's defaults when omitted.
+        bucket: The series' bucket unit; by default day up to 31 days, week up
+            to 186, month beyond.
+        latest: How many members the Latest New Members feed shows.
+
+    Raises:
+        NotFound: an unknown practice id.
+        InvalidValue: no practices, or a negative ``latest``.
+        CurrencyMismatch: a Money goal in another currency than its practice.
+    """
+    ids = (practices,) if isinstance(practices, str) else tuple(dict.fromkeys(practices))
+    if not ids:
+        raise InvalidValue("practices", ids, "name at least one practice")
+    if not isinstance(latest, int) or isinstance(latest, bool) or latest < 0:
+        raise InvalidValue("latest", latest, "must be a whole number >= 0")
+    now = as_instant(now, "now")
+    targets = targets or KpiTargets()
+    figures = []
+    for practice_id in ids:
+        practice = store.practices.get(practice_id)
+        resolved = _resolve(date_range, practice, now)
+        unit = bucket or resolved.default_bucket_unit()
+        figures.append(_practice_figures(store, practice, resolved, now, unit))
+
+    goals = [targets.for_practice(f.practice.id) for f in figures]
+    retention_goal = (
+        goals[0].retention
+        if all(g.retention == goals[0].retention for g in goals)
+        else targets.default.retention
+    )
+
+    def combined(attribute: str) -> Ratio:
+        return sum((getattr(f, attribute) for f in figures), Ratio(0, 0))
+
+    currencies = sorted({f.practice.currency for f in figures})
+    revenue: dict[str, Kpi[Money]] = {}
+    committed: dict[str, tuple[SeriesPoint[Money], ...]] = {}
+    for currency in currencies:
+        mine = [
+            (f, g) for f, g in zip(figures, goals, strict=True) if f.practice.currency == currency
+        ]
+        zero = Money.zero(currency)
+        revenue[currency] = Kpi(
+            value=sum((f.revenue for f, _ in mine), zero),
+            previous=sum((f.revenue_previous for f, _ in mine), zero),
+            goal=sum((g.revenue_in(f.practice) for f, g in mine), zero),
+            this_month_delta=sum((f.revenue_month for f, _ in mine), zero),
+        )
+        committed[currency] = _merge_series(f.committed for f, _ in mine)
+
+    feed_end = max(f.date_range.effective_end(now) for f in figures)
+    feed = store.members.find(
+        MemberQuery(practices=frozenset(ids), ever_active_before=feed_end),
+        order=Order(["-first_activated_at"], Page(limit=latest)),
+    )
+    retention_parts = (combined("retention"), combined("retention_previous"))
+    period_parts = (combined("period_retention"), combined("period_retention_previous"))
+    active_end = sum(f.active_end for f in figures)
+    return Dashboard(
+        practices=ids,
+        ranges={f.practice.id: f.date_range for f in figures},
+        now=now,
+        members=Kpi(
+            value=active_end,
+            previous=sum(f.active_previous for f in figures),
+            goal=sum(g.members for g in goals),
+            this_month_delta=active_end - sum(f.active_month_start for f in figures),
+        ),
+        retention=Kpi(retention_parts[0].percent, retention_parts[1].percent, retention_goal),
+        period_retention=Kpi(period_parts[0].percent, period_parts[1].percent, retention_goal),
+        revenue=revenue,
+        new_members=_merge_series(f.new_members for f in figures),
+        committed_payments=committed,
+        latest_new_members=tuple(feed),
+        retention_parts=retention_parts,
+        period_retention_parts=period_parts,
+    )
