@@ -1,11 +1,11 @@
-"""Command line: ``python -m smilepass_core`` prints a plain-text summary of the demo practices."""
+"""Command line: ``python -m smilepass_core`` prints each demo practice's dashboard and lists."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from smilepass_core.demo import DEMO_NOW, DEMO_SEED, DemoData, load_demo
@@ -18,7 +18,10 @@ from smilepass_core.domain import (
     PaymentType,
     Practice,
 )
-from smilepass_core.periods import zone
+from smilepass_core.kpi import dashboard
+from smilepass_core.memory import InMemoryStore
+from smilepass_core.periods import Preset, zone
+from smilepass_core.rendering import format_table
 
 __all__ = [
     "format_table",
@@ -33,34 +36,6 @@ __all__ = [
 
 #: Payment plan statuses that need staff action, in the order the list shows them.
 _ACTION_ORDER = (PaymentPlanStatus.FAILED, PaymentPlanStatus.PENDING)
-
-
-def format_table(
-    headers: Sequence[str], rows: Iterable[Sequence[str]], *, right: Iterable[int] = ()
-) -> str:
-    """Lay out rows under headers in aligned plain-text columns.
-
-    Args:
-        headers: Column titles.
-        rows: Cells, one sequence of strings per row, as long as ``headers``.
-        right: Indexes of columns to right-align (numbers).
-
-    Returns:
-        The table, a rule under the headers, lines without trailing spaces.
-    """
-    body = [list(r) for r in rows]
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *body, strict=True)]
-    aligned = set(right)
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            c.rjust(w) if i in aligned else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(r) for r in body)])
 
 
 def _label(value: MembershipStatus | PaymentPlanStatus | PaymentType) -> str:
@@ -170,22 +145,32 @@ def _heading(title: str, underline: str = "-") -> str:
     return f"{title}\n{underline * len(title)}"
 
 
-def render_practice(data: DemoData, practice: Practice) -> str:
-    """The summary of one practice: counts, latest members, plans needing action.
+def render_practice(
+    data: DemoData,
+    practice: Practice,
+    store: InMemoryStore | None = None,
+    date_range: Preset | str = Preset.LAST_7_DAYS,
+) -> str:
+    """The summary of one practice: its dashboard, counts, latest members, plans needing action.
 
     Args:
         data: The dataset the practice belongs to.
         practice: The practice to summarise.
+        store: A store holding ``data`` (built from it when omitted).
+        date_range: The dashboard's range preset (last 7 days by default).
 
     Returns:
         Plain text, sections separated by blank lines.
     """
     mine = data.for_practice(practice.id)
+    store = store or InMemoryStore.from_objects(data.objects())
+    board = dashboard(store, practices=practice.id, date_range=date_range, now=data.now)
     local_now = data.now.astimezone(zone(practice.timezone))
     archived = sum(p.is_archived for p in mine.payment_plans)
     sections = [
         _heading(f"{practice.name} ({practice.timezone}, {practice.currency})", "="),
         f"As of {local_now:%Y-%m-%d %H:%M %Z}",
+        _heading("Dashboard, compared with the previous period") + "\n" + board.render(),
         _heading("Members by status") + "\n" + render_member_counts(mine.members),
         _heading("Payment plans by status and payment type")
         + "\n"
@@ -201,16 +186,19 @@ def render_practice(data: DemoData, practice: Practice) -> str:
     return "\n\n".join(sections)
 
 
-def render(data: DemoData) -> str:
+def render(data: DemoData, date_range: Preset | str = Preset.LAST_7_DAYS) -> str:
     """The summary of every practice in ``data``, one after the other.
 
     Args:
         data: A dataset, e.g. from :func:`~smilepass_core.demo.load_demo`.
+        date_range: The dashboards' range preset.
 
     Returns:
         Plain text ending with a newline.
     """
-    return "\n\n\n".join(render_practice(data, p) for p in data.practices) + "\n"
+    store = InMemoryStore.from_objects(data.objects())
+    parts = (render_practice(data, p, store, date_range) for p in data.practices)
+    return "\n\n\n".join(parts) + "\n"
 
 
 def _aware(text: str) -> datetime:
@@ -240,6 +228,13 @@ def _parser() -> argparse.ArgumentParser:
         help=f"generate the demo relative to this aware instant (default {DEMO_NOW.isoformat()})",
     )
     parser.add_argument(
+        "--range",
+        dest="date_range",
+        choices=[p.value for p in Preset],
+        default=Preset.LAST_7_DAYS.value,
+        help="the dashboard's date range (default last_7_days)",
+    )
+    parser.add_argument(
         "--seed", type=int, default=DEMO_SEED, help=f"demo seed (default {DEMO_SEED})"
     )
     return parser
@@ -260,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse reports the error (or --help) itself
         return exit_.code if isinstance(exit_.code, int) else 2
     data = load_demo(now=args.now, seed=args.seed)
-    sys.stdout.write(render(data))
+    sys.stdout.write(render(data, args.date_range))
     return 0
 
 

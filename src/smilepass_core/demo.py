@@ -83,6 +83,19 @@ class DemoData:
     referrals: tuple[Referral, ...]
     now: datetime
 
+    def objects(self) -> tuple[object, ...]:
+        """Every object, practices first and the ledger last (what a store's ``load`` takes)."""
+        return (
+            *self.practices,
+            *self.staff_users,
+            *self.membership_plans,
+            *self.campaigns,
+            *self.members,
+            *self.payment_plans,
+            *self.referrals,
+            *self.payments,
+        )
+
     def for_practice(self, practice_id: str) -> DemoData:
         """The objects of one practice only (same ``now``).
 

@@ -685,19 +685,7 @@ class InMemoryStore:
         """A new store holding the bundled demo dataset (generated relative to ``now``)."""
         from smilepass_core.demo import DEMO_NOW, load_demo
 
-        data = load_demo(now or DEMO_NOW)
-        return cls.from_objects(
-            itertools.chain(
-                data.practices,
-                data.staff_users,
-                data.membership_plans,
-                data.campaigns,
-                data.members,
-                data.payment_plans,
-                data.referrals,
-                data.payments,
-            )
-        )
+        return cls.from_objects(load_demo(now or DEMO_NOW).objects())
 
 
 _NO_TIME = datetime.min.replace(tzinfo=UTC)

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from smilepass_core.money import Money
+from smilepass_core.periods import zone
 
 if TYPE_CHECKING:
     from smilepass_core.kpi import Dashboard, Kpi
@@ -91,13 +92,16 @@ def render_dashboard(board: Dashboard) -> str:
     series_headers = ["Bucket from", "New members", *(f"Committed ({c})" for c in currencies)]
     lines.append(format_table(series_headers, series_rows, right=range(1, 2 + len(currencies))))
     lines += ["", "Latest new members", ""]
-    feed = [
-        [
-            m.account_holder.name,
-            m.practice_id,
-            str(m.first_activated_at.date()) if m.first_activated_at else "",
-        ]
-        for m in board.latest_new_members
-    ]
+    feed = []
+    for m in board.latest_new_members:
+        first = m.first_activated_at
+        tz = zone(board.ranges[m.practice_id].timezone)
+        feed.append(
+            [
+                m.account_holder.name,
+                m.practice_id,
+                "" if first is None else str(first.astimezone(tz).date()),
+            ]
+        )
     lines.append(format_table(["Account holder", "Practice", "First active"], feed))
     return "\n".join(lines)
