@@ -49,6 +49,7 @@ from smilepass_core.errors import (
     UnknownStatus,
     UnknownTimezone,
 )
+from smilepass_core.kpi import Dashboard, Goals, Kpi, KpiTargets, dashboard
 from smilepass_core.memory import InMemoryStore
 from smilepass_core.money import ROUNDING, Money
 from smilepass_core.periods import DateRange, Preset, Unit
@@ -72,9 +73,11 @@ __all__ = [
     "Campaign",
     "ConflictingPayment",
     "CurrencyMismatch",
+    "Dashboard",
     "DateRange",
     "DuplicateId",
     "FollowUpAction",
+    "Goals",
     "InMemoryStore",
     "Instalment",
     "InstalmentAttempt",
@@ -83,6 +86,8 @@ __all__ = [
     "InvalidRecord",
     "InvalidTransition",
     "InvalidValue",
+    "Kpi",
+    "KpiTargets",
     "Ledger",
     "Lifecycle",
     "Member",
@@ -120,6 +125,7 @@ __all__ = [
     "UnknownCurrency",
     "UnknownStatus",
     "UnknownTimezone",
+    "dashboard",
 ]
 
 
