@@ -18,12 +18,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
+import attrs
+
 from smilepass_core.domain.members import Member, MembershipStatus
 from smilepass_core.domain.payment_plans import Instalment, PaymentPlan
+from smilepass_core.domain.practices import MembershipPlan
 from smilepass_core.errors import InvalidValue
+from smilepass_core.money import Money
 from smilepass_core.periods import as_instant, zone
 
-__all__ = ["failed_since", "is_overdue", "overdue_instalments"]
+__all__ = [
+    "DueCharge",
+    "amount_overdue",
+    "failed_since",
+    "is_overdue",
+    "overdue_instalments",
+    "unpaid_charges",
+]
 
 
 def _grace(grace_days: int) -> timedelta:
@@ -89,3 +100,84 @@ def is_overdue(
         for p in plans
         if p.member_id == member.id
     )
+
+
+@attrs.frozen
+class DueCharge:
+    """A charge that fell due and is unpaid: what, for how much, due on which local day."""
+
+    source: tuple[str, str]
+    due_date: date
+    amount: Money
+    instalment: int | None = None
+
+    def days_past_due(self, today: date) -> int:
+        """Whole days between the due date and ``today`` (0 on the due date itself)."""
+        return (today - self.due_date).days
+
+
+def unpaid_charges(
+    member: Member | None,
+    membership_plan: MembershipPlan | None,
+    plans: Iterable[PaymentPlan] = (),
+    *,
+    at: datetime,
+    timezone: str,
+) -> tuple[DueCharge, ...]:
+    """Every charge due on or before the local day of ``at`` and unpaid at ``at``.
+
+    - A payment plan's unpaid instalments whose due date has come (Pending, Active
+      or Failed plans; Completed and Cancelled plans owe nothing).
+    - A Failed membership: the billing date of the charge that failed (the last one
+      on or before the day it failed) and every billing date after it up to today,
+      each at the membership plan's price. The dates follow the cycle from the
+      contract's start date, computed from the anchor.
+    """
+    today = as_instant(at).astimezone(zone(timezone)).date()
+    charges: list[DueCharge] = []
+    for plan in plans:
+        for i in plan.unpaid_due_before(today + timedelta(days=1)):
+            charges.append(DueCharge(("payment_plan", plan.id), i.due_date, i.amount, i.number))
+    if member is not None and membership_plan is not None:
+        since = failed_since(member, at)
+        if since is not None:
+            failed_on = since.astimezone(zone(timezone)).date()
+            dates = []
+            k = 0
+            while (due := membership_plan.charge_date(member.start_date, k)) <= today:
+                if due <= failed_on:
+                    dates = [due]
+                else:
+                    dates.append(due)
+                k += 1
+            for due in dates or [failed_on]:
+                charges.append(DueCharge(("member", member.id), due, membership_plan.price))
+    return tuple(sorted(charges, key=lambda c: (c.due_date, c.source, c.instalment or 0)))
+
+
+def amount_overdue(
+    member: Member,
+    membership_plan: MembershipPlan | None,
+    plans: Iterable[PaymentPlan] = (),
+    *,
+    at: datetime,
+    timezone: str,
+    grace_days: int = 0,
+) -> Money | None:
+    """What ``member`` owes that is overdue at ``at``: their overdue instalments plus,
+    when their Failed membership is overdue, its unpaid charges. ``None`` when nothing is."""
+    mine = [p for p in plans if p.member_id == member.id]
+    owed: list[Money] = []
+    for plan in mine:
+        owed += [
+            i.amount
+            for i in overdue_instalments(plan, at=at, timezone=timezone, grace_days=grace_days)
+        ]
+    since = failed_since(member, at)
+    if since is not None and since <= as_instant(at) - _grace(grace_days):
+        owed += [
+            c.amount for c in unpaid_charges(member, membership_plan, at=at, timezone=timezone)
+        ]
+    if not owed:
+        return None
+    return sum(owed[1:], owed[0])

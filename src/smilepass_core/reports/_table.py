@@ -1,0 +1,108 @@
+"""What every report shares: frozen rows, ``to_records()`` and ``to_csv()``."""
+
+from __future__ import annotations
+
+import csv
+import enum
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import IO, Any, ClassVar
+
+from smilepass_core.errors import InvalidValue, NotFound
+from smilepass_core.money import Money
+from smilepass_core.queries import ScopeQuery
+from smilepass_core.repositories import Store
+
+__all__ = ["Report", "Table", "plain", "practice_ids", "require_ids", "to_csv", "to_records"]
+
+Record = dict[str, Any]
+
+
+def plain(value: Any) -> Any:
+    """A value as a plain record field: Money -> its Decimal amount, enums -> their value,
+    instants and dates -> ISO 8601 strings, tuples -> "; "-joined strings."""
+    if isinstance(value, Money):
+        return value.amount
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return "; ".join(str(plain(v)) for v in value)
+    return value
+
+
+class Table:
+    """Mixin for frozen row classes: ``COLUMNS`` names the record fields, in order."""
+
+    COLUMNS: ClassVar[tuple[str, ...]]
+
+    def record(self) -> Record:
+        """This row as a dict of plain values keyed by ``COLUMNS``."""
+        return {c: plain(getattr(self, c)) for c in self.COLUMNS}
+
+
+def to_records(rows: Iterable[Table]) -> list[Record]:
+    """Rows as plain dicts with stable column names."""
+    return [row.record() for row in rows]
+
+
+def to_csv(rows: Iterable[Table], columns: tuple[str, ...], file: IO[str]) -> None:
+    """Write ``rows`` as CSV with a header line (Decimal amounts stay exact)."""
+    writer = csv.DictWriter(file, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for record in to_records(rows):
+        writer.writerow({k: "" if v is None else str(v) for k, v in record.items()})
+
+
+def practice_ids(store: Store, practices: Iterable[str] | str | None) -> tuple[str, ...]:
+    """The practice ids asked for (all of the store's when ``None``), each checked to exist.
+
+    Raises:
+        NotFound: an unknown practice id.
+        InvalidValue: an empty selection.
+    """
+    if practices is None:
+        return tuple(p.id for p in store.practices.find(ScopeQuery()))
+    ids = (practices,) if isinstance(practices, str) else tuple(dict.fromkeys(practices))
+    if not ids:
+        raise InvalidValue("practices", ids, "name at least one practice")
+    for practice_id in ids:
+        store.practices.get(practice_id)
+    return ids
+
+
+def require_ids(
+    repository: Any, ids: Iterable[str] | None, practices: tuple[str, ...], field: str
+) -> frozenset[str] | None:
+    """Check that every id of a filter exists in ``repository`` within ``practices``.
+
+    Raises:
+        NotFound: an unknown id (or one of another practice), naming ``field``.
+    """
+    if ids is None:
+        return None
+    wanted = frozenset((ids,) if isinstance(ids, str) else ids)
+    for id in wanted:
+        try:
+            obj = repository.get(id)
+        except NotFound as error:
+            raise NotFound(error.kind, id, field=field) from None
+        if obj.practice_id not in practices:
+            raise NotFound(type(obj).__name__, id, field=field)
+    return wanted
+
+
+class Report:
+    """Mixin for frozen report classes holding ``rows`` of one :class:`Table` type."""
+
+    ROW: ClassVar[type[Table]]
+    rows: tuple[Any, ...]
+
+    def to_records(self) -> list[Record]:
+        """The rows as plain dicts with stable column names (``ROW.COLUMNS``)."""
+        return to_records(self.rows)
+
+    def to_csv(self, file: IO[str]) -> None:
+        """Write the rows as CSV, header first."""
+        to_csv(self.rows, self.ROW.COLUMNS, file)

@@ -1,0 +1,188 @@
+"""Aged receivables: what is due and unpaid, by days past due (beyond the manual)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import ClassVar
+
+import attrs
+
+from smilepass_core.domain.overdue import unpaid_charges
+from smilepass_core.errors import InvalidValue
+from smilepass_core.money import Money
+from smilepass_core.periods import as_instant, zone
+from smilepass_core.queries import MemberQuery, PaymentPlanQuery, ScopeQuery
+from smilepass_core.reports._table import Report, Table, practice_ids
+from smilepass_core.repositories import Store
+
+__all__ = ["AgedReceivables", "ReceivableRow", "aged_receivables", "bucket_labels"]
+
+#: Upper edges (days past due) of the buckets after Current: 1-30, 31-60, 61-90, then 90+.
+DEFAULT_EDGES = (30, 60, 90)
+
+
+def _edges(edges: Sequence[int]) -> tuple[int, ...]:
+    result = tuple(edges)
+    if not result or any(not isinstance(e, int) or isinstance(e, bool) for e in result):
+        raise InvalidValue("edges", edges, "must be whole numbers of days")
+    if result[0] < 1 or any(b <= a for a, b in itertools.pairwise(result)):
+        raise InvalidValue("edges", edges, "must be strictly increasing and start at 1 or more")
+    return result
+
+
+def bucket_labels(edges: Sequence[int] = DEFAULT_EDGES) -> tuple[str, ...]:
+    """``("Current", "1-30", "31-60", "61-90", "90+")`` for the default edges."""
+    e = _edges(edges)
+    labels = ["Current"]
+    low = 1
+    for high in e:
+        labels.append(f"{low}-{high}")
+        low = high + 1
+    labels.append(f"{e[-1]}+")
+    return tuple(labels)
+
+
+def _bucket(days: int, edges: tuple[int, ...], labels: tuple[str, ...]) -> str:
+    if days <= 0:
+        return labels[0]
+    for i, high in enumerate(edges):
+        if days <= high:
+            return labels[i + 1]
+    return labels[-1]
+
+
+@attrs.frozen
+class ReceivableRow(Table):
+    """One unpaid charge that has fallen due."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "practice",
+        "patient",
+        "source",
+        "source_id",
+        "instalment",
+        "due_date",
+        "days_past_due",
+        "bucket",
+        "amount",
+        "currency",
+    )
+
+    practice: str
+    patient: str
+    source: str
+    source_id: str
+    instalment: int | None
+    due_date: date
+    days_past_due: int
+    bucket: str
+    amount: Money
+    currency: str
+
+
+@attrs.frozen
+class AgedReceivables(Report):
+    """Aged receivables at an instant.
+
+    Attributes:
+        rows: Every due, unpaid charge, oldest first.
+        labels: The bucket labels, in order.
+        by_practice: practice id -> bucket label -> total.
+        by_patient: patient name -> bucket label -> total (one currency per practice).
+        totals: currency -> total of all rows.
+    """
+
+    ROW: ClassVar[type[Table]] = ReceivableRow
+
+    rows: tuple[ReceivableRow, ...]
+    at: datetime
+    labels: tuple[str, ...]
+    by_practice: Mapping[str, Mapping[str, Money]]
+    by_patient: Mapping[str, Mapping[str, Money]]
+    totals: Mapping[str, Money]
+
+
+def aged_receivables(
+    store: Store,
+    *,
+    at: datetime,
+    practices: Iterable[str] | str | None = None,
+    edges: Sequence[int] = DEFAULT_EDGES,
+) -> AgedReceivables:
+    """Unpaid instalments and failed membership charges due on or before the local day of
+    ``at``, aged by whole days past their due date in the practice's time zone.
+
+    Raises:
+        InvalidValue: bucket edges that are not strictly increasing whole days >= 1.
+        NotFound: an unknown practice id.
+    """
+    e = _edges(edges)
+    labels = bucket_labels(e)
+    when = as_instant(at, "at")
+    rows: list[ReceivableRow] = []
+    for practice_id in practice_ids(store, practices):
+        practice = store.practices.get(practice_id)
+        today = when.astimezone(zone(practice.timezone)).date()
+        scope = frozenset((practice_id,))
+        membership_plans = {
+            p.id: p for p in store.membership_plans.find(ScopeQuery(practices=scope))
+        }
+        failed = store.members.find(MemberQuery(practices=scope, statuses={"failed"}))
+        charges = [
+            (m.account_holder.name, c)
+            for m in failed
+            for c in unpaid_charges(
+                m, membership_plans.get(m.plan_id), at=when, timezone=practice.timezone
+            )
+        ]
+        for plan in store.payment_plans.find(
+            PaymentPlanQuery(practices=scope, statuses={"pending", "active", "failed"})
+        ):
+            charges += [
+                (plan.patient.name, c)
+                for c in unpaid_charges(None, None, (plan,), at=when, timezone=practice.timezone)
+            ]
+        for patient, c in charges:
+            days = c.days_past_due(today)
+            rows.append(
+                ReceivableRow(
+                    practice=practice_id,
+                    patient=patient,
+                    source=c.source[0],
+                    source_id=c.source[1],
+                    instalment=c.instalment,
+                    due_date=c.due_date,
+                    days_past_due=days,
+                    bucket=_bucket(days, e, labels),
+                    amount=c.amount,
+                    currency=c.amount.currency,
+                )
+            )
+    rows.sort(key=lambda r: (r.due_date, r.practice, r.source_id, r.instalment or 0))
+    return AgedReceivables(
+        rows=tuple(rows),
+        at=when,
+        labels=labels,
+        by_practice=_grouped(rows, lambda r: r.practice),
+        by_patient=_grouped(rows, lambda r: r.patient),
+        totals=_totals(r.amount for r in rows),
+    )
+
+
+def _totals(amounts: Iterable[Money]) -> dict[str, Money]:
+    totals: dict[str, Money] = {}
+    for a in amounts:
+        totals[a.currency] = totals.get(a.currency, Money.zero(a.currency)) + a
+    return totals
+
+
+def _grouped(
+    rows: Iterable[ReceivableRow], key: Callable[[ReceivableRow], str]
+) -> dict[str, dict[str, Money]]:
+    result: dict[str, dict[str, Money]] = {}
+    for r in rows:
+        bucket = result.setdefault(key(r), {})
+        bucket[r.bucket] = bucket.get(r.bucket, Money.zero(r.currency)) + r.amount
+    return result

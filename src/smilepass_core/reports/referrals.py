@@ -1,0 +1,307 @@
+"""Referral tracking (the manual's Reporting page) and per-staff attribution."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import attrs
+
+from smilepass_core.domain import Referral, ReferralStatus
+from smilepass_core.kpi import Ratio
+from smilepass_core.money import Money
+from smilepass_core.periods import DateRange, as_instant, zone
+from smilepass_core.queries import MemberQuery, Order, PaymentQuery, ReferralQuery, ScopeQuery
+from smilepass_core.reports._table import Report, Table, practice_ids, require_ids
+from smilepass_core.repositories import Store
+
+__all__ = [
+    "ConversionSummary",
+    "ReferralRow",
+    "ReferralTracking",
+    "StaffAttribution",
+    "StaffRow",
+    "referral_tracking",
+    "staff_attribution",
+]
+
+
+@attrs.frozen
+class ReferralRow(Table):
+    """One referral: the manual's columns Account Holder, Dependents, Start Date,
+    Campaign, User, Status."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "referral_id",
+        "account_holder",
+        "dependents",
+        "start_date",
+        "campaign",
+        "user",
+        "status",
+        "practice",
+        "converted_at",
+    )
+
+    referral_id: str
+    account_holder: str
+    dependents: int
+    start_date: date
+    campaign: str | None
+    user: str | None
+    status: ReferralStatus
+    practice: str
+    converted_at: datetime | None
+    referral: Referral = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class ConversionSummary(Table):
+    """Referrals, conversions and the revenue collected from converted members, for one
+    campaign or one staff user (``key`` is its id; ``None``: no campaign / no user)."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "key",
+        "name",
+        "referrals",
+        "conversions",
+        "conversion_rate",
+        "revenue",
+        "currency",
+    )
+
+    key: str | None
+    name: str
+    referrals: int
+    conversions: int
+    revenue: Money | None
+    currency: str
+
+    @property
+    def conversion_rate(self) -> Decimal | None:
+        """Conversions per referral, in percent; undefined (``None``) with no referrals."""
+        return Ratio(self.conversions, self.referrals).percent
+
+
+@attrs.frozen
+class ReferralTracking(Report):
+    """The referral tracking report.
+
+    Attributes:
+        rows: The matching referrals, sorted and paged as asked.
+        by_campaign: One summary per campaign (and one for referrals without a campaign),
+            over every matching referral.
+        by_user: The same per staff user.
+        revenue_range: The range the revenue columns cover, if any.
+    """
+
+    ROW: ClassVar[type[Table]] = ReferralRow
+
+    rows: tuple[ReferralRow, ...]
+    by_campaign: tuple[ConversionSummary, ...]
+    by_user: tuple[ConversionSummary, ...]
+    revenue_range: DateRange | None
+
+
+def referral_tracking(
+    store: Store,
+    *,
+    practices: Iterable[str] | str | None = None,
+    campaigns: Iterable[str] | None = None,
+    users: Iterable[str] | None = None,
+    statuses: Iterable[Any] | None = None,
+    start_from: date | None = None,
+    start_until: date | None = None,
+    revenue_range: DateRange | None = None,
+    order: Order | None = None,
+) -> ReferralTracking:
+    """Referral tracking: filters by campaign, user, status and start dates; summaries
+    per campaign and per staff user with conversion rate and revenue in ``revenue_range``.
+
+    Raises:
+        NotFound: an unknown practice, campaign or staff user id in a filter.
+    """
+    ids = practice_ids(store, practices)
+    query = ReferralQuery(
+        practices=ids,
+        campaigns=require_ids(store.campaigns, campaigns, ids, "campaigns"),
+        staff_users=require_ids(store.staff_users, users, ids, "users"),
+        statuses=statuses,
+        start_from=start_from,
+        start_until=start_until,
+    )
+    scope = ScopeQuery(practices=ids)
+    campaign_names = {c.id: c.name for c in store.campaigns.find(scope)}
+    user_names = {u.id: u.name for u in store.staff_users.find(scope)}
+    currencies = {p: store.practices.get(p).currency for p in ids}
+    everyone = store.referrals.find(query)
+    page = store.referrals.find(query, order=order) if order else everyone
+    rows = tuple(
+        ReferralRow(
+            referral_id=r.id,
+            account_holder=r.account_holder.name,
+            dependents=len(r.dependents),
+            start_date=r.start_date,
+            campaign=campaign_names.get(r.campaign_id) if r.campaign_id else None,
+            user=user_names.get(r.staff_user_id) if r.staff_user_id else None,
+            status=r.status,
+            practice=r.practice_id,
+            converted_at=r.converted_at,
+            referral=r,
+        )
+        for r in page
+    )
+    revenue = _revenue_by_member(store, ids, everyone, revenue_range)
+
+    def summaries(key_of: Any, names: Mapping[str, str]) -> tuple[ConversionSummary, ...]:
+        groups: dict[tuple[str | None, str], list[Referral]] = {}
+        for r in everyone:
+            groups.setdefault((key_of(r), currencies[r.practice_id]), []).append(r)
+        result = []
+        for (key, currency), members in sorted(
+            groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])
+        ):
+            converted = [r for r in members if r.status is ReferralStatus.CONVERTED]
+            money = None
+            if revenue_range is not None:
+                money = sum(
+                    (revenue.get(r.member_id or "", Money.zero(currency)) for r in converted),
+                    Money.zero(currency),
+                )
+            result.append(
+                ConversionSummary(
+                    key,
+                    names.get(key or "", "(none)"),
+                    len(members),
+                    len(converted),
+                    money,
+                    currency,
+                )
+            )
+        return tuple(result)
+
+    return ReferralTracking(
+        rows=rows,
+        by_campaign=summaries(lambda r: r.campaign_id, campaign_names),
+        by_user=summaries(lambda r: r.staff_user_id, user_names),
+        revenue_range=revenue_range,
+    )
+
+
+def _revenue_by_member(
+    store: Store,
+    practices: tuple[str, ...],
+    referrals: Iterable[Referral],
+    window: DateRange | None,
+) -> dict[str, Money]:
+    """Net collected per converted member over ``window`` (one ledger read)."""
+    if window is None:
+        return {}
+    members = {r.member_id for r in referrals if r.member_id}
+    return _collected(store, practices, members, window)
+
+
+def _collected(
+    store: Store, practices: tuple[str, ...], member_ids: Iterable[str], window: DateRange
+) -> dict[str, Money]:
+    sources = {("member", m) for m in member_ids}
+    result: dict[str, Money] = {}
+    if not sources:
+        return result
+    for p in store.payments.find(
+        PaymentQuery(practices=practices, sources=sources, time_range=window)
+    ):
+        key = p.source[1]
+        result[key] = result.get(key, Money.zero(p.amount.currency)) + p.signed
+    return result
+
+
+@attrs.frozen
+class StaffRow(Table):
+    """What one staff user brought in over the range."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "staff_user_id",
+        "name",
+        "practice",
+        "referrals",
+        "conversions",
+        "members_attributed",
+        "revenue",
+        "currency",
+    )
+
+    staff_user_id: str
+    name: str
+    practice: str
+    referrals: int
+    conversions: int
+    members_attributed: int
+    revenue: Money
+    currency: str
+
+
+@attrs.frozen
+class StaffAttribution(Report):
+    """Per-staff attribution over a range (the Pro tier's report, here for everyone)."""
+
+    ROW: ClassVar[type[Table]] = StaffRow
+
+    rows: tuple[StaffRow, ...]
+    date_range: DateRange
+
+
+def staff_attribution(
+    store: Store,
+    *,
+    date_range: DateRange,
+    now: datetime,
+    practices: Iterable[str] | str | None = None,
+) -> StaffAttribution:
+    """Per staff user, over ``date_range`` cut at ``now``:
+
+    - **referrals**: referrals attributed to them that started in the range (by start date);
+    - **conversions**: their referrals that converted in the range;
+    - **members attributed**: members attributed to them first activated in the range;
+    - **revenue**: collected in the range from every member attributed to them.
+    """
+    ids = practice_ids(store, practices)
+    cut = date_range.cut(as_instant(now, "now"))
+    first_day = cut.local_start.date()
+    last_day = (cut.end - timedelta(microseconds=1)).astimezone(zone(cut.timezone)).date()
+    rows = []
+    for user in store.staff_users.find(ScopeQuery(practices=ids), order=Order(["id"])):
+        practice = store.practices.get(user.practice_id)
+        mine = frozenset((user.id,))
+        scope = frozenset((user.practice_id,))
+        started = (
+            store.referrals.count(
+                ReferralQuery(
+                    practices=scope, staff_users=mine, start_from=first_day, start_until=last_day
+                )
+            )
+            if not cut.is_empty()
+            else 0
+        )
+        converted = store.referrals.count(
+            ReferralQuery(practices=scope, staff_users=mine, converted_in=cut)
+        )
+        attributed = store.members.find(MemberQuery(practices=scope, staff_users=mine))
+        new = sum(1 for m in attributed if m.first_activated_at and m.first_activated_at in cut)
+        collected = _collected(store, (user.practice_id,), (m.id for m in attributed), cut)
+        zero = Money.zero(practice.currency)
+        rows.append(
+            StaffRow(
+                staff_user_id=user.id,
+                name=user.name,
+                practice=user.practice_id,
+                referrals=started,
+                conversions=converted,
+                members_attributed=new,
+                revenue=sum(collected.values(), zero),
+                currency=practice.currency,
+            )
+        )
+    return StaffAttribution(rows=tuple(rows), date_range=cut)
