@@ -21,6 +21,7 @@ from smilepass_core.domain import (
 from smilepass_core.kpi import dashboard
 from smilepass_core.memory import InMemoryStore
 from smilepass_core.periods import Preset, zone
+from smilepass_core.reports import weekly_check
 from smilepass_core.rendering import format_table
 
 __all__ = [
@@ -171,6 +172,9 @@ def render_practice(
         _heading(f"{practice.name} ({practice.timezone}, {practice.currency})", "="),
         f"As of {local_now:%Y-%m-%d %H:%M %Z}",
         _heading("Dashboard, compared with the previous period") + "\n" + board.render(),
+        _heading("Weekly check")
+        + "\n"
+        + weekly_check(store, now=data.now, practices=practice.id).render(),
         _heading("Members by status") + "\n" + render_member_counts(mine.members),
         _heading("Payment plans by status and payment type")
         + "\n"

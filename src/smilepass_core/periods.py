@@ -34,6 +34,7 @@ __all__ = [
     "DateRange",
     "Preset",
     "Unit",
+    "add_units",
     "as_instant",
     "local_instant",
     "local_midnight",
@@ -153,7 +154,7 @@ def _is_midnight(instant: datetime, timezone: str) -> bool:
     return instant == local_midnight(instant.astimezone(zone(timezone)).date(), timezone)
 
 
-def _add(day: date, unit: Unit, k: int) -> date:
+def add_units(day: date, unit: Unit, k: int) -> date:
     """``day`` moved by ``k`` units, from the anchor (31 Jan + 1 month = 28/29 Feb)."""
     d = pendulum.Date(day.year, day.month, day.day)
     if unit is Unit.DAY:
@@ -262,7 +263,7 @@ class DateRange:
     def _calendar(
         cls, unit: Unit, first: date, timezone: str, end: date | None = None
     ) -> DateRange:
-        stop = _add(first, unit, 1) if end is None else end
+        stop = add_units(first, unit, 1) if end is None else end
         return cls(local_midnight(first, timezone), local_midnight(stop, timezone), timezone, unit)
 
     @classmethod
@@ -391,9 +392,9 @@ class DateRange:
         day = wall.date()
         if _is_midnight(edge, self.timezone):
             if exclusive and _unit_start(day, unit) != day:
-                return local_midnight(_add(day - _ONE_DAY, unit, k) + _ONE_DAY, self.timezone)
-            return local_midnight(_add(day, unit, k), self.timezone)
-        return _localize(datetime.combine(_add(day, unit, k), wall.time()), self.timezone)
+                return local_midnight(add_units(day - _ONE_DAY, unit, k) + _ONE_DAY, self.timezone)
+            return local_midnight(add_units(day, unit, k), self.timezone)
+        return _localize(datetime.combine(add_units(day, unit, k), wall.time()), self.timezone)
 
     def comparison(self, now: datetime) -> DateRange:
         """``previous()``, cut at the same local wall-clock offset when ``now`` cuts this range.
@@ -432,7 +433,7 @@ class DateRange:
         last = self.local_end.date()
         k = 1
         while True:
-            boundary_day = _add(day, unit, k)
+            boundary_day = add_units(day, unit, k)
             if boundary_day > last:
                 break
             boundary = local_midnight(boundary_day, self.timezone)

@@ -1,0 +1,47 @@
+"""Reports: referral tracking, the reconciliation lists, the weekly check, and what the
+manual leaves out (aged receivables, cohorts, per-staff attribution, accounting export,
+instalment forecast). Every report holds frozen rows with ``to_records()`` and ``to_csv()``.
+"""
+
+from smilepass_core.reports.cohorts import CohortTable, cohort_retention
+from smilepass_core.reports.ledger import (
+    AccountingExport,
+    InstalmentForecast,
+    accounting_export,
+    instalment_forecast,
+)
+from smilepass_core.reports.receivables import AgedReceivables, aged_receivables
+from smilepass_core.reports.reconciliation import (
+    MembershipList,
+    PaymentPlanList,
+    membership_list,
+    payment_plan_list,
+)
+from smilepass_core.reports.referrals import (
+    ReferralTracking,
+    StaffAttribution,
+    referral_tracking,
+    staff_attribution,
+)
+from smilepass_core.reports.weekly import WeeklyCheck, weekly_check
+
+__all__ = [
+    "AccountingExport",
+    "AgedReceivables",
+    "CohortTable",
+    "InstalmentForecast",
+    "MembershipList",
+    "PaymentPlanList",
+    "ReferralTracking",
+    "StaffAttribution",
+    "WeeklyCheck",
+    "accounting_export",
+    "aged_receivables",
+    "cohort_retention",
+    "instalment_forecast",
+    "membership_list",
+    "payment_plan_list",
+    "referral_tracking",
+    "staff_attribution",
+    "weekly_check",
+]

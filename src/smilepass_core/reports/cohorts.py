@@ -1,0 +1,82 @@
+"""Cohort retention: members grouped by the month they first became Active."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import ClassVar
+
+import attrs
+
+from smilepass_core.domain import Member, MembershipStatus
+from smilepass_core.kpi import Ratio
+from smilepass_core.periods import Unit, add_units, as_instant, local_midnight, zone
+from smilepass_core.queries import MemberQuery
+from smilepass_core.reports._table import Report, Table, practice_ids
+from smilepass_core.repositories import Store
+
+__all__ = ["CohortRow", "CohortTable", "cohort_retention"]
+
+
+@attrs.frozen
+class CohortRow(Table):
+    """One cohort: its month, its size, and the share Active at the end of each later month.
+
+    ``retention[k]`` is the share (percent) of the cohort Active at the end of the
+    k-th month after the cohort's month (``k = 0``: the cohort's own month); the list
+    stops at the last month that has ended before ``now``. ``active[k]`` is the count.
+    """
+
+    COLUMNS: ClassVar[tuple[str, ...]] = ("practice", "cohort", "size", "active", "retention")
+
+    practice: str
+    cohort: date
+    size: int
+    active: tuple[int, ...]
+
+    @property
+    def retention(self) -> tuple[Decimal | None, ...]:
+        """The shares in percent, two decimals."""
+        return tuple(Ratio(a, self.size).percent for a in self.active)
+
+
+@attrs.frozen
+class CohortTable(Report):
+    """Cohort retention for each practice, cohorts oldest first."""
+
+    ROW: ClassVar[type[Table]] = CohortRow
+
+    rows: tuple[CohortRow, ...]
+    now: datetime
+
+
+def cohort_retention(
+    store: Store, *, now: datetime, practices: Iterable[str] | str | None = None
+) -> CohortTable:
+    """Members by month of first activation (practice time); for each month that has
+    ended, the share of the cohort Active at its end (the state at the next month's
+    first instant). A member who leaves and returns stays in their first cohort and
+    counts again while Active.
+    """
+    at = as_instant(now, "now")
+    rows = []
+    for practice_id in practice_ids(store, practices):
+        tz = store.practices.get(practice_id).timezone
+        members = store.members.find(
+            MemberQuery(practices=frozenset((practice_id,)), ever_active_before=at)
+        )
+        cohorts: dict[date, list[Member]] = {}
+        for m in members:
+            assert m.first_activated_at is not None
+            month = m.first_activated_at.astimezone(zone(tz)).date().replace(day=1)
+            cohorts.setdefault(month, []).append(m)
+        for month in sorted(cohorts):
+            group = cohorts[month]
+            active = []
+            k = 1
+            while (end := local_midnight(add_units(month, Unit.MONTH, k), tz)) <= at:
+                active.append(sum(m.status_before(end) is MembershipStatus.ACTIVE for m in group))
+                k += 1
+            rows.append(CohortRow(practice_id, month, len(group), tuple(active)))
+    return CohortTable(rows=tuple(rows), now=at)

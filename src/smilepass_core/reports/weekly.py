@@ -1,0 +1,221 @@
+"""The manual's five-minute weekly check, in one call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, ClassVar
+
+import attrs
+
+from smilepass_core.domain import PaymentPlanStatus
+from smilepass_core.domain.overdue import failed_since
+from smilepass_core.kpi import Dashboard, KpiTargets, dashboard
+from smilepass_core.periods import DateRange, Preset, as_instant, local_midnight, zone
+from smilepass_core.queries import MemberQuery, PaymentPlanQuery, ReferralQuery, ScopeQuery
+from smilepass_core.rendering import format_table, show
+from smilepass_core.reports._table import Table, practice_ids, to_records
+from smilepass_core.reports.reconciliation import MembershipRow, membership_list
+from smilepass_core.repositories import Store
+
+__all__ = ["ConvertedReferral", "FailedPlan", "WeeklyCheck", "weekly_check"]
+
+
+@attrs.frozen
+class FailedPlan(Table):
+    """A Failed payment plan to action: since when, what is left, what to do."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "payment_plan_id",
+        "practice",
+        "patient",
+        "failed_at",
+        "progression",
+        "balance",
+        "actions",
+    )
+
+    payment_plan_id: str
+    practice: str
+    patient: str
+    failed_at: datetime
+    progression: str
+    balance: Any
+    actions: tuple[Any, ...]
+
+
+@attrs.frozen
+class ConvertedReferral(Table):
+    """A referral that converted this week: who to thank, who helped, who joined."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "referral_id",
+        "practice",
+        "converted_at",
+        "new_account_holder",
+        "referring_member",
+        "staff_user",
+        "campaign",
+    )
+
+    referral_id: str
+    practice: str
+    converted_at: datetime
+    new_account_holder: str
+    referring_member: str | None
+    staff_user: str | None
+    campaign: str | None
+
+
+@attrs.frozen
+class WeeklyCheck:
+    """This week against last week, what to action, and whom to thank.
+
+    Attributes:
+        dashboard: This week (Monday to now) with last week cut at the same point.
+        failed_plans: Failed payment plans, oldest failure first.
+        overdue_members: Overdue members, longest overdue first.
+        converted_referrals: Referrals converted this week, in time order.
+    """
+
+    week: DateRange
+    dashboard: Dashboard
+    failed_plans: tuple[FailedPlan, ...]
+    overdue_members: tuple[MembershipRow, ...]
+    converted_referrals: tuple[ConvertedReferral, ...]
+
+    def to_records(self) -> dict[str, list[dict[str, Any]]]:
+        """Each section as plain records."""
+        return {
+            "failed_plans": to_records(self.failed_plans),
+            "overdue_members": to_records(self.overdue_members),
+            "converted_referrals": to_records(self.converted_referrals),
+        }
+
+    def render(self) -> str:
+        """The weekly check as plain text."""
+        tz = zone(self.week.timezone)
+        parts = [
+            "This week against last week",
+            self.dashboard.render(),
+            "",
+            f"Failed payment plans to action ({len(self.failed_plans)}), oldest first",
+            format_table(
+                ["Patient", "Failed since", "Progression", "Balance", "Actions"],
+                [
+                    [
+                        p.patient,
+                        p.failed_at.astimezone(tz).strftime("%Y-%m-%d"),
+                        p.progression,
+                        show(p.balance),
+                        ", ".join(a.value.replace("_", " ") for a in p.actions),
+                    ]
+                    for p in self.failed_plans
+                ],
+                right=(2, 3),
+            ),
+            "",
+            f"Overdue members ({len(self.overdue_members)}), longest overdue first",
+            format_table(
+                ["Account holder", "Plan", "Status", "Amount overdue"],
+                [
+                    [m.account_holder, m.plan, m.status.value, show(m.amount_overdue)]
+                    for m in self.overdue_members
+                ],
+                right=(3,),
+            ),
+            "",
+            f"Referrals converted this week ({len(self.converted_referrals)}): say thank you",
+            format_table(
+                ["New account holder", "Referred by", "Staff", "Campaign", "Converted"],
+                [
+                    [
+                        r.new_account_holder,
+                        r.referring_member or "—",
+                        r.staff_user or "—",
+                        r.campaign or "—",
+                        r.converted_at.astimezone(tz).strftime("%Y-%m-%d"),
+                    ]
+                    for r in self.converted_referrals
+                ],
+            ),
+        ]
+        return "\n".join(parts)
+
+
+def weekly_check(
+    store: Store,
+    *,
+    now: datetime,
+    practices: Iterable[str] | str | None = None,
+    targets: KpiTargets | None = None,
+    grace_days: int = 0,
+) -> WeeklyCheck:
+    """The five-minute weekly check as of ``now`` for ``practices`` (all by default)."""
+    ids = practice_ids(store, practices)
+    at = as_instant(now, "now")
+    first = store.practices.get(ids[0])
+    week = DateRange.this_week(now=at, timezone=first.timezone)
+    board = dashboard(store, practices=ids, date_range=Preset.THIS_WEEK, now=at, targets=targets)
+    failed = []
+    for plan in store.payment_plans.find(
+        PaymentPlanQuery(practices=ids, statuses={PaymentPlanStatus.FAILED})
+    ):
+        since = max(c.at for c in plan.history if c.to is PaymentPlanStatus.FAILED)
+        failed.append(
+            FailedPlan(
+                plan.id,
+                plan.practice_id,
+                plan.patient.name,
+                since,
+                plan.progression,
+                plan.balance,
+                plan.follow_up_actions(),
+            )
+        )
+    failed.sort(key=lambda p: (p.failed_at, p.payment_plan_id))
+    overdue = membership_list(
+        store, as_of=at, practices=ids, overdue=True, grace_days=grace_days
+    ).rows
+    overdue = tuple(sorted(overdue, key=lambda r: (_overdue_since(r, store, at), r.member_id)))
+    converted = []
+    scope = ScopeQuery(practices=ids)
+    names = {m.id: m.account_holder.name for m in store.members.find(MemberQuery(practices=ids))}
+    staff = {u.id: u.name for u in store.staff_users.find(scope)}
+    campaigns = {c.id: c.name for c in store.campaigns.find(scope)}
+    for practice_id in ids:
+        tz = store.practices.get(practice_id).timezone
+        this_week = DateRange.this_week(now=at, timezone=tz).cut(at)
+        for r in store.referrals.find(
+            ReferralQuery(practices=(practice_id,), converted_in=this_week)
+        ):
+            assert r.converted_at is not None
+            assert r.member_id is not None
+            converted.append(
+                ConvertedReferral(
+                    r.id,
+                    r.practice_id,
+                    r.converted_at,
+                    names.get(r.member_id, r.account_holder.name),
+                    names.get(r.referring_member_id) if r.referring_member_id else None,
+                    staff.get(r.staff_user_id) if r.staff_user_id else None,
+                    campaigns.get(r.campaign_id) if r.campaign_id else None,
+                )
+            )
+    converted.sort(key=lambda r: (r.converted_at, r.referral_id))
+    return WeeklyCheck(week, board, tuple(failed), overdue, tuple(converted))
+
+
+def _overdue_since(row: MembershipRow, store: Store, at: datetime) -> datetime:
+    """When the member's oldest overdue charge fell due (their Failed spell's start, or
+    the first overdue instalment's due day), for sorting longest overdue first."""
+    since = failed_since(row.member, at)
+    plans = store.payment_plans.find(PaymentPlanQuery(members=(row.member_id,)))
+    tz = store.practices.get(row.practice).timezone
+    dues = [
+        local_midnight(i.due_date, tz)
+        for p in plans
+        for i in p.unpaid_due_before(at.astimezone(zone(tz)).date())
+    ]
+    candidates = [t for t in (since, *dues) if t is not None]
+    return min(candidates) if candidates else at
