@@ -21,8 +21,8 @@ from smilepass_core.domain import (
 from smilepass_core.kpi import dashboard
 from smilepass_core.memory import InMemoryStore
 from smilepass_core.periods import Preset, zone
-from smilepass_core.reports import weekly_check
 from smilepass_core.rendering import format_table
+from smilepass_core.reports import weekly_check
 
 __all__ = [
     "format_table",
