@@ -144,6 +144,7 @@ class ConflictingPayment(DuplicateId, RuleViolation):
         self.kind = "Payment"
         self.id = id
         self.rule = "conflicting_payment"
+        self.field = "id"
         self.context = {"payment_id": id}
         Exception.__init__(self, f"payment {id!r} is already recorded with different content")
 

@@ -7,8 +7,8 @@ for a range ``R`` and ``now``:
   sums run over ``[R.start, E)``;
 - the **state at a boundary B** is the state after every change strictly before ``B``;
 - **this month** is the calendar month (practice time) holding ``E - 1 µs``;
-- the **comparison period** is ``R.comparison(now)``: ``R.previous()``, cut at the same
-  local wall-clock offset when ``now`` cuts ``R``;
+- the **comparison period** is ``R.comparison(now)``: ``R.previous()``, cut as far into it
+  as ``now`` is into ``R`` (same number of local days, same wall-clock time);
 - a figure whose denominator is zero is **undefined** (``None``).
 
 The calculator only reads through the repository protocols (``count``, ``find``,

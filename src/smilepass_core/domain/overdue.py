@@ -52,12 +52,10 @@ def _last_overdue_due_date(at: datetime, timezone: str, grace_days: int) -> date
 def overdue_instalments(
     plan: PaymentPlan, *, at: datetime, timezone: str, grace_days: int = 0
 ) -> tuple[Instalment, ...]:
-    """Unpaid instalments of ``plan`` that are overdue at ``at`` (none once Completed/Cancelled).
-
-    Judged on the plan as given: pass the plan's state at ``at``.
-    """
+    """Unpaid instalments of ``plan`` that are overdue at ``at``, judging the plan as it
+    stood at ``at`` (its status then, the instalments paid by then)."""
     last = _last_overdue_due_date(at, timezone, grace_days)
-    return plan.unpaid_due_before(last + timedelta(days=1))
+    return plan.unpaid_due_before(last + timedelta(days=1), at=at)
 
 
 def failed_since(member: Member, at: datetime) -> datetime | None:
@@ -136,7 +134,7 @@ def unpaid_charges(
     today = as_instant(at).astimezone(zone(timezone)).date()
     charges: list[DueCharge] = []
     for plan in plans:
-        for i in plan.unpaid_due_before(today + timedelta(days=1)):
+        for i in plan.unpaid_due_before(today + timedelta(days=1), at=at):
             charges.append(DueCharge(("payment_plan", plan.id), i.due_date, i.amount, i.number))
     if member is not None and membership_plan is not None:
         since = failed_since(member, at)

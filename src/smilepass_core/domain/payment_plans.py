@@ -104,6 +104,12 @@ class InstalmentAttempt:
     reason: str = ""
 
 
+def _article(payment_type: PaymentType) -> str:
+    """``"an INSTANT"``, ``"a HOLD"``."""
+    name = payment_type.name
+    return f"{'an' if name[0] in 'AEIOU' else 'a'} {name}"
+
+
 def _closed(plan: PaymentPlan, action: str) -> RuleViolation:
     return RuleViolation(
         "plan_closed",
@@ -166,7 +172,7 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
             raise InvalidValue("schedule", self.schedule, "must hold at least one instalment")
         if self.payment_type is not PaymentType.PLAN and n != 1:
             raise InvalidValue(
-                "schedule", n, f"an {self.payment_type.name} payment has exactly one instalment"
+                "schedule", n, f"{_article(self.payment_type)} payment has exactly one instalment"
             )
         if [i.number for i in self.schedule] != list(range(1, n + 1)):
             raise InvalidValue("schedule", self.schedule, "instalments must be numbered 1..n")
@@ -221,7 +227,7 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
             raise InvalidValue("instalments", instalments, "must be a whole number >= 1")
         if payment_type is not PaymentType.PLAN and instalments != 1:
             raise InvalidValue(
-                "instalments", instalments, f"an {payment_type.name} payment has exactly one"
+                "instalments", instalments, f"{_article(payment_type)} payment has exactly one"
             )
         if not isinstance(total, Money) or not total.is_positive():
             raise InvalidValue("total", total, "must be positive Money")
@@ -391,11 +397,21 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
         """When the patient committed: first Active, or Completed at once (an Instant payment)."""
         return next((c.at for c in self.history if c.to in (_P.ACTIVE, _P.COMPLETED)), None)
 
-    def unpaid_due_before(self, day: date) -> tuple[Instalment, ...]:
-        """Instalments due before ``day`` and not paid (none once Completed or Cancelled)."""
-        if self.status in PAYMENT_PLAN_LIFECYCLE.terminal:
+    def unpaid_due_before(self, day: date, *, at: datetime | None = None) -> tuple[Instalment, ...]:
+        """Instalments due before ``day`` and not paid (none once Completed or Cancelled).
+
+        With ``at``, the plan is judged as it stood at that instant: its status then and
+        the instalments paid by then (a payment stamped exactly at ``at`` counts).
+        """
+        status: PaymentPlanStatus | None = self.status
+        paid = self.paid_count
+        if at is not None:
+            when = as_instant(at)
+            status = self.status_at(when)
+            paid = sum(a.succeeded for a in self.attempts if a.at <= when)
+        if status is None or status in PAYMENT_PLAN_LIFECYCLE.terminal:
             return ()
-        return tuple(i for i in self.schedule[self.paid_count :] if i.due_date < day)
+        return tuple(i for i in self.schedule[paid:] if i.due_date < day)
 
     def follow_up_actions(self) -> tuple[FollowUpAction, ...]:
         """The Actions menu for the current status (Failed: resend link, contact patient)."""

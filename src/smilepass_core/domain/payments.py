@@ -102,7 +102,11 @@ def check_refund(earlier: Iterable[Payment], refund: Payment) -> None:
     if refund.kind is not PaymentKind.REFUND or not refund.succeeded:
         return
     entries = sorted(
-        (p for p in (*earlier, refund) if p.source == refund.source and p.succeeded),
+        (
+            p
+            for p in (*(e for e in earlier if e.id != refund.id), refund)
+            if p.source == refund.source and p.succeeded
+        ),
         key=lambda p: (p.at, p.kind is PaymentKind.REFUND),
     )
     net = Money.zero(refund.amount.currency)
@@ -110,10 +114,12 @@ def check_refund(earlier: Iterable[Payment], refund: Payment) -> None:
         net += entry.signed
         if net.is_negative():
             collected = net - entry.signed
+            pushes = "" if entry.id == refund.id else f"pushes refund {entry.id}, which "
             raise RuleViolation(
                 "refund_exceeds_collected",
-                f"refund {entry.id} of {entry.amount} exceeds the {collected} collected for "
-                f"{refund.source[0]} {refund.source[1]} before {entry.at.isoformat()}",
+                f"refund {refund.id} of {refund.amount} {pushes}exceeds the {collected} "
+                f"collected for {refund.source[0]} {refund.source[1]} before "
+                f"{entry.at.isoformat()}",
                 payment_id=refund.id,
                 collected=collected,
                 field="amount",
