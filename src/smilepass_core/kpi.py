@@ -28,7 +28,14 @@ from smilepass_core.domain import Member, Practice
 from smilepass_core.errors import CurrencyMismatch, InvalidValue
 from smilepass_core.money import ROUNDING, Money, exact_decimal
 from smilepass_core.periods import DateRange, Preset, Unit, as_instant, local_midnight, zone
-from smilepass_core.queries import MemberQuery, Order, Page, PaymentPlanQuery, PaymentQuery
+from smilepass_core.queries import (
+    MemberQuery,
+    Order,
+    Page,
+    PaymentPlanQuery,
+    PaymentQuery,
+    apply_order,
+)
 from smilepass_core.repositories import Store
 
 __all__ = [
@@ -39,6 +46,7 @@ __all__ = [
     "Ratio",
     "SeriesPoint",
     "dashboard",
+    "effective_end",
     "this_month",
 ]
 
@@ -225,14 +233,18 @@ class Dashboard:
         return render_dashboard(self)
 
 
+def effective_end(date_range: DateRange, now: datetime) -> datetime:
+    """``min(range.end, now)``: where figures "at the end" are taken. Before the range's
+    start when the whole range lies after ``now`` (then nothing of the range has happened)."""
+    return min(date_range.end, as_instant(now, "now"))
+
+
 def this_month(date_range: DateRange, now: datetime) -> DateRange:
     """The calendar month (in the range's zone) holding the range's last instant,
     ``effective_end - 1 µs``, from its first day up to the effective end."""
-    end = date_range.effective_end(now)
-    last = max(end - _ONE_US, date_range.start)
-    first_day = last.astimezone(zone(date_range.timezone)).date().replace(day=1)
-    start = local_midnight(first_day, date_range.timezone)
-    return DateRange(min(start, end), end, date_range.timezone)
+    end = effective_end(date_range, now)
+    first_day = (end - _ONE_US).astimezone(zone(date_range.timezone)).date().replace(day=1)
+    return DateRange(local_midnight(first_day, date_range.timezone), end, date_range.timezone)
 
 
 @attrs.frozen
@@ -260,7 +272,7 @@ def _practice_figures(
 ) -> _PracticeFigures:
     scope = frozenset((practice.id,))
     members = store.members
-    end = date_range.effective_end(now)
+    end = effective_end(date_range, now)
     month = this_month(date_range, now)
     comparison = date_range.comparison(now)
 
@@ -272,6 +284,8 @@ def _practice_figures(
         return Ratio(active(at), ever)
 
     def period_retention(start: datetime, stop: datetime) -> Ratio:
+        if stop < start:  # the range has not started: undefined
+            return Ratio(0, 0)
         kept = members.count(MemberQuery(practices=scope, active_at=start, retained_until=stop))
         return Ratio(kept, active(start))
 
@@ -280,7 +294,7 @@ def _practice_figures(
         totals = store.payments.total(PaymentQuery(practices=scope, time_range=window))
         return _only(totals, practice.currency)
 
-    cut = DateRange(date_range.start, end, date_range.timezone)
+    cut = DateRange(date_range.start, max(date_range.start, end), date_range.timezone)
     buckets = cut.buckets(unit)
     local = zone(date_range.timezone)
     new_members = tuple(
@@ -422,11 +436,17 @@ def dashboard(
         )
         committed[currency] = _merge_series(f.committed for f, _ in mine)
 
-    feed_end = max(f.date_range.effective_end(now) for f in figures)
-    feed = store.members.find(
-        MemberQuery(practices=frozenset(ids), ever_active_before=feed_end),
-        order=Order(["-first_activated_at"], Page(limit=latest)),
+    order = Order(["-first_activated_at"], Page(limit=latest))
+    feeds = (
+        store.members.find(
+            MemberQuery(
+                practices=(f.practice.id,), ever_active_before=effective_end(f.date_range, now)
+            ),
+            order=order,
+        )
+        for f in figures
     )
+    feed = apply_order([m for found in feeds for m in found], Member, order)
     retention_parts = (combined("retention"), combined("retention_previous"))
     period_parts = (combined("period_retention"), combined("period_retention_previous"))
     active_end = sum(f.active_end for f in figures)

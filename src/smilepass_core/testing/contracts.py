@@ -81,11 +81,13 @@ __all__ = [
 
 StoreFactory = Callable[[], Any]
 
-#: Each contract test tries 40 generated practices. The tests are inherited by one
-#: class per repository (hence ``differing_executors``), and ``store_factory`` is a
-#: factory called afresh for every example (hence ``function_scoped_fixture``).
+#: Each contract test tries a fifth of the active profile's ``max_examples`` generated
+#: practices (at least 10; 40 under a 200-example CI profile): each example is a whole
+#: practice. The tests are inherited by one class per repository (hence
+#: ``differing_executors``), and ``store_factory`` is a factory called afresh for every
+#: example (hence ``function_scoped_fixture``).
 _SETTINGS = settings(
-    max_examples=40,
+    max_examples=max(10, settings.default.max_examples // 5),
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
         HealthCheck.differing_executors,
