@@ -50,10 +50,11 @@ class UnknownCurrency(InvalidMoney):
 class CurrencyMismatch(SmilepassError, TypeError):
     """Two amounts in different currencies were combined."""
 
-    def __init__(self, left: str, right: str, operation: str) -> None:
+    def __init__(self, left: str, right: str, operation: str, *, field: str = "") -> None:
         self.left = left
         self.right = right
         self.operation = operation
+        self.field = field
         super().__init__(f"cannot {operation} {left} and {right}: currencies differ")
 
 
@@ -134,6 +135,7 @@ class DuplicateId(SmilepassError, ValueError):
     def __init__(self, kind: str, id: str) -> None:
         self.kind = kind
         self.id = id
+        self.field = "id"
         super().__init__(f"{kind} {id!r} already exists")
 
 

@@ -17,8 +17,9 @@ latest N activated (``find`` ordered by     O(log n + N) per practice
 ``-first_activated_at``, limit N)
 ``payments.total(time_range=R)``            O(log n) per practice
 ``payment_plans.total(committed_in=R)``     O(log n) per practice
-other ``find``/``count``                    O(k) over the practice's (and status's)
-                                            candidates k, then O(m log m) to sort
+other ``find``/``count``                    O(k) over the candidates k (the ``ids``
+                                            given, else the practices' objects), then
+                                            O(m log m) to sort the m matches
 ``add``/``save``                            O(log n) + O(n) list insertion (memmove)
 ==========================================  ==========================================
 
@@ -290,7 +291,7 @@ class _MembershipPlans(_ScopedRepository[MembershipPlan]):
 
 def _same_currency(practice: Practice, amount: Money, field: str) -> None:
     if amount.currency != practice.currency:
-        raise CurrencyMismatch(amount.currency, practice.currency, f"keep {field} of")
+        raise CurrencyMismatch(amount.currency, practice.currency, f"keep {field} of", field=field)
 
 
 class _Members(_Repository[Member, MemberQuery]):
@@ -370,6 +371,7 @@ class _Members(_Repository[Member, MemberQuery]):
             order is not None
             and order.page.limit is not None
             and [(k.column, k.descending) for k in order.keys] == [("first_activated_at", True)]
+            and query.ever_active_before is not None
             and query
             == attrs.evolve(
                 MemberQuery(practices=query.practices),
@@ -656,6 +658,10 @@ class InMemoryStore:
         done: list[tuple[_Repository[Any, Any], Any]] = []
         try:
             for _, _, table, index, obj, repo in ranked:
+                if repo._items.get(_id(obj)) == obj:
+                    # Already kept, identical (an idempotent ledger entry): nothing to undo.
+                    repo.add(obj)
+                    continue
                 try:
                     repo.add(obj)
                 except SmilepassError as error:

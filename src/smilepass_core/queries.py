@@ -135,8 +135,20 @@ def _sources(value: Any) -> frozenset[tuple[str, str]] | None:
     return result
 
 
-def _instant(value: Any) -> datetime | None:
-    return None if value is None else as_instant(value, "instant")
+def _as_of(value: Any) -> datetime | None:
+    return None if value is None else as_instant(value, "as_of")
+
+
+def _active_at(value: Any) -> datetime | None:
+    return None if value is None else as_instant(value, "active_at")
+
+
+def _retained_until(value: Any) -> datetime | None:
+    return None if value is None else as_instant(value, "retained_until")
+
+
+def _ever_active_before(value: Any) -> datetime | None:
+    return None if value is None else as_instant(value, "ever_active_before")
 
 
 def _optional_day(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -216,16 +228,16 @@ class MemberQuery:
         default=None, converter=_member_statuses
     )
     overdue: bool | None = attrs.field(default=None, validator=_optional_bool)
-    as_of: datetime | None = attrs.field(default=None, converter=_instant)
+    as_of: datetime | None = attrs.field(default=None, converter=_as_of)
     grace_days: int = attrs.field(default=0, validator=_grace)
     start_from: date | None = attrs.field(default=None, validator=_optional_day)
     start_until: date | None = attrs.field(default=None, validator=_optional_day)
     campaigns: frozenset[str] | None = attrs.field(default=None, converter=_ids)
     staff_users: frozenset[str] | None = attrs.field(default=None, converter=_ids)
     name_contains: str | None = None
-    active_at: datetime | None = attrs.field(default=None, converter=_instant)
-    retained_until: datetime | None = attrs.field(default=None, converter=_instant)
-    ever_active_before: datetime | None = attrs.field(default=None, converter=_instant)
+    active_at: datetime | None = attrs.field(default=None, converter=_active_at)
+    retained_until: datetime | None = attrs.field(default=None, converter=_retained_until)
+    ever_active_before: datetime | None = attrs.field(default=None, converter=_ever_active_before)
     first_activated_in: DateRange | None = attrs.field(default=None, validator=_optional_range)
     ids: frozenset[str] | None = attrs.field(default=None, converter=_ids)
 
@@ -302,7 +314,7 @@ class PaymentPlanQuery:
     )
     archived: bool | None = attrs.field(default=None, validator=_optional_bool)
     overdue: bool | None = attrs.field(default=None, validator=_optional_bool)
-    as_of: datetime | None = attrs.field(default=None, converter=_instant)
+    as_of: datetime | None = attrs.field(default=None, converter=_as_of)
     grace_days: int = attrs.field(default=0, validator=_grace)
     committed_in: DateRange | None = attrs.field(default=None, validator=_optional_range)
     members: frozenset[str] | None = attrs.field(default=None, converter=_ids)

@@ -107,7 +107,8 @@ class PaymentPlanRepository(ReadRepository[PaymentPlan, PaymentPlanQuery], Proto
     """Protocol: payment plans, with the sum of their totals."""
 
     def total(self, query: PaymentPlanQuery) -> Mapping[str, Money]:
-        """Sum of ``total`` over the matching plans, per currency (absent: none matched).
+        """Sum of ``total`` over the matching plans, per currency (a currency with no
+        match may be absent or zero).
 
         The Committed Payments series calls it with ``practices`` and ``committed_in``.
         """
@@ -118,7 +119,8 @@ class PaymentRepository(ReadRepository[Payment, PaymentQuery], Protocol):
     """Protocol: the payment ledger (append-only: ``add``, no ``save``)."""
 
     def total(self, query: PaymentQuery) -> Mapping[str, Money]:
-        """Sum of :attr:`Payment.signed` over the matching entries, per currency.
+        """Sum of :attr:`Payment.signed` over the matching entries, per currency (a
+        currency with no match may be absent or zero).
 
         Succeeded charges add, succeeded refunds subtract, failures add nothing.
         Total Revenue calls it with ``practices`` and ``time_range``.

@@ -87,7 +87,7 @@ StoreFactory = Callable[[], Any]
 #: ``differing_executors``), and ``store_factory`` is a factory called afresh for every
 #: example (hence ``function_scoped_fixture``).
 _SETTINGS = settings(
-    max_examples=max(10, settings.default.max_examples // 5),
+    max_examples=max(10, settings().max_examples // 5),
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
         HealthCheck.differing_executors,

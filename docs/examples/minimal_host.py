@@ -1,0 +1,144 @@
+"""A minimal host store: every repository a dict of objects by id, no indexes.
+
+Each read filters with the query spec's own ``matches`` and sorts and pages with
+``apply_order``, so the answers are the library's definitions by construction.
+Every read is a full scan: fine for a few thousand rows, or as a model for a SQL
+store, which pushes the same filters down to indexed columns (see
+``docs/repositories.md`` for the reads the KPIs make and so must be fast).
+
+Referential checks (a member's practice and plan exist, ...) are left to the
+host's database, as foreign keys; ``InMemoryStore`` makes them itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from smilepass_core import (
+    Campaign,
+    ConflictingPayment,
+    DuplicateId,
+    Member,
+    MembershipPlan,
+    Money,
+    NotFound,
+    Order,
+    Payment,
+    PaymentPlan,
+    Practice,
+    Referral,
+    RuleViolation,
+    StaffUser,
+)
+from smilepass_core.domain import check_refund
+from smilepass_core.queries import apply_order
+
+
+class Table:
+    """One repository: objects of one ``kind`` kept by id."""
+
+    def __init__(self, kind: type, store: MinimalStore) -> None:
+        self.kind = kind
+        self.store = store
+        self.rows: dict[str, Any] = {}
+
+    def matches(self, query: Any, obj: Any) -> bool:
+        """True when ``obj`` passes ``query`` (subclasses pass extra context)."""
+        return query.matches(obj)
+
+    def matching(self, query: Any) -> list[Any]:
+        """Every object that passes ``query``, unordered."""
+        return [obj for obj in self.rows.values() if self.matches(query, obj)]
+
+    def get(self, id: str) -> Any:
+        """The object with ``id``; raises NotFound."""
+        if id not in self.rows:
+            raise NotFound(self.kind.__name__, id)
+        return self.rows[id]
+
+    def find(self, query: Any, *, order: Order | None = None) -> list[Any]:
+        """The matching objects, sorted and paged (ties by id)."""
+        return apply_order(self.matching(query), self.kind, order)
+
+    def count(self, query: Any) -> int:
+        """How many objects match (paging does not apply)."""
+        return len(self.matching(query))
+
+    def add(self, obj: Any) -> None:
+        """Keep a new object; raises DuplicateId if its id is taken."""
+        if obj.id in self.rows:
+            raise DuplicateId(self.kind.__name__, obj.id)
+        self.rows[obj.id] = obj
+
+    def save(self, obj: Any) -> None:
+        """Replace the object with ``obj.id``; raises NotFound if there is none."""
+        self.get(obj.id)
+        self.rows[obj.id] = obj
+
+
+def per_currency(amounts: Iterable[Money]) -> dict[str, Money]:
+    """Sum ``amounts`` per currency."""
+    totals: dict[str, Money] = {}
+    for amount in amounts:
+        totals[amount.currency] = totals.get(amount.currency, Money.zero(amount.currency)) + amount
+    return totals
+
+
+class Members(Table):
+    """Members: the overdue filter needs the member's payment plans and time zone."""
+
+    def matches(self, query: Any, member: Any) -> bool:
+        if query.overdue is None:
+            return query.matches(member)
+        plans = [p for p in self.store.payment_plans.rows.values() if p.member_id == member.id]
+        zone = self.store.practices.get(member.practice_id).timezone
+        return query.matches(member, plans=plans, timezone=zone)
+
+
+class PaymentPlans(Table):
+    """Payment plans: the overdue filter needs the practice's time zone; ``total`` sums."""
+
+    def matches(self, query: Any, plan: Any) -> bool:
+        zone = self.store.practices.get(plan.practice_id).timezone
+        return query.matches(plan, timezone=zone)
+
+    def total(self, query: Any) -> dict[str, Money]:
+        """Sum of the matching plans' totals, per currency."""
+        return per_currency(plan.total for plan in self.matching(query))
+
+
+class Payments(Table):
+    """The ledger: append-only, idempotent, refunds capped by what was collected."""
+
+    def add(self, payment: Any) -> None:
+        """Record an entry; the same entry again is a no-op, other content under its id raises."""
+        recorded = self.rows.get(payment.id)
+        if recorded is not None:
+            if recorded == payment:
+                return
+            raise ConflictingPayment(payment.id)
+        check_refund(self.rows.values(), payment)  # entries of other sources are ignored
+        self.rows[payment.id] = payment
+
+    def save(self, payment: Any) -> None:
+        """Never: a mistake is corrected by a refund, not an edit."""
+        raise RuleViolation("append_only", "the payment ledger is append-only: add a refund")
+
+    def total(self, query: Any) -> dict[str, Money]:
+        """Succeeded charges minus succeeded refunds over the matching entries, per currency."""
+        return per_currency(payment.signed for payment in self.matching(query))
+
+
+class MinimalStore:
+    """The store a host hands to the KPI calculator and the reports."""
+
+    def __init__(self) -> None:
+        self.practices = Table(Practice, self)
+        self.staff_users = Table(StaffUser, self)
+        self.membership_plans = Table(MembershipPlan, self)
+        self.campaigns = Table(Campaign, self)
+        self.members = Members(Member, self)
+        self.payment_plans = PaymentPlans(PaymentPlan, self)
+        self.payments = Payments(Payment, self)
+        self.referrals = Table(Referral, self)

@@ -1,0 +1,1049 @@
+"""InMemoryStore beyond the contract kit: timelines, fast paths, atomic loads, the ledger.
+
+The repository contract kit (tests/test_contracts.py) already checks get/add/save,
+find/count against ``matches`` and the sums on stores loaded in dependency order.
+Here: the Timeline index itself, the KPI fast paths against brute force after
+out-of-order adds and saves, load() atomicity and order, referential checks, the
+ledger's rules, and the demo.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from smilepass_core.demo import load_demo
+from smilepass_core.domain import (
+    MEMBERSHIP_LIFECYCLE,
+    BillingCycle,
+    Member,
+    MembershipPlan,
+    MembershipStatus,
+    Patient,
+    Payment,
+    PaymentKind,
+    PaymentOutcome,
+    PaymentPlan,
+    PaymentPlanStatus,
+    PaymentType,
+    Practice,
+    Referral,
+    StaffUser,
+)
+from smilepass_core.errors import (
+    ConflictingPayment,
+    CurrencyMismatch,
+    DuplicateId,
+    InvalidRecord,
+    InvalidValue,
+    NotFound,
+    RuleViolation,
+)
+from smilepass_core.memory import InMemoryStore, Timeline
+from smilepass_core.money import Money
+from smilepass_core.periods import DateRange
+from smilepass_core.queries import (
+    MemberQuery,
+    Order,
+    Page,
+    PaymentPlanQuery,
+    PaymentQuery,
+    ReferralQuery,
+    ScopeQuery,
+)
+from smilepass_core.testing import strategies as sps
+
+_M = MembershipStatus
+CHARGE, REFUND = PaymentKind.CHARGE, PaymentKind.REFUND
+OK, FAILED = PaymentOutcome.SUCCEEDED, PaymentOutcome.FAILED
+
+#: Generating whole datasets is slowish: a modest number of examples each.
+DATASETS = settings(max_examples=50, suppress_health_check=[HealthCheck.too_slow])
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+MICRO = timedelta(microseconds=1)
+
+REPOSITORIES = (
+    "practices",
+    "staff_users",
+    "membership_plans",
+    "campaigns",
+    "members",
+    "payment_plans",
+    "referrals",
+    "payments",
+)
+#: A query matching everything, per repository.
+EVERYTHING: dict[str, Any] = {
+    "practices": ScopeQuery(),
+    "staff_users": ScopeQuery(),
+    "membership_plans": ScopeQuery(),
+    "campaigns": ScopeQuery(),
+    "members": MemberQuery(),
+    "payment_plans": PaymentPlanQuery(),
+    "referrals": ReferralQuery(),
+    "payments": PaymentQuery(),
+}
+WIDE = DateRange(datetime(2019, 1, 1, tzinfo=UTC), datetime(2033, 1, 1, tzinfo=UTC), "UTC")
+
+
+# -- oracles -------------------------------------------------------------------------------
+
+
+def _status_before(member: Member, boundary: datetime) -> MembershipStatus | None:
+    """Replay the history by hand: the status after the last change strictly before B."""
+    status = None
+    for change in member.history:
+        if change.at < boundary:
+            status = change.to
+    return status
+
+
+def _first_active(member: Member) -> datetime | None:
+    times = [c.at for c in member.history if c.to is _M.ACTIVE]
+    return min(times) if times else None
+
+
+def _newest_first(members: Iterable[Member]) -> list[str]:
+    """Ids by first activation, newest first, ties by id ascending (two stable sorts)."""
+    by_id = sorted(members, key=lambda m: m.id)
+    by_id.sort(key=lambda m: _first_active(m) or WIDE.start, reverse=True)
+    return [m.id for m in by_id]
+
+
+def _in(values: frozenset[str] | None, value: str) -> bool:
+    return values is None or value in values
+
+
+def _committed(plan: PaymentPlan) -> datetime | None:
+    """The earliest change into Active or Completed."""
+    times = [
+        c.at
+        for c in plan.history
+        if c.to in (PaymentPlanStatus.ACTIVE, PaymentPlanStatus.COMPLETED)
+    ]
+    return min(times) if times else None
+
+
+def _signed_minor(p: Payment) -> int:
+    if p.outcome is not OK:
+        return 0
+    return p.amount.minor if p.kind is CHARGE else -p.amount.minor
+
+
+def _sums(pairs: Iterable[tuple[str, int]]) -> dict[str, Money]:
+    """Per-currency sums of minor units, zero sums left out."""
+    totals: dict[str, int] = collections.defaultdict(int)
+    for currency, minor in pairs:
+        totals[currency] += minor
+    return {c: Money.from_minor(v, c) for c, v in totals.items() if v}
+
+
+def _nonzero(totals: Any) -> dict[str, Money]:
+    return {c: m for c, m in dict(totals).items() if not m.is_zero()}
+
+
+def _counts(store: InMemoryStore) -> dict[str, tuple[int, int]]:
+    return {
+        name: (len(getattr(store, name)), getattr(store, name).count(EVERYTHING[name]))
+        for name in REPOSITORIES
+    }
+
+
+def _snapshot(store: InMemoryStore, instants: Iterable[datetime]) -> dict[str, Any]:
+    """Every object, and the fast-path answers at each instant."""
+    times = sorted(set(instants))
+    return {
+        "objects": {
+            name: {o.id: o for o in getattr(store, name).find(EVERYTHING[name])}
+            for name in REPOSITORIES
+        },
+        "counts": _counts(store),
+        "active": [store.members.count(MemberQuery(active_at=t)) for t in times],
+        "ever": [store.members.count(MemberQuery(ever_active_before=t)) for t in times],
+        "revenue": [
+            _nonzero(store.payments.total(PaymentQuery(time_range=DateRange(WIDE.start, t, "UTC"))))
+            for t in times
+        ],
+        "committed": _nonzero(store.payment_plans.total(PaymentPlanQuery(committed_in=WIDE))),
+        "payments": store.payments.count(PaymentQuery(time_range=WIDE)),
+    }
+
+
+def _event_times(dataset: sps.Dataset) -> list[datetime]:
+    return sorted(
+        {c.at for m in dataset.members for c in m.history}
+        | {p.at for p in dataset.payments}
+        | {c.at for p in dataset.payment_plans for c in p.history}
+    )
+
+
+# -- a store built out of order, with members moved after loading ------------------------
+
+
+@attrs.define
+class Built:
+    """A store and, independently, what it should hold."""
+
+    store: InMemoryStore
+    dataset: sps.Dataset
+    members: dict[str, Member]
+
+    def practice_sets(self) -> st.SearchStrategy[frozenset[str] | None]:
+        ids = [p.id for p in self.dataset.practices] + ["p-unknown"]
+        return st.none() | st.frozensets(st.sampled_from(ids))
+
+    def moments(self) -> st.SearchStrategy[datetime]:
+        """Instants on, just before and just after every status change, or anywhere."""
+        times = sorted({c.at for m in self.members.values() for c in m.history})
+        if not times:
+            return sps.boundaries(self.dataset)
+        near = st.sampled_from(times).flatmap(lambda t: st.sampled_from([t - MICRO, t, t + MICRO]))
+        return near | sps.boundaries(self.dataset)
+
+    def ranges(self, data: st.DataObject) -> DateRange:
+        a, b = sorted((data.draw(self.moments(), label="a"), data.draw(self.moments(), label="b")))
+        zones = sorted({p.timezone for p in self.dataset.practices})
+        return DateRange(a, b, data.draw(st.sampled_from(zones), label="zone"))
+
+
+def _build(data: st.DataObject, dataset: sps.Dataset) -> Built:
+    """Add every object repository by repository in a shuffled order (charges before refunds),
+    then save a few members moved through their lifecycle."""
+    store = InMemoryStore()
+    for name in REPOSITORIES[:-1]:
+        for obj in data.draw(st.permutations(getattr(dataset, name)), label=name):
+            getattr(store, name).add(obj)
+    charges = [p for p in dataset.payments if p.kind is CHARGE]
+    refunds = [p for p in dataset.payments if p.kind is REFUND]
+    for p in data.draw(st.permutations(charges), label="charges"):
+        store.payments.add(p)
+    for p in data.draw(st.permutations(refunds), label="refunds"):
+        store.payments.add(p)
+    members = {m.id: m for m in dataset.members}
+    ids = sorted(members)
+    for _ in range(data.draw(st.integers(0, 6), label="moves") if ids else 0):
+        member = members[data.draw(st.sampled_from(ids), label="member")]
+        targets = sorted(MEMBERSHIP_LIFECYCLE.allowed(member.status), key=lambda s: s.value)
+        if not targets:
+            continue
+        to = data.draw(st.sampled_from(targets), label="to")
+        gap = timedelta(seconds=data.draw(st.integers(0, 60 * 86400), label="gap"))
+        moved = member.transition(to, at=member.history[-1].at + gap, reason="moved in test")
+        store.members.save(moved)
+        members[moved.id] = moved
+    return Built(store, dataset, members)
+
+
+# -- Timeline -------------------------------------------------------------------------------
+
+
+def _t(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def _value(at: datetime, id: str) -> int:
+    """A fixed value per (instant, id), negative for some ids."""
+    return (at.minute + 1) * (1 if id in "ac" else -3)
+
+
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["add", "add", "remove"]), st.integers(0, 6), st.sampled_from("abcd")
+    ),
+    max_size=40,
+)
+_BOUNDS = st.none() | st.integers(-1, 8).map(_t)
+
+
+def _oracle_window(
+    entries: list[tuple[datetime, str, int]], start: datetime | None, end: datetime | None
+) -> list[tuple[datetime, str, int]]:
+    inside = [
+        e for e in entries if (start is None or start <= e[0]) and (end is None or e[0] < end)
+    ]
+    return sorted(inside, key=lambda e: (e[0], e[1]))
+
+
+def _oracle_latest(
+    entries: list[tuple[datetime, str, int]], end: datetime | None, n: int
+) -> list[tuple[datetime, str]]:
+    before = [(e[0], e[1]) for e in _oracle_window(entries, None, end)]
+    if n == 0 or not before:
+        return []
+    oldest = before[-n][0] if n <= len(before) else before[0][0]
+    return [e for e in before if e[0] >= oldest]
+
+
+def _check_timeline(
+    timeline: Timeline,
+    entries: list[tuple[datetime, str, int]],
+    start: datetime | None,
+    end: datetime | None,
+    n: int,
+) -> None:
+    window = _oracle_window(entries, start, end)
+    assert len(timeline) == len(entries)
+    assert timeline.count(start, end) == len(window)
+    assert timeline.total(start, end) == sum(e[2] for e in window)
+    assert list(timeline.between(start, end)) == [(e[0], e[1]) for e in window]
+    assert list(timeline.latest(end, n)) == _oracle_latest(entries, end, n)
+
+
+class TestTimeline:
+    """Sorted (instant, id) entries with prefix sums: half-open reads, duplicates, removal."""
+
+    @given(data=st.data(), ops=_OPS)
+    def test_agrees_with_a_plain_list(self, data: st.DataObject, ops: list[Any]) -> None:
+        """After any mix of adds (out of order, duplicates) and removals, every read equals a
+        brute force over a plain list, including the prefix sums."""
+        timeline = Timeline()
+        entries: list[tuple[datetime, str, int]] = []
+        for op, minute, id in ops:
+            at = _t(minute)
+            if op == "add":
+                timeline.add(at, id, _value(at, id))
+                entries.append((at, id, _value(at, id)))
+            elif any(e[:2] == (at, id) for e in entries):
+                timeline.remove(at, id)
+                entries.remove((at, id, _value(at, id)))
+            else:
+                with pytest.raises(KeyError):
+                    timeline.remove(at, id)
+            start, end = data.draw(_BOUNDS, label="start"), data.draw(_BOUNDS, label="end")
+            _check_timeline(timeline, entries, start, end, data.draw(st.integers(0, 5), label="n"))
+        for start in (None, *map(_t, range(-1, 8))):
+            for end in (None, *map(_t, range(-1, 8))):
+                _check_timeline(timeline, entries, start, end, 2)
+
+    def test_ranges_are_half_open(self) -> None:
+        """An entry at start is inside [start, end), one at end is not."""
+        timeline = Timeline()
+        timeline.add(_t(0), "a", 5)
+        timeline.add(_t(1), "b", 7)
+        assert timeline.count(_t(0), _t(1)) == 1
+        assert timeline.total(_t(0), _t(1)) == 5
+        assert list(timeline.between(_t(0), _t(1))) == [(_t(0), "a")]
+        assert timeline.count(_t(1)) == 1
+        assert timeline.total(end=_t(1)) == 5
+        assert timeline.count() == 2
+        assert timeline.total() == 12
+
+    def test_reversed_bounds_hold_nothing(self) -> None:
+        """A start after the end counts nothing, sums to zero and lists nothing."""
+        timeline = Timeline()
+        for minute in range(4):
+            timeline.add(_t(minute), "a", 1)
+        assert timeline.count(_t(3), _t(1)) == 0
+        assert timeline.total(_t(3), _t(1)) == 0
+        assert list(timeline.between(_t(3), _t(1))) == []
+
+    def test_duplicates_count_and_sum_each_time(self) -> None:
+        """The same (instant, id) twice counts twice; removing it once leaves one."""
+        timeline = Timeline()
+        timeline.add(_t(0), "a", 5)
+        timeline.add(_t(0), "a", 5)
+        assert (timeline.count(), timeline.total(), len(timeline)) == (2, 10, 2)
+        timeline.remove(_t(0), "a")
+        assert (timeline.count(), timeline.total(), len(timeline)) == (1, 5, 1)
+
+    @pytest.mark.parametrize(("minute", "id"), [(0, "b"), (1, "a"), (5, "z")])
+    def test_removing_a_missing_entry_raises_key_error(self, minute: int, id: str) -> None:
+        """remove() of an entry not held raises KeyError and changes nothing."""
+        timeline = Timeline()
+        timeline.add(_t(0), "a", 5)
+        with pytest.raises(KeyError):
+            timeline.remove(_t(minute), id)
+        assert list(timeline.between()) == [(_t(0), "a")]
+        assert timeline.total() == 5
+        with pytest.raises(KeyError):
+            Timeline().remove(_t(0), "a")
+
+    def test_prefix_sums_survive_out_of_order_inserts_and_removals(self) -> None:
+        """Totals stay exact through appends, an insert in the middle and a removal."""
+        timeline = Timeline()
+        timeline.add(_t(2), "a", 10)
+        assert timeline.total() == 10
+        timeline.add(_t(0), "b", 100)  # before the first entry
+        assert timeline.total(end=_t(1)) == 100
+        assert timeline.total(_t(1)) == 10
+        timeline.add(_t(5), "c", 1000)  # an append after a lazy rebuild
+        assert timeline.total() == 1110
+        timeline.add(_t(3), "d", -7)
+        timeline.remove(_t(0), "b")
+        assert timeline.total() == 1003
+        assert timeline.total(_t(3), _t(5)) == -7
+        assert timeline.total(_t(2), _t(4)) == 3
+
+    def test_latest_keeps_every_entry_tied_with_the_oldest(self) -> None:
+        """latest(end, n) gives at least n entries before end, with all ties of the oldest."""
+        timeline = Timeline()
+        for at, id in [(_t(0), "a"), (_t(0), "b"), (_t(1), "c"), (_t(2), "d")]:
+            timeline.add(at, id)
+        assert list(timeline.latest(None, 1)) == [(_t(2), "d")]
+        assert list(timeline.latest(_t(2), 2)) == [(_t(0), "a"), (_t(0), "b"), (_t(1), "c")]
+        assert list(timeline.latest(_t(1), 1)) == [(_t(0), "a"), (_t(0), "b")]
+        assert list(timeline.latest(None, 10)) == list(timeline.between())
+        assert list(timeline.latest(None, 0)) == []
+        assert list(timeline.latest(_t(0), 3)) == []
+
+
+# -- fast paths ----------------------------------------------------------------------------
+
+
+class TestMemberFastPaths:
+    """The member KPI reads answered from timelines equal brute force over the members,
+    after shuffled adds and lifecycle saves."""
+
+    @DATASETS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_active_at(self, data: st.DataObject, dataset: sps.Dataset) -> None:
+        """count(active_at=B) is the number of members whose last change before B is Active."""
+        built = _build(data, dataset)
+        for _ in range(5):
+            practices = data.draw(built.practice_sets(), label="practices")
+            b = data.draw(built.moments(), label="B")
+            query = MemberQuery(practices=practices, active_at=b)
+            expected = sorted(
+                m.id
+                for m in built.members.values()
+                if _in(practices, m.practice_id) and _status_before(m, b) is _M.ACTIVE
+            )
+            assert built.store.members.count(query) == len(expected)
+            assert sorted(m.id for m in built.store.members.find(query)) == expected
+
+    @DATASETS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_retained(self, data: st.DataObject, dataset: sps.Dataset) -> None:
+        """count(active_at=A, retained_until=B) counts members Active at both boundaries."""
+        built = _build(data, dataset)
+        for _ in range(5):
+            practices = data.draw(built.practice_sets(), label="practices")
+            a = data.draw(built.moments(), label="A")
+            b = data.draw(built.moments(), label="B")
+            query = MemberQuery(practices=practices, active_at=a, retained_until=b)
+            expected = [
+                m.id
+                for m in built.members.values()
+                if _in(practices, m.practice_id)
+                and _status_before(m, a) is _M.ACTIVE
+                and _status_before(m, b) is _M.ACTIVE
+            ]
+            assert built.store.members.count(query) == len(expected)
+            assert len(built.store.members.find(query)) == len(expected)
+
+    @DATASETS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_ever_active_and_first_activated(
+        self, data: st.DataObject, dataset: sps.Dataset
+    ) -> None:
+        """count(ever_active_before=B) and count(first_activated_in=R) equal brute force."""
+        built = _build(data, dataset)
+        for _ in range(5):
+            practices = data.draw(built.practice_sets(), label="practices")
+            b = data.draw(built.moments(), label="B")
+            r = built.ranges(data)
+            firsts = [
+                _first_active(m) for m in built.members.values() if _in(practices, m.practice_id)
+            ]
+            ever = MemberQuery(practices=practices, ever_active_before=b)
+            new = MemberQuery(practices=practices, first_activated_in=r)
+            expected_ever = sum(1 for f in firsts if f is not None and f < b)
+            expected_new = sum(1 for f in firsts if f is not None and r.start <= f < r.end)
+            assert built.store.members.count(ever) == expected_ever
+            assert built.store.members.count(new) == expected_new
+            assert len(built.store.members.find(ever)) == expected_ever
+            assert len(built.store.members.find(new)) == expected_new
+
+    @DATASETS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_latest_activated_feed(self, data: st.DataObject, dataset: sps.Dataset) -> None:
+        """find(ever_active_before=B) by -first_activated_at with a page gives the newest first
+        activations before B, ties by id, paged."""
+        built = _build(data, dataset)
+        for _ in range(5):
+            practices = data.draw(built.practice_sets(), label="practices")
+            b = data.draw(built.moments(), label="B")
+            limit = data.draw(st.integers(0, 6), label="limit")
+            offset = data.draw(st.integers(0, 4), label="offset")
+            query = MemberQuery(practices=practices, ever_active_before=b)
+            order = Order("-first_activated_at", page=Page(limit=limit, offset=offset))
+            ranked = _newest_first(
+                m
+                for m in built.members.values()
+                if _in(practices, m.practice_id) and (f := _first_active(m)) is not None and f < b
+            )
+            expected = ranked[offset : offset + limit]
+            assert [m.id for m in built.store.members.find(query, order=order)] == expected
+
+    def test_feed_without_a_boundary_keeps_never_activated_members(self) -> None:
+        """Ordered by -first_activated_at with a limit and no other filter, members never
+        activated still come (last), as they do without the limit."""
+        store = _store(_member("m-2"), _member("m-3", plan_id="syd-silver"))
+        order = Order("-first_activated_at", page=Page(limit=5))
+        generic = store.members.find(MemberQuery(statuses=set(MembershipStatus)), order=order)
+        assert [m.id for m in generic] == ["m-1", "m-2", "m-3"]
+        assert [m.id for m in store.members.find(MemberQuery(), order=order)] == [
+            "m-1",
+            "m-2",
+            "m-3",
+        ]
+
+
+class TestLedgerFastPaths:
+    """Revenue and committed totals read from prefix sums equal summing by hand."""
+
+    @DATASETS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_payment_total_and_count(self, data: st.DataObject, dataset: sps.Dataset) -> None:
+        """total(practices, time_range, kinds, outcomes) is the signed sum of the matching
+        entries; count(practices, time_range) their number; both equal the generic path."""
+        built = _build(data, dataset)
+        currency = {p.id: p.currency for p in dataset.practices}
+        every_id = frozenset(p.id for p in dataset.payments)
+        for _ in range(5):
+            practices = data.draw(built.practice_sets(), label="practices")
+            r = built.ranges(data) if data.draw(st.booleans(), label="ranged") else None
+            kinds = data.draw(st.none() | st.frozensets(st.sampled_from(PaymentKind)), label="k")
+            outcomes = data.draw(
+                st.none() | st.frozensets(st.sampled_from(PaymentOutcome)), label="o"
+            )
+            matching = [
+                p
+                for p in dataset.payments
+                if _in(practices, p.practice_id)
+                and (r is None or r.start <= p.at < r.end)
+                and (kinds is None or p.kind in kinds)
+                and (outcomes is None or p.outcome in outcomes)
+            ]
+            query = PaymentQuery(practices=practices, time_range=r, kinds=kinds, outcomes=outcomes)
+            expected = _sums((currency[p.practice_id], _signed_minor(p)) for p in matching)
+            assert _nonzero(built.store.payments.total(query)) == expected
+            generic = attrs.evolve(query, ids=every_id)
+            assert _nonzero(built.store.payments.total(generic)) == expected
+            in_range = PaymentQuery(practices=practices, time_range=r)
+            expected_count = sum(
+                1
+                for p in dataset.payments
+                if _in(practices, p.practice_id) and (r is None or r.start <= p.at < r.end)
+            )
+            assert built.store.payments.count(in_range) == expected_count
+            assert len(built.store.payments.find(in_range)) == expected_count
+
+    @DATASETS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_committed_total(self, data: st.DataObject, dataset: sps.Dataset) -> None:
+        """total(committed_in=R) sums the totals of plans first Active (or Completed at once)
+        in R, like the generic path."""
+        built = _build(data, dataset)
+        for _ in range(5):
+            practices = data.draw(built.practice_sets(), label="practices")
+            r = built.ranges(data)
+            expected = _sums(
+                (p.total.currency, p.total.minor)
+                for p in dataset.payment_plans
+                if _in(practices, p.practice_id)
+                and (committed := _committed(p)) is not None
+                and r.start <= committed < r.end
+            )
+            query = PaymentPlanQuery(practices=practices, committed_in=r)
+            assert _nonzero(built.store.payment_plans.total(query)) == expected
+            generic = attrs.evolve(query, statuses=set(PaymentPlanStatus))
+            assert _nonzero(built.store.payment_plans.total(generic)) == expected
+
+    @DATASETS
+    @given(dataset=sps.datasets())
+    def test_collected_for_each_source(self, dataset: sps.Dataset) -> None:
+        """collected_for(source) is the source's succeeded charges minus succeeded refunds."""
+        store = InMemoryStore.from_objects(dataset.objects())
+        currency = {p.id: p.currency for p in dataset.practices}
+        sources = {("member", m.id): m.practice_id for m in dataset.members}
+        sources |= {("payment_plan", p.id): p.practice_id for p in dataset.payment_plans}
+        for source, practice_id in sources.items():
+            minor = sum(
+                _signed_minor(p)
+                for p in dataset.payments
+                if (p.member_id, p.payment_plan_id)
+                == ((source[1], None) if source[0] == "member" else (None, source[1]))
+            )
+            code = currency[practice_id]
+            assert store.payments.collected_for(source, code) == Money.from_minor(minor, code)
+
+
+# -- load ------------------------------------------------------------------------------------
+
+
+def _bad_objects(dataset: sps.Dataset) -> list[tuple[object, str]]:
+    """Objects every load must refuse, whatever else it holds, with the field to blame."""
+    practice = dataset.practices[0]
+    other = "GBP"
+    return [
+        (
+            Member.enrol(
+                id="bad-member",
+                practice_id=practice.id,
+                plan_id="no-such-plan",
+                account_holder=Patient("pat-bad", "Nobody"),
+                start_date=T0.date(),
+                at=T0,
+            ),
+            "plan_id",
+        ),
+        (
+            Payment(
+                "bad-payment",
+                practice.id,
+                Money.from_minor(100, practice.currency),
+                CHARGE,
+                OK,
+                T0,
+                member_id="no-such-member",
+            ),
+            "member_id",
+        ),
+        (StaffUser("bad-staff", "no-such-practice", "Ghost"), "practice_id"),
+        (
+            MembershipPlan(
+                "bad-plan", practice.id, "Odd", Money.of("10", other), BillingCycle.MONTHLY
+            ),
+            "",
+        ),
+        ("not a domain object", "obj"),
+    ]
+
+
+class TestLoad:
+    """load() is atomic, names the refused object, and does not depend on input order."""
+
+    @DATASETS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_a_failed_load_changes_nothing(self, data: st.DataObject, dataset: sps.Dataset) -> None:
+        """A bad object anywhere in a load raises InvalidRecord at its input position and leaves
+        the store exactly as before; the same load without it then succeeds."""
+        store = InMemoryStore()
+        k = data.draw(st.integers(0, len(dataset.members)), label="k")
+        store.load(
+            [
+                *dataset.practices,
+                *dataset.staff_users,
+                *dataset.membership_plans,
+                *dataset.campaigns,
+                *dataset.members[:k],
+            ]
+        )
+        times = _event_times(dataset)
+        before = _snapshot(store, times)
+        rest = [
+            *dataset.members[k:],
+            *dataset.payment_plans,
+            *dataset.referrals,
+            *dataset.payments,
+        ]
+        rest = list(data.draw(st.permutations(rest), label="rest"))
+        bad, field = data.draw(st.sampled_from(_bad_objects(dataset)), label="bad")
+        j = data.draw(st.integers(0, len(rest)), label="position")
+        with pytest.raises(InvalidRecord) as caught:
+            store.load([*rest[:j], bad, *rest[j:]])
+        assert caught.value.index == j
+        assert caught.value.table == type(bad).__name__
+        assert caught.value.field
+        assert caught.value.reason
+        if field:
+            assert caught.value.field == field
+        assert _snapshot(store, times) == before
+        store.load(rest)
+        assert _snapshot(store, times) == _snapshot(
+            InMemoryStore.from_objects(dataset.objects()), times
+        )
+
+    @DATASETS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_load_order_does_not_matter(self, data: st.DataObject, dataset: sps.Dataset) -> None:
+        """A store loaded from shuffled objects answers every query like one loaded in order."""
+        ordered = InMemoryStore.from_objects(dataset.objects())
+        shuffled = InMemoryStore.from_objects(
+            data.draw(st.permutations(dataset.objects()), label="objects")
+        )
+        times = _event_times(dataset)
+        assert _snapshot(shuffled, times) == _snapshot(ordered, times)
+        for _ in range(3):
+            mq = data.draw(sps.member_queries(dataset), label="member query")
+            assert shuffled.members.find(mq) == ordered.members.find(mq)
+            assert shuffled.members.count(mq) == ordered.members.count(mq)
+            pq = data.draw(sps.payment_queries(dataset), label="payment query")
+            assert shuffled.payments.find(pq) == ordered.payments.find(pq)
+            assert shuffled.payments.total(pq) == ordered.payments.total(pq)
+            ppq = data.draw(sps.payment_plan_queries(dataset), label="plan query")
+            assert shuffled.payment_plans.total(ppq) == ordered.payment_plans.total(ppq)
+            rq = data.draw(sps.referral_queries(dataset), label="referral query")
+            assert shuffled.referrals.find(rq) == ordered.referrals.find(rq)
+
+    def test_refusal_names_index_table_field_and_reason(self) -> None:
+        """A member whose plan belongs to another practice is refused at its index, naming
+        plan_id; the original error is the cause."""
+        bad = _member("m-9", plan_id="nyc-gold")
+        store = _store()
+        before = _counts(store)
+        with pytest.raises(InvalidRecord) as caught:
+            store.load([_member("m-7"), _member("m-8"), bad, _member("m-10")])
+        record = caught.value
+        assert (record.table, record.index, record.field) == ("Member", 2, "plan_id")
+        assert "nyc" in record.reason
+        assert isinstance(record.__cause__, InvalidValue)
+        assert _counts(store) == before
+
+    def test_a_non_domain_object_is_refused_before_anything_is_added(self) -> None:
+        """Something that is not a domain object is refused at its index; nothing is kept."""
+        store = InMemoryStore()
+        with pytest.raises(InvalidRecord) as caught:
+            store.load([SYD, {"id": "p-2"}])
+        assert (caught.value.table, caught.value.index) == ("dict", 1)
+        assert len(store.practices) == 0
+
+    @pytest.mark.parametrize(
+        ("bad", "field"),
+        [
+            (
+                MembershipPlan(
+                    "syd-odd", "syd", "Odd", Money.of("10", "USD"), BillingCycle.MONTHLY
+                ),
+                "price",
+            ),
+            (Practice("syd", "Again", "UTC", "AUD"), "id"),
+        ],
+        ids=["currency", "duplicate"],
+    )
+    def test_every_refusal_names_the_field(self, bad: object, field: str) -> None:
+        """A price in another currency names price; a taken id names id."""
+        store = _store()
+        with pytest.raises(InvalidRecord) as caught:
+            store.load([bad])
+        assert (caught.value.index, caught.value.field) == (0, field)
+
+    def test_a_failed_load_keeps_payments_recorded_before_it(self) -> None:
+        """Re-sending an already recorded payment in a load that fails does not remove it."""
+        charge = _charge("pay-1", "100")
+        store = _store(charge)
+        before = _counts(store)
+        with pytest.raises(InvalidRecord):
+            store.load([charge, _charge("pay-2", "5", member="no-such-member")])
+        assert _counts(store) == before
+        assert store.payments.get("pay-1") == charge
+        assert store.payments.total(PaymentQuery()) == {"AUD": Money.of("100", "AUD")}
+
+    def test_a_payment_twice_in_a_failed_load_still_reports_the_bad_record(self) -> None:
+        """The same payment twice in one load, then a bad object: InvalidRecord, nothing kept."""
+        store = _store()
+        before = _counts(store)
+        charge = _charge("pay-1", "100")
+        late = _charge("pay-2", "5", T0 + 2 * HOUR, member="no-such-member")
+        with pytest.raises(InvalidRecord) as caught:
+            store.load([charge, charge, late])
+        assert caught.value.index == 2
+        assert _counts(store) == before
+
+    def test_the_same_payment_twice_in_one_load_is_kept_once(self) -> None:
+        """An identical payment repeated within a successful load is recorded once."""
+        store = _store()
+        charge = _charge("pay-1", "100")
+        store.load([charge, charge])
+        assert store.payments.count(PaymentQuery()) == 1
+
+
+# -- referential checks ----------------------------------------------------------------------
+
+SYD = Practice("syd", "Harbour Dental", "Australia/Sydney", "AUD")
+NYC = Practice("nyc", "Hudson Smiles", "America/New_York", "USD")
+SYD_GOLD = MembershipPlan("syd-gold", "syd", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+SYD_SILVER = MembershipPlan(
+    "syd-silver", "syd", "Silver", Money.of("20", "AUD"), BillingCycle.MONTHLY
+)
+NYC_GOLD = MembershipPlan("nyc-gold", "nyc", "Gold", Money.of("30", "USD"), BillingCycle.MONTHLY)
+ADA = Patient("pat-ada", "Ada Lovelace")
+
+
+def _member(id: str = "m-1", **fields: Any) -> Member:
+    base: dict[str, Any] = {
+        "id": id,
+        "practice_id": "syd",
+        "plan_id": "syd-gold",
+        "account_holder": ADA,
+        "start_date": T0.date(),
+        "at": T0,
+    }
+    return Member.enrol(**{**base, **fields})
+
+
+def _charge(
+    id: str,
+    amount: str,
+    at: datetime = T0 + HOUR,
+    *,
+    member: str = "m-1",
+    kind: PaymentKind = CHARGE,
+    outcome: PaymentOutcome = OK,
+    practice: str = "syd",
+    currency: str = "AUD",
+) -> Payment:
+    return Payment(id, practice, Money.of(amount, currency), kind, outcome, at, member_id=member)
+
+
+def _refund(id: str, amount: str, at: datetime, **fields: Any) -> Payment:
+    return _charge(id, amount, at, kind=REFUND, **fields)
+
+
+def _store(*extra: object) -> InMemoryStore:
+    """Sydney and New York with a plan each, and member m-1 of Sydney, Active since T0 + 1h."""
+    return InMemoryStore.from_objects(
+        [SYD, NYC, SYD_GOLD, SYD_SILVER, NYC_GOLD, _member().activate(at=T0 + HOUR), *extra]
+    )
+
+
+class TestReferentialChecks:
+    """add() refuses objects pointing at what the store does not hold, keeping nothing."""
+
+    def test_unknown_practice_raises_not_found(self) -> None:
+        """A staff user, plan or member of an unknown practice raises NotFound naming it."""
+        store = _store()
+        for repo, obj in [
+            (store.staff_users, StaffUser("s-1", "nowhere", "Sam")),
+            (store.membership_plans, attrs.evolve(SYD_GOLD, id="x", practice_id="nowhere")),
+            (store.members, _member("m-2", practice_id="nowhere")),
+        ]:
+            with pytest.raises(NotFound) as caught:
+                repo.add(obj)  # type: ignore[attr-defined]
+            assert (caught.value.kind, caught.value.id) == ("Practice", "nowhere")
+            assert obj.id not in {o.id for o in repo}  # type: ignore[attr-defined]
+
+    def test_plan_of_another_practice_raises_invalid_value(self) -> None:
+        """A Sydney member on New York's plan raises InvalidValue naming plan_id."""
+        store = _store()
+        with pytest.raises(InvalidValue) as caught:
+            store.members.add(_member("m-2", plan_id="nyc-gold"))
+        assert (caught.value.field, caught.value.value) == ("plan_id", "nyc-gold")
+        with pytest.raises(NotFound):
+            store.members.get("m-2")
+
+    def test_unknown_plan_raises_not_found(self) -> None:
+        """A member on a plan the store does not hold raises NotFound naming plan_id."""
+        with pytest.raises(NotFound) as caught:
+            _store().members.add(_member("m-2", plan_id="platinum"))
+        assert (caught.value.kind, caught.value.id) == ("MembershipPlan", "platinum")
+
+    def test_membership_plan_in_another_currency_raises_currency_mismatch(self) -> None:
+        """A membership plan priced in USD for an AUD practice raises CurrencyMismatch."""
+        store = _store()
+        plan = MembershipPlan("syd-usd", "syd", "Dollar", Money.of("9", "USD"), BillingCycle.WEEKLY)
+        with pytest.raises(CurrencyMismatch) as caught:
+            store.membership_plans.add(plan)
+        assert {caught.value.left, caught.value.right} == {"USD", "AUD"}
+        assert len(store.membership_plans) == 3
+
+    def test_payment_for_an_unknown_member_raises_not_found(self) -> None:
+        """A payment whose member the store does not hold raises NotFound; nothing recorded."""
+        store = _store()
+        with pytest.raises(NotFound) as caught:
+            store.payments.add(_charge("pay-1", "10", member="m-404"))
+        assert (caught.value.kind, caught.value.id) == ("Member", "m-404")
+        assert store.payments.count(PaymentQuery()) == 0
+
+    def test_payment_in_another_currency_raises_currency_mismatch(self) -> None:
+        """A USD payment in the AUD practice raises CurrencyMismatch."""
+        with pytest.raises(CurrencyMismatch):
+            _store().payments.add(_charge("pay-1", "10", currency="USD"))
+
+    def test_payment_plan_for_a_member_of_another_practice_raises(self) -> None:
+        """A New York payment plan held by a Sydney member raises InvalidValue naming member_id."""
+        plan = PaymentPlan.offer(
+            id="pp-1",
+            practice_id="nyc",
+            patient=ADA,
+            total=Money.of("90", "USD"),
+            payment_type=PaymentType.INSTANT,
+            first_due=T0.date(),
+            at=T0,
+            member_id="m-1",
+        )
+        with pytest.raises(InvalidValue) as caught:
+            _store().payment_plans.add(plan)
+        assert caught.value.field == "member_id"
+
+    def test_referral_from_an_unknown_member_raises_not_found(self) -> None:
+        """A referral naming a referring member the store does not hold raises NotFound."""
+        referral = Referral.open(
+            id="r-1",
+            practice_id="syd",
+            account_holder=ADA,
+            start_date=T0.date(),
+            at=T0,
+            referring_member_id="m-404",
+        )
+        with pytest.raises(NotFound):
+            _store().referrals.add(referral)
+
+    def test_add_refuses_another_type(self) -> None:
+        """Adding a practice to the members repository raises InvalidValue."""
+        with pytest.raises(InvalidValue):
+            _store().members.add(SYD)  # type: ignore[arg-type]
+
+
+# -- the ledger ------------------------------------------------------------------------------
+
+
+class TestPayments:
+    """The ledger is append-only, idempotent, and never refunds more than it collected."""
+
+    def test_identical_re_add_is_a_no_op(self) -> None:
+        """Adding the same payment again changes neither the count nor the total."""
+        charge = _charge("pay-1", "100")
+        store = _store(charge)
+        store.payments.add(charge)
+        store.payments.add(attrs.evolve(charge))
+        assert store.payments.count(PaymentQuery()) == 1
+        assert store.payments.total(PaymentQuery()) == {"AUD": Money.of("100", "AUD")}
+
+    def test_different_content_under_a_recorded_id_conflicts(self) -> None:
+        """Another amount under a recorded id raises ConflictingPayment, a DuplicateId and a
+        RuleViolation; the recorded entry stays."""
+        charge = _charge("pay-1", "100")
+        store = _store(charge)
+        with pytest.raises(ConflictingPayment) as caught:
+            store.payments.add(attrs.evolve(charge, amount=Money.of("101", "AUD")))
+        assert isinstance(caught.value, DuplicateId)
+        assert isinstance(caught.value, RuleViolation)
+        assert caught.value.rule == "conflicting_payment"
+        assert caught.value.id == "pay-1"
+        assert store.payments.get("pay-1") == charge
+
+    @pytest.mark.parametrize("known", [True, False])
+    def test_save_is_refused(self, known: bool) -> None:
+        """save() always raises RuleViolation with rule append_only and records nothing."""
+        charge = _charge("pay-1", "100")
+        store = _store(charge) if known else _store()
+        with pytest.raises(RuleViolation) as caught:
+            store.payments.save(attrs.evolve(charge, outcome=FAILED))
+        assert caught.value.rule == "append_only"
+        assert store.payments.count(PaymentQuery(outcomes={"failed"})) == 0
+
+    def test_refund_above_net_collected_is_refused(self) -> None:
+        """A refund one cent above the net collected raises refund_exceeds_collected; one
+        equal to it is recorded."""
+        store = _store(_charge("pay-1", "100"), _refund("ref-1", "30", T0 + 2 * HOUR))
+        with pytest.raises(RuleViolation) as caught:
+            store.payments.add(_refund("ref-2", "70.01", T0 + 3 * HOUR))
+        assert caught.value.rule == "refund_exceeds_collected"
+        with pytest.raises(NotFound):
+            store.payments.get("ref-2")
+        store.payments.add(_refund("ref-3", "70", T0 + 3 * HOUR))
+        assert store.payments.collected_for(("member", "m-1"), "AUD") == Money.zero("AUD")
+
+    def test_a_back_dated_refund_that_overdraws_a_later_one_is_refused(self) -> None:
+        """Charge 100, refund 60 later; a back-dated refund of 50 between them would leave
+        the later refund above what was collected, so it is refused; 40 is fine."""
+        store = _store(_charge("pay-1", "100", T0 + HOUR), _refund("ref-1", "60", T0 + 3 * HOUR))
+        with pytest.raises(RuleViolation) as caught:
+            store.payments.add(_refund("ref-2", "50", T0 + 2 * HOUR))
+        assert caught.value.rule == "refund_exceeds_collected"
+        store.payments.add(_refund("ref-3", "40", T0 + 2 * HOUR))
+        assert _nonzero(store.payments.total(PaymentQuery())) == {}
+        assert store.payments.collected_for(("member", "m-1"), "AUD") == Money.zero("AUD")
+
+    def test_a_refund_before_its_charge_is_refused(self) -> None:
+        """A refund stamped before the only charge raises, however small."""
+        store = _store(_charge("pay-1", "100", T0 + 2 * HOUR))
+        with pytest.raises(RuleViolation):
+            store.payments.add(_refund("ref-1", "0.01", T0 + HOUR))
+
+    def test_a_refund_at_the_charge_instant_is_allowed(self) -> None:
+        """At the same instant, the charge counts before the refund."""
+        store = _store(_charge("pay-1", "100", T0 + 2 * HOUR))
+        store.payments.add(_refund("ref-1", "100", T0 + 2 * HOUR))
+        assert store.payments.count(PaymentQuery(kinds="refund")) == 1
+
+    def test_only_succeeded_charges_of_the_same_source_count(self) -> None:
+        """A failed charge, or another member's charge, collects nothing to refund."""
+        store = _store(
+            _member("m-2"),
+            _charge("pay-1", "100", outcome=FAILED),
+            _charge("pay-2", "100", member="m-2"),
+        )
+        with pytest.raises(RuleViolation):
+            store.payments.add(_refund("ref-1", "1", T0 + 2 * HOUR))
+
+    def test_a_failed_refund_is_recorded_and_moves_no_money(self) -> None:
+        """A failed refund of any size is recorded and leaves the totals alone."""
+        store = _store(_charge("pay-1", "100"))
+        store.payments.add(_refund("ref-1", "5000", T0 + 2 * HOUR, outcome=FAILED))
+        assert store.payments.count(PaymentQuery()) == 2
+        assert store.payments.total(PaymentQuery()) == {"AUD": Money.of("100", "AUD")}
+
+    def test_collected_for(self) -> None:
+        """Net collected per source: succeeded charges minus succeeded refunds, zero if none."""
+        store = _store(
+            _member("m-2"),
+            _charge("pay-1", "100"),
+            _charge("pay-2", "40", T0 + 2 * HOUR),
+            _charge("pay-3", "999", T0 + 2 * HOUR, outcome=FAILED),
+            _refund("ref-1", "15.50", T0 + 3 * HOUR),
+            _charge("pay-4", "7", member="m-2"),
+        )
+        assert store.payments.collected_for(("member", "m-1"), "AUD") == Money.of("124.50", "AUD")
+        assert store.payments.collected_for(("member", "m-2"), "AUD") == Money.of("7", "AUD")
+        assert store.payments.collected_for(("member", "m-3"), "AUD") == Money.zero("AUD")
+
+
+# -- the demo --------------------------------------------------------------------------------
+
+
+class TestFromDemo:
+    """InMemoryStore.from_demo() holds exactly the demo dataset."""
+
+    def test_counts_equal_the_demo(self) -> None:
+        """Every repository holds as many objects as the demo's tuple."""
+        data = load_demo()
+        store = InMemoryStore.from_demo()
+        for name in REPOSITORIES:
+            assert _counts(store)[name] == (len(getattr(data, name)),) * 2, name
+
+    def test_member_counts_by_status(self) -> None:
+        """Counting and finding members by status (enum or host string) matches the demo."""
+        data = load_demo()
+        store = InMemoryStore.from_demo()
+        by_status = collections.Counter(m.status for m in data.members)
+        for status in MembershipStatus:
+            assert store.members.count(MemberQuery(statuses={status})) == by_status[status]
+            assert (
+                len(store.members.find(MemberQuery(statuses=status.value.title())))
+                == (by_status[status])
+            )
+        assert store.members.count(MemberQuery(statuses=set(MembershipStatus))) == len(data.members)
+
+    def test_active_now_equals_the_current_statuses(self) -> None:
+        """Active at the demo's now (all changes before it) equals the members Active now."""
+        data = load_demo()
+        store = InMemoryStore.from_demo()
+        active = sum(1 for m in data.members if m.status is _M.ACTIVE)
+        assert store.members.count(MemberQuery(active_at=data.now)) == active
+
+    def test_latest_feed_on_the_demo(self) -> None:
+        """The latest-activated feed on the demo lists the newest first activations."""
+        data = load_demo()
+        store = InMemoryStore.from_demo()
+        for practice in data.practices:
+            ranked = _newest_first(
+                m
+                for m in data.members
+                if m.practice_id == practice.id and _first_active(m) is not None
+            )
+            query = MemberQuery(practices=practice.id, ever_active_before=data.now)
+            order = Order("-first_activated_at", page=Page(limit=5))
+            assert [m.id for m in store.members.find(query, order=order)] == ranked[:5]
