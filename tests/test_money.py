@@ -271,6 +271,13 @@ class TestArithmeticRefusals:
         with pytest.raises(ZeroDivisionError):
             aud("10") / Money.zero("AUD")
 
+    def test_subtracting_or_dividing_by_a_plain_number_is_refused(self) -> None:
+        """Money - int and Money / int raise TypeError: split with allocate instead."""
+        with pytest.raises(TypeError):
+            aud("10") - 1
+        with pytest.raises(TypeError):
+            aud("10") / 3
+
     def test_adding_a_plain_number_is_refused(self) -> None:
         """Money + int (other than sum()'s starting 0) raises TypeError."""
         with pytest.raises(TypeError):

@@ -475,6 +475,29 @@ class TestDirectConstruction:
         with pytest.raises(InvalidValue, match=r"^schedule: .*numbered 1..n"):
             attrs.evolve(plan, schedule=schedule)
 
+    def test_a_non_positive_total_is_refused(self) -> None:
+        """A plan whose total is zero raises InvalidValue naming `total`."""
+        with pytest.raises(InvalidValue, match=r"^total: must be positive"):
+            attrs.evolve(_offer(), total=Money.zero("AUD"))
+
+    def test_an_instant_plan_with_two_instalments_is_refused(self) -> None:
+        """A directly built Instant plan with two instalments raises InvalidValue `schedule`."""
+        plan = _offer()
+        with pytest.raises(InvalidValue, match=r"^schedule: an INSTANT payment has exactly one"):
+            attrs.evolve(plan, payment_type=PaymentType.INSTANT)
+
+    def test_a_zero_instalment_is_refused(self) -> None:
+        """A schedule holding an instalment of zero raises InvalidValue `schedule`."""
+        plan = _offer()
+        first, second, third = plan.schedule
+        schedule = (
+            attrs.evolve(first, amount=first.amount + second.amount),
+            attrs.evolve(second, amount=Money.zero("AUD")),
+            third,
+        )
+        with pytest.raises(InvalidValue, match=r"^schedule: every instalment must be positive"):
+            attrs.evolve(plan, schedule=schedule)
+
     def test_an_empty_schedule_is_refused(self) -> None:
         """A plan without instalments raises InvalidValue naming `schedule`."""
         with pytest.raises(InvalidValue, match=r"^schedule: .*at least one"):

@@ -876,5 +876,10 @@ class TestComparisonProperties:
         p = r.previous()
         local_now = now.astimezone(zi)
         day = p.local_start.date() + (local_now.date() - r.local_start.date())
-        target = datetime.combine(day, local_now.time()).replace(tzinfo=zi).astimezone(UTC)
+        if now == local_midnight(local_now.date(), r.timezone):
+            # The first instant of a local day (01:00 after a DST gap at midnight) maps
+            # to the first instant of the matching day.
+            target = local_midnight(day, r.timezone)
+        else:
+            target = datetime.combine(day, local_now.time()).replace(tzinfo=zi).astimezone(UTC)
         assert r.comparison(now).end == min(max(target, p.start), p.end)

@@ -439,8 +439,7 @@ class DateRange:
             boundary = local_midnight(boundary_day, self.timezone)
             if boundary >= self.end:
                 break
-            if boundary > self.start:
-                edges.append(boundary)
+            edges.append(boundary)  # after start: the first boundary follows start's own unit
             k += 1
         edges.append(self.end)
         return tuple(edges)
