@@ -337,7 +337,8 @@ class _Members(_Repository[Member, MemberQuery]):
 
     def _retained(self, practice_id: str, start: datetime, end: datetime) -> int:
         active = self.active_at(practice_id, start)
-        touched = {i for _, i in self._changes[practice_id].between(start, end)}
+        # Whoever was Active at start and is not at end left Active inside [start, end).
+        touched = {i for _, i in self._left[practice_id].between(start, end)}
         lost = sum(
             1
             for i in touched

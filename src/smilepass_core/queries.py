@@ -30,6 +30,7 @@ from smilepass_core.errors import InvalidValue
 from smilepass_core.periods import DateRange, as_instant
 
 __all__ = [
+    "ACTION_ORDERS",
     "MEMBER_ACTION_ORDER",
     "PAYMENT_PLAN_ACTION_ORDER",
     "MemberQuery",
@@ -64,8 +65,14 @@ PAYMENT_PLAN_ACTION_ORDER: tuple[PaymentPlanStatus, ...] = (
     PaymentPlanStatus.COMPLETED,
     PaymentPlanStatus.CANCELLED,
 )
-_ACTIVE = MembershipStatus.ACTIVE
 _REFERRAL_ORDER = (ReferralStatus.PENDING, ReferralStatus.CONVERTED, ReferralStatus.CANCELLED)
+#: Each status set's "what needs action first" order (the list columns sort by it).
+ACTION_ORDERS: Mapping[type, tuple[Any, ...]] = {
+    MembershipStatus: MEMBER_ACTION_ORDER,
+    PaymentPlanStatus: PAYMENT_PLAN_ACTION_ORDER,
+    ReferralStatus: _REFERRAL_ORDER,
+}
+_ACTIVE = MembershipStatus.ACTIVE
 
 
 # -- field converters ------------------------------------------------------------------

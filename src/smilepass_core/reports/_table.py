@@ -6,16 +6,26 @@ import csv
 import enum
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, TypeVar
 
 from smilepass_core.errors import InvalidValue, NotFound
 from smilepass_core.money import Money
-from smilepass_core.queries import ScopeQuery
+from smilepass_core.queries import Order, ScopeQuery
 from smilepass_core.repositories import Store
 
-__all__ = ["Report", "Table", "plain", "practice_ids", "require_ids", "to_csv", "to_records"]
+__all__ = [
+    "Report",
+    "Table",
+    "plain",
+    "practice_ids",
+    "require_ids",
+    "sort_rows",
+    "to_csv",
+    "to_records",
+]
 
 Record = dict[str, Any]
+T = TypeVar("T")
 
 
 def plain(value: Any) -> Any:
@@ -91,6 +101,47 @@ def require_ids(
         if obj.practice_id not in practices:
             raise NotFound(type(obj).__name__, id, field=field)
     return wanted
+
+
+def _sort_value(value: Any) -> Any:
+    from smilepass_core.queries import ACTION_ORDERS
+
+    if isinstance(value, Money):
+        return value.amount
+    if isinstance(value, enum.Enum):
+        order = ACTION_ORDERS.get(type(value))
+        return order.index(value) if order else str(value.value)
+    if isinstance(value, tuple):
+        return str(plain(value))
+    return value
+
+
+def sort_rows(rows: Iterable[T], order: Order | None) -> list[T]:
+    """Rows sorted by ``order``'s columns as the report shows them (a status column ranks
+    what needs action first; ``None`` last either way; ties by the first column), then paged.
+
+    Raises:
+        InvalidValue: a column the rows do not have.
+    """
+    result = list(rows)
+    if order is None:
+        return result
+    if result:
+        columns = type(result[0]).COLUMNS  # type: ignore[attr-defined]
+        for key in order.keys:
+            if key.column not in columns:
+                raise InvalidValue("column", key.column, f"unknown; sortable: {', '.join(columns)}")
+        result.sort(key=lambda r: _sort_value(getattr(r, columns[0])))
+        for key in reversed(order.keys):
+
+            def sort_key(row: T, column: str = key.column, desc: bool = key.descending) -> Any:
+                value = _sort_value(getattr(row, column))
+                return (value is not None, value) if desc else (value is None, value)
+
+            result.sort(key=sort_key, reverse=key.descending)
+    start = order.page.offset
+    stop = None if order.page.limit is None else start + order.page.limit
+    return result[start:stop]
 
 
 class Report:

@@ -54,10 +54,14 @@ class CohortTable(Report):
 def cohort_retention(
     store: Store, *, now: datetime, practices: Iterable[str] | str | None = None
 ) -> CohortTable:
-    """Members by month of first activation (practice time); for each month that has
-    ended, the share of the cohort Active at its end (the state at the next month's
-    first instant). A member who leaves and returns stays in their first cohort and
-    counts again while Active.
+    """Account holders by the month they first became Active (practice time); for each
+    month that has ended, the share of the cohort Active at its end (the state at the next
+    month's first instant).
+
+    A cohort counts people, not member records: someone who leaves and comes back (a
+    suspension and a resume, or a cancellation and a new membership under the same
+    account holder) stays in the cohort of their first activation, and counts as
+    Active at a month end when any of their memberships is.
     """
     at = as_instant(now, "now")
     rows = []
@@ -66,17 +70,25 @@ def cohort_retention(
         members = store.members.find(
             MemberQuery(practices=frozenset((practice_id,)), ever_active_before=at)
         )
-        cohorts: dict[date, list[Member]] = {}
+        people: dict[str, list[Member]] = {}
         for m in members:
-            assert m.first_activated_at is not None
-            month = m.first_activated_at.astimezone(zone(tz)).date().replace(day=1)
-            cohorts.setdefault(month, []).append(m)
+            people.setdefault(m.account_holder.id, []).append(m)
+        cohorts: dict[date, list[list[Member]]] = {}
+        for records in people.values():
+            first = min(m.first_activated_at for m in records if m.first_activated_at)
+            month = first.astimezone(zone(tz)).date().replace(day=1)
+            cohorts.setdefault(month, []).append(records)
         for month in sorted(cohorts):
             group = cohorts[month]
             active = []
             k = 1
             while (end := local_midnight(add_units(month, Unit.MONTH, k), tz)) <= at:
-                active.append(sum(m.status_before(end) is MembershipStatus.ACTIVE for m in group))
+                active.append(
+                    sum(
+                        any(m.status_before(end) is MembershipStatus.ACTIVE for m in records)
+                        for records in group
+                    )
+                )
                 k += 1
             rows.append(CohortRow(practice_id, month, len(group), tuple(active)))
     return CohortTable(rows=tuple(rows), now=at)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import attrs
 
+from smilepass_core.domain import MembershipStatus
 from smilepass_core.domain.overdue import unpaid_charges
 from smilepass_core.errors import InvalidValue
 from smilepass_core.money import Money
@@ -16,6 +17,8 @@ from smilepass_core.periods import as_instant, zone
 from smilepass_core.queries import MemberQuery, PaymentPlanQuery, ScopeQuery
 from smilepass_core.reports._table import Report, Table, practice_ids
 from smilepass_core.repositories import Store
+
+K = TypeVar("K")
 
 __all__ = ["AgedReceivables", "ReceivableRow", "aged_receivables", "bucket_labels"]
 
@@ -59,6 +62,7 @@ class ReceivableRow(Table):
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "practice",
+        "patient_id",
         "patient",
         "source",
         "source_id",
@@ -71,6 +75,7 @@ class ReceivableRow(Table):
     )
 
     practice: str
+    patient_id: str
     patient: str
     source: str
     source_id: str
@@ -90,7 +95,7 @@ class AgedReceivables(Report):
         rows: Every due, unpaid charge, oldest first.
         labels: The bucket labels, in order.
         by_practice: practice id -> bucket label -> total.
-        by_patient: patient name -> bucket label -> total (one currency per practice).
+        by_patient: (practice id, patient id) -> bucket label -> total (rows carry names).
         totals: currency -> total of all rows.
     """
 
@@ -100,7 +105,7 @@ class AgedReceivables(Report):
     at: datetime
     labels: tuple[str, ...]
     by_practice: Mapping[str, Mapping[str, Money]]
-    by_patient: Mapping[str, Mapping[str, Money]]
+    by_patient: Mapping[tuple[str, str], Mapping[str, Money]]
     totals: Mapping[str, Money]
 
 
@@ -129,19 +134,21 @@ def aged_receivables(
         membership_plans = {
             p.id: p for p in store.membership_plans.find(ScopeQuery(practices=scope))
         }
-        failed = store.members.find(MemberQuery(practices=scope, statuses={"failed"}))
+        failed = [
+            m
+            for m in store.members.find(MemberQuery(practices=scope))
+            if m.status_at(when) is MembershipStatus.FAILED
+        ]
         charges = [
-            (m.account_holder.name, c)
+            (m.account_holder, c)
             for m in failed
             for c in unpaid_charges(
                 m, membership_plans.get(m.plan_id), at=when, timezone=practice.timezone
             )
         ]
-        for plan in store.payment_plans.find(
-            PaymentPlanQuery(practices=scope, statuses={"pending", "active", "failed"})
-        ):
+        for plan in store.payment_plans.find(PaymentPlanQuery(practices=scope)):
             charges += [
-                (plan.patient.name, c)
+                (plan.patient, c)
                 for c in unpaid_charges(None, None, (plan,), at=when, timezone=practice.timezone)
             ]
         for patient, c in charges:
@@ -149,7 +156,8 @@ def aged_receivables(
             rows.append(
                 ReceivableRow(
                     practice=practice_id,
-                    patient=patient,
+                    patient_id=patient.id,
+                    patient=patient.name,
                     source=c.source[0],
                     source_id=c.source[1],
                     instalment=c.instalment,
@@ -166,7 +174,7 @@ def aged_receivables(
         at=when,
         labels=labels,
         by_practice=_grouped(rows, lambda r: r.practice),
-        by_patient=_grouped(rows, lambda r: r.patient),
+        by_patient=_grouped(rows, lambda r: (r.practice, r.patient_id)),
         totals=_totals(r.amount for r in rows),
     )
 
@@ -179,9 +187,9 @@ def _totals(amounts: Iterable[Money]) -> dict[str, Money]:
 
 
 def _grouped(
-    rows: Iterable[ReceivableRow], key: Callable[[ReceivableRow], str]
-) -> dict[str, dict[str, Money]]:
-    result: dict[str, dict[str, Money]] = {}
+    rows: Iterable[ReceivableRow], key: Callable[[ReceivableRow], K]
+) -> dict[K, dict[str, Money]]:
+    result: dict[K, dict[str, Money]] = {}
     for r in rows:
         bucket = result.setdefault(key(r), {})
         bucket[r.bucket] = bucket.get(r.bucket, Money.zero(r.currency)) + r.amount

@@ -26,7 +26,7 @@ from smilepass_core.domain.overdue import amount_overdue, overdue_instalments
 from smilepass_core.money import Money
 from smilepass_core.periods import as_instant
 from smilepass_core.queries import MemberQuery, Order, PaymentPlanQuery, PaymentQuery, ScopeQuery
-from smilepass_core.reports._table import Report, Table, practice_ids, require_ids
+from smilepass_core.reports._table import Report, Table, practice_ids, require_ids, sort_rows
 from smilepass_core.repositories import Store
 
 __all__ = [
@@ -155,8 +155,7 @@ def membership_list(
         )
 
     all_rows = {m.id: row(m) for m in everyone}
-    page = store.members.find(query, order=order) if order else everyone
-    rows = tuple(all_rows[m.id] for m in page)
+    rows = tuple(sort_rows(all_rows.values(), order))
     return MembershipList(
         rows=rows,
         as_of=at,
@@ -277,9 +276,8 @@ def payment_plan_list(
         collected = ledger.get(plan.id, Money.zero(plan.total.currency))
         if collected != plan.paid:
             discrepancies.append(Discrepancy(plan.id, plan.paid, collected))
-    page = store.payment_plans.find(query, order=order) if order else everyone
     return PaymentPlanList(
-        rows=tuple(_plan_row(p) for p in page),
+        rows=tuple(sort_rows((_plan_row(p) for p in everyone), order)),
         as_of=at,
         counts=dict(Counter(p.status.value for p in everyone)),
         outstanding=_sum(p.balance for p in open_plans),

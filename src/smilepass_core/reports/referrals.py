@@ -13,8 +13,15 @@ from smilepass_core.domain import Referral, ReferralStatus
 from smilepass_core.kpi import Ratio
 from smilepass_core.money import Money
 from smilepass_core.periods import DateRange, as_instant, zone
-from smilepass_core.queries import MemberQuery, Order, PaymentQuery, ReferralQuery, ScopeQuery
-from smilepass_core.reports._table import Report, Table, practice_ids, require_ids
+from smilepass_core.queries import (
+    MemberQuery,
+    Order,
+    PaymentPlanQuery,
+    PaymentQuery,
+    ReferralQuery,
+    ScopeQuery,
+)
+from smilepass_core.reports._table import Report, Table, practice_ids, require_ids, sort_rows
 from smilepass_core.repositories import Store
 
 __all__ = [
@@ -137,26 +144,32 @@ def referral_tracking(
     user_names = {u.id: u.name for u in store.staff_users.find(scope)}
     currencies = {p: store.practices.get(p).currency for p in ids}
     everyone = store.referrals.find(query)
-    page = store.referrals.find(query, order=order) if order else everyone
-    rows = tuple(
-        ReferralRow(
-            referral_id=r.id,
-            account_holder=r.account_holder.name,
-            dependents=len(r.dependents),
-            start_date=r.start_date,
-            campaign=campaign_names.get(r.campaign_id) if r.campaign_id else None,
-            user=user_names.get(r.staff_user_id) if r.staff_user_id else None,
-            status=r.status,
-            practice=r.practice_id,
-            converted_at=r.converted_at,
-            referral=r,
-        )
-        for r in page
+    rows = sort_rows(
+        (
+            ReferralRow(
+                referral_id=r.id,
+                account_holder=r.account_holder.name,
+                dependents=len(r.dependents),
+                start_date=r.start_date,
+                campaign=campaign_names.get(r.campaign_id) if r.campaign_id else None,
+                user=user_names.get(r.staff_user_id) if r.staff_user_id else None,
+                status=r.status,
+                practice=r.practice_id,
+                converted_at=r.converted_at,
+                referral=r,
+            )
+            for r in everyone
+        ),
+        order,
     )
     revenue = _revenue_by_member(store, ids, everyone, revenue_range)
 
-    def summaries(key_of: Any, names: Mapping[str, str]) -> tuple[ConversionSummary, ...]:
-        groups: dict[tuple[str | None, str], list[Referral]] = {}
+    def summaries(
+        key_of: Any, names: Mapping[str, str], listed: Iterable[Any]
+    ) -> tuple[ConversionSummary, ...]:
+        groups: dict[tuple[str | None, str], list[Referral]] = {
+            (obj.id, currencies[obj.practice_id]): [] for obj in listed
+        }
         for r in everyone:
             groups.setdefault((key_of(r), currencies[r.practice_id]), []).append(r)
         result = []
@@ -182,10 +195,12 @@ def referral_tracking(
             )
         return tuple(result)
 
+    campaign_list = [c for c in store.campaigns.find(scope) if _in(query.campaigns, c.id)]
+    user_list = [u for u in store.staff_users.find(scope) if _in(query.staff_users, u.id)]
     return ReferralTracking(
-        rows=rows,
-        by_campaign=summaries(lambda r: r.campaign_id, campaign_names),
-        by_user=summaries(lambda r: r.staff_user_id, user_names),
+        rows=tuple(rows),
+        by_campaign=summaries(lambda r: r.campaign_id, campaign_names, campaign_list),
+        by_user=summaries(lambda r: r.staff_user_id, user_names, user_list),
         revenue_range=revenue_range,
     )
 
@@ -203,17 +218,28 @@ def _revenue_by_member(
     return _collected(store, practices, members, window)
 
 
+def _in(wanted: frozenset[str] | None, id: str) -> bool:
+    return wanted is None or id in wanted
+
+
 def _collected(
     store: Store, practices: tuple[str, ...], member_ids: Iterable[str], window: DateRange
 ) -> dict[str, Money]:
-    sources = {("member", m) for m in member_ids}
+    """Net collected over ``window`` per member: their membership charges and the
+    instalments of the payment plans they hold, less refunds."""
+    members = set(member_ids)
+    if not members:
+        return {}
+    owner = {
+        ("payment_plan", p.id): p.member_id
+        for p in store.payment_plans.find(PaymentPlanQuery(practices=practices, members=members))
+        if p.member_id is not None
+    }
+    owner |= {("member", m): m for m in members}
     result: dict[str, Money] = {}
-    if not sources:
-        return result
-    for p in store.payments.find(
-        PaymentQuery(practices=practices, sources=sources, time_range=window)
-    ):
-        key = p.source[1]
+    query = PaymentQuery(practices=practices, sources=set(owner), time_range=window)
+    for p in store.payments.find(query):
+        key = owner[p.source]
         result[key] = result.get(key, Money.zero(p.amount.currency)) + p.signed
     return result
 
@@ -265,7 +291,8 @@ def staff_attribution(
     - **referrals**: referrals attributed to them that started in the range (by start date);
     - **conversions**: their referrals that converted in the range;
     - **members attributed**: members attributed to them first activated in the range;
-    - **revenue**: collected in the range from every member attributed to them.
+    - **revenue**: collected in the range from every member attributed to them (their
+      membership charges and the instalments of payment plans they hold, less refunds).
     """
     ids = practice_ids(store, practices)
     cut = date_range.cut(as_instant(now, "now"))
