@@ -453,7 +453,8 @@ class TestRefusedPayments:
     def test_terminal_statuses_absorb(self, plan: PaymentPlan) -> None:
         """A Completed or Cancelled plan refuses activation and cancellation."""
         if plan.status not in CLOSED:
-            plan = plan.cancel(at=plan.history[-1].at)
+            # Cancel at the plan's last event: its last status change or attempt.
+            plan = plan.cancel(at=max([plan.history[-1].at, *(a.at for a in plan.attempts)]))
         at = plan.history[-1].at + DAY
         for move in (plan.activate, plan.cancel):
             with pytest.raises(InvalidTransition, match=f"from {plan.status.name}"):

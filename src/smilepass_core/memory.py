@@ -659,8 +659,8 @@ class InMemoryStore:
         done: list[tuple[_Repository[Any, Any], Any]] = []
         try:
             for _, _, table, index, obj, repo in ranked:
-                if repo._items.get(_id(obj)) == obj:
-                    # Already kept, identical (an idempotent ledger entry): nothing to undo.
+                if isinstance(obj, Payment) and repo._items.get(_id(obj)) == obj:
+                    # Already recorded, identical (the ledger is idempotent): nothing to undo.
                     repo.add(obj)
                     continue
                 try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import attrs
 
@@ -253,6 +253,15 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
         )
 
     # -- moves ------------------------------------------------------------------------
+
+    def _moved(self, to: PaymentPlanStatus, at: datetime, reason: str, **changes: Any) -> Self:
+        """A status move, checked against the table, then dated no earlier than the last
+        status change or instalment attempt."""
+        moved = super()._moved(to, at, reason, **changes)
+        when = moved.history[-1].at
+        if self.attempts and when < self.attempts[-1].at:
+            raise OutOfOrderChange(self.attempts[-1].at, when, subject=f"PaymentPlan {self.id}")
+        return moved
 
     def activate(self, *, at: datetime, reason: str = "set up by the patient") -> PaymentPlan:
         """Pending -> Active: the patient set up the instalments (or authorised a Hold)."""

@@ -10,6 +10,7 @@ import attrs
 
 from smilepass_core.domain import PaymentPlanStatus
 from smilepass_core.domain.overdue import failed_since
+from smilepass_core.errors import InvalidValue
 from smilepass_core.kpi import Dashboard, KpiTargets, dashboard
 from smilepass_core.periods import DateRange, Preset, as_instant, local_midnight, zone
 from smilepass_core.queries import MemberQuery, PaymentPlanQuery, ReferralQuery, ScopeQuery
@@ -153,6 +154,8 @@ def weekly_check(
 ) -> WeeklyCheck:
     """The five-minute weekly check as of ``now`` for ``practices`` (all by default)."""
     ids = practice_ids(store, practices)
+    if not ids:
+        raise InvalidValue("practices", ids, "the store holds no practice to check")
     at = as_instant(now, "now")
     first = store.practices.get(ids[0])
     week = DateRange.this_week(now=at, timezone=first.timezone)
