@@ -62,7 +62,7 @@ from smilepass_core.errors import (
     RuleViolation,
     SmilepassError,
 )
-from smilepass_core.money import Money
+from smilepass_core.money import Money, per_currency
 from smilepass_core.queries import (
     MemberQuery,
     Order,
@@ -446,17 +446,17 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
         """Sum of plan totals per currency; ``committed_in`` alone is read from the timeline."""
         r = query.committed_in
         if r is not None and query == PaymentPlanQuery(practices=query.practices, committed_in=r):
-            return _per_currency(
+            return _minor_by_currency(
                 self._store,
                 (
                     (p, self._committed[p].total(r.start, r.end))
                     for p in self._practices(query.practices)
                 ),
             )
-        return _sum_money(p.total for p in self._matching(query))
+        return per_currency(p.total for p in self._matching(query))
 
 
-def _per_currency(
+def _minor_by_currency(
     store: InMemoryStore, minor_by_practice: Iterable[tuple[str, int]]
 ) -> dict[str, Money]:
     totals: dict[str, int] = {}
@@ -466,13 +466,6 @@ def _per_currency(
         currency = store.practices.get(practice_id).currency
         totals[currency] = totals.get(currency, 0) + minor
     return {c: Money.from_minor(v, c) for c, v in totals.items()}
-
-
-def _sum_money(amounts: Iterable[Money]) -> dict[str, Money]:
-    totals: dict[str, Money] = {}
-    for amount in amounts:
-        totals[amount.currency] = totals.get(amount.currency, Money.zero(amount.currency)) + amount
-    return totals
 
 
 class _Payments(_Repository[Payment, PaymentQuery]):
@@ -558,7 +551,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
     def total(self, query: PaymentQuery) -> dict[str, Money]:
         """Sum of signed amounts per currency; the revenue form is read from prefix sums."""
         if not self._bare(query):
-            return _sum_money(p.signed for p in self._matching(query))
+            return per_currency(p.signed for p in self._matching(query))
         r = query.time_range
         start, end = (None, None) if r is None else (r.start, r.end)
         succeeded = query.outcomes is None or PaymentOutcome.SUCCEEDED in query.outcomes
@@ -572,7 +565,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
             refunds = self._refunded[p].total(start, end) if PaymentKind.REFUND in kinds else 0
             return charges - refunds
 
-        return _per_currency(self._store, ((p, minor(p)) for p in practices))
+        return _minor_by_currency(self._store, ((p, minor(p)) for p in practices))
 
 
 class _Referrals(_Repository[Referral, ReferralQuery]):

@@ -25,7 +25,7 @@ import attrs
 
 from smilepass_core.errors import CurrencyMismatch, InvalidMoney, UnknownCurrency
 
-__all__ = ["CURRENCIES", "ROUNDING", "Money", "exact_decimal", "minor_units"]
+__all__ = ["CURRENCIES", "ROUNDING", "Money", "exact_decimal", "minor_units", "per_currency"]
 
 #: The one rounding mode of the library: halves round away from zero.
 ROUNDING: Final = decimal.ROUND_HALF_UP
@@ -334,3 +334,16 @@ def _ratios(parts: int | Sequence[int | Decimal | str] | Any) -> list[Decimal]:
     if not any(ratios):
         raise InvalidMoney("ratios", parts, "must not all be zero")
     return ratios
+
+
+def per_currency(amounts: Iterable[Money]) -> dict[str, Money]:
+    """Sum amounts of possibly several currencies, one total per currency (never across).
+
+    >>> totals = per_currency([Money.of("1.50", "AUD"), Money.of(2, "USD"), Money.of(".5", "AUD")])
+    >>> {code: str(total) for code, total in totals.items()}
+    {'AUD': 'AUD 2.00', 'USD': 'USD 2.00'}
+    """
+    totals: dict[str, Money] = {}
+    for amount in amounts:
+        totals[amount.currency] = totals.get(amount.currency, Money.zero(amount.currency)) + amount
+    return totals

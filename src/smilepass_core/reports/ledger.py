@@ -9,7 +9,7 @@ from typing import ClassVar
 import attrs
 
 from smilepass_core.domain import PaymentKind, PaymentOutcome, PaymentPlanStatus
-from smilepass_core.money import Money
+from smilepass_core.money import Money, per_currency
 from smilepass_core.periods import DateRange, Unit, as_instant, zone
 from smilepass_core.queries import MemberQuery, Order, PaymentPlanQuery, PaymentQuery
 from smilepass_core.reports._table import Report, Table, practice_ids
@@ -23,13 +23,6 @@ __all__ = [
     "accounting_export",
     "instalment_forecast",
 ]
-
-
-def _totals(amounts: Iterable[Money]) -> dict[str, Money]:
-    totals: dict[str, Money] = {}
-    for a in amounts:
-        totals[a.currency] = totals.get(a.currency, Money.zero(a.currency)) + a
-    return totals
 
 
 @attrs.frozen
@@ -114,7 +107,7 @@ def accounting_export(
             )
         )
     return AccountingExport(
-        rows=tuple(rows), date_range=cut, totals=_totals(r.amount for r in rows)
+        rows=tuple(rows), date_range=cut, totals=per_currency(r.amount for r in rows)
     )
 
 
@@ -176,5 +169,5 @@ def instalment_forecast(
             for k in range(len(buckets))
         ]
     return InstalmentForecast(
-        rows=tuple(rows), date_range=date_range, totals=_totals(r.amount for r in rows)
+        rows=tuple(rows), date_range=date_range, totals=per_currency(r.amount for r in rows)
     )

@@ -12,7 +12,7 @@ import attrs
 from smilepass_core.domain import MembershipStatus
 from smilepass_core.domain.overdue import unpaid_charges
 from smilepass_core.errors import InvalidValue
-from smilepass_core.money import Money
+from smilepass_core.money import Money, per_currency
 from smilepass_core.periods import as_instant, zone
 from smilepass_core.queries import MemberQuery, PaymentPlanQuery, ScopeQuery
 from smilepass_core.reports._table import Report, Table, practice_ids
@@ -175,15 +175,8 @@ def aged_receivables(
         labels=labels,
         by_practice=_grouped(rows, lambda r: r.practice),
         by_patient=_grouped(rows, lambda r: (r.practice, r.patient_id)),
-        totals=_totals(r.amount for r in rows),
+        totals=per_currency(r.amount for r in rows),
     )
-
-
-def _totals(amounts: Iterable[Money]) -> dict[str, Money]:
-    totals: dict[str, Money] = {}
-    for a in amounts:
-        totals[a.currency] = totals.get(a.currency, Money.zero(a.currency)) + a
-    return totals
 
 
 def _grouped(

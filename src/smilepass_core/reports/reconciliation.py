@@ -23,7 +23,7 @@ from smilepass_core.domain import (
     PaymentType,
 )
 from smilepass_core.domain.overdue import amount_overdue, overdue_instalments
-from smilepass_core.money import Money
+from smilepass_core.money import Money, per_currency
 from smilepass_core.periods import as_instant
 from smilepass_core.queries import MemberQuery, Order, PaymentPlanQuery, PaymentQuery, ScopeQuery
 from smilepass_core.reports._table import Report, Table, practice_ids, require_ids, sort_rows
@@ -38,13 +38,6 @@ __all__ = [
     "membership_list",
     "payment_plan_list",
 ]
-
-
-def _sum(amounts: Iterable[Money]) -> dict[str, Money]:
-    totals: dict[str, Money] = {}
-    for amount in amounts:
-        totals[amount.currency] = totals.get(amount.currency, Money.zero(amount.currency)) + amount
-    return totals
 
 
 @attrs.frozen
@@ -161,7 +154,7 @@ def membership_list(
         as_of=at,
         counts=dict(Counter(r.status.value for r in all_rows.values())),
         overdue_members=sum(r.overdue for r in all_rows.values()),
-        total_overdue=_sum(r.amount_overdue for r in all_rows.values() if r.amount_overdue),
+        total_overdue=per_currency(r.amount_overdue for r in all_rows.values() if r.amount_overdue),
     )
 
 
@@ -261,7 +254,7 @@ def payment_plan_list(
     everyone = store.payment_plans.find(query)
     zones = {p: store.practices.get(p).timezone for p in ids}
     open_plans = [p for p in everyone if p.status is not PaymentPlanStatus.CANCELLED]
-    overdue = _sum(
+    overdue = per_currency(
         i.amount
         for p in everyone
         for i in overdue_instalments(p, at=at, timezone=zones[p.practice_id], grace_days=grace_days)
@@ -280,7 +273,7 @@ def payment_plan_list(
         rows=tuple(sort_rows((_plan_row(p) for p in everyone), order)),
         as_of=at,
         counts=dict(Counter(p.status.value for p in everyone)),
-        outstanding=_sum(p.balance for p in open_plans),
+        outstanding=per_currency(p.balance for p in open_plans),
         overdue=overdue,
         discrepancies=tuple(discrepancies),
     )

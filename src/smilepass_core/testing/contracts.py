@@ -54,7 +54,7 @@ from smilepass_core.domain import (
 )
 from smilepass_core.errors import DuplicateId, NotFound, RuleViolation
 from smilepass_core.memory import InMemoryStore
-from smilepass_core.money import Money
+from smilepass_core.money import Money, per_currency
 from smilepass_core.queries import (
     MemberQuery,
     Order,
@@ -337,7 +337,7 @@ class PaymentPlanRepositoryContract(_RepositoryContract):
         repo = self._loaded(store_factory, dataset)
         query = data.draw(self.queries(dataset), label="query")
         assert _nonzero(repo.total(query)) == _nonzero(
-            _sum(p.total for p in self.expected(dataset, query))
+            per_currency(p.total for p in self.expected(dataset, query))
         )
 
 
@@ -376,7 +376,7 @@ class PaymentRepositoryContract(_RepositoryContract):
         for member in dataset.members[:2]:
             source = ("member", member.id)
             currency = next(p.currency for p in dataset.practices if p.id == member.practice_id)
-            net = _sum(p.signed for p in dataset.payments if p.source == source).get(
+            net = per_currency(p.signed for p in dataset.payments if p.source == source).get(
                 currency, Money.zero(currency)
             )
             refund = Payment(
@@ -402,7 +402,7 @@ class PaymentRepositoryContract(_RepositoryContract):
         """total() is succeeded charges minus succeeded refunds over the matches, per currency."""
         repo = self._loaded(store_factory, dataset)
         query = data.draw(self.queries(dataset), label="query")
-        expected = _sum(p.signed for p in self.expected(dataset, query))
+        expected = per_currency(p.signed for p in self.expected(dataset, query))
         assert _nonzero(repo.total(query)) == _nonzero(expected)
 
 
@@ -417,13 +417,6 @@ class ReferralRepositoryContract(_RepositoryContract):
 
     def changed(self, obj: Any) -> Any:
         return attrs.evolve(obj, dependents=(*obj.dependents, obj.account_holder))
-
-
-def _sum(amounts: Iterable[Money]) -> dict[str, Money]:
-    totals: dict[str, Money] = {}
-    for a in amounts:
-        totals[a.currency] = totals.get(a.currency, Money.zero(a.currency)) + a
-    return totals
 
 
 def _nonzero(totals: Any) -> dict[str, Money]:
