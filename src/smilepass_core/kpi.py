@@ -279,9 +279,9 @@ def _practice_figures(
     def active(at: datetime) -> int:
         return members.count(MemberQuery(practices=scope, active_at=at))
 
-    def retention(at: datetime) -> Ratio:
+    def retention(at: datetime, active_then: int) -> Ratio:
         ever = members.count(MemberQuery(practices=scope, ever_active_before=at))
-        return Ratio(active(at), ever)
+        return Ratio(active_then, ever)
 
     def period_retention(start: datetime, stop: datetime) -> Ratio:
         if stop < start:  # the range has not started: undefined
@@ -318,14 +318,15 @@ def _practice_figures(
         )
         for b in buckets
     )
+    active_end, active_previous = active(end), active(comparison.end)
     return _PracticeFigures(
         practice=practice,
         date_range=date_range,
-        active_end=active(end),
+        active_end=active_end,
         active_month_start=active(month.start),
-        active_previous=active(comparison.end),
-        retention=retention(end),
-        retention_previous=retention(comparison.end),
+        active_previous=active_previous,
+        retention=retention(end, active_end),
+        retention_previous=retention(comparison.end, active_previous),
         period_retention=period_retention(date_range.start, end),
         period_retention_previous=period_retention(comparison.start, comparison.end),
         revenue=revenue(date_range.start, end),

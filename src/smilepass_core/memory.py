@@ -73,7 +73,7 @@ from smilepass_core.queries import (
     apply_order,
     check_order,
 )
-from smilepass_core.records import from_records
+from smilepass_core.records import TABLES, from_records
 
 __all__ = ["InMemoryStore", "Timeline"]
 
@@ -582,19 +582,6 @@ class _Referrals(_Repository[Referral, ReferralQuery]):
         self._require(store.members, obj.member_id, obj.practice_id, "member_id")
 
 
-#: Load order: what an object refers to is loaded before it.
-_LOAD_ORDER: tuple[tuple[type, str], ...] = (
-    (Practice, "practices"),
-    (StaffUser, "staff_users"),
-    (MembershipPlan, "membership_plans"),
-    (Campaign, "campaigns"),
-    (Member, "members"),
-    (PaymentPlan, "payment_plans"),
-    (Referral, "referrals"),
-    (Payment, "payments"),
-)
-
-
 class InMemoryStore:
     """Every repository protocol in memory, indexed for the KPI reads.
 
@@ -615,7 +602,7 @@ class InMemoryStore:
         self.payments = _Payments(self)
 
     def _repository(self, obj: object) -> tuple[int, _Repository[Any, Any]]:
-        for rank, (kind, name) in enumerate(_LOAD_ORDER):
+        for rank, (name, (kind, _)) in enumerate(TABLES.items()):
             if isinstance(obj, kind):
                 return rank, getattr(self, name)
         raise InvalidValue("obj", obj, "is not a smilepass_core domain object")

@@ -312,7 +312,8 @@ def _referral(r: Mapping[str, Any]) -> Referral:
     )
 
 
-#: Table name -> (type, parser), in load order.
+#: Table name -> (type, parser), in load order: what an object refers to comes before it.
+#: Table names are also the ``Store`` attribute names; this is the library's one load order.
 TABLES: dict[str, tuple[type, Callable[[Mapping[str, Any]], Any]]] = {
     "practices": (Practice, _practice),
     "staff_users": (StaffUser, _staff_user),

@@ -10,7 +10,7 @@ from typing import IO, Any, ClassVar, TypeVar
 
 from smilepass_core.errors import InvalidValue, NotFound
 from smilepass_core.money import Money
-from smilepass_core.queries import Order, ScopeQuery
+from smilepass_core.queries import ACTION_ORDERS, Order, ScopeQuery
 from smilepass_core.repositories import Store
 
 __all__ = [
@@ -104,8 +104,6 @@ def require_ids(
 
 
 def _sort_value(value: Any) -> Any:
-    from smilepass_core.queries import ACTION_ORDERS
-
     if isinstance(value, Money):
         return value.amount
     if isinstance(value, enum.Enum):

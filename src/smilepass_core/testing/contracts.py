@@ -64,6 +64,7 @@ from smilepass_core.queries import (
     apply_order,
     sort_columns,
 )
+from smilepass_core.records import TABLES
 from smilepass_core.testing import strategies as sps
 
 __all__ = [
@@ -99,22 +100,10 @@ _SETTINGS = settings(
 
 def load(store: Any, dataset: sps.Dataset) -> None:
     """Add every object of ``dataset`` to ``store``, repository by repository, in order."""
-    for name in _REPOSITORIES:
+    for name in TABLES:
         repository = getattr(store, name)
         for obj in getattr(dataset, name):
             repository.add(obj)
-
-
-_REPOSITORIES = (
-    "practices",
-    "staff_users",
-    "membership_plans",
-    "campaigns",
-    "members",
-    "payment_plans",
-    "referrals",
-    "payments",
-)
 
 
 def _timezones(dataset: sps.Dataset) -> dict[str, str]:
@@ -447,7 +436,7 @@ class StoreComparison(RuleBasedStateMachine):
     def start(self, dataset: sps.Dataset) -> None:
         self.host = type(self).store_factory()
         self.dataset = dataset
-        self.pending = [(name, o) for name in _REPOSITORIES for o in getattr(dataset, name)]
+        self.pending = [(name, o) for name in TABLES for o in getattr(dataset, name)]
 
     @precondition(lambda self: bool(self.pending))
     @rule()

@@ -45,6 +45,7 @@ from smilepass_core.domain import (
 )
 from smilepass_core.money import CURRENCIES, Money
 from smilepass_core.periods import DateRange
+from smilepass_core.records import TABLES
 
 __all__ = [
     "TIMEZONES",
@@ -423,16 +424,7 @@ class Dataset:
 
     def objects(self) -> tuple[object, ...]:
         """Every object, in dependency order (what a store's ``load`` accepts)."""
-        return (
-            *self.practices,
-            *self.staff_users,
-            *self.membership_plans,
-            *self.campaigns,
-            *self.members,
-            *self.payment_plans,
-            *self.referrals,
-            *self.payments,
-        )
+        return tuple(obj for table in TABLES for obj in getattr(self, table))
 
 
 _DATASET_START = datetime(2026, 1, 1, tzinfo=UTC)
