@@ -38,7 +38,9 @@ from smilepass_core import (
     Unit,
 )
 from smilepass_core.kpi import Dashboard, Goals, Kpi, KpiTargets, Ratio, dashboard, this_month
+from smilepass_core.kpi import effective_end as kpi_effective_end
 from smilepass_core.periods import local_midnight, zone
+from smilepass_core.queries import MemberQuery, Order, Page
 from smilepass_core.rendering import show
 from smilepass_core.testing import strategies as sps
 
@@ -50,8 +52,12 @@ NEW_YORK = "America/New_York"
 ACTIVE = MembershipStatus.ACTIVE
 ONE_US = timedelta(microseconds=1)
 
-#: Slow strategies (whole datasets): few examples, and no complaint about their speed.
-DATASETS = settings(max_examples=50, suppress_health_check=[HealthCheck.too_slow])
+#: Whole datasets are slow to draw: a quarter of the profile's examples (50 under ``ci``),
+#: keeping the profile's health-check choices.
+DATASETS = settings(
+    max_examples=settings.default.max_examples // 4,
+    suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.too_slow],
+)
 
 
 # -- building practices by hand ----------------------------------------------------------------
@@ -508,6 +514,34 @@ class TestBoundaries:
         assert board.revenue["AUD"].value == aud("30")
         assert board.revenue["AUD"].this_month_delta == aud("60")
 
+    @pytest.mark.parametrize(
+        ("tz", "now", "first"),
+        [
+            # Oct 1 05:00 in Sydney is still Sep 30 in UTC.
+            (SYDNEY, sydney(10, 1, 5), sydney(10, 1)),
+            # Oct 31 22:00 in New York is already Nov 1 in UTC.
+            (
+                NEW_YORK,
+                datetime(2026, 10, 31, 22, tzinfo=ZoneInfo(NEW_YORK)),
+                datetime(2026, 10, 1, tzinfo=ZoneInfo(NEW_YORK)),
+            ),
+        ],
+    )
+    def test_this_month_is_the_calendar_month_in_the_ranges_zone(
+        self, tz: str, now: datetime, first: datetime
+    ) -> None:
+        """This month starts on the 1st at local midnight of the range's zone, not of UTC."""
+        month = DateRange.custom(date(2026, 10, 1), date(2026, 10, 31), timezone=tz)
+        assert this_month(month, now) == DateRange(first, now, tz)
+
+    def test_naive_now_is_refused_by_the_public_helpers(self) -> None:
+        """``effective_end`` and ``this_month`` refuse a naive ``now``, naming the field."""
+        naive = datetime(2026, 10, 5, 9)
+        for helper in (kpi_effective_end, this_month):
+            with pytest.raises(NaiveDatetime) as info:
+                helper(WEEK, naive)
+            assert (info.value.field, info.value.value) == ("now", naive)
+
     def test_comparison_is_cut_at_the_same_wall_clock_offset(self) -> None:
         """November to the 25th at 16:00 compares with October to the 25th at 16:00."""
         nov = DateRange.this_month(now=sydney(11, 25, 16), timezone=SYDNEY)
@@ -665,6 +699,27 @@ class TestRetention:
         assert board.retention.previous is None
         assert board.retention.change is None
 
+    def test_period_retention_at_the_range_start_keeps_everyone_active_then(self) -> None:
+        """With now at the range's start (E = R.start), those Active then are all retained."""
+        objects = [
+            *setup(practice()),
+            joined("m1", sydney(9, 1)),
+            joined("m2", sydney(9, 25)).cancel(at=sydney(9, 26)),
+        ]
+        board = board_of(objects, date_range=WEEK, now=WEEK.start)
+        assert board.period_retention_parts == (Ratio(1, 1), Ratio(1, 1))
+        assert board.period_retention.value == Decimal("100.00")
+        assert board.retention_parts == (Ratio(1, 2), Ratio(1, 1))
+
+    def test_period_retention_of_a_range_not_started_is_undefined(self) -> None:
+        """A range that starts after now has no period retention: 0 of 0, not 0 % nor 1 of 0."""
+        objects = [*setup(practice()), joined("m1", sydney(9, 1))]
+        future = DateRange.custom(date(2026, 10, 12), date(2026, 10, 18), timezone=SYDNEY)
+        board = board_of(objects, date_range=future, now=NOW)
+        assert board.period_retention_parts[0] == Ratio(0, 0)
+        assert board.period_retention.value is None
+        assert board.members.value == 1
+
 
 class TestRevenue:
     def test_refund_counts_when_paid_out_not_when_charged(self) -> None:
@@ -714,6 +769,45 @@ class TestRevenue:
         board = board_of(setup(yen), date_range="last_7_days", now=NOW)
         assert board.revenue["JPY"].goal == Money.of("2000", "JPY")
         assert list(board.revenue) == ["JPY"]
+
+    def test_a_host_total_in_another_currency_is_refused(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A host ledger reporting a non-zero USD total for an AUD practice raises, naming both."""
+        store = store_of(
+            [
+                *setup(practice()),
+                joined("m1", sydney(9, 1)),
+                payment("a", "30", sydney(9, 30), member="m1"),
+            ]
+        )
+        real_total = store.payments.total
+        monkeypatch.setattr(
+            store.payments, "total", lambda q: {**real_total(q), "USD": Money.of("5", "USD")}
+        )
+        with pytest.raises(CurrencyMismatch) as info:
+            dashboard(store, practices="p1", date_range=WEEK, now=NOW)
+        assert (info.value.left, info.value.right, info.value.operation) == ("USD", "AUD", "total")
+        assert str(info.value) == "cannot total USD and AUD: currencies differ"
+
+    def test_a_host_zero_total_in_another_currency_is_ignored(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A zero USD total beside the AUD one changes nothing: revenue stays AUD only."""
+        store = store_of(
+            [
+                *setup(practice()),
+                joined("m1", sydney(9, 1)),
+                payment("a", "30", sydney(9, 30), member="m1"),
+            ]
+        )
+        real_total = store.payments.total
+        monkeypatch.setattr(
+            store.payments, "total", lambda q: {**real_total(q), "USD": Money.zero("USD")}
+        )
+        board = dashboard(store, practices="p1", date_range=WEEK, now=NOW)
+        assert list(board.revenue) == ["AUD"]
+        assert board.revenue["AUD"].value == aud("30")
 
 
 class TestNewMembers:
@@ -814,6 +908,33 @@ class TestLatestFeed:
         board = board_of(objects, date_range=WEEK, now=NOW, latest=2)
         assert [m.id for m in board.latest_new_members] == ["b", "m"]
 
+    def test_reads_the_newest_latest_of_each_practice(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Each practice's feed is one documented find: newest first, limited to ``latest``."""
+        objects = [
+            *setup(practice("p1")),
+            *setup(practice("p2")),
+            *(joined(f"a{i}", sydney(9, i + 1)) for i in range(3)),
+            *(joined(f"b{i}", sydney(9, i + 10), "p2") for i in range(3)),
+        ]
+        store = store_of(objects)
+        real_find = store.members.find
+        reads: list[tuple[MemberQuery, Order | None]] = []
+
+        def find(query: MemberQuery, *, order: Order | None = None) -> Sequence[Member]:
+            reads.append((query, order))
+            return real_find(query, order=order)
+
+        monkeypatch.setattr(store.members, "find", find)
+        board = dashboard(store, practices=["p1", "p2"], date_range=WEEK, now=NOW, latest=2)
+        newest_two = Order(["-first_activated_at"], Page(limit=2))
+        assert reads == [
+            (MemberQuery(practices=("p1",), ever_active_before=NOW.replace(hour=0)), newest_two),
+            (MemberQuery(practices=("p2",), ever_active_before=NOW.replace(hour=0)), newest_two),
+        ]
+        assert [m.id for m in board.latest_new_members] == ["b2", "b1"]
+
 
 class TestGoals:
     def test_defaults_are_the_manuals(self) -> None:
@@ -868,10 +989,57 @@ class TestGoals:
             Goals(**{field: value})
         assert info.value.field == field
 
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [("members", 0), ("retention", 0), ("retention", 100), ("revenue", 0)],
+    )
+    def test_goals_at_the_bounds_are_accepted(self, field: str, value: int) -> None:
+        """0 members, 0 % and 100 % retention, and a revenue goal of 0 are all valid goals."""
+        assert getattr(Goals(**{field: value}), field) == value
+
+    @pytest.mark.parametrize(
+        ("field", "value", "reason"),
+        [
+            ("members", -1, "must be a whole number >= 0"),
+            ("members", 2.5, "must be a whole number >= 0"),
+            ("retention", 101, "must be a percentage between 0 and 100"),
+            ("revenue", -1, "must not be negative"),
+            ("revenue", aud("-0.01"), "must not be negative"),
+            ("revenue", "lots", "not a number"),
+            ("revenue", 2.5, "floats are not exact; pass a Decimal or a string"),
+        ],
+    )
+    def test_bad_goal_errors_carry_field_value_and_reason(
+        self, field: str, value: Any, reason: str
+    ) -> None:
+        """A refused goal's error names the field, the value given and the reason, exactly."""
+        with pytest.raises(InvalidValue) as info:
+            Goals(**{field: value})
+        assert (info.value.field, info.value.value, info.value.reason) == (field, value, reason)
+        assert str(info.value) == f"{field}: {reason} (got {value!r})"
+
     def test_override_must_be_goals(self) -> None:
-        """A per-practice override that is not Goals is refused."""
-        with pytest.raises(InvalidValue):
-            KpiTargets(practices={"p1": 25})  # type: ignore[dict-item]
+        """A per-practice override that is not Goals is refused, naming the practice."""
+        with pytest.raises(InvalidValue) as info:
+            KpiTargets(practices={"p1": Goals(), "p2": 25})  # type: ignore[dict-item]
+        assert (info.value.field, info.value.value, info.value.reason) == (
+            "practices",
+            "p2",
+            "each override must be Goals",
+        )
+        assert str(info.value) == "practices: each override must be Goals (got 'p2')"
+
+    @pytest.mark.parametrize(
+        ("ratio", "percent"),
+        [(Ratio(1, 800), "0.13"), (Ratio(1, 160), "0.63"), (Ratio(3, 800), "0.38")],
+    )
+    def test_percentages_round_half_up(self, ratio: Ratio, percent: str) -> None:
+        """A share exactly halfway between two hundredths of a percent rounds up."""
+        assert ratio.percent == Decimal(percent)
+
+    def test_money_progress_rounds_half_up(self) -> None:
+        """AUD 1 of a goal of AUD 160 is 0.625 %, shown as 0.63 %."""
+        assert Kpi(aud("1"), aud("0"), aud("160")).progress == Decimal("0.63")
 
 
 class TestSeveralPractices:
@@ -894,6 +1062,17 @@ class TestSeveralPractices:
         board = board_of(objects, practices=["p1", "p1"], date_range=WEEK, now=NOW)
         assert board.practices == ("p1",)
         assert board.members.value == 1
+
+    def test_merged_buckets_span_every_practices_own_bucket(self) -> None:
+        """Sydney's and Perth's Sep 28 merge into one point from Sydney's to Perth's midnight."""
+        objects = [*setup(practice("p1")), *setup(practice("p2", "Australia/Perth"))]
+        board = board_of(objects, practices=["p1", "p2"], date_range="last_week", now=NOW)
+        perth_midnight = datetime(2026, 9, 29, tzinfo=PERTH)
+        expected = [(date(2026, 9, 28), sydney(9, 28), perth_midnight)]
+        assert [(p.day, p.start, p.end) for p in board.new_members[:1]] == expected
+        assert [(p.day, p.start, p.end) for p in board.committed_payments["AUD"][:1]] == expected
+        last = board.new_members[-1]
+        assert (last.start, last.end) == (sydney(10, 4), datetime(2026, 10, 5, tzinfo=PERTH))
 
 
 class TestBucketUnits:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import functools
 import math
 import operator
@@ -268,7 +269,7 @@ class TestArithmeticRefusals:
 
     def test_dividing_by_zero_money_is_refused(self) -> None:
         """Money / zero Money raises ZeroDivisionError."""
-        with pytest.raises(ZeroDivisionError):
+        with pytest.raises(ZeroDivisionError, match=r"^division by a zero amount$"):
             aud("10") / Money.zero("AUD")
 
     def test_subtracting_or_dividing_by_a_plain_number_is_refused(self) -> None:
@@ -515,6 +516,32 @@ class TestMultiplication:
     def test_docstring_example(self) -> None:
         """49.90 AUD times 12 is 598.80 AUD."""
         assert aud("49.90") * 12 == aud("598.80")
+
+    @pytest.mark.parametrize(
+        ("a", "b", "ratio"),
+        [
+            ("1", "3", "0.3333333333333333333333333333"),
+            ("2", "3", "0.6666666666666666666666666667"),
+            ("-2", "3", "-0.6666666666666666666666666667"),
+            # 29 significant digits ending in 5: half-up, not banker's rounding.
+            ("1234567890123456789012345678.9", "2", "617283945061728394506172839.5"),
+            ("10", "4", "2.5"),
+        ],
+    )
+    def test_division_rounds_half_up_to_28_significant_digits(
+        self, a: str, b: str, ratio: str
+    ) -> None:
+        """The ratio has exactly 28 significant digits, the last one rounded half-up."""
+        assert str(aud(a) / aud(b)) == ratio
+
+    def test_division_ignores_the_hosts_default_decimal_context(self) -> None:
+        """A host that raises decimal.DefaultContext.prec still gets 28 significant digits."""
+        saved = decimal.DefaultContext.prec
+        decimal.DefaultContext.prec = 50
+        try:
+            assert str(aud("1") / aud("3")) == "0." + "3" * 28
+        finally:
+            decimal.DefaultContext.prec = saved
 
     @given(same_currency(2))
     def test_division_gives_the_ratio(self, pair: tuple[Money, Money]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from typing import Any
 
@@ -38,9 +39,9 @@ def day(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
 
 def whole(minimum: int) -> Any:
     """An int (not a bool) of at least ``minimum``."""
+    return functools.partial(_at_least, minimum)
 
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise InvalidValue(attribute.name, value, f"must be a whole number >= {minimum}")
 
-    return check
+def _at_least(minimum: int, instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise InvalidValue(attribute.name, value, f"must be a whole number >= {minimum}")

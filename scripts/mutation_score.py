@@ -1,0 +1,126 @@
+"""Mutation score per module from a ``mutmut run`` (reads ``mutants/**/*.meta``).
+
+Usage: ``.venv/bin/python scripts/mutation_score.py [--core-only] [--survivors]
+[--fail-under-core 90] [--fail-under-overall 80]``. The score is mutmut's:
+(killed + timeout) / (all - skipped); a mutant no test reaches ("no tests") or not yet run
+("not checked") counts as not killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+#: The modules issue #6 holds to the higher bar.
+CORE = ("money", "periods", "domain", "kpi")
+
+STATUS: dict[int | None, str] = {
+    1: "killed",
+    3: "killed",
+    0: "survived",
+    5: "no tests",
+    33: "no tests",
+    34: "skipped",
+}
+STATUS |= {36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout"}
+STATUS |= {37: "caught by type check", None: "not checked"}
+
+
+def status(exit_code: int | None) -> str:
+    """mutmut's name for an exit code."""
+    return STATUS.get(exit_code, "suspicious")
+
+
+def module_of(meta: Path, root: Path) -> str:
+    """``smilepass_core/domain/members.py.meta`` -> ``domain.members``."""
+    relative = meta.relative_to(root).as_posix().removesuffix(".py.meta")
+    return relative.replace("/", ".")
+
+
+def group_of(module: str) -> str:
+    """The core group a module belongs to, or ``other``."""
+    head = module.split(".")[0]
+    return head if head in CORE else "other"
+
+
+def score(counts: Counter[str]) -> tuple[int, int, float]:
+    """(killed, tested, percent) for a tally of statuses."""
+    killed = counts["killed"] + counts["timeout"] + counts["caught by type check"]
+    tested = sum(counts.values()) - counts["skipped"]
+    return killed, tested, (100.0 * killed / tested if tested else 100.0)
+
+
+def line(name: str, counts: Counter[str]) -> str:
+    """One table row."""
+    killed, tested, percent = score(counts)
+    missed = ("survived", "no tests", "not checked", "suspicious")
+    rest = ", ".join(f"{counts[s]} {s}" for s in missed if counts[s])
+    return f"| {name} | {tested} | {killed} | {percent:.1f} % | {rest or '-'} |"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path("mutants/src/smilepass_core"))
+    parser.add_argument("--survivors", action="store_true", help="list every mutant not killed")
+    parser.add_argument(
+        "--core-only", action="store_true", help="only money, periods, domain and kpi"
+    )
+    parser.add_argument("--fail-under-core", type=float, default=90.0)
+    parser.add_argument("--fail-under-overall", type=float, default=80.0)
+    args = parser.parse_args(argv)
+
+    metas = sorted(args.root.rglob("*.py.meta"))
+    if not metas:
+        print(f"no mutmut results under {args.root}; run mutmut first", file=sys.stderr)
+        return 2
+    by_module: dict[str, Counter[str]] = {}
+    not_killed: list[tuple[str, str]] = []
+    for meta in metas:
+        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        module = module_of(meta, args.root)
+        if not codes or (args.core_only and group_of(module) == "other"):
+            continue
+        counts = Counter(status(code) for code in codes.values())
+        by_module[module] = counts
+        not_killed += [
+            (key, status(code))
+            for key, code in sorted(codes.items())
+            if status(code) not in ("killed", "timeout", "caught by type check", "skipped")
+        ]
+
+    groups: dict[str, Counter[str]] = {}
+    for module, counts in by_module.items():
+        groups.setdefault(group_of(module), Counter()).update(counts)
+    overall = sum(by_module.values(), Counter())
+
+    print("| module | mutants | killed | score | not killed |")
+    print("| --- | --- | --- | --- | --- |")
+    for module, counts in by_module.items():
+        print(line(module, counts))
+    print()
+    print("| group | mutants | killed | score | not killed |")
+    print("| --- | --- | --- | --- | --- |")
+    for group in (*CORE, "other"):
+        if group in groups:
+            print(line(group, groups[group]))
+    print(line("**overall**", overall))
+
+    if args.survivors:
+        print()
+        for key, what in not_killed:
+            print(f"{what}: {key}")
+
+    failed = [g for g in CORE if g in groups and score(groups[g])[2] < args.fail_under_core]
+    if score(overall)[2] < args.fail_under_overall:
+        failed.append("overall")
+    if failed:
+        print(f"\nbelow the bar: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
