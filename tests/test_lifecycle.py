@@ -145,6 +145,8 @@ class TestLifecycleConstruction:
             initial={Colour.RED},
         )
         assert lifecycle.terminal == frozenset({Colour.BLUE})
+        assert lifecycle.statuses is Colour
+        assert lifecycle.initial == frozenset({Colour.RED})
 
     def test_a_table_missing_a_status_is_refused(self) -> None:
         """A table without a row for some status raises InvalidValue naming it."""
@@ -152,8 +154,9 @@ class TestLifecycleConstruction:
             Lifecycle(
                 Colour, {Colour.RED: {Colour.GREEN}, Colour.GREEN: set()}, initial={Colour.RED}
             )
-        assert "BLUE" in str(caught.value)
+        assert str(caught.value) == "table: statuses without a row (got ['BLUE'])"
         assert caught.value.field == "table"
+        assert caught.value.value == ["BLUE"]
 
     @pytest.mark.parametrize("statuses", ENUMS, ids=ENUM_IDS)
     def test_dropping_any_row_of_a_real_table_is_refused(self, statuses: type[Status]) -> None:
@@ -166,12 +169,15 @@ class TestLifecycleConstruction:
 
     def test_a_target_from_another_enum_is_refused(self) -> None:
         """A target that is not a status of the lifecycle's enum raises InvalidValue."""
-        with pytest.raises(InvalidValue, match="Colour"):
+        with pytest.raises(InvalidValue, match="Colour") as caught:
             Lifecycle(
                 Colour,
                 {Colour.RED: {_M.ACTIVE}, Colour.GREEN: set(), Colour.BLUE: set()},
                 initial={Colour.RED},
             )
+        assert caught.value.field == "table"
+        assert caught.value.value is _M.ACTIVE
+        assert caught.value.reason == "not a Colour"
 
     def test_a_key_from_another_enum_is_refused(self) -> None:
         """A row keyed by a status of another enum raises InvalidValue."""
@@ -184,14 +190,35 @@ class TestLifecycleConstruction:
 
     def test_no_initial_status_is_refused(self) -> None:
         """A lifecycle without an initial status raises InvalidValue naming `initial`."""
-        with pytest.raises(InvalidValue, match="initial"):
+        with pytest.raises(InvalidValue, match="initial") as caught:
             Lifecycle(Colour, {c: set() for c in Colour}, initial=())
+        assert str(caught.value) == "initial: at least one initial status (got ())"
+        assert caught.value.field == "initial"
+        assert caught.value.value == ()
+
+    def test_the_refusal_lists_every_initial_status(self) -> None:
+        """Starting elsewhere names each allowed start, comma-separated in name order."""
+        lifecycle = Lifecycle(Colour, {c: set() for c in Colour}, initial={Colour.RED, Colour.BLUE})
+        with pytest.raises(InvalidValue) as caught:
+            lifecycle.start(Colour.GREEN, T0)
+        assert caught.value.reason == "cannot start in it; starts in BLUE, RED"
 
     def test_starting_outside_the_initial_statuses_is_refused(self) -> None:
         """`start` in a non-initial status raises InvalidValue naming the allowed start."""
         with pytest.raises(InvalidValue, match="PENDING") as caught:
             MEMBERSHIP_LIFECYCLE.start(_M.ACTIVE, T0)
         assert caught.value.field == "status"
+        assert caught.value.value is _M.ACTIVE
+        assert str(caught.value) == (
+            f"status: cannot start in it; starts in PENDING (got {_M.ACTIVE!r})"
+        )
+
+    def test_start_without_a_reason_records_an_empty_one(self) -> None:
+        """`start` with no reason gives one change from None, at `at`, with reason ""."""
+        assert MEMBERSHIP_LIFECYCLE.start(_M.PENDING, T0) == (
+            StatusChange(T0, None, _M.PENDING, ""),
+        )
+        assert MEMBERSHIP_LIFECYCLE.start(_M.PENDING, T0)[0].reason == ""
 
 
 class TestAppend:
@@ -253,8 +280,64 @@ class TestAppend:
             MEMBERSHIP_LIFECYCLE.check(_M.SUSPENDED, _M.FAILED, subject="Member m1")
         message = str(caught.value)
         assert message.startswith("Member m1: cannot move from SUSPENDED to FAILED")
+        assert caught.value.subject == "Member m1"
+        assert (caught.value.from_, caught.value.to) == (_M.SUSPENDED, _M.FAILED)
         assert "ACTIVE, CANCELLED" in message
         assert set(caught.value.allowed) == {_M.ACTIVE, _M.CANCELLED}
+
+    def test_append_without_a_reason_records_an_empty_one(self) -> None:
+        """`append` with no reason appends the change with reason ""."""
+        history = MEMBERSHIP_LIFECYCLE.start(_M.PENDING, T0, "enrolled")
+        history = MEMBERSHIP_LIFECYCLE.append(history, _M.ACTIVE, T0 + timedelta(hours=1))
+        assert history[-1] == StatusChange(T0 + timedelta(hours=1), _M.PENDING, _M.ACTIVE, "")
+        assert history[-1].reason == ""
+
+    def test_append_refusals_name_the_subject_only_when_given(self) -> None:
+        """Without a subject the messages have no prefix; with one they start with it."""
+        history = MEMBERSHIP_LIFECYCLE.start(_M.PENDING, T0)
+        history = MEMBERSHIP_LIFECYCLE.append(history, _M.ACTIVE, T0 + timedelta(hours=2))
+        earlier = T0 + timedelta(hours=1)
+        with pytest.raises(OutOfOrderChange) as late:
+            MEMBERSHIP_LIFECYCLE.append(history, _M.FAILED, earlier)
+        assert str(late.value) == (
+            f"change at {earlier.isoformat()} is before the last change at "
+            f"{(T0 + timedelta(hours=2)).isoformat()}"
+        )
+        assert (late.value.previous, late.value.at, late.value.subject) == (
+            T0 + timedelta(hours=2),
+            earlier,
+            "",
+        )
+        with pytest.raises(OutOfOrderChange) as late:
+            MEMBERSHIP_LIFECYCLE.append(history, _M.FAILED, earlier, subject="Member m1")
+        assert str(late.value).startswith("Member m1: change at ")
+        assert late.value.subject == "Member m1"
+        with pytest.raises(InvalidTransition) as caught:
+            MEMBERSHIP_LIFECYCLE.append(history, _M.PENDING, T0 + timedelta(hours=3))
+        assert str(caught.value) == (
+            "cannot move from ACTIVE to PENDING; allowed from ACTIVE: CANCELLED, FAILED, SUSPENDED"
+        )
+        assert caught.value.subject == ""
+        with pytest.raises(InvalidTransition) as caught:
+            MEMBERSHIP_LIFECYCLE.append(
+                history, _M.PENDING, T0 + timedelta(hours=3), subject="Member m1"
+            )
+        assert str(caught.value).startswith("Member m1: cannot move from ACTIVE to PENDING")
+        assert caught.value.subject == "Member m1"
+
+    def test_check_without_a_subject_has_no_prefix(self) -> None:
+        """`check` with no subject raises a message that starts with the move itself."""
+        with pytest.raises(InvalidTransition) as caught:
+            MEMBERSHIP_LIFECYCLE.check(_M.CANCELLED, _M.ACTIVE)
+        assert str(caught.value) == (
+            "cannot move from CANCELLED to ACTIVE; allowed from CANCELLED: none (terminal)"
+        )
+        assert caught.value.subject == ""
+        assert (caught.value.from_, caught.value.to, caught.value.allowed) == (
+            _M.CANCELLED,
+            _M.ACTIVE,
+            (),
+        )
 
     def test_a_change_at_the_same_instant_is_in_order(self) -> None:
         """A change stamped exactly at the previous change's instant is accepted."""
@@ -290,15 +373,28 @@ class TestValidate:
 
     def test_an_empty_history_is_refused(self) -> None:
         """An empty history raises InvalidValue naming `history`."""
-        with pytest.raises(InvalidValue, match=r"^history: "):
+        with pytest.raises(InvalidValue) as caught:
             MEMBERSHIP_LIFECYCLE.validate(())
+        assert str(caught.value) == "history: must hold at least the initial status (got ())"
+        assert (caught.value.field, caught.value.value) == ("history", ())
 
     def test_a_history_must_start_from_none_in_an_initial_status(self) -> None:
         """A first change with a `from_` or into a non-initial status is refused."""
-        with pytest.raises(InvalidValue, match="PENDING"):
-            MEMBERSHIP_LIFECYCLE.validate((StatusChange(T0, None, _M.ACTIVE),))
-        with pytest.raises(InvalidValue, match="from_=None"):
-            MEMBERSHIP_LIFECYCLE.validate((StatusChange(T0, _M.PENDING, _M.PENDING),))
+        for first in (StatusChange(T0, None, _M.ACTIVE), StatusChange(T0, _M.PENDING, _M.PENDING)):
+            with pytest.raises(InvalidValue) as caught:
+                MEMBERSHIP_LIFECYCLE.validate((first,))
+            assert str(caught.value) == (
+                f"history: must start with from_=None into PENDING (got {first!r})"
+            )
+            assert (caught.value.field, caught.value.value) == ("history", first)
+
+    def test_the_start_refusal_lists_every_initial_status(self) -> None:
+        """A history starting elsewhere names each initial status, in name order."""
+        lifecycle = Lifecycle(Colour, {c: set() for c in Colour}, initial={Colour.RED, Colour.BLUE})
+        first = StatusChange(T0, None, Colour.GREEN)
+        with pytest.raises(InvalidValue) as caught:
+            lifecycle.validate((first,))
+        assert caught.value.reason == "must start with from_=None into BLUE, RED"
 
     def test_a_broken_chain_is_refused(self) -> None:
         """A change whose `from_` is not the previous status is refused, naming that status."""
@@ -306,8 +402,12 @@ class TestValidate:
             StatusChange(T0, None, _M.PENDING),
             StatusChange(T0, _M.ACTIVE, _M.FAILED),
         )
-        with pytest.raises(InvalidValue, match="PENDING"):
+        with pytest.raises(InvalidValue) as caught:
             MEMBERSHIP_LIFECYCLE.validate(history)
+        assert str(caught.value) == (
+            f"history: from_ must be PENDING, the previous status (got {history[1]!r})"
+        )
+        assert (caught.value.field, caught.value.value) == ("history", history[1])
 
     def test_a_forbidden_step_is_refused(self) -> None:
         """A step the table forbids raises InvalidTransition naming both statuses."""
@@ -315,8 +415,29 @@ class TestValidate:
             StatusChange(T0, None, _M.PENDING),
             StatusChange(T0, _M.PENDING, _M.SUSPENDED),
         )
-        with pytest.raises(InvalidTransition, match="PENDING to SUSPENDED"):
+        with pytest.raises(InvalidTransition, match="PENDING to SUSPENDED") as caught:
             MEMBERSHIP_LIFECYCLE.validate(history)
+        assert str(caught.value) == (
+            "cannot move from PENDING to SUSPENDED; allowed from PENDING: ACTIVE, CANCELLED, FAILED"
+        )
+        assert (caught.value.from_, caught.value.to, caught.value.subject) == (
+            _M.PENDING,
+            _M.SUSPENDED,
+            "",
+        )
+        with pytest.raises(InvalidTransition) as caught:
+            MEMBERSHIP_LIFECYCLE.validate(history, subject="Member m1")
+        assert str(caught.value).startswith("Member m1: cannot move from PENDING to SUSPENDED")
+        assert caught.value.subject == "Member m1"
+
+    def test_changes_at_the_same_instant_are_in_order(self) -> None:
+        """A history whose changes share one instant is a legal walk."""
+        history = (
+            StatusChange(T0, None, _M.PENDING),
+            StatusChange(T0, _M.PENDING, _M.ACTIVE),
+            StatusChange(T0, _M.ACTIVE, _M.CANCELLED),
+        )
+        MEMBERSHIP_LIFECYCLE.validate(history)
 
     def test_a_step_back_in_time_is_refused(self) -> None:
         """A change dated before the previous one raises OutOfOrderChange."""
@@ -324,8 +445,20 @@ class TestValidate:
             StatusChange(T0, None, _M.PENDING),
             StatusChange(T0 - timedelta(minutes=1), _M.PENDING, _M.ACTIVE),
         )
-        with pytest.raises(OutOfOrderChange):
+        with pytest.raises(OutOfOrderChange) as caught:
             MEMBERSHIP_LIFECYCLE.validate(history)
+        assert (caught.value.previous, caught.value.at, caught.value.subject) == (
+            T0,
+            T0 - timedelta(minutes=1),
+            "",
+        )
+        with pytest.raises(OutOfOrderChange) as caught:
+            MEMBERSHIP_LIFECYCLE.validate(history, subject="Member m1")
+        assert str(caught.value) == (
+            f"Member m1: change at {(T0 - timedelta(minutes=1)).isoformat()} "
+            f"is before the last change at {T0.isoformat()}"
+        )
+        assert caught.value.subject == "Member m1"
 
 
 class TestStatusChange:
@@ -345,8 +478,15 @@ class TestStatusChange:
 
     def test_a_non_string_reason_is_refused(self) -> None:
         """A reason that is not a string raises InvalidValue naming `reason`."""
-        with pytest.raises(InvalidValue, match=r"^reason: "):
+        with pytest.raises(InvalidValue) as caught:
             StatusChange(T0, None, _M.PENDING, 42)  # type: ignore[arg-type]
+        assert str(caught.value) == "reason: must be a string (got 42)"
+        assert (caught.value.field, caught.value.value) == ("reason", 42)
+
+    def test_a_string_reason_is_kept_and_the_default_is_empty(self) -> None:
+        """A string reason is stored as given; without one the reason is ""."""
+        assert StatusChange(T0, None, _M.PENDING, "why").reason == "why"
+        assert StatusChange(T0, None, _M.PENDING).reason == ""
 
 
 def _status_at(history: tuple[StatusChange[Status], ...], t: datetime) -> Status | None:

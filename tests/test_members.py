@@ -87,12 +87,24 @@ class TestEnrol:
 
     def test_dependents_must_be_patients(self) -> None:
         """Dependents that are not a sequence of Patient raise InvalidValue naming `dependents`."""
-        with pytest.raises(InvalidValue, match=r"^dependents: "):
+        with pytest.raises(InvalidValue) as caught:
             _enrol(dependents=ADA)
-        with pytest.raises(InvalidValue, match=r"^dependents: "):
-            _enrol(dependents=("pat-2",))
-        with pytest.raises(InvalidValue, match=r"^dependents: "):
+        assert str(caught.value) == f"dependents: must be a sequence of Patient (got {ADA!r})"
+        assert (caught.value.field, caught.value.value) == ("dependents", ADA)
+        with pytest.raises(InvalidValue) as caught:
+            _enrol(dependents=(ADA, "pat-2"))
+        assert str(caught.value) == "dependents: must be a Patient (got 'pat-2')"
+        assert (caught.value.field, caught.value.value) == ("dependents", "pat-2")
+        with pytest.raises(InvalidValue) as caught:
             _enrol(dependents="pat-2")
+        assert str(caught.value) == "dependents: must be a sequence of Patient (got 'pat-2')"
+
+    def test_any_iterable_of_patients_is_kept_as_a_tuple(self) -> None:
+        """Dependents given as a list or a generator are stored as a tuple, in order."""
+        byron = Patient("pat-2", "Byron")
+        assert _enrol(dependents=[ADA, byron]).dependents == (ADA, byron)
+        assert _enrol(dependents=(p for p in (byron, ADA))).dependents == (byron, ADA)
+        assert _enrol().dependents == ()
 
     def test_the_account_holder_must_be_a_patient(self) -> None:
         """An account holder that is not a Patient is refused, naming the field."""
@@ -113,8 +125,10 @@ class TestEnrol:
         """Building a Member with a history the table forbids raises InvalidTransition."""
         member = _enrol()
         history = (*member.history, StatusChange(T0, _M.PENDING, _M.SUSPENDED))
-        with pytest.raises(InvalidTransition, match="PENDING to SUSPENDED"):
+        with pytest.raises(InvalidTransition, match="PENDING to SUSPENDED") as caught:
             attrs.evolve(member, history=history)
+        assert str(caught.value).startswith("Member m-1: cannot move from PENDING to SUSPENDED")
+        assert caught.value.subject == "Member m-1"
 
     def test_a_direct_construction_with_no_history_is_refused(self) -> None:
         """Building a Member with an empty history raises InvalidValue naming `history`."""
@@ -138,6 +152,13 @@ class TestMoves:
         else:
             with pytest.raises(InvalidTransition, match=f"PENDING to {to.name}"):
                 getattr(member, method)(at=at)
+
+    def test_a_transition_without_a_reason_records_an_empty_one(self) -> None:
+        """`transition` with no reason records the change with reason ""."""
+        at = T0 + timedelta(days=1)
+        moved = _enrol().transition(_M.ACTIVE, at=at)
+        assert moved.history[-1] == StatusChange(at, _M.PENDING, _M.ACTIVE, "")
+        assert moved.history[-1].reason == ""
 
     def test_default_reasons_say_why(self) -> None:
         """The named moves record their default reasons."""
