@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta, timezone
+import os
+import time as time_module
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import pendulum
@@ -23,6 +26,7 @@ from smilepass_core.periods import (
     DateRange,
     Preset,
     Unit,
+    add_units,
     as_instant,
     local_instant,
     local_midnight,
@@ -73,14 +77,23 @@ def starts_unit(day: date, unit: Unit) -> bool:
     return (day.month, day.day) == (1, 1)
 
 
-def refused(error: type[InvalidValue], field: str, call: Callable[[], object]) -> InvalidValue:
-    """Run ``call``, check it raises exactly ``error`` naming ``field``, and return the error."""
+def refused(
+    error: type[InvalidValue],
+    field: str,
+    call: Callable[[], object],
+    *,
+    value: object,
+    reason: str,
+) -> InvalidValue:
+    """Run ``call``, check it raises exactly ``error`` with this field, value and reason."""
     with pytest.raises(error) as info:
         call()
     exc = info.value
     assert type(exc) is error
-    assert exc.field == field
-    assert str(exc).startswith(f"{field}: ")
+    assert (exc.field, exc.reason) == (field, reason)
+    assert type(exc.value) is type(value)
+    assert exc.value == value
+    assert str(exc) == f"{field}: {reason} (got {value!r})"
     assert isinstance(exc, SmilepassError)
     assert isinstance(exc, ValueError)
     return exc
@@ -134,36 +147,94 @@ ranges = st.one_of(custom_ranges(), preset_ranges(), instant_ranges())
 # -- refusals ---------------------------------------------------------------------------------
 
 
+NAIVE_REASON = "naive datetime; give it a time zone"
+NOT_AWARE_REASON = "must be a timezone-aware datetime"
+
+
 class TestRefusals:
     def test_naive_start_is_refused(self) -> None:
         """A naive start is refused as NaiveDatetime naming start."""
-        refused(NaiveDatetime, "start", lambda: DateRange(wall(2026, 1, 1), NOW, SYDNEY))
+        naive = wall(2026, 1, 1)
+        refused(
+            NaiveDatetime,
+            "start",
+            lambda: DateRange(naive, NOW, SYDNEY),
+            value=naive,
+            reason=NAIVE_REASON,
+        )
 
     def test_naive_end_is_refused(self) -> None:
         """A naive end is refused as NaiveDatetime naming end."""
-        refused(NaiveDatetime, "end", lambda: DateRange(NOW, wall(2027, 1, 1), SYDNEY))
+        naive = wall(2027, 1, 1)
+        refused(
+            NaiveDatetime,
+            "end",
+            lambda: DateRange(NOW, naive, SYDNEY),
+            value=naive,
+            reason=NAIVE_REASON,
+        )
 
     @pytest.mark.parametrize("preset", list(Preset))
     def test_naive_now_is_refused_by_every_preset(self, preset: Preset) -> None:
         """Every preset refuses a naive now as NaiveDatetime naming now."""
         naive = wall(2026, 11, 25, 16)
-        refused(NaiveDatetime, "now", lambda: DateRange.preset(preset, now=naive, timezone=SYDNEY))
+        refused(
+            NaiveDatetime,
+            "now",
+            lambda: DateRange.preset(preset, now=naive, timezone=SYDNEY),
+            value=naive,
+            reason=NAIVE_REASON,
+        )
 
     def test_naive_now_is_refused_by_comparison(self) -> None:
         """comparison() and cut() refuse a naive now."""
         r = DateRange.this_month(now=NOW, timezone=SYDNEY)
-        refused(NaiveDatetime, "now", lambda: r.comparison(wall(2026, 11, 25, 16)))
-        refused(NaiveDatetime, "now", lambda: r.cut(wall(2026, 11, 25, 16)))
+        naive = wall(2026, 11, 25, 16)
+        for method in (r.comparison, r.cut):
+            refused(
+                NaiveDatetime,
+                "now",
+                functools.partial(method, naive),
+                value=naive,
+                reason=NAIVE_REASON,
+            )
+
+    def test_an_edge_with_a_tzinfo_but_no_offset_is_naive(self) -> None:
+        """A datetime whose tzinfo gives no UTC offset is as naive as one without a tzinfo."""
+
+        class NoOffset(tzinfo):
+            def utcoffset(self, dt: datetime | None) -> None:
+                return None
+
+        edge = datetime(2026, 1, 1, tzinfo=NoOffset())
+        refused(NaiveDatetime, "at", lambda: as_instant(edge), value=edge, reason=NAIVE_REASON)
 
     def test_non_datetime_edge_is_refused(self) -> None:
         """A date or a string where an instant belongs is refused as InvalidPeriod."""
-        refused(InvalidPeriod, "start", lambda: DateRange(date(2026, 1, 1), NOW, SYDNEY))
-        refused(InvalidPeriod, "end", lambda: DateRange(NOW, "2027-01-01", SYDNEY))
+        refused(
+            InvalidPeriod,
+            "start",
+            lambda: DateRange(date(2026, 1, 1), NOW, SYDNEY),
+            value=date(2026, 1, 1),
+            reason=NOT_AWARE_REASON,
+        )
+        refused(
+            InvalidPeriod,
+            "end",
+            lambda: DateRange(NOW, "2027-01-01", SYDNEY),
+            value="2027-01-01",
+            reason=NOT_AWARE_REASON,
+        )
 
     def test_end_before_start_is_refused(self) -> None:
-        """A range ending before it starts is refused as InvalidPeriod naming end."""
-        exc = refused(InvalidPeriod, "end", lambda: DateRange(NOW, NOW - ONE_US, SYDNEY))
-        assert "before start" in str(exc)
+        """A range ending before it starts is refused as InvalidPeriod naming end and start."""
+        refused(
+            InvalidPeriod,
+            "end",
+            lambda: DateRange(NOW, NOW - ONE_US, SYDNEY),
+            value=NOW - ONE_US,
+            reason="is before start 2026-11-25T05:00:00+00:00",
+        )
 
     @pytest.mark.parametrize("bad", ["2026-01-01", datetime(2026, 1, 1, tzinfo=UTC), 20260101])
     def test_custom_refuses_a_non_date_first_day(self, bad: object) -> None:
@@ -172,6 +243,8 @@ class TestRefusals:
             InvalidPeriod,
             "first_day",
             lambda: DateRange.custom(bad, date(2026, 1, 31), timezone=SYDNEY),
+            value=bad,
+            reason="must be a date",
         )
 
     @pytest.mark.parametrize("bad", ["2026-01-31", datetime(2026, 1, 31, tzinfo=UTC), None])
@@ -181,67 +254,140 @@ class TestRefusals:
             InvalidPeriod,
             "last_day",
             lambda: DateRange.custom(date(2026, 1, 1), bad, timezone=SYDNEY),
+            value=bad,
+            reason="must be a date",
         )
 
     def test_custom_refuses_last_day_before_first_day(self) -> None:
-        """custom() refuses a last_day before first_day, naming last_day."""
+        """custom() refuses a last_day before first_day, naming last_day and first_day."""
         refused(
             InvalidPeriod,
             "last_day",
             lambda: DateRange.custom(date(2026, 2, 1), date(2026, 1, 31), timezone=SYDNEY),
+            value=date(2026, 1, 31),
+            reason="is before first_day 2026-02-01",
         )
 
-    @pytest.mark.parametrize("count", [0, -1, True, 1.5, "7"])
+    def test_custom_of_a_single_day_is_that_day(self) -> None:
+        """custom() with last_day == first_day is that one local day."""
+        r = DateRange.custom(date(2026, 2, 1), date(2026, 2, 1), timezone=SYDNEY)
+        assert walls(r) == (wall(2026, 2, 1), wall(2026, 2, 2))
+
+    @pytest.mark.parametrize("count", [0, -1, True, False, 1.5, 1.0, "7"])
     def test_last_days_needs_at_least_one_whole_day(self, count: object) -> None:
         """last_days() refuses zero, negative, bool and non-int counts, naming days."""
-        refused(InvalidPeriod, "days", lambda: DateRange.last_days(count, now=NOW, timezone=SYDNEY))
+        refused(
+            InvalidPeriod,
+            "days",
+            lambda: DateRange.last_days(count, now=NOW, timezone=SYDNEY),
+            value=count,
+            reason="must be a whole number of days, at least 1",
+        )
 
-    @pytest.mark.parametrize("name", ["Mars/Olympus_Mons", "", "  ", "AEST+10", "../etc/passwd"])
+    @pytest.mark.parametrize("name", ["", "  ", "\t\n"])
+    def test_blank_time_zone_is_refused(self, name: str) -> None:
+        """A blank name is refused as UnknownTimezone before any zone lookup."""
+        reason = "must be an IANA time zone name"
+        refused(UnknownTimezone, "timezone", lambda: zone(name), value=name, reason=reason)
+        refused(
+            UnknownTimezone,
+            "timezone",
+            lambda: DateRange(NOW, NOW, name),
+            value=name,
+            reason=reason,
+        )
+
+    @pytest.mark.parametrize("name", [None, 10, ZoneInfo(SYDNEY)])
+    def test_non_string_time_zone_is_refused(self, name: object) -> None:
+        """A time zone that is not a string (even a ZoneInfo) is refused as UnknownTimezone."""
+        reason = "must be an IANA time zone name"
+        refused(UnknownTimezone, "timezone", lambda: zone(name), value=name, reason=reason)
+
+    @pytest.mark.parametrize("name", ["Mars/Olympus_Mons", "AEST+10", "../etc/passwd", "/UTC"])
     def test_unknown_time_zone_is_refused(self, name: str) -> None:
         """A name outside the IANA database is refused as UnknownTimezone naming timezone."""
-        refused(UnknownTimezone, "timezone", lambda: zone(name))
-        refused(UnknownTimezone, "timezone", lambda: DateRange(NOW, NOW, name))
-        refused(UnknownTimezone, "timezone", lambda: DateRange.this_month(now=NOW, timezone=name))
+        reason = "not an IANA time zone"
+        refused(UnknownTimezone, "timezone", lambda: zone(name), value=name, reason=reason)
+        refused(
+            UnknownTimezone,
+            "timezone",
+            lambda: DateRange(NOW, NOW, name),
+            value=name,
+            reason=reason,
+        )
+        refused(
+            UnknownTimezone,
+            "timezone",
+            lambda: DateRange.this_month(now=NOW, timezone=name),
+            value=name,
+            reason=reason,
+        )
 
     def test_unknown_preset_is_refused(self) -> None:
         """An unknown preset string is refused as InvalidPeriod listing the allowed presets."""
-        exc = refused(
-            InvalidPeriod, "preset", lambda: DateRange.preset("yesterday", now=NOW, timezone=SYDNEY)
+        refused(
+            InvalidPeriod,
+            "preset",
+            lambda: DateRange.preset("yesterday", now=NOW, timezone=SYDNEY),
+            value="yesterday",
+            reason=(
+                "unknown preset; allowed: last_7_days, last_30_days, this_week, last_week,"
+                " this_month, last_month, this_quarter, year_to_date"
+            ),
         )
-        assert all(p.value in str(exc) for p in Preset)
 
-    def test_local_instant_refuses_a_wall_time_in_a_gap(self) -> None:
-        """02:30 on 8 March 2026 never happens in New York, so it is refused."""
-        exc = refused(
-            InvalidPeriod, "wall", lambda: local_instant(wall(2026, 3, 8, 2, 30), NEW_YORK)
-        )
-        assert "gap" in str(exc)
-
-    @pytest.mark.parametrize("fold", [0, 1])
-    def test_local_instant_refuses_a_gap_whatever_the_fold(self, fold: int) -> None:
-        """A gap wall time is refused even when a fold is given."""
+    @pytest.mark.parametrize("fold", [None, 0, 1])
+    def test_local_instant_refuses_a_wall_time_in_a_gap(self, fold: int | None) -> None:
+        """02:30 on 8 March 2026 never happens in New York, so it is refused, whatever the fold."""
+        gap = wall(2026, 3, 8, 2, 30)
         refused(
             InvalidPeriod,
             "wall",
-            lambda: local_instant(wall(2026, 3, 8, 2, 30), NEW_YORK, fold=fold),
+            lambda: local_instant(gap, NEW_YORK, fold=fold),
+            value=gap,
+            reason="does not exist in America/New_York (DST gap)",
         )
 
-    def test_local_instant_refuses_an_overlap_without_fold(self) -> None:
-        """01:30 on 1 November 2026 happens twice in New York, so it needs a fold."""
-        exc = refused(
-            InvalidPeriod, "wall", lambda: local_instant(wall(2026, 11, 1, 1, 30), NEW_YORK)
+    @pytest.mark.parametrize("wall_fold", [0, 1])
+    def test_local_instant_refuses_an_overlap_without_fold(self, wall_fold: int) -> None:
+        """01:30 on 1 November 2026 happens twice in New York, so it needs a fold argument."""
+        overlap = datetime(2026, 11, 1, 1, 30, fold=wall_fold)
+        refused(
+            InvalidPeriod,
+            "wall",
+            lambda: local_instant(overlap, NEW_YORK),
+            value=overlap,
+            reason="happens twice in America/New_York; pass fold=0 or fold=1",
         )
-        assert "fold" in str(exc)
 
     def test_local_instant_refuses_an_aware_datetime(self) -> None:
         """local_instant() takes a naive wall time; an aware one is refused."""
-        refused(InvalidPeriod, "wall", lambda: local_instant(NOW, SYDNEY))
+        refused(
+            InvalidPeriod,
+            "wall",
+            lambda: local_instant(NOW, SYDNEY),
+            value=NOW,
+            reason="must be a naive local wall-clock time",
+        )
 
     def test_as_instant_refuses_naive_and_non_datetimes(self) -> None:
         """as_instant() refuses a naive datetime and anything that is not a datetime."""
-        refused(NaiveDatetime, "at", lambda: as_instant(wall(2026, 1, 1)))
-        refused(InvalidPeriod, "at", lambda: as_instant(date(2026, 1, 1)))
-        refused(InvalidPeriod, "paid_at", lambda: as_instant("2026-01-01T00:00Z", "paid_at"))
+        naive = wall(2026, 1, 1)
+        refused(NaiveDatetime, "at", lambda: as_instant(naive), value=naive, reason=NAIVE_REASON)
+        refused(
+            InvalidPeriod,
+            "at",
+            lambda: as_instant(date(2026, 1, 1)),
+            value=date(2026, 1, 1),
+            reason=NOT_AWARE_REASON,
+        )
+        refused(
+            InvalidPeriod,
+            "paid_at",
+            lambda: as_instant("2026-01-01T00:00Z", "paid_at"),
+            value="2026-01-01T00:00Z",
+            reason=NOT_AWARE_REASON,
+        )
 
     def test_error_types_are_value_errors(self) -> None:
         """NaiveDatetime, InvalidPeriod and UnknownTimezone are SmilepassErrors and ValueErrors."""
@@ -313,6 +459,14 @@ class TestRangeBasics:
         assert t == NOW
         assert t.utcoffset() == timedelta(0)
 
+    def test_as_instant_keeps_every_field_of_a_pendulum_datetime(self) -> None:
+        """A pendulum datetime becomes the same instant to the microsecond, as a stdlib datetime."""
+        t = as_instant(pendulum.datetime(2026, 11, 25, 16, 7, 8, 9, tz=SYDNEY))
+        assert type(t) is datetime
+        assert t.tzinfo is UTC
+        assert t == datetime(2026, 11, 25, 5, 7, 8, 9, tzinfo=UTC)
+        assert (t.hour, t.minute, t.second, t.microsecond) == (5, 7, 8, 9)
+
     def test_zone_returns_the_iana_zone(self) -> None:
         """zone() returns the ZoneInfo of an IANA name."""
         assert zone(SYDNEY) == ZoneInfo(SYDNEY)
@@ -349,6 +503,33 @@ class TestRangeBasics:
         assert r.cut(NOW) == DateRange(r.start, NOW, SYDNEY, Unit.MONTH)
         assert r.cut(r.end + HOUR).end == r.end
         assert r.cut(r.start - HOUR).is_empty()
+
+    def test_previous_of_a_range_with_one_midnight_edge_steps_back_by_duration(self) -> None:
+        """A range with one edge on a local midnight steps back by its duration, not by days."""
+        from_midnight = DateRange(syd(2026, 11, 24), syd(2026, 11, 25, 12), SYDNEY)
+        assert walls(from_midnight.previous()) == (wall(2026, 11, 22, 12), wall(2026, 11, 24))
+        to_midnight = DateRange(syd(2026, 11, 24, 12), syd(2026, 11, 26), SYDNEY)
+        assert walls(to_midnight.previous()) == (wall(2026, 11, 23), wall(2026, 11, 24, 12))
+
+    def test_comparison_of_a_range_from_midnight_whose_previous_is_not(self) -> None:
+        """When only the range starts at midnight, comparison() is cut by elapsed wall time."""
+        r = DateRange(syd(2026, 11, 24), syd(2026, 11, 25, 12), SYDNEY)
+        assert walls(r.comparison(syd(2026, 11, 24, 6))) == (
+            wall(2026, 11, 22, 12),
+            wall(2026, 11, 22, 18),
+        )
+
+    def test_bucket_edge_on_the_last_local_day(self) -> None:
+        """A local midnight on the day the range ends, before its end, is an edge."""
+        r = DateRange(syd(2026, 11, 24, 12), syd(2026, 11, 25, 12), SYDNEY)
+        assert r.bucket_edges(Unit.DAY) == (r.start, syd(2026, 11, 25), r.end)
+
+    def test_bucket_units(self) -> None:
+        """Day buckets carry no unit (they step back by days); other buckets carry theirs."""
+        r = DateRange.custom(date(2026, 1, 1), date(2027, 12, 31), timezone=SYDNEY)
+        assert {b.unit for b in r.buckets(Unit.DAY)} == {None}
+        for unit in (Unit.WEEK, Unit.MONTH, Unit.QUARTER, Unit.YEAR):
+            assert {b.unit for b in r.buckets(unit)} == {unit}
 
     def test_str_shows_local_edges(self) -> None:
         """str() shows the local edges and the zone, as the module docstring documents."""
@@ -422,6 +603,12 @@ class TestPresets:
         r = DateRange.preset(preset, now=NOW, timezone=SYDNEY)
         assert walls(r.comparison(NOW)) == expected
 
+    def test_comparison_at_the_end_is_the_whole_previous(self) -> None:
+        """At exactly the end of a 30-day month, it compares with all of the 31-day month before."""
+        r = DateRange.this_month(now=NOW, timezone=SYDNEY)
+        assert r.comparison(r.end) == r.previous()
+        assert walls(r.comparison(r.end)) == (D(2026, 10, 1), D(2026, 11, 1))
+
     def test_past_range_compares_with_the_whole_previous(self) -> None:
         """A range wholly before now compares with the whole of previous()."""
         r = DateRange.last_month(now=NOW, timezone=SYDNEY)
@@ -461,6 +648,16 @@ class TestPresets:
             Preset.YEAR_TO_DATE: Unit.YEAR,
         }
 
+    def test_last_days_of_one_is_today(self) -> None:
+        """last_days(1) is today alone, from local midnight to the next."""
+        r = DateRange.last_days(1, now=NOW, timezone=SYDNEY)
+        assert r == DateRange.custom(date(2026, 11, 25), date(2026, 11, 25), timezone=SYDNEY)
+        assert walls(r) == (wall(2026, 11, 25), wall(2026, 11, 26))
+        assert walls(DateRange.last_days(2, now=NOW, timezone=SYDNEY)) == (
+            wall(2026, 11, 24),
+            wall(2026, 11, 26),
+        )
+
     def test_today_is_the_practice_day_not_the_utc_day(self) -> None:
         """At 23:30 UTC on 30 Nov it is already 1 Dec in Sydney, so this month is December."""
         now = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
@@ -472,6 +669,48 @@ class TestPresets:
             wall(2026, 11, 1),
             wall(2026, 12, 1),
         )
+
+
+# -- add_units --------------------------------------------------------------------------------
+
+ADD_UNITS_TABLE = [
+    (date(2026, 1, 31), Unit.DAY, 1, date(2026, 2, 1)),
+    (date(2026, 3, 1), Unit.DAY, -1, date(2026, 2, 28)),
+    (date(2026, 1, 31), Unit.WEEK, 2, date(2026, 2, 14)),
+    (date(2026, 1, 31), Unit.MONTH, 1, date(2026, 2, 28)),
+    (date(2028, 1, 31), Unit.MONTH, 1, date(2028, 2, 29)),
+    (date(2026, 3, 31), Unit.MONTH, -1, date(2026, 2, 28)),
+    (date(2026, 1, 31), Unit.MONTH, 3, date(2026, 4, 30)),
+    (date(2026, 11, 30), Unit.QUARTER, 1, date(2027, 2, 28)),
+    (date(2026, 5, 31), Unit.QUARTER, -2, date(2025, 11, 30)),
+    (date(2028, 2, 29), Unit.YEAR, 1, date(2029, 2, 28)),
+    (date(2028, 2, 29), Unit.YEAR, -4, date(2024, 2, 29)),
+    (date(2026, 7, 15), Unit.YEAR, 0, date(2026, 7, 15)),
+]
+
+
+class TestAddUnits:
+    @pytest.mark.parametrize(("day", "unit", "k", "expected"), ADD_UNITS_TABLE)
+    def test_add_units(self, day: date, unit: Unit, k: int, expected: date) -> None:
+        """add_units() moves by calendar units from the anchor, clamping to the month's end."""
+        moved = add_units(day, unit, k)
+        assert type(moved) is date
+        assert moved == expected
+
+    @given(days, units, st.integers(min_value=-30, max_value=30))
+    def test_add_units_is_from_the_anchor(self, day: date, unit: Unit, k: int) -> None:
+        """k units at once lands where the calendar says, never drifting as repeated steps do."""
+        moved = add_units(day, unit, k)
+        months = {Unit.MONTH: k, Unit.QUARTER: 3 * k, Unit.YEAR: 12 * k}.get(unit)
+        if months is None:
+            step = 1 if unit is Unit.DAY else 7
+            assert moved == day + timedelta(days=step * k)
+        else:
+            total = day.year * 12 + day.month - 1 + months
+            year, month = divmod(total, 12)
+            first_of_next = date(year + (month == 11), (month + 1) % 12 + 1, 1)
+            last_day = (first_of_next - timedelta(days=1)).day
+            assert moved == date(year, month + 1, min(day.day, last_day))
 
 
 # -- month ends -----------------------------------------------------------------------------
@@ -548,6 +787,27 @@ class TestMonthEnds:
         r = DateRange.custom(date(2026, 1, 1), date(2026, 3, 31), timezone=SYDNEY)
         march = r.buckets(Unit.MONTH)[2]
         assert walls(march.previous()) == (D(2026, 2, 1), D(2026, 3, 1))
+
+    def test_previous_of_a_month_bucket_starting_on_the_31st(self) -> None:
+        """A one-day month bucket on 31 Mar steps back a month to 28 Feb, ending on 1 Mar."""
+        r = DateRange.custom(date(2026, 3, 31), date(2026, 4, 30), timezone=SYDNEY)
+        first = r.buckets(Unit.MONTH)[0]
+        assert (walls(first), first.unit) == ((D(2026, 3, 31), D(2026, 4, 1)), Unit.MONTH)
+        assert walls(first.previous()) == (D(2026, 2, 28), D(2026, 3, 1))
+
+    def test_previous_of_a_month_bucket_ending_mid_month(self) -> None:
+        """A month bucket cut on 15 Mar steps back to 1-15 Feb: its end moves with its last day."""
+        r = DateRange.custom(date(2026, 1, 1), date(2026, 3, 15), timezone=SYDNEY)
+        last = r.buckets(Unit.MONTH)[-1]
+        assert (walls(last), last.unit) == ((D(2026, 3, 1), D(2026, 3, 16)), Unit.MONTH)
+        assert walls(last.previous()) == (D(2026, 2, 1), D(2026, 2, 16))
+
+    def test_previous_of_a_week_bucket_ending_mid_week(self) -> None:
+        """A week bucket of Mon-Wed steps back to Mon-Wed of the week before."""
+        r = DateRange.custom(date(2026, 11, 23), date(2026, 11, 25), timezone=SYDNEY)
+        (week,) = r.buckets(Unit.WEEK)
+        assert week.unit is Unit.WEEK
+        assert walls(week.previous()) == (D(2026, 11, 16), D(2026, 11, 19))
 
     def test_year_to_date_on_the_28th_of_a_leap_february(self) -> None:
         """Year to date on 28 Feb 2028 compares with 1 Jan - 28 Feb 2027, both 59 days."""
@@ -648,6 +908,46 @@ class TestDaylightSaving:
         assert local_instant(wall(2026, 11, 25, 16), SYDNEY) == expected
         assert local_instant(wall(2026, 11, 25, 16), SYDNEY, fold=1) == expected
 
+    def test_local_instant_ignores_the_fold_attribute_of_the_wall_time(self) -> None:
+        """Only the fold argument picks the occurrence; the naive wall time's own fold does not."""
+        overlap = datetime(2026, 11, 1, 1, 30, fold=1)
+        assert local_instant(overlap, NEW_YORK, fold=0) == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+        assert local_instant(overlap, NEW_YORK, fold=1) == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
+
+    @pytest.mark.parametrize("fold", [0, 1])
+    def test_comparison_cut_in_an_overlap_takes_the_first_occurrence(self, fold: int) -> None:
+        """Either 02:30 on 5 Apr 2026 in Sydney compares with the first 02:30 on 6 Apr 2025."""
+        now = local_instant(wall(2026, 4, 5, 2, 30), SYDNEY, fold=fold)
+        r = DateRange.last_days(364, now=now, timezone=SYDNEY)
+        assert walls(r.previous())[1] == D(2025, 4, 7)
+        c = r.comparison(now)
+        assert c.end == datetime(2025, 4, 5, 15, 30, tzinfo=UTC)  # 02:30 AEDT, the first one
+        assert walls(c) == (D(2024, 4, 8), D(2025, 4, 6, 2, 30))
+
+    @pytest.mark.parametrize("fold", [0, 1])
+    def test_comparison_cut_in_a_gap_moves_forward(self, fold: int) -> None:
+        """02:30 on 5 Apr 2026 compares with 5 Oct 2025, when 02:30 did not happen: 03:30."""
+        now = local_instant(wall(2026, 4, 5, 2, 30), SYDNEY, fold=fold)
+        r = DateRange.last_days(182, now=now, timezone=SYDNEY)
+        c = r.comparison(now)
+        assert c.end == datetime(2025, 10, 4, 16, 30, tzinfo=UTC)
+        assert walls(c) == (D(2025, 4, 7), D(2025, 10, 5, 3, 30))
+
+    def test_shifted_edge_in_a_gap_moves_forward(self) -> None:
+        """A week range from 02:30 on 11 Oct 2026 steps back to 03:30 on 4 Oct (02:30 skipped)."""
+        r = DateRange(syd(2026, 10, 11, 2, 30), syd(2026, 10, 11, 4), SYDNEY, Unit.WEEK)
+        p = r.previous()
+        assert p.start == datetime(2026, 10, 3, 16, 30, tzinfo=UTC)
+        assert walls(p) == (D(2026, 10, 4, 3, 30), D(2026, 10, 4, 4))
+
+    def test_shifted_edge_in_an_overlap_takes_the_first_occurrence(self) -> None:
+        """A week range from 02:30 on 12 Apr 2026 steps back to the first 02:30 on 5 Apr."""
+        r = DateRange(syd(2026, 4, 12, 2, 30), syd(2026, 4, 12, 4), SYDNEY, Unit.WEEK)
+        p = r.previous()
+        assert p.start == datetime(2026, 4, 4, 15, 30, tzinfo=UTC)  # 02:30 AEDT
+        assert p.end == syd(2026, 4, 5, 4)
+        assert p.duration == timedelta(hours=2, minutes=30)
+
     @given(instants, zones)
     def test_local_instant_round_trips(self, t: datetime, tz: str) -> None:
         """An instant's wall time (with its fold when it repeats) converts back to the instant."""
@@ -703,6 +1003,57 @@ class TestGapMidnights:
         r = DateRange.custom(date(2026, 9, 13), date(2026, 9, 19), timezone=SANTIAGO)
         now = local_instant(wall(2026, 9, 13, 12), SANTIAGO)
         assert walls(r.comparison(now)) == (D(2026, 9, 6, 1), D(2026, 9, 6, 12))
+
+
+# -- the host's own time zone is never used ----------------------------------------------------
+
+#: A POSIX TZ rule for UTC+14 (the furthest-ahead offset in use; POSIX inverts the sign), so
+#: it needs no zoneinfo files on the host. Near the end of the datetime range, converting an
+#: instant to this host zone overflows, so any use of the host's zone shows.
+HOST_ZONE = "KIR-14"
+END_OF_TIME = datetime(9999, 12, 31, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def host_far_ahead() -> Iterator[None]:
+    """Run the test with the process's local time zone set to UTC+14, then restore it."""
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = HOST_ZONE
+    time_module.tzset()
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        time_module.tzset()
+
+
+@pytest.mark.usefixtures("host_far_ahead")
+class TestHostTimeZoneIsIgnored:
+    def test_the_host_zone_is_in_effect(self) -> None:
+        """The fixture really moves the process's local time zone to UTC+14."""
+        assert datetime(2026, 1, 1, tzinfo=UTC).astimezone().utcoffset() == timedelta(hours=14)
+
+    def test_local_instant_at_the_end_of_time(self) -> None:
+        """local_instant() uses the practice's zone alone, even where the host's would overflow."""
+        assert local_instant(wall(9999, 12, 31, 12), "UTC") == END_OF_TIME
+
+    def test_local_midnight_at_the_end_of_time(self) -> None:
+        """local_midnight() returns a UTC instant computed without the host's zone."""
+        midnight = local_midnight(date(9999, 12, 31), "Etc/GMT+12")
+        assert midnight == END_OF_TIME
+        assert midnight.tzinfo is UTC
+
+    def test_edges_at_the_end_of_time(self) -> None:
+        """Edges, previous() and comparison() near the end of time never touch the host's zone."""
+        r = DateRange(END_OF_TIME - HOUR, END_OF_TIME + HOUR, "UTC")
+        assert r.start.tzinfo is UTC
+        assert r.previous() == DateRange(END_OF_TIME - 3 * HOUR, END_OF_TIME - HOUR, "UTC")
+        assert r.comparison(END_OF_TIME).end == END_OF_TIME - 2 * HOUR
+        shifted = DateRange(END_OF_TIME - HOUR, END_OF_TIME + HOUR, "UTC", Unit.DAY).previous()
+        assert shifted.start == END_OF_TIME - HOUR - timedelta(days=1)
 
 
 # -- properties -------------------------------------------------------------------------------
@@ -864,6 +1215,22 @@ class TestComparisonProperties:
         if now >= r.end:
             assert c == p
 
+    @given(instants, st.integers(min_value=1, max_value=400 * 86_400), st.data())
+    def test_comparison_of_an_arbitrary_range_is_cut_at_the_same_elapsed_time(
+        self, start: datetime, seconds: int, data: st.DataObject
+    ) -> None:
+        """Without DST, comparison(now) of a range off midnight is as far into previous()."""
+        tz = data.draw(st.sampled_from(("UTC", "Asia/Kolkata")))
+        r = DateRange(start, start + timedelta(seconds=seconds), tz)
+        assume(not (starts_a_local_day(r.start, tz) and starts_a_local_day(r.end, tz)))
+        elapsed = timedelta(seconds=data.draw(st.integers(min_value=0, max_value=seconds - 1)))
+        p = r.previous()
+        c = r.comparison(r.start + elapsed)
+        assert c.start == p.start
+        if starts_a_local_day(r.start, tz) and starts_a_local_day(p.start, tz):
+            return  # counted by local days and wall clock instead
+        assert c.end == p.start + elapsed
+
     @given(whole_day_ranges, st.data())
     def test_comparison_ends_at_the_same_day_and_wall_time(
         self, r: DateRange, data: st.DataObject
@@ -881,5 +1248,8 @@ class TestComparisonProperties:
             # to the first instant of the matching day.
             target = local_midnight(day, r.timezone)
         else:
-            target = datetime.combine(day, local_now.time()).replace(tzinfo=zi).astimezone(UTC)
+            # A wall time that repeats on that day means its first occurrence; one that is
+            # skipped moves forward: fold=0, whatever the fold of now itself.
+            naive = datetime.combine(day, local_now.time())
+            target = naive.replace(tzinfo=zi, fold=0).astimezone(UTC)
         assert r.comparison(now).end == min(max(target, p.start), p.end)
