@@ -239,6 +239,27 @@ class TestAllocationRefusals:
         refused(InvalidMoney, "ratios", lambda: aud("10").allocate([Decimal("NaN"), 1]))
         refused(InvalidMoney, "ratios", lambda: aud("10").allocate(["Infinity", 1]))
 
+    @pytest.mark.parametrize(
+        ("parts", "field", "reason"),
+        [
+            (0, "parts", "must be at least 1"),
+            (True, "parts", "a bool is not a count"),
+            ("3", "parts", "must be a count or a sequence of ratios"),
+            (None, "parts", "must be a count or a sequence of ratios"),
+            ((), "ratios", "must not be empty"),
+            ([-1, 2], "ratios", "must not be negative"),
+            ([0, 0], "ratios", "must not all be zero"),
+        ],
+    )
+    def test_each_refusal_names_field_value_and_reason(
+        self, parts: object, field: str, reason: str
+    ) -> None:
+        """The error carries the field, the parts exactly as given and the reason."""
+        exc = refused(InvalidMoney, field, lambda: aud("10").allocate(parts))  # type: ignore[arg-type]
+        assert exc.value is parts
+        assert exc.reason == reason
+        assert str(exc) == f"{field}: {reason} (got {parts!r})"
+
 
 class TestArithmeticRefusals:
     def test_multiplying_by_a_float_is_refused(self) -> None:
