@@ -261,6 +261,46 @@ class TestAllocationRefusals:
         assert str(exc) == f"{field}: {reason} (got {parts!r})"
 
 
+class TestExactRefusals:
+    """Each refusal carries the field, the value exactly as given and its reason."""
+
+    @pytest.mark.parametrize(
+        ("call", "field", "value", "reason"),
+        [
+            (lambda: Money.of("1", None), "currency", None, "must be an ISO 4217 code string"),
+            (lambda: Money.of(True, "AUD"), "amount", True, "a bool is not an amount"),
+            (
+                lambda: Money.of(b"1", "AUD"),
+                "amount",
+                b"1",
+                "expected Decimal, int or str, not bytes",
+            ),
+            (lambda: Money.of("1e45", "AUD"), "amount", Decimal("1E+45"), "too many digits"),
+            (
+                lambda: Money.from_minor(1.0, "AUD"),
+                "units",
+                1.0,
+                "must be an int count of minor units",
+            ),
+            (
+                lambda: Money.from_minor(True, "AUD"),
+                "units",
+                True,
+                "must be an int count of minor units",
+            ),
+        ],
+    )
+    def test_refusal(
+        self, call: Callable[[], object], field: str, value: object, reason: str
+    ) -> None:
+        """The message is ``field: reason (got value)`` and the attributes match it."""
+        exc = refused(UnknownCurrency if field == "currency" else InvalidMoney, field, call)
+        assert exc.value == value
+        assert type(exc.value) is type(value)
+        assert exc.reason == reason
+        assert str(exc) == f"{field}: {reason} (got {value!r})"
+
+
 class TestArithmeticRefusals:
     def test_multiplying_by_a_float_is_refused(self) -> None:
         """Money * float raises TypeError instead of producing an inexact amount."""
@@ -533,6 +573,13 @@ class TestMultiplication:
     def test_halves_round_away_from_zero(self, amount: str, rate: str, expected: str) -> None:
         """0.025 rounds to 0.03 and -0.025 to -0.03: half up, away from zero."""
         assert aud(amount) * Decimal(rate) == aud(expected)
+
+    def test_from_minor_is_exact_beyond_the_default_decimal_precision(self) -> None:
+        """31 digits of cents (more than decimal's default 28) come back exactly."""
+        units = 10**31 - 1
+        money = Money.from_minor(units, "AUD")
+        assert money.minor == units
+        assert str(money.amount) == "9" * 29 + ".99"
 
     def test_docstring_example(self) -> None:
         """49.90 AUD times 12 is 598.80 AUD."""
