@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Mutation testing of money, periods, domain and kpi with mutmut (about an hour on 2 cores;
+# Mutation testing of money, periods, domain and kpi with mutmut (about 80 minutes on 2 cores;
 # not part of .ci/run). Prints the score per module; exits non-zero below 90 % in any of
 # the four or 80 % overall. Results stay in mutants/ (git-ignored): `.venv/bin/mutmut
 # results` lists survivors, `.venv/bin/mutmut show NAME` shows one.
