@@ -12,4 +12,4 @@ rm -rf mutants
 export HYPOTHESIS_PROFILE=mutation
 .venv/bin/mutmut run "smilepass_core.money.*" "smilepass_core.periods.*" \
     "smilepass_core.domain.*" "smilepass_core.kpi.*"
-.venv/bin/python scripts/mutation_score.py --core-only "$@"
+.venv/bin/python scripts/mutation_score.py --core-only ${@+"$@"}

@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         for key, what in not_killed:
             print(f"{what}: {key}")
 
-    failed = [g for g in CORE if g in groups and score(groups[g])[2] < args.fail_under_core]
+    failed = [g for g in CORE if g not in groups or score(groups[g])[2] < args.fail_under_core]
     if score(overall)[2] < args.fail_under_overall:
         failed.append("overall")
     if failed:

@@ -54,8 +54,22 @@ def two_currencies(draw: st.DrawFn) -> tuple[Money, Money]:
     return draw(money_in(left)), draw(money_in(right))
 
 
-def refused(error: type[InvalidValue], field: str, call: Callable[[], object]) -> InvalidValue:
-    """Run ``call``, check it raises exactly ``error`` naming ``field``, and return the error."""
+_UNCHECKED = object()
+
+
+def refused(
+    error: type[InvalidValue],
+    field: str,
+    call: Callable[[], object],
+    *,
+    value: object = _UNCHECKED,
+    reason: str | None = None,
+) -> InvalidValue:
+    """Run ``call``, check it raises exactly ``error`` naming ``field``, and return the error.
+
+    With ``value`` and ``reason``, also check those attributes (the value's type too) and
+    the whole message ``field: reason (got value)``.
+    """
     with pytest.raises(error) as info:
         call()
     exc = info.value
@@ -64,6 +78,12 @@ def refused(error: type[InvalidValue], field: str, call: Callable[[], object]) -
     assert str(exc).startswith(f"{field}: ")
     assert isinstance(exc, SmilepassError)
     assert isinstance(exc, ValueError)
+    if value is not _UNCHECKED:
+        assert exc.value == value
+        assert type(exc.value) is type(value)
+    if reason is not None:
+        assert exc.reason == reason
+        assert str(exc) == f"{field}: {reason} (got {exc.value!r})"
     return exc
 
 
@@ -255,10 +275,14 @@ class TestAllocationRefusals:
         self, parts: object, field: str, reason: str
     ) -> None:
         """The error carries the field, the parts exactly as given and the reason."""
-        exc = refused(InvalidMoney, field, lambda: aud("10").allocate(parts))  # type: ignore[arg-type]
+        exc = refused(
+            InvalidMoney,
+            field,
+            lambda: aud("10").allocate(parts),  # type: ignore[arg-type]
+            value=parts,
+            reason=reason,
+        )
         assert exc.value is parts
-        assert exc.reason == reason
-        assert str(exc) == f"{field}: {reason} (got {parts!r})"
 
 
 class TestExactRefusals:
@@ -294,11 +318,8 @@ class TestExactRefusals:
         self, call: Callable[[], object], field: str, value: object, reason: str
     ) -> None:
         """The message is ``field: reason (got value)`` and the attributes match it."""
-        exc = refused(UnknownCurrency if field == "currency" else InvalidMoney, field, call)
-        assert exc.value == value
-        assert type(exc.value) is type(value)
-        assert exc.reason == reason
-        assert str(exc) == f"{field}: {reason} (got {value!r})"
+        error = UnknownCurrency if field == "currency" else InvalidMoney
+        refused(error, field, call, value=value, reason=reason)
 
 
 class TestArithmeticRefusals:
@@ -602,14 +623,14 @@ class TestMultiplication:
         """The ratio has exactly 28 significant digits, the last one rounded half-up."""
         assert str(aud(a) / aud(b)) == ratio
 
-    def test_division_ignores_the_hosts_default_decimal_context(self) -> None:
-        """A host that raises decimal.DefaultContext.prec still gets 28 significant digits."""
-        saved = decimal.DefaultContext.prec
-        decimal.DefaultContext.prec = 50
-        try:
-            assert str(aud("1") / aud("3")) == "0." + "3" * 28
-        finally:
-            decimal.DefaultContext.prec = saved
+    def test_division_ignores_the_hosts_decimal_contexts(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A host's own decimal precision or rounding (current or default) changes no ratio."""
+        with decimal.localcontext(prec=50, rounding=decimal.ROUND_FLOOR):
+            assert str(aud("2") / aud("3")) == "0." + "6" * 27 + "7"
+        monkeypatch.setattr(decimal.DefaultContext, "prec", 50)
+        assert str(aud("1") / aud("3")) == "0." + "3" * 28
 
     @given(same_currency(2))
     def test_division_gives_the_ratio(self, pair: tuple[Money, Money]) -> None:

@@ -665,12 +665,6 @@ class TestDirectConstruction:
         assert late.value.subject == "PaymentPlan pp-1"
         assert str(late.value).startswith("PaymentPlan pp-1: ")
 
-    def test_instant_with_several_instalments_is_refused(self) -> None:
-        """A directly built Instant plan with two instalments raises InvalidValue `schedule`."""
-        plan = _offer(total=aud("100"), instalments=2)
-        with pytest.raises(InvalidValue, match=r"^schedule: an? INSTANT payment"):
-            attrs.evolve(plan, payment_type=PaymentType.INSTANT)
-
     def test_instalment_fields_are_checked(self) -> None:
         """Instalment numbers start at 1 and due dates are dates, naming the field."""
         with pytest.raises(InvalidValue, match=r"^number: "):

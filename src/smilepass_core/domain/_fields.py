@@ -43,5 +43,6 @@ def whole(minimum: int) -> Any:
 
 
 def _at_least(minimum: int, instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Refuse a non-int, a bool, or an int below ``minimum``."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise InvalidValue(attribute.name, value, f"must be a whole number >= {minimum}")
