@@ -774,17 +774,7 @@ class TestRevenue:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A host ledger reporting a non-zero USD total for an AUD practice raises, naming both."""
-        store = store_of(
-            [
-                *setup(practice()),
-                joined("m1", sydney(9, 1)),
-                payment("a", "30", sydney(9, 30), member="m1"),
-            ]
-        )
-        real_total = store.payments.total
-        monkeypatch.setattr(
-            store.payments, "total", lambda q: {**real_total(q), "USD": Money.of("5", "USD")}
-        )
+        store = _store_whose_total_adds(monkeypatch, Money.of("5", "USD"))
         with pytest.raises(CurrencyMismatch) as info:
             dashboard(store, practices="p1", date_range=WEEK, now=NOW)
         assert (info.value.left, info.value.right, info.value.operation) == ("USD", "AUD", "total")
@@ -794,17 +784,7 @@ class TestRevenue:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A zero USD total beside the AUD one changes nothing: revenue stays AUD only."""
-        store = store_of(
-            [
-                *setup(practice()),
-                joined("m1", sydney(9, 1)),
-                payment("a", "30", sydney(9, 30), member="m1"),
-            ]
-        )
-        real_total = store.payments.total
-        monkeypatch.setattr(
-            store.payments, "total", lambda q: {**real_total(q), "USD": Money.zero("USD")}
-        )
+        store = _store_whose_total_adds(monkeypatch, Money.zero("USD"))
         board = dashboard(store, practices="p1", date_range=WEEK, now=NOW)
         assert list(board.revenue) == ["AUD"]
         assert board.revenue["AUD"].value == aud("30")
@@ -1520,3 +1500,17 @@ class TestProperties:
                 assert point.value.currency == currency
         singles = [dashboard(store, practices=i, date_range=r, now=now) for i in ids]
         assert whole.members.value == sum(b.members.value for b in singles)
+
+
+def _store_whose_total_adds(monkeypatch: pytest.MonkeyPatch, extra: Money) -> InMemoryStore:
+    """An AUD practice with one AUD 30 payment whose ledger total also reports ``extra``."""
+    store = store_of(
+        [
+            *setup(practice()),
+            joined("m1", sydney(9, 1)),
+            payment("a", "30", sydney(9, 30), member="m1"),
+        ]
+    )
+    real_total = store.payments.total
+    monkeypatch.setattr(store.payments, "total", lambda q: {**real_total(q), extra.currency: extra})
+    return store
