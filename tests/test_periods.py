@@ -288,14 +288,8 @@ class TestRefusals:
     def test_blank_time_zone_is_refused(self, name: str) -> None:
         """A blank name is refused as UnknownTimezone before any zone lookup."""
         reason = "must be an IANA time zone name"
-        refused(UnknownTimezone, "timezone", lambda: zone(name), value=name, reason=reason)
-        refused(
-            UnknownTimezone,
-            "timezone",
-            lambda: DateRange(NOW, NOW, name),
-            value=name,
-            reason=reason,
-        )
+        for call in (lambda: zone(name), lambda: DateRange(NOW, NOW, name)):
+            refused(UnknownTimezone, "timezone", call, value=name, reason=reason)
 
     @pytest.mark.parametrize("name", [None, 10, ZoneInfo(SYDNEY)])
     def test_non_string_time_zone_is_refused(self, name: object) -> None:
@@ -307,21 +301,12 @@ class TestRefusals:
     def test_unknown_time_zone_is_refused(self, name: str) -> None:
         """A name outside the IANA database is refused as UnknownTimezone naming timezone."""
         reason = "not an IANA time zone"
-        refused(UnknownTimezone, "timezone", lambda: zone(name), value=name, reason=reason)
-        refused(
-            UnknownTimezone,
-            "timezone",
+        for call in (
+            lambda: zone(name),
             lambda: DateRange(NOW, NOW, name),
-            value=name,
-            reason=reason,
-        )
-        refused(
-            UnknownTimezone,
-            "timezone",
             lambda: DateRange.this_month(now=NOW, timezone=name),
-            value=name,
-            reason=reason,
-        )
+        ):
+            refused(UnknownTimezone, "timezone", call, value=name, reason=reason)
 
     def test_unknown_preset_is_refused(self) -> None:
         """An unknown preset string is refused as InvalidPeriod listing the allowed presets."""
