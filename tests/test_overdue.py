@@ -2,7 +2,6 @@
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
@@ -17,6 +16,7 @@ from smilepass_core.domain.overdue import (
     unpaid_charges,
 )
 from smilepass_core.errors import InvalidValue
+from smilepass_core.periods import local_midnight
 
 SYDNEY = "Australia/Sydney"
 PLAN = MembershipPlan("gold", "p1", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
@@ -25,12 +25,6 @@ MICRO = timedelta(microseconds=1)
 
 def aud(amount: str) -> Money:
     return Money.of(amount, "AUD")
-
-
-def _midnight(day: date, timezone: str) -> datetime:
-    """The instant of the local midnight that starts ``day`` in ``timezone``, in UTC."""
-    local = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone))
-    return local.astimezone(UTC)
 
 
 def _braces(
@@ -102,7 +96,7 @@ class TestUnpaidCharges:
     def test_a_billing_date_falling_today_is_owed_from_its_local_midnight(self) -> None:
         """Failed in April: the 10 June charge is owed from Sydney's midnight starting 10 June."""
         member = _member(fail_at=datetime(2026, 4, 10, 2, tzinfo=UTC))
-        edge = _midnight(date(2026, 6, 10), SYDNEY)
+        edge = local_midnight(date(2026, 6, 10), SYDNEY)
         before = unpaid_charges(member, PLAN, at=edge - MICRO, timezone=SYDNEY)
         assert [c.due_date for c in before] == [date(2026, 4, 10), date(2026, 5, 10)]
         charges = unpaid_charges(member, PLAN, at=edge, timezone=SYDNEY)
@@ -127,8 +121,8 @@ class TestUnpaidCharges:
         self, fail_on: date, at: date, owed: list[date]
     ) -> None:
         """Failing between billing dates owes the last billing date before it (the start too)."""
-        member = _member(fail_at=_midnight(fail_on, SYDNEY) + timedelta(hours=12))
-        charges = unpaid_charges(member, PLAN, at=_midnight(at, SYDNEY), timezone=SYDNEY)
+        member = _member(fail_at=local_midnight(fail_on, SYDNEY) + timedelta(hours=12))
+        charges = unpaid_charges(member, PLAN, at=local_midnight(at, SYDNEY), timezone=SYDNEY)
         assert [c.due_date for c in charges] == owed
 
     def test_a_member_failed_before_the_start_date_owes_the_billing_dates_from_the_start(
@@ -143,13 +137,13 @@ class TestUnpaidCharges:
             account_holder=Patient("pat2", "Bea"),
             start_date=date(2026, 5, 1),
             at=enrolled,
-        ).fail(at=_midnight(date(2026, 4, 20), SYDNEY) + timedelta(hours=12))
+        ).fail(at=local_midnight(date(2026, 4, 20), SYDNEY) + timedelta(hours=12))
         early = unpaid_charges(
-            member, PLAN, at=_midnight(date(2026, 4, 25), SYDNEY), timezone=SYDNEY
+            member, PLAN, at=local_midnight(date(2026, 4, 25), SYDNEY), timezone=SYDNEY
         )
         assert early == (DueCharge(("member", "m2"), date(2026, 4, 20), PLAN.price),)
         later = unpaid_charges(
-            member, PLAN, at=_midnight(date(2026, 6, 15), SYDNEY), timezone=SYDNEY
+            member, PLAN, at=local_midnight(date(2026, 6, 15), SYDNEY), timezone=SYDNEY
         )
         assert [c.due_date for c in later] == [date(2026, 5, 1), date(2026, 6, 1)]
 
@@ -159,7 +153,7 @@ class TestUnpaidCharges:
     ) -> None:
         """An instalment due 10 April is owed from the local midnight starting 10 April."""
         plan = _braces()
-        edge = _midnight(date(2026, 4, 10), timezone)
+        edge = local_midnight(date(2026, 4, 10), timezone)
         assert unpaid_charges(None, None, [plan], at=edge - MICRO, timezone=timezone) == ()
         assert unpaid_charges(None, None, [plan], at=edge, timezone=timezone) == (
             DueCharge(("payment_plan", "pp1"), date(2026, 4, 10), aud("100"), 1),
@@ -273,6 +267,6 @@ class TestOverdueInstalments:
     ) -> None:
         """Due 10 April: not overdue during 10 April in Sydney, overdue from 11 April 00:00."""
         plan = _braces()
-        edge = _midnight(date(2026, 4, 11), SYDNEY)
+        edge = local_midnight(date(2026, 4, 11), SYDNEY)
         assert overdue_instalments(plan, at=edge - MICRO, timezone=SYDNEY) == ()
         assert overdue_instalments(plan, at=edge, timezone=SYDNEY) == (plan.schedule[0],)
