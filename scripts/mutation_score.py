@@ -1,7 +1,9 @@
 """Mutation score per module from a ``mutmut run`` (reads ``mutants/**/*.meta``).
 
-Usage: ``.venv/bin/python scripts/mutation_score.py [--core-only] [--survivors]
-[--fail-under-core 90] [--fail-under-overall 80]``. The score is mutmut's:
+Usage: ``.venv/bin/python scripts/mutation_score.py [--area core|rest|all] [--survivors]
+[--fail-under-core 90] [--fail-under-overall 80]``. Each area's results are in
+``build/mutation-AREA/mutants`` (see ``scripts/mutation_area.py``); ``all`` adds them up,
+each module counted from the area it belongs to. The score is mutmut's:
 (killed + timeout) / (all - skipped); a mutant no test reaches ("no tests") or not yet run
 ("not checked") counts as not killed.
 """
@@ -41,9 +43,14 @@ def module_of(meta: Path, root: Path) -> str:
 
 
 def group_of(module: str) -> str:
-    """The core group a module belongs to, or ``other``."""
+    """The core group a module belongs to, or ``rest``."""
     head = module.split(".")[0]
-    return head if head in CORE else "other"
+    return head if head in CORE else "rest"
+
+
+def area_of(module: str) -> str:
+    """``core`` for money, periods, domain and kpi; ``rest`` for every other module."""
+    return "rest" if group_of(module) == "rest" else "core"
 
 
 def score(counts: Counter[str]) -> tuple[int, int, float]:
@@ -63,25 +70,28 @@ def line(name: str, counts: Counter[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=Path("mutants/src/smilepass_core"))
+    parser.add_argument("--area", choices=("core", "rest", "all"), default="all")
+    parser.add_argument("--build", type=Path, default=Path("build"))
     parser.add_argument("--survivors", action="store_true", help="list every mutant not killed")
-    parser.add_argument(
-        "--core-only", action="store_true", help="only money, periods, domain and kpi"
-    )
     parser.add_argument("--fail-under-core", type=float, default=90.0)
     parser.add_argument("--fail-under-overall", type=float, default=80.0)
     args = parser.parse_args(argv)
 
-    metas = sorted(args.root.rglob("*.py.meta"))
-    if not metas:
-        print(f"no mutmut results under {args.root}; run mutmut first", file=sys.stderr)
-        return 2
+    areas = ("core", "rest") if args.area == "all" else (args.area,)
+    metas: list[tuple[str, Path, Path]] = []
+    for area in areas:
+        root = args.build / f"mutation-{area}" / "mutants" / "src" / "smilepass_core"
+        found = sorted(root.rglob("*.py.meta"))
+        if not found:
+            print(f"no results under {root}: run scripts/mutation.sh {area}", file=sys.stderr)
+            return 2
+        metas += [(area, root, meta) for meta in found]
     by_module: dict[str, Counter[str]] = {}
     not_killed: list[tuple[str, str]] = []
-    for meta in metas:
+    for area, root, meta in metas:
         codes = json.loads(meta.read_text())["exit_code_by_key"]
-        module = module_of(meta, args.root)
-        if not codes or (args.core_only and group_of(module) == "other"):
+        module = module_of(meta, root)
+        if not codes or area_of(module) != area:
             continue
         counts = Counter(status(code) for code in codes.values())
         by_module[module] = counts
@@ -103,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("| group | mutants | killed | score | not killed |")
     print("| --- | --- | --- | --- | --- |")
-    for group in (*CORE, "other"):
+    for group in (*CORE, "rest"):
         if group in groups:
             print(line(group, groups[group]))
     print(line("**overall**", overall))
@@ -113,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         for key, what in not_killed:
             print(f"{what}: {key}")
 
-    failed = [g for g in CORE if g not in groups or score(groups[g])[2] < args.fail_under_core]
+    core = CORE if "core" in areas else ()
+    failed = [g for g in core if g not in groups or score(groups[g])[2] < args.fail_under_core]
     if score(overall)[2] < args.fail_under_overall:
         failed.append("overall")
     if failed:

@@ -1,0 +1,86 @@
+"""Write the mutmut set-up of one area of the package into a working copy.
+
+Usage: ``.venv/bin/python scripts/mutation_area.py AREA DEST`` copies ``src``, ``tests``,
+``docs``, ``README.md`` and ``pyproject.toml`` into ``DEST`` (emptied first) and prints
+the mutant name patterns of AREA, one per line, for ``mutmut run``.
+
+mutmut reads its configuration only from ``pyproject.toml`` in the directory it runs in, so
+each area runs in its own copy: ``core`` (money, periods, domain, kpi) with the project's
+own ``[tool.mutmut]`` table (their own tests), and ``rest`` (every other module) with that
+table's test selection widened to the whole suite.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Final
+
+#: Per area: the mutant name patterns, and the tests (and doc pages) that must kill them
+#: (``None``: the selection in ``pyproject.toml``).
+AREAS: Final[dict[str, tuple[list[str], list[str] | None]]] = {
+    "core": (
+        [f"smilepass_core.{name}.*" for name in ("money", "periods", "domain", "kpi")],
+        None,
+    ),
+    "rest": (
+        [
+            "smilepass_core.x_*",
+            *(
+                f"smilepass_core.{name}.*"
+                for name in (
+                    "errors",
+                    "rendering",
+                    "__main__",
+                    "queries",
+                    "records",
+                    "memory",
+                    "reports",
+                    "demo",
+                )
+            ),
+        ],
+        ["tests", "docs"],
+    ),
+}
+
+COPIED: Final = ("src", "tests", "docs", "README.md")
+
+
+def with_area(pyproject: str, area: str) -> str:
+    """``pyproject`` with the area's test selection in its ``[tool.mutmut]`` table."""
+    tests = AREAS[area][1]
+    if tests is None:
+        return pyproject
+    key = "pytest_add_cli_args_test_selection = ["
+    head, marker, tail = pyproject.partition(key)
+    _, closed, after = tail.partition("\n]\n")
+    if not marker or not closed or "[tool.mutmut]" not in head:
+        raise ValueError(f"pyproject.toml has no [tool.mutmut] {key}...] list")
+    # A JSON array of strings is a valid TOML array.
+    return f"{head}{key[:-1]}{json.dumps(tests)}\n{after}"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] not in AREAS:
+        print(f"usage: mutation_area.py {{{'|'.join(AREAS)}}} DEST", file=sys.stderr)
+        return 2
+    area, dest = argv[0], Path(argv[1])
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    for name in COPIED:
+        source = Path(name)
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, dest / name)
+    pyproject = Path("pyproject.toml").read_text(encoding="utf-8")
+    (dest / "pyproject.toml").write_text(with_area(pyproject, area), encoding="utf-8")
+    print("\n".join(AREAS[area][0]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
