@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import copy
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import attrs
@@ -474,7 +475,12 @@ class TestRefusedPayments:
         """On any open plan, an event dated before the last change raises and changes nothing."""
         snapshot = copy.deepcopy(plan)
         at = plan.history[-1].at - timedelta(seconds=back)
-        moves = [plan.record_payment, plan.record_failure, plan.activate, plan.cancel]
+        moves: list[Callable[..., PaymentPlan]] = [
+            plan.record_payment,
+            plan.record_failure,
+            plan.activate,
+            plan.cancel,
+        ]
         target = [None, None, _P.ACTIVE, _P.CANCELLED][event]
         if plan.status in CLOSED and target is None:
             with pytest.raises(RuleViolation, match=plan.status.name):
