@@ -1,4 +1,4 @@
-"""Tests for the bundled demo dataset and the ``python -m smilepass_core`` command line."""
+"""Tests for the bundled demo dataset (the command line is tested in test_main.py)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from smilepass_core import (
     PaymentType,
     ReferralStatus,
 )
-from smilepass_core.__main__ import format_table, main
 from smilepass_core.demo import DEMO_NOW, DemoData, load_demo
 from smilepass_core.periods import zone
 
@@ -396,36 +395,3 @@ class TestReferrals:
             campaign = campaigns[str(referral.campaign_id)]
             assert campaign.practice_id == referral.practice_id
             assert campaign.is_active_at(referral.created_at)
-
-
-class TestMain:
-    def test_prints_both_practices(self, capsys: pytest.CaptureFixture[str]) -> None:
-        """``main([])`` prints a summary naming both practices and returns 0."""
-        assert main([]) == 0
-        out = capsys.readouterr().out
-        assert "Harbour Dental (Australia/Sydney, AUD)" in out
-        assert "Hudson Smiles (America/New_York, USD)" in out
-        assert "Payment plans needing action" in out
-        assert "resend payment link, contact patient" in out
-
-    def test_naive_now_refused(self, capsys: pytest.CaptureFixture[str]) -> None:
-        """A naive ``--now`` exits with 2 and says why on standard error."""
-        assert main(["--now", "2026-01-01T00:00:00"]) == 2
-        captured = capsys.readouterr()
-        assert "no UTC offset" in captured.err
-        assert captured.out == ""
-
-    def test_garbage_now_refused(self, capsys: pytest.CaptureFixture[str]) -> None:
-        """A ``--now`` that is not ISO 8601 exits with 2."""
-        assert main(["--now", "next tuesday"]) == 2
-        assert "not an ISO 8601 datetime" in capsys.readouterr().err
-
-    def test_aware_now_accepted(self, capsys: pytest.CaptureFixture[str]) -> None:
-        """An aware ``--now`` generates the demo relative to it."""
-        assert main(["--now", "2026-01-01T09:00:00+11:00"]) == 0
-        assert "As of 2026-01-01 09:00 AEDT" in capsys.readouterr().out
-
-    def test_format_table_aligns_columns(self) -> None:
-        """Columns are padded to their widest cell; right-aligned ones pad on the left."""
-        table = format_table(["Name", "N"], [["Ada", "1"], ["Bo", "12"]], right=[1])
-        assert table.splitlines() == ["Name   N", "----  --", "Ada    1", "Bo    12"]

@@ -339,6 +339,21 @@ class TestAppend:
             (),
         )
 
+    def test_errors_built_without_a_subject_have_none(self) -> None:
+        """InvalidTransition and OutOfOrderChange raised by a host without ``subject`` have an
+        empty subject and an unprefixed message."""
+        refused = InvalidTransition(_M.SUSPENDED, _M.FAILED)
+        assert (refused.subject, refused.allowed) == ("", ())
+        assert str(refused) == (
+            "cannot move from SUSPENDED to FAILED; allowed from SUSPENDED: none (terminal)"
+        )
+        late = OutOfOrderChange(T0, T0 - timedelta(hours=1))
+        assert late.subject == ""
+        assert str(late) == (
+            "change at 2026-03-01T08:00:00+00:00 is before the last change at "
+            "2026-03-01T09:00:00+00:00"
+        )
+
     def test_a_change_at_the_same_instant_is_in_order(self) -> None:
         """A change stamped exactly at the previous change's instant is accepted."""
         history = MEMBERSHIP_LIFECYCLE.start(_M.PENDING, T0)
@@ -658,6 +673,7 @@ class TestParse:
             assert status.value in message
         assert caught.value.value == value
         assert caught.value.allowed == tuple(s.value for s in statuses)
+        assert caught.value.field == "status"
         assert isinstance(caught.value, ValueError)
         assert isinstance(caught.value, SmilepassError)
 

@@ -894,6 +894,16 @@ class TestReferentialChecks:
         with pytest.raises(NotFound):
             _store().referrals.add(referral)
 
+    def test_add_of_a_taken_id_raises_duplicate_id_naming_it(self) -> None:
+        """Adding a second practice under a taken id raises DuplicateId naming the kind and
+        the id; the first practice stays."""
+        store = _store()
+        with pytest.raises(DuplicateId) as caught:
+            store.practices.add(attrs.evolve(SYD, name="Again"))
+        assert (caught.value.kind, caught.value.id, caught.value.field) == ("Practice", "syd", "id")
+        assert str(caught.value) == "Practice 'syd' already exists"
+        assert store.practices.get("syd") == SYD
+
     def test_add_refuses_another_type(self) -> None:
         """Adding a practice to the members repository raises InvalidValue."""
         with pytest.raises(InvalidValue):
