@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 settings.register_profile(
     "ci",
@@ -27,11 +27,14 @@ settings.register_profile(
 # Mutation testing runs each test once per mutant: derandomised so a verdict is repeatable,
 # no example database so one mutant's failure is not replayed against the next. mutmut calls
 # pytest several times in one process, so a test method meets several class instances.
+# No shrinking: a mutant is killed by the first failing example, and shrinking it can take
+# minutes (the verdict is the same).
 settings.register_profile(
     "mutation",
     derandomize=True,
     database=None,
     deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     max_examples=40,
     stateful_step_count=20,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
