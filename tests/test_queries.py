@@ -745,9 +745,12 @@ class TestRefusals:
         assert caught.value.field == "sources"
 
     def test_ids_must_be_strings(self) -> None:
-        """An id set holding a non-string raises InvalidValue."""
-        with pytest.raises(InvalidValue):
+        """An id set holding a non-string raises InvalidValue naming the field and the item."""
+        with pytest.raises(InvalidValue) as caught:
             MemberQuery(ids={"m-1", 7})
+        assert (caught.value.field, caught.value.value) == ("ids", 7)
+        assert caught.value.reason == "must be id strings"
+        assert str(caught.value) == "ids: must be id strings (got 7)"
 
     def test_naive_instants_are_refused(self) -> None:
         """A naive boundary raises NaiveDatetime."""
