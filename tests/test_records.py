@@ -2,22 +2,35 @@
 
 import copy
 import json
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 
-from smilepass_core import InMemoryStore, InvalidRecord, MemberQuery, ScopeQuery
+from smilepass_core import (
+    InMemoryStore,
+    InvalidRecord,
+    MemberQuery,
+    MembershipStatus,
+    ScopeQuery,
+    StatusChange,
+)
 from smilepass_core.demo import load_demo
 from smilepass_core.records import TABLES, from_records, to_records
 from smilepass_core.testing import strategies as sps
 
 
-def _demo_tables() -> dict[str, list[dict[str, Any]]]:
+def _demo_objects() -> list[Any]:
     data = load_demo()
     objects = [*data.practices, *data.staff_users, *data.membership_plans, *data.campaigns]
     objects += [*data.members, *data.payment_plans, *data.referrals, *data.payments]
-    return json.loads(json.dumps(to_records(objects)))
+    return objects
+
+
+def _demo_tables() -> dict[str, list[dict[str, Any]]]:
+    return json.loads(json.dumps(to_records(_demo_objects())))
 
 
 DEMO = _demo_tables()
@@ -27,6 +40,30 @@ def _refused(tables: dict[str, Any]) -> InvalidRecord:
     with pytest.raises(InvalidRecord) as caught:
         from_records(tables)
     return caught.value
+
+
+Path = tuple[str | int, ...]
+
+
+def _with(table: str, index: int, path: Path, value: Any) -> dict[str, list[dict[str, Any]]]:
+    """The demo's ``table`` up to record ``index``, that record with ``value`` set at ``path``."""
+    record = copy.deepcopy(DEMO[table][index])
+    target: Any = record
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return {table: [*DEMO[table][:index], record]}
+
+
+def _dig(obj: Any, path: Path) -> Any:
+    """Follow ``path`` through an object: names are attributes, numbers are positions."""
+    for key in path:
+        obj = obj[key] if isinstance(key, int) else getattr(obj, key)
+    return obj
+
+
+SYDNEY = ZoneInfo("Australia/Sydney")
+PENDING, ACTIVE = MembershipStatus.PENDING, MembershipStatus.ACTIVE
 
 
 class TestRoundTrip:
@@ -61,6 +98,61 @@ class TestRoundTrip:
         assert parsed["payment_plans", 0].member_id is None
         assert parsed["payment_plans", 0].attempts[0].number == 1
 
+    def test_the_demo_records_load_as_the_very_same_objects(self) -> None:
+        """Every demo record, dependents and attempt payment ids included, parses back equal."""
+        assert [obj for _, _, obj in from_records(DEMO)] == _demo_objects()
+
+    @pytest.mark.parametrize(
+        ("table", "index", "path", "value", "expected"),
+        [
+            *[
+                ("payment_plans", 1, ("attempts", 5, "succeeded"), text, parsed)
+                for text, parsed in [
+                    ("true", True),
+                    ("1", True),
+                    ("yes", True),
+                    (" YES ", True),
+                    ("false", False),
+                    ("0", False),
+                    ("no", False),
+                    ("No", False),
+                    (False, False),
+                ]
+            ],
+            ("payment_plans", 0, ("attempts", 1, "number"), " 2 ", 2),
+            ("payment_plans", 0, ("attempts", 1, "payment_id"), " pay-7 ", "pay-7"),
+            ("payment_plans", 0, ("attempts", 1, "payment_id"), "", None),
+            ("members", 4, ("start_date",), date(2024, 2, 29), date(2024, 2, 29)),
+            (
+                "payments",
+                3,
+                ("at",),
+                datetime(2026, 1, 1, 11, 30, tzinfo=SYDNEY),
+                datetime(2026, 1, 1, 0, 30, tzinfo=UTC),
+            ),
+            (
+                "members",
+                0,
+                ("history",),
+                [
+                    {"at": "2025-06-02T01:40:00+00:00", "to": "pending"},
+                    {"at": "2025-06-02T11:54:00+10:00", "to": "Active", "reason": ""},
+                ],
+                (
+                    StatusChange(datetime(2025, 6, 2, 1, 40, tzinfo=UTC), None, PENDING, ""),
+                    StatusChange(datetime(2025, 6, 2, 1, 54, tzinfo=UTC), PENDING, ACTIVE, ""),
+                ),
+            ),
+        ],
+    )
+    def test_an_accepted_value_is_parsed(
+        self, table: str, index: int, path: Path, value: Any, expected: Any
+    ) -> None:
+        """Flat strings, native dates and instants, and ``to`` history keys parse exactly."""
+        loaded = from_records(_with(table, index, path, value))
+        assert loaded[-1][:2] == (table, index)
+        assert _dig(loaded[-1][2], path) == expected
+
 
 class TestRefusals:
     """A bad record raises InvalidRecord naming table, index and field; nothing is loaded."""
@@ -90,6 +182,62 @@ class TestRefusals:
         assert reason in error.reason
         assert f"{table}[{index}].{expected_field}" in str(error)
 
+    @pytest.mark.parametrize(
+        ("table", "index", "path", "value", "field", "reason"),
+        [
+            (
+                "payment_plans",
+                0,
+                ("attempts", 1, "succeeded"),
+                "maybe",
+                "attempts[1].succeeded",
+                "expected true or false, got 'maybe'",
+            ),
+            (
+                "payment_plans",
+                0,
+                ("attempts", 1, "number"),
+                True,
+                "attempts[1].number",
+                "expected a whole number, got a bool",
+            ),
+            (
+                "payment_plans",
+                0,
+                ("schedule", 2, "number"),
+                0,
+                "schedule[2]",
+                "number: must be a whole number >= 1 (got 0)",
+            ),
+            ("members", 3, ("account_holder", "name"), "", "account_holder.name", "is required"),
+            ("members", 6, ("dependents", 2, "name"), "  ", "dependents[2].name", "is required"),
+            ("members", 4, ("history", 1, "at"), "", "history[1].at", "is required"),
+            ("members", 4, ("history",), 5, "history", "expected a list of records"),
+            ("referrals", 1, ("dependents",), ["x"], "dependents", "expected a list of records"),
+            ("practices", 1, ("name",), 5, "name", "expected a string, got int"),
+            (
+                "members",
+                4,
+                ("start_date",),
+                datetime(2025, 1, 1, tzinfo=UTC),
+                "start_date",
+                "expected a string, got datetime",
+            ),
+        ],
+    )
+    def test_a_malformed_value_is_refused_exactly(
+        self, table: str, index: int, path: Path, value: Any, field: str, reason: str
+    ) -> None:
+        """Each malformed value is refused with the exact field path, reason and message."""
+        error = _refused(_with(table, index, path, value))
+        assert (error.table, error.index, error.field, error.reason) == (
+            table,
+            index,
+            field,
+            reason,
+        )
+        assert str(error) == f"{table}[{index}].{field}: {reason}"
+
     def test_a_bad_history_entry_is_named_with_its_position(self) -> None:
         """An unknown status deep in a history names the list position."""
         tables = copy.deepcopy(DEMO)
@@ -104,20 +252,49 @@ class TestRefusals:
         member = tables["members"][0]
         member["history"] = [member["history"][0], {**member["history"][0], "status": "suspended"}]
         error = _refused(tables)
-        assert (error.table, error.index) == ("members", 0)
-        assert "PENDING" in error.reason
-        assert "SUSPENDED" in error.reason
+        reason = (
+            "Member syd-m-0001: cannot move from PENDING to SUSPENDED;"
+            " allowed from PENDING: ACTIVE, CANCELLED, FAILED"
+        )
+        assert (error.table, error.index, error.field, error.reason) == (
+            "members",
+            0,
+            "record",
+            reason,
+        )
+        assert str(error) == f"members[0].record: {reason}"
 
     def test_an_unknown_table_is_refused(self) -> None:
         """A table name the library does not know is refused, naming the known ones."""
         error = _refused({"invoices": [{}]})
-        assert error.field == "table"
-        assert "practices" in error.reason
+        reason = (
+            "unknown table; known: practices, staff_users, membership_plans, campaigns,"
+            " members, payment_plans, referrals, payments"
+        )
+        assert (error.table, error.index, error.field, error.reason) == (
+            "invoices",
+            0,
+            "table",
+            reason,
+        )
+        assert str(error) == f"invoices[0].table: {reason}"
 
     def test_a_record_that_is_not_a_mapping_is_refused(self) -> None:
         """A list where a record should be is refused at its index."""
-        error = _refused({"practices": [["p1", "x"]]})
-        assert (error.table, error.index, error.field) == ("practices", 0, "record")
+        error = _refused({"practices": [DEMO["practices"][0], ["p1", "x"]]})
+        assert (error.table, error.index, error.field, error.reason) == (
+            "practices",
+            1,
+            "record",
+            "expected a mapping, got list",
+        )
+        assert str(error) == "practices[1].record: expected a mapping, got list"
+
+    def test_to_records_refuses_an_object_that_is_not_a_domain_object(self) -> None:
+        """Writing something that is not a domain object raises TypeError naming its type."""
+        with pytest.raises(TypeError) as caught:
+            to_records([DEMO, 5])
+        assert str(caught.value) == "not a smilepass_core domain object: dict"
 
     def test_a_dangling_reference_is_refused_by_the_store_and_nothing_loads(self) -> None:
         """A member naming an unknown plan fails the load with its index and field; the
