@@ -902,13 +902,30 @@ class TestWeeklyCheck:
         assert (revenue.value, revenue.previous) == (aud("20"), aud("30"))
 
     def test_render_and_records(self, bondi: InMemoryStore) -> None:
-        """The plain text names every section; the records use each section's columns."""
+        """The plain text is the dashboard then the three aligned sections; records by columns."""
         check = weekly_check(bondi, now=NOW)
-        text = check.render()
-        assert "Failed payment plans to action (1), oldest first" in text
-        assert "Overdue members (2), longest overdue first" in text
-        assert "Referrals converted this week (1): say thank you" in text
-        assert "resend payment link, contact patient" in text
+        assert check.render().split("\n") == [
+            "This week against last week",
+            *check.dashboard.render().split("\n"),
+            "",
+            "Failed payment plans to action (1), oldest first",
+            "Patient      Failed since  Progression     Balance  Actions",
+            "-----------  ------------  -----------  ----------  "
+            "------------------------------------",
+            "Alan Turing  2026-10-20            3/6  AUD 300.00  "
+            "resend payment link, contact patient",
+            "",
+            "Overdue members (2), longest overdue first",
+            "Account holder  Plan       Status  Amount overdue",
+            "--------------  ---------  ------  --------------",
+            "Alan Turing     Essential  active      AUD 200.00",
+            "Grace Hopper    Essential  failed       AUD 30.00",
+            "",
+            "Referrals converted this week (1): say thank you",
+            "New account holder  Referred by   Staff             Campaign        Converted",
+            "------------------  ------------  ----------------  --------------  ----------",
+            "Mary Jackson        Ada Lovelace  Sam (front desk)  Refer a friend  2026-11-24",
+        ]
         records = check.to_records()
         assert records["converted_referrals"] == [
             {
@@ -922,6 +939,23 @@ class TestWeeklyCheck:
             }
         ]
         assert [r["payment_plan_id"] for r in records["failed_plans"]] == ["pp1"]
+
+    def test_a_referral_without_referrer_staff_or_campaign_renders_dashes(self) -> None:
+        """A conversion this week with no referrer, staff user or campaign shows a dash for each."""
+        walk_in = [
+            _enrol("m5", "Rosalind Franklin", "essential", local(11, 25, 10)),
+            _refer("r5", "Rosalind Franklin", local(11, 23)).convert(
+                member_id="m5", at=local(11, 25, 10)
+            ),
+        ]
+        text = weekly_check(store_of([*bondi_objects(), *walk_in]), now=NOW).render()
+        assert text[text.index("Referrals converted") :].split("\n") == [
+            "Referrals converted this week (2): say thank you",
+            "New account holder  Referred by   Staff             Campaign        Converted",
+            "------------------  ------------  ----------------  --------------  ----------",
+            "Mary Jackson        Ada Lovelace  Sam (front desk)  Refer a friend  2026-11-24",
+            "Rosalind Franklin   —             —                 —               2026-11-25",
+        ]
 
     def test_a_conversion_before_monday_is_not_this_week(self, bondi: InMemoryStore) -> None:
         """The next Monday, Mary's conversion belongs to last week."""
@@ -1550,14 +1584,16 @@ class TestRecordsAndCsv:
         assert len(records["failed_plans"]) == len(check.failed_plans) > 0
 
     def test_none_is_an_empty_csv_field(self, bondi: InMemoryStore) -> None:
-        """A row without a campaign writes an empty campaign field."""
+        """A row without a campaign writes empty fields; every line ends in a bare newline."""
         out = io.StringIO()
         referral_tracking(bondi, campaigns=None, users=["s1"]).to_csv(out)
-        rows = list(csv.DictReader(io.StringIO(out.getvalue())))
-        assert [(r["referral_id"], r["campaign"], r["converted_at"]) for r in rows] == [
-            ("r1", "Refer a friend", "2026-09-13T23:00:00+00:00"),
-            ("r4", "", ""),
-        ]
+        assert out.getvalue() == (
+            "referral_id,account_holder,dependents,start_date,campaign,user,status,practice,"
+            "converted_at\n"
+            "r1,Alan Turing,0,2026-09-10,Refer a friend,Dr Nguyen,converted,p1,"
+            "2026-09-13T23:00:00+00:00\n"
+            "r4,Margaret Hamilton,0,2026-10-12,,Dr Nguyen,cancelled,p1,\n"
+        )
 
 
 # -- refusals -----------------------------------------------------------------------------------
