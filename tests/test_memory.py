@@ -42,11 +42,13 @@ from smilepass_core.errors import (
     CurrencyMismatch,
     DuplicateId,
     InvalidRecord,
+    InvalidTransition,
     InvalidValue,
     NotFound,
     RuleViolation,
+    SmilepassError,
 )
-from smilepass_core.memory import InMemoryStore, Timeline
+from smilepass_core.memory import InMemoryStore, Timeline, _as_record_error
 from smilepass_core.money import Money
 from smilepass_core.periods import DateRange
 from smilepass_core.queries import (
@@ -362,11 +364,12 @@ class TestTimeline:
 
     @pytest.mark.parametrize(("minute", "id"), [(0, "b"), (1, "a"), (5, "z")])
     def test_removing_a_missing_entry_raises_key_error(self, minute: int, id: str) -> None:
-        """remove() of an entry not held raises KeyError and changes nothing."""
+        """remove() of an entry not held raises KeyError naming it and changes nothing."""
         timeline = Timeline()
         timeline.add(_t(0), "a", 5)
-        with pytest.raises(KeyError):
+        with pytest.raises(KeyError) as caught:
             timeline.remove(_t(minute), id)
+        assert caught.value.args == ((_t(minute), id),)
         assert list(timeline.between()) == [(_t(0), "a")]
         assert timeline.total() == 5
         with pytest.raises(KeyError):
@@ -582,6 +585,44 @@ class TestLedgerFastPaths:
             code = currency[practice_id]
             assert store.payments.collected_for(source, code) == Money.from_minor(minor, code)
 
+    @pytest.mark.parametrize(
+        ("practices", "time_range", "expected"),
+        [
+            (None, None, 4),
+            ("syd", None, 3),
+            (None, DateRange(T0 + 2 * HOUR, T0 + 3 * HOUR, "UTC"), 2),
+            ("syd", DateRange(T0 + 2 * HOUR, T0 + 3 * HOUR, "UTC"), 1),
+            ({"syd", "nyc"}, DateRange(T0 + HOUR, T0 + 2 * HOUR, "UTC"), 1),
+            ("nowhere", None, 0),
+        ],
+    )
+    def test_count_by_practices_and_time_range_reads_the_timeline(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        practices: Any,
+        time_range: DateRange | None,
+        expected: int,
+    ) -> None:
+        """count(practices, time_range) is answered from the timeline, never by testing
+        each payment, and equals the number of payments find() returns."""
+        store = _store(
+            _member("m-n", practice_id="nyc", plan_id="nyc-gold"),
+            _charge("pay-1", "100", T0 + HOUR),
+            _charge("pay-2", "5", T0 + 2 * HOUR, outcome=FAILED),
+            _refund("ref-1", "10", T0 + 3 * HOUR),
+            _charge("pay-n", "7", T0 + 2 * HOUR, member="m-n", practice="nyc", currency="USD"),
+        )
+        query = PaymentQuery(practices=practices, time_range=time_range)
+        with monkeypatch.context() as patch:
+            patch.setattr(PaymentQuery, "matches", _no_scan)
+            assert store.payments.count(query) == expected
+        assert len(store.payments.find(query)) == expected
+
+
+def _no_scan(query: PaymentQuery, payment: Payment) -> bool:
+    """Stands in for PaymentQuery.matches where a read must not test payments one by one."""
+    raise AssertionError(f"{payment.id} tested one by one")
+
 
 # -- load ------------------------------------------------------------------------------------
 
@@ -732,6 +773,30 @@ class TestLoad:
         with pytest.raises(InvalidRecord) as caught:
             store.load([bad])
         assert (caught.value.index, caught.value.field) == (0, field)
+
+    @pytest.mark.parametrize(
+        ("error", "field"),
+        [
+            (InvalidValue("plan_id", "x", "no such plan"), "plan_id"),
+            (NotFound("Practice", "p-9"), "Practice"),
+            (RuleViolation("some_rule", "refused"), "object"),
+            (InvalidTransition(_M.PENDING, _M.ACTIVE), "object"),
+        ],
+        ids=["field", "kind-without-field", "blank-field-no-kind", "no-field-attribute"],
+    )
+    def test_a_refusal_names_its_field_else_its_kind_else_object(
+        self, error: SmilepassError, field: str
+    ) -> None:
+        """The record error names the error's field; without one, its kind; else "object"."""
+        record = _as_record_error("Member", 3, error)
+        assert type(record) is InvalidRecord
+        assert (record.table, record.index, record.field, record.reason) == (
+            "Member",
+            3,
+            field,
+            str(error),
+        )
+        assert str(record) == f"Member[3].{field}: {error}"
 
     def test_a_failed_load_keeps_payments_recorded_before_it(self) -> None:
         """Re-sending an already recorded payment in a load that fails does not remove it."""
@@ -908,6 +973,45 @@ class TestReferentialChecks:
         """Adding a practice to the members repository raises InvalidValue."""
         with pytest.raises(InvalidValue):
             _store().members.add(SYD)  # type: ignore[arg-type]
+
+
+def _plan(id: str, member_id: str) -> PaymentPlan:
+    return PaymentPlan.offer(
+        id=id,
+        practice_id="syd",
+        patient=ADA,
+        total=Money.of("90", "AUD"),
+        payment_type=PaymentType.INSTANT,
+        first_due=T0.date(),
+        at=T0,
+        member_id=member_id,
+    )
+
+
+class TestPlansByMember:
+    """of_member() lists a member's payment plans, following saves and failed loads."""
+
+    @pytest.mark.parametrize("new_holder", ["m-2", None], ids=["moved", "detached"])
+    def test_a_plan_saved_to_another_holder_leaves_the_old_one(
+        self, new_holder: str | None
+    ) -> None:
+        """A plan of m-1 saved under another member (or none) is listed only under its
+        new holder; m-1's other plan stays."""
+        plan, kept = _plan("pp-1", "m-1"), _plan("pp-2", "m-1")
+        store = _store(_member("m-2"), plan, kept)
+        moved = attrs.evolve(plan, member_id=new_holder)
+        store.payment_plans.save(moved)
+        assert store.payment_plans.of_member("m-1") == [kept]
+        assert store.payment_plans.of_member("m-2") == ([moved] if new_holder else [])
+
+    def test_a_failed_load_leaves_no_plan_under_its_member(self) -> None:
+        """A plan added by a load that then fails is listed under no member."""
+        store = _store()
+        with pytest.raises(InvalidRecord) as caught:
+            store.load([_member("m-3"), _plan("pp-3", "m-3"), _charge("pay-1", "5", member="m-4")])
+        assert (caught.value.table, caught.value.index) == ("Payment", 2)
+        assert store.payment_plans.of_member("m-3") == []
+        assert len(store.payment_plans) == 0
 
 
 # -- the ledger ------------------------------------------------------------------------------
