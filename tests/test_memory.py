@@ -932,16 +932,7 @@ class TestReferentialChecks:
 
     def test_payment_plan_for_a_member_of_another_practice_raises(self) -> None:
         """A New York payment plan held by a Sydney member raises InvalidValue naming member_id."""
-        plan = PaymentPlan.offer(
-            id="pp-1",
-            practice_id="nyc",
-            patient=ADA,
-            total=Money.of("90", "USD"),
-            payment_type=PaymentType.INSTANT,
-            first_due=T0.date(),
-            at=T0,
-            member_id="m-1",
-        )
+        plan = _plan("pp-1", "m-1", practice_id="nyc", currency="USD")
         with pytest.raises(InvalidValue) as caught:
             _store().payment_plans.add(plan)
         assert caught.value.field == "member_id"
@@ -975,12 +966,15 @@ class TestReferentialChecks:
             _store().members.add(SYD)  # type: ignore[arg-type]
 
 
-def _plan(id: str, member_id: str) -> PaymentPlan:
+def _plan(
+    id: str, member_id: str | None, *, practice_id: str = "syd", currency: str = "AUD"
+) -> PaymentPlan:
+    """A 90-unit Instant plan of Ada's, offered at T0 and held by ``member_id``."""
     return PaymentPlan.offer(
         id=id,
-        practice_id="syd",
+        practice_id=practice_id,
         patient=ADA,
-        total=Money.of("90", "AUD"),
+        total=Money.of("90", currency),
         payment_type=PaymentType.INSTANT,
         first_due=T0.date(),
         at=T0,
