@@ -43,6 +43,12 @@ def _refused(tables: dict[str, Any]) -> InvalidRecord:
     return caught.value
 
 
+def _assert_names(error: InvalidRecord, table: str, index: int, field: str, reason: str) -> None:
+    """The error names exactly this table, row, field and reason, and says so in its message."""
+    assert (error.table, error.index, error.field, error.reason) == (table, index, field, reason)
+    assert str(error) == f"{table}[{index}].{field}: {reason}"
+
+
 Path = tuple[str | int, ...]
 
 
@@ -236,13 +242,7 @@ class TestRefusals:
     ) -> None:
         """Each malformed value is refused with the exact field path, reason and message."""
         error = _refused(_with(table, index, path, value))
-        assert (error.table, error.index, error.field, error.reason) == (
-            table,
-            index,
-            field,
-            reason,
-        )
-        assert str(error) == f"{table}[{index}].{field}: {reason}"
+        _assert_names(error, table, index, field, reason)
 
     def test_a_bad_history_entry_is_named_with_its_position(self) -> None:
         """An unknown status deep in a history names the list position."""
@@ -262,13 +262,7 @@ class TestRefusals:
             "Member syd-m-0001: cannot move from PENDING to SUSPENDED;"
             " allowed from PENDING: ACTIVE, CANCELLED, FAILED"
         )
-        assert (error.table, error.index, error.field, error.reason) == (
-            "members",
-            0,
-            "record",
-            reason,
-        )
-        assert str(error) == f"members[0].record: {reason}"
+        _assert_names(error, "members", 0, "record", reason)
 
     def test_an_unknown_table_is_refused(self) -> None:
         """A table name the library does not know is refused, naming the known ones."""
@@ -277,24 +271,12 @@ class TestRefusals:
             "unknown table; known: practices, staff_users, membership_plans, campaigns,"
             " members, payment_plans, referrals, payments"
         )
-        assert (error.table, error.index, error.field, error.reason) == (
-            "invoices",
-            0,
-            "table",
-            reason,
-        )
-        assert str(error) == f"invoices[0].table: {reason}"
+        _assert_names(error, "invoices", 0, "table", reason)
 
     def test_a_record_that_is_not_a_mapping_is_refused(self) -> None:
         """A list where a record should be is refused at its index."""
         error = _refused({"practices": [DEMO["practices"][0], ["p1", "x"]]})
-        assert (error.table, error.index, error.field, error.reason) == (
-            "practices",
-            1,
-            "record",
-            "expected a mapping, got list",
-        )
-        assert str(error) == "practices[1].record: expected a mapping, got list"
+        _assert_names(error, "practices", 1, "record", "expected a mapping, got list")
 
     def test_to_records_refuses_an_object_that_is_not_a_domain_object(self) -> None:
         """Writing something that is not a domain object raises TypeError naming its type."""
