@@ -966,6 +966,60 @@ class TestReferentialChecks:
             _store().members.add(SYD)  # type: ignore[arg-type]
 
 
+class TestPracticeCurrency:
+    """A practice's currency is fixed once it holds amounts: they would be read in the new one."""
+
+    @pytest.mark.parametrize(
+        ("held", "kind"),
+        [
+            (lambda: [SYD_GOLD], "MembershipPlan"),
+            (lambda: [_plan("pp-1", None)], "PaymentPlan"),
+            (lambda: [SYD_GOLD, _member(), _charge("pay-1", "10")], "Payment"),
+        ],
+        ids=["membership plan", "payment plan", "payment"],
+    )
+    def test_a_new_currency_is_refused_once_amounts_are_held(self, held: Any, kind: str) -> None:
+        """Saving Sydney in USD raises RuleViolation naming the practice, the table and both
+        currencies; the practice keeps AUD and its totals stay in AUD."""
+        store = InMemoryStore.from_objects([SYD, NYC, *held()])
+        totals = (
+            store.payments.total(PaymentQuery()),
+            store.payment_plans.total(PaymentPlanQuery()),
+        )
+        with pytest.raises(RuleViolation) as caught:
+            store.practices.save(attrs.evolve(SYD, currency="USD"))
+        error = caught.value
+        assert (error.rule, error.field) == ("currency_in_use", "currency")
+        assert error.context == {"practice_id": "syd", "currency": "AUD"}
+        assert str(error) == (
+            f"practice syd holds {kind} amounts in AUD: its currency cannot become USD"
+        )
+        assert store.practices.get("syd") == SYD
+        assert (
+            store.payments.total(PaymentQuery()),
+            store.payment_plans.total(PaymentPlanQuery()),
+        ) == totals
+
+    def test_a_practice_without_amounts_may_change_currency(self) -> None:
+        """Staff and campaigns hold no amounts; New York's plan does not pin Sydney. After the
+        change, Sydney's plans must be priced in the new currency."""
+        store = InMemoryStore.from_objects([SYD, NYC, NYC_GOLD, StaffUser("s-1", "syd", "Sam")])
+        store.practices.save(attrs.evolve(SYD, currency="NZD"))
+        assert store.practices.get("syd").currency == "NZD"
+        with pytest.raises(CurrencyMismatch):
+            store.membership_plans.add(SYD_GOLD)
+        store.membership_plans.add(attrs.evolve(SYD_GOLD, price=Money.of("30", "NZD")))
+        assert store.practices.get("nyc") == NYC
+
+    def test_other_fields_may_change_while_amounts_are_held(self) -> None:
+        """A new name or time zone (same currency) is saved: the amounts stay in AUD."""
+        store = _store(_charge("pay-1", "10"))
+        renamed = attrs.evolve(SYD, name="Harbour Dental & Co", timezone="Australia/Perth")
+        store.practices.save(renamed)
+        assert store.practices.get("syd") == renamed
+        assert store.payments.total(PaymentQuery()) == {"AUD": Money.of("10", "AUD")}
+
+
 def _plan(
     id: str, member_id: str | None, *, practice_id: str = "syd", currency: str = "AUD"
 ) -> PaymentPlan:

@@ -266,6 +266,23 @@ class _Practices(_Repository[Practice, ScopeQuery]):
     def _practice_of(self, obj: Practice) -> str:
         return obj.id
 
+    def _check(self, obj: Practice) -> None:
+        """Refuse a new currency for a practice that already holds amounts."""
+        old = self._items.get(obj.id)
+        if old is None or old.currency == obj.currency:
+            return
+        store = self._store
+        for repo in (store.payments, store.payment_plans, store.membership_plans):
+            if repo._by_practice.get(obj.id):
+                raise RuleViolation(
+                    "currency_in_use",
+                    f"practice {obj.id} holds {repo.kind.__name__} amounts in {old.currency}:"
+                    f" its currency cannot become {obj.currency}",
+                    field="currency",
+                    practice_id=obj.id,
+                    currency=old.currency,
+                )
+
 
 class _ScopedRepository(_Repository[T, ScopeQuery]):
     """Staff users, membership plans, campaigns: their practice must exist."""
