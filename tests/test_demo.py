@@ -28,8 +28,14 @@ from smilepass_core.demo import DEMO_NOW, DemoData, load_demo
 from smilepass_core.periods import zone
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def data() -> DemoData:
+    """The default demo, built anew for each test (0.1 s).
+
+    Function scope on purpose: mutation testing runs, for a mutant of the generator,
+    only the tests it saw calling the generator; a module-scoped fixture is built
+    once, in the first test, and would hide the rest of this file from those runs.
+    """
     return load_demo()
 
 
