@@ -24,7 +24,7 @@ from smilepass_core import (
     PaymentType,
     ReferralStatus,
 )
-from smilepass_core.demo import DEMO_NOW, DemoData, load_demo
+from smilepass_core.demo import _PRACTICES, DEMO_NOW, DemoData, load_demo
 from smilepass_core.periods import zone
 
 
@@ -85,12 +85,35 @@ class TestLoadDemo:
         assert min(m.created_at for m in moved.members) >= other - timedelta(days=548)
 
     def test_for_practice_keeps_only_that_practice(self, data: DemoData) -> None:
-        """``for_practice`` returns one practice's objects and all of them."""
-        parts = [data.for_practice(p.id) for p in data.practices]
-        assert [len(p.practices) for p in parts] == [1, 1]
-        assert sum(len(p.members) for p in parts) == len(data.members)
-        assert sum(len(p.payments) for p in parts) == len(data.payments)
-        assert all(m.practice_id == "syd" for m in parts[0].members)
+        """``for_practice`` returns one practice's objects and all of them, in order, with
+        the same ``now``; an unknown id gives an empty dataset."""
+        for practice in data.practices:
+            part = data.for_practice(practice.id)
+            assert part.practices == (practice,)
+            assert part.now == data.now
+            for table in _TABLES[1:]:
+                mine = tuple(o for o in getattr(data, table) if o.practice_id == practice.id)
+                assert mine
+                assert getattr(part, table) == mine, table
+        nowhere = data.for_practice("nowhere")
+        assert nowhere.now == data.now
+        assert all(getattr(nowhere, table) == () for table in _TABLES)
+
+    def test_objects_lists_every_table_in_load_order(self, data: DemoData) -> None:
+        """``objects()`` is every table's objects, practices first and the ledger last."""
+        assert data.objects() == tuple(o for t in _TABLES for o in getattr(data, t))
+
+
+_TABLES = (
+    "practices",
+    "staff_users",
+    "membership_plans",
+    "campaigns",
+    "members",
+    "payment_plans",
+    "referrals",
+    "payments",
+)
 
 
 class TestPractices:
@@ -113,6 +136,56 @@ class TestPractices:
                 "annually",
             }
             assert all(p.price.currency == practice.currency for p in mine.membership_plans)
+
+    def test_staff_plans_and_campaigns_are_the_practice_specs(self, data: DemoData) -> None:
+        """Staff names, plan names, prices and cycles, and campaign names and codes are the
+        ones each practice is specified with, in that order, under ids ``syd-s-1``,
+        ``syd-plan-essential``, ``syd-c-1``."""
+        for spec, practice in zip(_PRACTICES, data.practices, strict=True):
+            assert (practice.id, practice.name) == (spec.id, spec.name)
+            mine = data.for_practice(practice.id)
+            p = practice.id
+            assert [(s.id, s.name) for s in mine.staff_users] == [
+                (f"{p}-s-{i}", name) for i, name in enumerate(spec.staff, start=1)
+            ]
+            assert [(m.id, m.name, m.price, m.billing_cycle) for m in mine.membership_plans] == [
+                (f"{p}-plan-{s.key}", s.name, Money.of(s.price, spec.currency), s.cycle)
+                for s in spec.plans
+            ]
+            assert [(c.id, c.name, c.promo_code) for c in mine.campaigns] == [
+                (f"{p}-c-{i}", c.name, c.promo_code) for i, c in enumerate(spec.campaigns, start=1)
+            ]
+
+    @pytest.mark.parametrize(
+        "now",
+        [DEMO_NOW, datetime(2026, 11, 25, 14, 0, tzinfo=UTC)],
+        ids=["demo-now", "sydney-already-on-the-26th"],
+    )
+    def test_campaign_windows_are_local_midnights_before_the_local_today(
+        self, now: datetime
+    ) -> None:
+        """A campaign runs from local midnight ``starts_days_ago`` days before the practice's
+        own today (not UTC's) to local midnight ``ends_days_ago`` days before it, or on."""
+        data = load_demo(now=now)
+        for spec, practice in zip(_PRACTICES, data.practices, strict=True):
+            tz = zone(practice.timezone)
+            today = now.astimezone(tz).date()
+            campaigns = data.for_practice(practice.id).campaigns
+            for campaign, c in zip(campaigns, spec.campaigns, strict=True):
+                start = campaign.active_from.astimezone(tz)
+                assert (start.date(), start.time()) == (
+                    today - timedelta(days=c.starts_days_ago),
+                    datetime.min.time(),
+                )
+                if c.ends_days_ago is None:
+                    assert campaign.active_until is None
+                else:
+                    assert campaign.active_until is not None
+                    end = campaign.active_until.astimezone(tz)
+                    assert (end.date(), end.time()) == (
+                        today - timedelta(days=c.ends_days_ago),
+                        datetime.min.time(),
+                    )
 
     def test_a_few_hundred_members_per_practice(self, data: DemoData) -> None:
         """Each practice has 150 to 250 members, some with dependents."""
@@ -167,6 +240,55 @@ class TestIds:
         """Every member id names its practice, e.g. ``syd-m-0001``."""
         assert data.members[0].id == "syd-m-0001"
         assert all(m.id.startswith(f"{m.practice_id}-m-") for m in data.members)
+
+    def test_ids_count_from_one_in_creation_order(self, data: DemoData) -> None:
+        """Per practice, members ``syd-m-0001``.., payment plans ``syd-pp-001``.. and
+        referrals ``syd-r-001``.. count from one without gaps, in the dataset's order."""
+        for practice in data.practices:
+            p, mine = practice.id, data.for_practice(practice.id)
+            for objects, stem, width in [
+                (mine.members, "m", 4),
+                (mine.payment_plans, "pp", 3),
+                (mine.referrals, "r", 3),
+            ]:
+                assert [o.id for o in objects] == [
+                    f"{p}-{stem}-{i:0{width}d}" for i in range(1, len(objects) + 1)
+                ]
+
+    def test_patient_ids_count_from_one_and_dependents_from_their_holder(
+        self, data: DemoData
+    ) -> None:
+        """Account holders are ``syd-pat-0001``.. without gaps; a holder's dependents are
+        ``<holder id>-d1``, ``-d2``.., sharing the holder's last name."""
+        holders = [
+            *(m.account_holder for m in data.members),
+            *(p.patient for p in data.payment_plans),
+            *(r.account_holder for r in data.referrals),
+        ]
+        families = [
+            *((m.account_holder, m.dependents) for m in data.members),
+            *((r.account_holder, r.dependents) for r in data.referrals),
+        ]
+        for practice in data.practices:
+            p = practice.id
+            ids = {h.id for h in holders if h.id.startswith(f"{p}-pat-")}
+            assert ids == {f"{p}-pat-{i:04d}" for i in range(1, len(ids) + 1)}
+        assert {h.id.split("-pat-")[0] for h in holders} == {"syd", "nyc"}
+        for holder, dependents in families:
+            last = holder.name.split(" ", 1)[1]
+            assert [d.id for d in dependents] == [
+                f"{holder.id}-d{j}" for j in range(1, len(dependents) + 1)
+            ]
+            assert all(d.name.split(" ", 1)[1] == last != d.name for d in dependents)
+            assert len({d.name for d in dependents} | {holder.name}) == len(dependents) + 1
+
+    def test_ledger_ids_count_from_one_per_source_in_time_order(self, data: DemoData) -> None:
+        """A member's or plan's ledger entries are ``<source>-p001``, ``-p002``.. in time order."""
+        by_source: defaultdict[str, list[str]] = defaultdict(list)
+        for payment in data.payments:
+            by_source[payment.member_id or payment.payment_plan_id or ""].append(payment.id)
+        for source, ids in by_source.items():
+            assert ids == [f"{source}-p{i:03d}" for i in range(1, len(ids) + 1)]
 
     def test_a_patient_id_is_always_the_same_person(self, data: DemoData) -> None:
         """A patient appearing in several records is the same Patient value each time."""
