@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import random
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import attrs
@@ -24,8 +26,8 @@ from smilepass_core import (
     PaymentType,
     ReferralStatus,
 )
-from smilepass_core.demo import _PRACTICES, DEMO_NOW, DemoData, load_demo
-from smilepass_core.periods import zone
+from smilepass_core.demo import _PRACTICES, DEMO_NOW, DemoData, _Builder, load_demo
+from smilepass_core.periods import local_instant, zone
 
 
 @pytest.fixture
@@ -282,6 +284,33 @@ class TestIds:
             assert all(d.name.split(" ", 1)[1] == last != d.name for d in dependents)
             assert len({d.name for d in dependents} | {holder.name}) == len(dependents) + 1
 
+    def test_account_holders_have_an_email_and_most_a_phone(self, data: DemoData) -> None:
+        """An account holder's email is ``first.last@<practice domain>`` in lower-case
+        letters only (``O'Brien`` gives ``obrien``); most, not all, have a phone in the
+        practice's local format. Dependents have neither."""
+        letters = re.compile(r"[^a-z]")
+        phone = {
+            "syd": re.compile(r"\(02\) 5550 00\d\d"),
+            "nyc": re.compile(r"\(212\) 555-01\d\d"),
+        }
+        domains = {spec.id: spec.email_domain for spec in _PRACTICES}
+        holders = {
+            *(m.account_holder for m in data.members),
+            *(p.patient for p in data.payment_plans),
+            *(r.account_holder for r in data.referrals),
+        }
+        for holder in holders:
+            practice_id = holder.id.split("-pat-")[0]
+            first, last = (letters.sub("", part.lower()) for part in holder.name.split(" ", 1))
+            assert holder.email == f"{first}.{last}@{domains[practice_id]}"
+            assert holder.phone is None or phone[practice_id].fullmatch(holder.phone)
+        assert any("'" in h.name for h in holders)
+        with_phone = sum(h.phone is not None for h in holders) / len(holders)
+        assert 0.6 < with_phone < 0.8
+        dependents = [d for m in data.members for d in m.dependents]
+        assert dependents
+        assert all(d.email is None and d.phone is None for d in dependents)
+
     def test_ledger_ids_count_from_one_per_source_in_time_order(self, data: DemoData) -> None:
         """A member's or plan's ledger entries are ``<source>-p001``, ``-p002``.. in time order."""
         by_source: defaultdict[str, list[str]] = defaultdict(list)
@@ -523,3 +552,56 @@ class TestReferrals:
             campaign = campaigns[str(referral.campaign_id)]
             assert campaign.practice_id == referral.practice_id
             assert campaign.is_active_at(referral.created_at)
+
+
+SYDNEY = zone("Australia/Sydney")
+
+
+def _sydney(*wall: int) -> datetime:
+    return local_instant(datetime(*wall), "Australia/Sydney")
+
+
+class TestGeneratorTimes:
+    """The generator's time helpers keep to their ranges: what keeps every timestamp legal."""
+
+    def test_enrolments_happen_in_opening_hours(self, data: DemoData) -> None:
+        """Members enrol between 08:00 and 17:59 local time, at every hour and minute of it."""
+        local = [
+            m.created_at.astimezone(zone(p.timezone))
+            for p in data.practices
+            for m in data.for_practice(p.id).members
+        ]
+        assert {t.hour for t in local} == set(range(8, 18))
+        assert {t.minute for t in local} == set(range(60))
+
+    @pytest.mark.parametrize(
+        ("length", "calls"),
+        [
+            (timedelta(microseconds=1), 200),
+            (timedelta(seconds=1), 200),
+            (timedelta(minutes=1), 3000),
+            (timedelta(hours=3), 200),
+            (timedelta(days=1), 200),
+            (timedelta(days=30), 200),
+        ],
+        ids=["1us", "1s", "1min", "3h", "1d", "30d"],
+    )
+    def test_between_stays_in_the_half_open_range(self, length: timedelta, calls: int) -> None:
+        """``_between(start, end)`` is in ``[start, end)`` however short the range, also when
+        ``end`` is itself an opening-hours minute (3,000 draws: one would land on it)."""
+        builder = _Builder(_PRACTICES[0], random.Random(1), DEMO_NOW)
+        end = _sydney(2026, 11, 20, 9, 0)
+        start = end - length
+        for _ in range(calls):
+            assert start <= builder._between(start, end) < end
+
+    @pytest.mark.parametrize("seed", [1, 2])
+    def test_recent_steps_back_one_day_at_a_time_to_before_now(self, seed: int) -> None:
+        """With ``now`` at 08:00, no opening-hours time of today is before it: ``_recent(0, 0)``
+        is yesterday, strictly before ``now`` (3,000 draws: one would fall on 08:00 itself)."""
+        now = _sydney(2026, 11, 25, 8, 0)
+        builder = _Builder(_PRACTICES[0], random.Random(seed), now)
+        for _ in range(3000):
+            at = builder._recent(0, 0)
+            assert at < now
+            assert at.astimezone(SYDNEY).date() == date(2026, 11, 24)
