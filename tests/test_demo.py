@@ -75,9 +75,12 @@ class TestLoadDemo:
         assert data.now.tzinfo is UTC
 
     def test_naive_now_is_refused(self) -> None:
-        """A naive ``now`` raises NaiveDatetime."""
-        with pytest.raises(NaiveDatetime):
-            load_demo(datetime(2026, 11, 25, 5, 0))
+        """A naive ``now`` raises NaiveDatetime naming the ``now`` argument."""
+        naive = datetime(2026, 11, 25, 5, 0)
+        with pytest.raises(NaiveDatetime) as caught:
+            load_demo(naive)
+        assert (caught.value.field, caught.value.value) == ("now", naive)
+        assert str(caught.value) == f"now: naive datetime; give it a time zone (got {naive!r})"
 
     def test_other_now_moves_everything_before_it(self) -> None:
         """Generated relative to another instant, every timestamp is before that instant."""
