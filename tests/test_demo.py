@@ -26,7 +26,15 @@ from smilepass_core import (
     PaymentType,
     ReferralStatus,
 )
-from smilepass_core.demo import _PRACTICES, DEMO_NOW, DemoData, _Builder, load_demo
+from smilepass_core.demo import (
+    _CANCEL_REASONS,
+    _PRACTICES,
+    _SUSPEND_REASONS,
+    DEMO_NOW,
+    DemoData,
+    _Builder,
+    load_demo,
+)
 from smilepass_core.periods import local_instant, zone
 
 
@@ -377,6 +385,75 @@ class TestHistories:
         assert max(instants) < data.now
 
 
+_MS, _PS, _RS = MembershipStatus, PaymentPlanStatus, ReferralStatus
+_DECLINED = "charge failed: card declined"
+
+#: The reason each kind of change is given in the demo's stories, by (from, to).
+_REASONS: dict[str, dict[tuple[object, object], set[str]]] = {
+    "members": {
+        (None, _MS.PENDING): {"enrolled"},
+        (_MS.PENDING, _MS.ACTIVE): {"first payment collected"},
+        (_MS.FAILED, _MS.ACTIVE): {"retry succeeded"},
+        (_MS.SUSPENDED, _MS.ACTIVE): {"resumed; payment collected"},
+        (_MS.PENDING, _MS.FAILED): {_DECLINED, "charge failed: insufficient funds"},
+        (_MS.ACTIVE, _MS.FAILED): {_DECLINED, "charge failed: insufficient funds"},
+        (_MS.ACTIVE, _MS.SUSPENDED): set(_SUSPEND_REASONS),
+        (_MS.ACTIVE, _MS.CANCELLED): set(_CANCEL_REASONS),
+        (_MS.FAILED, _MS.CANCELLED): {"unpaid after retries"},
+        (_MS.PENDING, _MS.CANCELLED): {"payment never set up"},
+    },
+    "payment_plans": {
+        (None, _PS.PENDING): {"offered"},
+        (_PS.PENDING, _PS.ACTIVE): {"card authorised", "instalments set up by the patient"},
+        (_PS.PENDING, _PS.COMPLETED): {"last instalment paid"},
+        (_PS.ACTIVE, _PS.COMPLETED): {"last instalment paid"},
+        (_PS.FAILED, _PS.ACTIVE): {"instalment paid"},
+        (_PS.PENDING, _PS.FAILED): {_DECLINED},
+        (_PS.ACTIVE, _PS.FAILED): {_DECLINED},
+        (_PS.PENDING, _PS.CANCELLED): {"payment link expired"},
+        (_PS.ACTIVE, _PS.CANCELLED): {
+            "treatment discontinued; balance waived by the practice",
+            "treatment not going ahead; hold released",
+        },
+        (_PS.FAILED, _PS.CANCELLED): {"unpaid after repeated attempts; practice to follow up"},
+    },
+    "referrals": {
+        (None, _RS.PENDING): {"referred"},
+        (_RS.PENDING, _RS.CONVERTED): {"became a member"},
+        (_RS.PENDING, _RS.CANCELLED): {"did not join"},
+    },
+}
+
+
+class TestStories:
+    @pytest.mark.parametrize("table", sorted(_REASONS))
+    def test_every_change_gives_the_reason_of_its_story(self, data: DemoData, table: str) -> None:
+        """Each change's reason is one its move is told with (a member cancelled while Failed
+        "unpaid after retries", one never set up "payment never set up", ...); every such
+        move and every reason occurs."""
+        reasons = _REASONS[table]
+        seen: defaultdict[tuple[object, object], set[str]] = defaultdict(set)
+        for obj in getattr(data, table):
+            for change in obj.history:
+                move = (change.from_, change.to)
+                assert change.reason in reasons[move], (obj.id, move, change.reason)
+                seen[move].add(change.reason)
+        assert seen == reasons
+
+    def test_only_holds_are_authorised_and_only_plans_set_up(self, data: DemoData) -> None:
+        """A Hold becomes Active with "card authorised", an instalment plan with
+        "instalments set up by the patient"; an Instant payment is never set up."""
+        for plan in data.payment_plans:
+            set_up = [
+                c.reason for c in plan.history if (c.from_, c.to) == (_PS.PENDING, _PS.ACTIVE)
+            ]
+            expected = {
+                PaymentType.HOLD: "card authorised",
+                PaymentType.PLAN: "instalments set up by the patient",
+            }.get(plan.payment_type)
+            assert set_up in ([[], [expected]] if expected else [[]])
+
+
 class TestPaymentPlans:
     def test_totals_and_instalments(self, data: DemoData) -> None:
         """Totals are $500-$15,000; Plan has 6, 12 or 24 instalments; Instant and Hold one."""
@@ -534,7 +611,12 @@ class TestReferrals:
             member = members[str(referral.member_id)]
             assert member.practice_id == referral.practice_id
             assert member.account_holder == referral.account_holder
-            assert member.campaign_id == referral.campaign_id
+            assert member.dependents == referral.dependents
+            assert (member.campaign_id, member.staff_user_id) == (
+                referral.campaign_id,
+                referral.staff_user_id,
+            )
+            assert member.start_date == referral.start_date
             assert member.created_at == referral.converted_at
 
     def test_referrers_are_other_active_members(self, data: DemoData) -> None:
