@@ -491,6 +491,49 @@ class TestPaymentPlans:
             assert member.is_active_at(plan.created_at)
 
 
+class TestLocalDates:
+    def test_attempts_fall_on_local_due_dates_at_set_hours(self, data: DemoData) -> None:
+        """An instalment's first attempt is on its due date in the practice's zone, at 10:xx
+        for an instalment plan and 15:xx for a hold; an Instant payment is attempted 3 to 90
+        minutes after the offer, and is due on the offer's local date."""
+        zones = {p.id: zone(p.timezone) for p in data.practices}
+        seen = set()
+        for plan in data.payment_plans:
+            tz = zones[plan.practice_id]
+            due = {i.number: i.due_date for i in plan.schedule}
+            first: dict[int, datetime] = {}
+            for attempt in plan.attempts:
+                first.setdefault(attempt.number, attempt.at)
+            if plan.payment_type is PaymentType.INSTANT:
+                assert due[1] == plan.created_at.astimezone(tz).date()
+            for number, at in first.items():
+                seen.add(plan.payment_type)
+                if plan.payment_type is PaymentType.INSTANT:
+                    assert timedelta(minutes=3) <= at - plan.created_at <= timedelta(minutes=90)
+                    continue
+                local = at.astimezone(tz)
+                hour = 15 if plan.payment_type is PaymentType.HOLD else 10
+                assert (local.date(), local.hour) == (due[number], hour), plan.id
+        assert seen == set(PaymentType)
+
+    def test_no_due_date_before_the_offer(self, data: DemoData) -> None:
+        """No plan falls due before the local date it was offered on."""
+        zones = {p.id: zone(p.timezone) for p in data.practices}
+        for plan in data.payment_plans:
+            offered = plan.created_at.astimezone(zones[plan.practice_id]).date()
+            assert plan.schedule[0].due_date >= offered, plan.id
+
+    def test_a_referral_starts_on_the_local_date_it_was_opened(self, data: DemoData) -> None:
+        """A referral not converted starts on its opening's local date (a converted one
+        takes its member's start date)."""
+        zones = {p.id: zone(p.timezone) for p in data.practices}
+        open_ones = [r for r in data.referrals if r.status is not ReferralStatus.CONVERTED]
+        assert open_ones
+        for referral in open_ones:
+            local = referral.created_at.astimezone(zones[referral.practice_id])
+            assert referral.start_date == local.date(), referral.id
+
+
 class TestLedger:
     def test_plan_payments_match_attempts(self, data: DemoData) -> None:
         """Each instalment attempt has one ledger payment with its id, time, amount and outcome."""
