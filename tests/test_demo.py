@@ -36,6 +36,7 @@ from smilepass_core.demo import (
     load_demo,
 )
 from smilepass_core.periods import local_instant, zone
+from smilepass_core.records import TABLES
 
 
 @pytest.fixture
@@ -114,19 +115,12 @@ class TestLoadDemo:
 
     def test_objects_lists_every_table_in_load_order(self, data: DemoData) -> None:
         """``objects()`` is every table's objects, practices first and the ledger last."""
+        assert (_TABLES[0], _TABLES[-1]) == ("practices", "payments")
         assert data.objects() == tuple(o for t in _TABLES for o in getattr(data, t))
 
 
-_TABLES = (
-    "practices",
-    "staff_users",
-    "membership_plans",
-    "campaigns",
-    "members",
-    "payment_plans",
-    "referrals",
-    "payments",
-)
+#: The dataset's tables in load order (the records module's, which ``objects()`` follows).
+_TABLES = tuple(TABLES)
 
 
 class TestPractices:
