@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
@@ -20,6 +21,7 @@ from smilepass_core import (
     MembershipStatus,
     Money,
     NaiveDatetime,
+    Patient,
     PaymentKind,
     PaymentOutcome,
     PaymentPlanStatus,
@@ -48,6 +50,20 @@ def data() -> DemoData:
     once, in the first test, and would hide the rest of this file from those runs.
     """
     return load_demo()
+
+
+def _holders(data: DemoData) -> list[Patient]:
+    """Every account holder: members', payment plans' patients and referrals'."""
+    return [
+        *(m.account_holder for m in data.members),
+        *(p.patient for p in data.payment_plans),
+        *(r.account_holder for r in data.referrals),
+    ]
+
+
+def _zones(data: DemoData) -> dict[str, ZoneInfo]:
+    """Each practice's time zone, by practice id."""
+    return {p.id: zone(p.timezone) for p in data.practices}
 
 
 def _instants(data: DemoData) -> Iterator[datetime]:
@@ -267,11 +283,7 @@ class TestIds:
     ) -> None:
         """Account holders are ``syd-pat-0001``.. without gaps; a holder's dependents are
         ``<holder id>-d1``, ``-d2``.., sharing the holder's last name."""
-        holders = [
-            *(m.account_holder for m in data.members),
-            *(p.patient for p in data.payment_plans),
-            *(r.account_holder for r in data.referrals),
-        ]
+        holders = _holders(data)
         families = [
             *((m.account_holder, m.dependents) for m in data.members),
             *((r.account_holder, r.dependents) for r in data.referrals),
@@ -299,11 +311,7 @@ class TestIds:
             "nyc": re.compile(r"\(212\) 555-01\d\d"),
         }
         domains = {spec.id: spec.email_domain for spec in _PRACTICES}
-        holders = {
-            *(m.account_holder for m in data.members),
-            *(p.patient for p in data.payment_plans),
-            *(r.account_holder for r in data.referrals),
-        }
+        holders = set(_holders(data))
         for holder in holders:
             practice_id = holder.id.split("-pat-")[0]
             first, last = (letters.sub("", part.lower()) for part in holder.name.split(" ", 1))
@@ -490,7 +498,7 @@ class TestLocalDates:
         """An instalment's first attempt is on its due date in the practice's zone, at 10:xx
         for an instalment plan and 15:xx for a hold; an Instant payment is attempted 3 to 90
         minutes after the offer, and is due on the offer's local date."""
-        zones = {p.id: zone(p.timezone) for p in data.practices}
+        zones = _zones(data)
         seen = set()
         for plan in data.payment_plans:
             tz = zones[plan.practice_id]
@@ -512,7 +520,7 @@ class TestLocalDates:
 
     def test_no_due_date_before_the_offer(self, data: DemoData) -> None:
         """No plan falls due before the local date it was offered on."""
-        zones = {p.id: zone(p.timezone) for p in data.practices}
+        zones = _zones(data)
         for plan in data.payment_plans:
             offered = plan.created_at.astimezone(zones[plan.practice_id]).date()
             assert plan.schedule[0].due_date >= offered, plan.id
@@ -520,7 +528,7 @@ class TestLocalDates:
     def test_a_referral_starts_on_the_local_date_it_was_opened(self, data: DemoData) -> None:
         """A referral not converted starts on its opening's local date (a converted one
         takes its member's start date)."""
-        zones = {p.id: zone(p.timezone) for p in data.practices}
+        zones = _zones(data)
         open_ones = [r for r in data.referrals if r.status is not ReferralStatus.CONVERTED]
         assert open_ones
         for referral in open_ones:
