@@ -1,68 +1,258 @@
-"""The repository contract kit, run against InMemoryStore, and shown to catch a broken store."""
+"""The repository contract kit: run against InMemoryStore, and shown to catch broken stores.
+
+The planted bugs are the ones hosts write (an inclusive end, UTC calendar days,
+refunds not subtracted, Suspended counted as Active, ``None`` sorted first): each
+must be reported as a short ContractViolation, within a small number of examples.
+"""
 
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 
+import attrs
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-from hypothesis.errors import Flaky
 
-from smilepass_core import InMemoryStore, MemberQuery, MembershipStatus
+from smilepass_core import InMemoryStore, MembershipStatus, PaymentKind, PaymentOutcome
+from smilepass_core.demo import DEMO_NOW, load_demo
 from smilepass_core.memory import _Members
-from smilepass_core.testing import contracts
-from smilepass_core.testing import strategies as sps
+from smilepass_core.queries import MemberQuery, Order, Page, apply_order, sort_columns
+from smilepass_core.testing import contracts, minimal
+
+
+class TestInMemoryStore(contracts.StoreContract):
+    """InMemoryStore honours the whole contract."""
+
+    def make_store(self) -> InMemoryStore:
+        return InMemoryStore()
 
 
 @pytest.fixture
 def store_factory() -> Callable[[], InMemoryStore]:
-    """The contract kit's one fixture: a new, empty store."""
+    """The per-repository contracts' one fixture: a new, empty store."""
     return InMemoryStore
 
 
-class TestPractices(contracts.PracticeRepositoryContract):
-    """InMemoryStore.practices honours the contract."""
+class TestMembersAlone(contracts.MemberRepositoryContract):
+    """The per-repository members contract runs on its own, KPI reads included."""
 
 
-class TestStaffUsers(contracts.StaffUserRepositoryContract):
-    """InMemoryStore.staff_users honours the contract."""
+class TestPaymentsAlone(contracts.PaymentRepositoryContract):
+    """The per-repository ledger contract runs on its own; save() is skipped, saying why."""
 
 
-class TestMembershipPlans(contracts.MembershipPlanRepositoryContract):
-    """InMemoryStore.membership_plans honours the contract."""
+class _MembersAndPlansOnly:
+    """A host that implements only practices, members and payment plans."""
+
+    def __init__(self) -> None:
+        whole = minimal.MinimalStore()
+        self.practices = whole.practices
+        self.members = whole.members
+        self.payment_plans = whole.payment_plans
 
 
-class TestCampaigns(contracts.CampaignRepositoryContract):
-    """InMemoryStore.campaigns honours the contract."""
+class _PartialContract(contracts.StoreContract):
+    repositories = ("practices", "members", "payment_plans")
+
+    def make_store(self) -> _MembersAndPlansOnly:
+        return _MembersAndPlansOnly()
 
 
-class TestMembers(contracts.MemberRepositoryContract):
-    """InMemoryStore.members honours the contract, KPI reads included."""
+class TestAPartialHost:
+    """A host with some repositories checks those, and is told which are left out."""
+
+    def test_missing_repository_is_skipped_with_its_name(self) -> None:
+        """A repository the contract does not cover is reported as skipped, by name."""
+        with pytest.raises(pytest.skip.Exception, match="'campaigns' is not among"):
+            _PartialContract().test_has_repository("campaigns")
+
+    def test_a_named_repository_the_store_lacks_is_skipped_with_its_name(self) -> None:
+        """A repository named in the contract but absent from the store is skipped, by name."""
+
+        class Claims(_PartialContract):
+            repositories = ("practices", "members", "payment_plans", "referrals")
+
+        with pytest.raises(pytest.skip.Exception, match="no 'referrals' repository"):
+            Claims().test_has_repository("referrals")
+
+    def test_its_repositories_and_the_dashboard_are_checked(self) -> None:
+        """The contract checks the repositories the host has; the dashboard reads the rest
+        from InMemoryStore."""
+        contract = _PartialContract()
+        contract.test_find_and_count_agree_with_matches()
+        contract.test_dashboard_agrees_with_the_reference()
+
+    def test_a_check_of_a_missing_repository_is_skipped(self) -> None:
+        """A check of one repository (the ledger's total) skips when the host has none."""
+        with pytest.raises(pytest.skip.Exception, match="no 'payments' repository"):
+            _PartialContract().test_total_is_the_exact_signed_sum_per_currency()
 
 
-class TestPaymentPlans(contracts.PaymentPlanRepositoryContract):
-    """InMemoryStore.payment_plans honours the contract."""
+# -- planted bugs ------------------------------------------------------------------------
 
 
-class TestPayments(contracts.PaymentRepositoryContract):
-    """InMemoryStore.payments honours the contract."""
+def _from_utc_days(query: Any, payment: Any) -> bool:
+    """The range compared as UTC calendar days (a timezone-naive day bucket)."""
+    window = query.time_range
+    day = payment.at.astimezone(UTC).date()
+    inside = window.start.astimezone(UTC).date() <= day < window.end.astimezone(UTC).date()
+    return inside and bool(attrs.evolve(query, time_range=None).matches(payment))
 
 
-class TestReferrals(contracts.ReferralRepositoryContract):
-    """InMemoryStore.referrals honours the contract."""
+def _inclusive_end(query: Any, payment: Any) -> bool:
+    """The range's end included: ``<=`` for ``<``."""
+    window = query.time_range
+    inside = window.start <= payment.at <= window.end
+    return inside and bool(attrs.evolve(query, time_range=None).matches(payment))
 
 
-class InMemoryComparison(contracts.StoreComparison):
-    """InMemoryStore compared with itself: the machine must run clean."""
+class _PaymentsFiltered(minimal.Payments):
+    """A ledger whose time filter is ``rule`` (the rest of the query as the library says)."""
 
-    store_factory = staticmethod(InMemoryStore)
+    rule: ClassVar[Callable[[Any, Any], bool]]
+
+    def matches(self, query: Any, obj: Any) -> bool:
+        if query.time_range is None:
+            return super().matches(query, obj)
+        return type(self).rule(query, obj)
 
 
-TestInMemoryComparison = InMemoryComparison.TestCase
+class _UtcDayPayments(_PaymentsFiltered):
+    rule = staticmethod(_from_utc_days)
 
 
-# -- a deliberately broken store -------------------------------------------------------
+class _InclusivePayments(_PaymentsFiltered):
+    rule = staticmethod(_inclusive_end)
+
+
+class _RefundBlindPayments(minimal.Payments):
+    """total() adds every succeeded entry, refunds included, as money in."""
+
+    def total(self, query: Any) -> dict[str, Any]:
+        succeeded = [p for p in self.matching(query) if p.outcome is PaymentOutcome.SUCCEEDED]
+        return minimal.per_currency(p.amount for p in succeeded)
+
+
+class _SuspendedCountsMembers(minimal.Members):
+    """'Active at B' counts Suspended members too."""
+
+    def matches(self, query: Any, member: Any) -> bool:
+        if query.active_at is None or query.retained_until is not None:
+            return super().matches(query, member)
+        status = member.status_before(query.active_at)
+        rest = attrs.evolve(query, active_at=None)
+        counted = (MembershipStatus.ACTIVE, MembershipStatus.SUSPENDED)
+        return status in counted and super().matches(rest, member)
+
+
+class _NoneFirstTable(minimal.Table):
+    """find(order=...) puts objects whose first sort column is None first, not last."""
+
+    def find(self, query: Any, *, order: Order | None = None) -> list[Any]:
+        if order is None or not order.keys:
+            return super().find(query, order=order)
+        unpaged = apply_order(self.matching(query), self.kind, attrs.evolve(order, page=Page()))
+        value = sort_columns[self.kind][order.keys[0].column]
+        nones = [o for o in unpaged if value(o) is None]
+        ordered = nones + [o for o in unpaged if o not in nones]
+        start = order.page.offset
+        stop = None if order.page.limit is None else start + order.page.limit
+        return ordered[start:stop]
+
+
+class _NoneFirstMembers(_NoneFirstTable, minimal.Members):
+    pass
+
+
+def _planted(**tables: type) -> Callable[[], minimal.MinimalStore]:
+    """A MinimalStore with some repositories replaced by buggy ones."""
+
+    def make() -> minimal.MinimalStore:
+        store = minimal.MinimalStore()
+        for name, table in tables.items():
+            kind = getattr(store, name).kind
+            setattr(store, name, table(kind, store))
+        return store
+
+    return make
+
+
+#: (bug, the store that has it, the check that must catch it, the read it must name)
+PLANTED = [
+    ("inclusive end", _planted(payments=_InclusivePayments), "revenue", "payments."),
+    ("UTC day buckets", _planted(payments=_UtcDayPayments), "revenue", "payments."),
+    ("refunds ignored", _planted(payments=_RefundBlindPayments), "revenue", "payments.total"),
+    ("Suspended as Active", _planted(members=_SuspendedCountsMembers), "members", "members."),
+    ("None sorted first", _planted(members=_NoneFirstMembers), "columns", "members.find"),
+]
+
+CHECKS = {
+    "revenue": "test_revenue_at_every_boundary",
+    "members": "test_member_reads_at_every_boundary",
+    "columns": "test_every_column_sorts_like_apply_order",
+}
+
+
+@pytest.mark.slow
+class TestTheKitCatchesPlantedBugs:
+    """Each typical host bug is reported, quickly, as a short difference."""
+
+    @pytest.mark.parametrize(
+        ("bug", "make", "check", "read"), PLANTED, ids=[f"{p[0]}-{p[2]}" for p in PLANTED]
+    )
+    def test_bug_is_reported_as_a_short_difference(
+        self, bug: str, make: Callable[[], Any], check: str, read: str
+    ) -> None:
+        """The check fails with a ContractViolation naming the read, in a report of at most
+        20 lines (benchmarks/contract_kit.py times each one against the 30-second target)."""
+        built = []
+
+        class Planted(contracts.StoreContract):
+            def make_store(self) -> Any:
+                built.append(1)
+                return make()
+
+        with pytest.raises(contracts.ContractViolation) as caught:
+            getattr(Planted(), CHECKS[check])()
+        report = str(caught.value)
+        assert report.startswith(read), report
+        assert "query:" in report
+        assert "expected:" in report
+        assert "got:" in report
+        assert len(report.splitlines()) <= 20, report
+        assert built, bug
+
+    def test_the_dashboard_check_names_the_first_read_that_differs(self) -> None:
+        """On the demo practices, a ledger that adds refunds as money in makes the dashboard
+        differ, and the report names the revenue figure and the ledger's total."""
+        data = load_demo(DEMO_NOW)
+        store = _planted(payments=_RefundBlindPayments)()
+        contracts.load(store, data)
+        reference = InMemoryStore.from_demo()
+        with pytest.raises(contracts.ContractViolation) as caught:
+            contracts.compare_dashboards(
+                store,
+                reference,
+                data.objects(),
+                practices="syd",
+                date_range="year_to_date",
+                now=DEMO_NOW,
+            )
+        assert str(caught.value).startswith("dashboard (revenue): payments.total differs")
+        assert caught.value.expected != caught.value.got
+        assert len(str(caught.value).splitlines()) <= 20
+
+    def test_the_clean_minimal_host_passes_every_check_used_above(self) -> None:
+        """Without the planted bug the same checks pass: the bug, not the check, fails."""
+
+        class Clean(contracts.StoreContract):
+            def make_store(self) -> minimal.MinimalStore:
+                return minimal.MinimalStore()
+
+        for name in CHECKS.values():
+            getattr(Clean(), name)()
+
+
+# -- broken reference stores and the stateful comparison ----------------------------------
 
 
 class _InclusiveBoundaryMembers(_Members):
@@ -99,51 +289,72 @@ class LossyStore(InMemoryStore):
         self.members = _DroppingFind(self)
 
 
-#: Find a failure, report it, skip shrinking: these tests only need to see the kit fail.
-_FIND_ONLY = settings(
-    max_examples=200,
-    phases=[Phase.generate],
-    database=None,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
+def _contract_for(store: type[InMemoryStore]) -> contracts.StoreContract:
+    class Against(contracts.StoreContract):
+        def make_store(self) -> InMemoryStore:
+            return store()
+
+    return Against()
 
 
-def _fails_on(test: Any, store: type[InMemoryStore]) -> None:
-    """Run a contract test's body against ``store`` and expect it to fail.
-
-    Hypothesis reports the failure it found as the AssertionError itself or, when its
-    confirming replay of the failing example stops at another draw, as ``Flaky``: both
-    mean the contract caught the broken store (the real stores above pass it cleanly).
-    """
-    inner = test.hypothesis.inner_test
-
-    @_FIND_ONLY
-    @given(data=st.data(), dataset=sps.datasets())
-    def run(data: st.DataObject, dataset: sps.Dataset) -> None:
-        inner(TestMembers(), store_factory=store, data=data, dataset=dataset)
-
-    with pytest.raises((AssertionError, Flaky)):
-        run()
-
-
+@pytest.mark.slow
 class TestTheKitCatchesBrokenStores:
-    """Each contract fails on a store that breaks it."""
+    """Each contract fails on a store that breaks it, with an AssertionError every time."""
 
     def test_inclusive_boundary_is_caught(self) -> None:
         """A store counting changes stamped exactly at the boundary fails the members contract."""
-        _fails_on(TestMembers.test_find_and_count_agree_with_matches, BrokenStore)
+        with pytest.raises(contracts.ContractViolation, match=r"^members\.count"):
+            _contract_for(BrokenStore).test_member_reads_at_every_boundary()
 
     def test_lost_rows_are_caught(self) -> None:
-        """A store whose find loses a row fails the members contract."""
-        _fails_on(TestMembers.test_find_and_count_agree_with_matches, LossyStore)
+        """A store whose find loses a row fails the members contract, naming the lost member."""
+        with pytest.raises(contracts.ContractViolation, match=r"^members\.find") as caught:
+            _contract_for(LossyStore).test_find_and_count_agree_with_matches()
+        assert caught.value.involved
+        assert set(caught.value.expected) - set(caught.value.got)
 
     def test_stateful_comparison_catches_the_broken_store(self) -> None:
         """The stateful machine finds a difference between the broken store and the reference."""
+        with pytest.raises(contracts.ContractViolation, match=r"^members\.count"):
+            _contract_for(BrokenStore).test_random_steps_agree_with_the_reference()
 
-        class Against(contracts.StoreComparison):
-            store_factory = staticmethod(BrokenStore)
 
-        Against.TestCase.settings = settings(_FIND_ONLY, stateful_step_count=50)
-        with pytest.raises(AssertionError):
-            Against.TestCase().runTest()
+class TestReports:
+    """A ContractViolation says what differs in a few lines."""
+
+    def test_the_message_names_read_query_expected_got_and_objects(self) -> None:
+        """The message is the read, then the query, expected, got and the objects involved."""
+        error = contracts.ContractViolation(
+            "members.count",
+            MemberQuery(practices={"p0"}, active_at=datetime(2026, 1, 2, tzinfo=UTC)),
+            1,
+            2,
+            ["Member p0-m1; practice p0"],
+        )
+        assert str(error).splitlines() == [
+            "members.count differs from the library's definition",
+            "  query:    MemberQuery(practices={'p0'}, active_at=2026-01-02T00:00:00Z)",
+            "  expected: 1",
+            "  got:      2",
+            "  involved:",
+            "    Member p0-m1; practice p0",
+        ]
+        assert isinstance(error, AssertionError)
+
+    def test_a_payment_is_described_in_one_line(self) -> None:
+        """describe() gives a payment's kind, outcome, amount, instant and source."""
+        from smilepass_core import Money, Payment
+
+        payment = Payment(
+            id="pay1",
+            practice_id="p0",
+            amount=Money.of("12.50", "AUD"),
+            kind=PaymentKind.REFUND,
+            outcome=PaymentOutcome.SUCCEEDED,
+            at=datetime(2026, 3, 1, 13, 0, tzinfo=UTC),
+            member_id="m1",
+        )
+        assert contracts.describe(payment) == (
+            "Payment pay1; refund succeeded AUD 12.50 at 2026-03-01T13:00:00Z for member m1;"
+            " practice p0"
+        )

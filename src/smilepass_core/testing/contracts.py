@@ -1,43 +1,50 @@
-"""Repository contract kit: pytest classes a host mixes into its own test suite.
+"""Repository contract kit: pytest classes a host subclasses in its own test suite.
 
-Each contract checks one repository of a host's store against the protocol and
-against the library's own definitions (every query's ``matches``, the sort
-order, the sums), on Hypothesis-generated practices. A contract needs one
-fixture, ``store_factory``: a callable that builds a new, empty store whose
-repositories also offer ``add`` (and ``save``, except the append-only ledger).
-Define it once in ``conftest.py`` and subclass each contract::
+One class covers a whole store. Subclass :class:`StoreContract` and give it a
+``make_store()`` that returns a new, empty store::
 
-    # conftest.py
-    @pytest.fixture
-    def store_factory():
-        return lambda: MySqlStore(create_engine("sqlite://"))
-
-    # test_my_store.py
     from smilepass_core.testing import contracts
 
-    class TestMembers(contracts.MemberRepositoryContract): ...
-    class TestPayments(contracts.PaymentRepositoryContract): ...
+    class TestMyStore(contracts.StoreContract):
+        def make_store(self):
+            return MySqlStore(create_engine("sqlite://"))
 
-    class MyStoreComparison(contracts.StoreComparison):
-        store_factory = staticmethod(lambda: MySqlStore(create_engine("sqlite://")))
+It checks every repository the store has against the protocol and against the
+library's own definitions (every query's ``matches``, the sort order, the
+sums) on Hypothesis-generated practices, compares the dashboard with
+:class:`InMemoryStore`'s, and drives both stores through the same random steps
+(:class:`StoreComparison`). A failure is a :class:`ContractViolation`: the read,
+the query, what was expected and what the store gave, and the few objects
+involved, never the whole generated dataset.
 
-    TestMyStoreComparison = MyStoreComparison.TestCase
-
-:class:`StoreComparison` is a stateful machine that applies random adds, saves,
-finds and counts to the host's store and to :class:`InMemoryStore` alike.
+A host that implements only some repositories subclasses the per-repository
+contracts it needs (``MemberRepositoryContract``, ...) and defines a
+``store_factory`` fixture (a callable returning a new, empty store), or names
+them in ``StoreContract.repositories``. :func:`load` fills only the
+repositories a store has; the dashboard check reads the missing ones from an
+:class:`InMemoryStore` holding the same data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from datetime import timedelta
+import contextlib
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, reporting, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from smilepass_core.domain import (
     MEMBERSHIP_LIFECYCLE,
@@ -53,14 +60,19 @@ from smilepass_core.domain import (
     StaffUser,
 )
 from smilepass_core.errors import DuplicateId, NotFound, RuleViolation
+from smilepass_core.kpi import dashboard
 from smilepass_core.memory import InMemoryStore
 from smilepass_core.money import Money, per_currency
+from smilepass_core.periods import DateRange, Preset
 from smilepass_core.queries import (
     MemberQuery,
     Order,
     Page,
+    PaymentPlanQuery,
     PaymentQuery,
+    ReferralQuery,
     ScopeQuery,
+    SortKey,
     apply_order,
     sort_columns,
 )
@@ -68,7 +80,10 @@ from smilepass_core.records import TABLES
 from smilepass_core.testing import strategies as sps
 
 __all__ = [
+    "KIT_SETTINGS",
+    "SHRINK_SECONDS",
     "CampaignRepositoryContract",
+    "ContractViolation",
     "MemberRepositoryContract",
     "MembershipPlanRepositoryContract",
     "PaymentPlanRepositoryContract",
@@ -77,197 +92,232 @@ __all__ = [
     "ReferralRepositoryContract",
     "StaffUserRepositoryContract",
     "StoreComparison",
+    "StoreContract",
+    "compare_dashboards",
+    "describe",
     "load",
 ]
 
 StoreFactory = Callable[[], Any]
 
-#: Each contract test tries a fifth of the active profile's ``max_examples`` generated
-#: practices (at least 10; 40 under a 200-example CI profile): each example is a whole
-#: practice. The tests are inherited by one class per repository (hence
-#: ``differing_executors``), and ``store_factory`` is a factory called afresh for every
-#: example (hence ``function_scoped_fixture``).
-_SETTINGS = settings(
+#: The kit's Hypothesis settings. Each example is a whole practice, so a test tries a
+#: fifth of the active profile's ``max_examples`` (at least 10: 20 under ``dev``, 40 under
+#: ``ci``). One bug is reported, not every distinct one (``report_multiple_bugs``), and the
+#: ``explain`` phase, which re-runs the failing example many times to annotate it, is left
+#: out: a :class:`ContractViolation` already names what differs.
+KIT_SETTINGS = settings(
     max_examples=max(10, settings().max_examples // 5),
+    deadline=None,
+    report_multiple_bugs=False,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
         HealthCheck.differing_executors,
         HealthCheck.too_slow,
     ],
-    deadline=None,
 )
 
+#: Seconds the kit lets Hypothesis shrink a failing example (its own limit is five
+#: minutes). A contract class may raise it (``shrink_seconds``) for a smaller example.
+SHRINK_SECONDS = 10.0
 
-def load(store: Any, dataset: sps.Dataset) -> None:
-    """Add every object of ``dataset`` to ``store``, repository by repository, in order."""
-    for name in TABLES:
-        repository = getattr(store, name)
-        for obj in getattr(dataset, name):
-            repository.add(obj)
+#: How many differing objects a :class:`ContractViolation` lists.
+_SHOWN = 5
+
+#: At most this many queries are tried per repository on each generated dataset (a query
+#: costs far less than generating and loading the dataset it reads); drawn as a list, so
+#: that shrinking deletes the ones that pass.
+_QUERIES = 8
+
+
+class ContractViolation(AssertionError):
+    """A store's answer differs from the library's definition.
+
+    Attributes:
+        read: What was read, e.g. ``"members.count"`` or ``"dashboard: members"``.
+        query: The query (or other argument) it was read with.
+        expected: The library's answer.
+        got: The store's answer.
+        involved: Short descriptions of the objects that explain the difference.
+    """
+
+    def __init__(
+        self, read: str, query: Any, expected: Any, got: Any, involved: Sequence[str] = ()
+    ) -> None:
+        self.read = read
+        self.query = query
+        self.expected = expected
+        self.got = got
+        self.involved = tuple(involved)
+        lines = [
+            f"{read} differs from the library's definition",
+            f"  query:    {_show(query)}",
+            f"  expected: {_show(expected)}",
+            f"  got:      {_show(got)}",
+        ]
+        if self.involved:
+            lines.append("  involved:")
+            lines += [f"    {line}" for line in self.involved]
+        super().__init__("\n".join(lines))
+
+
+# -- a bounded shrink ---------------------------------------------------------------------
+
+
+_SLOW_SHRINK_WARNING = "WARNING: Hypothesis has spent more than five minutes"
+
+
+@contextlib.contextmanager
+def _shrink_budget(seconds: float) -> Iterator[None]:
+    """Let Hypothesis shrink a failing example for at most ``seconds``.
+
+    Hypothesis has no setting for this; its engine reads a module constant at the start
+    of each shrink, which is set here for the duration of one kit test (and left alone
+    if a future Hypothesis no longer has it). Its warning about the limit is replaced by
+    one that names the kit's budget.
+    """
+    from hypothesis.internal.conjecture import engine
+
+    previous = getattr(engine, "MAX_SHRINKING_SECONDS", None)
+    if previous is None:
+        yield
+        return
+    outer = reporting.current_reporter()
+
+    def report(value: object) -> None:
+        if str(value).startswith(_SLOW_SHRINK_WARNING):
+            value = (
+                f"Shrinking stopped after the contract kit's {seconds:g} s budget: the example"
+                " is smaller than the one first found, but may not be the smallest"
+                " (raise the contract's shrink_seconds for a smaller one)."
+            )
+        outer(value)
+
+    engine.MAX_SHRINKING_SECONDS = seconds  # type: ignore[assignment]
+    try:
+        with reporting.with_reporter(report):
+            yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = previous
+
+
+def _budgeted(test: Callable[..., None]) -> Callable[..., None]:
+    """Run a kit test with shrinking bounded by the contract's ``shrink_seconds``."""
+
+    @functools.wraps(test)
+    def run(self: _Contract, *args: Any, **kwargs: Any) -> None:
+        with _shrink_budget(self.shrink_seconds):
+            test(self, *args, **kwargs)
+
+    return run
+
+
+# -- short descriptions -------------------------------------------------------------------
+
+
+def _instant(value: datetime) -> str:
+    text = value.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def _show(value: Any) -> str:
+    """A short, readable form of a query, an answer or a value."""
+    if isinstance(value, datetime):
+        return _instant(value)
+    if isinstance(value, Money):
+        return str(value)
+    if isinstance(value, frozenset | set):
+        return "{" + ", ".join(sorted(_show(v) for v in value)) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_show(v)}" for k, v in value.items()) + "}"
+    if hasattr(value, "value") and hasattr(type(value), "__members__"):  # an enum
+        return str(value.value)
+    if attrs.has(type(value)) and hasattr(value, "id"):
+        return str(value.id)
+    if attrs.has(type(value)):
+        fields = [
+            f"{f.name}={_show(getattr(value, f.name))}"
+            for f in attrs.fields(type(value))
+            if getattr(value, f.name) != f.default
+        ]
+        return f"{type(value).__name__}({', '.join(fields)})"
+    return repr(value)
+
+
+def describe(obj: Any) -> str:
+    """One line naming ``obj`` and what the contract's figures read from it."""
+    parts = [f"{type(obj).__name__} {obj.id}"]
+    if isinstance(obj, Payment):
+        parts.append(
+            f"{obj.kind.value} {obj.outcome.value} {obj.amount} at {_instant(obj.at)}"
+            f" for {obj.source[0]} {obj.source[1]}"
+        )
+    elif isinstance(obj, Practice):
+        parts.append(f"{obj.timezone} {obj.currency}")
+    if hasattr(obj, "practice_id"):
+        parts.append(f"practice {obj.practice_id}")
+    if isinstance(obj, PaymentPlan):
+        parts.append(f"total {obj.total}, {obj.payment_type.value}")
+        if obj.attempts:
+            parts.append(
+                "attempts "
+                + ", ".join(
+                    f"{a.amount} {'paid' if a.succeeded else 'failed'} {_instant(a.at)}"
+                    for a in obj.attempts
+                )
+            )
+    holder = getattr(obj, "account_holder", None) or getattr(obj, "patient", None)
+    if holder is not None:
+        parts.append(repr(holder.name))
+    history = getattr(obj, "history", None)
+    if history:
+        parts.append("history " + ", ".join(f"{c.to.value} {_instant(c.at)}" for c in history))
+    return "; ".join(parts)
+
+
+def _describe_ids(ids: Iterable[str], by_id: Mapping[str, Any]) -> list[str]:
+    wanted = sorted(set(ids))
+    shown = [describe(by_id[i]) if i in by_id else f"{i} (not in the dataset)" for i in wanted]
+    if len(shown) > _SHOWN:
+        return [*shown[:_SHOWN], f"... and {len(shown) - _SHOWN} more"]
+    return shown
+
+
+# -- what the kit knows of each repository -------------------------------------------------
 
 
 def _timezones(dataset: sps.Dataset) -> dict[str, str]:
     return {p.id: p.timezone for p in dataset.practices}
 
 
-def _ids(objects: Iterable[Any]) -> list[str]:
-    return sorted(o.id for o in objects)
+@attrs.frozen
+class _Repository:
+    """One repository: its name in the store, the type it holds, its queries and answers."""
 
+    name: str
+    kind: type
+    everything: Callable[[], Any]
+    append_only: bool = False
 
-class _RepositoryContract:
-    """What every repository must do; subclasses name the repository and its queries."""
-
-    repository: ClassVar[str]
-    kind: ClassVar[type]
-    append_only: ClassVar[bool] = False
-
-    # what subclasses define --------------------------------------------------------
+    def objects(self, dataset: sps.Dataset) -> tuple[Any, ...]:
+        return tuple(getattr(dataset, self.name))
 
     def queries(self, dataset: sps.Dataset) -> st.SearchStrategy[Any]:
         """Queries to try on ``dataset``."""
-        raise NotImplementedError
+        return sps.scope_queries(dataset, self.objects(dataset))
 
     def expected(self, dataset: sps.Dataset, query: Any) -> list[Any]:
         """The brute-force answer: every object of the dataset for which ``matches`` holds."""
-        return [o for o in getattr(dataset, self.repository) if query.matches(o)]
+        return [o for o in self.objects(dataset) if query.matches(o)]
 
     def changed(self, obj: Any) -> Any:
         """A different version of ``obj`` with the same id (for ``save``)."""
         return attrs.evolve(obj, name=obj.name + " (renamed)")
 
-    # helpers ---------------------------------------------------------------------------
 
-    def _loaded(self, store_factory: StoreFactory, dataset: sps.Dataset) -> Any:
-        store = store_factory()
-        load(store, dataset)
-        return getattr(store, self.repository)
-
-    # the contract ----------------------------------------------------------------------
-
-    @_SETTINGS
-    @given(dataset=sps.datasets())
-    def test_get_returns_each_added_object(
-        self, store_factory: StoreFactory, dataset: sps.Dataset
-    ) -> None:
-        """get(id) returns exactly the object that was added under that id."""
-        repo = self._loaded(store_factory, dataset)
-        for obj in getattr(dataset, self.repository):
-            assert repo.get(obj.id) == obj
-
-    @_SETTINGS
-    @given(dataset=sps.datasets(), stranger=sps.ids("no-such"))
-    def test_get_unknown_id_raises_not_found(
-        self, store_factory: StoreFactory, dataset: sps.Dataset, stranger: str
-    ) -> None:
-        """get() of an id never added raises NotFound carrying the id."""
-        repo = self._loaded(store_factory, dataset)
-        with pytest.raises(NotFound) as caught:
-            repo.get(stranger)
-        assert caught.value.id == stranger
-
-    @_SETTINGS
-    @given(dataset=sps.datasets())
-    def test_add_of_a_taken_id_raises_duplicate_id(
-        self, store_factory: StoreFactory, dataset: sps.Dataset
-    ) -> None:
-        """add() of a different object under an existing id raises DuplicateId and keeps the old."""
-        repo = self._loaded(store_factory, dataset)
-        for obj in getattr(dataset, self.repository)[:3]:
-            with pytest.raises(DuplicateId):
-                repo.add(self.changed(obj))
-            assert repo.get(obj.id) == obj
-
-    @_SETTINGS
-    @given(dataset=sps.datasets())
-    def test_save_replaces_and_unknown_save_raises(
-        self, store_factory: StoreFactory, dataset: sps.Dataset
-    ) -> None:
-        """save() replaces the object with the same id; save() of an unknown id raises NotFound."""
-        if self.append_only:
-            pytest.skip("append-only repository: no save()")
-        repo = self._loaded(store_factory, dataset)
-        objects = getattr(dataset, self.repository)
-        for obj in objects[:3]:
-            new = self.changed(obj)
-            repo.save(new)
-            assert repo.get(obj.id) == new
-        if objects:
-            with pytest.raises(NotFound):
-                repo.save(attrs.evolve(objects[0], id="never-added"))
-
-    @_SETTINGS
-    @given(data=st.data(), dataset=sps.datasets())
-    def test_find_and_count_agree_with_matches(
-        self, store_factory: StoreFactory, data: st.DataObject, dataset: sps.Dataset
-    ) -> None:
-        """find() returns exactly the objects whose query.matches() holds, ordered by id;
-        count() is their number."""
-        repo = self._loaded(store_factory, dataset)
-        for _ in range(3):
-            query = data.draw(self.queries(dataset), label="query")
-            expected = _ids(self.expected(dataset, query))
-            assert [o.id for o in repo.find(query)] == expected
-            assert repo.count(query) == len(expected)
-
-    @_SETTINGS
-    @given(data=st.data(), dataset=sps.datasets())
-    def test_find_sorts_and_pages_like_apply_order(
-        self, store_factory: StoreFactory, data: st.DataObject, dataset: sps.Dataset
-    ) -> None:
-        """find(order=...) sorts by the named columns (ties by id) and then pages."""
-        repo = self._loaded(store_factory, dataset)
-        query = data.draw(self.queries(dataset), label="query")
-        order = data.draw(sps.orders(sort_columns.get(self.kind, ["id"])), label="order")
-        expected = apply_order(self.expected(dataset, query), self.kind, order)
-        assert [o.id for o in repo.find(query, order=order)] == [o.id for o in expected]
-
-
-class PracticeRepositoryContract(_RepositoryContract):
-    """Contract for ``store.practices``."""
-
-    repository = "practices"
-    kind = Practice
-
-    def queries(self, dataset: sps.Dataset) -> st.SearchStrategy[Any]:
-        return sps.scope_queries(dataset, dataset.practices)
-
-
-class StaffUserRepositoryContract(_RepositoryContract):
-    """Contract for ``store.staff_users``."""
-
-    repository = "staff_users"
-    kind = StaffUser
-
-    def queries(self, dataset: sps.Dataset) -> st.SearchStrategy[Any]:
-        return sps.scope_queries(dataset, dataset.staff_users)
-
-
-class MembershipPlanRepositoryContract(_RepositoryContract):
-    """Contract for ``store.membership_plans``."""
-
-    repository = "membership_plans"
-    kind = MembershipPlan
-
-    def queries(self, dataset: sps.Dataset) -> st.SearchStrategy[Any]:
-        return sps.scope_queries(dataset, dataset.membership_plans)
-
-
-class CampaignRepositoryContract(_RepositoryContract):
-    """Contract for ``store.campaigns``."""
-
-    repository = "campaigns"
-    kind = Campaign
-
-    def queries(self, dataset: sps.Dataset) -> st.SearchStrategy[Any]:
-        return sps.scope_queries(dataset, dataset.campaigns)
-
-
-class MemberRepositoryContract(_RepositoryContract):
-    """Contract for ``store.members``, including the KPI reads (boundaries, latest feed)."""
-
-    repository = "members"
-    kind = Member
-
+class _Members(_Repository):
     def queries(self, dataset: sps.Dataset) -> st.SearchStrategy[Any]:
         return sps.member_queries(dataset)
 
@@ -286,27 +336,8 @@ class MemberRepositoryContract(_RepositoryContract):
     def changed(self, obj: Any) -> Any:
         return attrs.evolve(obj, dependents=(*obj.dependents, obj.account_holder))
 
-    @_SETTINGS
-    @given(data=st.data(), dataset=sps.datasets())
-    def test_latest_activated_feed(
-        self, store_factory: StoreFactory, data: st.DataObject, dataset: sps.Dataset
-    ) -> None:
-        """find ordered by -first_activated_at with a limit gives the newest activations first."""
-        repo = self._loaded(store_factory, dataset)
-        boundary = data.draw(sps.boundaries(dataset), label="before")
-        limit = data.draw(st.integers(0, 6), label="limit")
-        query = MemberQuery(ever_active_before=boundary)
-        order = Order(["-first_activated_at"], page=Page(limit=limit))
-        expected = apply_order(self.expected(dataset, query), Member, order)
-        assert [m.id for m in repo.find(query, order=order)] == [m.id for m in expected]
 
-
-class PaymentPlanRepositoryContract(_RepositoryContract):
-    """Contract for ``store.payment_plans``, including ``total``."""
-
-    repository = "payment_plans"
-    kind = PaymentPlan
-
+class _PaymentPlans(_Repository):
     def queries(self, dataset: sps.Dataset) -> st.SearchStrategy[Any]:
         return sps.payment_plan_queries(dataset)
 
@@ -317,51 +348,357 @@ class PaymentPlanRepositoryContract(_RepositoryContract):
     def changed(self, obj: Any) -> Any:
         return attrs.evolve(obj, patient=attrs.evolve(obj.patient, name="Renamed Patient"))
 
-    @_SETTINGS
-    @given(data=st.data(), dataset=sps.datasets())
-    def test_total_is_the_exact_sum_per_currency(
-        self, store_factory: StoreFactory, data: st.DataObject, dataset: sps.Dataset
-    ) -> None:
-        """total() is the sum of the matching plans' totals, per currency, exactly."""
-        repo = self._loaded(store_factory, dataset)
-        query = data.draw(self.queries(dataset), label="query")
-        assert _nonzero(repo.total(query)) == _nonzero(
-            per_currency(p.total for p in self.expected(dataset, query))
-        )
 
-
-class PaymentRepositoryContract(_RepositoryContract):
-    """Contract for ``store.payments``: append-only, idempotent, refunds capped, ``total``."""
-
-    repository = "payments"
-    kind = Payment
-    append_only = True
-
+class _Payments(_Repository):
     def queries(self, dataset: sps.Dataset) -> st.SearchStrategy[Any]:
         return sps.payment_queries(dataset)
 
     def changed(self, obj: Any) -> Any:
         return attrs.evolve(obj, amount=obj.amount + Money.from_minor(1, obj.amount.currency))
 
-    @_SETTINGS
+
+class _Referrals(_Repository):
+    def queries(self, dataset: sps.Dataset) -> st.SearchStrategy[Any]:
+        return sps.referral_queries(dataset)
+
+    def changed(self, obj: Any) -> Any:
+        return attrs.evolve(obj, dependents=(*obj.dependents, obj.account_holder))
+
+
+_REPOSITORIES: dict[str, _Repository] = {
+    "practices": _Repository("practices", Practice, ScopeQuery),
+    "staff_users": _Repository("staff_users", StaffUser, ScopeQuery),
+    "membership_plans": _Repository("membership_plans", MembershipPlan, ScopeQuery),
+    "campaigns": _Repository("campaigns", Campaign, ScopeQuery),
+    "members": _Members("members", Member, MemberQuery),
+    "payment_plans": _PaymentPlans("payment_plans", PaymentPlan, PaymentPlanQuery),
+    "referrals": _Referrals("referrals", Referral, ReferralQuery),
+    "payments": _Payments("payments", Payment, PaymentQuery, append_only=True),
+}
+assert list(_REPOSITORIES) == list(TABLES)
+
+
+def load(store: Any, dataset: sps.Dataset) -> None:
+    """Add every object of ``dataset`` to ``store``, repository by repository, in order.
+
+    A repository the store does not have is left out.
+    """
+    for name in TABLES:
+        repository = getattr(store, name, None)
+        if repository is None:
+            continue
+        for obj in getattr(dataset, name):
+            repository.add(obj)
+
+
+def _nonzero(totals: Any) -> dict[str, Money]:
+    """Totals without zero entries: a store may report a zero or leave the currency out."""
+    return {c: m for c, m in dict(totals).items() if not m.is_zero()}
+
+
+# -- the checks, shared by every contract -------------------------------------------------
+
+
+def _check_find(repo: Any, spec: _Repository, dataset: sps.Dataset, query: Any) -> None:
+    """find() gives exactly the matching objects, by id; count() is their number."""
+    by_id = {o.id: o for o in spec.objects(dataset)}
+    expected = sorted(o.id for o in spec.expected(dataset, query))
+    got = [o.id for o in repo.find(query)]
+    if got != expected:
+        differing = set(expected) ^ set(got) or set(expected)
+        raise ContractViolation(
+            f"{spec.name}.find", query, expected, got, _describe_ids(differing, by_id)
+        )
+    count = repo.count(query)
+    if count != len(expected):
+        raise ContractViolation(
+            f"{spec.name}.count", query, len(expected), count, _describe_ids(expected, by_id)
+        )
+
+
+def _check_order(
+    repo: Any, spec: _Repository, dataset: sps.Dataset, query: Any, order: Any
+) -> None:
+    """find(order=...) sorts by the named columns (ties by id), then pages."""
+    expected = [o.id for o in apply_order(spec.expected(dataset, query), spec.kind, order)]
+    got = [o.id for o in repo.find(query, order=order)]
+    if got != expected:
+        by_id = {o.id: o for o in spec.objects(dataset)}
+        first = next(
+            (k for k, (a, b) in enumerate(zip(expected, got, strict=False)) if a != b),
+            min(len(expected), len(got)),
+        )
+        at = [i for i in (expected[first : first + 1] + got[first : first + 1]) if i]
+        columns = sort_columns.get(spec.kind, {"id": lambda o: o.id})
+        values = [
+            f"{i}: "
+            + ", ".join(f"{k.column}={_show(columns[k.column](by_id[i]))}" for k in order.keys)
+            for i in dict.fromkeys(at)
+            if i in by_id
+        ]
+        raise ContractViolation(
+            f"{spec.name}.find (ordered; first difference at position {first})",
+            (query, order),
+            expected,
+            got,
+            values + _describe_ids(at, by_id),
+        )
+
+
+def _check_total(repo: Any, spec: _Repository, dataset: sps.Dataset, query: Any) -> None:
+    """total() is the exact per-currency sum of what each matching object contributes."""
+    matches = spec.expected(dataset, query)
+    if spec.kind is Payment:
+        expected = _nonzero(per_currency(p.signed for p in matches))
+    else:
+        expected = _nonzero(per_currency(p.total for p in matches))
+    got = _nonzero(repo.total(query))
+    if got != expected:
+        by_id = {o.id: o for o in matches}
+        raise ContractViolation(
+            f"{spec.name}.total", query, expected, got, _describe_ids(by_id, by_id)
+        )
+
+
+# -- the contracts ------------------------------------------------------------------------
+
+
+class _Contract:
+    """The checks every repository must pass; subclasses say which repositories and store."""
+
+    repositories: ClassVar[tuple[str, ...]] = ()
+    shrink_seconds: ClassVar[float] = SHRINK_SECONDS
+
+    def make_store(self) -> Any:
+        """A new, empty store."""
+        raise NotImplementedError
+
+    def _present(self, store: Any) -> list[tuple[Any, _Repository]]:
+        """The repositories under test that ``store`` has, with the kit's knowledge of each."""
+        return [
+            (getattr(store, name), _REPOSITORIES[name])
+            for name in self.repositories
+            if getattr(store, name, None) is not None
+        ]
+
+    def _loaded(self, dataset: sps.Dataset) -> Any:
+        store = self.make_store()
+        load(store, dataset)
+        return store
+
+    @_budgeted
+    @KIT_SETTINGS
     @given(dataset=sps.datasets())
-    def test_recording_the_same_payment_twice_counts_once(
-        self, store_factory: StoreFactory, dataset: sps.Dataset
+    def test_get_returns_each_added_object(self, dataset: sps.Dataset) -> None:
+        """get(id) returns exactly the object that was added under that id."""
+        for repo, spec in self._present(self._loaded(dataset)):
+            for obj in spec.objects(dataset):
+                got = repo.get(obj.id)
+                if got != obj:
+                    raise ContractViolation(f"{spec.name}.get", obj.id, obj, got, [describe(obj)])
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(dataset=sps.datasets(), stranger=sps.ids("no-such"))
+    def test_get_unknown_id_raises_not_found(self, dataset: sps.Dataset, stranger: str) -> None:
+        """get() of an id never added raises NotFound carrying the id."""
+        for repo, _ in self._present(self._loaded(dataset)):
+            with pytest.raises(NotFound) as caught:
+                repo.get(stranger)
+            assert caught.value.id == stranger
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(dataset=sps.datasets())
+    def test_add_of_a_taken_id_raises_duplicate_id(self, dataset: sps.Dataset) -> None:
+        """add() of a different object under an existing id raises DuplicateId and keeps the old."""
+        for repo, spec in self._present(self._loaded(dataset)):
+            for obj in spec.objects(dataset)[:3]:
+                with pytest.raises(DuplicateId):
+                    repo.add(spec.changed(obj))
+                assert repo.get(obj.id) == obj
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(dataset=sps.datasets())
+    def test_save_replaces_and_unknown_save_raises(self, dataset: sps.Dataset) -> None:
+        """save() replaces the object with the same id; save() of an unknown id raises NotFound."""
+        present = [(r, s) for r, s in self._present(self._loaded(dataset)) if not s.append_only]
+        if not present:
+            pytest.skip("append-only repository: no save()")
+        for repo, spec in present:
+            objects = spec.objects(dataset)
+            for obj in objects[:3]:
+                new = spec.changed(obj)
+                repo.save(new)
+                assert repo.get(obj.id) == new
+            if objects:
+                with pytest.raises(NotFound):
+                    repo.save(attrs.evolve(objects[0], id="never-added"))
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_find_and_count_agree_with_matches(
+        self, data: st.DataObject, dataset: sps.Dataset
     ) -> None:
+        """find() returns exactly the objects whose query.matches() holds, ordered by id;
+        count() is their number."""
+        for repo, spec in self._present(self._loaded(dataset)):
+            queries = st.lists(spec.queries(dataset), min_size=1, max_size=_QUERIES)
+            for query in data.draw(queries, label=f"{spec.name} queries"):
+                _check_find(repo, spec, dataset, query)
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_find_sorts_and_pages_like_apply_order(
+        self, data: st.DataObject, dataset: sps.Dataset
+    ) -> None:
+        """find(order=...) sorts by the named columns (ties by id) and then pages."""
+        for repo, spec in self._present(self._loaded(dataset)):
+            query = data.draw(spec.queries(dataset), label=f"{spec.name} query")
+            columns = sort_columns.get(spec.kind, {"id": None})
+            order = data.draw(sps.orders(columns), label=f"{spec.name} order")
+            _check_order(repo, spec, dataset, query, order)
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(dataset=sps.datasets())
+    def test_every_column_sorts_like_apply_order(self, dataset: sps.Dataset) -> None:
+        """find(order=...) of everything, by each sortable column up and down, is
+        apply_order's order: ``None`` last either way, ties by id."""
+        for repo, spec in self._present(self._loaded(dataset)):
+            for column in sort_columns.get(spec.kind, {"id": None}):
+                for descending in (False, True):
+                    order = Order([SortKey(column, descending)])
+                    _check_order(repo, spec, dataset, spec.everything(), order)
+
+
+class _MemberChecks(_Contract):
+    """What only ``members`` must do: the latest-activated feed."""
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_latest_activated_feed(self, data: st.DataObject, dataset: sps.Dataset) -> None:
+        """find ordered by -first_activated_at with a limit gives the newest activations first."""
+        repo = _needs(self._loaded(dataset), "members")
+        boundary = data.draw(sps.boundaries(dataset), label="before")
+        limit = data.draw(st.integers(0, 6), label="limit")
+        order = Order(["-first_activated_at"], page=Page(limit=limit))
+        _check_order(
+            repo, _REPOSITORIES["members"], dataset, MemberQuery(ever_active_before=boundary), order
+        )
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(dataset=sps.datasets())
+    def test_member_reads_at_every_boundary(self, dataset: sps.Dataset) -> None:
+        """Active at, retained and ever Active before each instant a member changed, exactly
+        on it and a second later, per practice: the KPI reads at their boundaries."""
+        repo = _needs(self._loaded(dataset), "members")
+        spec = _REPOSITORIES["members"]
+        previous: dict[str, datetime] = {}
+        for practice, at in _event_instants(dataset, members=True):
+            for instant in (at, at + timedelta(seconds=1)):
+                before = previous.get(practice, instant)
+                for query in (
+                    MemberQuery(practices={practice}, active_at=instant),
+                    MemberQuery(practices={practice}, ever_active_before=instant),
+                    MemberQuery(practices={practice}, active_at=before, retained_until=instant),
+                ):
+                    _check_find(repo, spec, dataset, query)
+            previous[practice] = at
+
+
+def _event_instants(
+    dataset: sps.Dataset, *, members: bool = False, plans: bool = False, payments: bool = False
+) -> list[tuple[str, datetime]]:
+    """(practice, instant) of every status change or payment asked for, in time order."""
+    events = set()
+    if members:
+        events |= {(m.practice_id, c.at) for m in dataset.members for c in m.history}
+    if plans:
+        events |= {(p.practice_id, c.at) for p in dataset.payment_plans for c in p.history}
+    if payments:
+        events |= {(p.practice_id, p.at) for p in dataset.payments}
+    return sorted(events, key=lambda e: (e[1], e[0]))
+
+
+def _ranges_around(dataset: sps.Dataset, practice: str, at: datetime) -> list[DateRange]:
+    """Ranges with an edge exactly on ``at``, and the practice's local day around it."""
+    zone = _timezones(dataset)[practice]
+    first, last = min(_START, at), max(_END, at)
+    day = DateRange(at, at, zone).local_start.date()
+    return [
+        DateRange(first, at, zone),
+        DateRange(at, last, zone),
+        DateRange.custom(day, day, timezone=zone),
+    ]
+
+
+_START = sps.DATASET_START - timedelta(days=400)
+_END = sps.DATASET_START + timedelta(days=800)
+
+
+class _PaymentPlanChecks(_Contract):
+    """What only ``payment_plans`` must do: ``total``."""
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_total_is_the_exact_sum_per_currency(
+        self, data: st.DataObject, dataset: sps.Dataset
+    ) -> None:
+        """total() is the sum of the matching plans' totals, per currency, exactly."""
+        repo = _needs(self._loaded(dataset), "payment_plans")
+        spec = _REPOSITORIES["payment_plans"]
+        _check_total(repo, spec, dataset, data.draw(spec.queries(dataset), label="query"))
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(dataset=sps.datasets())
+    def test_committed_at_every_boundary(self, dataset: sps.Dataset) -> None:
+        """find() and total() of the plans committed in ranges that end or start exactly on
+        a plan's change, and in the practice's local day around it."""
+        repo = _needs(self._loaded(dataset), "payment_plans")
+        spec = _REPOSITORIES["payment_plans"]
+        for practice, at in _event_instants(dataset, plans=True):
+            for window in _ranges_around(dataset, practice, at):
+                query = PaymentPlanQuery(practices={practice}, committed_in=window)
+                _check_find(repo, spec, dataset, query)
+                _check_total(repo, spec, dataset, query)
+
+
+class _PaymentChecks(_Contract):
+    """What only the ledger must do: idempotent adds, capped refunds, ``total``."""
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(dataset=sps.datasets())
+    def test_recording_the_same_payment_twice_counts_once(self, dataset: sps.Dataset) -> None:
         """add() of a payment identical to a recorded one changes nothing."""
-        repo = self._loaded(store_factory, dataset)
+        repo = _needs(self._loaded(dataset), "payments")
         before = repo.count(_ALL_PAYMENTS)
         for payment in dataset.payments[:3]:
             repo.add(payment)
-        assert repo.count(_ALL_PAYMENTS) == before
+        after = repo.count(_ALL_PAYMENTS)
+        if after != before:
+            raise ContractViolation(
+                "payments.count after adding recorded payments again",
+                _ALL_PAYMENTS,
+                before,
+                after,
+                [describe(p) for p in dataset.payments[:3]],
+            )
 
-    @_SETTINGS
+    @_budgeted
+    @KIT_SETTINGS
     @given(dataset=sps.datasets())
-    def test_refund_above_collected_is_refused(
-        self, store_factory: StoreFactory, dataset: sps.Dataset
-    ) -> None:
+    def test_refund_above_collected_is_refused(self, dataset: sps.Dataset) -> None:
         """A refund above the net collected for its source raises and is not recorded."""
-        repo = self._loaded(store_factory, dataset)
+        repo = _needs(self._loaded(dataset), "payments")
         for member in dataset.members[:2]:
             source = ("member", member.id)
             currency = next(p.currency for p in dataset.practices if p.id == member.practice_id)
@@ -383,47 +720,275 @@ class PaymentRepositoryContract(_RepositoryContract):
             with pytest.raises(NotFound):
                 repo.get(refund.id)
 
-    @_SETTINGS
+    @_budgeted
+    @KIT_SETTINGS
     @given(data=st.data(), dataset=sps.datasets())
     def test_total_is_the_exact_signed_sum_per_currency(
-        self, store_factory: StoreFactory, data: st.DataObject, dataset: sps.Dataset
+        self, data: st.DataObject, dataset: sps.Dataset
     ) -> None:
         """total() is succeeded charges minus succeeded refunds over the matches, per currency."""
-        repo = self._loaded(store_factory, dataset)
-        query = data.draw(self.queries(dataset), label="query")
-        expected = per_currency(p.signed for p in self.expected(dataset, query))
-        assert _nonzero(repo.total(query)) == _nonzero(expected)
+        repo = _needs(self._loaded(dataset), "payments")
+        spec = _REPOSITORIES["payments"]
+        for _ in range(2):
+            _check_total(repo, spec, dataset, data.draw(spec.queries(dataset), label="query"))
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(dataset=sps.datasets())
+    def test_revenue_at_every_boundary(self, dataset: sps.Dataset) -> None:
+        """find() and total() of a practice's ledger in ranges that end or start exactly on
+        a payment, and in the practice's local day around it: the revenue read."""
+        repo = _needs(self._loaded(dataset), "payments")
+        spec = _REPOSITORIES["payments"]
+        for practice, at in _event_instants(dataset, payments=True):
+            for window in _ranges_around(dataset, practice, at):
+                query = PaymentQuery(practices={practice}, time_range=window)
+                _check_find(repo, spec, dataset, query)
+                _check_total(repo, spec, dataset, query)
 
 
-class ReferralRepositoryContract(_RepositoryContract):
-    """Contract for ``store.referrals``."""
-
-    repository = "referrals"
-    kind = Referral
-
-    def queries(self, dataset: sps.Dataset) -> st.SearchStrategy[Any]:
-        return sps.referral_queries(dataset)
-
-    def changed(self, obj: Any) -> Any:
-        return attrs.evolve(obj, dependents=(*obj.dependents, obj.account_holder))
-
-
-def _nonzero(totals: Any) -> dict[str, Money]:
-    """Totals without zero entries: a store may report a zero or leave the currency out."""
-    return {c: m for c, m in dict(totals).items() if not m.is_zero()}
+def _needs(store: Any, name: str) -> Any:
+    """``store``'s repository ``name``; skips the test (saying why) when the store has none."""
+    repository = getattr(store, name, None)
+    if repository is None:
+        pytest.skip(f"the store has no {name!r} repository")
+    return repository
 
 
 _ALL_PAYMENTS = PaymentQuery()
+
+
+class StoreContract(_MemberChecks, _PaymentPlanChecks, _PaymentChecks):
+    """The whole contract for a store: subclass it and define :meth:`make_store`.
+
+    ``repositories`` names the repositories to check (all eight by default); one
+    the store lacks is reported as skipped, with its name, by ``test_has_repository``.
+    """
+
+    repositories: ClassVar[tuple[str, ...]] = tuple(TABLES)
+
+    @pytest.mark.parametrize("name", list(TABLES))
+    def test_has_repository(self, name: str) -> None:
+        """The store has each repository under test, with the protocol's methods."""
+        if name not in self.repositories:
+            pytest.skip(f"{name!r} is not among this contract's repositories")
+        repository = _needs(self.make_store(), name)
+        methods = ["get", "find", "count", "add"]
+        methods += ["total"] if name in ("payments", "payment_plans") else []
+        methods += [] if _REPOSITORIES[name].append_only else ["save"]
+        missing = [m for m in methods if not callable(getattr(repository, m, None))]
+        assert not missing, f"{name} lacks {', '.join(missing)}"
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_dashboard_agrees_with_the_reference(
+        self, data: st.DataObject, dataset: sps.Dataset
+    ) -> None:
+        """dashboard() over the store equals dashboard() over InMemoryStore on the same data."""
+        reference = InMemoryStore()
+        load(reference, dataset)
+        host = self._loaded(dataset)
+        practice = data.draw(st.sampled_from([p.id for p in dataset.practices]), label="practice")
+        now = data.draw(sps.boundaries(dataset), label="now")
+        preset = data.draw(st.sampled_from(list(Preset)), label="date_range")
+        compare_dashboards(
+            host, reference, dataset.objects(), practices=practice, date_range=preset, now=now
+        )
+
+    def test_random_steps_agree_with_the_reference(self) -> None:
+        """Random adds, saves, finds and counts give the same answers as InMemoryStore's."""
+        make_store = self.make_store
+
+        class Machine(StoreComparison):
+            store_factory = staticmethod(make_store)
+
+        with _shrink_budget(self.shrink_seconds):
+            run_state_machine_as_test(Machine, settings=settings(KIT_SETTINGS))
+
+
+class _PerRepository(_Contract):
+    """A contract for one repository of a store built by the ``store_factory`` fixture."""
+
+    @pytest.fixture(autouse=True)
+    def _store_factory(self, store_factory: StoreFactory) -> None:
+        self._factory = store_factory
+
+    def make_store(self) -> Any:
+        return self._factory()
+
+
+class PracticeRepositoryContract(_PerRepository):
+    """Contract for ``store.practices``."""
+
+    repositories = ("practices",)
+
+
+class StaffUserRepositoryContract(_PerRepository):
+    """Contract for ``store.staff_users``."""
+
+    repositories = ("staff_users",)
+
+
+class MembershipPlanRepositoryContract(_PerRepository):
+    """Contract for ``store.membership_plans``."""
+
+    repositories = ("membership_plans",)
+
+
+class CampaignRepositoryContract(_PerRepository):
+    """Contract for ``store.campaigns``."""
+
+    repositories = ("campaigns",)
+
+
+class MemberRepositoryContract(_PerRepository, _MemberChecks):
+    """Contract for ``store.members``, including the KPI reads (boundaries, latest feed)."""
+
+    repositories = ("members",)
+
+
+class PaymentPlanRepositoryContract(_PerRepository, _PaymentPlanChecks):
+    """Contract for ``store.payment_plans``, including ``total``."""
+
+    repositories = ("payment_plans",)
+
+
+class PaymentRepositoryContract(_PerRepository, _PaymentChecks):
+    """Contract for ``store.payments``: append-only, idempotent, refunds capped, ``total``."""
+
+    repositories = ("payments",)
+
+
+class ReferralRepositoryContract(_PerRepository):
+    """Contract for ``store.referrals``."""
+
+    repositories = ("referrals",)
+
+
+# -- the dashboard, read through recording repositories -------------------------------------
+
+
+@attrs.frozen
+class _Call:
+    """One read the dashboard made: ``repository.method(*args, **kwargs)`` and its answer."""
+
+    read: str
+    arguments: Any
+    answer: Any
+
+    def normalised(self) -> Any:
+        """The answer as the contract compares it (ids for objects, zero totals left out)."""
+        if self.read.endswith(".total"):
+            return _nonzero(self.answer)
+        if isinstance(self.answer, list | tuple):
+            return [getattr(o, "id", o) for o in self.answer]
+        return getattr(self.answer, "id", self.answer)
+
+
+class _RecordingRepository:
+    def __init__(self, name: str, repository: Any, calls: list[_Call]) -> None:
+        self._name = name
+        self._repository = repository
+        self._calls = calls
+
+    def __getattr__(self, method: str) -> Any:
+        target = getattr(self._repository, method)
+        if not callable(target):
+            return target
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            answer = target(*args, **kwargs)
+            shown = args[0] if len(args) == 1 and not kwargs else (args, kwargs)
+            self._calls.append(_Call(f"{self._name}.{method}", shown, answer))
+            return answer
+
+        return call
+
+
+class _Recording:
+    """A store whose repositories record every read; missing ones come from ``fallback``."""
+
+    def __init__(self, store: Any, fallback: Any, calls: list[_Call]) -> None:
+        for name in TABLES:
+            repository = getattr(store, name, None)
+            if repository is None:
+                repository = getattr(fallback, name)
+            setattr(self, name, _RecordingRepository(name, repository, calls))
+
+
+def compare_dashboards(
+    store: Any, reference: Any, objects: Iterable[Any], **arguments: Any
+) -> None:
+    """Raise :class:`ContractViolation` if ``dashboard(store, **arguments)`` differs from
+    ``dashboard(reference, **arguments)``, naming the first read whose answer differs.
+
+    ``objects`` are the data both stores hold (to describe the objects involved); a
+    repository ``store`` lacks is read from ``reference``.
+    """
+    expected_calls: list[_Call] = []
+    got_calls: list[_Call] = []
+    recorded_reference: Any = _Recording(reference, reference, expected_calls)
+    recorded_store: Any = _Recording(store, reference, got_calls)
+    expected = dashboard(recorded_reference, **arguments)
+    got = dashboard(recorded_store, **arguments)
+    if got != expected:
+        _explain_dashboard(expected, got, expected_calls, got_calls, objects)
+
+
+def _explain_dashboard(
+    expected: Any,
+    got: Any,
+    expected_calls: list[_Call],
+    got_calls: list[_Call],
+    objects: Iterable[Any],
+) -> None:
+    """Raise a ContractViolation naming the first read whose answer differs (or the figure)."""
+    figures = [
+        f.name
+        for f in attrs.fields(type(expected))
+        if getattr(expected, f.name) != getattr(got, f.name)
+    ]
+    by_id = {o.id: o for o in objects}
+    for want, have in zip(expected_calls, got_calls, strict=False):
+        if want.read != have.read or want.normalised() != have.normalised():
+            ids: set[str] = set()
+            for answer in (want.normalised(), have.normalised()):
+                if isinstance(answer, list):
+                    ids |= {i for i in answer if isinstance(i, str)}
+            if isinstance(want.normalised(), list) and isinstance(have.normalised(), list):
+                ids = set(want.normalised()) ^ set(have.normalised()) or ids
+            raise ContractViolation(
+                f"dashboard ({', '.join(figures)}): {want.read}",
+                want.arguments,
+                want.normalised(),
+                have.normalised(),
+                _describe_ids(ids, by_id),
+            )
+    raise ContractViolation(
+        f"dashboard ({', '.join(figures)})",
+        figures,
+        [getattr(expected, f) for f in figures],
+        [getattr(got, f) for f in figures],
+    )
+
+
+# -- random steps on two stores -------------------------------------------------------------
 
 
 class StoreComparison(RuleBasedStateMachine):
     """Random adds, saves, finds and counts on a host's store and on InMemoryStore alike.
 
     Subclass it with ``store_factory`` set (a callable building a new, empty store)
-    and run ``YourMachine.TestCase``.
+    and run ``YourMachine.TestCase``; :class:`StoreContract` runs it for you.
     """
 
     store_factory: ClassVar[StoreFactory]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each subclass's ``TestCase`` runs under :data:`KIT_SETTINGS`."""
+        super().__init_subclass__(**kwargs)
+        cls.TestCase.settings = settings(KIT_SETTINGS)
 
     def __init__(self) -> None:
         super().__init__()
@@ -461,16 +1026,31 @@ class StoreComparison(RuleBasedStateMachine):
         self.reference.members.save(moved)
         self.host.members.save(moved)
 
+    def _compare(self, name: str, query: Any, *, total: bool = False) -> None:
+        host, reference = getattr(self.host, name), getattr(self.reference, name)
+        by_id = {o.id: o for o in reference}
+        want, got = [o.id for o in reference.find(query)], [o.id for o in host.find(query)]
+        if got != want:
+            raise ContractViolation(
+                f"{name}.find", query, want, got, _describe_ids(set(want) ^ set(got), by_id)
+            )
+        if host.count(query) != len(want):
+            raise ContractViolation(f"{name}.count", query, len(want), host.count(query))
+        if total and _nonzero(host.total(query)) != _nonzero(reference.total(query)):
+            raise ContractViolation(
+                f"{name}.total",
+                query,
+                _nonzero(reference.total(query)),
+                _nonzero(host.total(query)),
+                _describe_ids(want, by_id),
+            )
+
     @precondition(lambda self: self.dataset is not None)
     @rule(data=st.data())
     def compare_members(self, data: st.DataObject) -> None:
         """The same member query gives the same ids and count on both stores."""
         assert self.dataset is not None
-        query = data.draw(sps.member_queries(self.dataset), label="query")
-        assert [m.id for m in self.host.members.find(query)] == [
-            m.id for m in self.reference.members.find(query)
-        ]
-        assert self.host.members.count(query) == self.reference.members.count(query)
+        self._compare("members", data.draw(sps.member_queries(self.dataset), label="query"))
 
     @precondition(lambda self: self.dataset is not None)
     @rule(data=st.data())
@@ -478,12 +1058,7 @@ class StoreComparison(RuleBasedStateMachine):
         """The same payment query gives the same ids, count and totals on both stores."""
         assert self.dataset is not None
         query = data.draw(sps.payment_queries(self.dataset), label="query")
-        assert [p.id for p in self.host.payments.find(query)] == [
-            p.id for p in self.reference.payments.find(query)
-        ]
-        assert _nonzero(self.host.payments.total(query)) == _nonzero(
-            self.reference.payments.total(query)
-        )
+        self._compare("payments", query, total=True)
 
     @invariant()
     def same_sizes(self) -> None:
@@ -491,6 +1066,7 @@ class StoreComparison(RuleBasedStateMachine):
         if self.host is None:
             return
         for name in ("practices", "staff_users", "membership_plans", "campaigns"):
-            assert getattr(self.host, name).count(ScopeQuery()) == len(
-                getattr(self.reference, name)
-            )
+            want = len(getattr(self.reference, name))
+            got = getattr(self.host, name).count(ScopeQuery())
+            if got != want:
+                raise ContractViolation(f"{name}.count", ScopeQuery(), want, got)

@@ -14,6 +14,7 @@ domain's own transition methods, so every history follows the table.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -45,9 +46,17 @@ from smilepass_core.domain import (
 )
 from smilepass_core.money import CURRENCIES, Money
 from smilepass_core.periods import DateRange
+from smilepass_core.queries import (
+    MemberQuery,
+    PaymentPlanQuery,
+    PaymentQuery,
+    ReferralQuery,
+    ScopeQuery,
+)
 from smilepass_core.records import TABLES
 
 __all__ = [
+    "DATASET_START",
     "TIMEZONES",
     "Dataset",
     "boundaries",
@@ -96,6 +105,7 @@ _EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 _HORIZON = datetime(2030, 12, 31, tzinfo=UTC)
 
 
+@functools.cache
 def ids(prefix: str = "id") -> st.SearchStrategy[str]:
     """Short id strings such as ``"m-17"``."""
     return st.integers(0, 10**6).map(lambda n: f"{prefix}-{n}")
@@ -141,21 +151,25 @@ def date_ranges(
     timezone: str | None = None, *, max_days: int = 400
 ) -> st.SearchStrategy[DateRange]:
     """Whole-day ranges (possibly empty) or arbitrary instant ranges in a practice zone."""
+    return _date_ranges_composite(timezone=timezone, max_days=max_days)
+
+
+@st.composite
+def _date_ranges_composite(
+    draw: st.DrawFn,
+    timezone: str | None,
+    max_days: int,
+) -> DateRange:
     zones = timezones() if timezone is None else st.just(timezone)
-
-    @st.composite
-    def build(draw: st.DrawFn) -> DateRange:
-        tz = draw(zones)
-        start = draw(instants())
-        if draw(st.booleans()):
-            first = start.date()
-            return DateRange.custom(
-                first, first + timedelta(days=draw(st.integers(0, max_days))), timezone=tz
-            )
-        end = start + timedelta(seconds=draw(st.integers(0, max_days * 86400)))
-        return DateRange(start, end, tz)
-
-    return build()
+    tz = draw(zones)
+    start = draw(instants())
+    if draw(st.booleans()):
+        first = start.date()
+        return DateRange.custom(
+            first, first + timedelta(days=draw(st.integers(0, max_days))), timezone=tz
+        )
+    end = start + timedelta(seconds=draw(st.integers(0, max_days * 86400)))
+    return DateRange(start, end, tz)
 
 
 def practices(
@@ -183,6 +197,7 @@ def staff_users(practice_id: str | None = None) -> st.SearchStrategy[StaffUser]:
     )
 
 
+@functools.cache
 def patients() -> st.SearchStrategy[Patient]:
     """Patients with a name and, sometimes, contact details."""
     return st.builds(
@@ -212,22 +227,29 @@ def status_walks(
     lifecycle: Lifecycle[S], start: S, *, max_steps: int = 8
 ) -> st.SearchStrategy[list[S]]:
     """Random legal walks through ``lifecycle``'s table from ``start`` (``start`` excluded)."""
+    return _status_walk(lifecycle, start, max_steps)
 
-    @st.composite
-    def build(draw: st.DrawFn) -> list[S]:
-        walk: list[S] = []
-        current = start
-        for _ in range(draw(st.integers(0, max_steps))):
-            targets = sorted(lifecycle.allowed(current), key=lambda s: s.value)
-            if not targets:
-                break
-            # Terminal statuses absorb the rest of the walk: reach them less often.
-            weighted = [t for t in targets for _ in range(1 if t in lifecycle.terminal else 4)]
-            current = draw(st.sampled_from(weighted))
-            walk.append(current)
-        return walk
 
-    return build()
+@st.composite
+def _status_walk(draw: st.DrawFn, lifecycle: Lifecycle[S], start: S, max_steps: int) -> list[S]:
+    walk: list[S] = []
+    current = start
+    for _ in range(draw(st.integers(0, max_steps))):
+        current = draw(_next_status(lifecycle, current))
+        if current is None:
+            break
+        walk.append(current)
+    return walk
+
+
+@functools.cache
+def _next_status(lifecycle: Lifecycle[S], current: S) -> st.SearchStrategy[Any]:
+    """The statuses ``current`` may move to (``None`` if none); terminal ones less often."""
+    targets = sorted(lifecycle.allowed(current), key=lambda s: s.value)
+    if not targets:
+        return st.none()
+    # Terminal statuses absorb the rest of the walk: reach them less often.
+    return st.sampled_from([t for t in targets for _ in range(1 if t in lifecycle.terminal else 4)])
 
 
 def _gaps(max_steps: int) -> st.SearchStrategy[list[timedelta]]:
@@ -247,32 +269,36 @@ def members(
     start: st.SearchStrategy[datetime] | None = None,
 ) -> st.SearchStrategy[Member]:
     """Members with a random legal status history built through their methods."""
+    return _members_composite(
+        practice_id=practice_id, plan_id=plan_id, max_changes=max_changes, start=start
+    )
 
-    @st.composite
-    def build(draw: st.DrawFn) -> Member:
-        at = draw(
-            start if start is not None else instants(max_value=datetime(2029, 1, 1, tzinfo=UTC))
-        )
-        member = Member.enrol(
-            id=draw(ids("member")),
-            practice_id=draw(_id_or(practice_id, "practice")),
-            plan_id=draw(_id_or(plan_id, "plan")),
-            account_holder=draw(patients()),
-            dependents=tuple(draw(st.lists(patients(), max_size=3))),
-            start_date=at.date(),
-            at=at,
-            campaign_id=draw(st.none() | ids("campaign")),
-            staff_user_id=draw(st.none() | ids("staff")),
-        )
-        walk = draw(
-            status_walks(MEMBERSHIP_LIFECYCLE, MembershipStatus.PENDING, max_steps=max_changes)
-        )
-        for status, gap in zip(walk, draw(_gaps(len(walk))), strict=True):
-            at += gap
-            member = member.transition(status, at=at, reason="generated")
-        return member
 
-    return build()
+@st.composite
+def _members_composite(
+    draw: st.DrawFn,
+    practice_id: str | None,
+    plan_id: str | None,
+    max_changes: int,
+    start: st.SearchStrategy[datetime] | None,
+) -> Member:
+    at = draw(start if start is not None else instants(max_value=datetime(2029, 1, 1, tzinfo=UTC)))
+    member = Member.enrol(
+        id=draw(ids("member")),
+        practice_id=draw(_id_or(practice_id, "practice")),
+        plan_id=draw(_id_or(plan_id, "plan")),
+        account_holder=draw(patients()),
+        dependents=tuple(draw(st.lists(patients(), max_size=3))),
+        start_date=at.date(),
+        at=at,
+        campaign_id=draw(st.none() | ids("campaign")),
+        staff_user_id=draw(st.none() | ids("staff")),
+    )
+    walk = draw(status_walks(MEMBERSHIP_LIFECYCLE, MembershipStatus.PENDING, max_steps=max_changes))
+    for status, gap in zip(walk, draw(_gaps(len(walk))), strict=True):
+        at += gap
+        member = member.transition(status, at=at, reason="generated")
+    return member
 
 
 def payment_plans(
@@ -283,35 +309,42 @@ def payment_plans(
 ) -> st.SearchStrategy[PaymentPlan]:
     """Payment plans of every payment type, driven through random payments,
     failures, activations, cancellations and archiving via their methods."""
+    return _payment_plans_composite(
+        practice_id=practice_id, currency=currency, max_events=max_events
+    )
 
-    @st.composite
-    def build(draw: st.DrawFn) -> PaymentPlan:
-        at = draw(instants(max_value=datetime(2029, 1, 1, tzinfo=UTC)))
-        payment_type = draw(st.sampled_from(PaymentType))
-        n = draw(st.integers(1, 24)) if payment_type is PaymentType.PLAN else 1
-        code = currency or draw(st.sampled_from(["AUD", "USD", "JPY", "KWD"]))
-        total = draw(money(code, min_minor=n, max_minor=10**8))
-        plan = PaymentPlan.offer(
-            id=draw(ids("plan")),
-            practice_id=draw(_id_or(practice_id, "practice")),
-            patient=draw(patients()),
-            total=total,
-            payment_type=payment_type,
-            instalments=n,
-            first_due=(at + timedelta(days=draw(st.integers(0, 60)))).date(),
-            at=at,
-            cycle=draw(st.sampled_from(BillingCycle)),
-            member_id=draw(st.none() | ids("member")),
-        )
-        for _ in range(draw(st.integers(0, max_events))):
-            at += timedelta(seconds=draw(st.integers(0, 40 * 86400)))
-            moved = _plan_move(plan, at, draw(st.integers(0, 99)))
-            if moved is None:
-                break
-            plan = moved
-        return plan
 
-    return build()
+@st.composite
+def _payment_plans_composite(
+    draw: st.DrawFn,
+    practice_id: str | None,
+    currency: str | None,
+    max_events: int,
+) -> PaymentPlan:
+    at = draw(instants(max_value=datetime(2029, 1, 1, tzinfo=UTC)))
+    payment_type = draw(st.sampled_from(PaymentType))
+    n = draw(st.integers(1, 24)) if payment_type is PaymentType.PLAN else 1
+    code = currency or draw(st.sampled_from(["AUD", "USD", "JPY", "KWD"]))
+    total = draw(money(code, min_minor=n, max_minor=10**8))
+    plan = PaymentPlan.offer(
+        id=draw(ids("plan")),
+        practice_id=draw(_id_or(practice_id, "practice")),
+        patient=draw(patients()),
+        total=total,
+        payment_type=payment_type,
+        instalments=n,
+        first_due=(at + timedelta(days=draw(st.integers(0, 60)))).date(),
+        at=at,
+        cycle=draw(st.sampled_from(BillingCycle)),
+        member_id=draw(st.none() | ids("member")),
+    )
+    for _ in range(draw(st.integers(0, max_events))):
+        at += timedelta(seconds=draw(st.integers(0, 40 * 86400)))
+        moved = _plan_move(plan, at, draw(st.integers(0, 99)))
+        if moved is None:
+            break
+        plan = moved
+    return plan
 
 
 def _plan_move(plan: PaymentPlan, at: datetime, roll: int) -> PaymentPlan | None:
@@ -336,69 +369,80 @@ def payments(
     kinds: st.SearchStrategy[PaymentKind] | None = None,
 ) -> st.SearchStrategy[Payment]:
     """Single ledger entries (a charge or refund, succeeded or failed) for a member or a plan."""
+    return _payments_composite(practice_id=practice_id, currency=currency, kinds=kinds)
 
-    @st.composite
-    def build(draw: st.DrawFn) -> Payment:
-        for_member = draw(st.booleans())
-        return Payment(
-            id=draw(ids("payment")),
-            practice_id=draw(_id_or(practice_id, "practice")),
-            amount=draw(positive_money(currency or st.sampled_from(["AUD", "USD"]))),
-            kind=draw(kinds if kinds is not None else st.sampled_from(PaymentKind)),
-            outcome=draw(st.sampled_from(PaymentOutcome)),
-            at=draw(instants()),
-            member_id=draw(ids("member")) if for_member else None,
-            payment_plan_id=None if for_member else draw(ids("plan")),
-        )
 
-    return build()
+@st.composite
+def _payments_composite(
+    draw: st.DrawFn,
+    practice_id: str | None,
+    currency: str | None,
+    kinds: st.SearchStrategy[PaymentKind] | None,
+) -> Payment:
+    for_member = draw(st.booleans())
+    return Payment(
+        id=draw(ids("payment")),
+        practice_id=draw(_id_or(practice_id, "practice")),
+        amount=draw(positive_money(currency or st.sampled_from(["AUD", "USD"]))),
+        kind=draw(kinds if kinds is not None else st.sampled_from(PaymentKind)),
+        outcome=draw(st.sampled_from(PaymentOutcome)),
+        at=draw(instants()),
+        member_id=draw(ids("member")) if for_member else None,
+        payment_plan_id=None if for_member else draw(ids("plan")),
+    )
 
 
 def campaigns(practice_id: str | None = None) -> st.SearchStrategy[Campaign]:
     """Campaigns with an open or closed active window."""
+    return _campaigns_composite(practice_id=practice_id)
 
-    @st.composite
-    def build(draw: st.DrawFn) -> Campaign:
-        start = draw(instants())
-        length = draw(st.none() | st.integers(0, 365 * 86400))
-        return Campaign(
-            id=draw(ids("campaign")),
-            practice_id=draw(_id_or(practice_id, "practice")),
-            name=draw(st.sampled_from(["Spring smiles", "Refer a friend", "Back to school"])),
-            promo_code=draw(st.sampled_from(["SPRING25", "FRIEND", "SCHOOL10"])),
-            active_from=start,
-            active_until=None if length is None else start + timedelta(seconds=length),
-        )
 
-    return build()
+@st.composite
+def _campaigns_composite(
+    draw: st.DrawFn,
+    practice_id: str | None,
+) -> Campaign:
+    start = draw(instants())
+    length = draw(st.none() | st.integers(0, 365 * 86400))
+    return Campaign(
+        id=draw(ids("campaign")),
+        practice_id=draw(_id_or(practice_id, "practice")),
+        name=draw(st.sampled_from(["Spring smiles", "Refer a friend", "Back to school"])),
+        promo_code=draw(st.sampled_from(["SPRING25", "FRIEND", "SCHOOL10"])),
+        active_from=start,
+        active_until=None if length is None else start + timedelta(seconds=length),
+    )
 
 
 def referrals(practice_id: str | None = None) -> st.SearchStrategy[Referral]:
     """Referrals left Pending, Converted into a member, or Cancelled."""
+    return _referrals_composite(practice_id=practice_id)
 
-    @st.composite
-    def build(draw: st.DrawFn) -> Referral:
-        at = draw(instants(max_value=datetime(2029, 1, 1, tzinfo=UTC)))
-        referral = Referral.open(
-            id=draw(ids("referral")),
-            practice_id=draw(_id_or(practice_id, "practice")),
-            account_holder=draw(patients()),
-            dependents=tuple(draw(st.lists(patients(), max_size=3))),
-            start_date=at.date(),
-            at=at,
-            campaign_id=draw(st.none() | ids("campaign")),
-            staff_user_id=draw(st.none() | ids("staff")),
-            referring_member_id=draw(st.none() | ids("referrer")),
-        )
-        later = at + timedelta(seconds=draw(st.integers(0, 90 * 86400)))
-        outcome = draw(st.sampled_from(["pending", "converted", "cancelled"]))
-        if outcome == "converted":
-            return referral.convert(member_id=draw(ids("member")), at=later)
-        if outcome == "cancelled":
-            return referral.cancel(at=later)
-        return referral
 
-    return build()
+@st.composite
+def _referrals_composite(
+    draw: st.DrawFn,
+    practice_id: str | None,
+) -> Referral:
+    at = draw(instants(max_value=datetime(2029, 1, 1, tzinfo=UTC)))
+    referral = Referral.open(
+        id=draw(ids("referral")),
+        practice_id=draw(_id_or(practice_id, "practice")),
+        account_holder=draw(patients()),
+        dependents=tuple(draw(st.lists(patients(), max_size=3))),
+        start_date=at.date(),
+        at=at,
+        campaign_id=draw(st.none() | ids("campaign")),
+        staff_user_id=draw(st.none() | ids("staff")),
+        referring_member_id=draw(st.none() | ids("referrer")),
+    )
+    later = at + timedelta(seconds=draw(st.integers(0, 90 * 86400)))
+    outcome = draw(st.sampled_from(["pending", "converted", "cancelled"]))
+    if outcome == "converted":
+        return referral.convert(member_id=draw(ids("member")), at=later)
+    if outcome == "cancelled":
+        return referral.cancel(at=later)
+    return referral
 
 
 def _just(value: T | st.SearchStrategy[T]) -> st.SearchStrategy[T]:
@@ -409,9 +453,14 @@ def _id_or(value: str | None, prefix: str) -> st.SearchStrategy[str]:
     return ids(prefix) if value is None else st.just(value)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Dataset:
-    """A coherent set of objects (every reference resolves) for store and KPI tests."""
+    """A coherent set of objects (every reference resolves) for store and KPI tests.
+
+    Its ``repr`` is a short summary (the practices, then how many objects of each
+    kind): Hypothesis prints it for every failing example, and a whole dataset is
+    tens of kilobytes.
+    """
 
     practices: tuple[Practice, ...]
     staff_users: tuple[StaffUser, ...]
@@ -426,8 +475,20 @@ class Dataset:
         """Every object, in dependency order (what a store's ``load`` accepts)."""
         return tuple(obj for table in TABLES for obj in getattr(self, table))
 
+    def __repr__(self) -> str:
+        practices = ", ".join(f"{p.id} {p.timezone} {p.currency}" for p in self.practices)
+        counts = ", ".join(
+            f"{len(getattr(self, table))} {table}" for table in TABLES if table != "practices"
+        )
+        return f"<Dataset: practices {practices}; {counts}>"
 
-_DATASET_START = datetime(2026, 1, 1, tzinfo=UTC)
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """The short summary in Hypothesis' reports too (its printer spells attrs out)."""
+        printer.text(repr(self))
+
+
+#: Where :func:`datasets` start by default.
+DATASET_START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def datasets(
@@ -437,7 +498,7 @@ def datasets(
     max_payment_plans: int = 5,
     max_payments: int = 20,
     span_days: int = 120,
-    start: datetime = _DATASET_START,
+    start: datetime = DATASET_START,
     timezones: st.SearchStrategy[str] | None = None,
 ) -> st.SearchStrategy[Dataset]:
     """Whole practices: staff, plans, campaigns, members with histories, payment plans
@@ -446,59 +507,77 @@ def datasets(
 
     Enrolments and first events fall within ``span_days`` after ``start``.
     """
+    return _datasets_composite(
+        max_practices=max_practices,
+        max_members=max_members,
+        max_payment_plans=max_payment_plans,
+        max_payments=max_payments,
+        span_days=span_days,
+        start=start,
+        timezones=timezones,
+    )
+
+
+@st.composite
+def _datasets_composite(
+    draw: st.DrawFn,
+    max_practices: int,
+    max_members: int,
+    max_payment_plans: int,
+    max_payments: int,
+    span_days: int,
+    start: datetime,
+    timezones: st.SearchStrategy[str] | None,
+) -> Dataset:
     zones = timezones if timezones is not None else st.sampled_from(TIMEZONES)
     window = instants(start, start + timedelta(days=span_days))
-
-    @st.composite
-    def build(draw: st.DrawFn) -> Dataset:
-        out: dict[str, list[Any]] = {k: [] for k in attrs.fields_dict(Dataset)}
-        for pn in range(draw(st.integers(1, max_practices))):
-            pid = f"p{pn}"
-            currency = draw(st.sampled_from(["AUD", "USD", "JPY"]))
-            out["practices"].append(Practice(pid, f"Practice {pn}", draw(zones), currency))
-            staff = [
-                StaffUser(f"{pid}-s{i}", pid, f"Staff {i}") for i in range(draw(st.integers(0, 2)))
-            ]
-            plans = [
-                attrs.evolve(draw(membership_plans(pid, currency)), id=f"{pid}-plan{i}")
-                for i in range(draw(st.integers(1, 2)))
-            ]
-            campaigns_ = [
-                attrs.evolve(draw(campaigns(pid)), id=f"{pid}-c{i}")
-                for i in range(draw(st.integers(0, 2)))
-            ]
-            optional_staff = _optional_id(staff)
-            optional_campaign = _optional_id(campaigns_)
-            members_ = [
-                attrs.evolve(
-                    draw(members(pid, draw(st.sampled_from([p.id for p in plans])), start=window)),
-                    id=f"{pid}-m{i}",
-                    campaign_id=draw(optional_campaign),
-                    staff_user_id=draw(optional_staff),
-                )
-                for i in range(draw(st.integers(0, max_members)))
-            ]
-            optional_member = _optional_id(members_)
-            plans_ = [
-                _retimed_plan(
-                    draw(payment_plans(pid, currency, max_events=12)),
-                    id=f"{pid}-pp{i}",
-                    member_id=draw(optional_member),
-                    offset=draw(window) - _EPOCH,
-                )
-                for i in range(draw(st.integers(0, max_payment_plans)))
-            ]
-            out["staff_users"] += staff
-            out["membership_plans"] += plans
-            out["campaigns"] += campaigns_
-            out["members"] += members_
-            out["payment_plans"] += plans_
-            out["referrals"] += draw(_referrals(pid, members_, staff, campaigns_, window))
-            out["payments"] += _plan_ledger(plans_)
-            out["payments"] += draw(_member_ledger(pid, currency, members_, window, max_payments))
-        return Dataset(**{k: tuple(v) for k, v in out.items()})
-
-    return build()
+    out: dict[str, list[Any]] = {k: [] for k in attrs.fields_dict(Dataset)}
+    for pn in range(draw(st.integers(1, max_practices))):
+        pid = f"p{pn}"
+        currency = draw(st.sampled_from(["AUD", "USD", "JPY"]))
+        out["practices"].append(Practice(pid, f"Practice {pn}", draw(zones), currency))
+        staff = [
+            StaffUser(f"{pid}-s{i}", pid, f"Staff {i}") for i in range(draw(st.integers(0, 2)))
+        ]
+        plans = [
+            attrs.evolve(draw(membership_plans(pid, currency)), id=f"{pid}-plan{i}")
+            for i in range(draw(st.integers(1, 2)))
+        ]
+        campaigns_ = [
+            attrs.evolve(draw(campaigns(pid)), id=f"{pid}-c{i}")
+            for i in range(draw(st.integers(0, 2)))
+        ]
+        # Lists, not counted loops: the shrinker deletes whole members, plans and payments.
+        member_parts = st.tuples(
+            members(pid, plans[0].id, start=window),
+            st.sampled_from([p.id for p in plans]),
+            _optional_id(campaigns_),
+            _optional_id(staff),
+        )
+        members_ = [
+            attrs.evolve(member, id=f"{pid}-m{i}", plan_id=plan, campaign_id=c, staff_user_id=s)
+            for i, (member, plan, c, s) in enumerate(
+                draw(st.lists(member_parts, max_size=max_members))
+            )
+        ]
+        plan_parts = st.tuples(
+            payment_plans(pid, currency, max_events=12), _optional_id(members_), window
+        )
+        plans_ = [
+            _retimed_plan(plan, id=f"{pid}-pp{i}", member_id=member_id, offset=at - _EPOCH)
+            for i, (plan, member_id, at) in enumerate(
+                draw(st.lists(plan_parts, max_size=max_payment_plans))
+            )
+        ]
+        out["staff_users"] += staff
+        out["membership_plans"] += plans
+        out["campaigns"] += campaigns_
+        out["members"] += members_
+        out["payment_plans"] += plans_
+        out["referrals"] += draw(_referrals(pid, members_, staff, campaigns_, window))
+        out["payments"] += _plan_ledger(plans_)
+        out["payments"] += draw(_member_ledger(pid, currency, members_, window, max_payments))
+    return Dataset(**{k: tuple(v) for k, v in out.items()})
 
 
 def _retimed_plan(
@@ -540,43 +619,54 @@ def _member_ledger(
     max_payments: int,
 ) -> st.SearchStrategy[list[Payment]]:
     """Charges (succeeded or failed) and refunds capped by the net collected so far."""
+    return _member_ledger_composite(
+        practice_id=practice_id,
+        currency=currency,
+        members_=members_,
+        window=window,
+        max_payments=max_payments,
+    )
 
-    @st.composite
-    def build(draw: st.DrawFn) -> list[Payment]:
-        if not members_:
-            return []
-        events = sorted(
-            (
-                draw(window),
-                draw(st.sampled_from([m.id for m in members_])),
-                draw(st.sampled_from(["charge", "charge", "failed", "refund"])),
-                draw(st.integers(1, 10**5)),
-            )
-            for _ in range(draw(st.integers(0, max_payments)))
+
+@st.composite
+def _member_ledger_composite(
+    draw: st.DrawFn,
+    practice_id: str,
+    currency: str,
+    members_: list[Member],
+    window: st.SearchStrategy[datetime],
+    max_payments: int,
+) -> list[Payment]:
+    if not members_:
+        return []
+    event = st.tuples(
+        window,
+        st.sampled_from([m.id for m in members_]),
+        st.sampled_from(["charge", "charge", "failed", "refund"]),
+        st.integers(1, 10**5),
+    )
+    events = sorted(draw(st.lists(event, max_size=max_payments)))
+    net: dict[str, int] = {}
+    ledger = []
+    for n, (at, member_id, what, minor) in enumerate(events):
+        if what == "refund":
+            minor = min(minor, net.get(member_id, 0))
+            if minor == 0:
+                continue
+        kind = PaymentKind.REFUND if what == "refund" else PaymentKind.CHARGE
+        outcome = PaymentOutcome.FAILED if what == "failed" else PaymentOutcome.SUCCEEDED
+        payment = Payment(
+            id=f"{practice_id}-pay{n}",
+            practice_id=practice_id,
+            amount=Money.from_minor(minor, currency),
+            kind=kind,
+            outcome=outcome,
+            at=at,
+            member_id=member_id,
         )
-        net: dict[str, int] = {}
-        ledger = []
-        for n, (at, member_id, what, minor) in enumerate(events):
-            if what == "refund":
-                minor = min(minor, net.get(member_id, 0))
-                if minor == 0:
-                    continue
-            kind = PaymentKind.REFUND if what == "refund" else PaymentKind.CHARGE
-            outcome = PaymentOutcome.FAILED if what == "failed" else PaymentOutcome.SUCCEEDED
-            payment = Payment(
-                id=f"{practice_id}-pay{n}",
-                practice_id=practice_id,
-                amount=Money.from_minor(minor, currency),
-                kind=kind,
-                outcome=outcome,
-                at=at,
-                member_id=member_id,
-            )
-            net[member_id] = net.get(member_id, 0) + payment.signed.minor
-            ledger.append(payment)
-        return ledger
-
-    return build()
+        net[member_id] = net.get(member_id, 0) + payment.signed.minor
+        ledger.append(payment)
+    return ledger
 
 
 def _optional_id(objects: Sequence[Any]) -> st.SearchStrategy[str | None]:
@@ -593,73 +683,127 @@ def _referrals(
     campaigns_: list[Campaign],
     window: st.SearchStrategy[datetime],
 ) -> st.SearchStrategy[list[Referral]]:
-    @st.composite
-    def build(draw: st.DrawFn) -> list[Referral]:
-        result = []
-        for i in range(draw(st.integers(0, 4))):
-            at = draw(window)
-            referrer = draw(st.none() | st.sampled_from(members_)) if members_ else None
-            referral = Referral.open(
-                id=f"{practice_id}-r{i}",
-                practice_id=practice_id,
-                account_holder=draw(patients()),
-                start_date=at.date(),
-                at=at,
-                campaign_id=draw(_optional_id(campaigns_)),
-                staff_user_id=draw(_optional_id(staff)),
-                referring_member_id=None if referrer is None else referrer.id,
-            )
-            others = [m for m in members_ if referrer is None or m.id != referrer.id]
-            outcome = draw(st.sampled_from(["pending", "converted", "cancelled"]))
-            later = at + timedelta(seconds=draw(st.integers(0, 30 * 86400)))
-            if outcome == "converted" and others:
-                referral = referral.convert(member_id=draw(st.sampled_from(others)).id, at=later)
-            elif outcome == "cancelled":
-                referral = referral.cancel(at=later)
-            result.append(referral)
-        return result
+    return _practice_referrals_composite(
+        practice_id=practice_id,
+        members_=members_,
+        staff=staff,
+        campaigns_=campaigns_,
+        window=window,
+    )
 
-    return build()
+
+@st.composite
+def _practice_referrals_composite(
+    draw: st.DrawFn,
+    practice_id: str,
+    members_: list[Member],
+    staff: list[StaffUser],
+    campaigns_: list[Campaign],
+    window: st.SearchStrategy[datetime],
+) -> list[Referral]:
+    one = _practice_referral(practice_id, members_, staff, campaigns_, window)
+    return [
+        attrs.evolve(referral, id=f"{practice_id}-r{i}")
+        for i, referral in enumerate(draw(st.lists(one, max_size=4)))
+    ]
+
+
+@st.composite
+def _practice_referral(
+    draw: st.DrawFn,
+    practice_id: str,
+    members_: list[Member],
+    staff: list[StaffUser],
+    campaigns_: list[Campaign],
+    window: st.SearchStrategy[datetime],
+) -> Referral:
+    """One referral of ``practice_id``, its id to be set by the caller."""
+    at = draw(window)
+    referrer = draw(st.none() | st.sampled_from(members_)) if members_ else None
+    referral = Referral.open(
+        id=f"{practice_id}-r",
+        practice_id=practice_id,
+        account_holder=draw(patients()),
+        start_date=at.date(),
+        at=at,
+        campaign_id=draw(_optional_id(campaigns_)),
+        staff_user_id=draw(_optional_id(staff)),
+        referring_member_id=None if referrer is None else referrer.id,
+    )
+    others = [m for m in members_ if referrer is None or m.id != referrer.id]
+    outcome = draw(st.sampled_from(["pending", "converted", "cancelled"]))
+    later = at + timedelta(seconds=draw(st.integers(0, 30 * 86400)))
+    if outcome == "converted" and others:
+        return referral.convert(member_id=draw(st.sampled_from(others)).id, at=later)
+    if outcome == "cancelled":
+        return referral.cancel(at=later)
+    return referral
 
 
 # -- queries over a dataset ---------------------------------------------------------------
 
 
+def _rarely(strategy: st.SearchStrategy[T]) -> st.SearchStrategy[T | None]:
+    """``None`` three times in four, else ``strategy``: a query with every filter set
+    almost always matches nothing, and then proves nothing."""
+    return st.one_of(st.none(), st.none(), st.none(), strategy)
+
+
 def _subset(values: Iterable[T]) -> st.SearchStrategy[frozenset[T] | None]:
-    """``None`` (no filter) or a subset of ``values``, possibly empty."""
+    """``None`` (no filter, where examples shrink to), a non-empty subset of ``values``,
+    or, less often, the empty set (a filter that matches nothing)."""
     pool = sorted(set(values), key=repr)
-    subsets = st.frozensets(st.sampled_from(pool)) if pool else st.just(frozenset())
-    return st.none() | subsets
+    if not pool:
+        return st.none() | st.just(frozenset())
+    some = st.frozensets(st.sampled_from(pool), min_size=1)
+    return st.one_of(st.none(), some, st.none(), some, st.just(frozenset()))
 
 
 def boundaries(dataset: Dataset) -> st.SearchStrategy[datetime]:
     """Instants around the dataset's events, including exactly on them."""
+    known = _BOUNDARIES.get(id(dataset))
+    if known is not None and known[0] is dataset:
+        return known[1]
     times = sorted(
         {c.at for m in dataset.members for c in m.history}
         | {p.at for p in dataset.payments}
         | {c.at for p in dataset.payment_plans for c in p.history}
     )
     near = st.sampled_from(times) if times else st.nothing()
-    return near | instants(
-        _DATASET_START - timedelta(days=30), _DATASET_START + timedelta(days=400)
-    )
+    strategy = st.one_of(near, near, _AROUND_DATASETS)  # on an event two times in three
+    if len(_BOUNDARIES) >= 64:
+        _BOUNDARIES.clear()
+    _BOUNDARIES[id(dataset)] = (dataset, strategy)
+    return strategy
+
+
+#: ``boundaries`` of the last datasets seen, by identity: queries draw it many times.
+_BOUNDARIES: dict[int, tuple[Dataset, st.SearchStrategy[datetime]]] = {}
+_AROUND_DATASETS = instants(DATASET_START - timedelta(days=30), DATASET_START + timedelta(days=400))
 
 
 def _ranges(dataset: Dataset) -> st.SearchStrategy[DateRange]:
+    """Ranges between two of the dataset's boundaries, or whole days in a practice's zone."""
     zones = sorted({p.timezone for p in dataset.practices}) or ["UTC"]
+    return _ranges_composite(boundaries(dataset), st.sampled_from(zones))
 
-    @st.composite
-    def build(draw: st.DrawFn) -> DateRange:
-        a, b = sorted((draw(boundaries(dataset)), draw(boundaries(dataset))))
-        return DateRange(a, b, draw(st.sampled_from(zones)))
 
-    return build()
+@st.composite
+def _ranges_composite(
+    draw: st.DrawFn, instants_: st.SearchStrategy[datetime], zones: st.SearchStrategy[str]
+) -> DateRange:
+    a, b = sorted((draw(instants_), draw(instants_)))
+    tz = draw(zones)
+    if draw(st.integers(0, 2)) == 2:  # whole days in the practice's zone, as the dashboard asks
+        first = DateRange(a, a, tz).local_start.date()
+        return DateRange.custom(
+            first, first + timedelta(days=draw(st.integers(0, 40))), timezone=tz
+        )
+    return DateRange(a, b, tz)
 
 
 def scope_queries(dataset: Dataset, objects: Sequence[Any]) -> st.SearchStrategy[Any]:
     """:class:`ScopeQuery` values over ``objects``' practices and ids."""
-    from smilepass_core.queries import ScopeQuery
-
     return st.builds(
         ScopeQuery,
         practices=_subset(p.id for p in dataset.practices),
@@ -668,112 +812,132 @@ def scope_queries(dataset: Dataset, objects: Sequence[Any]) -> st.SearchStrategy
 
 
 def member_queries(dataset: Dataset) -> st.SearchStrategy[Any]:
-    """:class:`MemberQuery` values whose ids, dates and instants come from ``dataset``."""
-    from smilepass_core.queries import MemberQuery
+    """:class:`MemberQuery` values whose ids, dates and instants come from ``dataset``.
 
+    Each query is one of the KPI reads (``active_at``, retained, ``ever_active_before``,
+    ``first_activated_in``), a list filter (ids, statuses, names, start dates, Overdue),
+    or all of them at once.
+    """
     ms = dataset.members
-
-    @st.composite
-    def build(draw: st.DrawFn) -> MemberQuery:
-        practices = draw(_subset(p.id for p in dataset.practices))
-        temporal = draw(st.sampled_from(["none", "active", "retained", "ever", "first", "many"]))
-        fields: dict[str, Any] = {"practices": practices}
-        if temporal in ("active", "retained", "many"):
-            fields["active_at"] = draw(boundaries(dataset))
-        if temporal in ("retained", "many"):
-            fields["retained_until"] = draw(boundaries(dataset))
-        if temporal in ("ever", "many"):
-            fields["ever_active_before"] = draw(boundaries(dataset))
-        if temporal in ("first", "many"):
-            fields["first_activated_in"] = draw(_ranges(dataset))
-        if temporal in ("none", "many"):
-            fields.update(
-                plans=draw(_subset(m.plan_id for m in ms)),
-                statuses=draw(_subset(MembershipStatus)),
-                campaigns=draw(_subset(m.campaign_id for m in ms if m.campaign_id)),
-                staff_users=draw(_subset(m.staff_user_id for m in ms if m.staff_user_id)),
-                ids=draw(_subset(m.id for m in ms)),
-                name_contains=draw(st.none() | st.sampled_from(["ada", "GRACE", "x", ""])),
+    instants_ = boundaries(dataset)
+    days = sorted({m.start_date for m in ms})
+    filters = st.fixed_dictionaries(
+        {
+            "plans": _rarely(_subset(m.plan_id for m in ms)),
+            "statuses": _rarely(_subset(MembershipStatus)),
+            "campaigns": _rarely(_subset(m.campaign_id for m in ms if m.campaign_id)),
+            "staff_users": _rarely(_subset(m.staff_user_id for m in ms if m.staff_user_id)),
+            "ids": _rarely(_subset(m.id for m in ms)),
+            "name_contains": _rarely(st.sampled_from(["ada", "GRACE", "x", ""])),
+        }
+    )
+    start_dates = (
+        st.sampled_from(days).flatmap(
+            lambda first: st.fixed_dictionaries(
+                {
+                    "start_from": st.just(first),
+                    "start_until": st.sampled_from([d for d in days if d >= first]),
+                }
             )
-            if len(ms) > 0 and draw(st.booleans()):
-                days = sorted(m.start_date for m in ms)
-                fields["start_from"] = draw(st.sampled_from(days))
-                fields["start_until"] = draw(
-                    st.sampled_from([d for d in days if d >= fields["start_from"]])
-                )
-            if draw(st.booleans()):
-                fields.update(
-                    overdue=draw(st.booleans()),
-                    as_of=draw(boundaries(dataset)),
-                    grace_days=draw(st.integers(0, 10)),
-                )
-        return MemberQuery(**fields)
+        )
+        if days
+        else st.nothing()
+    )
+    overdue = st.fixed_dictionaries(
+        {"overdue": st.booleans(), "as_of": instants_, "grace_days": st.integers(0, 10)}
+    )
+    return _member_queries_composite(
+        _subset(p.id for p in dataset.practices),
+        instants_,
+        _ranges(dataset),
+        filters,
+        st.just({}) | start_dates,
+        st.just({}) | overdue,
+    )
 
-    return build()
+
+@st.composite
+def _member_queries_composite(
+    draw: st.DrawFn,
+    practices: st.SearchStrategy[frozenset[str] | None],
+    instants_: st.SearchStrategy[datetime],
+    ranges: st.SearchStrategy[DateRange],
+    filters: st.SearchStrategy[dict[str, Any]],
+    start_dates: st.SearchStrategy[dict[str, Any]],
+    overdue: st.SearchStrategy[dict[str, Any]],
+) -> MemberQuery:
+    fields: dict[str, Any] = {"practices": draw(practices)}
+    temporal = draw(st.sampled_from(["none", "active", "retained", "ever", "first", "many"]))
+    if temporal in ("active", "retained", "many"):
+        fields["active_at"] = draw(instants_)
+    if temporal in ("retained", "many"):
+        fields["retained_until"] = draw(instants_)
+    if temporal in ("ever", "many"):
+        fields["ever_active_before"] = draw(instants_)
+    if temporal in ("first", "many"):
+        fields["first_activated_in"] = draw(ranges)
+    if temporal in ("none", "many"):
+        fields.update(draw(filters))
+        fields.update(draw(start_dates))
+        fields.update(draw(overdue))
+    return MemberQuery(**fields)
 
 
 def payment_plan_queries(dataset: Dataset) -> st.SearchStrategy[Any]:
-    """:class:`PaymentPlanQuery` values over ``dataset``."""
-    from smilepass_core.queries import PaymentPlanQuery
-
+    """:class:`PaymentPlanQuery` values over ``dataset``: the committed-in KPI read, or
+    the list filters (statuses, types, archived, member, ids, names, Overdue)."""
     plans = dataset.payment_plans
-
-    @st.composite
-    def build(draw: st.DrawFn) -> PaymentPlanQuery:
-        fields: dict[str, Any] = {"practices": draw(_subset(p.id for p in dataset.practices))}
-        if draw(st.booleans()):
-            fields["committed_in"] = draw(_ranges(dataset))
-        else:
-            fields.update(
-                statuses=draw(_subset(PaymentPlanStatus)),
-                payment_types=draw(_subset(PaymentType)),
-                archived=draw(st.none() | st.booleans()),
-                members=draw(_subset(p.member_id for p in plans if p.member_id)),
-                ids=draw(_subset(p.id for p in plans)),
-                name_contains=draw(st.none() | st.sampled_from(["ada", "Hopper", "zz"])),
-            )
-            if draw(st.booleans()):
-                fields.update(overdue=draw(st.booleans()), as_of=draw(boundaries(dataset)))
-        return PaymentPlanQuery(**fields)
-
-    return build()
+    practices = _subset(p.id for p in dataset.practices)
+    committed = st.fixed_dictionaries({"practices": practices, "committed_in": _ranges(dataset)})
+    listed = st.fixed_dictionaries(
+        {
+            "practices": practices,
+            "statuses": _rarely(_subset(PaymentPlanStatus)),
+            "payment_types": _rarely(_subset(PaymentType)),
+            "archived": _rarely(st.booleans()),
+            "members": _rarely(_subset(p.member_id for p in plans if p.member_id)),
+            "ids": _rarely(_subset(p.id for p in plans)),
+            "name_contains": _rarely(st.sampled_from(["ada", "Hopper", "zz"])),
+        }
+    )
+    overdue = st.fixed_dictionaries({"overdue": st.booleans(), "as_of": boundaries(dataset)})
+    with_overdue = st.tuples(listed, st.just({}) | overdue).map(lambda t: {**t[0], **t[1]})
+    return (committed | with_overdue).map(lambda fields: PaymentPlanQuery(**fields))
 
 
 def payment_queries(dataset: Dataset) -> st.SearchStrategy[Any]:
-    """:class:`PaymentQuery` values over ``dataset``."""
-    from smilepass_core.queries import PaymentQuery
-
+    """:class:`PaymentQuery` values over ``dataset``: every filter, or the KPI read's
+    (practices, time range, kinds, outcomes)."""
+    practices = _subset(p.id for p in dataset.practices)
+    time_ranges = st.none() | _ranges(dataset)
+    kinds, outcomes = _subset(PaymentKind), _subset(PaymentOutcome)
     return st.builds(
         PaymentQuery,
-        practices=_subset(p.id for p in dataset.practices),
-        sources=_subset(p.source for p in dataset.payments),
-        kinds=_subset(PaymentKind),
-        outcomes=_subset(PaymentOutcome),
-        time_range=st.none() | _ranges(dataset),
-        ids=st.none() | _subset(p.id for p in dataset.payments),
+        practices=practices,
+        sources=_rarely(_subset(p.source for p in dataset.payments)),
+        kinds=kinds,
+        outcomes=outcomes,
+        time_range=time_ranges,
+        ids=_rarely(_subset(p.id for p in dataset.payments)),
     ) | st.builds(
-        PaymentQuery,
-        practices=_subset(p.id for p in dataset.practices),
-        time_range=st.none() | _ranges(dataset),
-        kinds=_subset(PaymentKind),
-        outcomes=_subset(PaymentOutcome),
+        PaymentQuery, practices=practices, time_range=time_ranges, kinds=kinds, outcomes=outcomes
     )
 
 
 def referral_queries(dataset: Dataset) -> st.SearchStrategy[Any]:
     """:class:`ReferralQuery` values over ``dataset``."""
-    from smilepass_core.queries import ReferralQuery
-
     rs = dataset.referrals
     return st.builds(
         ReferralQuery,
         practices=_subset(p.id for p in dataset.practices),
-        campaigns=_subset(r.campaign_id for r in rs if r.campaign_id),
-        staff_users=_subset(r.staff_user_id for r in rs if r.staff_user_id),
-        statuses=_subset(ReferralStatus),
-        converted_in=st.none() | _ranges(dataset),
-        referring_members=_subset(r.referring_member_id for r in rs if r.referring_member_id),
-        ids=_subset(r.id for r in rs),
+        campaigns=_rarely(_subset(r.campaign_id for r in rs if r.campaign_id)),
+        staff_users=_rarely(_subset(r.staff_user_id for r in rs if r.staff_user_id)),
+        statuses=_rarely(_subset(ReferralStatus)),
+        converted_in=_rarely(_ranges(dataset)),
+        referring_members=_rarely(
+            _subset(r.referring_member_id for r in rs if r.referring_member_id)
+        ),
+        ids=_rarely(_subset(r.id for r in rs)),
     )
 
 
@@ -783,5 +947,6 @@ def orders(columns: Iterable[str]) -> st.SearchStrategy[Any]:
 
     names = sorted(columns)
     keys = st.lists(st.builds(SortKey, st.sampled_from(names), st.booleans()), max_size=3)
-    pages = st.builds(Page, st.none() | st.integers(0, 8), st.integers(0, 6))
+    offsets = st.one_of(st.just(0), st.just(0), st.integers(0, 6))
+    pages = st.builds(Page, st.none() | st.integers(0, 8), offsets)
     return st.builds(Order, keys, pages)

@@ -1,5 +1,9 @@
 """A minimal host store: every repository a dict of objects by id, no indexes.
 
+``from smilepass_core.testing.minimal import MinimalStore`` gives a complete store
+that passes the whole contract kit: a model for a host's own, and a store to
+plant bugs in when trying the kit.
+
 Each read filters with the query spec's own ``matches`` and sorts and pages with
 ``apply_order``, so the answers are the library's definitions by construction.
 Every read is a full scan: fine for a few thousand rows, or as a model for a SQL
@@ -45,7 +49,7 @@ class Table:
 
     def matches(self, query: Any, obj: Any) -> bool:
         """True when ``obj`` passes ``query`` (subclasses pass extra context)."""
-        return query.matches(obj)
+        return bool(query.matches(obj))
 
     def matching(self, query: Any) -> list[Any]:
         """Every object that passes ``query``, unordered."""
@@ -90,10 +94,10 @@ class Members(Table):
 
     def matches(self, query: Any, member: Any) -> bool:
         if query.overdue is None:
-            return query.matches(member)
+            return bool(query.matches(member))
         plans = [p for p in self.store.payment_plans.rows.values() if p.member_id == member.id]
         zone = self.store.practices.get(member.practice_id).timezone
-        return query.matches(member, plans=plans, timezone=zone)
+        return bool(query.matches(member, plans=plans, timezone=zone))
 
 
 class PaymentPlans(Table):
@@ -101,7 +105,7 @@ class PaymentPlans(Table):
 
     def matches(self, query: Any, plan: Any) -> bool:
         zone = self.store.practices.get(plan.practice_id).timezone
-        return query.matches(plan, timezone=zone)
+        return bool(query.matches(plan, timezone=zone))
 
     def total(self, query: Any) -> dict[str, Money]:
         """Sum of the matching plans' totals, per currency."""
