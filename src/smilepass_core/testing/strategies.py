@@ -644,12 +644,21 @@ def _member_ledger_composite(
         st.sampled_from([m.id for m in members_]),
         st.sampled_from(["charge", "charge", "failed", "refund"]),
         st.integers(1, 10**5),
+        st.none() | st.integers(0, 30 * 86400),  # a charge refunded this many seconds later
     )
-    events = sorted(draw(st.lists(event, max_size=max_payments)))
+    events = []
+    for at, member_id, what, minor, refund_after in draw(st.lists(event, max_size=max_payments)):
+        events.append((at, member_id, what, minor))
+        if what == "charge" and refund_after is not None:
+            events.append((at + timedelta(seconds=refund_after), member_id, "refund", minor))
+    events.sort()
     net: dict[str, int] = {}
     ledger = []
     for n, (at, member_id, what, minor) in enumerate(events):
         if what == "refund":
+            paid = sorted(m for m, collected in net.items() if collected > 0)
+            if net.get(member_id, 0) == 0 and paid:  # refund someone who has paid
+                member_id = paid[minor % len(paid)]
             minor = min(minor, net.get(member_id, 0))
             if minor == 0:
                 continue
