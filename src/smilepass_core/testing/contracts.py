@@ -1052,6 +1052,18 @@ class StoreComparison(RuleBasedStateMachine):
         assert self.dataset is not None
         self._compare("members", data.draw(sps.member_queries(self.dataset), label="query"))
 
+    @precondition(lambda self: len(self.reference.members) > 0)
+    @rule()
+    def compare_at_boundaries(self) -> None:
+        """Active at and ever Active before each instant a member changed, exactly on it,
+        agree on both stores (indexes kept current by add and save)."""
+        for member in sorted(self.reference.members, key=lambda m: m.id):
+            for change in member.history:
+                scope = frozenset({member.practice_id})
+                self._compare("members", MemberQuery(practices=scope, active_at=change.at))
+                query = MemberQuery(practices=scope, ever_active_before=change.at)
+                self._compare("members", query)
+
     @precondition(lambda self: self.dataset is not None)
     @rule(data=st.data())
     def compare_payments(self, data: st.DataObject) -> None:
