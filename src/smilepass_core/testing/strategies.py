@@ -147,19 +147,9 @@ def instants(
     return st.integers(0, span).map(lambda s: min_value + timedelta(seconds=s))
 
 
-def date_ranges(
-    timezone: str | None = None, *, max_days: int = 400
-) -> st.SearchStrategy[DateRange]:
-    """Whole-day ranges (possibly empty) or arbitrary instant ranges in a practice zone."""
-    return _date_ranges_composite(timezone=timezone, max_days=max_days)
-
-
 @st.composite
-def _date_ranges_composite(
-    draw: st.DrawFn,
-    timezone: str | None,
-    max_days: int,
-) -> DateRange:
+def date_ranges(draw: st.DrawFn, timezone: str | None = None, *, max_days: int = 400) -> DateRange:
+    """Whole-day ranges (possibly empty) or arbitrary instant ranges in a practice zone."""
     zones = timezones() if timezone is None else st.just(timezone)
     tz = draw(zones)
     start = draw(instants())
@@ -261,27 +251,16 @@ def _gaps(max_steps: int) -> st.SearchStrategy[list[timedelta]]:
     )
 
 
+@st.composite
 def members(
+    draw: st.DrawFn,
     practice_id: str | None = None,
     plan_id: str | None = None,
     *,
     max_changes: int = 8,
     start: st.SearchStrategy[datetime] | None = None,
-) -> st.SearchStrategy[Member]:
-    """Members with a random legal status history built through their methods."""
-    return _members_composite(
-        practice_id=practice_id, plan_id=plan_id, max_changes=max_changes, start=start
-    )
-
-
-@st.composite
-def _members_composite(
-    draw: st.DrawFn,
-    practice_id: str | None,
-    plan_id: str | None,
-    max_changes: int,
-    start: st.SearchStrategy[datetime] | None,
 ) -> Member:
+    """Members with a random legal status history built through their methods."""
     at = draw(start if start is not None else instants(max_value=datetime(2029, 1, 1, tzinfo=UTC)))
     member = Member.enrol(
         id=draw(ids("member")),
@@ -301,26 +280,16 @@ def _members_composite(
     return member
 
 
+@st.composite
 def payment_plans(
+    draw: st.DrawFn,
     practice_id: str | None = None,
     currency: str | None = None,
     *,
     max_events: int = 30,
-) -> st.SearchStrategy[PaymentPlan]:
+) -> PaymentPlan:
     """Payment plans of every payment type, driven through random payments,
     failures, activations, cancellations and archiving via their methods."""
-    return _payment_plans_composite(
-        practice_id=practice_id, currency=currency, max_events=max_events
-    )
-
-
-@st.composite
-def _payment_plans_composite(
-    draw: st.DrawFn,
-    practice_id: str | None,
-    currency: str | None,
-    max_events: int,
-) -> PaymentPlan:
     at = draw(instants(max_value=datetime(2029, 1, 1, tzinfo=UTC)))
     payment_type = draw(st.sampled_from(PaymentType))
     n = draw(st.integers(1, 24)) if payment_type is PaymentType.PLAN else 1
@@ -362,23 +331,15 @@ def _plan_move(plan: PaymentPlan, at: datetime, roll: int) -> PaymentPlan | None
     return plan.record_payment(at=at)
 
 
+@st.composite
 def payments(
+    draw: st.DrawFn,
     practice_id: str | None = None,
     currency: str | None = None,
     *,
     kinds: st.SearchStrategy[PaymentKind] | None = None,
-) -> st.SearchStrategy[Payment]:
-    """Single ledger entries (a charge or refund, succeeded or failed) for a member or a plan."""
-    return _payments_composite(practice_id=practice_id, currency=currency, kinds=kinds)
-
-
-@st.composite
-def _payments_composite(
-    draw: st.DrawFn,
-    practice_id: str | None,
-    currency: str | None,
-    kinds: st.SearchStrategy[PaymentKind] | None,
 ) -> Payment:
+    """Single ledger entries (a charge or refund, succeeded or failed) for a member or a plan."""
     for_member = draw(st.booleans())
     return Payment(
         id=draw(ids("payment")),
@@ -392,16 +353,9 @@ def _payments_composite(
     )
 
 
-def campaigns(practice_id: str | None = None) -> st.SearchStrategy[Campaign]:
-    """Campaigns with an open or closed active window."""
-    return _campaigns_composite(practice_id=practice_id)
-
-
 @st.composite
-def _campaigns_composite(
-    draw: st.DrawFn,
-    practice_id: str | None,
-) -> Campaign:
+def campaigns(draw: st.DrawFn, practice_id: str | None = None) -> Campaign:
+    """Campaigns with an open or closed active window."""
     start = draw(instants())
     length = draw(st.none() | st.integers(0, 365 * 86400))
     return Campaign(
@@ -414,16 +368,9 @@ def _campaigns_composite(
     )
 
 
-def referrals(practice_id: str | None = None) -> st.SearchStrategy[Referral]:
-    """Referrals left Pending, Converted into a member, or Cancelled."""
-    return _referrals_composite(practice_id=practice_id)
-
-
 @st.composite
-def _referrals_composite(
-    draw: st.DrawFn,
-    practice_id: str | None,
-) -> Referral:
+def referrals(draw: st.DrawFn, practice_id: str | None = None) -> Referral:
+    """Referrals left Pending, Converted into a member, or Cancelled."""
     at = draw(instants(max_value=datetime(2029, 1, 1, tzinfo=UTC)))
     referral = Referral.open(
         id=draw(ids("referral")),
@@ -491,7 +438,9 @@ class Dataset:
 DATASET_START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+@st.composite
 def datasets(
+    draw: st.DrawFn,
     *,
     max_practices: int = 2,
     max_members: int = 10,
@@ -500,35 +449,13 @@ def datasets(
     span_days: int = 120,
     start: datetime = DATASET_START,
     timezones: st.SearchStrategy[str] | None = None,
-) -> st.SearchStrategy[Dataset]:
+) -> Dataset:
     """Whole practices: staff, plans, campaigns, members with histories, payment plans
     (with a ledger entry per instalment attempt), member charges and refunds that
     never exceed what was collected, and referrals, all with unique ids.
 
     Enrolments and first events fall within ``span_days`` after ``start``.
     """
-    return _datasets_composite(
-        max_practices=max_practices,
-        max_members=max_members,
-        max_payment_plans=max_payment_plans,
-        max_payments=max_payments,
-        span_days=span_days,
-        start=start,
-        timezones=timezones,
-    )
-
-
-@st.composite
-def _datasets_composite(
-    draw: st.DrawFn,
-    max_practices: int,
-    max_members: int,
-    max_payment_plans: int,
-    max_payments: int,
-    span_days: int,
-    start: datetime,
-    timezones: st.SearchStrategy[str] | None,
-) -> Dataset:
     zones = timezones if timezones is not None else st.sampled_from(TIMEZONES)
     window = instants(start, start + timedelta(days=span_days))
     out: dict[str, list[Any]] = {k: [] for k in attrs.fields_dict(Dataset)}
@@ -611,25 +538,8 @@ def _plan_ledger(plans: Iterable[PaymentPlan]) -> list[Payment]:
     ]
 
 
-def _member_ledger(
-    practice_id: str,
-    currency: str,
-    members_: list[Member],
-    window: st.SearchStrategy[datetime],
-    max_payments: int,
-) -> st.SearchStrategy[list[Payment]]:
-    """Charges (succeeded or failed) and refunds capped by the net collected so far."""
-    return _member_ledger_composite(
-        practice_id=practice_id,
-        currency=currency,
-        members_=members_,
-        window=window,
-        max_payments=max_payments,
-    )
-
-
 @st.composite
-def _member_ledger_composite(
+def _member_ledger(
     draw: st.DrawFn,
     practice_id: str,
     currency: str,
@@ -637,6 +547,7 @@ def _member_ledger_composite(
     window: st.SearchStrategy[datetime],
     max_payments: int,
 ) -> list[Payment]:
+    """Charges (succeeded or failed) and refunds capped by the net collected so far."""
     if not members_:
         return []
     event = st.tuples(
@@ -685,24 +596,8 @@ def _optional_id(objects: Sequence[Any]) -> st.SearchStrategy[str | None]:
     return st.none() | st.sampled_from([o.id for o in objects])
 
 
-def _referrals(
-    practice_id: str,
-    members_: list[Member],
-    staff: list[StaffUser],
-    campaigns_: list[Campaign],
-    window: st.SearchStrategy[datetime],
-) -> st.SearchStrategy[list[Referral]]:
-    return _practice_referrals_composite(
-        practice_id=practice_id,
-        members_=members_,
-        staff=staff,
-        campaigns_=campaigns_,
-        window=window,
-    )
-
-
 @st.composite
-def _practice_referrals_composite(
+def _referrals(
     draw: st.DrawFn,
     practice_id: str,
     members_: list[Member],
