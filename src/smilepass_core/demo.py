@@ -44,7 +44,7 @@ from smilepass_core.domain import (
 )
 from smilepass_core.money import Money
 from smilepass_core.periods import as_instant, local_instant, zone
-from smilepass_core.records import TABLES
+from smilepass_core.repositories import STORE_TYPES
 
 __all__ = ["DEMO_NOW", "DEMO_SEED", "DemoData", "load_demo"]
 
@@ -86,7 +86,7 @@ class DemoData:
 
     def objects(self) -> tuple[object, ...]:
         """Every object, practices first and the ledger last (what a store's ``load`` takes)."""
-        return tuple(obj for table in TABLES for obj in getattr(self, table))
+        return tuple(obj for table in STORE_TYPES for obj in getattr(self, table))
 
     def for_practice(self, practice_id: str) -> DemoData:
         """The objects of one practice only (same ``now``).

@@ -73,7 +73,8 @@ from smilepass_core.queries import (
     apply_order,
     check_order,
 )
-from smilepass_core.records import TABLES, from_records
+from smilepass_core.records import from_records
+from smilepass_core.repositories import STORE_TYPES
 
 __all__ = ["InMemoryStore", "Timeline"]
 
@@ -619,7 +620,7 @@ class InMemoryStore:
         self.payments = _Payments(self)
 
     def _repository(self, obj: object) -> tuple[int, _Repository[Any, Any]]:
-        for rank, (name, (kind, _)) in enumerate(TABLES.items()):
+        for rank, (name, kind) in enumerate(STORE_TYPES.items()):
             if isinstance(obj, kind):
                 return rank, getattr(self, name)
         raise InvalidValue("obj", obj, "is not a smilepass_core domain object")

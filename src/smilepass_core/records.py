@@ -49,6 +49,7 @@ from smilepass_core.domain import (
 from smilepass_core.errors import InvalidRecord, SmilepassError
 from smilepass_core.money import Money
 from smilepass_core.periods import as_instant
+from smilepass_core.repositories import STORE_TYPES
 
 __all__ = ["TABLES", "from_records", "to_records"]
 
@@ -312,17 +313,21 @@ def _referral(r: Mapping[str, Any]) -> Referral:
     )
 
 
-#: Table name -> (type, parser), in load order: what an object refers to comes before it.
-#: Table names are also the ``Store`` attribute names; this is the library's one load order.
+#: The parser of each entity type's records.
+_PARSERS: dict[type, Callable[[Mapping[str, Any]], Any]] = {
+    Practice: _practice,
+    StaffUser: _staff_user,
+    MembershipPlan: _membership_plan,
+    Campaign: _campaign,
+    Member: _member,
+    PaymentPlan: _payment_plan,
+    Referral: _referral,
+    Payment: _payment,
+}
+#: Table name -> (type, parser), in the load order of ``repositories.STORE_TYPES`` (table
+#: names are the ``Store`` attribute names).
 TABLES: dict[str, tuple[type, Callable[[Mapping[str, Any]], Any]]] = {
-    "practices": (Practice, _practice),
-    "staff_users": (StaffUser, _staff_user),
-    "membership_plans": (MembershipPlan, _membership_plan),
-    "campaigns": (Campaign, _campaign),
-    "members": (Member, _member),
-    "payment_plans": (PaymentPlan, _payment_plan),
-    "referrals": (Referral, _referral),
-    "payments": (Payment, _payment),
+    name: (kind, _PARSERS[kind]) for name, kind in STORE_TYPES.items()
 }
 
 

@@ -12,6 +12,7 @@ Reads take a query spec from :mod:`smilepass_core.queries` (each has
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Protocol, TypeVar
 
 from smilepass_core.domain import (
@@ -35,6 +36,7 @@ from smilepass_core.queries import (
 )
 
 __all__ = [
+    "STORE_TYPES",
     "CampaignRepository",
     "MemberRepository",
     "MembershipPlanRepository",
@@ -151,3 +153,20 @@ class Store(Protocol):
     def campaigns(self) -> CampaignRepository: ...
     @property
     def referrals(self) -> ReferralRepository: ...
+
+
+#: The store's repositories by attribute name, with the type each holds, in load order:
+#: what an object refers to comes before it. The library's one registry of entity types;
+#: record files, SQL schemas and the contract kit derive their tables from it.
+STORE_TYPES: Mapping[str, type] = MappingProxyType(
+    {
+        "practices": Practice,
+        "staff_users": StaffUser,
+        "membership_plans": MembershipPlan,
+        "campaigns": Campaign,
+        "members": Member,
+        "payment_plans": PaymentPlan,
+        "referrals": Referral,
+        "payments": Payment,
+    }
+)

@@ -76,7 +76,7 @@ from smilepass_core.queries import (
     apply_order,
     sort_columns,
 )
-from smilepass_core.records import TABLES
+from smilepass_core.repositories import STORE_TYPES
 from smilepass_core.testing import strategies as sps
 
 __all__ = [
@@ -375,7 +375,7 @@ _REPOSITORIES: dict[str, _Repository] = {
     "referrals": _Referrals("referrals", Referral, ReferralQuery),
     "payments": _Payments("payments", Payment, PaymentQuery, append_only=True),
 }
-assert list(_REPOSITORIES) == list(TABLES)
+assert list(_REPOSITORIES) == list(STORE_TYPES)
 
 
 def load(store: Any, dataset: sps.Dataset) -> None:
@@ -383,7 +383,7 @@ def load(store: Any, dataset: sps.Dataset) -> None:
 
     A repository the store does not have is left out.
     """
-    for name in TABLES:
+    for name in STORE_TYPES:
         repository = getattr(store, name, None)
         if repository is None:
             continue
@@ -765,9 +765,9 @@ class StoreContract(_MemberChecks, _PaymentPlanChecks, _PaymentChecks):
     the store lacks is reported as skipped, with its name, by ``test_has_repository``.
     """
 
-    repositories: ClassVar[tuple[str, ...]] = tuple(TABLES)
+    repositories: ClassVar[tuple[str, ...]] = tuple(STORE_TYPES)
 
-    @pytest.mark.parametrize("name", list(TABLES))
+    @pytest.mark.parametrize("name", list(STORE_TYPES))
     def test_has_repository(self, name: str) -> None:
         """The store has each repository under test, with the protocol's methods."""
         if name not in self.repositories:
@@ -910,7 +910,7 @@ class _Recording:
     """A store whose repositories record every read; missing ones come from ``fallback``."""
 
     def __init__(self, store: Any, fallback: Any, calls: list[_Call]) -> None:
-        for name in TABLES:
+        for name in STORE_TYPES:
             repository = getattr(store, name, None)
             if repository is None:
                 repository = getattr(fallback, name)
@@ -1001,7 +1001,7 @@ class StoreComparison(RuleBasedStateMachine):
     def start(self, dataset: sps.Dataset) -> None:
         self.host = type(self).store_factory()
         self.dataset = dataset
-        self.pending = [(name, o) for name in TABLES for o in getattr(dataset, name)]
+        self.pending = [(name, o) for name in STORE_TYPES for o in getattr(dataset, name)]
 
     @precondition(lambda self: bool(self.pending))
     @rule()

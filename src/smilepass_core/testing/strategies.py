@@ -53,7 +53,7 @@ from smilepass_core.queries import (
     ReferralQuery,
     ScopeQuery,
 )
-from smilepass_core.records import TABLES
+from smilepass_core.repositories import STORE_TYPES
 
 __all__ = [
     "DATASET_START",
@@ -420,12 +420,12 @@ class Dataset:
 
     def objects(self) -> tuple[object, ...]:
         """Every object, in dependency order (what a store's ``load`` accepts)."""
-        return tuple(obj for table in TABLES for obj in getattr(self, table))
+        return tuple(obj for table in STORE_TYPES for obj in getattr(self, table))
 
     def __repr__(self) -> str:
         practices = ", ".join(f"{p.id} {p.timezone} {p.currency}" for p in self.practices)
         counts = ", ".join(
-            f"{len(getattr(self, table))} {table}" for table in TABLES if table != "practices"
+            f"{len(getattr(self, table))} {table}" for table in STORE_TYPES if table != "practices"
         )
         return f"<Dataset: practices {practices}; {counts}>"
 
