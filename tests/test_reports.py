@@ -61,6 +61,7 @@ from smilepass_core.reports import (
     staff_attribution,
     weekly_check,
 )
+from smilepass_core.reports._table import FORMULA_TRIGGERS, neutralised
 from smilepass_core.reports.reconciliation import MembershipRow
 from smilepass_core.reports.referrals import ConversionSummary
 from smilepass_core.reports.weekly import ConvertedReferral, FailedPlan
@@ -1594,6 +1595,40 @@ class TestRecordsAndCsv:
             "2026-09-13T23:00:00+00:00\n"
             "r4,Margaret Hamilton,0,2026-10-12,,Dr Nguyen,cancelled,p1,\n"
         )
+
+
+class TestCsvInjection:
+    """CSV exports neutralise text a spreadsheet would run as a formula (OWASP)."""
+
+    @given(text=st.text(max_size=20))
+    def test_neutralised_text_never_starts_a_formula_and_keeps_the_text(self, text: str) -> None:
+        """neutralised() adds one ``'`` exactly when the text starts with a trigger."""
+        safe = neutralised(text)
+        assert not safe.startswith(FORMULA_TRIGGERS)
+        assert safe == ("'" + text if text.startswith(FORMULA_TRIGGERS) else text)
+
+    @pytest.mark.parametrize("trigger", FORMULA_TRIGGERS)
+    def test_a_hostile_name_is_written_as_text(self, trigger: str) -> None:
+        """A member named like a formula is exported with a leading quote; with
+        neutralise_formulas=False the name is written as it is."""
+        name = trigger + 'HYPERLINK("http://evil.example","click")'
+        member = _enrol("m9", name, "essential", local(7, 1))
+        report = membership_list(store_of([*bondi_setup(), member]), as_of=NOW)
+        safe, raw = io.StringIO(), io.StringIO()
+        report.to_csv(safe)
+        report.to_csv(raw, neutralise_formulas=False)
+        [row] = list(csv.DictReader(io.StringIO(safe.getvalue())))
+        assert row["account_holder"] == "'" + name
+        [row] = list(csv.DictReader(io.StringIO(raw.getvalue())))
+        assert row["account_holder"] == name
+
+    def test_numbers_are_never_touched(self, bondi: InMemoryStore) -> None:
+        """Only text cells change: amounts, counts and dates are written as before."""
+        report = accounting_export(bondi, date_range=_last_30(NOW), now=NOW)
+        safe, raw = io.StringIO(), io.StringIO()
+        report.to_csv(safe)
+        report.to_csv(raw, neutralise_formulas=False)
+        assert safe.getvalue() == raw.getvalue()
 
 
 # -- refusals -----------------------------------------------------------------------------------

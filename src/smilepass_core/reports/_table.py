@@ -14,8 +14,10 @@ from smilepass_core.queries import ACTION_ORDERS, Order, ScopeQuery
 from smilepass_core.repositories import Store
 
 __all__ = [
+    "FORMULA_TRIGGERS",
     "Report",
     "Table",
+    "neutralised",
     "plain",
     "practice_ids",
     "require_ids",
@@ -57,12 +59,44 @@ def to_records(rows: Iterable[Table]) -> list[Record]:
     return [row.record() for row in rows]
 
 
-def to_csv(rows: Iterable[Table], columns: tuple[str, ...], file: IO[str]) -> None:
-    """Write ``rows`` as CSV with a header line (Decimal amounts stay exact)."""
+#: What a spreadsheet reads as the start of a formula when a cell begins with it (OWASP's
+#: CSV injection guidance).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralised(text: str) -> str:
+    """``text`` as a spreadsheet shows it literally: a ``'`` before a leading formula trigger.
+
+    >>> print(neutralised('=HYPERLINK("http://evil.example")'), neutralised("Ada"))
+    '=HYPERLINK("http://evil.example") Ada
+    """
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def to_csv(
+    rows: Iterable[Table],
+    columns: tuple[str, ...],
+    file: IO[str],
+    *,
+    neutralise_formulas: bool = True,
+) -> None:
+    """Write ``rows`` as CSV with a header line (Decimal amounts stay exact).
+
+    Text cells that a spreadsheet would run as a formula are :func:`neutralised` unless
+    ``neutralise_formulas`` is false; numbers (a negative amount) are never touched.
+    """
     writer = csv.DictWriter(file, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
     for record in to_records(rows):
-        writer.writerow({k: "" if v is None else str(v) for k, v in record.items()})
+        writer.writerow({k: _cell(v, neutralise_formulas) for k, v in record.items()})
+
+
+def _cell(value: Any, neutralise_formulas: bool) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str) and neutralise_formulas:
+        return neutralised(value)
+    return str(value)
 
 
 def practice_ids(store: Store, practices: Iterable[str] | str | None) -> tuple[str, ...]:
@@ -152,6 +186,7 @@ class Report:
         """The rows as plain dicts with stable column names (``ROW.COLUMNS``)."""
         return to_records(self.rows)
 
-    def to_csv(self, file: IO[str]) -> None:
-        """Write the rows as CSV, header first."""
-        to_csv(self.rows, self.ROW.COLUMNS, file)
+    def to_csv(self, file: IO[str], *, neutralise_formulas: bool = True) -> None:
+        """Write the rows as CSV, header first; text cells a spreadsheet would run as a
+        formula get a leading ``'`` unless ``neutralise_formulas`` is false."""
+        to_csv(self.rows, self.ROW.COLUMNS, file, neutralise_formulas=neutralise_formulas)
