@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import decimal
 import functools
+import itertools
 import math
 import operator
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from smilepass_core.errors import (
     SmilepassError,
     UnknownCurrency,
 )
-from smilepass_core.money import CURRENCIES, ROUNDING, Money, minor_units
+from smilepass_core.money import CURRENCIES, MAX_PARTS, ROUNDING, Money, minor_units
 
 CODES = sorted(CURRENCIES)
 
@@ -259,10 +260,40 @@ class TestAllocationRefusals:
         refused(InvalidMoney, "ratios", lambda: aud("10").allocate([Decimal("NaN"), 1]))
         refused(InvalidMoney, "ratios", lambda: aud("10").allocate(["Infinity", 1]))
 
+    def test_too_many_parts_are_refused_at_once(self) -> None:
+        """A count or a ratio list above MAX_PARTS is refused before any work is done."""
+        refused(InvalidMoney, "parts", lambda: aud("10").allocate(MAX_PARTS + 1))
+        refused(InvalidMoney, "ratios", lambda: aud("10").allocate([1] * (MAX_PARTS + 1)))
+        assert len(aud("10").allocate(MAX_PARTS)) == MAX_PARTS
+
+    def test_a_ratio_list_is_read_no_further_than_the_limit(self) -> None:
+        """An endless iterator of ratios is refused after MAX_PARTS + 1 of them."""
+        refused(InvalidMoney, "ratios", lambda: aud("10").allocate(itertools.repeat(1)))
+
+    @pytest.mark.parametrize("ratio", ["1e999999999", "1e-999999999", "1" * 31, "1e30", "1e-61"])
+    def test_a_ratio_of_extreme_magnitude_is_refused(self, ratio: str) -> None:
+        """A ratio with 31 or more integer digits or more than 60 decimals is refused at
+        once (converting 1e999999999 to an exact fraction never returned)."""
+        refused(InvalidMoney, "ratios", lambda: aud("10").allocate([ratio, 1]))
+
+    def test_ratios_at_the_limits_are_accepted(self) -> None:
+        """30 integer digits and 60 decimals are still ratios."""
+        assert aud("10").allocate(["9" * 30, 1]) == (aud("10"), aud("0"))
+        # the one cent left after rounding down goes to the first part with a ratio
+        assert aud("10").allocate(["1e-60", 1]) == (aud("0.01"), aud("9.99"))
+
+    def test_a_set_of_ratios_is_refused(self) -> None:
+        """A set has no order, so which part gets which share would be arbitrary."""
+        refused(InvalidMoney, "ratios", lambda: aud("10").allocate({1, 2}))  # type: ignore[arg-type]
+        refused(InvalidMoney, "ratios", lambda: aud("10").allocate(frozenset({1, 2})))  # type: ignore[arg-type]
+
     @pytest.mark.parametrize(
         ("parts", "field", "reason"),
         [
             (0, "parts", "must be at least 1"),
+            (MAX_PARTS + 1, "parts", "must be at most 10,000"),
+            ({1, 2}, "ratios", "must be ordered (a list or tuple), not a set"),
+            (["1e30", 1], "ratios", "each at most 30 integer digits and 60 decimals"),
             (True, "parts", "a bool is not a count"),
             ("3", "parts", "must be a count or a sequence of ratios"),
             (None, "parts", "must be a count or a sequence of ratios"),

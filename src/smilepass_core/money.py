@@ -17,6 +17,7 @@ from __future__ import annotations
 import decimal
 import math
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Final
@@ -25,7 +26,15 @@ import attrs
 
 from smilepass_core.errors import CurrencyMismatch, InvalidMoney, UnknownCurrency
 
-__all__ = ["CURRENCIES", "ROUNDING", "Money", "exact_decimal", "minor_units", "per_currency"]
+__all__ = [
+    "CURRENCIES",
+    "MAX_PARTS",
+    "ROUNDING",
+    "Money",
+    "exact_decimal",
+    "minor_units",
+    "per_currency",
+]
 
 #: The one rounding mode of the library: halves round away from zero.
 ROUNDING: Final = decimal.ROUND_HALF_UP
@@ -63,6 +72,9 @@ _ROUNDER: Final = decimal.Context(prec=40, rounding=ROUNDING, traps=[decimal.Inv
 _WIDE: Final = decimal.Context(prec=200, traps=[decimal.InvalidOperation, decimal.Inexact])
 _EXPONENTS: Final = {c: Decimal(1).scaleb(-d) for c, d in CURRENCIES.items()}
 _MAX_DIGITS: Final = 30
+
+#: The most parts :meth:`Money.allocate` splits into (a count, or that many ratios).
+MAX_PARTS: Final = 10_000
 
 
 def minor_units(currency: str) -> int:
@@ -290,7 +302,9 @@ class Money:
     def allocate(self, parts: int | Sequence[int | Decimal | str]) -> tuple[Money, ...]:
         """Split into parts that add up to this amount exactly.
 
-        ``parts`` is a count (equal shares) or a sequence of non-negative ratios.
+        ``parts`` is a count (equal shares) or a sequence of non-negative ratios, at most
+        :data:`MAX_PARTS` either way; each ratio has at most 30 integer digits and 60
+        decimals (so the work stays proportional to the number of parts).
         Each part first gets its share rounded towards zero in whole minor
         units; the minor units left over are then handed out one at a time,
         starting from the first part (skipping parts whose ratio is zero).
@@ -302,7 +316,9 @@ class Money:
         ['AUD 33.34', 'AUD 66.66']
 
         Raises:
-            InvalidMoney: a count below 1, no ratios, a negative ratio, or all ratios zero.
+            InvalidMoney: a count below 1 or above :data:`MAX_PARTS`, no ratios or more than
+                :data:`MAX_PARTS`, an unordered collection of ratios, a negative ratio, one
+                with more than 30 integer digits or 60 decimals, or all ratios zero.
         """
         ratios = [Fraction(r) for r in _ratios(parts)]
         total = sum(ratios, Fraction(0))
@@ -323,14 +339,28 @@ def _ratios(parts: int | Sequence[int | Decimal | str] | Any) -> list[Decimal]:
     if isinstance(parts, int):
         if parts < 1:
             raise InvalidMoney("parts", parts, "must be at least 1")
+        if parts > MAX_PARTS:
+            raise InvalidMoney("parts", parts, f"must be at most {MAX_PARTS:,}")
         return [Decimal(1)] * parts
     if isinstance(parts, str) or not isinstance(parts, Iterable):
         raise InvalidMoney("parts", parts, "must be a count or a sequence of ratios")
-    ratios = [exact_decimal(r, "ratios") for r in parts]
+    if isinstance(parts, AbstractSet):
+        raise InvalidMoney("ratios", parts, "must be ordered (a list or tuple), not a set")
+    ratios: list[Decimal] = []
+    for r in parts:
+        if len(ratios) == MAX_PARTS:
+            raise InvalidMoney("ratios", parts, f"must be at most {MAX_PARTS:,}")
+        ratios.append(exact_decimal(r, "ratios"))
     if not ratios:
         raise InvalidMoney("ratios", parts, "must not be empty")
     if any(r < 0 for r in ratios):
         raise InvalidMoney("ratios", parts, "must not be negative")
+    for r in ratios:
+        exponent = r.as_tuple().exponent
+        if r and (r.adjusted() >= _MAX_DIGITS or (isinstance(exponent, int) and exponent < -60)):
+            raise InvalidMoney(
+                "ratios", parts, f"each at most {_MAX_DIGITS} integer digits and 60 decimals"
+            )
     if not any(ratios):
         raise InvalidMoney("ratios", parts, "must not all be zero")
     return ratios
