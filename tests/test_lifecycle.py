@@ -6,6 +6,7 @@ import enum
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,12 +17,15 @@ from smilepass_core.domain import (
     REFERRAL_LIFECYCLE,
     HasHistory,
     Lifecycle,
+    Member,
     MembershipStatus,
+    Patient,
     PaymentPlanStatus,
     ReferralStatus,
     Status,
     StatusChange,
 )
+from smilepass_core.domain.lifecycle import _EXTENDED
 from smilepass_core.errors import (
     InvalidTransition,
     InvalidValue,
@@ -474,6 +478,66 @@ class TestValidate:
             f"is before the last change at {T0.isoformat()}"
         )
         assert caught.value.subject == "Member m1"
+
+
+class TestBuildingLongHistories:
+    """A transition checks the one change it adds, not the whole history again."""
+
+    def _member(self) -> Member:
+        return Member.enrol(
+            id="m1",
+            practice_id="p1",
+            plan_id="gold",
+            account_holder=Patient("pat1", "Ada Lovelace"),
+            start_date=T0.date(),
+            at=T0,
+        ).activate(at=T0)
+
+    def test_n_transitions_make_a_number_of_table_checks_linear_in_n(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """400 transitions make one table check each (a quadratic rebuild made 80,000)."""
+        calls = 0
+        check = Lifecycle.check
+
+        def counting(self: Lifecycle[Status], *args: object, **kwargs: object) -> None:
+            nonlocal calls
+            calls += 1
+            check(self, *args, **kwargs)  # type: ignore[arg-type]
+
+        member = self._member()
+        monkeypatch.setattr(Lifecycle, "check", counting)
+        at = T0
+        for k in range(400):
+            at += timedelta(minutes=1)
+            member = member.suspend(at=at) if k % 2 == 0 else member.activate(at=at)
+        assert calls == 400
+        assert len(member.history) == 402
+
+    def test_the_long_history_is_the_one_a_full_check_accepts(self) -> None:
+        """The history built change by change passes a full validation and rebuilds equal."""
+        member = self._member()
+        at = T0
+        for k in range(50):
+            at += timedelta(hours=1)
+            member = member.suspend(at=at) if k % 2 == 0 else member.activate(at=at)
+        MEMBERSHIP_LIFECYCLE.validate(tuple(member.history))
+        assert Member(**{f: getattr(member, f) for f in attrs.fields_dict(Member)}) == member
+
+    def test_a_history_given_from_outside_is_still_checked_in_full(self) -> None:
+        """attrs.evolve with a history that skips the table is refused: only a transition's
+        own history is trusted."""
+        member = self._member()
+        forged = (*member.history, StatusChange(T0, _M.ACTIVE, _M.PENDING))
+        with pytest.raises(InvalidTransition):
+            attrs.evolve(member, history=forged)
+
+    def test_the_trust_ends_with_the_transition_even_when_it_fails(self) -> None:
+        """A transition whose new object is refused leaves nothing trusted behind."""
+        member = self._member()
+        with pytest.raises(InvalidValue):
+            member._moved(_M.SUSPENDED, T0, "x", id="")
+        assert _EXTENDED.get() is None
 
 
 class TestStatusChange:

@@ -14,6 +14,7 @@ import bisect
 import enum
 import itertools
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
@@ -134,7 +135,14 @@ class Lifecycle(Generic[S]):
         return (*history, change)
 
     def validate(self, history: tuple[StatusChange[S], ...], *, subject: str = "") -> None:
-        """Check that ``history`` is a legal walk through the table, in time order."""
+        """Check that ``history`` is a legal walk through the table, in time order.
+
+        The history an object's own transition is building (a checked history plus one
+        checked change, see :meth:`HasHistory._moved`) is not walked again: building the
+        n-th change costs one check, not n.
+        """
+        if history and history is _EXTENDED.get():
+            return
         if not history:
             raise InvalidValue("history", history, "must hold at least the initial status")
         first = history[0]
@@ -195,4 +203,14 @@ class HasHistory(Generic[S]):
         history = self.LIFECYCLE.append(
             self.history, to, at, reason, subject=f"{type(self).__name__} {self.id}"
         )
-        return attrs.evolve(self, history=history, **changes)  # type: ignore[misc]
+        # self.history was checked when self was built, and append checked the new change.
+        token = _EXTENDED.set(history)
+        try:
+            return attrs.evolve(self, history=history, **changes)  # type: ignore[misc]
+        finally:
+            _EXTENDED.reset(token)
+
+
+#: The history :meth:`HasHistory._moved` is building, which :meth:`Lifecycle.validate`
+#: need not walk again (a context variable: per thread and per task).
+_EXTENDED: ContextVar[tuple[Any, ...] | None] = ContextVar("_EXTENDED", default=None)
