@@ -30,11 +30,14 @@ at the end of a timeline; appending in time order keeps them current.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import functools
 import itertools
+import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import attrs
 
@@ -145,6 +148,20 @@ class Timeline:
         return self._keys[i:j]
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _locked(method: F) -> F:
+    """Run a repository method while holding its store's lock (see :class:`InMemoryStore`)."""
+
+    @functools.wraps(method)
+    def run(self: _Repository[Any, Any], *args: Any, **kwargs: Any) -> Any:
+        with self._store._lock:
+            return method(self, *args, **kwargs)
+
+    return cast(F, run)
+
+
 class _Repository(Generic[T, Q]):
     """Objects by id and by practice; subclasses add indexes and checks."""
 
@@ -155,19 +172,23 @@ class _Repository(Generic[T, Q]):
         self._items: dict[str, T] = {}
         self._by_practice: defaultdict[str, set[str]] = defaultdict(set)
 
+    @_locked
     def __len__(self) -> int:
         return len(self._items)
 
+    @_locked
     def __iter__(self) -> Iterator[T]:
-        return iter(self._items.values())
+        return iter(list(self._items.values()))  # a snapshot: writers may go on
 
     def get(self, id: str) -> T:
         """The object with ``id``; raises :class:`NotFound`."""
-        try:
-            return self._items[id]
-        except (KeyError, TypeError):
-            raise NotFound(self.kind.__name__, id) from None
+        with self._store._lock:  # inline, not @_locked: the hottest read
+            try:
+                return self._items[id]
+            except (KeyError, TypeError):
+                raise NotFound(self.kind.__name__, id) from None
 
+    @_locked
     def add(self, obj: T) -> None:
         """Keep a new object; raises :class:`DuplicateId` if the id is taken."""
         self._check_type(obj)
@@ -176,19 +197,27 @@ class _Repository(Generic[T, Q]):
         self._check(obj)
         self._insert(obj)
 
+    @_locked
     def save(self, obj: T) -> None:
         """Replace the object with the same id; raises :class:`NotFound` if absent."""
         self._check_type(obj)
         old = self.get(_id(obj))
         self._check(obj)
         self._discard(old)
-        self._insert(obj)
+        try:
+            self._insert(obj)
+        except BaseException:
+            self._discard(obj, missing_ok=True)
+            self._insert(old)
+            raise
 
+    @_locked
     def find(self, query: Q, *, order: Order | None = None) -> list[T]:
         """Matching objects, sorted and paged by ``order``."""
         check_order(self.kind, order)
         return apply_order(self._matching(query), self.kind, order)  # type: ignore[type-var]
 
+    @_locked
     def count(self, query: Q) -> int:
         """Number of matching objects."""
         return sum(1 for _ in self._matching(query))
@@ -210,7 +239,9 @@ class _Repository(Generic[T, Q]):
         self._by_practice[self._practice_of(obj)].add(_id(obj))
         self._index(obj)
 
-    def _discard(self, obj: T) -> None:
+    def _discard(self, obj: T, *, missing_ok: bool = False) -> None:
+        if missing_ok and self._items.get(_id(obj)) is not obj:
+            return
         del self._items[_id(obj)]
         self._by_practice[self._practice_of(obj)].discard(_id(obj))
         self._unindex(obj)
@@ -347,6 +378,7 @@ class _Members(_Repository[Member, MemberQuery]):
         for index, at in self._entries(m):
             index[m.practice_id].remove(at, m.id)
 
+    @_locked
     def active_at(self, practice_id: str, boundary: datetime) -> int:
         """Members of ``practice_id`` Active at ``boundary`` (changes strictly before it)."""
         return self._became[practice_id].count(end=boundary) - self._left[practice_id].count(
@@ -365,6 +397,7 @@ class _Members(_Repository[Member, MemberQuery]):
         )
         return active - lost
 
+    @_locked
     def count(self, query: MemberQuery) -> int:
         """Number of matching members; the KPI forms are answered from the timelines."""
         scope = MemberQuery(practices=query.practices)
@@ -383,6 +416,7 @@ class _Members(_Repository[Member, MemberQuery]):
             return sum(self._first[p].count(r.start, r.end) for p in practices)
         return super().count(query)
 
+    @_locked
     def find(self, query: MemberQuery, *, order: Order | None = None) -> list[Member]:
         """Matching members; the latest-activated feed is read from the timeline."""
         check_order(Member, order)
@@ -447,6 +481,7 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
         if plan.member_id is not None:
             self._by_member[plan.member_id].discard(plan.id)
 
+    @_locked
     def of_member(self, member_id: str) -> list[PaymentPlan]:
         """The payment plans held by ``member_id``."""
         return [self._items[i] for i in self._by_member.get(member_id, ())]
@@ -460,6 +495,7 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
             if query.matches(plan, timezone=practices.get(plan.practice_id).timezone):
                 yield plan
 
+    @_locked
     def total(self, query: PaymentPlanQuery) -> dict[str, Money]:
         """Sum of plan totals per currency; ``committed_in`` alone is read from the timeline."""
         r = query.committed_in
@@ -496,6 +532,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
         self._refunded: defaultdict[str, Timeline] = defaultdict(Timeline)
         self._by_source: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
 
+    @_locked
     def add(self, obj: Payment) -> None:
         """Record a ledger entry; the same entry twice is a no-op.
 
@@ -512,6 +549,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
         self._check(obj)
         self._insert(obj)
 
+    @_locked
     def save(self, obj: Payment) -> None:
         """The ledger is append-only: always raises :class:`RuleViolation`."""
         raise RuleViolation(
@@ -544,6 +582,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
             index[p.practice_id].remove(p.at, p.id)
         self._by_source[p.source].discard(p.id)
 
+    @_locked
     def collected_for(self, source: tuple[str, str], currency: str) -> Money:
         """Net collected (succeeded charges minus succeeded refunds) for one source."""
         entries = (self._items[i].signed for i in self._by_source.get(source, ()))
@@ -558,6 +597,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
             outcomes=query.outcomes,
         )
 
+    @_locked
     def count(self, query: PaymentQuery) -> int:
         """Number of matching entries; practice + time range alone is a timeline read."""
         r = query.time_range
@@ -566,6 +606,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
             return sum(self._all[p].count(start, end) for p in self._practices(query.practices))
         return super().count(query)
 
+    @_locked
     def total(self, query: PaymentQuery) -> dict[str, Money]:
         """Sum of signed amounts per currency; the revenue form is read from prefix sums."""
         if not self._bare(query):
@@ -610,6 +651,7 @@ class InMemoryStore:
     """
 
     def __init__(self) -> None:
+        self._lock = threading.RLock()
         self.practices = _Practices(self)
         self.staff_users = _StaffUsers(self)
         self.membership_plans = _MembershipPlans(self)
@@ -624,6 +666,25 @@ class InMemoryStore:
             if isinstance(obj, kind):
                 return rank, getattr(self, name)
         raise InvalidValue("obj", obj, "is not a smilepass_core domain object")
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[InMemoryStore]:
+        """Hold the store for this thread: reads inside see one state, writes inside land
+        together as far as other threads can tell (they wait).
+
+        Each repository method is atomic on its own; a dashboard or a report makes many
+        reads, so compute it inside ``atomic()`` when other threads write meanwhile.
+
+        >>> from smilepass_core.demo import DEMO_NOW
+        >>> from smilepass_core.kpi import dashboard
+        >>> store = InMemoryStore.from_demo()
+        >>> with store.atomic():
+        ...     board = dashboard(store, practices="syd", now=DEMO_NOW)
+        >>> board.members.value > 0
+        True
+        """
+        with self._lock:
+            yield self
 
     def load(self, objects: Iterable[object]) -> None:
         """Add many objects at once, atomically: on any error nothing of this load is kept.
@@ -646,6 +707,10 @@ class InMemoryStore:
         self._load(from_records(tables))
 
     def _load(self, entries: list[tuple[str, int, object]]) -> None:
+        with self._lock:
+            self._load_locked(entries)
+
+    def _load_locked(self, entries: list[tuple[str, int, object]]) -> None:
         ranked = []
         for table, index, obj in entries:
             try:
