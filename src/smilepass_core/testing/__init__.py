@@ -1,4 +1,6 @@
-"""Test support for hosts: Hypothesis strategies (and, later, repository contract kits).
+"""Test support for hosts: Hypothesis strategies (``strategies``), the repository contract
+kit (``contracts``) and a complete minimal store to start from (``minimal``).
 
-Nothing in the library imports this package; it needs the ``test`` extra (hypothesis).
+Nothing in the library imports this package; it needs the ``test`` extra (pytest and
+hypothesis).
 """

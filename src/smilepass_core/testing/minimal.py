@@ -16,7 +16,6 @@ host's database, as foreign keys; ``InMemoryStore`` makes them itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from smilepass_core import (
@@ -36,7 +35,10 @@ from smilepass_core import (
     StaffUser,
 )
 from smilepass_core.domain import check_refund
+from smilepass_core.money import per_currency
 from smilepass_core.queries import apply_order
+
+__all__ = ["Members", "MinimalStore", "PaymentPlans", "Payments", "Table"]
 
 
 class Table:
@@ -81,18 +83,11 @@ class Table:
         self.rows[obj.id] = obj
 
 
-def per_currency(amounts: Iterable[Money]) -> dict[str, Money]:
-    """Sum ``amounts`` per currency."""
-    totals: dict[str, Money] = {}
-    for amount in amounts:
-        totals[amount.currency] = totals.get(amount.currency, Money.zero(amount.currency)) + amount
-    return totals
-
-
 class Members(Table):
     """Members: the overdue filter needs the member's payment plans and time zone."""
 
     def matches(self, query: Any, member: Any) -> bool:
+        """True when ``member`` passes ``query``, its plans and zone read for Overdue."""
         if query.overdue is None:
             return bool(query.matches(member))
         plans = [p for p in self.store.payment_plans.rows.values() if p.member_id == member.id]
@@ -104,6 +99,7 @@ class PaymentPlans(Table):
     """Payment plans: the overdue filter needs the practice's time zone; ``total`` sums."""
 
     def matches(self, query: Any, plan: Any) -> bool:
+        """True when ``plan`` passes ``query``, read in its practice's zone."""
         zone = self.store.practices.get(plan.practice_id).timezone
         return bool(query.matches(plan, timezone=zone))
 
