@@ -266,12 +266,8 @@ def members(
         id=draw(ids("member")),
         practice_id=draw(_id_or(practice_id, "practice")),
         plan_id=draw(_id_or(plan_id, "plan")),
-        account_holder=draw(patients()),
-        dependents=tuple(draw(st.lists(patients(), max_size=3))),
-        start_date=at.date(),
         at=at,
-        campaign_id=draw(st.none() | ids("campaign")),
-        staff_user_id=draw(st.none() | ids("staff")),
+        **draw(_signed_up(at)),
     )
     walk = draw(status_walks(MEMBERSHIP_LIFECYCLE, MembershipStatus.PENDING, max_steps=max_changes))
     for status, gap in zip(walk, draw(_gaps(len(walk))), strict=True):
@@ -375,13 +371,9 @@ def referrals(draw: st.DrawFn, practice_id: str | None = None) -> Referral:
     referral = Referral.open(
         id=draw(ids("referral")),
         practice_id=draw(_id_or(practice_id, "practice")),
-        account_holder=draw(patients()),
-        dependents=tuple(draw(st.lists(patients(), max_size=3))),
-        start_date=at.date(),
         at=at,
-        campaign_id=draw(st.none() | ids("campaign")),
-        staff_user_id=draw(st.none() | ids("staff")),
         referring_member_id=draw(st.none() | ids("referrer")),
+        **draw(_signed_up(at)),
     )
     later = at + timedelta(seconds=draw(st.integers(0, 90 * 86400)))
     outcome = draw(st.sampled_from(["pending", "converted", "cancelled"]))
@@ -390,6 +382,19 @@ def referrals(draw: st.DrawFn, practice_id: str | None = None) -> Referral:
     if outcome == "cancelled":
         return referral.cancel(at=later)
     return referral
+
+
+def _signed_up(at: datetime) -> st.SearchStrategy[dict[str, Any]]:
+    """What a member and a referral share: the family, the start date, the attribution."""
+    return st.fixed_dictionaries(
+        {
+            "account_holder": patients(),
+            "dependents": st.lists(patients(), max_size=3).map(tuple),
+            "start_date": st.just(at.date()),
+            "campaign_id": st.none() | ids("campaign"),
+            "staff_user_id": st.none() | ids("staff"),
+        }
+    )
 
 
 def _just(value: T | st.SearchStrategy[T]) -> st.SearchStrategy[T]:
