@@ -966,6 +966,78 @@ class TestReferentialChecks:
             _store().members.add(SYD)  # type: ignore[arg-type]
 
 
+class TestStaleWrites:
+    """save() refuses a copy that would undo another write or move an object's practice."""
+
+    def test_a_stale_copy_cannot_erase_a_cancellation(self) -> None:
+        """Two writers read the Active member; one cancels and saves; the other's Failed
+        copy is refused (stale_history) and the cancellation stays: no lost update, and a
+        terminal status is not left."""
+        store = _store()
+        read_by_both = store.members.get("m-1")
+        store.members.save(read_by_both.cancel(at=T0 + DAY))
+        with pytest.raises(RuleViolation) as caught:
+            store.members.save(read_by_both.fail(at=T0 + 2 * DAY))
+        assert (caught.value.rule, caught.value.field) == ("stale_history", "history")
+        assert "reload it, apply the change again and save" in str(caught.value)
+        assert store.members.get("m-1").status is MembershipStatus.CANCELLED
+        assert store.members.count(MemberQuery(statuses={"cancelled"})) == 1
+
+    def test_an_older_copy_is_refused(self) -> None:
+        """Saving back a copy from before the last change (a shorter history) is refused."""
+        store = _store()
+        old = store.members.get("m-1")
+        store.members.save(old.suspend(at=T0 + DAY))
+        with pytest.raises(RuleViolation, match="does not extend"):
+            store.members.save(old)
+        assert store.members.get("m-1").status is MembershipStatus.SUSPENDED
+
+    def test_a_copy_that_extends_the_history_or_keeps_it_is_saved(self) -> None:
+        """A later move, or the same history with another field changed, is saved."""
+        store = _store()
+        member = store.members.get("m-1")
+        store.members.save(member.suspend(at=T0 + DAY))
+        moved = store.members.get("m-1")
+        renamed = attrs.evolve(moved, dependents=(ADA,))
+        store.members.save(renamed)
+        assert store.members.get("m-1") == renamed
+
+    def test_a_member_cannot_be_moved_to_another_practice(self) -> None:
+        """save() with another practice is refused (practice_change): its payments and
+        indexes would stay counted in the old practice."""
+        store = _store(_charge("pay-1", "30.00"))
+        member = store.members.get("m-1")
+        moved = attrs.evolve(member, practice_id="nyc", plan_id="nyc-gold")
+        with pytest.raises(RuleViolation) as caught:
+            store.members.save(moved)
+        assert (caught.value.rule, caught.value.field) == ("practice_change", "practice_id")
+        assert store.members.get("m-1") == member
+        assert store.members.count(MemberQuery(practices={"syd"})) == 1
+        assert store.members.count(MemberQuery(practices={"nyc"})) == 0
+
+    @DATASETS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_a_truncated_history_is_refused_and_an_extended_one_saved(
+        self, data: st.DataObject, dataset: sps.Dataset
+    ) -> None:
+        """For any kept member: a copy with fewer changes is refused and the store is
+        unchanged; the member moved on by one legal change is saved."""
+        members = [m for m in dataset.members if len(m.history) >= 2]
+        if not members:
+            return
+        store = InMemoryStore.from_objects(dataset.objects())
+        member = data.draw(st.sampled_from(members), label="member")
+        k = data.draw(st.integers(1, len(member.history) - 1), label="kept changes")
+        with pytest.raises(RuleViolation, match="does not extend"):
+            store.members.save(attrs.evolve(member, history=member.history[:k]))
+        assert store.members.get(member.id) == member
+        targets = sorted(MEMBERSHIP_LIFECYCLE.allowed(member.status), key=lambda s: s.value)
+        if targets:
+            later = member.transition(targets[0], at=member.history[-1].at + DAY, reason="t")
+            store.members.save(later)
+            assert store.members.get(member.id) == later
+
+
 class TestPracticeCurrency:
     """A practice's currency is fixed once it holds amounts: they would be read in the new one."""
 

@@ -199,9 +199,18 @@ class _Repository(Generic[T, Q]):
 
     @_locked
     def save(self, obj: T) -> None:
-        """Replace the object with the same id; raises :class:`NotFound` if absent."""
+        """Replace the object with the same id.
+
+        Raises:
+            NotFound: no object with that id.
+            RuleViolation: ``practice_change`` when ``obj`` belongs to another practice
+                than the kept object; ``stale_history`` when its status history does not
+                extend the kept one (a copy read before another write was saved, or a
+                rewritten history): reload, apply the change again, save.
+        """
         self._check_type(obj)
         old = self.get(_id(obj))
+        _check_successor(old, obj)
         self._check(obj)
         self._discard(old)
         try:
@@ -290,6 +299,28 @@ class _Repository(Generic[T, Q]):
 
 def _id(obj: Any) -> str:
     return str(obj.id)
+
+
+def _check_successor(old: Any, new: Any) -> None:
+    """Raise unless ``new`` may replace ``old``: same practice, history extended."""
+    subject = f"{type(old).__name__} {_id(old)}"
+    if getattr(old, "practice_id", None) != getattr(new, "practice_id", None):
+        raise RuleViolation(
+            "practice_change",
+            f"{subject} belongs to practice {old.practice_id}; save() does not move it "
+            f"to {new.practice_id}",
+            field="practice_id",
+        )
+    kept = getattr(old, "history", None)
+    if kept is not None and tuple(new.history[: len(kept)]) != kept:
+        last = kept[-1]
+        raise RuleViolation(
+            "stale_history",
+            f"{subject}: the saved history does not extend the kept one ({len(kept)} "
+            f"changes, last {last.to.value} at {last.at.isoformat()}); reload it, apply "
+            "the change again and save",
+            field="history",
+        )
 
 
 class _Practices(_Repository[Practice, ScopeQuery]):
