@@ -264,6 +264,28 @@ class TestTheKitCatchesPlantedBugs:
             getattr(Clean(), name)()
 
 
+class _OverwritingTable(minimal.Table):
+    """save() replaces whatever it is given: a stale copy wins (a lost update)."""
+
+    def save(self, obj: Any) -> None:
+        self.get(obj.id)
+        self.rows[obj.id] = obj
+
+
+class TestStaleCopies:
+    """The kit checks that a host's save() refuses stale copies and practice moves."""
+
+    def test_a_store_that_overwrites_is_caught(self) -> None:
+        """A save() without the successor check fails the contract, naming the repository."""
+
+        class Overwriting(contracts.StoreContract):
+            def make_store(self) -> minimal.MinimalStore:
+                return _planted(membership_plans=_OverwritingTable)()
+
+        with pytest.raises(contracts.ContractViolation, match=r"^membership_plans\.save"):
+            Overwriting().test_save_refuses_stale_copies_and_practice_moves()
+
+
 # -- broken reference stores and the stateful comparison ----------------------------------
 
 

@@ -54,6 +54,7 @@ from smilepass_core.domain import (
     Referral,
     StaffUser,
     check_refund,
+    check_successor,
 )
 from smilepass_core.errors import (
     ConflictingPayment,
@@ -210,7 +211,7 @@ class _Repository(Generic[T, Q]):
         """
         self._check_type(obj)
         old = self.get(_id(obj))
-        _check_successor(old, obj)
+        check_successor(old, obj)
         self._check(obj)
         self._discard(old)
         try:
@@ -299,28 +300,6 @@ class _Repository(Generic[T, Q]):
 
 def _id(obj: Any) -> str:
     return str(obj.id)
-
-
-def _check_successor(old: Any, new: Any) -> None:
-    """Raise unless ``new`` may replace ``old``: same practice, history extended."""
-    subject = f"{type(old).__name__} {_id(old)}"
-    if getattr(old, "practice_id", None) != getattr(new, "practice_id", None):
-        raise RuleViolation(
-            "practice_change",
-            f"{subject} belongs to practice {old.practice_id}; save() does not move it "
-            f"to {new.practice_id}",
-            field="practice_id",
-        )
-    kept = getattr(old, "history", None)
-    if kept is not None and tuple(new.history[: len(kept)]) != kept:
-        last = kept[-1]
-        raise RuleViolation(
-            "stale_history",
-            f"{subject}: the saved history does not extend the kept one ({len(kept)} "
-            f"changes, last {last.to.value} at {last.at.isoformat()}); reload it, apply "
-            "the change again and save",
-            field="history",
-        )
 
 
 class _Practices(_Repository[Practice, ScopeQuery]):

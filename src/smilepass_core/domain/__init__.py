@@ -1,6 +1,12 @@
 """Pure domain types and their lifecycles: no I/O, no clock reads."""
 
-from smilepass_core.domain.lifecycle import HasHistory, Lifecycle, Status, StatusChange
+from smilepass_core.domain.lifecycle import (
+    HasHistory,
+    Lifecycle,
+    Status,
+    StatusChange,
+    check_successor,
+)
 from smilepass_core.domain.members import MEMBERSHIP_LIFECYCLE, Member, MembershipStatus
 from smilepass_core.domain.payment_plans import (
     PAYMENT_PLAN_LIFECYCLE,
@@ -56,4 +62,5 @@ __all__ = [
     "Status",
     "StatusChange",
     "check_refund",
+    "check_successor",
 ]

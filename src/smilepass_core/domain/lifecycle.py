@@ -20,10 +20,16 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import attrs
 
-from smilepass_core.errors import InvalidTransition, InvalidValue, OutOfOrderChange, UnknownStatus
+from smilepass_core.errors import (
+    InvalidTransition,
+    InvalidValue,
+    OutOfOrderChange,
+    RuleViolation,
+    UnknownStatus,
+)
 from smilepass_core.periods import as_instant
 
-__all__ = ["HasHistory", "Lifecycle", "Status", "StatusChange"]
+__all__ = ["HasHistory", "Lifecycle", "Status", "StatusChange", "check_successor"]
 
 
 class Status(enum.Enum):
@@ -214,3 +220,34 @@ class HasHistory(Generic[S]):
 #: The history :meth:`HasHistory._moved` is building, which :meth:`Lifecycle.validate`
 #: need not walk again (a context variable: per thread and per task).
 _EXTENDED: ContextVar[tuple[Any, ...] | None] = ContextVar("_EXTENDED", default=None)
+
+
+def check_successor(kept: Any, new: Any) -> None:
+    """Raise unless a store may replace ``kept`` by ``new`` (what ``save()`` checks).
+
+    ``new`` must stay in ``kept``'s practice, and its status history (when it has one)
+    must extend ``kept``'s: every move appends, so a copy read before another write was
+    saved, or saved back after a later move, does not.
+
+    Raises:
+        RuleViolation: ``practice_change`` (field ``practice_id``) or ``stale_history``
+            (field ``history``): reload the object, apply the change again, save.
+    """
+    subject = f"{type(kept).__name__} {kept.id}"
+    if getattr(kept, "practice_id", None) != getattr(new, "practice_id", None):
+        raise RuleViolation(
+            "practice_change",
+            f"{subject} belongs to practice {kept.practice_id}; save() does not move it "
+            f"to {new.practice_id}",
+            field="practice_id",
+        )
+    history = getattr(kept, "history", None)
+    if history is not None and tuple(new.history[: len(history)]) != history:
+        last = history[-1]
+        raise RuleViolation(
+            "stale_history",
+            f"{subject}: the saved history does not extend the kept one ({len(history)} "
+            f"changes, last {last.to.value} at {last.at.isoformat()}); reload it, apply "
+            "the change again and save",
+            field="history",
+        )

@@ -60,7 +60,7 @@ from smilepass_core.domain import (
     Referral,
     StaffUser,
 )
-from smilepass_core.errors import DuplicateId, NotFound, RuleViolation
+from smilepass_core.errors import DuplicateId, NotFound, RuleViolation, SmilepassError
 from smilepass_core.kpi import dashboard
 from smilepass_core.memory import InMemoryStore
 from smilepass_core.money import Money, per_currency
@@ -563,6 +563,37 @@ class _Contract:
             if objects:
                 with pytest.raises(NotFound):
                     repo.save(attrs.evolve(objects[0], id="never-added"))
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(dataset=sps.datasets())
+    def test_save_refuses_stale_copies_and_practice_moves(self, dataset: sps.Dataset) -> None:
+        """save() of a copy whose history does not extend the kept one (read before
+        another write, or saved back after a later move) raises RuleViolation and keeps
+        the object; so does save() into another practice."""
+        for repo, spec in self._present(self._loaded(dataset)):
+            if spec.append_only or spec.kind is Practice:
+                continue
+            for obj in spec.objects(dataset)[:3]:
+                history = getattr(obj, "history", ())
+                refused = [attrs.evolve(obj, practice_id=f"{obj.practice_id}-elsewhere")]
+                if len(history) >= 2:
+                    with contextlib.suppress(SmilepassError):  # an older copy that can be
+                        refused.append(attrs.evolve(obj, history=history[:-1]))  # built
+                for copy in refused:
+                    try:
+                        repo.save(copy)
+                    except RuleViolation:
+                        pass
+                    else:
+                        raise ContractViolation(
+                            f"{spec.name}.save of a stale copy or a practice move",
+                            copy.id,
+                            "RuleViolation",
+                            "saved",
+                            [describe(obj), describe(copy)],
+                        )
+                    _check_get(repo, spec, obj, "after a refused save")
 
     @_budgeted
     @KIT_SETTINGS

@@ -34,7 +34,7 @@ from smilepass_core import (
     RuleViolation,
     StaffUser,
 )
-from smilepass_core.domain import check_refund
+from smilepass_core.domain import check_refund, check_successor
 from smilepass_core.money import per_currency
 from smilepass_core.queries import apply_order
 
@@ -78,8 +78,9 @@ class Table:
         self.rows[obj.id] = obj
 
     def save(self, obj: Any) -> None:
-        """Replace the object with ``obj.id``; raises NotFound if there is none."""
-        self.get(obj.id)
+        """Replace the object with ``obj.id``; raises NotFound if there is none, and
+        RuleViolation for a stale copy or a move to another practice."""
+        check_successor(self.get(obj.id), obj)
         self.rows[obj.id] = obj
 
 
