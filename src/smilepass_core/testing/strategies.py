@@ -506,7 +506,11 @@ def datasets(
         out["campaigns"] += campaigns_
         out["members"] += members_
         out["payment_plans"] += plans_
-        out["referrals"] += draw(_referrals(pid, members_, staff, campaigns_, window))
+        referral = _practice_referral(pid, members_, staff, campaigns_, window)
+        out["referrals"] += [
+            attrs.evolve(r, id=f"{pid}-r{i}")
+            for i, r in enumerate(draw(st.lists(referral, max_size=4)))
+        ]
         out["payments"] += _plan_ledger(plans_)
         out["payments"] += draw(_member_ledger(pid, currency, members_, window, max_payments))
     return Dataset(**{k: tuple(v) for k, v in out.items()})
@@ -599,22 +603,6 @@ def _optional_id(objects: Sequence[Any]) -> st.SearchStrategy[str | None]:
     if not objects:
         return st.none()
     return st.none() | st.sampled_from([o.id for o in objects])
-
-
-@st.composite
-def _referrals(
-    draw: st.DrawFn,
-    practice_id: str,
-    members_: list[Member],
-    staff: list[StaffUser],
-    campaigns_: list[Campaign],
-    window: st.SearchStrategy[datetime],
-) -> list[Referral]:
-    one = _practice_referral(practice_id, members_, staff, campaigns_, window)
-    return [
-        attrs.evolve(referral, id=f"{practice_id}-r{i}")
-        for i, referral in enumerate(draw(st.lists(one, max_size=4)))
-    ]
 
 
 @st.composite
