@@ -11,7 +11,6 @@ from datetime import timedelta
 import pytest
 
 from smilepass_core import (
-    InMemoryStore,
     InvalidRecord,
     Member,
     MemberQuery,
@@ -25,7 +24,7 @@ from smilepass_core import (
     ScopeQuery,
     dashboard,
 )
-from smilepass_core.demo import DEMO_NOW
+from smilepass_core.demo import DEMO_NOW, demo_store
 from smilepass_core.kpi import effective_end
 
 WRITERS, READERS, MEMBERS_EACH = 4, 4, 30
@@ -93,7 +92,7 @@ class TestWritersAndReaders:
         """No thread raises; every member and payment written is there afterwards; the
         member indexes agree with a scan of the objects; each dashboard computed inside
         atomic() counts exactly the members a scan of the same state counts."""
-        store = InMemoryStore.from_demo()
+        store = demo_store()
         plan = store.membership_plans.find(ScopeQuery(practices={"syd"}))[0]
         members_before = len(store.members)
         payments_before = store.payments.count(PaymentQuery())
@@ -166,7 +165,7 @@ class TestWritersAndReaders:
         self, fast_switching: None
     ) -> None:
         """load() is atomic across threads: a reader sees all of a load or none of it."""
-        store = InMemoryStore.from_demo()
+        store = demo_store()
         plan = store.membership_plans.find(ScopeQuery(practices={"syd"}))[0]
         before = len(store.members)
         batch = [_member(9, i, plan.id) for i in range(50)]

@@ -13,7 +13,7 @@ import attrs
 import pytest
 
 from smilepass_core import InMemoryStore, MembershipStatus, PaymentKind, PaymentOutcome
-from smilepass_core.demo import DEMO_NOW, load_demo
+from smilepass_core.demo import DEMO_NOW, demo_store, load_demo
 from smilepass_core.memory import _Members
 from smilepass_core.money import per_currency
 from smilepass_core.queries import MemberQuery, Order, Page, apply_order, sort_columns
@@ -239,7 +239,7 @@ class TestTheKitCatchesPlantedBugs:
         data = load_demo(DEMO_NOW)
         store = _planted(payments=_RefundBlindPayments)()
         contracts.load(store, data)
-        reference = InMemoryStore.from_demo()
+        reference = demo_store()
         with pytest.raises(contracts.ContractViolation) as caught:
             contracts.compare_dashboards(
                 store,

@@ -28,17 +28,11 @@ from smilepass_core import (
     PaymentType,
     ReferralStatus,
 )
-from smilepass_core.demo import (
-    _CANCEL_REASONS,
-    _PRACTICES,
-    _SUSPEND_REASONS,
-    DEMO_NOW,
-    DemoData,
-    _Builder,
-    load_demo,
-)
+from smilepass_core.demo import DEMO_NOW, DemoData, load_demo
+from smilepass_core.demo.builder import _Builder
+from smilepass_core.demo.practices import _CANCEL_REASONS, _PRACTICES, _SUSPEND_REASONS
+from smilepass_core.io.records import TABLES
 from smilepass_core.periods import local_instant, zone
-from smilepass_core.records import TABLES
 
 
 @pytest.fixture

@@ -37,11 +37,11 @@ from smilepass_core import (
     Preset,
     Unit,
 )
+from smilepass_core.io.text import render_dashboard, show
 from smilepass_core.kpi import Dashboard, Goals, Kpi, KpiTargets, Ratio, dashboard, this_month
 from smilepass_core.kpi import effective_end as kpi_effective_end
 from smilepass_core.periods import local_midnight, zone
 from smilepass_core.queries import MemberQuery, Order, Page
-from smilepass_core.rendering import show
 from smilepass_core.testing import strategies as sps
 
 SYDNEY = "Australia/Sydney"
@@ -306,7 +306,7 @@ class TestWorkedExample:
 
     def test_rendered_table(self, worked: Dashboard) -> None:
         """The rendered dashboard is exactly the table the doc prints."""
-        assert worked.render() == RENDERED
+        assert render_dashboard(worked) == RENDERED
 
     def test_members(self, worked: Dashboard) -> None:
         """Members is 4 at Oct 5, +2 since Oct 1, 3 at the comparison end, 16 % of 25."""
@@ -686,7 +686,7 @@ class TestRetention:
         board = board_of(objects, date_range=WEEK, now=NOW)
         assert board.retention.value is None
         assert board.period_retention.value is None
-        retention_row = board.render().splitlines()[6]
+        retention_row = render_dashboard(board).splitlines()[6]
         assert retention_row.split() == ["Retention", "%", "—", "—", "—", "95", "%", "—"]
 
     def test_period_retention_undefined_when_nobody_active_at_the_start(self) -> None:

@@ -5,20 +5,10 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "smilepass_core"
-CORE = ["money", "periods", "errors", "domain", "queries", "repositories", "memory", "kpi"]
-CORE += ["reports"]
+CORE = ["money", "periods", "errors", "presentation", "domain", "queries", "repositories"]
+CORE += ["memory", "kpi", "reports"]
 OUTER = {"demo", "records", "rendering", "io", "sql", "cli", "__main__", "notebook", "frames"}
-OUTER |= {"plot", "plots", "html", "adapters", "testing"}
-
-#: The core's imports of the outer layer that remain (issue #13 moves record conversion,
-#: rendering and the demo out, and then empties this set). A new one fails the test; so
-#: does one removed without striking it off here.
-KNOWN = {
-    ("memory", "records"),  # InMemoryStore.load_records / from_records
-    ("memory", "demo"),  # InMemoryStore.from_demo
-    ("kpi", "rendering"),  # Dashboard.render
-    ("reports.weekly", "rendering"),  # WeeklyCheck.render
-}
+OUTER |= {"plot", "plots", "html", "adapters", "testing", "_compat"}
 
 
 def _modules() -> dict[str, Path]:
@@ -53,16 +43,29 @@ class TestImportDirection:
         assert {m.split(".")[0] for m in modules} == set(CORE)
         assert len(modules) > len(CORE)
 
-    def test_the_core_imports_no_more_of_the_outer_layer(self) -> None:
-        """No core module imports record files, rendering, the demo, adapters or testing,
-        but for the known edges that issue #13 removes."""
+    def test_the_core_imports_nothing_of_the_outer_layer(self) -> None:
+        """No core module imports record files, rendering, the demo, frames, adapters,
+        the deprecated forwards or testing."""
         edges = {
             (module, target)
             for module, path in _modules().items()
             for target in _imported(path) & OUTER
         }
-        assert edges == KNOWN
+        assert edges == set()
 
-    def test_the_parser_sees_imports_inside_functions(self) -> None:
+    def test_the_parser_sees_imports_inside_functions(self, tmp_path: Path) -> None:
         """An import inside a function counts: laziness does not reverse a layer."""
-        assert "demo" in _imported(PACKAGE / "memory.py")
+        module = tmp_path / "lazy.py"
+        module.write_text("def f():\n    from smilepass_core.demo import load_demo\n")
+        assert _imported(module) == {"demo"}
+
+    def test_the_parser_sees_every_import_form(self, tmp_path: Path) -> None:
+        """``import a.b``, ``from a import b`` and ``from a.b import c`` all count."""
+        module = tmp_path / "forms.py"
+        module.write_text(
+            "import smilepass_core.io.text\n"
+            "from smilepass_core import demo\n"
+            "from smilepass_core.testing.strategies import members\n"
+            "import attrs\n"
+        )
+        assert _imported(module) == {"io", "demo", "testing"}

@@ -30,6 +30,7 @@ from smilepass_core.__main__ import (
     render_practice,
 )
 from smilepass_core.demo import DEMO_NOW, DEMO_SEED, DemoData, load_demo
+from smilepass_core.io.text import render_dashboard, render_weekly
 from smilepass_core.kpi import dashboard
 from smilepass_core.reports import weekly_check
 
@@ -263,8 +264,8 @@ class TestRenderPractice:
                 "Harbour Dental (Australia/Sydney, AUD)\n======================================",
                 "As of 2026-11-25 16:00 AEDT",
                 "Dashboard, compared with the previous period\n"
-                "--------------------------------------------\n" + board.render(),
-                "Weekly check\n------------\n" + weekly.render(),
+                "--------------------------------------------\n" + render_dashboard(board),
+                "Weekly check\n------------\n" + render_weekly(weekly),
                 "Members by status\n-----------------\n" + render_member_counts(SYD_MEMBERS),
                 "Payment plans by status and payment type\n"
                 "----------------------------------------\n"

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smilepass_core.demo import load_demo
+from smilepass_core.demo import demo_store, load_demo
 from smilepass_core.domain import (
     MEMBERSHIP_LIFECYCLE,
     BillingCycle,
@@ -1243,19 +1243,19 @@ class TestPayments:
 
 
 class TestFromDemo:
-    """InMemoryStore.from_demo() holds exactly the demo dataset."""
+    """demo_store() holds exactly the demo dataset."""
 
     def test_counts_equal_the_demo(self) -> None:
         """Every repository holds as many objects as the demo's tuple."""
         data = load_demo()
-        store = InMemoryStore.from_demo()
+        store = demo_store()
         for name in REPOSITORIES:
             assert _counts(store)[name] == (len(getattr(data, name)),) * 2, name
 
     def test_member_counts_by_status(self) -> None:
         """Counting and finding members by status (enum or host string) matches the demo."""
         data = load_demo()
-        store = InMemoryStore.from_demo()
+        store = demo_store()
         by_status = collections.Counter(m.status for m in data.members)
         for status in MembershipStatus:
             assert store.members.count(MemberQuery(statuses={status})) == by_status[status]
@@ -1268,14 +1268,14 @@ class TestFromDemo:
     def test_active_now_equals_the_current_statuses(self) -> None:
         """Active at the demo's now (all changes before it) equals the members Active now."""
         data = load_demo()
-        store = InMemoryStore.from_demo()
+        store = demo_store()
         active = sum(1 for m in data.members if m.status is _M.ACTIVE)
         assert store.members.count(MemberQuery(active_at=data.now)) == active
 
     def test_latest_feed_on_the_demo(self) -> None:
         """The latest-activated feed on the demo lists the newest first activations."""
         data = load_demo()
-        store = InMemoryStore.from_demo()
+        store = demo_store()
         for practice in data.practices:
             ranked = _newest_first(
                 m

@@ -17,8 +17,14 @@ from smilepass_core import (
     ScopeQuery,
     StatusChange,
 )
-from smilepass_core.demo import load_demo
-from smilepass_core.records import TABLES, from_records, to_records
+from smilepass_core.demo import demo_store, load_demo
+from smilepass_core.io.records import (
+    TABLES,
+    from_records,
+    load_records,
+    store_from_records,
+    to_records,
+)
 from smilepass_core.testing import strategies as sps
 
 
@@ -85,8 +91,8 @@ class TestRoundTrip:
 
     def test_the_demo_loads_from_records_like_from_objects(self) -> None:
         """A store loaded from the demo's records answers like one loaded from its objects."""
-        from_recs = InMemoryStore.from_records(DEMO)
-        from_objs = InMemoryStore.from_demo()
+        from_recs = store_from_records(DEMO)
+        from_objs = demo_store()
         for name in TABLES:
             assert len(getattr(from_recs, name)) == len(getattr(from_objs, name))
         query = MemberQuery(statuses={"active"})
@@ -291,7 +297,7 @@ class TestRefusals:
         tables["members"][9]["plan_id"] = "no-such-plan"
         store = InMemoryStore()
         with pytest.raises(InvalidRecord) as caught:
-            store.load_records(tables)
+            load_records(store, tables)
         assert (caught.value.table, caught.value.index, caught.value.field) == (
             "members",
             9,

@@ -70,6 +70,7 @@ from smilepass_core import (
     Unit,
     dashboard,
 )
+from smilepass_core.io.records import load_records, store_from_records
 from smilepass_core.kpi import this_month
 from smilepass_core.periods import add_units, local_midnight
 from smilepass_core.reports import (
@@ -1026,7 +1027,7 @@ class TestCsvRows:
 
     def test_the_well_formed_files_load(self) -> None:
         """The files as written (stray spaces and case included) load completely."""
-        store = InMemoryStore.from_records(csv_tables(CSV_FILES))
+        store = store_from_records(csv_tables(CSV_FILES))
         kept = (store.practices, store.staff_users, store.membership_plans, store.campaigns)
         assert [len(repo) for repo in kept] == [2, 2, 2, 2]
 
@@ -1053,7 +1054,7 @@ class TestCsvRows:
         tables[stem][row][field] = value
         store = InMemoryStore()
         with pytest.raises(InvalidRecord) as caught:
-            store.load_records(tables)
+            load_records(store, tables)
         error = caught.value
         assert (error.table, error.index, error.field) == (stem, row, field)
         assert reason in error.reason
@@ -1094,7 +1095,7 @@ class TestDuplicateIds:
         files["practices"] += "p,Harbour Dental,Australia/Sydney,AUD\n"
         store = InMemoryStore()
         with pytest.raises(InvalidRecord) as caught:
-            store.load_records(csv_tables(files))
+            load_records(store, csv_tables(files))
         assert (caught.value.table, caught.value.index, caught.value.field) == (
             "practices",
             2,

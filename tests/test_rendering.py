@@ -1,4 +1,4 @@
-"""Tests for smilepass_core.rendering: aligned tables, displayed figures, the dashboard text."""
+"""Tests for smilepass_core.io.text: aligned tables, displayed figures, the dashboard text."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from smilepass_core import (
     Patient,
     Practice,
 )
+from smilepass_core.io.text import format_table, render_dashboard, show
 from smilepass_core.kpi import dashboard
-from smilepass_core.rendering import format_table, render_dashboard, show
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 #: Monday 5 October 2026, 09:00 in Sydney.

@@ -47,7 +47,8 @@ from smilepass_core import (
     UnknownStatus,
     dashboard,
 )
-from smilepass_core.demo import DEMO_NOW
+from smilepass_core.demo import DEMO_NOW, demo_store
+from smilepass_core.io.text import render_dashboard, render_weekly
 from smilepass_core.periods import local_midnight, zone
 from smilepass_core.queries import MEMBER_ACTION_ORDER, PAYMENT_PLAN_ACTION_ORDER
 from smilepass_core.reports import (
@@ -257,7 +258,7 @@ def bondi() -> InMemoryStore:
 @pytest.fixture(scope="module")
 def demo() -> InMemoryStore:
     """The bundled demo dataset."""
-    return InMemoryStore.from_demo()
+    return demo_store()
 
 
 # -- helpers for the properties ---------------------------------------------------------------
@@ -905,9 +906,9 @@ class TestWeeklyCheck:
     def test_render_and_records(self, bondi: InMemoryStore) -> None:
         """The plain text is the dashboard then the three aligned sections; records by columns."""
         check = weekly_check(bondi, now=NOW)
-        assert check.render().split("\n") == [
+        assert render_weekly(check).split("\n") == [
             "This week against last week",
-            *check.dashboard.render().split("\n"),
+            *render_dashboard(check.dashboard).split("\n"),
             "",
             "Failed payment plans to action (1), oldest first",
             "Patient      Failed since  Progression     Balance  Actions",
@@ -949,7 +950,7 @@ class TestWeeklyCheck:
                 member_id="m5", at=local(11, 25, 10)
             ),
         ]
-        text = weekly_check(store_of([*bondi_objects(), *walk_in]), now=NOW).render()
+        text = render_weekly(weekly_check(store_of([*bondi_objects(), *walk_in]), now=NOW))
         assert text[text.index("Referrals converted") :].split("\n") == [
             "Referrals converted this week (2): say thank you",
             "New account holder  Referred by   Staff             Campaign        Converted",

@@ -128,6 +128,13 @@ __all__ = [
     "dashboard",
 ]
 
+# The outer layer registers its conversions (presentation) and the moved names their
+# deprecated forwards; the core modules above import neither.
+import smilepass_core.io  # noqa: F401  (registers the outer layer)
+from smilepass_core import _compat
+
+_compat.install()
+
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":

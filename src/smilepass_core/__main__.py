@@ -18,10 +18,10 @@ from smilepass_core.domain import (
     PaymentType,
     Practice,
 )
+from smilepass_core.io.text import format_table, render_dashboard, render_weekly
 from smilepass_core.kpi import dashboard
 from smilepass_core.memory import InMemoryStore
 from smilepass_core.periods import Preset, zone
-from smilepass_core.rendering import format_table
 from smilepass_core.reports import weekly_check
 
 __all__ = [
@@ -171,10 +171,10 @@ def render_practice(
     sections = [
         _heading(f"{practice.name} ({practice.timezone}, {practice.currency})", "="),
         f"As of {local_now:%Y-%m-%d %H:%M %Z}",
-        _heading("Dashboard, compared with the previous period") + "\n" + board.render(),
+        _heading("Dashboard, compared with the previous period") + "\n" + render_dashboard(board),
         _heading("Weekly check")
         + "\n"
-        + weekly_check(store, now=data.now, practices=practice.id).render(),
+        + render_weekly(weekly_check(store, now=data.now, practices=practice.id)),
         _heading("Members by status") + "\n" + render_member_counts(mine.members),
         _heading("Payment plans by status and payment type")
         + "\n"

@@ -28,6 +28,7 @@ from smilepass_core.domain import Member, Practice
 from smilepass_core.errors import CurrencyMismatch, InvalidValue
 from smilepass_core.money import ROUNDING, Money, exact_decimal
 from smilepass_core.periods import DateRange, Preset, Unit, as_instant, local_midnight, zone
+from smilepass_core.presentation import Tabular
 from smilepass_core.queries import (
     MemberQuery,
     Order,
@@ -193,7 +194,7 @@ class SeriesPoint(Generic[V]):
 
 
 @attrs.frozen
-class Dashboard:
+class Dashboard(Tabular):
     """The dashboard for some practices, a date range and ``now``.
 
     Attributes:
@@ -225,12 +226,6 @@ class Dashboard:
     latest_new_members: tuple[Member, ...]
     retention_parts: tuple[Ratio, Ratio]
     period_retention_parts: tuple[Ratio, Ratio]
-
-    def render(self) -> str:
-        """A plain-text table of the headline figures and the two series."""
-        from smilepass_core.rendering import render_dashboard
-
-        return render_dashboard(self)
 
 
 def effective_end(date_range: DateRange, now: datetime) -> datetime:

@@ -35,7 +35,7 @@ import functools
 import itertools
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
@@ -77,7 +77,6 @@ from smilepass_core.queries import (
     apply_order,
     check_order,
 )
-from smilepass_core.records import from_records
 from smilepass_core.repositories import STORE_TYPES
 
 __all__ = ["InMemoryStore", "Timeline"]
@@ -655,7 +654,7 @@ class InMemoryStore:
     """Every repository protocol in memory, indexed for the KPI reads.
 
     >>> from smilepass_core.demo import load_demo
-    >>> store = InMemoryStore.from_demo()
+    >>> store = InMemoryStore.from_objects(load_demo().objects())
     >>> store.practices.count(ScopeQuery()) == len(load_demo().practices)
     True
     """
@@ -685,9 +684,9 @@ class InMemoryStore:
         Each repository method is atomic on its own; a dashboard or a report makes many
         reads, so compute it inside ``atomic()`` when other threads write meanwhile.
 
-        >>> from smilepass_core.demo import DEMO_NOW
+        >>> from smilepass_core.demo import DEMO_NOW, demo_store
         >>> from smilepass_core.kpi import dashboard
-        >>> store = InMemoryStore.from_demo()
+        >>> store = demo_store()
         >>> with store.atomic():
         ...     board = dashboard(store, practices="syd", now=DEMO_NOW)
         >>> board.members.value > 0
@@ -708,13 +707,14 @@ class InMemoryStore:
         """
         self._load([(type(obj).__name__, index, obj) for index, obj in enumerate(objects)])
 
-    def load_records(self, tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> None:
-        """Parse plain records (see :mod:`smilepass_core.records`) and load them atomically.
+    def load_labelled(self, entries: Iterable[tuple[str, int, object]]) -> None:
+        """Like :meth:`load`, for objects labelled ``(source, index, object)``: an error
+        names the object's source (a table, a file) and its index there.
 
         Raises:
-            InvalidRecord: naming the table, the record's index, the field and the reason.
+            InvalidRecord: naming the source, the index, the field and the reason.
         """
-        self._load(from_records(tables))
+        self._load(list(entries))
 
     def _load(self, entries: list[tuple[str, int, object]]) -> None:
         with self._lock:
@@ -752,20 +752,6 @@ class InMemoryStore:
         store = cls()
         store.load(objects)
         return store
-
-    @classmethod
-    def from_records(cls, tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> InMemoryStore:
-        """A new store holding the parsed ``tables`` (see :meth:`load_records`)."""
-        store = cls()
-        store.load_records(tables)
-        return store
-
-    @classmethod
-    def from_demo(cls, now: datetime | None = None) -> InMemoryStore:
-        """A new store holding the bundled demo dataset (generated relative to ``now``)."""
-        from smilepass_core.demo import DEMO_NOW, load_demo
-
-        return cls.from_objects(load_demo(now or DEMO_NOW).objects())
 
 
 _NO_TIME = datetime.min.replace(tzinfo=UTC)

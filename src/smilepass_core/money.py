@@ -25,6 +25,7 @@ from typing import Any, Final
 import attrs
 
 from smilepass_core.errors import CurrencyMismatch, InvalidMoney, UnknownCurrency
+from smilepass_core.presentation import Shown
 
 __all__ = [
     "CURRENCIES",
@@ -134,7 +135,7 @@ def _check_amount(instance: Money, attribute: attrs.Attribute[Decimal], value: D
 
 
 @attrs.frozen(eq=True, order=False, repr=True)
-class Money:
+class Money(Shown):
     """An exact amount in one currency.
 
     ``Money(Decimal("12.3"), "aud")`` is stored as ``12.30 AUD``; ``-0`` equals ``0``.

@@ -29,6 +29,7 @@ import attrs
 import pendulum
 
 from smilepass_core.errors import InvalidPeriod, NaiveDatetime, UnknownTimezone
+from smilepass_core.presentation import Shown
 
 __all__ = [
     "DateRange",
@@ -191,7 +192,7 @@ def _end(value: Any) -> datetime:
 
 
 @attrs.frozen
-class DateRange:
+class DateRange(Shown):
     """A half-open range ``[start, end)`` of instants in a practice's time zone.
 
     Build one with a preset (:meth:`last_days`, :meth:`this_month`, ...),

@@ -10,6 +10,7 @@ from typing import IO, Any, ClassVar, TypeVar
 
 from smilepass_core.errors import InvalidValue, NotFound
 from smilepass_core.money import Money
+from smilepass_core.presentation import Tabular
 from smilepass_core.queries import ACTION_ORDERS, Order, ScopeQuery
 from smilepass_core.repositories import Store
 
@@ -176,7 +177,7 @@ def sort_rows(rows: Iterable[T], order: Order | None) -> list[T]:
     return result[start:stop]
 
 
-class Report:
+class Report(Tabular):
     """Mixin for frozen report classes holding ``rows`` of one :class:`Table` type."""
 
     ROW: ClassVar[type[Table]]

@@ -13,8 +13,8 @@ from smilepass_core.domain.overdue import failed_since
 from smilepass_core.errors import InvalidValue
 from smilepass_core.kpi import Dashboard, KpiTargets, dashboard
 from smilepass_core.periods import DateRange, Preset, as_instant, local_midnight, zone
+from smilepass_core.presentation import Shown
 from smilepass_core.queries import MemberQuery, PaymentPlanQuery, ReferralQuery, ScopeQuery
-from smilepass_core.rendering import format_table, show
 from smilepass_core.reports._table import Table, practice_ids, to_records
 from smilepass_core.reports.reconciliation import MembershipRow, membership_list
 from smilepass_core.repositories import Store
@@ -69,7 +69,7 @@ class ConvertedReferral(Table):
 
 
 @attrs.frozen
-class WeeklyCheck:
+class WeeklyCheck(Shown):
     """This week against last week, what to action, and whom to thank.
 
     Attributes:
@@ -92,56 +92,6 @@ class WeeklyCheck:
             "overdue_members": to_records(self.overdue_members),
             "converted_referrals": to_records(self.converted_referrals),
         }
-
-    def render(self) -> str:
-        """The weekly check as plain text."""
-        tz = zone(self.week.timezone)
-        parts = [
-            "This week against last week",
-            self.dashboard.render(),
-            "",
-            f"Failed payment plans to action ({len(self.failed_plans)}), oldest first",
-            format_table(
-                ["Patient", "Failed since", "Progression", "Balance", "Actions"],
-                [
-                    [
-                        p.patient,
-                        p.failed_at.astimezone(tz).strftime("%Y-%m-%d"),
-                        p.progression,
-                        show(p.balance),
-                        ", ".join(a.value.replace("_", " ") for a in p.actions),
-                    ]
-                    for p in self.failed_plans
-                ],
-                right=(2, 3),
-            ),
-            "",
-            f"Overdue members ({len(self.overdue_members)}), longest overdue first",
-            format_table(
-                ["Account holder", "Plan", "Status", "Amount overdue"],
-                [
-                    [m.account_holder, m.plan, m.status.value, show(m.amount_overdue)]
-                    for m in self.overdue_members
-                ],
-                right=(3,),
-            ),
-            "",
-            f"Referrals converted this week ({len(self.converted_referrals)}): say thank you",
-            format_table(
-                ["New account holder", "Referred by", "Staff", "Campaign", "Converted"],
-                [
-                    [
-                        r.new_account_holder,
-                        r.referring_member or "—",
-                        r.staff_user or "—",
-                        r.campaign or "—",
-                        r.converted_at.astimezone(tz).strftime("%Y-%m-%d"),
-                    ]
-                    for r in self.converted_referrals
-                ],
-            ),
-        ]
-        return "\n".join(parts)
 
 
 def weekly_check(

@@ -1,16 +1,4 @@
-"""The bundled demo dataset: two practices with 18 months of legal, ledger-backed history.
-
-Everything is built through the domain's named constructors and transition
-methods, so every history follows its lifecycle table, and every member
-status change has its ledger entry at the same instant (a failed charge
-when a member goes Failed, a succeeded one when they become Active).
-
->>> data = load_demo()
->>> [(p.name, p.timezone, p.currency) for p in data.practices]
-[('Harbour Dental', 'Australia/Sydney', 'AUD'), ('Hudson Smiles', 'America/New_York', 'USD')]
->>> load_demo() == data
-True
-"""
+"""Builds one demo practice's history through the domain's constructors and transitions."""
 
 from __future__ import annotations
 
@@ -18,12 +6,20 @@ import math
 import random
 import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
-from typing import Final
+from datetime import date, datetime, timedelta
 
 import attrs
 import pendulum
 
+from smilepass_core.demo.practices import (
+    _CANCEL_REASONS,
+    _MEMBER_MIX,
+    _PAUSE_REASONS,
+    _PLAN_MIX,
+    _SUSPEND_REASONS,
+    _WINDOW_DAYS,
+    _PracticeSpec,
+)
 from smilepass_core.domain import (
     BillingCycle,
     Campaign,
@@ -43,256 +39,7 @@ from smilepass_core.domain import (
     check_refund,
 )
 from smilepass_core.money import Money
-from smilepass_core.periods import as_instant, local_instant, zone
-from smilepass_core.repositories import STORE_TYPES
-
-__all__ = ["DEMO_NOW", "DEMO_SEED", "DemoData", "load_demo"]
-
-#: The demo's "now": 25 November 2026, 16:00 in Sydney (00:00 in New York).
-DEMO_NOW: Final = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
-
-#: The default seed of :func:`load_demo`.
-DEMO_SEED: Final = 20261125
-
-#: How far back members are enrolled: 18 months.
-_WINDOW_DAYS: Final = 547
-
-
-@attrs.frozen
-class DemoData:
-    """The demo dataset: every object of every practice, and the instant it was generated for.
-
-    Attributes:
-        practices: The practices, Harbour Dental (Sydney, AUD) then Hudson Smiles (New York, USD).
-        staff_users: Three staff users per practice.
-        membership_plans: Three membership plans per practice.
-        members: Members of every status, ordered by id (enrolment order per practice).
-        payment_plans: Payment plans of every status and payment type, ordered by id.
-        payments: The ledger: membership and payment plan charges and refunds, by time.
-        campaigns: Two campaigns per practice.
-        referrals: Referrals (Pending, Converted, Cancelled), ordered by id.
-        now: The instant everything happened before (aware, UTC).
-    """
-
-    practices: tuple[Practice, ...]
-    staff_users: tuple[StaffUser, ...]
-    membership_plans: tuple[MembershipPlan, ...]
-    members: tuple[Member, ...]
-    payment_plans: tuple[PaymentPlan, ...]
-    payments: tuple[Payment, ...]
-    campaigns: tuple[Campaign, ...]
-    referrals: tuple[Referral, ...]
-    now: datetime
-
-    def objects(self) -> tuple[object, ...]:
-        """Every object, practices first and the ledger last (what a store's ``load`` takes)."""
-        return tuple(obj for table in STORE_TYPES for obj in getattr(self, table))
-
-    def for_practice(self, practice_id: str) -> DemoData:
-        """The objects of one practice only (same ``now``).
-
-        Args:
-            practice_id: The id of a demo practice, e.g. ``"syd"``.
-
-        Returns:
-            A :class:`DemoData` holding that practice and its objects.
-        """
-        return DemoData(
-            practices=tuple(p for p in self.practices if p.id == practice_id),
-            staff_users=tuple(s for s in self.staff_users if s.practice_id == practice_id),
-            membership_plans=tuple(
-                p for p in self.membership_plans if p.practice_id == practice_id
-            ),
-            members=tuple(m for m in self.members if m.practice_id == practice_id),
-            payment_plans=tuple(p for p in self.payment_plans if p.practice_id == practice_id),
-            payments=tuple(p for p in self.payments if p.practice_id == practice_id),
-            campaigns=tuple(c for c in self.campaigns if c.practice_id == practice_id),
-            referrals=tuple(r for r in self.referrals if r.practice_id == practice_id),
-            now=self.now,
-        )
-
-
-def load_demo(now: datetime = DEMO_NOW, seed: int = DEMO_SEED) -> DemoData:
-    """Build the demo dataset, generated relative to ``now``.
-
-    The result depends only on ``now`` and ``seed``: no clock reads, no I/O.
-    Every timestamp in it is strictly before ``now``.
-
-    Args:
-        now: An aware instant; members are enrolled over the 18 months before it.
-        seed: Seed of the pseudo-random generator.
-
-    Returns:
-        The two demo practices with their staff, plans, members, payment plans,
-        ledger, campaigns and referrals.
-
-    Raises:
-        NaiveDatetime: ``now`` has no time zone.
-    """
-    instant = as_instant(now, "now")
-    root = random.Random(seed)
-    parts = [_Builder(spec, random.Random(root.getrandbits(64)), instant) for spec in _PRACTICES]
-    for builder in parts:
-        builder.build()
-    return DemoData(
-        practices=tuple(b.practice for b in parts),
-        staff_users=tuple(s for b in parts for s in b.staff),
-        membership_plans=tuple(p for b in parts for p in b.plans),
-        members=tuple(m for b in parts for m in b.members),
-        payment_plans=tuple(p for b in parts for p in b.payment_plans),
-        payments=tuple(sorted((p for b in parts for p in b.payments), key=lambda p: (p.at, p.id))),
-        campaigns=tuple(c for b in parts for c in b.campaigns),
-        referrals=tuple(sorted((r for b in parts for r in b.referrals), key=lambda r: r.id)),
-        now=instant,
-    )
-
-
-# -- what the two practices look like ----------------------------------------------------
-
-
-@attrs.frozen
-class _PlanSpec:
-    key: str
-    name: str
-    price: str
-    cycle: BillingCycle
-    weight: int
-
-
-@attrs.frozen
-class _CampaignSpec:
-    name: str
-    promo_code: str
-    starts_days_ago: int
-    ends_days_ago: int | None
-
-
-@attrs.frozen
-class _PracticeSpec:
-    id: str
-    name: str
-    timezone: str
-    currency: str
-    members: int
-    staff: tuple[str, ...]
-    plans: tuple[_PlanSpec, ...]
-    campaigns: tuple[_CampaignSpec, ...]
-    first_names: tuple[str, ...]
-    last_names: tuple[str, ...]
-    email_domain: str
-    phone_format: str
-
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-_M, _A = BillingCycle.MONTHLY, BillingCycle.ANNUALLY
-
-_PRACTICES: Final = (
-    _PracticeSpec(
-        id="syd",
-        name="Harbour Dental",
-        timezone="Australia/Sydney",
-        currency="AUD",
-        members=186,
-        staff=("Dr Mei Nguyen", "Josh Callaghan (front desk)", "Priya Raman (practice manager)"),
-        plans=(
-            _PlanSpec("essential", "Essential Care", "34.95", _M, 50),
-            _PlanSpec("family", "Family Care", "89.00", _M, 30),
-            _PlanSpec("premium", "Premium Care", "649.00", _A, 20),
-        ),
-        campaigns=(
-            _CampaignSpec("Refer a Mate", "MATE50", 540, None),
-            _CampaignSpec("Spring Smile Check", "SPRING26", 85, 24),
-        ),
-        first_names=_words(
-            "Olivia Charlotte Amelia Isla Mia Ava Grace Chloe Zoe Ruby Sienna Matilda Harper "
-            "Ella Lily Jack Oliver William Noah Thomas Henry Leo Lucas Charlie James Hudson "
-            "Archie Mason Liam Ethan Cooper Hamish Angus Priya Wei Minh Aisha Mohammed Sofia "
-            "Lachlan"
-        ),
-        last_names=_words(
-            "Smith Jones Williams Brown Wilson Taylor Nguyen Johnson Martin White Anderson "
-            "Walker Thompson Kelly Ryan Chen Lee Harris Robinson Campbell Murphy O'Brien Singh "
-            "Patel Mitchell Clarke Young King Wright Scott Green Baker Hall Morris Tran Wong "
-            "Russo Papadopoulos Fraser McDonald"
-        ),
-        email_domain="example.net",
-        phone_format="(02) 5550 {:04d}",
-    ),
-    _PracticeSpec(
-        id="nyc",
-        name="Hudson Smiles",
-        timezone="America/New_York",
-        currency="USD",
-        members=214,
-        staff=("Dr Rachel Goldberg", "Luis Ortega (front desk)", "Tanya Brooks (office manager)"),
-        plans=(
-            _PlanSpec("essential", "Essential", "29.00", _M, 50),
-            _PlanSpec("family", "Family", "79.00", _M, 30),
-            _PlanSpec("premium", "Premium", "549.00", _A, 20),
-        ),
-        campaigns=(
-            _CampaignSpec("Refer a Friend", "FRIEND50", 530, None),
-            _CampaignSpec("Back-to-School Checkups", "SCHOOL26", 110, 55),
-        ),
-        first_names=_words(
-            "Emma Olivia Sophia Isabella Ava Mia Abigail Emily Madison Harper Camila Aaliyah "
-            "Grace Hannah Zoe Liam Noah Elijah James Benjamin Lucas Mason Ethan Alexander Henry "
-            "Jacob Michael Daniel Logan Jackson Sebastian Mateo Samuel David Joseph Carter Owen "
-            "Wyatt Rosa Ananya"
-        ),
-        last_names=_words(
-            "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez "
-            "Lopez Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez "
-            "Thompson White Harris Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King "
-            "Wright Scott Nguyen Hill Flores Green Cohen Kowalski O'Connor Rossi Kim Patel"
-        ),
-        email_domain="example.com",
-        phone_format="(212) 555-01{:02d}",
-    ),
-)
-
-# Member scenarios besides "active": (name, share of the practice's members, minimum count).
-_MEMBER_MIX: Final = (
-    ("pending", 0.02, 2),
-    ("never_set_up", 0.015, 1),
-    ("failed", 0.035, 2),
-    ("suspended", 0.04, 2),
-    ("cancelled", 0.14, 3),
-)
-
-# Payment plan scenarios: (name, base count per practice, extra up to).
-_PLAN_MIX: Final = (
-    ("pending", 4, 2),
-    ("instant_completed", 5, 2),
-    ("instant_failed", 1, 1),
-    ("plan_active", 12, 4),
-    ("plan_completed", 4, 2),
-    ("plan_failed", 3, 2),
-    ("hold_active", 2, 1),
-    ("hold_completed", 3, 1),
-    ("hold_failed", 1, 0),
-    ("link_expired", 2, 1),
-    ("plan_cancelled", 1, 1),
-    ("plan_written_off", 1, 0),
-    ("hold_released", 1, 0),
-)
-
-_PAUSE_REASONS: Final = (
-    "paused: travelling overseas",
-    "paused: financial hardship",
-    "paused at the patient's request",
-)
-_SUSPEND_REASONS: Final = (*_PAUSE_REASONS, "paused: card expired, awaiting new details")
-_CANCEL_REASONS: Final = (
-    "moved away",
-    "cost",
-    "switched to health fund cover",
-    "not using the plan",
-    "cancelled at the patient's request",
-)
+from smilepass_core.periods import local_instant, zone
 
 
 @attrs.frozen

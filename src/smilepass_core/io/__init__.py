@@ -1,0 +1,8 @@
+"""The outer layer's conversions of the core's objects: record files (:mod:`.records`),
+plain text (:mod:`.text`), notebook HTML (:mod:`.html`), typed frames (:mod:`.frames`)
+and charts (:mod:`.charts`).
+
+Importing this package registers the HTML and frame conversions with
+:mod:`smilepass_core.presentation`; pyarrow, pandas, polars and matplotlib are imported
+only when a conversion needs them.
+"""
