@@ -821,3 +821,40 @@ class TestMinorUnitRoundTrip:
         m = Money.of(amount, code)
         assert m.amount == amount
         assert Money.from_minor(m.minor, code) == m
+
+
+class TestToFloat:
+    @given(money)
+    def test_to_float_is_the_nearest_float_of_the_amount(self, m: Money) -> None:
+        """to_float() is the float nearest the amount; with at most 15 significant digits
+        its shortest repr reads back as exactly the amount."""
+        result = m.to_float()
+        assert type(result) is float
+        assert result == float(m.amount)
+        assert Decimal(repr(result)) == m.amount
+
+    @pytest.mark.parametrize(
+        ("amount", "currency", "expected"),
+        [
+            ("12.30", "AUD", 12.3),
+            ("-0.01", "USD", -0.01),
+            ("0", "AUD", 0.0),
+            ("1234567", "JPY", 1234567.0),
+            ("-1.234", "KWD", -1.234),
+            ("9" * 30, "AUD", 1e30),
+        ],
+    )
+    def test_known_amounts(self, amount: str, currency: str, expected: float) -> None:
+        """Known amounts give the float a reader expects, sign and magnitude kept."""
+        assert Money.of(amount, currency).to_float() == expected
+
+    def test_the_float_is_not_exact_so_sums_stay_on_money(self) -> None:
+        """Adding floats misses a sum that adding Money gets exactly: why floats are opt-in."""
+        parts = [aud("0.10"), aud("0.20")]
+        assert sum(p.to_float() for p in parts) != aud("0.30").to_float()
+        assert sum(parts) == aud("0.30")
+
+    def test_float_of_money_still_raises(self) -> None:
+        """float(money) raises TypeError: the conversion is asked for by name only."""
+        with pytest.raises(TypeError):
+            float(aud("1.00"))  # type: ignore[arg-type]

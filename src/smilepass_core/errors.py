@@ -14,6 +14,7 @@ __all__ = [
     "InvalidRecord",
     "InvalidTransition",
     "InvalidValue",
+    "MissingExtra",
     "NaiveDatetime",
     "NotFound",
     "OutOfOrderChange",
@@ -68,6 +69,20 @@ class UnknownTimezone(InvalidValue):
 
 class NaiveDatetime(InvalidValue):
     """A datetime without a time zone where an instant is required."""
+
+
+class MissingExtra(SmilepassError, ImportError):
+    """An optional dependency is not installed; ``pip install 'smilepass-core[extra]'`` adds it."""
+
+    def __init__(self, extra: str, module: str, *, wanted: str = "") -> None:
+        self.extra = extra
+        self.module = module
+        self.wanted = wanted
+        what = f"{wanted} needs" if wanted else "this needs"
+        super().__init__(
+            f"{what} {module}, which is not installed: pip install 'smilepass-core[{extra}]'",
+            name=module,
+        )
 
 
 class InvalidTransition(SmilepassError, ValueError):

@@ -41,10 +41,12 @@ from smilepass_core.repositories import Store
 
 __all__ = [
     "Dashboard",
+    "Feed",
     "Goals",
     "Kpi",
     "KpiTargets",
     "Ratio",
+    "Series",
     "SeriesPoint",
     "dashboard",
     "effective_end",
@@ -193,6 +195,50 @@ class SeriesPoint(Generic[V]):
     value: V
 
 
+class Series(tuple[SeriesPoint[V], ...], Tabular):
+    """A series of the dashboard: a tuple of :class:`SeriesPoint`, oldest bucket first,
+    that is also a typed table (``series.to_polars()``, ``pl.DataFrame(series)``).
+
+    It iterates, indexes and compares like the plain tuple of its points (``timezone``
+    and ``currency`` take no part in equality).
+
+    Attributes:
+        timezone: The IANA zone its instants are shown in (the first practice's).
+        currency: The ISO code of a money series; ``None`` for a series of counts.
+    """
+
+    timezone: str
+    currency: str | None
+
+    def __new__(
+        cls,
+        points: Iterable[SeriesPoint[V]] = (),
+        *,
+        timezone: str = "UTC",
+        currency: str | None = None,
+    ) -> Series[V]:
+        self = super().__new__(cls, points)
+        self.timezone = timezone
+        self.currency = currency
+        return self
+
+
+class Feed(tuple[Member, ...], Tabular):
+    """The Latest New Members feed: a tuple of members, newest first, that is also a typed
+    table; it iterates, indexes and compares like the plain tuple.
+
+    Attributes:
+        timezone: The IANA zone its instants are shown in (the first practice's).
+    """
+
+    timezone: str
+
+    def __new__(cls, members: Iterable[Member] = (), *, timezone: str = "UTC") -> Feed:
+        self = super().__new__(cls, members)
+        self.timezone = timezone
+        return self
+
+
 @attrs.frozen
 class Dashboard(Tabular):
     """The dashboard for some practices, a date range and ``now``.
@@ -207,9 +253,11 @@ class Dashboard(Tabular):
         period_retention: Of the members Active at the range's start, the share still
             Active at its effective end, in percent.
         revenue: Collected (succeeded charges minus succeeded refunds) per currency.
-        new_members: First activations per bucket.
-        committed_payments: Value of the payment plans committed to per bucket, per currency.
-        latest_new_members: The most recently activated members, newest first.
+        new_members: First activations per bucket (a :class:`Series`).
+        committed_payments: Value of the payment plans committed to per bucket, per currency
+            (each a :class:`Series`).
+        latest_new_members: The most recently activated members, newest first (a
+            :class:`Feed`).
         retention_parts, period_retention_parts: The counts behind the two percentages,
             for the range and the comparison period.
     """
@@ -221,11 +269,48 @@ class Dashboard(Tabular):
     retention: Kpi[Decimal | None]
     period_retention: Kpi[Decimal | None]
     revenue: Mapping[str, Kpi[Money]]
-    new_members: tuple[SeriesPoint[int], ...]
-    committed_payments: Mapping[str, tuple[SeriesPoint[Money], ...]]
-    latest_new_members: tuple[Member, ...]
+    new_members: Series[int]
+    committed_payments: Mapping[str, Series[Money]]
+    latest_new_members: Feed
     retention_parts: tuple[Ratio, Ratio]
     period_retention_parts: tuple[Ratio, Ratio]
+
+    def __repr__(self) -> str:
+        """One line with the headline figures and the counts, never the whole dashboard.
+
+        >>> from smilepass_core.demo import DEMO_NOW, demo_store
+        >>> dashboard(demo_store(), practices="syd", now=DEMO_NOW)
+        <Dashboard syd 2026-11-19..2026-11-26: 138 members, retention 77.97 %,
+            revenue AUD 4,449.39, 7 buckets, 5 latest>
+        """
+        spans: dict[str, list[str]] = {}
+        for practice_id in self.practices:
+            spans.setdefault(_span(self.ranges[practice_id]), []).append(practice_id)
+        where = ", ".join(f"{'+'.join(ids)} {span}" for span, ids in spans.items())
+        retention = "—" if self.retention.value is None else f"{self.retention.value} %"
+        revenue = " / ".join(str(kpi.value) for kpi in self.revenue.values())
+        return (
+            f"<Dashboard {where}: {_count(self.members.value, 'member')}, "
+            f"retention {retention}, revenue {revenue}, "
+            f"{_count(len(self.new_members), 'bucket')}, {len(self.latest_new_members)} latest>"
+        )
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 member"``, ``"3 members"``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _span(date_range: DateRange) -> str:
+    """A range in short: its local first and end days (``2026-11-19..2026-11-26``, the end
+    excluded) when both edges are local midnights, else its local start and end times."""
+    start, end = date_range.local_start, date_range.local_end
+    tz = date_range.timezone
+    if date_range.start == local_midnight(start.date(), tz) and date_range.end == local_midnight(
+        end.date(), tz
+    ):
+        return f"{start.date()}..{end.date()}"
+    return f"{start:%Y-%m-%d %H:%M}..{end:%Y-%m-%d %H:%M}"
 
 
 def effective_end(date_range: DateRange, now: datetime) -> datetime:
@@ -418,7 +503,7 @@ def dashboard(
 
     currencies = sorted({f.practice.currency for f in figures})
     revenue: dict[str, Kpi[Money]] = {}
-    committed: dict[str, tuple[SeriesPoint[Money], ...]] = {}
+    committed: dict[str, Series[Money]] = {}
     for currency in currencies:
         mine = [
             (f, g) for f, g in zip(figures, goals, strict=True) if f.practice.currency == currency
@@ -430,7 +515,11 @@ def dashboard(
             goal=sum((g.revenue_in(f.practice) for f, g in mine), zero),
             this_month_delta=sum((f.revenue_month for f, _ in mine), zero),
         )
-        committed[currency] = _merge_series(f.committed for f, _ in mine)
+        committed[currency] = Series(
+            _merge_series(f.committed for f, _ in mine),
+            timezone=mine[0][0].date_range.timezone,
+            currency=currency,
+        )
 
     order = Order(["-first_activated_at"], Page(limit=latest))
     feeds = (
@@ -446,6 +535,7 @@ def dashboard(
     retention_parts = (combined("retention"), combined("retention_previous"))
     period_parts = (combined("period_retention"), combined("period_retention_previous"))
     active_end = sum(f.active_end for f in figures)
+    shown_in = figures[0].date_range.timezone
     return Dashboard(
         practices=ids,
         ranges={f.practice.id: f.date_range for f in figures},
@@ -459,9 +549,9 @@ def dashboard(
         retention=Kpi(retention_parts[0].percent, retention_parts[1].percent, retention_goal),
         period_retention=Kpi(period_parts[0].percent, period_parts[1].percent, retention_goal),
         revenue=revenue,
-        new_members=_merge_series(f.new_members for f in figures),
+        new_members=Series(_merge_series(f.new_members for f in figures), timezone=shown_in),
         committed_payments=committed,
-        latest_new_members=tuple(feed),
+        latest_new_members=Feed(feed, timezone=shown_in),
         retention_parts=retention_parts,
         period_retention_parts=period_parts,
     )

@@ -204,6 +204,18 @@ class Money(Shown):
         """The amount as an integer count of minor units."""
         return int(self.amount.scaleb(CURRENCIES[self.currency], _CONTEXT))
 
+    def to_float(self) -> float:
+        """The amount as the nearest binary float, for plotting only: never for arithmetic.
+
+        This is the one way to get a float from Money, and it must be asked for by name:
+        ``float(money)`` raises ``TypeError``. The currency is dropped; a float cannot
+        hold every amount exactly (``0.1 + 0.2 != 0.3``), so sums belong on the Money.
+
+        >>> Money.of("12.30", "AUD").to_float(), Money.of("-5", "JPY").to_float()
+        (12.3, -5.0)
+        """
+        return float(self.amount)
+
     def is_zero(self) -> bool:
         """True when the amount is zero."""
         return self.amount.is_zero()
