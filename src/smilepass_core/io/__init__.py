@@ -6,3 +6,5 @@ Importing this package registers the HTML and frame conversions with
 :mod:`smilepass_core.presentation`; pyarrow, pandas, polars and matplotlib are imported
 only when a conversion needs them.
 """
+
+from smilepass_core.io import frames as frames  # registers arrow, pandas, polars
