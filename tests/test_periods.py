@@ -23,6 +23,8 @@ from smilepass_core.errors import (
     UnknownTimezone,
 )
 from smilepass_core.periods import (
+    HOST_DEPENDENT_ZONES,
+    SUPPORTED_YEARS,
     DateRange,
     Preset,
     Unit,
@@ -384,6 +386,81 @@ class TestRefusals:
 # -- basics -----------------------------------------------------------------------------------
 
 
+class TestHostIndependentInputs:
+    """Inputs whose meaning would depend on the host, or that Python cannot compute with,
+    are refused with the library's errors (the second bad-input catalogue, issue #14)."""
+
+    @pytest.mark.parametrize("fold", ["0", "1", 2, -1, True, False, 0.0])
+    def test_fold_is_only_the_int_0_or_1(self, fold: object) -> None:
+        """``fold="0"`` once picked the second occurrence and ``fold=2`` was read as 1."""
+        overlap = wall(2026, 4, 5, 2, 30)  # Sydney's clocks go back at 03:00
+        with pytest.raises(InvalidPeriod, match="must be 0") as info:
+            local_instant(overlap, SYDNEY, fold=fold)  # type: ignore[arg-type]
+        assert info.value.field == "fold"
+
+    def test_fold_0_and_1_pick_the_two_occurrences(self) -> None:
+        """The accepted values still choose the first and the second 02:30."""
+        overlap = wall(2026, 4, 5, 2, 30)
+        first, second = (local_instant(overlap, SYDNEY, fold=f) for f in (0, 1))
+        assert second - first == HOUR
+
+    @pytest.mark.parametrize(
+        "name", [*sorted(HOST_DEPENDENT_ZONES), "posix/Australia/Sydney", "right/UTC"]
+    )
+    def test_host_dependent_zone_names_are_refused(self, name: str) -> None:
+        """``localtime`` is the server's zone, not a practice's: refused like an unknown name."""
+        with pytest.raises(UnknownTimezone, match="depends on the host"):
+            zone(name)
+        with pytest.raises(UnknownTimezone):
+            DateRange.this_month(now=datetime(2026, 11, 25, tzinfo=UTC), timezone=name)
+
+    @pytest.mark.parametrize("year", [1, 1899, 2201, 9999])
+    def test_years_outside_the_supported_ones_are_refused(self, year: int) -> None:
+        """Years 1 and 9999 raised OverflowError or pendulum's "year 10000"; now every entry
+        point names the field and the supported years."""
+        instant = datetime(year, 6, 1, tzinfo=UTC)
+        for call, field in (
+            (lambda: as_instant(instant, "now"), "now"),
+            (lambda: DateRange.this_month(now=instant, timezone=SYDNEY), "now"),
+            (lambda: local_midnight(date(year, 6, 1), SYDNEY), "day"),
+            (lambda: local_instant(wall(year, 6, 1), SYDNEY), "wall"),
+            (
+                lambda: DateRange.custom(date(year, 6, 1), date(year, 6, 2), timezone=SYDNEY),
+                "first_day",
+            ),
+        ):
+            with pytest.raises(
+                InvalidPeriod, match="outside the supported years 1900-2200"
+            ) as info:
+                call()
+            assert info.value.field == field
+
+    @given(
+        now=st.datetimes(timezones=st.sampled_from([UTC, ZoneInfo(SYDNEY)])),
+        preset=st.sampled_from(Preset),
+        zone_name=st.sampled_from(ZONES),
+    )
+    def test_any_year_gives_a_range_or_a_library_error(
+        self, now: datetime, preset: Preset, zone_name: str
+    ) -> None:
+        """Across every datetime Python has, a preset and its comparison are computed or
+        refused with InvalidPeriod: never OverflowError or pendulum's ValueError."""
+        if now.astimezone(UTC).year in SUPPORTED_YEARS[1:-1]:
+            r = DateRange.preset(preset, now=now, timezone=zone_name)
+            assert r.comparison(now).end <= r.start
+            assert r.bucket_edges(r.default_bucket_unit())[-1] == r.end
+            return
+        try:
+            r = DateRange.preset(preset, now=now, timezone=zone_name)
+            r.comparison(now)
+            r.bucket_edges(r.default_bucket_unit())
+        except InvalidPeriod as error:
+            reason = error.reason
+        else:
+            reason = "supported years"  # computed: fine at the edge years 1900 and 2200
+        assert "supported years" in reason
+
+
 class TestRangeBasics:
     def test_empty_range_is_valid(self) -> None:
         """start == end is an empty range: no days, no duration, no buckets, holds nothing."""
@@ -410,11 +487,18 @@ class TestRangeBasics:
         assert new_york_evening in r
         assert datetime(2026, 11, 25, 12, tzinfo=ZoneInfo(NEW_YORK)) not in r
 
-    def test_membership_of_non_datetimes_is_false(self) -> None:
-        """A date or string is never in a range."""
+    def test_membership_of_non_datetimes_is_refused(self) -> None:
+        """A date or a string tested ``in`` a range is an error, not a silent False: a
+        date is a whole local day, and the error says how to test one."""
         r = DateRange.custom(date(2026, 11, 25), date(2026, 11, 25), timezone=SYDNEY)
-        assert date(2026, 11, 25) not in r
-        assert "2026-11-25" not in r
+        with pytest.raises(InvalidPeriod, match="whole local day: test local_midnight") as info:
+            date(2026, 11, 25) in r  # noqa: B015
+        assert info.value.field == "instant"
+        with pytest.raises(InvalidPeriod, match="must be an aware datetime"):
+            "2026-11-25" in r  # noqa: B015
+        with pytest.raises(NaiveDatetime):
+            datetime(2026, 11, 25, 12) in r  # noqa: B015
+        assert local_midnight(date(2026, 11, 25), SYDNEY) in r
 
     def test_edges_are_stored_in_utc(self) -> None:
         """Edges are plain stdlib datetimes in UTC; local_start/local_end are in the zone."""
@@ -993,10 +1077,11 @@ class TestGapMidnights:
 # -- the host's own time zone is never used ----------------------------------------------------
 
 #: A POSIX TZ rule for UTC+14 (the furthest-ahead offset in use; POSIX inverts the sign), so
-#: it needs no zoneinfo files on the host. Near the end of the datetime range, converting an
-#: instant to this host zone overflows, so any use of the host's zone shows.
+#: it needs no zoneinfo files on the host. Any use of the host's zone moves an instant by 14
+#: hours, so it shows in the exact values below.
 HOST_ZONE = "KIR-14"
-END_OF_TIME = datetime(9999, 12, 31, 12, tzinfo=UTC)
+#: Noon on the last day of the supported years (SUPPORTED_YEARS).
+END_OF_TIME = datetime(2200, 12, 31, 12, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -1022,12 +1107,12 @@ class TestHostTimeZoneIsIgnored:
         assert datetime(2026, 1, 1, tzinfo=UTC).astimezone().utcoffset() == timedelta(hours=14)
 
     def test_local_instant_at_the_end_of_time(self) -> None:
-        """local_instant() uses the practice's zone alone, even where the host's would overflow."""
-        assert local_instant(wall(9999, 12, 31, 12), "UTC") == END_OF_TIME
+        """local_instant() uses the practice's zone alone, at the end of the supported years."""
+        assert local_instant(wall(2200, 12, 31, 12), "UTC") == END_OF_TIME
 
     def test_local_midnight_at_the_end_of_time(self) -> None:
         """local_midnight() returns a UTC instant computed without the host's zone."""
-        midnight = local_midnight(date(9999, 12, 31), "Etc/GMT+12")
+        midnight = local_midnight(date(2200, 12, 31), "Etc/GMT+12")
         assert midnight == END_OF_TIME
         assert midnight.tzinfo is UTC
 

@@ -32,11 +32,14 @@ from smilepass_core.errors import InvalidPeriod, NaiveDatetime, UnknownTimezone
 from smilepass_core.presentation import Shown
 
 __all__ = [
+    "HOST_DEPENDENT_ZONES",
+    "SUPPORTED_YEARS",
     "DateRange",
     "Preset",
     "Unit",
     "add_units",
     "as_instant",
+    "check_year",
     "local_instant",
     "local_midnight",
     "zone",
@@ -69,11 +72,25 @@ class Preset(enum.Enum):
     YEAR_TO_DATE = "year_to_date"
 
 
+#: Names the time zone database may hold that mean something else on each host: the
+#: server's own zone (``localtime``), a build artefact (``posixrules``, ``Factory``), or
+#: the ``posix/`` and ``right/`` copies (``right/`` counts leap seconds).
+HOST_DEPENDENT_ZONES: Final = frozenset({"localtime", "posixrules", "Factory"})
+_HOST_DEPENDENT_PREFIXES: Final = ("posix/", "right/")
+
+#: The years instants (in UTC) and local days may fall in: 1900 through 2200. Outside it,
+#: month and week arithmetic overflows Python's ``date`` (years 1 and 9999) long before a
+#: practice could mean it; inside it, every preset, bucket and comparison can be computed.
+SUPPORTED_YEARS: Final = range(1900, 2201)
+
+
 def zone(name: str) -> ZoneInfo:
     """Return the IANA time zone ``name``.
 
     Raises:
-        UnknownTimezone: ``name`` is not in the time zone database.
+        UnknownTimezone: ``name`` is not in the time zone database, or names a zone that
+            depends on the host (:data:`HOST_DEPENDENT_ZONES`: ``localtime`` is the
+            server's zone, not the practice's).
     """
     if not isinstance(name, str) or not name.strip():
         raise UnknownTimezone("timezone", name, "must be an IANA time zone name")
@@ -82,10 +99,29 @@ def zone(name: str) -> ZoneInfo:
 
 @functools.lru_cache(maxsize=256)
 def _zone(name: str) -> ZoneInfo:
+    if name in HOST_DEPENDENT_ZONES or name.startswith(_HOST_DEPENDENT_PREFIXES):
+        raise UnknownTimezone(
+            "timezone", name, "depends on the host; name the practice's IANA zone"
+        )
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise UnknownTimezone("timezone", name, "not an IANA time zone") from None
+
+
+def check_year(value: date, field: str) -> None:
+    """Refuse a date or instant outside :data:`SUPPORTED_YEARS`.
+
+    Raises:
+        InvalidPeriod: naming ``field`` and the supported years.
+    """
+    if value.year not in SUPPORTED_YEARS:
+        raise InvalidPeriod(
+            field,
+            value,
+            f"year {value.year} is outside the supported years "
+            f"{SUPPORTED_YEARS.start}-{SUPPORTED_YEARS.stop - 1}",
+        )
 
 
 def _timezone_name(value: Any) -> str:
@@ -100,12 +136,14 @@ def as_instant(value: Any, field: str = "at") -> datetime:
 
     Raises:
         NaiveDatetime: ``value`` has no time zone.
-        InvalidPeriod: ``value`` is not a datetime.
+        InvalidPeriod: ``value`` is not a datetime, or falls outside
+            :data:`SUPPORTED_YEARS`.
     """
     if not isinstance(value, datetime):
         raise InvalidPeriod(field, value, "must be a timezone-aware datetime")
     if value.tzinfo is None or value.utcoffset() is None:
         raise NaiveDatetime(field, value, "naive datetime; give it a time zone")
+    check_year(value, field)
     utc = value.astimezone(UTC)
     if type(utc) is not datetime:
         utc = datetime(
@@ -122,7 +160,14 @@ def as_instant(value: Any, field: str = "at") -> datetime:
 
 
 def local_midnight(day: date, timezone: str) -> datetime:
-    """The first instant of local ``day``, in UTC (01:00 local where midnight is in a DST gap)."""
+    """The first instant of local ``day``, in UTC (01:00 local where midnight is in a DST gap).
+
+    Raises:
+        InvalidPeriod: ``day`` is not a date, or falls outside :data:`SUPPORTED_YEARS`.
+    """
+    if not isinstance(day, date):
+        raise InvalidPeriod("day", day, "must be a date")
+    check_year(day, "day")
     return datetime(day.year, day.month, day.day, tzinfo=zone(timezone)).astimezone(UTC)
 
 
@@ -134,10 +179,15 @@ def local_instant(wall: datetime, timezone: str, *, fold: int | None = None) -> 
     second; without it, it raises.
 
     Raises:
-        InvalidPeriod: the wall time is aware, does not exist, or is ambiguous without ``fold``.
+        InvalidPeriod: the wall time is not a naive datetime, does not exist, or is
+            ambiguous without ``fold``; ``fold`` is not ``None``, ``0`` or ``1`` (the int:
+            ``"0"``, ``2`` and ``True`` are refused, not read as a choice).
     """
-    if wall.tzinfo is not None:
+    if not isinstance(wall, datetime) or wall.tzinfo is not None:
         raise InvalidPeriod("wall", wall, "must be a naive local wall-clock time")
+    if fold is not None and (type(fold) is not int or fold not in (0, 1)):
+        raise InvalidPeriod("fold", fold, "must be 0 (the first occurrence) or 1 (the second)")
+    check_year(wall, "wall")
     zi = zone(timezone)
     first = wall.replace(tzinfo=zi, fold=0)
     second = wall.replace(tzinfo=zi, fold=1)
@@ -244,6 +294,7 @@ class DateRange(Shown):
         for name, day in (("first_day", first_day), ("last_day", last_day)):
             if not isinstance(day, date) or isinstance(day, datetime):
                 raise InvalidPeriod(name, day, "must be a date")
+            check_year(day, name)
         if last_day < first_day:
             raise InvalidPeriod("last_day", last_day, f"is before first_day {first_day}")
         return cls(
@@ -330,10 +381,19 @@ class DateRange(Shown):
     # -- questions --------------------------------------------------------------------
 
     def __contains__(self, instant: object) -> bool:
-        """``start <= instant < end``."""
+        """``start <= instant < end`` for an aware datetime.
+
+        Raises:
+            InvalidPeriod: ``instant`` is not a datetime (a ``date`` is a whole local day,
+                not an instant: test ``local_midnight(day, timezone)`` instead).
+            NaiveDatetime: ``instant`` has no time zone.
+        """
         if not isinstance(instant, datetime):
-            return False
-        return self.start <= as_instant(instant) < self.end
+            reason = "must be an aware datetime"
+            if isinstance(instant, date):
+                reason += "; a date is a whole local day: test local_midnight(day, timezone)"
+            raise InvalidPeriod("instant", instant, reason)
+        return self.start <= as_instant(instant, "instant") < self.end
 
     def is_empty(self) -> bool:
         """True when ``start == end``."""
