@@ -16,13 +16,13 @@ from smilepass_core import (
     DateRange,
     InMemoryStore,
     InvalidValue,
+    MissingExtra,
     Practice,
     Unit,
     dashboard,
 )
 from smilepass_core.demo import DEMO_NOW, demo_store
 from smilepass_core.io.charts import (
-    INSTALL_HINT,
     cohort_chart,
     comparison_dashboard,
     receivables_chart,
@@ -418,12 +418,13 @@ class TestMissingExtra:
     def test_without_matplotlib_a_chart_names_the_extra(
         self, every_chart: dict[str, Chart], name: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """With matplotlib hidden, drawing raises ImportError naming ``[plot]``."""
+        """With matplotlib hidden, drawing raises MissingExtra, an ImportError naming ``[plot]``."""
         monkeypatch.setitem(sys.modules, "matplotlib", None)
-        with pytest.raises(ImportError, match=r"smilepass-core\[plot\]") as raised:
+        with pytest.raises(MissingExtra, match=r"pip install 'smilepass-core\[plot\]'") as raised:
             every_chart[name]()
+        assert isinstance(raised.value, ImportError)
+        assert (raised.value.extra, raised.value.module) == ("plot", "matplotlib")
         assert raised.value.name == "matplotlib"
-        assert INSTALL_HINT == "pip install 'smilepass-core[plot]'"
 
     def test_importing_the_module_does_not_import_matplotlib(self) -> None:
         """Importing the package and the charts module leaves matplotlib unimported."""

@@ -3,12 +3,14 @@
 Every function takes a core result (a :class:`~smilepass_core.kpi.Dashboard` or a report)
 and returns a new :class:`matplotlib.figure.Figure`, built directly (no pyplot, no global
 state, nothing shown): a notebook displays it, ``fig.savefig(...)`` writes it. Money
-becomes a float only here, to draw it; amounts of different currencies are never added
-(one axes per currency). An empty result gives a figure holding a "No data" note.
+becomes a float only here, to draw it (:meth:`Money.to_float`); amounts of different
+currencies are never added (one axes per currency). An empty result gives a figure holding
+a "No data" note.
 
 matplotlib is imported when a chart is drawn, never when this module (or
-``smilepass_core``) is imported; without it a chart raises :class:`ImportError` naming
-the extra to install.
+``smilepass_core``) is imported; without it a chart raises
+:class:`~smilepass_core.errors.MissingExtra` (an :class:`ImportError`) naming the extra to
+install, ``pip install 'smilepass-core[plot]'``.
 
 >>> from smilepass_core.demo import DEMO_NOW, demo_store
 >>> from smilepass_core.reports import aged_receivables
@@ -25,7 +27,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
-from smilepass_core.errors import InvalidValue
+from smilepass_core.errors import InvalidValue, MissingExtra
 from smilepass_core.kpi import Dashboard, SeriesPoint, dashboard
 from smilepass_core.money import Money
 from smilepass_core.periods import DateRange, Unit
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "INSTALL_HINT",
     "cohort_chart",
     "comparison_dashboard",
     "receivables_chart",
@@ -46,9 +47,6 @@ __all__ = [
     "series_chart",
     "staff_chart",
 ]
-
-#: What to install when matplotlib is missing.
-INSTALL_HINT = "pip install 'smilepass-core[plot]'"
 
 #: The x-axis caption of a series for each bucket unit.
 _BUCKET_CAPTION = {
@@ -74,7 +72,7 @@ def _new_figure(width: float, height: float) -> Figure:
     """A new Figure with constrained layout, or a clear error when matplotlib is missing.
 
     Raises:
-        ImportError: matplotlib is not installed; the message names the ``[plot]`` extra.
+        MissingExtra: matplotlib is not installed; the message names the ``[plot]`` extra.
     """
     try:
         # ``import matplotlib`` first: it fails even when a submodule is already imported
@@ -82,18 +80,8 @@ def _new_figure(width: float, height: float) -> Figure:
         import matplotlib  # noqa: F401
         from matplotlib.figure import Figure
     except ImportError as error:
-        raise ImportError(
-            f"smilepass_core charts need matplotlib: {INSTALL_HINT}", name="matplotlib"
-        ) from error
+        raise MissingExtra("plot", "matplotlib", wanted="a chart") from error
     return Figure(figsize=(width, height), layout="constrained")
-
-
-def _amount(money: Money) -> float:
-    """The one conversion of Money to a float: a bar height or a line point, for drawing only.
-
-    Money has no ``to_float()``; the float is made here, explicitly, and never flows back.
-    """
-    return float(money.amount)
 
 
 def _no_data(title: str, note: str) -> Figure:
@@ -141,7 +129,7 @@ def _money_axes(
         mine = [(label, money) for label, money in items if money.currency == currency]
         ax = fig.add_subplot(rows, 1, row + 1)
         total = sum((money for _, money in mine), Money.zero(currency))
-        _grouped_bars(ax, [label for label, _ in mine], [(what, [_amount(m) for _, m in mine])])
+        _grouped_bars(ax, [label for label, _ in mine], [(what, [m.to_float() for _, m in mine])])
         ax.set_title(f"{what} ({currency}): total {total}")
         ax.set_ylabel(f"Amount ({currency})")
         row += 1
@@ -269,7 +257,7 @@ def series_chart(
 
     Raises:
         InvalidValue: ``comparison`` is for other practices than ``board``.
-        ImportError: matplotlib is not installed.
+        MissingExtra: matplotlib is not installed (the ``[plot]`` extra).
     """
     if comparison is not None and comparison.practices != board.practices:
         raise InvalidValue(
@@ -307,8 +295,8 @@ def series_chart(
         previous = None if comparison is None else comparison.committed_payments.get(currency)
         _draw_series(
             ax,
-            [_amount(p.value) for p in series],
-            None if previous is None else [_amount(p.value) for p in previous],
+            [p.value.to_float() for p in series],
+            None if previous is None else [p.value.to_float() for p in previous],
             f"{current_label}: {_total(series, currency)}",
             f"{comparison_label}: {_total(previous or (), currency)}",
         )
@@ -352,17 +340,17 @@ def cohort_chart(table: CohortTable, *, title: str | None = None) -> Figure:
         A figure with one heatmap (an image, percent 0-100) and colour bar per practice.
 
     Raises:
-        ImportError: matplotlib is not installed.
+        MissingExtra: matplotlib is not installed (the ``[plot]`` extra).
     """
     practices = list(dict.fromkeys(r.practice for r in table.rows))
     heading = title or f"Cohort retention: {_practices(practices)}, as of {_utc(table.now)}"
     if not table.rows:
         return _no_data(heading, "no member has been Active yet")
-    import numpy as np
-
     heights = [len([r for r in table.rows if r.practice == p]) for p in practices]
     fig = _new_figure(10, 1.5 + sum(0.3 * h + 1.2 for h in heights))
     fig.suptitle(heading)
+    import numpy as np  # after the figure: matplotlib's own dependency
+
     for i, practice in enumerate(practices):
         rows = [r for r in table.rows if r.practice == practice]
         columns = max(1, *(len(r.active) for r in rows))
@@ -401,7 +389,7 @@ def receivables_chart(report: AgedReceivables, *, title: str | None = None) -> F
         A figure whose bars are ``report.by_practice[practice][bucket]`` (0 where absent).
 
     Raises:
-        ImportError: matplotlib is not installed.
+        MissingExtra: matplotlib is not installed (the ``[plot]`` extra).
     """
     practices = list(report.by_practice)
     heading = title or f"Aged receivables: {_practices(practices)}, at {_utc(report.at)}"
@@ -429,7 +417,7 @@ def receivables_chart(report: AgedReceivables, *, title: str | None = None) -> F
 
 def _bucket_amount(buckets: Mapping[str, Money], label: str, currency: str) -> float:
     money = buckets.get(label)
-    return 0.0 if money is None or money.currency != currency else _amount(money)
+    return 0.0 if money is None or money.currency != currency else money.to_float()
 
 
 def _conversion_axes(
@@ -468,7 +456,7 @@ def referral_chart(
 
     Raises:
         InvalidValue: ``by`` is neither ``"campaign"`` nor ``"user"``.
-        ImportError: matplotlib is not installed.
+        MissingExtra: matplotlib is not installed (the ``[plot]`` extra).
     """
     if by not in ("campaign", "user"):
         raise InvalidValue("by", by, "must be 'campaign' or 'user'")
@@ -519,7 +507,7 @@ def staff_chart(report: StaffAttribution, *, title: str | None = None) -> Figure
         A figure whose bars are the rows' ``referrals``, ``conversions`` and ``revenue``.
 
     Raises:
-        ImportError: matplotlib is not installed.
+        MissingExtra: matplotlib is not installed (the ``[plot]`` extra).
     """
     practices = [r.practice for r in report.rows]
     where = f": {_practices(practices)}" if practices else ""
