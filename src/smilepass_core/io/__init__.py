@@ -8,3 +8,4 @@ only when a conversion needs them.
 """
 
 from smilepass_core.io import frames as frames  # registers arrow, pandas, polars
+from smilepass_core.io import html as html  # registers html

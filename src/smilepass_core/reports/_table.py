@@ -178,10 +178,28 @@ def sort_rows(rows: Iterable[T], order: Order | None) -> list[T]:
 
 
 class Report(Tabular):
-    """Mixin for frozen report classes holding ``rows`` of one :class:`Table` type."""
+    """Mixin for frozen report classes holding ``rows`` of one :class:`Table` type.
+
+    A report class is decorated ``@attrs.frozen(repr=False)``: attrs would otherwise
+    replace the short :meth:`__repr__` below with its dump of every row.
+    """
 
     ROW: ClassVar[type[Table]]
     rows: tuple[Any, ...]
+
+    def __repr__(self) -> str:
+        """One line: the report's name, its row count and the practices of its rows (sorted).
+
+        >>> from smilepass_core.demo import DEMO_NOW, demo_store
+        >>> from smilepass_core.reports import membership_list
+        >>> membership_list(demo_store(), as_of=DEMO_NOW, practices="syd")
+        <MembershipList: 186 rows, practices syd>
+        """
+        n = len(self.rows)
+        practices = {getattr(row, "practice", None) for row in self.rows}
+        named = sorted(str(p) for p in practices if p is not None)
+        where = f", practices {', '.join(named)}" if named else ""
+        return f"<{type(self).__name__}: {n:,} row{'' if n == 1 else 's'}{where}>"
 
     def to_records(self) -> list[Record]:
         """The rows as plain dicts with stable column names (``ROW.COLUMNS``)."""

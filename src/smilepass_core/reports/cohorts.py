@@ -41,7 +41,7 @@ class CohortRow(Table):
         return tuple(Ratio(a, self.size).percent for a in self.active)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)  # Report's short __repr__
 class CohortTable(Report):
     """Cohort retention for each practice, cohorts oldest first."""
 

@@ -57,7 +57,7 @@ class ExportRow(Table):
     payment_id: str
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)  # Report's short __repr__
 class AccountingExport(Report):
     """Every succeeded charge and refund in a range, in time order; ``totals`` equal
     the dashboard's Total Revenue for the same range and practices."""
@@ -124,7 +124,7 @@ class ForecastRow(Table):
     currency: str
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)  # Report's short __repr__
 class InstalmentForecast(Report):
     """Scheduled instalments of Active plans, per practice and bucket."""
 

@@ -87,7 +87,7 @@ class ReceivableRow(Table):
     currency: str
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)  # Report's short __repr__
 class AgedReceivables(Report):
     """Aged receivables at an instant.
 

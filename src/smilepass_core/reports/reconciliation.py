@@ -70,7 +70,7 @@ class MembershipRow(Table):
     member: Member = attrs.field(eq=False, repr=False)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)  # Report's short __repr__
 class MembershipList(Report):
     """The Membership list, with its totals.
 
@@ -207,7 +207,7 @@ class Discrepancy:
     collected_per_ledger: Money
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)  # Report's short __repr__
 class PaymentPlanList(Report):
     """The Payment Plan list, with its totals and the ledger check.
 

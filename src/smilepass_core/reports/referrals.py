@@ -92,7 +92,7 @@ class ConversionSummary(Table):
         return Ratio(self.conversions, self.referrals).percent
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)  # Report's short __repr__
 class ReferralTracking(Report):
     """The referral tracking report.
 
@@ -269,7 +269,7 @@ class StaffRow(Table):
     currency: str
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)  # Report's short __repr__
 class StaffAttribution(Report):
     """Per-staff attribution over a range (the Pro tier's report, here for everyone)."""
 

@@ -85,6 +85,25 @@ class WeeklyCheck(Shown):
     overdue_members: tuple[MembershipRow, ...]
     converted_referrals: tuple[ConvertedReferral, ...]
 
+    def __repr__(self) -> str:
+        """One line: the practices, the week (local days, the end excluded) and how many
+        rows each list holds.
+
+        >>> from smilepass_core.demo import DEMO_NOW, demo_store
+        >>> weekly_check(demo_store(), now=DEMO_NOW, practices="syd")
+        <WeeklyCheck syd week 2026-11-23..2026-11-30: 6 failed plans,
+            9 overdue members, 0 converted referrals>
+        """
+        first, end = self.week.local_start.date(), self.week.local_end.date()
+        counts = [
+            (len(self.failed_plans), "failed plan"),
+            (len(self.overdue_members), "overdue member"),
+            (len(self.converted_referrals), "converted referral"),
+        ]
+        listed = ", ".join(f"{n:,} {noun}{'' if n == 1 else 's'}" for n, noun in counts)
+        practices = ", ".join(self.dashboard.practices)
+        return f"<WeeklyCheck {practices} week {first}..{end}: {listed}>"
+
     def to_records(self) -> dict[str, list[dict[str, Any]]]:
         """Each section as plain records."""
         return {
