@@ -22,7 +22,7 @@ install, ``pip install 'smilepass-core[plot]'``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
@@ -307,7 +307,7 @@ def series_chart(
     return fig
 
 
-def _total(series: Sequence[SeriesPoint[Money]], currency: str) -> Money:
+def _total(series: Iterable[SeriesPoint[Money]], currency: str) -> Money:
     return sum((p.value for p in series), Money.zero(currency))
 
 
