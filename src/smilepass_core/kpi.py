@@ -17,10 +17,10 @@ The calculator only reads through the repository protocols (``count``, ``find``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, SupportsIndex, TypeVar, overload
 
 import attrs
 
@@ -195,9 +195,72 @@ class SeriesPoint(Generic[V]):
     value: V
 
 
-class Series(tuple[SeriesPoint[V], ...], Tabular):
-    """A series of the dashboard: a tuple of :class:`SeriesPoint`, oldest bucket first,
-    that is also a typed table (``series.to_polars()``, ``pl.DataFrame(series)``).
+T = TypeVar("T")
+
+
+class _Items(Tabular, Generic[T]):
+    """A read-only sequence that is also a typed table.
+
+    It iterates, indexes, slices (to a plain tuple), hashes, prints and compares like the
+    tuple of its items, so ``series == (...)`` holds both ways. It is deliberately not a
+    ``tuple`` subclass nor a registered ``Sequence``: polars, pandas and DuckDB read a
+    tuple as rows of Python objects, and only read ``__arrow_c_stream__`` otherwise.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[T] = ()) -> None:
+        self._items = tuple(items)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._items)
+
+    def __reversed__(self) -> Iterator[T]:
+        return reversed(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[T, ...]: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> T | tuple[T, ...]:
+        return self._items[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _Items):
+            return self._items == other._items
+        if isinstance(other, tuple):
+            return self._items == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __repr__(self) -> str:
+        return repr(self._items)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _slots(type(self))}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
+
+def _slots(cls: type) -> list[str]:
+    return [name for c in cls.__mro__ for name in getattr(c, "__slots__", ())]
+
+
+class Series(_Items[SeriesPoint[V]]):
+    """A series of the dashboard, oldest bucket first, that is also a typed table
+    (``series.to_polars()``, ``pl.DataFrame(series)``).
 
     It iterates, indexes and compares like the plain tuple of its points (``timezone``
     and ``currency`` take no part in equality).
@@ -207,36 +270,33 @@ class Series(tuple[SeriesPoint[V], ...], Tabular):
         currency: The ISO code of a money series; ``None`` for a series of counts.
     """
 
-    timezone: str
-    currency: str | None
+    __slots__ = ("currency", "timezone")
 
-    def __new__(
-        cls,
+    def __init__(
+        self,
         points: Iterable[SeriesPoint[V]] = (),
         *,
         timezone: str = "UTC",
         currency: str | None = None,
-    ) -> Series[V]:
-        self = super().__new__(cls, points)
+    ) -> None:
+        super().__init__(points)
         self.timezone = timezone
         self.currency = currency
-        return self
 
 
-class Feed(tuple[Member, ...], Tabular):
-    """The Latest New Members feed: a tuple of members, newest first, that is also a typed
-    table; it iterates, indexes and compares like the plain tuple.
+class Feed(_Items[Member]):
+    """The Latest New Members feed, newest first, that is also a typed table; it iterates,
+    indexes and compares like the plain tuple of its members.
 
     Attributes:
         timezone: The IANA zone its instants are shown in (the first practice's).
     """
 
-    timezone: str
+    __slots__ = ("timezone",)
 
-    def __new__(cls, members: Iterable[Member] = (), *, timezone: str = "UTC") -> Feed:
-        self = super().__new__(cls, members)
+    def __init__(self, members: Iterable[Member] = (), *, timezone: str = "UTC") -> None:
+        super().__init__(members)
         self.timezone = timezone
-        return self
 
 
 @attrs.frozen

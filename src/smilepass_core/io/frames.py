@@ -393,16 +393,15 @@ def _currency(kind: _Kind, value: Any) -> Any:
 def zone_of(obj: Any) -> str:
     """The IANA zone a table's instants are shown in.
 
-    A :class:`~smilepass_core.kpi.Series`, a :class:`~smilepass_core.kpi.Feed` or a section
-    of the weekly check carries its own (the first practice's); a report with a
+    A :class:`~smilepass_core.kpi.Series` or a :class:`~smilepass_core.kpi.Feed` carries
+    its own (the dashboard's first practice's); a report with a
     ``date_range`` (or ``revenue_range``) uses that range's zone; any other, whose rows
     may span practices in different zones, uses UTC.
     """
-    for name in ("timezone",):
-        found = getattr(obj, name, None)
-        if isinstance(found, str):
-            return found
-    for name in ("date_range", "revenue_range", "week"):
+    own = getattr(obj, "timezone", None)
+    if isinstance(own, str):
+        return own
+    for name in ("date_range", "revenue_range"):
         found = getattr(obj, name, None)
         if found is not None and isinstance(getattr(found, "timezone", None), str):
             return str(found.timezone)
@@ -439,12 +438,9 @@ def _arrow(obj: Any, money: str) -> Any:
         return _table(_figures(obj), FigureRow, zone=zone, money=money)
     if isinstance(obj, Series):
         value = Money if obj.currency is not None else int
-        return _table(obj, SeriesPoint, zone=zone, money=money, overrides={"value": value})
+        return _table(tuple(obj), SeriesPoint, zone=zone, money=money, overrides={"value": value})
     if isinstance(obj, Feed):
         return _table([FeedRow.of(m) for m in obj], FeedRow, zone=zone, money=money)
-    row = getattr(obj, "row", None)
-    if isinstance(obj, tuple) and isinstance(row, type):
-        return _table(obj, row, zone=zone, money=money)
     raise TypeError(f"no typed table for {type(obj).__name__}")
 
 
@@ -454,7 +450,7 @@ def schema_of(obj: Any) -> Any:
 
 
 def to_arrow(obj: Any) -> Any:
-    """``obj`` (a report, the dashboard, a series, the feed, a weekly section) as a typed
+    """``obj`` (a report, the dashboard, one of its series, its feed) as a typed
     ``pyarrow.Table``; money exact (extra ``[arrow]``).
 
     Raises:
