@@ -45,6 +45,7 @@ from smilepass_core.queries import (
     PaymentPlanQuery,
     PaymentQuery,
     ReferralQuery,
+    ScopeQuery,
     SortKey,
     apply_order,
     check_order,
@@ -780,6 +781,78 @@ _SORTED_KINDS = [
     (Referral, "referrals"),
     (Payment, "payments"),
 ]
+
+
+class TestWrongTypes:
+    """Wrong-typed query arguments are refused when the query is built, with a library
+    error naming the field (not a TypeError from inside, nor a failure at find())."""
+
+    SPECS = (ScopeQuery, MemberQuery, PaymentPlanQuery, PaymentQuery, ReferralQuery)
+
+    @pytest.mark.parametrize("spec", SPECS)
+    @pytest.mark.parametrize("value", [5, 2.5, b"syd", {"syd": 1}, object()])
+    def test_an_id_field_that_is_not_ids(self, spec: Any, value: object) -> None:
+        """``practices=5`` (or bytes, a mapping, an object) names the field ``practices``."""
+        with pytest.raises(InvalidValue) as caught:
+            spec(practices=value)
+        assert caught.value.field == "practices"
+
+    @pytest.mark.parametrize("spec", SPECS)
+    def test_a_non_string_id_names_its_own_field(self, spec: Any) -> None:
+        """``practices=['syd', 3]`` names ``practices`` and the item 3 (it said "ids")."""
+        with pytest.raises(InvalidValue) as caught:
+            spec(practices=["syd", 3])
+        assert (caught.value.field, caught.value.value) == ("practices", 3)
+
+    def test_an_unhashable_id_is_refused(self) -> None:
+        """A list inside an id collection is refused, naming the field."""
+        with pytest.raises(InvalidValue) as caught:
+            MemberQuery(plans=[["essential"]])
+        assert caught.value.field == "plans"
+
+    @pytest.mark.parametrize("spec", [MemberQuery, PaymentPlanQuery])
+    @pytest.mark.parametrize("value", [5, b"ada", ["ada"]])
+    def test_name_contains_must_be_text(self, spec: Any, value: object) -> None:
+        """``name_contains=5`` fails at construction, not at find()."""
+        with pytest.raises(InvalidValue) as caught:
+            spec(name_contains=value)
+        assert caught.value.field == "name_contains"
+
+    def test_a_single_non_string_status_is_parsed_and_refused(self) -> None:
+        """``statuses=5`` is one unknown status (UnknownStatus), not a TypeError."""
+        with pytest.raises(UnknownStatus):
+            MemberQuery(statuses=5)
+
+    @pytest.mark.parametrize("keys", [5, [5], [None], ["balance", 3.0]])
+    def test_order_keys_must_be_columns(self, keys: object) -> None:
+        """``Order(5)`` and keys that are not names or SortKeys raise InvalidValue("keys")."""
+        with pytest.raises(InvalidValue) as caught:
+            Order(keys)  # type: ignore[arg-type]
+        assert caught.value.field == "keys"
+
+    @pytest.mark.parametrize(
+        ("build", "field"),
+        [
+            (lambda: Order(page=5), "page"),
+            (lambda: SortKey("balance", descending="yes"), "descending"),
+            (lambda: SortKey(5), "column"),
+            (lambda: SortKey("  "), "column"),
+            (lambda: PaymentQuery(sources=5), "sources"),
+            (lambda: PaymentQuery(sources=[5]), "sources"),
+        ],
+    )
+    def test_other_wrong_types(self, build: Callable[[], object], field: str) -> None:
+        """Pages, sort keys and sources of the wrong type are the library's errors."""
+        with pytest.raises(InvalidValue) as caught:
+            build()
+        assert caught.value.field == field
+
+    @given(value=st.one_of(st.integers(), st.floats(), st.binary(), st.booleans()))
+    def test_no_scalar_reaches_a_raw_error(self, value: object) -> None:
+        """Any scalar for any id field of any spec is an InvalidValue."""
+        for spec in self.SPECS:
+            with pytest.raises(InvalidValue):
+                spec(ids=value)
 
 
 class TestSorting:

@@ -78,22 +78,40 @@ _ACTIVE = MembershipStatus.ACTIVE
 # -- field converters ------------------------------------------------------------------
 
 
-def _ids(value: Iterable[str] | str | None) -> frozenset[str] | None:
-    if value is None:
-        return None
+def _ids(value: Any) -> Any:
+    """An id or a collection of ids as a frozenset; anything else is left for
+    :func:`_id_set` to refuse, naming the field."""
+    if value is None or isinstance(value, frozenset):
+        return value
     if isinstance(value, str):
         return frozenset((value,))
-    result = frozenset(value)
-    for item in result:
+    if isinstance(value, Iterable) and not isinstance(value, bytes | Mapping):
+        try:
+            return frozenset(value)
+        except TypeError:  # an unhashable item
+            return tuple(value)
+    return value
+
+
+def _id_set(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, frozenset):
+        raise InvalidValue(attribute.name, value, "must be an id or a collection of ids")
+    for item in value:
         if not isinstance(item, str):
-            raise InvalidValue("ids", item, "must be id strings")
-    return result
+            raise InvalidValue(attribute.name, item, "must be id strings")
+
+
+def _optional_text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidValue(attribute.name, value, "must be a string or None")
 
 
 def _parse_set(value: Any, parse: Callable[[Any], T]) -> frozenset[T] | None:
     if value is None:
         return None
-    if isinstance(value, str | Status | enum.Enum):
+    if isinstance(value, str | Status | enum.Enum) or not isinstance(value, Iterable):
         value = (value,)
     return frozenset(parse(v) for v in value)
 
@@ -135,7 +153,13 @@ def _outcomes(value: Any) -> frozenset[PaymentOutcome] | None:
 def _sources(value: Any) -> frozenset[tuple[str, str]] | None:
     if value is None:
         return None
-    result = frozenset(tuple(v) for v in value)
+    if not isinstance(value, Iterable) or isinstance(value, str):
+        raise InvalidValue("sources", value, "must be ('member' | 'payment_plan', id) pairs")
+    pairs = list(value)
+    for pair in pairs:
+        if not isinstance(pair, Iterable) or isinstance(pair, str):
+            raise InvalidValue("sources", pair, "must be ('member' | 'payment_plan', id) pairs")
+    result = frozenset(tuple(v) for v in pairs)
     for source in result:
         if len(source) != 2 or source[0] not in ("member", "payment_plan"):
             raise InvalidValue("sources", source, "must be ('member' | 'payment_plan', id) pairs")
@@ -203,8 +227,8 @@ def _check_start(query: MemberQuery | ReferralQuery) -> None:
 class ScopeQuery:
     """Practices, staff users, membership plans or campaigns: by practice and/or id."""
 
-    practices: frozenset[str] | None = attrs.field(default=None, converter=_ids)
-    ids: frozenset[str] | None = attrs.field(default=None, converter=_ids)
+    practices: frozenset[str] | None = attrs.field(default=None, converter=_ids, validator=_id_set)
+    ids: frozenset[str] | None = attrs.field(default=None, converter=_ids, validator=_id_set)
 
     def matches(self, obj: Any) -> bool:
         """True when ``obj`` (anything with ``id`` and ``practice_id``, or a Practice) matches."""
@@ -229,8 +253,8 @@ class MemberQuery:
         first_activated_in: first became Active inside this half-open range.
     """
 
-    practices: frozenset[str] | None = attrs.field(default=None, converter=_ids)
-    plans: frozenset[str] | None = attrs.field(default=None, converter=_ids)
+    practices: frozenset[str] | None = attrs.field(default=None, converter=_ids, validator=_id_set)
+    plans: frozenset[str] | None = attrs.field(default=None, converter=_ids, validator=_id_set)
     statuses: frozenset[MembershipStatus] | None = attrs.field(
         default=None, converter=_member_statuses
     )
@@ -239,14 +263,16 @@ class MemberQuery:
     grace_days: int = attrs.field(default=0, validator=_grace)
     start_from: date | None = attrs.field(default=None, validator=_optional_day)
     start_until: date | None = attrs.field(default=None, validator=_optional_day)
-    campaigns: frozenset[str] | None = attrs.field(default=None, converter=_ids)
-    staff_users: frozenset[str] | None = attrs.field(default=None, converter=_ids)
-    name_contains: str | None = None
+    campaigns: frozenset[str] | None = attrs.field(default=None, converter=_ids, validator=_id_set)
+    staff_users: frozenset[str] | None = attrs.field(
+        default=None, converter=_ids, validator=_id_set
+    )
+    name_contains: str | None = attrs.field(default=None, validator=_optional_text)
     active_at: datetime | None = attrs.field(default=None, converter=_active_at)
     retained_until: datetime | None = attrs.field(default=None, converter=_retained_until)
     ever_active_before: datetime | None = attrs.field(default=None, converter=_ever_active_before)
     first_activated_in: DateRange | None = attrs.field(default=None, validator=_optional_range)
-    ids: frozenset[str] | None = attrs.field(default=None, converter=_ids)
+    ids: frozenset[str] | None = attrs.field(default=None, converter=_ids, validator=_id_set)
 
     def __attrs_post_init__(self) -> None:
         _check_overdue(self)
@@ -312,7 +338,7 @@ class PaymentPlanQuery:
         name_contains: case-insensitive text in the patient's name.
     """
 
-    practices: frozenset[str] | None = attrs.field(default=None, converter=_ids)
+    practices: frozenset[str] | None = attrs.field(default=None, converter=_ids, validator=_id_set)
     statuses: frozenset[PaymentPlanStatus] | None = attrs.field(
         default=None, converter=_plan_statuses
     )
@@ -324,9 +350,9 @@ class PaymentPlanQuery:
     as_of: datetime | None = attrs.field(default=None, converter=_as_of)
     grace_days: int = attrs.field(default=0, validator=_grace)
     committed_in: DateRange | None = attrs.field(default=None, validator=_optional_range)
-    members: frozenset[str] | None = attrs.field(default=None, converter=_ids)
-    name_contains: str | None = None
-    ids: frozenset[str] | None = attrs.field(default=None, converter=_ids)
+    members: frozenset[str] | None = attrs.field(default=None, converter=_ids, validator=_id_set)
+    name_contains: str | None = attrs.field(default=None, validator=_optional_text)
+    ids: frozenset[str] | None = attrs.field(default=None, converter=_ids, validator=_id_set)
 
     def __attrs_post_init__(self) -> None:
         _check_overdue(self)
@@ -374,12 +400,12 @@ class PaymentQuery:
         time_range: payment time inside this half-open range.
     """
 
-    practices: frozenset[str] | None = attrs.field(default=None, converter=_ids)
+    practices: frozenset[str] | None = attrs.field(default=None, converter=_ids, validator=_id_set)
     sources: frozenset[tuple[str, str]] | None = attrs.field(default=None, converter=_sources)
     kinds: frozenset[PaymentKind] | None = attrs.field(default=None, converter=_kinds)
     outcomes: frozenset[PaymentOutcome] | None = attrs.field(default=None, converter=_outcomes)
     time_range: DateRange | None = attrs.field(default=None, validator=_optional_range)
-    ids: frozenset[str] | None = attrs.field(default=None, converter=_ids)
+    ids: frozenset[str] | None = attrs.field(default=None, converter=_ids, validator=_id_set)
 
     def matches(self, payment: Payment) -> bool:
         """True when ``payment`` passes every filter."""
@@ -404,17 +430,21 @@ class ReferralQuery:
         converted_in: converted inside this half-open range.
     """
 
-    practices: frozenset[str] | None = attrs.field(default=None, converter=_ids)
-    campaigns: frozenset[str] | None = attrs.field(default=None, converter=_ids)
-    staff_users: frozenset[str] | None = attrs.field(default=None, converter=_ids)
+    practices: frozenset[str] | None = attrs.field(default=None, converter=_ids, validator=_id_set)
+    campaigns: frozenset[str] | None = attrs.field(default=None, converter=_ids, validator=_id_set)
+    staff_users: frozenset[str] | None = attrs.field(
+        default=None, converter=_ids, validator=_id_set
+    )
     statuses: frozenset[ReferralStatus] | None = attrs.field(
         default=None, converter=_referral_statuses
     )
     start_from: date | None = attrs.field(default=None, validator=_optional_day)
     start_until: date | None = attrs.field(default=None, validator=_optional_day)
     converted_in: DateRange | None = attrs.field(default=None, validator=_optional_range)
-    referring_members: frozenset[str] | None = attrs.field(default=None, converter=_ids)
-    ids: frozenset[str] | None = attrs.field(default=None, converter=_ids)
+    referring_members: frozenset[str] | None = attrs.field(
+        default=None, converter=_ids, validator=_id_set
+    )
+    ids: frozenset[str] | None = attrs.field(default=None, converter=_ids, validator=_id_set)
 
     def __attrs_post_init__(self) -> None:
         _check_start(self)
@@ -440,12 +470,22 @@ class ReferralQuery:
 # -- sorting and paging ------------------------------------------------------------------
 
 
+def _column(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidValue(attribute.name, value, "must be a column name")
+
+
+def _flag(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bool):
+        raise InvalidValue(attribute.name, value, "must be True or False")
+
+
 @attrs.frozen
 class SortKey:
     """One sort column, ascending unless ``descending``."""
 
-    column: str = attrs.field(validator=attrs.validators.instance_of(str))
-    descending: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    column: str = attrs.field(validator=_column)
+    descending: bool = attrs.field(default=False, validator=_flag)
 
     @classmethod
     def parse(cls, text: str) -> SortKey:
@@ -457,7 +497,18 @@ class SortKey:
 def _order(value: Any) -> tuple[SortKey, ...]:
     if isinstance(value, str | SortKey):
         value = (value,)
-    return tuple(SortKey.parse(v) if isinstance(v, str) else v for v in value)
+    if not isinstance(value, Iterable):
+        raise InvalidValue("keys", value, "must be column names or SortKeys")
+    keys = tuple(SortKey.parse(v) if isinstance(v, str) else v for v in value)
+    for key in keys:
+        if not isinstance(key, SortKey):
+            raise InvalidValue("keys", key, "must be column names or SortKeys")
+    return keys
+
+
+def _page(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, Page):
+        raise InvalidValue(attribute.name, value, "must be a Page")
 
 
 @attrs.frozen
@@ -481,7 +532,7 @@ class Order:
     """Sort columns (first is primary) and a page; ties always broken by id ascending."""
 
     keys: tuple[SortKey, ...] = attrs.field(default=(), converter=_order)
-    page: Page = attrs.field(factory=Page, validator=attrs.validators.instance_of(Page))
+    page: Page = attrs.field(factory=Page, validator=_page)
 
 
 class _HasId(Protocol):
