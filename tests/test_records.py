@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from smilepass_core import (
     InMemoryStore,
     InvalidRecord,
+    InvalidValue,
     MemberQuery,
     MembershipStatus,
     ScopeQuery,
@@ -305,3 +306,57 @@ class TestRefusals:
         )
         assert store.practices.count(ScopeQuery()) == 0
         assert len(store.members) == 0
+
+
+class TestUnknownColumnsAndEncodings:
+    """A column no parser reads is refused by name (a misspelt optional column used to be
+    dropped in silence); byte-order marks and non-list tables are handled (issue #14)."""
+
+    @pytest.mark.parametrize(
+        ("table", "index", "path", "field"),
+        [
+            ("members", 3, ("staff_user",), "staff_user"),
+            ("members", 3, ("account_holder", "emial"), "account_holder.emial"),
+            ("members", 3, ("history", 0, "when"), "history[0].when"),
+            ("payment_plans", 1, ("schedule", 0, "due"), "schedule[0].due"),
+            ("practices", 0, ("Currency",), "Currency"),
+        ],
+    )
+    def test_an_unknown_column_is_named(
+        self, table: str, index: int, path: Path, field: str
+    ) -> None:
+        """The error names the unknown column where it sits and lists the known ones."""
+        error = _refused(_with(table, index, path, "x"))
+        assert (error.table, error.index, error.field) == (table, index, field)
+        assert error.reason.startswith("unknown column; known: ")
+
+    def test_unknown_columns_can_be_ignored_explicitly(self) -> None:
+        """``unknown_columns="ignore"`` parses the record as if the column were absent."""
+        tables = _with("members", 3, ("staff_user",), "u1")
+        parsed = from_records(tables, unknown_columns="ignore")
+        assert parsed == from_records({"members": DEMO["members"][:4]})
+
+    def test_the_option_itself_is_checked(self) -> None:
+        """A misspelt option is an error, not strictness silently off."""
+        with pytest.raises(InvalidValue, match='must be "error" or "ignore"'):
+            from_records(DEMO, unknown_columns="skip")
+
+    def test_a_byte_order_mark_before_a_column_is_dropped(self) -> None:
+        """A CSV saved with a BOM ("\\ufeffid") reads like one without (it said "id: is
+        required")."""
+        record = dict(DEMO["practices"][0])
+        marked = {"\ufeff" + k if k == "id" else k: v for k, v in record.items()}
+        assert from_records({"practices": [marked]}) == from_records({"practices": [record]})
+
+    @pytest.mark.parametrize("records", [None, 5, "practices.csv", {"id": "p1"}])
+    def test_a_table_that_is_not_a_list_of_records(self, records: Any) -> None:
+        """``{"practices": None}`` raised TypeError; now InvalidRecord names the table."""
+        error = _refused({"practices": records})
+        assert (error.table, error.index, error.field) == ("practices", 0, "records")
+
+    @pytest.mark.parametrize("tables", [None, [("practices", [])], "practices"])
+    def test_tables_that_are_not_a_mapping(self, tables: Any) -> None:
+        """Something other than a mapping of tables is refused, naming ``tables``."""
+        with pytest.raises(InvalidValue) as caught:
+            from_records(tables)
+        assert caught.value.field == "tables"

@@ -19,8 +19,9 @@ dependents are lists of such records.
 
 from __future__ import annotations
 
+import contextvars
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -46,7 +47,7 @@ from smilepass_core.domain import (
     Status,
     StatusChange,
 )
-from smilepass_core.errors import InvalidRecord, SmilepassError
+from smilepass_core.errors import InvalidRecord, InvalidValue, SmilepassError
 from smilepass_core.memory import InMemoryStore
 from smilepass_core.money import Money
 from smilepass_core.periods import as_instant
@@ -67,6 +68,56 @@ class _FieldError(Exception):
 
 
 # -- reading fields ----------------------------------------------------------------------
+
+#: Whether a column no parser reads is an error (the default) or ignored.
+_STRICT: contextvars.ContextVar[bool] = contextvars.ContextVar("strict", default=True)
+_BOM = "\ufeff"
+
+
+class _Tracked(Mapping[str, Any]):
+    """A record that remembers the columns its parser looked at; a byte-order mark at the
+    start of a column name (a CSV saved by a spreadsheet) is dropped."""
+
+    def __init__(self, record: Mapping[str, Any]) -> None:
+        self._data = {
+            (k.removeprefix(_BOM) if isinstance(k, str) else k): v for k, v in record.items()
+        }
+        self.read: set[Any] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return self._data[key]
+
+    def __contains__(self, key: object) -> bool:
+        self.read.add(key)
+        return key in self._data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return self._data.get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def _columns(parse: Callable[[Mapping[str, Any]], T]) -> Callable[[Any], T]:
+    """``parse`` refusing a record with a column it does not read (unless ignored)."""
+
+    def strict(record: Any) -> T:
+        if not isinstance(record, Mapping):
+            raise _FieldError("record", f"expected a mapping, got {type(record).__name__}")
+        tracked = _Tracked(record)
+        result = parse(tracked)
+        unknown = sorted((str(k) for k in tracked if k not in tracked.read), key=str)
+        if unknown and _STRICT.get():
+            known = ", ".join(sorted(str(k) for k in tracked.read))
+            raise _FieldError(unknown[0], f"unknown column; known: {known}")
+        return result
+
+    return strict
 
 
 def _absent(value: Any) -> bool:
@@ -176,6 +227,7 @@ def _each(
     return tuple(result)
 
 
+@_columns
 def _patient(r: Mapping[str, Any]) -> Patient:
     return Patient(
         id=_get(r, "id", _str),
@@ -186,13 +238,16 @@ def _patient(r: Mapping[str, Any]) -> Patient:
 
 
 def _history(status: type[Status]) -> Callable[[Mapping[str, Any]], Any]:
+    @_columns
+    def _change(r: Mapping[str, Any]) -> tuple[Any, datetime, str]:
+        to = status.parse(r.get("status", r.get("to")))
+        return to, _get(r, "at", _instant), _opt(r, "reason", _str) or ""
+
     def parse(records: Any) -> tuple[StatusChange[Any], ...]:
         changes: list[StatusChange[Any]] = []
         for i, r in enumerate(_list(records)):
             try:
-                to = status.parse(r.get("status", r.get("to")))
-                at = _get(r, "at", _instant)
-                reason = _opt(r, "reason", _str) or ""
+                to, at, reason = _change(r)
             except _FieldError as inner:
                 raise _FieldError(f"[{i}].{inner.field}", inner.reason) from None
             except SmilepassError as error:
@@ -257,11 +312,13 @@ def _member(r: Mapping[str, Any]) -> Member:
 def _payment_plan(r: Mapping[str, Any]) -> PaymentPlan:
     currency = _get(r, "currency", _str)
 
+    @_columns
     def instalment(i: Mapping[str, Any]) -> Instalment:
         return Instalment(
             _get(i, "number", _int), _get(i, "due_date", _date), _money(i, "amount", currency)
         )
 
+    @_columns
     def attempt(a: Mapping[str, Any]) -> InstalmentAttempt:
         return InstalmentAttempt(
             number=_get(a, "number", _int),
@@ -332,22 +389,44 @@ TABLES: dict[str, tuple[type, Callable[[Mapping[str, Any]], Any]]] = {
 }
 
 
-def from_records(tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> list[tuple[str, int, Any]]:
+def from_records(
+    tables: Mapping[str, Iterable[Mapping[str, Any]]], *, unknown_columns: str = "error"
+) -> list[tuple[str, int, Any]]:
     """Parse every record into a domain object: ``[(table, index, object), ...]``.
+
+    A column no parser reads (a misspelt ``staff_user``) is an error unless
+    ``unknown_columns="ignore"``; a byte-order mark before a column name is dropped.
 
     Raises:
         InvalidRecord: naming the table, the record's index, the field and the reason
-            (an unknown table name is reported as field ``table``).
+            (an unknown table name is reported as field ``table``, a table that is not a
+            list of records as field ``records``).
+        InvalidValue: ``tables`` is not a mapping, or ``unknown_columns`` is neither
+            ``"error"`` nor ``"ignore"``.
     """
+    if unknown_columns not in ("error", "ignore"):
+        raise InvalidValue("unknown_columns", unknown_columns, 'must be "error" or "ignore"')
+    if not isinstance(tables, Mapping):
+        raise InvalidValue("tables", tables, "must map table names to lists of records")
+    token = _STRICT.set(unknown_columns == "error")
+    try:
+        return _parse_tables(tables)
+    finally:
+        _STRICT.reset(token)
+
+
+def _parse_tables(tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> list[tuple[str, int, Any]]:
     result: list[tuple[str, int, Any]] = []
     for table, records in tables.items():
         if table not in TABLES:
             raise InvalidRecord(table, 0, "table", f"unknown table; known: {', '.join(TABLES)}")
-        parse = TABLES[table][1]
+        if isinstance(records, str | bytes | Mapping) or not isinstance(records, Iterable):
+            raise InvalidRecord(
+                table, 0, "records", f"expected a list of records, got {type(records).__name__}"
+            )
+        parse = _columns(TABLES[table][1])
         for index, record in enumerate(records):
             try:
-                if not isinstance(record, Mapping):
-                    raise _FieldError("record", f"expected a mapping, got {type(record).__name__}")
                 result.append((table, index, parse(record)))
             except _FieldError as error:
                 raise InvalidRecord(table, index, error.field, error.reason) from None
@@ -357,21 +436,28 @@ def from_records(tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> list[tupl
     return result
 
 
-def load_records(store: InMemoryStore, tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> None:
-    """Parse ``tables`` and load them into ``store`` atomically: on any error nothing of
-    them is kept (formerly ``InMemoryStore.load_records``).
+def load_records(
+    store: InMemoryStore,
+    tables: Mapping[str, Iterable[Mapping[str, Any]]],
+    *,
+    unknown_columns: str = "error",
+) -> None:
+    """Parse ``tables`` (see :func:`from_records`) and load them into ``store`` atomically:
+    on any error nothing of them is kept (formerly ``InMemoryStore.load_records``).
 
     Raises:
         InvalidRecord: naming the table, the record's index, the field and the reason.
     """
-    store.load_labelled(from_records(tables))
+    store.load_labelled(from_records(tables, unknown_columns=unknown_columns))
 
 
-def store_from_records(tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> InMemoryStore:
+def store_from_records(
+    tables: Mapping[str, Iterable[Mapping[str, Any]]], *, unknown_columns: str = "error"
+) -> InMemoryStore:
     """A new :class:`~smilepass_core.memory.InMemoryStore` holding the parsed ``tables``
     (formerly ``InMemoryStore.from_records``)."""
     store = InMemoryStore()
-    load_records(store, tables)
+    load_records(store, tables, unknown_columns=unknown_columns)
     return store
 
 
