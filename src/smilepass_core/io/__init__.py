@@ -7,5 +7,8 @@ Importing this package registers the HTML and frame conversions with
 only when a conversion needs them.
 """
 
+# charts imports matplotlib only when drawing; it is loaded with the package like the
+# others, so every module holds the same classes however it is first reached.
+from smilepass_core.io import charts as charts
 from smilepass_core.io import frames as frames  # registers arrow, pandas, polars
 from smilepass_core.io import html as html  # registers html
