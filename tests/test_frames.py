@@ -317,8 +317,8 @@ class TestSeriesAndFeed:
         assert len(board.new_members) == len(points)
         assert hash(board.new_members) == hash(points)
         assert board.new_members != list(points)
-        assert repr(Series(())) == "()"
-        assert repr(Feed(())) == "()"
+        assert repr(Series(())) == "<Series: 0 buckets>"
+        assert repr(Feed(())) == "<Feed: 0 members, newest first>"
 
     def test_series_remember_zone_and_currency(self, board: Dashboard) -> None:
         """The series are shown in the first practice's zone; money series know their currency,
@@ -383,6 +383,66 @@ class TestSeriesAndFeed:
         start = datetime(2026, 1, 1, tzinfo=UTC)
         point = SeriesPoint(date(2026, 1, 1), start, start + timedelta(days=1), 3)
         assert Series([point]).to_arrow().column("value").to_pylist() == [3]
+
+
+class TestWeeklyLists:
+    """The weekly check's three lists are tables of their own (``Rows``)."""
+
+    CHECK = reports.weekly_check(demo_store(), now=DEMO_NOW, practices="syd")
+
+    def test_each_list_converts_with_its_row_columns(self) -> None:
+        """Each list's Arrow table has its row type's columns and one row per row, instants
+        in the week's zone, balances exact."""
+        for rows in (
+            self.CHECK.failed_plans,
+            self.CHECK.overdue_members,
+            self.CHECK.converted_referrals,
+        ):
+            table = rows.to_arrow()
+            assert table.num_rows == len(rows)
+            assert set(rows.row.COLUMNS) <= set(table.column_names)
+        failed = self.CHECK.failed_plans
+        assert len(failed) > 0
+        table = failed.to_arrow()
+        assert table.schema.field("failed_at").type == pa.timestamp("us", tz=SYDNEY)
+        assert table.column("balance").to_pylist() == [r.balance.amount for r in failed]
+
+    def test_polars_and_duckdb_read_a_list_directly(self) -> None:
+        """``pl.DataFrame(rows)`` and DuckDB read a list through the Arrow stream."""
+        overdue = self.CHECK.overdue_members
+        assert pl.DataFrame(overdue).height == len(overdue)
+        assert duckdb.sql("select count(*) from overdue").fetchall() == [(len(overdue),)]
+
+    def test_a_list_compares_like_its_tuple_and_is_read_only(self) -> None:
+        """The lists still compare, index and iterate like tuples, and cannot be changed."""
+        failed = self.CHECK.failed_plans
+        assert failed == tuple(failed)
+        assert repr(failed) == f"<Rows of FailedPlan: {len(failed)} rows>"
+        with pytest.raises(AttributeError, match="read-only"):
+            failed.row = reports.weekly.ConvertedReferral  # type: ignore[misc]
+        with pytest.raises(AttributeError, match="read-only"):
+            self.CHECK.dashboard.new_members.timezone = "UTC"  # type: ignore[misc]
+        with pytest.raises(AttributeError, match="read-only"):
+            del self.CHECK.dashboard.latest_new_members.timezone
+
+    def test_a_weekly_check_built_from_tuples_gets_rows(self) -> None:
+        """A WeeklyCheck built by hand from plain tuples holds Rows of the right type."""
+        check = attrs.evolve(self.CHECK, failed_plans=tuple(self.CHECK.failed_plans))
+        assert check.failed_plans.row is reports.weekly.FailedPlan
+        assert check == self.CHECK
+
+    def test_records_and_csv_of_a_list(self) -> None:
+        """A list writes the same records and CSV as its rows do."""
+        import io as text_io
+
+        from smilepass_core.reports._table import to_csv, to_records
+
+        overdue = self.CHECK.overdue_members
+        assert overdue.to_records() == to_records(overdue)
+        written, expected = text_io.StringIO(), text_io.StringIO()
+        overdue.to_csv(written)
+        to_csv(overdue, overdue.row.COLUMNS, expected)
+        assert written.getvalue() == expected.getvalue()
 
 
 class TestPandas:

@@ -509,6 +509,19 @@ class TestWeeklyHtml:
         tz = {"syd": SYDNEY, "nyc": "America/New_York"}[failed.practice]
         assert format_instant(failed.failed_at, tz) in text
 
+    def test_each_list_shows_on_its_own(self) -> None:
+        """One list of the check is a table of its own rows, titled by the row type, its
+        instants in the list's zone and long lists cut like every other table."""
+        c = check()
+        failed = c.failed_plans
+        page = parsed(failed)
+        assert page.classes()[0] == f"{ROOT_CLASS} {ROOT_CLASS}-rows"
+        assert f"Failed plans · {len(failed)}" in page.text
+        assert page.classes().count("smilepass-table") == 1
+        assert format_instant(failed[0].failed_at, failed.timezone) in page.text
+        assert len(failed) >= 2
+        assert f"{len(failed) - 1} more row" in to_html(failed, max_rows=1)
+
 
 def _style_rules(css: str) -> list[str]:
     return [

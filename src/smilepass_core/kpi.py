@@ -17,10 +17,10 @@ The calculator only reads through the repository protocols (``count``, ``find``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Generic, SupportsIndex, TypeVar, overload
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -28,7 +28,7 @@ from smilepass_core.domain import Member, Practice
 from smilepass_core.errors import CurrencyMismatch, InvalidValue
 from smilepass_core.money import ROUNDING, Money, exact_decimal
 from smilepass_core.periods import DateRange, Preset, Unit, as_instant, local_midnight, zone
-from smilepass_core.presentation import Tabular
+from smilepass_core.presentation import Items, Tabular
 from smilepass_core.queries import (
     MemberQuery,
     Order,
@@ -198,67 +198,7 @@ class SeriesPoint(Generic[V]):
 T = TypeVar("T")
 
 
-class _Items(Tabular, Generic[T]):
-    """A read-only sequence that is also a typed table.
-
-    It iterates, indexes, slices (to a plain tuple), hashes, prints and compares like the
-    tuple of its items, so ``series == (...)`` holds both ways. It is deliberately not a
-    ``tuple`` subclass nor a registered ``Sequence``: polars, pandas and DuckDB read a
-    tuple as rows of Python objects, and only read ``__arrow_c_stream__`` otherwise.
-    """
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: Iterable[T] = ()) -> None:
-        self._items = tuple(items)
-
-    def __iter__(self) -> Iterator[T]:
-        return iter(self._items)
-
-    def __reversed__(self) -> Iterator[T]:
-        return reversed(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __contains__(self, item: object) -> bool:
-        return item in self._items
-
-    @overload
-    def __getitem__(self, index: SupportsIndex) -> T: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[T, ...]: ...
-
-    def __getitem__(self, index: SupportsIndex | slice) -> T | tuple[T, ...]:
-        return self._items[index]
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, _Items):
-            return self._items == other._items
-        if isinstance(other, tuple):
-            return self._items == other
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._items)
-
-    def __repr__(self) -> str:
-        return repr(self._items)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _slots(type(self))}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        for name, value in state.items():
-            object.__setattr__(self, name, value)
-
-
-def _slots(cls: type) -> list[str]:
-    return [name for c in cls.__mro__ for name in getattr(c, "__slots__", ())]
-
-
-class Series(_Items[SeriesPoint[V]]):
+class Series(Items[SeriesPoint[V]]):
     """A series of the dashboard, oldest bucket first, that is also a typed table
     (``series.to_polars()``, ``pl.DataFrame(series)``).
 
@@ -271,6 +211,8 @@ class Series(_Items[SeriesPoint[V]]):
     """
 
     __slots__ = ("currency", "timezone")
+    timezone: str
+    currency: str | None
 
     def __init__(
         self,
@@ -280,11 +222,29 @@ class Series(_Items[SeriesPoint[V]]):
         currency: str | None = None,
     ) -> None:
         super().__init__(points)
-        self.timezone = timezone
-        self.currency = currency
+        object.__setattr__(self, "timezone", timezone)
+        object.__setattr__(self, "currency", currency)
+
+    def __repr__(self) -> str:
+        """One line: the buckets' first days and the total.
+
+        >>> from smilepass_core.demo import DEMO_NOW, demo_store
+        >>> board = dashboard(demo_store(), practices="syd", now=DEMO_NOW)
+        >>> board.new_members
+        <Series: 7 buckets 2026-11-19..2026-11-25, total 2>
+        >>> board.committed_payments["AUD"]
+        <Series: 7 buckets 2026-11-19..2026-11-25, total AUD 1,225.00>
+        """
+        points = self._items
+        if not points:
+            return "<Series: 0 buckets>"
+        values: list[Any] = [p.value for p in points]
+        total = sum(values[1:], values[0])
+        span = f"{points[0].day.isoformat()}..{points[-1].day.isoformat()}"
+        return f"<Series: {_count(len(points), 'bucket')} {span}, total {total}>"
 
 
-class Feed(_Items[Member]):
+class Feed(Items[Member]):
     """The Latest New Members feed, newest first, that is also a typed table; it iterates,
     indexes and compares like the plain tuple of its members.
 
@@ -293,10 +253,15 @@ class Feed(_Items[Member]):
     """
 
     __slots__ = ("timezone",)
+    timezone: str
 
     def __init__(self, members: Iterable[Member] = (), *, timezone: str = "UTC") -> None:
         super().__init__(members)
-        self.timezone = timezone
+        object.__setattr__(self, "timezone", timezone)
+
+    def __repr__(self) -> str:
+        """One line: how many members, newest first."""
+        return f"<Feed: {_count(len(self._items), 'member')}, newest first>"
 
 
 @attrs.frozen

@@ -14,12 +14,12 @@ nothing of the outer layer, nor pyarrow, pandas, polars or matplotlib.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Final, Generic, SupportsIndex, TypeVar, overload
 
 from smilepass_core.errors import SmilepassError
 
-__all__ = ["CAPABILITIES", "Shown", "Tabular", "provide", "provider"]
+__all__ = ["CAPABILITIES", "Items", "Shown", "Tabular", "provide", "provider"]
 
 #: What the outer layer provides: each name, what it turns a result into.
 CAPABILITIES: Final = {
@@ -93,3 +93,75 @@ class Tabular(Shown):
     def to_polars(self) -> Any:
         """This result as a ``polars.DataFrame`` with typed columns (extra ``[polars]``)."""
         return provider("polars")(self)
+
+
+T = TypeVar("T")
+
+
+class Items(Tabular, Generic[T]):
+    """A read-only sequence that is also a typed table.
+
+    It iterates, indexes, slices (to a plain tuple), hashes, prints and compares like the
+    tuple of its items, so ``series == (...)`` holds both ways. It is deliberately not a
+    ``tuple`` subclass nor a registered ``Sequence``: polars, pandas and DuckDB read a
+    tuple as rows of Python objects, and only read ``__arrow_c_stream__`` otherwise.
+    """
+
+    __slots__ = ("_items",)
+    _items: tuple[T, ...]
+
+    def __init__(self, items: Iterable[T] = ()) -> None:
+        object.__setattr__(self, "_items", tuple(items))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only: {name} cannot be set")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only: {name} cannot be deleted")
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._items)
+
+    def __reversed__(self) -> Iterator[T]:
+        return reversed(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[T, ...]: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> T | tuple[T, ...]:
+        return self._items[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Items):
+            return self._items == other._items
+        if isinstance(other, tuple):
+            return self._items == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __repr__(self) -> str:
+        """One line with the count, never every item (``tuple(items)`` shows them)."""
+        n = len(self._items)
+        return f"<{type(self).__name__}: {n:,} item{'' if n == 1 else 's'}>"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _slots(type(self))}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
+
+def _slots(cls: type) -> list[str]:
+    return [name for c in cls.__mro__ for name in getattr(c, "__slots__", ())]

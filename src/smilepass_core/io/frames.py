@@ -44,7 +44,7 @@ from smilepass_core.domain import FollowUpAction, Member, MembershipStatus
 from smilepass_core.errors import InvalidValue, MissingExtra
 from smilepass_core.kpi import Dashboard, Feed, Kpi, Series, SeriesPoint
 from smilepass_core.money import Money, minor_units
-from smilepass_core.reports._table import Report, Table
+from smilepass_core.reports._table import Report, Rows, Table
 from smilepass_core.reports.weekly import FailedPlan
 
 __all__ = [
@@ -441,6 +441,8 @@ def _arrow(obj: Any, money: str) -> Any:
         return _table(tuple(obj), SeriesPoint, zone=zone, money=money, overrides={"value": value})
     if isinstance(obj, Feed):
         return _table([FeedRow.of(m) for m in obj], FeedRow, zone=zone, money=money)
+    if isinstance(obj, Rows):
+        return _table(tuple(obj), obj.row, zone=zone, money=money)
     raise TypeError(f"no typed table for {type(obj).__name__}")
 
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 import enum
 import functools
 import html
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -65,9 +66,7 @@ from smilepass_core.reports import (
     StaffAttribution,
     WeeklyCheck,
 )
-from smilepass_core.reports._table import Report, Table
-from smilepass_core.reports.reconciliation import MembershipRow
-from smilepass_core.reports.weekly import ConvertedReferral, FailedPlan
+from smilepass_core.reports._table import Report, Rows
 
 __all__ = [
     "CSS",
@@ -667,10 +666,10 @@ def _report_body(report: Report, max_rows: int | None) -> str:
 
 def _weekly_body(check: WeeklyCheck, max_rows: int | None) -> str:
     zones = {p: r.timezone for p, r in check.dashboard.ranges.items()}
-    sections: list[tuple[str, Sequence[Table], type[Table]]] = [
-        ("Failed payment plans to action", check.failed_plans, FailedPlan),
-        ("Overdue members", check.overdue_members, MembershipRow),
-        ("Referrals converted this week", check.converted_referrals, ConvertedReferral),
+    sections: list[tuple[str, Rows[Any]]] = [
+        ("Failed payment plans to action", check.failed_plans),
+        ("Overdue members", check.overdue_members),
+        ("Referrals converted this week", check.converted_referrals),
     ]
     parts = [
         _heading(f"Weekly check · week of {format_range(check.week)}"),
@@ -681,9 +680,9 @@ def _weekly_body(check: WeeklyCheck, max_rows: int | None) -> str:
         ),
         _dashboard_body(check.dashboard, max_rows),
     ]
-    for name, rows, row_type in sections:
+    for name, rows in sections:
         parts.append(_heading(f"{name} · {len(rows):,}"))
-        parts.append(_rows_table(rows, row_type.COLUMNS, max_rows=max_rows, zones=zones))
+        parts.append(_rows_table(tuple(rows), rows.row.COLUMNS, max_rows=max_rows, zones=zones))
     return "".join(parts)
 
 
@@ -737,6 +736,16 @@ def _(obj: Feed, *, max_rows: int | None = MAX_ROWS) -> str:
     zones = {m.practice_id: obj.timezone for m in obj}
     body = _heading(f"Latest New Members · {len(obj):,}")
     return _root("feed", body + _feed_table(obj, zones, max_rows=limit))
+
+
+@to_html.register
+def _(obj: Rows, *, max_rows: int | None = MAX_ROWS) -> str:  # type: ignore[type-arg]
+    limit = _check_max_rows(max_rows)
+    zones = {getattr(r, "practice", ""): obj.timezone for r in obj}
+    name = re.sub(r"(?<!^)(?=[A-Z])", " ", obj.row.__name__).capitalize()
+    body = _heading(f"{name}s · {len(obj):,}")
+    table = _rows_table(tuple(obj), obj.row.COLUMNS, max_rows=limit, zones=zones)
+    return _root("rows", body + table)
 
 
 @to_html.register

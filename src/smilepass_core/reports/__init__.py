@@ -3,6 +3,7 @@ manual leaves out (aged receivables, cohorts, per-staff attribution, accounting 
 instalment forecast). Every report holds frozen rows with ``to_records()`` and ``to_csv()``.
 """
 
+from smilepass_core.reports._table import Rows
 from smilepass_core.reports.cohorts import CohortTable, cohort_retention
 from smilepass_core.reports.ledger import (
     AccountingExport,
@@ -33,6 +34,7 @@ __all__ = [
     "MembershipList",
     "PaymentPlanList",
     "ReferralTracking",
+    "Rows",
     "StaffAttribution",
     "WeeklyCheck",
     "accounting_export",

@@ -10,13 +10,14 @@ from typing import IO, Any, ClassVar, TypeVar
 
 from smilepass_core.errors import InvalidValue, NotFound
 from smilepass_core.money import Money
-from smilepass_core.presentation import Tabular
+from smilepass_core.presentation import Items, Tabular
 from smilepass_core.queries import ACTION_ORDERS, Order, ScopeQuery
 from smilepass_core.repositories import Store
 
 __all__ = [
     "FORMULA_TRIGGERS",
     "Report",
+    "Rows",
     "Table",
     "neutralised",
     "plain",
@@ -175,6 +176,42 @@ def sort_rows(rows: Iterable[T], order: Order | None) -> list[T]:
     start = order.page.offset
     stop = None if order.page.limit is None else start + order.page.limit
     return result[start:stop]
+
+
+R = TypeVar("R", bound=Table)
+
+
+class Rows(Items[R]):
+    """A list inside a report (the weekly check's three lists): a read-only sequence of
+    rows that compares like the tuple of them and is also a typed table
+    (``rows.to_polars()``), its columns ``row.COLUMNS``.
+
+    Attributes:
+        row: The row type.
+        timezone: The IANA zone its instants are shown in.
+    """
+
+    __slots__ = ("row", "timezone")
+    row: type[R]
+    timezone: str
+
+    def __init__(self, rows: Iterable[R], *, row: type[R], timezone: str = "UTC") -> None:
+        super().__init__(rows)
+        object.__setattr__(self, "row", row)
+        object.__setattr__(self, "timezone", timezone)
+
+    def __repr__(self) -> str:
+        """One line: the row type and the count."""
+        n = len(self._items)
+        return f"<Rows of {self.row.__name__}: {n:,} row{'' if n == 1 else 's'}>"
+
+    def to_records(self) -> list[Record]:
+        """The rows as plain dicts with stable column names (``row.COLUMNS``)."""
+        return to_records(self)
+
+    def to_csv(self, file: IO[str], *, neutralise_formulas: bool = True) -> None:
+        """Write the rows as CSV, header first (see :meth:`Report.to_csv`)."""
+        to_csv(self, self.row.COLUMNS, file, neutralise_formulas=neutralise_formulas)
 
 
 class Report(Tabular):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 
@@ -15,7 +15,7 @@ from smilepass_core.kpi import Dashboard, KpiTargets, dashboard
 from smilepass_core.periods import DateRange, Preset, as_instant, local_midnight, zone
 from smilepass_core.presentation import Shown
 from smilepass_core.queries import MemberQuery, PaymentPlanQuery, ReferralQuery, ScopeQuery
-from smilepass_core.reports._table import Table, practice_ids, to_records
+from smilepass_core.reports._table import Rows, Table, practice_ids, to_records
 from smilepass_core.reports.reconciliation import MembershipRow, membership_list
 from smilepass_core.repositories import Store
 
@@ -68,6 +68,26 @@ class ConvertedReferral(Table):
     campaign: str | None
 
 
+R = TypeVar("R", bound=Table)
+
+
+def _rows(value: Iterable[R], row: type[R]) -> Rows[R]:
+    """``value`` as :class:`Rows` of ``row`` (a plain tuple's instants shown in UTC)."""
+    return value if isinstance(value, Rows) else Rows(value, row=row)
+
+
+def _failed_rows(value: Iterable[FailedPlan]) -> Rows[FailedPlan]:
+    return _rows(value, FailedPlan)
+
+
+def _overdue_rows(value: Iterable[MembershipRow]) -> Rows[MembershipRow]:
+    return _rows(value, MembershipRow)
+
+
+def _converted_rows(value: Iterable[ConvertedReferral]) -> Rows[ConvertedReferral]:
+    return _rows(value, ConvertedReferral)
+
+
 @attrs.frozen
 class WeeklyCheck(Shown):
     """This week against last week, what to action, and whom to thank.
@@ -81,9 +101,9 @@ class WeeklyCheck(Shown):
 
     week: DateRange
     dashboard: Dashboard
-    failed_plans: tuple[FailedPlan, ...]
-    overdue_members: tuple[MembershipRow, ...]
-    converted_referrals: tuple[ConvertedReferral, ...]
+    failed_plans: Rows[FailedPlan] = attrs.field(converter=_failed_rows)
+    overdue_members: Rows[MembershipRow] = attrs.field(converter=_overdue_rows)
+    converted_referrals: Rows[ConvertedReferral] = attrs.field(converter=_converted_rows)
 
     def __repr__(self) -> str:
         """One line: the practices, the week (local days, the end excluded) and how many
@@ -175,7 +195,14 @@ def weekly_check(
                 )
             )
     converted.sort(key=lambda r: (r.converted_at, r.referral_id))
-    return WeeklyCheck(week, board, tuple(failed), overdue, tuple(converted))
+    zone_name = week.timezone
+    return WeeklyCheck(
+        week,
+        board,
+        Rows(failed, row=FailedPlan, timezone=zone_name),
+        Rows(overdue, row=MembershipRow, timezone=zone_name),
+        Rows(converted, row=ConvertedReferral, timezone=zone_name),
+    )
 
 
 def _overdue_since(row: MembershipRow, store: Store, at: datetime) -> datetime:
