@@ -101,7 +101,7 @@ def _run_browser(args: list[str], timeout: int = 120) -> str:
 
 def rendered_dom(page: Path) -> str:
     """The DOM Chromium builds for ``page`` (after layout and any script ran)."""
-    return _run_browser(["--virtual-time-budget=5000", "--dump-dom", page.as_uri()])
+    return _run_browser(["--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri()])
 
 
 def screenshot(page: Path, png: Path, *, width: int = 1280, height: int = 8000) -> Path:
@@ -167,7 +167,7 @@ def rich_outputs(notebook: Any) -> list[tuple[int, str, str]]:
     return found
 
 
-def pictures(notebook: Any, directory: Path, *, width: int = 900) -> list[Path]:
+def pictures(notebook: Any, directory: Path, *, width: int = 1400) -> list[Path]:
     """One trimmed picture per rich output, ``notebook-<cell>.png``, for the docs."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "notebook")
     parser.add_argument("--pictures", type=Path, help="also write one picture per output here")
     args = parser.parse_args(argv)
+    args.out = args.out.resolve()
     notebook = execute()
     args.out.mkdir(parents=True, exist_ok=True)
     import nbformat

@@ -30,6 +30,7 @@ from smilepass_core.io.charts import (
     series_chart,
     staff_chart,
 )
+from smilepass_core.io.html import format_range
 from smilepass_core.kpi import Dashboard
 from smilepass_core.reports import (
     AgedReceivables,
@@ -148,7 +149,7 @@ class TestSeriesChart:
             float(p.value.amount) for p in before.committed_payments["AUD"]
         ]
         assert members.get_legend_handles_labels()[1][1].startswith(
-            f"Comparison, {month.comparison(DEMO_NOW)}"
+            f"Comparison, {format_range(month.comparison(DEMO_NOW))}"
         )
 
     def test_comparison_dashboard_is_the_comparison_period(
@@ -197,7 +198,7 @@ class TestSeriesChart:
         fig = series_chart(board)
         title = fig.get_suptitle()
         assert "syd" in title
-        assert str(month.cut(DEMO_NOW)) in title
+        assert format_range(month.cut(DEMO_NOW)) in title
         bottom = fig.axes[-1]
         assert bottom.get_xlabel() == "Day of this period (Australia/Sydney)"
         assert bottom.get_xticklabels()[0].get_text() == "01 Nov"
@@ -399,6 +400,21 @@ class TestEveryChart:
         fig.savefig(buffer, format="png")
         assert buffer.getvalue().startswith(b"\x89PNG\r\n\x1a\n")
         assert plt.get_fignums() == []
+
+    @pytest.mark.parametrize("name", NAMES)
+    def test_a_notebook_shows_it_as_png_without_an_inline_backend(
+        self, every_chart: dict[str, Chart], name: str
+    ) -> None:
+        """IPython's PNG formatter finds the chart's own ``_repr_png_``: the PNG that
+        savefig writes for the same chart, with no backend or pyplot set up."""
+        from IPython.core.formatters import PNGFormatter
+
+        shown = PNGFormatter()(every_chart[name]())
+        assert isinstance(shown, bytes)
+        assert shown.startswith(b"\x89PNG\r\n\x1a\n")
+        buffer = io.BytesIO()
+        every_chart[name]().savefig(buffer, format="png")  # a fresh one: layout settles once
+        assert shown == buffer.getvalue()
 
     @pytest.mark.parametrize("name", NAMES)
     def test_an_explicit_title_replaces_the_default(

@@ -21,6 +21,8 @@ install, ``pip install 'smilepass-core[plot]'``.
 
 from __future__ import annotations
 
+import functools
+import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -28,6 +30,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
 from smilepass_core.errors import InvalidValue, MissingExtra
+from smilepass_core.io.html import format_range
 from smilepass_core.kpi import Dashboard, SeriesPoint, dashboard
 from smilepass_core.money import Money
 from smilepass_core.periods import DateRange, Unit
@@ -81,7 +84,18 @@ def _new_figure(width: float, height: float) -> Figure:
         from matplotlib.figure import Figure
     except ImportError as error:
         raise MissingExtra("plot", "matplotlib", wanted="a chart") from error
-    return Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout="constrained")
+    # A notebook shows the chart even where no inline backend registered a Figure
+    # formatter (a chart never goes through pyplot).
+    fig._repr_png_ = functools.partial(_png, fig)  # type: ignore[attr-defined]
+    return fig
+
+
+def _png(fig: Figure) -> bytes:
+    """``fig`` as PNG bytes, what a notebook shows for it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
 def _no_data(title: str, note: str) -> Figure:
@@ -207,8 +221,9 @@ def comparison_dashboard(
 
 
 def _period(board: Dashboard) -> str:
-    """The period a board's series cover, cut at its ``now``."""
-    cut = {p: str(r.cut(board.now)) for p, r in board.ranges.items()}
+    """The period a board's series cover, cut at its ``now`` (``27 Oct – 25 Nov 2026 16:00
+    (Sydney)``)."""
+    cut = {p: format_range(r.cut(board.now)) for p, r in board.ranges.items()}
     if len(set(cut.values())) == 1:
         return next(iter(cut.values()))
     return "; ".join(f"{p}: {text}" for p, text in cut.items())
