@@ -1164,6 +1164,35 @@ class TestRefusals:
         with pytest.raises(CurrencyMismatch):
             board_of(setup(practice()), date_range=WEEK, now=NOW, targets=targets)
 
+    def test_goals_for_every_practice_are_accepted_as_targets(self) -> None:
+        """``targets=Goals(...)`` (an AttributeError before) means those goals for every
+        practice: the same board as ``KpiTargets(default=Goals(...))``."""
+        goals = Goals(members=3, retention=50, revenue=Decimal(100))
+        store = setup(practice())
+        assert board_of(store, date_range=WEEK, now=NOW, targets=goals) == board_of(
+            store, date_range=WEEK, now=NOW, targets=KpiTargets(default=goals)
+        )
+
+    @pytest.mark.parametrize("targets", [{"members": 3}, 25, "goals"])
+    def test_targets_of_another_type(self, targets: Any) -> None:
+        """Targets that are neither KpiTargets nor Goals raise InvalidValue("targets")."""
+        with pytest.raises(InvalidValue) as info:
+            board_of(setup(practice()), date_range=WEEK, now=NOW, targets=targets)
+        assert info.value.field == "targets"
+
+    @pytest.mark.parametrize(
+        ("build", "field"),
+        [
+            (lambda: KpiTargets(default={"members": 3}), "default"),
+            (lambda: KpiTargets(practices=[("p1", Goals())]), "practices"),
+        ],
+    )
+    def test_kpi_targets_parts_of_another_type(self, build: Any, field: str) -> None:
+        """KpiTargets' parts of the wrong type are InvalidValue, not attrs' TypeError."""
+        with pytest.raises(InvalidValue) as info:
+            build()
+        assert info.value.field == field
+
     def test_retention_goal_above_100(self) -> None:
         """A retention goal of 101 raises InvalidValue."""
         with pytest.raises(InvalidValue) as info:

@@ -779,3 +779,108 @@ class TestParse:
         for statuses in ENUMS:
             assert issubclass(statuses, Status)
             assert issubclass(statuses, enum.Enum)
+
+
+class TestOnePolicyForEnumStrings:
+    """Statuses and the other enums take host strings the same way everywhere: parsed as
+    ``Status.parse`` does (case and spaces), or refused with a library error naming the
+    field; never an AttributeError or TypeError from inside (issue #14)."""
+
+    AT = datetime(2026, 3, 1, 9, tzinfo=UTC)
+
+    def _pending(self) -> Member:
+        return Member.enrol(
+            id="m1",
+            practice_id="p1",
+            plan_id="plan",
+            account_holder=Patient("pt1", "Ada Lovelace"),
+            start_date=self.AT.date(),
+            at=self.AT,
+        )
+
+    def test_a_transition_takes_a_status_string(self) -> None:
+        """``transition("active")`` once raised AttributeError; it moves like ACTIVE."""
+        member = self._pending()
+        later = self.AT + timedelta(hours=1)
+        assert member.transition(" Active ", at=later) == member.transition(_M.ACTIVE, at=later)
+
+    @pytest.mark.parametrize("to", ["activ", "completed", 3, None, PaymentPlanStatus.ACTIVE])
+    def test_a_transition_to_no_member_status_is_refused(self, to: object) -> None:
+        """A misspelt string, another status set's member or a non-string raise
+        UnknownStatus listing the member statuses."""
+        with pytest.raises(UnknownStatus) as caught:
+            self._pending().transition(to, at=self.AT)  # type: ignore[arg-type]
+        assert "active" in str(caught.value)
+
+    def test_domain_enums_parse_strings_like_statuses(self) -> None:
+        """``billing_cycle="Monthly"``, ``payment_type=" plan "``, ``kind="CHARGE"`` and
+        ``outcome="succeeded"`` build the same objects as the enum members."""
+        from smilepass_core.domain import (
+            BillingCycle,
+            MembershipPlan,
+            Payment,
+            PaymentKind,
+            PaymentOutcome,
+        )
+        from smilepass_core.money import Money
+
+        price = Money.of("30", "AUD")
+        assert MembershipPlan("pl", "p1", "Care", price, "Monthly") == MembershipPlan(
+            "pl", "p1", "Care", price, BillingCycle.MONTHLY
+        )
+        assert Payment("x", "p1", price, "CHARGE", " succeeded ", self.AT, member_id="m1") == (
+            Payment("x", "p1", price, PaymentKind.CHARGE, PaymentOutcome.SUCCEEDED, self.AT, "m1")
+        )
+
+    @pytest.mark.parametrize(
+        ("build", "field"),
+        [
+            ("membership_plan", "billing_cycle"),
+            ("payment_kind", "kind"),
+            ("payment_outcome", "outcome"),
+        ],
+    )
+    def test_an_unknown_enum_string_names_the_field_and_the_choices(
+        self, build: str, field: str
+    ) -> None:
+        """``billing_cycle="daily"`` raised attrs' TypeError; now InvalidValue lists the
+        allowed values."""
+        from smilepass_core.domain import MembershipPlan, Payment
+        from smilepass_core.money import Money
+
+        price = Money.of("30", "AUD")
+        makers = {
+            "membership_plan": lambda: MembershipPlan("pl", "p1", "Care", price, "daily"),
+            "payment_kind": lambda: Payment("x", "p1", price, "chargeback", "succeeded", self.AT),
+            "payment_outcome": lambda: Payment("x", "p1", price, "charge", "maybe", self.AT),
+        }
+        with pytest.raises(InvalidValue) as caught:
+            makers[build]()
+        assert caught.value.field == field
+        assert "must be a" in caught.value.reason
+
+    def test_wrong_typed_parts_are_library_errors(self) -> None:
+        """A dict for a Patient, a string for Money, 1 for a bool raise InvalidValue
+        naming the field (attrs' instance_of raised TypeError)."""
+        from smilepass_core.domain import InstalmentAttempt
+        from smilepass_core.money import Money
+
+        with pytest.raises(InvalidValue) as caught:
+            Member.enrol(
+                id="m1",
+                practice_id="p1",
+                plan_id="plan",
+                account_holder={"id": "pt1", "name": "Ada"},  # type: ignore[arg-type]
+                start_date=self.AT.date(),
+                at=self.AT,
+            )
+        assert caught.value.field == "account_holder"
+        for amount, succeeded, field in (("12.00", True, "amount"), (None, 1, "succeeded")):
+            with pytest.raises(InvalidValue) as caught:
+                InstalmentAttempt(
+                    number=1,
+                    at=self.AT,
+                    amount=Money.of("12", "AUD") if amount is None else amount,  # type: ignore[arg-type]
+                    succeeded=succeeded,  # type: ignore[arg-type]
+                )
+            assert caught.value.field == field

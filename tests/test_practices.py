@@ -301,10 +301,12 @@ class TestMembershipPlan:
         assert str(caught.value) == f"price: must be a positive Money (got {price!r})"
         assert (caught.value.field, caught.value.value) == ("price", price)
 
-    def test_billing_cycle_must_be_a_cycle(self) -> None:
-        """A billing cycle that is not a BillingCycle is refused, naming the field."""
-        with pytest.raises(TypeError, match="billing_cycle"):
-            membership_plan(billing_cycle="monthly")
+    @pytest.mark.parametrize("cycle", ["daily", 3, None])
+    def test_billing_cycle_must_be_a_cycle(self, cycle: object) -> None:
+        """A billing cycle that names no BillingCycle is refused, naming the field and the
+        cycles (a string that names one is parsed: tests/test_lifecycle.py)."""
+        with pytest.raises(InvalidValue, match="^billing_cycle: must be a BillingCycle: weekly"):
+            membership_plan(billing_cycle=cycle)
 
     @given(
         plan=sps.membership_plans(),

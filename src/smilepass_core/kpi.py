@@ -104,7 +104,14 @@ class Goals:
         return Money.of(self.revenue, practice.currency)
 
 
+def _goals(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, Goals):
+        raise InvalidValue(attribute.name, value, "must be Goals")
+
+
 def _overrides(value: Mapping[str, Goals]) -> Mapping[str, Goals]:
+    if not isinstance(value, Mapping):
+        raise InvalidValue("practices", value, "must map practice ids to Goals")
     result = dict(value)
     for practice_id, goals in result.items():
         if not isinstance(goals, Goals):
@@ -116,7 +123,7 @@ def _overrides(value: Mapping[str, Goals]) -> Mapping[str, Goals]:
 class KpiTargets:
     """Goals for every practice (``default``), with per-practice overrides."""
 
-    default: Goals = attrs.field(factory=Goals, validator=attrs.validators.instance_of(Goals))
+    default: Goals = attrs.field(factory=Goals, validator=_goals)
     practices: Mapping[str, Goals] = attrs.field(factory=dict, converter=_overrides)
 
     def for_practice(self, practice_id: str) -> Goals:
@@ -480,7 +487,7 @@ def dashboard(
     practices: Iterable[str] | str,
     date_range: DateRange | Preset | str = Preset.LAST_7_DAYS,
     now: datetime,
-    targets: KpiTargets | None = None,
+    targets: KpiTargets | Goals | None = None,
     bucket: Unit | None = None,
     latest: int = 5,
 ) -> Dashboard:
@@ -492,7 +499,8 @@ def dashboard(
         date_range: A :class:`DateRange` (used as given) or a preset such as
             ``"last_7_days"`` (the default), resolved in each practice's time zone.
         now: The instant "now"; the range is cut there.
-        targets: Goals; the manual's defaults when omitted.
+        targets: Goals per practice (``KpiTargets``), or one ``Goals`` for every practice;
+            the manual's defaults when omitted.
         bucket: The series' bucket unit; by default day up to 31 days, week up
             to 186, month beyond.
         latest: How many members the Latest New Members feed shows.
@@ -508,7 +516,12 @@ def dashboard(
     if not isinstance(latest, int) or isinstance(latest, bool) or latest < 0:
         raise InvalidValue("latest", latest, "must be a whole number >= 0")
     now = as_instant(now, "now")
-    targets = targets or KpiTargets()
+    if isinstance(targets, Goals):
+        targets = KpiTargets(default=targets)
+    elif targets is None:
+        targets = KpiTargets()
+    elif not isinstance(targets, KpiTargets):
+        raise InvalidValue("targets", targets, "must be KpiTargets, or Goals for every practice")
     figures = []
     for practice_id in ids:
         practice = store.practices.get(practice_id)

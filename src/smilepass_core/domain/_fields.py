@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 from datetime import date, datetime
 from typing import Any
@@ -10,7 +11,7 @@ import attrs
 
 from smilepass_core.errors import InvalidValue
 
-__all__ = ["day", "identifier", "optional_identifier", "text", "whole"]
+__all__ = ["choice", "day", "identifier", "of_type", "optional_identifier", "text", "whole"]
 
 
 def identifier(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -46,3 +47,42 @@ def _at_least(minimum: int, instance: Any, attribute: attrs.Attribute[Any], valu
     """Refuse a non-int, a bool, or an int below ``minimum``."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise InvalidValue(attribute.name, value, f"must be a whole number >= {minimum}")
+
+
+def choice(kind: type[enum.Enum]) -> dict[str, Any]:
+    """``attrs.field`` arguments for an enum field: a host string (``"monthly"``, any case,
+    spaces around) is parsed to the member with that value, as statuses are; anything else
+    that is not a member raises :class:`InvalidValue` naming the field and the choices.
+    """
+    return {
+        "converter": functools.partial(_parse_choice, kind),
+        "validator": functools.partial(_is_choice, kind),
+    }
+
+
+def _parse_choice(kind: type[enum.Enum], value: Any) -> Any:
+    if isinstance(value, str):
+        key = value.strip().lower()
+        for member in kind:
+            if member.value == key:
+                return member
+    return value
+
+
+def _is_choice(
+    kind: type[enum.Enum], instance: Any, attribute: attrs.Attribute[Any], value: Any
+) -> None:
+    if not isinstance(value, kind):
+        allowed = ", ".join(str(m.value) for m in kind)
+        raise InvalidValue(attribute.name, value, f"must be a {kind.__name__}: {allowed}")
+
+
+def of_type(kind: type) -> Any:
+    """A value of ``kind`` (``bool`` alone is exact: ``1`` is not ``True``), else
+    :class:`InvalidValue` naming the field (attrs' ``instance_of`` raises ``TypeError``)."""
+    return functools.partial(_of_type, kind)
+
+
+def _of_type(kind: type, instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, kind):
+        raise InvalidValue(attribute.name, value, f"must be a {kind.__name__}")

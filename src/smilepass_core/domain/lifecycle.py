@@ -107,6 +107,21 @@ class Lifecycle(Generic[S]):
         """The statuses ``from_`` may move to."""
         return self.table[from_]
 
+    def parse(self, value: Any) -> S:
+        """``value`` as one of this lifecycle's statuses: a host string (``"active"``,
+        any case) is parsed, as everywhere in the library.
+
+        Raises:
+            UnknownStatus: ``value`` names none of them (another status set's member too).
+        """
+        parse: Any = getattr(self.statuses, "parse", None)
+        if parse is None:  # a plain enum table (tests build them): its members only
+            if isinstance(value, self.statuses):
+                return value
+            raise UnknownStatus(value, [m.value for m in self.statuses])
+        status: S = parse(value)
+        return status
+
     def can(self, from_: S, to: S) -> bool:
         """True when the table allows ``from_ -> to``."""
         return to in self.table[from_]
@@ -117,7 +132,8 @@ class Lifecycle(Generic[S]):
             raise InvalidTransition(from_, to, subject=subject, allowed=self.table[from_])
 
     def start(self, status: S, at: datetime, reason: str = "") -> tuple[StatusChange[S]]:
-        """A new history that begins in ``status``."""
+        """A new history that begins in ``status`` (a host string is parsed)."""
+        status = self.parse(status)
         if status not in self.initial:
             raise InvalidValue(
                 "status", status, f"cannot start in it; starts in {_names(self.initial)}"
@@ -133,7 +149,9 @@ class Lifecycle(Generic[S]):
         *,
         subject: str = "",
     ) -> tuple[StatusChange[S], ...]:
-        """``history`` with the change to ``to`` appended, after checking table and time."""
+        """``history`` with the change to ``to`` appended, after checking table and time
+        (``to`` may be a host string, parsed by :meth:`parse`)."""
+        to = self.parse(to)
         change = StatusChange(at, history[-1].to, to, reason)
         self.check(history[-1].to, to, subject=subject)
         if change.at < history[-1].at:

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from smilepass_core.domain._fields import day, identifier, optional_identifier
+from smilepass_core.domain._fields import day, identifier, of_type, optional_identifier
 from smilepass_core.domain.lifecycle import HasHistory, Lifecycle, Status, StatusChange
 from smilepass_core.domain.practices import Patient
 from smilepass_core.errors import InvalidValue
@@ -82,7 +82,7 @@ class Member(HasHistory[MembershipStatus]):
     id: str = attrs.field(validator=identifier)
     practice_id: str = attrs.field(validator=identifier)
     plan_id: str = attrs.field(validator=identifier)
-    account_holder: Patient = attrs.field(validator=attrs.validators.instance_of(Patient))
+    account_holder: Patient = attrs.field(validator=of_type(Patient))
     start_date: date = attrs.field(validator=day)
     history: tuple[StatusChange[MembershipStatus], ...] = attrs.field(converter=_history)
     dependents: tuple[Patient, ...] = attrs.field(default=(), converter=_patients)

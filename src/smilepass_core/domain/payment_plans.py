@@ -9,7 +9,14 @@ from typing import Any, ClassVar, Self
 
 import attrs
 
-from smilepass_core.domain._fields import day, identifier, optional_identifier, whole
+from smilepass_core.domain._fields import (
+    choice,
+    day,
+    identifier,
+    of_type,
+    optional_identifier,
+    whole,
+)
 from smilepass_core.domain.lifecycle import HasHistory, Lifecycle, Status, StatusChange
 from smilepass_core.domain.practices import BillingCycle, Patient
 from smilepass_core.errors import InvalidValue, OutOfOrderChange, RuleViolation
@@ -89,7 +96,7 @@ class Instalment:
 
     number: int = attrs.field(validator=whole(1))
     due_date: date = attrs.field(validator=day)
-    amount: Money = attrs.field(validator=attrs.validators.instance_of(Money))
+    amount: Money = attrs.field(validator=of_type(Money))
 
 
 @attrs.frozen
@@ -98,8 +105,8 @@ class InstalmentAttempt:
 
     number: int = attrs.field(validator=whole(1))
     at: datetime = attrs.field(converter=as_instant)
-    amount: Money = attrs.field(validator=attrs.validators.instance_of(Money))
-    succeeded: bool = attrs.field(validator=attrs.validators.instance_of(bool))
+    amount: Money = attrs.field(validator=of_type(Money))
+    succeeded: bool = attrs.field(validator=of_type(bool))
     payment_id: str | None = attrs.field(default=None, validator=optional_identifier)
     reason: str = ""
 
@@ -153,9 +160,9 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
 
     id: str = attrs.field(validator=identifier)
     practice_id: str = attrs.field(validator=identifier)
-    patient: Patient = attrs.field(validator=attrs.validators.instance_of(Patient))
-    total: Money = attrs.field(validator=attrs.validators.instance_of(Money))
-    payment_type: PaymentType = attrs.field(validator=attrs.validators.instance_of(PaymentType))
+    patient: Patient = attrs.field(validator=of_type(Patient))
+    total: Money = attrs.field(validator=of_type(Money))
+    payment_type: PaymentType = attrs.field(**choice(PaymentType))
     schedule: tuple[Instalment, ...] = attrs.field(converter=_schedule)
     history: tuple[StatusChange[PaymentPlanStatus], ...] = attrs.field(converter=_history)
     attempts: tuple[InstalmentAttempt, ...] = attrs.field(default=(), converter=_attempts)

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from smilepass_core.domain._fields import identifier, optional_identifier
+from smilepass_core.domain._fields import choice, identifier, optional_identifier
 from smilepass_core.errors import ConflictingPayment, InvalidValue, RuleViolation
 from smilepass_core.money import Money
 from smilepass_core.periods import as_instant
@@ -49,8 +49,8 @@ class Payment:
     id: str = attrs.field(validator=identifier)
     practice_id: str = attrs.field(validator=identifier)
     amount: Money = attrs.field(validator=_positive)
-    kind: PaymentKind = attrs.field(validator=attrs.validators.instance_of(PaymentKind))
-    outcome: PaymentOutcome = attrs.field(validator=attrs.validators.instance_of(PaymentOutcome))
+    kind: PaymentKind = attrs.field(**choice(PaymentKind))
+    outcome: PaymentOutcome = attrs.field(**choice(PaymentOutcome))
     at: datetime = attrs.field(converter=as_instant)
     member_id: str | None = attrs.field(default=None, validator=optional_identifier)
     payment_plan_id: str | None = attrs.field(default=None, validator=optional_identifier)

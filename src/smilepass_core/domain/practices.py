@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 import pendulum
 
-from smilepass_core.domain._fields import identifier, text
+from smilepass_core.domain._fields import choice, identifier, text
 from smilepass_core.errors import InvalidValue
 from smilepass_core.money import Money, minor_units
 from smilepass_core.periods import zone
@@ -96,7 +96,7 @@ class MembershipPlan:
     practice_id: str = attrs.field(validator=identifier)
     name: str = attrs.field(validator=text)
     price: Money = attrs.field(validator=_positive_money)
-    billing_cycle: BillingCycle = attrs.field(validator=attrs.validators.instance_of(BillingCycle))
+    billing_cycle: BillingCycle = attrs.field(**choice(BillingCycle))
 
     def charge_date(self, start: date, k: int) -> date:
         """Due date of the ``k``-th charge (``k=0`` at sign-up) of a contract from ``start``."""

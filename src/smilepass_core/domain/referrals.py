@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from smilepass_core.domain._fields import day, identifier, optional_identifier, text
+from smilepass_core.domain._fields import day, identifier, of_type, optional_identifier, text
 from smilepass_core.domain.lifecycle import HasHistory, Lifecycle, Status, StatusChange
 from smilepass_core.domain.members import _patients
 from smilepass_core.domain.practices import Patient
@@ -84,7 +84,7 @@ class Referral(HasHistory[ReferralStatus]):
 
     id: str = attrs.field(validator=identifier)
     practice_id: str = attrs.field(validator=identifier)
-    account_holder: Patient = attrs.field(validator=attrs.validators.instance_of(Patient))
+    account_holder: Patient = attrs.field(validator=of_type(Patient))
     start_date: date = attrs.field(validator=day)
     history: tuple[StatusChange[ReferralStatus], ...] = attrs.field(converter=_history)
     dependents: tuple[Patient, ...] = attrs.field(default=(), converter=_patients)

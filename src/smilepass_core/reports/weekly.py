@@ -11,7 +11,7 @@ import attrs
 from smilepass_core.domain import PaymentPlanStatus
 from smilepass_core.domain.overdue import failed_since
 from smilepass_core.errors import InvalidValue
-from smilepass_core.kpi import Dashboard, KpiTargets, dashboard
+from smilepass_core.kpi import Dashboard, Goals, KpiTargets, dashboard
 from smilepass_core.periods import DateRange, Preset, as_instant, local_midnight, zone
 from smilepass_core.presentation import Shown
 from smilepass_core.queries import MemberQuery, PaymentPlanQuery, ReferralQuery, ScopeQuery
@@ -138,7 +138,7 @@ def weekly_check(
     *,
     now: datetime,
     practices: Iterable[str] | str | None = None,
-    targets: KpiTargets | None = None,
+    targets: KpiTargets | Goals | None = None,
     grace_days: int = 0,
 ) -> WeeklyCheck:
     """The five-minute weekly check as of ``now`` for ``practices`` (all by default)."""
