@@ -108,7 +108,7 @@ class TestEnrol:
 
     def test_the_account_holder_must_be_a_patient(self) -> None:
         """An account holder that is not a Patient is refused, naming the field."""
-        with pytest.raises(InvalidValue, match="^account_holder: must be a Patient"):
+        with pytest.raises(InvalidValue, match=r"^account_holder: must be a Patient"):
             _enrol(account_holder="pat-1")
 
     def test_start_date_must_be_a_date(self) -> None:

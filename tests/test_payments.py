@@ -94,9 +94,9 @@ class TestPayment:
     def test_kind_and_outcome_are_checked(self) -> None:
         """A kind or outcome that names none of its enum is refused, naming the field (a
         string that names one is parsed: tests/test_lifecycle.py)."""
-        with pytest.raises(InvalidValue, match="^kind: must be a PaymentKind"):
+        with pytest.raises(InvalidValue, match=r"^kind: must be a PaymentKind"):
             _payment(kind="chargeback")  # type: ignore[arg-type]
-        with pytest.raises(InvalidValue, match="^outcome: must be a PaymentOutcome"):
+        with pytest.raises(InvalidValue, match=r"^outcome: must be a PaymentOutcome"):
             _payment(outcome=True)  # type: ignore[arg-type]
 
     @given(payment=sps.payments())

@@ -305,7 +305,7 @@ class TestMembershipPlan:
     def test_billing_cycle_must_be_a_cycle(self, cycle: object) -> None:
         """A billing cycle that names no BillingCycle is refused, naming the field and the
         cycles (a string that names one is parsed: tests/test_lifecycle.py)."""
-        with pytest.raises(InvalidValue, match="^billing_cycle: must be a BillingCycle: weekly"):
+        with pytest.raises(InvalidValue, match=r"^billing_cycle: must be a BillingCycle: weekly"):
             membership_plan(billing_cycle=cycle)
 
     @given(
