@@ -232,6 +232,14 @@ class TestCohortChart:
                         assert cells.mask[y, x]  # type: ignore[union-attr]
             assert ax.get_title() == f"Practice {practice}"
 
+    def test_the_title_gives_now_in_the_practices_zone(self) -> None:
+        """One practice: its local time and city; practices in two zones: UTC."""
+        store = demo_store()
+        syd = cohort_chart(cohort_retention(store, now=DEMO_NOW, practices="syd"))
+        assert syd.get_suptitle().endswith("as of 25 Nov 2026 16:00 (Sydney)")
+        both = cohort_chart(cohort_retention(store, now=DEMO_NOW))
+        assert both.get_suptitle().endswith("as of 25 Nov 2026 05:00 (UTC)")
+
     def test_one_heatmap_and_colour_bar_per_practice(self, cohorts: CohortTable) -> None:
         """Two practices give two heatmaps on a 0-100 % scale, each with its colour bar."""
         fig = cohort_chart(cohorts)

@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-from smilepass_core import InMemoryStore, dashboard
+from smilepass_core import InMemoryStore, InvalidRecord, dashboard
 from smilepass_core._compat import MOVED_METHODS, MOVED_MODULES
 from smilepass_core.demo import DEMO_NOW, demo_store, load_demo
 from smilepass_core.io import records, text
@@ -58,6 +58,27 @@ class TestMovedMethods:
         with pytest.warns(DeprecationWarning, match=r"io\.records\.load_records"):
             empty.load_records(tables)  # type: ignore[attr-defined]
         assert _counts(empty) == _counts(built)
+        broken = {**tables, "members": [*tables["members"], {"id": "m-broken"}]}
+        other = InMemoryStore()
+        with (
+            pytest.warns(DeprecationWarning, match="load_records"),
+            pytest.raises(InvalidRecord, match=r"members\[\d+\]"),
+        ):
+            other.load_records(broken)  # type: ignore[attr-defined]
+        assert _counts(other) == {"practices": 0, "members": 0}
+
+    def test_a_subclass_keeps_its_class(self) -> None:
+        """``Sub.from_demo()`` and ``Sub.from_records()`` build a ``Sub``, as before."""
+
+        class Sub(InMemoryStore):
+            pass
+
+        tables = records.to_records(load_demo().for_practice("nyc").objects())
+        with pytest.warns(DeprecationWarning, match="from_demo"):
+            demo = Sub.from_demo()  # type: ignore[attr-defined]
+        with pytest.warns(DeprecationWarning, match="from_records"):
+            built = Sub.from_records(tables)  # type: ignore[attr-defined]
+        assert (type(demo), type(built)) == (Sub, Sub)
 
 
 class TestMovedModules:
@@ -70,6 +91,17 @@ class TestMovedModules:
         for name in new_module.__all__:
             with pytest.warns(DeprecationWarning, match=f"{old}.{name} moved to {new}.{name}"):
                 assert getattr(old_module, name) is getattr(new_module, name)
+
+    @pytest.mark.parametrize(("old", "new"), sorted(MOVED_MODULES.items()))
+    def test_star_import_still_brings_every_name(self, old: str, new: str) -> None:
+        """``from smilepass_core.records import *`` brings the new module's names."""
+        namespace: dict[str, object] = {}
+        with pytest.warns(DeprecationWarning, match=f"{old}.* moved to {new}"):
+            exec(f"from {old} import *", namespace)
+        new_module = importlib.import_module(new)
+        assert {n: namespace[n] for n in new_module.__all__} == {
+            n: getattr(new_module, n) for n in new_module.__all__
+        }
 
     def test_an_unknown_name_is_an_attribute_error(self) -> None:
         """A name the new module lacks is an AttributeError naming the old module."""

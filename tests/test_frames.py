@@ -204,12 +204,23 @@ class TestColumnTypes:
         assert first["retention"] == list(cohorts.rows[0].retention)
 
     def test_instants_are_timestamps_in_the_reports_zone(self, demo: InMemoryStore) -> None:
-        """A report with a range shows instants in its zone; without one, in UTC."""
-        ny = DateRange.last_days(30, now=DEMO_NOW, timezone="America/New_York")
-        with_range = reports.referral_tracking(demo, revenue_range=ny).to_arrow().schema
-        assert with_range.field("converted_at").type == pa.timestamp("us", tz="America/New_York")
-        without = reports.referral_tracking(demo).to_arrow().schema
-        assert without.field("converted_at").type == pa.timestamp("us", tz="UTC")
+        """A report shows instants in its practices' zone when they share one, else in UTC
+        (one Arrow column has one zone); the instants themselves are the same."""
+        ny = reports.referral_tracking(demo, practices="nyc").to_arrow()
+        assert ny.schema.field("converted_at").type == pa.timestamp("us", tz="America/New_York")
+        both = reports.referral_tracking(demo).to_arrow()
+        assert both.schema.field("converted_at").type == pa.timestamp("us", tz="UTC")
+        in_both = dict(
+            zip(
+                both.column("referral_id").to_pylist(),
+                both.column("converted_at").to_pylist(),
+                strict=True,
+            )
+        )
+        for referral_id, at in zip(
+            ny.column("referral_id").to_pylist(), ny.column("converted_at").to_pylist(), strict=True
+        ):
+            assert in_both[referral_id] == at
 
     def test_a_column_mixing_currencies_takes_the_largest_scale(self) -> None:
         """JPY (0 decimals) and KWD (3) in one column: decimal128(38, 3), every value exact."""
@@ -321,15 +332,16 @@ class TestSeriesAndFeed:
         assert repr(Feed(())) == "<Feed: 0 members, newest first>"
 
     def test_series_remember_zone_and_currency(self, board: Dashboard) -> None:
-        """The series are shown in the first practice's zone; money series know their currency,
-        also after pickling."""
+        """The series are shown in the first practice's zone (their buckets are its days);
+        money series know their currency, also after pickling; a feed mixing practices in
+        different zones is shown in UTC."""
         assert board.new_members.timezone == SYDNEY
         assert board.new_members.currency is None
         usd = board.committed_payments["USD"]
         assert (usd.timezone, usd.currency) == ("America/New_York", "USD")
         copy = pickle.loads(pickle.dumps(usd))
         assert (copy, copy.timezone, copy.currency) == (usd, usd.timezone, usd.currency)
-        assert board.latest_new_members.timezone == SYDNEY
+        assert board.latest_new_members.timezone == "UTC"
 
     def test_count_series_table(self, board: Dashboard) -> None:
         """day date32, start and end timestamps in the zone, value int64, one row per point."""
@@ -361,7 +373,7 @@ class TestSeriesAndFeed:
         assert table.column("first_activated_at").to_pylist() == [
             m.first_activated_at for m in feed
         ]
-        assert table.schema.field("first_activated_at").type == pa.timestamp("us", tz=SYDNEY)
+        assert table.schema.field("first_activated_at").type == pa.timestamp("us", tz="UTC")
         assert table.schema.field("status").type == DICTIONARY
         assert Feed(()).to_arrow().num_rows == 0
 
@@ -430,6 +442,8 @@ class TestWeeklyLists:
         check = attrs.evolve(self.CHECK, failed_plans=tuple(self.CHECK.failed_plans))
         assert check.failed_plans.row is reports.weekly.FailedPlan
         assert check == self.CHECK
+        assert check.failed_plans.timezone == self.CHECK.week.timezone == SYDNEY
+        assert check.failed_plans.to_arrow().equals(self.CHECK.failed_plans.to_arrow())
 
     def test_records_and_csv_of_a_list(self) -> None:
         """A list writes the same records and CSV as its rows do."""

@@ -403,6 +403,19 @@ class TestDashboardHtml:
 class TestReportHtml:
     """Every report shows a heading with its count and a table of its columns."""
 
+    def test_each_row_shows_its_own_practices_local_time(self) -> None:
+        """A report over Sydney and New York shows each row's instants in its practice's
+        zone, and a single-practice list's "As of" in that practice's zone."""
+        both = reports_package.referral_tracking(store())
+        assert both.timezones == {"syd": SYDNEY, "nyc": "America/New_York"}
+        text = parsed(both, max_rows=None).text
+        for row in both.rows:
+            if row.converted_at is not None:
+                zone = both.timezones[row.practice]
+                assert format_instant(row.converted_at, zone) in text
+        syd = reports_package.membership_list(store(), as_of=DEMO_NOW, practices="syd")
+        assert f"As of {format_instant(DEMO_NOW, SYDNEY)} · " in " ".join(parsed(syd).text)
+
     @pytest.mark.parametrize("cls", list(REPORTS), ids=lambda c: c.__name__)
     def test_heading_with_count_then_the_columns(self, cls: type[Report]) -> None:
         """The heading names the report and counts its rows; the first table's header is

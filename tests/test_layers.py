@@ -22,13 +22,25 @@ def _modules() -> dict[str, Path]:
     return found
 
 
-def _imported(path: Path) -> set[str]:
-    """The smilepass_core modules ``path`` imports, anywhere in it (functions included)."""
+def _package(module: str, path: Path) -> str:
+    """The package a core module's relative imports start from."""
+    dotted = f"smilepass_core.{module}"
+    return dotted if path.name == "__init__.py" else dotted.rsplit(".", 1)[0]
+
+
+def _imported(path: Path, package: str = "smilepass_core") -> set[str]:
+    """The smilepass_core modules ``path`` imports, anywhere in it (functions included);
+    a relative import is resolved against ``package``, the module's own package."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+        if isinstance(node, ast.ImportFrom) and (node.module or node.level):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parent = parts[: len(parts) - node.level + 1]
+                base = ".".join([*parent, base] if base else parent)
+            names.add(base)
+            names |= {f"{base}.{alias.name}" for alias in node.names}
         elif isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
     return {n.split(".", 2)[1] for n in names if n.startswith("smilepass_core.")}
@@ -49,7 +61,7 @@ class TestImportDirection:
         edges = {
             (module, target)
             for module, path in _modules().items()
-            for target in _imported(path) & OUTER
+            for target in _imported(path, _package(module, path)) & OUTER
         }
         assert edges == set()
 
@@ -58,6 +70,12 @@ class TestImportDirection:
         module = tmp_path / "lazy.py"
         module.write_text("def f():\n    from smilepass_core.demo import load_demo\n")
         assert _imported(module) == {"demo"}
+
+    def test_the_parser_resolves_relative_imports(self, tmp_path: Path) -> None:
+        """``from ..io import html`` inside ``smilepass_core.reports`` counts as ``io``."""
+        module = tmp_path / "relative.py"
+        module.write_text("from ..io import html\nfrom . import _table\nfrom .. import demo\n")
+        assert _imported(module, "smilepass_core.reports") == {"io", "reports", "demo"}
 
     def test_the_parser_sees_every_import_form(self, tmp_path: Path) -> None:
         """``import a.b``, ``from a import b`` and ``from a.b import c`` all count."""

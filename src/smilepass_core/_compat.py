@@ -15,8 +15,8 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any, Final
 
-from smilepass_core.demo import DEMO_NOW, demo_store
-from smilepass_core.io.records import load_records, store_from_records
+from smilepass_core.demo import DEMO_NOW, load_demo
+from smilepass_core.io.records import load_records
 from smilepass_core.io.text import render_dashboard, render_weekly
 from smilepass_core.kpi import Dashboard
 from smilepass_core.memory import InMemoryStore
@@ -25,16 +25,25 @@ from smilepass_core.reports.weekly import WeeklyCheck
 __all__ = ["MOVED_METHODS", "MOVED_MODULES", "install", "module_getattr"]
 
 
-def _from_demo(now: datetime | None = None) -> InMemoryStore:
-    """The bundled demo dataset in a new store (``None``: generated for ``DEMO_NOW``)."""
-    return demo_store(DEMO_NOW if now is None else now)
+def _from_demo(cls: type[InMemoryStore], now: datetime | None = None) -> InMemoryStore:
+    """A new store of ``cls`` holding the bundled demo dataset (``None``: for ``DEMO_NOW``)."""
+    return cls.from_objects(load_demo(DEMO_NOW if now is None else now).objects())
+
+
+def _from_records(
+    cls: type[InMemoryStore], tables: Any, *, unknown_columns: str = "error"
+) -> InMemoryStore:
+    """A new store of ``cls`` holding the parsed ``tables``."""
+    store = cls()
+    load_records(store, tables, unknown_columns=unknown_columns)
+    return store
 
 
 #: ``(class, method name) -> (function, its new name)``: methods now outer-layer functions.
 MOVED_METHODS: Final[dict[tuple[type, str], tuple[Callable[..., Any], str]]] = {
     (InMemoryStore, "from_demo"): (_from_demo, "smilepass_core.demo.demo_store(now)"),
     (InMemoryStore, "from_records"): (
-        store_from_records,
+        _from_records,
         "smilepass_core.io.records.store_from_records(tables)",
     ),
     (InMemoryStore, "load_records"): (
@@ -67,7 +76,7 @@ def _forward(kind: type, name: str, function: Callable[..., Any], new: str) -> A
         @functools.wraps(function)
         def classmethod_forward(cls: type, *args: Any, **kwargs: Any) -> Any:
             _warn(old, new)
-            return function(*args, **kwargs)
+            return function(cls, *args, **kwargs)
 
         return classmethod(classmethod_forward)
 

@@ -573,7 +573,11 @@ def dashboard(
     retention_parts = (combined("retention"), combined("retention_previous"))
     period_parts = (combined("period_retention"), combined("period_retention_previous"))
     active_end = sum(f.active_end for f in figures)
+    # Merged series follow the first practice's buckets; the feed mixes practices, so
+    # it is shown in their zone when they share one, else in UTC.
     shown_in = figures[0].date_range.timezone
+    zones = {f.date_range.timezone for f in figures}
+    feed_zone = shown_in if len(zones) == 1 else "UTC"
     return Dashboard(
         practices=ids,
         ranges={f.practice.id: f.date_range for f in figures},
@@ -589,7 +593,7 @@ def dashboard(
         revenue=revenue,
         new_members=Series(_merge_series(f.new_members for f in figures), timezone=shown_in),
         committed_payments=committed,
-        latest_new_members=Feed(feed, timezone=shown_in),
+        latest_new_members=Feed(feed, timezone=feed_zone),
         retention_parts=retention_parts,
         period_retention_parts=period_parts,
     )

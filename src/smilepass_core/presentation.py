@@ -79,7 +79,8 @@ class Tabular(Shown):
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         """The Arrow PyCapsule stream of :meth:`to_arrow` (extra ``[arrow]``): polars,
-        pandas ≥ 2.2, DuckDB and other Arrow readers take the result directly."""
+        pandas ≥ 3.0 (``DataFrame.from_arrow``), DuckDB and other Arrow readers take
+        the result directly."""
         return self.to_arrow().__arrow_c_stream__(requested_schema)
 
     def to_arrow(self) -> Any:
@@ -155,12 +156,17 @@ class Items(Tabular, Generic[T]):
         n = len(self._items)
         return f"<{type(self).__name__}: {n:,} item{'' if n == 1 else 's'}>"
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _slots(type(self))}
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as a fresh object built from the slots (no in-place ``__setstate__``)."""
+        state = {name: getattr(self, name) for name in _slots(type(self))}
+        return (_rebuild, (type(self), state))
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        for name, value in state.items():
-            object.__setattr__(self, name, value)
+
+def _rebuild(kind: type[Items[Any]], state: dict[str, Any]) -> Items[Any]:
+    obj = object.__new__(kind)
+    for name, value in state.items():
+        object.__setattr__(obj, name, value)
+    return obj
 
 
 def _slots(cls: type) -> list[str]:

@@ -2,5 +2,10 @@
 ``DeprecationWarning`` and goes in 1.0."""
 
 from smilepass_core._compat import module_getattr
+from smilepass_core.io.text import __all__ as _moved_names
 
 __getattr__ = module_getattr("smilepass_core.rendering")
+
+#: The new module's names, so ``from smilepass_core.rendering import *`` still works (each
+#: with its warning).
+__all__ = list(_moved_names)

@@ -30,11 +30,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
 from smilepass_core.errors import InvalidValue, MissingExtra
-from smilepass_core.io.html import format_range
+from smilepass_core.io.html import format_instant, format_range
 from smilepass_core.kpi import Dashboard, SeriesPoint, dashboard
 from smilepass_core.money import Money
 from smilepass_core.periods import DateRange, Unit
 from smilepass_core.reports import AgedReceivables, CohortTable, ReferralTracking, StaffAttribution
+from smilepass_core.reports._table import Report
 from smilepass_core.repositories import Store
 
 if TYPE_CHECKING:
@@ -154,8 +155,10 @@ def _practices(ids: Sequence[str]) -> str:
     return ", ".join(dict.fromkeys(ids))
 
 
-def _utc(instant: datetime) -> str:
-    return f"{instant:%Y-%m-%d %H:%M} UTC"
+def _local(instant: datetime, report: Report) -> str:
+    """``instant`` in the report's practices' zone when they share one, else in UTC."""
+    zones = set(report.timezones.values())
+    return format_instant(instant, zones.pop() if len(zones) == 1 else None)
 
 
 # -- the dashboard's series ------------------------------------------------------------------
@@ -358,7 +361,8 @@ def cohort_chart(table: CohortTable, *, title: str | None = None) -> Figure:
         MissingExtra: matplotlib is not installed (the ``[plot]`` extra).
     """
     practices = list(dict.fromkeys(r.practice for r in table.rows))
-    heading = title or f"Cohort retention: {_practices(practices)}, as of {_utc(table.now)}"
+    when = _local(table.now, table)
+    heading = title or f"Cohort retention: {_practices(practices)}, as of {when}"
     if not table.rows:
         return _no_data(heading, "no member has been Active yet")
     heights = [len([r for r in table.rows if r.practice == p]) for p in practices]
@@ -407,7 +411,7 @@ def receivables_chart(report: AgedReceivables, *, title: str | None = None) -> F
         MissingExtra: matplotlib is not installed (the ``[plot]`` extra).
     """
     practices = list(report.by_practice)
-    heading = title or f"Aged receivables: {_practices(practices)}, at {_utc(report.at)}"
+    heading = title or f"Aged receivables: {_practices(practices)}, at {_local(report.at, report)}"
     if not report.rows:
         return _no_data(heading, "nothing due is unpaid")
     currencies = sorted(report.totals)

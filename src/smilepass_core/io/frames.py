@@ -393,19 +393,15 @@ def _currency(kind: _Kind, value: Any) -> Any:
 def zone_of(obj: Any) -> str:
     """The IANA zone a table's instants are shown in.
 
-    A :class:`~smilepass_core.kpi.Series` or a :class:`~smilepass_core.kpi.Feed` carries
-    its own (the dashboard's first practice's); a report with a
-    ``date_range`` (or ``revenue_range``) uses that range's zone; any other, whose rows
-    may span practices in different zones, uses UTC.
+    A :class:`~smilepass_core.kpi.Series`, a :class:`~smilepass_core.kpi.Feed` or a
+    :class:`~smilepass_core.reports.Rows` carries its own; a report uses its practices'
+    zone when they share one, and UTC when they do not (an Arrow column has one zone).
     """
     own = getattr(obj, "timezone", None)
     if isinstance(own, str):
         return own
-    for name in ("date_range", "revenue_range"):
-        found = getattr(obj, name, None)
-        if found is not None and isinstance(getattr(found, "timezone", None), str):
-            return str(found.timezone)
-    return "UTC"
+    zones = set(getattr(obj, "timezones", {}).values())
+    return zones.pop() if len(zones) == 1 else "UTC"
 
 
 def _figures(board: Dashboard) -> list[FigureRow]:

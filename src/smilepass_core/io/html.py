@@ -481,7 +481,8 @@ def _dashboard_body(board: Dashboard, max_rows: int | None) -> str:
     parts.append(
         _heading(f"New Members and Committed Payments · {_count(len(board.new_members), 'bucket')}")
     )
-    parts.append(_series_table(board, max_rows=max_rows))
+    # Every bucket: cutting a series would hide its newest buckets.
+    parts.append(_series_table(board, max_rows=None))
     parts.append(_heading(f"Latest New Members · {len(board.latest_new_members):,}"))
     zones = {p: r.timezone for p, r in board.ranges.items()}
     parts.append(_feed_table(board.latest_new_members, zones, max_rows=max_rows))
@@ -601,7 +602,7 @@ _SHAPES: Final[Mapping[type[Report], _Shape]] = {
         "member",
         "members",
         lambda r: [
-            f"As of {format_instant(r.as_of)} · {_statuses(r.counts)}",
+            f"As of {format_instant(r.as_of, _one_zone(r))} · {_statuses(r.counts)}",
             f"Overdue: {_count(r.overdue_members, 'member')} · {_totals(r.total_overdue)}",
         ],
     ),
@@ -610,7 +611,7 @@ _SHAPES: Final[Mapping[type[Report], _Shape]] = {
         "payment plan",
         "payment plans",
         lambda r: [
-            f"As of {format_instant(r.as_of)} · {_statuses(r.counts)}",
+            f"As of {format_instant(r.as_of, _one_zone(r))} · {_statuses(r.counts)}",
             f"Outstanding {_totals(r.outstanding)} · overdue {_totals(r.overdue)} · "
             f"{_count(len(r.discrepancies), 'ledger discrepancy', 'ledger discrepancies')}",
         ],
@@ -620,14 +621,14 @@ _SHAPES: Final[Mapping[type[Report], _Shape]] = {
         "Aged receivables",
         "unpaid charge",
         "unpaid charges",
-        lambda r: [f"At {format_instant(r.at)} · total {_totals(r.totals)}"],
+        lambda r: [f"At {format_instant(r.at, _one_zone(r))} · total {_totals(r.totals)}"],
         _aged_tables,
     ),
     CohortTable: _Shape(
         "Cohort retention",
         "cohort",
         "cohorts",
-        lambda r: [f"Now {format_instant(r.now)}"],
+        lambda r: [f"Now {format_instant(r.now, _one_zone(r))}"],
     ),
     AccountingExport: _Shape(
         "Accounting export",
@@ -652,11 +653,19 @@ def _shape(report: Report) -> _Shape:
     return _Shape(name, "row", "rows")
 
 
+def _one_zone(report: Report) -> str | None:
+    """The zone of a report's practices when they share one (``None``: show UTC)."""
+    zones = set(report.timezones.values())
+    return zones.pop() if len(zones) == 1 else None
+
+
 def _report_body(report: Report, max_rows: int | None) -> str:
     shape = _shape(report)
     parts = [_heading(f"{shape.title} · {_count(len(report.rows), shape.noun, shape.plural)}")]
     parts += [_note(n) for n in shape.notes(report)]
-    parts.append(_rows_table(report.rows, report.ROW.COLUMNS, max_rows=max_rows))
+    parts.append(
+        _rows_table(report.rows, report.ROW.COLUMNS, max_rows=max_rows, zones=report.timezones)
+    )
     parts += shape.tables(report, max_rows)
     return "".join(parts)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import IO, Any, ClassVar, TypeVar
 
@@ -26,6 +26,7 @@ __all__ = [
     "sort_rows",
     "to_csv",
     "to_records",
+    "zones_of",
 ]
 
 Record = dict[str, Any]
@@ -116,6 +117,11 @@ def practice_ids(store: Store, practices: Iterable[str] | str | None) -> tuple[s
     for practice_id in ids:
         store.practices.get(practice_id)
     return ids
+
+
+def zones_of(store: Store, ids: Iterable[str]) -> dict[str, str]:
+    """Each practice id's IANA time zone (what a report shows its instants in)."""
+    return {practice_id: store.practices.get(practice_id).timezone for practice_id in ids}
 
 
 def require_ids(
@@ -223,6 +229,8 @@ class Report(Tabular):
 
     ROW: ClassVar[type[Table]]
     rows: tuple[Any, ...]
+    #: Each practice of the report and its IANA zone.
+    timezones: Mapping[str, str]
 
     def __repr__(self) -> str:
         """One line: the report's name, its row count and the practices of its rows (sorted).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import ClassVar
@@ -13,7 +13,7 @@ from smilepass_core.domain import Member, MembershipStatus
 from smilepass_core.kpi import Ratio
 from smilepass_core.periods import Unit, add_units, as_instant, local_midnight, zone
 from smilepass_core.queries import MemberQuery
-from smilepass_core.reports._table import Report, Table, practice_ids
+from smilepass_core.reports._table import Report, Table, practice_ids, zones_of
 from smilepass_core.repositories import Store
 
 __all__ = ["CohortRow", "CohortTable", "cohort_retention"]
@@ -49,6 +49,7 @@ class CohortTable(Report):
 
     rows: tuple[CohortRow, ...]
     now: datetime
+    timezones: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)
 
 
 def cohort_retention(
@@ -65,7 +66,8 @@ def cohort_retention(
     """
     at = as_instant(now, "now")
     rows = []
-    for practice_id in practice_ids(store, practices):
+    ids = practice_ids(store, practices)
+    for practice_id in ids:
         tz = store.practices.get(practice_id).timezone
         members = store.members.find(
             MemberQuery(practices=frozenset((practice_id,)), ever_active_before=at)
@@ -91,4 +93,4 @@ def cohort_retention(
                 )
                 k += 1
             rows.append(CohortRow(practice_id, month, len(group), tuple(active)))
-    return CohortTable(rows=tuple(rows), now=at)
+    return CohortTable(rows=tuple(rows), now=at, timezones=zones_of(store, ids))

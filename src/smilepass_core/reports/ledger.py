@@ -12,7 +12,7 @@ from smilepass_core.domain import PaymentKind, PaymentOutcome, PaymentPlanStatus
 from smilepass_core.money import Money, per_currency
 from smilepass_core.periods import DateRange, Unit, as_instant, zone
 from smilepass_core.queries import MemberQuery, Order, PaymentPlanQuery, PaymentQuery
-from smilepass_core.reports._table import Report, Table, practice_ids
+from smilepass_core.reports._table import Report, Table, practice_ids, zones_of
 from smilepass_core.repositories import Store
 
 __all__ = [
@@ -67,6 +67,7 @@ class AccountingExport(Report):
     rows: tuple[ExportRow, ...]
     date_range: DateRange
     totals: Mapping[str, Money]
+    timezones: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)
 
 
 def accounting_export(
@@ -107,7 +108,10 @@ def accounting_export(
             )
         )
     return AccountingExport(
-        rows=tuple(rows), date_range=cut, totals=per_currency(r.amount for r in rows)
+        rows=tuple(rows),
+        date_range=cut,
+        totals=per_currency(r.amount for r in rows),
+        timezones=zones_of(store, ids),
     )
 
 
@@ -133,6 +137,7 @@ class InstalmentForecast(Report):
     rows: tuple[ForecastRow, ...]
     date_range: DateRange
     totals: Mapping[str, Money]
+    timezones: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)
 
 
 def instalment_forecast(
@@ -169,5 +174,8 @@ def instalment_forecast(
             for k in range(len(buckets))
         ]
     return InstalmentForecast(
-        rows=tuple(rows), date_range=date_range, totals=per_currency(r.amount for r in rows)
+        rows=tuple(rows),
+        date_range=date_range,
+        totals=per_currency(r.amount for r in rows),
+        timezones=zones_of(store, ids),
     )

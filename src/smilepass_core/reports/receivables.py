@@ -15,7 +15,7 @@ from smilepass_core.errors import InvalidValue
 from smilepass_core.money import Money, per_currency
 from smilepass_core.periods import as_instant, zone
 from smilepass_core.queries import MemberQuery, PaymentPlanQuery, ScopeQuery
-from smilepass_core.reports._table import Report, Table, practice_ids
+from smilepass_core.reports._table import Report, Table, practice_ids, zones_of
 from smilepass_core.repositories import Store
 
 K = TypeVar("K")
@@ -107,6 +107,7 @@ class AgedReceivables(Report):
     by_practice: Mapping[str, Mapping[str, Money]]
     by_patient: Mapping[tuple[str, str], Mapping[str, Money]]
     totals: Mapping[str, Money]
+    timezones: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)
 
 
 def aged_receivables(
@@ -127,7 +128,8 @@ def aged_receivables(
     labels = bucket_labels(e)
     when = as_instant(at, "at")
     rows: list[ReceivableRow] = []
-    for practice_id in practice_ids(store, practices):
+    ids = practice_ids(store, practices)
+    for practice_id in ids:
         practice = store.practices.get(practice_id)
         today = when.astimezone(zone(practice.timezone)).date()
         scope = frozenset((practice_id,))
@@ -176,6 +178,7 @@ def aged_receivables(
         by_practice=_grouped(rows, lambda r: r.practice),
         by_patient=_grouped(rows, lambda r: (r.practice, r.patient_id)),
         totals=per_currency(r.amount for r in rows),
+        timezones=zones_of(store, ids),
     )
 
 

@@ -26,7 +26,14 @@ from smilepass_core.domain.overdue import amount_overdue, overdue_instalments
 from smilepass_core.money import Money, per_currency
 from smilepass_core.periods import as_instant
 from smilepass_core.queries import MemberQuery, Order, PaymentPlanQuery, PaymentQuery, ScopeQuery
-from smilepass_core.reports._table import Report, Table, practice_ids, require_ids, sort_rows
+from smilepass_core.reports._table import (
+    Report,
+    Table,
+    practice_ids,
+    require_ids,
+    sort_rows,
+    zones_of,
+)
 from smilepass_core.repositories import Store
 
 __all__ = [
@@ -89,6 +96,7 @@ class MembershipList(Report):
     counts: Mapping[str, int]
     overdue_members: int
     total_overdue: Mapping[str, Money]
+    timezones: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)
 
 
 def membership_list(
@@ -155,6 +163,7 @@ def membership_list(
         counts=dict(Counter(r.status.value for r in all_rows.values())),
         overdue_members=sum(r.overdue for r in all_rows.values()),
         total_overdue=per_currency(r.amount_overdue for r in all_rows.values() if r.amount_overdue),
+        timezones=zones_of(store, ids),
     )
 
 
@@ -228,6 +237,7 @@ class PaymentPlanList(Report):
     outstanding: Mapping[str, Money]
     overdue: Mapping[str, Money]
     discrepancies: tuple[Discrepancy, ...]
+    timezones: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)
 
 
 def payment_plan_list(
@@ -276,6 +286,7 @@ def payment_plan_list(
         outstanding=per_currency(p.balance for p in open_plans),
         overdue=overdue,
         discrepancies=tuple(discrepancies),
+        timezones=zones_of(store, ids),
     )
 
 

@@ -21,7 +21,14 @@ from smilepass_core.queries import (
     ReferralQuery,
     ScopeQuery,
 )
-from smilepass_core.reports._table import Report, Table, practice_ids, require_ids, sort_rows
+from smilepass_core.reports._table import (
+    Report,
+    Table,
+    practice_ids,
+    require_ids,
+    sort_rows,
+    zones_of,
+)
 from smilepass_core.repositories import Store
 
 __all__ = [
@@ -110,6 +117,7 @@ class ReferralTracking(Report):
     by_campaign: tuple[ConversionSummary, ...]
     by_user: tuple[ConversionSummary, ...]
     revenue_range: DateRange | None
+    timezones: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)
 
 
 def referral_tracking(
@@ -202,6 +210,7 @@ def referral_tracking(
         by_campaign=summaries(lambda r: r.campaign_id, campaign_names, campaign_list),
         by_user=summaries(lambda r: r.staff_user_id, user_names, user_list),
         revenue_range=revenue_range,
+        timezones=zones_of(store, ids),
     )
 
 
@@ -277,6 +286,7 @@ class StaffAttribution(Report):
 
     rows: tuple[StaffRow, ...]
     date_range: DateRange
+    timezones: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)
 
 
 def staff_attribution(
@@ -331,4 +341,4 @@ def staff_attribution(
                 currency=practice.currency,
             )
         )
-    return StaffAttribution(rows=tuple(rows), date_range=cut)
+    return StaffAttribution(rows=tuple(rows), date_range=cut, timezones=zones_of(store, ids))

@@ -105,6 +105,14 @@ class WeeklyCheck(Shown):
     overdue_members: Rows[MembershipRow] = attrs.field(converter=_overdue_rows)
     converted_referrals: Rows[ConvertedReferral] = attrs.field(converter=_converted_rows)
 
+    def __attrs_post_init__(self) -> None:
+        # The lists show their instants in the week's zone, however they were given.
+        for name in ("failed_plans", "overdue_members", "converted_referrals"):
+            rows = getattr(self, name)
+            if rows.timezone != self.week.timezone:
+                zoned = Rows(rows, row=rows.row, timezone=self.week.timezone)
+                object.__setattr__(self, name, zoned)
+
     def __repr__(self) -> str:
         """One line: the practices, the week (local days, the end excluded) and how many
         rows each list holds.
