@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import html
+import itertools
+import json
 import re
 import shutil
 import subprocess
@@ -31,6 +33,7 @@ CARD = "smilepass-card"
 TABLE = "smilepass-table"
 MIN_CARDS = 3
 MIN_TABLES = 4
+MIN_CHARTS = 2
 #: Browser flags for a container running as root with no screen.
 CHROMIUM_FLAGS = (
     "--headless=new",
@@ -99,9 +102,17 @@ def _run_browser(args: list[str], timeout: int = 120) -> str:
     return result.stdout
 
 
-def rendered_dom(page: Path) -> str:
-    """The DOM Chromium builds for ``page`` (after layout and any script ran)."""
-    return _run_browser(["--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri()])
+def rendered_dom(page: Path, *, width: int = 1280) -> str:
+    """The DOM Chromium builds for ``page`` in a window ``width`` pixels wide (after layout
+    and any script ran)."""
+    return _run_browser(
+        [
+            f"--window-size={width},1000",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ]
+    )
 
 
 def screenshot(page: Path, png: Path, *, width: int = 1280, height: int = 8000) -> Path:
@@ -150,6 +161,75 @@ def missing_from(dom: str) -> list[str]:
         problems.append(f"{tables} tables ({TABLE}), expected at least {MIN_TABLES}")
     if "Traceback" in dom or 'data-mime-type="application/vnd.jupyter.stderr"' in dom:
         problems.append("an error or a traceback is on the page")
+    return problems
+
+
+#: Injected into a copy of the page (never into the library's HTML): after load it writes
+#: where the browser laid out the cards, tables and images into ``<pre id=PROBE>``.
+PROBE = "smilepass-probe"
+_PROBE_SCRIPT = """<script>
+window.addEventListener("load", function () {
+  function box(e) {
+    var r = e.getBoundingClientRect(), s = getComputedStyle(e);
+    return {x: r.left, y: r.top + window.scrollY, w: r.width, h: r.height,
+            shown: s.display !== "none" && s.visibility !== "hidden" && r.width > 0 && r.height > 0,
+            border: s.borderTopWidth};
+  }
+  function all(selector) { return [].map.call(document.querySelectorAll(selector), box); }
+  var images = [].map.call(document.querySelectorAll("img"), function (i) {
+    var b = box(i); b.loaded = i.complete && i.naturalWidth > 0; return b;
+  });
+  var out = {cards: all("." + "%(card)s"), tables: all("table.%(table)s"), images: images};
+  var pre = document.createElement("pre");
+  pre.id = "%(probe)s";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def layout(page: Path) -> dict[str, list[dict[str, Any]]]:
+    """Where Chromium laid out ``page``'s KPI cards, tables and images: for each, its box
+    (``x``, ``y``, ``w``, ``h``), whether it is shown, its top border (the inline CSS at
+    work) and, for images, whether they loaded."""
+    script = _PROBE_SCRIPT % {"card": CARD, "table": TABLE, "probe": PROBE}
+    text = page.read_text(encoding="utf-8")
+    probed = page.with_name(page.stem + ".probe.html")
+    cut = text.rfind("</body>")
+    probed.write_text(
+        text[:cut] + script + text[cut:] if cut >= 0 else text + script, encoding="utf-8"
+    )
+    dom = rendered_dom(probed)
+    found = re.search(rf'<pre id="{PROBE}">(.*?)</pre>', dom, re.DOTALL)
+    if found is None:
+        raise RuntimeError("the layout probe did not run in the page")
+    result: dict[str, list[dict[str, Any]]] = json.loads(html.unescape(found.group(1)))
+    return result
+
+
+def layout_problems(boxes: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """What is wrong with the laid-out page (empty when the cards stand side by side,
+    styled and visible, the tables show rows and the charts loaded)."""
+    problems = []
+    cards = [c for c in boxes["cards"] if c["shown"]]
+    if len(cards) < MIN_CARDS:
+        problems.append(f"{len(cards)} KPI cards shown, expected at least {MIN_CARDS}")
+    else:
+        first = cards[:MIN_CARDS]
+        if any(c["w"] < 120 or c["h"] < 60 for c in first):
+            problems.append(f"KPI cards too small to read: {[(c['w'], c['h']) for c in first]}")
+        if any(abs(c["y"] - first[0]["y"]) > 2 for c in first):
+            problems.append("the KPI cards are not side by side")
+        elif any(b["x"] < a["x"] + a["w"] for a, b in itertools.pairwise(first)):
+            problems.append("the KPI cards overlap")
+        if any(c["border"] in ("", "0px") for c in first):
+            problems.append("the KPI cards have no border: the inline CSS did not apply")
+    tables = [t for t in boxes["tables"] if t["shown"] and t["h"] > 20]
+    if len(tables) < MIN_TABLES:
+        problems.append(f"{len(tables)} tables shown, expected at least {MIN_TABLES}")
+    charts = [i for i in boxes["images"] if i.get("loaded") and i["shown"]]
+    if len(charts) < MIN_CHARTS:
+        problems.append(f"{len(charts)} charts shown, expected at least {MIN_CHARTS}")
     return problems
 
 
@@ -205,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     write(notebook, args.out / "dashboard.ipynb")
     page = args.out / "dashboard.html"
     page.write_text(to_html(notebook), encoding="utf-8")
-    problems = missing_from(rendered_dom(page))
+    problems = missing_from(rendered_dom(page)) + layout_problems(layout(page))
     shot = screenshot(page, args.out / "dashboard.png")
     print(f"executed {NOTEBOOK.relative_to(ROOT)}; page {page}; screenshot {shot}")
     if args.pictures:

@@ -57,13 +57,15 @@ class TestExampleNotebook:
         assert "<script" not in html.lower()
 
     def test_the_page_shows_cards_and_tables_in_a_browser(self, executed: Any) -> None:
-        """Chromium's rendered DOM of the converted page has the KPI cards and the tables,
-        and a non-blank screenshot is kept under build/notebook/."""
+        """In Chromium the converted page shows the three KPI cards side by side, styled by
+        the inline CSS, the tables with rows and the two charts loaded; a non-blank
+        screenshot is kept under build/notebook/."""
         _browser()
         BUILD.mkdir(parents=True, exist_ok=True)
         page = BUILD / "dashboard.html"
         page.write_text(check.to_html(executed), encoding="utf-8")
         assert check.missing_from(check.rendered_dom(page)) == []
+        assert check.layout_problems(check.layout(page)) == []
         shot = check.screenshot(page, BUILD / "dashboard.png")
         from PIL import Image
 
@@ -80,6 +82,46 @@ class TestExampleNotebook:
             f"0 tables ({check.TABLE}), expected at least {check.MIN_TABLES}",
         ]
         assert "an error or a traceback is on the page" in check.missing_from("Traceback (most")
+
+
+class TestLayoutCheck:
+    """The browser check fails on a page that has the markup but does not show it."""
+
+    CARD = '<div class="smilepass-card" style="{style}">Members<br>138<br>Previous 137</div>'
+    TABLE = '<table class="smilepass-table"><tr><td>a</td></tr><tr><td>b</td></tr></table>'
+
+    def _page(self, tmp_path: Path, card_style: str, *, charts: int = 2) -> Path:
+        cards = "".join(self.CARD.format(style=card_style) for _ in range(3))
+        pixel = (  # a 1x1 PNG
+            "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQ"
+            "AAAABJRU5ErkJggg=="
+        )
+        images = f'<img src="data:image/png;base64,{pixel}" width="50" height="50">' * charts
+        page = tmp_path / "page.html"
+        page.write_text(
+            f"<html><body><div style='display:flex'>{cards}</div>{self.TABLE * 4}{images}"
+            "</body></html>"
+        )
+        return page
+
+    def test_a_good_page_passes_and_each_fault_is_named(self, tmp_path: Path) -> None:
+        """Styled cards side by side pass; hidden cards, cards without the CSS, stacked
+        cards and missing charts are each reported."""
+        _browser()
+        good = "border:1px solid #ccc;width:200px;height:100px;margin:4px"
+        assert check.layout_problems(check.layout(self._page(tmp_path, good))) == []
+        hidden = check.layout_problems(check.layout(self._page(tmp_path, good + ";display:none")))
+        assert hidden[0] == "0 KPI cards shown, expected at least 3"
+        bare = check.layout_problems(check.layout(self._page(tmp_path, "width:200px;height:100px")))
+        assert bare == ["the KPI cards have no border: the inline CSS did not apply"]
+        stacked = good + ";flex-basis:100%"
+        page = self._page(tmp_path, stacked).read_text().replace("display:flex", "display:block")
+        (tmp_path / "page.html").write_text(page)
+        assert "the KPI cards are not side by side" in check.layout_problems(
+            check.layout(tmp_path / "page.html")
+        )
+        no_charts = check.layout_problems(check.layout(self._page(tmp_path, good, charts=0)))
+        assert no_charts == ["0 charts shown, expected at least 2"]
 
 
 class TestNotebookDocs:

@@ -435,6 +435,13 @@ class TestHostIndependentInputs:
                 call()
             assert info.value.field == field
 
+    @pytest.mark.parametrize("day", ["2026-11-25", 20261125, None])
+    def test_local_midnight_needs_a_date(self, day: object) -> None:
+        """A string, a number or None for the day is InvalidPeriod naming ``day``."""
+        with pytest.raises(InvalidPeriod, match="must be a date") as info:
+            local_midnight(day, SYDNEY)  # type: ignore[arg-type]
+        assert info.value.field == "day"
+
     @given(
         now=st.datetimes(timezones=st.sampled_from([UTC, ZoneInfo(SYDNEY)])),
         preset=st.sampled_from(Preset),
