@@ -858,3 +858,77 @@ class TestToFloat:
         """float(money) raises TypeError: the conversion is asked for by name only."""
         with pytest.raises(TypeError):
             float(aud("1.00"))  # type: ignore[arg-type]
+
+
+class TestWhatHostsPass:
+    """Values as hosts hand them over: web-form strings, NumPy and pandas scalars, a
+    changed ``decimal`` context (issue #14's second catalogue)."""
+
+    @pytest.mark.parametrize(
+        "text",
+        ["1,200.00", "$12", "12,50", "1_000", "١٢", "１２", "12 50", "1e", "--5", "", " "],
+    )
+    def test_strings_a_person_might_mean_otherwise_are_refused(self, text: str) -> None:
+        """Grouping, currency signs, decimal commas, spaces inside and other scripts'
+        digits are refused; Python's Decimal alone reads "١٢" as 12."""
+        with pytest.raises(InvalidMoney, match="not a number") as caught:
+            Money.of(text, "AUD")
+        assert caught.value.field == "amount"
+
+    @pytest.mark.parametrize(
+        ("text", "amount"),
+        [
+            (" 12.30 ", "12.30"),
+            ("+10", "10.00"),
+            (".5", "0.50"),
+            ("5.", "5.00"),
+            ("1.2E+3", "1200.00"),
+        ],
+    )
+    def test_the_documented_forms_are_read_exactly(self, text: str, amount: str) -> None:
+        """Sign, a bare point and an exponent are plain notation, read exactly."""
+        assert Money.of(text, "AUD").amount == Decimal(amount)
+
+    @given(st.text(max_size=12))
+    def test_any_string_is_an_amount_or_invalid_money(self, text: str) -> None:
+        """Whatever a form sends, Money.of answers with an amount or InvalidMoney."""
+        try:
+            money = Money.of(text, "AUD")
+        except InvalidMoney:
+            return
+        assert text.strip().isascii()
+        assert money.amount == Decimal(text.strip())
+
+    def test_numpy_and_pandas_integers_are_exact(self) -> None:
+        """NumPy and pandas integers are accepted wherever an int is: amounts, minor
+        units, allocation counts; their floats and bools are refused."""
+        np = pytest.importorskip("numpy")
+        assert Money.of(np.int64(5), "AUD") == Money.of(5, "AUD")
+        assert Money.from_minor(np.int32(1234), "AUD") == Money.of("12.34", "AUD")
+        assert Money.of("10", "AUD").allocate(np.int64(3)) == Money.of("10", "AUD").allocate(3)
+        for value, reason in ((np.float64(5.5), "floats"), (np.bool_(True), "not bool")):
+            with pytest.raises(InvalidMoney, match=reason):
+                Money.of(value, "AUD")
+
+    def test_pandas_missing_values_are_refused(self) -> None:
+        """pandas' NA (an ORM's NULL in a frame) is refused, naming its type."""
+        pd = pytest.importorskip("pandas")
+        with pytest.raises(InvalidMoney, match="not NAType"):
+            Money.of(pd.NA, "AUD")
+
+    @given(
+        a=st.decimals(min_value=-(10**12), max_value=10**12, places=2),
+        b=st.decimals(min_value=-(10**12), max_value=10**12, places=2),
+        prec=st.integers(1, 6),
+    )
+    def test_arithmetic_ignores_the_hosts_decimal_context(
+        self, a: Decimal, b: Decimal, prec: int
+    ) -> None:
+        """A host that sets a low precision (or traps Inexact) gets the same exact sums,
+        products and splits as under the default context."""
+        x, y = Money.of(a, "AUD"), Money.of(b, "AUD")
+        expected = (x + y, x - y, x * 3, x.allocate(3))
+        with localcontext() as context:
+            context.prec = prec
+            context.traps[decimal.Inexact] = True
+            assert (x + y, x - y, x * 3, x.allocate(3)) == expected

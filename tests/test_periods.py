@@ -1330,3 +1330,21 @@ class TestComparisonProperties:
             naive = datetime.combine(day, local_now.time())
             target = naive.replace(tzinfo=zi, fold=0).astimezone(UTC)
         assert r.comparison(now).end == min(max(target, p.start), p.end)
+
+
+class TestPandasInstants:
+    """Instants as pandas hands them over."""
+
+    def test_a_timestamp_is_an_instant_and_nat_is_refused(self) -> None:
+        """An aware pandas Timestamp converts to a UTC datetime; NaT (a missing value that
+        passes as a datetime) is InvalidPeriod saying so, not "naive"."""
+        pd = pytest.importorskip("pandas")
+        instant = as_instant(pd.Timestamp("2026-11-25T16:00", tz=SYDNEY))
+        assert instant == datetime(2026, 11, 25, 5, tzinfo=UTC)
+        assert type(instant) is datetime
+        with pytest.raises(InvalidPeriod, match="missing value") as caught:
+            as_instant(pd.NaT, "now")
+        assert caught.value.field == "now"
+        np = pytest.importorskip("numpy")
+        with pytest.raises(InvalidPeriod, match="timezone-aware datetime"):
+            as_instant(np.datetime64("2026-11-25T05:00"))

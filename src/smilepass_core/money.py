@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import decimal
 import math
+import numbers
+import operator
+import re
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from decimal import Decimal
@@ -30,6 +33,7 @@ from smilepass_core.presentation import Shown
 __all__ = [
     "CURRENCIES",
     "MAX_PARTS",
+    "NUMERIC_STRING",
     "ROUNDING",
     "Money",
     "exact_decimal",
@@ -96,11 +100,20 @@ def _currency(value: Any) -> str:
     return code
 
 
+#: The numeric strings an amount may be written as: ASCII digits, an optional sign, an
+#: optional decimal point and an optional exponent (``"12.30"``, ``"-5"``, ``"+10"``,
+#: ``".5"``, ``"1.2E+3"``), with spaces around. Grouping (``"1,200"``), currency signs,
+#: decimal commas, underscores and digits of other scripts (``"١٢"``, ``"１２"``) are not.
+NUMERIC_STRING: Final = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
 def exact_decimal(value: Any, field: str = "amount") -> Decimal:
-    """An exact number (Decimal, int, numeric string) as a finite Decimal.
+    """An exact number (Decimal, an integer of any integral type, a numeric string as
+    :data:`NUMERIC_STRING` allows) as a finite Decimal.
 
     Raises:
-        InvalidMoney: a float, a bool, NaN, an infinity or a string that is not a number.
+        InvalidMoney: a float (NumPy's included), a bool, NaN, an infinity or a string
+            that is not a plain ASCII number.
     """
     if isinstance(value, bool):
         raise InvalidMoney(field, value, "a bool is not an amount")
@@ -108,14 +121,17 @@ def exact_decimal(value: Any, field: str = "amount") -> Decimal:
         raise InvalidMoney(field, value, "floats are not exact; pass a Decimal or a string")
     if isinstance(value, int):
         return Decimal(value)
+    if isinstance(value, numbers.Integral):  # NumPy and pandas integers: exact
+        return Decimal(operator.index(value))
     if isinstance(value, str):
         text = value.strip()
-        try:
-            if "_" in text:
-                raise decimal.InvalidOperation
-            result = Decimal(text)
-        except decimal.InvalidOperation:
-            raise InvalidMoney(field, value, "not a number") from None
+        if not NUMERIC_STRING.fullmatch(text):
+            if text.lstrip("+-").lower() in ("nan", "snan", "inf", "infinity"):
+                raise InvalidMoney(field, value, "must be finite")
+            raise InvalidMoney(
+                field, value, "not a number (ASCII digits, an optional sign, point, exponent)"
+            )
+        result = Decimal(text)
     elif isinstance(value, Decimal):
         result = value
     else:
@@ -192,8 +208,9 @@ class Money(Shown):
         Raises:
             InvalidMoney: ``units`` is not an int.
         """
-        if not isinstance(units, int) or isinstance(units, bool):
+        if not isinstance(units, numbers.Integral) or isinstance(units, bool):
             raise InvalidMoney("units", units, "must be an int count of minor units")
+        units = operator.index(units)
         code = _currency(currency)
         return cls(Decimal(units).scaleb(-CURRENCIES[code], _CONTEXT), code)
 
@@ -349,7 +366,8 @@ class Money(Shown):
 def _ratios(parts: int | Sequence[int | Decimal | str] | Any) -> list[Decimal]:
     if isinstance(parts, bool):
         raise InvalidMoney("parts", parts, "a bool is not a count")
-    if isinstance(parts, int):
+    if isinstance(parts, numbers.Integral):  # NumPy and pandas integers too
+        parts = operator.index(parts)
         if parts < 1:
             raise InvalidMoney("parts", parts, "must be at least 1")
         if parts > MAX_PARTS:

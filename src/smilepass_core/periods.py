@@ -141,6 +141,8 @@ def as_instant(value: Any, field: str = "at") -> datetime:
     """
     if not isinstance(value, datetime):
         raise InvalidPeriod(field, value, "must be a timezone-aware datetime")
+    if value != value:  # pandas' NaT: a missing value that passes as a datetime
+        raise InvalidPeriod(field, value, "is a missing value (NaT), not an instant")
     if value.tzinfo is None or value.utcoffset() is None:
         raise NaiveDatetime(field, value, "naive datetime; give it a time zone")
     check_year(value, field)
