@@ -985,7 +985,7 @@ class TestGoals:
             ("retention", 101, "must be a percentage between 0 and 100"),
             ("revenue", -1, "must not be negative"),
             ("revenue", aud("-0.01"), "must not be negative"),
-            ("revenue", "lots", "not a number"),
+            ("revenue", "lots", "not a number (ASCII digits, an optional sign, point, exponent)"),
             ("revenue", 2.5, "floats are not exact; pass a Decimal or a string"),
         ],
     )
