@@ -267,9 +267,25 @@ class TestTheKitCatchesPlantedBugs:
 class _OverwritingTable(minimal.Table):
     """save() replaces whatever it is given: a stale copy wins (a lost update)."""
 
-    def save(self, obj: Any) -> None:
+    def save(self, obj: Any, *, expected_version: int | None = None) -> None:
         self.get(obj.id)
         self.rows[obj.id] = obj
+
+
+class _VersionBlindTable(minimal.Table):
+    """save() counts versions but ignores the one the caller read: the last writer wins."""
+
+    def save(self, obj: Any, *, expected_version: int | None = None) -> None:
+        super().save(obj)
+
+
+class _UnversionedTable(minimal.Table):
+    """A store written before versions: no version() at all."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == "version":
+            raise AttributeError(name)
+        return super().__getattribute__(name)
 
 
 class TestStaleCopies:
@@ -284,6 +300,31 @@ class TestStaleCopies:
 
         with pytest.raises(contracts.ContractViolation, match=r"^membership_plans\.save"):
             Overwriting().test_save_refuses_stale_copies_and_practice_moves()
+
+
+class TestVersions:
+    """The kit checks that a host's save() refuses a version another write overtook."""
+
+    @pytest.mark.parametrize(
+        ("table", "message"),
+        [
+            (_VersionBlindTable, r"^members\.save with a stale expected_version"),
+            (_UnversionedTable, r"^members\.version"),
+        ],
+        ids=["version-blind", "unversioned"],
+    )
+    def test_a_store_without_the_version_check_is_caught(
+        self, table: type[minimal.Table], message: str
+    ) -> None:
+        """A save that ignores ``expected_version``, or a store with no ``version()``,
+        fails the contract, naming the repository."""
+
+        class Planted(contracts.StoreContract):
+            def make_store(self) -> minimal.MinimalStore:
+                return _planted(members=table)()
+
+        with pytest.raises(contracts.ContractViolation, match=message):
+            Planted().test_save_checks_the_version_it_read()
 
 
 # -- broken reference stores and the stateful comparison ----------------------------------

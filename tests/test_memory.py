@@ -10,6 +10,7 @@ ledger's rules, and the demo.
 from __future__ import annotations
 
 import collections
+import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,6 +48,7 @@ from smilepass_core.errors import (
     NotFound,
     RuleViolation,
     SmilepassError,
+    VersionConflict,
 )
 from smilepass_core.memory import InMemoryStore, Timeline, _as_record_error
 from smilepass_core.money import Money
@@ -964,6 +966,98 @@ class TestReferentialChecks:
         """Adding a practice to the members repository raises InvalidValue."""
         with pytest.raises(InvalidValue):
             _store().members.add(SYD)  # type: ignore[arg-type]
+
+
+class TestVersions:
+    """Every kept object has a version; a save that states the version it read fails once
+    another write came first, whatever field changed (issue #14)."""
+
+    def test_add_is_version_1_and_each_save_adds_one(self) -> None:
+        """add() keeps version 1; each save() adds one; the ledger's entries stay at 1."""
+        store = _store(_charge("pay-1", "30.00"))
+        assert store.members.version("m-1") == 1
+        member = store.members.get("m-1")
+        store.members.save(member, expected_version=1)
+        store.members.save(attrs.evolve(member, dependents=(ADA,)))
+        assert store.members.version("m-1") == 3
+        assert store.payments.version("pay-1") == 1
+        with pytest.raises(NotFound):
+            store.members.version("m-404")
+
+    def test_two_writers_of_other_fields_cannot_lose_an_update(self) -> None:
+        """Both read version 1; one adds a dependent and saves; the other, changing the
+        same history-less field, is refused with VersionConflict and the first write stays
+        (the history check alone lets this one through)."""
+        store = _store()
+        read_by_both, version = store.members.get("m-1"), store.members.version("m-1")
+        first = attrs.evolve(read_by_both, dependents=(ADA,))
+        store.members.save(first, expected_version=version)
+        with pytest.raises(VersionConflict) as caught:
+            store.members.save(attrs.evolve(read_by_both, dependents=()), expected_version=version)
+        conflict = caught.value
+        assert (conflict.kind, conflict.id, conflict.expected, conflict.actual) == (
+            "Member",
+            "m-1",
+            1,
+            2,
+        )
+        assert "another write came first" in str(conflict)
+        assert store.members.get("m-1") == first
+        assert store.members.version("m-1") == 2
+
+    @pytest.mark.parametrize("expected", [0, -1, True, "1", 1.0])
+    def test_a_bad_expected_version_is_refused(self, expected: object) -> None:
+        """expected_version is a whole number >= 1, else InvalidValue; nothing is saved."""
+        store = _store()
+        member = store.members.get("m-1")
+        with pytest.raises(InvalidValue) as caught:
+            store.members.save(member, expected_version=expected)  # type: ignore[arg-type]
+        assert caught.value.field == "expected_version"
+        assert store.members.version("m-1") == 1
+
+    def test_a_refused_save_keeps_the_version(self) -> None:
+        """A save refused by a rule (a practice move) leaves object and version as they were."""
+        store = _store()
+        member = store.members.get("m-1")
+        with pytest.raises(RuleViolation):
+            store.members.save(attrs.evolve(member, practice_id="other"), expected_version=1)
+        assert (store.members.get("m-1"), store.members.version("m-1")) == (member, 1)
+
+    def test_racing_writers_each_round_has_one_winner(self) -> None:
+        """Eight threads read the version and save at once, for 20 rounds: exactly one
+        save per round lands, the others get VersionConflict, and the version counts the
+        winners."""
+        store = _store()
+        rounds, threads = 20, 8
+        wins = [0] * rounds
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(threads)
+        lock = threading.Lock()
+
+        def writer() -> None:
+            for r in range(rounds):
+                member = store.members.get("m-1")
+                version = store.members.version("m-1")
+                barrier.wait()
+                try:
+                    store.members.save(member, expected_version=version)
+                except VersionConflict:
+                    pass
+                except BaseException as error:  # pragma: no cover - reported below
+                    errors.append(error)
+                else:
+                    with lock:
+                        wins[r] += 1
+                barrier.wait()
+
+        workers = [threading.Thread(target=writer) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=30)
+        assert errors == []
+        assert wins == [1] * rounds
+        assert store.members.version("m-1") == 1 + rounds
 
 
 class TestStaleWrites:

@@ -49,6 +49,7 @@ from smilepass_core.errors import (
     UnknownCurrency,
     UnknownStatus,
     UnknownTimezone,
+    VersionConflict,
 )
 from smilepass_core.kpi import Dashboard, Goals, Kpi, KpiTargets, dashboard
 from smilepass_core.memory import InMemoryStore
@@ -127,6 +128,7 @@ __all__ = [
     "UnknownCurrency",
     "UnknownStatus",
     "UnknownTimezone",
+    "VersionConflict",
     "dashboard",
 ]
 

@@ -23,6 +23,7 @@ __all__ = [
     "UnknownCurrency",
     "UnknownStatus",
     "UnknownTimezone",
+    "VersionConflict",
 ]
 
 
@@ -152,6 +153,28 @@ class DuplicateId(SmilepassError, ValueError):
         self.id = id
         self.field = "id"
         super().__init__(f"{kind} {id!r} already exists")
+
+
+class VersionConflict(SmilepassError, RuntimeError):
+    """A save stated the version it read, and another write came first (a lost update)."""
+
+    def __init__(self, kind: str, id: str, *, expected: int, actual: int) -> None:
+        self.kind = kind
+        self.id = id
+        self.expected = expected
+        self.actual = actual
+        self.field = "version"
+        super().__init__(
+            f"{kind} {id!r} is at version {actual}, not the {expected} this save read: "
+            "another write came first; reload it, apply the change again and save"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_version_conflict, (self.kind, self.id, self.expected, self.actual))
+
+
+def _version_conflict(kind: str, id: str, expected: int, actual: int) -> VersionConflict:
+    return VersionConflict(kind, id, expected=expected, actual=actual)
 
 
 class ConflictingPayment(DuplicateId, RuleViolation):

@@ -55,6 +55,7 @@ from smilepass_core.domain import (
     StaffUser,
     check_refund,
     check_successor,
+    check_version,
 )
 from smilepass_core.errors import (
     ConflictingPayment,
@@ -170,6 +171,7 @@ class _Repository(Generic[T, Q]):
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
         self._items: dict[str, T] = {}
+        self._versions: dict[str, int] = {}
         self._by_practice: defaultdict[str, set[str]] = defaultdict(set)
 
     @_locked
@@ -196,13 +198,26 @@ class _Repository(Generic[T, Q]):
             raise DuplicateId(self.kind.__name__, _id(obj))
         self._check(obj)
         self._insert(obj)
+        self._versions[_id(obj)] = 1
 
     @_locked
-    def save(self, obj: T) -> None:
-        """Replace the object with the same id.
+    def version(self, id: str) -> int:
+        """How many writes the object with ``id`` has had: 1 after :meth:`add`, one more
+        per :meth:`save`; raises :class:`NotFound`."""
+        self.get(id)
+        return self._versions[id]
+
+    @_locked
+    def save(self, obj: T, *, expected_version: int | None = None) -> None:
+        """Replace the object with the same id and add one to its :meth:`version`.
+
+        Pass ``expected_version``, the version read with the object, and a save after
+        another write (of any field) fails instead of overwriting it.
 
         Raises:
             NotFound: no object with that id.
+            VersionConflict: ``expected_version`` is not the kept version.
+            InvalidValue: ``expected_version`` is not a whole number >= 1.
             RuleViolation: ``practice_change`` when ``obj`` belongs to another practice
                 than the kept object; ``stale_history`` when its status history does not
                 extend the kept one (a copy read before another write was saved, or a
@@ -210,6 +225,9 @@ class _Repository(Generic[T, Q]):
         """
         self._check_type(obj)
         old = self.get(_id(obj))
+        current = self._versions[_id(obj)]
+        if expected_version is not None:
+            check_version(self.kind.__name__, _id(obj), expected_version, current)
         check_successor(old, obj)
         self._check(obj)
         self._discard(old)
@@ -219,6 +237,7 @@ class _Repository(Generic[T, Q]):
             self._discard(obj, missing_ok=True)
             self._insert(old)
             raise
+        self._versions[_id(obj)] = current + 1
 
     @_locked
     def find(self, query: Q, *, order: Order | None = None) -> list[T]:
@@ -557,9 +576,10 @@ class _Payments(_Repository[Payment, PaymentQuery]):
             raise ConflictingPayment(obj.id)
         self._check(obj)
         self._insert(obj)
+        self._versions[_id(obj)] = 1
 
     @_locked
-    def save(self, obj: Payment) -> None:
+    def save(self, obj: Payment, *, expected_version: int | None = None) -> None:
         """The ledger is append-only: always raises :class:`RuleViolation`."""
         raise RuleViolation(
             "append_only", "the payment ledger is append-only: add a refund instead"

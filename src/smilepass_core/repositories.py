@@ -72,14 +72,28 @@ class ReadRepository(Protocol[T_co, Q_contra]):
 
 
 class WriteRepository(Protocol[T_contra]):
-    """Protocol: a repository that also keeps objects."""
+    """Protocol: a repository that also keeps objects, each with a version."""
 
     def add(self, obj: T_contra) -> None:
-        """Keep a new object; raises :class:`~smilepass_core.errors.DuplicateId` if taken."""
+        """Keep a new object at version 1; raises
+        :class:`~smilepass_core.errors.DuplicateId` if the id is taken."""
         ...
 
-    def save(self, obj: T_contra) -> None:
-        """Replace the object with ``obj.id``; raises :class:`~smilepass_core.errors.NotFound`."""
+    def save(self, obj: T_contra, *, expected_version: int | None = None) -> None:
+        """Replace the object with ``obj.id`` and add one to its version.
+
+        Raises:
+            NotFound: no object with that id.
+            VersionConflict: ``expected_version`` (the version the caller read) is not the
+                kept one: another write came first.
+            RuleViolation: ``practice_change`` or ``stale_history`` (see
+                :func:`~smilepass_core.domain.check_successor`).
+        """
+        ...
+
+    def version(self, id: str) -> int:
+        """How many writes the object with ``id`` has had: 1 after ``add``, one more per
+        ``save``; raises :class:`~smilepass_core.errors.NotFound`."""
         ...
 
 

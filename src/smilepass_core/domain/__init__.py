@@ -6,6 +6,7 @@ from smilepass_core.domain.lifecycle import (
     Status,
     StatusChange,
     check_successor,
+    check_version,
 )
 from smilepass_core.domain.members import MEMBERSHIP_LIFECYCLE, Member, MembershipStatus
 from smilepass_core.domain.payment_plans import (
@@ -63,4 +64,5 @@ __all__ = [
     "StatusChange",
     "check_refund",
     "check_successor",
+    "check_version",
 ]

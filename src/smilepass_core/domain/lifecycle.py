@@ -26,6 +26,7 @@ from smilepass_core.errors import (
     OutOfOrderChange,
     RuleViolation,
     UnknownStatus,
+    VersionConflict,
 )
 from smilepass_core.periods import as_instant
 
@@ -264,3 +265,17 @@ def check_successor(kept: Any, new: Any) -> None:
             "the change again and save",
             field="history",
         )
+
+
+def check_version(kind: str, id: str, expected: Any, current: int) -> None:
+    """Raise unless ``expected``, the version a caller read, is the ``current`` one (what
+    ``save(..., expected_version=...)`` checks).
+
+    Raises:
+        InvalidValue: ``expected`` is not a whole number >= 1.
+        VersionConflict: another write came first (``expected != current``).
+    """
+    if not isinstance(expected, int) or isinstance(expected, bool) or expected < 1:
+        raise InvalidValue("expected_version", expected, "must be a whole number >= 1")
+    if expected != current:
+        raise VersionConflict(kind, id, expected=expected, actual=current)

@@ -60,7 +60,13 @@ from smilepass_core.domain import (
     Referral,
     StaffUser,
 )
-from smilepass_core.errors import DuplicateId, NotFound, RuleViolation, SmilepassError
+from smilepass_core.errors import (
+    DuplicateId,
+    NotFound,
+    RuleViolation,
+    SmilepassError,
+    VersionConflict,
+)
 from smilepass_core.kpi import dashboard
 from smilepass_core.memory import InMemoryStore
 from smilepass_core.money import Money, per_currency
@@ -415,6 +421,17 @@ def _nonzero(totals: Any) -> dict[str, Money]:
 # -- the checks, shared by every contract -------------------------------------------------
 
 
+def _version(repo: Any, spec: _Repository, id: str, when: str, expected: int) -> int:
+    """``repo.version(id)``, which must be ``expected``."""
+    version = getattr(repo, "version", None)
+    if version is None:
+        raise ContractViolation(f"{spec.name}.version", id, "a version() method", "none", [])
+    got = version(id)
+    if got != expected:
+        raise ContractViolation(f"{spec.name}.version {when}", id, expected, got, [])
+    return int(got)
+
+
 def _check_get(repo: Any, spec: _Repository, obj: Any, when: str) -> None:
     """get(obj.id) is exactly ``obj``."""
     got = repo.get(obj.id)
@@ -594,6 +611,42 @@ class _Contract:
                             [describe(obj), describe(copy)],
                         )
                     _check_get(repo, spec, obj, "after a refused save")
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(dataset=sps.datasets())
+    def test_save_checks_the_version_it_read(self, dataset: sps.Dataset) -> None:
+        """Every kept object has a version: 1 after add, one more per save. A save that
+        states the version it read fails with VersionConflict once another write came
+        first, and the other write is kept (no lost update, whatever field changed)."""
+        for repo, spec in self._present(self._loaded(dataset)):
+            if spec.append_only:
+                continue
+            for obj in spec.objects(dataset)[:3]:
+                read = _version(repo, spec, obj.id, "after add", 1)
+                repo.save(obj, expected_version=read)  # the first writer, unchanged object
+                _version(repo, spec, obj.id, "after a save", read + 1)
+                try:
+                    repo.save(obj, expected_version=read)  # the second writer read `read` too
+                except VersionConflict as conflict:
+                    if (conflict.expected, conflict.actual) != (read, read + 1):
+                        raise ContractViolation(
+                            f"{spec.name}.save VersionConflict",
+                            obj.id,
+                            f"expected={read}, actual={read + 1}",
+                            f"expected={conflict.expected}, actual={conflict.actual}",
+                            [describe(obj)],
+                        ) from None
+                else:
+                    raise ContractViolation(
+                        f"{spec.name}.save with a stale expected_version",
+                        obj.id,
+                        "VersionConflict",
+                        "saved",
+                        [describe(obj)],
+                    )
+                _version(repo, spec, obj.id, "after a refused save", read + 1)
+                _check_get(repo, spec, obj, "after a refused save")
 
     @_budgeted
     @KIT_SETTINGS

@@ -34,7 +34,7 @@ from smilepass_core import (
     RuleViolation,
     StaffUser,
 )
-from smilepass_core.domain import check_refund, check_successor
+from smilepass_core.domain import check_refund, check_successor, check_version
 from smilepass_core.money import per_currency
 from smilepass_core.queries import apply_order
 
@@ -48,6 +48,7 @@ class Table:
         self.kind = kind
         self.store = store
         self.rows: dict[str, Any] = {}
+        self.versions: dict[str, int] = {}
 
     def matches(self, query: Any, obj: Any) -> bool:
         """True when ``obj`` passes ``query`` (subclasses pass extra context)."""
@@ -76,12 +77,23 @@ class Table:
         if obj.id in self.rows:
             raise DuplicateId(self.kind.__name__, obj.id)
         self.rows[obj.id] = obj
+        self.versions[obj.id] = 1
 
-    def save(self, obj: Any) -> None:
-        """Replace the object with ``obj.id``; raises NotFound if there is none, and
-        RuleViolation for a stale copy or a move to another practice."""
-        check_successor(self.get(obj.id), obj)
+    def version(self, id: str) -> int:
+        """How many writes the object has had (1 after add); raises NotFound."""
+        self.get(id)
+        return self.versions[id]
+
+    def save(self, obj: Any, *, expected_version: int | None = None) -> None:
+        """Replace the object with ``obj.id``; raises NotFound if there is none,
+        VersionConflict when ``expected_version`` is not the kept one, and RuleViolation
+        for a stale copy or a move to another practice."""
+        kept = self.get(obj.id)
+        if expected_version is not None:
+            check_version(self.kind.__name__, obj.id, expected_version, self.versions[obj.id])
+        check_successor(kept, obj)
         self.rows[obj.id] = obj
+        self.versions[obj.id] += 1
 
 
 class Members(Table):
@@ -121,8 +133,9 @@ class Payments(Table):
             raise ConflictingPayment(payment.id)
         check_refund(self.rows.values(), payment)  # entries of other sources are ignored
         self.rows[payment.id] = payment
+        self.versions[payment.id] = 1
 
-    def save(self, payment: Any) -> None:
+    def save(self, payment: Any, *, expected_version: int | None = None) -> None:
         """Never: a mistake is corrected by a refund, not an edit."""
         raise RuleViolation("append_only", "the payment ledger is append-only: add a refund")
 
