@@ -884,3 +884,33 @@ class TestOnePolicyForEnumStrings:
                     succeeded=succeeded,  # type: ignore[arg-type]
                 )
             assert caught.value.field == field
+
+
+class TestHistoryLength:
+    """One object's history holds at most MAX_HISTORY changes, built or loaded (bounded
+    work: a record file with a million changes is refused before it is walked)."""
+
+    def test_a_loaded_history_over_the_limit_is_refused(self) -> None:
+        """A history of MAX_HISTORY + 1 changes is refused at validation, naming the field."""
+        from smilepass_core.domain.lifecycle import MAX_HISTORY
+
+        t = datetime(2026, 1, 1, tzinfo=UTC)
+        changes = [StatusChange(t, None, _M.PENDING, "")]
+        for k in range(1, MAX_HISTORY + 1):
+            before = changes[-1].to
+            to = _M.SUSPENDED if before is _M.ACTIVE else _M.ACTIVE
+            changes.append(StatusChange(t + timedelta(seconds=k), before, to, ""))
+        assert len(changes) == MAX_HISTORY + 1
+        MEMBERSHIP_LIFECYCLE.validate(tuple(changes[:MAX_HISTORY]))
+        with pytest.raises(InvalidValue, match="at most 10,000 changes") as caught:
+            MEMBERSHIP_LIFECYCLE.validate(tuple(changes))
+        assert caught.value.field == "history"
+
+    def test_appending_past_the_limit_is_refused(self) -> None:
+        """append() onto a full history is refused; the history is untouched."""
+        from smilepass_core.domain.lifecycle import MAX_HISTORY
+
+        t = datetime(2026, 1, 1, tzinfo=UTC)
+        full = (StatusChange(t, None, _M.PENDING, ""),) * MAX_HISTORY
+        with pytest.raises(InvalidValue, match="at most 10,000 changes"):
+            MEMBERSHIP_LIFECYCLE.append(full, _M.ACTIVE, t)

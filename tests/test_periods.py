@@ -1348,3 +1348,22 @@ class TestPandasInstants:
         np = pytest.importorskip("numpy")
         with pytest.raises(InvalidPeriod, match="timezone-aware datetime"):
             as_instant(np.datetime64("2026-11-25T05:00"))
+
+
+class TestBucketLimit:
+    """A range is cut into at most MAX_BUCKETS buckets (bounded work for any range)."""
+
+    def test_a_century_by_day_is_refused_and_by_month_is_not(self) -> None:
+        """Two centuries by day would be 73,000 buckets: InvalidPeriod naming ``unit``;
+        by month it is 2,400."""
+        from smilepass_core.periods import MAX_BUCKETS
+
+        r = DateRange.custom(date(1950, 1, 1), date(2149, 12, 31), timezone=SYDNEY)
+        with pytest.raises(InvalidPeriod, match="more than 10,000 buckets") as caught:
+            r.bucket_edges(Unit.DAY)
+        assert caught.value.field == "unit"
+        assert len(r.buckets(Unit.MONTH)) == 2400 < MAX_BUCKETS
+        edge = DateRange.custom(
+            date(2000, 1, 1), date(2000, 1, 1) + timedelta(days=MAX_BUCKETS - 1), timezone="UTC"
+        )
+        assert len(edge.buckets(Unit.DAY)) == MAX_BUCKETS

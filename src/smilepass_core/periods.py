@@ -33,6 +33,7 @@ from smilepass_core.presentation import Shown
 
 __all__ = [
     "HOST_DEPENDENT_ZONES",
+    "MAX_BUCKETS",
     "SUPPORTED_YEARS",
     "DateRange",
     "Preset",
@@ -82,6 +83,10 @@ _HOST_DEPENDENT_PREFIXES: Final = ("posix/", "right/")
 #: month and week arithmetic overflows Python's ``date`` (years 1 and 9999) long before a
 #: practice could mean it; inside it, every preset, bucket and comparison can be computed.
 SUPPORTED_YEARS: Final = range(1900, 2201)
+
+#: The most buckets a range is cut into (27 years by day): the work of a series stays
+#: bounded whatever range a caller asks for.
+MAX_BUCKETS: Final = 10_000
 
 
 def zone(name: str) -> ZoneInfo:
@@ -488,7 +493,12 @@ class DateRange(Shown):
 
     def bucket_edges(self, unit: Unit) -> tuple[datetime, ...]:
         """Edges of the ``unit`` buckets tiling the range: ``start``, every local
-        ``unit`` boundary strictly inside, ``end``. Empty range: ``(start,)``."""
+        ``unit`` boundary strictly inside, ``end``. Empty range: ``(start,)``.
+
+        Raises:
+            InvalidPeriod: more than :data:`MAX_BUCKETS` buckets (a century by day):
+                bucket by a longer unit.
+        """
         edges = [self.start]
         if self.is_empty():
             return tuple(edges)
@@ -503,6 +513,12 @@ class DateRange(Shown):
             if boundary >= self.end:
                 break
             edges.append(boundary)  # after start: the first boundary follows start's own unit
+            if len(edges) > MAX_BUCKETS:
+                raise InvalidPeriod(
+                    "unit",
+                    unit,
+                    f"would cut {self} into more than {MAX_BUCKETS:,} buckets; use a longer unit",
+                )
             k += 1
         edges.append(self.end)
         return tuple(edges)

@@ -16,7 +16,7 @@ import itertools
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Final, Generic, Self, TypeVar
 
 import attrs
 
@@ -30,7 +30,15 @@ from smilepass_core.errors import (
 )
 from smilepass_core.periods import as_instant
 
-__all__ = ["HasHistory", "Lifecycle", "Status", "StatusChange", "check_successor"]
+__all__ = [
+    "MAX_HISTORY",
+    "HasHistory",
+    "Lifecycle",
+    "Status",
+    "StatusChange",
+    "check_successor",
+    "check_version",
+]
 
 
 class Status(enum.Enum):
@@ -148,6 +156,7 @@ class Lifecycle(Generic[S]):
         """``history`` with the change to ``to`` appended, after checking table and time
         (``to`` may be a host string, parsed by :meth:`parse`)."""
         to = self.parse(to)
+        _check_length(history, 1)
         change = StatusChange(at, history[-1].to, to, reason)
         self.check(history[-1].to, to, subject=subject)
         if change.at < history[-1].at:
@@ -165,6 +174,7 @@ class Lifecycle(Generic[S]):
             return
         if not history:
             raise InvalidValue("history", history, "must hold at least the initial status")
+        _check_length(history)
         first = history[0]
         if first.from_ is not None or first.to not in self.initial:
             raise InvalidValue(
@@ -178,6 +188,18 @@ class Lifecycle(Generic[S]):
             self.check(before.to, after.to, subject=subject)
             if after.at < before.at:
                 raise OutOfOrderChange(before.at, after.at, subject=subject)
+
+
+#: The most status changes one object's history may hold: a real member changes status a
+#: few times a year, and a record file with a million changes is refused before any work.
+MAX_HISTORY: Final = 10_000
+
+
+def _check_length(history: tuple[Any, ...], adding: int = 0) -> None:
+    if len(history) + adding > MAX_HISTORY:
+        raise InvalidValue(
+            "history", f"{len(history) + adding:,} changes", f"at most {MAX_HISTORY:,} changes"
+        )
 
 
 def _names(statuses: Iterable[Status]) -> str:
