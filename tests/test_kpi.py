@@ -38,7 +38,16 @@ from smilepass_core import (
     Unit,
 )
 from smilepass_core.io.text import render_dashboard, show
-from smilepass_core.kpi import Dashboard, Goals, Kpi, KpiTargets, Ratio, dashboard, this_month
+from smilepass_core.kpi import (
+    Dashboard,
+    Goals,
+    Kpi,
+    KpiTargets,
+    Ratio,
+    comparison_dashboard,
+    dashboard,
+    this_month,
+)
 from smilepass_core.kpi import effective_end as kpi_effective_end
 from smilepass_core.periods import local_midnight, zone
 from smilepass_core.queries import MemberQuery, Order, Page
@@ -1066,6 +1075,19 @@ class TestBucketUnits:
         r = DateRange.custom(first, first + timedelta(days=days - 1), timezone=SYDNEY)
         board = board_of(setup(practice()), date_range=r, now=sydney(12, 31))
         assert [p.day for p in board.new_members] == [b.local_start.date() for b in r.buckets(unit)]
+        assert board.bucket is unit
+
+    def test_the_comparison_dashboard_keeps_the_unit_and_the_period(self) -> None:
+        """``comparison_dashboard`` is the dashboard over ``comparison(now)`` with the
+        board's own bucket unit, even where that period would default to another."""
+        store = InMemoryStore.from_objects(setup(practice()))
+        board = dashboard(store, practices="p1", date_range=WEEK, now=NOW, bucket=Unit.MONTH)
+        before = comparison_dashboard(store, board)
+        comparison = WEEK.comparison(NOW)
+        assert before == dashboard(
+            store, practices="p1", date_range=comparison, now=NOW, bucket=Unit.MONTH
+        )
+        assert (before.bucket, before.ranges) == (Unit.MONTH, {"p1": comparison})
 
     def test_unit_can_be_overridden(self) -> None:
         """``bucket=Unit.MONTH`` on a week that spans two months gives two partial months."""

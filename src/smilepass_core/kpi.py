@@ -48,6 +48,7 @@ __all__ = [
     "Ratio",
     "Series",
     "SeriesPoint",
+    "comparison_dashboard",
     "dashboard",
     "effective_end",
     "this_month",
@@ -292,6 +293,7 @@ class Dashboard(Tabular):
             :class:`Feed`).
         retention_parts, period_retention_parts: The counts behind the two percentages,
             for the range and the comparison period.
+        bucket: The unit of the series' buckets (the first practice's, when several).
     """
 
     practices: tuple[str, ...]
@@ -306,6 +308,7 @@ class Dashboard(Tabular):
     latest_new_members: Feed
     retention_parts: tuple[Ratio, Ratio]
     period_retention_parts: tuple[Ratio, Ratio]
+    bucket: Unit
 
     def __repr__(self) -> str:
         """One line with the headline figures and the counts, never the whole dashboard.
@@ -343,6 +346,40 @@ def _span(date_range: DateRange) -> str:
     ):
         return f"{start.date()}..{end.date()}"
     return f"{start:%Y-%m-%d %H:%M}..{end:%Y-%m-%d %H:%M}"
+
+
+def comparison_dashboard(
+    store: Store,
+    board: Dashboard,
+    *,
+    targets: KpiTargets | Goals | None = None,
+    latest: int = 5,
+) -> Dashboard:
+    """The dashboard of ``board``'s comparison period: the same practices, ``now`` and
+    bucket unit, over ``range.comparison(board.now)`` (what a chart draws beside it).
+
+    Raises:
+        InvalidValue: ``board``'s practices have different ranges (a preset resolved in
+            several time zones): compare one practice at a time.
+    """
+    ranges = set(board.ranges.values())
+    if len(ranges) != 1:
+        raise InvalidValue(
+            "board",
+            board.practices,
+            "its practices have different ranges (a preset resolved in several time zones); "
+            "compare one practice at a time",
+        )
+    current = ranges.pop()
+    return dashboard(
+        store,
+        practices=board.practices,
+        date_range=current.comparison(board.now),
+        now=board.now,
+        targets=targets,
+        bucket=board.bucket,
+        latest=latest,
+    )
 
 
 def effective_end(date_range: DateRange, now: datetime) -> datetime:
@@ -523,11 +560,12 @@ def dashboard(
     elif not isinstance(targets, KpiTargets):
         raise InvalidValue("targets", targets, "must be KpiTargets, or Goals for every practice")
     figures = []
+    units = []
     for practice_id in ids:
         practice = store.practices.get(practice_id)
         resolved = _resolve(date_range, practice, now)
-        unit = bucket or resolved.default_bucket_unit()
-        figures.append(_practice_figures(store, practice, resolved, now, unit))
+        units.append(bucket or resolved.default_bucket_unit())
+        figures.append(_practice_figures(store, practice, resolved, now, units[-1]))
 
     goals = [targets.for_practice(f.practice.id) for f in figures]
     retention_goal = (
@@ -596,4 +634,5 @@ def dashboard(
         latest_new_members=Feed(feed, timezone=feed_zone),
         retention_parts=retention_parts,
         period_retention_parts=period_parts,
+        bucket=units[0],
     )

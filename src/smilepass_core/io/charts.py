@@ -31,12 +31,11 @@ from typing import TYPE_CHECKING, Literal
 
 from smilepass_core.errors import InvalidValue, MissingExtra
 from smilepass_core.io.html import format_instant, format_range
-from smilepass_core.kpi import Dashboard, SeriesPoint, dashboard
+from smilepass_core.kpi import Dashboard, SeriesPoint, comparison_dashboard
 from smilepass_core.money import Money
-from smilepass_core.periods import DateRange, Unit
+from smilepass_core.periods import Unit
 from smilepass_core.reports import AgedReceivables, CohortTable, ReferralTracking, StaffAttribution
 from smilepass_core.reports._table import Report
-from smilepass_core.repositories import Store
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -164,65 +163,6 @@ def _local(instant: datetime, report: Report) -> str:
 # -- the dashboard's series ------------------------------------------------------------------
 
 
-def _single_range(board: Dashboard) -> DateRange:
-    """The one range all of the board's practices share.
-
-    Raises:
-        InvalidValue: the practices have different ranges (a preset in several time zones).
-    """
-    ranges = set(board.ranges.values())
-    if len(ranges) != 1:
-        raise InvalidValue(
-            "board",
-            board.practices,
-            "its practices have different ranges (a preset resolved in several time zones); "
-            "chart one practice at a time or pass comparison= yourself",
-        )
-    return ranges.pop()
-
-
-def _bucket_unit(board: Dashboard, current: DateRange) -> Unit:
-    """The bucket unit the board's series were computed with (its range's default first)."""
-    start = current.start
-    cut = DateRange(start, max(start, min(current.end, board.now)), current.timezone)
-    starts = tuple(p.start for p in board.new_members)
-    default = current.default_bucket_unit()
-    candidates: list[Unit] = [default, *Unit]
-    for unit in candidates:
-        if tuple(b.start for b in cut.buckets(unit)) == starts:
-            return unit
-    return default
-
-
-def comparison_dashboard(
-    store: Store, board: Dashboard, *, bucket: Unit | None = None
-) -> Dashboard:
-    """The dashboard of ``board``'s comparison period: same practices, same ``now``, same
-    bucket unit, over ``range.comparison(board.now)``.
-
-    Args:
-        store: The store ``board`` was computed from.
-        board: The dashboard of the current period.
-        bucket: The series' bucket unit; by default the one ``board``'s series use.
-
-    Returns:
-        A :class:`~smilepass_core.kpi.Dashboard` whose series are the comparison series.
-
-    Raises:
-        InvalidValue: ``board``'s practices have different ranges (a preset resolved in
-            several time zones): compare one practice at a time.
-    """
-    current = _single_range(board)
-    unit = bucket or _bucket_unit(board, current)
-    return dashboard(
-        store,
-        practices=board.practices,
-        date_range=current.comparison(board.now),
-        now=board.now,
-        bucket=unit,
-    )
-
-
 def _period(board: Dashboard) -> str:
     """The period a board's series cover, cut at its ``now`` (``27 Oct – 25 Nov 2026 16:00
     (Sydney)``)."""
@@ -332,7 +272,7 @@ def _total(series: Iterable[SeriesPoint[Money]], currency: str) -> Money:
 def _bucket_ticks(ax: Axes, board: Dashboard) -> None:
     """At most eight labelled ticks on the bottom axes: the current period's buckets."""
     timezones = sorted({r.timezone for r in board.ranges.values()})
-    unit = _bucket_unit(board, next(iter(board.ranges.values())))
+    unit = board.bucket
     days = [p.day for p in board.new_members]
     step = math.ceil(len(days) / 8)
     ticks = range(0, len(days), step)
