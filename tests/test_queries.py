@@ -804,6 +804,15 @@ class TestWrongTypes:
             spec(practices=["syd", 3])
         assert (caught.value.field, caught.value.value) == ("practices", 3)
 
+    @pytest.mark.parametrize("spec", SPECS)
+    @pytest.mark.parametrize("blank", ["", "  ", " syd", "syd\n"])
+    def test_a_blank_or_padded_id_is_refused(self, spec: Any, blank: str) -> None:
+        """A blank form field (``""``) or a padded id matched nothing in silence; no kept
+        id is blank or padded, so the query refuses it, naming the field."""
+        with pytest.raises(InvalidValue, match="non-blank ids without spaces") as caught:
+            spec(practices=["syd", blank])
+        assert (caught.value.field, caught.value.value) == ("practices", blank)
+
     def test_an_unhashable_id_is_refused(self) -> None:
         """A list inside an id collection is refused, naming the field."""
         with pytest.raises(InvalidValue) as caught:

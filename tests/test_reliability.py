@@ -42,6 +42,8 @@ from smilepass_core import (
     DateRange,
     DuplicateId,
     InMemoryStore,
+    Instalment,
+    InvalidPeriod,
     InvalidRecord,
     InvalidTransition,
     InvalidValue,
@@ -67,7 +69,10 @@ from smilepass_core import (
     RuleViolation,
     SmilepassError,
     StaffUser,
+    StatusChange,
     Unit,
+    UnknownCurrency,
+    UnknownTimezone,
     dashboard,
 )
 from smilepass_core.io.records import load_records, store_from_records
@@ -1153,3 +1158,82 @@ class TestEmptyStores:
         with pytest.raises(InvalidValue) as check:
             weekly_check(store, now=T0)
         assert check.value.field == "practices"
+
+
+# -- values as hosts hand them over ----------------------------------------------------------
+
+_T = datetime(2026, 1, 1, tzinfo=UTC)
+_ADA = Patient("pt", "Ada")
+
+
+def _enrol(**changes: Any) -> Member:
+    fields: dict[str, Any] = {
+        "id": "m1",
+        "practice_id": "p1",
+        "plan_id": "pl",
+        "account_holder": _ADA,
+        "start_date": date(2026, 1, 1),
+        "at": _T,
+    }
+    return Member.enrol(**{**fields, **changes})
+
+
+class TestHostValues:
+    """Web-form strings and ORM ``None``s handed to the domain's constructors are the
+    library's errors naming the field (record files parse strings; the domain does not)."""
+
+    @pytest.mark.parametrize(
+        ("build", "error", "field"),
+        [
+            (lambda: _enrol(start_date="2026-01-01"), InvalidValue, "start_date"),
+            (lambda: _enrol(at="2026-01-01T00:00Z"), InvalidPeriod, "at"),
+            (
+                lambda: Instalment("1", date(2026, 1, 1), Money.of("1", "AUD")),
+                InvalidValue,
+                "number",
+            ),
+            (lambda: MembershipPlan("pl", "p1", "Care", "30.00", "monthly"), InvalidValue, "price"),
+            (
+                lambda: Campaign("c", "p1", "Spring", "SPRING", date(2026, 1, 1)),
+                InvalidPeriod,
+                "active_from",
+            ),
+        ],
+        ids=["date-string", "instant-string", "number-string", "price-string", "day-for-instant"],
+    )
+    def test_web_form_strings(self, build: Callable[[], object], error: type, field: str) -> None:
+        """A string (or a day) where the domain wants a date, an instant, a number or
+        Money raises the library's error naming the field."""
+        with pytest.raises(error) as caught:
+            build()
+        assert isinstance(caught.value, SmilepassError)
+        assert caught.value.field == field  # type: ignore[attr-defined]
+
+    @pytest.mark.parametrize(
+        ("build", "error", "field"),
+        [
+            (lambda: _enrol(id=None), InvalidValue, "id"),
+            (lambda: Patient("pt", None), InvalidValue, "name"),  # type: ignore[arg-type]
+            (lambda: Practice("p1", "Harbour", None, "AUD"), UnknownTimezone, "timezone"),  # type: ignore[arg-type]
+            (lambda: Practice("p1", "Harbour", "UTC", None), UnknownCurrency, "currency"),  # type: ignore[arg-type]
+            (
+                lambda: Payment("x", "p1", Money.of("1", "AUD"), "charge", "succeeded", None),
+                InvalidPeriod,
+                "at",
+            ),
+            (
+                lambda: StatusChange(_T, None, MembershipStatus.PENDING, None),
+                InvalidValue,
+                "reason",
+            ),  # type: ignore[arg-type]
+        ],
+        ids=["id", "name", "timezone", "currency", "at", "reason"],
+    )
+    def test_orm_nones_in_required_fields(
+        self, build: Callable[[], object], error: type, field: str
+    ) -> None:
+        """``None`` (an ORM's NULL) in a required field raises the library's error naming
+        the field, never an AttributeError from inside."""
+        with pytest.raises(error) as caught:
+            build()
+        assert caught.value.field == field  # type: ignore[attr-defined]

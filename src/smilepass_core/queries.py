@@ -101,6 +101,10 @@ def _id_set(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     for item in value:
         if not isinstance(item, str):
             raise InvalidValue(attribute.name, item, "must be id strings")
+        if not item or item != item.strip():
+            # No kept id is blank or padded (domain ids refuse them): a blank form field
+            # would match nothing in silence.
+            raise InvalidValue(attribute.name, item, "must be non-blank ids without spaces around")
 
 
 def _optional_text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
