@@ -30,6 +30,20 @@ __all__ = [
 class SmilepassError(Exception):
     """Root of every error smilepass_core raises on purpose."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the message and the attributes, not the constructor's arguments: an
+        error crosses a process boundary (multiprocessing, a task queue) intact."""
+        extra = {"name": self.name, "path": self.path} if isinstance(self, ImportError) else {}
+        return (_rebuild, (type(self), self.args, {**vars(self), **extra}))
+
+
+def _rebuild(kind: type[SmilepassError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = kind.__new__(kind)
+    error.args = args
+    for name, value in state.items():
+        setattr(error, name, value)
+    return error
+
 
 class InvalidValue(SmilepassError, ValueError):
     """A field was given a value it cannot hold."""
@@ -168,13 +182,6 @@ class VersionConflict(SmilepassError, RuntimeError):
             f"{kind} {id!r} is at version {actual}, not the {expected} this save read: "
             "another write came first; reload it, apply the change again and save"
         )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_version_conflict, (self.kind, self.id, self.expected, self.actual))
-
-
-def _version_conflict(kind: str, id: str, expected: int, actual: int) -> VersionConflict:
-    return VersionConflict(kind, id, expected=expected, actual=actual)
 
 
 class ConflictingPayment(DuplicateId, RuleViolation):
