@@ -966,3 +966,62 @@ class PaymentPlanMachine(RuleBasedStateMachine):
 
 
 TestPaymentPlanMachine = PaymentPlanMachine.TestCase
+
+
+class TestBuildingLongPlans:
+    """A move checks only what it adds (the new attempt, the new status change), and the
+    result is the plan a full check accepts."""
+
+    def test_a_long_plan_built_by_moves_passes_the_full_check(self) -> None:
+        """2,000 failed attempts (each followed by a reactivation) and then every payment:
+        the plan equals the one rebuilt from its fields and checked in full, and the
+        shortcut leaves no trace once the moves are done."""
+        from smilepass_core.domain.lifecycle import _EXTENDED
+        from smilepass_core.domain.payment_plans import _CHECKED_ATTEMPTS
+
+        t = datetime(2026, 1, 1, tzinfo=UTC)
+        plan = PaymentPlan.offer(
+            id="pp",
+            practice_id="p1",
+            patient=Patient("pt", "Ada"),
+            total=Money.of("1200", "AUD"),
+            payment_type=PaymentType.PLAN,
+            first_due=date(2026, 1, 1),
+            at=t,
+            instalments=12,
+        ).activate(at=t)
+        for k in range(2000):
+            plan = plan.record_failure(at=t + timedelta(minutes=2 * k + 1))
+            plan = plan.activate(at=t + timedelta(minutes=2 * k + 2))
+        for k in range(12):
+            plan = plan.record_payment(at=t + timedelta(days=30, minutes=k))
+        assert (len(plan.attempts), plan.status) == (2012, PaymentPlanStatus.COMPLETED)
+        rebuilt = PaymentPlan(**{a.name: getattr(plan, a.name) for a in attrs.fields(PaymentPlan)})
+        assert rebuilt == plan
+        assert (_CHECKED_ATTEMPTS.get(), _EXTENDED.get()) == (None, None)
+
+    def test_the_new_attempt_is_still_checked(self) -> None:
+        """Building from a checked plan with a wrong new attempt (another instalment's
+        number) is refused: the shortcut skips only the attempts already checked."""
+        from smilepass_core.domain.payment_plans import _CHECKED_ATTEMPTS
+
+        t = datetime(2026, 1, 1, tzinfo=UTC)
+        plan = PaymentPlan.offer(
+            id="pp",
+            practice_id="p1",
+            patient=Patient("pt", "Ada"),
+            total=Money.of("1200", "AUD"),
+            payment_type=PaymentType.PLAN,
+            first_due=date(2026, 1, 1),
+            at=t,
+            instalments=12,
+        ).activate(at=t)
+        plan = plan.record_payment(at=t + timedelta(days=1))
+        wrong = InstalmentAttempt(5, t + timedelta(days=2), Money.of("100", "AUD"), True)
+        attempts = (*plan.attempts, wrong)
+        token = _CHECKED_ATTEMPTS.set((attempts, len(plan.attempts), plan.paid_count))
+        try:
+            with pytest.raises(InvalidValue, match="must be for instalment 2"):
+                attrs.evolve(plan, attempts=attempts)
+        finally:
+            _CHECKED_ATTEMPTS.reset(token)

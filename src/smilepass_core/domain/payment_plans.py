@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Iterable
+from contextvars import ContextVar
 from datetime import date, datetime
 from typing import Any, ClassVar, Self
 
@@ -17,7 +19,13 @@ from smilepass_core.domain._fields import (
     optional_identifier,
     whole,
 )
-from smilepass_core.domain.lifecycle import HasHistory, Lifecycle, Status, StatusChange
+from smilepass_core.domain.lifecycle import (
+    _EXTENDED,
+    HasHistory,
+    Lifecycle,
+    Status,
+    StatusChange,
+)
 from smilepass_core.domain.practices import BillingCycle, Patient
 from smilepass_core.errors import InvalidValue, OutOfOrderChange, RuleViolation
 from smilepass_core.money import Money
@@ -32,6 +40,16 @@ __all__ = [
     "PaymentPlanStatus",
     "PaymentType",
 ]
+
+
+_SUCCEEDED = operator.attrgetter("succeeded")
+
+#: ``(attempts, k, paid)``: a plan being built by a move of a checked plan holds
+#: ``attempts``, of which the first ``k`` (paying ``paid`` instalments) were checked
+#: already; its checks look at the rest only (a context variable: per thread and task).
+_CHECKED_ATTEMPTS: ContextVar[tuple[tuple[Any, ...], int, int] | None] = ContextVar(
+    "_CHECKED_ATTEMPTS", default=None
+)
 
 
 class PaymentType(enum.Enum):
@@ -187,8 +205,13 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
             raise InvalidValue("schedule", self.schedule, "every instalment must be positive")
         if sum(i.amount for i in self.schedule) != self.total:
             raise InvalidValue("schedule", self.schedule, f"amounts must add up to {self.total}")
-        paid = 0
-        for previous, attempt in zip((None, *self.attempts), self.attempts, strict=False):
+        paid, start = 0, 0
+        checked = _CHECKED_ATTEMPTS.get()
+        if checked is not None and checked[0] is self.attempts:
+            # A move of a checked plan: only the attempts after the checked ones are new.
+            start, paid = checked[1], checked[2]
+        for k in range(start, len(self.attempts)):
+            previous, attempt = (self.attempts[k - 1] if k else None), self.attempts[k]
             if previous is not None and attempt.at < previous.at:
                 raise OutOfOrderChange(previous.at, attempt.at, subject=subject)
             if (
@@ -264,7 +287,12 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
     def _moved(self, to: PaymentPlanStatus, at: datetime, reason: str, **changes: Any) -> Self:
         """A status move, checked against the table, then dated no earlier than the last
         status change or instalment attempt."""
-        moved = super()._moved(to, at, reason, **changes)
+        # The attempts stay as checked (a change of them is checked in full).
+        token = _CHECKED_ATTEMPTS.set((self.attempts, len(self.attempts), self.paid_count))
+        try:
+            moved = super()._moved(to, at, reason, **changes)
+        finally:
+            _CHECKED_ATTEMPTS.reset(token)
         when = moved.history[-1].at
         if self.attempts and when < self.attempts[-1].at:
             raise OutOfOrderChange(self.attempts[-1].at, when, subject=f"PaymentPlan {self.id}")
@@ -347,7 +375,16 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
             )
         elif attempt.at < history[-1].at:
             raise OutOfOrderChange(history[-1].at, attempt.at, subject=f"PaymentPlan {self.id}")
-        return attrs.evolve(self, attempts=(*self.attempts, attempt), history=history)
+        attempts = (*self.attempts, attempt)
+        # self was checked when built and the history move on its own: the new plan's
+        # checks walk neither again, only the new attempt (building stays linear).
+        history_token = _EXTENDED.set(history)
+        attempts_token = _CHECKED_ATTEMPTS.set((attempts, len(self.attempts), self.paid_count))
+        try:
+            return attrs.evolve(self, attempts=attempts, history=history)
+        finally:
+            _CHECKED_ATTEMPTS.reset(attempts_token)
+            _EXTENDED.reset(history_token)
 
     def archive(self, *, at: datetime) -> PaymentPlan:
         """Archive a Completed plan (kept for records, off the working list).
@@ -378,7 +415,7 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
     @property
     def paid_count(self) -> int:
         """Number of instalments paid."""
-        return sum(a.succeeded for a in self.attempts)
+        return sum(map(_SUCCEEDED, self.attempts))  # in C: it is read on every move
 
     @property
     def progression(self) -> str:
