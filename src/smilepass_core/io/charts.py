@@ -25,7 +25,6 @@ import functools
 import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
@@ -35,7 +34,6 @@ from smilepass_core.kpi import Dashboard, SeriesPoint, comparison_dashboard
 from smilepass_core.money import Money
 from smilepass_core.periods import Unit
 from smilepass_core.reports import AgedReceivables, CohortTable, ReferralTracking, StaffAttribution
-from smilepass_core.reports._table import Report
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -152,12 +150,6 @@ def _money_axes(
 
 def _practices(ids: Sequence[str]) -> str:
     return ", ".join(dict.fromkeys(ids))
-
-
-def _local(instant: datetime, report: Report) -> str:
-    """``instant`` in the report's practices' zone when they share one, else in UTC."""
-    zones = set(report.timezones.values())
-    return format_instant(instant, zones.pop() if len(zones) == 1 else None)
 
 
 # -- the dashboard's series ------------------------------------------------------------------
@@ -301,7 +293,7 @@ def cohort_chart(table: CohortTable, *, title: str | None = None) -> Figure:
         MissingExtra: matplotlib is not installed (the ``[plot]`` extra).
     """
     practices = list(dict.fromkeys(r.practice for r in table.rows))
-    when = _local(table.now, table)
+    when = format_instant(table.now, table.shared_timezone)
     heading = title or f"Cohort retention: {_practices(practices)}, as of {when}"
     if not table.rows:
         return _no_data(heading, "no member has been Active yet")
@@ -351,7 +343,8 @@ def receivables_chart(report: AgedReceivables, *, title: str | None = None) -> F
         MissingExtra: matplotlib is not installed (the ``[plot]`` extra).
     """
     practices = list(report.by_practice)
-    heading = title or f"Aged receivables: {_practices(practices)}, at {_local(report.at, report)}"
+    when = format_instant(report.at, report.shared_timezone)
+    heading = title or f"Aged receivables: {_practices(practices)}, at {when}"
     if not report.rows:
         return _no_data(heading, "nothing due is unpaid")
     currencies = sorted(report.totals)

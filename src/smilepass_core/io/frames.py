@@ -400,8 +400,8 @@ def zone_of(obj: Any) -> str:
     own = getattr(obj, "timezone", None)
     if isinstance(own, str):
         return own
-    zones = set(getattr(obj, "timezones", {}).values())
-    return zones.pop() if len(zones) == 1 else "UTC"
+    shared = obj.shared_timezone if isinstance(obj, Report) else None
+    return shared or "UTC"
 
 
 def _figures(board: Dashboard) -> list[FigureRow]:

@@ -602,7 +602,7 @@ _SHAPES: Final[Mapping[type[Report], _Shape]] = {
         "member",
         "members",
         lambda r: [
-            f"As of {format_instant(r.as_of, _one_zone(r))} · {_statuses(r.counts)}",
+            f"As of {format_instant(r.as_of, r.shared_timezone)} · {_statuses(r.counts)}",
             f"Overdue: {_count(r.overdue_members, 'member')} · {_totals(r.total_overdue)}",
         ],
     ),
@@ -611,7 +611,7 @@ _SHAPES: Final[Mapping[type[Report], _Shape]] = {
         "payment plan",
         "payment plans",
         lambda r: [
-            f"As of {format_instant(r.as_of, _one_zone(r))} · {_statuses(r.counts)}",
+            f"As of {format_instant(r.as_of, r.shared_timezone)} · {_statuses(r.counts)}",
             f"Outstanding {_totals(r.outstanding)} · overdue {_totals(r.overdue)} · "
             f"{_count(len(r.discrepancies), 'ledger discrepancy', 'ledger discrepancies')}",
         ],
@@ -621,14 +621,14 @@ _SHAPES: Final[Mapping[type[Report], _Shape]] = {
         "Aged receivables",
         "unpaid charge",
         "unpaid charges",
-        lambda r: [f"At {format_instant(r.at, _one_zone(r))} · total {_totals(r.totals)}"],
+        lambda r: [f"At {format_instant(r.at, r.shared_timezone)} · total {_totals(r.totals)}"],
         _aged_tables,
     ),
     CohortTable: _Shape(
         "Cohort retention",
         "cohort",
         "cohorts",
-        lambda r: [f"Now {format_instant(r.now, _one_zone(r))}"],
+        lambda r: [f"Now {format_instant(r.now, r.shared_timezone)}"],
     ),
     AccountingExport: _Shape(
         "Accounting export",
@@ -651,12 +651,6 @@ def _shape(report: Report) -> _Shape:
             return _SHAPES[cls]
     name = type(report).__name__
     return _Shape(name, "row", "rows")
-
-
-def _one_zone(report: Report) -> str | None:
-    """The zone of a report's practices when they share one (``None``: show UTC)."""
-    zones = set(report.timezones.values())
-    return zones.pop() if len(zones) == 1 else None
 
 
 def _report_body(report: Report, max_rows: int | None) -> str:

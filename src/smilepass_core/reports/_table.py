@@ -232,6 +232,13 @@ class Report(Tabular):
     #: Each practice of the report and its IANA zone.
     timezones: Mapping[str, str]
 
+    @property
+    def shared_timezone(self) -> str | None:
+        """The one IANA zone all the report's practices share; ``None`` when they differ
+        (then a single column or heading shows its instants in UTC)."""
+        zones = set(self.timezones.values())
+        return zones.pop() if len(zones) == 1 else None
+
     def __repr__(self) -> str:
         """One line: the report's name, its row count and the practices of its rows (sorted).
 
