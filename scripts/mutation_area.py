@@ -6,8 +6,9 @@ the mutant name patterns of AREA, one per line, for ``mutmut run``.
 
 mutmut reads its configuration only from ``pyproject.toml`` in the directory it runs in, so
 each area runs in its own copy: ``core`` (money, periods, domain, kpi) with the project's
-own ``[tool.mutmut]`` table (their own tests), and ``rest`` (every other module) with that
-table's test selection widened to the whole suite.
+own ``[tool.mutmut]`` table (their own tests), ``memory`` (the in-memory store) against the
+store's, query, contract-kit and reliability tests and the doc pages, and ``rest`` (every
+other module) with that table's test selection widened to the whole suite.
 """
 
 from __future__ import annotations
@@ -25,6 +26,18 @@ AREAS: Final[dict[str, tuple[list[str], list[str] | None]]] = {
         [f"smilepass_core.{name}.*" for name in ("money", "periods", "domain", "kpi")],
         None,
     ),
+    "memory": (
+        ["smilepass_core.memory.*"],
+        [
+            "tests/test_memory.py",
+            "tests/test_concurrency.py",
+            "tests/test_contracts.py",
+            "tests/test_queries.py",
+            "tests/test_reliability.py",
+            "tests/test_minimal_host.py",
+            "docs",
+        ],
+    ),
     "rest": (
         [
             "smilepass_core.x_*",
@@ -32,11 +45,14 @@ AREAS: Final[dict[str, tuple[list[str], list[str] | None]]] = {
                 f"smilepass_core.{name}.*"
                 for name in (
                     "errors",
+                    "presentation",
+                    "_compat",
+                    "records",
                     "rendering",
                     "__main__",
                     "queries",
-                    "records",
-                    "memory",
+                    "repositories",
+                    "io",
                     "reports",
                     "demo",
                 )

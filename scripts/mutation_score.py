@@ -1,6 +1,6 @@
 """Mutation score per module from a ``mutmut run`` (reads ``mutants/**/*.meta``).
 
-Usage: ``.venv/bin/python scripts/mutation_score.py [--area core|rest|all] [--survivors]
+Usage: ``.venv/bin/python scripts/mutation_score.py [--area core|memory|rest|all] [--survivors]
 [--fail-under-core 90] [--fail-under-overall 80]``. Each area's results are in
 ``build/mutation-AREA/mutants`` (see ``scripts/mutation_area.py``); ``all`` adds them up,
 each module counted from the area it belongs to. The score is mutmut's:
@@ -48,8 +48,14 @@ def group_of(module: str) -> str:
     return head if head in CORE else "rest"
 
 
+#: Modules run in an area of their own (``scripts/mutation_area.py``).
+OWN_AREA = ("memory",)
+
+
 def area_of(module: str) -> str:
-    """``core`` for money, periods, domain and kpi; ``rest`` for every other module."""
+    """``core`` for money, periods, domain and kpi; ``memory``; ``rest`` for every other."""
+    if module in OWN_AREA:
+        return module
     return "rest" if group_of(module) == "rest" else "core"
 
 
@@ -70,14 +76,14 @@ def line(name: str, counts: Counter[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--area", choices=("core", "rest", "all"), default="all")
+    parser.add_argument("--area", choices=("core", "memory", "rest", "all"), default="all")
     parser.add_argument("--build", type=Path, default=Path("build"))
     parser.add_argument("--survivors", action="store_true", help="list every mutant not killed")
     parser.add_argument("--fail-under-core", type=float, default=90.0)
     parser.add_argument("--fail-under-overall", type=float, default=80.0)
     args = parser.parse_args(argv)
 
-    areas = ("core", "rest") if args.area == "all" else (args.area,)
+    areas = ("core", "memory", "rest") if args.area == "all" else (args.area,)
     metas: list[tuple[str, Path, Path]] = []
     for area in areas:
         root = args.build / f"mutation-{area}" / "mutants" / "src" / "smilepass_core"

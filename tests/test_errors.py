@@ -37,6 +37,7 @@ SAMPLES: dict[str, Callable[[], errors.SmilepassError]] = {
     "VersionConflict": lambda: errors.VersionConflict("Member", "m1", expected=1, actual=2),
     "ConflictingPayment": lambda: errors.ConflictingPayment("pay-1"),
     "InvalidRecord": lambda: errors.InvalidRecord("members", 3, "start_date", "required"),
+    "InvalidRow": lambda: errors.InvalidRow("members", "m1", "status", "unknown"),
 }
 
 

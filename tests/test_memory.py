@@ -50,7 +50,8 @@ from smilepass_core.errors import (
     SmilepassError,
     VersionConflict,
 )
-from smilepass_core.memory import InMemoryStore, Timeline, _as_record_error
+from smilepass_core.memory import InMemoryStore, Timeline
+from smilepass_core.repositories import as_record_error
 from smilepass_core.money import Money
 from smilepass_core.periods import DateRange
 from smilepass_core.queries import (
@@ -790,7 +791,7 @@ class TestLoad:
         self, error: SmilepassError, field: str
     ) -> None:
         """The record error names the error's field; without one, its kind; else "object"."""
-        record = _as_record_error("Member", 3, error)
+        record = as_record_error("Member", 3, error)
         assert type(record) is InvalidRecord
         assert (record.table, record.index, record.field, record.reason) == (
             "Member",

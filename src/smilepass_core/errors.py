@@ -12,6 +12,7 @@ __all__ = [
     "InvalidMoney",
     "InvalidPeriod",
     "InvalidRecord",
+    "InvalidRow",
     "InvalidTransition",
     "InvalidValue",
     "MissingExtra",
@@ -205,3 +206,16 @@ class InvalidRecord(SmilepassError, ValueError):
         self.field = field
         self.reason = reason
         super().__init__(f"{table}[{index}].{field}: {reason}")
+
+
+class InvalidRow(SmilepassError, ValueError):
+    """A stored row the library cannot hold (a value another program wrote: a status it
+    does not know, a negative amount, a broken history), refused when read."""
+
+    def __init__(self, table: str, id: str, column: str, reason: str) -> None:
+        self.table = table
+        self.id = id
+        self.column = column
+        self.field = column
+        self.reason = reason
+        super().__init__(f"{table} row {id!r}, column {column}: {reason}")

@@ -36,7 +36,7 @@ import itertools
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import attrs
@@ -61,7 +61,6 @@ from smilepass_core.errors import (
     ConflictingPayment,
     CurrencyMismatch,
     DuplicateId,
-    InvalidRecord,
     InvalidValue,
     NotFound,
     RuleViolation,
@@ -78,7 +77,7 @@ from smilepass_core.queries import (
     apply_order,
     check_order,
 )
-from smilepass_core.repositories import STORE_TYPES
+from smilepass_core.repositories import as_record_error, load_order
 
 __all__ = ["InMemoryStore", "Timeline"]
 
@@ -690,12 +689,6 @@ class InMemoryStore:
         self.referrals = _Referrals(self)
         self.payments = _Payments(self)
 
-    def _repository(self, obj: object) -> tuple[int, _Repository[Any, Any]]:
-        for rank, (name, kind) in enumerate(STORE_TYPES.items()):
-            if isinstance(obj, kind):
-                return rank, getattr(self, name)
-        raise InvalidValue("obj", obj, "is not a smilepass_core domain object")
-
     @contextlib.contextmanager
     def atomic(self) -> Iterator[InMemoryStore]:
         """Hold the store for this thread: reads inside see one state, writes inside land
@@ -741,17 +734,10 @@ class InMemoryStore:
             self._load_locked(entries)
 
     def _load_locked(self, entries: list[tuple[str, int, object]]) -> None:
-        ranked = []
-        for table, index, obj in entries:
-            try:
-                rank, repo = self._repository(obj)
-            except SmilepassError as error:
-                raise _as_record_error(table, index, error) from error
-            ranked.append((rank, _load_time(obj), table, index, obj, repo))
-        ranked.sort(key=lambda r: (r[0], r[1], r[3]))
         done: list[tuple[_Repository[Any, Any], Any]] = []
         try:
-            for _, _, table, index, obj, repo in ranked:
+            for table, index, obj, name in load_order(entries):
+                repo: _Repository[Any, Any] = getattr(self, name)
                 if isinstance(obj, Payment) and repo._items.get(_id(obj)) == obj:
                     # Already recorded, identical (the ledger is idempotent): nothing to undo.
                     repo.add(obj)
@@ -759,7 +745,7 @@ class InMemoryStore:
                 try:
                     repo.add(obj)
                 except SmilepassError as error:
-                    raise _as_record_error(table, index, error) from error
+                    raise as_record_error(table, index, error) from error
                 done.append((repo, obj))
         except BaseException:
             for repo, obj in reversed(done):
@@ -772,18 +758,3 @@ class InMemoryStore:
         store = cls()
         store.load(objects)
         return store
-
-
-_NO_TIME = datetime.min.replace(tzinfo=UTC)
-
-
-def _load_time(obj: object) -> tuple[datetime, int]:
-    """Payments load in time order, charges before refunds at the same instant."""
-    if isinstance(obj, Payment):
-        return (obj.at, 1 if obj.kind is PaymentKind.REFUND else 0)
-    return (_NO_TIME, 0)
-
-
-def _as_record_error(table: str, index: int, error: SmilepassError) -> InvalidRecord:
-    field = getattr(error, "field", None) or getattr(error, "kind", None) or "object"
-    return InvalidRecord(table, index, str(field), str(error))

@@ -11,7 +11,8 @@ Reads take a query spec from :mod:`smilepass_core.queries` (each has
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Protocol, TypeVar
 
@@ -20,11 +21,13 @@ from smilepass_core.domain import (
     Member,
     MembershipPlan,
     Payment,
+    PaymentKind,
     PaymentPlan,
     Practice,
     Referral,
     StaffUser,
 )
+from smilepass_core.errors import InvalidRecord, InvalidValue, SmilepassError
 from smilepass_core.money import Money
 from smilepass_core.queries import (
     MemberQuery,
@@ -48,6 +51,8 @@ __all__ = [
     "StaffUserRepository",
     "Store",
     "WriteRepository",
+    "as_record_error",
+    "load_order",
 ]
 
 T_co = TypeVar("T_co", covariant=True)
@@ -184,3 +189,45 @@ STORE_TYPES: Mapping[str, type] = MappingProxyType(
         "payments": Payment,
     }
 )
+
+
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+def _load_time(obj: object) -> tuple[datetime, int]:
+    """Payments load in time order, charges before refunds at the same instant."""
+    if isinstance(obj, Payment):
+        return (obj.at, 1 if obj.kind is PaymentKind.REFUND else 0)
+    return (_NO_TIME, 0)
+
+
+def load_order(
+    entries: Iterable[tuple[str, int, object]],
+) -> list[tuple[str, int, object, str]]:
+    """``(source, index, object)`` entries of a load as ``(source, index, object,
+    repository name)``, in the order a store adds them: what an object refers to first
+    (:data:`STORE_TYPES` order), the ledger in time order, then by index.
+
+    Raises:
+        InvalidRecord: an object that is no store type, naming its source and index.
+    """
+    ranked = []
+    names = list(STORE_TYPES.items())
+    for source, index, obj in entries:
+        found = next(
+            ((rank, name) for rank, (name, kind) in enumerate(names) if isinstance(obj, kind)),
+            None,
+        )
+        if found is None:
+            error = InvalidValue("obj", obj, "is not a smilepass_core domain object")
+            raise as_record_error(source, index, error)
+        ranked.append(((found[0], _load_time(obj), index), (source, index, obj, found[1])))
+    ranked.sort(key=lambda r: r[0])
+    return [entry for _, entry in ranked]
+
+
+def as_record_error(source: str, index: int, error: SmilepassError) -> InvalidRecord:
+    """``error`` as the :class:`InvalidRecord` of a load entry: its field, else its kind,
+    else ``object``."""
+    field = getattr(error, "field", None) or getattr(error, "kind", None) or "object"
+    return InvalidRecord(source, index, str(field), str(error))

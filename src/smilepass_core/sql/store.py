@@ -1,0 +1,795 @@
+"""``SqlStore``: every repository protocol over a SQLAlchemy engine.
+
+Reads become one ``SELECT`` per aggregate table and one per child table it has
+(never one per object); counts and sums are aggregate SQL. Writes are
+transactional and check the same rules as :class:`~smilepass_core.InMemoryStore`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from smilepass_core.domain import (
+    Campaign,
+    Member,
+    MembershipPlan,
+    MembershipStatus,
+    Payment,
+    PaymentKind,
+    PaymentOutcome,
+    PaymentPlan,
+    PaymentPlanStatus,
+    Practice,
+    Referral,
+    ReferralStatus,
+    StaffUser,
+    check_refund,
+    check_successor,
+    check_version,
+)
+from smilepass_core.errors import (
+    ConflictingPayment,
+    CurrencyMismatch,
+    DuplicateId,
+    InvalidValue,
+    NotFound,
+    RuleViolation,
+    SmilepassError,
+    VersionConflict,
+)
+from smilepass_core.money import Money, per_currency
+from smilepass_core.queries import (
+    ACTION_ORDERS,
+    MemberQuery,
+    Order,
+    PaymentPlanQuery,
+    PaymentQuery,
+    ReferralQuery,
+    ScopeQuery,
+    apply_order,
+    check_order,
+)
+from smilepass_core.repositories import STORE_TYPES, as_record_error, load_order
+from smilepass_core.sql import codec
+from smilepass_core.sql.schema import SPANS, Layout, create_schema, layouts
+
+__all__ = ["SqlStore"]
+
+T = TypeVar("T")
+Q = TypeVar("Q")
+_ACTIVE = MembershipStatus.ACTIVE.value
+
+
+def _in(column: Any, ids: frozenset[Any] | None) -> Any:
+    """``column IN ids`` (no filter for ``None``; an empty set matches nothing)."""
+    if ids is None:
+        return None
+    values = sorted(v.value if hasattr(v, "value") else v for v in ids)
+    return column.in_(values)
+
+
+def _rank(column: Any, kind: type) -> Any:
+    """The status column as its place in the action order (what needs action first)."""
+    return sa.case({status.value: i for i, status in enumerate(ACTION_ORDERS[kind])}, value=column)
+
+
+class _Repository(Generic[T, Q]):
+    """One aggregate table (and its child tables) behind a repository protocol."""
+
+    name: ClassVar[str]
+    kind: ClassVar[type]
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+        self._layout: Layout = layouts[self.name]
+        self.table: sa.Table = self._layout.table
+
+    # -- reads ------------------------------------------------------------------------
+
+    def get(self, id: str) -> T:
+        """The object with ``id``; raises :class:`NotFound`."""
+        with self._store._connection() as conn:
+            found = self._get(conn, id)
+        if found is None:
+            raise NotFound(self.kind.__name__, id)
+        return found
+
+    def version(self, id: str) -> int:
+        """How many writes the object with ``id`` has had; raises :class:`NotFound`."""
+        with self._store._connection() as conn:
+            version = self._version(conn, id)
+        if version is None:
+            raise NotFound(self.kind.__name__, id)
+        return version
+
+    def find(self, query: Q, *, order: Order | None = None) -> list[T]:
+        """Matching objects, sorted and paged by ``order`` (ties by id) in SQL."""
+        self._check_query(query)
+        check_order(self.kind, order)
+        with self._store._connection() as conn:
+            if self._in_python(query):
+                found = [
+                    o for o in self._read(conn, self._select(query)) if self._keep(conn, query, o)
+                ]
+                return apply_order(found, self.kind, order)  # type: ignore[type-var]
+            return self._read(conn, self._ordered(self._select(query), order))
+
+    def count(self, query: Q) -> int:
+        """How many objects match (one ``SELECT count(*)``)."""
+        self._check_query(query)
+        with self._store._connection() as conn:
+            if self._in_python(query):
+                return len(self.find(query))
+            where = self._where(query)
+            statement = sa.select(sa.func.count()).select_from(self.table).where(*where)
+            return int(conn.execute(statement).scalar_one())
+
+    def __len__(self) -> int:
+        with self._store._connection() as conn:
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
+            )
+
+    def __iter__(self) -> Iterator[T]:
+        with self._store._connection() as conn:
+            return iter(self._read(conn, sa.select(self.table).order_by(self.table.c.id)))
+
+    # -- query translation -------------------------------------------------------------
+
+    query_type: ClassVar[type] = ScopeQuery
+
+    def _check_query(self, query: Any) -> None:
+        if not isinstance(query, self.query_type):
+            raise InvalidValue("query", query, f"must be a {self.query_type.__name__}")
+
+    def _where(self, query: Any) -> list[Any]:
+        """The query's filters as SQL conditions."""
+        c = self.table.c
+        practice = c.id if self.name == "practices" else c.practice_id
+        conditions = [_in(practice, query.practices), _in(c.id, query.ids)]
+        return [w for w in conditions if w is not None]
+
+    def _select(self, query: Any) -> sa.Select[Any]:
+        return sa.select(self.table).where(*self._where(query))
+
+    def _in_python(self, query: Any) -> bool:
+        """True when a filter is judged in Python on the SQL-filtered rows (``overdue``)."""
+        return False
+
+    def _keep(self, conn: Connection, query: Any, obj: T) -> bool:
+        return True
+
+    #: Sort expressions per list column (see ``queries.sort_columns``).
+    def _sort(self, column: str) -> list[Any]:
+        return [self.table.c[column]]
+
+    def _ordered(self, select: sa.Select[Any], order: Order | None) -> sa.Select[Any]:
+        keys: list[Any] = []
+        for key in order.keys if order else ():
+            for expression in self._sort(key.column):
+                direction = expression.desc() if key.descending else expression.asc()
+                keys.append(direction.nulls_last())
+        select = select.order_by(*keys, self.table.c.id.asc())
+        if order is not None:
+            if order.page.offset:
+                select = select.offset(order.page.offset)
+            if order.page.limit is not None:
+                select = select.limit(order.page.limit)
+        return select
+
+    # -- rows to objects ----------------------------------------------------------------
+
+    def _read(self, conn: Connection, select: sa.Select[Any]) -> list[T]:
+        """The objects of ``select`` (rows of this table), in its order: one statement
+        for the rows and one per child table."""
+        rows: Sequence[Any] = conn.execute(select).mappings().all()
+        if not rows:
+            return []
+        ids: Any = select.with_only_columns(self.table.c.id).scalar_subquery()
+        if len(rows) == 1:
+            ids = sa.literal(rows[0]["id"])
+        children: dict[str, dict[str, list[Any]]] = {}
+        for child in self._layout.children.values():
+            assert child.parent_key is not None
+            key = child.table.c[child.parent_key]
+            condition = key == ids if len(rows) == 1 else key.in_(ids)
+            grouped: dict[str, list[Any]] = defaultdict(list)
+            statement = sa.select(child.table).where(condition).order_by(key, child.table.c.seq)
+            for row in conn.execute(statement).mappings():
+                grouped[row[child.parent_key]].append(row)
+            children[child.table.name] = grouped
+        return [
+            codec.decode(
+                self._layout,
+                row,
+                {name: grouped.get(row["id"], []) for name, grouped in children.items()},
+            )
+            for row in rows
+        ]
+
+    def _get(self, conn: Connection, id: str) -> T | None:
+        if not isinstance(id, str):
+            return None
+        found = self._read(conn, sa.select(self.table).where(self.table.c.id == id))
+        return found[0] if found else None
+
+    def _version(self, conn: Connection, id: str, *, lock: bool = False) -> int | None:
+        if not isinstance(id, str):
+            return None
+        statement = sa.select(self.table.c.version).where(self.table.c.id == id)
+        if lock:
+            statement = statement.with_for_update()
+        version = conn.execute(statement).scalar_one_or_none()
+        return None if version is None else int(version)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def add(self, obj: T) -> None:
+        """Keep a new object at version 1; raises :class:`DuplicateId` if the id is taken."""
+        self._check_type(obj)
+        with self._store._connection(write=True) as conn:
+            self._add(conn, obj)
+
+    def _add(self, conn: Connection, obj: T) -> None:
+        if self._version(conn, _id(obj)) is not None:
+            raise DuplicateId(self.kind.__name__, _id(obj))
+        self._check(conn, obj)
+        row, children = codec.encode(self._layout, obj, 1)
+        try:
+            conn.execute(sa.insert(self.table).values(row))
+        except sa.exc.IntegrityError as error:  # another session added it meanwhile
+            raise DuplicateId(self.kind.__name__, _id(obj)) from error
+        self._write_children(conn, obj, children)
+
+    def save(self, obj: T, *, expected_version: int | None = None) -> None:
+        """Replace the object with the same id and add one to its version, in one
+        transaction (see :meth:`~smilepass_core.repositories.WriteRepository.save`).
+
+        Raises:
+            NotFound: no object with that id.
+            VersionConflict: ``expected_version`` is not the kept version, or another
+                session saved the object between this save's read and its write.
+            RuleViolation: ``practice_change`` or ``stale_history``.
+        """
+        self._check_type(obj)
+        with self._store._connection(write=True) as conn:
+            current = self._version(conn, _id(obj), lock=True)
+            if current is None:
+                raise NotFound(self.kind.__name__, _id(obj))
+            if expected_version is not None:
+                check_version(self.kind.__name__, _id(obj), expected_version, current)
+            old = self._get(conn, _id(obj))
+            check_successor(old, obj)
+            self._check(conn, obj)
+            row, children = codec.encode(self._layout, obj, current + 1)
+            c = self.table.c
+            done = conn.execute(
+                sa.update(self.table).where(c.id == _id(obj), c.version == current).values(row)
+            )
+            if done.rowcount != 1:
+                actual = self._version(conn, _id(obj))
+                raise VersionConflict(
+                    self.kind.__name__, _id(obj), expected=current, actual=actual or 0
+                )
+            for child in [*self._layout.children.values()]:
+                assert child.parent_key is not None
+                conn.execute(
+                    sa.delete(child.table).where(child.table.c[child.parent_key] == _id(obj))
+                )
+            self._write_children(conn, obj, children)
+
+    def _write_children(
+        self, conn: Connection, obj: T, children: Mapping[str, list[dict[str, Any]]]
+    ) -> None:
+        for child in self._layout.children.values():
+            rows = children[child.table.name]
+            if rows:
+                conn.execute(sa.insert(child.table), rows)
+
+    def _check_type(self, obj: Any) -> None:
+        if not isinstance(obj, self.kind):
+            raise InvalidValue("obj", obj, f"must be a {self.kind.__name__}")
+
+    def _check(self, conn: Connection, obj: T) -> None:
+        """Raise unless ``obj`` may be kept (its references, its currency)."""
+        self._currency_of(conn, obj.practice_id)  # type: ignore[attr-defined]
+
+    def _currency_of(self, conn: Connection, practice_id: str) -> str:
+        """The currency of ``practice_id``; raises :class:`NotFound` naming ``practice_id``."""
+        table = layouts["practices"].table
+        currency = conn.execute(
+            sa.select(table.c.currency).where(table.c.id == practice_id)
+        ).scalar_one_or_none()
+        if currency is None:
+            raise NotFound("Practice", practice_id, field="practice_id")
+        return str(currency)
+
+    def _same_currency(self, conn: Connection, obj: Any, amount: Money, field: str) -> None:
+        currency = self._currency_of(conn, obj.practice_id)
+        if amount.currency != currency:
+            raise CurrencyMismatch(amount.currency, currency, f"keep {field} of", field=field)
+
+    def _require(
+        self, conn: Connection, name: str, id: str | None, practice_id: str, field: str
+    ) -> None:
+        """Raise unless ``id`` (when given) is kept in ``name`` within ``practice_id``."""
+        if id is None:
+            return
+        table = layouts[name].table
+        kept = conn.execute(
+            sa.select(table.c.practice_id).where(table.c.id == id)
+        ).scalar_one_or_none()
+        if kept is None:
+            raise NotFound(STORE_TYPES[name].__name__, id, field=field)
+        if kept != practice_id:
+            raise InvalidValue(field, id, f"belongs to practice {kept}, not {practice_id}")
+
+
+def _id(obj: Any) -> str:
+    return str(obj.id)
+
+
+class _Practices(_Repository[Practice, ScopeQuery]):
+    name = "practices"
+    kind = Practice
+
+    def _check(self, conn: Connection, obj: Practice) -> None:
+        """Refuse a new currency for a practice that already holds amounts."""
+        table = self.table
+        old = conn.execute(
+            sa.select(table.c.currency).where(table.c.id == obj.id)
+        ).scalar_one_or_none()
+        if old is None or old == obj.currency:
+            return
+        for name in ("payments", "payment_plans", "membership_plans"):
+            held = layouts[name].table
+            if conn.execute(
+                sa.select(held.c.id).where(held.c.practice_id == obj.id).limit(1)
+            ).first():
+                raise RuleViolation(
+                    "currency_in_use",
+                    f"practice {obj.id} holds {STORE_TYPES[name].__name__} amounts in {old}:"
+                    f" its currency cannot become {obj.currency}",
+                    field="currency",
+                    practice_id=obj.id,
+                    currency=old,
+                )
+
+
+class _StaffUsers(_Repository[StaffUser, ScopeQuery]):
+    name = "staff_users"
+    kind = StaffUser
+
+
+class _Campaigns(_Repository[Campaign, ScopeQuery]):
+    name = "campaigns"
+    kind = Campaign
+
+
+class _MembershipPlans(_Repository[MembershipPlan, ScopeQuery]):
+    name = "membership_plans"
+    kind = MembershipPlan
+
+    def _check(self, conn: Connection, obj: MembershipPlan) -> None:
+        self._same_currency(conn, obj, obj.price, "price")
+
+
+class _Members(_Repository[Member, MemberQuery]):
+    name = "members"
+    kind = Member
+    query_type = MemberQuery
+
+    def _check(self, conn: Connection, obj: Member) -> None:
+        self._currency_of(conn, obj.practice_id)
+        self._require(conn, "membership_plans", obj.plan_id, obj.practice_id, "plan_id")
+        self._require(conn, "campaigns", obj.campaign_id, obj.practice_id, "campaign_id")
+        self._require(conn, "staff_users", obj.staff_user_id, obj.practice_id, "staff_user_id")
+
+    def _write_children(
+        self, conn: Connection, obj: Member, children: Mapping[str, list[dict[str, Any]]]
+    ) -> None:
+        super()._write_children(conn, obj, children)
+        conn.execute(sa.delete(SPANS).where(SPANS.c.member_id == obj.id))
+        spans = codec.spans(obj)
+        if spans:
+            conn.execute(sa.insert(SPANS), spans)
+
+    def _where(self, query: MemberQuery) -> list[Any]:
+        c = self.table.c
+        where = super()._where(query)
+        where += [
+            w
+            for w in (
+                _in(c.plan_id, query.plans),
+                _in(c.status, query.statuses),
+                _in(c.campaign_id, query.campaigns),
+                _in(c.staff_user_id, query.staff_users),
+            )
+            if w is not None
+        ]
+        if query.start_from is not None:
+            where.append(c.start_date >= query.start_from)
+        if query.start_until is not None:
+            where.append(c.start_date <= query.start_until)
+        if query.name_contains is not None:
+            where.append(
+                c.account_holder_key.contains(query.name_contains.casefold(), autoescape=True)
+            )
+        for boundary in (query.active_at, query.retained_until):
+            if boundary is not None:
+                where.append(_active_at(c.id, boundary))
+        if query.ever_active_before is not None:
+            where.append(c.first_activated_at < query.ever_active_before)
+        if query.first_activated_in is not None:
+            r = query.first_activated_in
+            where += [c.first_activated_at >= r.start, c.first_activated_at < r.end]
+        return where
+
+    def _in_python(self, query: MemberQuery) -> bool:
+        return query.overdue is not None
+
+    def _keep(self, conn: Connection, query: MemberQuery, obj: Member) -> bool:
+        plans = self._store.payment_plans
+        mine = plans._read(conn, sa.select(plans.table).where(plans.table.c.member_id == obj.id))
+        return query.matches(obj, plans=mine, timezone=self._store._timezone(conn, obj.practice_id))
+
+    def _sort(self, column: str) -> list[Any]:
+        c = self.table.c
+        named = {
+            "account_holder": c.account_holder_key,
+            "dependents": c.dependent_count,
+            "plan": c.plan_id,
+            "status": _rank(c.status, MembershipStatus),
+            "practice": c.practice_id,
+            "campaign": c.campaign_id,
+            "user": c.staff_user_id,
+        }
+        return [named[column] if column in named else c[column]]
+
+
+def _active_at(member_id: Any, boundary: Any) -> Any:
+    """The member is Active at ``boundary``: a span with ``start_at < B <= end_at``."""
+    return sa.exists().where(
+        SPANS.c.member_id == member_id,
+        SPANS.c.start_at < boundary,
+        sa.or_(SPANS.c.end_at.is_(None), SPANS.c.end_at >= boundary),
+    )
+
+
+class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
+    name = "payment_plans"
+    kind = PaymentPlan
+    query_type = PaymentPlanQuery
+
+    def _check(self, conn: Connection, obj: PaymentPlan) -> None:
+        self._same_currency(conn, obj, obj.total, "total")
+        self._require(conn, "members", obj.member_id, obj.practice_id, "member_id")
+
+    def _where(self, query: PaymentPlanQuery) -> list[Any]:
+        c = self.table.c
+        where = super()._where(query)
+        where += [
+            w
+            for w in (
+                _in(c.status, query.statuses),
+                _in(c.payment_type, query.payment_types),
+                _in(c.member_id, query.members),
+            )
+            if w is not None
+        ]
+        if query.archived is not None:
+            where.append(c.archived_at.is_not(None) if query.archived else c.archived_at.is_(None))
+        if query.name_contains is not None:
+            where.append(c.patient_key.contains(query.name_contains.casefold(), autoescape=True))
+        if query.committed_in is not None:
+            r = query.committed_in
+            where += [c.committed_at >= r.start, c.committed_at < r.end]
+        return where
+
+    def _in_python(self, query: PaymentPlanQuery) -> bool:
+        return query.overdue is not None
+
+    def _keep(self, conn: Connection, query: PaymentPlanQuery, obj: PaymentPlan) -> bool:
+        return query.matches(obj, timezone=self._store._timezone(conn, obj.practice_id))
+
+    def _sort(self, column: str) -> list[Any]:
+        c = self.table.c
+        named: dict[str, list[Any]] = {
+            "patient": [c.patient_key],
+            "progression": [
+                sa.cast(c.paid_count, sa.Float) / c.instalment_count,
+                c.instalment_count,
+            ],
+            "balance": [c.balance_key],
+            "total": [c.total_key],
+            "status": [_rank(c.status, PaymentPlanStatus)],
+            "practice": [c.practice_id],
+        }
+        return named[column] if column in named else [c[column]]
+
+    def total(self, query: PaymentPlanQuery) -> dict[str, Money]:
+        """Sum of plan totals per currency (one ``SUM ... GROUP BY``)."""
+        self._check_query(query)
+        if self._in_python(query):
+            return per_currency(p.total for p in self.find(query))
+        c = self.table.c
+        statement = (
+            sa.select(c.total_currency, sa.func.sum(c.total_minor))
+            .where(*self._where(query))
+            .group_by(c.total_currency)
+        )
+        with self._store._connection() as conn:
+            return _money(conn.execute(statement))
+
+
+def _money(rows: Iterable[Any]) -> dict[str, Money]:
+    return {currency: Money.from_minor(int(minor), currency) for currency, minor in rows}
+
+
+class _Payments(_Repository[Payment, PaymentQuery]):
+    name = "payments"
+    kind = Payment
+    query_type = PaymentQuery
+
+    def _add(self, conn: Connection, obj: Payment) -> None:
+        existing = self._get(conn, obj.id)
+        if existing is not None:
+            if existing == obj:
+                return
+            raise ConflictingPayment(obj.id)
+        super()._add(conn, obj)
+
+    def save(self, obj: Payment, *, expected_version: int | None = None) -> None:
+        """The ledger is append-only: always raises :class:`RuleViolation`."""
+        raise RuleViolation(
+            "append_only", "the payment ledger is append-only: add a refund instead"
+        )
+
+    def _check(self, conn: Connection, obj: Payment) -> None:
+        self._same_currency(conn, obj, obj.amount, "amount")
+        if obj.member_id is not None:
+            self._require(conn, "members", obj.member_id, obj.practice_id, "member_id")
+        else:
+            self._require(
+                conn, "payment_plans", obj.payment_plan_id, obj.practice_id, "payment_plan_id"
+            )
+        if obj.kind is PaymentKind.REFUND:
+            kind, id = obj.source
+            source = layouts["members" if kind == "member" else "payment_plans"].table
+            # Lock the source: two refunds at once must not both pass the check.
+            conn.execute(sa.select(source.c.id).where(source.c.id == id).with_for_update())
+            column = self.table.c.member_id if kind == "member" else self.table.c.payment_plan_id
+            check_refund(self._read(conn, sa.select(self.table).where(column == id)), obj)
+
+    def _where(self, query: PaymentQuery) -> list[Any]:
+        c = self.table.c
+        where = super()._where(query)
+        where += [
+            w for w in (_in(c.kind, query.kinds), _in(c.outcome, query.outcomes)) if w is not None
+        ]
+        if query.sources is not None:
+            members = [i for kind, i in query.sources if kind == "member"]
+            plans = [i for kind, i in query.sources if kind == "payment_plan"]
+            where.append(
+                sa.or_(
+                    c.member_id.in_(sorted(members)),
+                    sa.and_(c.member_id.is_(None), c.payment_plan_id.in_(sorted(plans))),
+                )
+            )
+        if query.time_range is not None:
+            where += [c.at >= query.time_range.start, c.at < query.time_range.end]
+        return where
+
+    def _sort(self, column: str) -> list[Any]:
+        c = self.table.c
+        named = {"amount": c.amount_key, "practice": c.practice_id}
+        return [named[column] if column in named else c[column]]
+
+    def total(self, query: PaymentQuery) -> dict[str, Money]:
+        """Sum of signed amounts per currency (one ``SUM ... GROUP BY``)."""
+        self._check_query(query)
+        c = self.table.c
+        succeeded = c.outcome == PaymentOutcome.SUCCEEDED.value
+        signed = sa.case(
+            (sa.and_(succeeded, c.kind == PaymentKind.CHARGE.value), c.amount_minor),
+            (sa.and_(succeeded, c.kind == PaymentKind.REFUND.value), -c.amount_minor),
+            else_=0,
+        )
+        statement = (
+            sa.select(c.amount_currency, sa.func.sum(signed))
+            .where(*self._where(query))
+            .group_by(c.amount_currency)
+        )
+        with self._store._connection() as conn:
+            return _money(conn.execute(statement))
+
+
+class _Referrals(_Repository[Referral, ReferralQuery]):
+    name = "referrals"
+    kind = Referral
+    query_type = ReferralQuery
+
+    def _check(self, conn: Connection, obj: Referral) -> None:
+        self._currency_of(conn, obj.practice_id)
+        self._require(conn, "campaigns", obj.campaign_id, obj.practice_id, "campaign_id")
+        self._require(conn, "staff_users", obj.staff_user_id, obj.practice_id, "staff_user_id")
+        self._require(
+            conn, "members", obj.referring_member_id, obj.practice_id, "referring_member_id"
+        )
+        self._require(conn, "members", obj.member_id, obj.practice_id, "member_id")
+
+    def _where(self, query: ReferralQuery) -> list[Any]:
+        c = self.table.c
+        where = super()._where(query)
+        where += [
+            w
+            for w in (
+                _in(c.campaign_id, query.campaigns),
+                _in(c.staff_user_id, query.staff_users),
+                _in(c.referring_member_id, query.referring_members),
+                _in(c.status, query.statuses),
+            )
+            if w is not None
+        ]
+        if query.start_from is not None:
+            where.append(c.start_date >= query.start_from)
+        if query.start_until is not None:
+            where.append(c.start_date <= query.start_until)
+        if query.converted_in is not None:
+            r = query.converted_in
+            where += [c.converted_at >= r.start, c.converted_at < r.end]
+        return where
+
+    def _sort(self, column: str) -> list[Any]:
+        c = self.table.c
+        named = {
+            "account_holder": c.account_holder_key,
+            "dependents": c.dependent_count,
+            "campaign": c.campaign_id,
+            "user": c.staff_user_id,
+            "status": _rank(c.status, ReferralStatus),
+            "practice": c.practice_id,
+        }
+        return [named[column] if column in named else c[column]]
+
+
+class SqlStore:
+    """Every repository protocol on a SQLAlchemy engine (SQLite, PostgreSQL).
+
+    >>> from smilepass_core.sql import SqlStore
+    >>> from smilepass_core.demo import DEMO_NOW, load_demo
+    >>> from smilepass_core.kpi import dashboard
+    >>> store = SqlStore.connect("sqlite://")
+    >>> store.load(load_demo().objects())
+    >>> dashboard(store, practices="syd", now=DEMO_NOW).members.value > 0
+    True
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        """A store over ``engine``'s database (make the tables with :func:`create_schema`).
+
+        A SQLite engine gets foreign keys switched on for each connection, and its
+        reads and writes are serialised within this process (SQLite has one writer).
+        """
+        self.engine = engine
+        self._local = threading.local()
+        self._serial: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        if engine.dialect.name == "sqlite":
+            _sqlite_setup(engine)
+            self._serial = threading.RLock()
+        self.practices = _Practices(self)
+        self.staff_users = _StaffUsers(self)
+        self.membership_plans = _MembershipPlans(self)
+        self.campaigns = _Campaigns(self)
+        self.members = _Members(self)
+        self.payment_plans = _PaymentPlans(self)
+        self.referrals = _Referrals(self)
+        self.payments = _Payments(self)
+
+    @classmethod
+    def connect(cls, url: str, *, create: bool = True, **options: Any) -> SqlStore:
+        """A store on the database at ``url`` (``sqlite://`` is a private in-memory
+        database; ``sqlite:///path.db`` a file; ``postgresql+psycopg://...``), with the
+        tables made when ``create``. ``options`` go to :func:`sqlalchemy.create_engine`."""
+        if url.startswith("sqlite") and url.split("://", 1)[1] in ("", "/:memory:"):
+            options.setdefault("poolclass", sa.pool.StaticPool)
+            options.setdefault("connect_args", {"check_same_thread": False})
+        store = cls(sa.create_engine(url, **options))
+        if create:
+            create_schema(store.engine)
+        return store
+
+    @contextlib.contextmanager
+    def _connection(self, *, write: bool = False) -> Iterator[Connection]:
+        """The thread's open transaction, or a new one committed at the end (rolled back
+        on an error)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        with self._serial, self.engine.begin() as conn:
+            self._local.conn = conn
+            try:
+                yield conn
+            finally:
+                self._local.conn = None
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[SqlStore]:
+        """One transaction for every read and write inside: the reads see one state
+        (PostgreSQL: ``REPEATABLE READ``), the writes land together or not at all."""
+        if getattr(self._local, "conn", None) is not None:
+            yield self
+            return
+        with self._serial, self.engine.connect() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                self._local.conn = conn
+                try:
+                    yield self
+                finally:
+                    self._local.conn = None
+
+    def _timezone(self, conn: Connection, practice_id: str) -> str:
+        table = layouts["practices"].table
+        zone = conn.execute(
+            sa.select(table.c.timezone).where(table.c.id == practice_id)
+        ).scalar_one()
+        return str(zone)
+
+    def load(self, objects: Iterable[object]) -> None:
+        """Add many objects in one transaction: on any error nothing of them is kept.
+
+        Raises:
+            InvalidRecord: naming the object's type, its index in ``objects``, the
+                field and the reason.
+        """
+        self.load_labelled((type(obj).__name__, i, obj) for i, obj in enumerate(objects))
+
+    def load_labelled(self, entries: Iterable[tuple[str, int, object]]) -> None:
+        """Like :meth:`load`, for ``(source, index, object)`` entries: an error names the
+        object's source and index there."""
+        ordered = load_order(entries)
+        with self._connection(write=True) as conn:
+            for table, index, obj, name in ordered:
+                repo: _Repository[Any, Any] = getattr(self, name)
+                try:
+                    repo._check_type(obj)
+                    repo._add(conn, obj)
+                except SmilepassError as error:
+                    raise as_record_error(table, index, error) from error
+
+    @classmethod
+    def from_objects(cls, engine: Engine, objects: Iterable[object]) -> SqlStore:
+        """A store on ``engine`` (its tables made) holding ``objects`` (see :meth:`load`)."""
+        store = cls(engine)
+        create_schema(engine)
+        store.load(objects)
+        return store
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    """Foreign keys on, and transactions begun by SQLAlchemy rather than the driver (so a
+    read and the write after it are one transaction); once per engine."""
+    if not sa.event.contains(engine, "connect", _sqlite_connect):
+        sa.event.listen(engine, "connect", _sqlite_connect)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+
+
+def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
