@@ -51,7 +51,6 @@ from smilepass_core.errors import (
     VersionConflict,
 )
 from smilepass_core.memory import InMemoryStore, Timeline
-from smilepass_core.repositories import as_record_error
 from smilepass_core.money import Money
 from smilepass_core.periods import DateRange
 from smilepass_core.queries import (
@@ -63,6 +62,7 @@ from smilepass_core.queries import (
     ReferralQuery,
     ScopeQuery,
 )
+from smilepass_core.repositories import as_record_error
 from smilepass_core.testing import strategies as sps
 
 _M = MembershipStatus

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from smilepass_core.domain import Member, MembershipStatus, PaymentPlan, Referral
-from smilepass_core.errors import InvalidRow, SmilepassError
+from smilepass_core.errors import InvalidRow, SmilepassError, UnknownCurrency
 from smilepass_core.money import CURRENCIES, Money
 from smilepass_core.sql.schema import KEY_SCALE, Field, Layout
 
@@ -146,7 +146,10 @@ def _read_fields(fields: Iterable[Field], row: Row, table: str, id: str) -> dict
         try:
             value = _read(f, row)
         except (SmilepassError, ValueError, TypeError, ArithmeticError) as error:
-            raise InvalidRow(table, id, f.columns[0], _reason(error)) from error
+            column = f.columns[0]
+            if f.kind == "money" and isinstance(error, UnknownCurrency):
+                column = f.columns[1]
+            raise InvalidRow(table, id, column, _reason(error)) from error
         place = values
         for name in f.path[:-1]:
             place = place.setdefault(name, {})
@@ -180,6 +183,15 @@ def _read(f: Field, row: Row) -> Any:
     return raw
 
 
+def _column(fields: Iterable[Field], error: SmilepassError, default: str) -> str:
+    """The column an error's field is kept in (``amount`` -> ``amount_minor``)."""
+    name = str(getattr(error, "field", "") or "")
+    for f in fields:
+        if name in (f.path[-1], f.column):
+            return f.columns[0]
+    return name or default
+
+
 def _reason(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
@@ -207,11 +219,10 @@ def decode(layout: Layout, row: Row, children: Mapping[str, Sequence[Row]]) -> A
             try:
                 items.append(_build(child.cls, item_values))
             except SmilepassError as error:
-                column = str(getattr(error, "field", "") or "seq")
+                column = _column(child.fields, error, "seq")
                 raise InvalidRow(child.table.name, where, column, _reason(error)) from error
         values[attribute] = tuple(items)
     try:
         return _build(layout.cls, values)
     except SmilepassError as error:
-        column = str(getattr(error, "field", "") or getattr(error, "subject", "") or "id")
-        raise InvalidRow(table, id, column, _reason(error)) from error
+        raise InvalidRow(table, id, _column(layout.fields, error, "id"), _reason(error)) from error
