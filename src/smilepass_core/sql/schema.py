@@ -373,7 +373,8 @@ def ddl(dialect: str = "postgresql") -> str:
     from sqlalchemy.dialects import postgresql, sqlite
     from sqlalchemy.schema import CreateIndex, CreateTable
 
-    engine = {"postgresql": postgresql.dialect(), "sqlite": sqlite.dialect()}[dialect]
+    dialects: dict[str, Any] = {"postgresql": postgresql.dialect, "sqlite": sqlite.dialect}
+    engine = dialects[dialect]()
     statements = []
     for table in metadata.sorted_tables:
         statements.append(str(CreateTable(table).compile(dialect=engine)).strip())
