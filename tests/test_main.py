@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from smilepass_core import (
     BillingCycle,
@@ -399,7 +401,7 @@ class TestMain:
         usage, description, entries = _help_parts(capsys.readouterr().out)
         assert usage == (
             "usage: python -m smilepass_core [-h] [--now ISO8601] "
-            f"[--range {{{PRESETS}}}] [--seed SEED]"
+            f"[--range {{{PRESETS}}}] [--seed SEED] [--store URL]"
         )
         assert description == "Print a summary of the bundled demo practices."
         assert entries["--now"] == (
@@ -410,6 +412,11 @@ class TestMain:
             f"--range {{{PRESETS}}} the dashboard's date range (default last_7_days)"
         )
         assert entries["--seed"] == f"--seed SEED demo seed (default {DEMO_SEED})"
+        assert entries["--store"] == (
+            "--store URL read the figures from this SQL database (e.g. sqlite:///demo.db, "
+            "postgresql+psycopg://user@host/db; the [sql] extra), loading the demo into "
+            "it when it is empty"
+        )
 
     def test_docs_name_every_option(self, capsys: pytest.CaptureFixture[str]) -> None:
         """docs/index.md describes exactly the options the parser takes."""
@@ -424,5 +431,51 @@ class TestMain:
                 "--now",
                 "--range",
                 "--seed",
+                "--store",
             }
         )
+
+
+class TestStoreOption:
+    """``--store URL`` reads the figures from a SQL database holding the demo."""
+
+    def test_an_empty_database_is_loaded_and_read_back(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The first run loads the demo into the SQLite file, the second reads what is
+        there; both print exactly what the in-memory run prints."""
+        url = f"sqlite:///{tmp_path / 'demo.db'}"
+        assert main([]) == 0
+        expected = capsys.readouterr().out
+        for _ in range(2):
+            assert main(["--store", url]) == 0
+            assert capsys.readouterr().out == expected
+        with sa.create_engine(url).connect() as conn:
+            members = conn.execute(sa.text("SELECT count(*) FROM members")).scalar_one()
+        assert members == len(load_demo().members)
+
+    def test_a_database_holding_other_data_is_refused(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A demo of another seed is not mixed into the database: exit 2 and the reason."""
+        url = f"sqlite:///{tmp_path / 'demo.db'}"
+        assert main(["--store", url]) == 0
+        capsys.readouterr()
+        assert main(["--store", url, "--seed", "3"]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err == (
+            f"python -m smilepass_core: error: {url} holds other data than this demo "
+            "(--now, --seed): use an empty database\n"
+        )
+
+    def test_without_the_extra_the_error_names_it(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """With SQLAlchemy missing, ``--store`` exits 2 naming the ``[sql]`` extra."""
+        for name in [m for m in sys.modules if m.startswith("smilepass_core.sql")]:
+            monkeypatch.delitem(sys.modules, name)
+        monkeypatch.setitem(sys.modules, "sqlalchemy", None)
+        assert main(["--store", "sqlite://"]) == 2
+        err = capsys.readouterr().err
+        assert "pip install 'smilepass-core[sql]'" in err

@@ -18,11 +18,13 @@ from smilepass_core.domain import (
     PaymentType,
     Practice,
 )
+from smilepass_core.errors import SmilepassError
 from smilepass_core.io.text import format_table, render_dashboard, render_weekly
 from smilepass_core.kpi import dashboard
 from smilepass_core.memory import InMemoryStore
 from smilepass_core.periods import Preset, zone
 from smilepass_core.reports import weekly_check
+from smilepass_core.repositories import Store
 
 __all__ = [
     "format_table",
@@ -149,7 +151,7 @@ def _heading(title: str, underline: str = "-") -> str:
 def render_practice(
     data: DemoData,
     practice: Practice,
-    store: InMemoryStore | None = None,
+    store: Store | None = None,
     date_range: Preset | str = Preset.LAST_7_DAYS,
 ) -> str:
     """The summary of one practice: its dashboard, counts, latest members, plans needing action.
@@ -190,17 +192,21 @@ def render_practice(
     return "\n\n".join(sections)
 
 
-def render(data: DemoData, date_range: Preset | str = Preset.LAST_7_DAYS) -> str:
+def render(
+    data: DemoData, date_range: Preset | str = Preset.LAST_7_DAYS, store: Store | None = None
+) -> str:
     """The summary of every practice in ``data``, one after the other.
 
     Args:
         data: A dataset, e.g. from :func:`~smilepass_core.demo.load_demo`.
         date_range: The dashboards' range preset.
+        store: A store holding ``data`` that the dashboards and weekly checks read
+            (an :class:`InMemoryStore` built from ``data`` when omitted).
 
     Returns:
         Plain text ending with a newline.
     """
-    store = InMemoryStore.from_objects(data.objects())
+    store = store or InMemoryStore.from_objects(data.objects())
     parts = (render_practice(data, p, store, date_range) for p in data.practices)
     return "\n\n\n".join(parts) + "\n"
 
@@ -241,7 +247,31 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed", type=int, default=DEMO_SEED, help=f"demo seed (default {DEMO_SEED})"
     )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="read the figures from this SQL database (e.g. sqlite:///demo.db, "
+        "postgresql+psycopg://user@host/db; the [sql] extra), loading the demo into it "
+        "when it is empty",
+    )
     return parser
+
+
+def _sql_store(url: str, data: DemoData) -> Store:
+    """A SqlStore at ``url`` holding ``data``: loaded when the database is empty, checked
+    when it is not; raises :class:`SmilepassError` otherwise."""
+    from smilepass_core.sql import SqlStore  # the [sql] extra, only when asked for
+
+    store = SqlStore.connect(url)
+    if len(store.practices) == 0:
+        store.load(data.objects())
+    elif list(store.members) != sorted(data.members, key=lambda m: m.id) or len(
+        store.payments
+    ) != len(data.payments):
+        raise SmilepassError(
+            f"{url} holds other data than this demo (--now, --seed): use an empty database"
+        )
+    return store
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,15 +281,21 @@ def main(argv: list[str] | None = None) -> int:
         argv: Arguments without the program name; ``None`` reads ``sys.argv``.
 
     Returns:
-        0 on success; 2 for bad arguments (a naive ``--now`` included), with the
-        reason on standard error.
+        0 on success; 2 for bad arguments (a naive ``--now`` included) or a ``--store``
+        that cannot be used (the ``[sql]`` extra missing, a database holding other
+        data), with the reason on standard error.
     """
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exit_:  # argparse reports the error (or --help) itself
         return exit_.code if isinstance(exit_.code, int) else 2
     data = load_demo(now=args.now, seed=args.seed)
-    sys.stdout.write(render(data, args.date_range))
+    try:
+        store = _sql_store(args.store, data) if args.store else None
+    except SmilepassError as error:
+        print(f"python -m smilepass_core: error: {error}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(data, args.date_range, store))
     return 0
 
 
