@@ -24,7 +24,7 @@ from smilepass_core.sql.schema import KEY_SCALE, Field, Layout
 
 __all__ = ["amount_key", "decode", "encode", "spans"]
 
-Row = Mapping[str, Any]
+Row = Mapping[Any, Any]
 
 
 def _value(obj: Any, path: tuple[str, ...]) -> Any:

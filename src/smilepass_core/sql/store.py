@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -58,6 +58,7 @@ from smilepass_core.queries import (
 )
 from smilepass_core.repositories import STORE_TYPES, as_record_error, load_order
 from smilepass_core.sql import codec
+from smilepass_core.sql.lookup import Batch, Lookup
 from smilepass_core.sql.schema import SPANS, Layout, create_schema, layouts
 
 __all__ = ["SqlStore"]
@@ -238,15 +239,34 @@ class _Repository(Generic[T, Q]):
             self._add(conn, obj)
 
     def _add(self, conn: Connection, obj: T) -> None:
-        if self._version(conn, _id(obj)) is not None:
+        look = Lookup(conn)
+        if look.practice_of(self.name, _id(obj)) is not None:
             raise DuplicateId(self.kind.__name__, _id(obj))
-        self._check(conn, obj)
-        row, children = codec.encode(self._layout, obj, 1)
+        self._check(look, obj)
+        rows = self._rows(obj, 1)
         try:
-            conn.execute(sa.insert(self.table).values(row))
+            for table in self._tables:
+                if rows.get(table.name):
+                    conn.execute(sa.insert(table), rows[table.name])
         except sa.exc.IntegrityError as error:  # another session added it meanwhile
             raise DuplicateId(self.kind.__name__, _id(obj)) from error
-        self._write_children(conn, obj, children)
+
+    def _stage(self, batch: Batch, obj: T) -> None:
+        """Check ``obj`` as part of a load and stage its rows."""
+        if batch.exists(self.name, _id(obj)):
+            raise DuplicateId(self.kind.__name__, _id(obj))
+        self._check(batch, obj)
+        batch.add(self.name, obj, self._rows(obj, 1))
+
+    def _rows(self, obj: T, version: int) -> dict[str, list[dict[str, Any]]]:
+        """``obj``'s rows by table name: its own, then its child tables'."""
+        row, children = codec.encode(self._layout, obj, version)
+        return {self.table.name: [row], **children}
+
+    @property
+    def _tables(self) -> list[sa.Table]:
+        """This aggregate's tables, parents first."""
+        return [self.table, *(child.table for child in self._layout.children.values())]
 
     def save(self, obj: T, *, expected_version: int | None = None) -> None:
         """Replace the object with the same id and add one to its version, in one
@@ -267,69 +287,57 @@ class _Repository(Generic[T, Q]):
                 check_version(self.kind.__name__, _id(obj), expected_version, current)
             old = self._get(conn, _id(obj))
             check_successor(old, obj)
-            self._check(conn, obj)
-            row, children = codec.encode(self._layout, obj, current + 1)
+            self._check(Lookup(conn), obj)
+            rows = self._rows(obj, current + 1)
             c = self.table.c
             done = conn.execute(
-                sa.update(self.table).where(c.id == _id(obj), c.version == current).values(row)
+                sa.update(self.table)
+                .where(c.id == _id(obj), c.version == current)
+                .values(rows.pop(self.table.name)[0])
             )
             if done.rowcount != 1:
                 actual = self._version(conn, _id(obj))
                 raise VersionConflict(
                     self.kind.__name__, _id(obj), expected=current, actual=actual or 0
                 )
-            for child in [*self._layout.children.values()]:
-                assert child.parent_key is not None
-                conn.execute(
-                    sa.delete(child.table).where(child.table.c[child.parent_key] == _id(obj))
-                )
-            self._write_children(conn, obj, children)
-
-    def _write_children(
-        self, conn: Connection, obj: T, children: Mapping[str, list[dict[str, Any]]]
-    ) -> None:
-        for child in self._layout.children.values():
-            rows = children[child.table.name]
-            if rows:
-                conn.execute(sa.insert(child.table), rows)
+            for table in self._tables[1:]:
+                key = next(iter(table.primary_key.columns))
+                conn.execute(sa.delete(table).where(key == _id(obj)))
+                if rows.get(table.name):
+                    conn.execute(sa.insert(table), rows[table.name])
 
     def _check_type(self, obj: Any) -> None:
         if not isinstance(obj, self.kind):
             raise InvalidValue("obj", obj, f"must be a {self.kind.__name__}")
 
-    def _check(self, conn: Connection, obj: T) -> None:
-        """Raise unless ``obj`` may be kept (its references, its currency)."""
-        self._currency_of(conn, obj.practice_id)  # type: ignore[attr-defined]
+    def _check(self, look: Lookup, obj: T) -> None:
+        """Raise unless ``obj`` may be kept (its practice, references and currency)."""
+        _currency(look, obj.practice_id)  # type: ignore[attr-defined]
 
-    def _currency_of(self, conn: Connection, practice_id: str) -> str:
-        """The currency of ``practice_id``; raises :class:`NotFound` naming ``practice_id``."""
-        table = layouts["practices"].table
-        currency = conn.execute(
-            sa.select(table.c.currency).where(table.c.id == practice_id)
-        ).scalar_one_or_none()
-        if currency is None:
-            raise NotFound("Practice", practice_id, field="practice_id")
-        return str(currency)
 
-    def _same_currency(self, conn: Connection, obj: Any, amount: Money, field: str) -> None:
-        currency = self._currency_of(conn, obj.practice_id)
-        if amount.currency != currency:
-            raise CurrencyMismatch(amount.currency, currency, f"keep {field} of", field=field)
+def _currency(look: Lookup, practice_id: str) -> str:
+    """The currency of ``practice_id``; raises :class:`NotFound` naming ``practice_id``."""
+    currency = look.currency(practice_id)
+    if currency is None:
+        raise NotFound("Practice", practice_id, field="practice_id")
+    return currency
 
-    def _require(
-        self, conn: Connection, name: str, id: str | None, practice_id: str, field: str
-    ) -> None:
-        """Raise unless ``id`` (when given) is kept in ``name`` within ``practice_id``."""
-        if id is None:
-            return
-        table = layouts[name].table
-        kept = conn.execute(
-            sa.select(table.c.practice_id).where(table.c.id == id)
-        ).scalar_one_or_none()
-        if kept is None:
-            raise NotFound(STORE_TYPES[name].__name__, id, field=field)
-        if kept != practice_id:
-            raise InvalidValue(field, id, f"belongs to practice {kept}, not {practice_id}")
+
+def _same_currency(look: Lookup, obj: Any, amount: Money, field: str) -> None:
+    currency = _currency(look, obj.practice_id)
+    if amount.currency != currency:
+        raise CurrencyMismatch(amount.currency, currency, f"keep {field} of", field=field)
+
+
+def _require(look: Lookup, name: str, id: str | None, practice_id: str, field: str) -> None:
+    """Raise unless ``id`` (when given) is kept in ``name`` within ``practice_id``."""
+    if id is None:
+        return
+    kept = look.practice_of(name, id)
+    if kept is None:
+        raise NotFound(STORE_TYPES[name].__name__, id, field=field)
+    if kept != practice_id:
+        raise InvalidValue(field, id, f"belongs to practice {kept}, not {practice_id}")
 
 
 def _id(obj: Any) -> str:
@@ -340,17 +348,14 @@ class _Practices(_Repository[Practice, ScopeQuery]):
     name = "practices"
     kind = Practice
 
-    def _check(self, conn: Connection, obj: Practice) -> None:
+    def _check(self, look: Lookup, obj: Practice) -> None:
         """Refuse a new currency for a practice that already holds amounts."""
-        table = self.table
-        old = conn.execute(
-            sa.select(table.c.currency).where(table.c.id == obj.id)
-        ).scalar_one_or_none()
+        old = look.currency(obj.id)
         if old is None or old == obj.currency:
             return
         for name in ("payments", "payment_plans", "membership_plans"):
             held = layouts[name].table
-            if conn.execute(
+            if look.conn.execute(
                 sa.select(held.c.id).where(held.c.practice_id == obj.id).limit(1)
             ).first():
                 raise RuleViolation(
@@ -377,8 +382,8 @@ class _MembershipPlans(_Repository[MembershipPlan, ScopeQuery]):
     name = "membership_plans"
     kind = MembershipPlan
 
-    def _check(self, conn: Connection, obj: MembershipPlan) -> None:
-        self._same_currency(conn, obj, obj.price, "price")
+    def _check(self, look: Lookup, obj: MembershipPlan) -> None:
+        _same_currency(look, obj, obj.price, "price")
 
 
 class _Members(_Repository[Member, MemberQuery]):
@@ -386,20 +391,18 @@ class _Members(_Repository[Member, MemberQuery]):
     kind = Member
     query_type = MemberQuery
 
-    def _check(self, conn: Connection, obj: Member) -> None:
-        self._currency_of(conn, obj.practice_id)
-        self._require(conn, "membership_plans", obj.plan_id, obj.practice_id, "plan_id")
-        self._require(conn, "campaigns", obj.campaign_id, obj.practice_id, "campaign_id")
-        self._require(conn, "staff_users", obj.staff_user_id, obj.practice_id, "staff_user_id")
+    def _check(self, look: Lookup, obj: Member) -> None:
+        _currency(look, obj.practice_id)
+        _require(look, "membership_plans", obj.plan_id, obj.practice_id, "plan_id")
+        _require(look, "campaigns", obj.campaign_id, obj.practice_id, "campaign_id")
+        _require(look, "staff_users", obj.staff_user_id, obj.practice_id, "staff_user_id")
 
-    def _write_children(
-        self, conn: Connection, obj: Member, children: Mapping[str, list[dict[str, Any]]]
-    ) -> None:
-        super()._write_children(conn, obj, children)
-        conn.execute(sa.delete(SPANS).where(SPANS.c.member_id == obj.id))
-        spans = codec.spans(obj)
-        if spans:
-            conn.execute(sa.insert(SPANS), spans)
+    def _rows(self, obj: Member, version: int) -> dict[str, list[dict[str, Any]]]:
+        return super()._rows(obj, version) | {SPANS.name: codec.spans(obj)}
+
+    @property
+    def _tables(self) -> list[sa.Table]:
+        return [*super()._tables, SPANS]
 
     def _where(self, query: MemberQuery) -> list[Any]:
         c = self.table.c
@@ -468,9 +471,9 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
     kind = PaymentPlan
     query_type = PaymentPlanQuery
 
-    def _check(self, conn: Connection, obj: PaymentPlan) -> None:
-        self._same_currency(conn, obj, obj.total, "total")
-        self._require(conn, "members", obj.member_id, obj.practice_id, "member_id")
+    def _check(self, look: Lookup, obj: PaymentPlan) -> None:
+        _same_currency(look, obj, obj.total, "total")
+        _require(look, "members", obj.member_id, obj.practice_id, "member_id")
 
     def _where(self, query: PaymentPlanQuery) -> list[Any]:
         c = self.table.c
@@ -546,27 +549,31 @@ class _Payments(_Repository[Payment, PaymentQuery]):
             raise ConflictingPayment(obj.id)
         super()._add(conn, obj)
 
+    def _stage(self, batch: Batch, obj: Payment) -> None:
+        if batch.exists(self.name, obj.id):
+            existing = next((p for p in batch.payments_of(obj.source) if p.id == obj.id), None) or (
+                self._get(batch.conn, obj.id) if batch.in_database(self.name, obj.id) else None
+            )
+            if existing == obj:
+                return  # the ledger is idempotent
+            raise ConflictingPayment(obj.id)
+        super()._stage(batch, obj)
+
     def save(self, obj: Payment, *, expected_version: int | None = None) -> None:
         """The ledger is append-only: always raises :class:`RuleViolation`."""
         raise RuleViolation(
             "append_only", "the payment ledger is append-only: add a refund instead"
         )
 
-    def _check(self, conn: Connection, obj: Payment) -> None:
-        self._same_currency(conn, obj, obj.amount, "amount")
+    def _check(self, look: Lookup, obj: Payment) -> None:
+        _same_currency(look, obj, obj.amount, "amount")
         if obj.member_id is not None:
-            self._require(conn, "members", obj.member_id, obj.practice_id, "member_id")
+            _require(look, "members", obj.member_id, obj.practice_id, "member_id")
         else:
-            self._require(
-                conn, "payment_plans", obj.payment_plan_id, obj.practice_id, "payment_plan_id"
-            )
+            _require(look, "payment_plans", obj.payment_plan_id, obj.practice_id, "payment_plan_id")
         if obj.kind is PaymentKind.REFUND:
-            kind, id = obj.source
-            source = layouts["members" if kind == "member" else "payment_plans"].table
-            # Lock the source: two refunds at once must not both pass the check.
-            conn.execute(sa.select(source.c.id).where(source.c.id == id).with_for_update())
-            column = self.table.c.member_id if kind == "member" else self.table.c.payment_plan_id
-            check_refund(self._read(conn, sa.select(self.table).where(column == id)), obj)
+            # Locking the source: two refunds at once must not both pass the check.
+            check_refund(look.payments_of(obj.source, lock=True), obj)
 
     def _where(self, query: PaymentQuery) -> list[Any]:
         c = self.table.c
@@ -616,14 +623,12 @@ class _Referrals(_Repository[Referral, ReferralQuery]):
     kind = Referral
     query_type = ReferralQuery
 
-    def _check(self, conn: Connection, obj: Referral) -> None:
-        self._currency_of(conn, obj.practice_id)
-        self._require(conn, "campaigns", obj.campaign_id, obj.practice_id, "campaign_id")
-        self._require(conn, "staff_users", obj.staff_user_id, obj.practice_id, "staff_user_id")
-        self._require(
-            conn, "members", obj.referring_member_id, obj.practice_id, "referring_member_id"
-        )
-        self._require(conn, "members", obj.member_id, obj.practice_id, "member_id")
+    def _check(self, look: Lookup, obj: Referral) -> None:
+        _currency(look, obj.practice_id)
+        _require(look, "campaigns", obj.campaign_id, obj.practice_id, "campaign_id")
+        _require(look, "staff_users", obj.staff_user_id, obj.practice_id, "staff_user_id")
+        _require(look, "members", obj.referring_member_id, obj.practice_id, "referring_member_id")
+        _require(look, "members", obj.member_id, obj.practice_id, "member_id")
 
     def _where(self, query: ReferralQuery) -> list[Any]:
         c = self.table.c
@@ -759,13 +764,14 @@ class SqlStore:
         object's source and index there."""
         ordered = load_order(entries)
         with self._connection(write=True) as conn:
+            batch = Batch(conn, ((name, obj) for _, _, obj, name in ordered))
             for table, index, obj, name in ordered:
                 repo: _Repository[Any, Any] = getattr(self, name)
                 try:
-                    repo._check_type(obj)
-                    repo._add(conn, obj)
+                    repo._stage(batch, obj)
                 except SmilepassError as error:
                     raise as_record_error(table, index, error) from error
+            batch.flush()
 
     @classmethod
     def from_objects(cls, engine: Engine, objects: Iterable[object]) -> SqlStore:
