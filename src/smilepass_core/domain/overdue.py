@@ -32,6 +32,7 @@ __all__ = [
     "amount_overdue",
     "failed_since",
     "is_overdue",
+    "last_overdue_due_date",
     "overdue_instalments",
     "unpaid_charges",
 ]
@@ -43,8 +44,9 @@ def _grace(grace_days: int) -> timedelta:
     return timedelta(days=grace_days)
 
 
-def _last_overdue_due_date(at: datetime, timezone: str, grace_days: int) -> date:
-    """Instalments due on or before this local date are overdue at ``at``."""
+def last_overdue_due_date(at: datetime, timezone: str, grace_days: int = 0) -> date:
+    """Instalments due on or before this local date (in ``timezone``) are overdue at ``at``:
+    the day before ``at``'s local day, less ``grace_days``."""
     today = as_instant(at).astimezone(zone(timezone)).date()
     return today - timedelta(days=1) - _grace(grace_days)
 
@@ -54,7 +56,7 @@ def overdue_instalments(
 ) -> tuple[Instalment, ...]:
     """Unpaid instalments of ``plan`` that are overdue at ``at``, judging the plan as it
     stood at ``at`` (its status then, the instalments paid by then)."""
-    last = _last_overdue_due_date(at, timezone, grace_days)
+    last = last_overdue_due_date(at, timezone, grace_days)
     return plan.unpaid_due_before(last + timedelta(days=1), at=at)
 
 

@@ -44,7 +44,7 @@ from smilepass_core.errors import (
     SmilepassError,
     VersionConflict,
 )
-from smilepass_core.money import Money, per_currency
+from smilepass_core.money import Money
 from smilepass_core.queries import (
     ACTION_ORDERS,
     MemberQuery,
@@ -53,11 +53,10 @@ from smilepass_core.queries import (
     PaymentQuery,
     ReferralQuery,
     ScopeQuery,
-    apply_order,
     check_order,
 )
 from smilepass_core.repositories import STORE_TYPES, as_record_error, load_order
-from smilepass_core.sql import codec
+from smilepass_core.sql import codec, overdue
 from smilepass_core.sql.lookup import Batch, Lookup
 from smilepass_core.sql.schema import SPANS, Layout, create_schema, layouts
 
@@ -66,6 +65,8 @@ __all__ = ["SqlStore"]
 T = TypeVar("T")
 Q = TypeVar("Q")
 _ACTIVE = MembershipStatus.ACTIVE.value
+#: Loads of at least this many objects refresh PostgreSQL's planner statistics.
+ANALYZE_AFTER = 10_000
 
 
 def _in(column: Any, ids: frozenset[Any] | None) -> Any:
@@ -115,20 +116,13 @@ class _Repository(Generic[T, Q]):
         self._check_query(query)
         check_order(self.kind, order)
         with self._store._connection() as conn:
-            if self._in_python(query):
-                found = [
-                    o for o in self._read(conn, self._select(query)) if self._keep(conn, query, o)
-                ]
-                return apply_order(found, self.kind, order)  # type: ignore[type-var]
-            return self._read(conn, self._ordered(self._select(query), order))
+            return self._read(conn, self._ordered(self._select(conn, query), order))
 
     def count(self, query: Q) -> int:
         """How many objects match (one ``SELECT count(*)``)."""
         self._check_query(query)
         with self._store._connection() as conn:
-            if self._in_python(query):
-                return len(self.find(query))
-            where = self._where(query)
+            where = self._where(conn, query)
             statement = sa.select(sa.func.count()).select_from(self.table).where(*where)
             return int(conn.execute(statement).scalar_one())
 
@@ -150,22 +144,15 @@ class _Repository(Generic[T, Q]):
         if not isinstance(query, self.query_type):
             raise InvalidValue("query", query, f"must be a {self.query_type.__name__}")
 
-    def _where(self, query: Any) -> list[Any]:
+    def _where(self, conn: Connection, query: Any) -> list[Any]:
         """The query's filters as SQL conditions."""
         c = self.table.c
         practice = c.id if self.name == "practices" else c.practice_id
         conditions = [_in(practice, query.practices), _in(c.id, query.ids)]
         return [w for w in conditions if w is not None]
 
-    def _select(self, query: Any) -> sa.Select[Any]:
-        return sa.select(self.table).where(*self._where(query))
-
-    def _in_python(self, query: Any) -> bool:
-        """True when a filter is judged in Python on the SQL-filtered rows (``overdue``)."""
-        return False
-
-    def _keep(self, conn: Connection, query: Any, obj: T) -> bool:
-        return True
+    def _select(self, conn: Connection, query: Any) -> sa.Select[Any]:
+        return sa.select(self.table).where(*self._where(conn, query))
 
     #: Sort expressions per list column (see ``queries.sort_columns``).
     def _sort(self, column: str) -> list[Any]:
@@ -404,9 +391,9 @@ class _Members(_Repository[Member, MemberQuery]):
     def _tables(self) -> list[sa.Table]:
         return [*super()._tables, SPANS]
 
-    def _where(self, query: MemberQuery) -> list[Any]:
+    def _where(self, conn: Connection, query: MemberQuery) -> list[Any]:
         c = self.table.c
-        where = super()._where(query)
+        where = super()._where(conn, query)
         where += [
             w
             for w in (
@@ -433,15 +420,34 @@ class _Members(_Repository[Member, MemberQuery]):
         if query.first_activated_in is not None:
             r = query.first_activated_in
             where += [c.first_activated_at >= r.start, c.first_activated_at < r.end]
+        if query.overdue is not None:
+            assert query.as_of is not None
+            lasts = overdue.last_days(conn, query.as_of, query.grace_days)
+            late = overdue.member_overdue(self.table, query.as_of, query.grace_days, lasts)
+            where.append(overdue.flag(late, query.overdue))
         return where
 
-    def _in_python(self, query: MemberQuery) -> bool:
-        return query.overdue is not None
-
-    def _keep(self, conn: Connection, query: MemberQuery, obj: Member) -> bool:
-        plans = self._store.payment_plans
-        mine = plans._read(conn, sa.select(plans.table).where(plans.table.c.member_id == obj.id))
-        return query.matches(obj, plans=mine, timezone=self._store._timezone(conn, obj.practice_id))
+    def count(self, query: MemberQuery) -> int:
+        """How many members match; the dashboard's Active and retained counts (practices
+        and boundaries only) count Active spans, which the indexes answer directly."""
+        a, b = query.active_at, query.retained_until
+        if a is None or query != MemberQuery(
+            practices=query.practices, active_at=a, retained_until=b
+        ):
+            return super().count(query)
+        first = SPANS.alias("a")
+        statement = sa.select(sa.func.count()).select_from(first).where(_span_at(first, a))
+        if query.practices is not None:
+            statement = statement.where(_in(first.c.practice_id, query.practices))
+        if b is not None:
+            # A member has at most one span holding a boundary: joining the span that
+            # holds the second boundary keeps each retained member once.
+            second = SPANS.alias("b")
+            statement = statement.join(second, second.c.member_id == first.c.member_id).where(
+                _span_at(second, b)
+            )
+        with self._store._connection() as conn:
+            return int(conn.execute(statement).scalar_one())
 
     def _sort(self, column: str) -> list[Any]:
         c = self.table.c
@@ -457,13 +463,16 @@ class _Members(_Repository[Member, MemberQuery]):
         return [named[column] if column in named else c[column]]
 
 
-def _active_at(member_id: Any, boundary: Any) -> Any:
-    """The member is Active at ``boundary``: a span with ``start_at < B <= end_at``."""
-    return sa.exists().where(
-        SPANS.c.member_id == member_id,
-        SPANS.c.start_at < boundary,
-        sa.or_(SPANS.c.end_at.is_(None), SPANS.c.end_at >= boundary),
+def _span_at(spans: Any, boundary: Any) -> Any:
+    """The span holds ``boundary``: ``start_at < B <= end_at`` (no end: still Active)."""
+    return sa.and_(
+        spans.c.start_at < boundary, sa.or_(spans.c.end_at.is_(None), spans.c.end_at >= boundary)
     )
+
+
+def _active_at(member_id: Any, boundary: Any) -> Any:
+    """The member is Active at ``boundary``: one of its spans holds it."""
+    return sa.exists().where(SPANS.c.member_id == member_id, _span_at(SPANS, boundary))
 
 
 class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
@@ -475,9 +484,9 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
         _same_currency(look, obj, obj.total, "total")
         _require(look, "members", obj.member_id, obj.practice_id, "member_id")
 
-    def _where(self, query: PaymentPlanQuery) -> list[Any]:
+    def _where(self, conn: Connection, query: PaymentPlanQuery) -> list[Any]:
         c = self.table.c
-        where = super()._where(query)
+        where = super()._where(conn, query)
         where += [
             w
             for w in (
@@ -494,13 +503,12 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
         if query.committed_in is not None:
             r = query.committed_in
             where += [c.committed_at >= r.start, c.committed_at < r.end]
+        if query.overdue is not None:
+            assert query.as_of is not None
+            lasts = overdue.last_days(conn, query.as_of, query.grace_days)
+            late = overdue.plan_overdue(self.table, query.as_of, lasts)
+            where.append(overdue.flag(late, query.overdue))
         return where
-
-    def _in_python(self, query: PaymentPlanQuery) -> bool:
-        return query.overdue is not None
-
-    def _keep(self, conn: Connection, query: PaymentPlanQuery, obj: PaymentPlan) -> bool:
-        return query.matches(obj, timezone=self._store._timezone(conn, obj.practice_id))
 
     def _sort(self, column: str) -> list[Any]:
         c = self.table.c
@@ -520,15 +528,13 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
     def total(self, query: PaymentPlanQuery) -> dict[str, Money]:
         """Sum of plan totals per currency (one ``SUM ... GROUP BY``)."""
         self._check_query(query)
-        if self._in_python(query):
-            return per_currency(p.total for p in self.find(query))
         c = self.table.c
-        statement = (
-            sa.select(c.total_currency, sa.func.sum(c.total_minor))
-            .where(*self._where(query))
-            .group_by(c.total_currency)
-        )
         with self._store._connection() as conn:
+            statement = (
+                sa.select(c.total_currency, sa.func.sum(c.total_minor))
+                .where(*self._where(conn, query))
+                .group_by(c.total_currency)
+            )
             return _money(conn.execute(statement))
 
 
@@ -575,9 +581,9 @@ class _Payments(_Repository[Payment, PaymentQuery]):
             # Locking the source: two refunds at once must not both pass the check.
             check_refund(look.payments_of(obj.source, lock=True), obj)
 
-    def _where(self, query: PaymentQuery) -> list[Any]:
+    def _where(self, conn: Connection, query: PaymentQuery) -> list[Any]:
         c = self.table.c
-        where = super()._where(query)
+        where = super()._where(conn, query)
         where += [
             w for w in (_in(c.kind, query.kinds), _in(c.outcome, query.outcomes)) if w is not None
         ]
@@ -609,12 +615,12 @@ class _Payments(_Repository[Payment, PaymentQuery]):
             (sa.and_(succeeded, c.kind == PaymentKind.REFUND.value), -c.amount_minor),
             else_=0,
         )
-        statement = (
-            sa.select(c.amount_currency, sa.func.sum(signed))
-            .where(*self._where(query))
-            .group_by(c.amount_currency)
-        )
         with self._store._connection() as conn:
+            statement = (
+                sa.select(c.amount_currency, sa.func.sum(signed))
+                .where(*self._where(conn, query))
+                .group_by(c.amount_currency)
+            )
             return _money(conn.execute(statement))
 
 
@@ -630,9 +636,9 @@ class _Referrals(_Repository[Referral, ReferralQuery]):
         _require(look, "members", obj.referring_member_id, obj.practice_id, "referring_member_id")
         _require(look, "members", obj.member_id, obj.practice_id, "member_id")
 
-    def _where(self, query: ReferralQuery) -> list[Any]:
+    def _where(self, conn: Connection, query: ReferralQuery) -> list[Any]:
         c = self.table.c
-        where = super()._where(query)
+        where = super()._where(conn, query)
         where += [
             w
             for w in (
@@ -743,13 +749,6 @@ class SqlStore:
                 finally:
                     self._local.conn = None
 
-    def _timezone(self, conn: Connection, practice_id: str) -> str:
-        table = layouts["practices"].table
-        zone = conn.execute(
-            sa.select(table.c.timezone).where(table.c.id == practice_id)
-        ).scalar_one()
-        return str(zone)
-
     def load(self, objects: Iterable[object]) -> None:
         """Add many objects in one transaction: on any error nothing of them is kept.
 
@@ -772,6 +771,9 @@ class SqlStore:
                 except SmilepassError as error:
                     raise as_record_error(table, index, error) from error
             batch.flush()
+            if conn.dialect.name == "postgresql" and len(ordered) >= ANALYZE_AFTER:
+                # Fresh statistics, or the planner guesses a handful of rows per practice.
+                conn.exec_driver_sql("ANALYZE")
 
     @classmethod
     def from_objects(cls, engine: Engine, objects: Iterable[object]) -> SqlStore:

@@ -1,0 +1,110 @@
+"""The Overdue filter as SQL: :mod:`smilepass_core.domain.overdue`, clause by clause.
+
+At instant ``T`` with ``g`` grace days:
+
+- a **payment plan** is overdue when its status at ``T`` (the last change stamped at or
+  before ``T``) is Pending, Active or Failed, and an instalment at or after the number
+  paid by ``T`` (succeeded attempts stamped at or before ``T``) is due on or before the
+  practice's last overdue day (``domain.overdue.last_overdue_due_date``: the local day
+  before ``T``'s, less ``g``; computed in Python per practice, so the database needs no
+  time zone support);
+- a **member** is overdue when their status at ``T`` is Failed and the Failed spell
+  began at or before ``T - g`` days, or they hold an overdue plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from smilepass_core.domain import PAYMENT_PLAN_LIFECYCLE, MembershipStatus, PaymentPlanStatus
+from smilepass_core.domain.overdue import last_overdue_due_date
+from smilepass_core.periods import as_instant
+from smilepass_core.sql.schema import layouts
+
+__all__ = ["flag", "last_days", "member_overdue", "plan_overdue"]
+
+_OWING = sorted(s.value for s in PaymentPlanStatus if s not in PAYMENT_PLAN_LIFECYCLE.terminal)
+_FAILED = MembershipStatus.FAILED.value
+
+
+def last_days(conn: Connection, at: datetime, grace_days: int) -> dict[str, date]:
+    """Each practice's last overdue due date at ``at`` (one read of the practices)."""
+    table = layouts["practices"].table
+    rows = conn.execute(sa.select(table.c.id, table.c.timezone))
+    return {id: last_overdue_due_date(at, zone, grace_days) for id, zone in rows}
+
+
+def _status_at(history: sa.Table, key: Any, parent: Any, at: datetime) -> Any:
+    """The status of ``parent`` (an aggregate table or alias) after every change stamped at
+    or before ``at`` (NULL before creation)."""
+    return (
+        sa.select(history.c.to_status)
+        .where(history.c[key] == parent.c.id, history.c.at <= at)
+        .order_by(history.c.seq.desc())
+        .limit(1)
+        .correlate(parent)
+        .scalar_subquery()
+    )
+
+
+def plan_overdue(plan: Any, at: datetime, lasts: Mapping[str, date]) -> Any:
+    """``plan`` (the payment plans table or an alias) has an overdue instalment at ``at``."""
+    children = layouts["payment_plans"].children
+    history, attempts = children["history"].table, children["attempts"].table
+    schedule = children["schedule"].table
+    paid = (
+        sa.select(sa.func.count())
+        .select_from(attempts)
+        .where(
+            attempts.c.payment_plan_id == plan.c.id,
+            attempts.c.succeeded == sa.true(),
+            attempts.c.at <= at,
+        )
+        .correlate(plan)  # the plan of the enclosing query, two levels out
+        .scalar_subquery()
+    )
+    due = sa.or_(
+        sa.false(),
+        *(
+            sa.and_(plan.c.practice_id == practice, schedule.c.due_date <= last)
+            for practice, last in sorted(lasts.items())
+        ),
+    )
+    return sa.and_(
+        _status_at(history, "payment_plan_id", plan, at).in_(_OWING),
+        sa.exists().where(schedule.c.payment_plan_id == plan.c.id, schedule.c.seq >= paid, due),
+    )
+
+
+def member_overdue(member: Any, at: datetime, grace_days: int, lasts: Mapping[str, date]) -> Any:
+    """``member`` (the members table) is overdue at ``at``."""
+    history = layouts["members"].children["history"].table
+    since = (
+        sa.select(sa.func.max(history.c.at))
+        .where(
+            history.c.member_id == member.c.id,
+            history.c.at <= at,
+            history.c.to_status == _FAILED,
+            sa.or_(history.c.from_status.is_(None), history.c.from_status != _FAILED),
+        )
+        .correlate(member)
+        .scalar_subquery()
+    )
+    plans = layouts["payment_plans"].table.alias("held")
+    return sa.or_(
+        sa.and_(
+            _status_at(history, "member_id", member, at) == _FAILED,
+            since <= as_instant(at) - timedelta(days=grace_days),
+        ),
+        sa.exists().where(plans.c.member_id == member.c.id, plan_overdue(plans, at, lasts)),
+    )
+
+
+def flag(condition: Any, wanted: bool) -> Any:
+    """Rows where ``condition`` is ``wanted`` (a NULL inside counts as not overdue)."""
+    return sa.case((condition, 1), else_=0) == (1 if wanted else 0)
