@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
@@ -18,14 +19,18 @@ from hypothesis import strategies as st
 import postgres_server
 from smilepass_core import (
     BillingCycle,
+    CurrencyMismatch,
     DateRange,
     InMemoryStore,
     InvalidRecord,
     InvalidRow,
+    InvalidValue,
     Member,
     MemberQuery,
     MembershipPlan,
     Money,
+    NaiveDatetime,
+    NotFound,
     Order,
     Page,
     Patient,
@@ -34,6 +39,7 @@ from smilepass_core import (
     PaymentOutcome,
     PaymentPlanQuery,
     Practice,
+    RuleViolation,
     SortKey,
     VersionConflict,
 )
@@ -53,7 +59,7 @@ from smilepass_core.reports import (
 )
 from smilepass_core.repositories import STORE_TYPES
 from smilepass_core.sql import SqlStore, create_schema, metadata
-from smilepass_core.sql.schema import ddl
+from smilepass_core.sql.schema import UtcInstant, ddl
 from smilepass_core.testing import contracts
 from smilepass_core.testing import strategies as sps
 
@@ -442,3 +448,126 @@ class TestLoads:
         )
         assert type(got.value.__cause__) is type(expected.value.__cause__)
         assert _contents(sql) == before
+
+
+_P = Practice("p", "P", "Australia/Sydney", "AUD")
+_Q = Practice("q", "Q", "UTC", "USD")
+_PLAN = MembershipPlan("p-plan", "p", "Plan", Money.of("30.00", "AUD"), BillingCycle.MONTHLY)
+_QPLAN = MembershipPlan("q-plan", "q", "Plan", Money.of("30.00", "USD"), BillingCycle.MONTHLY)
+
+
+def _member(id: str = "m1", practice: str = "p", plan: str = "p-plan") -> Member:
+    return Member.enrol(
+        id=id,
+        practice_id=practice,
+        plan_id=plan,
+        account_holder=Patient("h1", "Holder"),
+        start_date=NOW.date(),
+        at=NOW,
+    )
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest) -> Any:
+    """Both stores, each holding two practices and a plan in each."""
+    made: Any = InMemoryStore() if request.param == "memory" else SqlStore.connect("sqlite://")
+    made.load([_P, _Q, _PLAN, _QPLAN])
+    return made
+
+
+class TestTheSameRules:
+    """SqlStore refuses what InMemoryStore refuses, with the same errors."""
+
+    def test_an_unknown_practice(self, store: Any) -> None:
+        with pytest.raises(NotFound) as caught:
+            store.members.add(_member(practice="nowhere"))
+        assert (caught.value.kind, caught.value.id, caught.value.field) == (
+            "Practice",
+            "nowhere",
+            "practice_id",
+        )
+
+    def test_a_reference_into_another_practice(self, store: Any) -> None:
+        with pytest.raises(InvalidValue, match="belongs to practice q, not p") as caught:
+            store.members.add(_member(plan="q-plan"))
+        assert caught.value.field == "plan_id"
+
+    def test_an_amount_in_another_currency(self, store: Any) -> None:
+        plan = attrs.evolve(_PLAN, id="p-usd", price=Money.of("30.00", "USD"))
+        with pytest.raises(CurrencyMismatch) as caught:
+            store.membership_plans.add(plan)
+        assert (caught.value.left, caught.value.right, caught.value.field) == (
+            "USD",
+            "AUD",
+            "price",
+        )
+
+    def test_a_practice_holding_amounts_keeps_its_currency(self, store: Any) -> None:
+        with pytest.raises(RuleViolation) as caught:
+            store.practices.save(attrs.evolve(_P, currency="NZD"))
+        assert caught.value.rule == "currency_in_use"
+        empty_practice = Practice("r", "R", "UTC", "AUD")
+        store.practices.add(empty_practice)
+        store.practices.save(attrs.evolve(empty_practice, currency="NZD"))
+        assert store.practices.get("r").currency == "NZD"
+        assert store.practices.version("r") == 2
+
+    def test_wrong_types_and_unknown_ids(self, store: Any) -> None:
+        with pytest.raises(InvalidValue):
+            store.members.add(_P)
+        with pytest.raises(InvalidValue):
+            store.members.save(_P)
+        with pytest.raises(InvalidValue):
+            store.members.find(PaymentPlanQuery())
+        with pytest.raises(NotFound):
+            store.members.get(3)
+        with pytest.raises(NotFound):
+            store.members.version("nobody")
+        with pytest.raises(NotFound):
+            store.members.save(_member())
+        with pytest.raises(RuleViolation) as caught:
+            store.payments.save(
+                Payment(
+                    "x",
+                    "p",
+                    Money.of("1.00", "AUD"),
+                    PaymentKind.CHARGE,
+                    PaymentOutcome.SUCCEEDED,
+                    NOW,
+                    member_id="m1",
+                )
+            )
+        assert caught.value.rule == "append_only"
+
+    def test_nested_atomic_blocks_are_one(self, store: Any) -> None:
+        with store.atomic() as outer, outer.atomic() as inner:
+            inner.members.add(_member())
+        assert store.members.get("m1") == _member()
+
+
+class TestInstants:
+    """Instants are kept as UTC and must carry a zone."""
+
+    def test_a_naive_instant_is_refused_and_an_aware_one_kept_in_utc(self) -> None:
+        kind = UtcInstant()
+        dialect = sa.create_engine("sqlite://").dialect
+        with pytest.raises(NaiveDatetime):
+            kind.process_bind_param(datetime(2026, 1, 1), dialect)
+        sydney = datetime(2026, 1, 1, 11, tzinfo=ZoneInfo("Australia/Sydney"))
+        assert kind.process_bind_param(sydney, dialect) == datetime(2026, 1, 1, 0)
+        back = kind.process_result_value(datetime(2026, 1, 1, 0), dialect)
+        assert back == sydney
+        assert back.tzinfo is UTC
+        # A column another program declared with a zone comes back in UTC too.
+        assert kind.process_result_value(sydney, dialect).tzinfo is UTC
+
+    def test_fractional_minor_units_are_refused_when_read(self, tmp_path: Path) -> None:
+        """SQLite keeps whatever it is given: 12.5 cents is refused, naming the column."""
+        store = SqlStore.connect(f"sqlite:///{tmp_path / 'x.db'}")
+        store.load([_P, _PLAN])
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE membership_plans SET price_minor = 12.5")
+        with pytest.raises(InvalidRow) as caught:
+            store.membership_plans.get("p-plan")
+        assert caught.value.column == "price_minor"
+        assert "not a whole number" in caught.value.reason

@@ -166,6 +166,7 @@ class _Repository(Generic[T, Q]):
     """Objects by id and by practice; subclasses add indexes and checks."""
 
     kind: ClassVar[type]
+    query_type: ClassVar[type] = ScopeQuery
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -241,12 +242,14 @@ class _Repository(Generic[T, Q]):
     @_locked
     def find(self, query: Q, *, order: Order | None = None) -> list[T]:
         """Matching objects, sorted and paged by ``order``."""
+        self._check_query(query)
         check_order(self.kind, order)
         return apply_order(self._matching(query), self.kind, order)  # type: ignore[type-var]
 
     @_locked
     def count(self, query: Q) -> int:
         """Number of matching objects."""
+        self._check_query(query)
         return sum(1 for _ in self._matching(query))
 
     # -- internals ----------------------------------------------------------------
@@ -254,6 +257,10 @@ class _Repository(Generic[T, Q]):
     def _check_type(self, obj: Any) -> None:
         if not isinstance(obj, self.kind):
             raise InvalidValue("obj", obj, f"must be a {self.kind.__name__}")
+
+    def _check_query(self, query: Any) -> None:
+        if not isinstance(query, self.query_type):
+            raise InvalidValue("query", query, f"must be a {self.query_type.__name__}")
 
     def _check(self, obj: T) -> None:
         """Raise unless ``obj`` may be kept (referential checks)."""
@@ -372,6 +379,7 @@ def _same_currency(practice: Practice, amount: Money, field: str) -> None:
 
 class _Members(_Repository[Member, MemberQuery]):
     kind = Member
+    query_type = MemberQuery
 
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__(store)
@@ -427,6 +435,7 @@ class _Members(_Repository[Member, MemberQuery]):
     @_locked
     def count(self, query: MemberQuery) -> int:
         """Number of matching members; the KPI forms are answered from the timelines."""
+        self._check_query(query)
         scope = MemberQuery(practices=query.practices)
         practices = list(self._practices(query.practices))
         a, b = query.active_at, query.retained_until
@@ -446,6 +455,7 @@ class _Members(_Repository[Member, MemberQuery]):
     @_locked
     def find(self, query: MemberQuery, *, order: Order | None = None) -> list[Member]:
         """Matching members; the latest-activated feed is read from the timeline."""
+        self._check_query(query)
         check_order(Member, order)
         if (
             order is not None
@@ -486,6 +496,7 @@ class _Members(_Repository[Member, MemberQuery]):
 
 class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
     kind = PaymentPlan
+    query_type = PaymentPlanQuery
 
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__(store)
@@ -525,6 +536,7 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
     @_locked
     def total(self, query: PaymentPlanQuery) -> dict[str, Money]:
         """Sum of plan totals per currency; ``committed_in`` alone is read from the timeline."""
+        self._check_query(query)
         r = query.committed_in
         if r is not None and query == PaymentPlanQuery(practices=query.practices, committed_in=r):
             return _minor_by_currency(
@@ -551,6 +563,7 @@ def _minor_by_currency(
 
 class _Payments(_Repository[Payment, PaymentQuery]):
     kind = Payment
+    query_type = PaymentQuery
 
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__(store)
@@ -628,6 +641,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
     @_locked
     def count(self, query: PaymentQuery) -> int:
         """Number of matching entries; practice + time range alone is a timeline read."""
+        self._check_query(query)
         r = query.time_range
         if query == PaymentQuery(practices=query.practices, time_range=r):
             start, end = (None, None) if r is None else (r.start, r.end)
@@ -637,6 +651,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
     @_locked
     def total(self, query: PaymentQuery) -> dict[str, Money]:
         """Sum of signed amounts per currency; the revenue form is read from prefix sums."""
+        self._check_query(query)
         if not self._bare(query):
             return per_currency(p.signed for p in self._matching(query))
         r = query.time_range
@@ -657,6 +672,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
 
 class _Referrals(_Repository[Referral, ReferralQuery]):
     kind = Referral
+    query_type = ReferralQuery
 
     def _check(self, obj: Referral) -> None:
         store = self._store
