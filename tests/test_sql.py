@@ -571,3 +571,26 @@ class TestInstants:
             store.membership_plans.get("p-plan")
         assert caught.value.column == "price_minor"
         assert "not a whole number" in caught.value.reason
+
+
+class TestDays:
+    """Dates are kept as dates; text that is no date is refused when read."""
+
+    def test_text_in_a_date_column_is_refused_naming_it(self, tmp_path: Path) -> None:
+        """SQLite stores any text in a date column: "yesterday" is an InvalidRow naming
+        ``start_date``, not a parser's bare ValueError; a real date round-trips."""
+        store = SqlStore.connect(f"sqlite:///{tmp_path / 'x.db'}")
+        store.load([_P, _PLAN, _member()])
+        assert store.members.get("m1").start_date == NOW.date()
+        found = store.members.find(MemberQuery(start_from=NOW.date(), start_until=NOW.date()))
+        assert [m.id for m in found] == ["m1"]
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE members SET start_date = 'yesterday'")
+        with pytest.raises(InvalidRow) as caught:
+            store.members.get("m1")
+        assert (caught.value.table, caught.value.id, caught.value.column) == (
+            "members",
+            "m1",
+            "start_date",
+        )
+        assert "'yesterday' is not a date" in caught.value.reason

@@ -41,6 +41,7 @@ from smilepass_core.repositories import STORE_TYPES
 
 __all__ = [
     "KEY_SCALE",
+    "Day",
     "Field",
     "Layout",
     "UtcInstant",
@@ -77,6 +78,33 @@ class UtcInstant(sa.types.TypeDecorator[datetime]):
         if value.tzinfo is not None:  # a column another program declared with a zone
             return value.astimezone(UTC)  # type: ignore[no-any-return]
         return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+
+
+class Day(sa.types.TypeDecorator[date]):
+    """A calendar date (``DATE``). On SQLite, text ``YYYY-MM-DD`` read without SQLAlchemy's
+    parser, so text that is no date comes back as text and is refused as
+    :class:`~smilepass_core.errors.InvalidRow` naming its column, not a bare ``ValueError``."""
+
+    impl = sa.Date()
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String())
+        return dialect.type_descriptor(sa.Date())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite" and isinstance(value, date):
+            return value.isoformat()
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite" and isinstance(value, str):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                return value  # the codec refuses it, naming the column
+        return value
 
 
 def _text() -> sa.types.TypeEngine[str]:
@@ -176,7 +204,7 @@ def _columns(fields: tuple[Field, ...]) -> Iterator[sa.Column[Any]]:
                 str: _text(),
                 int: sa.Integer(),
                 bool: sa.Boolean(),
-                date: sa.Date(),
+                date: Day(),
             }
             yield sa.Column(f.column, kinds[f.of], nullable=f.nullable)
 
