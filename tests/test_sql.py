@@ -81,18 +81,35 @@ def postgres_engine() -> Iterator[sa.Engine]:
 
 
 def empty(engine: sa.Engine) -> SqlStore:
-    """A store on ``engine`` with every table emptied."""
-    names = ", ".join(t.name for t in metadata.sorted_tables)
+    """A store on ``engine`` with every table emptied (children first: ``DELETE`` is
+    quicker than ``TRUNCATE`` on the few rows a generated example leaves)."""
+    store = SqlStore(engine)
     with engine.begin() as conn:
-        conn.exec_driver_sql(f"TRUNCATE {names}")
-    return SqlStore(engine)
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+    return store
+
+
+@pytest.fixture(scope="session")
+def sqlite_engine() -> Iterator[sa.Engine]:
+    """One in-memory SQLite database for the contract kit's many stores, emptied for
+    each (making the schema for each store would cost more than the checks)."""
+    store = SqlStore.connect("sqlite://")
+    yield store.engine
+    store.engine.dispose()
 
 
 class TestSqliteStore(contracts.StoreContract):
     """SqlStore on an in-memory SQLite database honours the whole contract."""
 
+    engine: ClassVar[sa.Engine]
+
+    @pytest.fixture(autouse=True)
+    def _engine(self, sqlite_engine: sa.Engine) -> None:
+        type(self).engine = sqlite_engine
+
     def make_store(self) -> SqlStore:
-        return SqlStore.connect("sqlite://")
+        return empty(self.engine)
 
 
 class TestPostgresStore(contracts.StoreContract):
