@@ -99,6 +99,7 @@ def sqlite_engine() -> Iterator[sa.Engine]:
     store.engine.dispose()
 
 
+@pytest.mark.slow
 class TestSqliteStore(contracts.StoreContract):
     """SqlStore on an in-memory SQLite database honours the whole contract."""
 
@@ -112,6 +113,7 @@ class TestSqliteStore(contracts.StoreContract):
         return empty(self.engine)
 
 
+@pytest.mark.slow
 class TestPostgresStore(contracts.StoreContract):
     """SqlStore on PostgreSQL honours the whole contract."""
 
