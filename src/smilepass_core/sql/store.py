@@ -77,6 +77,23 @@ def _in(column: Any, ids: frozenset[Any] | None) -> Any:
     return column.in_(values)
 
 
+def _present(*conditions: Any) -> list[Any]:
+    """The conditions that filter (``None`` ones do not)."""
+    return [c for c in conditions if c is not None]
+
+
+def _between(column: Any, first: Any, last: Any) -> list[Any]:
+    """``first <= column <= last``, each bound when given (start-date bounds)."""
+    return _present(
+        None if first is None else column >= first, None if last is None else column <= last
+    )
+
+
+def _within(column: Any, range_: Any) -> list[Any]:
+    """``column`` inside the half-open ``range_`` (a DateRange), when given."""
+    return [] if range_ is None else [column >= range_.start, column < range_.end]
+
+
 def _rank(column: Any, kind: type) -> Any:
     """The status column as its place in the action order (what needs action first)."""
     return sa.case({status.value: i for i, status in enumerate(ACTION_ORDERS[kind])}, value=column)
@@ -148,8 +165,7 @@ class _Repository(Generic[T, Q]):
         """The query's filters as SQL conditions."""
         c = self.table.c
         practice = c.id if self.name == "practices" else c.practice_id
-        conditions = [_in(practice, query.practices), _in(c.id, query.ids)]
-        return [w for w in conditions if w is not None]
+        return _present(_in(practice, query.practices), _in(c.id, query.ids))
 
     def _select(self, conn: Connection, query: Any) -> sa.Select[Any]:
         return sa.select(self.table).where(*self._where(conn, query))
@@ -394,20 +410,13 @@ class _Members(_Repository[Member, MemberQuery]):
     def _where(self, conn: Connection, query: MemberQuery) -> list[Any]:
         c = self.table.c
         where = super()._where(conn, query)
-        where += [
-            w
-            for w in (
-                _in(c.plan_id, query.plans),
-                _in(c.status, query.statuses),
-                _in(c.campaign_id, query.campaigns),
-                _in(c.staff_user_id, query.staff_users),
-            )
-            if w is not None
-        ]
-        if query.start_from is not None:
-            where.append(c.start_date >= query.start_from)
-        if query.start_until is not None:
-            where.append(c.start_date <= query.start_until)
+        where += _present(
+            _in(c.plan_id, query.plans),
+            _in(c.status, query.statuses),
+            _in(c.campaign_id, query.campaigns),
+            _in(c.staff_user_id, query.staff_users),
+        )
+        where += _between(c.start_date, query.start_from, query.start_until)
         if query.name_contains is not None:
             where.append(
                 c.account_holder_key.contains(query.name_contains.casefold(), autoescape=True)
@@ -417,9 +426,7 @@ class _Members(_Repository[Member, MemberQuery]):
                 where.append(_active_at(c.id, boundary))
         if query.ever_active_before is not None:
             where.append(c.first_activated_at < query.ever_active_before)
-        if query.first_activated_in is not None:
-            r = query.first_activated_in
-            where += [c.first_activated_at >= r.start, c.first_activated_at < r.end]
+        where += _within(c.first_activated_at, query.first_activated_in)
         if query.overdue is not None:
             assert query.as_of is not None
             lasts = overdue.last_days(conn, query.as_of, query.grace_days)
@@ -487,22 +494,16 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
     def _where(self, conn: Connection, query: PaymentPlanQuery) -> list[Any]:
         c = self.table.c
         where = super()._where(conn, query)
-        where += [
-            w
-            for w in (
-                _in(c.status, query.statuses),
-                _in(c.payment_type, query.payment_types),
-                _in(c.member_id, query.members),
-            )
-            if w is not None
-        ]
+        where += _present(
+            _in(c.status, query.statuses),
+            _in(c.payment_type, query.payment_types),
+            _in(c.member_id, query.members),
+        )
         if query.archived is not None:
             where.append(c.archived_at.is_not(None) if query.archived else c.archived_at.is_(None))
         if query.name_contains is not None:
             where.append(c.patient_key.contains(query.name_contains.casefold(), autoescape=True))
-        if query.committed_in is not None:
-            r = query.committed_in
-            where += [c.committed_at >= r.start, c.committed_at < r.end]
+        where += _within(c.committed_at, query.committed_in)
         if query.overdue is not None:
             assert query.as_of is not None
             lasts = overdue.last_days(conn, query.as_of, query.grace_days)
@@ -584,9 +585,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
     def _where(self, conn: Connection, query: PaymentQuery) -> list[Any]:
         c = self.table.c
         where = super()._where(conn, query)
-        where += [
-            w for w in (_in(c.kind, query.kinds), _in(c.outcome, query.outcomes)) if w is not None
-        ]
+        where += _present(_in(c.kind, query.kinds), _in(c.outcome, query.outcomes))
         if query.sources is not None:
             members = [i for kind, i in query.sources if kind == "member"]
             plans = [i for kind, i in query.sources if kind == "payment_plan"]
@@ -596,8 +595,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
                     sa.and_(c.member_id.is_(None), c.payment_plan_id.in_(sorted(plans))),
                 )
             )
-        if query.time_range is not None:
-            where += [c.at >= query.time_range.start, c.at < query.time_range.end]
+        where += _within(c.at, query.time_range)
         return where
 
     def _sort(self, column: str) -> list[Any]:
@@ -639,23 +637,14 @@ class _Referrals(_Repository[Referral, ReferralQuery]):
     def _where(self, conn: Connection, query: ReferralQuery) -> list[Any]:
         c = self.table.c
         where = super()._where(conn, query)
-        where += [
-            w
-            for w in (
-                _in(c.campaign_id, query.campaigns),
-                _in(c.staff_user_id, query.staff_users),
-                _in(c.referring_member_id, query.referring_members),
-                _in(c.status, query.statuses),
-            )
-            if w is not None
-        ]
-        if query.start_from is not None:
-            where.append(c.start_date >= query.start_from)
-        if query.start_until is not None:
-            where.append(c.start_date <= query.start_until)
-        if query.converted_in is not None:
-            r = query.converted_in
-            where += [c.converted_at >= r.start, c.converted_at < r.end]
+        where += _present(
+            _in(c.campaign_id, query.campaigns),
+            _in(c.staff_user_id, query.staff_users),
+            _in(c.referring_member_id, query.referring_members),
+            _in(c.status, query.statuses),
+        )
+        where += _between(c.start_date, query.start_from, query.start_until)
+        where += _within(c.converted_at, query.converted_in)
         return where
 
     def _sort(self, column: str) -> list[Any]:
