@@ -40,7 +40,9 @@ from smilepass_core.money import CURRENCIES, Money
 from smilepass_core.repositories import STORE_TYPES
 
 __all__ = [
+    "AMOUNTS",
     "KEY_SCALE",
+    "REFERENCES",
     "Day",
     "Field",
     "Layout",
@@ -264,8 +266,9 @@ def _query_column(table: str, name: str, kind: Any, nullable: bool) -> Iterator[
         yield from _columns((Field((name,), name, "plain", nullable, kind),))
 
 
-#: Foreign keys of aggregate tables: column -> referenced table.
-_REFERENCES: Final[Mapping[str, Mapping[str, str]]] = {
+#: Foreign keys of aggregate tables: column -> referenced table (in the order a write
+#: checks them; every one must stay within the object's practice).
+REFERENCES: Final[Mapping[str, Mapping[str, str]]] = {
     "staff_users": {"practice_id": "practices"},
     "membership_plans": {"practice_id": "practices"},
     "campaigns": {"practice_id": "practices"},
@@ -288,6 +291,13 @@ _REFERENCES: Final[Mapping[str, Mapping[str, str]]] = {
         "member_id": "members",
         "payment_plan_id": "payment_plans",
     },
+}
+
+#: The amount field of each aggregate that holds one: kept in the practice's currency.
+AMOUNTS: Final[Mapping[str, str]] = {
+    "membership_plans": "price",
+    "payment_plans": "total",
+    "payments": "amount",
 }
 
 #: Indexes beyond the keys: what the KPI reads and the lists filter on.
@@ -314,7 +324,7 @@ def _build(meta: sa.MetaData) -> dict[str, Layout]:
     for name, cls in STORE_TYPES.items():
         flat, sequences = _fields(cls, {})
         fields = tuple(flat)
-        refs = _REFERENCES.get(name, {})
+        refs = REFERENCES.get(name, {})
         columns: list[Any] = []
         for column in _columns(fields):
             if column.name in refs:

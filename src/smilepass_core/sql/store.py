@@ -58,7 +58,7 @@ from smilepass_core.queries import (
 from smilepass_core.repositories import STORE_TYPES, as_record_error, load_order
 from smilepass_core.sql import codec, overdue
 from smilepass_core.sql.lookup import Batch, Lookup
-from smilepass_core.sql.schema import SPANS, Layout, create_schema, layouts
+from smilepass_core.sql.schema import AMOUNTS, REFERENCES, SPANS, Layout, create_schema, layouts
 
 __all__ = ["SqlStore"]
 
@@ -314,8 +314,18 @@ class _Repository(Generic[T, Q]):
             raise InvalidValue("obj", obj, f"must be a {self.kind.__name__}")
 
     def _check(self, look: Lookup, obj: T) -> None:
-        """Raise unless ``obj`` may be kept (its practice, references and currency)."""
-        _currency(look, obj.practice_id)  # type: ignore[attr-defined]
+        """Raise unless ``obj`` may be kept: its practice exists, its amount is in the
+        practice's currency (``schema.AMOUNTS``), and each reference it holds
+        (``schema.REFERENCES``) is kept within the practice."""
+        practice_id: str = obj.practice_id  # type: ignore[attr-defined]
+        currency = _currency(look, practice_id)
+        field = AMOUNTS.get(self.name, "")
+        amount: Money | None = getattr(obj, field) if field else None
+        if amount is not None and amount.currency != currency:
+            raise CurrencyMismatch(amount.currency, currency, f"keep {field} of", field=field)
+        for column, table in REFERENCES.get(self.name, {}).items():
+            if column != "practice_id":
+                _require(look, table, getattr(obj, column), practice_id, column)
 
 
 def _currency(look: Lookup, practice_id: str) -> str:
@@ -324,12 +334,6 @@ def _currency(look: Lookup, practice_id: str) -> str:
     if currency is None:
         raise NotFound("Practice", practice_id, field="practice_id")
     return currency
-
-
-def _same_currency(look: Lookup, obj: Any, amount: Money, field: str) -> None:
-    currency = _currency(look, obj.practice_id)
-    if amount.currency != currency:
-        raise CurrencyMismatch(amount.currency, currency, f"keep {field} of", field=field)
 
 
 def _require(look: Lookup, name: str, id: str | None, practice_id: str, field: str) -> None:
@@ -385,20 +389,11 @@ class _MembershipPlans(_Repository[MembershipPlan, ScopeQuery]):
     name = "membership_plans"
     kind = MembershipPlan
 
-    def _check(self, look: Lookup, obj: MembershipPlan) -> None:
-        _same_currency(look, obj, obj.price, "price")
-
 
 class _Members(_Repository[Member, MemberQuery]):
     name = "members"
     kind = Member
     query_type = MemberQuery
-
-    def _check(self, look: Lookup, obj: Member) -> None:
-        _currency(look, obj.practice_id)
-        _require(look, "membership_plans", obj.plan_id, obj.practice_id, "plan_id")
-        _require(look, "campaigns", obj.campaign_id, obj.practice_id, "campaign_id")
-        _require(look, "staff_users", obj.staff_user_id, obj.practice_id, "staff_user_id")
 
     def _rows(self, obj: Member, version: int) -> dict[str, list[dict[str, Any]]]:
         return super()._rows(obj, version) | {SPANS.name: codec.spans(obj)}
@@ -487,10 +482,6 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
     kind = PaymentPlan
     query_type = PaymentPlanQuery
 
-    def _check(self, look: Lookup, obj: PaymentPlan) -> None:
-        _same_currency(look, obj, obj.total, "total")
-        _require(look, "members", obj.member_id, obj.practice_id, "member_id")
-
     def _where(self, conn: Connection, query: PaymentPlanQuery) -> list[Any]:
         c = self.table.c
         where = super()._where(conn, query)
@@ -573,11 +564,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
         )
 
     def _check(self, look: Lookup, obj: Payment) -> None:
-        _same_currency(look, obj, obj.amount, "amount")
-        if obj.member_id is not None:
-            _require(look, "members", obj.member_id, obj.practice_id, "member_id")
-        else:
-            _require(look, "payment_plans", obj.payment_plan_id, obj.practice_id, "payment_plan_id")
+        super()._check(look, obj)  # exactly one of member_id and payment_plan_id is set
         if obj.kind is PaymentKind.REFUND:
             # Locking the source: two refunds at once must not both pass the check.
             check_refund(look.payments_of(obj.source, lock=True), obj)
@@ -626,13 +613,6 @@ class _Referrals(_Repository[Referral, ReferralQuery]):
     name = "referrals"
     kind = Referral
     query_type = ReferralQuery
-
-    def _check(self, look: Lookup, obj: Referral) -> None:
-        _currency(look, obj.practice_id)
-        _require(look, "campaigns", obj.campaign_id, obj.practice_id, "campaign_id")
-        _require(look, "staff_users", obj.staff_user_id, obj.practice_id, "staff_user_id")
-        _require(look, "members", obj.referring_member_id, obj.practice_id, "referring_member_id")
-        _require(look, "members", obj.member_id, obj.practice_id, "member_id")
 
     def _where(self, conn: Connection, query: ReferralQuery) -> list[Any]:
         c = self.table.c
