@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import postgres_server
 from smilepass_core import (
     BillingCycle,
+    Campaign,
     CurrencyMismatch,
     DateRange,
     InMemoryStore,
@@ -41,6 +42,7 @@ from smilepass_core import (
     Practice,
     RuleViolation,
     SortKey,
+    StaffUser,
     VersionConflict,
 )
 from smilepass_core.demo import DEMO_NOW, load_demo
@@ -306,6 +308,46 @@ class TestFaults:
         assert isinstance(outcome[0], VersionConflict)
         assert a.members.get(member.id).history[-1].reason == "A"
 
+    def test_a_read_racing_saves_sees_one_whole_version(self, engine: sa.Engine) -> None:
+        """A member is kept in several tables (its row, dependents, history). While a
+        writer saves two versions of it in turn (the holder's name and the dependents
+        change together), 300 reads by another session each see one of the two whole,
+        never one version's row with the other's dependents."""
+        store, reader = SqlStore(engine), SqlStore(engine)
+        store.load(DEMO.objects())
+        member = next(m for m in DEMO.members if m.status.value == "active")
+        versions = [
+            attrs.evolve(member, account_holder=Patient("h-a", "Ann"), dependents=()),
+            attrs.evolve(
+                member,
+                account_holder=Patient("h-b", "Bob"),
+                dependents=(Patient("d-1", "Cy"), Patient("d-2", "Di")),
+            ),
+        ]
+        store.members.save(versions[0])
+        done = threading.Event()
+
+        def writer() -> None:
+            for i in range(300):
+                store.members.save(versions[(i + 1) % 2])
+            done.set()
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        seen = set()
+        try:
+            while not done.is_set():
+                for read in (
+                    reader.members.get(member.id),
+                    *reader.members.find(MemberQuery(ids={member.id})),
+                ):
+                    torn = f"{read.account_holder}, {read.dependents}"
+                    assert read in versions, f"a torn read: {torn}"
+                    seen.add(versions.index(read))
+        finally:
+            thread.join(30)
+        assert seen == {0, 1}
+
     @pytest.mark.parametrize(
         ("table", "column", "value", "read", "said"),
         [
@@ -371,6 +413,47 @@ class TestStatementCount:
             assert len(statements) <= 4  # BEGIN, the rows, dependents, history
         assert counts[0] == counts[1], counts
         assert counts[0] < 80, counts
+
+    def test_a_write_checks_in_one_statement_and_rewrites_only_what_changed(self) -> None:
+        """Adding a member with a plan, a campaign, a staff user and a dependent: BEGIN,
+        one statement for every check, then its row, dependents, history and active
+        spans. Saving it with one more status change: BEGIN, the version, the old
+        object (row, dependents, history), the checks, the UPDATE, the new history row,
+        and the spans again (the open span closed); the dependents are not touched."""
+        store = SqlStore.connect("sqlite://")
+        store.load(
+            [
+                *_practice(3),
+                Campaign("p-camp", "p", "Spring", "SPRING", NOW - timedelta(days=9)),
+                StaffUser("p-staff", "p", "Sam"),
+            ]
+        )
+        statements: list[str] = []
+        sa.event.listen(
+            store.engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+        )
+        member = _member("m-new", practice="p", plan="p-plan")
+        member = attrs.evolve(
+            member,
+            campaign_id="p-camp",
+            staff_user_id="p-staff",
+            dependents=(Patient("d1", "Dee"),),
+        ).activate(at=NOW)
+        store.members.add(member)
+        assert [s.split()[0] for s in statements] == ["BEGIN", "SELECT", *["INSERT"] * 4]
+        assert statements[1].count("UNION ALL") == 4
+        statements.clear()
+        store.members.save(member.suspend(at=NOW + timedelta(days=1), reason="away"))
+        verbs = [" ".join(s.split()[:3]) for s in statements]
+        assert len(statements) == 10, verbs
+        writes = [s for s in statements if not s.startswith(("BEGIN", "SELECT"))]
+        assert [" ".join(s.split()[:3]) for s in writes] == [
+            "UPDATE members SET",
+            "INSERT INTO members_history",
+            "DELETE FROM members_active_spans",
+            "INSERT INTO members_active_spans",
+        ], writes
+        assert store.members.get("m-new").status.value == "suspended"
 
 
 NOW = DEMO_NOW

@@ -57,7 +57,7 @@ from smilepass_core.queries import (
 )
 from smilepass_core.repositories import STORE_TYPES, as_record_error, load_order
 from smilepass_core.sql import codec, overdue
-from smilepass_core.sql.lookup import Batch, Lookup
+from smilepass_core.sql.lookup import CURRENCY, Batch, Lookup
 from smilepass_core.sql.schema import AMOUNTS, REFERENCES, SPANS, Layout, create_schema, layouts
 
 __all__ = ["SqlStore"]
@@ -243,8 +243,10 @@ class _Repository(Generic[T, Q]):
 
     def _add(self, conn: Connection, obj: T) -> None:
         look = Lookup(conn)
+        look.prefetch([(self.name, _id(obj)), *self._checked(obj)])
         if look.practice_of(self.name, _id(obj)) is not None:
-            raise DuplicateId(self.kind.__name__, _id(obj))
+            self._taken(conn, obj)
+            return
         self._check(look, obj)
         rows = self._rows(obj, 1)
         try:
@@ -253,6 +255,19 @@ class _Repository(Generic[T, Q]):
                     conn.execute(sa.insert(table), rows[table.name])
         except sa.exc.IntegrityError as error:  # another session added it meanwhile
             raise DuplicateId(self.kind.__name__, _id(obj)) from error
+
+    def _taken(self, conn: Connection, obj: T) -> None:
+        """``add`` of an id already kept: raises :class:`DuplicateId`."""
+        raise DuplicateId(self.kind.__name__, _id(obj))
+
+    def _checked(self, obj: T) -> list[tuple[str, str | None]]:
+        """What :meth:`_check` reads, for :meth:`Lookup.prefetch`."""
+        practice_id: str = obj.practice_id  # type: ignore[attr-defined]
+        refs = REFERENCES.get(self.name, {}).items()
+        return [
+            (CURRENCY, practice_id),
+            *((table, getattr(obj, column)) for column, table in refs if column != "practice_id"),
+        ]
 
     def _stage(self, batch: Batch, obj: T) -> None:
         """Check ``obj`` as part of a load and stage its rows."""
@@ -289,8 +304,11 @@ class _Repository(Generic[T, Q]):
             if expected_version is not None:
                 check_version(self.kind.__name__, _id(obj), expected_version, current)
             old = self._get(conn, _id(obj))
+            assert old is not None  # its row is locked
             check_successor(old, obj)
-            self._check(Lookup(conn), obj)
+            look = Lookup(conn)
+            look.prefetch(self._checked(obj))
+            self._check(look, obj)
             rows = self._rows(obj, current + 1)
             c = self.table.c
             done = conn.execute(
@@ -303,11 +321,15 @@ class _Repository(Generic[T, Q]):
                 raise VersionConflict(
                     self.kind.__name__, _id(obj), expected=current, actual=actual or 0
                 )
+            kept = self._rows(old, current)
             for table in self._tables[1:]:
-                key = next(iter(table.primary_key.columns))
-                conn.execute(sa.delete(table).where(key == _id(obj)))
-                if rows.get(table.name):
-                    conn.execute(sa.insert(table), rows[table.name])
+                new, before = rows.get(table.name, []), kept.get(table.name, [])
+                if new[: len(before)] != before:  # not an append: write the rows again
+                    key = next(iter(table.primary_key.columns))
+                    conn.execute(sa.delete(table).where(key == _id(obj)))
+                    before = []
+                if len(new) > len(before):
+                    conn.execute(sa.insert(table), new[len(before) :])
 
     def _check_type(self, obj: Any) -> None:
         if not isinstance(obj, self.kind):
@@ -354,6 +376,9 @@ def _id(obj: Any) -> str:
 class _Practices(_Repository[Practice, ScopeQuery]):
     name = "practices"
     kind = Practice
+
+    def _checked(self, obj: Practice) -> list[tuple[str, str | None]]:
+        return [(CURRENCY, obj.id)]
 
     def _check(self, look: Lookup, obj: Practice) -> None:
         """Refuse a new currency for a practice that already holds amounts."""
@@ -539,13 +564,10 @@ class _Payments(_Repository[Payment, PaymentQuery]):
     kind = Payment
     query_type = PaymentQuery
 
-    def _add(self, conn: Connection, obj: Payment) -> None:
-        existing = self._get(conn, obj.id)
-        if existing is not None:
-            if existing == obj:
-                return
+    def _taken(self, conn: Connection, obj: Payment) -> None:
+        """Recording a payment again changes nothing; another under its id is refused."""
+        if self._get(conn, obj.id) != obj:
             raise ConflictingPayment(obj.id)
-        super()._add(conn, obj)
 
     def _stage(self, batch: Batch, obj: Payment) -> None:
         if batch.exists(self.name, obj.id):
@@ -659,6 +681,12 @@ class SqlStore:
         reads and writes are serialised within this process (SQLite has one writer).
         """
         self.engine = engine
+        # A read takes several statements (an aggregate's row, then its child tables'):
+        # on PostgreSQL they see one snapshot, or a save committed between them would
+        # show one version's row with another's children.
+        self._snapshot = engine
+        if engine.dialect.name == "postgresql":
+            self._snapshot = engine.execution_options(isolation_level="REPEATABLE READ")
         self._local = threading.local()
         self._serial: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
         if engine.dialect.name == "sqlite":
@@ -689,12 +717,13 @@ class SqlStore:
     @contextlib.contextmanager
     def _connection(self, *, write: bool = False) -> Iterator[Connection]:
         """The thread's open transaction, or a new one committed at the end (rolled back
-        on an error)."""
+        on an error): a read's sees one snapshot; a write's is ``READ COMMITTED``, its
+        saves lock the row they replace."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             yield conn
             return
-        with self._serial, self.engine.begin() as conn:
+        with self._serial, (self.engine if write else self._snapshot).begin() as conn:
             self._local.conn = conn
             try:
                 yield conn
@@ -705,18 +734,8 @@ class SqlStore:
     def atomic(self) -> Iterator[SqlStore]:
         """One transaction for every read and write inside: the reads see one state
         (PostgreSQL: ``REPEATABLE READ``), the writes land together or not at all."""
-        if getattr(self._local, "conn", None) is not None:
+        with self._connection():
             yield self
-            return
-        with self._serial, self.engine.connect() as conn:
-            if self.engine.dialect.name == "postgresql":
-                conn = conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
-                self._local.conn = conn
-                try:
-                    yield self
-                finally:
-                    self._local.conn = None
 
     def load(self, objects: Iterable[object]) -> None:
         """Add many objects in one transaction: on any error nothing of them is kept.
