@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -20,7 +21,9 @@ from smilepass_core.domain import (
     Member,
     MembershipStatus,
     Patient,
+    PaymentPlan,
     PaymentPlanStatus,
+    PaymentType,
     ReferralStatus,
     Status,
     StatusChange,
@@ -34,6 +37,7 @@ from smilepass_core.errors import (
     SmilepassError,
     UnknownStatus,
 )
+from smilepass_core.money import Money
 from smilepass_core.testing import strategies as sps
 
 _M = MembershipStatus
@@ -682,6 +686,85 @@ class TestStatusQuestions:
             holder.status_at(datetime(2026, 3, 2))
         with pytest.raises(NaiveDatetime, match="naive"):
             holder.status_before(datetime(2026, 3, 2))
+
+
+def _stamps(obj: Any) -> list[datetime]:
+    """Every instant stamped on ``obj``: its changes, a plan's attempts and archiving."""
+    stamps = [c.at for c in obj.history]
+    stamps += [a.at for a in getattr(obj, "attempts", ())]
+    return stamps + ([obj.archived_at] if getattr(obj, "archived_at", None) else [])
+
+
+class TestAsOf:
+    """`obj.as_of(t)` is the object as it stood at instant t: only what is stamped at or
+    before t, and a valid object of its type."""
+
+    @pytest.mark.parametrize("kind", list(HISTORIES))
+    @given(data=st.data())
+    def test_it_keeps_exactly_what_is_stamped_by_then(self, kind: str, data: st.DataObject) -> None:
+        """Its status is status_at(t); every stamp it holds is at or before t; nothing of
+        the object's at or before t is lost; before creation there is nothing."""
+        obj = data.draw(HISTORIES[kind])
+        t = data.draw(_probes(obj))
+        then = obj.as_of(t)
+        if t < obj.created_at:
+            assert then is None
+            return
+        assert then is not None
+        assert type(then) is type(obj)
+        assert then.status is obj.status_at(t)
+        assert sorted(_stamps(then)) == sorted(x for x in _stamps(obj) if x <= t)
+        if kind == "member":
+            assert then == attrs.evolve(obj, history=[c for c in obj.history if c.at <= t])
+        if kind == "payment_plan":
+            paid = sum(a.succeeded for a in obj.attempts if a.at <= t)
+            assert then.paid_count == paid
+            day = data.draw(st.dates())
+            assert then.unpaid_due_before(day) == obj.unpaid_due_before(day, at=t)
+        if kind == "referral":
+            converted = then.status is ReferralStatus.CONVERTED
+            assert then.member_id == (obj.member_id if converted else None)
+
+    @pytest.mark.parametrize("kind", list(HISTORIES))
+    @given(data=st.data())
+    def test_cutting_twice_is_cutting_at_the_earlier_instant(
+        self, kind: str, data: st.DataObject
+    ) -> None:
+        """For t1 <= t2, obj.as_of(t2).as_of(t1) == obj.as_of(t1); cutting at the last
+        stamp or later gives the object itself."""
+        obj = data.draw(HISTORIES[kind])
+        t1, t2 = sorted((data.draw(_probes(obj)), data.draw(_probes(obj))))
+        later = obj.as_of(t2)
+        assert (later.as_of(t1) if later is not None else None) == obj.as_of(t1)
+        assert obj.as_of(max(_stamps(obj))) is obj
+
+    def test_a_plan_as_it_stood_between_two_payments(self) -> None:
+        """A plan of 3 paid on 1 and 2 February, archived on 3 March after the third:
+        on 1 February at noon it was Active, 1/3 paid, next due the second instalment."""
+        plan = PaymentPlan.offer(
+            id="pp1",
+            practice_id="p1",
+            patient=Patient("pat1", "Ada"),
+            total=Money.of("300", "AUD"),
+            payment_type=PaymentType.PLAN,
+            instalments=3,
+            first_due=date(2026, 2, 1),
+            at=datetime(2026, 1, 10, tzinfo=UTC),
+        )
+        for day in (1, 2, 3):
+            plan = plan.record_payment(at=datetime(2026, 2 + (day == 3), day, tzinfo=UTC))
+        plan = plan.archive(at=datetime(2026, 3, 3, 1, tzinfo=UTC))
+        then = plan.as_of(datetime(2026, 2, 1, 12, tzinfo=UTC))
+        assert then is not None
+        assert (then.status, then.progression, str(then.balance)) == (
+            PaymentPlanStatus.ACTIVE,
+            "1/3",
+            "AUD 200.00",
+        )
+        assert then.next_instalment == plan.schedule[1]
+        assert not then.is_archived
+        assert plan.as_of(datetime(2026, 3, 3, tzinfo=UTC)).status is PaymentPlanStatus.COMPLETED
+        assert not plan.as_of(datetime(2026, 3, 3, tzinfo=UTC)).is_archived
 
 
 class _Holder(HasHistory[MembershipStatus]):

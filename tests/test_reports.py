@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -345,6 +346,14 @@ def unpaid_at(plan: PaymentPlan, at: datetime) -> list[Instalment]:
         return []
     paid = sum(a.succeeded for a in plan.attempts if a.at <= at)
     return list(plan.schedule[paid:])
+
+
+def paid_at(plan: PaymentPlan, at: datetime) -> Money:
+    """What ``plan`` had collected by ``at`` (its succeeded attempts stamped by then)."""
+    return sum(
+        (a.amount for a in plan.attempts if a.succeeded and a.at <= at),
+        Money.zero(plan.total.currency),
+    )
 
 
 @st.composite
@@ -695,15 +704,20 @@ class TestMembershipListProperties:
         plan_ids = [p.id for p in dataset.membership_plans]
         plans = data.draw(st.none() | st.frozensets(st.sampled_from(plan_ids)))
         report = membership_list(store, as_of=as_of, statuses=statuses, plans=plans)
+        then = {m.id: m.status_at(as_of) for m in dataset.members}  # None: not yet enrolled
         matching = [
             m
             for m in dataset.members
-            if (statuses is None or m.status in statuses) and (plans is None or m.plan_id in plans)
+            if then[m.id] is not None
+            and (statuses is None or then[m.id] in statuses)
+            and (plans is None or m.plan_id in plans)
         ]
         assert sum(report.counts.values()) == len(matching) == len(report.rows)
         assert sorted(r.member_id for r in report.rows) == sorted(m.id for m in matching)
         for status, n in report.counts.items():
-            assert n == sum(m.status.value == status for m in matching)
+            assert n == sum(then[m.id].value == status for m in matching)  # type: ignore[union-attr]
+        for r in report.rows:
+            assert r.status is then[r.member_id]
 
     @DATASETS
     @given(dataset=sps.datasets(), data=st.data(), grace=st.integers(0, 10))
@@ -718,7 +732,8 @@ class TestMembershipListProperties:
         on_time = membership_list(store, as_of=as_of, grace_days=grace, overdue=False)
         flagged = {r.member_id for r in everyone.rows if r.overdue}
         assert {r.member_id for r in late.rows} == flagged
-        assert {r.member_id for r in on_time.rows} == {m.id for m in dataset.members} - flagged
+        enrolled = {m.id for m in dataset.members if m.created_at <= as_of}
+        assert {r.member_id for r in on_time.rows} == enrolled - flagged
         assert everyone.overdue_members == late.overdue_members == len(flagged)
         for r in everyone.rows:
             assert r.overdue == (r.amount_overdue is not None)
@@ -731,12 +746,11 @@ class TestMembershipListProperties:
     def test_status_sort_puts_failed_first(self, dataset: sps.Dataset, data: st.DataObject) -> None:
         """Sorted by status, Failed members come first and the action order never goes back."""
         store = store_of(dataset.objects())
-        report = membership_list(
-            store, as_of=data.draw(sps.boundaries(dataset)), order=Order(["status"])
-        )
+        as_of = data.draw(sps.boundaries(dataset))
+        report = membership_list(store, as_of=as_of, order=Order(["status"]))
         ranks = [rank(MEMBER_ACTION_ORDER)(r.status) for r in report.rows]
         assert ranks == sorted(ranks)
-        failed = sum(m.status is MembershipStatus.FAILED for m in dataset.members)
+        failed = sum(m.status_at(as_of) is MembershipStatus.FAILED for m in dataset.members)
         assert all(r.status is MembershipStatus.FAILED for r in report.rows[:failed])
 
 
@@ -832,10 +846,18 @@ class TestPaymentPlanListProperties:
         as_of = data.draw(sps.boundaries(dataset))
         report = payment_plan_list(store, as_of=as_of, grace_days=grace)
         assert report.discrepancies == ()
-        plans = dataset.payment_plans
+        plans = [p for p in dataset.payment_plans if p.created_at <= as_of]
         assert sum(report.counts.values()) == len(plans) == len(report.rows)
-        open_plans = [p for p in plans if p.status is not PaymentPlanStatus.CANCELLED]
-        assert nonzero(report.outstanding) == nonzero(money_sum(p.balance for p in open_plans))
+        cancelled = PaymentPlanStatus.CANCELLED
+        open_plans = [p for p in plans if p.status_at(as_of) is not cancelled]
+        balances = (p.total - paid_at(p, as_of) for p in open_plans)
+        assert nonzero(report.outstanding) == nonzero(money_sum(balances))
+        for r in report.rows:
+            plan = next(p for p in plans if p.id == r.payment_plan_id)
+            assert (r.status, r.balance) == (
+                plan.status_at(as_of),
+                plan.total - paid_at(plan, as_of),
+            )
         zones = timezone_of(dataset)
         overdue = []
         for p in plans:
@@ -853,9 +875,12 @@ class TestPaymentPlanListProperties:
         assume(candidates)
         dropped = data.draw(st.sampled_from(candidates))
         objects = [o for o in dataset.objects() if o is not dropped]
-        report = payment_plan_list(store_of(objects), as_of=data.draw(sps.boundaries(dataset)))
+        as_of = data.draw(sps.boundaries(dataset))
+        report = payment_plan_list(store_of(objects), as_of=as_of)
         plan = next(p for p in dataset.payment_plans if p.id == dropped.payment_plan_id)
-        assert discrepancies(report) == [(plan.id, plan.paid, plan.paid - dropped.amount)]
+        paid = paid_at(plan, as_of)
+        expected = [(plan.id, paid, paid - dropped.amount)] if dropped.at <= as_of else []
+        assert discrepancies(report) == expected
 
     @DATASETS
     @given(dataset=sps.datasets(), data=st.data())
@@ -986,17 +1011,20 @@ class TestWeeklyCheckProperties:
     def test_failed_plans_and_converted_referrals(
         self, dataset: sps.Dataset, data: st.DataObject
     ) -> None:
-        """Every Failed plan, oldest failure first; every referral converted this week to now."""
+        """Every plan Failed at now, oldest failure first, with its progression and balance
+        then; every referral converted this week to now."""
         store = store_of(dataset.objects())
         now = data.draw(sps.boundaries(dataset))
         check = weekly_check(store, now=now)
-        failed = [p for p in dataset.payment_plans if p.status is PaymentPlanStatus.FAILED]
+        failed = [p for p in dataset.payment_plans if p.status_at(now) is PaymentPlanStatus.FAILED]
         assert sorted(p.payment_plan_id for p in check.failed_plans) == sorted(p.id for p in failed)
         since = [p.failed_at for p in check.failed_plans]
         assert since == sorted(since)
         for row in check.failed_plans:
             plan = next(p for p in failed if p.id == row.payment_plan_id)
-            assert row.failed_at == failed_spell_start_of_plan(plan)
+            moves = [c.at for c in plan.history if c.to is PaymentPlanStatus.FAILED and c.at <= now]
+            assert row.failed_at == moves[-1]
+            assert row.balance == plan.total - paid_at(plan, now)
         zones = timezone_of(dataset)
         expected = set()
         for r in dataset.referrals:
@@ -1020,11 +1048,6 @@ class TestWeeklyCheckProperties:
         assert sorted(r.member_id for r in check.overdue_members) == [
             r.member_id for r in late.rows
         ]
-
-
-def failed_spell_start_of_plan(plan: PaymentPlan) -> datetime:
-    """When ``plan``'s current Failed spell began (its last move into Failed)."""
-    return [c.at for c in plan.history if c.to is PaymentPlanStatus.FAILED][-1]
 
 
 # -- aged receivables ---------------------------------------------------------------------------
@@ -1727,3 +1750,104 @@ class TestRefusals:
         """A naive instant is refused."""
         with pytest.raises(InvalidValue, match="at"):
             aged_receivables(bondi, at=datetime(2026, 11, 25, 16))
+
+
+# -- point in time ------------------------------------------------------------------------------
+
+
+def stood_at(ds: sps.Dataset, t: datetime) -> list[object]:
+    """The objects of ``ds`` as they stood at ``t``, cut by hand (not with ``as_of``):
+    everything stamped after ``t`` removed, and objects created after it left out."""
+    objects: list[object] = [*ds.practices, *ds.staff_users, *ds.membership_plans, *ds.campaigns]
+    for m in ds.members:
+        if m.created_at <= t:
+            objects.append(attrs.evolve(m, history=[c for c in m.history if c.at <= t]))
+    for p in ds.payment_plans:
+        if p.created_at <= t:
+            archived = p.archived_at if p.archived_at and p.archived_at <= t else None
+            objects.append(
+                attrs.evolve(
+                    p,
+                    history=[c for c in p.history if c.at <= t],
+                    attempts=[a for a in p.attempts if a.at <= t],
+                    archived_at=archived,
+                )
+            )
+    for r in ds.referrals:
+        if r.created_at <= t:
+            history = [c for c in r.history if c.at <= t]
+            converted = history[-1].to is ReferralStatus.CONVERTED
+            objects.append(
+                attrs.evolve(r, history=history, member_id=r.member_id if converted else None)
+            )
+    return objects + [p for p in ds.payments if p.at <= t]
+
+
+def in_order(ds: sps.Dataset) -> sps.Dataset:
+    """``ds`` without what refers to a member or plan created after it (which the
+    generator allows): a payment stamped before its source, a plan offered or a referral
+    made before its member, a referral converted before its member was enrolled. Cut
+    at such an instant, the reference would be kept and its target not."""
+    made = {m.id: m.created_at for m in ds.members}
+
+    def before(id: str | None, at: datetime) -> bool:
+        return id is None or made[id] <= at
+
+    plans = [p for p in ds.payment_plans if before(p.member_id, p.created_at)]
+    made |= {p.id: p.created_at for p in plans}
+    referrals = [
+        r
+        for r in ds.referrals
+        if before(r.referring_member_id, r.created_at)
+        and before(r.member_id, r.converted_at or r.created_at)
+    ]
+    payments, net = [], Counter[str]()
+    for p in ds.payments:  # a refund is kept only while what it refunds is
+        source = p.source[1]
+        if source in made and made[source] <= p.at and p.signed.minor + net[source] >= 0:
+            payments.append(p)
+            net[source] += p.signed.minor
+    return attrs.evolve(ds, payment_plans=plans, referrals=referrals, payments=payments)
+
+
+#: The reports that take an instant, each asked at ``t`` with ``grace`` days where it has them.
+AT_AN_INSTANT: dict[str, Callable[[Any, datetime, int], Any]] = {
+    "membership_list": lambda s, t, g: membership_list(s, as_of=t, grace_days=g),
+    "membership_list_overdue": lambda s, t, g: membership_list(
+        s, as_of=t, grace_days=g, overdue=True, statuses=["failed", "active"]
+    ),
+    "payment_plan_list": lambda s, t, g: payment_plan_list(s, as_of=t, grace_days=g),
+    "payment_plan_list_filtered": lambda s, t, g: payment_plan_list(
+        s, as_of=t, statuses=["active", "completed"], archived=False
+    ),
+    "aged_receivables": lambda s, t, g: aged_receivables(s, at=t),
+    "weekly_check": lambda s, t, g: weekly_check(s, now=t, grace_days=g),
+    "cohort_retention": lambda s, t, g: cohort_retention(s, now=t),
+    "staff_attribution": lambda s, t, g: staff_attribution(
+        s, date_range=DateRange(t - timedelta(days=400), t + timedelta(days=9), "UTC"), now=t
+    ),
+    "accounting_export": lambda s, t, g: accounting_export(
+        s, date_range=DateRange(t - timedelta(days=400), t + timedelta(days=9), "UTC"), now=t
+    ),
+}
+
+
+class TestPointInTime:
+    """A report asked at instant t from today's data equals the same report asked at t
+    from the data as it stood at t: reports are point-in-time by construction."""
+
+    @DATASETS
+    @given(dataset=sps.datasets(), data=st.data(), grace=st.integers(0, 5))
+    def test_today_s_data_answers_for_the_past(
+        self, dataset: sps.Dataset, data: st.DataObject, grace: int
+    ) -> None:
+        """Every report of AT_AN_INSTANT, at a boundary of the data."""
+        dataset = in_order(dataset)
+        t = data.draw(sps.boundaries(dataset))
+        today, past = store_of(dataset.objects()), store_of(stood_at(dataset, t))
+        failed = []
+        for name, ask in AT_AN_INSTANT.items():
+            now, then = ask(today, t, grace), ask(past, t, grace)
+            if now != then:
+                failed.append(name)
+        assert not failed, failed

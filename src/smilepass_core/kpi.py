@@ -608,6 +608,8 @@ def dashboard(
         for f in figures
     )
     feed = apply_order([m for found in feeds for m in found], Member, order)
+    # Shown as they stood at `now` (each was activated before it, so each existed then).
+    feed = [then for m in feed if (then := m.as_of(now)) is not None]
     retention_parts = (combined("retention"), combined("retention_previous"))
     period_parts = (combined("period_retention"), combined("period_retention_previous"))
     active_end = sum(f.active_end for f in figures)

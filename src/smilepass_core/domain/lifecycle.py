@@ -236,6 +236,22 @@ class HasHistory(Generic[S]):
         i: int = search(self.history, instant, key=lambda c: c.at)
         return self.history[i - 1].to if i else None
 
+    def as_of(self, instant: datetime) -> Self | None:
+        """The object as it stood at ``instant``: only what is stamped at or before it
+        (a change exactly at ``instant`` counts); ``None`` before its creation."""
+        when = as_instant(instant)
+        kept: int = bisect.bisect_right(self.history, when, key=lambda c: c.at)
+        if kept == 0:
+            return None
+        return self._until(when, self.history[:kept])
+
+    def _until(self, when: datetime, history: tuple[StatusChange[S], ...]) -> Self:
+        """A copy with ``history`` (this one cut at ``when``) and every other stamped
+        field cut at ``when`` too."""
+        if len(history) == len(self.history):
+            return self
+        return attrs.evolve(self, history=history)  # type: ignore[misc]
+
     def first_entered(self, status: S) -> datetime | None:
         """When the object first entered ``status``; ``None`` if it never did."""
         return next((c.at for c in self.history if c.to is status), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import enum
 import operator
 from collections.abc import Iterable
@@ -43,6 +44,7 @@ __all__ = [
 
 
 _SUCCEEDED = operator.attrgetter("succeeded")
+_AT = operator.attrgetter("at")
 
 #: ``(attempts, k, paid)``: a plan being built by a move of a checked plan holds
 #: ``attempts``, of which the first ``k`` (paying ``paid`` instalments) were checked
@@ -404,6 +406,15 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
                 plan_id=self.id,
             )
         return attrs.evolve(self, archived_at=when)
+
+    def _until(
+        self, when: datetime, history: tuple[StatusChange[PaymentPlanStatus], ...]
+    ) -> PaymentPlan:
+        attempts = self.attempts[: bisect.bisect_right(self.attempts, when, key=_AT)]
+        archived_at = self.archived_at if self.archived_at and self.archived_at <= when else None
+        if (history, attempts, archived_at) == (self.history, self.attempts, self.archived_at):
+            return self
+        return attrs.evolve(self, history=history, attempts=attempts, archived_at=archived_at)
 
     # -- figures ----------------------------------------------------------------------
 

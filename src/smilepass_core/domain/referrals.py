@@ -131,6 +131,12 @@ class Referral(HasHistory[ReferralStatus]):
             referring_member_id=referring_member_id,
         )
 
+    def _until(self, when: datetime, history: tuple[StatusChange[ReferralStatus], ...]) -> Referral:
+        if len(history) == len(self.history):
+            return self
+        converted = history[-1].to is _R.CONVERTED
+        return attrs.evolve(self, history=history, member_id=self.member_id if converted else None)
+
     def convert(self, *, member_id: str, at: datetime, reason: str = "became a member") -> Referral:
         """Converted into member ``member_id``."""
         return self._moved(_R.CONVERTED, at, reason, member_id=member_id)

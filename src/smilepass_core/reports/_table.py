@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import IO, Any, ClassVar, TypeVar
 
+from smilepass_core.domain import HasHistory
 from smilepass_core.errors import InvalidValue, NotFound
 from smilepass_core.money import Money
 from smilepass_core.presentation import Items, Tabular
@@ -117,6 +118,15 @@ def practice_ids(store: Store, practices: Iterable[str] | str | None) -> tuple[s
     for practice_id in ids:
         store.practices.get(practice_id)
     return ids
+
+
+H = TypeVar("H", bound=HasHistory[Any])
+
+
+def as_it_stood(objects: Iterable[H], at: datetime) -> list[H]:
+    """Each object as it stood at ``at`` (see ``HasHistory.as_of``); those that did not
+    exist yet are left out."""
+    return [then for obj in objects if (then := obj.as_of(at)) is not None]
 
 
 def zones_of(store: Store, ids: Iterable[str]) -> dict[str, str]:

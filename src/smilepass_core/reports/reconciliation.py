@@ -29,6 +29,7 @@ from smilepass_core.queries import MemberQuery, Order, PaymentPlanQuery, Payment
 from smilepass_core.reports._table import (
     Report,
     Table,
+    as_it_stood,
     practice_ids,
     require_ids,
     sort_rows,
@@ -127,7 +128,10 @@ def membership_list(
     at = as_instant(as_of, "as_of")
     zones = {p: store.practices.get(p).timezone for p in ids}
     plan_names = {p.id: p for p in store.membership_plans.find(ScopeQuery(practices=ids))}
-    everyone = store.members.find(query)
+    # Statuses are judged as they stood at `at`, so the store is asked without them.
+    everyone = as_it_stood(store.members.find(attrs.evolve(query, statuses=None)), at)
+    if query.statuses is not None:
+        everyone = [m for m in everyone if m.status in query.statuses]
     by_member = _plans_by_member(store, ids)
 
     def row(m: Member) -> MembershipRow:
@@ -261,7 +265,16 @@ def payment_plan_list(
     query = PaymentPlanQuery(
         practices=ids, statuses=statuses, payment_types=payment_types, archived=archived
     )
-    everyone = store.payment_plans.find(query)
+    # Status and archiving are judged as they stood at `at`: the store is asked without.
+    everyone = as_it_stood(
+        store.payment_plans.find(attrs.evolve(query, statuses=None, archived=None)), at
+    )
+    everyone = [
+        p
+        for p in everyone
+        if (query.statuses is None or p.status in query.statuses)
+        and (query.archived is None or p.is_archived is query.archived)
+    ]
     zones = {p: store.practices.get(p).timezone for p in ids}
     open_plans = [p for p in everyone if p.status is not PaymentPlanStatus.CANCELLED]
     overdue = per_currency(
@@ -272,6 +285,8 @@ def payment_plan_list(
     ledger: dict[str, Money] = {}
     sources = {("payment_plan", p.id) for p in everyone}
     for payment in store.payments.find(PaymentQuery(practices=ids, sources=sources)):
+        if payment.at > at:
+            continue
         plan_id = payment.source[1]
         ledger[plan_id] = ledger.get(plan_id, Money.zero(payment.amount.currency)) + payment.signed
     discrepancies = []

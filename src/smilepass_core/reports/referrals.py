@@ -305,7 +305,8 @@ def staff_attribution(
       membership charges and the instalments of payment plans they hold, less refunds).
     """
     ids = practice_ids(store, practices)
-    cut = date_range.cut(as_instant(now, "now"))
+    at = as_instant(now, "now")
+    cut = date_range.cut(at)
     first_day = cut.local_start.date()
     last_day = (cut.end - timedelta(microseconds=1)).astimezone(zone(cut.timezone)).date()
     rows = []
@@ -313,10 +314,17 @@ def staff_attribution(
         practice = store.practices.get(user.practice_id)
         mine = frozenset((user.id,))
         scope = frozenset((user.practice_id,))
+        # Referrals made by `now` (one recorded later may carry a start date in the range).
         started = (
-            store.referrals.count(
-                ReferralQuery(
-                    practices=scope, staff_users=mine, start_from=first_day, start_until=last_day
+            sum(
+                r.created_at <= at
+                for r in store.referrals.find(
+                    ReferralQuery(
+                        practices=scope,
+                        staff_users=mine,
+                        start_from=first_day,
+                        start_until=last_day,
+                    )
                 )
             )
             if not cut.is_empty()

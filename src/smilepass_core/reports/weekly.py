@@ -15,7 +15,7 @@ from smilepass_core.kpi import Dashboard, Goals, KpiTargets, dashboard
 from smilepass_core.periods import DateRange, Preset, as_instant, local_midnight, zone
 from smilepass_core.presentation import Shown
 from smilepass_core.queries import MemberQuery, PaymentPlanQuery, ReferralQuery, ScopeQuery
-from smilepass_core.reports._table import Rows, Table, practice_ids, to_records
+from smilepass_core.reports._table import Rows, Table, as_it_stood, practice_ids, to_records
 from smilepass_core.reports.reconciliation import MembershipRow, membership_list
 from smilepass_core.repositories import Store
 
@@ -158,9 +158,11 @@ def weekly_check(
     week = DateRange.this_week(now=at, timezone=first.timezone)
     board = dashboard(store, practices=ids, date_range=Preset.THIS_WEEK, now=at, targets=targets)
     failed = []
-    for plan in store.payment_plans.find(
-        PaymentPlanQuery(practices=ids, statuses={PaymentPlanStatus.FAILED})
-    ):
+    # The plans Failed at `at`, as they stood then (a plan Failed since, or recovered
+    # since, is judged as it was).
+    for plan in as_it_stood(store.payment_plans.find(PaymentPlanQuery(practices=ids)), at):
+        if plan.status is not PaymentPlanStatus.FAILED:
+            continue
         since = max(c.at for c in plan.history if c.to is PaymentPlanStatus.FAILED)
         failed.append(
             FailedPlan(
@@ -222,7 +224,7 @@ def _overdue_since(row: MembershipRow, store: Store, at: datetime) -> datetime:
     dues = [
         local_midnight(i.due_date, tz)
         for p in plans
-        for i in p.unpaid_due_before(at.astimezone(zone(tz)).date())
+        for i in p.unpaid_due_before(at.astimezone(zone(tz)).date(), at=at)
     ]
     candidates = [t for t in (since, *dues) if t is not None]
     return min(candidates) if candidates else at
