@@ -214,11 +214,13 @@ class TestAmountOverdue:
         assert amount_overdue(member, PLAN, at=fail_at - MICRO, timezone=SYDNEY) is None
         assert amount_overdue(member, PLAN, at=fail_at, timezone=SYDNEY) == aud("30")
 
-    def test_the_grace_period_ends_exactly_grace_days_after_the_failure(self) -> None:
-        """With 3 grace days, the charge is overdue from 72 hours after it failed, not before."""
+    def test_the_grace_period_ends_at_the_local_midnight_grace_days_later(self) -> None:
+        """Failed at noon on 10 April in Sydney with 3 grace days: overdue from 13 April
+        00:00 local (12 April 14:00 UTC), not 72 hours after the failure."""
         fail_at = datetime(2026, 4, 10, 2, tzinfo=UTC)
         member = _member(fail_at=fail_at)
-        edge = fail_at + timedelta(days=3)
+        edge = datetime(2026, 4, 12, 14, tzinfo=UTC)
+        assert edge == local_midnight(date(2026, 4, 13), SYDNEY)
         assert amount_overdue(member, PLAN, at=edge - MICRO, timezone=SYDNEY, grace_days=3) is None
         assert amount_overdue(member, PLAN, at=edge, timezone=SYDNEY, grace_days=3) == aud("30")
 

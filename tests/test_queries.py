@@ -35,7 +35,7 @@ from smilepass_core.domain import (
 from smilepass_core.domain.overdue import failed_since, is_overdue, overdue_instalments
 from smilepass_core.errors import InvalidValue, NaiveDatetime, UnknownStatus
 from smilepass_core.money import Money
-from smilepass_core.periods import DateRange
+from smilepass_core.periods import DateRange, local_midnight
 from smilepass_core.queries import (
     MEMBER_ACTION_ORDER,
     PAYMENT_PLAN_ACTION_ORDER,
@@ -149,7 +149,12 @@ def _overdue(
     member: Member, plans: Iterable[PaymentPlan], at: datetime, timezone: str, grace: int
 ) -> bool:
     since = _failed_since(member, at)
-    if since is not None and since + timedelta(days=grace) <= at:
+    zi = ZoneInfo(timezone)
+    # Grace days are local calendar days: failed on local day F, overdue once F + g <= today.
+    if (
+        since is not None
+        and since.astimezone(zi).date() + timedelta(days=grace) <= at.astimezone(zi).date()
+    ):
         return True
     return any(_late_instalments(p, at, timezone, grace) for p in plans if p.member_id == member.id)
 
@@ -1110,9 +1115,10 @@ class TestOverdueInstalments:
 
 
 class TestOverdueMembers:
-    """A Failed member is overdue once the spell has lasted grace days; plans count too."""
+    """A Failed member is overdue once grace local days have passed since the local day
+    the spell began; plans count too."""
 
-    FAILED_AT = datetime(2026, 3, 10, 5, 0, tzinfo=UTC)
+    FAILED_AT = datetime(2026, 3, 10, 5, 0, tzinfo=UTC)  # 16:00 on 10 March in Sydney
 
     def _failed(self) -> Member:
         return _member().activate(at=T0 + DAY).fail(at=self.FAILED_AT)
@@ -1123,11 +1129,14 @@ class TestOverdueMembers:
         assert is_overdue(m, at=self.FAILED_AT, timezone=SYDNEY)
         assert not is_overdue(m, at=self.FAILED_AT - MICRO, timezone=SYDNEY)
 
-    @pytest.mark.parametrize("grace", [1, 3, 14])
-    def test_failed_with_grace_waits_grace_days(self, grace: int) -> None:
-        """Failed at t with g grace days: not overdue before t + g days, overdue at it."""
+    @pytest.mark.parametrize("grace", [1, 3, 30])
+    def test_failed_with_grace_waits_grace_local_days(self, grace: int) -> None:
+        """Failed on local day F with g grace days: overdue from the local midnight that
+        starts F + g, not g × 24 hours after the failure (30 days after 10 March spans the
+        end of daylight saving on 5 April, and the edge is still a Sydney midnight)."""
         m = self._failed()
-        edge = self.FAILED_AT + timedelta(days=grace)
+        edge = local_midnight(date(2026, 3, 10) + timedelta(days=grace), SYDNEY)
+        assert edge.astimezone(ZoneInfo(SYDNEY)).hour == 0
         assert not is_overdue(m, at=edge - MICRO, timezone=SYDNEY, grace_days=grace)
         assert is_overdue(m, at=edge, timezone=SYDNEY, grace_days=grace)
         query = MemberQuery(overdue=True, as_of=edge, grace_days=grace)

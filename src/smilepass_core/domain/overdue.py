@@ -1,14 +1,16 @@
 """Overdue: who is behind on payments at an instant (the manual's Overdue filter).
 
 A member is **overdue** at instant ``T`` when a charge that fell due for them is
-still unpaid at ``T``, more than ``grace_days`` after it fell due:
+still unpaid at ``T`` and ``grace_days`` have passed since. **Grace days are local
+calendar days** in the practice's time zone, one rule for every charge: a charge
+that fell due on local day ``f`` is overdue from the start of local day
+``f + grace_days`` (:func:`latest_overdue_day`). A charge falls due:
 
-- their membership is Failed at ``T`` and has been since before ``T - grace_days``
-  (a failed membership charge falls due when it fails), or
-- they hold a payment plan (Pending, Active or Failed) with an unpaid instalment
-  whose due date ended more than ``grace_days`` before ``T``: an instalment due
-  on local day ``d`` can be paid all that day, so it is overdue from the local
-  midnight that starts ``d + 1 + grace_days`` (in the practice's time zone).
+- for a Failed membership, on the local day its Failed spell began (the charge
+  failed then): with no grace it is overdue at once;
+- for an instalment due on local day ``d`` of a Pending, Active or Failed payment
+  plan, on day ``d + 1`` (it can be paid all its due day): it is overdue from the
+  local midnight that starts ``d + 1 + grace_days``.
 
 Completed and Cancelled plans are never overdue.
 """
@@ -33,6 +35,7 @@ __all__ = [
     "failed_since",
     "is_overdue",
     "last_overdue_due_date",
+    "latest_overdue_day",
     "overdue_instalments",
     "unpaid_charges",
 ]
@@ -44,11 +47,29 @@ def _grace(grace_days: int) -> timedelta:
     return timedelta(days=grace_days)
 
 
+def latest_overdue_day(at: datetime, timezone: str, grace_days: int = 0) -> date:
+    """A charge that fell due on this local day (in ``timezone``) or before, and is still
+    unpaid, is overdue at ``at``: ``at``'s local day less ``grace_days``."""
+    return _local_day(at, timezone) - _grace(grace_days)
+
+
 def last_overdue_due_date(at: datetime, timezone: str, grace_days: int = 0) -> date:
-    """Instalments due on or before this local date (in ``timezone``) are overdue at ``at``:
-    the day before ``at``'s local day, less ``grace_days``."""
-    today = as_instant(at).astimezone(zone(timezone)).date()
-    return today - timedelta(days=1) - _grace(grace_days)
+    """Instalments due on or before this local date are overdue at ``at`` (an instalment
+    falls due the day after its due date): :func:`latest_overdue_day` less one day."""
+    return latest_overdue_day(at, timezone, grace_days) - timedelta(days=1)
+
+
+def _local_day(at: datetime, timezone: str) -> date:
+    """The local day (in ``timezone``) of the instant ``at``."""
+    return as_instant(at).astimezone(zone(timezone)).date()
+
+
+def _failed_overdue(member: Member, at: datetime, timezone: str, grace_days: int) -> bool:
+    """``member``'s membership is Failed at ``at``, since a local day at least
+    ``grace_days`` before ``at``'s."""
+    last = latest_overdue_day(at, timezone, grace_days)
+    since = failed_since(member, at)
+    return since is not None and _local_day(since, timezone) <= last
 
 
 def overdue_instalments(
@@ -91,9 +112,7 @@ def is_overdue(
         timezone: The practice's time zone (instalment due dates are local days).
         grace_days: Days a due charge may stay unpaid before it counts as overdue.
     """
-    grace = _grace(grace_days)
-    since = failed_since(member, at)
-    if since is not None and since <= as_instant(at) - grace:
+    if _failed_overdue(member, at, timezone, grace_days):
         return True
     return any(
         overdue_instalments(p, at=at, timezone=timezone, grace_days=grace_days)
@@ -133,7 +152,7 @@ def unpaid_charges(
       each at the membership plan's price. The dates follow the cycle from the
       contract's start date, computed from the anchor.
     """
-    today = as_instant(at).astimezone(zone(timezone)).date()
+    today = _local_day(at, timezone)
     charges: list[DueCharge] = []
     for plan in plans:
         for i in plan.unpaid_due_before(today + timedelta(days=1), at=at):
@@ -173,8 +192,7 @@ def amount_overdue(
             i.amount
             for i in overdue_instalments(plan, at=at, timezone=timezone, grace_days=grace_days)
         ]
-    since = failed_since(member, at)
-    if since is not None and since <= as_instant(at) - _grace(grace_days):
+    if _failed_overdue(member, at, timezone, grace_days):
         owed += [
             c.amount for c in unpaid_charges(member, membership_plan, at=at, timezone=timezone)
         ]

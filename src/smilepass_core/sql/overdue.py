@@ -9,34 +9,62 @@ At instant ``T`` with ``g`` grace days:
   before ``T``'s, less ``g``; computed in Python per practice, so the database needs no
   time zone support);
 - a **member** is overdue when their status at ``T`` is Failed and the Failed spell
-  began at or before ``T - g`` days, or they hold an overdue plan.
+  began before the local midnight that ends the practice's latest overdue day
+  (``domain.overdue.latest_overdue_day``: ``T``'s local day less ``g``; also computed
+  in Python per practice), or they hold an overdue plan.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from smilepass_core.domain import PAYMENT_PLAN_LIFECYCLE, MembershipStatus, PaymentPlanStatus
-from smilepass_core.domain.overdue import last_overdue_due_date
-from smilepass_core.periods import as_instant
-from smilepass_core.sql.schema import layouts
+from smilepass_core.domain.overdue import last_overdue_due_date, latest_overdue_day
+from smilepass_core.periods import local_midnight
+from smilepass_core.sql.schema import Day, UtcInstant, layouts
 
-__all__ = ["flag", "last_days", "member_overdue", "plan_overdue"]
+__all__ = ["Lasts", "flag", "last_days", "member_overdue", "plan_overdue"]
 
 _OWING = sorted(s.value for s in PaymentPlanStatus if s not in PAYMENT_PLAN_LIFECYCLE.terminal)
 _FAILED = MembershipStatus.FAILED.value
+_DAY: Final = timedelta(days=1)
 
 
-def last_days(conn: Connection, at: datetime, grace_days: int) -> dict[str, date]:
-    """Each practice's last overdue due date at ``at`` (one read of the practices)."""
+@attrs.frozen
+class Lasts:
+    """Per practice, at ``T`` with ``g`` grace days: the last due date of an overdue
+    instalment, and the instant a Failed spell must have begun before to be overdue."""
+
+    due_dates: Mapping[str, date]
+    failed_before: Mapping[str, datetime]
+
+
+def last_days(conn: Connection, at: datetime, grace_days: int) -> Lasts:
+    """Each practice's bounds at ``at`` (one read of the practices)."""
     table = layouts["practices"].table
-    rows = conn.execute(sa.select(table.c.id, table.c.timezone))
-    return {id: last_overdue_due_date(at, zone, grace_days) for id, zone in rows}
+    rows = conn.execute(sa.select(table.c.id, table.c.timezone)).all()
+    return Lasts(
+        {id: last_overdue_due_date(at, zone, grace_days) for id, zone in rows},
+        {
+            id: local_midnight(latest_overdue_day(at, zone, grace_days) + _DAY, zone)
+            for id, zone in rows
+        },
+    )
+
+
+def _per_practice(practice: Any, bounds: Mapping[str, Any], type_: Any) -> Any:
+    """The bound of the row's practice (``CASE practice_id WHEN ...``; NULL for none),
+    bound as ``type_`` (so an instant is sent as the UTC the columns hold)."""
+    if not bounds:  # a store without practices: no row has a bound
+        return sa.cast(sa.null(), type_)
+    whens = {id: sa.literal(bound, type_) for id, bound in sorted(bounds.items())}
+    return sa.case(whens, value=practice)
 
 
 def _status_at(history: sa.Table, key: Any, parent: Any, at: datetime) -> Any:
@@ -52,7 +80,7 @@ def _status_at(history: sa.Table, key: Any, parent: Any, at: datetime) -> Any:
     )
 
 
-def plan_overdue(plan: Any, at: datetime, lasts: Mapping[str, date]) -> Any:
+def plan_overdue(plan: Any, at: datetime, lasts: Lasts) -> Any:
     """``plan`` (the payment plans table or an alias) has an overdue instalment at ``at``."""
     children = layouts["payment_plans"].children
     history, attempts = children["history"].table, children["attempts"].table
@@ -68,20 +96,14 @@ def plan_overdue(plan: Any, at: datetime, lasts: Mapping[str, date]) -> Any:
         .correlate(plan)  # the plan of the enclosing query, two levels out
         .scalar_subquery()
     )
-    due = sa.or_(
-        sa.false(),
-        *(
-            sa.and_(plan.c.practice_id == practice, schedule.c.due_date <= last)
-            for practice, last in sorted(lasts.items())
-        ),
-    )
+    due = schedule.c.due_date <= _per_practice(plan.c.practice_id, lasts.due_dates, Day())
     return sa.and_(
         _status_at(history, "payment_plan_id", plan, at).in_(_OWING),
         sa.exists().where(schedule.c.payment_plan_id == plan.c.id, schedule.c.seq >= paid, due),
     )
 
 
-def member_overdue(member: Any, at: datetime, grace_days: int, lasts: Mapping[str, date]) -> Any:
+def member_overdue(member: Any, at: datetime, lasts: Lasts) -> Any:
     """``member`` (the members table) is overdue at ``at``."""
     history = layouts["members"].children["history"].table
     since = (
@@ -99,7 +121,7 @@ def member_overdue(member: Any, at: datetime, grace_days: int, lasts: Mapping[st
     return sa.or_(
         sa.and_(
             _status_at(history, "member_id", member, at) == _FAILED,
-            since <= as_instant(at) - timedelta(days=grace_days),
+            since < _per_practice(member.c.practice_id, lasts.failed_before, UtcInstant()),
         ),
         sa.exists().where(plans.c.member_id == member.c.id, plan_overdue(plans, at, lasts)),
     )

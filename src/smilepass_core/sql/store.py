@@ -450,7 +450,7 @@ class _Members(_Repository[Member, MemberQuery]):
         if query.overdue is not None:
             assert query.as_of is not None
             lasts = overdue.last_days(conn, query.as_of, query.grace_days)
-            late = overdue.member_overdue(self.table, query.as_of, query.grace_days, lasts)
+            late = overdue.member_overdue(self.table, query.as_of, lasts)
             where.append(overdue.flag(late, query.overdue))
         return where
 
