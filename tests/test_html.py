@@ -499,7 +499,7 @@ class TestReportHtml:
         assert any(t.startswith("Conversion by campaign · ") for t in referrals)
         assert any(t.startswith("Conversion by staff user · ") for t in referrals)
         aged = parsed(report(AgedReceivables)).cells()
-        assert ["Practice", "Current", "1-30", "31-60", "61-90", "90+"] in aged
+        assert ["Practice", "Current", "1-30", "31-60", "61-90", "91+"] in aged
 
 
 class TestWeeklyHtml:

@@ -434,19 +434,20 @@ class TestReferralTracking:
         assert [r.referral_id for r in referral_tracking(bondi).rows] == ["r1", "r2", "r3", "r4"]
 
     def test_summaries_per_campaign(self, bondi: InMemoryStore) -> None:
-        """Refer a friend: 2 referrals, 2 conversions, 100 %, and 30 + 50 collected in November."""
+        """Refer a friend: 2 referrals, 2 conversions, 100 %, and 30 + 50 collected in
+        November; the group without a campaign comes last, as None sorts in the lists."""
         summaries = referral_tracking(bondi, revenue_range=NOVEMBER).by_campaign
         assert [(s.key, s.name, s.referrals, s.conversions) for s in summaries] == [
-            (None, "(none)", 1, 0),
             ("c1", "Refer a friend", 2, 2),
             ("c2", "Spring smiles", 1, 0),
+            (None, "(none)", 1, 0),
         ]
         assert [s.conversion_rate for s in summaries] == [
-            Decimal("0.00"),
             Decimal("100.00"),
             Decimal("0.00"),
+            Decimal("0.00"),
         ]
-        assert [s.revenue for s in summaries] == [aud("0"), aud("80"), aud("0")]
+        assert [s.revenue for s in summaries] == [aud("80"), aud("0"), aud("0")]
 
     def test_summaries_per_staff_user(self, bondi: InMemoryStore) -> None:
         """Dr Nguyen and Sam each converted one of two referrals: 30.00 and 50.00 collected."""
@@ -1074,7 +1075,7 @@ class TestAgedReceivables:
     def test_totals_by_practice_and_by_patient(self, bondi: InMemoryStore) -> None:
         """330.00 in all: 100.00 Current, 130.00 at 1-30 days, 100.00 at 31-60 days."""
         report = aged_receivables(bondi, at=NOW)
-        assert report.labels == ("Current", "1-30", "31-60", "61-90", "90+")
+        assert report.labels == ("Current", "1-30", "31-60", "61-90", "91+")
         assert report.totals == {AUD: aud("330")}
         assert report.by_practice == {
             "p1": {"Current": aud("100"), "1-30": aud("130"), "31-60": aud("100")}
@@ -1097,10 +1098,10 @@ class TestAgedReceivables:
         assert [r.days_past_due for r in just_before_midnight.rows] == [35, 4, 4]
 
     def test_configurable_edges(self, bondi: InMemoryStore) -> None:
-        """Edges (7, 14) make Current, 1-7, 8-14 and 14+ (15 days and more)."""
+        """Edges (7, 14) make Current, 1-7, 8-14 and 15+ (15 days and more)."""
         report = aged_receivables(bondi, at=NOW, edges=[7, 14])
-        assert report.labels == ("Current", "1-7", "8-14", "14+")
-        assert [r.bucket for r in report.rows] == ["14+", "1-7", "1-7", "Current"]
+        assert report.labels == ("Current", "1-7", "8-14", "15+")
+        assert [r.bucket for r in report.rows] == ["15+", "1-7", "1-7", "Current"]
         assert report.totals == {AUD: aud("330")}
 
     def test_a_day_on_an_edge_is_in_the_lower_bucket(self, bondi: InMemoryStore) -> None:
@@ -1207,7 +1208,7 @@ def expected_bucket(days: int, edges: list[int]) -> str:
         if days <= high:
             return f"{low}-{high}"
         low = high + 1
-    return f"{edges[-1]}+"
+    return f"{edges[-1] + 1}+"
 
 
 # -- cohort retention ---------------------------------------------------------------------------
@@ -1581,7 +1582,7 @@ class TestRecordsAndCsv:
 
     def test_summaries_are_records_too(self, bondi: InMemoryStore) -> None:
         """Conversion summaries give records keyed by their columns, the rate included."""
-        summary = referral_tracking(bondi).by_campaign[1]
+        summary = referral_tracking(bondi).by_campaign[0]
         assert summary.record() == {
             "key": "c1",
             "name": "Refer a friend",
@@ -1829,6 +1830,15 @@ AT_AN_INSTANT: dict[str, Callable[[Any, datetime, int], Any]] = {
     "accounting_export": lambda s, t, g: accounting_export(
         s, date_range=DateRange(t - timedelta(days=400), t + timedelta(days=9), "UTC"), now=t
     ),
+    "referral_tracking": lambda s, t, g: referral_tracking(
+        s,
+        as_of=t,
+        statuses=["converted", "pending"],
+        revenue_range=DateRange(t - timedelta(days=90), t + timedelta(days=9), "UTC"),
+    ),
+    "instalment_forecast": lambda s, t, g: instalment_forecast(
+        s, as_of=t, date_range=DateRange(t - timedelta(days=30), t + timedelta(days=700), "UTC")
+    ),
 }
 
 
@@ -1851,3 +1861,17 @@ class TestPointInTime:
             if now != then:
                 failed.append(name)
         assert not failed, failed
+
+    def test_a_currency_with_nothing_in_it_is_absent_from_money_totals(
+        self, bondi: InMemoryStore
+    ) -> None:
+        """On 1 July, before any plan was due: no overdue or receivable currency at all,
+        while the outstanding balance of the one plan offered is listed."""
+        t = local(7, 15)
+        assert membership_list(bondi, as_of=t).total_overdue == {}
+        plans = payment_plan_list(bondi, as_of=t)
+        assert plans.overdue == {}
+        assert plans.outstanding == {AUD: aud("600")}
+        assert aged_receivables(bondi, at=t).totals == {}
+        june = DateRange.custom(date(2026, 6, 1), date(2026, 6, 30), timezone=SYDNEY)
+        assert accounting_export(bondi, date_range=june, now=t).totals == {}

@@ -12,7 +12,7 @@ from smilepass_core.domain import PaymentKind, PaymentOutcome, PaymentPlanStatus
 from smilepass_core.money import Money, per_currency
 from smilepass_core.periods import DateRange, Unit, as_instant, zone
 from smilepass_core.queries import MemberQuery, Order, PaymentPlanQuery, PaymentQuery
-from smilepass_core.reports._table import Report, Table, practice_ids, zones_of
+from smilepass_core.reports._table import Report, Table, as_it_stood, practice_ids, zones_of
 from smilepass_core.repositories import Store
 
 __all__ = [
@@ -138,6 +138,7 @@ class InstalmentForecast(Report):
     date_range: DateRange
     totals: Mapping[str, Money]
     timezones: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)
+    as_of: datetime | None = attrs.field(default=None, kw_only=True)
 
 
 def instalment_forecast(
@@ -146,10 +147,13 @@ def instalment_forecast(
     date_range: DateRange,
     unit: Unit = Unit.MONTH,
     practices: Iterable[str] | str | None = None,
+    as_of: datetime | None = None,
 ) -> InstalmentForecast:
     """The unpaid instalments of Active plans whose due day falls in each ``unit`` bucket
-    of ``date_range`` (buckets by the range's time zone, due days as local dates)."""
+    of ``date_range`` (buckets by the range's time zone, due days as local dates); with
+    ``as_of``, the plans Active then and the instalments unpaid then."""
     ids = practice_ids(store, practices)
+    at = None if as_of is None else as_instant(as_of, "as_of")
     tz = zone(date_range.timezone)
     buckets = date_range.buckets(unit)
     firsts = [b.start.astimezone(tz).date() for b in buckets]
@@ -159,9 +163,13 @@ def instalment_forecast(
         currency = store.practices.get(practice_id).currency
         counts = [0] * len(buckets)
         sums = [Money.zero(currency)] * len(buckets)
-        active = store.payment_plans.find(
-            PaymentPlanQuery(practices=(practice_id,), statuses={PaymentPlanStatus.ACTIVE})
-        )
+        if at is None:
+            active = store.payment_plans.find(
+                PaymentPlanQuery(practices=(practice_id,), statuses={PaymentPlanStatus.ACTIVE})
+            )
+        else:
+            plans = store.payment_plans.find(PaymentPlanQuery(practices=(practice_id,)))
+            active = [p for p in as_it_stood(plans, at) if p.status is PaymentPlanStatus.ACTIVE]
         for plan in active:
             for i in plan.schedule[plan.paid_count :]:
                 if not firsts or i.due_date < firsts[0] or i.due_date >= last:
@@ -178,4 +186,5 @@ def instalment_forecast(
         date_range=date_range,
         totals=per_currency(r.amount for r in rows),
         timezones=zones_of(store, ids),
+        as_of=at,
     )

@@ -22,7 +22,7 @@ K = TypeVar("K")
 
 __all__ = ["AgedReceivables", "ReceivableRow", "aged_receivables", "bucket_labels"]
 
-#: Upper edges (days past due) of the buckets after Current: 1-30, 31-60, 61-90, then 90+.
+#: Upper edges (days past due) of the buckets after Current: 1-30, 31-60, 61-90, then 91+.
 DEFAULT_EDGES = (30, 60, 90)
 
 
@@ -36,14 +36,15 @@ def _edges(edges: Sequence[int]) -> tuple[int, ...]:
 
 
 def bucket_labels(edges: Sequence[int] = DEFAULT_EDGES) -> tuple[str, ...]:
-    """``("Current", "1-30", "31-60", "61-90", "90+")`` for the default edges."""
+    """``("Current", "1-30", "31-60", "61-90", "91+")`` for the default edges: each label
+    says the days past due it holds (the last, "91+", 91 days and more)."""
     e = _edges(edges)
     labels = ["Current"]
     low = 1
     for high in e:
         labels.append(f"{low}-{high}")
         low = high + 1
-    labels.append(f"{e[-1]}+")
+    labels.append(f"{low}+")
     return tuple(labels)
 
 

@@ -24,6 +24,7 @@ from smilepass_core.queries import (
 from smilepass_core.reports._table import (
     Report,
     Table,
+    as_it_stood,
     practice_ids,
     require_ids,
     sort_rows,
@@ -108,7 +109,8 @@ class ReferralTracking(Report):
         by_campaign: One summary per campaign (and one for referrals without a campaign),
             over every matching referral.
         by_user: The same per staff user.
-        revenue_range: The range the revenue columns cover, if any.
+        revenue_range: The range the revenue columns cover, if any (cut at ``as_of``).
+        as_of: The instant the report answers for; ``None``: the data as it is.
     """
 
     ROW: ClassVar[type[Table]] = ReferralRow
@@ -118,6 +120,7 @@ class ReferralTracking(Report):
     by_user: tuple[ConversionSummary, ...]
     revenue_range: DateRange | None
     timezones: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)
+    as_of: datetime | None = attrs.field(default=None, kw_only=True)
 
 
 def referral_tracking(
@@ -131,6 +134,7 @@ def referral_tracking(
     start_until: date | None = None,
     revenue_range: DateRange | None = None,
     order: Order | None = None,
+    as_of: datetime | None = None,
 ) -> ReferralTracking:
     """Referral tracking: filters by campaign, user, status and start dates; summaries
     per campaign and per staff user with conversion rate and revenue in ``revenue_range``.
@@ -151,7 +155,13 @@ def referral_tracking(
     campaign_names = {c.id: c.name for c in store.campaigns.find(scope)}
     user_names = {u.id: u.name for u in store.staff_users.find(scope)}
     currencies = {p: store.practices.get(p).currency for p in ids}
-    everyone = store.referrals.find(query)
+    at = None if as_of is None else as_instant(as_of, "as_of")
+    if at is None:
+        everyone = store.referrals.find(query)
+    else:  # statuses as they stood at `at`: the store is asked without them
+        everyone = as_it_stood(store.referrals.find(attrs.evolve(query, statuses=None)), at)
+        everyone = [r for r in everyone if _in(query.statuses, r.status)]
+        revenue_range = revenue_range.cut(at) if revenue_range is not None else None
     rows = sort_rows(
         (
             ReferralRow(
@@ -181,8 +191,9 @@ def referral_tracking(
         for r in everyone:
             groups.setdefault((key_of(r), currencies[r.practice_id]), []).append(r)
         result = []
+        # `None` (no campaign, no user) last, as the lists sort it.
         for (key, currency), members in sorted(
-            groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])
+            groups.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or "", kv[0][1])
         ):
             converted = [r for r in members if r.status is ReferralStatus.CONVERTED]
             money = None
@@ -211,6 +222,7 @@ def referral_tracking(
         by_user=summaries(lambda r: r.staff_user_id, user_names, user_list),
         revenue_range=revenue_range,
         timezones=zones_of(store, ids),
+        as_of=at,
     )
 
 
@@ -227,8 +239,8 @@ def _revenue_by_member(
     return _collected(store, practices, members, window)
 
 
-def _in(wanted: frozenset[str] | None, id: str) -> bool:
-    return wanted is None or id in wanted
+def _in(wanted: frozenset[Any] | None, value: Any) -> bool:
+    return wanted is None or value in wanted
 
 
 def _collected(
