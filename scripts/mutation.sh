@@ -7,6 +7,8 @@
 # build/mutation-AREA (git-ignored; see scripts/mutation_area.py), then scripts/mutation_score.py prints the score per module
 # and exits non-zero below 90 % in any of the core four or 80 % overall. Survivors:
 # `cd build/mutation-AREA && ../../.venv/bin/mutmut results`, `... mutmut show NAME`.
+# MUTATION_RESUME=1 keeps an interrupted area's copy and results and tests only the mutants
+# that have none yet (the source must not have changed since: the copy is not refreshed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +24,12 @@ esac
 .venv/bin/pip install -q -e '.[mutation]'
 export HYPOTHESIS_PROFILE=mutation
 for one in "${areas[@]}"; do
-    mapfile -t patterns < <(.venv/bin/python scripts/mutation_area.py "$one" "build/mutation-$one")
+    if [ "${MUTATION_RESUME:-0}" = 1 ] && [ -d "build/mutation-$one/mutants" ]; then
+        mapfile -t patterns < <(.venv/bin/python scripts/mutation_area.py "$one" "build/mutation-$one" --pending)
+        [ -n "${patterns[*]}" ] || continue
+    else
+        mapfile -t patterns < <(.venv/bin/python scripts/mutation_area.py "$one" "build/mutation-$one")
+    fi
     (cd "build/mutation-$one" && ../../.venv/bin/mutmut run "${patterns[@]}")
 done
 .venv/bin/python scripts/mutation_score.py --area "$area" ${@+"$@"}

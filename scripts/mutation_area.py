@@ -3,6 +3,9 @@
 Usage: ``.venv/bin/python scripts/mutation_area.py AREA DEST`` copies ``src``, ``tests``,
 ``docs``, ``README.md`` and ``pyproject.toml`` into ``DEST`` (emptied first) and prints
 the mutant name patterns of AREA, one per line, for ``mutmut run``.
+``mutation_area.py AREA DEST --pending`` copies nothing and prints the names of AREA's
+mutants in ``DEST`` that have no result yet (an interrupted run), for ``mutmut run`` to
+test only those: mutmut re-tests every mutant a pattern names, but only the ones named.
 
 mutmut reads its configuration only from ``pyproject.toml`` in the directory it runs in, so
 each area runs in its own copy: ``core`` (money, periods, domain, kpi) with the project's
@@ -13,6 +16,7 @@ other module) with that table's test selection widened to the whole suite.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import shutil
 import sys
@@ -79,11 +83,28 @@ def with_area(pyproject: str, area: str) -> str:
     return f"{head}{key[:-1]}{json.dumps(tests)}\n{after}"
 
 
+def pending(area: str, dest: Path) -> list[str]:
+    """The names of ``area``'s mutants in ``dest`` that have no result yet."""
+    names = []
+    for meta in sorted((dest / "mutants").rglob("*.meta")):
+        results = json.loads(meta.read_text(encoding="utf-8")).get("exit_code_by_key", {})
+        names += [
+            name
+            for name, code in results.items()
+            if code is None and any(fnmatch.fnmatchcase(name, p) for p in AREAS[area][0])
+        ]
+    return names
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in AREAS:
-        print(f"usage: mutation_area.py {{{'|'.join(AREAS)}}} DEST", file=sys.stderr)
+    resume = argv[2:] == ["--pending"]
+    if len(argv) != 2 + resume or argv[0] not in AREAS:
+        print(f"usage: mutation_area.py {{{'|'.join(AREAS)}}} DEST [--pending]", file=sys.stderr)
         return 2
     area, dest = argv[0], Path(argv[1])
+    if resume:
+        print("\n".join(pending(area, dest)))
+        return 0
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     for name in COPIED:
