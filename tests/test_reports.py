@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -27,6 +27,7 @@ from smilepass_core import (
     InvalidPeriod,
     InvalidValue,
     Member,
+    MemberQuery,
     MembershipPlan,
     MembershipStatus,
     Money,
@@ -38,6 +39,7 @@ from smilepass_core import (
     PaymentKind,
     PaymentOutcome,
     PaymentPlan,
+    PaymentPlanQuery,
     PaymentPlanStatus,
     PaymentType,
     Practice,
@@ -1875,3 +1877,46 @@ class TestPointInTime:
         assert aged_receivables(bondi, at=t).totals == {}
         june = DateRange.custom(date(2026, 6, 1), date(2026, 6, 30), timezone=SYDNEY)
         assert accounting_export(bondi, date_range=june, now=t).totals == {}
+
+
+class TestListsSortLikeTheStores:
+    """A list sorted by a column it shares with its store's `find` (same meaning) comes in
+    the same order: names ignoring case, progression by the paid fraction, None last."""
+
+    SHARED: ClassVar[dict[str, list[str]]] = {
+        "payment_plans": ["patient", "progression", "balance", "status", "practice"],
+        "members": ["account_holder", "dependents", "status", "start_date", "practice"],
+    }
+
+    @DATASETS
+    @given(dataset=sps.datasets(), data=st.data())
+    def test_the_same_order(self, dataset: sps.Dataset, data: st.DataObject) -> None:
+        dataset = attrs.evolve(
+            dataset,
+            members=[
+                attrs.evolve(m, account_holder=attrs.evolve(m.account_holder, name=name))
+                for m, name in zip(
+                    dataset.members,
+                    data.draw(
+                        st.lists(
+                            st.sampled_from(["ada", "Ada", "bob", "Bob", "ÅSA"]),
+                            min_size=len(dataset.members),
+                            max_size=len(dataset.members),
+                        )
+                    ),
+                    strict=True,
+                )
+            ],
+        )
+        store = store_of(dataset.objects())
+        t = data.draw(after_everything(dataset))
+        kind = data.draw(st.sampled_from(sorted(self.SHARED)))
+        key = data.draw(st.sampled_from(self.SHARED[kind]))
+        order = Order([data.draw(st.sampled_from([key, f"-{key}"]))])
+        if kind == "members":
+            rows = [r.member_id for r in membership_list(store, as_of=t, order=order).rows]
+            found = [m.id for m in store.members.find(MemberQuery(), order=order)]
+        else:
+            rows = [r.payment_plan_id for r in payment_plan_list(store, as_of=t, order=order).rows]
+            found = [p.id for p in store.payment_plans.find(PaymentPlanQuery(), order=order)]
+        assert rows == found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import IO, Any, ClassVar, TypeVar
 
@@ -52,6 +52,8 @@ class Table:
     """Mixin for frozen row classes: ``COLUMNS`` names the record fields, in order."""
 
     COLUMNS: ClassVar[tuple[str, ...]]
+    #: Sort keys of columns that do not sort by their shown value (a progression).
+    SORT_KEYS: ClassVar[Mapping[str, Callable[[Any], Any]]] = {}
 
     def record(self) -> Record:
         """This row as a dict of plain values keyed by ``COLUMNS``."""
@@ -156,19 +158,22 @@ def require_ids(
 
 
 def _sort_value(value: Any) -> Any:
+    if isinstance(value, str):  # ignoring case, as the stores sort names
+        return value.casefold()
     if isinstance(value, Money):
         return value.amount
     if isinstance(value, enum.Enum):
         order = ACTION_ORDERS.get(type(value))
         return order.index(value) if order else str(value.value)
     if isinstance(value, tuple):
-        return str(plain(value))
+        return _sort_value(str(plain(value)))
     return value
 
 
 def sort_rows(rows: Iterable[T], order: Order | None) -> list[T]:
-    """Rows sorted by ``order``'s columns as the report shows them (a status column ranks
-    what needs action first; ``None`` last either way; ties by the first column), then paged.
+    """Rows sorted by ``order``'s columns as the report shows them, by the stores' rules
+    (text ignoring case, a status column by what needs action first, ``None`` last either
+    way; ties by the first column, the row's id), then paged.
 
     Raises:
         InvalidValue: a column the rows do not have.
@@ -181,11 +186,12 @@ def sort_rows(rows: Iterable[T], order: Order | None) -> list[T]:
         for key in order.keys:
             if key.column not in columns:
                 raise InvalidValue("column", key.column, f"unknown; sortable: {', '.join(columns)}")
-        result.sort(key=lambda r: _sort_value(getattr(r, columns[0])))
+        result.sort(key=lambda r: getattr(r, columns[0]))  # ties: by id, exactly
         for key in reversed(order.keys):
 
             def sort_key(row: T, column: str = key.column, desc: bool = key.descending) -> Any:
-                value = _sort_value(getattr(row, column))
+                special = type(row).SORT_KEYS.get(column)  # type: ignore[attr-defined]
+                value = special(row) if special else _sort_value(getattr(row, column))
                 return (value is not None, value) if desc else (value is None, value)
 
             result.sort(key=sort_key, reverse=key.descending)

@@ -8,7 +8,7 @@ plan whose ledger disagrees is listed as a discrepancy, never hidden.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, ClassVar
 
@@ -25,7 +25,14 @@ from smilepass_core.domain import (
 from smilepass_core.domain.overdue import amount_overdue, overdue_instalments
 from smilepass_core.money import Money, per_currency
 from smilepass_core.periods import as_instant
-from smilepass_core.queries import MemberQuery, Order, PaymentPlanQuery, PaymentQuery, ScopeQuery
+from smilepass_core.queries import (
+    MemberQuery,
+    Order,
+    PaymentPlanQuery,
+    PaymentQuery,
+    ScopeQuery,
+    sort_columns,
+)
 from smilepass_core.reports._table import (
     Report,
     Table,
@@ -209,6 +216,11 @@ class PaymentPlanRow(Table):
     archived: bool
     actions: tuple[FollowUpAction, ...]
     plan: PaymentPlan = attrs.field(eq=False, repr=False)
+
+    #: Progression sorts as the stores sort it: by the paid fraction, then instalments.
+    SORT_KEYS: ClassVar[Mapping[str, Callable[[Any], Any]]] = {
+        "progression": lambda row: sort_columns[PaymentPlan]["progression"](row.plan)
+    }
 
 
 @attrs.frozen
