@@ -33,6 +33,7 @@ class FailedPlan(Table):
         "failed_at",
         "progression",
         "balance",
+        "currency",
         "actions",
     )
 
@@ -42,6 +43,7 @@ class FailedPlan(Table):
     failed_at: datetime
     progression: str
     balance: Any
+    currency: str
     actions: tuple[Any, ...]
 
 
@@ -172,6 +174,7 @@ def weekly_check(
                 since,
                 plan.progression,
                 plan.balance,
+                plan.total.currency,
                 plan.follow_up_actions(),
             )
         )
