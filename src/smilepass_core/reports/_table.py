@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import enum
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from datetime import date, datetime
 from typing import IO, Any, ClassVar, TypeVar
 
@@ -125,10 +126,20 @@ def practice_ids(store: Store, practices: Iterable[str] | str | None) -> tuple[s
 H = TypeVar("H", bound=HasHistory[Any])
 
 
-def as_it_stood(objects: Iterable[H], at: datetime) -> list[H]:
-    """Each object as it stood at ``at`` (see ``HasHistory.as_of``); those that did not
-    exist yet are left out."""
-    return [then for obj in objects if (then := obj.as_of(at)) is not None]
+def as_it_stood(
+    objects: Iterable[H], at: datetime, statuses: AbstractSet[Any] | None = None
+) -> list[H]:
+    """Each object as it stood at ``at`` (see ``HasHistory.as_of``), with a status in
+    ``statuses`` then (any when ``None``); those that did not exist yet are left out.
+
+    A report asks its store without the filters that change over time (statuses,
+    archiving) and applies them here, at ``at``.
+    """
+    return [
+        then
+        for obj in objects
+        if (then := obj.as_of(at)) is not None and (statuses is None or then.status in statuses)
+    ]
 
 
 def zones_of(store: Store, ids: Iterable[str]) -> dict[str, str]:

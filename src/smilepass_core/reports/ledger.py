@@ -169,7 +169,7 @@ def instalment_forecast(
             )
         else:
             plans = store.payment_plans.find(PaymentPlanQuery(practices=(practice_id,)))
-            active = [p for p in as_it_stood(plans, at) if p.status is PaymentPlanStatus.ACTIVE]
+            active = as_it_stood(plans, at, {PaymentPlanStatus.ACTIVE})
         for plan in active:
             for i in plan.schedule[plan.paid_count :]:
                 if not firsts or i.due_date < firsts[0] or i.due_date >= last:

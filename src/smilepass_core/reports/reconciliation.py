@@ -136,9 +136,9 @@ def membership_list(
     zones = {p: store.practices.get(p).timezone for p in ids}
     plan_names = {p.id: p for p in store.membership_plans.find(ScopeQuery(practices=ids))}
     # Statuses are judged as they stood at `at`, so the store is asked without them.
-    everyone = as_it_stood(store.members.find(attrs.evolve(query, statuses=None)), at)
-    if query.statuses is not None:
-        everyone = [m for m in everyone if m.status in query.statuses]
+    everyone = as_it_stood(
+        store.members.find(attrs.evolve(query, statuses=None)), at, query.statuses
+    )
     by_member = _plans_by_member(store, ids)
 
     def row(m: Member) -> MembershipRow:
@@ -278,14 +278,14 @@ def payment_plan_list(
         practices=ids, statuses=statuses, payment_types=payment_types, archived=archived
     )
     # Status and archiving are judged as they stood at `at`: the store is asked without.
-    everyone = as_it_stood(
-        store.payment_plans.find(attrs.evolve(query, statuses=None, archived=None)), at
-    )
     everyone = [
         p
-        for p in everyone
-        if (query.statuses is None or p.status in query.statuses)
-        and (query.archived is None or p.is_archived is query.archived)
+        for p in as_it_stood(
+            store.payment_plans.find(attrs.evolve(query, statuses=None, archived=None)),
+            at,
+            query.statuses,
+        )
+        if query.archived is None or p.is_archived is query.archived
     ]
     zones = {p: store.practices.get(p).timezone for p in ids}
     open_plans = [p for p in everyone if p.status is not PaymentPlanStatus.CANCELLED]

@@ -159,8 +159,9 @@ def referral_tracking(
     if at is None:
         everyone = store.referrals.find(query)
     else:  # statuses as they stood at `at`: the store is asked without them
-        everyone = as_it_stood(store.referrals.find(attrs.evolve(query, statuses=None)), at)
-        everyone = [r for r in everyone if _in(query.statuses, r.status)]
+        everyone = as_it_stood(
+            store.referrals.find(attrs.evolve(query, statuses=None)), at, query.statuses
+        )
         revenue_range = revenue_range.cut(at) if revenue_range is not None else None
     rows = sort_rows(
         (
@@ -239,8 +240,8 @@ def _revenue_by_member(
     return _collected(store, practices, members, window)
 
 
-def _in(wanted: frozenset[Any] | None, value: Any) -> bool:
-    return wanted is None or value in wanted
+def _in(wanted: frozenset[str] | None, id: str) -> bool:
+    return wanted is None or id in wanted
 
 
 def _collected(

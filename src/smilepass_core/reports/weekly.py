@@ -162,9 +162,8 @@ def weekly_check(
     failed = []
     # The plans Failed at `at`, as they stood then (a plan Failed since, or recovered
     # since, is judged as it was).
-    for plan in as_it_stood(store.payment_plans.find(PaymentPlanQuery(practices=ids)), at):
-        if plan.status is not PaymentPlanStatus.FAILED:
-            continue
+    plans = store.payment_plans.find(PaymentPlanQuery(practices=ids))
+    for plan in as_it_stood(plans, at, {PaymentPlanStatus.FAILED}):
         since = max(c.at for c in plan.history if c.to is PaymentPlanStatus.FAILED)
         failed.append(
             FailedPlan(
