@@ -160,7 +160,7 @@ def unpaid_charges(
     if member is not None and membership_plan is not None:
         since = failed_since(member, at)
         if since is not None:
-            failed_on = since.astimezone(zone(timezone)).date()
+            failed_on = _local_day(since, timezone)
             dates = []
             k = 0
             while (due := membership_plan.charge_date(member.start_date, k)) <= today:
