@@ -36,6 +36,7 @@ SAMPLES: dict[str, Callable[[], errors.SmilepassError]] = {
     "DuplicateId": lambda: errors.DuplicateId("Member", "m1"),
     "VersionConflict": lambda: errors.VersionConflict("Member", "m1", expected=1, actual=2),
     "ConflictingPayment": lambda: errors.ConflictingPayment("pay-1"),
+    "InvalidData": lambda: errors.InvalidData("data", ["members.csv:3: id: is required"], 2),
     "InvalidRecord": lambda: errors.InvalidRecord("members", 3, "start_date", "required"),
     "InvalidRow": lambda: errors.InvalidRow("members", "m1", "status", "unknown"),
 }

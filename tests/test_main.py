@@ -366,7 +366,8 @@ class TestMain:
         captured = capsys.readouterr()
         assert captured.out == ""
         assert captured.err.splitlines()[-1].startswith(
-            "python -m smilepass_core: error: argument --range: invalid choice: 'next_year'"
+            "smilepass demo: error: argument --range: unknown range 'next_year'; give one of "
+            "last-7-days, last-30-days"
         )
 
     def test_non_integer_seed_refused(self, capsys: pytest.CaptureFixture[str]) -> None:
@@ -375,7 +376,7 @@ class TestMain:
         captured = capsys.readouterr()
         assert captured.out == ""
         assert captured.err.splitlines()[-1] == (
-            "python -m smilepass_core: error: argument --seed: invalid int value: 'seven'"
+            "smilepass demo: error: argument --seed: invalid int value: 'seven'"
         )
 
     def test_naive_now_refused(self, capsys: pytest.CaptureFixture[str]) -> None:
@@ -465,7 +466,7 @@ class TestStoreOption:
         captured = capsys.readouterr()
         assert captured.out == ""
         assert captured.err == (
-            f"python -m smilepass_core: error: {url} holds other data than this demo "
+            f"smilepass: error: {url} holds other data than this demo "
             "(--now, --seed): use an empty database\n"
         )
 

@@ -9,6 +9,7 @@ __all__ = [
     "ConflictingPayment",
     "CurrencyMismatch",
     "DuplicateId",
+    "InvalidData",
     "InvalidMoney",
     "InvalidPeriod",
     "InvalidRecord",
@@ -206,6 +207,22 @@ class InvalidRecord(SmilepassError, ValueError):
         self.field = field
         self.reason = reason
         super().__init__(f"{table}[{index}].{field}: {reason}")
+
+
+class InvalidData(SmilepassError, ValueError):
+    """Files of data were refused, nothing of them loaded: every problem found, one per
+    line (the first ``len(problems)`` of them; ``omitted`` more were found)."""
+
+    def __init__(self, source: str, problems: Iterable[object], omitted: int = 0) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        self.omitted = omitted
+        total = len(self.problems) + omitted
+        lines = [f"{source}: {total} problem{'s' if total != 1 else ''}, nothing loaded"]
+        lines += [str(p) for p in self.problems]
+        if omitted:
+            lines.append(f"... and {omitted} more (raise the limit to see them)")
+        super().__init__("\n".join(lines))
 
 
 class InvalidRow(SmilepassError, ValueError):

@@ -55,6 +55,7 @@ __all__ = [
     "FigureRow",
     "FigureUnit",
     "MoneyMode",
+    "figure_rows",
     "schema_of",
     "to_arrow",
     "to_pandas",
@@ -404,7 +405,7 @@ def zone_of(obj: Any) -> str:
     return shared or "UTC"
 
 
-def _figures(board: Dashboard) -> list[FigureRow]:
+def figure_rows(board: Dashboard) -> list[FigureRow]:
     practices = board.practices
     rows = [
         FigureRow.of(Figure.MEMBERS, practices, FigureUnit.COUNT, board.members),
@@ -431,7 +432,7 @@ def _arrow(obj: Any, money: str) -> Any:
     if isinstance(obj, Report):
         return _table(obj.rows, obj.ROW, zone=zone, money=money)
     if isinstance(obj, Dashboard):
-        return _table(_figures(obj), FigureRow, zone=zone, money=money)
+        return _table(figure_rows(obj), FigureRow, zone=zone, money=money)
     if isinstance(obj, Series):
         value = Money if obj.currency is not None else int
         return _table(tuple(obj), SeriesPoint, zone=zone, money=money, overrides={"value": value})
