@@ -321,7 +321,11 @@ def _parser() -> argparse.ArgumentParser:
         "command, prints the demo summary.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = commands.add_parser("demo", help="print a summary of the bundled demo practices")
+    demo = commands.add_parser(
+        "demo",
+        help="print a summary of the bundled demo practices",
+        description="Print a summary of the bundled demo practices.",
+    )
     demo.add_argument(
         "--now",
         type=_aware,

@@ -212,6 +212,8 @@ class Problem:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         if self.column is None:
             return f"{where}: {self.reason}"
+        if self.value is None:
+            return f"{where}: {self.column}: {self.reason}"
         return f"{where}: {self.column} {self.value!r}: {self.reason}"
 
 
@@ -342,6 +344,8 @@ def _parquet_value(value: Any, column: Column) -> Any:
 
 #: A row as read: the line it starts on and its cells by column name.
 _Row = tuple[int, dict[str, Any]]
+#: Marks a row whose id an earlier row of its file has (not a column name: never read).
+_DUPLICATE: Final = "\0duplicate"
 #: Rows per progress report.
 _PROGRESS_EVERY: Final = 10_000
 
@@ -494,6 +498,7 @@ def _known() -> str:
 def _header_ok(
     name: str, file: FlatFile, header: list[str], ignore_unknown: bool, problems: _Problems
 ) -> bool:
+    jsonl = name.endswith(".jsonl")  # its header is the rows' keys: none in an empty file
     before = len(problems.kept) + problems.omitted
     seen: set[str] = set()
     for heading in header:
@@ -504,7 +509,7 @@ def _header_ok(
             known = ", ".join(c.name for c in file.columns)
             problems.refuse(name, 1, heading, f"unknown column; known: {known}")
     for column in file.columns:
-        if column.required and column.name not in seen:
+        if column.required and column.name not in seen and (header or not jsonl):
             problems.refuse(name, 1, column.name, "required column missing")
     return len(problems.kept) + problems.omitted == before
 
@@ -630,14 +635,13 @@ def _localise(file: FlatFile, rows: list[_Row], zone_name: str | None, problems:
                 continue  # not an instant at all: the parser names it
             if wall.tzinfo is not None:
                 continue
-            if zone_name is None:
-                problems.add(file.name, line, name, value, _NAIVE.format(file=file.name))
-                cells[name] = wall.replace(tzinfo=UTC)
-                continue
             try:
+                if zone_name is None:
+                    raise ValueError(_NAIVE.format(file=file.name))
                 cells[name] = local_instant(wall, zone_name)
-            except SmilepassError as error:
+            except (SmilepassError, ValueError) as error:
                 problems.add(file.name, line, name, value, getattr(error, "reason", str(error)))
+                cells[name] = wall.replace(tzinfo=UTC)  # so that the row's other cells are read
 
 
 _NAIVE: Final = (
@@ -659,9 +663,10 @@ def _build(
         if file.parent:
             continue
         for index, (line, cells) in enumerate(tables.get(file.name, ())):
-            mine = {
-                field: rows.get(cells.get("id"), []) for field, rows in children[file.name].items()
-            }
+            if cells.pop(_DUPLICATE, False):
+                continue  # reported already
+            key = cells.get("id")
+            mine = {field: rows.get(key, []) for field, rows in children[file.name].items()}
             record = _record(file, cells, mine)
             try:
                 obj = from_records({file.name: [record]})[0][2]
@@ -684,8 +689,12 @@ def _report(
     error: InvalidRecord,
     problems: _Problems,
 ) -> None:
-    where = _locate(file, row, children, error.field)
-    why = error.reason.removeprefix(f"{error.field}: ")
+    field = error.field
+    why = error.reason.removeprefix(f"{field}: ")
+    inner, sep, rest = why.partition(": ")
+    if sep and file.column(inner) is not None:  # an amount refused for its row's currency
+        field, why = inner, rest
+    where = _locate(file, row, children, field)
     if error.field in children and not children[error.field]:
         child = _CHILDREN[file.name, error.field].name
         why = f"no rows in {problems.files.get(child, child)}: {why}"
@@ -703,6 +712,7 @@ def _children(
             key = cells.get("id")
             if key in first_line and key not in (None, ""):
                 problems.add(name, line, "id", key, f"the same id is on line {first_line[key]}")
+                cells[_DUPLICATE] = True
             first_line.setdefault(key, line)
     grouped: dict[str, dict[str, dict[Any, list[_Row]]]] = {name: {} for name in ids}
     for file in LAYOUT:
