@@ -20,6 +20,7 @@ from smilepass_core.io.flat import read_flat, write_flat
 from smilepass_core.io.frames import figure_rows
 from smilepass_core.io.text import render_dashboard, render_weekly
 from smilepass_core.kpi import dashboard
+from smilepass_core.memory import InMemoryStore
 from smilepass_core.periods import DateRange
 from smilepass_core.reports import (
     aged_receivables,
@@ -47,9 +48,15 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     return code, out, err
 
 
+@pytest.fixture(scope="module")
+def store() -> InMemoryStore:
+    """The demo's store, for the figures the command line must print."""
+    return demo_store()
+
+
 #: Each report command and the library call it must print (at NOW, for syd).
-def _expected(command: str) -> Any:
-    store, now = demo_store(), DEMO_NOW.fromisoformat(NOW)
+def _expected(command: str, store: InMemoryStore) -> Any:
+    now = DEMO_NOW.fromisoformat(NOW)
     return {
         "members": lambda: membership_list(store, as_of=now, practices=("syd",)),
         "plans": lambda: payment_plan_list(store, as_of=now, practices=("syd",)),
@@ -67,7 +74,7 @@ class TestReports:
 
     @pytest.mark.parametrize("command", REPORTS)
     def test_csv_is_the_reports_own(
-        self, data: Path, capsys: pytest.CaptureFixture[str], command: str
+        self, data: Path, store: InMemoryStore, capsys: pytest.CaptureFixture[str], command: str
     ) -> None:
         code, out, err = _run(
             capsys,
@@ -82,14 +89,14 @@ class TestReports:
             "csv",
         )
         expected = io.StringIO()
-        _expected(command).to_csv(expected)
+        _expected(command, store).to_csv(expected)
         assert (code, err) == (0, "")
         assert out == expected.getvalue()
         assert len(out.splitlines()) > 1
 
     @pytest.mark.parametrize("command", REPORTS)
     def test_json_is_the_reports_records(
-        self, data: Path, capsys: pytest.CaptureFixture[str], command: str
+        self, data: Path, store: InMemoryStore, capsys: pytest.CaptureFixture[str], command: str
     ) -> None:
         code, out, _ = _run(
             capsys,
@@ -103,16 +110,16 @@ class TestReports:
             "--format",
             "json",
         )
-        records = _expected(command).to_records()
+        records = _expected(command, store).to_records()
         assert code == 0
         assert json.loads(out) == json.loads(json.dumps(records, default=str))
 
     @pytest.mark.parametrize("command", REPORTS)
     def test_a_table_has_a_line_per_row(
-        self, data: Path, capsys: pytest.CaptureFixture[str], command: str
+        self, data: Path, store: InMemoryStore, capsys: pytest.CaptureFixture[str], command: str
     ) -> None:
         code, out, _ = _run(capsys, command, "--data", str(data), "--now", NOW, "--practice", "syd")
-        report = _expected(command)
+        report = _expected(command, store)
         lines = out.splitlines()
         assert code == 0
         assert lines[0].split() == list(report.ROW.COLUMNS)
