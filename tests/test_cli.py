@@ -320,3 +320,19 @@ class TestProcess:
             [*run, "members", "--format", "xml"], capture_output=True, check=False
         )
         assert usage.returncode == 2
+
+
+class TestSqlStore:
+    def test_reports_from_a_database_match_the_demo(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The demo loaded into SQLite by ``demo --store``: the dashboard and the member
+        list read from it print exactly what the in-memory demo prints, and it exports."""
+        url = f"sqlite:///{tmp_path / 'demo.db'}"
+        assert _run(capsys, "demo", "--store", url)[0] == 0
+        for argv in (["dashboard", "--format", "json"], ["members", "--format", "csv"]):
+            from_sql = _run(capsys, *argv, "--store", url, "--now", NOW)
+            assert from_sql == _run(capsys, *argv, "--now", NOW)
+            assert from_sql[1]
+        assert _run(capsys, "export", "--store", url, "--output", str(tmp_path / "out"))[0] == 0
+        assert len(read_flat(tmp_path / "out")) == len(load_demo().objects())
