@@ -262,6 +262,13 @@ class TestUsage:
         assert (code, out) == (2, "")
         assert message in err
 
+    def test_data_without_a_practice(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert _run(capsys, "validate", "--data", str(tmp_path))[0] == 0
+        code, _, err = _run(capsys, "members", "--data", str(tmp_path))
+        assert (code, err) == (2, "smilepass: error: the data holds no practice\n")
+
     def test_a_missing_directory(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         code, _, err = _run(capsys, "validate", "--data", str(tmp_path / "none"))
         assert code == 2

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from smilepass_core import InvalidData, InvalidValue, Member, MembershipStatus, Patient
 from smilepass_core.demo import load_demo
+from smilepass_core.io import flat
 from smilepass_core.io.flat import (
     LAYOUT,
     Problem,
@@ -277,6 +278,35 @@ class TestWholeFiles:
         assert _where(problems) == [("practices.csv", 1, None)]
         assert problems[0].reason.startswith("not UTF-8 text")
 
+    def test_json_lines_name_their_bad_lines(self, tmp_path: Path) -> None:
+        """Each line that is not a JSON object is a problem; the others are read."""
+        _write(tmp_path, {k: v for k, v in FILES.items() if k != "practices.csv"})
+        (tmp_path / "practices.jsonl").write_text(
+            '{"id": "syd", "name": "Harbour Dental", "timezone": "Australia/Sydney",'
+            ' "currency": "AUD"}\n\n{"id": \n[1, 2]\n',
+            encoding="utf-8",
+        )
+        problems = _problems(tmp_path)
+        assert [(p.file, p.line, p.reason) for p in problems] == [
+            ("practices.jsonl", 3, "not JSON: Expecting value"),
+            ("practices.jsonl", 4, "not a JSON object"),
+        ]
+
+    @pytest.mark.parametrize(
+        ("name", "content", "reason"),
+        [
+            ("practices.jsonl", b'{"id": "caf\xe9"}\n', "not UTF-8 text"),
+            ("practices.parquet", b"PAR1 not really", "not Parquet: "),
+            ("practices.csv", b"id,name\n" + b"x" * 200_000 + b",y\n", "not CSV: field larger"),
+        ],
+    )
+    def test_unreadable_files(self, tmp_path: Path, name: str, content: bytes, reason: str) -> None:
+        _write(tmp_path, {k: v for k, v in FILES.items() if k != "practices.csv"})
+        (tmp_path / name).write_bytes(content)
+        problems = _problems(tmp_path)
+        assert [(p.file, p.column) for p in problems] == [(name, None)]
+        assert problems[0].reason.startswith(reason)
+
     def test_unknown_columns_may_be_ignored(self, tmp_path: Path) -> None:
         members = FILES["members.csv"].replace("start_date\n", "start_date,staff_user\n")
         members = members.replace("2026-03-01\n", "2026-03-01,Dr Who\n")
@@ -348,6 +378,14 @@ class TestArguments:
         store = store_from_flat(_write(tmp_path, FILES))
         assert store.members.get("m2").account_holder == Patient("p2", "Hopper, Grace")
         assert store.members.get("m1").status is MembershipStatus.ACTIVE
+
+    def test_progress_every_so_many_rows(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(flat, "_PROGRESS_EVERY", 2)
+        seen: list[tuple[str, int]] = []
+        read_flat(_write(tmp_path, FILES), progress=lambda f, n: seen.append((f, n)))
+        assert [n for f, n in seen if f == "member_status_changes.csv"] == [2, 4, 4]
 
     def test_progress_is_reported_per_file(self, tmp_path: Path) -> None:
         seen: list[tuple[str, int]] = []

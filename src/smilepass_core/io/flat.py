@@ -487,7 +487,7 @@ def _read_files(
         problems.files[name] = path.name
         header, rows = _READERS[path.suffix[1:]](path, problems)
         if header is not None and _header_ok(path.name, file, header, ignore_unknown, problems):
-            tables[name] = _rows(path.name, file, rows, problems, progress)
+            tables[name] = _rows(path.name, file, rows, progress)
     return tables
 
 
@@ -518,7 +518,6 @@ def _rows(
     name: str,
     file: FlatFile,
     rows: Iterator[tuple[int, dict[str, Any]]],
-    problems: _Problems,
     progress: Callable[[str, int], None],
 ) -> list[_Row]:
     kept: list[_Row] = []
@@ -573,7 +572,7 @@ def _read_csv(
 
 def _unreadable(error: Exception) -> str:
     if isinstance(error, UnicodeDecodeError):
-        return f"not UTF-8 text ({error.reason} at byte {error.start} of the line's chunk)"
+        return f"not UTF-8 text ({error.reason})"
     return f"not CSV: {error}"
 
 
