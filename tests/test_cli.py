@@ -213,7 +213,9 @@ class TestExportAndValidate:
         code, out, err = _run(capsys, "validate", "--data", str(broken), "--max-problems", "1")
         assert (code, out) == (1, "")
         assert err.splitlines()[0].startswith("smilepass: payments.csv:4: currency 'AUS': ")
-        assert err.splitlines()[1:] == ["smilepass: ... and 1 more problems (raise --max-problems)"]
+        assert err.splitlines()[1:] == [
+            "smilepass: ... and 1 more (raise --max-problems to see them)"
+        ]
         code, _, err = _run(capsys, "members", "--data", str(broken))
         assert code == 1
         assert [line.split(":")[1] for line in err.splitlines()] == [" payments.csv"] * 2
@@ -291,6 +293,19 @@ class TestProgress:
 
     def test_a_pipe_sees_nothing(self) -> None:
         assert _progress(io.StringIO()) is None
+
+    def test_the_line_is_cleared_before_the_result(
+        self, data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        terminal = self._Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        code, out, _ = _run(capsys, "validate", "--data", str(data))
+        assert code == 0
+        assert out.startswith(f"{data}: valid;")
+        shown = terminal.getvalue()
+        assert "\rreading payments.csv: 2,882 rows\033[K" in shown
+        assert shown.count("\rreading ") == 15
+        assert shown.endswith("rows\033[K\r\033[K")
 
 
 class TestProcess:

@@ -332,6 +332,11 @@ class TestInstants:
         assert _where(problems) == [("payments.csv", 2, "at")]
         assert "naive_zones={'payments': 'Australia/Sydney'}" in problems[0].reason
 
+    def test_spaces_around_a_naive_instant_are_dropped(self, tmp_path: Path) -> None:
+        folder = self._naive(tmp_path, " 2026-03-01T09:05:00 ")
+        objects = read_flat(folder, naive_zones={"payments": "Australia/Sydney"})
+        assert objects[4].at == datetime(2026, 2, 28, 22, 5, tzinfo=UTC)
+
     @pytest.mark.parametrize("key", ["payments", "*"])
     def test_a_named_zone_reads_it_as_local_time(self, tmp_path: Path, key: str) -> None:
         objects = read_flat(self._naive(tmp_path), naive_zones={key: "Australia/Sydney"})

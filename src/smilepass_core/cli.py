@@ -28,7 +28,7 @@ from smilepass_core.domain import (
     PaymentType,
     Practice,
 )
-from smilepass_core.errors import InvalidData, SmilepassError
+from smilepass_core.errors import InvalidData, InvalidRow, SmilepassError
 from smilepass_core.io.flat import FORMATS, store_from_flat, write_flat
 from smilepass_core.io.frames import FigureRow, figure_rows
 from smilepass_core.io.text import format_table, render_dashboard, render_weekly
@@ -394,7 +394,7 @@ def _parser() -> argparse.ArgumentParser:
         type=_range,
         default=Preset.LAST_7_DAYS,
         metavar="RANGE",
-        help="dashboard and referral revenue range: last-7-days, last-30-days, this-week, "
+        help="the dashboard's range: last-7-days, last-30-days, this-week, "
         "last-week, this-month, last-month, this-quarter, year-to-date, or "
         "YYYY-MM-DD..YYYY-MM-DD (end not included; default last-7-days)",
     )
@@ -433,12 +433,15 @@ def main(argv: list[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else BAD_USAGE
     try:
         return _run(args)
+    except InvalidRow as error:  # a database row the library cannot hold
+        print(f"smilepass: {error}", file=sys.stderr)
+        return BAD_DATA
     except InvalidData as error:
         for problem in error.problems:
             print(f"smilepass: {problem}", file=sys.stderr)
         if error.omitted:
             print(
-                f"smilepass: ... and {error.omitted} more problems (raise --max-problems)",
+                f"smilepass: ... and {error.omitted} more (raise --max-problems to see them)",
                 file=sys.stderr,
             )
         return BAD_DATA
@@ -477,13 +480,18 @@ def _source(args: argparse.Namespace) -> tuple[Store, datetime]:
     """The store a command reads, and its default ``now`` (the wall clock, read here
     once, unless the data is the demo's)."""
     if args.data:
-        store = store_from_flat(
-            args.data,
-            naive_zones=dict(args.naive_zone),
-            unknown_columns="ignore" if args.ignore_unknown_columns else "error",
-            max_problems=args.max_problems,
-            progress=_progress(sys.stderr),
-        )
+        progress = _progress(sys.stderr)
+        try:
+            store = store_from_flat(
+                args.data,
+                naive_zones=dict(args.naive_zone),
+                unknown_columns="ignore" if args.ignore_unknown_columns else "error",
+                max_problems=args.max_problems,
+                progress=progress,
+            )
+        finally:
+            if progress is not None:
+                sys.stderr.write("\r\033[K")  # the progress line, cleared
         return store, datetime.now(UTC)
     if args.store:
         from smilepass_core.sql import SqlStore  # the [sql] extra, only when asked for
@@ -543,9 +551,7 @@ def _report(
     if command == "plans":
         return payment_plan_list(store, as_of=now, practices=practices)
     if command == "referrals":
-        span = _date_range(store, practices, date_range)
-        revenue = span if isinstance(span, DateRange) else None
-        return referral_tracking(store, practices=practices, revenue_range=revenue, as_of=now)
+        return referral_tracking(store, practices=practices, as_of=now)
     if command == "receivables":
         return aged_receivables(store, at=now, practices=practices)
     return cohort_retention(store, now=now, practices=practices)

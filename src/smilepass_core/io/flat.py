@@ -629,7 +629,11 @@ def _localise(file: FlatFile, rows: list[_Row], zone_name: str | None, problems:
         for name in instants:
             value = cells.get(name)
             try:
-                wall = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+                wall = (
+                    value
+                    if isinstance(value, datetime)
+                    else datetime.fromisoformat(str(value).strip())
+                )
             except ValueError:
                 continue  # not an instant at all: the parser names it
             if wall.tzinfo is not None:
