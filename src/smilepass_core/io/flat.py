@@ -12,7 +12,7 @@ there are none.
 >>> from smilepass_core import Practice
 >>> with tempfile.TemporaryDirectory() as directory:
 ...     _ = write_flat([Practice("p1", "=Harbour", "Australia/Sydney", "AUD")], directory)
-...     print(open(f"{directory}/practices.csv").read().strip())
+...     print(Path(directory, "practices.csv").read_text(encoding="utf-8").strip())
 ...     read_flat(directory)
 id,name,timezone,currency
 p1,'=Harbour,Australia/Sydney,AUD
