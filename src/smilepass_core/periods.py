@@ -41,6 +41,7 @@ __all__ = [
     "add_units",
     "as_instant",
     "check_year",
+    "local_day",
     "local_instant",
     "local_midnight",
     "zone",
@@ -176,6 +177,18 @@ def local_midnight(day: date, timezone: str) -> datetime:
         raise InvalidPeriod("day", day, "must be a date")
     check_year(day, "day")
     return datetime(day.year, day.month, day.day, tzinfo=zone(timezone)).astimezone(UTC)
+
+
+def local_day(at: datetime, timezone: str) -> date:
+    """The local calendar day (in ``timezone``) that holds the instant ``at``.
+
+    >>> str(local_day(datetime(2026, 3, 1, 14, 0, tzinfo=UTC), "Australia/Sydney"))
+    '2026-03-02'
+
+    Raises:
+        NaiveDatetime: ``at`` has no UTC offset.
+    """
+    return as_instant(at).astimezone(zone(timezone)).date()
 
 
 def local_instant(wall: datetime, timezone: str, *, fold: int | None = None) -> datetime:

@@ -1,0 +1,441 @@
+"""Membership billing: the charges a member owed up to an instant, what settled them, and
+what to do next about the unpaid ones (docs/domain.md, "Billing").
+
+- **Billing dates** are the plan's cycle from the contract's start date, each computed from
+  the anchor (``plan.charge_date(start_date, k)``, ``k = 0, 1, ...``): the first at sign-up,
+  month ends clamped without drift.
+- A billing date ``d`` is **due** at ``at`` when ``d`` is on or before ``at``'s local day
+  and the membership is **billable** on ``d``: its status at the local midnight that starts
+  ``d`` (after every change stamped strictly before it) is Pending, Active or Failed, or
+  the member had no status yet (a contract that starts before its record). No charge
+  falls due while Suspended, nor after Cancel.
+- **Settlement.** The member's ledger entries stamped at or before ``at`` are taken in
+  order of time (then id). A succeeded charge pays the earliest due charges not yet paid in
+  full, in date order; what is left over is **credit**. A succeeded refund takes back
+  first from credit, then from the latest paid charges. A failed charge is an **attempt**
+  on the earliest charge not paid in full when it was made.
+- Hence, exactly: ``due - collected + refunded == outstanding - credit``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import attrs
+
+from smilepass_core.domain._fields import identifier
+from smilepass_core.domain.members import Member, MembershipStatus
+from smilepass_core.domain.payments import Payment, PaymentKind, PaymentOutcome
+from smilepass_core.domain.practices import MembershipPlan
+from smilepass_core.errors import InvalidValue, RuleViolation
+from smilepass_core.money import Money
+from smilepass_core.periods import as_instant, local_day, local_midnight
+
+__all__ = [
+    "BILLABLE",
+    "BillingStatement",
+    "DunningAction",
+    "DunningPolicy",
+    "DunningStep",
+    "ExpectedCharge",
+    "billing_dates",
+    "billing_statement",
+    "dunning_actions",
+]
+
+#: The statuses in which a billing date falls due.
+BILLABLE = frozenset({MembershipStatus.PENDING, MembershipStatus.ACTIVE, MembershipStatus.FAILED})
+#: The most billing dates one statement lists (a weekly plan over 200 years): the work of
+#: a statement stays bounded whatever ``at`` a caller passes.
+_MAX_DATES = 200 * 53
+
+
+@attrs.frozen
+class ExpectedCharge:
+    """One billing date that fell due: the ``number``-th of the contract (0 at sign-up),
+    its amount, what was paid into it and by which charges, and the failed attempts."""
+
+    number: int
+    due_date: date
+    amount: Money
+    paid: Money
+    payments: tuple[str, ...] = ()
+    attempts: tuple[str, ...] = ()
+
+    @property
+    def outstanding(self) -> Money:
+        """What is still unpaid of it."""
+        return self.amount - self.paid
+
+    @property
+    def settled(self) -> bool:
+        """Paid in full."""
+        return self.paid == self.amount
+
+
+@attrs.frozen
+class BillingStatement:
+    """A member's charges due up to ``at`` and how the ledger settled them."""
+
+    member_id: str
+    at: datetime
+    charges: tuple[ExpectedCharge, ...]
+    collected: Money
+    refunded: Money
+    credit: Money
+    next_charge_date: date | None
+
+    @property
+    def due(self) -> Money:
+        """The sum of the charges due."""
+        return sum((c.amount for c in self.charges), Money.zero(self.collected.currency))
+
+    @property
+    def outstanding(self) -> Money:
+        """What is unpaid of the charges due (credit not subtracted)."""
+        return sum((c.outstanding for c in self.charges), Money.zero(self.collected.currency))
+
+    @property
+    def unsettled(self) -> tuple[ExpectedCharge, ...]:
+        """The charges not paid in full, oldest first."""
+        return tuple(c for c in self.charges if not c.settled)
+
+
+def billing_dates(member: Member, plan: MembershipPlan, *, through: date) -> list[date]:
+    """The contract's billing dates on or before the local day ``through``."""
+    dates: list[date] = []
+    while len(dates) < _MAX_DATES:
+        due = plan.charge_date(member.start_date, len(dates))
+        if due > through:
+            return dates
+        dates.append(due)
+    raise InvalidValue("at", through, f"more than {_MAX_DATES} billing dates before it")
+
+
+def _billable(member: Member, day: date, timezone: str) -> bool:
+    status = member.status_before(local_midnight(day, timezone))
+    return status is None or status in BILLABLE
+
+
+def billing_statement(
+    member: Member,
+    plan: MembershipPlan,
+    payments: Iterable[Payment],
+    *,
+    at: datetime,
+    timezone: str,
+) -> BillingStatement:
+    """The charges ``member`` owed up to ``at`` and what settled them (see the module).
+
+    Args:
+        member: The member.
+        plan: Their membership plan (its price and cycle).
+        payments: Ledger entries; only the member's own, stamped at or before ``at``, count.
+        at: The instant judged.
+        timezone: The practice's time zone (billing dates are its local days).
+
+    Raises:
+        InvalidValue: ``plan`` is not the member's plan.
+        CurrencyMismatch: a payment in another currency than the plan's price.
+        RuleViolation: a refund larger than what was collected (a ledger breaking its rule).
+    """
+    if plan.id != member.plan_id:
+        raise InvalidValue("plan", plan.id, f"is not member {member.id!r}'s plan {member.plan_id}")
+    when = as_instant(at)
+    today = local_day(when, timezone)
+    price, zero = plan.price, Money.zero(plan.price.currency)
+    due = [d for d in billing_dates(member, plan, through=today) if _billable(member, d, timezone)]
+    paid = [zero] * len(due)
+    paid_by: list[list[str]] = [[] for _ in due]
+    tried: list[list[str]] = [[] for _ in due]
+    collected = refunded = credit = zero
+    mine = sorted(
+        (p for p in payments if p.member_id == member.id and p.at <= when),
+        key=lambda p: (p.at, p.id),
+    )
+    for payment in mine:
+        first_open = next((i for i, p in enumerate(paid) if p != price), None)
+        if payment.kind is PaymentKind.CHARGE and payment.outcome is PaymentOutcome.FAILED:
+            if first_open is not None:
+                tried[first_open].append(payment.id)
+            continue
+        if payment.outcome is not PaymentOutcome.SUCCEEDED:
+            continue
+        amount = payment.amount
+        if payment.kind is PaymentKind.CHARGE:
+            collected += amount
+            for i in range(first_open if first_open is not None else len(due), len(due)):
+                part = min(amount, price - paid[i])
+                if part.is_positive():
+                    paid[i] += part
+                    paid_by[i].append(payment.id)
+                    amount -= part
+            credit += amount
+            continue
+        refunded += amount
+        back = min(amount, credit)
+        credit -= back
+        amount -= back
+        for i in reversed(range(len(due))):
+            back = min(amount, paid[i])
+            paid[i] -= back
+            amount -= back
+        if amount.is_positive():
+            raise RuleViolation(
+                "refund_above_collected",
+                f"refund {payment.id!r} of {payment.amount} exceeds what member "
+                f"{member.id!r} paid before it",
+                field="amount",
+            )
+    numbers = {d: k for k, d in enumerate(billing_dates(member, plan, through=today))}
+    charges = tuple(
+        ExpectedCharge(numbers[d], d, price, paid[i], tuple(paid_by[i]), tuple(tried[i]))
+        for i, d in enumerate(due)
+    )
+    return BillingStatement(
+        member.id, when, charges, collected, refunded, credit, _next_date(member, plan, when, today)
+    )
+
+
+def _next_date(member: Member, plan: MembershipPlan, at: datetime, today: date) -> date | None:
+    """The first billing date after the local day ``today``, unless the membership is
+    Suspended or Cancelled at ``at`` (then no next charge is scheduled)."""
+    status = member.status_at(at)
+    if status is not None and status not in BILLABLE:
+        return None
+    return plan.charge_date(member.start_date, len(billing_dates(member, plan, through=today)))
+
+
+# -- dunning ------------------------------------------------------------------------------
+
+
+class DunningStep(enum.Enum):
+    """What the policy asks the host to do."""
+
+    CHARGE = "charge"  # a due charge was never attempted
+    RETRY = "retry"  # a failed charge's next retry
+    REMIND = "remind"  # send the member a reminder with a pay link
+    SUSPEND = "suspend"
+    CANCEL = "cancel"
+
+
+def _offsets(value: Any) -> tuple[int, ...]:
+    days = tuple(value)
+    if any(type(d) is not int or d < 0 for d in days) or list(days) != sorted(set(days)):
+        raise InvalidValue("days", value, "must be strictly increasing whole days >= 0")
+    return days
+
+
+def _optional_days(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (type(value) is not int or value < 1):
+        raise InvalidValue(attribute.name, value, "must be a whole number of days >= 1, or None")
+
+
+@attrs.frozen
+class DunningPolicy:
+    """How a practice chases an unpaid membership charge, counted in local days from the
+    day the charge first failed: retries, reminders with a pay link, then Suspend and
+    Cancel (``None``: never). The default is the manual's process as this library reads
+    it: retries 1, 3 and 7 days after the failure, a reminder the day it fails and 3 and 7
+    days after, Suspend after 14 days, Cancel after 30."""
+
+    retry_days: tuple[int, ...] = attrs.field(default=(1, 3, 7), converter=_offsets)
+    reminder_days: tuple[int, ...] = attrs.field(default=(0, 3, 7), converter=_offsets)
+    suspend_after_days: int | None = attrs.field(default=14, validator=_optional_days)
+    cancel_after_days: int | None = attrs.field(default=30, validator=_optional_days)
+
+    def __attrs_post_init__(self) -> None:
+        s, c = self.suspend_after_days, self.cancel_after_days
+        if s is not None and c is not None and c <= s:
+            raise InvalidValue("cancel_after_days", c, f"must come after suspend_after_days {s}")
+
+
+@attrs.frozen
+class DunningAction:
+    """One thing to do now: the step, since when it has been due, why, the charge it is
+    about (by number: the oldest unpaid one; ``None`` for Suspend and Cancel), the
+    amount to collect (a charge or retry: every unpaid due charge less credit), the step's
+    stage (which retry or reminder) and a reminder's pay link."""
+
+    member_id: str = attrs.field(validator=identifier)
+    step: DunningStep
+    due_at: datetime
+    reason: str
+    charge: int | None = None
+    stage: int | None = None
+    amount: Money | None = None
+    pay_link: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Identifies the action: a host records the keys of the reminders it sent and
+        passes them back (``sent=``)."""
+        parts = [self.step.value, self.member_id]
+        parts += [str(v) for v in (self.charge, self.stage) if v is not None]
+        return ":".join(parts)
+
+
+def dunning_actions(
+    member: Member,
+    plan: MembershipPlan,
+    payments: Iterable[Payment],
+    *,
+    at: datetime,
+    timezone: str,
+    policy: DunningPolicy | None = None,
+    sent: Iterable[str] = (),
+    pay_link: Callable[[str], str] | None = None,
+) -> tuple[DunningAction, ...]:
+    """The actions due at ``at`` for ``member``'s unpaid charges under ``policy``.
+
+    The member's unpaid due charges are chased together, from the oldest (``O``):
+
+    - **Charge**: no failed attempt was made on ``O`` yet, and no attempt since the
+      latest unpaid billing date began: collect what is owed.
+    - After ``O`` first failed on local day ``F``: **Retry** at the latest retry step
+      with ``F + days`` on or before today, unless an attempt was made since that day
+      began (or, past the last retry, a Charge when a newer billing date fell due
+      and was not attempted); **Remind**, with a pay link, at the latest reminder step,
+      unless its key is in ``sent``; **Suspend** an Active or Failed membership from
+      ``F + suspend_after_days``; **Cancel** from ``F + cancel_after_days`` (then the only
+      action).
+    - A Suspended membership gets neither charges, retries nor reminders; a Cancelled
+      one nothing.
+
+    Applying the actions (an attempt for a Charge or Retry, each reminder's key added to
+    ``sent``, the Suspend or Cancel made) and asking again at the same ``at`` returns none
+    of them again; only a charge that first failed at that attempt brings its first
+    reminder, and a third time nothing is due.
+
+    Args:
+        member: The member (as recorded; their status at ``at`` counts).
+        plan: Their membership plan.
+        payments: Ledger entries; only the member's own, stamped at or before ``at``.
+        at: The instant the host runs the policy.
+        timezone: The practice's time zone (days count in it).
+        policy: The practice's policy (the default: :class:`DunningPolicy`).
+        sent: Keys of the reminders already sent.
+        pay_link: Makes a reminder's pay link from its key (the host's token source;
+            the library makes no secrets).
+    """
+    rules = policy or DunningPolicy()
+    when = as_instant(at)
+    today = local_day(when, timezone)
+    status = member.status_at(when)
+    if status is MembershipStatus.CANCELLED:
+        return ()
+    ledger = [p for p in payments if p.member_id == member.id and p.at <= when]
+    statement = billing_statement(member, plan, ledger, at=when, timezone=timezone)
+    unpaid = statement.unsettled
+    if not unpaid or (status is MembershipStatus.SUSPENDED and not unpaid[0].attempts):
+        return ()
+    oldest, owed = unpaid[0], statement.outstanding - statement.credit
+    attempted = [p.at for p in ledger if p.kind is PaymentKind.CHARGE]
+    failures = sorted(p.at for p in ledger if p.id in oldest.attempts)
+    newest = local_midnight(unpaid[-1].due_date, timezone)
+    actions: list[DunningAction] = []
+    if not failures:
+        if status is not MembershipStatus.SUSPENDED and not any(t >= newest for t in attempted):
+            actions.append(
+                DunningAction(
+                    member.id,
+                    DunningStep.CHARGE,
+                    newest,
+                    f"billing date {unpaid[-1].due_date} not attempted",
+                    oldest.number,
+                    amount=owed,
+                )
+            )
+        return tuple(actions)
+    failed_on = local_day(failures[0], timezone)
+    escalation = _escalation(member.id, status, failed_on, today, rules, timezone)
+    if escalation is not None and escalation.step is DunningStep.CANCEL:
+        return (escalation,)
+    if status is not MembershipStatus.SUSPENDED:
+        actions += _attempt(
+            member.id, oldest.number, failed_on, newest, attempted, owed, rules, timezone, today
+        )
+        step = _latest(rules.reminder_days, failed_on, today)
+        if step is not None:
+            key = f"remind:{member.id}:{oldest.number}:{step}"
+            if key not in set(sent):
+                actions.append(
+                    DunningAction(
+                        member.id,
+                        DunningStep.REMIND,
+                        _day_after(failed_on, rules.reminder_days[step], timezone),
+                        f"charge of {oldest.due_date} unpaid since {failed_on}; "
+                        f"reminder {step + 1} of {len(rules.reminder_days)}",
+                        oldest.number,
+                        step,
+                        owed,
+                        pay_link(key) if pay_link is not None else None,
+                    )
+                )
+    if escalation is not None:
+        actions.append(escalation)
+    return tuple(actions)
+
+
+def _day_after(day: date, days: int, timezone: str) -> datetime:
+    return local_midnight(day + timedelta(days=days), timezone)
+
+
+def _attempt(
+    member_id: str,
+    number: int,
+    failed_on: date,
+    newest: datetime,
+    attempted: list[datetime],
+    owed: Money,
+    rules: DunningPolicy,
+    timezone: str,
+    today: date,
+) -> list[DunningAction]:
+    """The retry due (or a charge for a newer billing date), unless an attempt since."""
+    step = _latest(rules.retry_days, failed_on, today)
+    last = max(attempted)
+    if step is not None:
+        since = _day_after(failed_on, rules.retry_days[step], timezone)
+        if last < since:
+            why = f"a charge failed on {failed_on}; retry {step + 1} of {len(rules.retry_days)}"
+            return [DunningAction(member_id, DunningStep.RETRY, since, why, number, step, owed)]
+    if last < newest:
+        why = f"a billing date fell due at {newest:%Y-%m-%d %H:%M} UTC and was not attempted"
+        return [DunningAction(member_id, DunningStep.CHARGE, newest, why, number, amount=owed)]
+    return []
+
+
+def _latest(days: tuple[int, ...], start: date, today: date) -> int | None:
+    """The index of the last step with ``start + days`` on or before ``today``."""
+    reached = [i for i, d in enumerate(days) if start + timedelta(days=d) <= today]
+    return reached[-1] if reached else None
+
+
+def _escalation(
+    member_id: str,
+    status: MembershipStatus | None,
+    failed_on: date,
+    today: date,
+    rules: DunningPolicy,
+    timezone: str,
+) -> DunningAction | None:
+    for step, days in (
+        (DunningStep.CANCEL, rules.cancel_after_days),
+        (DunningStep.SUSPEND, rules.suspend_after_days),
+    ):
+        if days is None or failed_on + timedelta(days=days) > today:
+            continue
+        if step is DunningStep.SUSPEND and status not in (
+            MembershipStatus.ACTIVE,
+            MembershipStatus.FAILED,
+        ):
+            continue
+        since = local_midnight(failed_on + timedelta(days=days), timezone)
+        return DunningAction(
+            member_id, step, since, f"a charge unpaid {days} days since it failed on {failed_on}"
+        )
+    return None

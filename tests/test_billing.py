@@ -1,0 +1,405 @@
+"""Membership billing: the charges due (anchored, month-end safe, none while Suspended or
+after Cancel), how the ledger settles them, and the dunning policy's actions."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smilepass_core import (
+    BillingCycle,
+    CurrencyMismatch,
+    InvalidValue,
+    Member,
+    MembershipPlan,
+    MembershipStatus,
+    Money,
+    Patient,
+    Payment,
+)
+from smilepass_core.domain.billing import (
+    DunningAction,
+    DunningPolicy,
+    DunningStep,
+    billing_dates,
+    billing_statement,
+    dunning_actions,
+)
+from smilepass_core.periods import local_day, local_midnight
+from smilepass_core.testing import strategies as sps
+
+SYD = "Australia/Sydney"
+AUD30 = Money.of("30.00", "AUD")
+
+
+def _plan(cycle: BillingCycle = BillingCycle.MONTHLY, price: Money = AUD30) -> MembershipPlan:
+    return MembershipPlan("gold", "syd", "Gold", price, cycle)
+
+
+def _local(day: date, hour: int = 9) -> datetime:
+    """``hour`` o'clock in Sydney on ``day``, as a UTC instant."""
+    return local_midnight(day, SYD) + timedelta(hours=hour)
+
+
+def _member(start: date, *, activate: bool = True) -> Member:
+    member = Member.enrol(
+        id="m1",
+        practice_id="syd",
+        plan_id="gold",
+        account_holder=Patient("p1", "Ada Lovelace"),
+        start_date=start,
+        at=_local(start),
+    )
+    return member.activate(at=_local(start, 10)) if activate else member
+
+
+def _charge(pid: str, at: datetime, outcome: str = "succeeded", amount: Money = AUD30) -> Payment:
+    return Payment(pid, "syd", amount, "charge", outcome, at, member_id="m1")
+
+
+def _refund(pid: str, at: datetime, amount: Money = AUD30) -> Payment:
+    return Payment(pid, "syd", amount, "refund", "succeeded", at, member_id="m1")
+
+
+class TestWorkedExamples:
+    """docs/domain.md's billing examples, reproduced."""
+
+    def test_a_monthly_member_anchored_on_31_january_through_a_leap_year(self) -> None:
+        """Dates clamp to each month's end without drifting: 29 Feb, 31 Mar, 30 Apr, ...;
+        every charge paid on its date but April's, which failed."""
+        member, plan = _member(date(2024, 1, 31)), _plan()
+        dates = billing_dates(member, plan, through=date(2025, 3, 1))
+        assert [str(d) for d in dates[:5]] == [
+            "2024-01-31",
+            "2024-02-29",
+            "2024-03-31",
+            "2024-04-30",
+            "2024-05-31",
+        ]
+        assert [str(d) for d in dates[-2:]] == ["2025-01-31", "2025-02-28"]
+        ledger = [_charge(f"c{k}", _local(d, 10)) for k, d in enumerate(dates[:3])]
+        ledger.append(_charge("f3", _local(dates[3], 10), "failed"))
+        statement = billing_statement(
+            member, plan, ledger, at=_local(date(2024, 5, 10)), timezone=SYD
+        )
+        assert [(c.number, str(c.due_date), str(c.paid)) for c in statement.charges] == [
+            (0, "2024-01-31", "AUD 30.00"),
+            (1, "2024-02-29", "AUD 30.00"),
+            (2, "2024-03-31", "AUD 30.00"),
+            (3, "2024-04-30", "AUD 0.00"),
+        ]
+        assert statement.charges[3].attempts == ("f3",)
+        assert (str(statement.due), str(statement.collected), str(statement.outstanding)) == (
+            "AUD 120.00",
+            "AUD 90.00",
+            "AUD 30.00",
+        )
+        assert statement.next_charge_date == date(2024, 5, 31)
+
+    def test_a_weekly_member_with_two_failed_retries_then_suspend(self) -> None:
+        """The charge of 8 March fails; retries on days 1 and 3 fail too; reminders go on
+        days 0 and 3; on day 14 the policy asks for Suspend."""
+        member, plan = _member(date(2026, 3, 1)), _plan(BillingCycle.WEEKLY)
+        policy = DunningPolicy(retry_days=(1, 3), reminder_days=(0, 3), suspend_after_days=14)
+        ledger = [_charge("c0", _local(date(2026, 3, 1), 10))]
+        sent: set[str] = set()
+
+        def run(day: date) -> list[tuple[str, str]]:
+            actions = dunning_actions(
+                member, plan, ledger, at=_local(day, 12), timezone=SYD, policy=policy, sent=sent
+            )
+            for action in actions:
+                if action.step in (DunningStep.CHARGE, DunningStep.RETRY):
+                    ledger.append(_charge(f"f{len(ledger)}", _local(day, 12), "failed"))
+                sent.add(action.key)
+            return [(a.step.value, str(a.due_at.astimezone(UTC).date())) for a in actions]
+
+        assert run(date(2026, 3, 7)) == []
+        assert run(date(2026, 3, 8)) == [("charge", "2026-03-07")]  # local midnight, 8 Mar
+        assert run(date(2026, 3, 8)) == [("remind", "2026-03-07")]  # its failure's day 0
+        assert run(date(2026, 3, 8)) == []
+        assert run(date(2026, 3, 9)) == [("retry", "2026-03-08")]
+        assert run(date(2026, 3, 11)) == [("retry", "2026-03-10"), ("remind", "2026-03-10")]
+        assert run(date(2026, 3, 15))[0] == ("charge", "2026-03-14")  # the next week's date
+        actions = dunning_actions(
+            member,
+            plan,
+            ledger,
+            at=_local(date(2026, 3, 22), 12),
+            timezone=SYD,
+            policy=policy,
+            sent=sent,
+        )
+        assert actions[-1].step is DunningStep.SUSPEND
+        assert actions[-1].due_at == local_midnight(date(2026, 3, 22), SYD)
+        suspended = member.suspend(at=_local(date(2026, 3, 22), 13))
+        later = dunning_actions(
+            suspended,
+            plan,
+            ledger,
+            at=_local(date(2026, 4, 1)),
+            timezone=SYD,
+            policy=policy,
+            sent=sent,
+        )
+        assert later == ()  # Suspended: no retries, no reminders, no new charges
+        statement = billing_statement(
+            suspended, plan, ledger, at=_local(date(2026, 4, 30)), timezone=SYD
+        )
+        assert [str(c.due_date) for c in statement.charges][-1] == "2026-03-22"
+        assert statement.next_charge_date is None
+
+    def test_an_annual_member_cancelled_mid_year(self) -> None:
+        """One charge at sign-up; nothing falls due after Cancel; a refund after Cancel
+        reopens the charge it returns."""
+        member, plan = (
+            _member(date(2025, 7, 1)),
+            _plan(BillingCycle.ANNUALLY, Money.of("360", "AUD")),
+        )
+        cancelled = member.cancel(at=_local(date(2026, 1, 15)))
+        ledger = [
+            _charge("c0", _local(date(2025, 7, 1), 10), amount=Money.of("360", "AUD")),
+            _refund("r1", _local(date(2026, 1, 16)), Money.of("180", "AUD")),
+        ]
+        statement = billing_statement(
+            cancelled, plan, ledger, at=_local(date(2027, 1, 1)), timezone=SYD
+        )
+        assert [c.due_date for c in statement.charges] == [date(2025, 7, 1)]
+        assert str(statement.charges[0].paid) == "AUD 180.00"
+        assert statement.next_charge_date is None
+        assert (
+            dunning_actions(cancelled, plan, ledger, at=_local(date(2027, 1, 1)), timezone=SYD)
+            == ()
+        )
+
+
+class TestRules:
+    def test_no_charge_falls_due_while_suspended(self) -> None:
+        """Suspended from 10 Feb to 20 Apr: 28 Feb and 28 Mar fall inside and are not due;
+        28 Apr, after the resume, is."""
+        member = _member(date(2026, 1, 28))
+        member = member.suspend(at=_local(date(2026, 2, 10))).activate(at=_local(date(2026, 4, 20)))
+        statement = billing_statement(
+            member, _plan(), [], at=_local(date(2026, 5, 1)), timezone=SYD
+        )
+        assert [c.due_date for c in statement.charges] == [date(2026, 1, 28), date(2026, 4, 28)]
+
+    def test_a_billing_day_is_judged_at_its_local_midnight(self) -> None:
+        """Suspended at 00:30 on the billing day: the charge was due at midnight."""
+        member = _member(date(2026, 1, 28)).suspend(
+            at=_local(date(2026, 2, 28), 0) + timedelta(minutes=30)
+        )
+        statement = billing_statement(
+            member, _plan(), [], at=_local(date(2026, 3, 1)), timezone=SYD
+        )
+        assert [c.due_date for c in statement.charges] == [date(2026, 1, 28), date(2026, 2, 28)]
+
+    def test_a_prepayment_is_credit_until_a_date_falls_due(self) -> None:
+        member = _member(date(2026, 1, 28))
+        ledger = [_charge("c0", _local(date(2026, 1, 28))), _charge("c1", _local(date(2026, 2, 1)))]
+        early = billing_statement(
+            member, _plan(), ledger, at=_local(date(2026, 2, 27)), timezone=SYD
+        )
+        assert (str(early.credit), early.outstanding.is_zero()) == ("AUD 30.00", True)
+        due = billing_statement(member, _plan(), ledger, at=_local(date(2026, 2, 28)), timezone=SYD)
+        assert (due.credit.is_zero(), due.charges[1].payments) == (True, ("c1",))
+
+    def test_arguments_are_checked(self) -> None:
+        member = _member(date(2026, 1, 28))
+        with pytest.raises(InvalidValue):
+            billing_statement(
+                member,
+                attrs.evolve(_plan(), id="silver"),
+                [],
+                at=_local(date(2026, 2, 1)),
+                timezone=SYD,
+            )
+        usd = _charge("c0", _local(date(2026, 1, 28)), amount=Money.of("30", "USD"))
+        with pytest.raises(CurrencyMismatch):
+            billing_statement(member, _plan(), [usd], at=_local(date(2026, 2, 1)), timezone=SYD)
+
+    @pytest.mark.parametrize(
+        "options",
+        [
+            {"retry_days": (3, 1)},
+            {"retry_days": (1, 1)},
+            {"reminder_days": (-1,)},
+            {"reminder_days": (True,)},
+            {"suspend_after_days": 0},
+            {"cancel_after_days": 14},
+            {"suspend_after_days": 20, "cancel_after_days": 10},
+        ],
+    )
+    def test_a_policy_that_cannot_be_followed(self, options: dict[str, object]) -> None:
+        with pytest.raises(InvalidValue):
+            DunningPolicy(**options)  # type: ignore[arg-type]
+
+    def test_a_policy_may_never_escalate(self) -> None:
+        assert (
+            DunningPolicy(suspend_after_days=None, cancel_after_days=None).cancel_after_days is None
+        )
+
+    def test_a_reminder_carries_the_hosts_pay_link(self) -> None:
+        member = _member(date(2026, 1, 28))
+        ledger = [_charge("f0", _local(date(2026, 1, 28), 11), "failed")]
+        actions = dunning_actions(
+            member,
+            _plan(),
+            ledger,
+            at=_local(date(2026, 1, 28), 12),
+            timezone=SYD,
+            pay_link=lambda key: f"https://pay.example/{key}",
+        )
+        assert [(a.key, a.pay_link) for a in actions] == [
+            ("remind:m1:0:0", "https://pay.example/remind:m1:0:0")
+        ]
+        assert (
+            DunningAction("m1", DunningStep.CANCEL, _local(date(2026, 1, 1)), "x").key
+            == "cancel:m1"
+        )
+
+
+# -- properties -----------------------------------------------------------------------------
+
+
+@st.composite
+def _histories(draw: st.DrawFn) -> tuple[Member, MembershipPlan, list[Payment], datetime]:
+    """A member with a random legal history, their plan, a random ledger of charges
+    (succeeded or failed, of any amount) and refunds never above what was collected, and
+    an instant to judge at."""
+    plan = draw(sps.membership_plans(practice_id="syd", currency="AUD"))
+    start = draw(
+        sps.instants(
+            min_value=datetime(2025, 1, 1, tzinfo=UTC), max_value=datetime(2026, 1, 1, tzinfo=UTC)
+        )
+    )
+    member = draw(sps.members(practice_id="syd", plan_id=plan.id, start=st.just(start)))
+    member = attrs.evolve(member, start_date=local_day(start, SYD))
+    ledger: list[Payment] = []
+    net = Money.zero("AUD")
+    at = start
+    for i in range(draw(st.integers(0, 12))):
+        at += timedelta(hours=draw(st.integers(0, 24 * 60)))
+        kind = draw(st.sampled_from(["charge", "charge", "failed", "refund"]))
+        amount = draw(st.sampled_from([plan.price, plan.price * 2, Money.of("0.01", "AUD")]))
+        if kind == "refund":
+            if net.is_zero():
+                continue
+            amount = min(amount, net)
+        payment = Payment(
+            f"p{i}",
+            "syd",
+            amount,
+            "refund" if kind == "refund" else "charge",
+            "failed" if kind == "failed" else "succeeded",
+            at,
+            member_id=member.id,
+        )
+        net += payment.signed if payment.succeeded else Money.zero("AUD")
+        ledger.append(payment)
+    now = at + timedelta(hours=draw(st.integers(0, 24 * 120)))
+    return member, plan, ledger, now
+
+
+class TestProperties:
+    @settings(max_examples=60)
+    @given(_histories())
+    def test_due_less_collected_plus_refunded_is_outstanding_less_credit(
+        self, case: tuple[Member, MembershipPlan, list[Payment], datetime]
+    ) -> None:
+        member, plan, ledger, now = case
+        s = billing_statement(member, plan, ledger, at=now, timezone=SYD)
+        assert s.due - s.collected + s.refunded == s.outstanding - s.credit
+        assert all(Money.zero("AUD") <= c.paid <= c.amount for c in s.charges)
+        assert not s.credit.is_negative()
+        assert s.credit.is_zero() or not s.unsettled  # credit only once every charge is paid
+
+    @settings(max_examples=60)
+    @given(_histories())
+    def test_charges_fall_due_only_on_billable_days_and_never_twice(
+        self, case: tuple[Member, MembershipPlan, list[Payment], datetime]
+    ) -> None:
+        member, plan, ledger, now = case
+        s = billing_statement(member, plan, ledger, at=now, timezone=SYD)
+        dates = [c.due_date for c in s.charges]
+        assert dates == sorted(set(dates))
+        cancelled = member.first_entered(MembershipStatus.CANCELLED)
+        for charge in s.charges:
+            assert charge.due_date == plan.charge_date(member.start_date, charge.number)
+            assert charge.due_date <= local_day(now, SYD)
+            midnight = local_midnight(charge.due_date, SYD)
+            assert member.status_before(midnight) not in (
+                MembershipStatus.SUSPENDED,
+                MembershipStatus.CANCELLED,
+            )
+            assert cancelled is None or midnight <= cancelled
+
+    @settings(max_examples=60)
+    @given(_histories())
+    def test_a_later_instant_only_adds_charges(
+        self, case: tuple[Member, MembershipPlan, list[Payment], datetime]
+    ) -> None:
+        """The charges due at an earlier instant are the first ones due at a later one."""
+        member, plan, ledger, now = case
+        earlier = billing_statement(member, plan, ledger, at=now - timedelta(days=40), timezone=SYD)
+        later = billing_statement(member, plan, ledger, at=now, timezone=SYD)
+        assert [c.due_date for c in later.charges][: len(earlier.charges)] == [
+            c.due_date for c in earlier.charges
+        ]
+
+    @settings(max_examples=60)
+    @given(
+        _histories(),
+        st.sampled_from(
+            [
+                DunningPolicy(),
+                DunningPolicy(
+                    retry_days=(2,),
+                    reminder_days=(1, 5),
+                    suspend_after_days=None,
+                    cancel_after_days=10,
+                ),
+            ]
+        ),
+    )
+    def test_dunning_is_idempotent_once_its_actions_are_applied(
+        self, case: tuple[Member, MembershipPlan, list[Payment], datetime], policy: DunningPolicy
+    ) -> None:
+        """Apply every action (a failed attempt for a charge or retry, the reminder's key
+        recorded, the Suspend or Cancel made) and ask again at the same instant: nothing
+        returned before comes back, only a first reminder for a charge that just failed;
+        a third time, nothing."""
+        member, plan, ledger, now = case
+        member = member.as_of(now) or member
+        sent: set[str] = set()
+        seen: set[str] = set()
+        for round_ in range(3):
+            actions = dunning_actions(
+                member, plan, ledger, at=now, timezone=SYD, policy=policy, sent=sent
+            )
+            keys = {a.key for a in actions}
+            assert not keys & seen
+            if round_ == 1:
+                assert all(a.step is DunningStep.REMIND and a.stage == 0 for a in actions)
+            if round_ == 2:
+                assert actions == ()
+            seen |= keys
+            for action in actions:
+                if action.step in (DunningStep.CHARGE, DunningStep.RETRY):
+                    attempt = f"x{round_}-{action.charge}"
+                    ledger = [
+                        *ledger,
+                        Payment(
+                            attempt, "syd", plan.price, "charge", "failed", now, member_id=member.id
+                        ),
+                    ]
+                elif action.step is DunningStep.REMIND:
+                    sent.add(action.key)
+                elif action.step is DunningStep.SUSPEND:
+                    member = member.suspend(at=now)
+                else:
+                    member = member.cancel(at=now)
