@@ -9,6 +9,7 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from smilepass_core import (
     BillingCycle,
@@ -22,6 +23,7 @@ from smilepass_core import (
     Payment,
 )
 from smilepass_core.domain.billing import (
+    BillingStatement,
     DunningAction,
     DunningPolicy,
     DunningStep,
@@ -403,3 +405,140 @@ class TestProperties:
                     member = member.suspend(at=now)
                 else:
                     member = member.cancel(at=now)
+
+
+class BillingMachine(RuleBasedStateMachine):
+    """A member billed under a dunning policy: time passes, the host runs the policy and
+    applies each action (a charge or retry succeeds or fails), staff suspend, resume,
+    cancel and refund. After every step the statement balances, nothing is asked of a
+    Suspended or Cancelled member that it may not be asked, and a second run at the same
+    instant repeats nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plan = _plan()
+        self.member = _member(date(2026, 1, 1), activate=False)
+        self.now = self.member.created_at
+        self.ledger: list[Payment] = []
+        self.sent: set[str] = set()
+        self.policy = DunningPolicy()
+
+    @initialize(
+        cycle=st.sampled_from(BillingCycle),
+        start=st.dates(date(2025, 1, 1), date(2026, 12, 31)),
+        policy=st.sampled_from(
+            [
+                DunningPolicy(),
+                DunningPolicy(
+                    retry_days=(2,),
+                    reminder_days=(1,),
+                    cancel_after_days=9,
+                    suspend_after_days=None,
+                ),
+            ]
+        ),
+    )
+    def start(self, cycle: BillingCycle, start: date, policy: DunningPolicy) -> None:
+        self.plan = _plan(cycle)
+        self.member = _member(start, activate=False)
+        self.now = self.member.created_at
+        self.policy = policy
+
+    def _statement(self) -> BillingStatement:
+        return billing_statement(self.member, self.plan, self.ledger, at=self.now, timezone=SYD)
+
+    def _pay(self, amount: Money, succeeded: bool) -> None:
+        outcome = "succeeded" if succeeded else "failed"
+        self.ledger.append(_charge(f"p{len(self.ledger)}", self.now, outcome, amount))
+        status = self.member.status
+        if succeeded and status in (MembershipStatus.PENDING, MembershipStatus.FAILED):
+            self.member = self.member.activate(at=self.now)
+        elif not succeeded and status in (MembershipStatus.PENDING, MembershipStatus.ACTIVE):
+            self.member = self.member.fail(at=self.now)
+
+    @rule(days=st.integers(0, 20), hours=st.integers(0, 23))
+    def time_passes(self, days: int, hours: int) -> None:
+        self.now += timedelta(days=days, hours=hours)
+
+    @rule(outcomes=st.lists(st.booleans(), min_size=3, max_size=3))
+    def the_host_runs_the_policy(self, outcomes: list[bool]) -> None:
+        actions = dunning_actions(
+            self.member,
+            self.plan,
+            self.ledger,
+            at=self.now,
+            timezone=SYD,
+            policy=self.policy,
+            sent=self.sent,
+        )
+        status = self.member.status
+        owed = self._statement().outstanding - self._statement().credit
+        if status is MembershipStatus.CANCELLED:
+            assert actions == ()
+        if status is MembershipStatus.SUSPENDED:
+            assert {a.step for a in actions} <= {DunningStep.CANCEL}
+        attempts = [a for a in actions if a.step in (DunningStep.CHARGE, DunningStep.RETRY)]
+        assert len(attempts) <= 1
+        for action in actions:
+            if action.step in (DunningStep.CHARGE, DunningStep.RETRY, DunningStep.REMIND):
+                assert action.amount == owed
+                assert owed.is_positive()
+            assert action.due_at <= self.now
+        for action, succeeded in zip(actions, outcomes * 2, strict=False):
+            if action.amount is not None and action.step is not DunningStep.REMIND:
+                self._pay(action.amount, succeeded)
+            elif action.step is DunningStep.REMIND:
+                self.sent.add(action.key)
+            elif action.step is DunningStep.SUSPEND:
+                self.member = self.member.suspend(at=self.now)
+            else:
+                self.member = self.member.cancel(at=self.now)
+        again = dunning_actions(
+            self.member,
+            self.plan,
+            self.ledger,
+            at=self.now,
+            timezone=SYD,
+            policy=self.policy,
+            sent=self.sent,
+        )
+        assert not {a.key for a in again} & {a.key for a in actions}
+
+    @precondition(lambda self: self.member.status is MembershipStatus.SUSPENDED)
+    @rule()
+    def staff_resume(self) -> None:
+        self.member = self.member.activate(at=self.now, reason="resumed")
+
+    @precondition(
+        lambda self: self.member.status in (MembershipStatus.ACTIVE, MembershipStatus.FAILED)
+    )
+    @rule()
+    def staff_suspend(self) -> None:
+        self.member = self.member.suspend(at=self.now)
+
+    @precondition(lambda self: self.member.status is not MembershipStatus.CANCELLED)
+    @rule()
+    def staff_cancel(self) -> None:
+        self.member = self.member.cancel(at=self.now)
+
+    @rule(cents=st.integers(1, 6000))
+    def the_practice_refunds(self, cents: int) -> None:
+        s = self._statement()
+        net = s.collected - s.refunded
+        if net.is_positive():
+            amount = min(Money.of(f"{cents / 100:.2f}", "AUD"), net)
+            self.ledger.append(_refund(f"p{len(self.ledger)}", self.now, amount))
+
+    @invariant()
+    def the_statement_balances(self) -> None:
+        s = self._statement()
+        assert s.due - s.collected + s.refunded == s.outstanding - s.credit
+        assert all(not c.paid.is_negative() and c.paid <= c.amount for c in s.charges)
+        cancelled = self.member.first_entered(MembershipStatus.CANCELLED)
+        if cancelled is not None:
+            assert all(local_midnight(c.due_date, SYD) <= cancelled for c in s.charges)
+            assert s.next_charge_date is None
+
+
+TestBillingMachine = BillingMachine.TestCase
+TestBillingMachine.settings = settings(max_examples=30, stateful_step_count=25, deadline=None)
