@@ -1,6 +1,7 @@
 """Pure domain types and their lifecycles: no I/O, no clock reads."""
 
 from smilepass_core.domain.lifecycle import (
+    STATUS_ALIASES,
     HasHistory,
     Lifecycle,
     Status,
@@ -38,6 +39,7 @@ __all__ = [
     "MEMBERSHIP_LIFECYCLE",
     "PAYMENT_PLAN_LIFECYCLE",
     "REFERRAL_LIFECYCLE",
+    "STATUS_ALIASES",
     "BillingCycle",
     "Campaign",
     "FollowUpAction",

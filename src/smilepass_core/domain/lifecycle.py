@@ -16,6 +16,7 @@ import itertools
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, ClassVar, Final, Generic, Self, TypeVar
 
 import attrs
@@ -32,6 +33,7 @@ from smilepass_core.periods import as_instant
 
 __all__ = [
     "MAX_HISTORY",
+    "STATUS_ALIASES",
     "HasHistory",
     "Lifecycle",
     "Status",
@@ -41,12 +43,18 @@ __all__ = [
 ]
 
 
+#: Other spellings hosts use for a status value, and the value each means. Only these are
+#: read as another word; anything else unknown is refused.
+STATUS_ALIASES: Final = MappingProxyType({"canceled": "cancelled"})
+
+
 class Status(enum.Enum):
     """Base of every status enum: adds :meth:`parse` for host strings."""
 
     @classmethod
     def parse(cls, value: Any) -> Self:
-        """The status a host string names, ignoring case and surrounding spaces.
+        """The status a host string names, ignoring case and surrounding spaces; a spelling
+        in :data:`STATUS_ALIASES` (``"Canceled"``) reads as the value it stands for.
 
         Raises:
             UnknownStatus: ``value`` names no status (``None`` and non-strings included).
@@ -55,6 +63,7 @@ class Status(enum.Enum):
             return value
         if isinstance(value, str):
             key = value.strip().lower()
+            key = STATUS_ALIASES.get(key, key)
             for member in cls:
                 if member.value == key:
                     return member

@@ -1,0 +1,164 @@
+"""Invoices: each expected membership charge and each payment-plan instalment, with the
+manual's invoice statuses derived at an instant (docs/domain.md, "Invoices").
+
+One rule table, judged at instant ``T`` in the practice's time zone, first match wins:
+
+========== =================================================================================
+status     when
+========== =================================================================================
+completed  paid in full by ``T``
+cancelled  its membership or plan is Cancelled at ``T`` (no longer collected)
+expired    its membership is Suspended at ``T`` (collection paused: the pay window lapsed)
+overdue    due and unpaid past grace: from the local day after its due date plus
+           ``grace_days``, or from the local day a charge for it failed plus ``grace_days``
+processing due (its local day has come) and unpaid, not yet overdue
+active     not yet due (a payment plan's later instalments, on schedule)
+========== =================================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+
+import attrs
+
+from smilepass_core.domain.billing import billing_statement
+from smilepass_core.domain.lifecycle import Status
+from smilepass_core.domain.members import Member, MembershipStatus
+from smilepass_core.domain.overdue import latest_overdue_day
+from smilepass_core.domain.payment_plans import PaymentPlan, PaymentPlanStatus
+from smilepass_core.domain.payments import Payment
+from smilepass_core.domain.practices import MembershipPlan
+from smilepass_core.money import Money
+from smilepass_core.periods import as_instant, local_day
+
+__all__ = ["Invoice", "InvoiceStatus", "member_invoices", "plan_invoices"]
+
+
+class InvoiceStatus(Status):
+    """The manual's invoice statuses."""
+
+    PROCESSING = "processing"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    OVERDUE = "overdue"
+
+
+@attrs.frozen
+class Invoice:
+    """One charge to collect: its source (``("member", id)`` or ``("payment_plan", id)``),
+    its number (the billing date's ``k``, or the instalment's number), due date, amount,
+    what was paid of it by the instant judged, and its status then."""
+
+    source: tuple[str, str]
+    number: int
+    due_date: date
+    amount: Money
+    paid: Money
+    status: InvoiceStatus
+
+
+def _status(
+    *,
+    settled: bool,
+    closed: MembershipStatus | PaymentPlanStatus | None,
+    due: date,
+    failed_on: date | None,
+    today: date,
+    last_overdue: date,
+) -> InvoiceStatus:
+    """The rule table of the module docstring. ``last_overdue`` is the latest local day a
+    charge may have fallen due and be overdue today (``today - grace_days``)."""
+    if settled:
+        return InvoiceStatus.COMPLETED
+    if closed in (MembershipStatus.CANCELLED, PaymentPlanStatus.CANCELLED):
+        return InvoiceStatus.CANCELLED
+    if closed is MembershipStatus.SUSPENDED:
+        return InvoiceStatus.EXPIRED
+    if due > today:
+        return InvoiceStatus.ACTIVE
+    if due + timedelta(days=1) <= last_overdue or (
+        failed_on is not None and failed_on <= last_overdue
+    ):
+        return InvoiceStatus.OVERDUE
+    return InvoiceStatus.PROCESSING
+
+
+def member_invoices(
+    member: Member,
+    plan: MembershipPlan,
+    payments: Iterable[Payment],
+    *,
+    at: datetime,
+    timezone: str,
+    grace_days: int = 0,
+) -> tuple[Invoice, ...]:
+    """An invoice per charge due up to ``at`` (:func:`~.billing.billing_statement`), with
+    its status at ``at``."""
+    when = as_instant(at)
+    ledger = [p for p in payments if p.member_id == member.id and p.at <= when]
+    statement = billing_statement(member, plan, ledger, at=when, timezone=timezone)
+    failed_at = {p.id: p.at for p in ledger}
+    today = local_day(when, timezone)
+    last = latest_overdue_day(when, timezone, grace_days)
+    status = member.status_at(when)
+    invoices = []
+    for charge in statement.charges:
+        tried = [failed_at[a] for a in charge.attempts]
+        invoices.append(
+            Invoice(
+                ("member", member.id),
+                charge.number,
+                charge.due_date,
+                charge.amount,
+                charge.paid,
+                _status(
+                    settled=charge.settled,
+                    closed=status,
+                    due=charge.due_date,
+                    failed_on=local_day(min(tried), timezone) if tried else None,
+                    today=today,
+                    last_overdue=last,
+                ),
+            )
+        )
+    return tuple(invoices)
+
+
+def plan_invoices(
+    plan: PaymentPlan, *, at: datetime, timezone: str, grace_days: int = 0
+) -> tuple[Invoice, ...]:
+    """An invoice per instalment of ``plan``, as the plan stood at ``at``: instalments are
+    paid in order, one succeeded attempt each."""
+    when = as_instant(at)
+    today = local_day(when, timezone)
+    last = latest_overdue_day(when, timezone, grace_days)
+    status = plan.status_at(when)
+    attempts = [a for a in plan.attempts if a.at <= when]
+    paid = sum(a.succeeded for a in attempts)
+    zero = Money.zero(plan.total.currency)
+    invoices = []
+    for position, instalment in enumerate(plan.schedule):
+        settled = position < paid
+        failed = [a.at for a in attempts if a.number == instalment.number and not a.succeeded]
+        invoices.append(
+            Invoice(
+                ("payment_plan", plan.id),
+                instalment.number,
+                instalment.due_date,
+                instalment.amount,
+                instalment.amount if settled else zero,
+                _status(
+                    settled=settled,
+                    closed=status,
+                    due=instalment.due_date,
+                    failed_on=local_day(min(failed), timezone) if failed else None,
+                    today=today,
+                    last_overdue=last,
+                ),
+            )
+        )
+    return tuple(invoices)
