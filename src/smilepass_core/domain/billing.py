@@ -5,10 +5,11 @@ what to do next about the unpaid ones (docs/domain.md, "Billing").
   the anchor (``plan.charge_date(start_date, k)``, ``k = 0, 1, ...``): the first at sign-up,
   month ends clamped without drift.
 - A billing date ``d`` is **due** at ``at`` when ``d`` is on or before ``at``'s local day
-  and the membership is **billable** on ``d``: its status at the local midnight that starts
-  ``d`` (after every change stamped strictly before it) is Pending, Active or Failed, or
-  the member had no status yet (a contract that starts before its record). No charge
-  falls due while Suspended, nor after Cancel.
+  and the membership is **billable** on ``d``: at some instant of that local day its status
+  is Pending, Active or Failed (its status as the day starts, or one it moves to during
+  the day: a member resumed on a billing day is charged that day), or the member had no
+  status yet (a contract that starts before its record). No charge falls due on a day
+  spent Suspended, nor after the day of Cancel.
 - **Settlement.** The member's ledger entries stamped at or before ``at`` are taken in
   order of time (then id). A succeeded charge pays the earliest due charges not yet paid in
   full, in date order; what is left over is **credit**. A succeeded refund takes back
@@ -116,8 +117,12 @@ def billing_dates(member: Member, plan: MembershipPlan, *, through: date) -> lis
 
 
 def _billable(member: Member, day: date, timezone: str) -> bool:
-    status = member.status_before(local_midnight(day, timezone))
-    return status is None or status in BILLABLE
+    """Billable at some instant of local ``day``: at its start, or by a change during it."""
+    start, end = local_midnight(day, timezone), local_midnight(day + timedelta(days=1), timezone)
+    status = member.status_before(start)
+    if status is None or status in BILLABLE:
+        return True
+    return any(start <= c.at < end and c.to in BILLABLE for c in member.history)
 
 
 def billing_statement(
