@@ -21,6 +21,7 @@ from smilepass_core import (
     Money,
     Patient,
     Payment,
+    RuleViolation,
 )
 from smilepass_core.domain.billing import (
     BILLABLE,
@@ -30,6 +31,7 @@ from smilepass_core.domain.billing import (
     DunningStep,
     billing_dates,
     billing_statement,
+    check_membership_charge,
     dunning_actions,
 )
 from smilepass_core.periods import local_day, local_midnight
@@ -275,6 +277,71 @@ class TestRules:
         )
 
 
+class TestLedgerRules:
+    """What ``check_membership_charge`` allows and refuses."""
+
+    def _check(
+        self, charge: Payment, member: Member | None = None, earlier: list[Payment] | None = None
+    ) -> None:
+        member = member or _member(date(2026, 1, 28))
+        check_membership_charge(member, _plan(), earlier or [], charge, timezone=SYD)
+
+    @pytest.mark.parametrize(
+        ("charge", "rule"),
+        [
+            (_charge("c", _local(date(2026, 1, 27))), "charge_before_enrolment"),
+            (
+                _charge("c", _local(date(2026, 3, 28), 10), amount=Money.of("31.00", "AUD")),
+                "charge_amount",
+            ),
+            (
+                _charge("c", _local(date(2026, 3, 28), 10), "failed", Money.of("29.99", "AUD")),
+                "charge_amount",
+            ),
+        ],
+    )
+    def test_refused(self, charge: Payment, rule: str) -> None:
+        with pytest.raises(RuleViolation) as caught:
+            self._check(charge, earlier=[_charge("c0", _local(date(2026, 1, 28), 10))])
+        assert caught.value.rule == rule
+
+    def test_the_amount_refusal_names_what_was_expected(self) -> None:
+        """Two charges unpaid (January's and February's): the price or the AUD 60.00 owed."""
+        with pytest.raises(RuleViolation) as caught:
+            self._check(_charge("c9", _local(date(2026, 3, 1)), amount=Money.of("45", "AUD")))
+        assert str(caught.value) == (
+            "charge c9 of AUD 45.00 for member m1: expected AUD 30.00 or the AUD 60.00 owed"
+        )
+        self._check(_charge("c9", _local(date(2026, 3, 1)), amount=Money.of("60", "AUD")))
+
+    def test_after_cancel_only_refunds(self) -> None:
+        member = _member(date(2026, 1, 28)).cancel(at=_local(date(2026, 3, 5)))
+        with pytest.raises(RuleViolation) as caught:
+            self._check(_charge("c", _local(date(2026, 3, 6))), member)
+        assert caught.value.rule == "charge_after_cancel"
+        self._check(_refund("r", _local(date(2026, 3, 6))), member)
+        self._check(_charge("c", _local(date(2026, 3, 5))), member)  # at the cancel instant
+
+    def test_every_demo_charge_passes(self) -> None:
+        from smilepass_core.demo import load_demo
+
+        data = load_demo()
+        plans = {p.id: p for p in data.membership_plans}
+        members = {m.id: m for m in data.members}
+        zones = {p.id: p.timezone for p in data.practices}
+        ledgers: dict[str, list[Payment]] = {}
+        for payment in sorted(data.payments, key=lambda p: (p.at, p.id)):
+            if payment.member_id is None:
+                continue
+            member = members[payment.member_id]
+            earlier = ledgers.setdefault(member.id, [])
+            check_membership_charge(
+                member, plans[member.plan_id], earlier, payment, timezone=zones[member.practice_id]
+            )
+            earlier.append(payment)
+        assert sum(map(len, ledgers.values())) == 2463
+
+
 # -- properties -----------------------------------------------------------------------------
 
 
@@ -459,7 +526,9 @@ class BillingMachine(RuleBasedStateMachine):
 
     def _pay(self, amount: Money, succeeded: bool) -> None:
         outcome = "succeeded" if succeeded else "failed"
-        self.ledger.append(_charge(f"p{len(self.ledger)}", self.now, outcome, amount))
+        charge = _charge(f"p{len(self.ledger)}", self.now, outcome, amount)
+        check_membership_charge(self.member, self.plan, self.ledger, charge, timezone=SYD)
+        self.ledger.append(charge)
         status = self.member.status
         if succeeded and status in (MembershipStatus.PENDING, MembershipStatus.FAILED):
             self.member = self.member.activate(at=self.now)

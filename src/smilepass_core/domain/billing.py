@@ -44,6 +44,7 @@ __all__ = [
     "ExpectedCharge",
     "billing_dates",
     "billing_statement",
+    "check_membership_charge",
     "dunning_actions",
 ]
 
@@ -444,3 +445,66 @@ def _escalation(
             member_id, step, since, f"a charge unpaid {days} days since it failed on {failed_on}"
         )
     return None
+
+
+# -- ledger rules ---------------------------------------------------------------------------
+
+
+def check_membership_charge(
+    member: Member,
+    plan: MembershipPlan,
+    earlier: Iterable[Payment],
+    charge: Payment,
+    *,
+    timezone: str,
+) -> None:
+    """Raise unless ``charge`` (succeeded or failed) is one the contract allows: on or after
+    enrolment, not after the cancellation, and of the plan's price or of what is owed at
+    its instant (the unpaid due charges less credit, when positive). A refund, or an entry
+    for another source, always passes: a refund after Cancel stays allowed.
+
+    Args:
+        member: The member the charge is for.
+        plan: Their membership plan.
+        earlier: Ledger entries already recorded (others than the member's are ignored).
+        charge: The entry about to be recorded.
+        timezone: The practice's time zone.
+
+    Raises:
+        RuleViolation: ``charge_before_enrolment``, ``charge_after_cancel`` or
+            ``charge_amount`` (naming the amounts expected).
+    """
+    if charge.kind is not PaymentKind.CHARGE or charge.member_id != member.id:
+        return
+    if charge.at < member.created_at:
+        raise RuleViolation(
+            "charge_before_enrolment",
+            f"charge {charge.id} at {charge.at.isoformat()} is before member {member.id} "
+            f"was enrolled ({member.created_at.isoformat()})",
+            field="at",
+            payment_id=charge.id,
+        )
+    cancelled = member.first_entered(MembershipStatus.CANCELLED)
+    if cancelled is not None and charge.at > cancelled:
+        raise RuleViolation(
+            "charge_after_cancel",
+            f"charge {charge.id} at {charge.at.isoformat()} is after member {member.id} "
+            f"was cancelled ({cancelled.isoformat()}): no further charges",
+            field="at",
+            payment_id=charge.id,
+        )
+    if charge.amount == plan.price:
+        return
+    statement = billing_statement(member, plan, earlier, at=charge.at, timezone=timezone)
+    owed = statement.outstanding - statement.credit
+    if owed.is_positive() and charge.amount == owed:
+        return
+    expected = str(plan.price) + (f" or the {owed} owed" if owed.is_positive() else "")
+    raise RuleViolation(
+        "charge_amount",
+        f"charge {charge.id} of {charge.amount} for member {member.id}: expected {expected}",
+        field="amount",
+        payment_id=charge.id,
+        expected=plan.price,
+        owed=owed,
+    )
