@@ -27,6 +27,7 @@ from smilepass_core.reports import (
     cohort_retention,
     membership_list,
     payment_plan_list,
+    recovered_revenue,
     referral_tracking,
     weekly_check,
 )
@@ -63,10 +64,13 @@ def _expected(command: str, store: InMemoryStore) -> Any:
         "referrals": lambda: referral_tracking(store, practices=("syd",), as_of=now),
         "receivables": lambda: aged_receivables(store, at=now, practices=("syd",)),
         "cohorts": lambda: cohort_retention(store, now=now, practices=("syd",)),
+        "recovery": lambda: recovered_revenue(
+            store, now=now, practices=("syd",), date_range="last_7_days"
+        ),
     }[command]()
 
 
-REPORTS = ["members", "plans", "referrals", "receivables", "cohorts"]
+REPORTS = ["members", "plans", "referrals", "receivables", "cohorts", "recovery"]
 
 
 class TestReports:

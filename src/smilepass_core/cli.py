@@ -48,6 +48,7 @@ from smilepass_core.reports import (
     cohort_retention,
     membership_list,
     payment_plan_list,
+    recovered_revenue,
     referral_tracking,
     weekly_check,
 )
@@ -311,6 +312,7 @@ _REPORTS = {
     "referrals": "referral tracking",
     "receivables": "aged receivables: unpaid instalments by days past due",
     "cohorts": "member retention by monthly cohort",
+    "recovery": "of the charges that failed in the range, what was recovered since",
 }
 
 
@@ -394,7 +396,7 @@ def _parser() -> argparse.ArgumentParser:
         type=_range,
         default=Preset.LAST_7_DAYS,
         metavar="RANGE",
-        help="the dashboard's range: last-7-days, last-30-days, this-week, "
+        help="the dashboard's and recovery's range: last-7-days, last-30-days, this-week, "
         "last-week, this-month, last-month, this-quarter, year-to-date, or "
         "YYYY-MM-DD..YYYY-MM-DD (end not included; default last-7-days)",
     )
@@ -554,6 +556,9 @@ def _report(
         return referral_tracking(store, practices=practices, as_of=now)
     if command == "receivables":
         return aged_receivables(store, at=now, practices=practices)
+    if command == "recovery":
+        span = _date_range(store, practices, date_range)
+        return recovered_revenue(store, now=now, date_range=span, practices=practices)
     return cohort_retention(store, now=now, practices=practices)
 
 

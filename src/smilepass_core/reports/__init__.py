@@ -1,6 +1,7 @@
 """Reports: referral tracking, the reconciliation lists, the weekly check, and what the
-manual leaves out (aged receivables, cohorts, per-staff attribution, accounting export,
-instalment forecast). Every report holds frozen rows with ``to_records()`` and ``to_csv()``.
+manual leaves out (aged receivables, recovered revenue, cohorts, per-staff attribution,
+accounting export, instalment forecast). Every report holds frozen rows with
+``to_records()`` and ``to_csv()``.
 """
 
 from smilepass_core.reports._table import Rows
@@ -18,6 +19,7 @@ from smilepass_core.reports.reconciliation import (
     membership_list,
     payment_plan_list,
 )
+from smilepass_core.reports.recovery import RecoveredRevenue, recovered_revenue
 from smilepass_core.reports.referrals import (
     ReferralTracking,
     StaffAttribution,
@@ -33,6 +35,7 @@ __all__ = [
     "InstalmentForecast",
     "MembershipList",
     "PaymentPlanList",
+    "RecoveredRevenue",
     "ReferralTracking",
     "Rows",
     "StaffAttribution",
@@ -43,6 +46,7 @@ __all__ = [
     "instalment_forecast",
     "membership_list",
     "payment_plan_list",
+    "recovered_revenue",
     "referral_tracking",
     "staff_attribution",
     "weekly_check",
