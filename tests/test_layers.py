@@ -6,7 +6,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "smilepass_core"
 CORE = ["money", "periods", "errors", "presentation", "domain", "queries", "repositories"]
-CORE += ["memory", "kpi", "reports"]
+CORE += ["memory", "kpi", "reports", "subscriptions"]
 OUTER = {"demo", "records", "rendering", "io", "sql", "cli", "__main__", "notebook", "frames"}
 OUTER |= {"plot", "plots", "html", "adapters", "testing", "_compat"}
 

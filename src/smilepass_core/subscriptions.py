@@ -1,0 +1,268 @@
+"""Subscription economics: recurring revenue (MRR, ARR) and its movements, churn and revenue
+retention, ARPU and a simple LTV, for a range (docs/metrics.md, "Subscription economics").
+
+- A member **counts** toward recurring revenue while Active or Failed (a Failed membership
+  is still a subscription whose payment is being chased); Pending has not started,
+  Suspended is paused, Cancelled has ended. Counting is judged at a boundary: the state
+  after every change stamped strictly before it.
+- A member's **MRR** is their plan's price normalised to a month and rounded once, half
+  up, to the currency's minor unit: weekly x 52 / 12, fortnightly x 26 / 12, monthly x 1,
+  annually / 12. **ARR** is 12 x MRR. Sums of these are exact.
+- **Movements** over ``[A, B)``: each change that makes a member count for the first time
+  is **new**; each later return to counting is **reactivation**; each change that stops
+  them counting is **churn**. **Expansion** and **contraction** (plan changes) are zero
+  until members can change plan. So, exactly,
+  ``MRR(B) = MRR(A) + new + expansion - contraction - churn + reactivation``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Final
+
+import attrs
+
+from smilepass_core.domain import BillingCycle, Member, MembershipPlan, MembershipStatus
+from smilepass_core.errors import InvalidValue
+from smilepass_core.money import Money
+from smilepass_core.periods import DateRange, Preset, as_instant
+from smilepass_core.queries import MemberQuery, ScopeQuery
+from smilepass_core.repositories import Store
+
+__all__ = [
+    "COUNTING",
+    "MONTHLY_FACTORS",
+    "MrrMovements",
+    "SubscriptionMetrics",
+    "counts_at",
+    "monthly_amount",
+    "mrr_movements",
+    "subscription_metrics",
+]
+
+#: The statuses in which a member counts toward recurring revenue.
+COUNTING: Final = frozenset({MembershipStatus.ACTIVE, MembershipStatus.FAILED})
+#: Each billing cycle's price, times this, is a month's worth.
+MONTHLY_FACTORS: Final = {
+    BillingCycle.WEEKLY: Fraction(52, 12),
+    BillingCycle.FORTNIGHTLY: Fraction(26, 12),
+    BillingCycle.MONTHLY: Fraction(1),
+    BillingCycle.ANNUALLY: Fraction(1, 12),
+}
+_PERCENT: Final = Decimal("0.01")
+
+
+def monthly_amount(plan: MembershipPlan) -> Money:
+    """``plan``'s price normalised to a month, rounded half up to the minor unit.
+
+    >>> from smilepass_core import Money
+    >>> weekly = MembershipPlan("w", "p", "Weekly", Money.of("10.00", "AUD"), BillingCycle.WEEKLY)
+    >>> str(monthly_amount(weekly))
+    'AUD 43.33'
+    """
+    exact = plan.price.minor * MONTHLY_FACTORS[plan.billing_cycle]
+    rounded = (2 * exact.numerator + exact.denominator) // (2 * exact.denominator)
+    return Money.from_minor(rounded, plan.price.currency)
+
+
+def counts_at(member: Member, boundary: datetime) -> bool:
+    """Whether ``member`` counts toward recurring revenue at ``boundary``."""
+    return member.status_before(boundary) in COUNTING
+
+
+@attrs.frozen
+class MrrMovements:
+    """Recurring revenue at the two ends of a range and what moved it in between."""
+
+    start: Money
+    end: Money
+    new: Money
+    expansion: Money
+    contraction: Money
+    churn: Money
+    reactivation: Money
+
+    @property
+    def net(self) -> Money:
+        """``end - start``: new + expansion - contraction - churn + reactivation."""
+        return self.new + self.expansion - self.contraction - self.churn + self.reactivation
+
+
+def mrr_movements(
+    members: Iterable[Member], plans: Mapping[str, MembershipPlan], span: DateRange
+) -> MrrMovements:
+    """MRR at ``span``'s start and end, and the movements of the changes stamped in it.
+
+    Args:
+        members: The members (of one currency).
+        plans: Their membership plans by id.
+        span: The half-open range ``[start, end)``.
+
+    Raises:
+        InvalidValue: the plans are in more than one currency, or a member's plan is missing.
+    """
+    currencies = {p.price.currency for p in plans.values()}
+    if len(currencies) > 1:
+        raise InvalidValue("plans", sorted(currencies), "must share one currency")
+    zero = Money.zero(currencies.pop() if currencies else "USD")
+    start = end = new = churn = back = zero
+    for member in members:
+        plan = plans.get(member.plan_id)
+        if plan is None:
+            raise InvalidValue("plans", member.plan_id, f"holds no plan for member {member.id}")
+        mrr = monthly_amount(plan)
+        counted = ever = False
+        for change in member.history:
+            if change.at >= span.end:
+                break
+            counts = change.to in COUNTING
+            if change.at >= span.start and counts != counted:
+                if not counts:
+                    churn += mrr
+                elif ever:
+                    back += mrr
+                else:
+                    new += mrr
+            counted, ever = counts, ever or counts
+        if counts_at(member, span.start):
+            start += mrr
+        if counts_at(member, span.end):
+            end += mrr
+    return MrrMovements(start, end, new, zero, zero, churn, back)
+
+
+@attrs.frozen
+class SubscriptionMetrics:
+    """The subscription figures of some practices (one currency) over a range.
+
+    Attributes:
+        practices: The practice ids.
+        range: The range, cut at ``now`` (its end is the effective end).
+        now: The instant the figures were computed for.
+        mrr: Recurring revenue at the start and end, and its movements.
+        arr: 12 x MRR at the end.
+        members_start, members_end: Members counting at the start and at the end.
+        churned_members: Of the members counting at the start, those not counting at the end.
+        churn_events: Changes in the range that stopped a member counting.
+        logo_churn: ``churned_members / members_start`` in percent (the start-cohort form).
+        churn_event_rate: ``churn_events / members_start`` in percent (the ChartMogul and
+            Stripe form: every churn in the range, over the customers at its start).
+        revenue_churn: ``100 - grr``: the start cohort's recurring revenue lost.
+        grr: Gross revenue retention: of the start cohort's MRR, what each member still
+            brings at the end (none above their start), in percent.
+        nrr: Net revenue retention: the start cohort's MRR at the end over at the start, in
+            percent.
+        arpu: MRR at the end per member counting then (rounded half up).
+        ltv: ``arpu x months / (logo_churn / 100)``, ``months`` the range's length in
+            months (days x 12 / 365), rounded half up; ``None`` without churn.
+    """
+
+    practices: tuple[str, ...]
+    range: DateRange
+    now: datetime
+    mrr: MrrMovements
+    arr: Money
+    members_start: int
+    members_end: int
+    churned_members: int
+    churn_events: int
+    logo_churn: Decimal | None
+    churn_event_rate: Decimal | None
+    revenue_churn: Decimal | None
+    grr: Decimal | None
+    nrr: Decimal | None
+    arpu: Money | None
+    ltv: Money | None
+
+
+def _percent(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
+    if not whole:
+        return None
+    return (100 * Decimal(part) / Decimal(whole)).quantize(_PERCENT)
+
+
+def subscription_metrics(
+    store: Store,
+    *,
+    practices: Iterable[str] | str,
+    date_range: DateRange | Preset | str = Preset.LAST_30_DAYS,
+    now: datetime,
+) -> SubscriptionMetrics:
+    """The subscription figures of ``practices`` over ``date_range`` cut at ``now``.
+
+    A preset is resolved in the first practice's zone. The practices must share one
+    currency: their counts and amounts add.
+
+    Raises:
+        InvalidValue: no practice, or practices in several currencies.
+        NotFound: an unknown practice id.
+    """
+    ids = (practices,) if isinstance(practices, str) else tuple(practices)
+    if not ids:
+        raise InvalidValue("practices", ids, "name at least one practice")
+    found = [store.practices.get(p) for p in ids]
+    if len({p.currency for p in found}) > 1:
+        raise InvalidValue("practices", ids, "must share one currency to add their figures")
+    when = as_instant(now, "now")
+    span = (
+        date_range
+        if isinstance(date_range, DateRange)
+        else DateRange.preset(date_range, now=when, timezone=found[0].timezone)
+    ).cut(when)
+    scope = frozenset(ids)
+    plans = {p.id: p for p in store.membership_plans.find(ScopeQuery(practices=scope))}
+    members = list(store.members.find(MemberQuery(practices=scope)))
+    movements = mrr_movements(members, plans, span)
+    zero = Money.zero(found[0].currency)
+    cohort = [m for m in members if counts_at(m, span.start)]
+    at_end = sum(counts_at(m, span.end) for m in members)
+    churned = sum(not counts_at(m, span.end) for m in cohort)
+    events = sum(
+        1
+        for m in members
+        for c in m.history
+        if span.start <= c.at < span.end and c.to not in COUNTING and c.from_ in COUNTING
+    )
+    start_mrr = sum((monthly_amount(plans[m.plan_id]) for m in cohort), zero)
+    kept = sum((monthly_amount(plans[m.plan_id]) for m in cohort if counts_at(m, span.end)), zero)
+    grr = _percent(kept.amount, start_mrr.amount)
+    # Each member's MRR at the end, for the start cohort (equal to ``kept`` until members
+    # can change plan: then expansion and contraction move it).
+    cohort_end = sum(
+        (monthly_amount(plans[m.plan_id]) for m in cohort if counts_at(m, span.end)), zero
+    )
+    arpu = None
+    if at_end:
+        arpu = Money.from_minor(
+            (2 * movements.end.minor + at_end) // (2 * at_end), movements.end.currency
+        )
+    logo = _percent(churned, len(cohort))
+    ltv = None
+    if arpu is not None and churned:
+        seconds = Fraction(span.duration // timedelta(microseconds=1), 10**6)
+        months = seconds * 12 / (365 * 86400)
+        exact = arpu.minor * months * len(cohort) / churned
+        ltv = Money.from_minor(
+            (2 * exact.numerator + exact.denominator) // (2 * exact.denominator), arpu.currency
+        )
+    return SubscriptionMetrics(
+        practices=ids,
+        range=span,
+        now=when,
+        mrr=movements,
+        arr=movements.end * 12,
+        members_start=len(cohort),
+        members_end=at_end,
+        churned_members=churned,
+        churn_events=events,
+        logo_churn=logo,
+        churn_event_rate=_percent(events, len(cohort)),
+        revenue_churn=None if grr is None else Decimal(100) - grr,
+        grr=grr,
+        nrr=_percent(cohort_end.amount, start_mrr.amount),
+        arpu=arpu,
+        ltv=ltv,
+    )

@@ -1,0 +1,246 @@
+"""Subscription economics: MRR normalisation, movements that add up exactly, churn and
+revenue retention, ARPU and LTV; every figure also computed by a brute-force oracle."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smilepass_core import (
+    BillingCycle,
+    DateRange,
+    InMemoryStore,
+    InvalidValue,
+    Member,
+    MembershipPlan,
+    MembershipStatus,
+    Money,
+    Patient,
+    Practice,
+)
+from smilepass_core.demo import DEMO_NOW, demo_store
+from smilepass_core.subscriptions import (
+    MONTHLY_FACTORS,
+    monthly_amount,
+    mrr_movements,
+    subscription_metrics,
+)
+from smilepass_core.testing import strategies as sps
+
+COUNTING = (MembershipStatus.ACTIVE, MembershipStatus.FAILED)
+SEPTEMBER = DateRange(datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 10, 1, tzinfo=UTC), "UTC")
+
+
+def _plan(cycle: BillingCycle = BillingCycle.MONTHLY, price: str = "30.00") -> MembershipPlan:
+    return MembershipPlan("gold", "p", "Gold", Money.of(price, "AUD"), cycle)
+
+
+def _member(n: int, joined: datetime) -> Member:
+    member = Member.enrol(
+        id=f"m{n:03}",
+        practice_id="p",
+        plan_id="gold",
+        account_holder=Patient(f"pt{n}", "Ada Lovelace"),
+        start_date=joined.date(),
+        at=joined,
+    )
+    return member.activate(at=joined + timedelta(minutes=5))
+
+
+# -- the oracle: written from the definitions, sharing nothing with the module -------------
+
+
+def _status_before(member: Member, t: datetime) -> MembershipStatus | None:
+    status = None
+    for change in member.history:
+        if change.at < t:
+            status = change.to
+    return status
+
+
+def _oracle_mrr(members: list[Member], plan: MembershipPlan, t: datetime) -> Money:
+    """Members counting just before ``t``, times the plan's price a month, rounded half up."""
+    each = Fraction(plan.price.minor) * MONTHLY_FACTORS[plan.billing_cycle]
+    rounded = int(each) + (1 if each - int(each) >= Fraction(1, 2) else 0)
+    counted = sum(1 for m in members if _status_before(m, t) in COUNTING)
+    return Money.from_minor(rounded * counted, plan.price.currency)
+
+
+def _oracle_moves(members: list[Member], span: DateRange) -> tuple[int, int, int]:
+    """(new, reactivations, churns), counted from each change's own from_ and to."""
+    new = back = out = 0
+    for member in members:
+        first = next((c.at for c in member.history if c.to in COUNTING), None)
+        for change in member.history:
+            if not span.start <= change.at < span.end:
+                continue
+            entering = change.to in COUNTING and change.from_ not in COUNTING
+            leaving = change.to not in COUNTING and change.from_ in COUNTING
+            if entering and change.at == first:
+                new += 1
+            elif entering:
+                back += 1
+            elif leaving:
+                out += 1
+    return new, back, out
+
+
+class TestNormalisation:
+    @pytest.mark.parametrize(
+        ("cycle", "price", "monthly"),
+        [
+            (BillingCycle.WEEKLY, "10.00", "43.33"),
+            (BillingCycle.FORTNIGHTLY, "10.00", "21.67"),
+            (BillingCycle.MONTHLY, "49.90", "49.90"),
+            (BillingCycle.ANNUALLY, "100.00", "8.33"),
+            (BillingCycle.ANNUALLY, "0.06", "0.01"),  # 0.005 rounds half up
+        ],
+    )
+    def test_worked_values(self, cycle: BillingCycle, price: str, monthly: str) -> None:
+        assert str(monthly_amount(_plan(cycle, price)).amount) == monthly
+
+    @given(sps.membership_plans())
+    def test_within_half_a_minor_unit_of_the_exact_value(self, plan: MembershipPlan) -> None:
+        exact = Fraction(plan.price.minor) * MONTHLY_FACTORS[plan.billing_cycle]
+        assert abs(monthly_amount(plan).minor - exact) <= Fraction(1, 2)
+
+
+class TestWorkedExample:
+    """docs/metrics.md: 100 members at the start of September, 10 cancel, 5 join."""
+
+    def _store(self) -> InMemoryStore:
+        members = [_member(n, datetime(2026, 6, 1, tzinfo=UTC)) for n in range(100)]
+        for n in range(10):
+            members[n] = members[n].cancel(at=datetime(2026, 9, 10 + n, tzinfo=UTC))
+        members += [_member(100 + n, datetime(2026, 9, 20, tzinfo=UTC)) for n in range(5)]
+        return InMemoryStore.from_objects(
+            [Practice("p", "Harbour", "UTC", "AUD"), _plan(), *members]
+        )
+
+    def test_the_figures(self) -> None:
+        m = subscription_metrics(
+            self._store(),
+            practices="p",
+            date_range=SEPTEMBER,
+            now=datetime(2026, 10, 5, tzinfo=UTC),
+        )
+        assert (str(m.mrr.start), str(m.mrr.end)) == ("AUD 3,000.00", "AUD 2,850.00")
+        assert (str(m.mrr.new), str(m.mrr.churn), m.mrr.reactivation.is_zero()) == (
+            "AUD 150.00",
+            "AUD 300.00",
+            True,
+        )
+        assert (m.members_start, m.members_end, m.churned_members) == (100, 95, 10)
+        assert (m.logo_churn, m.churn_event_rate) == (Decimal("10.00"), Decimal("10.00"))
+        assert (m.grr, m.nrr, m.revenue_churn) == (
+            Decimal("90.00"),
+            Decimal("90.00"),
+            Decimal("10.00"),
+        )
+        assert str(m.arpu) == "AUD 30.00"
+        assert str(m.arr) == "AUD 34,200.00"
+        assert str(m.ltv) == "AUD 295.89"  # 30.00 x (30 x 12 / 365) / 0.10
+
+    def test_an_empty_start_is_undefined_not_zero(self) -> None:
+        store = InMemoryStore.from_objects(
+            [
+                Practice("p", "Harbour", "UTC", "AUD"),
+                _plan(),
+                _member(1, datetime(2026, 9, 20, tzinfo=UTC)),
+            ]
+        )
+        m = subscription_metrics(
+            store, practices="p", date_range=SEPTEMBER, now=datetime(2026, 10, 5, tzinfo=UTC)
+        )
+        assert (m.members_start, m.logo_churn, m.grr, m.nrr, m.ltv) == (0, None, None, None, None)
+        assert str(m.arpu) == "AUD 30.00"
+
+    def test_practices_in_two_currencies_are_refused(self) -> None:
+        store = demo_store()
+        with pytest.raises(InvalidValue):
+            subscription_metrics(store, practices=("syd", "nyc"), now=DEMO_NOW)
+        with pytest.raises(InvalidValue):
+            subscription_metrics(store, practices=(), now=DEMO_NOW)
+
+
+@st.composite
+def _members_and_span(draw: st.DrawFn) -> tuple[list[Member], MembershipPlan, DateRange, datetime]:
+    plan = draw(sps.membership_plans(practice_id="p", currency="AUD"))
+    members = draw(
+        st.lists(
+            sps.members(practice_id="p", plan_id=plan.id), max_size=12, unique_by=lambda m: m.id
+        )
+    )
+    times = sorted({c.at for m in members for c in m.history}) or [datetime(2026, 1, 1, tzinfo=UTC)]
+    near = st.sampled_from(times) | sps.instants()
+    a, b, c = sorted(draw(st.lists(near, min_size=3, max_size=3)))
+    return members, plan, DateRange(a, c, "UTC"), b
+
+
+class TestProperties:
+    @settings(max_examples=50)
+    @given(_members_and_span())
+    def test_movements_match_the_oracle_and_add_up(
+        self, case: tuple[list[Member], MembershipPlan, DateRange, datetime]
+    ) -> None:
+        members, plan, span, _ = case
+        moves = mrr_movements(members, {plan.id: plan}, span)
+        mrr = monthly_amount(plan)
+        assert moves.start == _oracle_mrr(members, plan, span.start)
+        assert moves.end == _oracle_mrr(members, plan, span.end)
+        new, back, out = _oracle_moves(members, span)
+        assert (moves.new, moves.reactivation, moves.churn) == (mrr * new, mrr * back, mrr * out)
+        assert moves.end == moves.start + moves.net
+
+    @settings(max_examples=50)
+    @given(_members_and_span())
+    def test_a_range_split_in_two_adds_up(
+        self, case: tuple[list[Member], MembershipPlan, DateRange, datetime]
+    ) -> None:
+        members, plan, span, middle = case
+        plans = {plan.id: plan}
+        whole = mrr_movements(members, plans, span)
+        first = mrr_movements(members, plans, DateRange(span.start, middle, "UTC"))
+        second = mrr_movements(members, plans, DateRange(middle, span.end, "UTC"))
+        assert first.end == second.start
+        for name in ("new", "churn", "reactivation", "expansion", "contraction"):
+            assert getattr(whole, name) == getattr(first, name) + getattr(second, name)
+
+    @settings(max_examples=25)
+    @given(sps.datasets(), st.data())
+    def test_the_store_figures_match_the_oracle(
+        self, dataset: sps.Dataset, data: st.DataObject
+    ) -> None:
+        store = InMemoryStore.from_objects(dataset.objects())
+        practice = data.draw(st.sampled_from(dataset.practices))
+        now = data.draw(sps.boundaries(dataset))
+        start = data.draw(sps.boundaries(dataset).filter(lambda t: t <= now))
+        span = DateRange(start, now + timedelta(days=1), "UTC")
+        m = subscription_metrics(store, practices=practice.id, date_range=span, now=now)
+        members = [x for x in dataset.members if x.practice_id == practice.id]
+        plans = {p.id: p for p in dataset.membership_plans}
+        cohort = [x for x in members if _status_before(x, span.start) in COUNTING]
+        stayed = [x for x in cohort if _status_before(x, now) in COUNTING]
+        assert (m.members_start, m.churned_members) == (len(cohort), len(cohort) - len(stayed))
+        start_mrr = sum((monthly_amount(plans[x.plan_id]).amount for x in cohort), Decimal(0))
+        kept = sum((monthly_amount(plans[x.plan_id]).amount for x in stayed), Decimal(0))
+        if start_mrr:
+            assert m.grr == (100 * kept / start_mrr).quantize(Decimal("0.01"))
+        else:
+            assert m.grr is None
+        assert (m.logo_churn is None) == (not cohort)
+
+
+def test_the_demo_identity_holds_for_every_preset() -> None:
+    store = demo_store()
+    for practice in ("syd", "nyc"):
+        for preset in ("last_7_days", "last_month", "this_quarter", "year_to_date"):
+            m = subscription_metrics(store, practices=practice, date_range=preset, now=DEMO_NOW)
+            assert m.mrr.end == m.mrr.start + m.mrr.net
+            assert m.members_end > 0
+            assert m.arr == m.mrr.end * 12
