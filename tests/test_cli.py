@@ -31,6 +31,7 @@ from smilepass_core.reports import (
     referral_tracking,
     weekly_check,
 )
+from smilepass_core.subscriptions import subscription_metrics
 
 NOW = "2026-11-26T09:00:00+11:00"
 
@@ -166,6 +167,23 @@ class TestReports:
         ]
         assert {r["currency"] for r in rows[3:]} == {"AUD", "USD"}
 
+    def test_subscriptions_in_each_format(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """The figures of subscription_metrics over the range, for one currency."""
+        metrics = subscription_metrics(
+            demo_store(), practices="syd", date_range="last_month", now=DEMO_NOW
+        )
+        args = ["subscriptions", "--practice", "syd", "--range", "last-month"]
+        code, out, _ = _run(capsys, *args, "--format", "json")
+        assert code == 0
+        assert json.loads(out) == json.loads(json.dumps(metrics.to_records(), default=str))
+        _, out, _ = _run(capsys, *args, "--format", "csv")
+        rows = list(csv.DictReader(io.StringIO(out)))
+        assert [r["figure"] for r in rows] == [r["figure"] for r in metrics.to_records()]
+        assert rows[6] == {"figure": "mrr_end", "value": str(metrics.mrr.end.amount), "unit": "AUD"}
+        _, out, _ = _run(capsys, *args)
+        assert out.splitlines()[2].split() == ["mrr_start", str(metrics.mrr.start.amount), "AUD"]
+        assert len(out.splitlines()) == 2 + len(metrics.to_records())
+
     def test_weekly_as_table_and_json(self, capsys: pytest.CaptureFixture[str]) -> None:
         """From the demo (no --data): the demo's own now."""
         check = weekly_check(demo_store(), now=DEMO_NOW, practices=("nyc", "syd"))
@@ -259,6 +277,7 @@ class TestUsage:
             (["export"], "the following arguments are required: --output"),
             (["export", "--output", "x", "--format", "xlsx"], "invalid choice: 'xlsx'"),
             (["frobnicate"], "invalid choice: 'frobnicate'"),
+            (["subscriptions"], "must share one currency"),
         ],
     )
     def test_refused(

@@ -8,6 +8,7 @@ Exit codes: 0 done; 1 bad data (each problem on a line of its own on standard er
 from __future__ import annotations
 
 import argparse
+import csv
 import io
 import json
 import sys
@@ -54,6 +55,7 @@ from smilepass_core.reports import (
 )
 from smilepass_core.reports._table import to_csv
 from smilepass_core.repositories import STORE_TYPES, Store
+from smilepass_core.subscriptions import SubscriptionMetrics, subscription_metrics
 
 __all__ = [
     "format_table",
@@ -313,6 +315,8 @@ _REPORTS = {
     "receivables": "aged receivables: unpaid instalments by days past due",
     "cohorts": "member retention by monthly cohort",
     "recovery": "of the charges that failed in the range, what was recovered since",
+    "subscriptions": "recurring revenue (MRR, ARR) and its movements, churn, retention, "
+    "ARPU and LTV over the range",
 }
 
 
@@ -556,6 +560,9 @@ def _report(
         return referral_tracking(store, practices=practices, as_of=now)
     if command == "receivables":
         return aged_receivables(store, at=now, practices=practices)
+    if command == "subscriptions":
+        span = _date_range(store, practices, date_range)
+        return subscription_metrics(store, practices=practices, date_range=span, now=now)
     if command == "recovery":
         span = _date_range(store, practices, date_range)
         return recovered_revenue(store, now=now, date_range=span, practices=practices)
@@ -563,6 +570,12 @@ def _report(
 
 
 def _as_table(result: Any) -> str:
+    if isinstance(result, SubscriptionMetrics):
+        rows = [
+            [r["figure"], "—" if r["value"] is None else str(r["value"]), r["unit"]]
+            for r in result.to_records()
+        ]
+        return format_table(["figure", "value", "unit"], rows, right=[1]) + "\n"
     if isinstance(result, Dashboard):
         return render_dashboard(result) + "\n"
     if isinstance(result, WeeklyCheck):
@@ -576,7 +589,11 @@ def _as_csv(result: Any) -> str:
     if isinstance(result, WeeklyCheck):
         raise _Usage("the weekly check has three tables: use --format table or json")
     out = io.StringIO()
-    if isinstance(result, Dashboard):
+    if isinstance(result, SubscriptionMetrics):
+        writer = csv.DictWriter(out, ["figure", "value", "unit"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(result.to_records())
+    elif isinstance(result, Dashboard):
         to_csv(figure_rows(result), FigureRow.COLUMNS, out)
     else:
         result.to_csv(out)

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -176,6 +176,37 @@ class SubscriptionMetrics:
     nrr: Decimal | None
     arpu: Money | None
     ltv: Money | None
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """Each figure as a record: ``figure``, ``value`` (a Decimal amount, count or
+        percent; ``None`` when undefined) and ``unit`` (a currency code, ``count`` or
+        ``percent``)."""
+        money = self.mrr.start.currency
+        figures: list[tuple[str, Money | Decimal | int | None, str]] = [
+            ("mrr_start", self.mrr.start, money),
+            ("new", self.mrr.new, money),
+            ("expansion", self.mrr.expansion, money),
+            ("contraction", self.mrr.contraction, money),
+            ("churn", self.mrr.churn, money),
+            ("reactivation", self.mrr.reactivation, money),
+            ("mrr_end", self.mrr.end, money),
+            ("arr", self.arr, money),
+            ("members_start", self.members_start, "count"),
+            ("members_end", self.members_end, "count"),
+            ("churned_members", self.churned_members, "count"),
+            ("churn_events", self.churn_events, "count"),
+            ("logo_churn", self.logo_churn, "percent"),
+            ("churn_event_rate", self.churn_event_rate, "percent"),
+            ("revenue_churn", self.revenue_churn, "percent"),
+            ("grr", self.grr, "percent"),
+            ("nrr", self.nrr, "percent"),
+            ("arpu", self.arpu, money),
+            ("ltv", self.ltv, money),
+        ]
+        return [
+            {"figure": f, "value": v.amount if isinstance(v, Money) else v, "unit": u}
+            for f, v, u in figures
+        ]
 
 
 def _percent(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
