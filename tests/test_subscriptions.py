@@ -3,7 +3,7 @@ revenue retention, ARPU and LTV; every figure also computed by a brute-force ora
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -24,6 +24,8 @@ from smilepass_core import (
     Practice,
 )
 from smilepass_core.demo import DEMO_NOW, demo_store
+from smilepass_core.periods import Unit, add_units, local_day, local_midnight
+from smilepass_core.reports import cohort_retention, revenue_cohorts
 from smilepass_core.subscriptions import (
     MONTHLY_FACTORS,
     monthly_amount,
@@ -244,3 +246,68 @@ def test_the_demo_identity_holds_for_every_preset() -> None:
             assert m.mrr.end == m.mrr.start + m.mrr.net
             assert m.members_end > 0
             assert m.arr == m.mrr.end * 12
+
+
+class TestRevenueCohorts:
+    def test_a_cohort_in_money(self) -> None:
+        """Three people join in June at AUD 30.00; one cancels in July, one is suspended
+        in August and resumes in September: 90.00, 60.00, 30.00, 60.00."""
+        members = [_member(n, datetime(2026, 6, 10, tzinfo=UTC)) for n in range(3)]
+        members[0] = members[0].cancel(at=datetime(2026, 7, 5, tzinfo=UTC))
+        members[1] = members[1].suspend(at=datetime(2026, 8, 5, tzinfo=UTC))
+        members[1] = members[1].activate(at=datetime(2026, 9, 5, tzinfo=UTC))
+        store = InMemoryStore.from_objects(
+            [Practice("p", "Harbour", "UTC", "AUD"), _plan(), *members]
+        )
+        (row,) = revenue_cohorts(store, now=datetime(2026, 10, 1, tzinfo=UTC)).rows
+        assert (row.cohort, row.size, str(row.starting)) == (date(2026, 6, 1), 3, "AUD 90.00")
+        assert [str(m.amount) for m in row.mrr] == ["90.00", "60.00", "30.00", "60.00"]
+        assert [str(r) for r in row.revenue_retention] == ["100.00", "66.67", "33.33", "66.67"]
+
+    @settings(max_examples=25)
+    @given(sps.datasets(), st.data())
+    def test_the_cohorts_of_people_in_money(
+        self, dataset: sps.Dataset, data: st.DataObject
+    ) -> None:
+        """Each revenue cohort has the people of the member cohort, and its MRR at each
+        month end is the brute-force sum of its counting memberships."""
+        store = InMemoryStore.from_objects(dataset.objects())
+        now = data.draw(sps.boundaries(dataset))
+        money = revenue_cohorts(store, now=now)
+        people = cohort_retention(store, now=now)
+        assert [(r.practice, r.cohort, r.size, len(r.mrr)) for r in money.rows] == [
+            (r.practice, r.cohort, r.size, len(r.active)) for r in people.rows
+        ]
+        plans = {p.id: p for p in dataset.membership_plans}
+        zones = {p.id: p.timezone for p in dataset.practices}
+        for row in money.rows:
+            holders = set()
+            for m in dataset.members:
+                if m.practice_id != row.practice or m.first_activated_at is None:
+                    continue
+                firsts = [
+                    x.first_activated_at
+                    for x in dataset.members
+                    if x.practice_id == row.practice
+                    and x.account_holder.id == m.account_holder.id
+                    and x.first_activated_at is not None
+                    and x.first_activated_at < now
+                ]
+                if (
+                    firsts
+                    and local_day(min(firsts), zones[row.practice]).replace(day=1) == row.cohort
+                ):
+                    holders.add(m.account_holder.id)
+            for k, mrr in enumerate(row.mrr):
+                end = local_midnight(add_units(row.cohort, Unit.MONTH, k + 1), zones[row.practice])
+                expected = sum(
+                    (
+                        monthly_amount(plans[m.plan_id])
+                        for m in dataset.members
+                        if m.practice_id == row.practice
+                        and m.account_holder.id in holders
+                        and _status_before(m, end) in COUNTING
+                    ),
+                    Money.zero(row.currency),
+                )
+                assert mrr == expected

@@ -5,7 +5,12 @@ accounting export, instalment forecast). Every report holds frozen rows with
 """
 
 from smilepass_core.reports._table import Rows
-from smilepass_core.reports.cohorts import CohortTable, cohort_retention
+from smilepass_core.reports.cohorts import (
+    CohortTable,
+    RevenueCohortTable,
+    cohort_retention,
+    revenue_cohorts,
+)
 from smilepass_core.reports.ledger import (
     AccountingExport,
     InstalmentForecast,
@@ -37,6 +42,7 @@ __all__ = [
     "PaymentPlanList",
     "RecoveredRevenue",
     "ReferralTracking",
+    "RevenueCohortTable",
     "Rows",
     "StaffAttribution",
     "WeeklyCheck",
@@ -48,6 +54,7 @@ __all__ = [
     "payment_plan_list",
     "recovered_revenue",
     "referral_tracking",
+    "revenue_cohorts",
     "staff_attribution",
     "weekly_check",
 ]

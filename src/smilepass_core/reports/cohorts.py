@@ -1,4 +1,5 @@
-"""Cohort retention: members grouped by the month they first became Active."""
+"""Cohort retention: members grouped by the month they first became Active, in people and
+in recurring revenue."""
 
 from __future__ import annotations
 
@@ -11,12 +12,21 @@ import attrs
 
 from smilepass_core.domain import Member, MembershipStatus
 from smilepass_core.kpi import Ratio
+from smilepass_core.money import Money
 from smilepass_core.periods import Unit, add_units, as_instant, local_midnight, zone
-from smilepass_core.queries import MemberQuery
+from smilepass_core.queries import MemberQuery, ScopeQuery
 from smilepass_core.reports._table import Report, Table, practice_ids, zones_of
 from smilepass_core.repositories import Store
+from smilepass_core.subscriptions import COUNTING, monthly_amount
 
-__all__ = ["CohortRow", "CohortTable", "cohort_retention"]
+__all__ = [
+    "CohortRow",
+    "CohortTable",
+    "RevenueCohortRow",
+    "RevenueCohortTable",
+    "cohort_retention",
+    "revenue_cohorts",
+]
 
 
 @attrs.frozen
@@ -94,3 +104,113 @@ def cohort_retention(
                 k += 1
             rows.append(CohortRow(practice_id, month, len(group), tuple(active)))
     return CohortTable(rows=tuple(rows), now=at, timezones=zones_of(store, ids))
+
+
+@attrs.frozen
+class RevenueCohortRow(Table):
+    """One cohort's recurring revenue: its month, size, starting MRR, and its MRR at the
+    end of each later month.
+
+    ``mrr[k]`` is the cohort's MRR (:func:`~smilepass_core.subscriptions.monthly_amount`
+    of each membership counting, Active or Failed) at the end of the k-th month after the
+    cohort's month; ``starting`` is what the cohort brought when each person first became
+    Active (the membership of that first activation).
+    """
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "practice",
+        "cohort",
+        "size",
+        "currency",
+        "starting",
+        "mrr",
+        "revenue_retention",
+    )
+
+    practice: str
+    cohort: date
+    size: int
+    currency: str
+    starting: Money
+    mrr: tuple[Money, ...]
+
+    @property
+    def revenue_retention(self) -> tuple[Decimal | None, ...]:
+        """``mrr[k] / starting`` in percent, two decimals (net: a person's later
+        memberships count; undefined for a starting MRR of zero)."""
+        if self.starting.is_zero():
+            return tuple(None for _ in self.mrr)
+        return tuple((100 * (m / self.starting)).quantize(Decimal("0.01")) for m in self.mrr)
+
+
+@attrs.frozen(repr=False)  # Report's short __repr__
+class RevenueCohortTable(Report):
+    """Revenue cohorts for each practice, cohorts oldest first."""
+
+    ROW: ClassVar[type[Table]] = RevenueCohortRow
+
+    rows: tuple[RevenueCohortRow, ...]
+    now: datetime
+    timezones: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)
+
+
+def revenue_cohorts(
+    store: Store, *, now: datetime, practices: Iterable[str] | str | None = None
+) -> RevenueCohortTable:
+    """The cohorts of :func:`cohort_retention` (account holders by the month they first
+    became Active, practice time) in money: each cohort's MRR at the end of each month
+    that has ended, and its revenue retention against its starting MRR."""
+    at = as_instant(now, "now")
+    rows = []
+    ids = practice_ids(store, practices)
+    for practice_id in ids:
+        practice = store.practices.get(practice_id)
+        tz = practice.timezone
+        scope = frozenset((practice_id,))
+        prices = {
+            p.id: monthly_amount(p)
+            for p in store.membership_plans.find(ScopeQuery(practices=scope))
+        }
+        members = store.members.find(MemberQuery(practices=scope, ever_active_before=at))
+        people: dict[str, list[Member]] = {}
+        for m in members:
+            people.setdefault(m.account_holder.id, []).append(m)
+        cohorts: dict[date, list[list[Member]]] = {}
+        starting: dict[date, Money] = {}
+        zero = Money.zero(practice.currency)
+        for records in people.values():
+            first = min(
+                (m for m in records if m.first_activated_at),
+                key=lambda m: (m.first_activated_at, m.id),
+            )
+            assert first.first_activated_at is not None
+            month = first.first_activated_at.astimezone(zone(tz)).date().replace(day=1)
+            cohorts.setdefault(month, []).append(records)
+            starting[month] = starting.get(month, zero) + prices[first.plan_id]
+        for month in sorted(cohorts):
+            mrr = []
+            k = 1
+            while (end := local_midnight(add_units(month, Unit.MONTH, k), tz)) <= at:
+                mrr.append(
+                    sum(
+                        (
+                            prices[m.plan_id]
+                            for records in cohorts[month]
+                            for m in records
+                            if m.status_before(end) in COUNTING
+                        ),
+                        zero,
+                    )
+                )
+                k += 1
+            rows.append(
+                RevenueCohortRow(
+                    practice_id,
+                    month,
+                    len(cohorts[month]),
+                    practice.currency,
+                    starting[month],
+                    tuple(mrr),
+                )
+            )
+    return RevenueCohortTable(rows=tuple(rows), now=at, timezones=zones_of(store, ids))
