@@ -88,6 +88,8 @@ def all_reports(store: InMemoryStore, now: datetime, timezone: str) -> dict[str,
         ),
         "aged_receivables": reports.aged_receivables(store, at=now),
         "cohort_retention": reports.cohort_retention(store, now=now),
+        "revenue_cohorts": reports.revenue_cohorts(store, now=now),
+        "recovered_revenue": reports.recovered_revenue(store, now=now, date_range=week),
     }
 
 
@@ -110,6 +112,8 @@ REPORT_TYPES = {
     "instalment_forecast": reports.InstalmentForecast,
     "aged_receivables": reports.AgedReceivables,
     "cohort_retention": reports.CohortTable,
+    "revenue_cohorts": reports.RevenueCohortTable,
+    "recovered_revenue": reports.RecoveredRevenue,
 }
 
 

@@ -49,7 +49,9 @@ from smilepass_core.reports import (
     InstalmentForecast,
     MembershipList,
     PaymentPlanList,
+    RecoveredRevenue,
     ReferralTracking,
+    RevenueCohortTable,
     StaffAttribution,
     WeeklyCheck,
     accounting_export,
@@ -58,7 +60,9 @@ from smilepass_core.reports import (
     instalment_forecast,
     membership_list,
     payment_plan_list,
+    recovered_revenue,
     referral_tracking,
+    revenue_cohorts,
     staff_attribution,
     weekly_check,
 )
@@ -92,6 +96,8 @@ REPORTS: dict[type[Report], Callable[[], Report]] = {
     PaymentPlanList: lambda: payment_plan_list(store(), as_of=DEMO_NOW),
     AgedReceivables: lambda: aged_receivables(store(), at=DEMO_NOW),
     CohortTable: lambda: cohort_retention(store(), now=DEMO_NOW),
+    RevenueCohortTable: lambda: revenue_cohorts(store(), now=DEMO_NOW),
+    RecoveredRevenue: lambda: recovered_revenue(store(), now=DEMO_NOW, date_range="last_month"),
     AccountingExport: lambda: accounting_export(store(), date_range=NOVEMBER, now=DEMO_NOW),
     InstalmentForecast: lambda: instalment_forecast(store(), date_range=NOVEMBER),
 }

@@ -62,7 +62,9 @@ from smilepass_core.reports import (
     InstalmentForecast,
     MembershipList,
     PaymentPlanList,
+    RecoveredRevenue,
     ReferralTracking,
+    RevenueCohortTable,
     StaffAttribution,
     WeeklyCheck,
 )
@@ -629,6 +631,22 @@ _SHAPES: Final[Mapping[type[Report], _Shape]] = {
         "cohort",
         "cohorts",
         lambda r: [f"Now {format_instant(r.now, r.shared_timezone)}"],
+    ),
+    RevenueCohortTable: _Shape(
+        "Revenue cohorts",
+        "cohort",
+        "cohorts",
+        lambda r: [f"Now {format_instant(r.now, r.shared_timezone)}"],
+    ),
+    RecoveredRevenue: _Shape(
+        "Recovered revenue",
+        "practice",
+        "practices",
+        lambda r: [
+            "Failed in "
+            + ", ".join(f"{p} {format_range(span)}" for p, span in r.ranges.items())
+            + f" · counted at {format_instant(r.now, r.shared_timezone)}"
+        ],
     ),
     AccountingExport: _Shape(
         "Accounting export",
