@@ -385,7 +385,7 @@ def _histories(draw: st.DrawFn) -> tuple[Member, MembershipPlan, list[Payment], 
 
 
 class TestProperties:
-    @settings(max_examples=60)
+    @settings(max_examples=40)
     @given(_histories())
     def test_due_less_collected_plus_refunded_is_outstanding_less_credit(
         self, case: tuple[Member, MembershipPlan, list[Payment], datetime]
@@ -397,7 +397,7 @@ class TestProperties:
         assert not s.credit.is_negative()
         assert s.credit.is_zero() or not s.unsettled  # credit only once every charge is paid
 
-    @settings(max_examples=60)
+    @settings(max_examples=40)
     @given(_histories())
     def test_charges_fall_due_only_on_billable_days_and_never_twice(
         self, case: tuple[Member, MembershipPlan, list[Payment], datetime]
@@ -417,7 +417,7 @@ class TestProperties:
             assert any(s in (None, *BILLABLE) for s in statuses)
             assert cancelled is None or midnight <= cancelled
 
-    @settings(max_examples=60)
+    @settings(max_examples=40)
     @given(_histories())
     def test_a_later_instant_only_adds_charges(
         self, case: tuple[Member, MembershipPlan, list[Payment], datetime]
@@ -430,7 +430,7 @@ class TestProperties:
             c.due_date for c in earlier.charges
         ]
 
-    @settings(max_examples=60)
+    @settings(max_examples=40)
     @given(
         _histories(),
         st.sampled_from(
@@ -620,7 +620,7 @@ class BillingMachine(RuleBasedStateMachine):
 
 
 TestBillingMachine = BillingMachine.TestCase
-TestBillingMachine.settings = settings(max_examples=30, stateful_step_count=25, deadline=None)
+TestBillingMachine.settings = settings(max_examples=20, stateful_step_count=25, deadline=None)
 
 
 def test_the_demo_ledger_agrees_with_the_billing_engine() -> None:

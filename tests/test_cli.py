@@ -101,29 +101,18 @@ class TestReports:
 
     @pytest.mark.parametrize("command", REPORTS)
     def test_json_is_the_reports_records(
-        self, data: Path, store: InMemoryStore, capsys: pytest.CaptureFixture[str], command: str
+        self, store: InMemoryStore, capsys: pytest.CaptureFixture[str], command: str
     ) -> None:
-        code, out, _ = _run(
-            capsys,
-            command,
-            "--data",
-            str(data),
-            "--now",
-            NOW,
-            "--practice",
-            "syd",
-            "--format",
-            "json",
-        )
+        code, out, _ = _run(capsys, command, "--now", NOW, "--practice", "syd", "--format", "json")
         records = _expected(command, store).to_records()
         assert code == 0
         assert json.loads(out) == json.loads(json.dumps(records, default=str))
 
     @pytest.mark.parametrize("command", REPORTS)
     def test_a_table_has_a_line_per_row(
-        self, data: Path, store: InMemoryStore, capsys: pytest.CaptureFixture[str], command: str
+        self, store: InMemoryStore, capsys: pytest.CaptureFixture[str], command: str
     ) -> None:
-        code, out, _ = _run(capsys, command, "--data", str(data), "--now", NOW, "--practice", "syd")
+        code, out, _ = _run(capsys, command, "--now", NOW, "--practice", "syd")
         report = _expected(command, store)
         lines = out.splitlines()
         assert code == 0

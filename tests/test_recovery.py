@@ -78,7 +78,7 @@ class TestExamples:
 
 
 class TestProperties:
-    @settings(max_examples=30)
+    @settings(max_examples=20)
     @given(dataset=sps.datasets(), data=st.data())
     def test_a_period_split_in_two_adds_up(self, dataset: sps.Dataset, data: st.DataObject) -> None:
         """For a boundary inside a range: the two halves' failed, recovered and written

@@ -185,7 +185,7 @@ def _members_and_span(draw: st.DrawFn) -> tuple[list[Member], MembershipPlan, Da
 
 
 class TestProperties:
-    @settings(max_examples=50)
+    @settings(max_examples=30)
     @given(_members_and_span())
     def test_movements_match_the_oracle_and_add_up(
         self, case: tuple[list[Member], MembershipPlan, DateRange, datetime]
@@ -199,7 +199,7 @@ class TestProperties:
         assert (moves.new, moves.reactivation, moves.churn) == (mrr * new, mrr * back, mrr * out)
         assert moves.end == moves.start + moves.net
 
-    @settings(max_examples=50)
+    @settings(max_examples=30)
     @given(_members_and_span())
     def test_a_range_split_in_two_adds_up(
         self, case: tuple[list[Member], MembershipPlan, DateRange, datetime]
@@ -213,7 +213,7 @@ class TestProperties:
         for name in ("new", "churn", "reactivation", "expansion", "contraction"):
             assert getattr(whole, name) == getattr(first, name) + getattr(second, name)
 
-    @settings(max_examples=25)
+    @settings(max_examples=15)
     @given(sps.datasets(), st.data())
     def test_the_store_figures_match_the_oracle(
         self, dataset: sps.Dataset, data: st.DataObject
@@ -264,7 +264,7 @@ class TestRevenueCohorts:
         assert [str(m.amount) for m in row.mrr] == ["90.00", "60.00", "30.00", "60.00"]
         assert [str(r) for r in row.revenue_retention] == ["100.00", "66.67", "33.33", "66.67"]
 
-    @settings(max_examples=25)
+    @settings(max_examples=15)
     @given(sps.datasets(), st.data())
     def test_the_cohorts_of_people_in_money(
         self, dataset: sps.Dataset, data: st.DataObject
