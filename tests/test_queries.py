@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from smilepass_core.domain import (
+    PAYMENT_PLAN_LIFECYCLE,
     Member,
     MembershipStatus,
     Patient,
@@ -1083,7 +1084,11 @@ class TestOverdueInstalments:
         cancelled_later = plan.cancel(at=feb16 + DAY)
         assert overdue_instalments(cancelled_later, at=feb16, timezone=SYDNEY)
         assert not overdue_instalments(cancelled_later, at=feb16 + DAY, timezone=SYDNEY)
-        offered_later = _plan(first_due=date(2026, 1, 15), at=feb16 + MICRO)
+        # A plan recorded by a host as offered later, with a due date already past (the
+        # constructor takes such a record; ``offer`` itself refuses a past first due date).
+        offered_later = attrs.evolve(
+            plan, history=PAYMENT_PLAN_LIFECYCLE.start(_P.PENDING, feb16 + MICRO, "offered")
+        )
         assert not overdue_instalments(offered_later, at=feb16, timezone=SYDNEY)
         assert overdue_instalments(offered_later, at=feb16 + MICRO, timezone=SYDNEY)
 

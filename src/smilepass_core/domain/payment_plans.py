@@ -7,7 +7,7 @@ import enum
 import operator
 from collections.abc import Iterable
 from contextvars import ContextVar
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Self
 
 import attrs
@@ -30,7 +30,7 @@ from smilepass_core.domain.lifecycle import (
 from smilepass_core.domain.practices import BillingCycle, Patient
 from smilepass_core.errors import InvalidValue, OutOfOrderChange, RuleViolation
 from smilepass_core.money import Money
-from smilepass_core.periods import as_instant
+from smilepass_core.periods import as_instant, local_day
 
 __all__ = [
     "PAYMENT_PLAN_LIFECYCLE",
@@ -248,12 +248,19 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
         instalments: int = 1,
         cycle: BillingCycle = BillingCycle.MONTHLY,
         member_id: str | None = None,
+        timezone: str | None = None,
     ) -> PaymentPlan:
         """A Pending plan of ``instalments`` (1 for Instant and Hold), due every ``cycle``
         from ``first_due``; amounts split by :meth:`Money.allocate` (remainder on the first).
 
+        ``first_due`` may not come before the offer's local date: the local date of ``at``
+        in ``timezone`` when it is given, otherwise the day before ``at``'s UTC date (the
+        earliest local date anywhere). A practice's own rules (totals, lengths, deferral,
+        members only) are checked by :func:`~smilepass_core.domain.templates.offer_from_template`.
+
         Raises:
-            InvalidValue: ``instalments`` below 1, or not 1 for Instant and Hold.
+            InvalidValue: ``instalments`` below 1, or not 1 for Instant and Hold; a
+                ``first_due`` before the offer's local date.
         """
         if not isinstance(instalments, int) or isinstance(instalments, bool) or instalments < 1:
             raise InvalidValue("instalments", instalments, "must be a whole number >= 1")
@@ -269,6 +276,15 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
             )
         if not isinstance(first_due, date) or isinstance(first_due, datetime):
             raise InvalidValue("first_due", first_due, "must be a date (not a datetime)")
+        earliest = (
+            local_day(at, timezone)
+            if timezone is not None
+            else as_instant(at).date() - timedelta(days=1)  # the earliest local date on Earth
+        )
+        if first_due < earliest:
+            raise InvalidValue(
+                "first_due", first_due, f"is before the offer's local date {earliest}"
+            )
         amounts = total.allocate(instalments)
         schedule = tuple(
             Instalment(k + 1, cycle.nth(first_due, k), amount) for k, amount in enumerate(amounts)
