@@ -513,7 +513,8 @@ class TestWeeklyHtml:
 
     def test_dashboard_then_three_lists(self) -> None:
         """Three KPI cards and more, then Failed plans, Overdue members and Converted
-        referrals headings with their counts, instants in the practice's zone."""
+        referrals headings with their counts, instants in the practice's zone, then what
+        was recovered of last week's failed charges."""
         c = check()
         page = parsed(c)
         assert page.classes()[0] == f"{ROOT_CLASS} {ROOT_CLASS}-weekly"
@@ -522,7 +523,8 @@ class TestWeeklyHtml:
         assert f"Failed payment plans to action · {len(c.failed_plans)}" in text
         assert f"Overdue members · {len(c.overdue_members)}" in text
         assert f"Referrals converted this week · {len(c.converted_referrals)}" in text
-        assert page.classes().count("smilepass-table") == 5
+        assert "Charges that failed last week, and what was recovered since" in text
+        assert page.classes().count("smilepass-table") == 6
         assert page.tags.count("style") == 1
         failed = c.failed_plans[0]
         tz = {"syd": SYDNEY, "nyc": "America/New_York"}[failed.practice]

@@ -67,6 +67,7 @@ from smilepass_core.reports import (
 )
 from smilepass_core.reports._table import FORMULA_TRIGGERS, neutralised
 from smilepass_core.reports.reconciliation import MembershipRow
+from smilepass_core.reports.recovery import RecoveryRow
 from smilepass_core.reports.referrals import ConversionSummary
 from smilepass_core.reports.weekly import ConvertedReferral, FailedPlan
 from smilepass_core.testing import strategies as sps
@@ -955,6 +956,11 @@ class TestWeeklyCheck:
             "New account holder  Referred by   Staff             Campaign        Converted",
             "------------------  ------------  ----------------  --------------  ----------",
             "Mary Jackson        Ada Lovelace  Sam (front desk)  Refer a friend  2026-11-24",
+            "",
+            "Charges that failed last week, and what was recovered since",
+            "Practice  Failed     Amount  Recovered  Outstanding  Written off    Rate",
+            "--------  ------  ---------  ---------  -----------  -----------  ------",
+            "p1             1  AUD 30.00   AUD 0.00    AUD 30.00     AUD 0.00  0.00 %",
         ]
         records = check.to_records()
         assert records["converted_referrals"] == [
@@ -979,7 +985,8 @@ class TestWeeklyCheck:
             ),
         ]
         text = render_weekly(weekly_check(store_of([*bondi_objects(), *walk_in]), now=NOW))
-        assert text[text.index("Referrals converted") :].split("\n") == [
+        section = text[text.index("Referrals converted") : text.index("\n\nCharges that failed")]
+        assert section.split("\n") == [
             "Referrals converted this week (2): say thank you",
             "New account holder  Referred by   Staff             Campaign        Converted",
             "------------------  ------------  ----------------  --------------  ----------",
@@ -1605,6 +1612,7 @@ class TestRecordsAndCsv:
             "failed_plans": FailedPlan.COLUMNS,
             "overdue_members": MembershipRow.COLUMNS,
             "converted_referrals": ConvertedReferral.COLUMNS,
+            "recovered_revenue": RecoveryRow.COLUMNS,
         }
         assert set(records) == set(columns)
         for section, rows in records.items():

@@ -69,6 +69,7 @@ from smilepass_core.reports import (
     WeeklyCheck,
 )
 from smilepass_core.reports._table import Report, Rows
+from smilepass_core.reports.recovery import RecoveryRow
 
 __all__ = [
     "CSS",
@@ -704,6 +705,12 @@ def _weekly_body(check: WeeklyCheck, max_rows: int | None) -> str:
     for name, rows in sections:
         parts.append(_heading(f"{name} · {len(rows):,}"))
         parts.append(_rows_table(tuple(rows), rows.row.COLUMNS, max_rows=max_rows, zones=zones))
+    if check.recovery is not None:
+        recovery = check.recovery
+        parts.append(_heading("Charges that failed last week, and what was recovered since"))
+        parts.append(
+            _rows_table(recovery.rows, RecoveryRow.COLUMNS, max_rows=max_rows, zones=zones)
+        )
     return "".join(parts)
 
 

@@ -157,4 +157,25 @@ def render_weekly(check: WeeklyCheck) -> str:
             ],
         ),
     ]
+    if check.recovery is not None:
+        parts += [
+            "",
+            "Charges that failed last week, and what was recovered since",
+            format_table(
+                ["Practice", "Failed", "Amount", "Recovered", "Outstanding", "Written off", "Rate"],
+                [
+                    [
+                        r.practice,
+                        str(r.failed_charges),
+                        show(r.failed),
+                        show(r.recovered),
+                        show(r.outstanding),
+                        show(r.written_off),
+                        show(r.recovery_rate, percent=True),
+                    ]
+                    for r in check.recovery.rows
+                ],
+                right=(1, 2, 3, 4, 5, 6),
+            ),
+        ]
     return "\n".join(parts)

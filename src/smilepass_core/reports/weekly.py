@@ -17,6 +17,7 @@ from smilepass_core.presentation import Shown
 from smilepass_core.queries import MemberQuery, PaymentPlanQuery, ReferralQuery, ScopeQuery
 from smilepass_core.reports._table import Rows, Table, as_it_stood, practice_ids, to_records
 from smilepass_core.reports.reconciliation import MembershipRow, membership_list
+from smilepass_core.reports.recovery import RecoveredRevenue, recovered_revenue
 from smilepass_core.repositories import Store
 
 __all__ = ["ConvertedReferral", "FailedPlan", "WeeklyCheck", "weekly_check"]
@@ -99,6 +100,8 @@ class WeeklyCheck(Shown):
         failed_plans: Failed payment plans, oldest failure first.
         overdue_members: Overdue members, longest overdue first.
         converted_referrals: Referrals converted this week, in time order.
+        recovery: Of the charges that failed last week (each practice's calendar week),
+            what was recovered by now (:func:`~smilepass_core.reports.recovered_revenue`).
     """
 
     week: DateRange
@@ -106,6 +109,7 @@ class WeeklyCheck(Shown):
     failed_plans: Rows[FailedPlan] = attrs.field(converter=_failed_rows)
     overdue_members: Rows[MembershipRow] = attrs.field(converter=_overdue_rows)
     converted_referrals: Rows[ConvertedReferral] = attrs.field(converter=_converted_rows)
+    recovery: RecoveredRevenue | None = None
 
     def __attrs_post_init__(self) -> None:
         # The lists show their instants in the week's zone, however they were given.
@@ -140,6 +144,7 @@ class WeeklyCheck(Shown):
             "failed_plans": to_records(self.failed_plans),
             "overdue_members": to_records(self.overdue_members),
             "converted_referrals": to_records(self.converted_referrals),
+            "recovered_revenue": to_records(self.recovery.rows) if self.recovery else [],
         }
 
 
@@ -214,6 +219,7 @@ def weekly_check(
         Rows(failed, row=FailedPlan, timezone=zone_name),
         Rows(overdue, row=MembershipRow, timezone=zone_name),
         Rows(converted, row=ConvertedReferral, timezone=zone_name),
+        recovered_revenue(store, now=at, date_range=Preset.LAST_WEEK, practices=ids),
     )
 
 
