@@ -44,6 +44,7 @@ from smilepass_core.kpi import (
     Kpi,
     KpiTargets,
     Ratio,
+    _weighted_goal,
     comparison_dashboard,
     dashboard,
     this_month,
@@ -942,14 +943,26 @@ class TestGoals:
         assert board.members.goal == 13
         assert board.revenue["AUD"].goal == aud("150")
 
-    def test_retention_goal_is_common_or_the_default(self) -> None:
-        """Practices sharing a retention goal show it; differing goals show the default's."""
+    def test_retention_goal_is_common_or_weighted(self) -> None:
+        """Practices sharing a retention goal show it; differing goals are weighted by the
+        members each practice's figure is over (here nobody yet: the plain mean)."""
         objects = [*setup(practice("p1")), *setup(practice("p2"))]
         both = KpiTargets(practices={"p1": Goals(retention=80), "p2": Goals(retention=80)})
         one = KpiTargets(practices={"p1": Goals(retention=80)})
         kwargs: dict[str, Any] = {"practices": ["p1", "p2"], "date_range": WEEK, "now": NOW}
         assert board_of(objects, targets=both, **kwargs).retention.goal == Decimal(80)
-        assert board_of(objects, targets=one, **kwargs).period_retention.goal == Decimal(95)
+        mixed = board_of(objects, targets=one, **kwargs)
+        assert mixed.retention_parts[0].denominator == 0
+        assert mixed.retention.goal == Decimal("87.50")  # (80 + 95) / 2
+        assert mixed.period_retention.goal == Decimal("87.50")
+
+    def test_a_weighted_goal_follows_the_members_behind_it(self) -> None:
+        """Three members behind p1's figure (goal 80 %), one behind p2's (goal 100 %):
+        (3 x 80 + 1 x 100) / 4 = 85 %; with nobody behind either, the plain mean."""
+        assert _weighted_goal([Decimal(80), Decimal(100)], [3, 1]) == Decimal("85.00")
+        assert _weighted_goal([Decimal(80), Decimal(95)], [0, 0]) == Decimal("87.50")
+        assert _weighted_goal([Decimal(90), Decimal(90)], [0, 5]) == Decimal(90)
+        assert _weighted_goal([Decimal(0), Decimal(100)], [2, 1]) == Decimal("33.33")
 
     def test_progress_is_undefined_against_a_zero_goal(self) -> None:
         """A goal of zero gives no progress, rather than a division error."""

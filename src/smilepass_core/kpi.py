@@ -416,6 +416,19 @@ class _PracticeFigures:
     committed: tuple[SeriesPoint[Money], ...]
 
 
+def _weighted_goal(goals: Sequence[Decimal], weights: Sequence[int]) -> Decimal:
+    """Several practices' percentage goal: their common goal, else each goal weighted by
+    the members its practice's figure is over (equal weights when none has any), rounded
+    half up to two decimals."""
+    if all(g == goals[0] for g in goals):
+        return goals[0]
+    total = sum(weights)
+    if total == 0:
+        weights, total = [1] * len(goals), len(goals)
+    exact = sum((g * w for g, w in zip(goals, weights, strict=True)), Decimal(0)) / total
+    return exact.quantize(Decimal("0.01"), rounding=ROUNDING)
+
+
 def _practice_figures(
     store: Store, practice: Practice, date_range: DateRange, now: datetime, unit: Unit
 ) -> _PracticeFigures:
@@ -568,10 +581,11 @@ def dashboard(
         figures.append(_practice_figures(store, practice, resolved, now, units[-1]))
 
     goals = [targets.for_practice(f.practice.id) for f in figures]
-    retention_goal = (
-        goals[0].retention
-        if all(g.retention == goals[0].retention for g in goals)
-        else targets.default.retention
+    retention_goal = _weighted_goal(
+        [g.retention for g in goals], [f.retention.denominator for f in figures]
+    )
+    period_goal = _weighted_goal(
+        [g.retention for g in goals], [f.period_retention.denominator for f in figures]
     )
 
     def combined(attribute: str) -> Ratio:
@@ -629,7 +643,7 @@ def dashboard(
             this_month_delta=active_end - sum(f.active_month_start for f in figures),
         ),
         retention=Kpi(retention_parts[0].percent, retention_parts[1].percent, retention_goal),
-        period_retention=Kpi(period_parts[0].percent, period_parts[1].percent, retention_goal),
+        period_retention=Kpi(period_parts[0].percent, period_parts[1].percent, period_goal),
         revenue=revenue,
         new_members=Series(_merge_series(f.new_members for f in figures), timezone=shown_in),
         committed_payments=committed,
