@@ -277,12 +277,12 @@ RENDERED = """\
 Range: [2026-09-28 00:00 → 2026-10-05 00:00) Australia/Sydney
 Now:   2026-10-04T22:00:00+00:00
 
-Figure                    Value   This month   Previous       Change          Goal  Progress
--------------------  ----------  -----------  ---------  -----------  ------------  --------
-Members (active)              4           +2          3           +1            25   16.00 %
-Retention %             66.67 %                 75.00 %      -8.33 %          95 %   70.18 %
-Period retention %     100.00 %                 66.67 %     +33.33 %          95 %  105.26 %
-Total revenue (AUD)  AUD 255.00  +AUD 270.00  AUD 30.00  +AUD 225.00  AUD 2,000.00   12.75 %
+Figure                    Value   This month   Previous       Change        Goal  Progress
+-------------------  ----------  -----------  ---------  -----------  ----------  --------
+Members (active)              4           +2          3           +1          25   16.00 %
+Retention %             66.67 %                 75.00 %      -8.33 %        95 %   70.18 %
+Period retention %     100.00 %                 66.67 %     +33.33 %        95 %  105.26 %
+Total revenue (AUD)  AUD 255.00  +AUD 270.00  AUD 30.00  +AUD 225.00  AUD 458.06   55.67 %
 
 New members and committed payments
 
@@ -337,10 +337,11 @@ class TestWorkedExample:
         assert worked.period_retention.progress == Decimal("105.26")
 
     def test_revenue(self, worked: Dashboard) -> None:
-        """Revenue is AUD 255.00, 270.00 this month, 30.00 the week before, 12.75 % of 2,000."""
+        """Revenue is AUD 255.00, 270.00 this month, 30.00 the week before: 55.67 % of the
+        2,000-a-month goal for 28 September to 4 October, 2,000 x (3/30 + 4/31) = 458.06."""
         revenue = worked.revenue["AUD"]
-        assert revenue == Kpi(aud("255"), aud("30"), aud("2000"), aud("270"))
-        assert (revenue.change, revenue.progress) == (aud("225"), Decimal("12.75"))
+        assert revenue == Kpi(aud("255"), aud("30"), aud("458.06"), aud("270"))
+        assert (revenue.change, revenue.progress) == (aud("225"), Decimal("55.67"))
         assert list(worked.revenue) == ["AUD"]
 
     def test_refund_leaves_the_earlier_week_alone(self) -> None:
@@ -380,7 +381,9 @@ class TestWorkedExample:
         """Bondi's own goals of 5, 80 % and AUD 250.00 give 80.00, 83.34 and 102.00 %."""
         targets = KpiTargets(
             default=Goals(members=10),
-            practices={"p1": Goals(members=5, retention=80, revenue=aud("250"))},
+            practices={
+                "p1": Goals(members=5, retention=80, revenue=aud("250"), revenue_per="range")
+            },
         )
         board = board_of(worked_objects(), date_range=WEEK, now=NOW, targets=targets)
         assert (board.members.goal, board.members.progress) == (5, Decimal("80.00"))
@@ -406,11 +409,11 @@ class TestWorkedExample:
         )
         assert board.period_retention_parts == (Ratio(4, 4), Ratio(3, 4))
         assert board.revenue == {
-            "AUD": Kpi(aud("285"), aud("30"), aud("4000"), aud("270")),
+            "AUD": Kpi(aud("285"), aud("30"), aud("916.12"), aud("270")),  # 2 x 458.06
             "NZD": Kpi(
                 Money.of("25", "NZD"),
                 Money.zero("NZD"),
-                Money.of("2000", "NZD"),
+                Money.of("458.06", "NZD"),
                 Money.of("25", "NZD"),
             ),
         }
@@ -436,7 +439,8 @@ class TestWorkedExample:
         assert (comparison.start, comparison.end) == (sydney(9, 21), sydney(9, 26, 15))
         assert board.members == Kpi(value=4, previous=3, goal=25, this_month_delta=2)
         assert board.retention_parts == (Ratio(4, 5), Ratio(3, 4))
-        assert board.revenue["AUD"] == Kpi(aud("245"), aud("30"), aud("2000"), aud("260"))
+        # The goal is for the whole week, 28 September to 4 October, not cut at Saturday.
+        assert board.revenue["AUD"] == Kpi(aud("245"), aud("30"), aud("458.06"), aud("260"))
         assert [v for _, v in series(board.new_members)] == [0, 0, 0, 1, 0, 0]
         assert board.new_members[-1].end == saturday
         assert [m.id for m in board.latest_new_members] == ["m3", "m6", "m5", "m2", "m1"]
@@ -466,7 +470,7 @@ class TestWorkedExample:
             assert (kpi.value, kpi.previous, kpi.change, kpi.progress) == (None,) * 4
             assert show(kpi.value, percent=True) == "—"
         zero = Money.zero("AUD")
-        assert board.revenue == {"AUD": Kpi(zero, zero, aud("2000"), zero)}
+        assert board.revenue == {"AUD": Kpi(zero, zero, aud("458.06"), zero)}
         assert board.revenue["AUD"].progress == Decimal("0.00")
         assert [p.value for p in board.new_members] == [0] * 7
         assert [p.value for p in board.committed_payments["AUD"]] == [zero] * 7
@@ -774,10 +778,11 @@ class TestRevenue:
         assert next_week.revenue["AUD"].previous == Money.zero("AUD")
 
     def test_plain_revenue_goal_is_in_the_practice_currency(self) -> None:
-        """A goal of 2,000 for a yen practice is JPY 2,000."""
+        """A goal of 2,000 a month for a yen practice is in yen, scaled to the last 7 days
+        in Tokyo (29 September to 5 October: 2,000 x (2/30 + 5/31) = 455.91, to the yen)."""
         yen = practice("p1", "Asia/Tokyo", "JPY")
         board = board_of(setup(yen), date_range="last_7_days", now=NOW)
-        assert board.revenue["JPY"].goal == Money.of("2000", "JPY")
+        assert board.revenue["JPY"].goal == Money.of("456", "JPY")
         assert list(board.revenue) == ["JPY"]
 
     def test_a_host_total_in_another_currency_is_refused(
@@ -936,8 +941,8 @@ class TestGoals:
         """An override applies to its practice; others get the default; goals add up."""
         objects = [*setup(practice("p1")), *setup(practice("p2"))]
         targets = KpiTargets(
-            default=Goals(members=10, revenue=aud("100")),
-            practices={"p1": Goals(members=3, revenue="50")},
+            default=Goals(members=10, revenue=aud("100"), revenue_per="range"),
+            practices={"p1": Goals(members=3, revenue="50", revenue_per="range")},
         )
         board = board_of(objects, practices=["p1", "p2"], date_range=WEEK, now=NOW, targets=targets)
         assert board.members.goal == 13

@@ -20,14 +20,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from fractions import Fraction
+from typing import Any, Final, Generic, TypeVar
 
 import attrs
 
 from smilepass_core.domain import Member, Practice
 from smilepass_core.errors import CurrencyMismatch, InvalidValue
 from smilepass_core.money import ROUNDING, Money, exact_decimal
-from smilepass_core.periods import DateRange, Preset, Unit, as_instant, local_midnight, zone
+from smilepass_core.periods import (
+    DateRange,
+    Preset,
+    Unit,
+    add_units,
+    as_instant,
+    local_midnight,
+    zone,
+)
 from smilepass_core.presentation import Items, Tabular
 from smilepass_core.queries import (
     MemberQuery,
@@ -40,6 +49,7 @@ from smilepass_core.queries import (
 from smilepass_core.repositories import Store
 
 __all__ = [
+    "GOAL_PERIODS",
     "Dashboard",
     "Feed",
     "Goals",
@@ -80,17 +90,40 @@ def _revenue_goal(value: Any) -> Money | Decimal:
     return result
 
 
+def _local_days(at: datetime, timezone: str) -> Fraction:
+    """``at`` as a count of local days: its local date's ordinal plus the elapsed share
+    of that day (a 23- or 25-hour day is still one day)."""
+    day = at.astimezone(zone(timezone)).date()
+    start = local_midnight(day, timezone)
+    length = local_midnight(day + timedelta(days=1), timezone) - start
+    return day.toordinal() + Fraction((at - start) // _ONE_US, length // _ONE_US)
+
+
+#: What a revenue goal is stated per: a calendar month (scaled to the range shown) or the
+#: range itself (used as given).
+GOAL_PERIODS: Final = ("month", "range")
+
+
+def _goal_period(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value not in GOAL_PERIODS:
+        raise InvalidValue(attribute.name, value, 'must be "month" or "range"')
+
+
 @attrs.frozen
 class Goals:
     """Goal targets of one practice: the manual's defaults are 25 members, 95 %, 2,000.
 
     ``revenue`` is Money (it must then be in the practice's currency) or a plain
-    amount meaning "in the practice's currency".
+    amount meaning "in the practice's currency", stated per ``revenue_per``: a calendar
+    month (the default; the dashboard scales it to its range, :meth:`revenue_for`) or the
+    range shown (used as given). ``members`` (Active members at the end) and
+    ``retention`` (a share) are levels: they are not scaled.
     """
 
     members: int = attrs.field(default=25, validator=_whole)
     retention: Decimal = attrs.field(default=Decimal(95), converter=_percent_goal)
     revenue: Money | Decimal = attrs.field(default=Decimal(2000), converter=_revenue_goal)
+    revenue_per: str = attrs.field(default="month", validator=_goal_period)
 
     def revenue_in(self, practice: Practice) -> Money:
         """The revenue goal as Money in ``practice``'s currency.
@@ -103,6 +136,40 @@ class Goals:
                 raise CurrencyMismatch(self.revenue.currency, practice.currency, "set a goal of")
             return self.revenue
         return Money.of(self.revenue, practice.currency)
+
+    def revenue_for(self, practice: Practice, span: DateRange) -> Money:
+        """The revenue goal for the range ``span`` (its full length, not cut at ``now``).
+
+        Per month (the default): each calendar month of the practice's zone that ``span``
+        overlaps adds the goal times the share of that month's local days it covers (a part
+        of a day counts as the part of that day's duration); the sum is rounded once, half
+        up, to the minor unit. Per range: the goal as given.
+
+        >>> from smilepass_core import Practice
+        >>> syd = Practice("syd", "Harbour", "Australia/Sydney", "AUD")
+        >>> week = DateRange.custom(date(2026, 11, 1), date(2026, 11, 7), timezone=syd.timezone)
+        >>> str(Goals().revenue_for(syd, week))
+        'AUD 466.67'
+        >>> str(Goals(revenue_per="range").revenue_for(syd, week))
+        'AUD 2,000.00'
+        """
+        goal = self.revenue_in(practice)
+        if self.revenue_per == "range":
+            return goal
+        tz = practice.timezone
+        share = Fraction(0)
+        if span.end > span.start:
+            month = span.start.astimezone(zone(tz)).date().replace(day=1)
+            while local_midnight(month, tz) < span.end:
+                following = add_units(month, Unit.MONTH, 1)
+                first = max(Fraction(month.toordinal()), _local_days(span.start, tz))
+                last = min(Fraction(following.toordinal()), _local_days(span.end, tz))
+                if last > first:
+                    share += (last - first) / (following - month).days
+                month = following
+        exact = goal.minor * share
+        rounded = (2 * exact.numerator + exact.denominator) // (2 * exact.denominator)
+        return Money.from_minor(rounded, goal.currency)
 
 
 def _goals(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -602,7 +669,7 @@ def dashboard(
         revenue[currency] = Kpi(
             value=sum((f.revenue for f, _ in mine), zero),
             previous=sum((f.revenue_previous for f, _ in mine), zero),
-            goal=sum((g.revenue_in(f.practice) for f, g in mine), zero),
+            goal=sum((g.revenue_for(f.practice, f.date_range) for f, g in mine), zero),
             this_month_delta=sum((f.revenue_month for f, _ in mine), zero),
         )
         committed[currency] = Series(
