@@ -44,6 +44,7 @@ from smilepass_core import (
     PaymentType,
     Practice,
     Referral,
+    ReferralQuery,
     ReferralStatus,
     StaffUser,
     Unit,
@@ -525,6 +526,43 @@ class TestReferralTracking:
             "Margaret Hamilton",
             "Mary Jackson",
         ]
+
+
+class TestSignUps:
+    """Conversion counts every sign-up: members who joined with a campaign's code or by a
+    staff user without a referral count beside the referrals converted."""
+
+    def test_bondi(self, bondi: InMemoryStore) -> None:
+        """Alan joined with the Refer-a-friend code (c1) without a referral; Sam (s1)
+        enrolled Ada and Alan: their sign-ups are the conversions plus those members."""
+        report = referral_tracking(bondi)
+        campaigns = {s.key: s for s in report.by_campaign}
+        users = {s.key: s for s in report.by_user}
+        direct = [
+            m
+            for m in bondi.members.find(MemberQuery())
+            if m.id not in {r.member_id for r in bondi.referrals.find(ReferralQuery())}
+        ]
+        for key, summary in campaigns.items():
+            walk_ins = 0 if key is None else sum(m.campaign_id == key for m in direct)
+            assert summary.sign_ups == summary.conversions + walk_ins
+        for key, summary in users.items():
+            walk_ins = 0 if key is None else sum(m.staff_user_id == key for m in direct)
+            assert summary.sign_ups == summary.conversions + walk_ins
+        assert any(s.sign_ups > s.conversions for s in report.by_user)
+
+    def test_the_demo_shows_the_invisible_members(self, demo: InMemoryStore) -> None:
+        """Spring Smile Check: one referral, not converted, yet six members joined with
+        its code (the issue's invisible sign-ups)."""
+        report = referral_tracking(demo, practices="syd", as_of=DEMO_NOW)
+        spring = next(s for s in report.by_campaign if s.name == "Spring Smile Check")
+        assert (spring.referrals, spring.conversions, spring.sign_ups) == (1, 0, 6)
+
+    def test_a_member_enrolled_later_is_not_yet_a_sign_up(self, bondi: InMemoryStore) -> None:
+        """As of a day before a member's enrolment, they are not counted."""
+        first = min(bondi.members.find(MemberQuery()), key=lambda m: m.created_at)
+        before = referral_tracking(bondi, as_of=first.created_at - timedelta(days=1))
+        assert all(s.sign_ups == s.conversions == 0 for s in before.by_user)
 
 
 class TestReferralTrackingProperties:
@@ -1598,6 +1636,7 @@ class TestRecordsAndCsv:
             "referrals": 2,
             "conversions": 2,
             "conversion_rate": Decimal("100.00"),
+            "sign_ups": 2,
             "revenue": None,
             "currency": AUD,
         }

@@ -75,7 +75,12 @@ class ReferralRow(Table):
 @attrs.frozen
 class ConversionSummary(Table):
     """Referrals, conversions and the revenue collected from converted members, for one
-    campaign or one staff user (``key`` is its id; ``None``: no campaign / no user)."""
+    campaign or one staff user (``key`` is its id; ``None``: no campaign / no user).
+
+    ``sign_ups`` counts every member who joined through it: the conversions, plus the
+    members attributed to it (their ``campaign_id`` or ``staff_user_id``) who joined
+    without a referral; for the ``None`` group (no campaign, no user), the conversions
+    only (``None`` when not counted)."""
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "key",
@@ -83,6 +88,7 @@ class ConversionSummary(Table):
         "referrals",
         "conversions",
         "conversion_rate",
+        "sign_ups",
         "revenue",
         "currency",
     )
@@ -93,6 +99,7 @@ class ConversionSummary(Table):
     conversions: int
     revenue: Money | None
     currency: str
+    sign_ups: int | None = None
 
     @property
     def conversion_rate(self) -> Decimal | None:
@@ -183,9 +190,29 @@ def referral_tracking(
     )
     revenue = _revenue_by_member(store, ids, everyone, revenue_range)
 
+    # Members who joined without a referral (as they stood at `at`), for the sign-ups.
+    all_referrals = store.referrals.find(ReferralQuery(practices=ids))
+    all_members = store.members.find(MemberQuery(practices=ids))
+    if at is not None:
+        all_referrals = as_it_stood(all_referrals, at)
+        all_members = as_it_stood(all_members, at)
+    referred = {r.member_id for r in all_referrals if r.member_id is not None}
+    direct = [
+        m
+        for m in all_members
+        if m.id not in referred
+        and (start_from is None or m.start_date >= start_from)
+        and (start_until is None or m.start_date <= start_until)
+    ]
+
     def summaries(
         key_of: Any, names: Mapping[str, str], listed: Iterable[Any]
     ) -> tuple[ConversionSummary, ...]:
+        joined: dict[tuple[str | None, str], int] = {}
+        for m in direct:
+            if key_of(m) is not None:  # a walk-in is nobody's sign-up
+                group = (key_of(m), currencies[m.practice_id])
+                joined[group] = joined.get(group, 0) + 1
         groups: dict[tuple[str | None, str], list[Referral]] = {
             (obj.id, currencies[obj.practice_id]): [] for obj in listed
         }
@@ -211,6 +238,7 @@ def referral_tracking(
                     len(converted),
                     money,
                     currency,
+                    len(converted) + joined.get((key, currency), 0),
                 )
             )
         return tuple(result)
