@@ -79,31 +79,54 @@ def cohort_retention(
     ids = practice_ids(store, practices)
     for practice_id in ids:
         tz = store.practices.get(practice_id).timezone
-        members = store.members.find(
-            MemberQuery(practices=frozenset((practice_id,)), ever_active_before=at)
-        )
-        people: dict[str, list[Member]] = {}
-        for m in members:
-            people.setdefault(m.account_holder.id, []).append(m)
-        cohorts: dict[date, list[list[Member]]] = {}
-        for records in people.values():
-            first = min(m.first_activated_at for m in records if m.first_activated_at)
-            month = first.astimezone(zone(tz)).date().replace(day=1)
-            cohorts.setdefault(month, []).append(records)
-        for month in sorted(cohorts):
-            group = cohorts[month]
-            active = []
-            k = 1
-            while (end := local_midnight(add_units(month, Unit.MONTH, k), tz)) <= at:
-                active.append(
-                    sum(
-                        any(m.status_before(end) is MembershipStatus.ACTIVE for m in records)
-                        for records in group
-                    )
+        for month, group in _cohorts(store, practice_id, tz, at).items():
+            active = [
+                sum(
+                    any(m.status_before(end) is MembershipStatus.ACTIVE for m in records)
+                    for records in group
                 )
-                k += 1
+                for end in _month_ends(month, tz, at)
+            ]
             rows.append(CohortRow(practice_id, month, len(group), tuple(active)))
     return CohortTable(rows=tuple(rows), now=at, timezones=zones_of(store, ids))
+
+
+def _first(records: list[Member]) -> Member:
+    """A person's membership of their first activation."""
+    return min(
+        (m for m in records if m.first_activated_at is not None),
+        key=lambda m: (m.first_activated_at or m.created_at, m.id),
+    )
+
+
+def _cohorts(
+    store: Store, practice_id: str, tz: str, at: datetime
+) -> dict[date, list[list[Member]]]:
+    """The practice's account holders (each a list of their memberships) by the month of
+    their first activation before ``at``, in practice time; oldest month first."""
+    members = store.members.find(
+        MemberQuery(practices=frozenset((practice_id,)), ever_active_before=at)
+    )
+    people: dict[str, list[Member]] = {}
+    for m in members:
+        people.setdefault(m.account_holder.id, []).append(m)
+    cohorts: dict[date, list[list[Member]]] = {}
+    for records in people.values():
+        first = _first(records).first_activated_at
+        assert first is not None
+        cohorts.setdefault(first.astimezone(zone(tz)).date().replace(day=1), []).append(records)
+    return dict(sorted(cohorts.items()))
+
+
+def _month_ends(month: date, tz: str, at: datetime) -> list[datetime]:
+    """The ends of ``month`` and of each later month that have come by ``at`` (each the
+    next month's first local midnight)."""
+    ends = []
+    k = 1
+    while (end := local_midnight(add_units(month, Unit.MONTH, k), tz)) <= at:
+        ends.append(end)
+        k += 1
+    return ends
 
 
 @attrs.frozen
@@ -166,51 +189,26 @@ def revenue_cohorts(
     for practice_id in ids:
         practice = store.practices.get(practice_id)
         tz = practice.timezone
-        scope = frozenset((practice_id,))
-        prices = {
-            p.id: monthly_amount(p)
-            for p in store.membership_plans.find(ScopeQuery(practices=scope))
-        }
-        members = store.members.find(MemberQuery(practices=scope, ever_active_before=at))
-        people: dict[str, list[Member]] = {}
-        for m in members:
-            people.setdefault(m.account_holder.id, []).append(m)
-        cohorts: dict[date, list[list[Member]]] = {}
-        starting: dict[date, Money] = {}
+        plans = store.membership_plans.find(ScopeQuery(practices=frozenset((practice_id,))))
+        prices = {p.id: monthly_amount(p) for p in plans}
         zero = Money.zero(practice.currency)
-        for records in people.values():
-            first = min(
-                (m for m in records if m.first_activated_at),
-                key=lambda m: (m.first_activated_at, m.id),
-            )
-            assert first.first_activated_at is not None
-            month = first.first_activated_at.astimezone(zone(tz)).date().replace(day=1)
-            cohorts.setdefault(month, []).append(records)
-            starting[month] = starting.get(month, zero) + prices[first.plan_id]
-        for month in sorted(cohorts):
-            mrr = []
-            k = 1
-            while (end := local_midnight(add_units(month, Unit.MONTH, k), tz)) <= at:
-                mrr.append(
-                    sum(
-                        (
-                            prices[m.plan_id]
-                            for records in cohorts[month]
-                            for m in records
-                            if m.status_before(end) in COUNTING
-                        ),
-                        zero,
-                    )
+        for month, group in _cohorts(store, practice_id, tz, at).items():
+            mrr = [
+                sum(
+                    (
+                        prices[m.plan_id]
+                        for records in group
+                        for m in records
+                        if m.status_before(end) in COUNTING
+                    ),
+                    zero,
                 )
-                k += 1
+                for end in _month_ends(month, tz, at)
+            ]
+            starting = sum((prices[_first(records).plan_id] for records in group), zero)
             rows.append(
                 RevenueCohortRow(
-                    practice_id,
-                    month,
-                    len(cohorts[month]),
-                    practice.currency,
-                    starting[month],
-                    tuple(mrr),
+                    practice_id, month, len(group), practice.currency, starting, tuple(mrr)
                 )
             )
     return RevenueCohortTable(rows=tuple(rows), now=at, timezones=zones_of(store, ids))
