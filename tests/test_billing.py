@@ -16,12 +16,15 @@ from smilepass_core import (
     CurrencyMismatch,
     InvalidValue,
     Member,
+    MemberQuery,
     MembershipPlan,
     MembershipStatus,
     Money,
     Patient,
     Payment,
+    PaymentQuery,
     RuleViolation,
+    ScopeQuery,
 )
 from smilepass_core.domain.billing import (
     BILLABLE,
@@ -653,3 +656,30 @@ def test_the_demo_ledger_agrees_with_the_billing_engine() -> None:
         seen.add((member.status, bool(statement.unsettled)))
     assert (MembershipStatus.ACTIVE, False) in seen
     assert (MembershipStatus.FAILED, True) in seen
+
+
+class TestDunningWorklist:
+    """The worklist is every member's dunning actions, oldest first; sent reminders out."""
+
+    def test_the_demo_worklist_is_each_members_actions(self) -> None:
+        from smilepass_core.demo import DEMO_NOW, demo_store
+        from smilepass_core.reports import dunning_worklist
+
+        store = demo_store()
+        worklist = dunning_worklist(store, now=DEMO_NOW, practices="syd")
+        expected = []
+        plans = {p.id: p for p in store.membership_plans.find(ScopeQuery())}
+        payments = store.payments.find(PaymentQuery(practices=("syd",)))
+        for member in store.members.find(MemberQuery(practices=("syd",))):
+            expected += [
+                a.key
+                for a in dunning_actions(
+                    member, plans[member.plan_id], payments, at=DEMO_NOW, timezone=SYD
+                )
+            ]
+        assert sorted(r.key for r in worklist.rows) == sorted(expected)
+        assert len(expected) > 0
+        assert [r.due_at for r in worklist.rows] == sorted(r.due_at for r in worklist.rows)
+        reminders = {r.key for r in worklist.rows if r.step is DunningStep.REMIND}
+        again = dunning_worklist(store, now=DEMO_NOW, practices="syd", sent=reminders)
+        assert {r.key for r in again.rows} == {r.key for r in worklist.rows} - reminders

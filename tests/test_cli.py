@@ -25,6 +25,7 @@ from smilepass_core.periods import DateRange
 from smilepass_core.reports import (
     aged_receivables,
     cohort_retention,
+    dunning_worklist,
     membership_list,
     payment_plan_list,
     recovered_revenue,
@@ -65,13 +66,14 @@ def _expected(command: str, store: InMemoryStore) -> Any:
         "referrals": lambda: referral_tracking(store, practices=("syd",), as_of=now),
         "receivables": lambda: aged_receivables(store, at=now, practices=("syd",)),
         "cohorts": lambda: cohort_retention(store, now=now, practices=("syd",)),
+        "dunning": lambda: dunning_worklist(store, now=now, practices=("syd",)),
         "recovery": lambda: recovered_revenue(
             store, now=now, practices=("syd",), date_range="last_7_days"
         ),
     }[command]()
 
 
-REPORTS = ["members", "plans", "referrals", "receivables", "cohorts", "recovery"]
+REPORTS = ["members", "plans", "referrals", "receivables", "cohorts", "recovery", "dunning"]
 
 
 class TestReports:

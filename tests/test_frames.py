@@ -90,6 +90,7 @@ def all_reports(store: InMemoryStore, now: datetime, timezone: str) -> dict[str,
         "cohort_retention": reports.cohort_retention(store, now=now),
         "revenue_cohorts": reports.revenue_cohorts(store, now=now),
         "recovered_revenue": reports.recovered_revenue(store, now=now, date_range=week),
+        "dunning_worklist": reports.dunning_worklist(store, now=now),
     }
 
 
@@ -114,6 +115,7 @@ REPORT_TYPES = {
     "cohort_retention": reports.CohortTable,
     "revenue_cohorts": reports.RevenueCohortTable,
     "recovered_revenue": reports.RecoveredRevenue,
+    "dunning_worklist": reports.DunningWorklist,
 }
 
 

@@ -46,6 +46,7 @@ from smilepass_core.reports import (
     AccountingExport,
     AgedReceivables,
     CohortTable,
+    DunningWorklist,
     InstalmentForecast,
     MembershipList,
     PaymentPlanList,
@@ -57,6 +58,7 @@ from smilepass_core.reports import (
     accounting_export,
     aged_receivables,
     cohort_retention,
+    dunning_worklist,
     instalment_forecast,
     membership_list,
     payment_plan_list,
@@ -98,6 +100,7 @@ REPORTS: dict[type[Report], Callable[[], Report]] = {
     CohortTable: lambda: cohort_retention(store(), now=DEMO_NOW),
     RevenueCohortTable: lambda: revenue_cohorts(store(), now=DEMO_NOW),
     RecoveredRevenue: lambda: recovered_revenue(store(), now=DEMO_NOW, date_range="last_month"),
+    DunningWorklist: lambda: dunning_worklist(store(), now=DEMO_NOW),
     AccountingExport: lambda: accounting_export(store(), date_range=NOVEMBER, now=DEMO_NOW),
     InstalmentForecast: lambda: instalment_forecast(store(), date_range=NOVEMBER),
 }

@@ -47,6 +47,7 @@ from smilepass_core.reports import (
     WeeklyCheck,
     aged_receivables,
     cohort_retention,
+    dunning_worklist,
     membership_list,
     payment_plan_list,
     recovered_revenue,
@@ -315,6 +316,7 @@ _REPORTS = {
     "receivables": "aged receivables: unpaid instalments by days past due",
     "cohorts": "member retention by monthly cohort",
     "recovery": "of the charges that failed in the range, what was recovered since",
+    "dunning": "the dunning actions due now for every member (the default policy)",
     "subscriptions": "recurring revenue (MRR, ARR) and its movements, churn, retention, "
     "ARPU and LTV over the range",
 }
@@ -563,6 +565,8 @@ def _report(
     if command == "subscriptions":
         span = _date_range(store, practices, date_range)
         return subscription_metrics(store, practices=practices, date_range=span, now=now)
+    if command == "dunning":
+        return dunning_worklist(store, now=now, practices=practices)
     if command == "recovery":
         span = _date_range(store, practices, date_range)
         return recovered_revenue(store, now=now, date_range=span, practices=practices)

@@ -59,6 +59,7 @@ from smilepass_core.reports import (
     AccountingExport,
     AgedReceivables,
     CohortTable,
+    DunningWorklist,
     InstalmentForecast,
     MembershipList,
     PaymentPlanList,
@@ -632,6 +633,12 @@ _SHAPES: Final[Mapping[type[Report], _Shape]] = {
         "cohort",
         "cohorts",
         lambda r: [f"Now {format_instant(r.now, r.shared_timezone)}"],
+    ),
+    DunningWorklist: _Shape(
+        "Dunning worklist",
+        "action",
+        "actions",
+        lambda r: [f"Due at {format_instant(r.now, r.shared_timezone)}"],
     ),
     RevenueCohortTable: _Shape(
         "Revenue cohorts",

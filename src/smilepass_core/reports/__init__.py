@@ -11,6 +11,7 @@ from smilepass_core.reports.cohorts import (
     cohort_retention,
     revenue_cohorts,
 )
+from smilepass_core.reports.dunning import DunningWorklist, dunning_worklist
 from smilepass_core.reports.ledger import (
     AccountingExport,
     InstalmentForecast,
@@ -37,6 +38,7 @@ __all__ = [
     "AccountingExport",
     "AgedReceivables",
     "CohortTable",
+    "DunningWorklist",
     "InstalmentForecast",
     "MembershipList",
     "PaymentPlanList",
@@ -49,6 +51,7 @@ __all__ = [
     "accounting_export",
     "aged_receivables",
     "cohort_retention",
+    "dunning_worklist",
     "instalment_forecast",
     "membership_list",
     "payment_plan_list",
