@@ -961,6 +961,32 @@ class TestGoals:
         assert mixed.retention.goal == Decimal("87.50")  # (80 + 95) / 2
         assert mixed.period_retention.goal == Decimal("87.50")
 
+    def test_a_range_in_another_zone_keeps_its_own_months(self) -> None:
+        """A UTC range for a Sydney practice, 25 October to 1 November UTC: its last
+        instant is in October in UTC (in Sydney it is 1 November), so "this month" is the
+        UTC October and the revenue goal is 7/31 of a month."""
+        syd = practice("p1")
+        member = joined("m1", sydney(9, 1))
+        pays = [
+            Payment(
+                f"c{d}",
+                "p1",
+                aud("30"),
+                "charge",
+                "succeeded",
+                datetime(2026, 10, d, 10, tzinfo=UTC),
+                member_id="m1",
+            )
+            for d in (20, 28)
+        ]
+        span = DateRange(
+            datetime(2026, 10, 25, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC), "UTC"
+        )
+        board = board_of([*setup(syd), member, *pays], date_range=span, now=sydney(11, 5, 9))
+        revenue = board.revenue["AUD"]
+        assert (revenue.value, revenue.this_month_delta) == (aud("30"), aud("60"))
+        assert revenue.goal == aud("451.61")  # 2,000 x 7/31
+
     def test_a_weighted_goal_follows_the_members_behind_it(self) -> None:
         """Three members behind p1's figure (goal 80 %), one behind p2's (goal 100 %):
         (3 x 80 + 1 x 100) / 4 = 85 %; with nobody behind either, the plain mean."""

@@ -140,10 +140,11 @@ class Goals:
     def revenue_for(self, practice: Practice, span: DateRange) -> Money:
         """The revenue goal for the range ``span`` (its full length, not cut at ``now``).
 
-        Per month (the default): each calendar month of the practice's zone that ``span``
-        overlaps adds the goal times the share of that month's local days it covers (a part
-        of a day counts as the part of that day's duration); the sum is rounded once, half
-        up, to the minor unit. Per range: the goal as given.
+        Per month (the default): each calendar month (in ``span``'s zone: for a preset,
+        the practice's) that ``span`` overlaps adds the goal times the share of that
+        month's local days it covers (a part of a day counts as the part of that day's
+        duration); the sum is rounded once, half up, to the minor unit. Per range: the
+        goal as given.
 
         >>> from smilepass_core import Practice
         >>> syd = Practice("syd", "Harbour", "Australia/Sydney", "AUD")
@@ -156,7 +157,7 @@ class Goals:
         goal = self.revenue_in(practice)
         if self.revenue_per == "range":
             return goal
-        tz = practice.timezone
+        tz = span.timezone  # months in the range's zone, as "this month" is
         share = Fraction(0)
         if span.end > span.start:
             month = span.start.astimezone(zone(tz)).date().replace(day=1)
