@@ -32,9 +32,10 @@ from smilepass_core.__main__ import (
     render_practice,
 )
 from smilepass_core.demo import DEMO_NOW, DEMO_SEED, DemoData, load_demo
-from smilepass_core.io.text import render_dashboard, render_weekly
+from smilepass_core.io.text import render_dashboard, render_subscriptions, render_weekly
 from smilepass_core.kpi import dashboard
 from smilepass_core.reports import weekly_check
+from smilepass_core.subscriptions import subscription_metrics
 
 NOW = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)  # 16:00 in Sydney, midnight in New York
 T = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -267,6 +268,12 @@ class TestRenderPractice:
                 "As of 2026-11-25 16:00 AEDT",
                 "Dashboard, compared with the previous period\n"
                 "--------------------------------------------\n" + render_dashboard(board),
+                "Recurring revenue over the range\n--------------------------------\n"
+                + render_subscriptions(
+                    subscription_metrics(
+                        store, practices="syd", date_range=date_range or "last_7_days", now=NOW
+                    )
+                ),
                 "Weekly check\n------------\n" + render_weekly(weekly),
                 "Members by status\n-----------------\n" + render_member_counts(SYD_MEMBERS),
                 "Payment plans by status and payment type\n"

@@ -311,3 +311,32 @@ class TestRevenueCohorts:
                     Money.zero(row.currency),
                 )
                 assert mrr == expected
+
+
+def test_the_text_shows_each_figure_of_the_worked_example() -> None:
+    """render_subscriptions lays out the worked example's figures, signed movements."""
+    from smilepass_core.io.text import render_subscriptions
+
+    m = subscription_metrics(
+        TestWorkedExample()._store(),
+        practices="p",
+        date_range=SEPTEMBER,
+        now=datetime(2026, 10, 5, tzinfo=UTC),
+    )
+    lines = render_subscriptions(m).splitlines()
+    assert lines[0] == f"Range: {SEPTEMBER}"
+    table = {line[:29].strip(): line[29:].strip() for line in lines[4:]}
+    assert table == {
+        "MRR at the start": "AUD 3,000.00",
+        "New": "+AUD 150.00",
+        "Reactivation": "AUD 0.00",
+        "Churn": "-AUD 300.00",
+        "MRR at the end": "AUD 2,850.00",
+        "ARR": "AUD 34,200.00",
+        "Members counting, start / end": "100 / 95",
+        "Logo churn": "10.00 %",
+        "Revenue churn": "10.00 %",
+        "Net revenue retention": "90.00 %",
+        "ARPU": "AUD 30.00",
+        "LTV": "AUD 295.89",
+    }

@@ -32,7 +32,12 @@ from smilepass_core.domain import (
 from smilepass_core.errors import InvalidData, InvalidRow, SmilepassError
 from smilepass_core.io.flat import FORMATS, store_from_flat, write_flat
 from smilepass_core.io.frames import FigureRow, figure_rows
-from smilepass_core.io.text import format_table, render_dashboard, render_weekly
+from smilepass_core.io.text import (
+    format_table,
+    render_dashboard,
+    render_subscriptions,
+    render_weekly,
+)
 from smilepass_core.kpi import Dashboard, dashboard
 from smilepass_core.memory import InMemoryStore
 from smilepass_core.periods import DateRange, Preset, zone
@@ -206,6 +211,11 @@ def render_practice(
         _heading(f"{practice.name} ({practice.timezone}, {practice.currency})", "="),
         f"As of {local_now:%Y-%m-%d %H:%M %Z}",
         _heading("Dashboard, compared with the previous period") + "\n" + render_dashboard(board),
+        _heading("Recurring revenue over the range")
+        + "\n"
+        + render_subscriptions(
+            subscription_metrics(store, practices=practice.id, date_range=date_range, now=data.now)
+        ),
         _heading("Weekly check")
         + "\n"
         + render_weekly(weekly_check(store, now=data.now, practices=practice.id)),

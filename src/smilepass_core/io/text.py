@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from smilepass_core.money import Money
 from smilepass_core.periods import zone
+from smilepass_core.reports import WeeklyCheck
 
 if TYPE_CHECKING:
     from smilepass_core.kpi import Dashboard, Kpi
-    from smilepass_core.reports import WeeklyCheck
+    from smilepass_core.subscriptions import SubscriptionMetrics
 
-__all__ = ["format_table", "render_dashboard", "render_weekly", "show"]
+__all__ = ["format_table", "render_dashboard", "render_subscriptions", "render_weekly", "show"]
 
 #: How an undefined figure is shown.
 UNDEFINED = "—"
@@ -179,3 +180,24 @@ def render_weekly(check: WeeklyCheck) -> str:
             ),
         ]
     return "\n".join(parts)
+
+
+def render_subscriptions(metrics: SubscriptionMetrics) -> str:
+    """Recurring revenue over the range: MRR at both ends and what moved it, churn,
+    revenue retention, ARPU and LTV (docs/metrics.md)."""
+    m = metrics.mrr
+    rows = [
+        ["MRR at the start", show(m.start)],
+        ["New", show(m.new, signed=True)],
+        ["Reactivation", show(m.reactivation, signed=True)],
+        ["Churn", show(-m.churn, signed=True)],
+        ["MRR at the end", show(m.end)],
+        ["ARR", show(metrics.arr)],
+        ["Members counting, start / end", f"{metrics.members_start} / {metrics.members_end}"],
+        ["Logo churn", show(metrics.logo_churn, percent=True)],
+        ["Revenue churn", show(metrics.revenue_churn, percent=True)],
+        ["Net revenue retention", show(metrics.nrr, percent=True)],
+        ["ARPU", show(metrics.arpu)],
+        ["LTV", show(metrics.ltv)],
+    ]
+    return f"Range: {metrics.range}\n\n" + format_table(["Figure", "Value"], rows, right=[1])
