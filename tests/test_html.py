@@ -349,16 +349,19 @@ class TestDashboardHtml:
             assert f"| {name} |" in text
 
     def test_a_card_shows_value_month_comparison_and_goal(self) -> None:
-        """Each card holds the value, the this-month figure, previous and change, and the
+        """Each card holds the value, the this-month figure (a change for Members, the
+        month to date for Revenue, no "+" on a total), previous and change, and the
         progress to the goal with a bar capped at 100."""
         b = board()
         text = " | ".join(parsed(b).text)
         members = b.members
-        assert f"| {members.value} | This month +{members.this_month_delta} |" in text
+        assert f"| {members.value} | Change this month +{members.this_month_delta} |" in text
         assert f"| Previous {members.previous} · change +{members.change} |" in text
         assert f"| {members.progress} % of goal {members.goal} |" in text
         revenue = b.revenue["AUD"]
         assert f"| {format_money(revenue.value)} |" in text
+        month = revenue.this_month_delta
+        assert f"| Month to date {format_money(month)} |" in text  # type: ignore[arg-type]
         assert f"change {format_money(revenue.change, signed=True)}" in text  # type: ignore[arg-type]
         assert f"| {b.retention.value} % |" in text
         bars = [a for tag, a in parsed(b).attributes if tag == "progress"]

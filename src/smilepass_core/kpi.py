@@ -208,13 +208,17 @@ class Kpi(Generic[V]):
         value: The figure for the range (at its effective end, or summed over it).
         previous: The same figure for the comparison period.
         goal: The target.
-        this_month_delta: The change since the start of this month (where defined).
+        this_month_delta: What this month adds (where defined): for a level (Members),
+            the change since the month began; for a flow (Revenue), the month to date.
+        this_month_kind: Which of the two ``this_month_delta`` is: ``"change"`` or
+            ``"to_date"`` (``None`` where undefined); not part of equality.
     """
 
     value: V
     previous: V
     goal: V
     this_month_delta: V | None = None
+    this_month_kind: str | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def progress(self) -> Decimal | None:
@@ -672,6 +676,7 @@ def dashboard(
             previous=sum((f.revenue_previous for f, _ in mine), zero),
             goal=sum((g.revenue_for(f.practice, f.date_range) for f, g in mine), zero),
             this_month_delta=sum((f.revenue_month for f, _ in mine), zero),
+            this_month_kind="to_date",
         )
         committed[currency] = Series(
             _merge_series(f.committed for f, _ in mine),
@@ -709,6 +714,7 @@ def dashboard(
             previous=sum(f.active_previous for f in figures),
             goal=sum(g.members for g in goals),
             this_month_delta=active_end - sum(f.active_month_start for f in figures),
+            this_month_kind="change",
         ),
         retention=Kpi(retention_parts[0].percent, retention_parts[1].percent, retention_goal),
         period_retention=Kpi(period_parts[0].percent, period_parts[1].percent, period_goal),

@@ -438,7 +438,7 @@ def _card(kind: str, name: str, kpi: Kpi[Any], *, percent: bool = False) -> str:
     parts = [
         line("smilepass-kpi-title", name),
         line(value_cls, figure(value)),
-        line("smilepass-kpi-month", f"This month {figure(kpi.this_month_delta, signed=True)}"),
+        line("smilepass-kpi-month", _this_month(kpi, figure)),
         line(
             "smilepass-kpi-comparison",
             f"Previous {figure(kpi.previous)} · change {figure(kpi.change, signed=True)}",
@@ -688,6 +688,15 @@ def _report_body(report: Report, max_rows: int | None) -> str:
     )
     parts += shape.tables(report, max_rows)
     return "".join(parts)
+
+
+def _this_month(kpi: Kpi[Any], figure: Callable[..., str]) -> str:
+    """``Change this month +2`` for a level, ``Month to date AUD 270.00`` for a flow."""
+    if kpi.this_month_kind == "to_date":
+        return f"Month to date {figure(kpi.this_month_delta)}"
+    if kpi.this_month_kind == "change":
+        return f"Change this month {figure(kpi.this_month_delta, signed=True)}"
+    return f"This month {figure(kpi.this_month_delta)}"
 
 
 # -- the weekly check ---------------------------------------------------------------------------

@@ -62,11 +62,14 @@ def show(value: Any, *, percent: bool = False, signed: bool = False) -> str:
 
 
 def _row(name: str, kpi: Kpi[Any], *, percent: bool = False) -> list[str]:
-    delta = "" if kpi.this_month_delta is None else show(kpi.this_month_delta, signed=True)
+    month = kpi.this_month_delta
+    change = show(month, signed=True) if kpi.this_month_kind == "change" else ""
+    to_date = show(month) if kpi.this_month_kind == "to_date" else ""
     return [
         name,
         show(kpi.value, percent=percent),
-        delta,
+        change,
+        to_date,
         show(kpi.previous, percent=percent),
         show(kpi.change, percent=percent, signed=True),
         show(kpi.goal, percent=percent),
@@ -82,8 +85,17 @@ def render_dashboard(board: Dashboard) -> str:
     rows.append(_row("Retention %", board.retention, percent=True))
     rows.append(_row("Period retention %", board.period_retention, percent=True))
     rows += [_row(f"Total revenue ({c})", kpi) for c, kpi in board.revenue.items()]
-    headers = ["Figure", "Value", "This month", "Previous", "Change", "Goal", "Progress"]
-    lines.append(format_table(headers, rows, right=range(1, 7)))
+    headers = [
+        "Figure",
+        "Value",
+        "Month change",
+        "Month to date",
+        "Previous",
+        "Change",
+        "Goal",
+        "Progress",
+    ]
+    lines.append(format_table(headers, rows, right=range(1, 8)))
     lines += ["", "New members and committed payments", ""]
     currencies = list(board.committed_payments)
     committed = {c: {p.day: p.value for p in board.committed_payments[c]} for c in currencies}
