@@ -27,7 +27,7 @@ from smilepass_core.domain.payment_plans import Instalment, PaymentPlan
 from smilepass_core.domain.practices import MembershipPlan
 from smilepass_core.errors import InvalidValue
 from smilepass_core.money import Money
-from smilepass_core.periods import as_instant, zone
+from smilepass_core.periods import as_instant, local_day
 
 __all__ = [
     "DueCharge",
@@ -50,7 +50,7 @@ def _grace(grace_days: int) -> timedelta:
 def latest_overdue_day(at: datetime, timezone: str, grace_days: int = 0) -> date:
     """A charge that fell due on this local day (in ``timezone``) or before, and is still
     unpaid, is overdue at ``at``: ``at``'s local day less ``grace_days``."""
-    return _local_day(at, timezone) - _grace(grace_days)
+    return local_day(at, timezone) - _grace(grace_days)
 
 
 def last_overdue_due_date(at: datetime, timezone: str, grace_days: int = 0) -> date:
@@ -59,17 +59,12 @@ def last_overdue_due_date(at: datetime, timezone: str, grace_days: int = 0) -> d
     return latest_overdue_day(at, timezone, grace_days) - timedelta(days=1)
 
 
-def _local_day(at: datetime, timezone: str) -> date:
-    """The local day (in ``timezone``) of the instant ``at``."""
-    return as_instant(at).astimezone(zone(timezone)).date()
-
-
 def _failed_overdue(member: Member, at: datetime, timezone: str, grace_days: int) -> bool:
     """``member``'s membership is Failed at ``at``, since a local day at least
     ``grace_days`` before ``at``'s."""
     last = latest_overdue_day(at, timezone, grace_days)
     since = failed_since(member, at)
-    return since is not None and _local_day(since, timezone) <= last
+    return since is not None and local_day(since, timezone) <= last
 
 
 def overdue_instalments(
@@ -152,7 +147,7 @@ def unpaid_charges(
       each at the membership plan's price. The dates follow the cycle from the
       contract's start date, computed from the anchor.
     """
-    today = _local_day(at, timezone)
+    today = local_day(at, timezone)
     charges: list[DueCharge] = []
     for plan in plans:
         for i in plan.unpaid_due_before(today + timedelta(days=1), at=at):
@@ -160,7 +155,7 @@ def unpaid_charges(
     if member is not None and membership_plan is not None:
         since = failed_since(member, at)
         if since is not None:
-            failed_on = _local_day(since, timezone)
+            failed_on = local_day(since, timezone)
             dates = []
             k = 0
             while (due := membership_plan.charge_date(member.start_date, k)) <= today:
