@@ -239,6 +239,44 @@ class TestRules:
         with pytest.raises(CurrencyMismatch):
             billing_statement(member, _plan(), [usd], at=_local(date(2026, 2, 1)), timezone=SYD)
 
+    def test_a_failed_refund_changes_nothing(self) -> None:
+        member = _member(date(2026, 1, 28))
+        ledger = [
+            _charge("c0", _local(date(2026, 1, 28), 10)),
+            Payment(
+                "r1", "syd", AUD30, "refund", "failed", _local(date(2026, 2, 1)), member_id="m1"
+            ),
+        ]
+        statement = billing_statement(
+            member, _plan(), ledger, at=_local(date(2026, 2, 2)), timezone=SYD
+        )
+        assert (statement.refunded.is_zero(), statement.charges[0].settled) == (True, True)
+
+    def test_a_ledger_refunding_more_than_it_collected_is_refused(self) -> None:
+        """The stores refuse such a refund (check_refund); handed one, the statement too."""
+        member = _member(date(2026, 1, 28))
+        ledger = [
+            _charge("c0", _local(date(2026, 1, 28), 10)),
+            _refund("r1", _local(date(2026, 2, 1)), AUD30 * 2),
+        ]
+        with pytest.raises(RuleViolation) as caught:
+            billing_statement(member, _plan(), ledger, at=_local(date(2026, 2, 2)), timezone=SYD)
+        assert caught.value.rule == "refund_above_collected"
+
+    def test_the_work_of_a_statement_is_bounded(self) -> None:
+        """A weekly contract from 1900 judged in 2200 has over 15,000 billing dates."""
+        member = Member.enrol(
+            id="m1",
+            practice_id="syd",
+            plan_id="gold",
+            account_holder=Patient("p1", "Ada"),
+            start_date=date(1900, 1, 1),
+            at=datetime(1900, 1, 1, tzinfo=UTC),
+        )
+        with pytest.raises(InvalidValue) as caught:
+            billing_dates(member, _plan(BillingCycle.WEEKLY), through=date(2200, 1, 1))
+        assert caught.value.field == "at"
+
     @pytest.mark.parametrize(
         "options",
         [

@@ -109,6 +109,14 @@ class TestOffers:
             "- first_due: 2020-03-10 is before the offer's local date 2026-03-10",
         ]
 
+    def test_more_instalments_than_minor_units(self) -> None:
+        """AUD 0.05 cannot be split into 6 instalments without a zero one."""
+        tiny = _template(min_total=aud("0.05"), instalment_counts=(6,))
+        with pytest.raises(RuleViolation) as caught:
+            _offer(tiny, total=aud("0.05"), instalments=6)
+        assert caught.value.context["broken"] == ("instalments",)
+        assert "under a minor unit" in str(caught.value)
+
     @pytest.mark.parametrize(
         ("changes", "broken"),
         [
@@ -162,6 +170,7 @@ class TestTemplates:
             {"min_total": aud("0")},
             {"max_deferral_days": -1},
             {"deposit": aud("500")},
+            {"deposit": Money.of("50", "USD")},
             {"members_only": "yes"},
         ],
     )
