@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import attrs
 
-from smilepass_core.domain import MembershipStatus, Payment, PaymentPlanStatus
+from smilepass_core.domain import MembershipStatus, Payment, PaymentKind, PaymentPlanStatus
 from smilepass_core.domain.billing import billing_statement
 from smilepass_core.money import Money
 from smilepass_core.periods import DateRange, Preset, as_instant
@@ -132,10 +132,19 @@ def recovered_revenue(
                 ledgers.setdefault(payment.member_id, []).append(payment)
         stamped = {p.id: p.at for ledger in ledgers.values() for p in ledger}
         plans = {p.id: p for p in store.membership_plans.find(ScopeQuery(practices=scope))}
+        # Only a member with a failed charge in the range can have a charge whose first
+        # failure falls in it: the others are not read.
+        failing = {
+            member_id
+            for member_id, ledger in ledgers.items()
+            if any(
+                p.kind is PaymentKind.CHARGE and not p.succeeded and p.at in cut for p in ledger
+            )
+        }
         for member in store.members.find(MemberQuery(practices=scope)):
-            ledger = ledgers.get(member.id, [])
-            if not ledger:
+            if member.id not in failing:
                 continue
+            ledger = ledgers[member.id]
             statement = billing_statement(
                 member, plans[member.plan_id], ledger, at=when, timezone=practice.timezone
             )
