@@ -137,9 +137,7 @@ def recovered_revenue(
         failing = {
             member_id
             for member_id, ledger in ledgers.items()
-            if any(
-                p.kind is PaymentKind.CHARGE and not p.succeeded and p.at in cut for p in ledger
-            )
+            if any(p.kind is PaymentKind.CHARGE and not p.succeeded and p.at in cut for p in ledger)
         }
         for member in store.members.find(MemberQuery(practices=scope)):
             if member.id not in failing:
