@@ -102,30 +102,12 @@ def member_invoices(
     ledger = [p for p in payments if p.member_id == member.id and p.at <= when]
     statement = billing_statement(member, plan, ledger, at=when, timezone=timezone)
     failed_at = {p.id: p.at for p in ledger}
-    today = local_day(when, timezone)
-    last = latest_overdue_day(when, timezone, grace_days)
-    status = member.status_at(when)
-    invoices = []
-    for charge in statement.charges:
-        tried = [failed_at[a] for a in charge.attempts]
-        invoices.append(
-            Invoice(
-                ("member", member.id),
-                charge.number,
-                charge.due_date,
-                charge.amount,
-                charge.paid,
-                _status(
-                    settled=charge.settled,
-                    closed=status,
-                    due=charge.due_date,
-                    failed_on=local_day(min(tried), timezone) if tried else None,
-                    today=today,
-                    last_overdue=last,
-                ),
-            )
-        )
-    return tuple(invoices)
+    charges = (
+        (c.number, c.due_date, c.amount, c.paid, [failed_at[i] for i in c.attempts])
+        for c in statement.charges
+    )
+    closed = member.status_at(when)
+    return _invoices(("member", member.id), charges, closed, when, timezone, grace_days)
 
 
 def plan_invoices(
@@ -134,31 +116,50 @@ def plan_invoices(
     """An invoice per instalment of ``plan``, as the plan stood at ``at``: instalments are
     paid in order, one succeeded attempt each."""
     when = as_instant(at)
-    today = local_day(when, timezone)
-    last = latest_overdue_day(when, timezone, grace_days)
-    status = plan.status_at(when)
     attempts = [a for a in plan.attempts if a.at <= when]
     paid = sum(a.succeeded for a in attempts)
     zero = Money.zero(plan.total.currency)
-    invoices = []
-    for position, instalment in enumerate(plan.schedule):
-        settled = position < paid
-        failed = [a.at for a in attempts if a.number == instalment.number and not a.succeeded]
-        invoices.append(
-            Invoice(
-                ("payment_plan", plan.id),
-                instalment.number,
-                instalment.due_date,
-                instalment.amount,
-                instalment.amount if settled else zero,
-                _status(
-                    settled=settled,
-                    closed=status,
-                    due=instalment.due_date,
-                    failed_on=local_day(min(failed), timezone) if failed else None,
-                    today=today,
-                    last_overdue=last,
-                ),
-            )
+    instalments = (
+        (
+            i.number,
+            i.due_date,
+            i.amount,
+            i.amount if k < paid else zero,
+            [a.at for a in attempts if a.number == i.number and not a.succeeded],
         )
-    return tuple(invoices)
+        for k, i in enumerate(plan.schedule)
+    )
+    closed = plan.status_at(when)
+    return _invoices(("payment_plan", plan.id), instalments, closed, when, timezone, grace_days)
+
+
+def _invoices(
+    source: tuple[str, str],
+    charges: Iterable[tuple[int, date, Money, Money, list[datetime]]],
+    closed: MembershipStatus | PaymentPlanStatus | None,
+    when: datetime,
+    timezone: str,
+    grace_days: int,
+) -> tuple[Invoice, ...]:
+    """Each charge ``(number, due date, amount, paid, failed attempts' instants)`` as an
+    invoice with its status at ``when`` (the rule table of the module docstring)."""
+    today = local_day(when, timezone)
+    last = latest_overdue_day(when, timezone, grace_days)
+    return tuple(
+        Invoice(
+            source,
+            number,
+            due,
+            amount,
+            paid,
+            _status(
+                settled=paid == amount,
+                closed=closed,
+                due=due,
+                failed_on=local_day(min(failures), timezone) if failures else None,
+                today=today,
+                last_overdue=last,
+            ),
+        )
+        for number, due, amount, paid, failures in charges
+    )
