@@ -350,7 +350,8 @@ class TestSeriesAndFeed:
         assert board.latest_new_members.timezone == "UTC"
 
     def test_count_series_table(self, board: Dashboard) -> None:
-        """day date32, start and end timestamps in the zone, value int64, one row per point."""
+        """day date32, start and end timestamps in the zone, value int64, the goal an exact
+        decimal (null without one), one row per point."""
         table = board.new_members.to_arrow()
         assert table.schema == pa.schema(
             [
@@ -358,6 +359,7 @@ class TestSeriesAndFeed:
                 ("start", pa.timestamp("us", tz=SYDNEY)),
                 ("end", pa.timestamp("us", tz=SYDNEY)),
                 ("value", pa.int64()),
+                ("goal", pa.decimal128(38, 2)),
             ]
         )
         assert table.to_pylist() == expected_records(board.new_members, table.column_names)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -44,13 +45,14 @@ from smilepass_core.kpi import (
     Kpi,
     KpiTargets,
     Ratio,
-    _weighted_goal,
     comparison_dashboard,
     dashboard,
+    month_share,
     this_month,
+    weighted_goal,
 )
 from smilepass_core.kpi import effective_end as kpi_effective_end
-from smilepass_core.periods import local_midnight, zone
+from smilepass_core.periods import add_units, local_midnight, zone
 from smilepass_core.queries import MemberQuery, Order, Page
 from smilepass_core.testing import strategies as sps
 
@@ -61,6 +63,8 @@ AUCKLAND = ZoneInfo("Pacific/Auckland")
 NEW_YORK = "America/New_York"
 ACTIVE = MembershipStatus.ACTIVE
 ONE_US = timedelta(microseconds=1)
+#: Zones an hour to a day apart, on both sides of the date line.
+ZONES = (SYDNEY, "Australia/Perth", "Pacific/Auckland", NEW_YORK, "UTC")
 
 #: Whole datasets are slow to draw: a quarter of the profile's examples (50 under ``ci``),
 #: keeping the profile's health-check choices.
@@ -423,7 +427,11 @@ class TestWorkedExample:
                 Money.of("25", "NZD"),
             ),
         }
-        assert [v for _, v in series(board.new_members)] == [0, 0, 1, 2, 0, 0, 1]
+        # Sydney's days from Auckland's start (Sep 27, 21:00) to Perth's end (Oct 5, 03:00).
+        assert [v for _, v in series(board.new_members)] == [0, 0, 0, 1, 2, 0, 0, 1, 0]
+        first, last = board.new_members[0], board.new_members[-1]
+        assert (first.start, first.end) == (sydney(9, 27, 21), sydney(9, 28))
+        assert (last.start, last.end) == (sydney(10, 5), sydney(10, 5, 3))
         assert [m.id for m in board.latest_new_members] == ["m4", "n1", "m3", "f2", "m6"]
 
     def test_bucket_units(self) -> None:
@@ -996,10 +1004,10 @@ class TestGoals:
     def test_a_weighted_goal_follows_the_members_behind_it(self) -> None:
         """Three members behind p1's figure (goal 80 %), one behind p2's (goal 100 %):
         (3 x 80 + 1 x 100) / 4 = 85 %; with nobody behind either, the plain mean."""
-        assert _weighted_goal([Decimal(80), Decimal(100)], [3, 1]) == Decimal("85.00")
-        assert _weighted_goal([Decimal(80), Decimal(95)], [0, 0]) == Decimal("87.50")
-        assert _weighted_goal([Decimal(90), Decimal(90)], [0, 5]) == Decimal(90)
-        assert _weighted_goal([Decimal(0), Decimal(100)], [2, 1]) == Decimal("33.33")
+        assert weighted_goal([Decimal(80), Decimal(100)], [3, 1]) == Decimal("85.00")
+        assert weighted_goal([Decimal(80), Decimal(95)], [0, 0]) == Decimal("87.50")
+        assert weighted_goal([Decimal(90), Decimal(90)], [0, 5]) == Decimal(90)
+        assert weighted_goal([Decimal(0), Decimal(100)], [2, 1]) == Decimal("33.33")
 
     def test_progress_is_undefined_against_a_zero_goal(self) -> None:
         """A goal of zero gives no progress, rather than a division error."""
@@ -1020,6 +1028,10 @@ class TestGoals:
             ("members", 2.5),
             ("members", True),
             ("revenue", -1),
+            ("new_members", -1),
+            ("new_members", "many"),
+            ("churn", 101),
+            ("churn", -0.5),
         ],
     )
     def test_bad_goals_are_refused(self, field: str, value: Any) -> None:
@@ -1030,7 +1042,15 @@ class TestGoals:
 
     @pytest.mark.parametrize(
         ("field", "value"),
-        [("members", 0), ("retention", 0), ("retention", 100), ("revenue", 0)],
+        [
+            ("members", 0),
+            ("retention", 0),
+            ("retention", 100),
+            ("revenue", 0),
+            ("new_members", 0),
+            ("churn", 0),
+            ("churn", 100),
+        ],
     )
     def test_goals_at_the_bounds_are_accepted(self, field: str, value: int) -> None:
         """0 members, 0 % and 100 % retention, and a revenue goal of 0 are all valid goals."""
@@ -1056,6 +1076,50 @@ class TestGoals:
             Goals(**{field: value})
         assert (info.value.field, info.value.value, info.value.reason) == (field, value, reason)
         assert str(info.value) == f"{field}: {reason} (got {value!r})"
+
+    def test_new_members_goal_per_bucket(self) -> None:
+        """30 new members a month is 1.00 a day in September and 0.97 (30/31) in October;
+        a week bucket across both months adds its days' shares; no goal, no goal."""
+        goals = Goals(new_members=30)
+        board = board_of(worked_objects(), date_range=WEEK, now=NOW, targets=goals)
+        assert [str(p.goal) for p in board.new_members] == ["1.00"] * 3 + ["0.97"] * 4
+        weekly = board_of(
+            worked_objects(), date_range=WEEK, now=NOW, targets=goals, bucket=Unit.WEEK
+        )
+        assert [p.goal for p in weekly.new_members] == [Decimal("6.87")]  # 3 + 30 x 4/31
+        plain = board_of(worked_objects(), date_range=WEEK, now=NOW)
+        assert all(p.goal is None for p in plain.new_members)
+
+    def test_new_members_goals_add_over_practices_and_need_every_one(self) -> None:
+        """Two practices' goals add per bucket; a practice without a goal leaves none (a
+        partial sum would read as the whole)."""
+        objects = [*worked_objects(), *setup(practice("p2"))]
+        both = KpiTargets(default=Goals(new_members=30), practices={"p2": Goals(new_members=60)})
+        board = board_of(objects, practices=["p1", "p2"], date_range=WEEK, now=NOW, targets=both)
+        assert [str(p.goal) for p in board.new_members] == ["3.00"] * 3 + ["2.91"] * 4
+        one = KpiTargets(practices={"p2": Goals(new_members=60)})
+        board = board_of(objects, practices=["p1", "p2"], date_range=WEEK, now=NOW, targets=one)
+        assert all(p.goal is None for p in board.new_members)
+
+    @given(
+        monthly=st.decimals(0, 1000, places=2),
+        first=st.dates(date(2024, 1, 1), date(2027, 12, 31)),
+        days=st.integers(1, 400),
+    )
+    def test_a_goal_split_in_two_adds_up(self, monthly: Decimal, first: date, days: int) -> None:
+        """The month share of a range is the sum of its halves' (exactly), and whole months
+        count 1 each: the scaling every per-month goal uses."""
+        whole = DateRange.custom(first, first + timedelta(days=days - 1), timezone=SYDNEY)
+        cut = local_midnight(first + timedelta(days=days // 2), SYDNEY)
+        halves = DateRange(whole.start, cut, SYDNEY), DateRange(cut, whole.end, SYDNEY)
+        assert month_share(whole) == month_share(halves[0]) + month_share(halves[1])
+        month = DateRange.custom(
+            first.replace(day=1),
+            add_units(first.replace(day=1), Unit.MONTH, 1) - timedelta(1),
+            timezone=SYDNEY,
+        )
+        assert month_share(month) == 1
+        assert Goals(new_members=monthly).new_members_for(month) == monthly
 
     def test_override_must_be_goals(self) -> None:
         """A per-practice override that is not Goals is refused, naming the practice."""
@@ -1102,16 +1166,64 @@ class TestSeveralPractices:
         assert board.practices == ("p1",)
         assert board.members.value == 1
 
-    def test_merged_buckets_span_every_practices_own_bucket(self) -> None:
-        """Sydney's and Perth's Sep 28 merge into one point from Sydney's to Perth's midnight."""
-        objects = [*setup(practice("p1")), *setup(practice("p2", "Australia/Perth"))]
-        board = board_of(objects, practices=["p1", "p2"], date_range="last_week", now=NOW)
-        perth_midnight = datetime(2026, 9, 29, tzinfo=PERTH)
-        expected = [(date(2026, 9, 28), sydney(9, 28), perth_midnight)]
-        assert [(p.day, p.start, p.end) for p in board.new_members[:1]] == expected
-        assert [(p.day, p.start, p.end) for p in board.committed_payments["AUD"][:1]] == expected
-        last = board.new_members[-1]
-        assert (last.start, last.end) == (sydney(10, 4), datetime(2026, 10, 5, tzinfo=PERTH))
+    def test_several_zones_share_the_first_practices_clock(self) -> None:
+        """The combined series run on Sydney's days from the earliest start (Auckland's
+        Sep 28, 21:00 on Sep 27 in Sydney) to the latest end (Perth's Oct 5, 03:00 in
+        Sydney): nothing of any practice's range is lost, and a bucket is never wider than
+        one Sydney day."""
+        objects = [
+            *setup(practice("p1")),
+            *setup(practice("p2", "Australia/Perth")),
+            *setup(practice("p3", "Pacific/Auckland")),
+            joined("a0", datetime(2026, 9, 28, 0, 30, tzinfo=AUCKLAND), "p3"),  # 21:30 Sep 27
+            joined("f1", datetime(2026, 9, 28, 23, 30, tzinfo=PERTH), "p2"),  # 01:30 Sep 29
+            joined("s0", sydney(9, 27, 22), "p1"),  # before Sydney's own range: not counted
+            joined("s1", sydney(10, 4, 23, 59), "p1"),
+            joined("f2", datetime(2026, 10, 4, 23, tzinfo=PERTH), "p2"),  # 02:00 Oct 5
+        ]
+        board = board_of(objects, practices=["p1", "p2", "p3"], date_range="last_week", now=NOW)
+        points = board.new_members
+        assert points[0].start == datetime(2026, 9, 28, tzinfo=AUCKLAND)
+        assert points[-1].end == datetime(2026, 10, 5, tzinfo=PERTH)
+        assert [p.start for p in points[1:]] == [sydney(9, d) for d in (28, 29, 30)] + [
+            sydney(10, d) for d in (1, 2, 3, 4, 5)
+        ]
+        assert all(a.end == b.start for a, b in itertools.pairwise(points))
+        assert [(str(p.day), p.value) for p in points if p.value] == [
+            ("2026-09-27", 1),
+            ("2026-09-29", 1),
+            ("2026-10-04", 1),
+            ("2026-10-05", 1),
+        ]
+        assert sum(p.value for p in points) == 4  # a0, f1, s1 and f2, each in its own range
+        committed = board.committed_payments["AUD"]
+        assert [(p.start, p.end) for p in committed] == [(p.start, p.end) for p in points]
+
+    @DATASETS
+    @given(data=st.data())
+    def test_the_combined_series_adds_every_practices_own_range(self, data: st.DataObject) -> None:
+        """Oracle: each combined point is the practices' first activations in that bucket
+        and inside their own range, counted by brute force."""
+        zones = data.draw(st.lists(st.sampled_from(ZONES), min_size=2, max_size=3))
+        objects: list[object] = []
+        members: list[Member] = []
+        for k, tz in enumerate(zones):
+            objects += setup(practice(f"p{k}", tz))
+            for n in range(data.draw(st.integers(0, 6))):
+                at = NOW - timedelta(minutes=data.draw(st.integers(0, 12 * 24 * 60)))
+                members.append(joined(f"m{k}-{n}", at, f"p{k}"))
+        ids = [f"p{k}" for k in range(len(zones))]
+        board = board_of([*objects, *members], practices=ids, date_range="last_7_days", now=NOW)
+        for point in board.new_members:
+            expected = sum(
+                point.start <= m.first_activated_at < point.end
+                and board.ranges[m.practice_id].start
+                <= m.first_activated_at
+                < min(board.ranges[m.practice_id].end, NOW)
+                for m in members
+                if m.first_activated_at is not None
+            )
+            assert point.value == expected
 
 
 class TestBucketUnits:

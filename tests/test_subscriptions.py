@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,12 +25,14 @@ from smilepass_core import (
     Practice,
 )
 from smilepass_core.demo import DEMO_NOW, demo_store
+from smilepass_core.kpi import Goals, KpiTargets
 from smilepass_core.periods import Unit, add_units, local_day, local_midnight
 from smilepass_core.reports import cohort_retention, revenue_cohorts
 from smilepass_core.subscriptions import (
     MONTHLY_FACTORS,
     monthly_amount,
     mrr_movements,
+    subscription_breakdown,
     subscription_metrics,
 )
 from smilepass_core.testing import strategies as sps
@@ -236,6 +239,109 @@ class TestProperties:
         else:
             assert m.grr is None
         assert (m.logo_churn is None) == (not cohort)
+
+
+#: The figures of a breakdown's groups that add up to the whole's.
+ADDITIVE = ("members_start", "members_end", "churned_members", "churn_events", "arr")
+MOVEMENTS = ("start", "end", "new", "expansion", "contraction", "churn", "reactivation")
+
+
+class TestBreakdown:
+    def test_the_worked_example_by_cohort_and_by_plan(self) -> None:
+        """The 100 June members are one cohort (10 churned of 100: 10.00 %), the 5 joining
+        in September another (not counting at the start: undefined churn)."""
+        store = TestWorkedExample()._store()
+        now = datetime(2026, 10, 5, tzinfo=UTC)
+        cohorts = subscription_breakdown(
+            store, practices="p", by="cohort", date_range=SEPTEMBER, now=now
+        )
+        assert list(cohorts) == ["2026-06", "2026-09"]
+        june, september = cohorts["2026-06"], cohorts["2026-09"]
+        assert (june.members_start, june.churned_members, june.logo_churn) == (
+            100,
+            10,
+            Decimal("10.00"),
+        )
+        assert (str(june.mrr.end), june.nrr) == ("AUD 2,700.00", Decimal("90.00"))
+        assert (september.members_start, september.members_end, september.logo_churn) == (
+            0,
+            5,
+            None,
+        )
+        assert str(september.mrr.new) == "AUD 150.00"
+        plans = subscription_breakdown(
+            store, practices="p", by="plan", date_range=SEPTEMBER, now=now
+        )
+        whole = subscription_metrics(store, practices="p", date_range=SEPTEMBER, now=now)
+        assert list(plans) == ["gold"]
+        assert attrs.evolve(plans["gold"]) == whole
+
+    def test_an_unknown_grouping_is_refused(self) -> None:
+        with pytest.raises(InvalidValue) as info:
+            subscription_breakdown(demo_store(), practices="syd", by="staff", now=DEMO_NOW)
+        assert info.value.field == "by"
+
+    @settings(max_examples=15)
+    @given(sps.datasets(), st.data(), st.sampled_from(["plan", "cohort"]))
+    def test_the_groups_add_up_to_the_whole(
+        self, dataset: sps.Dataset, data: st.DataObject, by: str
+    ) -> None:
+        """Counts and money of the groups add up to the whole's; each cohort holds exactly
+        the members who first counted in its month (an oracle over the histories)."""
+        store = InMemoryStore.from_objects(dataset.objects())
+        practice = data.draw(st.sampled_from(dataset.practices))
+        now = data.draw(sps.boundaries(dataset))
+        start = data.draw(sps.boundaries(dataset).filter(lambda t: t <= now))
+        span = DateRange(start, now + timedelta(days=1), "UTC")
+        kwargs = {"practices": practice.id, "date_range": span, "now": now}
+        whole = subscription_metrics(store, **kwargs)
+        groups = subscription_breakdown(store, by=by, **kwargs)
+        for name in ADDITIVE[:-1]:
+            assert sum(getattr(g, name) for g in groups.values()) == getattr(whole, name), name
+        arr = sum((g.arr for g in groups.values()), Money.zero(whole.arr.currency))
+        assert arr == whole.arr
+        for name in MOVEMENTS:
+            parts = (getattr(g.mrr, name) for g in groups.values())
+            assert sum(parts, Money.zero(whole.mrr.start.currency)) == getattr(whole.mrr, name)
+        if by == "cohort":  # an oracle: each cohort's counts from the histories
+            expected: dict[str, tuple[int, int]] = {}
+            for m in dataset.members:
+                first = [c.at for c in m.history if c.to in COUNTING]
+                if m.practice_id == practice.id and first and first[0] < now:
+                    at_start = _status_before(m, span.start) in COUNTING
+                    at_end = _status_before(m, now) in COUNTING
+                    old = expected.get(f"{first[0]:%Y-%m}", (0, 0))
+                    expected[f"{first[0]:%Y-%m}"] = (old[0] + at_start, old[1] + at_end)
+            found = {k: (g.members_start, g.members_end) for k, g in groups.items()}
+            assert found == expected
+
+    def test_the_churn_goal_is_scaled_and_weighted(self) -> None:
+        """2 % a month is 2.00 % for September; practices with 100 and 0 members at the
+        start and goals of 2 % and 5 % give 2.00 % (weighted by the start cohort)."""
+        store = TestWorkedExample()._store()
+        now = datetime(2026, 10, 5, tzinfo=UTC)
+        m = subscription_metrics(
+            store, practices="p", date_range=SEPTEMBER, now=now, targets=Goals(churn=2)
+        )
+        assert m.churn_goal == Decimal("2.00")
+        assert {"figure": "churn_goal", "value": Decimal("2.00"), "unit": "percent"} in (
+            m.to_records()
+        )
+        assert (
+            subscription_metrics(store, practices="p", date_range=SEPTEMBER, now=now).churn_goal
+            is None
+        )
+        store.practices.add(Practice("q", "Quay", "UTC", "AUD"))
+        targets = KpiTargets(default=Goals(churn=2), practices={"q": Goals(churn=5)})
+        both = subscription_metrics(
+            store, practices=["p", "q"], date_range=SEPTEMBER, now=now, targets=targets
+        )
+        assert both.churn_goal == Decimal("2.00")
+        half = KpiTargets(practices={"q": Goals(churn=5)})
+        none = subscription_metrics(
+            store, practices=["p", "q"], date_range=SEPTEMBER, now=now, targets=half
+        )
+        assert none.churn_goal is None
 
 
 def test_the_demo_identity_holds_for_every_preset() -> None:

@@ -61,7 +61,10 @@ __all__ = [
     "comparison_dashboard",
     "dashboard",
     "effective_end",
+    "month_share",
+    "series_buckets",
     "this_month",
+    "weighted_goal",
 ]
 
 V = TypeVar("V")
@@ -104,6 +107,48 @@ def _local_days(at: datetime, timezone: str) -> Fraction:
 GOAL_PERIODS: Final = ("month", "range")
 
 
+def _new_members_goal(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    result = exact_decimal(value, "new_members")
+    if result < 0:
+        raise InvalidValue("new_members", value, "must not be negative")
+    return result
+
+
+def _churn_goal(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    result = exact_decimal(value, "churn")
+    if not 0 <= result <= 100:
+        raise InvalidValue("churn", value, "must be a percentage between 0 and 100")
+    return result
+
+
+def month_share(span: DateRange) -> Fraction:
+    """How many calendar months (of ``span``'s zone) ``span`` covers: each month it overlaps
+    adds the share of that month's local days it covers (a part of a day counts as the part
+    of that day's duration). A 7-day range in a 30-day month is 7/30."""
+    tz = span.timezone
+    share = Fraction(0)
+    if span.end > span.start:
+        month = span.start.astimezone(zone(tz)).date().replace(day=1)
+        while local_midnight(month, tz) < span.end:
+            following = add_units(month, Unit.MONTH, 1)
+            first = max(Fraction(month.toordinal()), _local_days(span.start, tz))
+            last = min(Fraction(following.toordinal()), _local_days(span.end, tz))
+            if last > first:
+                share += (last - first) / (following - month).days
+            month = following
+    return share
+
+
+def _half_up(exact: Fraction, places: int = 2) -> Decimal:
+    scaled = exact * 10**places
+    rounded = (2 * scaled.numerator + scaled.denominator) // (2 * scaled.denominator)
+    return Decimal(rounded).scaleb(-places)
+
+
 def _goal_period(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value not in GOAL_PERIODS:
         raise InvalidValue(attribute.name, value, 'must be "month" or "range"')
@@ -118,12 +163,45 @@ class Goals:
     month (the default; the dashboard scales it to its range, :meth:`revenue_for`) or the
     range shown (used as given). ``members`` (Active members at the end) and
     ``retention`` (a share) are levels: they are not scaled.
+
+    Two goals have no default (``None``: no goal shown): ``new_members``, first activations
+    per calendar month, scaled to each bucket of the New Members series
+    (:meth:`new_members_for`); ``churn``, the highest acceptable logo churn per calendar
+    month in percent, scaled to the range of the subscription figures
+    (:meth:`churn_for`).
     """
 
     members: int = attrs.field(default=25, validator=_whole)
     retention: Decimal = attrs.field(default=Decimal(95), converter=_percent_goal)
     revenue: Money | Decimal = attrs.field(default=Decimal(2000), converter=_revenue_goal)
     revenue_per: str = attrs.field(default="month", validator=_goal_period)
+    new_members: Decimal | None = attrs.field(default=None, converter=_new_members_goal)
+    churn: Decimal | None = attrs.field(default=None, converter=_churn_goal)
+
+    def new_members_for(self, span: DateRange) -> Decimal | None:
+        """The new-members goal for ``span`` (a bucket): the monthly goal times
+        :func:`month_share`, rounded half up to two decimals; ``None`` without a goal.
+
+        >>> day = DateRange.custom(date(2026, 11, 2), date(2026, 11, 2), timezone="UTC")
+        >>> Goals(new_members=12).new_members_for(day)
+        Decimal('0.40')
+        """
+        if self.new_members is None:
+            return None
+        return _half_up(Fraction(self.new_members) * month_share(span))
+
+    def churn_for(self, span: DateRange) -> Decimal | None:
+        """The churn ceiling for ``span``: the monthly goal times :func:`month_share`
+        (proportional, not compounded), rounded half up to two decimals, at most 100;
+        ``None`` without a goal.
+
+        >>> quarter = DateRange.custom(date(2026, 1, 1), date(2026, 3, 31), timezone="UTC")
+        >>> Goals(churn=2).churn_for(quarter)
+        Decimal('6.00')
+        """
+        if self.churn is None:
+            return None
+        return min(_HUNDRED, _half_up(Fraction(self.churn) * month_share(span)))
 
     def revenue_in(self, practice: Practice) -> Money:
         """The revenue goal as Money in ``practice``'s currency.
@@ -157,18 +235,7 @@ class Goals:
         goal = self.revenue_in(practice)
         if self.revenue_per == "range":
             return goal
-        tz = span.timezone  # months in the range's zone, as "this month" is
-        share = Fraction(0)
-        if span.end > span.start:
-            month = span.start.astimezone(zone(tz)).date().replace(day=1)
-            while local_midnight(month, tz) < span.end:
-                following = add_units(month, Unit.MONTH, 1)
-                first = max(Fraction(month.toordinal()), _local_days(span.start, tz))
-                last = min(Fraction(following.toordinal()), _local_days(span.end, tz))
-                if last > first:
-                    share += (last - first) / (following - month).days
-                month = following
-        exact = goal.minor * share
+        exact = goal.minor * month_share(span)  # months in the range's zone
         rounded = (2 * exact.numerator + exact.denominator) // (2 * exact.denominator)
         return Money.from_minor(rounded, goal.currency)
 
@@ -267,12 +334,14 @@ class Ratio:
 
 @attrs.frozen
 class SeriesPoint(Generic[V]):
-    """One bucket of a series: its local first day, its instants ``[start, end)``, its value."""
+    """One bucket of a series: its local first day, its instants ``[start, end)``, its value,
+    and its goal (``None`` where the series has none)."""
 
     day: date
     start: datetime
     end: datetime
     value: V
+    goal: Decimal | None = None
 
 
 T = TypeVar("T")
@@ -488,7 +557,7 @@ class _PracticeFigures:
     committed: tuple[SeriesPoint[Money], ...]
 
 
-def _weighted_goal(goals: Sequence[Decimal], weights: Sequence[int]) -> Decimal:
+def weighted_goal(goals: Sequence[Decimal], weights: Sequence[int]) -> Decimal:
     """Several practices' percentage goal: their common goal, else each goal weighted by
     the members its practice's figure is over (equal weights when none has any), rounded
     half up to two decimals."""
@@ -501,8 +570,21 @@ def _weighted_goal(goals: Sequence[Decimal], weights: Sequence[int]) -> Decimal:
     return exact.quantize(Decimal("0.01"), rounding=ROUNDING)
 
 
+def series_buckets(ranges: Sequence[DateRange], now: datetime, unit: Unit) -> tuple[DateRange, ...]:
+    """The buckets of the dashboard's series, on one clock: ``unit``s of the first range's
+    zone tiling ``[earliest start, latest effective end)`` of ``ranges`` (one range: that
+    range cut at ``now``). A bucket is cut where the span starts or ends mid-unit."""
+    start = min(r.start for r in ranges)
+    end = max(start, *(effective_end(r, now) for r in ranges))
+    return DateRange(start, end, ranges[0].timezone).buckets(unit)
+
+
 def _practice_figures(
-    store: Store, practice: Practice, date_range: DateRange, now: datetime, unit: Unit
+    store: Store,
+    practice: Practice,
+    date_range: DateRange,
+    now: datetime,
+    buckets: Sequence[DateRange],
 ) -> _PracticeFigures:
     scope = frozenset((practice.id,))
     members = store.members
@@ -528,29 +610,36 @@ def _practice_figures(
         totals = store.payments.total(PaymentQuery(practices=scope, time_range=window))
         return _only(totals, practice.currency)
 
-    cut = DateRange(date_range.start, max(date_range.start, end), date_range.timezone)
-    buckets = cut.buckets(unit)
-    local = zone(date_range.timezone)
+    local = zone(buckets[0].timezone) if buckets else zone(date_range.timezone)
+    # Each bucket, cut to this practice's own range: what it adds to the combined series.
+    windows = [
+        DateRange(max(b.start, date_range.start), min(b.end, end), b.timezone)
+        if max(b.start, date_range.start) < min(b.end, end)
+        else None
+        for b in buckets
+    ]
     new_members = tuple(
         SeriesPoint(
             b.start.astimezone(local).date(),
             b.start,
             b.end,
-            members.count(MemberQuery(practices=scope, first_activated_in=b)),
+            0 if w is None else members.count(MemberQuery(practices=scope, first_activated_in=w)),
         )
-        for b in buckets
+        for b, w in zip(buckets, windows, strict=True)
     )
     committed = tuple(
         SeriesPoint(
             b.start.astimezone(local).date(),
             b.start,
             b.end,
-            _only(
-                store.payment_plans.total(PaymentPlanQuery(practices=scope, committed_in=b)),
+            Money.zero(practice.currency)
+            if w is None
+            else _only(
+                store.payment_plans.total(PaymentPlanQuery(practices=scope, committed_in=w)),
                 practice.currency,
             ),
         )
-        for b in buckets
+        for b, w in zip(buckets, windows, strict=True)
     )
     active_end, active_previous = active(end), active(comparison.end)
     return _PracticeFigures(
@@ -586,21 +675,30 @@ def _resolve(date_range: DateRange | Preset | str, practice: Practice, now: date
 
 
 def _merge_series(series: Iterable[Sequence[SeriesPoint[V]]]) -> tuple[SeriesPoint[V], ...]:
-    """Add points with the same local first day (practices in different zones line up by day)."""
-    merged: dict[date, SeriesPoint[V]] = {}
+    """Add the practices' points bucket by bucket (they share one set of buckets)."""
+    merged: list[SeriesPoint[V]] = []
     for points in series:
-        for p in points:
-            old = merged.get(p.day)
-            if old is None:
-                merged[p.day] = p
-            else:
-                merged[p.day] = SeriesPoint(
-                    p.day,
-                    min(old.start, p.start),
-                    max(old.end, p.end),
-                    old.value + p.value,  # type: ignore[operator]
-                )
-    return tuple(merged[d] for d in sorted(merged))
+        if not merged:
+            merged = list(points)
+            continue
+        merged = [
+            attrs.evolve(old, value=old.value + p.value)  # type: ignore[operator]
+            for old, p in zip(merged, points, strict=True)
+        ]
+    return tuple(merged)
+
+
+def _with_goals(
+    points: Sequence[SeriesPoint[int]], buckets: Sequence[DateRange], goals: Sequence[Goals]
+) -> tuple[SeriesPoint[int], ...]:
+    """The New Members points with each bucket's goal: the practices' goals for it added,
+    ``None`` unless every practice has one."""
+    if any(g.new_members is None for g in goals):
+        return tuple(points)
+    return tuple(
+        attrs.evolve(p, goal=sum((g.new_members_for(b) or Decimal(0) for g in goals), Decimal(0)))
+        for p, b in zip(points, buckets, strict=True)
+    )
 
 
 def dashboard(
@@ -644,19 +742,20 @@ def dashboard(
         targets = KpiTargets()
     elif not isinstance(targets, KpiTargets):
         raise InvalidValue("targets", targets, "must be KpiTargets, or Goals for every practice")
-    figures = []
-    units = []
-    for practice_id in ids:
-        practice = store.practices.get(practice_id)
-        resolved = _resolve(date_range, practice, now)
-        units.append(bucket or resolved.default_bucket_unit())
-        figures.append(_practice_figures(store, practice, resolved, now, units[-1]))
+    found = [store.practices.get(practice_id) for practice_id in ids]
+    resolved = [_resolve(date_range, practice, now) for practice in found]
+    unit = bucket or resolved[0].default_bucket_unit()
+    buckets = series_buckets(resolved, now, unit)  # one clock for every practice's series
+    figures = [
+        _practice_figures(store, practice, span, now, buckets)
+        for practice, span in zip(found, resolved, strict=True)
+    ]
 
     goals = [targets.for_practice(f.practice.id) for f in figures]
-    retention_goal = _weighted_goal(
+    retention_goal = weighted_goal(
         [g.retention for g in goals], [f.retention.denominator for f in figures]
     )
-    period_goal = _weighted_goal(
+    period_goal = weighted_goal(
         [g.retention for g in goals], [f.period_retention.denominator for f in figures]
     )
 
@@ -719,10 +818,13 @@ def dashboard(
         retention=Kpi(retention_parts[0].percent, retention_parts[1].percent, retention_goal),
         period_retention=Kpi(period_parts[0].percent, period_parts[1].percent, period_goal),
         revenue=revenue,
-        new_members=Series(_merge_series(f.new_members for f in figures), timezone=shown_in),
+        new_members=Series(
+            _with_goals(_merge_series(f.new_members for f in figures), buckets, goals),
+            timezone=shown_in,
+        ),
         committed_payments=committed,
         latest_new_members=Feed(feed, timezone=feed_zone),
         retention_parts=retention_parts,
         period_retention_parts=period_parts,
-        bucket=units[0],
+        bucket=unit,
     )

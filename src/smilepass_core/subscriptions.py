@@ -27,19 +27,23 @@ import attrs
 
 from smilepass_core.domain import BillingCycle, Member, MembershipPlan, MembershipStatus
 from smilepass_core.errors import InvalidValue
+from smilepass_core.kpi import Goals, KpiTargets, weighted_goal
 from smilepass_core.money import Money
-from smilepass_core.periods import DateRange, Preset, as_instant
+from smilepass_core.periods import DateRange, Preset, as_instant, zone
 from smilepass_core.queries import MemberQuery, ScopeQuery
 from smilepass_core.repositories import Store
 
 __all__ = [
+    "BREAKDOWNS",
     "COUNTING",
     "MONTHLY_FACTORS",
     "MrrMovements",
     "SubscriptionMetrics",
     "counts_at",
+    "first_counted_at",
     "monthly_amount",
     "mrr_movements",
+    "subscription_breakdown",
     "subscription_metrics",
 ]
 
@@ -158,6 +162,9 @@ class SubscriptionMetrics:
         arpu: MRR at the end per member counting then (rounded half up).
         ltv: ``arpu x months / (logo_churn / 100)``, ``months`` the range's length in
             months (days x 12 / 365), rounded half up; ``None`` without churn.
+        churn_goal: The highest acceptable logo churn for the range, in percent: each
+            practice's ``Goals.churn_for(range)``, weighted by its start cohort when they
+            differ; ``None`` unless every practice has one.
     """
 
     practices: tuple[str, ...]
@@ -176,6 +183,7 @@ class SubscriptionMetrics:
     nrr: Decimal | None
     arpu: Money | None
     ltv: Money | None
+    churn_goal: Decimal | None = None
 
     def to_records(self) -> list[dict[str, Any]]:
         """Each figure as a record: ``figure``, ``value`` (a Decimal amount, count or
@@ -202,6 +210,7 @@ class SubscriptionMetrics:
             ("nrr", self.nrr, "percent"),
             ("arpu", self.arpu, money),
             ("ltv", self.ltv, money),
+            ("churn_goal", self.churn_goal, "percent"),
         ]
         return [
             {"figure": f, "value": v.amount if isinstance(v, Money) else v, "unit": u}
@@ -215,28 +224,39 @@ def _percent(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
     return (100 * Decimal(part) / Decimal(whole)).quantize(_PERCENT)
 
 
-def subscription_metrics(
+@attrs.frozen
+class _Scope:
+    """What every subscription figure of a call reads: the practices, the range cut at
+    ``now``, their plans and members, and the churn goal of each practice."""
+
+    ids: tuple[str, ...]
+    span: DateRange
+    now: datetime
+    currency: str
+    plans: Mapping[str, MembershipPlan]
+    members: list[Member]
+    churn_goals: Mapping[str, Decimal | None]
+
+
+def _scope(
     store: Store,
-    *,
     practices: Iterable[str] | str,
-    date_range: DateRange | Preset | str = Preset.LAST_30_DAYS,
+    date_range: DateRange | Preset | str,
     now: datetime,
-) -> SubscriptionMetrics:
-    """The subscription figures of ``practices`` over ``date_range`` cut at ``now``.
-
-    A preset is resolved in the first practice's zone. The practices must share one
-    currency: their counts and amounts add.
-
-    Raises:
-        InvalidValue: no practice, or practices in several currencies.
-        NotFound: an unknown practice id.
-    """
+    targets: KpiTargets | Goals | None,
+) -> _Scope:
     ids = (practices,) if isinstance(practices, str) else tuple(practices)
     if not ids:
         raise InvalidValue("practices", ids, "name at least one practice")
     found = [store.practices.get(p) for p in ids]
     if len({p.currency for p in found}) > 1:
         raise InvalidValue("practices", ids, "must share one currency to add their figures")
+    if isinstance(targets, Goals):
+        targets = KpiTargets(default=targets)
+    elif targets is None:
+        targets = KpiTargets()
+    elif not isinstance(targets, KpiTargets):
+        raise InvalidValue("targets", targets, "must be KpiTargets, or Goals for every practice")
     when = as_instant(now, "now")
     span = (
         date_range
@@ -244,10 +264,92 @@ def subscription_metrics(
         else DateRange.preset(date_range, now=when, timezone=found[0].timezone)
     ).cut(when)
     scope = frozenset(ids)
-    plans = {p.id: p for p in store.membership_plans.find(ScopeQuery(practices=scope))}
-    members = list(store.members.find(MemberQuery(practices=scope)))
+    return _Scope(
+        ids=ids,
+        span=span,
+        now=when,
+        currency=found[0].currency,
+        plans={p.id: p for p in store.membership_plans.find(ScopeQuery(practices=scope))},
+        members=list(store.members.find(MemberQuery(practices=scope))),
+        churn_goals={p: targets.for_practice(p).churn_for(span) for p in ids},
+    )
+
+
+def subscription_metrics(
+    store: Store,
+    *,
+    practices: Iterable[str] | str,
+    date_range: DateRange | Preset | str = Preset.LAST_30_DAYS,
+    now: datetime,
+    targets: KpiTargets | Goals | None = None,
+) -> SubscriptionMetrics:
+    """The subscription figures of ``practices`` over ``date_range`` cut at ``now``.
+
+    A preset is resolved in the first practice's zone. The practices must share one
+    currency: their counts and amounts add. ``targets`` gives the churn goal
+    (``Goals.churn``, per month; none by default).
+
+    Raises:
+        InvalidValue: no practice, practices in several currencies, or bad ``targets``.
+        NotFound: an unknown practice id.
+    """
+    scope = _scope(store, practices, date_range, now, targets)
+    return _metrics(scope, scope.members)
+
+
+def first_counted_at(member: Member) -> datetime | None:
+    """When ``member`` first counted toward recurring revenue (``None`` if never)."""
+    return next((c.at for c in member.history if c.to in COUNTING), None)
+
+
+#: How :func:`subscription_breakdown` groups members.
+BREAKDOWNS: Final = ("plan", "cohort")
+
+
+def subscription_breakdown(
+    store: Store,
+    *,
+    practices: Iterable[str] | str,
+    by: str,
+    date_range: DateRange | Preset | str = Preset.LAST_30_DAYS,
+    now: datetime,
+    targets: KpiTargets | Goals | None = None,
+) -> dict[str, SubscriptionMetrics]:
+    """The subscription figures of each group of members, in key order.
+
+    ``by="plan"``: keyed by membership plan id, every plan of the practices (one no member
+    is on has empty figures). ``by="cohort"``: keyed by the month (``YYYY-MM``, in the
+    range's zone) a member first counted toward recurring revenue, for the members who
+    did before the range's end. Counts and money of the groups add up to
+    :func:`subscription_metrics`'s (each member is in one group); percentages are each
+    group's own.
+
+    Raises:
+        InvalidValue: ``by`` is neither ``"plan"`` nor ``"cohort"``; as
+            :func:`subscription_metrics`.
+    """
+    if by not in BREAKDOWNS:
+        raise InvalidValue("by", by, 'must be "plan" or "cohort"')
+    scope = _scope(store, practices, date_range, now, targets)
+    groups: dict[str, list[Member]] = {}
+    if by == "plan":
+        groups = {plan_id: [] for plan_id in sorted(scope.plans)}
+        for member in scope.members:
+            groups.setdefault(member.plan_id, []).append(member)
+    else:
+        local = zone(scope.span.timezone)
+        for member in scope.members:
+            first = first_counted_at(member)
+            if first is not None and first < scope.span.end:
+                groups.setdefault(f"{first.astimezone(local):%Y-%m}", []).append(member)
+    return {key: _metrics(scope, groups[key]) for key in sorted(groups)}
+
+
+def _metrics(scope: _Scope, members: list[Member]) -> SubscriptionMetrics:
+    """The figures of ``members`` (some or all of ``scope``'s)."""
+    span, plans = scope.span, scope.plans
     movements = mrr_movements(members, plans, span)
-    zero = Money.zero(found[0].currency)
+    zero = Money.zero(scope.currency)
     cohort = [m for m in members if counts_at(m, span.start)]
     at_end = sum(counts_at(m, span.end) for m in members)
     churned = sum(not counts_at(m, span.end) for m in cohort)
@@ -279,10 +381,19 @@ def subscription_metrics(
         ltv = Money.from_minor(
             (2 * exact.numerator + exact.denominator) // (2 * exact.denominator), arpu.currency
         )
+    starts = dict.fromkeys(scope.ids, 0)
+    for m in cohort:
+        starts[m.practice_id] += 1
+    goals = list(scope.churn_goals.values())
+    churn_goal = (
+        None
+        if any(g is None for g in goals)
+        else weighted_goal([g for g in goals if g is not None], list(starts.values()))
+    )
     return SubscriptionMetrics(
-        practices=ids,
+        practices=scope.ids,
         range=span,
-        now=when,
+        now=scope.now,
         mrr=movements,
         arr=movements.end * 12,
         members_start=len(cohort),
@@ -296,4 +407,5 @@ def subscription_metrics(
         nrr=_percent(cohort_end.amount, start_mrr.amount),
         arpu=arpu,
         ltv=ltv,
+        churn_goal=churn_goal,
     )
