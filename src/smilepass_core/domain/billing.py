@@ -28,6 +28,7 @@ from typing import Any
 import attrs
 
 from smilepass_core.domain._fields import identifier
+from smilepass_core.domain.discounts import AppliedDiscount, price_due
 from smilepass_core.domain.members import Member, MembershipStatus
 from smilepass_core.domain.payments import Payment, PaymentKind, PaymentOutcome
 from smilepass_core.domain.practices import MembershipPlan
@@ -133,6 +134,7 @@ def billing_statement(
     *,
     at: datetime,
     timezone: str,
+    discounts: Iterable[AppliedDiscount] = (),
 ) -> BillingStatement:
     """The charges ``member`` owed up to ``at`` and what settled them (see the module).
 
@@ -142,6 +144,8 @@ def billing_statement(
         payments: Ledger entries; only the member's own, stamped at or before ``at``, count.
         at: The instant judged.
         timezone: The practice's time zone (billing dates are its local days).
+        discounts: The discounts granted to the membership: each charge's amount is its
+            billing date's :func:`~smilepass_core.domain.discounts.price_due`.
 
     Raises:
         InvalidValue: ``plan`` is not the member's plan.
@@ -152,8 +156,11 @@ def billing_statement(
         raise InvalidValue("plan", plan.id, f"is not member {member.id!r}'s plan {member.plan_id}")
     when = as_instant(at)
     today = local_day(when, timezone)
-    price, zero = plan.price, Money.zero(plan.price.currency)
-    due = [d for d in billing_dates(member, plan, through=today) if _billable(member, d, timezone)]
+    zero = Money.zero(plan.price.currency)
+    numbers = {d: k for k, d in enumerate(billing_dates(member, plan, through=today))}
+    due = [d for d in numbers if _billable(member, d, timezone)]
+    grants = tuple(discounts)
+    amounts = [price_due(plan, numbers[d], grants).due for d in due]
     paid = [zero] * len(due)
     paid_by: list[list[str]] = [[] for _ in due]
     tried: list[list[str]] = [[] for _ in due]
@@ -163,7 +170,7 @@ def billing_statement(
         key=lambda p: (p.at, p.id),
     )
     for payment in mine:
-        first_open = next((i for i, p in enumerate(paid) if p != price), None)
+        first_open = next((i for i, p in enumerate(paid) if p != amounts[i]), None)
         if payment.kind is PaymentKind.CHARGE and payment.outcome is PaymentOutcome.FAILED:
             if first_open is not None:
                 tried[first_open].append(payment.id)
@@ -174,7 +181,7 @@ def billing_statement(
         if payment.kind is PaymentKind.CHARGE:
             collected += amount
             for i in range(first_open if first_open is not None else len(due), len(due)):
-                part = min(amount, price - paid[i])
+                part = min(amount, amounts[i] - paid[i])
                 if part.is_positive():
                     paid[i] += part
                     paid_by[i].append(payment.id)
@@ -196,9 +203,8 @@ def billing_statement(
                 f"{member.id!r} paid before it",
                 field="amount",
             )
-    numbers = {d: k for k, d in enumerate(billing_dates(member, plan, through=today))}
     charges = tuple(
-        ExpectedCharge(numbers[d], d, price, paid[i], tuple(paid_by[i]), tuple(tried[i]))
+        ExpectedCharge(numbers[d], d, amounts[i], paid[i], tuple(paid_by[i]), tuple(tried[i]))
         for i, d in enumerate(due)
     )
     return BillingStatement(
@@ -294,6 +300,7 @@ def dunning_actions(
     policy: DunningPolicy | None = None,
     sent: Iterable[str] = (),
     pay_link: Callable[[str], str] | None = None,
+    discounts: Iterable[AppliedDiscount] = (),
 ) -> tuple[DunningAction, ...]:
     """The actions due at ``at`` for ``member``'s unpaid charges under ``policy``.
 
@@ -326,6 +333,7 @@ def dunning_actions(
         sent: Keys of the reminders already sent.
         pay_link: Makes a reminder's pay link from its key (the host's token source;
             the library makes no secrets).
+        discounts: The discounts granted to the membership (see :func:`billing_statement`).
     """
     rules = policy or DunningPolicy()
     when = as_instant(at)
@@ -334,7 +342,9 @@ def dunning_actions(
     if status is MembershipStatus.CANCELLED:
         return ()
     ledger = [p for p in payments if p.member_id == member.id and p.at <= when]
-    statement = billing_statement(member, plan, ledger, at=when, timezone=timezone)
+    statement = billing_statement(
+        member, plan, ledger, at=when, timezone=timezone, discounts=discounts
+    )
     unpaid = statement.unsettled
     if not unpaid or (status is MembershipStatus.SUSPENDED and not unpaid[0].attempts):
         return ()
@@ -457,11 +467,13 @@ def check_membership_charge(
     charge: Payment,
     *,
     timezone: str,
+    discounts: Iterable[AppliedDiscount] = (),
 ) -> None:
     """Raise unless ``charge`` (succeeded or failed) is one the contract allows: on or after
-    enrolment, not after the cancellation, and of the plan's price or of what is owed at
-    its instant (the unpaid due charges less credit, when positive). A refund, or an entry
-    for another source, always passes: a refund after Cancel stays allowed.
+    enrolment, not after the cancellation, and of the price due (the plan's price less the
+    discounts in force on the newest billing date due) or of what is owed at its instant
+    (the unpaid due charges less credit, when positive). A refund, or an entry for another
+    source, always passes: a refund after Cancel stays allowed.
 
     Args:
         member: The member the charge is for.
@@ -469,6 +481,7 @@ def check_membership_charge(
         earlier: Ledger entries already recorded (others than the member's are ignored).
         charge: The entry about to be recorded.
         timezone: The practice's time zone.
+        discounts: The discounts granted to the membership.
 
     Raises:
         RuleViolation: ``charge_before_enrolment``, ``charge_after_cancel`` or
@@ -493,18 +506,25 @@ def check_membership_charge(
             field="at",
             payment_id=charge.id,
         )
-    if charge.amount == plan.price:
+    grants = tuple(discounts)
+    if not grants and charge.amount == plan.price:
         return
-    statement = billing_statement(member, plan, earlier, at=charge.at, timezone=timezone)
+    statement = billing_statement(
+        member, plan, earlier, at=charge.at, timezone=timezone, discounts=grants
+    )
+    newest = statement.charges[-1].number if statement.charges else 0
+    price = price_due(plan, newest, grants).due if grants else plan.price
+    if charge.amount == price:
+        return
     owed = statement.outstanding - statement.credit
     if owed.is_positive() and charge.amount == owed:
         return
-    expected = str(plan.price) + (f" or the {owed} owed" if owed.is_positive() else "")
+    expected = str(price) + (f" or the {owed} owed" if owed.is_positive() else "")
     raise RuleViolation(
         "charge_amount",
         f"charge {charge.id} of {charge.amount} for member {member.id}: expected {expected}",
         field="amount",
         payment_id=charge.id,
-        expected=plan.price,
+        expected=price,
         owed=owed,
     )
