@@ -318,6 +318,41 @@ class TestRules:
         )
 
 
+class TestPlanChanges:
+    """A billing date is charged at the plan in force as its local day starts."""
+
+    PLATINUM = MembershipPlan(
+        "platinum", "syd", "Platinum", Money.of("50.00", "AUD"), BillingCycle.MONTHLY
+    )
+
+    def test_an_upgrade_counts_from_the_next_billing_date(self) -> None:
+        """Upgraded on 10 Feb (after the 1 Feb charge): 1 Mar and 1 Apr are AUD 50.00; a
+        change on 1 Apr at 09:00 (after that day began) waits for 1 May."""
+        member = _member(date(2026, 1, 1)).change_plan("platinum", at=_local(date(2026, 2, 10)))
+        plans = {"gold": _plan()}
+        s = billing_statement(
+            member, self.PLATINUM, [], at=_local(date(2026, 4, 2)), timezone=SYD, plans=plans
+        )
+        assert [str(c.amount) for c in s.charges] == ["AUD 30.00"] * 2 + ["AUD 50.00"] * 2
+        late = _member(date(2026, 1, 1)).change_plan("platinum", at=_local(date(2026, 4, 1)))
+        s = billing_statement(
+            late, self.PLATINUM, [], at=_local(date(2026, 5, 2)), timezone=SYD, plans=plans
+        )
+        assert [str(c.amount) for c in s.charges] == ["AUD 30.00"] * 4 + ["AUD 50.00"]
+
+    def test_the_earlier_plans_must_be_given_and_share_the_cycle(self) -> None:
+        member = _member(date(2026, 1, 1)).change_plan("platinum", at=_local(date(2026, 2, 10)))
+        with pytest.raises(InvalidValue) as caught:
+            billing_statement(member, self.PLATINUM, [], at=_local(date(2026, 4, 2)), timezone=SYD)
+        assert (caught.value.field, caught.value.value) == ("plans", "gold")
+        weekly = {"gold": _plan(BillingCycle.WEEKLY)}
+        with pytest.raises(RuleViolation) as refused:
+            billing_statement(
+                member, self.PLATINUM, [], at=_local(date(2026, 4, 2)), timezone=SYD, plans=weekly
+            )
+        assert refused.value.rule == "plan_change_cycle"
+
+
 class TestLedgerRules:
     """What ``check_membership_charge`` allows and refuses."""
 

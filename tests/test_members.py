@@ -15,9 +15,16 @@ from smilepass_core.domain import (
     Member,
     MembershipStatus,
     Patient,
+    PlanChange,
     StatusChange,
 )
-from smilepass_core.errors import InvalidTransition, InvalidValue, NaiveDatetime, OutOfOrderChange
+from smilepass_core.errors import (
+    InvalidTransition,
+    InvalidValue,
+    NaiveDatetime,
+    OutOfOrderChange,
+    RuleViolation,
+)
 from smilepass_core.testing import strategies as sps
 
 _M = MembershipStatus
@@ -233,6 +240,78 @@ class TestMoves:
         with pytest.raises(OutOfOrderChange, match="Member m-1") as caught:
             member.fail(at=T0 + timedelta(days=2))
         assert caught.value.previous == T0 + timedelta(days=3)
+
+
+class TestPlanChanges:
+    """An upgrade and a downgrade, recorded, so that any past instant's plan reads back."""
+
+    def test_a_change_is_recorded_and_read_back_at_any_instant(self) -> None:
+        up, down = T0 + timedelta(days=30), T0 + timedelta(days=90)
+        member = _enrol().activate(at=T0)
+        moved = member.change_plan("platinum", at=up, reason="upgraded")
+        moved = moved.change_plan("gold", at=down)
+        assert (moved.plan_id, moved.first_plan_id) == ("gold", "gold")
+        assert moved.plan_changes == (
+            PlanChange(up, "gold", "platinum", "upgraded"),
+            PlanChange(down, "platinum", "gold"),
+        )
+        assert [moved.plan_at(t) for t in (T0, up - timedelta(microseconds=1), up, down)] == [
+            "gold",
+            "gold",
+            "platinum",
+            "gold",
+        ]
+        assert (moved.plan_before(up), moved.plan_before(down)) == ("gold", "platinum")
+        assert member.plan_changes == ()  # a transition returns a new object
+
+    @given(sps.members(plan_id="gold"), st.lists(st.integers(0, 10**7), max_size=4))
+    def test_a_later_change_never_changes_a_past_instants_plan(
+        self, member: Member, gaps: list[int]
+    ) -> None:
+        """Each change leaves ``plan_at`` of every earlier instant as it was."""
+        at = member.history[0].at
+        for n, gap in enumerate(gaps):
+            at += timedelta(seconds=gap)
+            if member.status_at(at) is _M.CANCELLED:
+                break
+            probes = [at - timedelta(seconds=g) for g in (1, 3600, 10**6)]
+            before = [member.plan_at(t) for t in probes]
+            member = member.change_plan(f"plan-{n}", at=at)
+            assert [member.plan_at(t) for t in probes] == before
+            assert member.plan_at(at) == member.plan_id == f"plan-{n}"
+
+    def test_refusals(self) -> None:
+        member = _enrol().activate(at=T0)
+        with pytest.raises(InvalidValue) as caught:
+            member.change_plan("gold", at=T0 + timedelta(days=1))
+        assert caught.value.field == "to_plan"
+        with pytest.raises(InvalidValue) as caught:
+            member.change_plan("platinum", at=T0 - timedelta(days=1))
+        assert "enrolled" in str(caught.value)
+        moved = member.change_plan("platinum", at=T0 + timedelta(days=5))
+        with pytest.raises(InvalidValue):
+            moved.change_plan("silver", at=T0 + timedelta(days=4))
+        cancelled = member.cancel(at=T0 + timedelta(days=2))
+        with pytest.raises(RuleViolation) as refused:
+            cancelled.change_plan("platinum", at=T0 + timedelta(days=3))
+        assert refused.value.rule == "plan_change_after_cancel"
+        cancelled.change_plan("platinum", at=T0 + timedelta(days=1))  # before the cancel
+
+    def test_a_history_that_does_not_chain_is_refused(self) -> None:
+        member = _enrol()
+        change = PlanChange(T0 + timedelta(days=1), "gold", "platinum")
+        with pytest.raises(InvalidValue) as caught:
+            attrs.evolve(member, plan_changes=(change,))  # plan_id still gold
+        assert caught.value.field == "plan_id"
+        other = PlanChange(T0 + timedelta(days=2), "silver", "gold")
+        with pytest.raises(InvalidValue):
+            attrs.evolve(member, plan_changes=(change, other))
+        with pytest.raises(InvalidValue):
+            attrs.evolve(member, plan_changes=change)  # not a sequence
+        with pytest.raises(InvalidValue):
+            PlanChange(T0, "gold", "gold")
+        with pytest.raises(NaiveDatetime):
+            PlanChange(datetime(2026, 1, 1), "gold", "platinum")
 
 
 class TestQuestions:

@@ -410,7 +410,7 @@ class TestStatementCount:
             counts.append(len(statements))
             statements.clear()
             store.members.find(MemberQuery(), order=Order(["-start_date"], Page(50)))
-            assert len(statements) <= 4  # BEGIN, the rows, dependents, history
+            assert len(statements) <= 5  # BEGIN, the rows, dependents, history, plan changes
         assert counts[0] == counts[1], counts
         assert counts[0] < 80, counts
 
@@ -418,8 +418,9 @@ class TestStatementCount:
         """Adding a member with a plan, a campaign, a staff user and a dependent: BEGIN,
         one statement for every check, then its row, dependents, history and active
         spans. Saving it with one more status change: BEGIN, the version, the old
-        object (row, dependents, history), the checks, the UPDATE, the new history row,
-        and the spans again (the open span closed); the dependents are not touched."""
+        object (row, dependents, history, plan changes), the checks, the UPDATE, the new
+        history row, and the spans again (the open span closed); the dependents are not
+        touched."""
         store = SqlStore.connect("sqlite://")
         store.load(
             [
@@ -445,7 +446,7 @@ class TestStatementCount:
         statements.clear()
         store.members.save(member.suspend(at=NOW + timedelta(days=1), reason="away"))
         verbs = [" ".join(s.split()[:3]) for s in statements]
-        assert len(statements) == 10, verbs
+        assert len(statements) == 11, verbs
         writes = [s for s in statements if not s.startswith(("BEGIN", "SELECT"))]
         assert [" ".join(s.split()[:3]) for s in writes] == [
             "UPDATE members SET",

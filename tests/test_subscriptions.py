@@ -68,6 +68,15 @@ def _status_before(member: Member, t: datetime) -> MembershipStatus | None:
     return status
 
 
+def _plan_before(member: Member, t: datetime) -> str:
+    """The plan of the last plan change strictly before ``t`` (else the enrolment's)."""
+    plan = member.plan_changes[0].from_plan if member.plan_changes else member.plan_id
+    for change in member.plan_changes:
+        if change.at < t:
+            plan = change.to_plan
+    return plan
+
+
 def _oracle_mrr(members: list[Member], plan: MembershipPlan, t: datetime) -> Money:
     """Members counting just before ``t``, times the plan's price a month, rounded half up."""
     each = Fraction(plan.price.minor) * MONTHLY_FACTORS[plan.billing_cycle]
@@ -232,13 +241,108 @@ class TestProperties:
         cohort = [x for x in members if _status_before(x, span.start) in COUNTING]
         stayed = [x for x in cohort if _status_before(x, now) in COUNTING]
         assert (m.members_start, m.churned_members) == (len(cohort), len(cohort) - len(stayed))
-        start_mrr = sum((monthly_amount(plans[x.plan_id]).amount for x in cohort), Decimal(0))
-        kept = sum((monthly_amount(plans[x.plan_id]).amount for x in stayed), Decimal(0))
+
+        def mrr(x: Member, t: datetime) -> Decimal:
+            return monthly_amount(plans[_plan_before(x, t)]).amount
+
+        start_mrr = sum((mrr(x, span.start) for x in cohort), Decimal(0))
+        kept = sum((min(mrr(x, span.start), mrr(x, now)) for x in stayed), Decimal(0))
         if start_mrr:
             assert m.grr == (100 * kept / start_mrr).quantize(Decimal("0.01"))
         else:
             assert m.grr is None
         assert (m.logo_churn is None) == (not cohort)
+
+
+class TestPlanChanges:
+    """docs/metrics.md: Ada upgrades from Gold (AUD 30.00) to Platinum (AUD 50.00) on
+    10 September; Grace downgrades from Platinum to Gold on 20 September, then cancels on
+    25 September; Alan changes plan while Suspended."""
+
+    GOLD = MembershipPlan("gold", "p", "Gold", Money.of("30.00", "AUD"), BillingCycle.MONTHLY)
+    PLATINUM = MembershipPlan(
+        "platinum", "p", "Platinum", Money.of("50.00", "AUD"), BillingCycle.MONTHLY
+    )
+
+    def _store(self) -> InMemoryStore:
+        june = datetime(2026, 6, 1, tzinfo=UTC)
+        ada = _member(1, june).change_plan("platinum", at=datetime(2026, 9, 10, tzinfo=UTC))
+        grace = attrs.evolve(_member(2, june), plan_id="platinum")
+        grace = grace.change_plan("gold", at=datetime(2026, 9, 20, tzinfo=UTC))
+        grace = grace.cancel(at=datetime(2026, 9, 25, tzinfo=UTC))
+        alan = _member(3, june).suspend(at=datetime(2026, 8, 1, tzinfo=UTC))
+        alan = alan.change_plan("platinum", at=datetime(2026, 9, 5, tzinfo=UTC))
+        return InMemoryStore.from_objects(
+            [Practice("p", "Harbour", "UTC", "AUD"), self.GOLD, self.PLATINUM, ada, grace, alan]
+        )
+
+    def test_the_movements(self) -> None:
+        """Start: Ada 30 + Grace 50 = 80 (Alan is Suspended). Ada's upgrade expands by
+        20; Grace's downgrade contracts by 20, her cancel churns her Gold 30. End: 50."""
+        m = subscription_metrics(
+            self._store(),
+            practices="p",
+            date_range=SEPTEMBER,
+            now=datetime(2026, 10, 5, tzinfo=UTC),
+        )
+        moves = m.mrr
+        assert [str(x) for x in (moves.start, moves.expansion, moves.contraction)] == [
+            "AUD 80.00",
+            "AUD 20.00",
+            "AUD 20.00",
+        ]
+        assert [str(x) for x in (moves.churn, moves.new, moves.end)] == [
+            "AUD 30.00",
+            "AUD 0.00",
+            "AUD 50.00",
+        ]
+        assert moves.start + moves.net == moves.end
+        # GRR: Ada kept at most her 30, Grace nothing: 30 / 80; NRR: Ada's 50 / 80.
+        assert (m.grr, m.nrr) == (Decimal("37.50"), Decimal("62.50"))
+
+    def test_by_plan_groups_on_the_plan_at_the_end(self) -> None:
+        groups = subscription_breakdown(
+            self._store(),
+            practices="p",
+            by="plan",
+            date_range=SEPTEMBER,
+            now=datetime(2026, 10, 5, tzinfo=UTC),
+        )
+        assert {k: g.members_end for k, g in groups.items()} == {"gold": 0, "platinum": 1}
+        assert str(groups["platinum"].mrr.expansion) == "AUD 20.00"  # Ada, now on Platinum
+        assert str(groups["gold"].mrr.contraction) == "AUD 20.00"  # Grace, last on Gold
+
+    @settings(max_examples=40)
+    @given(st.data())
+    def test_movements_add_up_with_plan_changes(self, data: st.DataObject) -> None:
+        """MRR(end) = MRR(start) + net for members changing plan at random; each end
+        equals a brute-force sum over the plans at the boundaries."""
+        plans = {p.id: p for p in (self.GOLD, self.PLATINUM)}
+        members = []
+        for n in range(data.draw(st.integers(1, 5))):
+            member = data.draw(sps.members(practice_id="p", plan_id="gold"))
+            member = attrs.evolve(member, id=f"m{n}")
+            at = member.history[0].at
+            for gap in data.draw(st.lists(st.integers(0, 60 * 86400), max_size=3)):
+                at += timedelta(seconds=gap)
+                target = "platinum" if member.plan_id == "gold" else "gold"
+                if member.status_at(at) is not MembershipStatus.CANCELLED:
+                    member = member.change_plan(target, at=at)
+            members.append(member)
+        instants = sorted({c.at for m in members for c in (*m.history, *m.plan_changes)})
+        a, b = sorted(
+            data.draw(st.lists(st.sampled_from(instants) | sps.instants(), min_size=2, max_size=2))
+        )
+        moves = mrr_movements(members, plans, DateRange(a, b, "UTC"))
+        assert moves.end == moves.start + moves.net
+
+        def oracle(t: datetime) -> Money:
+            counting = [m for m in members if _status_before(m, t) in COUNTING]
+            return sum(
+                (monthly_amount(plans[_plan_before(m, t)]) for m in counting), Money.zero("AUD")
+            )
+
+        assert (moves.start, moves.end) == (oracle(a), oracle(b))
 
 
 #: The figures of a breakdown's groups that add up to the whole's.

@@ -8,10 +8,14 @@ retention, ARPU and a simple LTV, for a range (docs/metrics.md, "Subscription ec
 - A member's **MRR** is their plan's price normalised to a month and rounded once, half
   up, to the currency's minor unit: weekly x 52 / 12, fortnightly x 26 / 12, monthly x 1,
   annually / 12. **ARR** is 12 x MRR. Sums of these are exact.
-- **Movements** over ``[A, B)``: each change that makes a member count for the first time
-  is **new**; each later return to counting is **reactivation**; each change that stops
-  them counting is **churn**. **Expansion** and **contraction** (plan changes) are zero
-  until members can change plan. So, exactly,
+- A member's MRR at a boundary is that of the plan they were on then
+  (:meth:`~smilepass_core.domain.Member.plan_before`).
+- **Movements** over ``[A, B)``: each status change that makes a member count for the
+  first time is **new** (at the MRR of their plan then); each later return to counting is
+  **reactivation**; each change that stops them counting is **churn** (at the MRR they
+  brought). A plan change while counting moves MRR from the old plan's to the new one's:
+  up is **expansion**, down is **contraction** (a change while not counting moves
+  nothing). So, exactly,
   ``MRR(B) = MRR(A) + new + expansion - contraction - churn + reactivation``.
 """
 
@@ -42,6 +46,7 @@ __all__ = [
     "counts_at",
     "first_counted_at",
     "monthly_amount",
+    "mrr_at",
     "mrr_movements",
     "subscription_breakdown",
     "subscription_metrics",
@@ -95,6 +100,20 @@ class MrrMovements:
         return self.new + self.expansion - self.contraction - self.churn + self.reactivation
 
 
+def mrr_at(member: Member, plans: Mapping[str, MembershipPlan], boundary: datetime) -> Money | None:
+    """``member``'s MRR at ``boundary`` (their plan then), or ``None`` when not counting."""
+    if not counts_at(member, boundary):
+        return None
+    return monthly_amount(_plan(plans, member, member.plan_before(boundary)))
+
+
+def _plan(plans: Mapping[str, MembershipPlan], member: Member, plan_id: str) -> MembershipPlan:
+    plan = plans.get(plan_id)
+    if plan is None:
+        raise InvalidValue("plans", plan_id, f"holds no plan for member {member.id}")
+    return plan
+
+
 def mrr_movements(
     members: Iterable[Member], plans: Mapping[str, MembershipPlan], span: DateRange
 ) -> MrrMovements:
@@ -102,7 +121,7 @@ def mrr_movements(
 
     Args:
         members: The members (of one currency).
-        plans: Their membership plans by id.
+        plans: Their membership plans by id (every plan they were ever on).
         span: The half-open range ``[start, end)``.
 
     Raises:
@@ -112,18 +131,32 @@ def mrr_movements(
     if len(currencies) > 1:
         raise InvalidValue("plans", sorted(currencies), "must share one currency")
     zero = Money.zero(currencies.pop() if currencies else "USD")
-    start = end = new = churn = back = zero
+    start = end = new = churn = back = up = down = zero
     for member in members:
-        plan = plans.get(member.plan_id)
-        if plan is None:
-            raise InvalidValue("plans", member.plan_id, f"holds no plan for member {member.id}")
-        mrr = monthly_amount(plan)
+        # Status and plan changes before the end, in time order (a status change first
+        # at the same instant: the plan change then applies to the new status).
+        events: list[tuple[datetime, int, Any]] = [
+            (c.at, 0, c) for c in member.history if c.at < span.end
+        ]
+        events += [(c.at, 1, c) for c in member.plan_changes if c.at < span.end]
+        events.sort(key=lambda e: (e[0], e[1]))
         counted = ever = False
-        for change in member.history:
-            if change.at >= span.end:
-                break
+        plan_id = member.first_plan_id
+        for at, kind, change in events:
+            inside = at >= span.start
+            if kind == 1:
+                before = monthly_amount(_plan(plans, member, plan_id))
+                plan_id = change.to_plan
+                after = monthly_amount(_plan(plans, member, plan_id))
+                if inside and counted:
+                    if after > before:
+                        up += after - before
+                    else:
+                        down += before - after
+                continue
             counts = change.to in COUNTING
-            if change.at >= span.start and counts != counted:
+            if inside and counts != counted:
+                mrr = monthly_amount(_plan(plans, member, plan_id))
                 if not counts:
                     churn += mrr
                 elif ever:
@@ -131,11 +164,9 @@ def mrr_movements(
                 else:
                     new += mrr
             counted, ever = counts, ever or counts
-        if counts_at(member, span.start):
-            start += mrr
-        if counts_at(member, span.end):
-            end += mrr
-    return MrrMovements(start, end, new, zero, zero, churn, back)
+        start += mrr_at(member, plans, span.start) or zero
+        end += mrr_at(member, plans, span.end) or zero
+    return MrrMovements(start, end, new, up, down, churn, back)
 
 
 @attrs.frozen
@@ -157,8 +188,8 @@ class SubscriptionMetrics:
         revenue_churn: ``100 - grr``: the start cohort's recurring revenue lost.
         grr: Gross revenue retention: of the start cohort's MRR, what each member still
             brings at the end (none above their start), in percent.
-        nrr: Net revenue retention: the start cohort's MRR at the end over at the start, in
-            percent.
+        nrr: Net revenue retention: the start cohort's MRR at the end (after its plan
+            changes) over at the start, in percent.
         arpu: MRR at the end per member counting then (rounded half up).
         ltv: ``arpu x months / (logo_churn / 100)``, ``months`` the range's length in
             months (days x 12 / 365), rounded half up; ``None`` without churn.
@@ -317,12 +348,12 @@ def subscription_breakdown(
 ) -> dict[str, SubscriptionMetrics]:
     """The subscription figures of each group of members, in key order.
 
-    ``by="plan"``: keyed by membership plan id, every plan of the practices (one no member
-    is on has empty figures). ``by="cohort"``: keyed by the month (``YYYY-MM``, in the
-    range's zone) a member first counted toward recurring revenue, for the members who
-    did before the range's end. Counts and money of the groups add up to
-    :func:`subscription_metrics`'s (each member is in one group); percentages are each
-    group's own.
+    ``by="plan"``: keyed by the membership plan id a member is on at the range's end,
+    every plan of the practices (one no member is on has empty figures). ``by="cohort"``:
+    keyed by the month (``YYYY-MM``, in the range's zone) a member first counted toward
+    recurring revenue, for the members who did before the range's end. Counts and money
+    of the groups add up to :func:`subscription_metrics`'s (each member is in one group);
+    percentages are each group's own.
 
     Raises:
         InvalidValue: ``by`` is neither ``"plan"`` nor ``"cohort"``; as
@@ -335,7 +366,7 @@ def subscription_breakdown(
     if by == "plan":
         groups = {plan_id: [] for plan_id in sorted(scope.plans)}
         for member in scope.members:
-            groups.setdefault(member.plan_id, []).append(member)
+            groups.setdefault(member.plan_before(scope.span.end), []).append(member)
     else:
         local = zone(scope.span.timezone)
         for member in scope.members:
@@ -359,14 +390,14 @@ def _metrics(scope: _Scope, members: list[Member]) -> SubscriptionMetrics:
         for c in m.history
         if span.start <= c.at < span.end and c.to not in COUNTING and c.from_ in COUNTING
     )
-    start_mrr = sum((monthly_amount(plans[m.plan_id]) for m in cohort), zero)
-    kept = sum((monthly_amount(plans[m.plan_id]) for m in cohort if counts_at(m, span.end)), zero)
+    # Each start-cohort member's MRR at the start and at the end (zero once not counting).
+    ends = [
+        (mrr_at(m, plans, span.start) or zero, mrr_at(m, plans, span.end) or zero) for m in cohort
+    ]
+    start_mrr = sum((a for a, _ in ends), zero)
+    kept = sum((min(a, b) for a, b in ends), zero)  # none above their start
     grr = _percent(kept.amount, start_mrr.amount)
-    # Each member's MRR at the end, for the start cohort (equal to ``kept`` until members
-    # can change plan: then expansion and contraction move it).
-    cohort_end = sum(
-        (monthly_amount(plans[m.plan_id]) for m in cohort if counts_at(m, span.end)), zero
-    )
+    cohort_end = sum((b for _, b in ends), zero)
     arpu = None
     if at_end:
         arpu = Money.from_minor(

@@ -115,6 +115,7 @@ class _Builder:
         for i, recipe in enumerate(self._member_recipes(), start=1):
             self._member(f"{self.spec.id}-m-{i:04d}", recipe)
         self._open_referrals()
+        self._plan_round_trips()
         for i, plan_recipe in enumerate(self._plan_recipes(), start=1):
             self._payment_plan(f"{self.spec.id}-pp-{i:03d}", plan_recipe)
 
@@ -329,6 +330,34 @@ class _Builder:
         self.members.append(self._member_story(member, recipe))
         if referral is not None:
             self.referrals.append(referral.convert(member_id=member_id, at=recipe.enrol_at))
+
+    def _plan_round_trips(self, count: int = 2) -> None:
+        """The first ``count`` members Active through the days after their first billing
+        date on or after 200 days ago, on a plan with a dearer one of the same cycle, try
+        it: upgrade the next day, downgrade back four days later, before their next
+        billing date (so no charge changes). No randomness: the rest is as before."""
+        plans = {p.id: p for p in self.plans}
+        moved = 0
+        for i, member in enumerate(self.members):
+            plan = plans[member.plan_id]
+            dearer = [
+                p
+                for p in self.plans
+                if p.billing_cycle is plan.billing_cycle and p.price > plan.price
+            ]
+            k = 0
+            while plan.charge_date(member.start_date, k) < self.today - timedelta(days=200):
+                k += 1
+            billed = plan.charge_date(member.start_date, k)
+            up = self._local(billed + timedelta(days=1), 10, 0)
+            down = self._local(billed + timedelta(days=5), 10, 0)
+            steady = member.is_active_at(up) and not any(up <= c.at <= down for c in member.history)
+            if moved == count or not dearer or not steady:
+                continue
+            self.members[i] = member.change_plan(
+                dearer[0].id, at=up, reason="trying family cover"
+            ).change_plan(plan.id, at=down, reason="back to their plan")
+            moved += 1
 
     def _slots(self, member: Member, plan: MembershipPlan) -> list[datetime]:
         """Charge times from sign-up (``k=0``) for every billing date before now."""

@@ -9,7 +9,7 @@ from smilepass_core.domain.lifecycle import (
     check_successor,
     check_version,
 )
-from smilepass_core.domain.members import MEMBERSHIP_LIFECYCLE, Member, MembershipStatus
+from smilepass_core.domain.members import MEMBERSHIP_LIFECYCLE, Member, MembershipStatus, PlanChange
 from smilepass_core.domain.payment_plans import (
     PAYMENT_PLAN_LIFECYCLE,
     FollowUpAction,
@@ -58,6 +58,7 @@ __all__ = [
     "PaymentPlan",
     "PaymentPlanStatus",
     "PaymentType",
+    "PlanChange",
     "Practice",
     "Referral",
     "ReferralStatus",

@@ -21,7 +21,7 @@ what to do next about the unpaid ones (docs/domain.md, "Billing").
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -135,6 +135,7 @@ def billing_statement(
     at: datetime,
     timezone: str,
     discounts: Iterable[AppliedDiscount] = (),
+    plans: Mapping[str, MembershipPlan] | None = None,
 ) -> BillingStatement:
     """The charges ``member`` owed up to ``at`` and what settled them (see the module).
 
@@ -146,11 +147,15 @@ def billing_statement(
         timezone: The practice's time zone (billing dates are its local days).
         discounts: The discounts granted to the membership: each charge's amount is its
             billing date's :func:`~smilepass_core.domain.discounts.price_due`.
+        plans: The plans the member was on before (by id), needed when they changed plan:
+            a billing date is charged at the plan in force as its local day starts.
 
     Raises:
-        InvalidValue: ``plan`` is not the member's plan.
+        InvalidValue: ``plan`` is not the member's plan, or ``plans`` lacks a plan the
+            member was on.
         CurrencyMismatch: a payment in another currency than the plan's price.
-        RuleViolation: a refund larger than what was collected (a ledger breaking its rule).
+        RuleViolation: a refund larger than what was collected (a ledger breaking its
+            rule); ``plan_change_cycle``: the member changed to a plan of another cycle.
     """
     if plan.id != member.plan_id:
         raise InvalidValue("plan", plan.id, f"is not member {member.id!r}'s plan {member.plan_id}")
@@ -160,7 +165,9 @@ def billing_statement(
     numbers = {d: k for k, d in enumerate(billing_dates(member, plan, through=today))}
     due = [d for d in numbers if _billable(member, d, timezone)]
     grants = tuple(discounts)
-    amounts = [price_due(plan, numbers[d], grants).due for d in due]
+    amounts = [
+        price_due(_plan_on(member, plan, plans, d, timezone), numbers[d], grants).due for d in due
+    ]
     paid = [zero] * len(due)
     paid_by: list[list[str]] = [[] for _ in due]
     tried: list[list[str]] = [[] for _ in due]
@@ -210,6 +217,34 @@ def billing_statement(
     return BillingStatement(
         member.id, when, charges, collected, refunded, credit, _next_date(member, plan, when, today)
     )
+
+
+def _plan_on(
+    member: Member,
+    plan: MembershipPlan,
+    plans: Mapping[str, MembershipPlan] | None,
+    day: date,
+    timezone: str,
+) -> MembershipPlan:
+    """The plan a billing date is charged at: the one in force as its local day starts."""
+    if not member.plan_changes:
+        return plan
+    plan_id = member.plan_before(local_midnight(day, timezone))
+    if plan_id == plan.id:
+        return plan
+    found = (plans or {}).get(plan_id)
+    if found is None:
+        raise InvalidValue(
+            "plans", plan_id, f"is needed: member {member.id} was on it (pass plans=...)"
+        )
+    if found.billing_cycle is not plan.billing_cycle:
+        raise RuleViolation(
+            "plan_change_cycle",
+            f"member {member.id} moved from {found.id} ({found.billing_cycle.value}) to "
+            f"{plan.id} ({plan.billing_cycle.value}): billing follows one cycle",
+            field="plan_changes",
+        )
+    return found
 
 
 def _next_date(member: Member, plan: MembershipPlan, at: datetime, today: date) -> date | None:
@@ -301,6 +336,7 @@ def dunning_actions(
     sent: Iterable[str] = (),
     pay_link: Callable[[str], str] | None = None,
     discounts: Iterable[AppliedDiscount] = (),
+    plans: Mapping[str, MembershipPlan] | None = None,
 ) -> tuple[DunningAction, ...]:
     """The actions due at ``at`` for ``member``'s unpaid charges under ``policy``.
 
@@ -333,7 +369,7 @@ def dunning_actions(
         sent: Keys of the reminders already sent.
         pay_link: Makes a reminder's pay link from its key (the host's token source;
             the library makes no secrets).
-        discounts: The discounts granted to the membership (see :func:`billing_statement`).
+        discounts, plans: As for :func:`billing_statement`.
     """
     rules = policy or DunningPolicy()
     when = as_instant(at)
@@ -343,7 +379,7 @@ def dunning_actions(
         return ()
     ledger = [p for p in payments if p.member_id == member.id and p.at <= when]
     statement = billing_statement(
-        member, plan, ledger, at=when, timezone=timezone, discounts=discounts
+        member, plan, ledger, at=when, timezone=timezone, discounts=discounts, plans=plans
     )
     unpaid = statement.unsettled
     if not unpaid or (status is MembershipStatus.SUSPENDED and not unpaid[0].attempts):
@@ -468,6 +504,7 @@ def check_membership_charge(
     *,
     timezone: str,
     discounts: Iterable[AppliedDiscount] = (),
+    plans: Mapping[str, MembershipPlan] | None = None,
 ) -> None:
     """Raise unless ``charge`` (succeeded or failed) is one the contract allows: on or after
     enrolment, not after the cancellation, and of the price due (the plan's price less the
@@ -481,7 +518,7 @@ def check_membership_charge(
         earlier: Ledger entries already recorded (others than the member's are ignored).
         charge: The entry about to be recorded.
         timezone: The practice's time zone.
-        discounts: The discounts granted to the membership.
+        discounts, plans: As for :func:`billing_statement`.
 
     Raises:
         RuleViolation: ``charge_before_enrolment``, ``charge_after_cancel`` or
@@ -507,13 +544,13 @@ def check_membership_charge(
             payment_id=charge.id,
         )
     grants = tuple(discounts)
-    if not grants and charge.amount == plan.price:
+    if not grants and not member.plan_changes and charge.amount == plan.price:
         return
     statement = billing_statement(
-        member, plan, earlier, at=charge.at, timezone=timezone, discounts=grants
+        member, plan, earlier, at=charge.at, timezone=timezone, discounts=grants, plans=plans
     )
-    newest = statement.charges[-1].number if statement.charges else 0
-    price = price_due(plan, newest, grants).due if grants else plan.price
+    newest = statement.charges[-1] if statement.charges else None
+    price = plan.price if newest is None else newest.amount
     if charge.amount == price:
         return
     owed = statement.outstanding - statement.credit

@@ -18,7 +18,7 @@ active     not yet due (a payment plan's later instalments, on schedule)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 
 import attrs
@@ -95,12 +95,13 @@ def member_invoices(
     at: datetime,
     timezone: str,
     grace_days: int = 0,
+    plans: Mapping[str, MembershipPlan] | None = None,
 ) -> tuple[Invoice, ...]:
-    """An invoice per charge due up to ``at`` (:func:`~.billing.billing_statement`), with
-    its status at ``at``."""
+    """An invoice per charge due up to ``at`` (:func:`~.billing.billing_statement`, with
+    ``plans`` as there), with its status at ``at``."""
     when = as_instant(at)
     ledger = [p for p in payments if p.member_id == member.id and p.at <= when]
-    statement = billing_statement(member, plan, ledger, at=when, timezone=timezone)
+    statement = billing_statement(member, plan, ledger, at=when, timezone=timezone, plans=plans)
     failed_at = {p.id: p.at for p in ledger}
     charges = (
         (c.number, c.due_date, c.amount, c.paid, [failed_at[i] for i in c.attempts])

@@ -287,12 +287,13 @@ def check_successor(kept: Any, new: Any) -> None:
     """Raise unless a store may replace ``kept`` by ``new`` (what ``save()`` checks).
 
     ``new`` must stay in ``kept``'s practice, and its status history (when it has one)
-    must extend ``kept``'s: every move appends, so a copy read before another write was
-    saved, or saved back after a later move, does not.
+    and its plan changes (a member's) must extend ``kept``'s: every move appends, so a
+    copy read before another write was saved, or saved back after a later move, does not.
 
     Raises:
         RuleViolation: ``practice_change`` (field ``practice_id``) or ``stale_history``
-            (field ``history``): reload the object, apply the change again, save.
+            (field ``history`` or ``plan_changes``): reload the object, apply the change
+            again, save.
     """
     subject = f"{type(kept).__name__} {kept.id}"
     if getattr(kept, "practice_id", None) != getattr(new, "practice_id", None):
@@ -311,6 +312,15 @@ def check_successor(kept: Any, new: Any) -> None:
             f"changes, last {last.to.value} at {last.at.isoformat()}); reload it, apply "
             "the change again and save",
             field="history",
+        )
+    changes = getattr(kept, "plan_changes", None)
+    if changes and tuple(new.plan_changes[: len(changes)]) != changes:
+        raise RuleViolation(
+            "stale_history",
+            f"{subject}: the saved plan changes do not extend the kept ones ({len(changes)} "
+            f"changes, last to {changes[-1].to_plan} at {changes[-1].at.isoformat()}); reload "
+            "it, apply the change again and save",
+            field="plan_changes",
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -9,11 +10,18 @@ from typing import Any, ClassVar
 import attrs
 
 from smilepass_core.domain._fields import day, identifier, of_type, optional_identifier
-from smilepass_core.domain.lifecycle import HasHistory, Lifecycle, Status, StatusChange
+from smilepass_core.domain.lifecycle import (
+    HasHistory,
+    Lifecycle,
+    Status,
+    StatusChange,
+    _reason,
+)
 from smilepass_core.domain.practices import Patient
-from smilepass_core.errors import InvalidValue
+from smilepass_core.errors import InvalidValue, RuleViolation
+from smilepass_core.periods import as_instant
 
-__all__ = ["MEMBERSHIP_LIFECYCLE", "Member", "MembershipStatus"]
+__all__ = ["MEMBERSHIP_LIFECYCLE", "Member", "MembershipStatus", "PlanChange"]
 
 
 class MembershipStatus(Status):
@@ -61,6 +69,30 @@ def _history(
 
 
 @attrs.frozen
+class PlanChange:
+    """A change of membership plan: from ``at`` on, the member is on ``to_plan``."""
+
+    at: datetime = attrs.field(converter=as_instant)
+    from_plan: str = attrs.field(validator=identifier)
+    to_plan: str = attrs.field(validator=identifier)
+    reason: str = attrs.field(default="", converter=_reason)
+
+    def __attrs_post_init__(self) -> None:
+        if self.from_plan == self.to_plan:
+            raise InvalidValue("to_plan", self.to_plan, "is the plan it changes from")
+
+
+def _plan_changes(value: Any) -> tuple[PlanChange, ...]:
+    if isinstance(value, (PlanChange, str)) or not isinstance(value, Iterable):
+        raise InvalidValue("plan_changes", value, "must be a sequence of PlanChange")
+    result = tuple(value)
+    for change in result:
+        if not isinstance(change, PlanChange):
+            raise InvalidValue("plan_changes", change, "must be a PlanChange")
+    return result
+
+
+@attrs.frozen
 class Member(HasHistory[MembershipStatus]):
     """A membership: account holder, dependents, plan, practice and status history.
 
@@ -88,9 +120,31 @@ class Member(HasHistory[MembershipStatus]):
     dependents: tuple[Patient, ...] = attrs.field(default=(), converter=_patients)
     campaign_id: str | None = attrs.field(default=None, validator=optional_identifier)
     staff_user_id: str | None = attrs.field(default=None, validator=optional_identifier)
+    plan_changes: tuple[PlanChange, ...] = attrs.field(default=(), converter=_plan_changes)
 
     def __attrs_post_init__(self) -> None:
         MEMBERSHIP_LIFECYCLE.validate(self.history, subject=f"Member {self.id}")
+        changes = self.plan_changes
+        if not changes:
+            return
+        created = self.history[0].at if self.history else None
+        if created is not None and changes[0].at < created:
+            raise InvalidValue(
+                "plan_changes", changes[0].at, f"is before member {self.id} was enrolled"
+            )
+        for before, after in itertools.pairwise(changes):
+            if after.from_plan != before.to_plan:
+                raise InvalidValue(
+                    "plan_changes",
+                    after.from_plan,
+                    f"does not follow on from the plan before it ({before.to_plan})",
+                )
+            if after.at < before.at:
+                raise InvalidValue("plan_changes", after.at, "is before the change before it")
+        if changes[-1].to_plan != self.plan_id:
+            raise InvalidValue(
+                "plan_id", self.plan_id, f"is not the last plan change's ({changes[-1].to_plan})"
+            )
 
     @classmethod
     def enrol(
@@ -138,6 +192,51 @@ class Member(HasHistory[MembershipStatus]):
     def cancel(self, *, at: datetime, reason: str = "cancelled") -> Member:
         """Cancelled, for good: no further charges."""
         return self._moved(_M.CANCELLED, at, reason)
+
+    def change_plan(self, plan_id: str, *, at: datetime, reason: str = "") -> Member:
+        """On ``plan_id`` from ``at`` (an upgrade or a downgrade), recorded in
+        :attr:`plan_changes`.
+
+        Raises:
+            InvalidValue: already on ``plan_id``; ``at`` before the enrolment or the
+                latest plan change.
+            RuleViolation: ``plan_change_after_cancel``: Cancelled at ``at`` (a terminal
+                status absorbs).
+        """
+        when = as_instant(at)
+        if self.status_at(when) is _M.CANCELLED:
+            raise RuleViolation(
+                "plan_change_after_cancel",
+                f"member {self.id} is Cancelled at {when.isoformat()}: no plan change",
+                field="at",
+            )
+        change = PlanChange(when, self.plan_id, plan_id, reason)
+        return attrs.evolve(self, plan_id=plan_id, plan_changes=(*self.plan_changes, change))
+
+    @property
+    def first_plan_id(self) -> str:
+        """The plan the member enrolled on."""
+        return self.plan_changes[0].from_plan if self.plan_changes else self.plan_id
+
+    def plan_at(self, instant: datetime) -> str:
+        """The plan id in force at ``instant``: after every change stamped at or before it."""
+        t = as_instant(instant)
+        plan = self.first_plan_id
+        for change in self.plan_changes:
+            if change.at > t:
+                break
+            plan = change.to_plan
+        return plan
+
+    def plan_before(self, boundary: datetime) -> str:
+        """The plan id at a boundary: after every change stamped strictly before it."""
+        t = as_instant(boundary)
+        plan = self.first_plan_id
+        for change in self.plan_changes:
+            if change.at >= t:
+                break
+            plan = change.to_plan
+        return plan
 
     @property
     def first_activated_at(self) -> datetime | None:

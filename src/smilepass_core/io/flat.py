@@ -136,6 +136,12 @@ LAYOUT: Final = (
         "member_dependents", _columns(f"member_id*:id {_DEPENDENTS}"), "members", "dependents"
     ),
     FlatFile(
+        "member_plan_changes",
+        _columns("member_id*:id at*:instant from_plan*:id to_plan*:id reason"),
+        "members",
+        "plan_changes",
+    ),
+    FlatFile(
         "payment_plans",
         _columns(
             "id*:id practice_id*:id patient_id*:id patient_name* patient_email patient_phone "

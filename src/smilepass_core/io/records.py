@@ -40,6 +40,7 @@ from smilepass_core.domain import (
     PaymentPlan,
     PaymentPlanStatus,
     PaymentType,
+    PlanChange,
     Practice,
     Referral,
     ReferralStatus,
@@ -237,6 +238,16 @@ def _patient(r: Mapping[str, Any]) -> Patient:
     )
 
 
+@_columns
+def _plan_change(r: Mapping[str, Any]) -> PlanChange:
+    return PlanChange(
+        at=_get(r, "at", _instant),
+        from_plan=_get(r, "from_plan", _str),
+        to_plan=_get(r, "to_plan", _str),
+        reason=_opt(r, "reason", _str) or "",
+    )
+
+
 def _history(status: type[Status]) -> Callable[[Mapping[str, Any]], Any]:
     @_columns
     def _change(r: Mapping[str, Any]) -> tuple[Any, datetime, str]:
@@ -306,6 +317,7 @@ def _member(r: Mapping[str, Any]) -> Member:
         dependents=_each(r, "dependents", _patient),
         campaign_id=_opt(r, "campaign_id", _str),
         staff_user_id=_opt(r, "staff_user_id", _str),
+        plan_changes=_each(r, "plan_changes", _plan_change),
     )
 
 
@@ -515,6 +527,15 @@ def _record(obj: Any) -> tuple[str, Record]:
             "dependents": [_patient_record(d) for d in obj.dependents],
             "campaign_id": obj.campaign_id,
             "staff_user_id": obj.staff_user_id,
+            "plan_changes": [
+                {
+                    "at": _iso(c.at),
+                    "from_plan": c.from_plan,
+                    "to_plan": c.to_plan,
+                    "reason": c.reason,
+                }
+                for c in obj.plan_changes
+            ],
         }
     if isinstance(obj, PaymentPlan):
         return "payment_plans", {

@@ -100,6 +100,7 @@ def dunning_worklist(
                 timezone=practice.timezone,
                 policy=rules,
                 sent=done,
+                plans=plans,
             )
             rows += [
                 DunningRow(

@@ -144,7 +144,12 @@ def recovered_revenue(
                 continue
             ledger = ledgers[member.id]
             statement = billing_statement(
-                member, plans[member.plan_id], ledger, at=when, timezone=practice.timezone
+                member,
+                plans[member.plan_id],
+                ledger,
+                at=when,
+                timezone=practice.timezone,
+                plans=plans,
             )
             closed = member.status_at(when) is MembershipStatus.CANCELLED
             for charge in statement.charges:

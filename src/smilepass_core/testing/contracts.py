@@ -585,9 +585,9 @@ class _Contract:
     @KIT_SETTINGS
     @given(dataset=sps.datasets())
     def test_save_refuses_stale_copies_and_practice_moves(self, dataset: sps.Dataset) -> None:
-        """save() of a copy whose history does not extend the kept one (read before
-        another write, or saved back after a later move) raises RuleViolation and keeps
-        the object; so does save() into another practice."""
+        """save() of a copy whose history (or a member's plan changes) does not extend the
+        kept one (read before another write, or saved back after a later move) raises
+        RuleViolation and keeps the object; so does save() into another practice."""
         for repo, spec in self._present(self._loaded(dataset)):
             if spec.append_only or spec.kind is Practice:
                 continue
@@ -597,6 +597,11 @@ class _Contract:
                 if len(history) >= 2:
                     with contextlib.suppress(SmilepassError):  # an older copy that can be
                         refused.append(attrs.evolve(obj, history=history[:-1]))  # built
+                moves = getattr(obj, "plan_changes", ())
+                if moves:  # a copy read before the latest plan change
+                    refused.append(
+                        attrs.evolve(obj, plan_id=moves[-1].from_plan, plan_changes=moves[:-1])
+                    )
                 for copy in refused:
                     try:
                         repo.save(copy)

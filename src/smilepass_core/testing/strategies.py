@@ -480,15 +480,23 @@ def datasets(
             for i in range(draw(st.integers(0, 2)))
         ]
         # Lists, not counted loops: the shrinker deletes whole members, plans and payments.
+        plan_ids = [p.id for p in plans]
         member_parts = st.tuples(
             members(pid, plans[0].id, start=window),
-            st.sampled_from([p.id for p in plans]),
+            st.sampled_from(plan_ids),
             _optional_id(campaigns_),
             _optional_id(staff),
+            _plan_moves(plan_ids),
         )
         members_ = [
-            attrs.evolve(member, id=f"{pid}-m{i}", plan_id=plan, campaign_id=c, staff_user_id=s)
-            for i, (member, plan, c, s) in enumerate(
+            _with_plan_changes(
+                attrs.evolve(
+                    member, id=f"{pid}-m{i}", plan_id=plan, campaign_id=c, staff_user_id=s
+                ),
+                moves,
+                plans,
+            )
+            for i, (member, plan, c, s, moves) in enumerate(
                 draw(st.lists(member_parts, max_size=max_members))
             )
         ]
@@ -514,6 +522,33 @@ def datasets(
         out["payments"] += _plan_ledger(plans_)
         out["payments"] += draw(_member_ledger(pid, currency, members_, window, max_payments))
     return Dataset(**{k: tuple(v) for k, v in out.items()})
+
+
+def _plan_moves(plan_ids: list[str]) -> st.SearchStrategy[list[tuple[timedelta, str]]]:
+    """Up to two plan changes (a gap after the one before, the plan moved to); none when
+    the practice has one plan."""
+    if len(plan_ids) < 2:
+        return st.just([])
+    gap = st.integers(0, 120 * 86400).map(lambda s: timedelta(seconds=s))
+    return st.lists(st.tuples(gap, st.sampled_from(plan_ids)), max_size=2)
+
+
+def _with_plan_changes(
+    member: Member, moves: list[tuple[timedelta, str]], plans: list[MembershipPlan]
+) -> Member:
+    """``member`` moved through ``moves`` from its enrolment (a move to the plan it is on or
+    to one of another billing cycle, or once Cancelled, is skipped)."""
+    cycles = {p.id: p.billing_cycle for p in plans}
+    at = member.history[0].at
+    for gap, plan_id in moves:
+        at += gap
+        if (
+            plan_id != member.plan_id
+            and cycles[plan_id] is cycles[member.plan_id]
+            and member.status_at(at) is not MembershipStatus.CANCELLED
+        ):
+            member = member.change_plan(plan_id, at=at, reason="generated")
+    return member
 
 
 def _retimed_plan(
