@@ -1061,6 +1061,42 @@ class TestVersions:
         assert store.members.version("m-1") == 1 + rounds
 
 
+class TestSaveRollback:
+    """A save that fails half-way (here: indexing the new copy) leaves the kept object,
+    its version and every index exactly as before."""
+
+    def test_a_failure_while_indexing_restores_the_kept_member(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        store = _store()
+        kept = store.members.get("m-1")
+        later = T0 + 3 * DAY
+
+        def counts() -> list[int]:
+            boundaries = (T0 + 2 * HOUR, later)
+            return [store.members.active_at("syd", b) for b in boundaries] + [
+                store.members.count(MemberQuery(first_activated_in=DateRange(T0, later, "UTC"))),
+                store.members.version("m-1"),
+            ]
+
+        before = counts()
+        suspended = kept.suspend(at=T0 + DAY)
+        index = store.members._index
+
+        def half_index(member: Member) -> None:
+            index(member)  # the new copy's entries go in, then the write fails
+            if member is suspended:
+                raise RuntimeError("disk full")
+
+        monkeypatch.setattr(store.members, "_index", half_index)
+        with pytest.raises(RuntimeError, match="disk full"):
+            store.members.save(suspended)
+        assert store.members.get("m-1") is kept
+        assert counts() == before == [1, 1, 1, 1]
+        assert store.members.count(MemberQuery(active_at=later)) == 1
+        assert store.members.count(MemberQuery(statuses={"suspended"})) == 0
+
+
 class TestStaleWrites:
     """save() refuses a copy that would undo another write or move an object's practice."""
 
