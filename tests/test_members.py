@@ -280,6 +280,21 @@ class TestPlanChanges:
             assert [member.plan_at(t) for t in probes] == before
             assert member.plan_at(at) == member.plan_id == f"plan-{n}"
 
+    def test_as_of_cuts_the_plan_changes_too(self) -> None:
+        """The member as it stood between two changes is on the plan of then, with only
+        the changes made so far (a report at a past instant reads the plan of then)."""
+        up, down = T0 + timedelta(days=30), T0 + timedelta(days=90)
+        member = (
+            _enrol().activate(at=T0).change_plan("platinum", at=up).change_plan("gold", at=down)
+        )
+        then = member.as_of(up + timedelta(days=1))
+        assert then is not None
+        assert (then.plan_id, len(then.plan_changes)) == ("platinum", 1)
+        before = member.as_of(up - timedelta(microseconds=1))
+        assert before is not None
+        assert (before.plan_id, before.plan_changes) == ("gold", ())
+        assert member.as_of(down) == member
+
     def test_refusals(self) -> None:
         member = _enrol().activate(at=T0)
         with pytest.raises(InvalidValue) as caught:

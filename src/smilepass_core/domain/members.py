@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Iterable
 from datetime import date, datetime
@@ -80,6 +81,10 @@ class PlanChange:
     def __attrs_post_init__(self) -> None:
         if self.from_plan == self.to_plan:
             raise InvalidValue("to_plan", self.to_plan, "is the plan it changes from")
+
+
+def _at(change: PlanChange) -> datetime:
+    return change.at
 
 
 def _plan_changes(value: Any) -> tuple[PlanChange, ...]:
@@ -212,6 +217,14 @@ class Member(HasHistory[MembershipStatus]):
             )
         change = PlanChange(when, self.plan_id, plan_id, reason)
         return attrs.evolve(self, plan_id=plan_id, plan_changes=(*self.plan_changes, change))
+
+    def _until(self, when: datetime, history: tuple[StatusChange[MembershipStatus], ...]) -> Member:
+        """A copy cut at ``when``: its status history and its plan changes (and so its plan)."""
+        changes = self.plan_changes[: bisect.bisect_right(self.plan_changes, when, key=_at)]
+        if len(history) == len(self.history) and len(changes) == len(self.plan_changes):
+            return self
+        plan_id = changes[-1].to_plan if changes else self.first_plan_id
+        return attrs.evolve(self, history=history, plan_changes=changes, plan_id=plan_id)
 
     @property
     def first_plan_id(self) -> str:
