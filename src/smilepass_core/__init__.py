@@ -4,11 +4,13 @@ membership plans and patient payment plans."""
 from typing import Any
 
 from smilepass_core.domain import (
+    CAMPAIGN_LIFECYCLE,
     MEMBERSHIP_LIFECYCLE,
     PAYMENT_PLAN_LIFECYCLE,
     REFERRAL_LIFECYCLE,
     BillingCycle,
     Campaign,
+    CampaignStatus,
     FollowUpAction,
     Instalment,
     InstalmentAttempt,
@@ -70,12 +72,14 @@ from smilepass_core.queries import (
 )
 
 __all__ = [
+    "CAMPAIGN_LIFECYCLE",
     "MEMBERSHIP_LIFECYCLE",
     "PAYMENT_PLAN_LIFECYCLE",
     "REFERRAL_LIFECYCLE",
     "ROUNDING",
     "BillingCycle",
     "Campaign",
+    "CampaignStatus",
     "ConflictingPayment",
     "CurrencyMismatch",
     "Dashboard",

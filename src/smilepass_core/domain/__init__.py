@@ -33,15 +33,24 @@ from smilepass_core.domain.practices import (
     Practice,
     StaffUser,
 )
-from smilepass_core.domain.referrals import REFERRAL_LIFECYCLE, Campaign, Referral, ReferralStatus
+from smilepass_core.domain.referrals import (
+    CAMPAIGN_LIFECYCLE,
+    REFERRAL_LIFECYCLE,
+    Campaign,
+    CampaignStatus,
+    Referral,
+    ReferralStatus,
+)
 
 __all__ = [
+    "CAMPAIGN_LIFECYCLE",
     "MEMBERSHIP_LIFECYCLE",
     "PAYMENT_PLAN_LIFECYCLE",
     "REFERRAL_LIFECYCLE",
     "STATUS_ALIASES",
     "BillingCycle",
     "Campaign",
+    "CampaignStatus",
     "FollowUpAction",
     "HasHistory",
     "Instalment",

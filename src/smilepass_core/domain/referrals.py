@@ -15,7 +15,14 @@ from smilepass_core.domain.practices import Patient
 from smilepass_core.errors import InvalidValue
 from smilepass_core.periods import as_instant
 
-__all__ = ["REFERRAL_LIFECYCLE", "Campaign", "Referral", "ReferralStatus"]
+__all__ = [
+    "CAMPAIGN_LIFECYCLE",
+    "REFERRAL_LIFECYCLE",
+    "Campaign",
+    "CampaignStatus",
+    "Referral",
+    "ReferralStatus",
+]
 
 
 def _active_from(value: Any) -> datetime:
@@ -26,9 +33,50 @@ def _active_until(value: Any) -> datetime | None:
     return None if value is None else as_instant(value, "active_until")
 
 
+class CampaignStatus(Status):
+    """A campaign's statuses: prepared (Draft), due to start (Scheduled), running (Active),
+    held (Paused), over for good (Ended)."""
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ENDED = "ended"
+
+
+_C = CampaignStatus
+
+#: Draft <-> Scheduled -> Active <-> Paused; any of them -> Ended, which is terminal. A
+#: campaign may start as Draft, Scheduled or Active (a window given without a history).
+CAMPAIGN_LIFECYCLE: Lifecycle[CampaignStatus] = Lifecycle(
+    CampaignStatus,
+    {
+        _C.DRAFT: {_C.SCHEDULED, _C.ACTIVE, _C.ENDED},
+        _C.SCHEDULED: {_C.DRAFT, _C.ACTIVE, _C.ENDED},
+        _C.ACTIVE: {_C.PAUSED, _C.ENDED},
+        _C.PAUSED: {_C.ACTIVE, _C.ENDED},
+        _C.ENDED: set(),
+    },
+    initial={_C.DRAFT, _C.SCHEDULED, _C.ACTIVE},
+)
+
+
+def _campaign_history(value: Any) -> tuple[StatusChange[CampaignStatus], ...]:
+    return tuple(value)
+
+
 @attrs.frozen
-class Campaign:
-    """A promo code or marketing push, active over ``[active_from, active_until)``."""
+class Campaign(HasHistory[CampaignStatus]):
+    """A promo code or marketing push, with a status history.
+
+    ``[active_from, active_until)`` is the window the practice planned. The history is
+    what happened: :meth:`is_active_at` reads it. Built without a history, a campaign's
+    history is its window: Active at ``active_from``, Ended at ``active_until``. Create
+    one in Draft with :meth:`draft` and move it with :meth:`schedule`, :meth:`activate`,
+    :meth:`pause`, :meth:`end` (each returns a new Campaign).
+    """
+
+    LIFECYCLE: ClassVar[Lifecycle[CampaignStatus]] = CAMPAIGN_LIFECYCLE
 
     id: str = attrs.field(validator=identifier)
     practice_id: str = attrs.field(validator=identifier)
@@ -36,15 +84,63 @@ class Campaign:
     promo_code: str = attrs.field(validator=text)
     active_from: datetime = attrs.field(converter=_active_from)
     active_until: datetime | None = attrs.field(default=None, converter=_active_until)
+    history: tuple[StatusChange[CampaignStatus], ...] = attrs.field(
+        default=(), converter=_campaign_history
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.active_until is not None and self.active_until < self.active_from:
             raise InvalidValue("active_until", self.active_until, "is before active_from")
+        if not self.history:
+            window = [StatusChange(self.active_from, None, _C.ACTIVE, "window opens")]
+            if self.active_until is not None:
+                window.append(StatusChange(self.active_until, _C.ACTIVE, _C.ENDED, "window ends"))
+            object.__setattr__(self, "history", tuple(window))
+        CAMPAIGN_LIFECYCLE.validate(self.history, subject=f"Campaign {self.id}")
+
+    @classmethod
+    def draft(
+        cls,
+        *,
+        id: str,
+        practice_id: str,
+        name: str,
+        promo_code: str,
+        active_from: datetime,
+        active_until: datetime | None = None,
+        at: datetime,
+    ) -> Campaign:
+        """A new Draft campaign planned for ``[active_from, active_until)``, made at ``at``."""
+        return cls(
+            id=id,
+            practice_id=practice_id,
+            name=name,
+            promo_code=promo_code,
+            active_from=active_from,
+            active_until=active_until,
+            history=CAMPAIGN_LIFECYCLE.start(_C.DRAFT, at, "drafted"),
+        )
+
+    def schedule(self, *, at: datetime, reason: str = "scheduled") -> Campaign:
+        """Scheduled: ready, due to start."""
+        return self._moved(_C.SCHEDULED, at, reason)
+
+    def activate(self, *, at: datetime, reason: str = "started") -> Campaign:
+        """Active: sign-ups may use it (also a resume after a pause)."""
+        return self._moved(_C.ACTIVE, at, reason)
+
+    def pause(self, *, at: datetime, reason: str = "paused") -> Campaign:
+        """Paused: held for now; no sign-ups use it."""
+        return self._moved(_C.PAUSED, at, reason)
+
+    def end(self, *, at: datetime, reason: str = "ended") -> Campaign:
+        """Ended, for good."""
+        return self._moved(_C.ENDED, at, reason)
 
     def is_active_at(self, instant: datetime) -> bool:
-        """True when ``active_from <= instant < active_until`` (no end: open)."""
-        t = as_instant(instant)
-        return self.active_from <= t and (self.active_until is None or t < self.active_until)
+        """True when Active after every change stamped at or before ``instant`` (built
+        from a window: ``active_from <= instant < active_until``)."""
+        return self.status_at(instant) is _C.ACTIVE
 
 
 class ReferralStatus(Status):

@@ -124,6 +124,9 @@ LAYOUT: Final = (
         ),
     ),
     FlatFile(
+        "campaign_status_changes", _columns(f"campaign_id*:id {_CHANGES}"), "campaigns", "history"
+    ),
+    FlatFile(
         "members",
         _columns(
             f"id*:id practice_id*:id plan_id*:id {_PERSON} start_date*:date campaign_id:id "

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from smilepass_core.domain import (
     BillingCycle,
     Campaign,
+    CampaignStatus,
     Instalment,
     InstalmentAttempt,
     Member,
@@ -303,6 +304,7 @@ def _campaign(r: Mapping[str, Any]) -> Campaign:
         promo_code=_get(r, "promo_code", _str),
         active_from=_get(r, "active_from", _instant),
         active_until=_opt(r, "active_until", _instant),
+        history=_opt(r, "history", _history(CampaignStatus)) or (),
     )
 
 
@@ -515,6 +517,7 @@ def _record(obj: Any) -> tuple[str, Record]:
             "promo_code": obj.promo_code,
             "active_from": _iso(obj.active_from),
             "active_until": _iso(obj.active_until),
+            "history": _history_record(obj.history),
         }
     if isinstance(obj, Member):
         return "members", {
