@@ -121,6 +121,10 @@ class Campaign(HasHistory[CampaignStatus]):
             history=CAMPAIGN_LIFECYCLE.start(_C.DRAFT, at, "drafted"),
         )
 
+    def transition(self, to: CampaignStatus, *, at: datetime, reason: str = "") -> Campaign:
+        """Move to ``to`` at ``at``, if the table allows it."""
+        return self._moved(to, at, reason)
+
     def schedule(self, *, at: datetime, reason: str = "scheduled") -> Campaign:
         """Scheduled: ready, due to start."""
         return self._moved(_C.SCHEDULED, at, reason)

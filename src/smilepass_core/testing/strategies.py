@@ -23,10 +23,12 @@ import attrs
 from hypothesis import strategies as st
 
 from smilepass_core.domain import (
+    CAMPAIGN_LIFECYCLE,
     MEMBERSHIP_LIFECYCLE,
     PAYMENT_PLAN_LIFECYCLE,
     BillingCycle,
     Campaign,
+    CampaignStatus,
     Lifecycle,
     Member,
     MembershipPlan,
@@ -351,10 +353,11 @@ def payments(
 
 @st.composite
 def campaigns(draw: st.DrawFn, practice_id: str | None = None) -> Campaign:
-    """Campaigns with an open or closed active window."""
+    """Campaigns with an open or closed active window: half read as that window alone,
+    half with a random legal status history from Draft (built through their methods)."""
     start = draw(instants())
     length = draw(st.none() | st.integers(0, 365 * 86400))
-    return Campaign(
+    campaign = Campaign(
         id=draw(ids("campaign")),
         practice_id=draw(_id_or(practice_id, "practice")),
         name=draw(st.sampled_from(["Spring smiles", "Refer a friend", "Back to school"])),
@@ -362,6 +365,17 @@ def campaigns(draw: st.DrawFn, practice_id: str | None = None) -> Campaign:
         active_from=start,
         active_until=None if length is None else start + timedelta(seconds=length),
     )
+    if not draw(st.booleans()):
+        return campaign
+    at = start - timedelta(days=draw(st.integers(0, 30)))
+    campaign = attrs.evolve(
+        campaign, history=CAMPAIGN_LIFECYCLE.start(CampaignStatus.DRAFT, at, "drafted")
+    )
+    walk = draw(status_walks(CAMPAIGN_LIFECYCLE, CampaignStatus.DRAFT, max_steps=5))
+    for status, gap in zip(walk, draw(_gaps(len(walk))), strict=True):
+        at += gap
+        campaign = campaign.transition(status, at=at, reason="generated")
+    return campaign
 
 
 @st.composite
