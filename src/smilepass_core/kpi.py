@@ -262,6 +262,24 @@ class KpiTargets:
     default: Goals = attrs.field(factory=Goals, validator=_goals)
     practices: Mapping[str, Goals] = attrs.field(factory=dict, converter=_overrides)
 
+    @classmethod
+    def of(cls, targets: KpiTargets | Goals | None) -> KpiTargets:
+        """``targets`` as KpiTargets: one ``Goals`` for every practice, or the manual's
+        defaults for ``None``.
+
+        Raises:
+            InvalidValue: neither KpiTargets, Goals nor ``None``.
+        """
+        if isinstance(targets, Goals):
+            return cls(default=targets)
+        if targets is None:
+            return cls()
+        if not isinstance(targets, KpiTargets):
+            raise InvalidValue(
+                "targets", targets, "must be KpiTargets, or Goals for every practice"
+            )
+        return targets
+
     def for_practice(self, practice_id: str) -> Goals:
         """The goals of ``practice_id`` (its override, or the default)."""
         return self.practices.get(practice_id, self.default)
@@ -736,12 +754,7 @@ def dashboard(
     if not isinstance(latest, int) or isinstance(latest, bool) or latest < 0:
         raise InvalidValue("latest", latest, "must be a whole number >= 0")
     now = as_instant(now, "now")
-    if isinstance(targets, Goals):
-        targets = KpiTargets(default=targets)
-    elif targets is None:
-        targets = KpiTargets()
-    elif not isinstance(targets, KpiTargets):
-        raise InvalidValue("targets", targets, "must be KpiTargets, or Goals for every practice")
+    targets = KpiTargets.of(targets)
     found = [store.practices.get(practice_id) for practice_id in ids]
     resolved = [_resolve(date_range, practice, now) for practice in found]
     unit = bucket or resolved[0].default_bucket_unit()

@@ -282,12 +282,7 @@ def _scope(
     found = [store.practices.get(p) for p in ids]
     if len({p.currency for p in found}) > 1:
         raise InvalidValue("practices", ids, "must share one currency to add their figures")
-    if isinstance(targets, Goals):
-        targets = KpiTargets(default=targets)
-    elif targets is None:
-        targets = KpiTargets()
-    elif not isinstance(targets, KpiTargets):
-        raise InvalidValue("targets", targets, "must be KpiTargets, or Goals for every practice")
+    targets = KpiTargets.of(targets)
     when = as_instant(now, "now")
     span = (
         date_range
