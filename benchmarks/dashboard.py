@@ -461,9 +461,19 @@ def naive_figures(data: Dataset, case: Case, latest: int = 5) -> Figures:
     now = case.now
     acc = _Naive()
     feed: list[Member] = []
-    for practice in data.practices:
+    # The series run on one clock: the first practice's units, from the earliest start
+    # to the latest effective end; each practice counts inside its own range only.
+    ranges = [case.resolve(practice) for practice in data.practices]
+    first_range = ranges[0]
+    clock_start = min(r.start for r in ranges)
+    clock_end = max(clock_start, *(min(r.end, now) for r in ranges))
+    edges = DateRange(clock_start, clock_end, first_range.timezone).bucket_edges(
+        first_range.default_bucket_unit()
+    )
+    new = [0] * (len(edges) - 1)
+    committed_by: dict[str, list[Money]] = {}
+    for practice, r in zip(data.practices, ranges, strict=True):
         pid, currency = practice.id, practice.currency
-        r = case.resolve(practice)
         local = zone(r.timezone)  # a DateRange is used as given, in its own zone
         start = r.start
         end = min(r.end, now)  # the effective end E (before start if R lies after now)
@@ -472,8 +482,6 @@ def naive_figures(data: Dataset, case: Case, latest: int = 5) -> Figures:
         comparison = r.comparison(now)
         c_start, c_end = comparison.start, comparison.end
         started = end >= start  # period retention is undefined (0/0) before the range starts
-        edges = DateRange(start, max(start, end), r.timezone).bucket_edges(r.default_bucket_unit())
-        new = [0] * (len(edges) - 1)
         for m in data.members:
             if m.practice_id != pid:
                 continue
@@ -508,18 +516,21 @@ def naive_figures(data: Dataset, case: Case, latest: int = 5) -> Figures:
                 revenue[1] += p.signed
             if m_start <= at < end:
                 revenue[2] += p.signed
-        committed = [zero] * (len(edges) - 1)
+        committed = committed_by.setdefault(currency, [zero] * (len(edges) - 1))
         for plan in data.payment_plans:
             if plan.practice_id != pid:
                 continue
             at = plan.committed_at
             if at is not None and start <= at < end:
                 committed[bisect.bisect_right(edges, at) - 1] += plan.total
-        series = acc.committed.setdefault(currency, {})
-        for k, (a, b) in enumerate(itertools.pairwise(edges)):
-            day = a.astimezone(local).date()
-            _add_bucket(acc.new, day, a, b, new[k])
-            _add_bucket(series, day, a, b, committed[k])
+    shown = zone(first_range.timezone)
+    for currency in committed_by:  # a series per currency, even with no bucket
+        acc.committed.setdefault(currency, {})
+    for k, (a, b) in enumerate(itertools.pairwise(edges)):
+        day = a.astimezone(shown).date()
+        _add_bucket(acc.new, day, a, b, new[k])
+        for currency, committed in committed_by.items():
+            _add_bucket(acc.committed.setdefault(currency, {}), day, a, b, committed[k])
 
     # The feed: per practice, first activated strictly before its own E; merged by
     # instant, newest first, ties by id.

@@ -1,0 +1,937 @@
+"""The dashboard's figures in pandas, polars and DuckDB beside smilepass_core: equal, then timed.
+
+Builds ``benchmarks/dashboard.py``'s deterministic dataset (N members with 12 ledger
+entries each, 300 payment plans) and loads it into :class:`~smilepass_core.InMemoryStore`.
+It then exports four flat tables from the domain objects with plain Python: members,
+member status changes, payments and payment plans, with instants in UTC and money in
+integer minor units. Each peer loads those tables in its own form (a pandas DataFrame, a
+polars DataFrame, a DuckDB in-memory table). For each of ``dashboard.py``'s 20 date
+ranges, each peer computes the dashboard's figures, written from the definitions in
+``docs/metrics.md`` in that tool's idiom (boolean masks and groupby, expressions, SQL):
+
+- Members at the effective end E, at the start of this month and at the comparison
+  period's end (the value, the previous value and the month change);
+- the numerator and denominator of Retention % and of Period retention, for the range
+  and for the comparison period;
+- Total Revenue per currency, in minor units, over [start, E), this month to date and
+  the comparison period;
+- New Members and Committed Payments per bucket;
+- the Latest New Members feed (5 ids).
+
+The peers use the library for period arithmetic only: preset resolution, the comparison
+period and the bucket edges. Before anything is timed, every peer's figures must EQUAL
+the library's ``dashboard(...)`` figures on every range. A difference is printed, and
+the exit status is 1. Then K interleaved rounds each run every tool once over the 20
+ranges. The Markdown tables give each tool's load time, its median time per refresh
+and its ratio to the library.
+
+This is a script, not a timed test::
+
+    .venv/bin/python benchmarks/peers.py [--members N] [--practices 1|2] [--rounds K]
+
+polars and DuckDB run on ``--threads`` threads (default 1, as the library runs on one).
+A peer whose package is missing is skipped, with a note naming the extra to install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from smilepass_core import InMemoryStore
+from smilepass_core.domain import MembershipStatus, PaymentPlanStatus, Practice
+from smilepass_core.kpi import Dashboard, dashboard
+from smilepass_core.periods import DateRange, local_midnight, zone
+
+LATEST = 5
+#: The open end of a member's last status span (year 9999, in every tool's range).
+FAR = datetime(9999, 12, 31, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ACTIVE = MembershipStatus.ACTIVE
+#: A payment plan commits when it first becomes Active, or Completed at once (Instant).
+_COMMITS = (PaymentPlanStatus.ACTIVE, PaymentPlanStatus.COMPLETED)
+
+
+def _dashboard_module() -> Any:
+    path = Path(__file__).resolve().parent / "dashboard.py"
+    spec = importlib.util.spec_from_file_location("dashboard_benchmark", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _dashboard_module()
+
+
+# -- the flat tables ---------------------------------------------------------------------
+
+Columns = dict[str, list[Any]]
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Column lists built with plain Python from the domain objects."""
+
+    members: Columns  # id, practice_id, plan_id, first_activated_at
+    changes: Columns  # member_id, practice_id, at, from_status, to_status, seq
+    payments: Columns  # id, practice_id, member_id, amount, currency, kind, outcome, at
+    payment_plans: Columns  # id, practice_id, committed_at, total, currency
+    practices: tuple[Practice, ...]
+
+    def sizes(self) -> str:
+        counts = {
+            "members": self.members,
+            "status changes": self.changes,
+            "payments": self.payments,
+            "payment plans": self.payment_plans,
+        }
+        return ", ".join(f"{len(next(iter(c.values()))):,} {n}" for n, c in counts.items())
+
+
+def _columns(*names: str) -> Columns:
+    return {name: [] for name in names}
+
+
+def export_tables(data: Any) -> Tables:
+    """The four tables. A member's changes are in history order (``seq``), which is time
+    order; ``first_activated_at`` and ``committed_at`` are read off the histories."""
+    members = _columns("id", "practice_id", "plan_id", "first_activated_at")
+    changes = _columns("member_id", "practice_id", "at", "from_status", "to_status", "seq")
+    for m in data.members:
+        first = None
+        last = None
+        for seq, change in enumerate(m.history):
+            at = change.at.astimezone(UTC)
+            if last is not None and at < last:
+                raise ValueError(f"member {m.id}: history out of time order at {seq}")
+            last = at
+            if first is None and change.to is _ACTIVE:
+                first = at
+            changes["member_id"].append(m.id)
+            changes["practice_id"].append(m.practice_id)
+            changes["at"].append(at)
+            changes["from_status"].append(None if change.from_ is None else change.from_.value)
+            changes["to_status"].append(change.to.value)
+            changes["seq"].append(seq)
+        members["id"].append(m.id)
+        members["practice_id"].append(m.practice_id)
+        members["plan_id"].append(m.plan_id)
+        members["first_activated_at"].append(first)
+
+    payments = _columns(
+        "id", "practice_id", "member_id", "amount", "currency", "kind", "outcome", "at"
+    )
+    for p in data.payments:
+        payments["id"].append(p.id)
+        payments["practice_id"].append(p.practice_id)
+        payments["member_id"].append(p.member_id)
+        payments["amount"].append(p.amount.minor)
+        payments["currency"].append(p.amount.currency)
+        payments["kind"].append(p.kind.value)
+        payments["outcome"].append(p.outcome.value)
+        payments["at"].append(p.at.astimezone(UTC))
+
+    plans = _columns("id", "practice_id", "committed_at", "total", "currency")
+    for plan in data.payment_plans:
+        committed = next((c.at for c in plan.history if c.to in _COMMITS), None)
+        plans["id"].append(plan.id)
+        plans["practice_id"].append(plan.practice_id)
+        plans["committed_at"].append(None if committed is None else committed.astimezone(UTC))
+        plans["total"].append(plan.total.minor)
+        plans["currency"].append(plan.total.currency)
+    return Tables(members, changes, payments, plans, tuple(data.practices))
+
+
+# -- one refresh's instants (the library's period arithmetic) ----------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """One practice's instants for a refresh, in UTC."""
+
+    practice_id: str
+    currency: str
+    start: datetime
+    end: datetime  # E = min(range end, now); before start when the range lies after now
+    month_start: datetime  # the first midnight of the month holding E - 1 µs
+    previous_start: datetime  # the comparison period, cut like the range
+    previous_end: datetime
+
+    @property
+    def started(self) -> bool:
+        """Period retention is undefined (0 / 0) for a range that starts after now."""
+        return self.end >= self.start
+
+
+@dataclass(frozen=True)
+class Params:
+    """One refresh: each practice's window and the series' bucket edges."""
+
+    windows: tuple[Window, ...]
+    edges: tuple[datetime, ...]  # the series' bucket edges: len(edges) - 1 buckets
+
+    @property
+    def buckets(self) -> int:
+        return len(self.edges) - 1
+
+    @property
+    def currencies(self) -> list[str]:
+        return sorted({w.currency for w in self.windows})
+
+
+def params(practices: Sequence[Practice], case: Any) -> Params:
+    """Each practice's window, and the series' buckets: units of the first practice's
+    range (chosen before the cut) tiling [earliest start, latest E) in its zone."""
+    windows = []
+    ranges = []
+    for practice in practices:
+        r = case.resolve(practice)
+        end = min(r.end, case.now)
+        last_day = (end - _ONE_US).astimezone(zone(r.timezone)).date()
+        month_start = local_midnight(last_day.replace(day=1), r.timezone)
+        previous = r.comparison(case.now)
+        instants = (r.start, end, month_start, previous.start, previous.end)
+        windows.append(
+            Window(practice.id, practice.currency, *(t.astimezone(UTC) for t in instants))
+        )
+        ranges.append(r)
+    start = min(w.start for w in windows)
+    end = max(start, *(w.end for w in windows))
+    span = DateRange(start, end, ranges[0].timezone)
+    edges = span.bucket_edges(ranges[0].default_bucket_unit())
+    return Params(tuple(windows), tuple(t.astimezone(UTC) for t in edges))
+
+
+# -- the figures, as plain ints ----------------------------------------------------------
+
+Figures = dict[str, Any]
+
+
+def _assemble(
+    active: Sequence[int],
+    ever: Sequence[int],
+    kept: Sequence[int],
+    active_start: Sequence[int],
+    revenue: dict[str, list[int]],
+    new: Sequence[int],
+    committed: dict[str, list[int]],
+    feed: Sequence[str],
+) -> Figures:
+    """``active``: at E, this month's start, the comparison end; ``ever``: first activated
+    before E, before the comparison end; ``kept`` and ``active_start``: period retention's
+    parts for the range and the comparison period; revenue: value, previous, month to date."""
+    return {
+        "members (value, previous, month change)": (
+            int(active[0]),
+            int(active[2]),
+            int(active[0] - active[1]),
+        ),
+        "retention parts (range, comparison)": (
+            (int(active[0]), int(ever[0])),
+            (int(active[2]), int(ever[1])),
+        ),
+        "period retention parts (range, comparison)": (
+            (int(kept[0]), int(active_start[0])),
+            (int(kept[1]), int(active_start[1])),
+        ),
+        "revenue minor (value, previous, month to date)": {
+            c: tuple(int(x) for x in v) for c, v in revenue.items()
+        },
+        "new members per bucket": tuple(int(x) for x in new),
+        "committed minor per bucket": {c: tuple(int(x) for x in v) for c, v in committed.items()},
+        "latest new members": tuple(feed),
+    }
+
+
+def library_figures(board: Dashboard) -> Figures:
+    """The same figures read off a computed dashboard."""
+    return {
+        "members (value, previous, month change)": (
+            board.members.value,
+            board.members.previous,
+            board.members.this_month_delta,
+        ),
+        "retention parts (range, comparison)": tuple(
+            (r.numerator, r.denominator) for r in board.retention_parts
+        ),
+        "period retention parts (range, comparison)": tuple(
+            (r.numerator, r.denominator) for r in board.period_retention_parts
+        ),
+        "revenue minor (value, previous, month to date)": {
+            c: (k.value.minor, k.previous.minor, k.this_month_delta.minor)
+            for c, k in board.revenue.items()
+        },
+        "new members per bucket": tuple(p.value for p in board.new_members),
+        "committed minor per bucket": {
+            c: tuple(p.value.minor for p in s) for c, s in board.committed_payments.items()
+        },
+        "latest new members": tuple(m.id for m in board.latest_new_members),
+    }
+
+
+def differences(expected: Figures, got: Figures) -> list[str]:
+    out = []
+    for key in expected.keys() | got.keys():
+        a, b = expected.get(key), got.get(key)
+        if a != b:
+            out.append(f"{key}: library={_short(a)} peer={_short(b)}")
+    return sorted(out)
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _micros(t: datetime) -> int:
+    """An instant as microseconds since the epoch (UTC)."""
+    return (t - _EPOCH) // _ONE_US
+
+
+def _zeros(p: Params) -> tuple[dict[str, list[int]], list[int], dict[str, list[int]]]:
+    """Empty revenue (value, previous, month to date), New Members and Committed series."""
+    revenue = {c: [0, 0, 0] for c in p.currencies}
+    committed = {c: [0] * p.buckets for c in p.currencies}
+    return revenue, [0] * p.buckets, committed
+
+
+# -- the peers ---------------------------------------------------------------------------
+#
+# Every peer derives, at load, each member's Active spans from the changes table: change
+# i of a member holds from its own instant to the next change's. The state at a boundary
+# B is the status after every change stamped strictly before B, so a member is Active at
+# B when one of its Active spans has since < B <= until (a span of length 0, two changes
+# at one instant, holds at no boundary).
+
+
+class Peer:
+    """A tool that loads the exported tables and computes one refresh's figures."""
+
+    name: str
+    modules: tuple[str, ...]
+    extra: str  # what to install when a module is missing
+
+    def missing(self) -> list[str]:
+        return [m for m in self.modules if importlib.util.find_spec(m) is None]
+
+    def load(self, tables: Tables) -> None:
+        raise NotImplementedError
+
+    def figures(self, case: Any) -> Figures:
+        raise NotImplementedError
+
+
+class PandasPeer(Peer):
+    name = "pandas"
+    modules = ("pandas",)
+    extra = "the `pandas` extra: pip install 'smilepass-core[pandas]'"
+
+    def load(self, tables: Tables) -> None:
+        pd = importlib.import_module("pandas")
+        self.pd = pd
+        ts, cat = "datetime64[us, UTC]", "category"
+        self.practices = tables.practices
+        self.members = pd.DataFrame(tables.members).astype(
+            {"practice_id": cat, "plan_id": cat, "first_activated_at": ts}
+        )
+        changes = pd.DataFrame(tables.changes).astype(
+            {"member_id": cat, "practice_id": cat, "at": ts, "from_status": cat, "to_status": cat}
+        )
+        changes = changes.sort_values(["member_id", "seq"])
+        until = changes.groupby("member_id", observed=True, sort=False)["at"].shift(-1)
+        spans = changes.assign(since=changes["at"], until=until.fillna(FAR))
+        self.active = spans.loc[
+            spans["to_status"] == "active", ["member_id", "practice_id", "since", "until"]
+        ].reset_index(drop=True)
+        self.payments = pd.DataFrame(tables.payments).astype(
+            {"practice_id": cat, "currency": cat, "kind": cat, "outcome": cat, "at": ts}
+        )
+        self.plans = pd.DataFrame(tables.payment_plans).astype(
+            {"practice_id": cat, "currency": cat, "committed_at": ts}
+        )
+
+    @staticmethod
+    def _per_bucket(at: Any, edges: Any, n: int, values: Any = None) -> list[int]:
+        """How many of ``at`` fall in each bucket (all are in the span); with ``values`` (a
+        Series beside ``at``), their sum per bucket."""
+        k = edges.searchsorted(at, side="right") - 1  # bucket positions, aligned with at
+        sums = at.groupby(k).size() if values is None else values.groupby(k).sum()
+        return sums.reindex(range(n), fill_value=0).tolist()
+
+    def figures(self, case: Any) -> Figures:
+        pd = self.pd
+        p = params(self.practices, case)
+        revenue, new, committed = _zeros(p)
+        active, ever, kept, active_start = [0, 0, 0], [0, 0], [0, 0], [0, 0]
+        edges = pd.DatetimeIndex(p.edges)
+        feed = []
+        for w in p.windows:
+            spans = self.active[self.active["practice_id"] == w.practice_id]
+            since, until, ids = spans["since"], spans["until"], spans["member_id"]
+
+            def at(b: datetime, since: Any = since, until: Any = until, ids: Any = ids) -> Any:
+                return ids[(since < b) & (until >= b)]  # the members Active at b
+
+            at_end, at_previous_end = at(w.end), at(w.previous_end)
+            at_previous_start = at(w.previous_start)
+            active[0] += len(at_end)
+            active[1] += len(at(w.month_start))
+            active[2] += len(at_previous_end)
+            if w.started:
+                at_start = at(w.start)
+                active_start[0] += len(at_start)
+                kept[0] += int(at_start.isin(at_end).sum())
+            active_start[1] += len(at_previous_start)
+            kept[1] += int(at_previous_start.isin(at_previous_end).sum())
+
+            members = self.members[self.members["practice_id"] == w.practice_id]
+            first = members["first_activated_at"]
+            ever[0] += int((first < w.end).sum())
+            ever[1] += int((first < w.previous_end).sum())
+            joined = first[(first >= w.start) & (first < w.end)]
+            counts = self._per_bucket(joined, edges, p.buckets)
+            new = [a + b for a, b in zip(new, counts, strict=True)]
+            newest = first[first < w.end].nlargest(LATEST, keep="all")  # ties kept
+            feed.append(members.loc[newest.index, ["id", "first_activated_at"]])
+
+            payments = self.payments
+            pay = payments.loc[
+                (payments["practice_id"] == w.practice_id) & (payments["outcome"] == "succeeded"),
+                ["amount", "kind", "currency", "at"],
+            ]
+            signed = pay["amount"].where(pay["kind"] == "charge", -pay["amount"])
+            t = pay["at"]
+            sums = pd.DataFrame(
+                {
+                    "value": signed.where((t >= w.start) & (t < w.end), 0),
+                    "previous": signed.where((t >= w.previous_start) & (t < w.previous_end), 0),
+                    "month": signed.where((t >= w.month_start) & (t < w.end), 0),
+                }
+            ).groupby(pay["currency"], observed=True)
+            for currency, row in sums.sum().iterrows():
+                revenue[str(currency)] = [
+                    a + int(b) for a, b in zip(revenue[str(currency)], row, strict=True)
+                ]
+
+            plans = self.plans[self.plans["practice_id"] == w.practice_id]
+            c = plans["committed_at"]
+            plans = plans[(c >= w.start) & (c < w.end)]
+            for currency, group in plans.groupby("currency", observed=True):
+                sums_k = self._per_bucket(group["committed_at"], edges, p.buckets, group["total"])
+                committed[str(currency)] = [
+                    a + b for a, b in zip(committed[str(currency)], sums_k, strict=True)
+                ]
+
+        latest = pd.concat(feed).sort_values(["first_activated_at", "id"], ascending=[False, True])
+        feed_ids = latest["id"].head(LATEST).tolist()
+        return _assemble(active, ever, kept, active_start, revenue, new, committed, feed_ids)
+
+
+class PolarsPeer(Peer):
+    name = "polars"
+    modules = ("polars",)
+    extra = "the `polars` extra: pip install 'smilepass-core[polars]'"
+
+    def load(self, tables: Tables) -> None:
+        pl = importlib.import_module("polars")
+        self.pl = pl
+        ts, text = pl.Datetime("us", "UTC"), pl.String
+        self.practices = tables.practices
+        self.members = pl.DataFrame(
+            tables.members,
+            schema={"id": text, "practice_id": text, "plan_id": text, "first_activated_at": ts},
+        )
+        changes = pl.DataFrame(
+            tables.changes,
+            schema={
+                "member_id": text,
+                "practice_id": text,
+                "at": ts,
+                "from_status": text,
+                "to_status": text,
+                "seq": pl.Int64,
+            },
+        ).sort("member_id", "seq")
+        self.active = (
+            changes.with_columns(until=pl.col("at").shift(-1).over("member_id").fill_null(FAR))
+            .filter(pl.col("to_status") == "active")
+            .select("member_id", "practice_id", pl.col("at").alias("since"), "until")
+        )
+        self.payments = pl.DataFrame(
+            tables.payments,
+            schema={
+                "id": text,
+                "practice_id": text,
+                "member_id": text,
+                "amount": pl.Int64,
+                "currency": text,
+                "kind": text,
+                "outcome": text,
+                "at": ts,
+            },
+        )
+        self.plans = pl.DataFrame(
+            tables.payment_plans,
+            schema={
+                "id": text,
+                "practice_id": text,
+                "committed_at": ts,
+                "total": pl.Int64,
+                "currency": text,
+            },
+        )
+        self.ts = ts
+
+    def figures(self, case: Any) -> Figures:
+        pl = self.pl
+        p = params(self.practices, case)
+        revenue, new, committed = _zeros(p)
+        active, ever, kept, active_start = [0, 0, 0], [0, 0], [0, 0], [0, 0]
+        edges = pl.lit(pl.Series("edges", [_micros(t) for t in p.edges]).cast(self.ts))
+        feed = []
+
+        def within(column: str, a: Any, b: Any) -> Any:
+            return (pl.col(column) >= a) & (pl.col(column) < b)
+
+        def at(b: Any) -> Any:  # an Active span holds at b
+            return (pl.col("since") < b) & (pl.col("until") >= b)
+
+        def kept_from(a: Any, b: Any) -> Any:  # Active at a and at b
+            ids = pl.col("member_id")
+            return ids.filter(at(a)).is_in(ids.filter(at(b)).implode()).sum()
+
+        signed = pl.when(pl.col("kind") == "charge").then("amount").otherwise(-pl.col("amount"))
+        bucket = (edges.search_sorted(pl.col("at"), side="right") - 1).alias("k")
+        for w in p.windows:
+            mine = pl.col("practice_id") == w.practice_id
+            # The window's instants as literals, built once (from an aware datetime, a
+            # polars literal takes about 0.2 ms to build; from microseconds, 5 µs).
+            s, e, ms, cs, ce = (
+                pl.lit(_micros(t)).cast(self.ts)
+                for t in (w.start, w.end, w.month_start, w.previous_start, w.previous_end)
+            )
+            counts = (
+                self.active.filter(mine)
+                .select(
+                    end=at(e).sum(),
+                    month=at(ms).sum(),
+                    previous_end=at(ce).sum(),
+                    start=at(s).sum(),
+                    previous_start=at(cs).sum(),
+                    kept=kept_from(s, e),
+                    kept_previous=kept_from(cs, ce),
+                )
+                .row(0, named=True)
+            )
+            active[0] += counts["end"]
+            active[1] += counts["month"]
+            active[2] += counts["previous_end"]
+            if w.started:
+                active_start[0] += counts["start"]
+                kept[0] += counts["kept"]
+            active_start[1] += counts["previous_start"]
+            kept[1] += counts["kept_previous"]
+
+            members = self.members.filter(mine)
+            first = pl.col("first_activated_at")
+            e0, e1 = members.select(end=(first < e).sum(), previous_end=(first < ce).sum()).row(0)
+            ever[0] += e0
+            ever[1] += e1
+            joined = (
+                members.filter(within("first_activated_at", s, e))
+                .select(pl.col("first_activated_at").alias("at"))
+                .group_by(bucket)
+                .len()
+            )
+            for k, n in joined.iter_rows():
+                new[k] += n
+            feed.append(members.filter(first < e).select("id", "first_activated_at"))
+
+            sums = (
+                self.payments.filter(mine & (pl.col("outcome") == "succeeded"))
+                .group_by("currency")
+                .agg(
+                    signed.filter(within("at", s, e)).sum(),
+                    signed.filter(within("at", cs, ce)).sum().alias("previous"),
+                    signed.filter(within("at", ms, e)).sum().alias("month"),
+                )
+            )
+            for currency, *values in sums.iter_rows():
+                revenue[currency] = [a + b for a, b in zip(revenue[currency], values, strict=True)]
+
+            plans = (
+                self.plans.filter(mine & within("committed_at", s, e))
+                .select("currency", "total", pl.col("committed_at").alias("at"))
+                .group_by("currency", bucket)
+                .agg(pl.col("total").sum())
+            )
+            for currency, k, total in plans.iter_rows():
+                committed[currency][k] += total
+
+        latest = (
+            pl.concat(feed)
+            .sort(["first_activated_at", "id"], descending=[True, False])
+            .head(LATEST)["id"]
+        )
+        return _assemble(
+            active, ever, kept, active_start, revenue, new, committed, latest.to_list()
+        )
+
+
+_PRACTICES = """p AS (
+    SELECT unnest(CAST($practice AS VARCHAR[])) AS practice_id,
+           unnest(CAST($start AS TIMESTAMPTZ[])) AS s,
+           unnest(CAST($end AS TIMESTAMPTZ[])) AS e,
+           unnest(CAST($month_start AS TIMESTAMPTZ[])) AS ms,
+           unnest(CAST($previous_start AS TIMESTAMPTZ[])) AS cs,
+           unnest(CAST($previous_end AS TIMESTAMPTZ[])) AS ce
+)"""
+_BUCKETS = """b AS (
+    SELECT unnest(CAST($k AS BIGINT[])) AS k,
+           unnest(CAST($lo AS TIMESTAMPTZ[])) AS lo,
+           unnest(CAST($hi AS TIMESTAMPTZ[])) AS hi
+)"""
+
+_COUNTS_SQL = f"""
+WITH {_PRACTICES},
+state AS (  -- per member: Active at each boundary?
+    SELECT a.member_id, p.s <= p.e AS started,
+           bool_or(a.since < p.e AND p.e <= a.until) AS at_e,
+           bool_or(a.since < p.ms AND p.ms <= a.until) AS at_ms,
+           bool_or(a.since < p.s AND p.s <= a.until) AS at_s,
+           bool_or(a.since < p.cs AND p.cs <= a.until) AS at_cs,
+           bool_or(a.since < p.ce AND p.ce <= a.until) AS at_ce
+    FROM active_spans AS a JOIN p USING (practice_id)
+    GROUP BY a.member_id, started
+),
+ever AS (
+    SELECT count(*) FILTER (WHERE m.first_activated_at < p.e) AS before_e,
+           count(*) FILTER (WHERE m.first_activated_at < p.ce) AS before_ce
+    FROM members AS m JOIN p USING (practice_id)
+)
+SELECT count(*) FILTER (WHERE at_e),
+       count(*) FILTER (WHERE at_ms),
+       count(*) FILTER (WHERE at_ce),
+       count(*) FILTER (WHERE started AND at_s AND at_e),
+       count(*) FILTER (WHERE at_cs AND at_ce),
+       count(*) FILTER (WHERE started AND at_s),
+       count(*) FILTER (WHERE at_cs),
+       any_value(ever.before_e),
+       any_value(ever.before_ce)
+FROM ever LEFT JOIN state ON true
+"""
+
+_REVENUE_SQL = f"""
+WITH {_PRACTICES},
+collected AS (
+    SELECT pay.currency, pay."at" AS paid, p.s, p.e, p.ms, p.cs, p.ce,
+           CASE pay.kind WHEN 'charge' THEN pay.amount WHEN 'refund' THEN -pay.amount END
+               AS signed
+    FROM payments AS pay JOIN p USING (practice_id)
+    WHERE pay.outcome = 'succeeded'
+)
+SELECT currency,
+       coalesce(sum(signed) FILTER (WHERE paid >= s AND paid < e), 0),
+       coalesce(sum(signed) FILTER (WHERE paid >= cs AND paid < ce), 0),
+       coalesce(sum(signed) FILTER (WHERE paid >= ms AND paid < e), 0)
+FROM collected
+GROUP BY currency
+"""
+
+_NEW_SQL = f"""
+WITH {_PRACTICES}, {_BUCKETS}
+SELECT b.k, count(*)
+FROM members AS m JOIN p USING (practice_id)
+JOIN b ON m.first_activated_at >= b.lo AND m.first_activated_at < b.hi
+WHERE m.first_activated_at >= p.s AND m.first_activated_at < p.e
+GROUP BY b.k
+"""
+
+_COMMITTED_SQL = f"""
+WITH {_PRACTICES}, {_BUCKETS}
+SELECT pp.currency, b.k, sum(pp.total)
+FROM payment_plans AS pp JOIN p USING (practice_id)
+JOIN b ON pp.committed_at >= b.lo AND pp.committed_at < b.hi
+WHERE pp.committed_at >= p.s AND pp.committed_at < p.e
+GROUP BY pp.currency, b.k
+"""
+
+_FEED_SQL = f"""
+WITH {_PRACTICES}
+SELECT m.id
+FROM members AS m JOIN p USING (practice_id)
+WHERE m.first_activated_at < p.e
+ORDER BY m.first_activated_at DESC, m.id
+LIMIT {LATEST}
+"""
+
+_SPANS_SQL = """
+CREATE TABLE active_spans AS
+SELECT member_id, practice_id, since, until
+FROM (
+    SELECT member_id, practice_id, to_status, "at" AS since,
+           coalesce(lead("at") OVER (PARTITION BY member_id ORDER BY seq),
+                    'infinity'::TIMESTAMPTZ) AS until
+    FROM changes
+)
+WHERE to_status = 'active'
+"""
+
+
+class DuckDBPeer(Peer):
+    name = "duckdb"
+    modules = ("duckdb", "pyarrow")
+    extra = "duckdb and the `arrow` extra: pip install duckdb 'smilepass-core[arrow]'"
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+
+    def load(self, tables: Tables) -> None:
+        duckdb = importlib.import_module("duckdb")
+        pa = importlib.import_module("pyarrow")
+        ts, text = pa.timestamp("us", tz="UTC"), pa.string()
+        self.practices = tables.practices
+        con = duckdb.connect(":memory:", config={"threads": self.threads})
+        schemas = {
+            "members": (
+                tables.members,
+                {"id": text, "practice_id": text, "plan_id": text, "first_activated_at": ts},
+            ),
+            "changes": (
+                tables.changes,
+                {
+                    "member_id": text,
+                    "practice_id": text,
+                    "at": ts,
+                    "from_status": text,
+                    "to_status": text,
+                    "seq": pa.int64(),
+                },
+            ),
+            "payments": (
+                tables.payments,
+                {
+                    "id": text,
+                    "practice_id": text,
+                    "member_id": text,
+                    "amount": pa.int64(),
+                    "currency": text,
+                    "kind": text,
+                    "outcome": text,
+                    "at": ts,
+                },
+            ),
+            "payment_plans": (
+                tables.payment_plans,
+                {
+                    "id": text,
+                    "practice_id": text,
+                    "committed_at": ts,
+                    "total": pa.int64(),
+                    "currency": text,
+                },
+            ),
+        }
+        for name, (columns, schema) in schemas.items():
+            arrow = pa.table(columns, schema=pa.schema(list(schema.items())))
+            con.register("source", arrow)
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM source")
+            con.unregister("source")
+        con.execute(_SPANS_SQL)
+        self.con = con
+
+    def figures(self, case: Any) -> Figures:
+        p = params(self.practices, case)
+        revenue, new, committed = _zeros(p)
+        windows = {
+            "practice": [w.practice_id for w in p.windows],
+            "start": [w.start for w in p.windows],
+            "end": [w.end for w in p.windows],
+            "month_start": [w.month_start for w in p.windows],
+            "previous_start": [w.previous_start for w in p.windows],
+            "previous_end": [w.previous_end for w in p.windows],
+        }
+        buckets = {"k": list(range(p.buckets)), "lo": list(p.edges[:-1]), "hi": list(p.edges[1:])}
+        con = self.con
+        row = con.execute(_COUNTS_SQL, windows).fetchone()
+        assert row is not None
+        a_e, a_ms, a_ce, kept_r, kept_c, start_r, start_c, ever_e, ever_ce = row
+        for currency, *values in con.execute(_REVENUE_SQL, windows).fetchall():
+            revenue[currency] = [a + b for a, b in zip(revenue[currency], values, strict=True)]
+        for k, n in con.execute(_NEW_SQL, windows | buckets).fetchall():
+            new[k] += n
+        for currency, k, total in con.execute(_COMMITTED_SQL, windows | buckets).fetchall():
+            committed[currency][k] += total
+        feed = [m for (m,) in con.execute(_FEED_SQL, windows).fetchall()]
+        return _assemble(
+            (a_e, a_ms, a_ce),
+            (ever_e, ever_ce),
+            (kept_r, kept_c),
+            (start_r, start_c),
+            revenue,
+            new,
+            committed,
+            feed,
+        )
+
+
+# -- measuring ---------------------------------------------------------------------------
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def _p90(values: Sequence[float]) -> float:
+    """Nearest-rank 90th percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, -(-9 * len(ordered) // 10) - 1)]
+
+
+def _markdown(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
+    rule = ["--:" if i in right else "---" for i in range(len(headers))]
+    return "\n".join("| " + " | ".join(r) + " |" for r in (headers, rule, *rows))
+
+
+def _version(module: str) -> str:
+    return str(getattr(importlib.import_module(module), "__version__", "?"))
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=_positive, default=10_000)
+    parser.add_argument("--practices", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--rounds", type=_positive, default=5, help="interleaved timing rounds")
+    parser.add_argument("--seed", type=int, default=bench.DEFAULT_SEED)
+    parser.add_argument("--threads", type=_positive, default=1, help="polars and DuckDB threads")
+    args = parser.parse_args(argv)
+    os.environ["POLARS_MAX_THREADS"] = str(args.threads)  # read when polars is imported
+
+    build_s, data = _timed(lambda: bench.build_dataset(args.members, args.seed, args.practices))
+    load_s, store = _timed(lambda: InMemoryStore.from_objects(data.objects()))
+    export_s, tables = _timed(lambda: export_tables(data))
+    ids = [p.id for p in data.practices]
+    print(
+        f"peers benchmark: Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}, seed {args.seed}, "
+        f"{len(ids)} practice(s), {args.rounds} rounds, {args.threads} thread(s)"
+    )
+    print(f"tables: {tables.sizes()}")
+    print(
+        f"build objects {build_s:.2f} s; InMemoryStore.from_objects {load_s:.2f} s; "
+        f"export flat tables {export_s:.2f} s"
+    )
+
+    def library(case: Any) -> Dashboard:
+        return dashboard(store, practices=ids, date_range=case.spec(), now=case.now)
+
+    loads: dict[str, float] = {"smilepass_core": load_s}
+    tools: dict[str, Callable[[Any], Any]] = {"smilepass_core": library}
+    peers: list[Peer] = [PandasPeer(), PolarsPeer(), DuckDBPeer(args.threads)]
+    for peer in peers:
+        missing = peer.missing()
+        if missing:
+            print(f"note: skipping {peer.name}: {', '.join(missing)} not installed ({peer.extra})")
+            continue
+        loads[peer.name], _ = _timed(lambda peer=peer: peer.load(tables))
+        tools[peer.name] = peer.figures
+        modules = ", ".join(f"{m} {_version(m)}" for m in peer.modules)
+        print(f"{peer.name} ({modules}) load {loads[peer.name]:.2f} s")
+
+    # The check, before any timing: every peer's figures equal the library's.
+    failures = []
+    for k, case in enumerate(bench.CASES):
+        expected = library_figures(library(case))
+        for name, tool in tools.items():
+            if name == "smilepass_core":
+                continue
+            for diff in differences(expected, tool(case)):
+                failures.append(f"[{k + 1}] {case.label} {name}: {diff}")
+    checked = [n for n in tools if n != "smilepass_core"]
+    if failures:
+        print(f"\nFAILED: {len(failures)} figure(s) differ from the library's:")
+        for line in failures:
+            print("  " + line)
+        return 1
+    print(
+        f"\nOK: every figure of {', '.join(checked) or 'no peer'} equals the library's "
+        f"on all {len(bench.CASES)} ranges."
+    )
+
+    # K rounds; each runs every tool once over the 20 ranges, in a rotated order.
+    names = list(tools)
+    samples: dict[str, list[list[float]]] = {n: [[] for _ in bench.CASES] for n in names}
+    for r in range(args.rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            for k, case in enumerate(bench.CASES):
+                t, _ = _timed(lambda tool=tools[name], case=case: tool(case))
+                samples[name][k].append(t * 1e3)
+    per_case = {n: [statistics.median(s) for s in samples[n]] for n in names}
+    base = statistics.median(per_case["smilepass_core"])
+
+    print(
+        f"\n{args.members:,} members, {len(data.payments):,} payments, "
+        f"{len(ids)} practice(s); median of {args.rounds} rounds per range:\n"
+    )
+    rows = []
+    for n in names:
+        median = statistics.median(per_case[n])
+        rows.append(
+            [
+                n,
+                f"{loads[n]:.2f}",
+                f"{median:.2f}",
+                f"{_p90(per_case[n]):.2f}",
+                f"{sum(per_case[n]):.1f}",
+                f"{median / base:.1f}x",
+            ]
+        )
+    headers = [
+        "tool",
+        "load s",
+        "refresh median ms",
+        "refresh p90 ms",
+        "20 ranges ms",
+        "median / library",
+    ]
+    print(_markdown(headers, rows, right={1, 2, 3, 4, 5}))
+    print()
+    case_rows = [
+        [str(k + 1), case.label, *(f"{per_case[n][k]:.2f}" for n in names)]
+        for k, case in enumerate(bench.CASES)
+    ]
+    headers = ["#", "range", *(f"{n} ms" for n in names)]
+    print(_markdown(headers, case_rows, right={0, *range(2, 2 + len(names))}))
+    print(
+        "\nload: smilepass_core is InMemoryStore.from_objects; a peer's is its frames or "
+        "tables from the exported columns, Active spans included (the export is not in "
+        "it). A refresh includes resolving the range and its buckets."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
