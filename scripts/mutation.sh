@@ -12,6 +12,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# mutmut limits a mutant's CPU time only: a mutant that deadlocks a test (a lock never
+# released) sleeps for ever. Stop a worker idle for MUTATION_IDLE seconds (default 60)
+# with SIGXCPU, as mutmut's own limit would: the mutant made the tests hang (a timeout).
+idle_watchdog() {
+    declare -A last since
+    while sleep 15; do
+        for pid in $(pgrep -f "^mutmut: " || true); do
+            cpu=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || continue
+            now=$(date +%s)
+            if [ "${last[$pid]:-}" != "$cpu" ]; then
+                last[$pid]=$cpu
+                since[$pid]=$now
+            elif [ $((now - ${since[$pid]})) -ge "${MUTATION_IDLE:-60}" ]; then
+                kill -XCPU "$pid" 2>/dev/null || true
+            fi
+        done
+    done
+}
+
 area=${1:-core}
 case $area in
     core | memory | rest) areas=("$area") ;;
@@ -30,6 +49,10 @@ for one in "${areas[@]}"; do
     else
         mapfile -t patterns < <(.venv/bin/python scripts/mutation_area.py "$one" "build/mutation-$one")
     fi
-    (cd "build/mutation-$one" && ../../.venv/bin/mutmut run "${patterns[@]}")
+    idle_watchdog &
+    watchdog=$!
+    (cd "build/mutation-$one" && ../../.venv/bin/mutmut run "${patterns[@]}") || status=$?
+    kill "$watchdog" 2>/dev/null || true
+    [ "${status:-0}" = 0 ] || exit "$status"
 done
 .venv/bin/python scripts/mutation_score.py --area "$area" ${@+"$@"}
