@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from smilepass_core import CAMPAIGN_LIFECYCLE, Campaign, CampaignStatus, StatusChange
 from smilepass_core.errors import InvalidTransition, InvalidValue, OutOfOrderChange
+from smilepass_core.io.records import to_records
 from smilepass_core.testing import strategies as sps
 
 _C = CampaignStatus
@@ -84,6 +86,22 @@ class TestWorkedExample:
         open_ended = Campaign("c", "syd", "Always", "ALWAYS", T0)
         assert open_ended.status is _C.ACTIVE
         assert c == Campaign("c", "syd", "Open day", "OPEN", T0, T0 + 7 * DAY, c.history)
+
+
+def test_a_window_history_follows_the_window_and_a_recorded_one_stays() -> None:
+    """Changing a window-built campaign's window changes its history; a recorded history
+    is kept as recorded, and only it is written to records."""
+    c = Campaign("c", "syd", "Open day", "OPEN", T0, T0 + 7 * DAY)
+    longer = attrs.evolve(c, active_until=T0 + 30 * DAY)
+    assert longer.is_active_at(T0 + 10 * DAY)
+    assert not longer.has_own_history
+    recorded = _draft().activate(at=T0 + 14 * DAY)
+    assert recorded.has_own_history
+    moved = attrs.evolve(recorded, active_until=T0 + 90 * DAY)
+    assert moved.history == recorded.history
+    written = {r["id"]: r for r in to_records([c, recorded])["campaigns"]}
+    assert written["c"]["history"] == []
+    assert [h["status"] for h in written["spring"]["history"]] == ["draft", "active"]
 
 
 @given(sps.instants(), st.integers(0, 400 * 86400), st.none() | st.integers(0, 400 * 86400))

@@ -338,13 +338,13 @@ class TestSeriesAndFeed:
         assert repr(Feed(())) == "<Feed: 0 members, newest first>"
 
     def test_series_remember_zone_and_currency(self, board: Dashboard) -> None:
-        """The series are shown in the first practice's zone (their buckets are its days);
-        money series know their currency, also after pickling; a feed mixing practices in
-        different zones is shown in UTC."""
+        """The series are shown in the first practice's zone (their buckets are its days,
+        for every currency's series too); money series know their currency, also after
+        pickling; a feed mixing practices in different zones is shown in UTC."""
         assert board.new_members.timezone == SYDNEY
         assert board.new_members.currency is None
         usd = board.committed_payments["USD"]
-        assert (usd.timezone, usd.currency) == ("America/New_York", "USD")
+        assert (usd.timezone, usd.currency) == (SYDNEY, "USD")
         copy = pickle.loads(pickle.dumps(usd))
         assert (copy, copy.timezone, copy.currency) == (usd, usd.timezone, usd.currency)
         assert board.latest_new_members.timezone == "UTC"

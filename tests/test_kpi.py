@@ -1198,6 +1198,19 @@ class TestSeveralPractices:
         assert sum(p.value for p in points) == 4  # a0, f1, s1 and f2, each in its own range
         committed = board.committed_payments["AUD"]
         assert [(p.start, p.end) for p in committed] == [(p.start, p.end) for p in points]
+        # Goals count each practice's part of a bucket only: the 3-hour first bucket is
+        # Auckland's alone, 3/24 of a September day at 30 a month.
+        goaled = board_of(
+            objects,
+            practices=["p1", "p2", "p3"],
+            date_range="last_week",
+            now=NOW,
+            targets=Goals(new_members=30),
+        )
+        assert goaled.new_members[0].goal == Decimal("0.13")
+        # Sep 28 in Sydney: a whole day of Sydney and Auckland, 22 hours of Perth (its week
+        # starts at 02:00 Sydney): 1 + 22/24 + 1.
+        assert goaled.new_members[1].goal == Decimal("2.92")
 
     @DATASETS
     @given(data=st.data())

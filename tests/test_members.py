@@ -310,7 +310,12 @@ class TestPlanChanges:
         with pytest.raises(RuleViolation) as refused:
             cancelled.change_plan("platinum", at=T0 + timedelta(days=3))
         assert refused.value.rule == "plan_change_after_cancel"
-        cancelled.change_plan("platinum", at=T0 + timedelta(days=1))  # before the cancel
+        earlier = cancelled.change_plan("platinum", at=T0 + timedelta(days=1))  # before it
+        assert earlier.plan_id == "platinum"
+        later = member.change_plan("platinum", at=T0 + timedelta(days=3))
+        with pytest.raises(RuleViolation) as refused:
+            later.cancel(at=T0 + timedelta(days=2))  # a change after the cancel, by the back door
+        assert refused.value.field == "plan_changes"
 
     def test_a_history_that_does_not_chain_is_refused(self) -> None:
         member = _enrol()

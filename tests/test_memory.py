@@ -247,7 +247,7 @@ def _build(data: st.DataObject, dataset: sps.Dataset) -> Built:
             continue
         to = data.draw(st.sampled_from(targets), label="to")
         gap = timedelta(seconds=data.draw(st.integers(0, 60 * 86400), label="gap"))
-        moved = member.transition(to, at=member.history[-1].at + gap, reason="moved in test")
+        moved = member.transition(to, at=_last_change(member) + gap, reason="moved in test")
         store.members.save(moved)
         members[moved.id] = moved
     return Built(store, dataset, members)
@@ -843,6 +843,12 @@ NYC_GOLD = MembershipPlan("nyc-gold", "nyc", "Gold", Money.of("30", "USD"), Bill
 ADA = Patient("pat-ada", "Ada Lovelace")
 
 
+def _last_change(member: Member) -> datetime:
+    """The instant of ``member``'s last status or plan change (a cancel must not precede
+    a recorded plan change)."""
+    return max(c.at for c in (*member.history, *member.plan_changes))
+
+
 def _member(id: str = "m-1", **fields: Any) -> Member:
     base: dict[str, Any] = {
         "id": id,
@@ -1164,7 +1170,7 @@ class TestStaleWrites:
         assert store.members.get(member.id) == member
         targets = sorted(MEMBERSHIP_LIFECYCLE.allowed(member.status), key=lambda s: s.value)
         if targets:
-            later = member.transition(targets[0], at=member.history[-1].at + DAY, reason="t")
+            later = member.transition(targets[0], at=_last_change(member) + DAY, reason="t")
             store.members.save(later)
             assert store.members.get(member.id) == later
 

@@ -460,6 +460,33 @@ class TestStatementCount:
 NOW = DEMO_NOW
 
 
+@pytest.mark.parametrize("make", [InMemoryStore, lambda: SqlStore.connect("sqlite://")])
+def test_every_plan_a_member_was_on_must_be_kept(make: Any) -> None:
+    """Both stores refuse a member whose plan changes name a plan they do not keep (or one
+    of another practice), naming ``plan_changes``; the plans kept pass."""
+    practice = Practice("p", "P", "Australia/Sydney", "AUD")
+    other = Practice("q", "Q", "Australia/Sydney", "AUD")
+    gold = MembershipPlan("gold", "p", "Gold", Money.of("30.00", "AUD"), BillingCycle.MONTHLY)
+    theirs = MembershipPlan("theirs", "q", "Q", Money.of("30.00", "AUD"), BillingCycle.MONTHLY)
+    store = make()
+    store.load([practice, other, gold, theirs])
+    member = Member.enrol(
+        id="m1",
+        practice_id="p",
+        plan_id="gold",
+        account_holder=Patient("h1", "Ada Lovelace"),
+        start_date=NOW.date(),
+        at=NOW,
+    )
+    for ghost, error in (("ghost", NotFound), ("theirs", InvalidValue)):
+        moved = member.change_plan(ghost, at=NOW + timedelta(days=1))
+        moved = moved.change_plan("gold", at=NOW + timedelta(days=2))
+        with pytest.raises(error) as caught:
+            store.members.add(moved)
+        assert caught.value.field == "plan_changes"
+    assert len(store.members) == 0
+
+
 def _practice(size: int) -> list[object]:
     """A practice of ``size`` members enrolled over a year, most made Active, some
     suspended, each with a monthly charge."""

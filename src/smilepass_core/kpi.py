@@ -707,16 +707,27 @@ def _merge_series(series: Iterable[Sequence[SeriesPoint[V]]]) -> tuple[SeriesPoi
 
 
 def _with_goals(
-    points: Sequence[SeriesPoint[int]], buckets: Sequence[DateRange], goals: Sequence[Goals]
+    points: Sequence[SeriesPoint[int]],
+    buckets: Sequence[DateRange],
+    goals: Sequence[Goals],
+    ranges: Sequence[DateRange],
+    now: datetime,
 ) -> tuple[SeriesPoint[int], ...]:
-    """The New Members points with each bucket's goal: the practices' goals for it added,
-    ``None`` unless every practice has one."""
+    """The New Members points with each bucket's goal: each practice's goal for the part of
+    the bucket inside its own range (months in its zone), added; ``None`` unless every
+    practice has one."""
     if any(g.new_members is None for g in goals):
         return tuple(points)
-    return tuple(
-        attrs.evolve(p, goal=sum((g.new_members_for(b) or Decimal(0) for g in goals), Decimal(0)))
-        for p, b in zip(points, buckets, strict=True)
-    )
+
+    def goal(bucket: DateRange) -> Decimal:
+        total = Decimal(0)
+        for g, r in zip(goals, ranges, strict=True):
+            start, stop = max(bucket.start, r.start), min(bucket.end, effective_end(r, now))
+            if start < stop:
+                total += g.new_members_for(DateRange(start, stop, r.timezone)) or Decimal(0)
+        return total
+
+    return tuple(attrs.evolve(p, goal=goal(b)) for p, b in zip(points, buckets, strict=True))
 
 
 def dashboard(
@@ -792,7 +803,7 @@ def dashboard(
         )
         committed[currency] = Series(
             _merge_series(f.committed for f, _ in mine),
-            timezone=mine[0][0].date_range.timezone,
+            timezone=figures[0].date_range.timezone,
             currency=currency,
         )
 
@@ -832,7 +843,13 @@ def dashboard(
         period_retention=Kpi(period_parts[0].percent, period_parts[1].percent, period_goal),
         revenue=revenue,
         new_members=Series(
-            _with_goals(_merge_series(f.new_members for f in figures), buckets, goals),
+            _with_goals(
+                _merge_series(f.new_members for f in figures),
+                buckets,
+                goals,
+                [f.date_range for f in figures],
+                now,
+            ),
             timezone=shown_in,
         ),
         committed_payments=committed,

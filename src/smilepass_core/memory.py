@@ -392,6 +392,8 @@ class _Members(_Repository[Member, MemberQuery]):
         store = self._store
         self._practice(obj)
         self._require(store.membership_plans, obj.plan_id, obj.practice_id, "plan_id")
+        for change in obj.plan_changes:  # every plan the member was on, in its practice
+            self._require(store.membership_plans, change.from_plan, obj.practice_id, "plan_changes")
         self._require(store.campaigns, obj.campaign_id, obj.practice_id, "campaign_id")
         self._require(store.staff_users, obj.staff_user_id, obj.practice_id, "staff_user_id")
 

@@ -102,6 +102,7 @@ class _Builder:
             )
             for i, c in enumerate(spec.campaigns, start=1)
         )
+        self.campaigns = (self._recorded(self.campaigns[0]), *self.campaigns[1:])
         self.members: list[Member] = []
         self.payment_plans: list[PaymentPlan] = []
         self.payments: list[Payment] = []
@@ -110,6 +111,25 @@ class _Builder:
         self._patients = 0
         self._names: set[str] = set()
         self._refunds = 0
+
+    def _recorded(self, campaign: Campaign) -> Campaign:
+        """``campaign`` with a recorded lifecycle over the same window: drafted two weeks
+        before it, scheduled a week before, started and (if it has an end) ended on time,
+        so it is active exactly when its window says."""
+        start = campaign.active_from
+        moved = Campaign.draft(
+            id=campaign.id,
+            practice_id=campaign.practice_id,
+            name=campaign.name,
+            promo_code=campaign.promo_code,
+            active_from=start,
+            active_until=campaign.active_until,
+            at=start - timedelta(days=14),
+        )
+        moved = moved.schedule(at=start - timedelta(days=7)).activate(at=start)
+        if campaign.active_until is not None:
+            moved = moved.end(at=campaign.active_until)
+        return moved
 
     def build(self) -> None:
         for i, recipe in enumerate(self._member_recipes(), start=1):

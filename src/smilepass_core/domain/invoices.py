@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 import attrs
 
 from smilepass_core.domain.billing import billing_statement
+from smilepass_core.domain.discounts import AppliedDiscount
 from smilepass_core.domain.lifecycle import Status
 from smilepass_core.domain.members import Member, MembershipStatus
 from smilepass_core.domain.overdue import latest_overdue_day
@@ -96,12 +97,15 @@ def member_invoices(
     timezone: str,
     grace_days: int = 0,
     plans: Mapping[str, MembershipPlan] | None = None,
+    discounts: Iterable[AppliedDiscount] = (),
 ) -> tuple[Invoice, ...]:
     """An invoice per charge due up to ``at`` (:func:`~.billing.billing_statement`, with
-    ``plans`` as there), with its status at ``at``."""
+    ``plans`` and ``discounts`` as there), with its status at ``at``."""
     when = as_instant(at)
     ledger = [p for p in payments if p.member_id == member.id and p.at <= when]
-    statement = billing_statement(member, plan, ledger, at=when, timezone=timezone, plans=plans)
+    statement = billing_statement(
+        member, plan, ledger, at=when, timezone=timezone, plans=plans, discounts=discounts
+    )
     failed_at = {p.id: p.at for p in ledger}
     charges = (
         (c.number, c.due_date, c.amount, c.paid, [failed_at[i] for i in c.attempts])

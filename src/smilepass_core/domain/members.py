@@ -146,6 +146,14 @@ class Member(HasHistory[MembershipStatus]):
                 )
             if after.at < before.at:
                 raise InvalidValue("plan_changes", after.at, "is before the change before it")
+        cancelled = self.first_entered(_M.CANCELLED)
+        if cancelled is not None and changes[-1].at > cancelled:
+            raise RuleViolation(
+                "plan_change_after_cancel",
+                f"member {self.id} was cancelled at {cancelled.isoformat()}: no plan change "
+                f"after it ({changes[-1].at.isoformat()})",
+                field="plan_changes",
+            )
         if changes[-1].to_plan != self.plan_id:
             raise InvalidValue(
                 "plan_id", self.plan_id, f"is not the last plan change's ({changes[-1].to_plan})"

@@ -61,6 +61,10 @@ CAMPAIGN_LIFECYCLE: Lifecycle[CampaignStatus] = Lifecycle(
 )
 
 
+#: The reasons of the changes a campaign's window makes (its history without one of its own).
+_OPENS, _ENDS = "window opens", "window ends"
+
+
 def _campaign_history(value: Any) -> tuple[StatusChange[CampaignStatus], ...]:
     return tuple(value)
 
@@ -70,8 +74,9 @@ class Campaign(HasHistory[CampaignStatus]):
     """A promo code or marketing push, with a status history.
 
     ``[active_from, active_until)`` is the window the practice planned. The history is
-    what happened: :meth:`is_active_at` reads it. Built without a history, a campaign's
-    history is its window: Active at ``active_from``, Ended at ``active_until``. Create
+    what happened: :meth:`is_active_at` reads it. Built without a history of its own, a
+    campaign's history is its window's: Active at ``active_from``, Ended at
+    ``active_until``, rebuilt whenever the window changes (``attrs.evolve``). Create
     one in Draft with :meth:`draft` and move it with :meth:`schedule`, :meth:`activate`,
     :meth:`pause`, :meth:`end` (each returns a new Campaign).
     """
@@ -91,12 +96,18 @@ class Campaign(HasHistory[CampaignStatus]):
     def __attrs_post_init__(self) -> None:
         if self.active_until is not None and self.active_until < self.active_from:
             raise InvalidValue("active_until", self.active_until, "is before active_from")
-        if not self.history:
-            window = [StatusChange(self.active_from, None, _C.ACTIVE, "window opens")]
+        if not self.has_own_history:  # the window's history follows the window
+            window = [StatusChange(self.active_from, None, _C.ACTIVE, _OPENS)]
             if self.active_until is not None:
-                window.append(StatusChange(self.active_until, _C.ACTIVE, _C.ENDED, "window ends"))
+                window.append(StatusChange(self.active_until, _C.ACTIVE, _C.ENDED, _ENDS))
             object.__setattr__(self, "history", tuple(window))
         CAMPAIGN_LIFECYCLE.validate(self.history, subject=f"Campaign {self.id}")
+
+    @property
+    def has_own_history(self) -> bool:
+        """Whether the history was recorded (not made from the window: an empty one, or
+        one of only the window's own changes, is rebuilt from the window)."""
+        return not all(c.reason in (_OPENS, _ENDS) for c in self.history)
 
     @classmethod
     def draft(

@@ -517,7 +517,7 @@ def _record(obj: Any) -> tuple[str, Record]:
             "promo_code": obj.promo_code,
             "active_from": _iso(obj.active_from),
             "active_until": _iso(obj.active_until),
-            "history": _history_record(obj.history),
+            "history": _history_record(obj.history) if obj.has_own_history else [],
         }
     if isinstance(obj, Member):
         return "members", {

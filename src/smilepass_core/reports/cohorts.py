@@ -10,14 +10,14 @@ from typing import ClassVar
 
 import attrs
 
-from smilepass_core.domain import Member, MembershipStatus
+from smilepass_core.domain import Member, MembershipPlan, MembershipStatus
 from smilepass_core.kpi import Ratio
 from smilepass_core.money import Money
 from smilepass_core.periods import Unit, add_units, as_instant, local_midnight, zone
 from smilepass_core.queries import MemberQuery, ScopeQuery
 from smilepass_core.reports._table import Report, Table, practice_ids, zones_of
 from smilepass_core.repositories import Store
-from smilepass_core.subscriptions import COUNTING, monthly_amount
+from smilepass_core.subscriptions import monthly_amount, mrr_at
 
 __all__ = [
     "CohortRow",
@@ -97,6 +97,13 @@ def _first(records: list[Member]) -> Member:
         (m for m in records if m.first_activated_at is not None),
         key=lambda m: (m.first_activated_at or m.created_at, m.id),
     )
+
+
+def _starting(member: Member, plans: Mapping[str, MembershipPlan]) -> Money:
+    """A membership's MRR at its first activation: the plan it was on then."""
+    first = member.first_activated_at
+    assert first is not None
+    return monthly_amount(plans[member.plan_at(first)])
 
 
 def _cohorts(
@@ -189,23 +196,19 @@ def revenue_cohorts(
     for practice_id in ids:
         practice = store.practices.get(practice_id)
         tz = practice.timezone
-        plans = store.membership_plans.find(ScopeQuery(practices=frozenset((practice_id,))))
-        prices = {p.id: monthly_amount(p) for p in plans}
+        found = store.membership_plans.find(ScopeQuery(practices=frozenset((practice_id,))))
+        plans = {p.id: p for p in found}
         zero = Money.zero(practice.currency)
         for month, group in _cohorts(store, practice_id, tz, at).items():
+            # Each membership at the plan it was on at each boundary (plan changes count).
             mrr = [
                 sum(
-                    (
-                        prices[m.plan_id]
-                        for records in group
-                        for m in records
-                        if m.status_before(end) in COUNTING
-                    ),
+                    (mrr_at(m, plans, end) or zero for records in group for m in records),
                     zero,
                 )
                 for end in _month_ends(month, tz, at)
             ]
-            starting = sum((prices[_first(records).plan_id] for records in group), zero)
+            starting = sum((_starting(_first(records), plans) for records in group), zero)
             rows.append(
                 RevenueCohortRow(
                     practice_id, month, len(group), practice.currency, starting, tuple(mrr)

@@ -350,6 +350,18 @@ class _Repository(Generic[T, Q]):
                 _require(look, table, getattr(obj, column), practice_id, column)
 
 
+def _earlier_plans(member: Member) -> list[str]:
+    """The plans of ``member``'s plan changes other than its current one, in order."""
+    seen = {member.plan_id}
+    found = []
+    for change in member.plan_changes:
+        for plan_id in (change.from_plan, change.to_plan):
+            if plan_id not in seen:
+                seen.add(plan_id)
+                found.append(plan_id)
+    return found
+
+
 def _currency(look: Lookup, practice_id: str) -> str:
     """The currency of ``practice_id``; raises :class:`NotFound` naming ``practice_id``."""
     currency = look.currency(practice_id)
@@ -422,6 +434,15 @@ class _Members(_Repository[Member, MemberQuery]):
 
     def _rows(self, obj: Member, version: int) -> dict[str, list[dict[str, Any]]]:
         return super()._rows(obj, version) | {SPANS.name: codec.spans(obj)}
+
+    def _checked(self, obj: Member) -> list[tuple[str, str | None]]:
+        return [*super()._checked(obj), *(("membership_plans", p) for p in _earlier_plans(obj))]
+
+    def _check(self, look: Lookup, obj: Member) -> None:
+        """Also every plan the member was on, within its practice."""
+        super()._check(look, obj)
+        for plan_id in _earlier_plans(obj):
+            _require(look, "membership_plans", plan_id, obj.practice_id, "plan_changes")
 
     @property
     def _tables(self) -> list[sa.Table]:
