@@ -1152,7 +1152,7 @@ class StoreComparison(RuleBasedStateMachine):
         to = data.draw(st.sampled_from(targets), label="to")
         # After its last status change and its last plan change (a cancel before a
         # recorded plan change is refused).
-        last = max(c.at for c in (*member.history, *member.plan_changes))
+        last = max([c.at for c in member.history] + [c.at for c in member.plan_changes])
         later = last + timedelta(seconds=data.draw(st.integers(0, 10**7)))
         moved = member.transition(to, at=later, reason="contract")
         self.reference.members.save(moved)
