@@ -117,6 +117,17 @@ def test_a_window_campaign_is_active_exactly_inside_its_window(
         assert c.is_active_at(t) == (start <= t and (until is None or t < until))
 
 
+def test_as_of_cuts_the_history() -> None:
+    """The campaign as it stood: Scheduled on 10 June, absent before it was drafted, the
+    same object once every change is in."""
+    c = _draft().schedule(at=T0 + 4 * DAY).activate(at=T0 + 14 * DAY)
+    then = c.as_of(T0 + 9 * DAY)
+    assert then is not None
+    assert (then.status, len(then.history)) == (_C.SCHEDULED, 2)
+    assert c.as_of(T0 - DAY) is None
+    assert c.as_of(T0 + 20 * DAY) is c
+
+
 def test_refusals() -> None:
     with pytest.raises(InvalidValue):
         Campaign("c", "syd", "C", "CODE", T0, T0 - DAY)

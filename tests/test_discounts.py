@@ -174,6 +174,7 @@ class TestRules:
             ({"percent": 10, "limit": True}, "limit"),
             ({"percent": 10, "plans": "gold"}, "plans"),
             ({"percent": 10, "plans": []}, "plans"),
+            ({"percent": 10, "plans": ["gold", ""]}, "plans"),
             ({"percent": 10, "basis": "per_pet"}, "basis"),
         ],
     )

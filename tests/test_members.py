@@ -329,6 +329,8 @@ class TestPlanChanges:
         with pytest.raises(InvalidValue):
             attrs.evolve(member, plan_changes=change)  # not a sequence
         with pytest.raises(InvalidValue):
+            attrs.evolve(member, plan_changes=["gold"])  # not PlanChanges
+        with pytest.raises(InvalidValue):
             PlanChange(T0, "gold", "gold")
         with pytest.raises(NaiveDatetime):
             PlanChange(datetime(2026, 1, 1), "gold", "platinum")
