@@ -27,7 +27,7 @@ import attrs
 
 from smilepass_core.domain import Member, Practice
 from smilepass_core.errors import CurrencyMismatch, InvalidValue
-from smilepass_core.money import ROUNDING, Money, exact_decimal
+from smilepass_core.money import ROUNDING, Money, exact_decimal, round_exact
 from smilepass_core.periods import (
     DateRange,
     Preset,
@@ -145,7 +145,7 @@ def month_share(span: DateRange) -> Fraction:
 
 def _half_up(exact: Fraction, places: int = 2) -> Decimal:
     scaled = exact * 10**places
-    rounded = (2 * scaled.numerator + scaled.denominator) // (2 * scaled.denominator)
+    rounded = round_exact(scaled)
     return Decimal(rounded).scaleb(-places)
 
 
@@ -236,7 +236,7 @@ class Goals:
         if self.revenue_per == "range":
             return goal
         exact = goal.minor * month_share(span)  # months in the range's zone
-        rounded = (2 * exact.numerator + exact.denominator) // (2 * exact.denominator)
+        rounded = round_exact(exact)
         return Money.from_minor(rounded, goal.currency)
 
 

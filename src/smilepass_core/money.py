@@ -39,10 +39,23 @@ __all__ = [
     "exact_decimal",
     "minor_units",
     "per_currency",
+    "round_exact",
 ]
 
 #: The one rounding mode of the library: halves round away from zero.
 ROUNDING: Final = decimal.ROUND_HALF_UP
+
+
+def round_exact(value: Fraction) -> int:
+    """``value`` rounded to a whole number by :data:`ROUNDING` (halves away from zero).
+
+    >>> round_exact(Fraction(5, 2)), round_exact(Fraction(-5, 2)), round_exact(Fraction(7, 3))
+    (3, -3, 2)
+    """
+    sign = -1 if value < 0 else 1
+    magnitude = abs(value)
+    return sign * ((2 * magnitude.numerator + magnitude.denominator) // (2 * magnitude.denominator))
+
 
 _THREE = "BHD IQD JOD KWD LYD OMR TND"
 _ZERO = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"

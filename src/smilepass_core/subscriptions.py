@@ -32,7 +32,7 @@ import attrs
 from smilepass_core.domain import BillingCycle, Member, MembershipPlan, MembershipStatus
 from smilepass_core.errors import InvalidValue
 from smilepass_core.kpi import Goals, KpiTargets, weighted_goal
-from smilepass_core.money import Money
+from smilepass_core.money import Money, round_exact
 from smilepass_core.periods import DateRange, Preset, as_instant, zone
 from smilepass_core.queries import MemberQuery, ScopeQuery
 from smilepass_core.repositories import Store
@@ -73,7 +73,7 @@ def monthly_amount(plan: MembershipPlan) -> Money:
     'AUD 43.33'
     """
     exact = plan.price.minor * MONTHLY_FACTORS[plan.billing_cycle]
-    rounded = (2 * exact.numerator + exact.denominator) // (2 * exact.denominator)
+    rounded = round_exact(exact)
     return Money.from_minor(rounded, plan.price.currency)
 
 
@@ -404,9 +404,7 @@ def _metrics(scope: _Scope, members: list[Member]) -> SubscriptionMetrics:
         seconds = Fraction(span.duration // timedelta(microseconds=1), 10**6)
         months = seconds * 12 / (365 * 86400)
         exact = arpu.minor * months * len(cohort) / churned
-        ltv = Money.from_minor(
-            (2 * exact.numerator + exact.denominator) // (2 * exact.denominator), arpu.currency
-        )
+        ltv = Money.from_minor(round_exact(exact), arpu.currency)
     starts = dict.fromkeys(scope.ids, 0)
     for m in cohort:
         starts[m.practice_id] += 1

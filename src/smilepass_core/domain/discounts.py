@@ -28,7 +28,7 @@ import attrs
 from smilepass_core.domain._fields import choice, identifier, text
 from smilepass_core.domain.practices import MembershipPlan
 from smilepass_core.errors import CurrencyMismatch, InvalidValue
-from smilepass_core.money import Money, exact_decimal
+from smilepass_core.money import Money, exact_decimal, round_exact
 
 __all__ = [
     "AppliedDiscount",
@@ -131,7 +131,7 @@ class Discount:
             return self.amount * units
         assert self.percent is not None
         exact = price.minor * Fraction(self.percent) * units / 100
-        rounded = (2 * exact.numerator + exact.denominator) // (2 * exact.denominator)
+        rounded = round_exact(exact)
         return Money.from_minor(rounded, price.currency)
 
 
