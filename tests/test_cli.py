@@ -9,13 +9,14 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from smilepass_core.cli import _progress, main
-from smilepass_core.demo import DEMO_NOW, demo_store, load_demo
+from smilepass_core.demo import DEMO_NOW, DEMO_TARGETS, demo_store, load_demo
 from smilepass_core.io.flat import read_flat, write_flat
 from smilepass_core.io.frames import figure_rows
 from smilepass_core.io.text import render_dashboard, render_weekly
@@ -159,10 +160,16 @@ class TestReports:
         assert {r["currency"] for r in rows[3:]} == {"AUD", "USD"}
 
     def test_subscriptions_in_each_format(self, capsys: pytest.CaptureFixture[str]) -> None:
-        """The figures of subscription_metrics over the range, for one currency."""
+        """The figures of subscription_metrics over the range, for one currency, with the
+        demo's goals."""
         metrics = subscription_metrics(
-            demo_store(), practices="syd", date_range="last_month", now=DEMO_NOW
+            demo_store(),
+            practices="syd",
+            date_range="last_month",
+            now=DEMO_NOW,
+            targets=DEMO_TARGETS,
         )
+        assert metrics.churn_goal == Decimal(5)
         args = ["subscriptions", "--practice", "syd", "--range", "last-month"]
         code, out, _ = _run(capsys, *args, "--format", "json")
         assert code == 0

@@ -26,7 +26,7 @@ from smilepass_core import (
     Practice,
     dashboard,
 )
-from smilepass_core.demo import DEMO_NOW, demo_store
+from smilepass_core.demo import DEMO_NOW, DEMO_TARGETS, demo_store
 from smilepass_core.io.html import (
     CSS,
     MAX_ROWS,
@@ -69,6 +69,7 @@ from smilepass_core.reports import (
     weekly_check,
 )
 from smilepass_core.reports._table import Report
+from smilepass_core.subscriptions import subscription_metrics
 from smilepass_core.testing import strategies as sps
 
 SYDNEY = "Australia/Sydney"
@@ -410,6 +411,60 @@ class TestDashboardHtml:
         assert len(series.cells()) == 1 + len(b.committed_payments["AUD"])
         feed = parsed(b.latest_new_members)
         assert len(feed.cells()) == 1 + len(b.latest_new_members)
+
+    def test_the_series_shows_its_goal_per_bucket(self) -> None:
+        """With a new-members goal each bucket shows its share of it (8 a month: 0.27 a
+        November day), in the dashboard's series table and in the series on its own."""
+        b = dashboard(store(), practices="syd", now=DEMO_NOW, targets=DEMO_TARGETS)
+        rows = parsed(b).cells()
+        assert rows[0] == ["Bucket", "New Members", "Goal", "Committed Payments (AUD)"]
+        assert [r[2] for r in rows[1:4]] == ["0.27"] * 3
+        series = parsed(b.new_members).cells()
+        assert series[0] == ["Bucket", "Count", "Goal"]
+        assert [r[2] for r in series[1:]] == [str(p.goal) for p in b.new_members]
+
+
+class TestSubscriptionsHtml:
+    """The subscription figures show as one table, the churn goal when there is one."""
+
+    def test_every_figure_in_order(self) -> None:
+        m = subscription_metrics(
+            store(), practices="syd", date_range="last_month", now=DEMO_NOW, targets=DEMO_TARGETS
+        )
+        page = parsed(m)
+        rows = page.cells()
+        assert rows[0] == ["Figure", "Value"]
+        figures = dict(rows[1:])
+        assert [r[0] for r in rows[1:]] == [
+            "MRR at the start",
+            "New",
+            "Expansion",
+            "Contraction",
+            "Reactivation",
+            "Churn",
+            "MRR at the end",
+            "ARR",
+            "Members counting at the start",
+            "Members counting at the end",
+            "Churned members",
+            "Logo churn",
+            "Logo churn goal (at most)",
+            "Revenue churn",
+            "Gross revenue retention",
+            "Net revenue retention",
+            "ARPU",
+            "LTV",
+        ]
+        assert figures["MRR at the end"] == format_money(m.mrr.end)
+        assert figures["Churn"] == format_money(-m.mrr.churn, signed=True)
+        assert figures["Logo churn goal (at most)"] == "5.00 %"  # October: a whole month
+        assert figures["Members counting at the start"] == f"{m.members_start:,}"
+        assert m._repr_html_() == to_html(m)
+        assert set(page.tags) <= TAGS
+
+    def test_no_goal_row_without_a_goal(self) -> None:
+        m = subscription_metrics(store(), practices="syd", now=DEMO_NOW, targets=Goals())
+        assert "Logo churn goal (at most)" not in [r[0] for r in parsed(m).cells()]
 
 
 class TestReportHtml:

@@ -31,7 +31,7 @@ from smilepass_core.__main__ import (
     render_plans_needing_action,
     render_practice,
 )
-from smilepass_core.demo import DEMO_NOW, DEMO_SEED, DemoData, load_demo
+from smilepass_core.demo import DEMO_NOW, DEMO_SEED, DEMO_TARGETS, DemoData, load_demo
 from smilepass_core.io.text import render_dashboard, render_subscriptions, render_weekly
 from smilepass_core.kpi import dashboard
 from smilepass_core.reports import weekly_check
@@ -260,7 +260,8 @@ class TestRenderPractice:
             text = render_practice(small, SYD, store)
         else:
             text = render_practice(small, SYD, store, date_range)
-        board = dashboard(store, practices="syd", date_range=date_range or "last_7_days", now=NOW)
+        span = date_range or "last_7_days"
+        board = dashboard(store, practices="syd", date_range=span, now=NOW, targets=DEMO_TARGETS)
         weekly = weekly_check(store, now=NOW, practices="syd")
         assert text == "\n\n".join(
             [
@@ -271,7 +272,7 @@ class TestRenderPractice:
                 "Recurring revenue over the range\n--------------------------------\n"
                 + render_subscriptions(
                     subscription_metrics(
-                        store, practices="syd", date_range=date_range or "last_7_days", now=NOW
+                        store, practices="syd", date_range=span, now=NOW, targets=DEMO_TARGETS
                     )
                 ),
                 "Weekly check\n------------\n" + render_weekly(weekly),

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from smilepass_core.domain import (
+    COUNTING_STATUSES,
+    CountingSpan,
     Member,
     MembershipStatus,
     Patient,
@@ -316,6 +318,45 @@ class TestPlanChanges:
         with pytest.raises(RuleViolation) as refused:
             later.cancel(at=T0 + timedelta(days=2))  # a change after the cancel, by the back door
         assert refused.value.field == "plan_changes"
+
+    def test_counting_spans_worked(self) -> None:
+        """Active on Gold, upgraded, Failed (still counting), Suspended, resumed, and a
+        downgrade at the very instant of the resume: one span per plan and stretch."""
+        day = [T0 + timedelta(days=n) for n in range(8)]
+        member = (
+            _enrol()
+            .activate(at=day[1])
+            .change_plan("platinum", at=day[2])
+            .fail(at=day[3])
+            .suspend(at=day[4])
+            .change_plan("gold", at=day[5])  # while not counting: moves no span
+            .activate(at=day[6])
+            .change_plan("platinum", at=day[6])
+        )
+        assert member.counting_spans() == (
+            CountingSpan("gold", day[1], day[2]),
+            CountingSpan("platinum", day[2], day[4]),
+            CountingSpan("platinum", day[6], None),  # the Gold stretch [6, 6] holds no boundary
+        )
+        assert (member.counts_before(day[4]), member.counts_before(day[5])) == (True, False)
+
+    @given(sps.datasets(max_practices=1))
+    def test_counting_spans_hold_exactly_the_counting_boundaries(
+        self, dataset: sps.Dataset
+    ) -> None:
+        """At every boundary near an event a member counts on plan P exactly when one
+        span on P holds it (``start < B <= end``), and no two spans ever do."""
+        for member in dataset.members:
+            spans = member.counting_spans()
+            events = [c.at for c in member.history] + [c.at for c in member.plan_changes]
+            for at in events:
+                for b in (at - timedelta(microseconds=1), at, at + timedelta(microseconds=1)):
+                    holding = [s for s in spans if s.start < b and (s.end is None or b <= s.end)]
+                    assert len(holding) <= 1
+                    counts = member.status_before(b) in COUNTING_STATUSES
+                    assert [s.plan_id for s in holding] == (
+                        [member.plan_before(b)] if counts else []
+                    )
 
     def test_a_history_that_does_not_chain_is_refused(self) -> None:
         member = _enrol()

@@ -213,7 +213,7 @@ class Built:
 
     def moments(self) -> st.SearchStrategy[datetime]:
         """Instants on, just before and just after every status change, or anywhere."""
-        times = sorted({c.at for m in self.members.values() for c in m.history})
+        times = sorted({c.at for m in self.members.values() for c in (*m.history, *m.plan_changes)})
         if not times:
             return sps.boundaries(self.dataset)
         near = st.sampled_from(times).flatmap(lambda t: st.sampled_from([t - MICRO, t, t + MICRO]))
@@ -227,7 +227,7 @@ class Built:
 
 def _build(data: st.DataObject, dataset: sps.Dataset) -> Built:
     """Add every object repository by repository in a shuffled order (charges before refunds),
-    then save a few members moved through their lifecycle."""
+    then save a few members moved through their lifecycle or to another plan."""
     store = InMemoryStore()
     for name in REPOSITORIES[:-1]:
         for obj in data.draw(st.permutations(getattr(dataset, name)), label=name):
@@ -242,12 +242,21 @@ def _build(data: st.DataObject, dataset: sps.Dataset) -> Built:
     ids = sorted(members)
     for _ in range(data.draw(st.integers(0, 6), label="moves") if ids else 0):
         member = members[data.draw(st.sampled_from(ids), label="member")]
-        targets = sorted(MEMBERSHIP_LIFECYCLE.allowed(member.status), key=lambda s: s.value)
-        if not targets:
-            continue
-        to = data.draw(st.sampled_from(targets), label="to")
         gap = timedelta(seconds=data.draw(st.integers(0, 60 * 86400), label="gap"))
-        moved = member.transition(to, at=_last_change(member) + gap, reason="moved in test")
+        at = _last_change(member) + gap
+        others = sorted(
+            p.id
+            for p in dataset.membership_plans
+            if p.practice_id == member.practice_id and p.id != member.plan_id
+        )
+        if others and member.status is not _M.CANCELLED and data.draw(st.booleans(), "replan"):
+            moved = member.change_plan(data.draw(st.sampled_from(others), "plan"), at=at)
+        else:
+            targets = sorted(MEMBERSHIP_LIFECYCLE.allowed(member.status), key=lambda s: s.value)
+            if not targets:
+                continue
+            to = data.draw(st.sampled_from(targets), label="to")
+            moved = member.transition(to, at=at, reason="moved in test")
         store.members.save(moved)
         members[moved.id] = moved
     return Built(store, dataset, members)
@@ -450,6 +459,37 @@ class TestMemberFastPaths:
             ]
             assert built.store.members.count(query) == len(expected)
             assert len(built.store.members.find(query)) == len(expected)
+
+    @DATASETS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_counting_and_changed_in(self, data: st.DataObject, dataset: sps.Dataset) -> None:
+        """count(counting_at=B[, counting_plans]) and find(changed_in=R) equal brute force
+        after plan changes saved as well as status changes."""
+        built = _build(data, dataset)
+        plan_ids = [*sorted(p.id for p in dataset.membership_plans), "plan-unknown"]
+        for _ in range(5):
+            practices = data.draw(built.practice_sets(), label="practices")
+            b = data.draw(built.moments(), label="B")
+            plans = data.draw(st.none() | st.frozensets(st.sampled_from(plan_ids)), "plans")
+            query = MemberQuery(practices=practices, counting_at=b, counting_plans=plans)
+            expected = [
+                m
+                for m in built.members.values()
+                if _in(practices, m.practice_id)
+                and _status_before(m, b) in (_M.ACTIVE, _M.FAILED)
+                and _in(plans, _plan_before(m, b))
+            ]
+            assert built.store.members.count(query) == len(expected)
+            span = built.ranges(data)
+            changed = MemberQuery(practices=practices, changed_in=span)
+            touched = sorted(
+                m.id
+                for m in built.members.values()
+                if _in(practices, m.practice_id)
+                and any(span.start <= c.at < span.end for c in (*m.history, *m.plan_changes))
+            )
+            assert sorted(m.id for m in built.store.members.find(changed)) == touched
+            assert built.store.members.count(changed) == len(touched)
 
     @DATASETS
     @given(data=st.data(), dataset=sps.datasets())
@@ -841,6 +881,15 @@ SYD_SILVER = MembershipPlan(
 )
 NYC_GOLD = MembershipPlan("nyc-gold", "nyc", "Gold", Money.of("30", "USD"), BillingCycle.MONTHLY)
 ADA = Patient("pat-ada", "Ada Lovelace")
+
+
+def _plan_before(member: Member, boundary: datetime) -> str:
+    """The plan after every plan change strictly before ``boundary``."""
+    plan = member.plan_changes[0].from_plan if member.plan_changes else member.plan_id
+    for change in member.plan_changes:
+        if change.at < boundary:
+            plan = change.to_plan
+    return plan
 
 
 def _last_change(member: Member) -> datetime:

@@ -176,11 +176,26 @@ def member_oracle(q: MemberQuery, m: Member, plans: Sequence[PaymentPlan], timez
         q.retained_until is None or _status_before(m, q.retained_until) is _M.ACTIVE,
         q.ever_active_before is None or (first is not None and first < q.ever_active_before),
         q.first_activated_in is None or _inside(first, q.first_activated_in),
+        q.counting_at is None
+        or (
+            _status_before(m, q.counting_at) in (_M.ACTIVE, _M.FAILED)
+            and _allowed(q.counting_plans, _plan_before(m, q.counting_at))
+        ),
+        q.changed_in is None
+        or any(_inside(c.at, q.changed_in) for c in (*m.history, *m.plan_changes)),
     ]
     if q.overdue is not None:
         assert q.as_of is not None
         checks.append(_overdue(m, plans, q.as_of, timezone, q.grace_days) is q.overdue)
     return all(checks)
+
+
+def _plan_before(m: Member, boundary: datetime) -> str:
+    """The plan of the latest plan change strictly before ``boundary``, else the first."""
+    earlier = [c for c in m.plan_changes if c.at < boundary]
+    if earlier:
+        return earlier[-1].to_plan
+    return m.plan_changes[0].from_plan if m.plan_changes else m.plan_id
 
 
 def plan_oracle(q: PaymentPlanQuery, p: PaymentPlan, timezone: str) -> bool:
@@ -523,6 +538,54 @@ class TestMemberBoundaries:
         assert april.start == midnight
         assert MemberQuery(first_activated_in=april).matches(m)
         assert not MemberQuery(first_activated_in=march).matches(m)
+
+    def test_counting_at_takes_failed_and_the_plan_of_then(self) -> None:
+        """Active and Failed count, Suspended does not; ``counting_plans`` reads the plan
+        at the boundary, not today's."""
+        m = (
+            _member()
+            .activate(at=T0 + DAY)
+            .fail(at=T0 + 2 * DAY)
+            .change_plan("platinum", at=T0 + 3 * DAY)
+            .suspend(at=T0 + 4 * DAY)
+        )
+        assert [MemberQuery(counting_at=T0 + n * DAY + MICRO).matches(m) for n in range(5)] == [
+            False,
+            True,
+            True,
+            True,
+            False,
+        ]
+        on = MemberQuery(counting_at=T0 + 3 * DAY, counting_plans={m.first_plan_id}).matches(m)
+        later = MemberQuery(counting_at=T0 + 3 * DAY + MICRO, counting_plans={"platinum"})
+        assert on
+        assert later.matches(m)
+        assert not MemberQuery(counting_at=T0 + 3 * DAY, counting_plans={"platinum"}).matches(m)
+
+    def test_changed_in_sees_status_and_plan_changes_half_open(self) -> None:
+        """A status change or a plan change stamped in ``[start, end)`` matches."""
+        m = _member().activate(at=T0 + DAY).change_plan("platinum", at=T0 + 3 * DAY)
+        ranges = [
+            (T0 + DAY, T0 + 2 * DAY),
+            (T0 + 2 * DAY, T0 + 3 * DAY),
+            (T0 + 3 * DAY, T0 + 4 * DAY),
+        ]
+        assert [MemberQuery(changed_in=DateRange(a, b, "UTC")).matches(m) for a, b in ranges] == [
+            True,
+            False,
+            True,
+        ]
+
+    def test_form_names_the_fields_that_filter(self) -> None:
+        """``form()`` leaves out ``practices`` and the fields at their defaults."""
+        assert MemberQuery(practices={"p"}).form() == frozenset()
+        query = MemberQuery(practices={"p"}, counting_at=T0, counting_plans={"gold"})
+        assert query.form() == {"counting_at", "counting_plans"}
+
+    def test_counting_plans_need_counting_at(self) -> None:
+        with pytest.raises(InvalidValue) as caught:
+            MemberQuery(counting_plans={"gold"})
+        assert caught.value.field == "counting_at"
 
 
 class TestMemberFilters:

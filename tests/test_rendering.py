@@ -19,7 +19,7 @@ from smilepass_core import (
     Practice,
 )
 from smilepass_core.io.text import format_table, render_dashboard, show
-from smilepass_core.kpi import dashboard
+from smilepass_core.kpi import Goals, dashboard
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 #: Monday 5 October 2026, 09:00 in Sydney.
@@ -111,6 +111,22 @@ class TestRenderDashboard:
             "Range: [2026-09-28 00:00 → 2026-10-05 00:00) Australia/Perth, "
             "[2026-09-28 00:00 → 2026-10-05 00:00) Australia/Sydney"
         )
+
+    def test_the_series_shows_a_goal_column_only_with_a_goal(self) -> None:
+        """With a new-members goal (30 a month) each day of September shows 1.00 of it; the
+        column is left out without one."""
+        store = InMemoryStore.from_objects(_setup("p1", "Australia/Sydney"))
+        plain = render_dashboard(dashboard(store, practices="p1", date_range="last_week", now=NOW))
+        assert "Bucket from  New members  Committed (AUD)" in plain.splitlines()
+        goals = Goals(new_members=30)
+        board = dashboard(store, practices="p1", date_range="last_week", now=NOW, targets=goals)
+        lines = render_dashboard(board).splitlines()
+        header = lines.index("Bucket from  New members  Goal  Committed (AUD)")
+        assert lines[header + 2 : header + 5] == [
+            "2026-09-28             0  1.00         AUD 0.00",
+            "2026-09-29             0  1.00         AUD 0.00",
+            "2026-09-30             0  1.00         AUD 0.00",
+        ]
 
     def test_feed_shows_local_first_activation_or_nothing(self) -> None:
         """The feed gives each member's first activation as a local date, and leaves the cell

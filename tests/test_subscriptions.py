@@ -27,6 +27,7 @@ from smilepass_core import (
 from smilepass_core.demo import DEMO_NOW, demo_store
 from smilepass_core.kpi import Goals, KpiTargets
 from smilepass_core.periods import Unit, add_units, local_day, local_midnight
+from smilepass_core.queries import MemberQuery, ScopeQuery
 from smilepass_core.reports import cohort_retention, revenue_cohorts
 from smilepass_core.subscriptions import (
     MONTHLY_FACTORS,
@@ -252,6 +253,67 @@ class TestProperties:
         else:
             assert m.grr is None
         assert (m.logo_churn is None) == (not cohort)
+        at_end = [x for x in members if _status_before(x, now) in COUNTING]
+        assert m.members_end == len(at_end)
+        assert m.mrr.start.amount == start_mrr
+        assert m.mrr.end.amount == sum((mrr(x, now) for x in at_end), Decimal(0))
+        kept_end = sum((mrr(x, now) for x in stayed), Decimal(0))
+        if start_mrr:
+            assert m.nrr == (100 * kept_end / start_mrr).quantize(Decimal("0.01"))
+        mine = {k: p for k, p in plans.items() if p.practice_id == practice.id}
+        whole = mrr_movements(members, mine, m.range)  # the range cut at now
+        assert (m.mrr.new, m.mrr.churn, m.mrr.reactivation) == (
+            whole.new,
+            whole.churn,
+            whole.reactivation,
+        )
+        assert (m.mrr.expansion, m.mrr.contraction) == (whole.expansion, whole.contraction)
+
+
+class TestReadPath:
+    """The figures are read as one count per plan and the members changed in the range."""
+
+    def test_no_read_of_every_member(self) -> None:
+        """On the demo, every member query subscription_metrics sends is a per-plan count
+        at the range's start or the changed-in find; no query lists all the members."""
+        store = demo_store()
+        sent: list[tuple[str, MemberQuery]] = []
+        members = store.members
+
+        class Spy:
+            def find(self, query: MemberQuery, **kw: object) -> object:
+                sent.append(("find", query))
+                return members.find(query, **kw)  # type: ignore[arg-type]
+
+            def count(self, query: MemberQuery) -> int:
+                sent.append(("count", query))
+                return members.count(query)
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(members, name)
+
+        class SpyStore:
+            def __getattr__(self, name: str) -> object:
+                return Spy() if name == "members" else getattr(store, name)
+
+        figures = subscription_metrics(
+            SpyStore(),  # type: ignore[arg-type]
+            practices="syd",
+            date_range="year_to_date",
+            now=DEMO_NOW,
+        )
+        plans = store.membership_plans.find(ScopeQuery(practices={"syd"}))
+        start = figures.range.start
+        assert sorted(q.form() for kind, q in sent if kind == "count") == [
+            frozenset({"counting_at", "counting_plans"})
+        ] * len(plans)
+        assert {q.counting_at for kind, q in sent if kind == "count"} == {start}
+        assert [q.form() for kind, q in sent if kind == "find"] == [frozenset({"changed_in"})]
+        whole = subscription_breakdown(
+            store, practices="syd", by="cohort", date_range="year_to_date", now=DEMO_NOW
+        )
+        assert figures.members_end == sum(g.members_end for g in whole.values())
+        assert figures.mrr.end == sum((g.mrr.end for g in whole.values()), Money.zero("AUD"))
 
 
 class TestPlanChanges:
@@ -539,13 +601,17 @@ def test_the_text_shows_each_figure_of_the_worked_example() -> None:
     assert table == {
         "MRR at the start": "AUD 3,000.00",
         "New": "+AUD 150.00",
+        "Expansion": "AUD 0.00",
+        "Contraction": "AUD 0.00",
         "Reactivation": "AUD 0.00",
         "Churn": "-AUD 300.00",
         "MRR at the end": "AUD 2,850.00",
         "ARR": "AUD 34,200.00",
         "Members counting, start / end": "100 / 95",
+        "Churned members": "10",
         "Logo churn": "10.00 %",
         "Revenue churn": "10.00 %",
+        "Gross revenue retention": "90.00 %",
         "Net revenue retention": "90.00 %",
         "ARPU": "AUD 30.00",
         "LTV": "AUD 295.89",

@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from smilepass_core.demo import DEMO_NOW, DEMO_SEED, DemoData, demo_store, load_demo
+from smilepass_core.demo import DEMO_NOW, DEMO_SEED, DEMO_TARGETS, DemoData, demo_store, load_demo
 from smilepass_core.domain import (
     Member,
     MembershipPlan,
@@ -38,7 +38,7 @@ from smilepass_core.io.text import (
     render_subscriptions,
     render_weekly,
 )
-from smilepass_core.kpi import Dashboard, dashboard
+from smilepass_core.kpi import Dashboard, KpiTargets, dashboard
 from smilepass_core.memory import InMemoryStore
 from smilepass_core.periods import DateRange, Preset, zone
 from smilepass_core.queries import (
@@ -204,7 +204,9 @@ def render_practice(
     """
     mine = data.for_practice(practice.id)
     store = store or InMemoryStore.from_objects(data.objects())
-    board = dashboard(store, practices=practice.id, date_range=date_range, now=data.now)
+    board = dashboard(
+        store, practices=practice.id, date_range=date_range, now=data.now, targets=DEMO_TARGETS
+    )
     local_now = data.now.astimezone(zone(practice.timezone))
     archived = sum(p.is_archived for p in mine.payment_plans)
     sections = [
@@ -214,7 +216,13 @@ def render_practice(
         _heading("Recurring revenue over the range")
         + "\n"
         + render_subscriptions(
-            subscription_metrics(store, practices=practice.id, date_range=date_range, now=data.now)
+            subscription_metrics(
+                store,
+                practices=practice.id,
+                date_range=date_range,
+                now=data.now,
+                targets=DEMO_TARGETS,
+            )
         ),
         _heading("Weekly check")
         + "\n"
@@ -486,7 +494,9 @@ def _run(args: argparse.Namespace) -> int:
         return OK
     now = args.now or now
     practices = _practices(store, args.practice)
-    text = _RENDER[args.format](_report(args.command, store, practices, now, args.date_range))
+    targets = None if args.data or args.store else DEMO_TARGETS  # the demo's own goals
+    result = _report(args.command, store, practices, now, args.date_range, targets)
+    text = _RENDER[args.format](result)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
@@ -558,10 +568,11 @@ def _report(
     practices: tuple[str, ...],
     now: datetime,
     date_range: Preset | tuple[date, date],
+    targets: KpiTargets | None = None,
 ) -> Any:
     if command == "dashboard":
         span = _date_range(store, practices, date_range)
-        return dashboard(store, practices=practices, date_range=span, now=now)
+        return dashboard(store, practices=practices, date_range=span, now=now, targets=targets)
     if command == "weekly":
         return weekly_check(store, now=now, practices=practices)
     if command == "members":
@@ -574,7 +585,9 @@ def _report(
         return aged_receivables(store, at=now, practices=practices)
     if command == "subscriptions":
         span = _date_range(store, practices, date_range)
-        return subscription_metrics(store, practices=practices, date_range=span, now=now)
+        return subscription_metrics(
+            store, practices=practices, date_range=span, now=now, targets=targets
+        )
     if command == "dunning":
         return dunning_worklist(store, now=now, practices=practices)
     if command == "recovery":

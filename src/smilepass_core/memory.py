@@ -11,6 +11,10 @@ read                                        cost
 ``members.count(active_at=B)``              O(log n) per practice
 ``members.count(ever_active_before=B)``     O(log n) per practice
 ``members.count(first_activated_in=R)``     O(log n) per practice
+``members.count(counting_at=B,              O(log n) per plan (of the practices, or
+counting_plans=P)``                         the plans given)
+``members.find(changed_in=R)``              O(log n + c) per practice, c = status and
+                                            plan changes in R
 ``members.count(active_at=A,                O(log n + c), c = status changes in [A, B)
 retained_until=B)``
 latest N activated (``find`` ordered by     O(log n + N) per practice
@@ -84,6 +88,8 @@ __all__ = ["InMemoryStore", "Timeline"]
 T = TypeVar("T")
 Q = TypeVar("Q")
 _ACTIVE = MembershipStatus.ACTIVE
+_COUNTING_FORM = frozenset({"counting_at", "counting_plans"})
+_CHANGED_FORM = frozenset({"changed_in"})
 
 
 class Timeline:
@@ -387,6 +393,9 @@ class _Members(_Repository[Member, MemberQuery]):
         self._left: defaultdict[str, Timeline] = defaultdict(Timeline)
         self._first: defaultdict[str, Timeline] = defaultdict(Timeline)
         self._changes: defaultdict[str, Timeline] = defaultdict(Timeline)
+        self._replans: defaultdict[str, Timeline] = defaultdict(Timeline)
+        # By plan id: +1 where a counting span on the plan starts, -1 where it ends.
+        self._counting: defaultdict[str, Timeline] = defaultdict(Timeline)
 
     def _check(self, obj: Member) -> None:
         store = self._store
@@ -410,10 +419,54 @@ class _Members(_Repository[Member, MemberQuery]):
     def _index(self, m: Member) -> None:
         for index, at in self._entries(m):
             index[m.practice_id].add(at, m.id)
+        for change in m.plan_changes:
+            self._replans[m.practice_id].add(change.at, m.id)
+        for span in m.counting_spans():
+            self._counting[span.plan_id].add(span.start, m.id)
+            if span.end is not None:
+                self._counting[span.plan_id].add(span.end, m.id, -1)
 
     def _unindex(self, m: Member) -> None:
         for index, at in self._entries(m):
             index[m.practice_id].remove(at, m.id)
+        for change in m.plan_changes:
+            self._replans[m.practice_id].remove(change.at, m.id)
+        for span in m.counting_spans():
+            self._counting[span.plan_id].remove(span.start, m.id)
+            if span.end is not None:
+                self._counting[span.plan_id].remove(span.end, m.id)
+
+    def _counting_at(self, query: MemberQuery) -> int:
+        """Members counting toward recurring revenue at a boundary, from the plans' spans."""
+        assert query.counting_at is not None
+        plans = self._store.membership_plans
+        ids: Iterable[str] = (
+            query.counting_plans
+            if query.counting_plans is not None
+            else [i for p in plans._practices(query.practices) for i in plans._by_practice[p]]
+        )
+        total = 0
+        for plan_id in ids:
+            timeline, plan = self._counting.get(plan_id), plans._items.get(plan_id)
+            in_scope = (
+                query.practices is None or plan is None or plan.practice_id in query.practices
+            )
+            if timeline is not None and plan is not None and in_scope:
+                total += timeline.total(end=query.counting_at)
+        return total
+
+    def _changed_in(self, query: MemberQuery) -> list[Member]:
+        """Members with a status or plan change stamped inside ``query.changed_in``."""
+        span = query.changed_in
+        assert span is not None
+        ids = {
+            i
+            for p in self._practices(query.practices)
+            for index in (self._changes, self._replans)
+            if p in index
+            for _, i in index[p].between(span.start, span.end)
+        }
+        return [self._items[i] for i in ids]
 
     @_locked
     def active_at(self, practice_id: str, boundary: datetime) -> int:
@@ -452,6 +505,10 @@ class _Members(_Repository[Member, MemberQuery]):
         r = query.first_activated_in
         if r is not None and query == attrs.evolve(scope, first_activated_in=r):
             return sum(self._first[p].count(r.start, r.end) for p in practices)
+        if query.form() <= _COUNTING_FORM and query.counting_at is not None:
+            return self._counting_at(query)
+        if query.form() == _CHANGED_FORM:
+            return len(self._changed_in(query))
         return super().count(query)
 
     @_locked
@@ -477,6 +534,8 @@ class _Members(_Repository[Member, MemberQuery]):
                 for _, i in self._first[p].latest(query.ever_active_before, n)
             }
             return apply_order((self._items[i] for i in ids), Member, order)
+        if query.form() == _CHANGED_FORM:
+            return apply_order(self._changed_in(query), Member, order)
         return super().find(query, order=order)
 
     def _matching(self, query: MemberQuery) -> Iterator[Member]:

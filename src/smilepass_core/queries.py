@@ -182,6 +182,10 @@ def _retained_until(value: Any) -> datetime | None:
     return None if value is None else as_instant(value, "retained_until")
 
 
+def _counting_at(value: Any) -> datetime | None:
+    return None if value is None else as_instant(value, "counting_at")
+
+
 def _ever_active_before(value: Any) -> datetime | None:
     return None if value is None else as_instant(value, "ever_active_before")
 
@@ -224,6 +228,12 @@ def _check_start(query: MemberQuery | ReferralQuery) -> None:
         raise InvalidValue("start_until", query.start_until, "is before start_from")
 
 
+def _changed_in(member: Member, span: DateRange) -> bool:
+    return any(c.at in span for c in member.history) or any(
+        c.at in span for c in member.plan_changes
+    )
+
+
 # -- specs -------------------------------------------------------------------------------
 
 
@@ -255,6 +265,11 @@ class MemberQuery:
         retained_until: also Active at this later boundary (with ``active_at``: retained).
         ever_active_before: first became Active strictly before this instant.
         first_activated_in: first became Active inside this half-open range.
+        counting_at: counts toward recurring revenue at this boundary (Active or Failed,
+            :data:`~smilepass_core.domain.COUNTING_STATUSES`).
+        counting_plans: with ``counting_at``: on one of these plans at that boundary
+            (:meth:`~smilepass_core.domain.Member.plan_before`).
+        changed_in: a status change or a plan change is stamped inside this half-open range.
     """
 
     practices: frozenset[str] | None = attrs.field(default=None, converter=_ids, validator=_id_set)
@@ -277,10 +292,26 @@ class MemberQuery:
     ever_active_before: datetime | None = attrs.field(default=None, converter=_ever_active_before)
     first_activated_in: DateRange | None = attrs.field(default=None, validator=_optional_range)
     ids: frozenset[str] | None = attrs.field(default=None, converter=_ids, validator=_id_set)
+    counting_at: datetime | None = attrs.field(default=None, converter=_counting_at)
+    counting_plans: frozenset[str] | None = attrs.field(
+        default=None, converter=_ids, validator=_id_set
+    )
+    changed_in: DateRange | None = attrs.field(default=None, validator=_optional_range)
 
     def __attrs_post_init__(self) -> None:
         _check_overdue(self)
         _check_start(self)
+        if self.counting_plans is not None and self.counting_at is None:
+            raise InvalidValue("counting_at", None, "is required when filtering on counting_plans")
+
+    def form(self) -> frozenset[str]:
+        """The names of the fields that filter, ``practices`` aside: a store recognises the
+        reads it answers from an index by this set."""
+        return frozenset(
+            f.name
+            for f in attrs.fields(MemberQuery)
+            if f.name != "practices" and getattr(self, f.name) != f.default
+        )
 
     def matches(
         self, member: Member, *, plans: Iterable[PaymentPlan] = (), timezone: str = "UTC"
@@ -310,6 +341,13 @@ class MemberQuery:
         for boundary in (self.active_at, self.retained_until):
             if boundary is not None and member.status_before(boundary) is not _ACTIVE:
                 return False
+        if self.counting_at is not None and not (
+            member.counts_before(self.counting_at)
+            and _in(self.counting_plans, member.plan_before(self.counting_at))
+        ):
+            return False
+        if self.changed_in is not None and not _changed_in(member, self.changed_in):
+            return False
         first = member.first_activated_at
         if self.ever_active_before is not None and (
             first is None or first >= self.ever_active_before

@@ -21,6 +21,7 @@ retention, ARPU and a simple LTV, for a range (docs/metrics.md, "Subscription ec
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -29,11 +30,12 @@ from typing import Any, Final
 
 import attrs
 
-from smilepass_core.domain import BillingCycle, Member, MembershipPlan, MembershipStatus
+from smilepass_core.domain import COUNTING_STATUSES, BillingCycle, Member, MembershipPlan
 from smilepass_core.errors import InvalidValue
 from smilepass_core.kpi import Goals, KpiTargets, weighted_goal
 from smilepass_core.money import Money, round_exact
 from smilepass_core.periods import DateRange, Preset, as_instant, zone
+from smilepass_core.presentation import Shown
 from smilepass_core.queries import MemberQuery, ScopeQuery
 from smilepass_core.repositories import Store
 
@@ -53,7 +55,7 @@ __all__ = [
 ]
 
 #: The statuses in which a member counts toward recurring revenue.
-COUNTING: Final = frozenset({MembershipStatus.ACTIVE, MembershipStatus.FAILED})
+COUNTING: Final = COUNTING_STATUSES
 #: Each billing cycle's price, times this, is a month's worth.
 MONTHLY_FACTORS: Final = {
     BillingCycle.WEEKLY: Fraction(52, 12),
@@ -79,7 +81,7 @@ def monthly_amount(plan: MembershipPlan) -> Money:
 
 def counts_at(member: Member, boundary: datetime) -> bool:
     """Whether ``member`` counts toward recurring revenue at ``boundary``."""
-    return member.status_before(boundary) in COUNTING
+    return member.counts_before(boundary)
 
 
 @attrs.frozen
@@ -170,8 +172,9 @@ def mrr_movements(
 
 
 @attrs.frozen
-class SubscriptionMetrics:
-    """The subscription figures of some practices (one currency) over a range.
+class SubscriptionMetrics(Shown):
+    """The subscription figures of some practices (one currency) over a range; a notebook
+    shows it as a table.
 
     Attributes:
         practices: The practice ids.
@@ -257,16 +260,39 @@ def _percent(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
 
 @attrs.frozen
 class _Scope:
-    """What every subscription figure of a call reads: the practices, the range cut at
-    ``now``, their plans and members, and the churn goal of each practice."""
+    """What every subscription figure of a call reads: the store, the practices, the
+    range cut at ``now``, their plans, and the churn goal of each practice."""
 
+    store: Store
     ids: tuple[str, ...]
     span: DateRange
     now: datetime
     currency: str
     plans: Mapping[str, MembershipPlan]
-    members: list[Member]
     churn_goals: Mapping[str, Decimal | None]
+
+    def query(self, **fields: Any) -> MemberQuery:
+        """A member query over the practices."""
+        return MemberQuery(practices=frozenset(self.ids), **fields)
+
+    def changed(self) -> list[Member]:
+        """The members with a status or plan change stamped inside the range."""
+        return list(self.store.members.find(self.query(changed_in=self.span)))
+
+    def held(self, changed: Iterable[Member]) -> Counter[str]:
+        """By plan, the members counting at the range's start with no change inside it
+        (so counting on the same plan at its end), from the store's counts."""
+        start = self.span.start
+        held = Counter(
+            {
+                p: self.store.members.count(
+                    self.query(counting_at=start, counting_plans=frozenset({p}))
+                )
+                for p in self.plans
+            }
+        )
+        held.subtract(m.plan_before(start) for m in changed if m.counts_before(start))
+        return held
 
 
 def _scope(
@@ -289,14 +315,13 @@ def _scope(
         if isinstance(date_range, DateRange)
         else DateRange.preset(date_range, now=when, timezone=found[0].timezone)
     ).cut(when)
-    scope = frozenset(ids)
     return _Scope(
+        store=store,
         ids=ids,
         span=span,
         now=when,
         currency=found[0].currency,
-        plans={p.id: p for p in store.membership_plans.find(ScopeQuery(practices=scope))},
-        members=list(store.members.find(MemberQuery(practices=scope))),
+        plans={p.id: p for p in store.membership_plans.find(ScopeQuery(practices=frozenset(ids)))},
         churn_goals={p: targets.for_practice(p).churn_for(span) for p in ids},
     )
 
@@ -315,12 +340,18 @@ def subscription_metrics(
     currency: their counts and amounts add. ``targets`` gives the churn goal
     (``Goals.churn``, per month; none by default).
 
+    Read from the store as one count per plan (``counting_at`` the range's start) and the
+    members changed inside the range (``changed_in``): the members that did not change
+    count the same at both ends and move nothing, so the figures cost the changes in the
+    range, not the members kept.
+
     Raises:
         InvalidValue: no practice, practices in several currencies, or bad ``targets``.
         NotFound: an unknown practice id.
     """
     scope = _scope(store, practices, date_range, now, targets)
-    return _metrics(scope, scope.members)
+    changed = scope.changed()
+    return _metrics(scope, scope.held(changed), changed)
 
 
 def first_counted_at(member: Member) -> datetime | None:
@@ -344,11 +375,12 @@ def subscription_breakdown(
     """The subscription figures of each group of members, in key order.
 
     ``by="plan"``: keyed by the membership plan id a member is on at the range's end,
-    every plan of the practices (one no member is on has empty figures). ``by="cohort"``:
-    keyed by the month (``YYYY-MM``, in the range's zone) a member first counted toward
-    recurring revenue, for the members who did before the range's end. Counts and money
-    of the groups add up to :func:`subscription_metrics`'s (each member is in one group);
-    percentages are each group's own.
+    every plan of the practices (one no member is on has empty figures); read like
+    :func:`subscription_metrics`. ``by="cohort"``: keyed by the month (``YYYY-MM``, in the
+    range's zone) a member first counted toward recurring revenue, for the members who
+    did before the range's end; this reads every member of the practices. Counts and
+    money of the groups add up to :func:`subscription_metrics`'s (each member is in one
+    group); percentages are each group's own.
 
     Raises:
         InvalidValue: ``by`` is neither ``"plan"`` nor ``"cohort"``; as
@@ -357,55 +389,72 @@ def subscription_breakdown(
     if by not in BREAKDOWNS:
         raise InvalidValue("by", by, 'must be "plan" or "cohort"')
     scope = _scope(store, practices, date_range, now, targets)
-    groups: dict[str, list[Member]] = {}
+    span = scope.span
+    changed = scope.changed()
+    groups: dict[str, tuple[Counter[str], list[Member]]] = {}
     if by == "plan":
-        groups = {plan_id: [] for plan_id in sorted(scope.plans)}
-        for member in scope.members:
-            groups.setdefault(member.plan_before(scope.span.end), []).append(member)
+        held = scope.held(changed)
+        groups = {p: (Counter({p: held[p]}), []) for p in sorted(scope.plans)}
+        for member in changed:
+            groups[member.plan_before(span.end)][1].append(member)
     else:
-        local = zone(scope.span.timezone)
-        for member in scope.members:
+        local = zone(span.timezone)
+        moved = {m.id for m in changed}
+        for member in store.members.find(scope.query()):
             first = first_counted_at(member)
-            if first is not None and first < scope.span.end:
-                groups.setdefault(f"{first.astimezone(local):%Y-%m}", []).append(member)
-    return {key: _metrics(scope, groups[key]) for key in sorted(groups)}
+            if first is None or first >= span.end:
+                continue
+            held, members = groups.setdefault(f"{first.astimezone(local):%Y-%m}", (Counter(), []))
+            if member.id in moved:
+                members.append(member)
+            elif member.counts_before(span.start):
+                held[member.plan_before(span.start)] += 1
+    return {key: _metrics(scope, *groups[key]) for key in sorted(groups)}
 
 
-def _metrics(scope: _Scope, members: list[Member]) -> SubscriptionMetrics:
-    """The figures of ``members`` (some or all of ``scope``'s)."""
+def _metrics(scope: _Scope, held: Counter[str], changed: list[Member]) -> SubscriptionMetrics:
+    """The figures of a group: ``held`` members (by plan) counting on one plan at both ends
+    with no change in the range, and the ``changed`` members, changed inside it."""
     span, plans = scope.span, scope.plans
-    movements = mrr_movements(members, plans, span)
     zero = Money.zero(scope.currency)
-    cohort = [m for m in members if counts_at(m, span.start)]
-    at_end = sum(counts_at(m, span.end) for m in members)
-    churned = sum(not counts_at(m, span.end) for m in cohort)
+    kept_mrr = sum((monthly_amount(plans[p]) * n for p, n in held.items()), zero)
+    moved = mrr_movements(changed, plans, span)
+    movements = attrs.evolve(moved, start=moved.start + kept_mrr, end=moved.end + kept_mrr)
+    steady = sum(held.values())
+    cohort = [m for m in changed if m.counts_before(span.start)]
+    at_end = steady + sum(m.counts_before(span.end) for m in changed)
+    churned = sum(not m.counts_before(span.end) for m in cohort)
     events = sum(
         1
-        for m in members
+        for m in changed
         for c in m.history
         if span.start <= c.at < span.end and c.to not in COUNTING and c.from_ in COUNTING
     )
-    # Each start-cohort member's MRR at the start and at the end (zero once not counting).
+    # Each changed start-cohort member's MRR at the start and at the end (zero once not
+    # counting); the held members bring the same at both.
     ends = [
         (mrr_at(m, plans, span.start) or zero, mrr_at(m, plans, span.end) or zero) for m in cohort
     ]
-    start_mrr = sum((a for a, _ in ends), zero)
-    kept = sum((min(a, b) for a, b in ends), zero)  # none above their start
+    start_mrr = kept_mrr + sum((a for a, _ in ends), zero)
+    kept = kept_mrr + sum((min(a, b) for a, b in ends), zero)  # none above their start
     grr = _percent(kept.amount, start_mrr.amount)
-    cohort_end = sum((b for _, b in ends), zero)
+    cohort_end = kept_mrr + sum((b for _, b in ends), zero)
+    members_start = steady + len(cohort)
     arpu = None
     if at_end:
         arpu = Money.from_minor(
             (2 * movements.end.minor + at_end) // (2 * at_end), movements.end.currency
         )
-    logo = _percent(churned, len(cohort))
+    logo = _percent(churned, members_start)
     ltv = None
     if arpu is not None and churned:
         seconds = Fraction(span.duration // timedelta(microseconds=1), 10**6)
         months = seconds * 12 / (365 * 86400)
-        exact = arpu.minor * months * len(cohort) / churned
+        exact = arpu.minor * months * members_start / churned
         ltv = Money.from_minor(round_exact(exact), arpu.currency)
     starts = dict.fromkeys(scope.ids, 0)
+    for p, n in held.items():
+        starts[plans[p].practice_id] += n
     for m in cohort:
         starts[m.practice_id] += 1
     goals = list(scope.churn_goals.values())
@@ -420,12 +469,12 @@ def _metrics(scope: _Scope, members: list[Member]) -> SubscriptionMetrics:
         now=scope.now,
         mrr=movements,
         arr=movements.end * 12,
-        members_start=len(cohort),
+        members_start=members_start,
         members_end=at_end,
         churned_members=churned,
         churn_events=events,
         logo_churn=logo,
-        churn_event_rate=_percent(events, len(cohort)),
+        churn_event_rate=_percent(events, members_start),
         revenue_churn=None if grr is None else Decimal(100) - grr,
         grr=grr,
         nrr=_percent(cohort_end.amount, start_mrr.amount),

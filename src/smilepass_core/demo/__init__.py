@@ -32,17 +32,25 @@ from smilepass_core.domain import (
     Referral,
     StaffUser,
 )
+from smilepass_core.kpi import Goals, KpiTargets
 from smilepass_core.memory import InMemoryStore
 from smilepass_core.periods import as_instant
 from smilepass_core.repositories import STORE_TYPES
 
-__all__ = ["DEMO_NOW", "DEMO_SEED", "DemoData", "demo_store", "load_demo"]
+__all__ = ["DEMO_NOW", "DEMO_SEED", "DEMO_TARGETS", "DemoData", "demo_store", "load_demo"]
 
 #: The demo's "now": 25 November 2026, 16:00 in Sydney (00:00 in New York).
 DEMO_NOW: Final = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
 
 #: The default seed of :func:`load_demo`.
 DEMO_SEED: Final = 20261125
+
+#: The demo practices' goals: the manual's defaults (25 members, 95 % retention, 2,000 a
+#: month), plus first activations per month for the New Members series and the highest
+#: acceptable logo churn per month (Harbour Dental 8 and 5 %, Hudson Smiles 6 and 4 %).
+DEMO_TARGETS: Final = KpiTargets(
+    practices={"syd": Goals(new_members=8, churn=5), "nyc": Goals(new_members=6, churn=4)}
+)
 
 
 @attrs.frozen

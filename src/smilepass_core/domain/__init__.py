@@ -9,7 +9,14 @@ from smilepass_core.domain.lifecycle import (
     check_successor,
     check_version,
 )
-from smilepass_core.domain.members import MEMBERSHIP_LIFECYCLE, Member, MembershipStatus, PlanChange
+from smilepass_core.domain.members import (
+    COUNTING_STATUSES,
+    MEMBERSHIP_LIFECYCLE,
+    CountingSpan,
+    Member,
+    MembershipStatus,
+    PlanChange,
+)
 from smilepass_core.domain.payment_plans import (
     PAYMENT_PLAN_LIFECYCLE,
     FollowUpAction,
@@ -44,6 +51,7 @@ from smilepass_core.domain.referrals import (
 
 __all__ = [
     "CAMPAIGN_LIFECYCLE",
+    "COUNTING_STATUSES",
     "MEMBERSHIP_LIFECYCLE",
     "PAYMENT_PLAN_LIFECYCLE",
     "REFERRAL_LIFECYCLE",
@@ -51,6 +59,7 @@ __all__ = [
     "BillingCycle",
     "Campaign",
     "CampaignStatus",
+    "CountingSpan",
     "FollowUpAction",
     "HasHistory",
     "Instalment",

@@ -6,7 +6,7 @@ import bisect
 import itertools
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import attrs
 
@@ -22,7 +22,14 @@ from smilepass_core.domain.practices import Patient
 from smilepass_core.errors import InvalidValue, RuleViolation
 from smilepass_core.periods import as_instant
 
-__all__ = ["MEMBERSHIP_LIFECYCLE", "Member", "MembershipStatus", "PlanChange"]
+__all__ = [
+    "COUNTING_STATUSES",
+    "MEMBERSHIP_LIFECYCLE",
+    "CountingSpan",
+    "Member",
+    "MembershipStatus",
+    "PlanChange",
+]
 
 
 class MembershipStatus(Status):
@@ -51,6 +58,21 @@ MEMBERSHIP_LIFECYCLE: Lifecycle[MembershipStatus] = Lifecycle(
     },
     initial={_M.PENDING},
 )
+
+#: The statuses in which a membership counts toward recurring revenue: Active, or Failed
+#: (a subscription whose payment is being chased). Pending has not started, Suspended is
+#: paused, Cancelled has ended.
+COUNTING_STATUSES: frozenset[MembershipStatus] = frozenset({_M.ACTIVE, _M.FAILED})
+
+
+class CountingSpan(NamedTuple):
+    """An interval in which a member counts toward recurring revenue on one plan: they
+    count on ``plan_id`` at boundary ``B`` exactly when ``start < B <= end`` (``end`` is
+    ``None`` while they still do)."""
+
+    plan_id: str
+    start: datetime
+    end: datetime | None
 
 
 def _patients(value: Any) -> tuple[Patient, ...]:
@@ -233,6 +255,34 @@ class Member(HasHistory[MembershipStatus]):
             return self
         plan_id = changes[-1].to_plan if changes else self.first_plan_id
         return attrs.evolve(self, history=history, plan_changes=changes, plan_id=plan_id)
+
+    def counts_before(self, boundary: datetime) -> bool:
+        """Whether the member counts toward recurring revenue at ``boundary``."""
+        return self.status_before(boundary) in COUNTING_STATUSES
+
+    def counting_spans(self) -> tuple[CountingSpan, ...]:
+        """The intervals in which the member counted, each on one plan, in time order.
+
+        A status change and a plan change at the same instant apply in that order; an
+        interval that starts and ends at one instant holds no boundary and is left out.
+        """
+        events = sorted(
+            [(c.at, 0, c.to in COUNTING_STATUSES, "") for c in self.history]
+            + [(c.at, 1, False, c.to_plan) for c in self.plan_changes],
+            key=lambda e: (e[0], e[1]),
+        )
+        spans: list[CountingSpan] = []
+        plan, counting, since = self.first_plan_id, False, None
+        for at, kind, counts, to_plan in events:
+            now, then = (counting, to_plan) if kind else (counts, plan)
+            if counting and (not now or then != plan) and since is not None and since < at:
+                spans.append(CountingSpan(plan, since, at))
+            if now and (not counting or then != plan):
+                since = at
+            counting, plan = now, then
+        if counting and since is not None:
+            spans.append(CountingSpan(plan, since, None))
+        return tuple(spans)
 
     @property
     def first_plan_id(self) -> str:

@@ -71,6 +71,7 @@ from smilepass_core.reports import (
 )
 from smilepass_core.reports._table import Report, Rows
 from smilepass_core.reports.recovery import RecoveryRow
+from smilepass_core.subscriptions import SubscriptionMetrics
 
 __all__ = [
     "CSS",
@@ -505,11 +506,18 @@ def _series_table(board: Dashboard, *, max_rows: int | None) -> str:
     committed = {
         c: {p.day: p.value for p in series} for c, series in board.committed_payments.items()
     }
-    headers = ["Bucket", "New Members", *(f"Committed Payments ({c})" for c in committed)]
+    goals = any(p.goal is not None for p in board.new_members)
+    headers = [
+        "Bucket",
+        "New Members",
+        *(["Goal"] if goals else []),
+        *(f"Committed Payments ({c})" for c in committed),
+    ]
     rows = [
         [
             _Cell(_bucket(p.start, p.end, p.day, tz)),
             _cell(p.value),
+            *([_cell(p.goal)] if goals else []),
             *(_cell(committed[c].get(p.day)) for c in committed),
         ]
         for p in board.new_members
@@ -769,9 +777,50 @@ def _(obj: Dashboard, *, max_rows: int | None = MAX_ROWS) -> str:
 def _(obj: Series[Any], *, max_rows: int | None = MAX_ROWS) -> str:
     limit = _check_max_rows(max_rows)
     value = "Count" if obj.currency is None else f"Amount ({obj.currency})"
-    rows = [[_Cell(_bucket(p.start, p.end, p.day, obj.timezone)), _cell(p.value)] for p in obj]
+    goals = any(p.goal is not None for p in obj)
+    rows = [
+        [
+            _Cell(_bucket(p.start, p.end, p.day, obj.timezone)),
+            _cell(p.value),
+            *([_cell(p.goal)] if goals else []),
+        ]
+        for p in obj
+    ]
+    headers = ["Bucket", value, *(["Goal"] if goals else [])]
     body = _heading(f"Series · {_count(len(obj), 'bucket')}")
-    return _root("series", body + _table(["Bucket", value], rows, max_rows=limit))
+    return _root("series", body + _table(headers, rows, max_rows=limit))
+
+
+@to_html.register
+def _(obj: SubscriptionMetrics, *, max_rows: int | None = MAX_ROWS) -> str:
+    _check_max_rows(max_rows)
+    m = obj.mrr
+    rows: list[tuple[str, _Cell]] = [
+        ("MRR at the start", _cell(m.start)),
+        ("New", _Cell(format_money(m.new, signed=True), True)),
+        ("Expansion", _Cell(format_money(m.expansion, signed=True), True)),
+        ("Contraction", _Cell(format_money(-m.contraction, signed=True), True)),
+        ("Reactivation", _Cell(format_money(m.reactivation, signed=True), True)),
+        ("Churn", _Cell(format_money(-m.churn, signed=True), True)),
+        ("MRR at the end", _cell(m.end)),
+        ("ARR", _cell(obj.arr)),
+        ("Members counting at the start", _cell(obj.members_start)),
+        ("Members counting at the end", _cell(obj.members_end)),
+        ("Churned members", _cell(obj.churned_members)),
+        ("Logo churn", _Cell(_percent(obj.logo_churn), True)),
+    ]
+    if obj.churn_goal is not None:
+        rows.append(("Logo churn goal (at most)", _Cell(_percent(obj.churn_goal), True)))
+    rows += [
+        ("Revenue churn", _Cell(_percent(obj.revenue_churn), True)),
+        ("Gross revenue retention", _Cell(_percent(obj.grr), True)),
+        ("Net revenue retention", _Cell(_percent(obj.nrr), True)),
+        ("ARPU", _cell(obj.arpu)),
+        ("LTV", _cell(obj.ltv)),
+    ]
+    body = _heading(f"Recurring revenue · {', '.join(obj.practices)}: {format_range(obj.range)}")
+    table = _table(["Figure", "Value"], [[_Cell(name), cell] for name, cell in rows], max_rows=None)
+    return _root("subscriptions", body + table)
 
 
 @to_html.register

@@ -99,13 +99,21 @@ def render_dashboard(board: Dashboard) -> str:
     lines += ["", "New members and committed payments", ""]
     currencies = list(board.committed_payments)
     committed = {c: {p.day: p.value for p in board.committed_payments[c]} for c in currencies}
+    goals = any(point.goal is not None for point in board.new_members)
     series_rows = []
     for point in board.new_members:
         cells = [point.day.isoformat(), str(point.value)]
+        cells += [show(point.goal)] if goals else []
         cells += [show(committed[c].get(point.day)) for c in currencies]
         series_rows.append(cells)
-    series_headers = ["Bucket from", "New members", *(f"Committed ({c})" for c in currencies)]
-    lines.append(format_table(series_headers, series_rows, right=range(1, 2 + len(currencies))))
+    series_headers = [
+        "Bucket from",
+        "New members",
+        *(["Goal"] if goals else []),
+        *(f"Committed ({c})" for c in currencies),
+    ]
+    numbers = range(1, len(series_headers))
+    lines.append(format_table(series_headers, series_rows, right=numbers))
     lines += ["", "Latest new members", ""]
     feed = []
     for m in board.latest_new_members:
@@ -201,13 +209,21 @@ def render_subscriptions(metrics: SubscriptionMetrics) -> str:
     rows = [
         ["MRR at the start", show(m.start)],
         ["New", show(m.new, signed=True)],
+        ["Expansion", show(m.expansion, signed=True)],
+        ["Contraction", show(-m.contraction, signed=True)],
         ["Reactivation", show(m.reactivation, signed=True)],
         ["Churn", show(-m.churn, signed=True)],
         ["MRR at the end", show(m.end)],
         ["ARR", show(metrics.arr)],
         ["Members counting, start / end", f"{metrics.members_start} / {metrics.members_end}"],
+        ["Churned members", str(metrics.churned_members)],
         ["Logo churn", show(metrics.logo_churn, percent=True)],
+    ]
+    if metrics.churn_goal is not None:
+        rows.append(["Logo churn goal (at most)", show(metrics.churn_goal, percent=True)])
+    rows += [
         ["Revenue churn", show(metrics.revenue_churn, percent=True)],
+        ["Gross revenue retention", show(metrics.grr, percent=True)],
         ["Net revenue retention", show(metrics.nrr, percent=True)],
         ["ARPU", show(metrics.arpu)],
         ["LTV", show(metrics.ltv)],

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from smilepass_core.domain import (
+    COUNTING_STATUSES,
     Campaign,
     Member,
     MembershipPlan,
@@ -468,6 +469,12 @@ class _Members(_Repository[Member, MemberQuery]):
         if query.ever_active_before is not None:
             where.append(c.first_activated_at < query.ever_active_before)
         where += _within(c.first_activated_at, query.first_activated_in)
+        if query.counting_at is not None:
+            where.append(_status_before(c, query.counting_at).in_(_COUNTING))
+            if query.counting_plans is not None:
+                where.append(_in(_plan_before(c, query.counting_at), query.counting_plans))
+        if query.changed_in is not None:
+            where.append(_changed_in(c, query.changed_in))
         if query.overdue is not None:
             assert query.as_of is not None
             lasts = overdue.last_days(conn, query.as_of, query.grace_days)
@@ -509,6 +516,42 @@ class _Members(_Repository[Member, MemberQuery]):
             "user": c.staff_user_id,
         }
         return [named[column] if column in named else c[column]]
+
+
+_HISTORY = layouts["members"].children["history"].table
+_PLAN_CHANGES = layouts["members"].children["plan_changes"].table
+_COUNTING = sorted(s.value for s in COUNTING_STATUSES)
+
+
+def _status_before(members: Any, boundary: Any) -> Any:
+    """The member's status at ``boundary``: that of its latest change strictly before."""
+    h = _HISTORY.c
+    return (
+        sa.select(h.to_status)
+        .where(h.member_id == members.id, h.at < boundary)
+        .order_by(h.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _plan_before(members: Any, boundary: Any) -> Any:
+    """The member's plan at ``boundary``: after its plan changes strictly before it."""
+    p = _PLAN_CHANGES.c
+    mine = p.member_id == members.id
+    latest = sa.select(p.to_plan).where(mine, p.at < boundary).order_by(p.seq.desc()).limit(1)
+    first = sa.select(p.from_plan).where(mine).order_by(p.seq).limit(1)
+    return sa.func.coalesce(latest.scalar_subquery(), first.scalar_subquery(), members.plan_id)
+
+
+def _changed_in(members: Any, span: Any) -> Any:
+    """A status change or a plan change of the member is stamped inside ``span``."""
+    return sa.or_(
+        *(
+            sa.exists().where(t.c.member_id == members.id, *_within(t.c.at, span))
+            for t in (_HISTORY, _PLAN_CHANGES)
+        )
+    )
 
 
 def _span_at(spans: Any, boundary: Any) -> Any:

@@ -712,6 +712,7 @@ def boundaries(dataset: Dataset) -> st.SearchStrategy[datetime]:
         return known[1]
     times = sorted(
         {c.at for m in dataset.members for c in m.history}
+        | {c.at for m in dataset.members for c in m.plan_changes}
         | {p.at for p in dataset.payments}
         | {c.at for p in dataset.payment_plans for c in p.history}
     )
@@ -761,11 +762,13 @@ def member_queries(dataset: Dataset) -> st.SearchStrategy[Any]:
     """:class:`MemberQuery` values whose ids, dates and instants come from ``dataset``.
 
     Each query is one of the KPI reads (``active_at``, retained, ``ever_active_before``,
-    ``first_activated_in``), a list filter (ids, statuses, names, start dates, Overdue),
-    or all of them at once.
+    ``first_activated_in``), a subscription read (``counting_at`` with or without
+    ``counting_plans``, ``changed_in``), a list filter (ids, statuses, names, start
+    dates, Overdue), or all of them at once.
     """
     ms = dataset.members
     instants_ = boundaries(dataset)
+    plan_ids = sorted({m.plan_id for m in ms} | {c.from_plan for m in ms for c in m.plan_changes})
     days = sorted({m.start_date for m in ms})
     filters = st.fixed_dictionaries(
         {
@@ -796,6 +799,7 @@ def member_queries(dataset: Dataset) -> st.SearchStrategy[Any]:
         _subset(p.id for p in dataset.practices),
         instants_,
         _ranges(dataset),
+        _rarely(_subset(plan_ids)),
         filters,
         st.just({}) | start_dates,
         st.just({}) | overdue,
@@ -808,12 +812,17 @@ def _member_queries_composite(
     practices: st.SearchStrategy[frozenset[str] | None],
     instants_: st.SearchStrategy[datetime],
     ranges: st.SearchStrategy[DateRange],
+    plans: st.SearchStrategy[frozenset[str] | None],
     filters: st.SearchStrategy[dict[str, Any]],
     start_dates: st.SearchStrategy[dict[str, Any]],
     overdue: st.SearchStrategy[dict[str, Any]],
 ) -> MemberQuery:
     fields: dict[str, Any] = {"practices": draw(practices)}
-    temporal = draw(st.sampled_from(["none", "active", "retained", "ever", "first", "many"]))
+    temporal = draw(
+        st.sampled_from(
+            ["none", "active", "retained", "ever", "first", "counting", "changed", "many"]
+        )
+    )
     if temporal in ("active", "retained", "many"):
         fields["active_at"] = draw(instants_)
     if temporal in ("retained", "many"):
@@ -822,6 +831,11 @@ def _member_queries_composite(
         fields["ever_active_before"] = draw(instants_)
     if temporal in ("first", "many"):
         fields["first_activated_in"] = draw(ranges)
+    if temporal in ("counting", "many"):
+        fields["counting_at"] = draw(instants_)
+        fields["counting_plans"] = draw(plans)
+    if temporal in ("changed", "many"):
+        fields["changed_in"] = draw(ranges)
     if temporal in ("none", "many"):
         fields.update(draw(filters))
         fields.update(draw(start_dates))
