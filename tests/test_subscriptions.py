@@ -268,6 +268,31 @@ class TestProperties:
             whole.reactivation,
         )
         assert (m.mrr.expansion, m.mrr.contraction) == (whole.expansion, whole.contraction)
+        events = sum(
+            1
+            for x in members
+            for c in x.history
+            if span.start <= c.at < now and c.from_ in COUNTING and c.to not in COUNTING
+        )
+        assert m.churn_events == events
+        assert m.churn_event_rate == (
+            (100 * Decimal(events) / len(cohort)).quantize(Decimal("0.01")) if cohort else None
+        )
+
+        def half_up(q: Fraction) -> int:
+            return int(q) + (1 if q - int(q) >= Fraction(1, 2) else 0)
+
+        end_minor = sum((monthly_amount(plans[_plan_before(x, now)]).minor for x in at_end), 0)
+        arpu = half_up(Fraction(end_minor, len(at_end))) if at_end else None
+        assert (m.arpu.minor if m.arpu else None) == arpu
+        churned = len(cohort) - len(stayed)
+        if arpu is None or not churned:
+            assert m.ltv is None
+        else:
+            months = Fraction((now - span.start) // timedelta(microseconds=1), 10**6) * 12
+            months /= 365 * 86400
+            assert m.ltv is not None
+            assert m.ltv.minor == half_up(arpu * months * len(cohort) / churned)
 
 
 class TestReadPath:
