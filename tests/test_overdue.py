@@ -8,6 +8,7 @@ import pytest
 
 from smilepass_core import BillingCycle, Member, MembershipPlan, Money, Patient
 from smilepass_core.domain import Instalment, PaymentPlan, PaymentType
+from smilepass_core.domain.billing import billing_statement
 from smilepass_core.domain.overdue import (
     DueCharge,
     amount_overdue,
@@ -79,6 +80,30 @@ class TestUnpaidCharges:
         ]
         assert all(c.source == ("member", "m1") and c.amount == PLAN.price for c in charges)
         assert amount_overdue(member, PLAN, at=at, timezone=SYDNEY) == Money.of("90", "AUD")
+
+    def test_each_date_is_owed_at_the_plan_of_its_day(self) -> None:
+        """Failed on 10 April on Gold (30), moved to Platinum (50) on 20 April while
+        Failed: on 15 June April is owed at 30, May and June at 50, as the billing
+        statement prices them; without the earlier plan the call says which is needed."""
+        platinum = attrs.evolve(PLAN, id="platinum", name="Platinum", price=aud("50"))
+        member = _member(fail_at=datetime(2026, 4, 10, 2, tzinfo=UTC))
+        member = member.change_plan("platinum", at=datetime(2026, 4, 20, tzinfo=UTC))
+        at = datetime(2026, 6, 15, tzinfo=UTC)
+        plans = {p.id: p for p in (PLAN, platinum)}
+        charges = unpaid_charges(member, platinum, at=at, timezone=SYDNEY, membership_plans=plans)
+        assert [(c.due_date.month, c.amount) for c in charges] == [
+            (4, aud("30")),
+            (5, aud("50")),
+            (6, aud("50")),
+        ]
+        statement = billing_statement(member, platinum, [], at=at, timezone=SYDNEY, plans=plans)
+        priced = {c.due_date: c.amount for c in statement.charges}
+        assert all(priced[c.due_date] == c.amount for c in charges)
+        owed = amount_overdue(member, platinum, at=at, timezone=SYDNEY, membership_plans=plans)
+        assert owed == aud("130")
+        with pytest.raises(InvalidValue) as caught:
+            unpaid_charges(member, platinum, at=at, timezone=SYDNEY)
+        assert caught.value.field == "plans"
 
     def test_a_grace_period_delays_the_amount_overdue(self) -> None:
         """Two days after failing, a three-day grace period leaves nothing overdue yet."""

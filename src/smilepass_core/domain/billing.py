@@ -166,7 +166,7 @@ def billing_statement(
     due = [d for d in numbers if _billable(member, d, timezone)]
     grants = tuple(discounts)
     amounts = [
-        price_due(_plan_on(member, plan, plans, d, timezone), numbers[d], grants).due for d in due
+        price_due(plan_on(member, plan, plans, d, timezone), numbers[d], grants).due for d in due
     ]
     paid = [zero] * len(due)
     paid_by: list[list[str]] = [[] for _ in due]
@@ -219,14 +219,20 @@ def billing_statement(
     )
 
 
-def _plan_on(
+def plan_on(
     member: Member,
     plan: MembershipPlan,
     plans: Mapping[str, MembershipPlan] | None,
     day: date,
     timezone: str,
 ) -> MembershipPlan:
-    """The plan a billing date is charged at: the one in force as its local day starts."""
+    """The plan billing date ``day`` is charged at: the one in force as its local day starts
+    (``plan`` unless the member changed plan; the others are looked up in ``plans``).
+
+    Raises:
+        InvalidValue: the plan then is not in ``plans``.
+        RuleViolation: ``plan_change_cycle``: it bills on another cycle than ``plan``.
+    """
     if not member.plan_changes:
         return plan
     plan_id = member.plan_before(local_midnight(day, timezone))

@@ -17,11 +17,12 @@ Completed and Cancelled plans are never overdue.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 
 import attrs
 
+from smilepass_core.domain.billing import plan_on
 from smilepass_core.domain.members import Member, MembershipStatus
 from smilepass_core.domain.payment_plans import Instalment, PaymentPlan
 from smilepass_core.domain.practices import MembershipPlan
@@ -137,6 +138,7 @@ def unpaid_charges(
     *,
     at: datetime,
     timezone: str,
+    membership_plans: Mapping[str, MembershipPlan] | None = None,
 ) -> tuple[DueCharge, ...]:
     """Every charge due on or before the local day of ``at`` and unpaid at ``at``.
 
@@ -144,8 +146,14 @@ def unpaid_charges(
       or Failed plans; Completed and Cancelled plans owe nothing).
     - A Failed membership: the billing date of the charge that failed (the last one
       on or before the day it failed) and every billing date after it up to today,
-      each at the membership plan's price. The dates follow the cycle from the
-      contract's start date, computed from the anchor.
+      each at the price of the plan in force as its day starts, as
+      :func:`~smilepass_core.domain.billing.billing_statement` prices it
+      (``membership_plan`` is the plan at ``at``; a member who changed plan needs the
+      others in ``membership_plans``). The dates follow the cycle from the contract's
+      start date, computed from the anchor.
+
+    Raises:
+        InvalidValue: a plan the member was on is not in ``membership_plans``.
     """
     today = local_day(at, timezone)
     charges: list[DueCharge] = []
@@ -165,7 +173,8 @@ def unpaid_charges(
                     dates.append(due)
                 k += 1
             for due in dates or [failed_on]:
-                charges.append(DueCharge(("member", member.id), due, membership_plan.price))
+                then = plan_on(member, membership_plan, membership_plans, due, timezone)
+                charges.append(DueCharge(("member", member.id), due, then.price))
     return tuple(sorted(charges, key=lambda c: (c.due_date, c.source, c.instalment or 0)))
 
 
@@ -177,9 +186,11 @@ def amount_overdue(
     at: datetime,
     timezone: str,
     grace_days: int = 0,
+    membership_plans: Mapping[str, MembershipPlan] | None = None,
 ) -> Money | None:
     """What ``member`` owes that is overdue at ``at``: their overdue instalments plus,
-    when their Failed membership is overdue, its unpaid charges. ``None`` when nothing is."""
+    when their Failed membership is overdue, its unpaid charges (each at the plan of its
+    date, as :func:`unpaid_charges`). ``None`` when nothing is."""
     mine = [p for p in plans if p.member_id == member.id]
     owed: list[Money] = []
     for plan in mine:
@@ -189,7 +200,14 @@ def amount_overdue(
         ]
     if _failed_overdue(member, at, timezone, grace_days):
         owed += [
-            c.amount for c in unpaid_charges(member, membership_plan, at=at, timezone=timezone)
+            c.amount
+            for c in unpaid_charges(
+                member,
+                membership_plan,
+                at=at,
+                timezone=timezone,
+                membership_plans=membership_plans,
+            )
         ]
     if not owed:
         return None

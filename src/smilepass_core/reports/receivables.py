@@ -146,7 +146,11 @@ def aged_receivables(
             (m.account_holder, c)
             for m in failed
             for c in unpaid_charges(
-                m, membership_plans.get(m.plan_id), at=when, timezone=practice.timezone
+                m,
+                membership_plans.get(m.plan_at(when)),
+                at=when,
+                timezone=practice.timezone,
+                membership_plans=membership_plans,
             )
         ]
         for plan in store.payment_plans.find(PaymentPlanQuery(practices=scope)):

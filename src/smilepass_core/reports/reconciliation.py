@@ -145,11 +145,12 @@ def membership_list(
         plan = plan_names.get(m.plan_id)
         owed = amount_overdue(
             m,
-            plan,
+            plan_names.get(m.plan_at(at)),
             by_member.get(m.id, ()),
             at=at,
             timezone=zones[m.practice_id],
             grace_days=grace_days,
+            membership_plans=plan_names,
         )
         currency = plan.price.currency if plan else ""
         return MembershipRow(
