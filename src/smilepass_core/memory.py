@@ -24,7 +24,8 @@ latest N activated (``find`` ordered by     O(log n + N) per practice
 other ``find``/``count``                    O(k) over the candidates k (the ``ids``
                                             given, else the practices' objects), then
                                             O(m log m) to sort the m matches
-``add``/``save``                            O(log n) + O(n) list insertion (memmove)
+``add``/``save``                            O(1) per timeline entry at or after the
+                                            latest; else O(log n) + O(n) insertion
 ==========================================  ==========================================
 
 Prefix sums are rebuilt lazily (O(n), once) after an insertion that is not
@@ -106,14 +107,19 @@ class Timeline:
         return len(self._keys)
 
     def add(self, at: datetime, id: str, value: int = 1) -> None:
-        """Insert an entry (duplicates allowed)."""
-        i = bisect.bisect_right(self._keys, (at, id))
-        self._keys.insert(i, (at, id))
+        """Insert an entry (duplicates allowed); appending in time order is O(1)."""
+        key = (at, id)
+        keys = self._keys
+        if not keys or key >= keys[-1]:
+            keys.append(key)
+            self._values.append(value)
+            if self._prefix is not None:
+                self._prefix.append(self._prefix[-1] + value)
+            return
+        i = bisect.bisect_right(keys, key)
+        keys.insert(i, key)
         self._values.insert(i, value)
-        if self._prefix is not None and i == len(self._keys) - 1:
-            self._prefix.append(self._prefix[-1] + value)
-        else:
-            self._prefix = None
+        self._prefix = None
 
     def remove(self, at: datetime, id: str) -> None:
         """Remove one entry equal to ``(at, id)``."""

@@ -213,11 +213,16 @@ def load_order(
     """
     ranked = []
     names = list(STORE_TYPES.items())
+    known: dict[type, tuple[int, str] | None] = {}  # each type's rank and repository
     for source, index, obj in entries:
-        found = next(
-            ((rank, name) for rank, (name, kind) in enumerate(names) if isinstance(obj, kind)),
-            None,
-        )
+        cls = type(obj)
+        if cls in known:
+            found = known[cls]
+        else:
+            found = known[cls] = next(
+                ((rank, name) for rank, (name, kind) in enumerate(names) if isinstance(obj, kind)),
+                None,
+            )
         if found is None:
             error = InvalidValue("obj", obj, "is not a smilepass_core domain object")
             raise as_record_error(source, index, error)
