@@ -577,10 +577,22 @@ class TestMemberBoundaries:
         ]
 
     def test_form_names_the_fields_that_filter(self) -> None:
-        """``form()`` leaves out ``practices`` and the fields at their defaults."""
+        """``form()`` leaves out ``practices`` and the fields at their defaults, on every
+        spec a store recognises reads by."""
         assert MemberQuery(practices={"p"}).form() == frozenset()
         query = MemberQuery(practices={"p"}, counting_at=T0, counting_plans={"gold"})
         assert query.form() == {"counting_at", "counting_plans"}
+        assert MemberQuery(overdue=True, as_of=T0, grace_days=3).form() == {
+            "overdue",
+            "as_of",
+            "grace_days",
+        }
+        week = DateRange(T0, T0 + 7 * DAY, "UTC")
+        assert PaymentQuery(practices={"p"}, time_range=week).form() == {"time_range"}
+        assert PaymentPlanQuery(committed_in=week, archived=False).form() == {
+            "committed_in",
+            "archived",
+        }
 
     def test_counting_plans_need_counting_at(self) -> None:
         with pytest.raises(InvalidValue) as caught:

@@ -44,8 +44,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
-import attrs
-
 from smilepass_core.domain import (
     Campaign,
     Member,
@@ -89,6 +87,13 @@ __all__ = ["InMemoryStore", "Timeline"]
 T = TypeVar("T")
 Q = TypeVar("Q")
 _ACTIVE = MembershipStatus.ACTIVE
+_ACTIVE_FORM = frozenset({"active_at"})
+_RETAINED_FORM = frozenset({"active_at", "retained_until"})
+_EVER_FORM = frozenset({"ever_active_before"})
+_FIRST_FORM = frozenset({"first_activated_in"})
+_COMMITTED_FORM = frozenset({"committed_in"})
+_TIME_FORM = frozenset({"time_range"})
+_LEDGER_FORM = frozenset({"time_range", "kinds", "outcomes"})
 _COUNTING_FORM = frozenset({"counting_at", "counting_plans"})
 _CHANGED_FORM = frozenset({"changed_in"})
 
@@ -497,23 +502,22 @@ class _Members(_Repository[Member, MemberQuery]):
     def count(self, query: MemberQuery) -> int:
         """Number of matching members; the KPI forms are answered from the timelines."""
         self._check_query(query)
-        scope = MemberQuery(practices=query.practices)
-        practices = list(self._practices(query.practices))
+        form = query.form()
+        practices = self._practices(query.practices)
         a, b = query.active_at, query.retained_until
-        if a is not None and query == attrs.evolve(scope, active_at=a, retained_until=b):
-            if b is None:
-                return sum(self.active_at(p, a) for p in practices)
-            if b >= a:
-                return sum(self._retained(p, a, b) for p in practices)
+        if a is not None and form == _ACTIVE_FORM:
+            return sum(self.active_at(p, a) for p in practices)
+        if a is not None and b is not None and b >= a and form == _RETAINED_FORM:
+            return sum(self._retained(p, a, b) for p in practices)
         e = query.ever_active_before
-        if e is not None and query == attrs.evolve(scope, ever_active_before=e):
+        if e is not None and form == _EVER_FORM:
             return sum(self._first[p].count(end=e) for p in practices)
         r = query.first_activated_in
-        if r is not None and query == attrs.evolve(scope, first_activated_in=r):
+        if r is not None and form == _FIRST_FORM:
             return sum(self._first[p].count(r.start, r.end) for p in practices)
-        if query.form() <= _COUNTING_FORM and query.counting_at is not None:
+        if query.counting_at is not None and form <= _COUNTING_FORM:
             return self._counting_at(query)
-        if query.form() == _CHANGED_FORM:
+        if form == _CHANGED_FORM:
             return len(self._changed_in(query))
         return super().count(query)
 
@@ -527,11 +531,7 @@ class _Members(_Repository[Member, MemberQuery]):
             and order.page.limit is not None
             and [(k.column, k.descending) for k in order.keys] == [("first_activated_at", True)]
             and query.ever_active_before is not None
-            and query
-            == attrs.evolve(
-                MemberQuery(practices=query.practices),
-                ever_active_before=query.ever_active_before,
-            )
+            and query.form() == _EVER_FORM
         ):
             n = order.page.offset + order.page.limit
             ids = {
@@ -605,7 +605,7 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
         """Sum of plan totals per currency; ``committed_in`` alone is read from the timeline."""
         self._check_query(query)
         r = query.committed_in
-        if r is not None and query == PaymentPlanQuery(practices=query.practices, committed_in=r):
+        if r is not None and query.form() == _COMMITTED_FORM:
             return _minor_by_currency(
                 self._store,
                 (
@@ -698,19 +698,14 @@ class _Payments(_Repository[Payment, PaymentQuery]):
 
     def _bare(self, query: PaymentQuery) -> bool:
         """True when only practices, time range, kinds and outcomes filter."""
-        return query == PaymentQuery(
-            practices=query.practices,
-            time_range=query.time_range,
-            kinds=query.kinds,
-            outcomes=query.outcomes,
-        )
+        return query.form() <= _LEDGER_FORM
 
     @_locked
     def count(self, query: PaymentQuery) -> int:
         """Number of matching entries; practice + time range alone is a timeline read."""
         self._check_query(query)
         r = query.time_range
-        if query == PaymentQuery(practices=query.practices, time_range=r):
+        if query.form() <= _TIME_FORM:
             start, end = (None, None) if r is None else (r.start, r.end)
             return sum(self._all[p].count(start, end) for p in self._practices(query.practices))
         return super().count(query)

@@ -234,6 +234,20 @@ def _changed_in(member: Member, span: DateRange) -> bool:
     )
 
 
+_DEFAULTS: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
+def _form(query: Any) -> frozenset[str]:
+    """The fields of ``query`` not at their defaults, ``practices`` aside."""
+    cls = type(query)
+    defaults = _DEFAULTS.get(cls)
+    if defaults is None:
+        defaults = _DEFAULTS[cls] = tuple(
+            (f.name, f.default) for f in attrs.fields(cls) if f.name != "practices"
+        )
+    return frozenset(name for name, default in defaults if getattr(query, name) != default)
+
+
 # -- specs -------------------------------------------------------------------------------
 
 
@@ -307,11 +321,7 @@ class MemberQuery:
     def form(self) -> frozenset[str]:
         """The names of the fields that filter, ``practices`` aside: a store recognises the
         reads it answers from an index by this set."""
-        return frozenset(
-            f.name
-            for f in attrs.fields(MemberQuery)
-            if f.name != "practices" and getattr(self, f.name) != f.default
-        )
+        return _form(self)
 
     def matches(
         self, member: Member, *, plans: Iterable[PaymentPlan] = (), timezone: str = "UTC"
@@ -399,6 +409,11 @@ class PaymentPlanQuery:
     def __attrs_post_init__(self) -> None:
         _check_overdue(self)
 
+    def form(self) -> frozenset[str]:
+        """The names of the fields that filter, ``practices`` aside (see
+        :meth:`MemberQuery.form`)."""
+        return _form(self)
+
     def matches(self, plan: PaymentPlan, *, timezone: str = "UTC") -> bool:
         """True when ``plan`` passes every filter (``timezone``: its practice's, for overdue)."""
         if not (
@@ -448,6 +463,11 @@ class PaymentQuery:
     outcomes: frozenset[PaymentOutcome] | None = attrs.field(default=None, converter=_outcomes)
     time_range: DateRange | None = attrs.field(default=None, validator=_optional_range)
     ids: frozenset[str] | None = attrs.field(default=None, converter=_ids, validator=_id_set)
+
+    def form(self) -> frozenset[str]:
+        """The names of the fields that filter, ``practices`` aside (see
+        :meth:`MemberQuery.form`)."""
+        return _form(self)
 
     def matches(self, payment: Payment) -> bool:
         """True when ``payment`` passes every filter."""
