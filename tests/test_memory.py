@@ -45,6 +45,7 @@ from smilepass_core.errors import (
     InvalidRecord,
     InvalidTransition,
     InvalidValue,
+    NaiveDatetime,
     NotFound,
     RuleViolation,
     SmilepassError,
@@ -490,6 +491,20 @@ class TestMemberFastPaths:
             )
             assert sorted(m.id for m in built.store.members.find(changed)) == touched
             assert built.store.members.count(changed) == len(touched)
+
+    def test_batched_series_reads_refuse_bad_edges(self) -> None:
+        """Edges going back in time, or naive, are refused naming ``edges``; fewer than
+        two edges give no bucket."""
+        store = InMemoryStore()
+        t = datetime(2026, 3, 1, tzinfo=UTC)
+        for read in (store.members.first_activated_counts, store.payment_plans.committed_totals):
+            with pytest.raises(InvalidValue) as caught:
+                read(practices=None, edges=[t, t - MICRO])
+            assert caught.value.field == "edges"
+            with pytest.raises(NaiveDatetime):
+                read(practices=None, edges=[datetime(2026, 3, 1)])
+            assert read(practices=None, edges=[t]) == []
+            assert len(read(practices={"p"}, edges=[t, t, t + MICRO])) == 2
 
     @DATASETS
     @given(data=st.data(), dataset=sps.datasets())

@@ -636,12 +636,14 @@ def _practice_figures(
         else None
         for b in buckets
     ]
+    inside = [w for w in windows if w is not None]  # consecutive: they tile the range
+    edges = [inside[0].start, *(w.end for w in inside)] if inside else []
+    counts = iter(_series_reads(members, "first_activated_counts", scope, edges, inside))
+    totals = iter(_series_reads(store.payment_plans, "committed_totals", scope, edges, inside))
+    zero = Money.zero(practice.currency)
     new_members = tuple(
         SeriesPoint(
-            b.start.astimezone(local).date(),
-            b.start,
-            b.end,
-            0 if w is None else members.count(MemberQuery(practices=scope, first_activated_in=w)),
+            b.start.astimezone(local).date(), b.start, b.end, 0 if w is None else next(counts)
         )
         for b, w in zip(buckets, windows, strict=True)
     )
@@ -650,12 +652,7 @@ def _practice_figures(
             b.start.astimezone(local).date(),
             b.start,
             b.end,
-            Money.zero(practice.currency)
-            if w is None
-            else _only(
-                store.payment_plans.total(PaymentPlanQuery(practices=scope, committed_in=w)),
-                practice.currency,
-            ),
+            zero if w is None else _only(next(totals), practice.currency),
         )
         for b, w in zip(buckets, windows, strict=True)
     )
@@ -676,6 +673,28 @@ def _practice_figures(
         new_members=new_members,
         committed=committed,
     )
+
+
+def _series_reads(
+    repository: Any,
+    batched: str,
+    scope: frozenset[str],
+    edges: list[datetime],
+    windows: list[DateRange],
+) -> list[Any]:
+    """A series' values over consecutive ``windows``: one batched read when the repository
+    offers it (``first_activated_counts``, ``committed_totals``: docs/repositories.md),
+    else one ``count`` or ``total`` per window."""
+    if not windows:
+        return []
+    read = getattr(repository, batched, None)
+    if read is not None:
+        return list(read(practices=scope, edges=edges))
+    if batched == "first_activated_counts":
+        return [
+            repository.count(MemberQuery(practices=scope, first_activated_in=w)) for w in windows
+        ]
+    return [repository.total(PaymentPlanQuery(practices=scope, committed_in=w)) for w in windows]
 
 
 def _only(totals: Mapping[str, Money], currency: str) -> Money:

@@ -13,6 +13,8 @@ read                                        cost
 ``members.count(first_activated_in=R)``     O(log n) per practice
 ``members.count(counting_at=B,              O(log n) per plan (of the practices, or
 counting_plans=P)``                         the plans given)
+``members.first_activated_counts(edges=E)``  O(k log n) per practice, k = edges
+``payment_plans.committed_totals(edges=E)``   O(k log n) per practice
 ``members.find(changed_in=R)``              O(log n + c) per practice, c = status and
                                             plan changes in R
 ``members.count(active_at=A,                O(log n + c), c = status changes in [A, B)
@@ -79,6 +81,7 @@ from smilepass_core.queries import (
     ScopeQuery,
     apply_order,
     check_order,
+    series_edges,
 )
 from smilepass_core.repositories import as_record_error, load_order
 
@@ -149,6 +152,19 @@ class Timeline:
             self._prefix = list(itertools.accumulate(self._values, initial=0))
         i, j = self._position(start, 0), self._position(end, len(self._keys))
         return self._prefix[j] - self._prefix[i] if j > i else 0
+
+    def counts(self, edges: Sequence[datetime]) -> list[int]:
+        """Entries between each two consecutive ``edges`` (``[e0, e1)``, ``[e1, e2)``, ...)."""
+        at = [self._position(e, 0) for e in edges]
+        return [max(0, j - i) for i, j in itertools.pairwise(at)]
+
+    def totals(self, edges: Sequence[datetime]) -> list[int]:
+        """Sum of values between each two consecutive ``edges``."""
+        if self._prefix is None:
+            self._prefix = list(itertools.accumulate(self._values, initial=0))
+        prefix = self._prefix
+        at = [self._position(e, 0) for e in edges]
+        return [prefix[j] - prefix[i] if j > i else 0 for i, j in itertools.pairwise(at)]
 
     def between(
         self, start: datetime | None = None, end: datetime | None = None
@@ -343,6 +359,11 @@ def _id(obj: Any) -> str:
     return str(obj.id)
 
 
+def _ids_of(practices: frozenset[str] | None) -> frozenset[str] | None:
+    """``practices`` checked like a query's id set."""
+    return ScopeQuery(practices=practices).practices
+
+
 class _Practices(_Repository[Practice, ScopeQuery]):
     kind = Practice
 
@@ -522,6 +543,25 @@ class _Members(_Repository[Member, MemberQuery]):
         return super().count(query)
 
     @_locked
+    def first_activated_counts(
+        self, *, practices: frozenset[str] | None, edges: Sequence[datetime]
+    ) -> list[int]:
+        """Members of ``practices`` (every practice for ``None``) who first became Active
+        between each two consecutive ``edges``: the New Members series in one pass, equal
+        to one ``count(MemberQuery(practices=..., first_activated_in=[e_i, e_i+1)))`` per
+        pair.
+
+        Raises:
+            InvalidValue: an edge is naive, or the edges go back in time.
+        """
+        points = series_edges(edges)
+        totals = [0] * max(0, len(points) - 1)
+        for p in self._practices(_ids_of(practices)):
+            if p in self._first:
+                totals = [a + b for a, b in zip(totals, self._first[p].counts(points), strict=True)]
+        return totals
+
+    @_locked
     def find(self, query: MemberQuery, *, order: Order | None = None) -> list[Member]:
         """Matching members; the latest-activated feed is read from the timeline."""
         self._check_query(query)
@@ -585,6 +625,29 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
             self._committed[plan.practice_id].remove(plan.committed_at, plan.id)
         if plan.member_id is not None:
             self._by_member[plan.member_id].discard(plan.id)
+
+    @_locked
+    def committed_totals(
+        self, *, practices: frozenset[str] | None, edges: Sequence[datetime]
+    ) -> list[dict[str, Money]]:
+        """The totals of the plans of ``practices`` first committed between each two
+        consecutive ``edges``, per currency: the Committed Payments series in one pass,
+        equal to one ``total(PaymentPlanQuery(practices=..., committed_in=[e_i, e_i+1)))``
+        per pair.
+
+        Raises:
+            InvalidValue: an edge is naive, or the edges go back in time.
+        """
+        points = series_edges(edges)
+        per_practice = [
+            (p, self._committed[p].totals(points))
+            for p in self._practices(_ids_of(practices))
+            if p in self._committed
+        ]
+        return [
+            _minor_by_currency(self._store, ((p, minors[k]) for p, minors in per_practice))
+            for k in range(max(0, len(points) - 1))
+        ]
 
     @_locked
     def of_member(self, member_id: str) -> list[PaymentPlan]:

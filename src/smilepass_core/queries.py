@@ -14,6 +14,7 @@ what needs action first: Failed first), ties are broken by id, and
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
@@ -43,6 +44,7 @@ __all__ = [
     "SortKey",
     "apply_order",
     "check_order",
+    "series_edges",
     "sort_columns",
 ]
 
@@ -246,6 +248,21 @@ def _form(query: Any) -> frozenset[str]:
             (f.name, f.default) for f in attrs.fields(cls) if f.name != "practices"
         )
     return frozenset(name for name, default in defaults if getattr(query, name) != default)
+
+
+def series_edges(edges: Iterable[Any]) -> list[datetime]:
+    """The edges of a batched series read (``first_activated_counts``,
+    ``committed_totals``) as aware instants.
+
+    Raises:
+        NaiveDatetime: an edge without a time zone.
+        InvalidValue: an edge that is no instant, or edges going back in time.
+    """
+    points = [as_instant(e, "edges") for e in edges]
+    for a, b in itertools.pairwise(points):
+        if b < a:
+            raise InvalidValue("edges", [str(p) for p in points], "must not go back in time")
+    return points
 
 
 # -- specs -------------------------------------------------------------------------------

@@ -8,9 +8,11 @@ transactional and check the same rules as :class:`~smilepass_core.InMemoryStore`
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -55,6 +57,7 @@ from smilepass_core.queries import (
     ReferralQuery,
     ScopeQuery,
     check_order,
+    series_edges,
 )
 from smilepass_core.repositories import STORE_TYPES, as_record_error, load_order
 from smilepass_core.sql import codec, overdue
@@ -482,6 +485,26 @@ class _Members(_Repository[Member, MemberQuery]):
             where.append(overdue.flag(late, query.overdue))
         return where
 
+    def first_activated_counts(
+        self, *, practices: frozenset[str] | None, edges: Sequence[datetime]
+    ) -> list[int]:
+        """Members of ``practices`` who first became Active between each two consecutive
+        ``edges`` (the New Members series), in one ``SUM(CASE ...)`` statement per 500
+        buckets; see :meth:`InMemoryStore.members.first_activated_counts`."""
+        c = self.table.c
+        with self._store._connection() as conn:
+            return [
+                int(n)
+                for n in _bucketed(
+                    conn,
+                    c.first_activated_at,
+                    series_edges(edges),
+                    sa.literal(1),
+                    c.practice_id,
+                    ScopeQuery(practices=practices).practices,
+                )
+            ]
+
     def count(self, query: MemberQuery) -> int:
         """How many members match; the dashboard's Active and retained counts (practices
         and boundaries only) count Active spans, which the indexes answer directly."""
@@ -606,6 +629,28 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
         }
         return named[column] if column in named else [c[column]]
 
+    def committed_totals(
+        self, *, practices: frozenset[str] | None, edges: Sequence[datetime]
+    ) -> list[dict[str, Money]]:
+        """The totals of the plans first committed between each two consecutive
+        ``edges``, per currency (the Committed Payments series), in one statement per 500
+        buckets; see :meth:`InMemoryStore.payment_plans.committed_totals`."""
+        c = self.table.c
+        with self._store._connection() as conn:
+            sums = _bucketed(
+                conn,
+                c.committed_at,
+                series_edges(edges),
+                c.total_minor,
+                c.practice_id,
+                ScopeQuery(practices=practices).practices,
+                group=c.total_currency,
+            )
+        return [
+            {code: Money.from_minor(minor, code) for code, minor in bucket.items()}
+            for bucket in sums
+        ]
+
     def total(self, query: PaymentPlanQuery) -> dict[str, Money]:
         """Sum of plan totals per currency (one ``SUM ... GROUP BY``)."""
         self._check_query(query)
@@ -617,6 +662,36 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
                 .group_by(c.total_currency)
             )
             return _money(conn.execute(statement))
+
+
+def _bucketed(
+    conn: Connection,
+    column: Any,
+    edges: list[datetime],
+    value: Any,
+    practice: Any,
+    practices: frozenset[str] | None,
+    group: Any = None,
+) -> list[Any]:
+    """``SUM(value)`` of the rows whose ``column`` falls between each two consecutive
+    ``edges`` (per ``group`` value when given: a list of ``{group: sum}``)."""
+    pairs = list(itertools.pairwise(edges))
+    sums: list[Any] = []
+    for start in range(0, len(pairs), 500):
+        chunk = pairs[start : start + 500]
+        columns = [
+            sa.func.coalesce(
+                sa.func.sum(sa.case((sa.and_(column >= a, column < b), value), else_=0)), 0
+            )
+            for a, b in chunk
+        ]
+        statement = sa.select(*columns).where(*_present(_in(practice, practices)))
+        if group is None:
+            sums += list(conn.execute(statement).one())
+            continue
+        rows = conn.execute(statement.add_columns(group).group_by(group)).all()
+        sums += [{row[-1]: int(row[k]) for row in rows} for k in range(len(chunk))]
+    return sums
 
 
 def _money(rows: Iterable[Any]) -> dict[str, Money]:

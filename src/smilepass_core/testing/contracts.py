@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import attrs
 import pytest
@@ -730,6 +731,40 @@ class _MemberChecks(_Contract):
                     _check_find(repo, spec, dataset, query)
             previous[practice] = at
 
+    @_budgeted
+    @KIT_SETTINGS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_first_activated_counts(self, data: st.DataObject, dataset: sps.Dataset) -> None:
+        """The optional batched New Members read, when offered: one count per two
+        consecutive edges, equal to ``count(first_activated_in=[a, b))`` for each."""
+        repo = self._needs(self._loaded(dataset), "members")
+        read = _batched(repo, "first_activated_counts")
+        edges = sorted(data.draw(st.lists(sps.boundaries(dataset), max_size=6), label="edges"))
+        for practice in [None, *(frozenset({p.id}) for p in dataset.practices)]:
+            got = read(practices=practice, edges=edges)
+            expected = [
+                len(
+                    _REPOSITORIES["members"].expected(
+                        dataset,
+                        MemberQuery(practices=practice, first_activated_in=DateRange(a, b, "UTC")),
+                    )
+                )
+                for a, b in itertools.pairwise(edges)
+            ]
+            if list(got) != expected:
+                raise ContractViolation(
+                    "members.first_activated_counts", (practice, edges), expected, got, []
+                )
+
+
+def _batched(repo: Any, name: str) -> Any:
+    """The optional batched read ``name`` of ``repo``; skips the test, saying so, when the
+    store does not offer it (the dashboard then asks once per bucket)."""
+    read = getattr(repo, name, None)
+    if read is None:
+        pytest.skip(f"the optional batched read {name}() is not offered")
+    return read
+
 
 def _event_instants(
     dataset: sps.Dataset, *, members: bool = False, plans: bool = False, payments: bool = False
@@ -788,6 +823,37 @@ class _PaymentPlanChecks(_Contract):
                 query = PaymentPlanQuery(practices={practice}, committed_in=window)
                 _check_find(repo, spec, dataset, query)
                 _check_total(repo, spec, dataset, query)
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_committed_totals(self, data: st.DataObject, dataset: sps.Dataset) -> None:
+        """The optional batched Committed Payments read, when offered: per two consecutive
+        edges, equal to ``total(committed_in=[a, b))``."""
+        repo = self._needs(self._loaded(dataset), "payment_plans")
+        read = _batched(repo, "committed_totals")
+        edges = sorted(data.draw(st.lists(sps.boundaries(dataset), max_size=6), label="edges"))
+        spec = _REPOSITORIES["payment_plans"]
+        for practice in [None, *(frozenset({p.id}) for p in dataset.practices)]:
+            got = [_nonzero(t) for t in read(practices=practice, edges=edges)]
+            expected = [
+                _nonzero(
+                    per_currency(
+                        p.total
+                        for p in spec.expected(
+                            dataset,
+                            PaymentPlanQuery(
+                                practices=practice, committed_in=DateRange(a, b, "UTC")
+                            ),
+                        )
+                    )
+                )
+                for a, b in itertools.pairwise(edges)
+            ]
+            if got != expected:
+                raise ContractViolation(
+                    "payment_plans.committed_totals", (practice, edges), expected, got, []
+                )
 
 
 class _PaymentChecks(_Contract):
@@ -1013,13 +1079,22 @@ class _Call:
         return getattr(self.answer, "id", self.answer)
 
 
+#: The optional batched reads the dashboard uses when a repository offers them.
+BATCHED_READS: Final = ("first_activated_counts", "committed_totals")
+
+
 class _RecordingRepository:
-    def __init__(self, name: str, repository: Any, calls: list[_Call]) -> None:
+    def __init__(
+        self, name: str, repository: Any, calls: list[_Call], hidden: frozenset[str]
+    ) -> None:
         self._name = name
         self._repository = repository
         self._calls = calls
+        self._hidden = hidden
 
     def __getattr__(self, method: str) -> Any:
+        if method in self._hidden:
+            raise AttributeError(method)
         target = getattr(self._repository, method)
         if not callable(target):
             return target
@@ -1034,14 +1109,17 @@ class _RecordingRepository:
 
 
 class _Recording:
-    """A store whose repositories record every read; missing ones come from ``fallback``."""
+    """A store whose repositories record every read; missing ones come from ``fallback``.
+    A batched read ``like`` lacks is hidden, so that both stores are read the same way."""
 
-    def __init__(self, store: Any, fallback: Any, calls: list[_Call]) -> None:
+    def __init__(self, store: Any, fallback: Any, calls: list[_Call], like: Any) -> None:
         for name in STORE_TYPES:
             repository = getattr(store, name, None)
             if repository is None:
                 repository = getattr(fallback, name)
-            setattr(self, name, _RecordingRepository(name, repository, calls))
+            model = getattr(like, name, None) or getattr(fallback, name)
+            hidden = frozenset(m for m in BATCHED_READS if not hasattr(model, m))
+            setattr(self, name, _RecordingRepository(name, repository, calls, hidden))
 
 
 def compare_dashboards(
@@ -1055,8 +1133,8 @@ def compare_dashboards(
     """
     expected_calls: list[_Call] = []
     got_calls: list[_Call] = []
-    recorded_reference: Any = _Recording(reference, reference, expected_calls)
-    recorded_store: Any = _Recording(store, reference, got_calls)
+    recorded_reference: Any = _Recording(reference, reference, expected_calls, store)
+    recorded_store: Any = _Recording(store, reference, got_calls, store)
     expected = dashboard(recorded_reference, **arguments)
     got = dashboard(recorded_store, **arguments)
     if got != expected:
