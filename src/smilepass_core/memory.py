@@ -13,8 +13,9 @@ read                                        cost
 ``members.count(first_activated_in=R)``     O(log n) per practice
 ``members.count(counting_at=B,              O(log n) per plan (of the practices, or
 counting_plans=P)``                         the plans given)
-``members.first_activated_counts(edges=E)``  O(k log n) per practice, k = edges
-``payment_plans.committed_totals(edges=E)``   O(k log n) per practice
+batched series reads (``members.``          O(k log n) per practice, k = edges
+``first_activated_counts``, ``payment_``
+``plans.committed_totals``)
 ``members.find(changed_in=R)``              O(log n + c) per practice, c = status and
                                             plan changes in R
 ``members.count(active_at=A,                O(log n + c), c = status changes in [A, B)
