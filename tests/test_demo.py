@@ -642,21 +642,29 @@ class TestLedger:
 
 class TestReferrals:
     def test_converted_into_real_members_of_the_practice(self, data: DemoData) -> None:
-        """A converted referral's member is in the same practice, with the same account holder."""
+        """A converted referral's member is in the same practice, with the same account
+        holder; it joins the referral's campaign when that is still Active at the
+        enrolment (only an Active campaign takes a sign-up), else none."""
         members = {m.id: m for m in data.members}
+        campaigns = {c.id: c for c in data.campaigns}
         converted = [r for r in data.referrals if r.status is ReferralStatus.CONVERTED]
         assert len(converted) >= 10
+        ended = 0
         for referral in converted:
             member = members[str(referral.member_id)]
             assert member.practice_id == referral.practice_id
             assert member.account_holder == referral.account_holder
             assert member.dependents == referral.dependents
+            assert referral.campaign_id is not None
+            still = campaigns[referral.campaign_id].is_active_at(member.created_at)
+            ended += not still
             assert (member.campaign_id, member.staff_user_id) == (
-                referral.campaign_id,
+                referral.campaign_id if still else None,
                 referral.staff_user_id,
             )
             assert member.start_date == referral.start_date
             assert member.created_at == referral.converted_at
+        assert ended == 1  # nyc-m-0190: referred under nyc-c-2, enrolled after it ended
 
     def test_referrers_are_other_active_members(self, data: DemoData) -> None:
         """Every referrer is a different member of the same practice, Active when referring."""

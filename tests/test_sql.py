@@ -442,7 +442,9 @@ class TestStatementCount:
         ).activate(at=NOW)
         store.members.add(member)
         assert [s.split()[0] for s in statements] == ["BEGIN", "SELECT", *["INSERT"] * 4]
-        assert statements[1].count("UNION ALL") == 4
+        # Six lookups in the one SELECT: the id, the practice's currency, the plan, the
+        # campaign, the staff user, and the campaign's status at the enrolment.
+        assert statements[1].count("UNION ALL") == 5
         statements.clear()
         store.members.save(member.suspend(at=NOW + timedelta(days=1), reason="away"))
         verbs = [" ".join(s.split()[:3]) for s in statements]
@@ -548,6 +550,33 @@ class TestLoads:
             memory.load(part)
             sql.load(part)
         assert _contents(sql) == _contents(memory)
+
+    @pytest.mark.parametrize("same_load", [True, False])
+    def test_a_sign_up_through_an_ended_campaign_is_refused(self, same_load: bool) -> None:
+        """A member enrolled after its campaign ended is refused by a load, naming the
+        record and ``campaign_id``, whether the campaign comes in the same load or was
+        kept before; one enrolled while it ran is kept. Both stores agree."""
+        ended = Campaign("p-camp", "p", "Spring", "SPRING", NOW - timedelta(days=30), NOW)
+        base = [*_practice(0), ended]
+        during = Member.enrol(
+            id="m-in",
+            practice_id="p",
+            plan_id="p-plan",
+            account_holder=Patient("h1", "Holder"),
+            start_date=NOW.date(),
+            at=NOW - timedelta(days=1),
+            campaign_id="p-camp",
+        )
+        late = attrs.evolve(_member("m-late"), campaign_id="p-camp")  # enrolled at NOW
+        for store in (InMemoryStore(), SqlStore.connect("sqlite://")):
+            if not same_load:
+                store.load(base)
+            with pytest.raises(InvalidRecord) as caught:
+                store.load([*(base if same_load else []), during, late])
+            assert (caught.value.field, caught.value.index) == ("campaign_id", 1 + 3 * same_load)
+            assert "campaign_not_active" in str(caught.value.__cause__.rule)  # type: ignore[union-attr]
+            store.load([*(base if same_load else []), during])
+            assert store.members.get("m-in") == during
 
     @SETTINGS
     @given(sps.datasets(), st.data())

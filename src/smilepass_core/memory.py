@@ -438,6 +438,10 @@ class _Members(_Repository[Member, MemberQuery]):
             self._require(store.membership_plans, change.from_plan, obj.practice_id, "plan_changes")
         self._require(store.campaigns, obj.campaign_id, obj.practice_id, "campaign_id")
         self._require(store.staff_users, obj.staff_user_id, obj.practice_id, "staff_user_id")
+        if obj.campaign_id is not None:  # joined at enrolment, while the campaign was Active
+            store.campaigns._items[obj.campaign_id].check_sign_up(
+                obj.created_at, subject=f"member {obj.id}"
+            )
 
     def _entries(self, m: Member) -> Iterator[tuple[defaultdict[str, Timeline], datetime]]:
         for change in m.history:
@@ -809,6 +813,10 @@ class _Referrals(_Repository[Referral, ReferralQuery]):
             store.members, obj.referring_member_id, obj.practice_id, "referring_member_id"
         )
         self._require(store.members, obj.member_id, obj.practice_id, "member_id")
+        if obj.campaign_id is not None:  # opened while the campaign was Active
+            store.campaigns._items[obj.campaign_id].check_sign_up(
+                obj.created_at, subject=f"referral {obj.id}"
+            )
 
 
 class InMemoryStore:

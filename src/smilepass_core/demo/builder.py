@@ -336,6 +336,8 @@ class _Builder:
                 if c.active_until is not None and c.is_active_at(recipe.enrol_at)
             ]
             campaign = live[0] if live and rng.random() < 0.3 else None
+        if campaign is not None and not campaign.is_active_at(recipe.enrol_at):
+            campaign = None  # referred under it, but it had ended: only Active ones sign up
         member = Member.enrol(
             id=member_id,
             practice_id=self.spec.id,

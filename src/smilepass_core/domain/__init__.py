@@ -47,6 +47,7 @@ from smilepass_core.domain.referrals import (
     CampaignStatus,
     Referral,
     ReferralStatus,
+    check_sign_up,
 )
 
 __all__ = [
@@ -84,6 +85,7 @@ __all__ = [
     "Status",
     "StatusChange",
     "check_refund",
+    "check_sign_up",
     "check_successor",
     "check_version",
 ]

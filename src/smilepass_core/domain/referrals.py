@@ -12,7 +12,7 @@ from smilepass_core.domain._fields import day, identifier, of_type, optional_ide
 from smilepass_core.domain.lifecycle import HasHistory, Lifecycle, Status, StatusChange
 from smilepass_core.domain.members import _patients
 from smilepass_core.domain.practices import Patient
-from smilepass_core.errors import InvalidValue
+from smilepass_core.errors import InvalidValue, RuleViolation
 from smilepass_core.periods import as_instant
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "CampaignStatus",
     "Referral",
     "ReferralStatus",
+    "check_sign_up",
 ]
 
 
@@ -156,6 +157,36 @@ class Campaign(HasHistory[CampaignStatus]):
         """True when Active after every change stamped at or before ``instant`` (built
         from a window: ``active_from <= instant < active_until``)."""
         return self.status_at(instant) is _C.ACTIVE
+
+    def check_sign_up(self, at: datetime, *, subject: str) -> None:
+        """Raise unless a sign-up through this campaign at ``at`` is allowed: only an
+        Active campaign takes members and referrals (``subject`` names who joins).
+
+        Raises:
+            RuleViolation: ``campaign_not_active``, field ``campaign_id``, naming the
+                campaign's status then (Draft, Scheduled, Paused, Ended, or not yet
+                created).
+        """
+        check_sign_up(self.id, self.status_at(at), at, subject=subject)
+
+
+def check_sign_up(
+    campaign_id: str, status: CampaignStatus | None, at: datetime, *, subject: str
+) -> None:
+    """Raise unless a campaign in ``status`` at ``at`` takes a sign-up (only Active does).
+
+    Raises:
+        RuleViolation: ``campaign_not_active``, field ``campaign_id``.
+    """
+    if status is _C.ACTIVE:
+        return
+    state = "not yet created" if status is None else status.value
+    raise RuleViolation(
+        "campaign_not_active",
+        f"{subject} joins campaign {campaign_id} at {at.isoformat()}, when it is {state}: "
+        "only an Active campaign takes sign-ups",
+        field="campaign_id",
+    )
 
 
 class ReferralStatus(Status):

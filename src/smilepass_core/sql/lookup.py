@@ -7,8 +7,10 @@ and a load of a million rows apply the same rules.
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -16,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from smilepass_core.domain import Payment
 from smilepass_core.sql import codec
-from smilepass_core.sql.schema import layouts, metadata
+from smilepass_core.sql.schema import UtcInstant, layouts, metadata
 
 __all__ = ["Batch", "Lookup"]
 
@@ -37,6 +39,24 @@ CURRENCY: Final = "currency"
 _prefetches: dict[tuple[str, ...], sa.CompoundSelect[Any]] = {}
 
 
+#: What :meth:`Lookup.prefetch` may ask for with an instant: a campaign's status then.
+CAMPAIGN_AT: Final = "campaign_at"
+
+
+def _campaign_status_at(i: int) -> Any:
+    """The status of the campaign ``id{i}`` at ``at{i}``: its last history row stamped at or
+    before it (the history is kept whole, a window's included)."""
+    h = layouts["campaigns"].children["history"].table
+    c = layouts["campaigns"].table
+    return (
+        sa.select(h.c.to_status)
+        .where(h.c.campaign_id == c.c.id, h.c.at <= sa.bindparam(f"at{i}", type_=UtcInstant()))
+        .order_by(h.c.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def _column(name: str) -> sa.ColumnElement[Any]:
     """What a lookup of ``name`` reads: the practice of an object of that table, or, for
     :data:`CURRENCY`, the practice's currency."""
@@ -52,9 +72,11 @@ def _prefetch(names: tuple[str, ...]) -> sa.CompoundSelect[Any]:
     if names not in _prefetches:
         parts = []
         for i, name in enumerate(names):
-            table = layouts["practices" if name == CURRENCY else name].table
+            table = layouts[
+                "practices" if name == CURRENCY else "campaigns" if name == CAMPAIGN_AT else name
+            ].table
             key: Any = sa.literal_column(str(i)).label("k")
-            found = _column(name).label("v")
+            found = (_campaign_status_at(i) if name == CAMPAIGN_AT else _column(name)).label("v")
             parts.append(sa.select(key, found).where(table.c.id == sa.bindparam(f"id{i}")))
         _prefetches[names] = sa.union_all(*parts)
     return _prefetches[names]
@@ -66,17 +88,47 @@ class Lookup:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._known: dict[tuple[str, str], str | None] = {}
+        self._statuses: dict[tuple[str, datetime], str | None] = {}
 
-    def prefetch(self, wanted: Sequence[tuple[str, str | None]]) -> None:
-        """Read every ``(table name or CURRENCY, id)`` of ``wanted`` in one statement, so
-        the checks of one write cost one round trip (a ``None`` id is skipped)."""
-        names = tuple(name for name, _ in wanted)
-        ids = {f"id{i}": id for i, (_, id) in enumerate(wanted)}
-        found: dict[int, Any] = dict(self.conn.execute(_prefetch(names), ids).all())
-        for i, (name, id) in enumerate(wanted):
-            if id is not None:
-                value = found.get(i)
-                self._known[(name, id)] = None if value is None else str(value)
+    def prefetch(
+        self,
+        wanted: Sequence[tuple[str, str | None]],
+        sign_up: tuple[str | None, datetime] | None = None,
+    ) -> None:
+        """Read every ``(table name or CURRENCY, id)`` of ``wanted``, and the status of the
+        campaign ``sign_up`` names at its instant, in one statement, so the checks of one
+        write cost one round trip (a ``None`` id is skipped)."""
+        asked = list(wanted)
+        params: dict[str, Any] = {}
+        if sign_up is not None and sign_up[0] is not None:
+            params[f"at{len(asked)}"] = sign_up[1]
+            asked.append((CAMPAIGN_AT, sign_up[0]))
+        names = tuple(name for name, _ in asked)
+        params |= {f"id{i}": id for i, (_, id) in enumerate(asked)}
+        found: dict[int, Any] = dict(self.conn.execute(_prefetch(names), params).all())
+        for i, (name, id) in enumerate(asked):
+            if id is None:
+                continue
+            value = None if found.get(i) is None else str(found[i])
+            if name == CAMPAIGN_AT:
+                assert sign_up is not None
+                self._statuses[(id, sign_up[1])] = value
+            else:
+                self._known[(name, id)] = value
+
+    def campaign_status(self, campaign_id: str, at: datetime) -> str | None:
+        """The status (its value) of a kept campaign at ``at``; ``None`` before its first
+        change. Prefetched with the write's checks, else read here."""
+        if (campaign_id, at) not in self._statuses:
+            h = layouts["campaigns"].children["history"].table
+            statement = (
+                sa.select(h.c.to_status)
+                .where(h.c.campaign_id == campaign_id, h.c.at <= at)
+                .order_by(h.c.seq.desc())
+                .limit(1)
+            )
+            self._statuses[(campaign_id, at)] = self.conn.execute(statement).scalar_one_or_none()
+        return self._statuses[(campaign_id, at)]
 
     def _lookup(self, name: str, id: str) -> str | None:
         if (name, id) not in self._known:
@@ -86,6 +138,10 @@ class Lookup:
             found = self.conn.execute(statement).scalar_one_or_none()
             self._known[(name, id)] = None if found is None else str(found)
         return self._known[(name, id)]
+
+    def staged(self, name: str, id: str) -> Any:
+        """An object this write stages in table ``name`` (a load's), else ``None``."""
+        return None
 
     def currency(self, practice_id: str) -> str | None:
         """The currency of a kept practice; ``None`` when there is none."""
@@ -128,8 +184,30 @@ class Batch(Lookup):
                 for id, practice in conn.execute(statement):
                     self._known[(name, id)] = practice
         self._added: dict[tuple[str, str], str] = {}
+        self._campaigns: dict[str, Any] = {}  # staged campaigns, for the sign-up checks
+        self._histories: dict[str, list[tuple[datetime, str]]] = {}
         self._ledger: dict[tuple[str, str], list[Payment]] = {}
         self._rows: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+
+    def staged(self, name: str, id: str) -> Any:
+        return self._campaigns.get(id) if name == "campaigns" else None
+
+    def campaign_status(self, campaign_id: str, at: datetime) -> str | None:
+        """As :meth:`Lookup.campaign_status`, from the campaign's history read once per
+        load (a load checks many sign-ups through few campaigns)."""
+        if campaign_id not in self._histories:
+            h = layouts["campaigns"].children["history"].table
+            statement = (
+                sa.select(h.c.at, h.c.to_status)
+                .where(h.c.campaign_id == campaign_id)
+                .order_by(h.c.seq)
+            )
+            self._histories[campaign_id] = [
+                (row[0], row[1]) for row in self.conn.execute(statement)
+            ]
+        history = self._histories[campaign_id]
+        kept = bisect.bisect_right([a for a, _ in history], at)
+        return history[kept - 1][1] if kept else None
 
     def exists(self, name: str, id: str) -> bool:
         """True when ``id`` is kept in ``name`` or was added by this load."""
@@ -154,6 +232,8 @@ class Batch(Lookup):
     def add(self, name: str, obj: Any, rows: dict[str, list[dict[str, Any]]]) -> None:
         """Stage ``obj`` (its rows by table) as added."""
         self._added[(name, obj.id)] = obj.id if name == "practices" else obj.practice_id
+        if name == "campaigns":
+            self._campaigns[obj.id] = obj
         if name == "practices":
             self._known[(CURRENCY, obj.id)] = obj.currency
         if isinstance(obj, Payment):

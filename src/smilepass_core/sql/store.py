@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from smilepass_core.domain import (
     COUNTING_STATUSES,
     Campaign,
+    CampaignStatus,
     Member,
     MembershipPlan,
     MembershipStatus,
@@ -34,6 +35,7 @@ from smilepass_core.domain import (
     ReferralStatus,
     StaffUser,
     check_refund,
+    check_sign_up,
     check_successor,
     check_version,
 )
@@ -247,7 +249,7 @@ class _Repository(Generic[T, Q]):
 
     def _add(self, conn: Connection, obj: T) -> None:
         look = Lookup(conn)
-        look.prefetch([(self.name, _id(obj)), *self._checked(obj)])
+        look.prefetch([(self.name, _id(obj)), *self._checked(obj)], _sign_up(obj))
         if look.practice_of(self.name, _id(obj)) is not None:
             self._taken(conn, obj)
             return
@@ -311,7 +313,7 @@ class _Repository(Generic[T, Q]):
             assert old is not None  # its row is locked
             check_successor(old, obj)
             look = Lookup(conn)
-            look.prefetch(self._checked(obj))
+            look.prefetch(self._checked(obj), _sign_up(obj))
             self._check(look, obj)
             rows = self._rows(obj, current + 1)
             c = self.table.c
@@ -372,6 +374,28 @@ def _currency(look: Lookup, practice_id: str) -> str:
     if currency is None:
         raise NotFound("Practice", practice_id, field="practice_id")
     return currency
+
+
+def _sign_up(obj: Any) -> tuple[str | None, datetime] | None:
+    """The campaign a member or referral joins and when, for the write's prefetch."""
+    if isinstance(obj, Member | Referral) and obj.campaign_id is not None:
+        return (obj.campaign_id, obj.created_at)
+    return None
+
+
+def _check_sign_up(look: Lookup, campaign_id: str | None, at: datetime, subject: str) -> None:
+    """Raise unless the campaign (when given) is Active at ``at``: one staged by this load
+    is asked, a kept one's status then is read with the write's checks."""
+    if campaign_id is None:
+        return
+    staged = look.staged("campaigns", campaign_id)
+    if staged is not None:
+        staged.check_sign_up(at, subject=subject)
+        return
+    status = look.campaign_status(campaign_id, at)
+    check_sign_up(
+        campaign_id, None if status is None else CampaignStatus(status), at, subject=subject
+    )
 
 
 def _require(look: Lookup, name: str, id: str | None, practice_id: str, field: str) -> None:
@@ -443,10 +467,12 @@ class _Members(_Repository[Member, MemberQuery]):
         return [*super()._checked(obj), *(("membership_plans", p) for p in _earlier_plans(obj))]
 
     def _check(self, look: Lookup, obj: Member) -> None:
-        """Also every plan the member was on, within its practice."""
+        """Also every plan the member was on, within its practice, and a campaign Active
+        at the enrolment."""
         super()._check(look, obj)
         for plan_id in _earlier_plans(obj):
             _require(look, "membership_plans", plan_id, obj.practice_id, "plan_changes")
+        _check_sign_up(look, obj.campaign_id, obj.created_at, f"member {obj.id}")
 
     @property
     def _tables(self) -> list[sa.Table]:
@@ -774,6 +800,11 @@ class _Referrals(_Repository[Referral, ReferralQuery]):
     name = "referrals"
     kind = Referral
     query_type = ReferralQuery
+
+    def _check(self, look: Lookup, obj: Referral) -> None:
+        """Also a campaign Active when the referral was opened."""
+        super()._check(look, obj)
+        _check_sign_up(look, obj.campaign_id, obj.created_at, f"referral {obj.id}")
 
     def _where(self, conn: Connection, query: ReferralQuery) -> list[Any]:
         c = self.table.c

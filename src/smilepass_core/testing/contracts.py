@@ -50,9 +50,11 @@ from hypothesis.stateful import (
 
 from smilepass_core.domain import (
     MEMBERSHIP_LIFECYCLE,
+    BillingCycle,
     Campaign,
     Member,
     MembershipPlan,
+    Patient,
     Payment,
     PaymentKind,
     PaymentOutcome,
@@ -755,6 +757,91 @@ class _MemberChecks(_Contract):
                 raise ContractViolation(
                     "members.first_activated_counts", (practice, edges), expected, got, []
                 )
+
+    def test_sign_ups_only_through_an_active_campaign(self) -> None:
+        """A member enrolled, or a referral opened, through a campaign that is not Active
+        then (not yet created, Draft, Scheduled, Paused, Ended) is refused with
+        ``RuleViolation`` ``campaign_not_active`` and not kept; while Active it is kept."""
+        store = self.make_store()
+        members = self._needs(store, "members")
+        t0 = sps.DATASET_START
+        day = timedelta(days=1)
+        campaign = (
+            Campaign.draft(
+                id="kit-c",
+                practice_id="kit-p",
+                name="Spring",
+                promo_code="SPRING",
+                active_from=t0 + 2 * day,
+                at=t0,
+            )
+            .schedule(at=t0 + day)
+            .activate(at=t0 + 2 * day)
+            .pause(at=t0 + 3 * day)
+            .activate(at=t0 + 4 * day)
+            .end(at=t0 + 5 * day)
+        )
+        for name, obj in (
+            ("practices", Practice("kit-p", "Kit Dental", "UTC", "AUD")),
+            (
+                "membership_plans",
+                MembershipPlan(
+                    "kit-plan", "kit-p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY
+                ),
+            ),
+            ("campaigns", campaign),
+        ):
+            _repository(store, name).add(obj)
+        moments = [(-day, False), (0 * day, False), (day, False), (2 * day, True)]
+        moments += [(3 * day, False), (4 * day, True), (5 * day, False)]
+        for n, (offset, allowed) in enumerate(moments):
+            at = t0 + offset + timedelta(hours=1)
+            member = Member.enrol(
+                id=f"kit-m{n}",
+                practice_id="kit-p",
+                plan_id="kit-plan",
+                account_holder=Patient(f"kit-pt{n}", "Ada Lovelace"),
+                start_date=at.date(),
+                at=at,
+                campaign_id="kit-c",
+            )
+            _check_sign_up(members, member, allowed)
+            if "referrals" in self.repositories:
+                referral = Referral.open(
+                    id=f"kit-r{n}",
+                    practice_id="kit-p",
+                    account_holder=Patient(f"kit-rp{n}", "Grace Hopper"),
+                    start_date=at.date(),
+                    at=at,
+                    campaign_id="kit-c",
+                )
+                _check_sign_up(_repository(store, "referrals"), referral, allowed)
+
+
+def _check_sign_up(repo: Any, obj: Any, allowed: bool) -> None:
+    """``repo.add(obj)`` keeps it when ``allowed``, else refuses it as campaign_not_active."""
+    if allowed:
+        repo.add(obj)
+        if repo.get(obj.id) != obj:
+            raise ContractViolation("sign-up while the campaign is Active", obj.id, obj, None)
+        return
+    try:
+        repo.add(obj)
+    except RuleViolation as refused:
+        if refused.rule != "campaign_not_active":
+            raise ContractViolation(
+                "sign-up through a campaign not Active",
+                obj.id,
+                "campaign_not_active",
+                refused.rule,
+            ) from refused
+    else:
+        raise ContractViolation(
+            "sign-up through a campaign not Active", obj.id, "RuleViolation", "kept"
+        )
+    with contextlib.suppress(NotFound):
+        repo.get(obj.id)
+        raise ContractViolation("a refused sign-up", obj.id, "not kept", "kept")
 
 
 def _batched(repo: Any, name: str) -> Any:

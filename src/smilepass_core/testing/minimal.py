@@ -38,7 +38,7 @@ from smilepass_core.domain import check_refund, check_successor, check_version
 from smilepass_core.money import per_currency
 from smilepass_core.queries import apply_order
 
-__all__ = ["Members", "MinimalStore", "PaymentPlans", "Payments", "Table"]
+__all__ = ["Members", "MinimalStore", "PaymentPlans", "Payments", "Referrals", "Table"]
 
 
 class Table:
@@ -97,7 +97,19 @@ class Table:
 
 
 class Members(Table):
-    """Members: the overdue filter needs the member's payment plans and time zone."""
+    """Members: the overdue filter needs the member's payment plans and time zone; a
+    member joins a campaign only while it is Active."""
+
+    def add(self, obj: Any) -> None:
+        """Keep a new member (see :meth:`Table.add`); raises RuleViolation for a sign-up
+        through a campaign not Active at the enrolment."""
+        _sign_up(self.store, obj)
+        super().add(obj)
+
+    def save(self, obj: Any, *, expected_version: int | None = None) -> None:
+        """Replace the member (see :meth:`Table.save`), its campaign checked as in add."""
+        _sign_up(self.store, obj)
+        super().save(obj, expected_version=expected_version)
 
     def matches(self, query: Any, member: Any) -> bool:
         """True when ``member`` passes ``query``, its plans and zone read for Overdue."""
@@ -106,6 +118,27 @@ class Members(Table):
         plans = [p for p in self.store.payment_plans.rows.values() if p.member_id == member.id]
         zone = self.store.practices.get(member.practice_id).timezone
         return bool(query.matches(member, plans=plans, timezone=zone))
+
+
+class Referrals(Table):
+    """Referrals: opened through a campaign only while it is Active."""
+
+    def add(self, obj: Any) -> None:
+        """Keep a new referral; raises RuleViolation as :meth:`Members.add`."""
+        _sign_up(self.store, obj)
+        super().add(obj)
+
+    def save(self, obj: Any, *, expected_version: int | None = None) -> None:
+        """Replace the referral, its campaign checked as in add."""
+        _sign_up(self.store, obj)
+        super().save(obj, expected_version=expected_version)
+
+
+def _sign_up(store: MinimalStore, obj: Any) -> None:
+    """Raise unless ``obj``'s campaign, when it has one kept, is Active when it joined."""
+    campaign = store.campaigns.rows.get(obj.campaign_id) if obj.campaign_id else None
+    if campaign is not None:
+        campaign.check_sign_up(obj.created_at, subject=f"{type(obj).__name__} {obj.id}")
 
 
 class PaymentPlans(Table):
@@ -155,4 +188,4 @@ class MinimalStore:
         self.members = Members(Member, self)
         self.payment_plans = PaymentPlans(PaymentPlan, self)
         self.payments = Payments(Payment, self)
-        self.referrals = Table(Referral, self)
+        self.referrals = Referrals(Referral, self)

@@ -502,10 +502,16 @@ def datasets(
             _optional_id(staff),
             _plan_moves(plan_ids),
         )
+        active = {c.id: c for c in campaigns_}
         members_ = [
             _with_plan_changes(
                 attrs.evolve(
-                    member, id=f"{pid}-m{i}", plan_id=plan, campaign_id=c, staff_user_id=s
+                    member,
+                    id=f"{pid}-m{i}",
+                    plan_id=plan,
+                    # Only an Active campaign takes a sign-up: attributed when it was.
+                    campaign_id=c if c and active[c].is_active_at(member.created_at) else None,
+                    staff_user_id=s,
                 ),
                 moves,
                 plans,
@@ -672,7 +678,7 @@ def _practice_referral(
         account_holder=draw(patients()),
         start_date=at.date(),
         at=at,
-        campaign_id=draw(_optional_id(campaigns_)),
+        campaign_id=draw(_optional_id([c for c in campaigns_ if c.is_active_at(at)])),
         staff_user_id=draw(_optional_id(staff)),
         referring_member_id=None if referrer is None else referrer.id,
     )
