@@ -428,6 +428,8 @@ class TestSubscriptionsHtml:
     """The subscription figures show as one table, the churn goal when there is one."""
 
     def test_every_figure_in_order(self) -> None:
+        """Every figure in the text's order, signed movements, the churn goal for October
+        (a whole month: 5.00 %), and the notebook repr is the same HTML."""
         m = subscription_metrics(
             store(), practices="syd", date_range="last_month", now=DEMO_NOW, targets=DEMO_TARGETS
         )
@@ -463,6 +465,7 @@ class TestSubscriptionsHtml:
         assert set(page.tags) <= TAGS
 
     def test_no_goal_row_without_a_goal(self) -> None:
+        """Without a churn goal the goal row is left out."""
         m = subscription_metrics(store(), practices="syd", now=DEMO_NOW, targets=Goals())
         assert "Logo churn goal (at most)" not in [r[0] for r in parsed(m).cells()]
 

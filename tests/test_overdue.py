@@ -84,7 +84,7 @@ class TestUnpaidCharges:
     def test_each_date_is_owed_at_the_plan_of_its_day(self) -> None:
         """Failed on 10 April on Gold (30), moved to Platinum (50) on 20 April while
         Failed: on 15 June April is owed at 30, May and June at 50, as the billing
-        statement prices them; without the earlier plan the call says which is needed."""
+        statement prices them."""
         platinum = attrs.evolve(PLAN, id="platinum", name="Platinum", price=aud("50"))
         member = _member(fail_at=datetime(2026, 4, 10, 2, tzinfo=UTC))
         member = member.change_plan("platinum", at=datetime(2026, 4, 20, tzinfo=UTC))
@@ -101,9 +101,13 @@ class TestUnpaidCharges:
         assert all(priced[c.due_date] == c.amount for c in charges)
         owed = amount_overdue(member, platinum, at=at, timezone=SYDNEY, membership_plans=plans)
         assert owed == aud("130")
-        with pytest.raises(InvalidValue) as caught:
-            unpaid_charges(member, platinum, at=at, timezone=SYDNEY)
-        assert caught.value.field == "plans"
+        # Without the earlier plan, or when it bills on another cycle, the plan at `at`.
+        alone = unpaid_charges(member, platinum, at=at, timezone=SYDNEY)
+        assert [c.amount for c in alone] == [aud("50")] * 3
+        annual = attrs.evolve(PLAN, billing_cycle=BillingCycle.ANNUALLY)
+        other = {"gold": annual, "platinum": platinum}
+        crossed = unpaid_charges(member, platinum, at=at, timezone=SYDNEY, membership_plans=other)
+        assert [c.amount for c in crossed] == [aud("50")] * 3
 
     def test_a_grace_period_delays_the_amount_overdue(self) -> None:
         """Two days after failing, a three-day grace period leaves nothing overdue yet."""

@@ -595,6 +595,7 @@ class TestMemberBoundaries:
         }
 
     def test_counting_plans_need_counting_at(self) -> None:
+        """counting_plans without counting_at raises InvalidValue naming counting_at."""
         with pytest.raises(InvalidValue) as caught:
             MemberQuery(counting_plans={"gold"})
         assert caught.value.field == "counting_at"

@@ -391,9 +391,13 @@ def due_and_unpaid(ds: sps.Dataset, practice_id: str, at: datetime) -> Money:
     plans = {p.id: p for p in ds.membership_plans}
     for m in ds.members:
         if m.practice_id == practice_id:
-            plan = plans[m.plan_id]
-            owed = failed_membership_charges(m, plan, at, practice.timezone)
-            total += plan.price * len(owed)
+            then = [c.to_plan for c in m.plan_changes if c.at <= at]
+            plan = plans[then[-1] if then else m.first_plan_id]  # the plan at `at`
+            for due in failed_membership_charges(m, plan, at, practice.timezone):
+                # Each date at the plan in force as its local day starts.
+                start = local_midnight(due, practice.timezone)
+                earlier = [c.to_plan for c in m.plan_changes if c.at < start]
+                total += plans[earlier[-1] if earlier else m.first_plan_id].price
     return total
 
 
@@ -1103,6 +1107,35 @@ class TestWeeklyCheckProperties:
 
 class TestAgedReceivables:
     """The worked example: rows, days past due in practice time, buckets and totals."""
+
+    def test_a_member_who_moved_to_another_cycle_is_still_listed(self) -> None:
+        """A Failed member who moved from a monthly plan to an annual one (billing refuses
+        that move; a store keeps it) does not stop the reports: what they owe is priced at
+        the plan of `at`."""
+        monthly = MembershipPlan("m", "p", "Monthly", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+        annual = MembershipPlan("y", "p", "Annual", Money.of("300", "AUD"), BillingCycle.ANNUALLY)
+        jan = datetime(2026, 1, 1, tzinfo=UTC)
+        member = (
+            Member.enrol(
+                id="a",
+                practice_id="p",
+                plan_id="m",
+                account_holder=Patient("h", "Ada"),
+                start_date=jan.date(),
+                at=jan,
+            )
+            .activate(at=jan)
+            .change_plan("y", at=jan + timedelta(days=40))
+            .fail(at=jan + timedelta(days=63))
+        )
+        store = InMemoryStore.from_objects(
+            [Practice("p", "P", "UTC", "AUD"), monthly, annual, member]
+        )
+        at = datetime(2026, 4, 1, tzinfo=UTC)
+        rows = aged_receivables(store, at=at).rows
+        assert [(r.due_date, r.amount) for r in rows] == [(date(2026, 1, 1), annual.price)]
+        listed = membership_list(store, as_of=at).rows
+        assert [(r.member_id, r.amount_overdue) for r in listed] == [("a", annual.price)]
 
     def test_rows_and_buckets(self, bondi: InMemoryStore) -> None:
         """36 days (31-60), 5 days twice (1-30), and pp4's instalment due today (Current)."""

@@ -6,7 +6,7 @@ import bisect
 import itertools
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import attrs
 
@@ -65,14 +65,15 @@ MEMBERSHIP_LIFECYCLE: Lifecycle[MembershipStatus] = Lifecycle(
 COUNTING_STATUSES: frozenset[MembershipStatus] = frozenset({_M.ACTIVE, _M.FAILED})
 
 
-class CountingSpan(NamedTuple):
+@attrs.frozen
+class CountingSpan:
     """An interval in which a member counts toward recurring revenue on one plan: they
     count on ``plan_id`` at boundary ``B`` exactly when ``start < B <= end`` (``end`` is
     ``None`` while they still do)."""
 
     plan_id: str
     start: datetime
-    end: datetime | None
+    end: datetime | None = None
 
 
 def _patients(value: Any) -> tuple[Patient, ...]:

@@ -22,13 +22,12 @@ from datetime import date, datetime, timedelta
 
 import attrs
 
-from smilepass_core.domain.billing import plan_on
 from smilepass_core.domain.members import Member, MembershipStatus
 from smilepass_core.domain.payment_plans import Instalment, PaymentPlan
 from smilepass_core.domain.practices import MembershipPlan
 from smilepass_core.errors import InvalidValue
 from smilepass_core.money import Money
-from smilepass_core.periods import as_instant, local_day
+from smilepass_core.periods import as_instant, local_day, local_midnight
 
 __all__ = [
     "DueCharge",
@@ -148,12 +147,10 @@ def unpaid_charges(
       on or before the day it failed) and every billing date after it up to today,
       each at the price of the plan in force as its day starts, as
       :func:`~smilepass_core.domain.billing.billing_statement` prices it
-      (``membership_plan`` is the plan at ``at``; a member who changed plan needs the
-      others in ``membership_plans``). The dates follow the cycle from the contract's
-      start date, computed from the anchor.
-
-    Raises:
-        InvalidValue: a plan the member was on is not in ``membership_plans``.
+      (``membership_plan`` is the plan at ``at``; the earlier ones are read from
+      ``membership_plans``). A date whose plan is not given, or bills on another cycle
+      than ``membership_plan``, is priced at ``membership_plan``. The dates follow the
+      cycle from the contract's start date, computed from the anchor.
     """
     today = local_day(at, timezone)
     charges: list[DueCharge] = []
@@ -173,9 +170,26 @@ def unpaid_charges(
                     dates.append(due)
                 k += 1
             for due in dates or [failed_on]:
-                then = plan_on(member, membership_plan, membership_plans, due, timezone)
-                charges.append(DueCharge(("member", member.id), due, then.price))
+                price = _price_on(member, membership_plan, membership_plans, due, timezone)
+                charges.append(DueCharge(("member", member.id), due, price))
     return tuple(sorted(charges, key=lambda c: (c.due_date, c.source, c.instalment or 0)))
+
+
+def _price_on(
+    member: Member,
+    plan: MembershipPlan,
+    plans: Mapping[str, MembershipPlan] | None,
+    day: date,
+    timezone: str,
+) -> Money:
+    """The price billing date ``day`` is owed at: the plan in force as its local day
+    starts, when ``plans`` has it and it bills on ``plan``'s cycle; else ``plan``'s."""
+    if not member.plan_changes:
+        return plan.price
+    then = (plans or {}).get(member.plan_before(local_midnight(day, timezone)))
+    if then is None or then.billing_cycle is not plan.billing_cycle:
+        return plan.price
+    return then.price
 
 
 def amount_overdue(

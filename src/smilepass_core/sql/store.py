@@ -13,7 +13,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -535,9 +535,7 @@ class _Members(_Repository[Member, MemberQuery]):
         """How many members match; the dashboard's Active and retained counts (practices
         and boundaries only) count Active spans, which the indexes answer directly."""
         a, b = query.active_at, query.retained_until
-        if a is None or query != MemberQuery(
-            practices=query.practices, active_at=a, retained_until=b
-        ):
+        if a is None or query.form() not in _SPAN_FORMS:
             return super().count(query)
         first = SPANS.alias("a")
         statement = sa.select(sa.func.count()).select_from(first).where(_span_at(first, a))
@@ -601,6 +599,10 @@ def _changed_in(members: Any, span: Any) -> Any:
             for t in (_HISTORY, _PLAN_CHANGES)
         )
     )
+
+
+#: The member counts answered from the Active spans: Active at, and retained.
+_SPAN_FORMS: Final = (frozenset({"active_at"}), frozenset({"active_at", "retained_until"}))
 
 
 def _span_at(spans: Any, boundary: Any) -> Any:

@@ -1161,6 +1161,8 @@ class _Call:
         """The answer as the contract compares it (ids for objects, zero totals left out)."""
         if self.read.endswith(".total"):
             return _nonzero(self.answer)
+        if self.read.endswith(".committed_totals"):
+            return [_nonzero(bucket) for bucket in self.answer]
         if isinstance(self.answer, list | tuple):
             return [getattr(o, "id", o) for o in self.answer]
         return getattr(self.answer, "id", self.answer)
@@ -1204,7 +1206,9 @@ class _Recording:
             repository = getattr(store, name, None)
             if repository is None:
                 repository = getattr(fallback, name)
-            model = getattr(like, name, None) or getattr(fallback, name)
+            model = getattr(like, name, None)
+            if model is None:
+                model = getattr(fallback, name)
             hidden = frozenset(m for m in BATCHED_READS if not hasattr(model, m))
             setattr(self, name, _RecordingRepository(name, repository, calls, hidden))
 
