@@ -1611,7 +1611,7 @@ class TestProperties:
                 payment(
                     f"other-pay{i}",
                     "7",
-                    data.draw(when),
+                    max(data.draw(when), member.created_at),  # not before the enrolment
                     member=member.id,
                     practice_id="other",
                     currency=other.currency,

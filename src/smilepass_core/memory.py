@@ -63,6 +63,7 @@ from smilepass_core.domain import (
     check_successor,
     check_version,
 )
+from smilepass_core.domain.billing import check_charge_dates
 from smilepass_core.errors import (
     ConflictingPayment,
     CurrencyMismatch,
@@ -737,6 +738,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
         _same_currency(self._practice(obj), obj.amount, "amount")
         if obj.member_id is not None:
             self._require(store.members, obj.member_id, obj.practice_id, "member_id")
+            check_charge_dates(store.members._items[obj.member_id], obj)
         else:
             self._require(
                 store.payment_plans, obj.payment_plan_id, obj.practice_id, "payment_plan_id"

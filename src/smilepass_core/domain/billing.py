@@ -502,6 +502,43 @@ def _escalation(
 # -- ledger rules ---------------------------------------------------------------------------
 
 
+def check_charge_dates(member: Member, charge: Payment) -> None:
+    """Raise unless a membership charge of ``member`` (succeeded or failed) falls on or
+    after the enrolment and not after the cancellation; anything else (a refund, another
+    source's entry) passes. The stores run it on every ledger ``add``.
+
+    Raises:
+        RuleViolation: ``charge_before_enrolment`` or ``charge_after_cancel``.
+    """
+    if charge.member_id == member.id:
+        check_charge_window(
+            charge, member.created_at, member.first_entered(MembershipStatus.CANCELLED)
+        )
+
+
+def check_charge_window(charge: Payment, enrolled: datetime, cancelled: datetime | None) -> None:
+    """:func:`check_charge_dates` from the member's enrolment and cancellation instants
+    (``None``: never cancelled), as a store reads them."""
+    if charge.kind is not PaymentKind.CHARGE or charge.member_id is None:
+        return
+    if charge.at < enrolled:
+        raise RuleViolation(
+            "charge_before_enrolment",
+            f"charge {charge.id} at {charge.at.isoformat()} is before member "
+            f"{charge.member_id} was enrolled ({enrolled.isoformat()})",
+            field="at",
+            payment_id=charge.id,
+        )
+    if cancelled is not None and charge.at > cancelled:
+        raise RuleViolation(
+            "charge_after_cancel",
+            f"charge {charge.id} at {charge.at.isoformat()} is after member "
+            f"{charge.member_id} was cancelled ({cancelled.isoformat()}): no further charges",
+            field="at",
+            payment_id=charge.id,
+        )
+
+
 def check_membership_charge(
     member: Member,
     plan: MembershipPlan,
@@ -532,23 +569,7 @@ def check_membership_charge(
     """
     if charge.kind is not PaymentKind.CHARGE or charge.member_id != member.id:
         return
-    if charge.at < member.created_at:
-        raise RuleViolation(
-            "charge_before_enrolment",
-            f"charge {charge.id} at {charge.at.isoformat()} is before member {member.id} "
-            f"was enrolled ({member.created_at.isoformat()})",
-            field="at",
-            payment_id=charge.id,
-        )
-    cancelled = member.first_entered(MembershipStatus.CANCELLED)
-    if cancelled is not None and charge.at > cancelled:
-        raise RuleViolation(
-            "charge_after_cancel",
-            f"charge {charge.id} at {charge.at.isoformat()} is after member {member.id} "
-            f"was cancelled ({cancelled.isoformat()}): no further charges",
-            field="at",
-            payment_id=charge.id,
-        )
+    check_charge_dates(member, charge)
     grants = tuple(discounts)
     if not grants and not member.plan_changes and charge.amount == plan.price:
         return

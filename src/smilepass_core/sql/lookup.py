@@ -16,7 +16,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from smilepass_core.domain import Payment
+from smilepass_core.domain import MembershipStatus, Payment
 from smilepass_core.sql import codec
 from smilepass_core.sql.schema import UtcInstant, layouts, metadata
 
@@ -89,6 +89,7 @@ class Lookup:
         self.conn = conn
         self._known: dict[tuple[str, str], str | None] = {}
         self._statuses: dict[tuple[str, datetime], str | None] = {}
+        self._windows: dict[str, tuple[datetime, datetime | None] | None] = {}
 
     def prefetch(
         self,
@@ -142,6 +143,24 @@ class Lookup:
     def staged(self, name: str, id: str) -> Any:
         """An object this write stages in table ``name`` (a load's), else ``None``."""
         return None
+
+    def member_window(self, member_id: str) -> tuple[datetime, datetime | None] | None:
+        """A kept member's enrolment and first cancellation instants (``None`` when never
+        cancelled); ``None`` when there is no such member. Read once per member."""
+        if member_id not in self._windows:
+            members = layouts["members"].table
+            h = layouts["members"].children["history"].table
+            cancelled = (
+                sa.select(sa.func.min(h.c.at))
+                .where(h.c.member_id == members.c.id, h.c.to_status == "cancelled")
+                .scalar_subquery()
+            )
+            statement = sa.select(members.c.created_at, cancelled.label("cancelled")).where(
+                members.c.id == member_id
+            )
+            row = self.conn.execute(statement).one_or_none()
+            self._windows[member_id] = None if row is None else (row[0], row[1])
+        return self._windows[member_id]
 
     def currency(self, practice_id: str) -> str | None:
         """The currency of a kept practice; ``None`` when there is none."""
@@ -234,6 +253,8 @@ class Batch(Lookup):
         self._added[(name, obj.id)] = obj.id if name == "practices" else obj.practice_id
         if name == "campaigns":
             self._campaigns[obj.id] = obj
+        if name == "members":  # its charges in this load are checked against it
+            self._windows[obj.id] = (obj.created_at, obj.first_entered(MembershipStatus.CANCELLED))
         if name == "practices":
             self._known[(CURRENCY, obj.id)] = obj.currency
         if isinstance(obj, Payment):

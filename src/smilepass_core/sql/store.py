@@ -39,6 +39,7 @@ from smilepass_core.domain import (
     check_successor,
     check_version,
 )
+from smilepass_core.domain.billing import check_charge_window
 from smilepass_core.errors import (
     ConflictingPayment,
     CurrencyMismatch,
@@ -754,6 +755,10 @@ class _Payments(_Repository[Payment, PaymentQuery]):
 
     def _check(self, look: Lookup, obj: Payment) -> None:
         super()._check(look, obj)  # exactly one of member_id and payment_plan_id is set
+        if obj.kind is PaymentKind.CHARGE and obj.member_id is not None:
+            window = look.member_window(obj.member_id)
+            if window is not None:  # a missing member was refused by the reference check
+                check_charge_window(obj, *window)
         if obj.kind is PaymentKind.REFUND:
             # Locking the source: two refunds at once must not both pass the check.
             check_refund(look.payments_of(obj.source, lock=True), obj)

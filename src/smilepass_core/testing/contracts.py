@@ -54,6 +54,7 @@ from smilepass_core.domain import (
     Campaign,
     Member,
     MembershipPlan,
+    MembershipStatus,
     Patient,
     Payment,
     PaymentKind,
@@ -992,6 +993,68 @@ class _PaymentChecks(_Contract):
             with pytest.raises(NotFound):
                 repo.get(refund.id)
 
+    def test_charges_only_between_enrolment_and_cancellation(self) -> None:
+        """A membership charge (succeeded or failed) before the member's enrolment or after
+        their cancellation is refused (``charge_before_enrolment``,
+        ``charge_after_cancel``) and not kept; one at the enrolment or the cancellation
+        instant is kept, and a refund after the cancellation too."""
+        store = self.make_store()
+        payments = self._needs(store, "payments")
+        t0 = sps.DATASET_START
+        member = (
+            Member.enrol(
+                id="kit-m",
+                practice_id="kit-p",
+                plan_id="kit-plan",
+                account_holder=Patient("kit-pt", "Ada Lovelace"),
+                start_date=t0.date(),
+                at=t0,
+            )
+            .activate(at=t0)
+            .cancel(at=t0 + timedelta(days=10))
+        )
+        plan = MembershipPlan(
+            "kit-plan", "kit-p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY
+        )
+        for name, obj in (
+            ("practices", Practice("kit-p", "Kit Dental", "UTC", "AUD")),
+            ("membership_plans", plan),
+            ("members", member),
+        ):
+            _repository(store, name).add(obj)
+
+        def entry(id: str, at: datetime, kind: PaymentKind, outcome: PaymentOutcome) -> Payment:
+            return Payment(id, "kit-p", plan.price, kind, outcome, at, member_id="kit-m")
+
+        ok, failed = PaymentOutcome.SUCCEEDED, PaymentOutcome.FAILED
+        charge = PaymentKind.CHARGE
+        end = t0 + timedelta(days=10)
+        for kept in (entry("kit-1", t0, charge, ok), entry("kit-2", end, charge, failed)):
+            payments.add(kept)
+        payments.add(entry("kit-3", end + timedelta(days=1), PaymentKind.REFUND, ok))
+        for refused, expected in (
+            (entry("kit-4", t0 - timedelta(seconds=1), charge, ok), "charge_before_enrolment"),
+            (entry("kit-5", end + timedelta(seconds=1), charge, ok), "charge_after_cancel"),
+            (entry("kit-6", end + timedelta(days=2), charge, failed), "charge_after_cancel"),
+        ):
+            try:
+                payments.add(refused)
+            except RuleViolation as error:
+                if error.rule != expected:
+                    raise ContractViolation(
+                        "payments.add of a charge out of the membership",
+                        refused.id,
+                        rule,
+                        error.rule,
+                    ) from error
+            else:
+                raise ContractViolation(
+                    "payments.add of a charge out of the membership", refused.id, expected, "kept"
+                )
+            with contextlib.suppress(NotFound):
+                payments.get(refused.id)
+                raise ContractViolation("a refused charge", refused.id, "not kept", "kept")
+
     @_budgeted
     @KIT_SETTINGS
     @given(data=st.data(), dataset=sps.datasets())
@@ -1321,8 +1384,16 @@ class StoreComparison(RuleBasedStateMachine):
             return
         to = data.draw(st.sampled_from(targets), label="to")
         # After its last status change and its last plan change (a cancel before a
-        # recorded plan change is refused).
+        # recorded plan change is refused), and a cancel after its last charge, recorded
+        # or still to come (no charge may follow a cancellation).
         last = max([c.at for c in member.history] + [c.at for c in member.plan_changes])
+        if to is MembershipStatus.CANCELLED and self.dataset is not None:
+            charges = [
+                p.at
+                for p in self.dataset.payments
+                if p.member_id == member.id and p.kind is PaymentKind.CHARGE
+            ]
+            last = max([last, *charges])
         later = last + timedelta(seconds=data.draw(st.integers(0, 10**7)))
         moved = member.transition(to, at=later, reason="contract")
         self.reference.members.save(moved)

@@ -35,6 +35,7 @@ from smilepass_core import (
     StaffUser,
 )
 from smilepass_core.domain import check_refund, check_successor, check_version
+from smilepass_core.domain.billing import check_charge_dates
 from smilepass_core.money import per_currency
 from smilepass_core.queries import apply_order
 
@@ -164,6 +165,9 @@ class Payments(Table):
             if recorded == payment:
                 return
             raise ConflictingPayment(payment.id)
+        member = self.store.members.rows.get(payment.member_id) if payment.member_id else None
+        if member is not None:  # a charge falls between the enrolment and the cancellation
+            check_charge_dates(member, payment)
         check_refund(self.rows.values(), payment)  # entries of other sources are ignored
         self.rows[payment.id] = payment
         self.versions[payment.id] = 1

@@ -629,7 +629,14 @@ def _member_ledger(
     events.sort()
     net: dict[str, int] = {}
     ledger = []
+    by_id = {m.id: m for m in members_}
     for n, (at, member_id, what, minor) in enumerate(events):
+        member = by_id[member_id]
+        cancelled = member.first_entered(MembershipStatus.CANCELLED)
+        if what != "refund" and (
+            at < member.created_at or (cancelled is not None and at > cancelled)
+        ):
+            continue  # a charge falls between the enrolment and the cancellation
         if what == "refund":
             paid = sorted(m for m, collected in net.items() if collected > 0)
             if net.get(member_id, 0) == 0 and paid:  # refund someone who has paid
