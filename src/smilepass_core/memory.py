@@ -63,7 +63,7 @@ from smilepass_core.domain import (
     check_successor,
     check_version,
 )
-from smilepass_core.domain.billing import check_charge_dates
+from smilepass_core.domain.billing import check_cancel_after_charges, check_charge_dates
 from smilepass_core.errors import (
     ConflictingPayment,
     CurrencyMismatch,
@@ -443,6 +443,9 @@ class _Members(_Repository[Member, MemberQuery]):
             store.campaigns._items[obj.campaign_id].check_sign_up(
                 obj.created_at, subject=f"member {obj.id}"
             )
+        ledger = store.payments
+        recorded = ledger._by_source.get(("member", obj.id), ())
+        check_cancel_after_charges(obj, (ledger._items[i] for i in recorded))
 
     def _entries(self, m: Member) -> Iterator[tuple[defaultdict[str, Timeline], datetime]]:
         for change in m.history:

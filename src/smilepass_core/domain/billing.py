@@ -516,6 +516,34 @@ def check_charge_dates(member: Member, charge: Payment) -> None:
         )
 
 
+def check_cancel_after_charges(member: Member, ledger: Iterable[Payment]) -> None:
+    """Raise unless ``member``'s cancellation, when it has one, is at or after each of its
+    membership charges in ``ledger`` (entries of other sources are ignored): a member
+    cannot be cancelled back to before a charge already recorded.
+
+    Raises:
+        RuleViolation: ``charge_after_cancel``, field ``history``, naming the latest charge.
+    """
+    cancelled = member.first_entered(MembershipStatus.CANCELLED)
+    if cancelled is None:
+        return
+    later = [
+        p
+        for p in ledger
+        if p.member_id == member.id and p.kind is PaymentKind.CHARGE and p.at > cancelled
+    ]
+    if later:
+        last = max(later, key=lambda p: (p.at, p.id))
+        raise RuleViolation(
+            "charge_after_cancel",
+            f"member {member.id} cancelled at {cancelled.isoformat()}, before charge "
+            f"{last.id} already recorded at {last.at.isoformat()}: no charge may follow a "
+            "cancellation",
+            field="history",
+            payment_id=last.id,
+        )
+
+
 def check_charge_window(charge: Payment, enrolled: datetime, cancelled: datetime | None) -> None:
     """:func:`check_charge_dates` from the member's enrolment and cancellation instants
     (``None``: never cancelled), as a store reads them."""

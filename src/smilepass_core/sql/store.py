@@ -39,7 +39,7 @@ from smilepass_core.domain import (
     check_successor,
     check_version,
 )
-from smilepass_core.domain.billing import check_charge_window
+from smilepass_core.domain.billing import check_cancel_after_charges, check_charge_window
 from smilepass_core.errors import (
     ConflictingPayment,
     CurrencyMismatch,
@@ -474,6 +474,8 @@ class _Members(_Repository[Member, MemberQuery]):
         for plan_id in _earlier_plans(obj):
             _require(look, "membership_plans", plan_id, obj.practice_id, "plan_changes")
         _check_sign_up(look, obj.campaign_id, obj.created_at, f"member {obj.id}")
+        if obj.first_entered(MembershipStatus.CANCELLED) is not None:
+            check_cancel_after_charges(obj, look.payments_of(("member", obj.id)))
 
     @property
     def _tables(self) -> list[sa.Table]:

@@ -1054,6 +1054,31 @@ class _PaymentChecks(_Contract):
             with contextlib.suppress(NotFound):
                 payments.get(refused.id)
                 raise ContractViolation("a refused charge", refused.id, "not kept", "kept")
+        if "members" not in self.repositories:
+            return
+        # Nor the other way round: a save that cancels before a charge already recorded.
+        active = attrs.evolve(member, id="kit-m2", history=member.history[:2])
+        members = _repository(store, "members")
+        members.add(active)
+        payments.add(
+            attrs.evolve(entry("kit-7", t0 + timedelta(days=5), charge, ok), member_id="kit-m2")
+        )
+        try:
+            members.save(active.cancel(at=t0 + timedelta(days=3)))
+        except RuleViolation as error:
+            if error.rule != "charge_after_cancel":
+                raise ContractViolation(
+                    "members.save cancelling before a recorded charge",
+                    "kit-m2",
+                    "charge_after_cancel",
+                    error.rule,
+                ) from error
+        else:
+            raise ContractViolation(
+                "members.save cancelling before a recorded charge", "kit-m2", "refused", "kept"
+            )
+        if members.get("kit-m2") != active:
+            raise ContractViolation("a refused save", "kit-m2", active, members.get("kit-m2"))
 
     @_budgeted
     @KIT_SETTINGS

@@ -35,7 +35,7 @@ from smilepass_core import (
     StaffUser,
 )
 from smilepass_core.domain import check_refund, check_successor, check_version
-from smilepass_core.domain.billing import check_charge_dates
+from smilepass_core.domain.billing import check_cancel_after_charges, check_charge_dates
 from smilepass_core.money import per_currency
 from smilepass_core.queries import apply_order
 
@@ -108,8 +108,10 @@ class Members(Table):
         super().add(obj)
 
     def save(self, obj: Any, *, expected_version: int | None = None) -> None:
-        """Replace the member (see :meth:`Table.save`), its campaign checked as in add."""
+        """Replace the member (see :meth:`Table.save`), its campaign checked as in add;
+        raises RuleViolation for a cancellation before a charge already recorded."""
         _sign_up(self.store, obj)
+        check_cancel_after_charges(obj, self.store.payments.rows.values())
         super().save(obj, expected_version=expected_version)
 
     def matches(self, query: Any, member: Any) -> bool:
