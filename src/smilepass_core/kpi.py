@@ -17,7 +17,7 @@ The calculator only reads through the repository protocols (``count``, ``find``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -638,8 +638,25 @@ def _practice_figures(
     ]
     inside = [w for w in windows if w is not None]  # consecutive: they tile the range
     edges = [inside[0].start, *(w.end for w in inside)] if inside else []
-    counts = iter(_series_reads(members, "first_activated_counts", scope, edges, inside))
-    totals = iter(_series_reads(store.payment_plans, "committed_totals", scope, edges, inside))
+    plans = store.payment_plans
+    counts = iter(
+        _series_reads(
+            getattr(members, "first_activated_counts", None),
+            lambda w: members.count(MemberQuery(practices=scope, first_activated_in=w)),
+            scope,
+            edges,
+            inside,
+        )
+    )
+    totals = iter(
+        _series_reads(
+            getattr(plans, "committed_totals", None),
+            lambda w: plans.total(PaymentPlanQuery(practices=scope, committed_in=w)),
+            scope,
+            edges,
+            inside,
+        )
+    )
     zero = Money.zero(practice.currency)
     new_members = tuple(
         SeriesPoint(
@@ -676,25 +693,20 @@ def _practice_figures(
 
 
 def _series_reads(
-    repository: Any,
-    batched: str,
+    batched: Callable[..., Sequence[Any]] | None,
+    one: Callable[[DateRange], Any],
     scope: frozenset[str],
     edges: list[datetime],
     windows: list[DateRange],
 ) -> list[Any]:
-    """A series' values over consecutive ``windows``: one batched read when the repository
-    offers it (``first_activated_counts``, ``committed_totals``: docs/repositories.md),
-    else one ``count`` or ``total`` per window."""
+    """A series' values over consecutive ``windows``: one ``batched`` read when the
+    repository offers it (``first_activated_counts``, ``committed_totals``:
+    docs/repositories.md), else ``one`` read per window."""
     if not windows:
         return []
-    read = getattr(repository, batched, None)
-    if read is not None:
-        return list(read(practices=scope, edges=edges))
-    if batched == "first_activated_counts":
-        return [
-            repository.count(MemberQuery(practices=scope, first_activated_in=w)) for w in windows
-        ]
-    return [repository.total(PaymentPlanQuery(practices=scope, committed_in=w)) for w in windows]
+    if batched is not None:
+        return list(batched(practices=scope, edges=edges))
+    return [one(w) for w in windows]
 
 
 def _only(totals: Mapping[str, Money], currency: str) -> Money:
