@@ -34,6 +34,7 @@ from smilepass_core.domain.billing import (
     DunningStep,
     billing_dates,
     billing_statement,
+    check_charge_dates,
     check_membership_charge,
     dunning_actions,
 )
@@ -380,6 +381,17 @@ class TestLedgerRules:
         with pytest.raises(RuleViolation) as caught:
             self._check(charge, earlier=[_charge("c0", _local(date(2026, 1, 28), 10))])
         assert caught.value.rule == rule
+
+    def test_the_stores_date_rules_read_only_the_members_own_charges(self) -> None:
+        """check_charge_dates (what the stores run) refuses the member's own charge before
+        enrolment, and lets through another member's charge or a refund at that instant."""
+        member = _member(date(2026, 1, 28))
+        early = _local(date(2026, 1, 27))
+        with pytest.raises(RuleViolation) as caught:
+            check_charge_dates(member, _charge("c", early))
+        assert caught.value.rule == "charge_before_enrolment"
+        check_charge_dates(member, attrs.evolve(_charge("c", early), member_id="someone-else"))
+        check_charge_dates(member, _refund("r", early))
 
     def test_the_amount_refusal_names_what_was_expected(self) -> None:
         """Two charges unpaid (January's and February's): the price or the AUD 60.00 owed."""
