@@ -241,6 +241,10 @@ def _build(data: st.DataObject, dataset: sps.Dataset) -> Built:
         store.payments.add(p)
     members = {m.id: m for m in dataset.members}
     ids = sorted(members)
+    charges_of: dict[str, list[Payment]] = {}
+    for p in charges:
+        if p.member_id is not None:
+            charges_of.setdefault(p.member_id, []).append(p)
     for _ in range(data.draw(st.integers(0, 6), label="moves") if ids else 0):
         member = members[data.draw(st.sampled_from(ids), label="member")]
         gap = timedelta(seconds=data.draw(st.integers(0, 60 * 86400), label="gap"))
@@ -257,6 +261,9 @@ def _build(data: st.DataObject, dataset: sps.Dataset) -> Built:
             if not targets:
                 continue
             to = data.draw(st.sampled_from(targets), label="to")
+            if to is _M.CANCELLED:  # no charge may follow a cancellation
+                charges = [p.at for p in charges_of.get(member.id, ())]
+                at = max([at, *charges])
             moved = member.transition(to, at=at, reason="moved in test")
         store.members.save(moved)
         members[moved.id] = moved
