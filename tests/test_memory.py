@@ -1241,7 +1241,9 @@ class TestStaleWrites:
         assert store.members.get(member.id) == member
         targets = sorted(MEMBERSHIP_LIFECYCLE.allowed(member.status), key=lambda s: s.value)
         if targets:
-            later = member.transition(targets[0], at=_last_change(member) + DAY, reason="t")
+            charges = [p.at for p in dataset.payments if p.member_id == member.id]
+            at = max([_last_change(member), *charges]) + DAY  # after its charges: a cancel may
+            later = member.transition(targets[0], at=at, reason="t")
             store.members.save(later)
             assert store.members.get(member.id) == later
 
