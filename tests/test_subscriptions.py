@@ -599,7 +599,7 @@ class TestRevenueCohorts:
                 end = local_midnight(add_units(row.cohort, Unit.MONTH, k + 1), zones[row.practice])
                 expected = sum(
                     (
-                        monthly_amount(plans[m.plan_id])
+                        monthly_amount(plans[_plan_before(m, end)])  # the plan at the month end
                         for m in dataset.members
                         if m.practice_id == row.practice
                         and m.account_holder.id in holders
