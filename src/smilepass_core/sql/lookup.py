@@ -43,18 +43,22 @@ _prefetches: dict[tuple[str, ...], sa.CompoundSelect[Any]] = {}
 CAMPAIGN_AT: Final = "campaign_at"
 
 
-def _campaign_status_at(i: int) -> Any:
-    """The status of the campaign ``id{i}`` at ``at{i}``: its last history row stamped at or
-    before it (the history is kept whole, a window's included)."""
+def _status_at(campaign_id: Any, at: Any) -> sa.Select[Any]:
+    """The status of a campaign at an instant: its last history row stamped at or before
+    it (the history is kept whole, a window's included)."""
     h = layouts["campaigns"].children["history"].table
-    c = layouts["campaigns"].table
     return (
         sa.select(h.c.to_status)
-        .where(h.c.campaign_id == c.c.id, h.c.at <= sa.bindparam(f"at{i}", type_=UtcInstant()))
+        .where(h.c.campaign_id == campaign_id, h.c.at <= at)
         .order_by(h.c.seq.desc())
         .limit(1)
-        .scalar_subquery()
     )
+
+
+def _campaign_status_at(i: int) -> Any:
+    """:func:`_status_at` of the campaign ``id{i}`` at ``at{i}``, for the prefetch."""
+    at = sa.bindparam(f"at{i}", type_=UtcInstant())
+    return _status_at(layouts["campaigns"].table.c.id, at).scalar_subquery()
 
 
 def _column(name: str) -> sa.ColumnElement[Any]:
@@ -121,13 +125,7 @@ class Lookup:
         """The status (its value) of a kept campaign at ``at``; ``None`` before its first
         change. Prefetched with the write's checks, else read here."""
         if (campaign_id, at) not in self._statuses:
-            h = layouts["campaigns"].children["history"].table
-            statement = (
-                sa.select(h.c.to_status)
-                .where(h.c.campaign_id == campaign_id, h.c.at <= at)
-                .order_by(h.c.seq.desc())
-                .limit(1)
-            )
+            statement = _status_at(campaign_id, at)
             self._statuses[(campaign_id, at)] = self.conn.execute(statement).scalar_one_or_none()
         return self._statuses[(campaign_id, at)]
 

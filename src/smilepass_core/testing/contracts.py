@@ -826,23 +826,32 @@ def _check_sign_up(repo: Any, obj: Any, allowed: bool) -> None:
         if repo.get(obj.id) != obj:
             raise ContractViolation("sign-up while the campaign is Active", obj.id, obj, None)
         return
+    _expect_refusal(
+        lambda: repo.add(obj),
+        "campaign_not_active",
+        "sign-up through a campaign not Active",
+        obj.id,
+    )
+    _not_kept(repo, obj.id, "a refused sign-up")
+
+
+def _expect_refusal(write: Callable[[], object], expected: str, what: str, id: str) -> None:
+    """Raise :class:`ContractViolation` unless ``write()`` raises ``RuleViolation`` with
+    rule ``expected``."""
     try:
-        repo.add(obj)
-    except RuleViolation as refused:
-        if refused.rule != "campaign_not_active":
-            raise ContractViolation(
-                "sign-up through a campaign not Active",
-                obj.id,
-                "campaign_not_active",
-                refused.rule,
-            ) from refused
+        write()
+    except RuleViolation as error:
+        if error.rule != expected:
+            raise ContractViolation(what, id, expected, error.rule) from error
     else:
-        raise ContractViolation(
-            "sign-up through a campaign not Active", obj.id, "RuleViolation", "kept"
-        )
+        raise ContractViolation(what, id, expected, "kept")
+
+
+def _not_kept(repo: Any, id: str, what: str) -> None:
+    """Raise :class:`ContractViolation` when ``repo`` holds ``id`` (a refused write kept)."""
     with contextlib.suppress(NotFound):
-        repo.get(obj.id)
-        raise ContractViolation("a refused sign-up", obj.id, "not kept", "kept")
+        repo.get(id)
+        raise ContractViolation(what, id, "not kept", "kept")
 
 
 def _batched(repo: Any, name: str) -> Any:
@@ -1037,23 +1046,13 @@ class _PaymentChecks(_Contract):
             (entry("kit-5", end + timedelta(seconds=1), charge, ok), "charge_after_cancel"),
             (entry("kit-6", end + timedelta(days=2), charge, failed), "charge_after_cancel"),
         ):
-            try:
-                payments.add(refused)
-            except RuleViolation as error:
-                if error.rule != expected:
-                    raise ContractViolation(
-                        "payments.add of a charge out of the membership",
-                        refused.id,
-                        rule,
-                        error.rule,
-                    ) from error
-            else:
-                raise ContractViolation(
-                    "payments.add of a charge out of the membership", refused.id, expected, "kept"
-                )
-            with contextlib.suppress(NotFound):
-                payments.get(refused.id)
-                raise ContractViolation("a refused charge", refused.id, "not kept", "kept")
+            _expect_refusal(
+                functools.partial(payments.add, refused),
+                expected,
+                "payments.add of a charge out of the membership",
+                refused.id,
+            )
+            _not_kept(payments, refused.id, "a refused charge")
         if "members" not in self.repositories:
             return
         # Nor the other way round: a save that cancels before a charge already recorded.
@@ -1063,20 +1062,12 @@ class _PaymentChecks(_Contract):
         payments.add(
             attrs.evolve(entry("kit-7", t0 + timedelta(days=5), charge, ok), member_id="kit-m2")
         )
-        try:
-            members.save(active.cancel(at=t0 + timedelta(days=3)))
-        except RuleViolation as error:
-            if error.rule != "charge_after_cancel":
-                raise ContractViolation(
-                    "members.save cancelling before a recorded charge",
-                    "kit-m2",
-                    "charge_after_cancel",
-                    error.rule,
-                ) from error
-        else:
-            raise ContractViolation(
-                "members.save cancelling before a recorded charge", "kit-m2", "refused", "kept"
-            )
+        _expect_refusal(
+            functools.partial(members.save, active.cancel(at=t0 + timedelta(days=3))),
+            "charge_after_cancel",
+            "members.save cancelling before a recorded charge",
+            "kit-m2",
+        )
         if members.get("kit-m2") != active:
             raise ContractViolation("a refused save", "kit-m2", active, members.get("kit-m2"))
 
