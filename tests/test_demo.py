@@ -212,13 +212,20 @@ class TestPractices:
             assert sum(bool(m.dependents) for m in members) >= 20
 
     def test_members_enrolled_over_eighteen_months(self, data: DemoData) -> None:
-        """Enrolments spread over the 18 months before now, and start dates are local."""
+        """Enrolments spread over the 18 months before now, and start dates are local: the
+        day of enrolment, or for a Pending member the 1st of the next month (so their first
+        charge is not due yet)."""
         first = min(m.created_at for m in data.members)
         assert data.now - timedelta(days=548) <= first < data.now - timedelta(days=450)
         practices = {p.id: p for p in data.practices}
         for member in data.members:
             tz = zone(practices[member.practice_id].timezone)
-            assert member.start_date == member.created_at.astimezone(tz).date()
+            enrolled = member.created_at.astimezone(tz).date()
+            if member.status is MembershipStatus.PENDING:
+                following = (enrolled.replace(day=28) + timedelta(days=4)).replace(day=1)
+                assert member.start_date == following > data.now.astimezone(tz).date()
+            else:
+                assert member.start_date == enrolled
 
     def test_references_point_to_the_same_practice(self, data: DemoData) -> None:
         """Plans, staff users and campaigns a member names belong to the member's practice."""

@@ -1,13 +1,22 @@
 """Unpaid charges and amounts overdue: what a member owes, charge by charge."""
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any, ClassVar
 
 import attrs
 import pytest
 
 from smilepass_core import BillingCycle, Member, MembershipPlan, Money, Patient
-from smilepass_core.domain import Instalment, PaymentPlan, PaymentType
+from smilepass_core.domain import (
+    Instalment,
+    Payment,
+    PaymentKind,
+    PaymentOutcome,
+    PaymentPlan,
+    PaymentType,
+)
 from smilepass_core.domain.billing import billing_statement
 from smilepass_core.domain.overdue import (
     DueCharge,
@@ -59,62 +68,101 @@ def _member(*, fail_at: datetime | None = None) -> Member:
     return member if fail_at is None else member.fail(at=fail_at)
 
 
-class TestUnpaidCharges:
-    """A Failed membership owes the charge that failed and every billing date since."""
+def _charge(id: str, at: datetime, *, ok: bool = True, amount: str = "30") -> Payment:
+    outcome = PaymentOutcome.SUCCEEDED if ok else PaymentOutcome.FAILED
+    return Payment(id, "p1", aud(amount), PaymentKind.CHARGE, outcome, at, member_id="m1")
 
-    def test_an_active_member_owes_nothing(self) -> None:
-        """A member who is not Failed has no unpaid membership charges."""
-        at = datetime(2026, 6, 1, tzinfo=UTC)
-        assert unpaid_charges(_member(), PLAN, at=at, timezone=SYDNEY) == ()
-        assert amount_overdue(_member(), PLAN, at=at, timezone=SYDNEY) is None
+
+#: The January, February and March charges (10th of each month), paid.
+PAID_TO_MARCH = [
+    _charge(f"c{k}", datetime(2026, month, 10, 1, tzinfo=UTC)) for k, month in enumerate((1, 2, 3))
+]
+#: The April charge, failed (noon on 10 April in Sydney).
+APRIL_FAILED = _charge("c-apr", datetime(2026, 4, 10, 2, tzinfo=UTC), ok=False)
+CATALOGUE = {"gold": PLAN}
+
+
+class TestUnpaidCharges:
+    """A membership's unpaid charges are its billing dates due and not settled by the
+    ledger, while Pending, Active or Failed: failed or never attempted alike."""
+
+    def test_a_member_who_paid_everything_owes_nothing(self) -> None:
+        """Every billing date up to 1 April was paid: nothing is unpaid or overdue."""
+        at = datetime(2026, 4, 1, tzinfo=UTC)
+        context = {"membership_plans": CATALOGUE, "payments": PAID_TO_MARCH}
+        assert unpaid_charges(_member(), at=at, timezone=SYDNEY, **context) == ()
+        assert amount_overdue(_member(), at=at, timezone=SYDNEY, **context) is None
 
     def test_the_failed_charge_and_every_later_billing_date_are_owed(self) -> None:
-        """Failed on 10 April (the April charge): April, May and June are owed on 15 June."""
-        member = _member(fail_at=datetime(2026, 4, 10, 2, tzinfo=UTC))
+        """April failed; May and June were never attempted: all three owed on 15 June."""
+        member = _member(fail_at=APRIL_FAILED.at)
         at = datetime(2026, 6, 15, tzinfo=UTC)
-        charges = unpaid_charges(member, PLAN, at=at, timezone=SYDNEY)
+        ledger = [*PAID_TO_MARCH, APRIL_FAILED]
+        charges = unpaid_charges(
+            member, at=at, timezone=SYDNEY, membership_plans=CATALOGUE, payments=ledger
+        )
         assert [c.due_date for c in charges] == [
             date(2026, 4, 10),
             date(2026, 5, 10),
             date(2026, 6, 10),
         ]
         assert all(c.source == ("member", "m1") and c.amount == PLAN.price for c in charges)
-        assert amount_overdue(member, PLAN, at=at, timezone=SYDNEY) == Money.of("90", "AUD")
+        owed = amount_overdue(
+            member, at=at, timezone=SYDNEY, membership_plans=CATALOGUE, payments=ledger
+        )
+        assert owed == aud("90")
+
+    def test_an_active_member_never_charged_owes_every_billing_date(self) -> None:
+        """Nothing in the ledger: an Active member owes January to April on 15 April."""
+        charges = unpaid_charges(
+            _member(),
+            at=datetime(2026, 4, 15, tzinfo=UTC),
+            timezone=SYDNEY,
+            membership_plans=CATALOGUE,
+        )
+        assert [c.due_date.month for c in charges] == [1, 2, 3, 4]
 
     def test_each_date_is_owed_at_the_plan_of_its_day(self) -> None:
         """Failed on 10 April on Gold (30), moved to Platinum (50) on 20 April while
         Failed: on 15 June April is owed at 30, May and June at 50, as the billing
         statement prices them."""
         platinum = attrs.evolve(PLAN, id="platinum", name="Platinum", price=aud("50"))
-        member = _member(fail_at=datetime(2026, 4, 10, 2, tzinfo=UTC))
+        member = _member(fail_at=APRIL_FAILED.at)
         member = member.change_plan("platinum", at=datetime(2026, 4, 20, tzinfo=UTC))
         at = datetime(2026, 6, 15, tzinfo=UTC)
         plans = {p.id: p for p in (PLAN, platinum)}
-        charges = unpaid_charges(member, platinum, at=at, timezone=SYDNEY, membership_plans=plans)
+        ledger = [*PAID_TO_MARCH, APRIL_FAILED]
+        context = {"membership_plans": plans, "payments": ledger}
+        charges = unpaid_charges(member, at=at, timezone=SYDNEY, **context)
         assert [(c.due_date.month, c.amount) for c in charges] == [
             (4, aud("30")),
             (5, aud("50")),
             (6, aud("50")),
         ]
-        statement = billing_statement(member, platinum, [], at=at, timezone=SYDNEY, plans=plans)
-        priced = {c.due_date: c.amount for c in statement.charges}
+        statement = billing_statement(member, platinum, ledger, at=at, timezone=SYDNEY, plans=plans)
+        priced = {c.due_date: c.outstanding for c in statement.charges}
         assert all(priced[c.due_date] == c.amount for c in charges)
-        owed = amount_overdue(member, platinum, at=at, timezone=SYDNEY, membership_plans=plans)
-        assert owed == aud("130")
-        # Without the earlier plan, or when it bills on another cycle, the plan at `at`.
-        alone = unpaid_charges(member, platinum, at=at, timezone=SYDNEY)
-        assert [c.amount for c in alone] == [aud("50")] * 3
-        annual = attrs.evolve(PLAN, billing_cycle=BillingCycle.ANNUALLY)
-        other = {"gold": annual, "platinum": platinum}
-        crossed = unpaid_charges(member, platinum, at=at, timezone=SYDNEY, membership_plans=other)
-        assert [c.amount for c in crossed] == [aud("50")] * 3
+        assert amount_overdue(member, at=at, timezone=SYDNEY, **context) == aud("130")
+
+    def test_a_part_payment_leaves_the_rest_owed(self) -> None:
+        """12.50 of April's 30 paid: 17.50 of it is owed."""
+        part = _charge("c-part", datetime(2026, 4, 11, tzinfo=UTC), amount="12.50")
+        charges = unpaid_charges(
+            _member(),
+            at=datetime(2026, 4, 20, tzinfo=UTC),
+            timezone=SYDNEY,
+            membership_plans=CATALOGUE,
+            payments=[*PAID_TO_MARCH, part],
+        )
+        assert charges == (DueCharge(("member", "m1"), date(2026, 4, 10), aud("17.50")),)
 
     def test_a_grace_period_delays_the_amount_overdue(self) -> None:
         """Two days after failing, a three-day grace period leaves nothing overdue yet."""
-        member = _member(fail_at=datetime(2026, 4, 10, 2, tzinfo=UTC))
+        member = _member(fail_at=APRIL_FAILED.at)
         at = datetime(2026, 4, 12, 2, tzinfo=UTC)
-        assert amount_overdue(member, PLAN, at=at, timezone=SYDNEY, grace_days=3) is None
-        assert amount_overdue(member, PLAN, at=at, timezone=SYDNEY) == Money.of("30", "AUD")
+        context = {"membership_plans": CATALOGUE, "payments": [*PAID_TO_MARCH, APRIL_FAILED]}
+        assert amount_overdue(member, at=at, timezone=SYDNEY, grace_days=3, **context) is None
+        assert amount_overdue(member, at=at, timezone=SYDNEY, **context) == aud("30")
 
     def test_days_past_due_count_whole_local_days(self) -> None:
         """A charge due on 10 April is 0 days past due that day and 5 days on the 15th."""
@@ -124,57 +172,32 @@ class TestUnpaidCharges:
 
     def test_a_billing_date_falling_today_is_owed_from_its_local_midnight(self) -> None:
         """Failed in April: the 10 June charge is owed from Sydney's midnight starting 10 June."""
-        member = _member(fail_at=datetime(2026, 4, 10, 2, tzinfo=UTC))
+        member = _member(fail_at=APRIL_FAILED.at)
         edge = local_midnight(date(2026, 6, 10), SYDNEY)
-        before = unpaid_charges(member, PLAN, at=edge - MICRO, timezone=SYDNEY)
+        context = {"membership_plans": CATALOGUE, "payments": [*PAID_TO_MARCH, APRIL_FAILED]}
+        before = unpaid_charges(member, at=edge - MICRO, timezone=SYDNEY, **context)
         assert [c.due_date for c in before] == [date(2026, 4, 10), date(2026, 5, 10)]
-        charges = unpaid_charges(member, PLAN, at=edge, timezone=SYDNEY)
+        charges = unpaid_charges(member, at=edge, timezone=SYDNEY, **context)
         assert charges == (
             DueCharge(("member", "m1"), date(2026, 4, 10), PLAN.price),
             DueCharge(("member", "m1"), date(2026, 5, 10), PLAN.price),
             DueCharge(("member", "m1"), date(2026, 6, 10), PLAN.price),
         )
 
-    @pytest.mark.parametrize(
-        ("fail_on", "at", "owed"),
-        [
-            (date(2026, 1, 20), date(2026, 1, 25), [date(2026, 1, 10)]),
-            (
-                date(2026, 2, 5),
-                date(2026, 3, 15),
-                [date(2026, 1, 10), date(2026, 2, 10), date(2026, 3, 10)],
-            ),
-        ],
-    )
-    def test_the_charge_that_failed_is_the_last_billing_date_on_or_before_the_failure(
-        self, fail_on: date, at: date, owed: list[date]
-    ) -> None:
-        """Failing between billing dates owes the last billing date before it (the start too)."""
-        member = _member(fail_at=local_midnight(fail_on, SYDNEY) + timedelta(hours=12))
-        charges = unpaid_charges(member, PLAN, at=local_midnight(at, SYDNEY), timezone=SYDNEY)
-        assert [c.due_date for c in charges] == owed
-
-    def test_a_member_failed_before_the_start_date_owes_the_billing_dates_from_the_start(
-        self,
-    ) -> None:
-        """Failed on 20 April, starting 1 May: the failure day alone, then 1 May and 1 June."""
-        enrolled = datetime(2026, 4, 1, tzinfo=UTC)
-        member = Member.enrol(
-            id="m2",
-            practice_id="p1",
-            plan_id="gold",
-            account_holder=Patient("pat2", "Bea"),
-            start_date=date(2026, 5, 1),
-            at=enrolled,
-        ).fail(at=local_midnight(date(2026, 4, 20), SYDNEY) + timedelta(hours=12))
-        early = unpaid_charges(
-            member, PLAN, at=local_midnight(date(2026, 4, 25), SYDNEY), timezone=SYDNEY
+    @pytest.mark.parametrize("later", ["suspend", "cancel"])
+    def test_a_suspended_or_cancelled_membership_is_not_collected(self, later: str) -> None:
+        """Its unpaid charges are Expired or Cancelled invoices: none is listed."""
+        member = getattr(_member(fail_at=APRIL_FAILED.at), later)(
+            at=datetime(2026, 4, 20, tzinfo=UTC)
         )
-        assert early == (DueCharge(("member", "m2"), date(2026, 4, 20), PLAN.price),)
-        later = unpaid_charges(
-            member, PLAN, at=local_midnight(date(2026, 6, 15), SYDNEY), timezone=SYDNEY
+        charges = unpaid_charges(
+            member,
+            at=datetime(2026, 6, 15, tzinfo=UTC),
+            timezone=SYDNEY,
+            membership_plans=CATALOGUE,
+            payments=[*PAID_TO_MARCH, APRIL_FAILED],
         )
-        assert [c.due_date for c in later] == [date(2026, 5, 1), date(2026, 6, 1)]
+        assert charges == ()
 
     @pytest.mark.parametrize("timezone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
     def test_an_instalment_is_owed_from_the_local_midnight_of_its_due_date(
@@ -183,8 +206,8 @@ class TestUnpaidCharges:
         """An instalment due 10 April is owed from the local midnight starting 10 April."""
         plan = _braces()
         edge = local_midnight(date(2026, 4, 10), timezone)
-        assert unpaid_charges(None, None, [plan], at=edge - MICRO, timezone=timezone) == ()
-        assert unpaid_charges(None, None, [plan], at=edge, timezone=timezone) == (
+        assert unpaid_charges(None, [plan], at=edge - MICRO, timezone=timezone) == ()
+        assert unpaid_charges(None, [plan], at=edge, timezone=timezone) == (
             DueCharge(("payment_plan", "pp1"), date(2026, 4, 10), aud("100"), 1),
         )
 
@@ -195,18 +218,25 @@ class TestUnpaidCharges:
         owed = (DueCharge(("payment_plan", "pp1"), date(2026, 4, 10), aud("100"), 1),)
         paid_later = plan.record_payment(at=datetime(2026, 4, 20, tzinfo=UTC))
         cancelled_later = plan.cancel(at=datetime(2026, 4, 20, tzinfo=UTC))
-        assert unpaid_charges(None, None, [paid_later], at=at, timezone=SYDNEY) == owed
-        assert unpaid_charges(None, None, [cancelled_later], at=at, timezone=SYDNEY) == owed
+        assert unpaid_charges(None, [paid_later], at=at, timezone=SYDNEY) == owed
+        assert unpaid_charges(None, [cancelled_later], at=at, timezone=SYDNEY) == owed
 
-    def test_membership_charges_need_both_the_member_and_the_membership_plan(self) -> None:
-        """Without the member or without the membership plan, only instalments are listed."""
-        member = _member(fail_at=datetime(2026, 4, 10, 2, tzinfo=UTC))
+    def test_membership_charges_need_the_membership_plan(self) -> None:
+        """Without the member, only instalments are listed; without the member's plan,
+        InvalidValue names ``membership_plans``."""
+        member = _member(fail_at=APRIL_FAILED.at)
         plan = _braces(first_due=date(2026, 5, 1))
         at = datetime(2026, 5, 15, tzinfo=UTC)
         owed = (DueCharge(("payment_plan", "pp1"), date(2026, 5, 1), aud("100"), 1),)
-        assert unpaid_charges(None, PLAN, [plan], at=at, timezone=SYDNEY) == owed
-        assert unpaid_charges(member, None, [plan], at=at, timezone=SYDNEY) == owed
-        assert len(unpaid_charges(member, PLAN, [plan], at=at, timezone=SYDNEY)) == 3
+        assert unpaid_charges(None, [plan], at=at, timezone=SYDNEY) == owed
+        with pytest.raises(InvalidValue) as caught:
+            unpaid_charges(member, [plan], at=at, timezone=SYDNEY)
+        assert caught.value.field == "membership_plans"
+        ledger = [*PAID_TO_MARCH, APRIL_FAILED]
+        both = unpaid_charges(
+            member, [plan], at=at, timezone=SYDNEY, membership_plans=CATALOGUE, payments=ledger
+        )
+        assert len(both) == 3
 
     def test_charges_are_sorted_by_due_date_then_source_then_instalment(self) -> None:
         """Charges come by due date, then source, then instalment number, whatever the order."""
@@ -216,9 +246,16 @@ class TestUnpaidCharges:
             id="pp0",
             schedule=[Instalment(i.number, date(2026, 4, 10), i.amount) for i in plan.schedule],
         )
-        member = _member(fail_at=datetime(2026, 4, 10, 2, tzinfo=UTC))
+        member = _member(fail_at=APRIL_FAILED.at)
         at = datetime(2026, 5, 20, tzinfo=UTC)
-        charges = unpaid_charges(member, PLAN, [plan, same_day, same_day], at=at, timezone=SYDNEY)
+        charges = unpaid_charges(
+            member,
+            [plan, same_day, same_day],
+            at=at,
+            timezone=SYDNEY,
+            membership_plans=CATALOGUE,
+            payments=[*PAID_TO_MARCH, APRIL_FAILED],
+        )
         assert [(c.due_date.isoformat(), c.source[1], c.instalment) for c in charges] == [
             ("2026-04-10", "m1", None),
             ("2026-04-10", "pp0", 1),
@@ -234,28 +271,35 @@ class TestUnpaidCharges:
 
 
 class TestAmountOverdue:
-    """The amount overdue adds a member's overdue instalments and overdue membership charges."""
+    """The amount overdue adds what is unpaid of a member's overdue invoices."""
 
-    def test_a_failed_membership_is_overdue_from_the_failure_without_grace(self) -> None:
+    CONTEXT: ClassVar[dict[str, Any]] = {
+        "membership_plans": CATALOGUE,
+        "payments": [*PAID_TO_MARCH, APRIL_FAILED],
+    }
+
+    def test_a_failed_charge_is_overdue_from_the_failure_without_grace(self) -> None:
         """With the default grace of 0, the charge is overdue at the very instant it failed."""
-        fail_at = datetime(2026, 4, 10, 2, tzinfo=UTC)
-        member = _member(fail_at=fail_at)
-        assert amount_overdue(member, PLAN, at=fail_at - MICRO, timezone=SYDNEY) is None
-        assert amount_overdue(member, PLAN, at=fail_at, timezone=SYDNEY) == aud("30")
+        member = _member(fail_at=APRIL_FAILED.at)
+        at = APRIL_FAILED.at
+        assert amount_overdue(member, at=at - MICRO, timezone=SYDNEY, **self.CONTEXT) is None
+        assert amount_overdue(member, at=at, timezone=SYDNEY, **self.CONTEXT) == aud("30")
 
     def test_the_grace_period_ends_at_the_local_midnight_grace_days_later(self) -> None:
         """Failed at noon on 10 April in Sydney with 3 grace days: overdue from 13 April
         00:00 local (12 April 14:00 UTC), not 72 hours after the failure."""
-        fail_at = datetime(2026, 4, 10, 2, tzinfo=UTC)
-        member = _member(fail_at=fail_at)
+        member = _member(fail_at=APRIL_FAILED.at)
         edge = datetime(2026, 4, 12, 14, tzinfo=UTC)
         assert edge == local_midnight(date(2026, 4, 13), SYDNEY)
-        assert amount_overdue(member, PLAN, at=edge - MICRO, timezone=SYDNEY, grace_days=3) is None
-        assert amount_overdue(member, PLAN, at=edge, timezone=SYDNEY, grace_days=3) == aud("30")
+        late = functools.partial(
+            amount_overdue, member, timezone=SYDNEY, grace_days=3, **self.CONTEXT
+        )
+        assert late(at=edge - MICRO) is None
+        assert late(at=edge) == aud("30")
 
     def test_every_overdue_plan_and_the_membership_add_up(self) -> None:
-        """Two plans' overdue instalments and the failed membership's charges are summed."""
-        member = _member(fail_at=datetime(2026, 4, 10, 2, tzinfo=UTC))
+        """Two plans' overdue instalments and the membership's overdue charges are summed."""
+        member = _member(fail_at=APRIL_FAILED.at)
         plans = [
             _braces(id="pp1", first_due=date(2026, 4, 1)),
             _braces(id="pp2", first_due=date(2026, 5, 1)),
@@ -263,9 +307,9 @@ class TestAmountOverdue:
         ]
         at = datetime(2026, 5, 20, tzinfo=UTC)
         # pp1: 2 x 100, pp2: 1 x 100, membership: April and May at 30; pp3 is someone else's.
-        assert amount_overdue(member, PLAN, plans, at=at, timezone=SYDNEY) == aud("360")
-        assert amount_overdue(member, None, plans, at=at, timezone=SYDNEY) == aud("300")
-        assert amount_overdue(_member(), PLAN, plans, at=at, timezone=SYDNEY) == aud("300")
+        assert amount_overdue(member, plans, at=at, timezone=SYDNEY, **self.CONTEXT) == aud("360")
+        paid_up = {**self.CONTEXT, "payments": [*PAID_TO_MARCH, _charge("c-all", at, amount="60")]}
+        assert amount_overdue(member, plans, at=at, timezone=SYDNEY, **paid_up) == aud("300")
 
 
 class TestGrace:
@@ -274,13 +318,15 @@ class TestGrace:
     @pytest.mark.parametrize("grace_days", [-1, True, False, 1.5, 2.0])
     def test_grace_days_must_be_a_whole_number_of_days(self, grace_days: object) -> None:
         """A negative, bool or non-int grace raises InvalidValue naming `grace_days`."""
-        member = _member(fail_at=datetime(2026, 4, 10, 2, tzinfo=UTC))
+        member = _member(fail_at=APRIL_FAILED.at)
         at = datetime(2026, 5, 20, tzinfo=UTC)
         grace: int = grace_days  # type: ignore[assignment]
+        context: dict[str, Any] = {"membership_plans": CATALOGUE}
         calls: list[Callable[[], object]] = [
             lambda: overdue_instalments(_braces(), at=at, timezone=SYDNEY, grace_days=grace),
-            lambda: is_overdue(member, at=at, timezone=SYDNEY, grace_days=grace),
-            lambda: amount_overdue(member, PLAN, at=at, timezone=SYDNEY, grace_days=grace),
+            lambda: is_overdue(member, at=at, timezone=SYDNEY, grace_days=grace, **context),
+            lambda: amount_overdue(member, at=at, timezone=SYDNEY, grace_days=grace, **context),
+            lambda: is_overdue(member.cancel(at=at), at=at, timezone=SYDNEY, grace_days=grace),
         ]
         for call in calls:
             with pytest.raises(InvalidValue) as caught:

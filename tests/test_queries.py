@@ -7,7 +7,7 @@ histories, comparing instants): none of them calls a spec's own ``matches()``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
@@ -18,9 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from billing_oracle import BILLABLE, local, membership_dues, overdue_from, status_then
 from smilepass_core.domain import (
     PAYMENT_PLAN_LIFECYCLE,
+    BillingCycle,
     Member,
+    MembershipPlan,
     MembershipStatus,
     Patient,
     Payment,
@@ -33,7 +36,12 @@ from smilepass_core.domain import (
     Referral,
     ReferralStatus,
 )
-from smilepass_core.domain.overdue import failed_since, is_overdue, overdue_instalments
+from smilepass_core.domain.overdue import (
+    amount_overdue,
+    is_overdue,
+    overdue_instalments,
+    unpaid_charges,
+)
 from smilepass_core.errors import InvalidValue, NaiveDatetime, UnknownStatus
 from smilepass_core.money import Money
 from smilepass_core.periods import DateRange, local_midnight
@@ -118,49 +126,73 @@ def _paid(plan: PaymentPlan) -> int:
 
 
 def _late_instalments(plan: PaymentPlan, at: datetime, timezone: str, grace: int) -> list[int]:
-    """The plan as it stood at ``at`` (changes and payments stamped at ``at`` included): while
-    Pending, Active or Failed, its unpaid instalments due on a local day d with
-    d + 1 + grace <= the local day of ``at``."""
+    """The plan as it stood at ``at`` (changes and attempts stamped at ``at`` included): while
+    Pending, Active or Failed, its unpaid instalments due by the local day of ``at``, overdue
+    from the day after their due date, or from a failed attempt's day, plus grace."""
     status = None
     for change in plan.history:
         if change.at <= at:
             status = change.to
     if status not in (_P.PENDING, _P.ACTIVE, _P.FAILED):
         return []
-    paid = sum(1 for a in plan.attempts if a.succeeded and a.at <= at)
-    today = at.astimezone(ZoneInfo(timezone)).date()
+    attempts = [a for a in plan.attempts if a.at <= at]
+    paid = sum(1 for a in attempts if a.succeeded)
+    today = local(at, timezone)
     return [
-        i.number for i in plan.schedule[paid:] if i.due_date + timedelta(days=1 + grace) <= today
+        i.number
+        for i in plan.schedule[paid:]
+        if i.due_date <= today
+        and overdue_from(
+            i.due_date,
+            [a.at for a in attempts if a.number == i.number and not a.succeeded],
+            timezone,
+            grace,
+        )
+        <= today
     ]
 
 
-def _failed_since(member: Member, at: datetime) -> datetime | None:
-    """When the Failed spell holding at ``at`` (changes at ``at`` included) began."""
-    status, since = None, None
-    for change in member.history:
-        if change.at > at:
-            continue
-        if change.to is _M.FAILED and status is not _M.FAILED:
-            since = change.at
-        status = change.to
-    return since if status is _M.FAILED else None
+def _late_membership(
+    member: Member,
+    catalogue: Mapping[str, MembershipPlan],
+    ledger: Iterable[Payment],
+    at: datetime,
+    timezone: str,
+    grace: int,
+) -> bool:
+    """Pending, Active or Failed at ``at``, with a billing date due by then, unpaid, and
+    overdue by :func:`billing_oracle.overdue_from`."""
+    if status_then(member, at, strictly=False) not in BILLABLE:
+        return False
+    today = local(at, timezone)
+    return any(
+        d.unpaid.is_positive() and overdue_from(d.day, d.failures, timezone, grace) <= today
+        for d in membership_dues(member, catalogue, ledger, at, timezone)
+    )
 
 
 def _overdue(
-    member: Member, plans: Iterable[PaymentPlan], at: datetime, timezone: str, grace: int
+    member: Member,
+    plans: Iterable[PaymentPlan],
+    at: datetime,
+    timezone: str,
+    grace: int,
+    catalogue: Mapping[str, MembershipPlan],
+    ledger: Iterable[Payment],
 ) -> bool:
-    since = _failed_since(member, at)
-    zi = ZoneInfo(timezone)
-    # Grace days are local calendar days: failed on local day F, overdue once F + g <= today.
-    if (
-        since is not None
-        and since.astimezone(zi).date() + timedelta(days=grace) <= at.astimezone(zi).date()
-    ):
+    if _late_membership(member, catalogue, ledger, at, timezone, grace):
         return True
     return any(_late_instalments(p, at, timezone, grace) for p in plans if p.member_id == member.id)
 
 
-def member_oracle(q: MemberQuery, m: Member, plans: Sequence[PaymentPlan], timezone: str) -> bool:
+def member_oracle(
+    q: MemberQuery,
+    m: Member,
+    plans: Sequence[PaymentPlan],
+    timezone: str,
+    catalogue: Mapping[str, MembershipPlan] = {},
+    ledger: Iterable[Payment] = (),
+) -> bool:
     """Brute-force MemberQuery semantics."""
     first = _first_time(m, [_M.ACTIVE])
     checks = [
@@ -186,7 +218,8 @@ def member_oracle(q: MemberQuery, m: Member, plans: Sequence[PaymentPlan], timez
     ]
     if q.overdue is not None:
         assert q.as_of is not None
-        checks.append(_overdue(m, plans, q.as_of, timezone, q.grace_days) is q.overdue)
+        late = _overdue(m, plans, q.as_of, timezone, q.grace_days, catalogue, ledger)
+        checks.append(late is q.overdue)
     return all(checks)
 
 
@@ -426,6 +459,7 @@ class TestMatchesAgainstOracles:
     def test_member_query(self, data: st.DataObject, dataset: sps.Dataset, grace: int) -> None:
         """MemberQuery.matches equals the oracle on generated queries, grace days included."""
         zones = _zones(dataset)
+        catalogue = {p.id: p for p in dataset.membership_plans}
         for _ in range(4):
             query = data.draw(sps.member_queries(dataset), label="query")
             if query.overdue is not None and data.draw(st.booleans(), label="regrace"):
@@ -433,9 +467,11 @@ class TestMatchesAgainstOracles:
             for m in dataset.members:
                 plans = _plans_of(dataset, m)
                 tz = zones[m.practice_id]
-                assert query.matches(m, plans=plans, timezone=tz) is member_oracle(
-                    query, m, plans, tz
-                ), m.id
+                ledger = [p for p in dataset.payments if p.member_id == m.id]
+                found = query.matches(
+                    m, plans=plans, timezone=tz, payments=ledger, membership_plans=catalogue
+                )
+                assert found is member_oracle(query, m, plans, tz, catalogue, ledger), m.id
 
     @DATASETS
     @given(data=st.data(), dataset=sps.datasets(), grace=st.integers(0, 10))
@@ -1168,22 +1204,38 @@ class TestOverdueInstalments:
         assert not overdue_instalments(offered_later, at=feb16, timezone=SYDNEY)
         assert overdue_instalments(offered_later, at=feb16 + MICRO, timezone=SYDNEY)
 
+    def test_a_failed_attempt_makes_an_instalment_overdue_at_once(self) -> None:
+        """Due 15 March, attempted and failed that day at 10:00 in Sydney: with no grace
+        overdue from the failure, not from the next midnight; with 2 grace days from the
+        midnight starting 17 March (not 18 March, as without the failure)."""
+        failed_at = datetime(2026, 3, 14, 23, 0, tzinfo=UTC)
+        plan = _plan(first_due=date(2026, 3, 15)).record_failure(at=failed_at)
+        assert overdue_instalments(plan, at=failed_at - MICRO, timezone=SYDNEY) == ()
+        assert overdue_instalments(plan, at=failed_at, timezone=SYDNEY) == (plan.schedule[0],)
+        edge = local_midnight(date(2026, 3, 17), SYDNEY)
+        assert not overdue_instalments(plan, at=edge - MICRO, timezone=SYDNEY, grace_days=2)
+        assert overdue_instalments(plan, at=edge, timezone=SYDNEY, grace_days=2)
+        assert PaymentPlanQuery(overdue=True, as_of=failed_at).matches(plan, timezone=SYDNEY)
+
     @pytest.mark.parametrize("status", [_P.COMPLETED, _P.CANCELLED])
     def test_finished_plans_are_never_overdue(self, status: PaymentPlanStatus) -> None:
         """Completed and Cancelled plans have no overdue instalment, however late."""
         plan = _plan_in_status(status, "pp-1")
         late = T0 + 3650 * DAY
         assert overdue_instalments(plan, at=late, timezone=SYDNEY) == ()
-        assert not is_overdue(_in_status(_M.ACTIVE, "m-1"), [plan], at=late, timezone=SYDNEY)
+        assert not is_overdue(_in_status(_M.CANCELLED, "m-1"), [plan], at=late, timezone=SYDNEY)
         query = PaymentPlanQuery(overdue=True, as_of=late)
         assert not query.matches(plan, timezone=SYDNEY)
         assert PaymentPlanQuery(overdue=False, as_of=late).matches(plan, timezone=SYDNEY)
 
     @pytest.mark.parametrize("status", [_P.PENDING, _P.ACTIVE, _P.FAILED])
     def test_open_plans_can_be_overdue(self, status: PaymentPlanStatus) -> None:
-        """Pending, Active and Failed plans with a past-due unpaid instalment are overdue."""
+        """Pending, Active and Failed plans with a past-due unpaid instalment are overdue;
+        the Failed one, whose attempt failed early, from the midnight starting its due day."""
         plan = _plan_in_status(status, "pp-1")
         late = datetime(2026, 3, 15, 13, 0, tzinfo=UTC)  # 16 Mar 00:00 Sydney
+        if status is _P.FAILED:
+            late -= DAY
         assert PaymentPlanQuery(overdue=True, as_of=late).matches(plan, timezone=SYDNEY)
         assert not PaymentPlanQuery(overdue=True, as_of=late - MICRO).matches(plan, timezone=SYDNEY)
 
@@ -1195,66 +1247,135 @@ class TestOverdueInstalments:
             is_overdue(_member(), at=T0, timezone=SYDNEY, grace_days=-1)
 
 
+GOLD = MembershipPlan("gold", "p-1", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+CATALOGUE = {"gold": GOLD}
+
+
+def _charge(id: str, at: datetime, *, ok: bool = True, amount: str = "30") -> Payment:
+    outcome = PaymentOutcome.SUCCEEDED if ok else PaymentOutcome.FAILED
+    return Payment(
+        id, "p-1", Money.of(amount, "AUD"), PaymentKind.CHARGE, outcome, at, member_id="m-1"
+    )
+
+
 class TestOverdueMembers:
-    """A Failed member is overdue once grace local days have passed since the local day
-    the spell began; plans count too."""
+    """A member is overdue when a billing date due is unpaid past grace (attempted or not),
+    while Pending, Active or Failed; plans count too. Ada enrols on 2 March (20:00 in
+    Sydney) on Gold, 30 AUD a month: billing dates 2 March, 2 April, 2 May, ..."""
 
-    FAILED_AT = datetime(2026, 3, 10, 5, 0, tzinfo=UTC)  # 16:00 on 10 March in Sydney
+    PAID = _charge("c-mar", T0 + timedelta(minutes=1))  # the 2 March charge, paid
+    FAILED_AT = datetime(2026, 4, 2, 5, 0, tzinfo=UTC)  # 16:00 on 2 April in Sydney
 
-    def _failed(self) -> Member:
-        return _member().activate(at=T0 + DAY).fail(at=self.FAILED_AT)
+    def _active(self) -> Member:
+        return _member().activate(at=T0 + timedelta(minutes=1))
 
-    def test_failed_with_no_grace_is_overdue_at_once(self) -> None:
-        """Failed at t: overdue at t with grace 0, not a microsecond before."""
-        m = self._failed()
-        assert is_overdue(m, at=self.FAILED_AT, timezone=SYDNEY)
-        assert not is_overdue(m, at=self.FAILED_AT - MICRO, timezone=SYDNEY)
+    def _late(
+        self, m: Member, ledger: Sequence[Payment], at: datetime, grace: int = 0, **kw: Any
+    ) -> bool:
+        return is_overdue(
+            m,
+            at=at,
+            timezone=SYDNEY,
+            grace_days=grace,
+            membership_plans=CATALOGUE,
+            payments=ledger,
+            **kw,
+        )
 
-    @pytest.mark.parametrize("grace", [1, 3, 30])
-    def test_failed_with_grace_waits_grace_local_days(self, grace: int) -> None:
-        """Failed on local day F with g grace days: overdue from the local midnight that
-        starts F + g, not g × 24 hours after the failure (30 days after 10 March spans the
-        end of daylight saving on 5 April, and the edge is still a Sydney midnight)."""
-        m = self._failed()
-        edge = local_midnight(date(2026, 3, 10) + timedelta(days=grace), SYDNEY)
+    @pytest.mark.parametrize("grace", [0, 1, 3, 30])
+    def test_a_charge_never_attempted_is_overdue_from_the_midnight_after_its_day(
+        self, grace: int
+    ) -> None:
+        """The 2 April charge is never attempted: overdue from the Sydney midnight that
+        starts 3 April + grace (30 days spans the end of daylight saving on 5 April, and
+        the edge is still a Sydney midnight)."""
+        m = self._active()
+        edge = local_midnight(date(2026, 4, 3) + timedelta(days=grace), SYDNEY)
         assert edge.astimezone(ZoneInfo(SYDNEY)).hour == 0
-        assert not is_overdue(m, at=edge - MICRO, timezone=SYDNEY, grace_days=grace)
-        assert is_overdue(m, at=edge, timezone=SYDNEY, grace_days=grace)
+        assert not self._late(m, [self.PAID], edge - MICRO, grace)
+        assert self._late(m, [self.PAID], edge, grace)
         query = MemberQuery(overdue=True, as_of=edge, grace_days=grace)
-        assert query.matches(m, timezone=SYDNEY)
-        assert not attrs.evolve(query, as_of=edge - MICRO).matches(m, timezone=SYDNEY)
+        context = {"timezone": SYDNEY, "membership_plans": CATALOGUE, "payments": [self.PAID]}
+        assert query.matches(m, **context)
+        assert not attrs.evolve(query, as_of=edge - MICRO).matches(m, **context)
+        # Without its ledger, the 2 March charge is unpaid too: overdue from 3 March.
+        assert self._late(m, [], local_midnight(date(2026, 3, 3), SYDNEY))
 
-    def test_a_new_failed_spell_restarts_the_clock(self) -> None:
-        """After a recovery, grace counts from the latest failure."""
-        again = self.FAILED_AT + 10 * DAY
-        m = self._failed().activate(at=self.FAILED_AT + 5 * DAY).fail(at=again)
-        assert failed_since(m, again + DAY) == again
-        assert failed_since(m, self.FAILED_AT + 6 * DAY) is None
-        assert failed_since(m, self.FAILED_AT + DAY) == self.FAILED_AT
-        assert not is_overdue(m, at=again + DAY, timezone=SYDNEY, grace_days=3)
-        assert is_overdue(m, at=again + 3 * DAY, timezone=SYDNEY, grace_days=3)
+    def test_a_failed_charge_with_no_grace_is_overdue_at_once(self) -> None:
+        """The 2 April charge fails at t: overdue at t with grace 0, not a microsecond
+        before; with 3 grace days from the Sydney midnight starting 5 April."""
+        m = self._active().fail(at=self.FAILED_AT)
+        ledger = [self.PAID, _charge("c-apr", self.FAILED_AT, ok=False)]
+        assert self._late(m, ledger, self.FAILED_AT)
+        assert not self._late(m, ledger, self.FAILED_AT - MICRO)
+        edge = local_midnight(date(2026, 4, 5), SYDNEY)
+        assert not self._late(m, ledger, edge - MICRO, 3)
+        assert self._late(m, ledger, edge, 3)
+        # The status alone decides nothing: Failed, but every charge paid, is not overdue.
+        assert not self._late(m, [self.PAID, _charge("c-apr", self.FAILED_AT)], edge)
 
-    @pytest.mark.parametrize("later", [_M.ACTIVE, _M.SUSPENDED, _M.CANCELLED])
-    def test_leaving_failed_ends_overdue(self, later: MembershipStatus) -> None:
-        """A member who left Failed (recovered, suspended, cancelled) is no longer overdue."""
-        m = self._failed().transition(later, at=self.FAILED_AT + DAY)
-        assert not is_overdue(m, at=self.FAILED_AT + 30 * DAY, timezone=SYDNEY)
-        assert is_overdue(m, at=self.FAILED_AT + DAY / 2, timezone=SYDNEY)
+    def test_only_what_is_unpaid_is_owed(self) -> None:
+        """A partial payment leaves the rest overdue; paying it all ends it; an entry
+        stamped after the instant judged does not count."""
+        m = self._active()
+        at = local_midnight(date(2026, 4, 10), SYDNEY)
+        part = _charge("c-part", at - DAY, amount="12.50")
+        rest = _charge("c-rest", at + MICRO, amount="17.50")
+        owed = amount_overdue(
+            m, at=at, timezone=SYDNEY, membership_plans=CATALOGUE, payments=[self.PAID, part, rest]
+        )
+        assert owed == Money.of("17.50", "AUD")
+        assert self._late(m, [self.PAID, part, rest], at)
+        assert not self._late(m, [self.PAID, part, rest], at + MICRO)
+
+    @pytest.mark.parametrize("later", [_M.SUSPENDED, _M.CANCELLED])
+    def test_a_suspended_or_cancelled_membership_is_not_overdue(
+        self, later: MembershipStatus
+    ) -> None:
+        """Its unpaid charges are Expired or Cancelled invoices, not overdue ones."""
+        m = self._active().transition(later, at=self.FAILED_AT + DAY)
+        assert self._late(m, [self.PAID], self.FAILED_AT + DAY - MICRO)
+        assert not self._late(m, [self.PAID], self.FAILED_AT + 30 * DAY)
+        charges = unpaid_charges(
+            m,
+            at=self.FAILED_AT + 30 * DAY,
+            timezone=SYDNEY,
+            membership_plans=CATALOGUE,
+            payments=[self.PAID],
+        )
+        assert charges == ()
+
+    def test_a_member_not_enrolled_yet_is_not_overdue(self) -> None:
+        """Before the enrolment's instant there is no membership to judge."""
+        m = self._active()
+        assert not self._late(m, [], T0 - MICRO)
+        assert self._late(m, [], T0 + 40 * DAY)
+
+    def test_the_membership_plan_is_required(self) -> None:
+        """Judging the charges needs the member's plan: InvalidValue names membership_plans."""
+        with pytest.raises(InvalidValue) as caught:
+            is_overdue(self._active(), at=T0 + 40 * DAY, timezone=SYDNEY)
+        assert caught.value.field == "membership_plans"
+        assert caught.value.value == "gold"
+        # Not needed once the membership is Suspended or Cancelled.
+        cancelled = self._active().cancel(at=T0 + DAY)
+        assert not is_overdue(cancelled, at=T0 + 40 * DAY, timezone=SYDNEY)
 
     def test_an_overdue_plan_makes_its_member_overdue(self) -> None:
-        """An Active member holding a plan with a past-due instalment is overdue."""
-        m = _in_status(_M.ACTIVE, "m-1")
+        """An Active member who paid every charge, holding a plan with a past-due
+        instalment, is overdue."""
+        m = self._active()
         plan = _plan(first_due=date(2026, 3, 15))
         edge = datetime(2026, 3, 15, 13, 0, tzinfo=UTC)
-        assert not is_overdue(m, [plan], at=edge - MICRO, timezone=SYDNEY)
-        assert is_overdue(m, [plan], at=edge, timezone=SYDNEY)
-        query = MemberQuery(overdue=True, as_of=edge)
-        assert query.matches(m, plans=[plan], timezone=SYDNEY)
-        assert MemberQuery(overdue=False, as_of=edge).matches(m, timezone=SYDNEY)
+        assert not self._late(m, [self.PAID], edge - MICRO, plans=[plan])
+        assert self._late(m, [self.PAID], edge, plans=[plan])
+        context = {"timezone": SYDNEY, "membership_plans": CATALOGUE, "payments": [self.PAID]}
+        assert MemberQuery(overdue=True, as_of=edge).matches(m, plans=[plan], **context)
+        assert MemberQuery(overdue=False, as_of=edge).matches(m, **context)
 
     def test_a_plan_of_another_member_is_ignored(self) -> None:
         """Another member's (or nobody's) overdue plan does not make this member overdue."""
-        m = _in_status(_M.ACTIVE, "m-1")
+        m = self._active().cancel(at=T0 + DAY)
         late = T0 + 365 * DAY
         others = [_plan("pp-2", member_id="m-2"), _plan("pp-3", member_id=None)]
         assert overdue_instalments(others[0], at=late, timezone=SYDNEY)
@@ -1268,9 +1389,17 @@ class TestOverdueMembers:
     ) -> None:
         """Judging a member against the whole dataset's plans equals judging it against its own."""
         zones = _zones(dataset)
+        catalogue = {p.id: p for p in dataset.membership_plans}
         at = data.draw(sps.boundaries(dataset), label="at")
         for m in dataset.members:
             tz = zones[m.practice_id]
-            own = is_overdue(m, _plans_of(dataset, m), at=at, timezone=tz, grace_days=grace)
-            every = is_overdue(m, dataset.payment_plans, at=at, timezone=tz, grace_days=grace)
-            assert own is every is _overdue(m, _plans_of(dataset, m), at, tz, grace)
+            ledger = [p for p in dataset.payments if p.member_id == m.id]
+            context = {"membership_plans": catalogue, "payments": ledger}
+            own = is_overdue(
+                m, _plans_of(dataset, m), at=at, timezone=tz, grace_days=grace, **context
+            )
+            every = is_overdue(
+                m, dataset.payment_plans, at=at, timezone=tz, grace_days=grace, **context
+            )
+            oracle = _overdue(m, _plans_of(dataset, m), at, tz, grace, catalogue, ledger)
+            assert own is every is oracle

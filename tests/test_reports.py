@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from billing_oracle import BILLABLE, membership_dues, status_then
 from smilepass_core import (
     BillingCycle,
     Campaign,
@@ -314,35 +315,6 @@ def ranges_and_now(draw: st.DrawFn, ds: sps.Dataset) -> tuple[DateRange, datetim
     return DateRange.custom(first, last, timezone=tz), now
 
 
-def failed_spell_start(member: Member, at: datetime) -> datetime | None:
-    """When the Failed spell holding ``at`` began (changes at ``at`` included); else None."""
-    since = None
-    for change in member.history:
-        if change.at > at:
-            break
-        since = change.at if change.to is MembershipStatus.FAILED else None
-    return since
-
-
-def failed_membership_charges(
-    member: Member, plan: MembershipPlan, at: datetime, timezone: str
-) -> list[date]:
-    """Brute force: the billing dates a Failed member owes at ``at`` (see docs/reports.md)."""
-    since = failed_spell_start(member, at)
-    if since is None:
-        return []
-    today = local_day(at, timezone)
-    failed_on = local_day(since, timezone)
-    dates = []
-    k = 0
-    while (due := plan.charge_date(member.start_date, k)) <= today:
-        dates.append(due)
-        k += 1
-    before = [d for d in dates if d <= failed_on]
-    owed = before[-1:] + [d for d in dates if d > failed_on]
-    return owed or [failed_on]
-
-
 def unpaid_at(plan: PaymentPlan, at: datetime) -> list[Instalment]:
     """The instalments ``plan`` had not paid at ``at``, if it was open then (else none)."""
     closed = (None, PaymentPlanStatus.COMPLETED, PaymentPlanStatus.CANCELLED)
@@ -374,7 +346,8 @@ def after_everything(draw: st.DrawFn, ds: sps.Dataset) -> datetime:
 
 def due_and_unpaid(ds: sps.Dataset, practice_id: str, at: datetime) -> Money:
     """Brute force: every charge due on or before the local day of ``at`` and unpaid at
-    ``at``: instalments of plans open at ``at``, charges of memberships Failed at ``at``."""
+    ``at``: instalments of plans open at ``at``, what is unpaid of the billing dates of
+    memberships Pending, Active or Failed at ``at``."""
     practice = next(p for p in ds.practices if p.id == practice_id)
     today = local_day(at, practice.timezone)
     total = Money.zero(practice.currency)
@@ -390,14 +363,9 @@ def due_and_unpaid(ds: sps.Dataset, practice_id: str, at: datetime) -> Money:
                     total += i.amount
     plans = {p.id: p for p in ds.membership_plans}
     for m in ds.members:
-        if m.practice_id == practice_id:
-            then = [c.to_plan for c in m.plan_changes if c.at <= at]
-            plan = plans[then[-1] if then else m.first_plan_id]  # the plan at `at`
-            for due in failed_membership_charges(m, plan, at, practice.timezone):
-                # Each date at the plan in force as its local day starts.
-                start = local_midnight(due, practice.timezone)
-                earlier = [c.to_plan for c in m.plan_changes if c.at < start]
-                total += plans[earlier[-1] if earlier else m.first_plan_id].price
+        if m.practice_id == practice_id and status_then(m, at, strictly=False) in BILLABLE:
+            for due in membership_dues(m, plans, ds.payments, at, practice.timezone):
+                total += due.unpaid
     return total
 
 
@@ -650,14 +618,15 @@ class TestMembershipList:
     """The worked example: statuses, the overdue flag and amount, filters and totals."""
 
     def test_rows_and_overdue_amounts(self, bondi: InMemoryStore) -> None:
-        """Grace owes her failed 30.00 charge; Alan the 200.00 of two overdue instalments."""
+        """Ada owes her refunded 30.00 charge, Grace her failed one; Alan the 200.00 of two
+        overdue instalments."""
         report = membership_list(bondi, as_of=NOW)
         got = [
             (r.member_id, r.plan, r.status.value, r.dependents, r.overdue, r.amount_overdue)
             for r in report.rows
         ]
         assert got == [
-            ("m1", "Essential", "active", 0, False, None),
+            ("m1", "Essential", "active", 0, True, aud("30")),
             ("m2", "Essential", "failed", 0, True, aud("30")),
             ("m3", "Essential", "active", 0, True, aud("200")),
             ("m4", "Family", "active", 2, False, None),
@@ -668,8 +637,8 @@ class TestMembershipList:
         """Counts per status, overdue members and the total overdue."""
         report = membership_list(bondi, as_of=NOW)
         assert report.counts == {"active": 3, "failed": 1}
-        assert report.overdue_members == 2
-        assert report.total_overdue == {AUD: aud("230")}
+        assert report.overdue_members == 3
+        assert report.total_overdue == {AUD: aud("260")}
         assert report.as_of == NOW
 
     def test_an_instalment_is_not_overdue_on_its_due_day(self, bondi: InMemoryStore) -> None:
@@ -681,9 +650,13 @@ class TestMembershipList:
         assert {r.member_id: r for r in next_day.rows}["m3"].amount_overdue == aud("200")
 
     def test_grace_days_delay_overdue(self, bondi: InMemoryStore) -> None:
-        """With 7 days of grace only Alan's October instalment is overdue."""
+        """With 7 days of grace, Grace's charge failed 5 days ago is not overdue yet; Ada's
+        charge due on 1 November and Alan's October instalment are."""
         report = membership_list(bondi, as_of=NOW, overdue=True, grace_days=7)
-        assert [(r.member_id, r.amount_overdue) for r in report.rows] == [("m3", aud("100"))]
+        assert [(r.member_id, r.amount_overdue) for r in report.rows] == [
+            ("m1", aud("30")),
+            ("m3", aud("100")),
+        ]
 
     def test_filters_by_plan_status_and_overdue(self, bondi: InMemoryStore) -> None:
         """Plan, status and Overdue filters keep the matching members and their totals."""
@@ -693,8 +666,8 @@ class TestMembershipList:
 
         assert ids(plans=["family"]) == ["m4"]
         assert ids(statuses={"Failed"}) == ["m2"]
-        assert ids(overdue=True) == ["m2", "m3"]
-        assert ids(overdue=False) == ["m1", "m4"]
+        assert ids(overdue=True) == ["m1", "m2", "m3"]
+        assert ids(overdue=False) == ["m4"]
         assert membership_list(bondi, as_of=NOW, overdue=False).total_overdue == {}
 
     def test_status_sort_puts_failed_first(self, bondi: InMemoryStore) -> None:
@@ -707,13 +680,13 @@ class TestMembershipList:
         report = membership_list(bondi, as_of=NOW, order=Order(["-start_date"], Page(limit=1)))
         assert [r.member_id for r in report.rows] == ["m4"]
         assert sum(report.counts.values()) == 4
-        assert report.overdue_members == 2
+        assert report.overdue_members == 3
 
     @pytest.mark.parametrize(
         ("column", "expected"),
         [
-            ("-amount_overdue", ["m3", "m2", "m1", "m4"]),
-            ("-overdue", ["m2", "m3", "m1", "m4"]),
+            ("-amount_overdue", ["m3", "m1", "m2", "m4"]),
+            ("-overdue", ["m1", "m2", "m3", "m4"]),
         ],
     )
     def test_sorts_by_the_overdue_columns(
@@ -951,7 +924,8 @@ class TestWeeklyCheck:
     """The worked example: this week, failed plans, overdue members, referrals to thank."""
 
     def test_sections(self, bondi: InMemoryStore) -> None:
-        """pp1 to action, Alan then Grace overdue, and Mary's referral to thank Ada for."""
+        """pp1 to action, Alan, Ada then Grace overdue (longest first), and Mary's referral to
+        thank Ada for."""
         check = weekly_check(bondi, now=NOW)
         assert (check.week.local_start.date(), check.week.local_end.date()) == (
             date(2026, 11, 23),
@@ -962,6 +936,7 @@ class TestWeeklyCheck:
         ]
         assert [(m.member_id, m.amount_overdue) for m in check.overdue_members] == [
             ("m3", aud("200")),
+            ("m1", aud("30")),
             ("m2", aud("30")),
         ]
         assert [
@@ -988,10 +963,11 @@ class TestWeeklyCheck:
             "Alan Turing  2026-10-20            3/6  AUD 300.00  "
             "resend payment link, contact patient",
             "",
-            "Overdue members (2), longest overdue first",
+            "Overdue members (3), longest overdue first",
             "Account holder  Plan       Status  Amount overdue",
             "--------------  ---------  ------  --------------",
             "Alan Turing     Essential  active      AUD 200.00",
+            "Ada Lovelace    Essential  active       AUD 30.00",
             "Grace Hopper    Essential  failed       AUD 30.00",
             "",
             "Referrals converted this week (1): say thank you",
@@ -1138,7 +1114,8 @@ class TestAgedReceivables:
         assert [(r.member_id, r.amount_overdue) for r in listed] == [("a", annual.price)]
 
     def test_rows_and_buckets(self, bondi: InMemoryStore) -> None:
-        """36 days (31-60), 5 days twice (1-30), and pp4's instalment due today (Current)."""
+        """36 days (31-60), Ada's refunded charge at 24 days and 5 days twice (1-30), and
+        pp4's instalment due today (Current)."""
         report = aged_receivables(bondi, at=NOW)
         got = [
             (r.patient, r.source_id, r.instalment, r.due_date, r.days_past_due, r.bucket, r.amount)
@@ -1146,27 +1123,35 @@ class TestAgedReceivables:
         ]
         assert got == [
             ("Alan Turing", "pp1", 4, date(2026, 10, 20), 36, "31-60", aud("100")),
+            ("Ada Lovelace", "m1", None, date(2026, 11, 1), 24, "1-30", aud("30")),
             ("Grace Hopper", "m2", None, date(2026, 11, 20), 5, "1-30", aud("30")),
             ("Alan Turing", "pp1", 5, date(2026, 11, 20), 5, "1-30", aud("100")),
             ("Linus Torvalds", "pp4", 1, date(2026, 11, 25), 0, "Current", aud("100")),
         ]
-        assert [r.source for r in report.rows] == ["payment_plan", "member", *["payment_plan"] * 2]
+        sources = [r.source for r in report.rows]
+        assert sources == ["payment_plan", "member", "member", *["payment_plan"] * 2]
 
     def test_totals_by_practice_and_by_patient(self, bondi: InMemoryStore) -> None:
-        """330.00 in all: 100.00 Current, 130.00 at 1-30 days, 100.00 at 31-60 days."""
+        """360.00 in all: 100.00 Current, 160.00 at 1-30 days, 100.00 at 31-60 days."""
         report = aged_receivables(bondi, at=NOW)
         assert report.labels == ("Current", "1-30", "31-60", "61-90", "91+")
-        assert report.totals == {AUD: aud("330")}
+        assert report.totals == {AUD: aud("360")}
         assert report.by_practice == {
-            "p1": {"Current": aud("100"), "1-30": aud("130"), "31-60": aud("100")}
+            "p1": {"Current": aud("100"), "1-30": aud("160"), "31-60": aud("100")}
         }
         assert report.by_patient == {
             ("p1", "pat-pp1"): {"31-60": aud("100"), "1-30": aud("100")},
+            ("p1", "pat-m1"): {"1-30": aud("30")},
             ("p1", "pat-m2"): {"1-30": aud("30")},
             ("p1", "pat-pp4"): {"Current": aud("100")},
         }
         names = {(r.practice, r.patient_id): r.patient for r in report.rows}
-        assert sorted(names.values()) == ["Alan Turing", "Grace Hopper", "Linus Torvalds"]
+        assert sorted(names.values()) == [
+            "Ada Lovelace",
+            "Alan Turing",
+            "Grace Hopper",
+            "Linus Torvalds",
+        ]
 
     def test_days_are_counted_in_practice_time(self, bondi: InMemoryStore) -> None:
         """At 00:30 on 25 November in Sydney (still the 24th in UTC) pp4's instalment is due."""
@@ -1175,14 +1160,14 @@ class TestAgedReceivables:
         assert [(r.source_id, r.days_past_due) for r in just_after_midnight.rows][-1] == ("pp4", 0)
         just_before_midnight = aged_receivables(bondi, at=local(11, 24, 23))
         assert "pp4" not in {r.source_id for r in just_before_midnight.rows}
-        assert [r.days_past_due for r in just_before_midnight.rows] == [35, 4, 4]
+        assert [r.days_past_due for r in just_before_midnight.rows] == [35, 23, 4, 4]
 
     def test_configurable_edges(self, bondi: InMemoryStore) -> None:
         """Edges (7, 14) make Current, 1-7, 8-14 and 15+ (15 days and more)."""
         report = aged_receivables(bondi, at=NOW, edges=[7, 14])
         assert report.labels == ("Current", "1-7", "8-14", "15+")
-        assert [r.bucket for r in report.rows] == ["15+", "1-7", "1-7", "Current"]
-        assert report.totals == {AUD: aud("330")}
+        assert [r.bucket for r in report.rows] == ["15+", "15+", "1-7", "1-7", "Current"]
+        assert report.totals == {AUD: aud("360")}
 
     def test_a_day_on_an_edge_is_in_the_lower_bucket(self, bondi: InMemoryStore) -> None:
         """On 19 November the October instalment is exactly 30 days past due: 1-30."""

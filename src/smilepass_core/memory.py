@@ -595,6 +595,8 @@ class _Members(_Repository[Member, MemberQuery]):
 
     def _matching(self, query: MemberQuery) -> Iterator[Member]:
         plans = self._store.payment_plans
+        ledger = self._store.payments
+        catalogue = self._store.membership_plans._items
         zones: dict[str, str] = {}
 
         def timezone(practice_id: str) -> str:
@@ -606,7 +608,13 @@ class _Members(_Repository[Member, MemberQuery]):
             if query.overdue is None:
                 if query.matches(m):
                     yield m
-            elif query.matches(m, plans=plans.of_member(m.id), timezone=timezone(m.practice_id)):
+            elif query.matches(
+                m,
+                plans=plans.of_member(m.id),
+                timezone=timezone(m.practice_id),
+                payments=ledger.of_source(("member", m.id)),
+                membership_plans=catalogue,
+            ):
                 yield m
 
 
@@ -762,6 +770,14 @@ class _Payments(_Repository[Payment, PaymentQuery]):
             index = self._collected if p.kind is PaymentKind.CHARGE else self._refunded
             index[p.practice_id].remove(p.at, p.id)
         self._by_source[p.source].discard(p.id)
+
+    @_locked
+    def of_source(self, source: tuple[str, str]) -> list[Payment]:
+        """The ledger entries of ``source`` (``("member", id)`` or ``("payment_plan", id)``),
+        in order of time, then id."""
+        return sorted(
+            (self._items[i] for i in self._by_source.get(source, ())), key=lambda p: (p.at, p.id)
+        )
 
     @_locked
     def collected_for(self, source: tuple[str, str], currency: str) -> Money:

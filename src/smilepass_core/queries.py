@@ -26,6 +26,7 @@ from smilepass_core.domain.members import Member, MembershipStatus
 from smilepass_core.domain.overdue import is_overdue, overdue_instalments
 from smilepass_core.domain.payment_plans import PaymentPlan, PaymentPlanStatus, PaymentType
 from smilepass_core.domain.payments import Payment, PaymentKind, PaymentOutcome
+from smilepass_core.domain.practices import MembershipPlan
 from smilepass_core.domain.referrals import Referral, ReferralStatus
 from smilepass_core.errors import InvalidValue
 from smilepass_core.periods import DateRange, as_instant
@@ -341,7 +342,13 @@ class MemberQuery:
         return _form(self)
 
     def matches(
-        self, member: Member, *, plans: Iterable[PaymentPlan] = (), timezone: str = "UTC"
+        self,
+        member: Member,
+        *,
+        plans: Iterable[PaymentPlan] = (),
+        timezone: str = "UTC",
+        payments: Iterable[Payment] = (),
+        membership_plans: Mapping[str, MembershipPlan] | None = None,
     ) -> bool:
         """True when ``member`` passes every filter.
 
@@ -349,6 +356,9 @@ class MemberQuery:
             member: The member.
             plans: The member's payment plans (needed only for ``overdue``).
             timezone: The member's practice time zone (needed only for ``overdue``).
+            payments: The member's ledger (needed only for ``overdue``).
+            membership_plans: Membership plans by id, at least the member's (needed only
+                for ``overdue``; see :func:`~smilepass_core.domain.overdue.invoices_at`).
         """
         if not (
             _in(self.practices, member.practice_id)
@@ -387,7 +397,13 @@ class MemberQuery:
         if self.overdue is not None:
             assert self.as_of is not None
             late = is_overdue(
-                member, plans, at=self.as_of, timezone=timezone, grace_days=self.grace_days
+                member,
+                plans,
+                at=self.as_of,
+                timezone=timezone,
+                grace_days=self.grace_days,
+                membership_plans=membership_plans,
+                payments=payments,
             )
             if late is not self.overdue:
                 return False

@@ -306,6 +306,9 @@ class _Builder:
     def _member(self, member_id: str, recipe: _MemberRecipe) -> None:
         rng = self.rng
         start = recipe.enrol_at.astimezone(zone(self.tz)).date()
+        if recipe.scenario == "pending":
+            # Signed up, starting (and first charged) on the 1st of next month.
+            start = _months_before(start.replace(day=1), -1)
         holder = self._patient()
         dependents = self._dependents(holder, self._dependent_count(recipe.plan))
         staff = rng.choice(self.staff)

@@ -27,14 +27,32 @@ from smilepass_core.domain.billing import billing_statement
 from smilepass_core.domain.discounts import AppliedDiscount
 from smilepass_core.domain.lifecycle import Status
 from smilepass_core.domain.members import Member, MembershipStatus
-from smilepass_core.domain.overdue import latest_overdue_day
 from smilepass_core.domain.payment_plans import PaymentPlan, PaymentPlanStatus
 from smilepass_core.domain.payments import Payment
 from smilepass_core.domain.practices import MembershipPlan
+from smilepass_core.errors import InvalidValue
 from smilepass_core.money import Money
 from smilepass_core.periods import as_instant, local_day
 
-__all__ = ["Invoice", "InvoiceStatus", "member_invoices", "plan_invoices"]
+__all__ = [
+    "Invoice",
+    "InvoiceStatus",
+    "latest_overdue_day",
+    "member_invoices",
+    "plan_invoices",
+]
+
+
+def _grace(grace_days: int) -> timedelta:
+    if not isinstance(grace_days, int) or isinstance(grace_days, bool) or grace_days < 0:
+        raise InvalidValue("grace_days", grace_days, "must be a whole number of days >= 0")
+    return timedelta(days=grace_days)
+
+
+def latest_overdue_day(at: datetime, timezone: str, grace_days: int = 0) -> date:
+    """A charge that fell due on this local day (in ``timezone``) or before, and is still
+    unpaid, is overdue at ``at``: ``at``'s local day less ``grace_days``."""
+    return local_day(at, timezone) - _grace(grace_days)
 
 
 class InvoiceStatus(Status):
@@ -60,6 +78,11 @@ class Invoice:
     amount: Money
     paid: Money
     status: InvoiceStatus
+
+    @property
+    def outstanding(self) -> Money:
+        """What is still unpaid of it."""
+        return self.amount - self.paid
 
 
 def _status(
@@ -119,8 +142,11 @@ def plan_invoices(
     plan: PaymentPlan, *, at: datetime, timezone: str, grace_days: int = 0
 ) -> tuple[Invoice, ...]:
     """An invoice per instalment of ``plan``, as the plan stood at ``at``: instalments are
-    paid in order, one succeeded attempt each."""
+    paid in order, one succeeded attempt each. None before the plan's first status."""
     when = as_instant(at)
+    closed = plan.status_at(when)
+    if closed is None:
+        return ()
     attempts = [a for a in plan.attempts if a.at <= when]
     paid = sum(a.succeeded for a in attempts)
     zero = Money.zero(plan.total.currency)
@@ -134,7 +160,6 @@ def plan_invoices(
         )
         for k, i in enumerate(plan.schedule)
     )
-    closed = plan.status_at(when)
     return _invoices(("payment_plan", plan.id), instalments, closed, when, timezone, grace_days)
 
 

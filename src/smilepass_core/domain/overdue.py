@@ -1,18 +1,20 @@
 """Overdue: who is behind on payments at an instant (the manual's Overdue filter).
 
-A member is **overdue** at instant ``T`` when a charge that fell due for them is
-still unpaid at ``T`` and ``grace_days`` have passed since. **Grace days are local
-calendar days** in the practice's time zone, one rule for every charge: a charge
-that fell due on local day ``f`` is overdue from the start of local day
-``f + grace_days`` (:func:`latest_overdue_day`). A charge falls due:
+One definition: a member is **overdue** at instant ``T`` when one of their invoices
+(:mod:`smilepass_core.domain.invoices`) is Overdue at ``T``:
 
-- for a Failed membership, on the local day its Failed spell began (the charge
-  failed then): with no grace it is overdue at once;
-- for an instalment due on local day ``d`` of a Pending, Active or Failed payment
-  plan, on day ``d + 1`` (it can be paid all its due day): it is overdue from the
-  local midnight that starts ``d + 1 + grace_days``.
+- an **expected membership charge** (:func:`~smilepass_core.domain.billing.billing_statement`:
+  a billing date due by ``T``, settled from the member's ledger) that is unpaid at ``T``
+  while the member is Pending, Active or Failed, whether a charge for it failed or was
+  never attempted;
+- an unpaid **instalment** of one of their Pending, Active or Failed payment plans.
 
-Completed and Cancelled plans are never overdue.
+**Grace days are local calendar days** in the practice's time zone. An unpaid charge due
+on local day ``d`` can be paid all that day: it is overdue from the local midnight that
+starts ``d + 1 + grace_days``, or, when a charge for it failed on local day ``f``, from the
+midnight that starts ``f + grace_days`` if that is earlier (with no grace, from the failure
+itself). A Suspended membership's charges are Expired and a Cancelled one's, like a
+Completed or Cancelled plan's instalments, are never overdue.
 """
 
 from __future__ import annotations
@@ -22,58 +24,207 @@ from datetime import date, datetime, timedelta
 
 import attrs
 
+from smilepass_core.domain.billing import BILLABLE
+from smilepass_core.domain.invoices import (
+    Invoice,
+    InvoiceStatus,
+    latest_overdue_day,
+    member_invoices,
+    plan_invoices,
+)
 from smilepass_core.domain.members import Member, MembershipStatus
 from smilepass_core.domain.payment_plans import Instalment, PaymentPlan
+from smilepass_core.domain.payments import Payment
 from smilepass_core.domain.practices import MembershipPlan
 from smilepass_core.errors import InvalidValue
 from smilepass_core.money import Money
-from smilepass_core.periods import as_instant, local_day, local_midnight
+from smilepass_core.periods import as_instant
 
 __all__ = [
     "DueCharge",
     "amount_overdue",
     "failed_since",
+    "invoices_at",
     "is_overdue",
     "last_overdue_due_date",
     "latest_overdue_day",
     "overdue_instalments",
+    "overdue_invoices",
     "unpaid_charges",
 ]
 
-
-def _grace(grace_days: int) -> timedelta:
-    if not isinstance(grace_days, int) or isinstance(grace_days, bool) or grace_days < 0:
-        raise InvalidValue("grace_days", grace_days, "must be a whole number of days >= 0")
-    return timedelta(days=grace_days)
-
-
-def latest_overdue_day(at: datetime, timezone: str, grace_days: int = 0) -> date:
-    """A charge that fell due on this local day (in ``timezone``) or before, and is still
-    unpaid, is overdue at ``at``: ``at``'s local day less ``grace_days``."""
-    return local_day(at, timezone) - _grace(grace_days)
+#: Invoice statuses of a charge due and unpaid that is still being collected.
+_UNPAID = frozenset({InvoiceStatus.PROCESSING, InvoiceStatus.OVERDUE})
 
 
 def last_overdue_due_date(at: datetime, timezone: str, grace_days: int = 0) -> date:
-    """Instalments due on or before this local date are overdue at ``at`` (an instalment
-    falls due the day after its due date): :func:`latest_overdue_day` less one day."""
+    """An unpaid charge due on or before this local date, with no failed attempt, is
+    overdue at ``at`` (it falls due the day after its due date): :func:`latest_overdue_day`
+    less one day."""
     return latest_overdue_day(at, timezone, grace_days) - timedelta(days=1)
 
 
-def _failed_overdue(member: Member, at: datetime, timezone: str, grace_days: int) -> bool:
-    """``member``'s membership is Failed at ``at``, since a local day at least
-    ``grace_days`` before ``at``'s."""
-    last = latest_overdue_day(at, timezone, grace_days)
-    since = failed_since(member, at)
-    return since is not None and local_day(since, timezone) <= last
+def invoices_at(
+    member: Member | None,
+    plans: Iterable[PaymentPlan] = (),
+    *,
+    at: datetime,
+    timezone: str,
+    grace_days: int = 0,
+    membership_plans: Mapping[str, MembershipPlan] | None = None,
+    payments: Iterable[Payment] = (),
+) -> tuple[Invoice, ...]:
+    """The invoices of ``member``'s membership (when Pending, Active or Failed at ``at``)
+    and of ``plans`` (every one given, whoever holds it), with their statuses at ``at``.
+
+    Args:
+        member: The member, or ``None`` for plans alone.
+        plans: Payment plans whose instalments to include.
+        at: The instant judged.
+        timezone: The practice's time zone (due dates are local days).
+        grace_days: Days an unpaid charge may wait before it counts as overdue.
+        membership_plans: Membership plans by id: at least the member's plan, and the
+            earlier ones to price the billing dates before a plan change (a date whose
+            plan is not given, or bills on another cycle, is priced at the member's plan).
+        payments: The member's ledger (others' entries are ignored).
+
+    Raises:
+        InvalidValue: ``grace_days`` is not a whole number >= 0, or ``membership_plans``
+            lacks the member's plan when its charges must be judged.
+    """
+    when = as_instant(at)
+    latest_overdue_day(when, timezone, grace_days)  # checks grace_days in every case
+    found: list[Invoice] = []
+    if member is not None and member.status_at(when) in BILLABLE:
+        plan = (membership_plans or {}).get(member.plan_id)
+        if plan is None:
+            raise InvalidValue(
+                "membership_plans",
+                member.plan_id,
+                "must hold the member's plan to judge its charges",
+            )
+        found += member_invoices(
+            member,
+            plan,
+            payments,
+            at=when,
+            timezone=timezone,
+            grace_days=grace_days,
+            plans=_pricing(member, plan, membership_plans or {}),
+        )
+    for payment_plan in plans:
+        found += plan_invoices(payment_plan, at=when, timezone=timezone, grace_days=grace_days)
+    return tuple(found)
+
+
+def _pricing(
+    member: Member, plan: MembershipPlan, plans: Mapping[str, MembershipPlan]
+) -> dict[str, MembershipPlan]:
+    """The plans to price ``member``'s billing dates at: each earlier plan of theirs, or
+    ``plan`` in its place when it is not given or bills on another cycle (billing refuses
+    such a history; the lists built on this module must not stop on data a store kept)."""
+    pricing = dict(plans)
+    for change in member.plan_changes:
+        for plan_id in (change.from_plan, change.to_plan):
+            then = plans.get(plan_id)
+            if then is None or then.billing_cycle is not plan.billing_cycle:
+                pricing[plan_id] = plan
+    return pricing
+
+
+def overdue_invoices(
+    member: Member,
+    plans: Iterable[PaymentPlan] = (),
+    *,
+    at: datetime,
+    timezone: str,
+    grace_days: int = 0,
+    membership_plans: Mapping[str, MembershipPlan] | None = None,
+    payments: Iterable[Payment] = (),
+) -> tuple[Invoice, ...]:
+    """``member``'s invoices that are Overdue at ``at``: membership charges, then the
+    instalments of the plans in ``plans`` that they hold (others are ignored). Arguments
+    and errors as :func:`invoices_at`."""
+    return tuple(
+        i
+        for i in invoices_at(
+            member,
+            [p for p in plans if p.member_id == member.id],
+            at=at,
+            timezone=timezone,
+            grace_days=grace_days,
+            membership_plans=membership_plans,
+            payments=payments,
+        )
+        if i.status is InvoiceStatus.OVERDUE
+    )
+
+
+def is_overdue(
+    member: Member,
+    plans: Iterable[PaymentPlan] = (),
+    *,
+    at: datetime,
+    timezone: str,
+    grace_days: int = 0,
+    membership_plans: Mapping[str, MembershipPlan] | None = None,
+    payments: Iterable[Payment] = (),
+) -> bool:
+    """True when ``member`` has an Overdue invoice at ``at`` (see the module docstring;
+    arguments and errors as :func:`invoices_at`)."""
+    return bool(
+        overdue_invoices(
+            member,
+            plans,
+            at=at,
+            timezone=timezone,
+            grace_days=grace_days,
+            membership_plans=membership_plans,
+            payments=payments,
+        )
+    )
+
+
+def amount_overdue(
+    member: Member,
+    plans: Iterable[PaymentPlan] = (),
+    *,
+    at: datetime,
+    timezone: str,
+    grace_days: int = 0,
+    membership_plans: Mapping[str, MembershipPlan] | None = None,
+    payments: Iterable[Payment] = (),
+) -> Money | None:
+    """What is unpaid of ``member``'s Overdue invoices at ``at``; ``None`` when none is
+    (arguments and errors as :func:`invoices_at`)."""
+    owed = [
+        i.outstanding
+        for i in overdue_invoices(
+            member,
+            plans,
+            at=at,
+            timezone=timezone,
+            grace_days=grace_days,
+            membership_plans=membership_plans,
+            payments=payments,
+        )
+    ]
+    if not owed:
+        return None
+    return sum(owed[1:], owed[0])
 
 
 def overdue_instalments(
     plan: PaymentPlan, *, at: datetime, timezone: str, grace_days: int = 0
 ) -> tuple[Instalment, ...]:
-    """Unpaid instalments of ``plan`` that are overdue at ``at``, judging the plan as it
-    stood at ``at`` (its status then, the instalments paid by then)."""
-    last = last_overdue_due_date(at, timezone, grace_days)
-    return plan.unpaid_due_before(last + timedelta(days=1), at=at)
+    """The instalments of ``plan`` whose invoice is Overdue at ``at``, judging the plan as
+    it stood at ``at`` (its status then, the instalments paid and failed by then)."""
+    late = {
+        i.number
+        for i in plan_invoices(plan, at=at, timezone=timezone, grace_days=grace_days)
+        if i.status is InvoiceStatus.OVERDUE
+    }
+    return tuple(i for i in plan.schedule if i.number in late)
 
 
 def failed_since(member: Member, at: datetime) -> datetime | None:
@@ -90,35 +241,10 @@ def failed_since(member: Member, at: datetime) -> datetime | None:
     return since
 
 
-def is_overdue(
-    member: Member,
-    plans: Iterable[PaymentPlan] = (),
-    *,
-    at: datetime,
-    timezone: str,
-    grace_days: int = 0,
-) -> bool:
-    """True when ``member`` is overdue at ``at`` (see the module docstring).
-
-    Args:
-        member: The member.
-        plans: The member's payment plans (others are ignored).
-        at: The instant judged.
-        timezone: The practice's time zone (instalment due dates are local days).
-        grace_days: Days a due charge may stay unpaid before it counts as overdue.
-    """
-    if _failed_overdue(member, at, timezone, grace_days):
-        return True
-    return any(
-        overdue_instalments(p, at=at, timezone=timezone, grace_days=grace_days)
-        for p in plans
-        if p.member_id == member.id
-    )
-
-
 @attrs.frozen
 class DueCharge:
-    """A charge that fell due and is unpaid: what, for how much, due on which local day."""
+    """A charge that fell due and is unpaid: what, how much of it is unpaid, due on which
+    local day."""
 
     source: tuple[str, str]
     due_date: date
@@ -132,97 +258,32 @@ class DueCharge:
 
 def unpaid_charges(
     member: Member | None,
-    membership_plan: MembershipPlan | None,
     plans: Iterable[PaymentPlan] = (),
     *,
     at: datetime,
     timezone: str,
     membership_plans: Mapping[str, MembershipPlan] | None = None,
+    payments: Iterable[Payment] = (),
 ) -> tuple[DueCharge, ...]:
-    """Every charge due on or before the local day of ``at`` and unpaid at ``at``.
-
-    - A payment plan's unpaid instalments whose due date has come (Pending, Active
-      or Failed plans; Completed and Cancelled plans owe nothing).
-    - A Failed membership: the billing date of the charge that failed (the last one
-      on or before the day it failed) and every billing date after it up to today,
-      each at the price of the plan in force as its day starts, as
-      :func:`~smilepass_core.domain.billing.billing_statement` prices it
-      (``membership_plan`` is the plan at ``at``; the earlier ones are read from
-      ``membership_plans``). A date whose plan is not given, or bills on another cycle
-      than ``membership_plan``, is priced at ``membership_plan``. The dates follow the
-      cycle from the contract's start date, computed from the anchor.
-    """
-    today = local_day(at, timezone)
-    charges: list[DueCharge] = []
-    for plan in plans:
-        for i in plan.unpaid_due_before(today + timedelta(days=1), at=at):
-            charges.append(DueCharge(("payment_plan", plan.id), i.due_date, i.amount, i.number))
-    if member is not None and membership_plan is not None:
-        since = failed_since(member, at)
-        if since is not None:
-            failed_on = local_day(since, timezone)
-            dates = []
-            k = 0
-            while (due := membership_plan.charge_date(member.start_date, k)) <= today:
-                if due <= failed_on:
-                    dates = [due]
-                else:
-                    dates.append(due)
-                k += 1
-            for due in dates or [failed_on]:
-                price = _price_on(member, membership_plan, membership_plans, due, timezone)
-                charges.append(DueCharge(("member", member.id), due, price))
+    """Every charge due by ``at`` and still being collected then: the invoices of
+    :func:`invoices_at` that are Processing or Overdue (a Suspended membership's are
+    Expired, a Cancelled one's Cancelled), each with what is unpaid of it, by due date.
+    Arguments and errors as :func:`invoices_at`."""
+    charges = [
+        DueCharge(
+            i.source,
+            i.due_date,
+            i.outstanding,
+            i.number if i.source[0] == "payment_plan" else None,
+        )
+        for i in invoices_at(
+            member,
+            plans,
+            at=at,
+            timezone=timezone,
+            membership_plans=membership_plans,
+            payments=payments,
+        )
+        if i.status in _UNPAID
+    ]
     return tuple(sorted(charges, key=lambda c: (c.due_date, c.source, c.instalment or 0)))
-
-
-def _price_on(
-    member: Member,
-    plan: MembershipPlan,
-    plans: Mapping[str, MembershipPlan] | None,
-    day: date,
-    timezone: str,
-) -> Money:
-    """The price billing date ``day`` is owed at: the plan in force as its local day
-    starts, when ``plans`` has it and it bills on ``plan``'s cycle; else ``plan``'s."""
-    if not member.plan_changes:
-        return plan.price
-    then = (plans or {}).get(member.plan_before(local_midnight(day, timezone)))
-    if then is None or then.billing_cycle is not plan.billing_cycle:
-        return plan.price
-    return then.price
-
-
-def amount_overdue(
-    member: Member,
-    membership_plan: MembershipPlan | None,
-    plans: Iterable[PaymentPlan] = (),
-    *,
-    at: datetime,
-    timezone: str,
-    grace_days: int = 0,
-    membership_plans: Mapping[str, MembershipPlan] | None = None,
-) -> Money | None:
-    """What ``member`` owes that is overdue at ``at``: their overdue instalments plus,
-    when their Failed membership is overdue, its unpaid charges (each at the plan of its
-    date, as :func:`unpaid_charges`). ``None`` when nothing is."""
-    mine = [p for p in plans if p.member_id == member.id]
-    owed: list[Money] = []
-    for plan in mine:
-        owed += [
-            i.amount
-            for i in overdue_instalments(plan, at=at, timezone=timezone, grace_days=grace_days)
-        ]
-    if _failed_overdue(member, at, timezone, grace_days):
-        owed += [
-            c.amount
-            for c in unpaid_charges(
-                member,
-                membership_plan,
-                at=at,
-                timezone=timezone,
-                membership_plans=membership_plans,
-            )
-        ]
-    if not owed:
-        return None
-    return sum(owed[1:], owed[0])

@@ -10,10 +10,11 @@ from datetime import date, datetime
 from typing import IO, Any, ClassVar, TypeVar
 
 from smilepass_core.domain import HasHistory
+from smilepass_core.domain.payments import Payment
 from smilepass_core.errors import InvalidValue, NotFound
 from smilepass_core.money import Money
 from smilepass_core.presentation import Items, Tabular
-from smilepass_core.queries import ACTION_ORDERS, Order, ScopeQuery
+from smilepass_core.queries import ACTION_ORDERS, Order, PaymentQuery, ScopeQuery
 from smilepass_core.repositories import Store
 
 __all__ = [
@@ -140,6 +141,17 @@ def as_it_stood(
         for obj in objects
         if (then := obj.as_of(at)) is not None and (statuses is None or then.status in statuses)
     ]
+
+
+def member_ledgers(store: Store, practices: tuple[str, ...]) -> dict[str, list[Payment]]:
+    """The membership ledger of ``practices``, per member id, in order of time (one read)."""
+    result: dict[str, list[Payment]] = {}
+    for payment in store.payments.find(PaymentQuery(practices=practices)):
+        if payment.member_id is not None:
+            result.setdefault(payment.member_id, []).append(payment)
+    for entries in result.values():
+        entries.sort(key=lambda p: (p.at, p.id))
+    return result
 
 
 def zones_of(store: Store, ids: Iterable[str]) -> dict[str, str]:

@@ -9,13 +9,18 @@ from typing import ClassVar, TypeVar
 
 import attrs
 
-from smilepass_core.domain import MembershipStatus
 from smilepass_core.domain.overdue import unpaid_charges
 from smilepass_core.errors import InvalidValue
 from smilepass_core.money import Money, per_currency
 from smilepass_core.periods import as_instant, zone
 from smilepass_core.queries import MemberQuery, PaymentPlanQuery, ScopeQuery
-from smilepass_core.reports._table import Report, Table, practice_ids, zones_of
+from smilepass_core.reports._table import (
+    Report,
+    Table,
+    member_ledgers,
+    practice_ids,
+    zones_of,
+)
 from smilepass_core.repositories import Store
 
 K = TypeVar("K")
@@ -118,8 +123,9 @@ def aged_receivables(
     practices: Iterable[str] | str | None = None,
     edges: Sequence[int] = DEFAULT_EDGES,
 ) -> AgedReceivables:
-    """Unpaid instalments and failed membership charges due on or before the local day of
-    ``at``, aged by whole days past their due date in the practice's time zone.
+    """Unpaid instalments and membership charges due on or before the local day of ``at``
+    and still being collected (:func:`~smilepass_core.domain.overdue.unpaid_charges`),
+    aged by whole days past their due date in the practice's time zone.
 
     Raises:
         InvalidValue: bucket edges that are not strictly increasing whole days >= 1.
@@ -137,26 +143,22 @@ def aged_receivables(
         membership_plans = {
             p.id: p for p in store.membership_plans.find(ScopeQuery(practices=scope))
         }
-        failed = [
-            m
-            for m in store.members.find(MemberQuery(practices=scope))
-            if m.status_at(when) is MembershipStatus.FAILED
-        ]
+        ledgers = member_ledgers(store, (practice_id,))
         charges = [
             (m.account_holder, c)
-            for m in failed
+            for m in store.members.find(MemberQuery(practices=scope))
             for c in unpaid_charges(
                 m,
-                membership_plans.get(m.plan_at(when)),
                 at=when,
                 timezone=practice.timezone,
                 membership_plans=membership_plans,
+                payments=ledgers.get(m.id, ()),
             )
         ]
         for plan in store.payment_plans.find(PaymentPlanQuery(practices=scope)):
             charges += [
                 (plan.patient, c)
-                for c in unpaid_charges(None, None, (plan,), at=when, timezone=practice.timezone)
+                for c in unpaid_charges(None, (plan,), at=when, timezone=practice.timezone)
             ]
         for patient, c in charges:
             days = c.days_past_due(today)

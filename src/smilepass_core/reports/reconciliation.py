@@ -37,6 +37,7 @@ from smilepass_core.reports._table import (
     Report,
     Table,
     as_it_stood,
+    member_ledgers,
     practice_ids,
     require_ids,
     sort_rows,
@@ -140,17 +141,18 @@ def membership_list(
         store.members.find(attrs.evolve(query, statuses=None)), at, query.statuses
     )
     by_member = _plans_by_member(store, ids)
+    ledgers = member_ledgers(store, ids)
 
     def row(m: Member) -> MembershipRow:
         plan = plan_names.get(m.plan_id)
         owed = amount_overdue(
             m,
-            plan_names.get(m.plan_at(at)),
             by_member.get(m.id, ()),
             at=at,
             timezone=zones[m.practice_id],
             grace_days=grace_days,
             membership_plans=plan_names,
+            payments=ledgers.get(m.id, ()),
         )
         currency = plan.price.currency if plan else ""
         return MembershipRow(

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, TypeVar
 
 import attrs
 
 from smilepass_core.domain import PaymentPlanStatus
-from smilepass_core.domain.overdue import failed_since
+from smilepass_core.domain.overdue import overdue_invoices
 from smilepass_core.errors import InvalidValue
 from smilepass_core.kpi import Dashboard, Goals, KpiTargets, dashboard
-from smilepass_core.periods import DateRange, Preset, as_instant, local_midnight, zone
+from smilepass_core.periods import DateRange, Preset, as_instant, local_day
 from smilepass_core.presentation import Shown
-from smilepass_core.queries import MemberQuery, PaymentPlanQuery, ReferralQuery, ScopeQuery
+from smilepass_core.queries import (
+    MemberQuery,
+    PaymentPlanQuery,
+    PaymentQuery,
+    ReferralQuery,
+    ScopeQuery,
+)
 from smilepass_core.reports._table import Rows, Table, as_it_stood, practice_ids, to_records
 from smilepass_core.reports.reconciliation import MembershipRow, membership_list
 from smilepass_core.reports.recovery import RecoveredRevenue, recovered_revenue
@@ -186,7 +192,9 @@ def weekly_check(
     overdue = membership_list(
         store, as_of=at, practices=ids, overdue=True, grace_days=grace_days
     ).rows
-    overdue = tuple(sorted(overdue, key=lambda r: (_overdue_since(r, store, at), r.member_id)))
+    overdue = tuple(
+        sorted(overdue, key=lambda r: (_overdue_since(r, store, at, grace_days), r.member_id))
+    )
     converted = []
     scope = ScopeQuery(practices=ids)
     names = {m.id: m.account_holder.name for m in store.members.find(MemberQuery(practices=ids))}
@@ -223,16 +231,23 @@ def weekly_check(
     )
 
 
-def _overdue_since(row: MembershipRow, store: Store, at: datetime) -> datetime:
-    """When the member's oldest overdue charge fell due (their Failed spell's start, or
-    the first overdue instalment's due day), for sorting longest overdue first."""
-    since = failed_since(row.member, at)
-    plans = store.payment_plans.find(PaymentPlanQuery(members=(row.member_id,)))
-    tz = store.practices.get(row.practice).timezone
-    dues = [
-        local_midnight(i.due_date, tz)
-        for p in plans
-        for i in p.unpaid_due_before(at.astimezone(zone(tz)).date(), at=at)
-    ]
-    candidates = [t for t in (since, *dues) if t is not None]
-    return min(candidates) if candidates else at
+def _overdue_since(row: MembershipRow, store: Store, at: datetime, grace_days: int) -> date:
+    """The due date of the member's oldest overdue invoice, for sorting longest overdue
+    first."""
+    member = row.member
+    practice = (row.practice,)
+    late = overdue_invoices(
+        member,
+        store.payment_plans.find(PaymentPlanQuery(members=(member.id,))),
+        at=at,
+        timezone=store.practices.get(row.practice).timezone,
+        grace_days=grace_days,
+        membership_plans={
+            p.id: p for p in store.membership_plans.find(ScopeQuery(practices=practice))
+        },
+        payments=store.payments.find(PaymentQuery(sources=(("member", member.id),))),
+    )
+    return min(
+        (i.due_date for i in late),
+        default=local_day(at, store.practices.get(row.practice).timezone),
+    )

@@ -1,75 +1,49 @@
-"""The Overdue filter as SQL: :mod:`smilepass_core.domain.overdue`, clause by clause.
+"""The Overdue filter for :class:`~smilepass_core.sql.SqlStore`: the rows of
+:mod:`smilepass_core.domain.overdue` that could be overdue are read with SQL, and the
+definition itself is applied to them in Python, so both stores answer it identically.
 
-At instant ``T`` with ``g`` grace days:
+At instant ``T``:
 
-- a **payment plan** is overdue when its status at ``T`` (the last change stamped at or
-  before ``T``) is Pending, Active or Failed, and an instalment at or after the number
-  paid by ``T`` (succeeded attempts stamped at or before ``T``) is due on or before the
-  practice's last overdue day (``domain.overdue.last_overdue_due_date``: the local day
-  before ``T``'s, less ``g``; computed in Python per practice, so the database needs no
-  time zone support);
-- a **member** is overdue when their status at ``T`` is Failed and the Failed spell
-  began before the local midnight that ends the practice's latest overdue day
-  (``domain.overdue.latest_overdue_day``: ``T``'s local day less ``g``; also computed
-  in Python per practice), or they hold an overdue plan.
+- a **payment plan** can be overdue only when its status at ``T`` (the last change stamped
+  at or before ``T``) is Pending, Active or Failed;
+- a **member** only when their status at ``T`` is Pending, Active or Failed (their
+  membership charges) or when they hold such a plan.
+
+Those rows are decoded with their ledger entries stamped at or before ``T``, their plans
+and the practices' membership plans and time zones, and judged with
+:func:`~smilepass_core.domain.overdue.is_overdue` and
+:func:`~smilepass_core.domain.overdue.overdue_instalments`. The query then keeps the ids
+found (``overdue=True``) or every other row (``overdue=False``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import date, datetime, timedelta
-from typing import Any, Final
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
-import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from smilepass_core.domain import PAYMENT_PLAN_LIFECYCLE, MembershipStatus, PaymentPlanStatus
-from smilepass_core.domain.overdue import last_overdue_due_date, latest_overdue_day
-from smilepass_core.periods import local_midnight
-from smilepass_core.sql.schema import Day, UtcInstant, layouts
+from smilepass_core.domain import PAYMENT_PLAN_LIFECYCLE, PaymentPlanStatus
+from smilepass_core.domain.billing import BILLABLE
+from smilepass_core.domain.members import Member
+from smilepass_core.domain.overdue import is_overdue, overdue_instalments
+from smilepass_core.domain.payment_plans import PaymentPlan
+from smilepass_core.domain.payments import Payment
+from smilepass_core.sql.schema import layouts
 
-__all__ = ["Lasts", "flag", "last_days", "member_overdue", "plan_overdue"]
+__all__ = ["flag", "late_members", "late_plans"]
 
 _OWING = sorted(s.value for s in PaymentPlanStatus if s not in PAYMENT_PLAN_LIFECYCLE.terminal)
-_FAILED = MembershipStatus.FAILED.value
-_DAY: Final = timedelta(days=1)
+_BILLABLE = sorted(s.value for s in BILLABLE)
 
 
-@attrs.frozen
-class Lasts:
-    """Per practice, at ``T`` with ``g`` grace days: the last due date of an overdue
-    instalment, and the instant a Failed spell must have begun before to be overdue."""
-
-    due_dates: Mapping[str, date]
-    failed_before: Mapping[str, datetime]
-
-
-def last_days(conn: Connection, at: datetime, grace_days: int) -> Lasts:
-    """Each practice's bounds at ``at`` (one read of the practices)."""
-    table = layouts["practices"].table
-    rows = conn.execute(sa.select(table.c.id, table.c.timezone)).all()
-    return Lasts(
-        {id: last_overdue_due_date(at, zone, grace_days) for id, zone in rows},
-        {
-            id: local_midnight(latest_overdue_day(at, zone, grace_days) + _DAY, zone)
-            for id, zone in rows
-        },
-    )
-
-
-def _per_practice(practice: Any, bounds: Mapping[str, Any], type_: Any) -> Any:
-    """The bound of the row's practice (``CASE practice_id WHEN ...``; NULL for none),
-    bound as ``type_`` (so an instant is sent as the UTC the columns hold)."""
-    if not bounds:  # a store without practices: no row has a bound
-        return sa.cast(sa.null(), type_)
-    whens = {id: sa.literal(bound, type_) for id, bound in sorted(bounds.items())}
-    return sa.case(whens, value=practice)
-
-
-def _status_at(history: sa.Table, key: Any, parent: Any, at: datetime) -> Any:
-    """The status of ``parent`` (an aggregate table or alias) after every change stamped at
-    or before ``at`` (NULL before creation)."""
+def _status_at(name: str, key: str, parent: Any, at: datetime) -> Any:
+    """The status of ``parent`` (an aggregate table) after every change stamped at or
+    before ``at`` (NULL before creation)."""
+    history = layouts[name].children["history"].table
     return (
         sa.select(history.c.to_status)
         .where(history.c[key] == parent.c.id, history.c.at <= at)
@@ -80,53 +54,101 @@ def _status_at(history: sa.Table, key: Any, parent: Any, at: datetime) -> Any:
     )
 
 
-def plan_overdue(plan: Any, at: datetime, lasts: Lasts) -> Any:
-    """``plan`` (the payment plans table or an alias) has an overdue instalment at ``at``."""
-    children = layouts["payment_plans"].children
-    history, attempts = children["history"].table, children["attempts"].table
-    schedule = children["schedule"].table
-    paid = (
-        sa.select(sa.func.count())
-        .select_from(attempts)
-        .where(
-            attempts.c.payment_plan_id == plan.c.id,
-            attempts.c.succeeded == sa.true(),
-            attempts.c.at <= at,
+def _among(column: Any, values: Iterable[str]) -> Any:
+    """``column IN (...)`` with the values rendered into the statement (no bound-parameter
+    limit, however many)."""
+    return column.in_(sa.bindparam(None, sorted(values), expanding=True, literal_execute=True))
+
+
+def _scoped(table: sa.Table, query: Any) -> list[Any]:
+    """``query``'s practices and ids as conditions on ``table``."""
+    where = []
+    if query.practices is not None:
+        where.append(_among(table.c.practice_id, query.practices))
+    if query.ids is not None:
+        where.append(_among(table.c.id, query.ids))
+    return where
+
+
+def _zones(conn: Connection) -> dict[str, str]:
+    table = layouts["practices"].table
+    rows = conn.execute(sa.select(table.c.id, table.c.timezone))
+    return {row.id: row.timezone for row in rows}
+
+
+def _late_plans(
+    store: Any, conn: Connection, where: list[Any], at: datetime, grace_days: int
+) -> list[PaymentPlan]:
+    """The payment plans passing ``where`` with an instalment overdue at ``at``."""
+    repo = store.payment_plans
+    open_then = _status_at("payment_plans", "payment_plan_id", repo.table, at).in_(_OWING)
+    zones = _zones(conn)
+    return [
+        plan
+        for plan in repo._read(conn, sa.select(repo.table).where(*where, open_then))
+        if overdue_instalments(plan, at=at, timezone=zones[plan.practice_id], grace_days=grace_days)
+    ]
+
+
+def late_plans(store: Any, conn: Connection, query: Any) -> set[str]:
+    """The ids of the payment plans in ``query``'s practices and ids with an instalment
+    overdue at ``query.as_of``."""
+    table = store.payment_plans.table
+    plans = _late_plans(store, conn, _scoped(table, query), query.as_of, query.grace_days)
+    return {p.id for p in plans}
+
+
+def late_members(store: Any, conn: Connection, query: Any) -> set[str]:
+    """The ids of the members in ``query``'s practices and ids who are overdue at
+    ``query.as_of``."""
+    at, grace_days = query.as_of, query.grace_days
+    members, plans = store.members.table, store.payment_plans.table
+    billable = _status_at("members", "member_id", members, at).in_(_BILLABLE)
+    holding = members.c.id.in_(
+        sa.select(plans.c.member_id).where(
+            plans.c.member_id.is_not(None),
+            _status_at("payment_plans", "payment_plan_id", plans, at).in_(_OWING),
         )
-        .correlate(plan)  # the plan of the enclosing query, two levels out
-        .scalar_subquery()
     )
-    due = schedule.c.due_date <= _per_practice(plan.c.practice_id, lasts.due_dates, Day())
-    return sa.and_(
-        _status_at(history, "payment_plan_id", plan, at).in_(_OWING),
-        sa.exists().where(schedule.c.payment_plan_id == plan.c.id, schedule.c.seq >= paid, due),
+    candidates: list[Member] = store.members._read(
+        conn, sa.select(members).where(*_scoped(members, query), sa.or_(billable, holding))
     )
-
-
-def member_overdue(member: Any, at: datetime, lasts: Lasts) -> Any:
-    """``member`` (the members table) is overdue at ``at``."""
-    history = layouts["members"].children["history"].table
-    since = (
-        sa.select(sa.func.max(history.c.at))
-        .where(
-            history.c.member_id == member.c.id,
-            history.c.at <= at,
-            history.c.to_status == _FAILED,
-            sa.or_(history.c.from_status.is_(None), history.c.from_status != _FAILED),
+    if not candidates:
+        return set()
+    ids = [m.id for m in candidates]
+    late = {
+        p.member_id
+        for p in _late_plans(store, conn, [_among(plans.c.member_id, ids)], at, grace_days)
+    }
+    ledger: defaultdict[str | None, list[Payment]] = defaultdict(list)
+    payments = store.payments.table
+    for payment in store.payments._read(
+        conn,
+        sa.select(payments)
+        .where(_among(payments.c.member_id, ids), payments.c.at <= at)
+        .order_by(payments.c.at, payments.c.id),
+    ):
+        ledger[payment.member_id].append(payment)
+    catalogue_table = store.membership_plans.table
+    catalogue = {p.id: p for p in store.membership_plans._read(conn, sa.select(catalogue_table))}
+    zones = _zones(conn)
+    return {
+        m.id
+        for m in candidates
+        if m.id in late
+        or is_overdue(
+            m,
+            at=at,
+            timezone=zones[m.practice_id],
+            grace_days=grace_days,
+            membership_plans=catalogue,
+            payments=ledger[m.id],
         )
-        .correlate(member)
-        .scalar_subquery()
-    )
-    plans = layouts["payment_plans"].table.alias("held")
-    return sa.or_(
-        sa.and_(
-            _status_at(history, "member_id", member, at) == _FAILED,
-            since < _per_practice(member.c.practice_id, lasts.failed_before, UtcInstant()),
-        ),
-        sa.exists().where(plans.c.member_id == member.c.id, plan_overdue(plans, at, lasts)),
-    )
+    }
 
 
-def flag(condition: Any, wanted: bool) -> Any:
-    """Rows where ``condition`` is ``wanted`` (a NULL inside counts as not overdue)."""
-    return sa.case((condition, 1), else_=0) == (1 if wanted else 0)
+def flag(column: Any, late: Iterable[str], wanted: bool) -> Any:
+    """Rows whose ``column`` is among ``late`` (``wanted``) or not (not ``wanted``); the
+    ids are rendered into the statement, so no bound-parameter limit applies."""
+    found = _among(column, late)
+    return found if wanted else sa.not_(found)

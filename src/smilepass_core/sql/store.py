@@ -508,10 +508,8 @@ class _Members(_Repository[Member, MemberQuery]):
         if query.changed_in is not None:
             where.append(_changed_in(c, query.changed_in))
         if query.overdue is not None:
-            assert query.as_of is not None
-            lasts = overdue.last_days(conn, query.as_of, query.grace_days)
-            late = overdue.member_overdue(self.table, query.as_of, lasts)
-            where.append(overdue.flag(late, query.overdue))
+            late = overdue.late_members(self._store, conn, query)
+            where.append(overdue.flag(c.id, late, query.overdue))
         return where
 
     def first_activated_counts(
@@ -639,10 +637,8 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
             where.append(c.patient_key.contains(query.name_contains.casefold(), autoescape=True))
         where += _within(c.committed_at, query.committed_in)
         if query.overdue is not None:
-            assert query.as_of is not None
-            lasts = overdue.last_days(conn, query.as_of, query.grace_days)
-            late = overdue.plan_overdue(self.table, query.as_of, lasts)
-            where.append(overdue.flag(late, query.overdue))
+            late = overdue.late_plans(self._store, conn, query)
+            where.append(overdue.flag(c.id, late, query.overdue))
         return where
 
     def _sort(self, column: str) -> list[Any]:

@@ -98,7 +98,7 @@ class Table:
 
 
 class Members(Table):
-    """Members: the overdue filter needs the member's payment plans and time zone; a
+    """Members: the overdue filter needs the member's plans, ledger and time zone; a
     member joins a campaign only while it is Active."""
 
     def add(self, obj: Any) -> None:
@@ -115,12 +115,23 @@ class Members(Table):
         super().save(obj, expected_version=expected_version)
 
     def matches(self, query: Any, member: Any) -> bool:
-        """True when ``member`` passes ``query``, its plans and zone read for Overdue."""
+        """True when ``member`` passes ``query``, its plans, ledger and zone read for
+        Overdue."""
         if query.overdue is None:
             return bool(query.matches(member))
-        plans = [p for p in self.store.payment_plans.rows.values() if p.member_id == member.id]
-        zone = self.store.practices.get(member.practice_id).timezone
-        return bool(query.matches(member, plans=plans, timezone=zone))
+        store = self.store
+        plans = [p for p in store.payment_plans.rows.values() if p.member_id == member.id]
+        ledger = [p for p in store.payments.rows.values() if p.member_id == member.id]
+        zone = store.practices.get(member.practice_id).timezone
+        return bool(
+            query.matches(
+                member,
+                plans=plans,
+                timezone=zone,
+                payments=ledger,
+                membership_plans=store.membership_plans.rows,
+            )
+        )
 
 
 class Referrals(Table):

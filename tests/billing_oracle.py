@@ -1,0 +1,95 @@
+"""An independent reading of a membership's charges at an instant (docs/domain.md,
+"Billing" and "Overdue"), for the query and report oracles: written from the
+definitions, not from the library's billing code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from smilepass_core.domain import Member, MembershipPlan, MembershipStatus, Payment, PaymentKind
+from smilepass_core.money import Money
+
+BILLABLE = (MembershipStatus.PENDING, MembershipStatus.ACTIVE, MembershipStatus.FAILED)
+DAY = timedelta(days=1)
+
+
+def local(at: datetime, timezone: str) -> date:
+    return at.astimezone(ZoneInfo(timezone)).date()
+
+
+def status_then(member: Member, at: datetime, *, strictly: bool) -> MembershipStatus | None:
+    """The status after every change before ``at`` (at or before, unless ``strictly``)."""
+    status = None
+    for change in member.history:
+        if change.at < at or (not strictly and change.at == at):
+            status = change.to
+    return status
+
+
+def overdue_from(due: date, failures: Iterable[datetime], timezone: str, grace: int) -> date:
+    """The local day an unpaid charge due on ``due`` is overdue from: ``due + 1 + grace``,
+    or the local day of a failed attempt at it plus ``grace`` when that is earlier."""
+    days = [due + DAY, *(local(t, timezone) for t in failures)]
+    return min(days) + timedelta(days=grace)
+
+
+@dataclass
+class Due:
+    """A billing date due, its amount, what is unpaid of it, the failed attempts at it."""
+
+    day: date
+    amount: Money
+    unpaid: Money
+    failures: list[datetime] = field(default_factory=list)
+
+
+def membership_dues(
+    member: Member,
+    catalogue: Mapping[str, MembershipPlan],
+    ledger: Iterable[Payment],
+    at: datetime,
+    timezone: str,
+) -> list[Due]:
+    """The billing dates due by ``at``: the contract's cycle from its start date, each due
+    when the member was billable at some instant of its local day (or had no status yet),
+    priced at the plan in force as that day starts. The ledger stamped by ``at`` pays
+    them in order: a date is paid once the net collected (succeeded charges less
+    succeeded refunds) reaches the running sum of the amounts; a failed charge is an
+    attempt on the first date not paid when it was made."""
+    zi, today = ZoneInfo(timezone), local(at, timezone)
+    plan = catalogue[member.plan_id]
+    first = member.plan_changes[0].from_plan if member.plan_changes else member.plan_id
+    dues: list[Due] = []
+    for k in range(10_000):
+        day = plan.charge_date(member.start_date, k)
+        if day > today:
+            break
+        start = datetime.combine(day, datetime.min.time(), zi)
+        end = datetime.combine(day + DAY, datetime.min.time(), zi)
+        then = status_then(member, start, strictly=True)
+        during = [c.to for c in member.history if start <= c.at < end]
+        if then is None or then in BILLABLE or any(s in BILLABLE for s in during):
+            earlier = [c.to_plan for c in member.plan_changes if c.at < start]
+            price = catalogue[earlier[-1] if earlier else first].price
+            dues.append(Due(day, price, price))
+    zero = Money.zero(plan.price.currency)
+    ends, running = [], zero
+    for d in dues:
+        running += d.amount
+        ends.append(running)
+    net = zero
+    mine = (p for p in ledger if p.member_id == member.id and p.at <= at)
+    for p in sorted(mine, key=lambda p: (p.at, p.id)):
+        if not p.succeeded:
+            if p.kind is PaymentKind.CHARGE:
+                first_open = next((i for i, e in enumerate(ends) if net < e), None)
+                if first_open is not None:
+                    dues[first_open].failures.append(p.at)
+            continue
+        net += p.amount if p.kind is PaymentKind.CHARGE else -p.amount
+    for d, e in zip(dues, ends, strict=True):
+        d.unpaid = min(d.amount, max(zero, e - net))
+    return dues
