@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
+import pendulum
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -260,8 +261,20 @@ class TestBillingCycle:
     def test_nth_is_computed_from_the_anchor(
         self, anchor: date, k: int, cycle: BillingCycle
     ) -> None:
-        """The k-th date equals the hand-computed date from the anchor for every cycle."""
+        """The k-th date equals the hand-computed date from the anchor for every cycle, and
+        pendulum's clamping month and year steps for the monthly and annual ones."""
         assert cycle.nth(anchor, k) == _expected_nth(cycle, anchor, k)
+        if cycle in (BillingCycle.MONTHLY, BillingCycle.ANNUALLY):
+            start = pendulum.Date(anchor.year, anchor.month, anchor.day)
+            moved = start.add(months=k) if cycle is BillingCycle.MONTHLY else start.add(years=k)
+            assert cycle.nth(anchor, k) == date(moved.year, moved.month, moved.day)
+
+    def test_a_date_past_the_calendar_is_refused(self) -> None:
+        """A step past the year 9999 raises InvalidValue naming ``k``."""
+        with pytest.raises(InvalidValue) as caught:
+            BillingCycle.ANNUALLY.nth(date(9990, 1, 1), 10)
+        assert caught.value.field == "k"
+        assert BillingCycle.ANNUALLY.nth(date(9990, 1, 1), 9) == date(9999, 1, 1)
 
     @pytest.mark.parametrize("cycle", list(BillingCycle))
     def test_k_zero_is_the_anchor(self, cycle: BillingCycle) -> None:

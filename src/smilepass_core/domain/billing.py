@@ -32,7 +32,7 @@ from smilepass_core.domain.discounts import AppliedDiscount, price_due
 from smilepass_core.domain.members import Member, MembershipStatus
 from smilepass_core.domain.payments import Payment, PaymentKind, PaymentOutcome
 from smilepass_core.domain.practices import MembershipPlan
-from smilepass_core.errors import InvalidValue, RuleViolation
+from smilepass_core.errors import CurrencyMismatch, InvalidValue, RuleViolation
 from smilepass_core.money import Money
 from smilepass_core.periods import as_instant, local_day, local_midnight
 
@@ -161,35 +161,44 @@ def billing_statement(
         raise InvalidValue("plan", plan.id, f"is not member {member.id!r}'s plan {member.plan_id}")
     when = as_instant(at)
     today = local_day(when, timezone)
-    zero = Money.zero(plan.price.currency)
     numbers = {d: k for k, d in enumerate(billing_dates(member, plan, through=today))}
     due = [d for d in numbers if _billable(member, d, timezone)]
     grants = tuple(discounts)
     amounts = [
         price_due(plan_on(member, plan, plans, d, timezone), numbers[d], grants).due for d in due
     ]
-    paid = [zero] * len(due)
+    # Settled in integer minor units (exact, and without a Money object per step).
+    currency = plan.price.currency
+    for a in amounts:
+        if a.currency != currency:
+            raise CurrencyMismatch(currency, a.currency, "bill", field="plans")
+    owed = [a.minor for a in amounts]
+    paid = [0] * len(due)
     paid_by: list[list[str]] = [[] for _ in due]
     tried: list[list[str]] = [[] for _ in due]
-    collected = refunded = credit = zero
+    collected = refunded = credit = 0
     mine = sorted(
         (p for p in payments if p.member_id == member.id and p.at <= when),
         key=lambda p: (p.at, p.id),
     )
     for payment in mine:
-        first_open = next((i for i, p in enumerate(paid) if p != amounts[i]), None)
+        first_open = next((i for i, p in enumerate(paid) if p != owed[i]), None)
         if payment.kind is PaymentKind.CHARGE and payment.outcome is PaymentOutcome.FAILED:
             if first_open is not None:
                 tried[first_open].append(payment.id)
             continue
         if payment.outcome is not PaymentOutcome.SUCCEEDED:
             continue
-        amount = payment.amount
+        if payment.amount.currency != currency:
+            raise CurrencyMismatch(currency, payment.amount.currency, "settle", field="amount")
+        amount = payment.amount.minor
         if payment.kind is PaymentKind.CHARGE:
             collected += amount
             for i in range(first_open if first_open is not None else len(due), len(due)):
-                part = min(amount, amounts[i] - paid[i])
-                if part.is_positive():
+                if amount == 0:
+                    break
+                part = min(amount, owed[i] - paid[i])
+                if part > 0:
                     paid[i] += part
                     paid_by[i].append(payment.id)
                     amount -= part
@@ -203,19 +212,38 @@ def billing_statement(
             back = min(amount, paid[i])
             paid[i] -= back
             amount -= back
-        if amount.is_positive():
+        if amount > 0:
             raise RuleViolation(
                 "refund_above_collected",
                 f"refund {payment.id!r} of {payment.amount} exceeds what member "
                 f"{member.id!r} paid before it",
                 field="amount",
             )
+
+    zero = Money.zero(currency)
+
+    def money(minor: int) -> Money:
+        return zero if minor == 0 else Money.from_minor(minor, currency)
+
     charges = tuple(
-        ExpectedCharge(numbers[d], d, amounts[i], paid[i], tuple(paid_by[i]), tuple(tried[i]))
+        ExpectedCharge(
+            numbers[d],
+            d,
+            amounts[i],
+            amounts[i] if paid[i] == owed[i] else money(paid[i]),
+            tuple(paid_by[i]),
+            tuple(tried[i]),
+        )
         for i, d in enumerate(due)
     )
     return BillingStatement(
-        member.id, when, charges, collected, refunded, credit, _next_date(member, plan, when, today)
+        member.id,
+        when,
+        charges,
+        money(collected),
+        money(refunded),
+        money(credit),
+        _next_date(member, plan, when, len(numbers)),
     )
 
 
@@ -253,13 +281,13 @@ def plan_on(
     return found
 
 
-def _next_date(member: Member, plan: MembershipPlan, at: datetime, today: date) -> date | None:
-    """The first billing date after the local day ``today``, unless the membership is
-    Suspended or Cancelled at ``at`` (then no next charge is scheduled)."""
+def _next_date(member: Member, plan: MembershipPlan, at: datetime, passed: int) -> date | None:
+    """The first billing date after the ``passed`` ones up to ``at``'s local day, unless
+    the membership is Suspended or Cancelled at ``at`` (then no next charge is scheduled)."""
     status = member.status_at(at)
     if status is not None and status not in BILLABLE:
         return None
-    return plan.charge_date(member.start_date, len(billing_dates(member, plan, through=today)))
+    return plan.charge_date(member.start_date, passed)
 
 
 # -- dunning ------------------------------------------------------------------------------

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import calendar
 import enum
 from datetime import date, timedelta
 from typing import Any
 
 import attrs
-import pendulum
 
 from smilepass_core.domain._fields import choice, identifier, text
 from smilepass_core.errors import InvalidValue
@@ -78,9 +78,12 @@ class BillingCycle(enum.Enum):
             return anchor + timedelta(weeks=k)
         if self is BillingCycle.FORTNIGHTLY:
             return anchor + timedelta(weeks=2 * k)
-        start = pendulum.Date(anchor.year, anchor.month, anchor.day)
-        moved = start.add(months=k) if self is BillingCycle.MONTHLY else start.add(years=k)
-        return date(moved.year, moved.month, moved.day)
+        months = k if self is BillingCycle.MONTHLY else 12 * k
+        years, month = divmod(anchor.month - 1 + months, 12)
+        year = anchor.year + years
+        if year > date.max.year:
+            raise InvalidValue("k", k, f"goes past the year {date.max.year}")
+        return date(year, month + 1, min(anchor.day, calendar.monthrange(year, month + 1)[1]))
 
 
 def _positive_money(instance: Any, attribute: attrs.Attribute[Money], value: Any) -> None:
