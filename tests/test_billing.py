@@ -38,6 +38,7 @@ from smilepass_core.domain.billing import (
     check_membership_charge,
     dunning_actions,
 )
+from smilepass_core.domain.discounts import AppliedDiscount, Discount
 from smilepass_core.periods import local_day, local_midnight
 from smilepass_core.testing import strategies as sps
 
@@ -340,6 +341,42 @@ class TestPlanChanges:
             late, self.PLATINUM, [], at=_local(date(2026, 5, 2)), timezone=SYD, plans=plans
         )
         assert [str(c.amount) for c in s.charges] == ["AUD 30.00"] * 4 + ["AUD 50.00"]
+
+    def test_the_earlier_plans_must_share_the_currency(self) -> None:
+        """An earlier plan priced in another currency cannot be settled with this one's
+        ledger: CurrencyMismatch, naming ``plans``."""
+        member = _member(date(2026, 1, 1)).change_plan("platinum", at=_local(date(2026, 2, 10)))
+        usd = {"gold": _plan(price=Money.of("30.00", "USD"))}
+        with pytest.raises(CurrencyMismatch) as caught:
+            billing_statement(
+                member, self.PLATINUM, [], at=_local(date(2026, 4, 2)), timezone=SYD, plans=usd
+            )
+        assert (caught.value.left, caught.value.right, caught.value.field) == (
+            "AUD",
+            "USD",
+            "plans",
+        )
+
+    def test_a_free_billing_date_is_settled_and_skipped_by_payments(self) -> None:
+        """A 100 % discount on the second billing date only (one cycle from number 1):
+        it is due at AUD 0.00 and settled; one payment of 60.00 pays the first and the
+        third, passing over it."""
+        free = Discount("d", "syd", "Free month", percent="100", cycles=1)
+        member = _member(date(2026, 1, 1))
+        s = billing_statement(
+            member,
+            _plan(),
+            [_charge("c", _local(date(2026, 3, 2)), amount=Money.of("60.00", "AUD"))],
+            at=_local(date(2026, 3, 2)),
+            timezone=SYD,
+            discounts=[AppliedDiscount(free, first=1)],
+        )
+        assert [(str(c.amount), str(c.paid), c.payments) for c in s.charges] == [
+            ("AUD 30.00", "AUD 30.00", ("c",)),
+            ("AUD 0.00", "AUD 0.00", ()),
+            ("AUD 30.00", "AUD 30.00", ("c",)),
+        ]
+        assert s.credit.is_zero()
 
     def test_the_earlier_plans_must_be_given_and_share_the_cycle(self) -> None:
         member = _member(date(2026, 1, 1)).change_plan("platinum", at=_local(date(2026, 2, 10)))

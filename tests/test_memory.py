@@ -12,14 +12,16 @@ from __future__ import annotations
 import collections
 import threading
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from smilepass_core import memory
 from smilepass_core.demo import demo_store, load_demo
 from smilepass_core.domain import (
     MEMBERSHIP_LIFECYCLE,
@@ -38,6 +40,7 @@ from smilepass_core.domain import (
     Referral,
     StaffUser,
 )
+from smilepass_core.domain.overdue import is_overdue, overdue_outlook
 from smilepass_core.errors import (
     ConflictingPayment,
     CurrencyMismatch,
@@ -53,7 +56,7 @@ from smilepass_core.errors import (
 )
 from smilepass_core.memory import InMemoryStore, Timeline
 from smilepass_core.money import Money
-from smilepass_core.periods import DateRange
+from smilepass_core.periods import DateRange, local_day
 from smilepass_core.queries import (
     MemberQuery,
     Order,
@@ -1495,3 +1498,112 @@ class TestFromDemo:
             query = MemberQuery(practices=practice.id, ever_active_before=data.now)
             order = Order("-first_activated_at", page=Page(limit=5))
             assert [m.id for m in store.members.find(query, order=order)] == ranked[:5]
+
+
+class TestOverdueOutlooks:
+    """After a member's last event, the Overdue filter reads their outlook, and a write to
+    the member, their ledger or their plans drops it."""
+
+    @settings(
+        max_examples=max(10, settings.default.max_examples // 4),
+        suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.too_slow],
+    )
+    @given(dataset=sps.datasets(), data=st.data())
+    def test_after_every_event_no_member_is_judged_in_full(
+        self, dataset: sps.Dataset, data: st.DataObject
+    ) -> None:
+        """At an instant after every event the answers equal ``is_overdue``'s, and the store
+        judges in full only a member whose outlook ends before that instant's day."""
+        store = InMemoryStore.from_objects(dataset.objects())
+        events = [
+            *_event_times(dataset),
+            *(c.at for m in dataset.members for c in m.plan_changes),
+            *(a.at for p in dataset.payment_plans for a in p.attempts),
+        ]
+        assume(events)
+        at = max(events) + data.draw(
+            st.integers(0, 300 * 86400).map(lambda s: timedelta(seconds=s)), label="after"
+        )
+        grace = data.draw(st.integers(0, 10), label="grace")
+        zones = {p.id: p.timezone for p in dataset.practices}
+        catalogue = {p.id: p for p in dataset.membership_plans}
+        expected = sorted(
+            m.id
+            for m in dataset.members
+            if is_overdue(
+                m,
+                dataset.payment_plans,
+                at=at,
+                timezone=zones[m.practice_id],
+                grace_days=grace,
+                membership_plans=catalogue,
+                payments=dataset.payments,
+            )
+        )
+
+        beyond = set()  # members whose outlook ends before at's local day
+        for m in dataset.members:
+            zone = zones[m.practice_id]
+            outlook = overdue_outlook(
+                m,
+                dataset.payment_plans,
+                timezone=zone,
+                membership_plans=catalogue,
+                payments=dataset.payments,
+            )
+            if outlook.through is not None and local_day(at, zone) > outlook.through:
+                beyond.add(m.id)
+        judged: list[str] = []
+
+        def judged_in_full(member: Member, *args: Any, **kwargs: Any) -> bool:
+            judged.append(member.id)
+            return is_overdue(member, *args, **kwargs)
+
+        with mock.patch.object(memory, "is_overdue", judged_in_full):
+            query = MemberQuery(overdue=True, as_of=at, grace_days=grace)
+            assert sorted(m.id for m in store.members.find(query)) == expected
+            others = MemberQuery(overdue=False, as_of=at, grace_days=grace)
+            assert store.members.count(others) == len(dataset.members) - len(expected)
+        assert set(judged) <= beyond
+
+    def test_a_write_drops_the_outlook(self) -> None:
+        """Ada's March charge is unpaid: overdue. A payment, then a plan of hers, then her
+        suspension change the answer at once."""
+        zone = "Australia/Sydney"
+        gold = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+        start = datetime(2026, 2, 1, tzinfo=UTC)
+        ada = Member.enrol(
+            id="m",
+            practice_id="p",
+            plan_id="gold",
+            account_holder=Patient("h", "Ada"),
+            start_date=date(2026, 2, 1),
+            at=start,
+        ).activate(at=start)
+        feb = Payment("c1", "p", gold.price, "charge", "succeeded", start, member_id="m")
+        store = InMemoryStore.from_objects([Practice("p", "P", zone, "AUD"), gold, ada, feb])
+        at = datetime(2026, 3, 10, tzinfo=UTC)
+        query = MemberQuery(overdue=True, as_of=at)
+        assert [m.id for m in store.members.find(query)] == ["m"]
+        march = attrs.evolve(feb, id="c2", at=datetime(2026, 3, 5, tzinfo=UTC))
+        store.payments.add(march)
+        assert store.members.find(query) == []
+        braces = PaymentPlan.offer(
+            id="pp",
+            practice_id="p",
+            patient=ada.account_holder,
+            total=Money.of("300", "AUD"),
+            payment_type=PaymentType.PLAN,
+            instalments=3,
+            first_due=date(2026, 3, 6),
+            at=datetime(2026, 3, 1, tzinfo=UTC),
+            member_id="m",
+        )
+        store.payment_plans.add(braces)
+        assert [m.id for m in store.members.find(query)] == ["m"]
+        store.payment_plans.save(braces.cancel(at=datetime(2026, 3, 8, tzinfo=UTC)))
+        assert store.members.find(query) == []
+        later = MemberQuery(overdue=True, as_of=datetime(2026, 4, 10, tzinfo=UTC))
+        assert [m.id for m in store.members.find(later)] == ["m"]  # April's charge
+        store.members.save(ada.suspend(at=datetime(2026, 3, 9, tzinfo=UTC)))
+        assert store.members.find(later) == []

@@ -7,6 +7,8 @@ from typing import Any, ClassVar
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from smilepass_core import BillingCycle, Member, MembershipPlan, Money, Patient
 from smilepass_core.domain import (
@@ -19,14 +21,20 @@ from smilepass_core.domain import (
 )
 from smilepass_core.domain.billing import billing_statement
 from smilepass_core.domain.overdue import (
+    OUTLOOK_DAYS,
     DueCharge,
     amount_overdue,
+    failed_since,
     is_overdue,
+    last_overdue_due_date,
+    latest_overdue_day,
     overdue_instalments,
+    overdue_outlook,
     unpaid_charges,
 )
 from smilepass_core.errors import InvalidValue
-from smilepass_core.periods import local_midnight
+from smilepass_core.periods import local_day, local_midnight
+from smilepass_core.testing import strategies as sps
 
 SYDNEY = "Australia/Sydney"
 PLAN = MembershipPlan("gold", "p1", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
@@ -347,3 +355,86 @@ class TestOverdueInstalments:
         edge = local_midnight(date(2026, 4, 11), SYDNEY)
         assert overdue_instalments(plan, at=edge - MICRO, timezone=SYDNEY) == ()
         assert overdue_instalments(plan, at=edge, timezone=SYDNEY) == (plan.schedule[0],)
+
+
+class TestOutlook:
+    """An outlook read once answers ``is_overdue`` at every later instant, any grace."""
+
+    @settings(
+        max_examples=max(10, settings.default.max_examples // 4),
+        suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.too_slow],
+    )
+    @given(
+        dataset=sps.datasets(),
+        data=st.data(),
+        grace=st.integers(0, 10),
+    )
+    def test_it_agrees_with_is_overdue_after_the_last_event(
+        self, dataset: sps.Dataset, data: st.DataObject, grace: int
+    ) -> None:
+        zones = {p.id: p.timezone for p in dataset.practices}
+        catalogue = {p.id: p for p in dataset.membership_plans}
+        for m in dataset.members:
+            tz = zones[m.practice_id]
+            plans = [p for p in dataset.payment_plans if p.member_id == m.id]
+            ledger = [p for p in dataset.payments if p.member_id == m.id]
+            context: dict[str, Any] = {"membership_plans": catalogue, "payments": ledger}
+            outlook = overdue_outlook(m, dataset.payment_plans, timezone=tz, **context)
+            later = data.draw(st.integers(0, 500 * 86400).map(lambda s: timedelta(seconds=s)))
+            at = outlook.since + later
+            expected = is_overdue(m, plans, at=at, timezone=tz, grace_days=grace, **context)
+            answer = outlook.overdue_on(local_day(at, tz), grace)
+            assert answer is None or answer is expected, (m.id, at)
+            if outlook.through is None or local_day(at, tz) <= outlook.through:
+                assert answer is expected
+
+    def test_a_worked_member(self) -> None:
+        """Ada paid January to March; April's charge failed on 10 April at noon in Sydney:
+        overdue from that day with no grace, from 13 April with three days."""
+        member = _member(fail_at=APRIL_FAILED.at)
+        outlook = overdue_outlook(
+            member,
+            timezone=SYDNEY,
+            membership_plans=CATALOGUE,
+            payments=[*PAID_TO_MARCH, APRIL_FAILED],
+        )
+        assert outlook.since == APRIL_FAILED.at
+        assert outlook.dues == ((date(2026, 4, 10), date(2026, 4, 10)),)
+        assert outlook.through == date(2026, 4, 10) + timedelta(days=OUTLOOK_DAYS)
+        assert outlook.overdue_on(date(2026, 4, 10)) is True
+        assert outlook.overdue_on(date(2026, 4, 12), 3) is False
+        assert outlook.overdue_on(date(2026, 4, 13), 3) is True
+        assert outlook.overdue_on(date(2030, 1, 1)) is None
+        cancelled = overdue_outlook(
+            member.cancel(at=datetime(2026, 4, 20, tzinfo=UTC)), timezone=SYDNEY
+        )
+        assert cancelled.through is None
+        assert cancelled.dues == ()
+        assert cancelled.overdue_on(date(2040, 1, 1)) is False
+        with pytest.raises(InvalidValue) as caught:
+            overdue_outlook(member, timezone=SYDNEY)
+        assert (caught.value.field, caught.value.value) == ("membership_plans", "gold")
+
+
+class TestDays:
+    """The helpers that name the days and spells the rule counts from."""
+
+    def test_failed_since_is_the_start_of_the_current_failed_spell(self) -> None:
+        """Failed on 10 April, recovered on the 12th, failed again on 10 May."""
+        first, back, again = (
+            datetime(2026, 4, 10, 2, tzinfo=UTC),
+            datetime(2026, 4, 12, tzinfo=UTC),
+            datetime(2026, 5, 10, 2, tzinfo=UTC),
+        )
+        member = _member(fail_at=first).activate(at=back).fail(at=again)
+        assert failed_since(member, first - MICRO) is None
+        assert failed_since(member, first) == first
+        assert failed_since(member, back) is None
+        assert failed_since(member, again + timedelta(days=3)) == again
+
+    def test_the_last_overdue_due_date_is_the_day_before_the_latest_overdue_day(self) -> None:
+        """At noon on 16 April in Sydney with 3 grace days: a charge that fell due by 13
+        April is overdue; one due (payable all day) by 12 April."""
+        at = local_midnight(date(2026, 4, 16), SYDNEY) + timedelta(hours=12)
+        assert latest_overdue_day(at, SYDNEY, 3) == date(2026, 4, 13)
+        assert last_overdue_due_date(at, SYDNEY, 3) == date(2026, 4, 12)

@@ -39,6 +39,7 @@ from smilepass_core import (
     PaymentKind,
     PaymentOutcome,
     PaymentPlanQuery,
+    PaymentQuery,
     Practice,
     RuleViolation,
     SortKey,
@@ -307,6 +308,66 @@ class TestFaults:
         assert len(outcome) == 1
         assert isinstance(outcome[0], VersionConflict)
         assert a.members.get(member.id).history[-1].reason == "A"
+
+    @pytest.mark.parametrize("first", ["cancel", "charge"])
+    def test_a_charge_and_a_cancellation_racing_are_checked_one_after_the_other(
+        self, postgres_engine: sa.Engine, first: str
+    ) -> None:
+        """PostgreSQL: session A cancels a member (or records a charge for them) inside an
+        open transaction; session B records a charge stamped after that cancellation (or
+        saves a cancellation before that charge). B waits on the member's row lock, and
+        once A commits B is refused: a charge after Cancel never lands."""
+        engine = postgres_engine
+        empty(engine)
+        a, b = SqlStore(engine), SqlStore(engine)
+        a.load(DEMO.objects())
+        member = next(m for m in DEMO.members if m.status.value == "active")
+        plan = next(p for p in DEMO.membership_plans if p.id == member.plan_id)
+        charge = Payment(
+            "race-charge",
+            member.practice_id,
+            plan.price,
+            PaymentKind.CHARGE,
+            PaymentOutcome.SUCCEEDED,
+            NOW + timedelta(hours=1),
+            member_id=member.id,
+        )
+        cancelled = member.cancel(at=NOW)
+        started, outcome = threading.Event(), []
+
+        def racer() -> None:
+            started.set()
+            try:
+                if first == "cancel":
+                    b.payments.add(charge)
+                else:
+                    b.members.save(cancelled)
+                outcome.append("kept")
+            except RuleViolation as error:
+                outcome.append(error)
+
+        with a.atomic():
+            if first == "cancel":
+                a.members.save(cancelled)
+            else:
+                a.payments.add(charge)
+            thread = threading.Thread(target=racer)
+            thread.start()
+            started.wait()
+            thread.join(0.5)
+            assert thread.is_alive(), "B must wait for A's lock on the member"
+        thread.join(10)
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], RuleViolation)
+        assert outcome[0].rule == "charge_after_cancel"
+        kept_member = a.members.get(member.id)
+        kept_charges = a.payments.find(PaymentQuery(ids={"race-charge"}))
+        if first == "cancel":
+            assert kept_member.status.value == "cancelled"
+            assert kept_charges == []
+        else:
+            assert kept_member.status.value == "active"
+            assert kept_charges == [charge]
 
     def test_a_read_racing_saves_sees_one_whole_version(self, engine: sa.Engine) -> None:
         """A member is kept in several tables (its row, dependents, history). While a

@@ -44,8 +44,10 @@ import itertools
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, Generic, TypeVar, cast
+
+import attrs
 
 from smilepass_core.domain import (
     Campaign,
@@ -64,6 +66,7 @@ from smilepass_core.domain import (
     check_version,
 )
 from smilepass_core.domain.billing import check_cancel_after_charges, check_charge_dates
+from smilepass_core.domain.overdue import OverdueOutlook, is_overdue, overdue_outlook
 from smilepass_core.errors import (
     ConflictingPayment,
     CurrencyMismatch,
@@ -74,6 +77,7 @@ from smilepass_core.errors import (
     SmilepassError,
 )
 from smilepass_core.money import Money, per_currency
+from smilepass_core.periods import local_day
 from smilepass_core.queries import (
     MemberQuery,
     Order,
@@ -430,6 +434,9 @@ class _Members(_Repository[Member, MemberQuery]):
         self._replans: defaultdict[str, Timeline] = defaultdict(Timeline)
         # By plan id: +1 where a counting span on the plan starts, -1 where it ends.
         self._counting: defaultdict[str, Timeline] = defaultdict(Timeline)
+        # By member id: the Overdue outlook, read on the first Overdue query after a write
+        # to the member, their ledger or their plans (which drops it).
+        self._outlooks: dict[str, OverdueOutlook] = {}
 
     def _check(self, obj: Member) -> None:
         store = self._store
@@ -457,7 +464,13 @@ class _Members(_Repository[Member, MemberQuery]):
         if m.first_activated_at is not None:
             yield self._first, m.first_activated_at
 
+    def _forget(self, member_id: str | None) -> None:
+        """Drop ``member_id``'s Overdue outlook (a write changed what it reads)."""
+        if member_id is not None:
+            self._outlooks.pop(member_id, None)
+
     def _index(self, m: Member) -> None:
+        self._forget(m.id)
         for index, at in self._entries(m):
             index[m.practice_id].add(at, m.id)
         for change in m.plan_changes:
@@ -468,6 +481,7 @@ class _Members(_Repository[Member, MemberQuery]):
                 self._counting[span.plan_id].add(span.end, m.id, -1)
 
     def _unindex(self, m: Member) -> None:
+        self._forget(m.id)
         for index, at in self._entries(m):
             index[m.practice_id].remove(at, m.id)
         for change in m.plan_changes:
@@ -594,28 +608,50 @@ class _Members(_Repository[Member, MemberQuery]):
         return super().find(query, order=order)
 
     def _matching(self, query: MemberQuery) -> Iterator[Member]:
-        plans = self._store.payment_plans
-        ledger = self._store.payments
-        catalogue = self._store.membership_plans._items
-        zones: dict[str, str] = {}
-
-        def timezone(practice_id: str) -> str:
-            if practice_id not in zones:
-                zones[practice_id] = self._store.practices.get(practice_id).timezone
-            return zones[practice_id]
-
-        for m in self._candidates(query.practices, query.ids):
-            if query.overdue is None:
+        if query.overdue is None:
+            for m in self._candidates(query.practices, query.ids):
                 if query.matches(m):
                     yield m
-            elif query.matches(
-                m,
-                plans=plans.of_member(m.id),
-                timezone=timezone(m.practice_id),
-                payments=ledger.of_source(("member", m.id)),
-                membership_plans=catalogue,
-            ):
+            return
+        at, grace = query.as_of, query.grace_days
+        assert at is not None
+        rest = attrs.evolve(query, overdue=None, as_of=None, grace_days=0)
+        days: dict[str, tuple[str, date]] = {}  # practice id -> its zone, at's local day there
+        for m in self._candidates(query.practices, query.ids):
+            if not rest.matches(m):
+                continue
+            if m.practice_id not in days:
+                zone = self._store.practices.get(m.practice_id).timezone
+                days[m.practice_id] = (zone, local_day(at, zone))
+            zone, day = days[m.practice_id]
+            if self._overdue(m, at, day, zone, grace) is query.overdue:
                 yield m
+
+    def _overdue(self, m: Member, at: datetime, day: date, zone: str, grace: int) -> bool:
+        """:func:`~smilepass_core.domain.overdue.is_overdue`, from the member's outlook
+        when ``at`` is past their last event, else judged in full."""
+        plans = self._store.payment_plans.of_member(m.id)
+        ledger = self._store.payments.of_source(("member", m.id))
+        catalogue = self._store.membership_plans._items
+        outlook = self._outlooks.get(m.id)
+        if outlook is None:
+            outlook = overdue_outlook(
+                m, plans, timezone=zone, membership_plans=catalogue, payments=ledger
+            )
+            self._outlooks[m.id] = outlook
+        if at >= outlook.since:
+            answer = outlook.overdue_on(day, grace)
+            if answer is not None:
+                return answer
+        return is_overdue(
+            m,
+            plans,
+            at=at,
+            timezone=zone,
+            grace_days=grace,
+            membership_plans=catalogue,
+            payments=ledger,
+        )
 
 
 class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
@@ -632,12 +668,14 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
         self._require(self._store.members, obj.member_id, obj.practice_id, "member_id")
 
     def _index(self, plan: PaymentPlan) -> None:
+        self._store.members._forget(plan.member_id)
         if plan.committed_at is not None:
             self._committed[plan.practice_id].add(plan.committed_at, plan.id, plan.total.minor)
         if plan.member_id is not None:
             self._by_member[plan.member_id].add(plan.id)
 
     def _unindex(self, plan: PaymentPlan) -> None:
+        self._store.members._forget(plan.member_id)
         if plan.committed_at is not None:
             self._committed[plan.practice_id].remove(plan.committed_at, plan.id)
         if plan.member_id is not None:
@@ -758,6 +796,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
             check_refund((self._items[i] for i in self._by_source.get(obj.source, ())), obj)
 
     def _index(self, p: Payment) -> None:
+        self._store.members._forget(p.member_id)
         self._all[p.practice_id].add(p.at, p.id)
         if p.succeeded:
             index = self._collected if p.kind is PaymentKind.CHARGE else self._refunded
@@ -765,6 +804,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
         self._by_source[p.source].add(p.id)
 
     def _unindex(self, p: Payment) -> None:
+        self._store.members._forget(p.member_id)
         self._all[p.practice_id].remove(p.at, p.id)
         if p.succeeded:
             index = self._collected if p.kind is PaymentKind.CHARGE else self._refunded

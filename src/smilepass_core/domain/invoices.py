@@ -35,10 +35,13 @@ from smilepass_core.money import Money
 from smilepass_core.periods import as_instant, local_day
 
 __all__ = [
+    "Charge",
     "Invoice",
     "InvoiceStatus",
     "latest_overdue_day",
+    "member_charges",
     "member_invoices",
+    "plan_charges",
     "plan_invoices",
 ]
 
@@ -111,6 +114,54 @@ def _status(
     return InvoiceStatus.PROCESSING
 
 
+#: One charge to collect, before its status is judged: its number, due date, amount, what
+#: was paid of it, and the instants of the failed attempts at it.
+Charge = tuple[int, date, Money, Money, list[datetime]]
+
+
+def member_charges(
+    member: Member,
+    plan: MembershipPlan,
+    payments: Iterable[Payment],
+    *,
+    at: datetime,
+    timezone: str,
+    plans: Mapping[str, MembershipPlan] | None = None,
+    discounts: Iterable[AppliedDiscount] = (),
+) -> list[Charge]:
+    """The membership's charges due up to ``at`` (:func:`~.billing.billing_statement`, with
+    ``plans`` and ``discounts`` as there), settled by the ledger as it stood at ``at``."""
+    when = as_instant(at)
+    ledger = [p for p in payments if p.member_id == member.id and p.at <= when]
+    statement = billing_statement(
+        member, plan, ledger, at=when, timezone=timezone, plans=plans, discounts=discounts
+    )
+    failed_at = {p.id: p.at for p in ledger}
+    return [
+        (c.number, c.due_date, c.amount, c.paid, [failed_at[i] for i in c.attempts])
+        for c in statement.charges
+    ]
+
+
+def plan_charges(plan: PaymentPlan, *, at: datetime) -> list[Charge]:
+    """Every instalment of ``plan`` as it stood at ``at``: instalments are paid in order,
+    one succeeded attempt each."""
+    when = as_instant(at)
+    attempts = [a for a in plan.attempts if a.at <= when]
+    paid = sum(a.succeeded for a in attempts)
+    zero = Money.zero(plan.total.currency)
+    return [
+        (
+            i.number,
+            i.due_date,
+            i.amount,
+            i.amount if k < paid else zero,
+            [a.at for a in attempts if a.number == i.number and not a.succeeded],
+        )
+        for k, i in enumerate(plan.schedule)
+    ]
+
+
 def member_invoices(
     member: Member,
     plan: MembershipPlan,
@@ -125,14 +176,8 @@ def member_invoices(
     """An invoice per charge due up to ``at`` (:func:`~.billing.billing_statement`, with
     ``plans`` and ``discounts`` as there), with its status at ``at``."""
     when = as_instant(at)
-    ledger = [p for p in payments if p.member_id == member.id and p.at <= when]
-    statement = billing_statement(
-        member, plan, ledger, at=when, timezone=timezone, plans=plans, discounts=discounts
-    )
-    failed_at = {p.id: p.at for p in ledger}
-    charges = (
-        (c.number, c.due_date, c.amount, c.paid, [failed_at[i] for i in c.attempts])
-        for c in statement.charges
+    charges = member_charges(
+        member, plan, payments, at=when, timezone=timezone, plans=plans, discounts=discounts
     )
     closed = member.status_at(when)
     return _invoices(("member", member.id), charges, closed, when, timezone, grace_days)
@@ -147,25 +192,13 @@ def plan_invoices(
     closed = plan.status_at(when)
     if closed is None:
         return ()
-    attempts = [a for a in plan.attempts if a.at <= when]
-    paid = sum(a.succeeded for a in attempts)
-    zero = Money.zero(plan.total.currency)
-    instalments = (
-        (
-            i.number,
-            i.due_date,
-            i.amount,
-            i.amount if k < paid else zero,
-            [a.at for a in attempts if a.number == i.number and not a.succeeded],
-        )
-        for k, i in enumerate(plan.schedule)
-    )
-    return _invoices(("payment_plan", plan.id), instalments, closed, when, timezone, grace_days)
+    charges = plan_charges(plan, at=when)
+    return _invoices(("payment_plan", plan.id), charges, closed, when, timezone, grace_days)
 
 
 def _invoices(
     source: tuple[str, str],
-    charges: Iterable[tuple[int, date, Money, Money, list[datetime]]],
+    charges: Iterable[Charge],
     closed: MembershipStatus | PaymentPlanStatus | None,
     when: datetime,
     timezone: str,

@@ -19,29 +19,38 @@ Completed or Cancelled plan's instalments, are never overdue.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 
 import attrs
 
 from smilepass_core.domain.billing import BILLABLE
 from smilepass_core.domain.invoices import (
+    Charge,
     Invoice,
     InvoiceStatus,
     latest_overdue_day,
+    member_charges,
     member_invoices,
+    plan_charges,
     plan_invoices,
 )
 from smilepass_core.domain.members import Member, MembershipStatus
-from smilepass_core.domain.payment_plans import Instalment, PaymentPlan
+from smilepass_core.domain.payment_plans import (
+    PAYMENT_PLAN_LIFECYCLE,
+    Instalment,
+    PaymentPlan,
+)
 from smilepass_core.domain.payments import Payment
 from smilepass_core.domain.practices import MembershipPlan
 from smilepass_core.errors import InvalidValue
 from smilepass_core.money import Money
-from smilepass_core.periods import as_instant
+from smilepass_core.periods import as_instant, local_day, local_midnight
 
 __all__ = [
+    "OUTLOOK_DAYS",
     "DueCharge",
+    "OverdueOutlook",
     "amount_overdue",
     "failed_since",
     "invoices_at",
@@ -50,6 +59,7 @@ __all__ = [
     "latest_overdue_day",
     "overdue_instalments",
     "overdue_invoices",
+    "overdue_outlook",
     "unpaid_charges",
 ]
 
@@ -96,13 +106,7 @@ def invoices_at(
     latest_overdue_day(when, timezone, grace_days)  # checks grace_days in every case
     found: list[Invoice] = []
     if member is not None and member.status_at(when) in BILLABLE:
-        plan = (membership_plans or {}).get(member.plan_id)
-        if plan is None:
-            raise InvalidValue(
-                "membership_plans",
-                member.plan_id,
-                "must hold the member's plan to judge its charges",
-            )
+        plan = _plan_of(member, membership_plans)
         found += member_invoices(
             member,
             plan,
@@ -115,6 +119,17 @@ def invoices_at(
     for payment_plan in plans:
         found += plan_invoices(payment_plan, at=when, timezone=timezone, grace_days=grace_days)
     return tuple(found)
+
+
+def _plan_of(member: Member, plans: Mapping[str, MembershipPlan] | None) -> MembershipPlan:
+    """The member's plan in ``plans``; raises :class:`InvalidValue` naming
+    ``membership_plans`` when it is not there."""
+    plan = (plans or {}).get(member.plan_id)
+    if plan is None:
+        raise InvalidValue(
+            "membership_plans", member.plan_id, "must hold the member's plan to judge its charges"
+        )
+    return plan
 
 
 def _pricing(
@@ -287,3 +302,96 @@ def unpaid_charges(
         if i.status in _UNPAID
     ]
     return tuple(sorted(charges, key=lambda c: (c.due_date, c.source, c.instalment or 0)))
+
+
+#: How many local days past its last event an :class:`OverdueOutlook` reads a membership's
+#: billing dates (a later day is judged in full).
+OUTLOOK_DAYS = 400
+
+
+@attrs.frozen
+class OverdueOutlook:
+    """When a member is overdue at any instant from ``since`` on, as long as nothing the
+    definition reads changes after ``since`` (:func:`overdue_outlook`).
+
+    Attributes:
+        since: The latest event of the member, their ledger and the plans they hold.
+        through: The last local day answered (``None``: every day).
+        dues: ``(due day, first overdue day with no grace)`` of the unpaid charges that can
+            come first, whatever the grace.
+    """
+
+    since: datetime
+    through: date | None
+    dues: tuple[tuple[date, date], ...]
+
+    def overdue_on(self, day: date, grace_days: int = 0) -> bool | None:
+        """Whether the member is overdue, with ``grace_days``, at an instant at or after
+        ``since`` whose local day is ``day``; ``None`` past ``through``."""
+        if self.through is not None and day > self.through:
+            return None
+        grace = timedelta(days=grace_days)
+        return any(max(due, first + grace) <= day for due, first in self.dues)
+
+
+def _unpaid(charges: Iterable[Charge], timezone: str) -> Iterator[tuple[date, date]]:
+    """Each unpaid charge's due day and first overdue day with no grace: the day after it
+    is due, or the day a charge for it first failed if earlier (the invoices' rule)."""
+    for _, due, amount, paid, failures in charges:
+        if paid != amount:
+            after = due + timedelta(days=1)
+            yield due, min(after, local_day(min(failures), timezone)) if failures else after
+
+
+def overdue_outlook(
+    member: Member,
+    plans: Iterable[PaymentPlan] = (),
+    *,
+    timezone: str,
+    membership_plans: Mapping[str, MembershipPlan] | None = None,
+    payments: Iterable[Payment] = (),
+    days: int = OUTLOOK_DAYS,
+) -> OverdueOutlook:
+    """What :func:`is_overdue` answers at every instant after the member's last event, read
+    once: after it their statuses, ledger and plans stay as they are, so the unpaid
+    charges are fixed (the ledger pays the billing dates in order) and only fall due. An
+    unpaid charge due on day ``d``, first overdue on day ``f`` with no grace, is overdue
+    with ``g`` grace days from day ``max(d, f + g)``; the member from the earliest.
+
+    Arguments as :func:`invoices_at`: ``plans`` are the plans the member holds (others are
+    ignored), ``payments`` their whole ledger. The membership's billing dates are read
+    ``days`` local days past the last event (``through``).
+    """
+    mine = [p for p in plans if p.member_id == member.id]
+    ledger = [p for p in payments if p.member_id == member.id]
+    since = max(
+        [
+            *(c.at for c in member.history),
+            *(c.at for c in member.plan_changes),
+            *(p.at for p in ledger),
+            *(c.at for p in mine for c in p.history),
+            *(a.at for p in mine for a in p.attempts),
+        ]
+    )
+    dues: list[tuple[date, date]] = []
+    through = None
+    if member.status_at(since) in BILLABLE:
+        plan = _plan_of(member, membership_plans)
+        through = local_day(since, timezone) + timedelta(days=days)
+        charges = member_charges(
+            member,
+            plan,
+            ledger,
+            at=max(since, local_midnight(through, timezone)),
+            timezone=timezone,
+            plans=_pricing(member, plan, membership_plans or {}),
+        )
+        dues += _unpaid(charges, timezone)
+    for held in mine:
+        if held.status_at(since) not in PAYMENT_PLAN_LIFECYCLE.terminal:
+            dues += _unpaid(plan_charges(held, at=since), timezone)
+    frontier: list[tuple[date, date]] = []
+    for due, first in sorted(dues):
+        if not frontier or first < frontier[-1][1]:
+            frontier.append((due, first))
+    return OverdueOutlook(since, through, tuple(frontier))

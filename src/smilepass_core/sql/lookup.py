@@ -144,7 +144,11 @@ class Lookup:
 
     def member_window(self, member_id: str) -> tuple[datetime, datetime | None] | None:
         """A kept member's enrolment and first cancellation instants (``None`` when never
-        cancelled); ``None`` when there is no such member. Read once per member."""
+        cancelled); ``None`` when there is no such member. Read once per member, after
+        locking its row (``FOR UPDATE``) until the write commits: a save of the member
+        (which locks the row before it reads the member's charges) waits for this write's
+        charge, and this write for a save in progress, so a charge and a cancellation that
+        would contradict each other are checked one after the other."""
         if member_id not in self._windows:
             members = layouts["members"].table
             h = layouts["members"].children["history"].table
@@ -152,6 +156,11 @@ class Lookup:
                 sa.select(sa.func.min(h.c.at))
                 .where(h.c.member_id == members.c.id, h.c.to_status == "cancelled")
                 .scalar_subquery()
+            )
+            # Lock first, then read in a statement of its own: under READ COMMITTED the
+            # read then sees what a save that held the lock committed.
+            self.conn.execute(
+                sa.select(members.c.id).where(members.c.id == member_id).with_for_update()
             )
             statement = sa.select(members.c.created_at, cancelled.label("cancelled")).where(
                 members.c.id == member_id
