@@ -32,9 +32,14 @@ from smilepass_core.__main__ import (
     render_practice,
 )
 from smilepass_core.demo import DEMO_NOW, DEMO_SEED, DEMO_TARGETS, DemoData, load_demo
-from smilepass_core.io.text import render_dashboard, render_subscriptions, render_weekly
+from smilepass_core.io.text import (
+    render_dashboard,
+    render_recovery,
+    render_subscriptions,
+    render_weekly,
+)
 from smilepass_core.kpi import dashboard
-from smilepass_core.reports import weekly_check
+from smilepass_core.reports import recovered_revenue, weekly_check
 from smilepass_core.subscriptions import subscription_metrics
 
 NOW = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)  # 16:00 in Sydney, midnight in New York
@@ -274,6 +279,11 @@ class TestRenderPractice:
                     subscription_metrics(
                         store, practices="syd", date_range=span, now=NOW, targets=DEMO_TARGETS
                     )
+                ),
+                "Failed charges over the range, and what was recovered since\n"
+                "-----------------------------------------------------------\n"
+                + render_recovery(
+                    recovered_revenue(store, now=NOW, date_range=span, practices="syd")
                 ),
                 "Weekly check\n------------\n" + render_weekly(weekly),
                 "Members by status\n-----------------\n" + render_member_counts(SYD_MEMBERS),

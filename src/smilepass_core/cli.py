@@ -35,6 +35,7 @@ from smilepass_core.io.frames import FigureRow, figure_rows
 from smilepass_core.io.text import (
     format_table,
     render_dashboard,
+    render_recovery,
     render_subscriptions,
     render_weekly,
 )
@@ -223,6 +224,11 @@ def render_practice(
                 now=data.now,
                 targets=DEMO_TARGETS,
             )
+        ),
+        _heading("Failed charges over the range, and what was recovered since")
+        + "\n"
+        + render_recovery(
+            recovered_revenue(store, now=data.now, date_range=date_range, practices=practice.id)
         ),
         _heading("Weekly check")
         + "\n"

@@ -8,13 +8,20 @@ from typing import TYPE_CHECKING, Any
 
 from smilepass_core.money import Money
 from smilepass_core.periods import zone
-from smilepass_core.reports import WeeklyCheck
+from smilepass_core.reports import RecoveredRevenue, WeeklyCheck
 
 if TYPE_CHECKING:
     from smilepass_core.kpi import Dashboard, Kpi
     from smilepass_core.subscriptions import SubscriptionMetrics
 
-__all__ = ["format_table", "render_dashboard", "render_subscriptions", "render_weekly", "show"]
+__all__ = [
+    "format_table",
+    "render_dashboard",
+    "render_recovery",
+    "render_subscriptions",
+    "render_weekly",
+    "show",
+]
 
 #: How an undefined figure is shown.
 UNDEFINED = "—"
@@ -182,24 +189,30 @@ def render_weekly(check: WeeklyCheck) -> str:
         parts += [
             "",
             "Charges that failed last week, and what was recovered since",
-            format_table(
-                ["Practice", "Failed", "Amount", "Recovered", "Outstanding", "Written off", "Rate"],
-                [
-                    [
-                        r.practice,
-                        str(r.failed_charges),
-                        show(r.failed),
-                        show(r.recovered),
-                        show(r.outstanding),
-                        show(r.written_off),
-                        show(r.recovery_rate, percent=True),
-                    ]
-                    for r in check.recovery.rows
-                ],
-                right=(1, 2, 3, 4, 5, 6),
-            ),
+            render_recovery(check.recovery),
         ]
     return "\n".join(parts)
+
+
+def render_recovery(recovery: RecoveredRevenue) -> str:
+    """Per practice: the charges that failed in the range, what was recovered of them
+    since, what is outstanding and written off, and the recovery rate (docs/reports.md)."""
+    return format_table(
+        ["Practice", "Failed", "Amount", "Recovered", "Outstanding", "Written off", "Rate"],
+        [
+            [
+                r.practice,
+                str(r.failed_charges),
+                show(r.failed),
+                show(r.recovered),
+                show(r.outstanding),
+                show(r.written_off),
+                show(r.recovery_rate, percent=True),
+            ]
+            for r in recovery.rows
+        ],
+        right=(1, 2, 3, 4, 5, 6),
+    )
 
 
 def render_subscriptions(metrics: SubscriptionMetrics) -> str:
