@@ -58,7 +58,8 @@ def membership_dues(
     priced at the plan in force as that day starts. The ledger stamped by ``at`` pays
     them in order: a date is paid once the net collected (succeeded charges less
     succeeded refunds) reaches the running sum of the amounts; a failed charge is an
-    attempt on the first date not paid when it was made."""
+    attempt on the first date not paid when it was made, if that date had come by the
+    attempt's local day."""
     zi, today = ZoneInfo(timezone), local(at, timezone)
     plan = catalogue[member.plan_id]
     first = member.plan_changes[0].from_plan if member.plan_changes else member.plan_id
@@ -86,7 +87,7 @@ def membership_dues(
         if not p.succeeded:
             if p.kind is PaymentKind.CHARGE:
                 first_open = next((i for i, e in enumerate(ends) if net < e), None)
-                if first_open is not None:
+                if first_open is not None and dues[first_open].day <= local(p.at, timezone):
                     dues[first_open].failures.append(p.at)
             continue
         net += p.amount if p.kind is PaymentKind.CHARGE else -p.amount

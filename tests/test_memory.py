@@ -1607,3 +1607,59 @@ class TestOverdueOutlooks:
         assert [m.id for m in store.members.find(later)] == ["m"]  # April's charge
         store.members.save(ada.suspend(at=datetime(2026, 3, 9, tzinfo=UTC)))
         assert store.members.find(later) == []
+
+    def test_a_membership_plan_or_a_practice_saved_drops_the_outlooks(self) -> None:
+        """Ada paid her February and March charges of 30.00: not overdue on 20 March. The
+        plan's price raised to 40.00 leaves 20.00 unpaid. Her 1 April charge fails at 01:00
+        in Sydney: overdue at once there; with the practice moved to Honolulu (21 hours
+        behind), it is still 31 March and nothing is due yet."""
+        gold = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+        start = datetime(2026, 1, 31, 14, tzinfo=UTC)  # 1 Feb 01:00 in Sydney
+        ada = Member.enrol(
+            id="m",
+            practice_id="p",
+            plan_id="gold",
+            account_holder=Patient("h", "Ada"),
+            start_date=date(2026, 2, 1),
+            at=start,
+        ).activate(at=start)
+        paid = [
+            Payment(
+                f"c{k}",
+                "p",
+                gold.price,
+                "charge",
+                "succeeded",
+                start + k * timedelta(days=28),
+                member_id="m",
+            )
+            for k in range(2)
+        ]
+        sydney = Practice("p", "P", "Australia/Sydney", "AUD")
+        store = InMemoryStore.from_objects([sydney, gold, ada, *paid])
+        march = MemberQuery(overdue=True, as_of=datetime(2026, 3, 20, tzinfo=UTC))
+        assert store.members.find(march) == []
+        store.membership_plans.save(attrs.evolve(gold, price=Money.of("40", "AUD")))
+        assert [m.id for m in store.members.find(march)] == ["m"]
+        store.membership_plans.save(gold)
+        assert store.members.find(march) == []
+        failed = Payment(
+            "c-apr",
+            "p",
+            gold.price,
+            "charge",
+            "failed",
+            datetime(2026, 3, 31, 14, tzinfo=UTC),
+            member_id="m",
+        )  # 1 April 01:00 in Sydney, 31 March 04:00 in Honolulu
+        store.payments.add(failed)
+        at = datetime(2026, 3, 31, 20, tzinfo=UTC)  # 1 April in Sydney, 31 March in Honolulu
+        query = MemberQuery(overdue=True, as_of=at)
+        assert [m.id for m in store.members.find(query)] == ["m"]
+        honolulu = attrs.evolve(sydney, timezone="Pacific/Honolulu")
+        store.practices.save(honolulu)
+        # There it is still 31 March: the 1 April charge is not due, and the attempt,
+        # made before it was, is an attempt at none. A fresh store agrees.
+        assert store.members.find(query) == []
+        fresh = InMemoryStore.from_objects([honolulu, gold, ada, *paid, failed])
+        assert fresh.members.find(query) == []

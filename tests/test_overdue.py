@@ -372,6 +372,8 @@ class TestOutlook:
     def test_it_agrees_with_is_overdue_after_the_last_event(
         self, dataset: sps.Dataset, data: st.DataObject, grace: int
     ) -> None:
+        """At a random instant up to 500 days after each member's last event, with a random
+        grace, the outlook answers as ``is_overdue`` does (or defers past ``through``)."""
         zones = {p.id: p.timezone for p in dataset.practices}
         catalogue = {p.id: p for p in dataset.membership_plans}
         for m in dataset.members:
@@ -438,3 +440,24 @@ class TestDays:
         at = local_midnight(date(2026, 4, 16), SYDNEY) + timedelta(hours=12)
         assert latest_overdue_day(at, SYDNEY, 3) == date(2026, 4, 13)
         assert last_overdue_due_date(at, SYDNEY, 3) == date(2026, 4, 12)
+
+
+class TestAttemptsBeforeTheDueDay:
+    """A failed charge counts only on a charge already due when it was made."""
+
+    def test_a_stray_failure_does_not_make_the_next_charge_overdue_early(self) -> None:
+        """Everything paid to March; a charge fails on 20 March (a retry after the patient
+        paid another way). April's charge, due 10 April, is not an attempt's: with 5 grace
+        days it is overdue from 16 April, not on 10 April itself."""
+        stray = _charge("c-stray", local_midnight(date(2026, 3, 20), SYDNEY), ok=False)
+        context = {"membership_plans": CATALOGUE, "payments": [*PAID_TO_MARCH, stray]}
+        member = _member()
+        due_day = local_midnight(date(2026, 4, 10), SYDNEY) + timedelta(hours=1)
+        assert not is_overdue(member, at=due_day, timezone=SYDNEY, grace_days=5, **context)
+        edge = local_midnight(date(2026, 4, 16), SYDNEY)
+        assert not is_overdue(member, at=edge - MICRO, timezone=SYDNEY, grace_days=5, **context)
+        assert is_overdue(member, at=edge, timezone=SYDNEY, grace_days=5, **context)
+        statement = billing_statement(
+            member, PLAN, [*PAID_TO_MARCH, stray], at=due_day, timezone=SYDNEY
+        )
+        assert [c.attempts for c in statement.charges] == [(), (), (), ()]

@@ -66,7 +66,12 @@ from smilepass_core.domain import (
     check_version,
 )
 from smilepass_core.domain.billing import check_cancel_after_charges, check_charge_dates
-from smilepass_core.domain.overdue import OverdueOutlook, is_overdue, overdue_outlook
+from smilepass_core.domain.overdue import (
+    OverdueOutlook,
+    is_overdue,
+    last_event,
+    overdue_outlook,
+)
 from smilepass_core.errors import (
     ConflictingPayment,
     CurrencyMismatch,
@@ -393,6 +398,12 @@ class _Practices(_Repository[Practice, ScopeQuery]):
                     currency=old.currency,
                 )
 
+    def _index(self, obj: Practice) -> None:
+        self._store.members._forget_practice(obj.id)  # its time zone sets every local day
+
+    def _unindex(self, obj: Practice) -> None:
+        self._store.members._forget_practice(obj.id)
+
 
 class _ScopedRepository(_Repository[T, ScopeQuery]):
     """Staff users, membership plans, campaigns: their practice must exist."""
@@ -414,6 +425,14 @@ class _MembershipPlans(_ScopedRepository[MembershipPlan]):
 
     def _check(self, obj: MembershipPlan) -> None:
         _same_currency(self._practice(obj), obj.price, "price")
+
+    def _index(self, obj: MembershipPlan) -> None:
+        super()._index(obj)
+        self._store.members._forget_practice(obj.practice_id)  # prices and billing dates
+
+    def _unindex(self, obj: MembershipPlan) -> None:
+        super()._unindex(obj)
+        self._store.members._forget_practice(obj.practice_id)
 
 
 def _same_currency(practice: Practice, amount: Money, field: str) -> None:
@@ -467,6 +486,12 @@ class _Members(_Repository[Member, MemberQuery]):
     def _forget(self, member_id: str | None) -> None:
         """Drop ``member_id``'s Overdue outlook (a write changed what it reads)."""
         if member_id is not None:
+            self._outlooks.pop(member_id, None)
+
+    def _forget_practice(self, practice_id: str) -> None:
+        """Drop the Overdue outlooks of ``practice_id``'s members (its time zone or a
+        membership plan changed)."""
+        for member_id in self._by_practice.get(practice_id, ()):
             self._outlooks.pop(member_id, None)
 
     def _index(self, m: Member) -> None:
@@ -634,12 +659,12 @@ class _Members(_Repository[Member, MemberQuery]):
         ledger = self._store.payments.of_source(("member", m.id))
         catalogue = self._store.membership_plans._items
         outlook = self._outlooks.get(m.id)
-        if outlook is None:
+        if outlook is None and at >= last_event(m, plans, ledger):
             outlook = overdue_outlook(
                 m, plans, timezone=zone, membership_plans=catalogue, payments=ledger
             )
             self._outlooks[m.id] = outlook
-        if at >= outlook.since:
+        if outlook is not None and at >= outlook.since:
             answer = outlook.overdue_on(day, grace)
             if answer is not None:
                 return answer

@@ -14,7 +14,8 @@ what to do next about the unpaid ones (docs/domain.md, "Billing").
   order of time (then id). A succeeded charge pays the earliest due charges not yet paid in
   full, in date order; what is left over is **credit**. A succeeded refund takes back
   first from credit, then from the latest paid charges. A failed charge is an **attempt**
-  on the earliest charge not paid in full when it was made.
+  on the earliest charge not paid in full when it was made, if that charge was due by
+  then (its billing date on or before the attempt's local day); else on none.
 - Hence, exactly: ``due - collected + refunded == outstanding - credit``.
 """
 
@@ -153,7 +154,8 @@ def billing_statement(
     Raises:
         InvalidValue: ``plan`` is not the member's plan, or ``plans`` lacks a plan the
             member was on.
-        CurrencyMismatch: a payment in another currency than the plan's price.
+        CurrencyMismatch: a payment in another currency than the plan's price (field
+            ``amount``), or an earlier plan priced in another currency (field ``plans``).
         RuleViolation: a refund larger than what was collected (a ledger breaking its
             rule); ``plan_change_cycle``: the member changed to a plan of another cycle.
     """
@@ -184,7 +186,8 @@ def billing_statement(
     for payment in mine:
         first_open = next((i for i, p in enumerate(paid) if p != owed[i]), None)
         if payment.kind is PaymentKind.CHARGE and payment.outcome is PaymentOutcome.FAILED:
-            if first_open is not None:
+            # An attempt at a charge already due when it was made (not a later date's).
+            if first_open is not None and due[first_open] <= local_day(payment.at, timezone):
                 tried[first_open].append(payment.id)
             continue
         if payment.outcome is not PaymentOutcome.SUCCEEDED:

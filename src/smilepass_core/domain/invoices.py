@@ -35,8 +35,8 @@ from smilepass_core.money import Money
 from smilepass_core.periods import as_instant, local_day
 
 __all__ = [
-    "Charge",
     "Invoice",
+    "InvoiceLine",
     "InvoiceStatus",
     "latest_overdue_day",
     "member_charges",
@@ -114,9 +114,16 @@ def _status(
     return InvoiceStatus.PROCESSING
 
 
-#: One charge to collect, before its status is judged: its number, due date, amount, what
-#: was paid of it, and the instants of the failed attempts at it.
-Charge = tuple[int, date, Money, Money, list[datetime]]
+@attrs.frozen
+class InvoiceLine:
+    """One charge to collect, before its status is judged: its number, due date, amount,
+    what was paid of it, and the instants of the failed attempts at it."""
+
+    number: int
+    due_date: date
+    amount: Money
+    paid: Money
+    failures: tuple[datetime, ...] = ()
 
 
 def member_charges(
@@ -128,7 +135,7 @@ def member_charges(
     timezone: str,
     plans: Mapping[str, MembershipPlan] | None = None,
     discounts: Iterable[AppliedDiscount] = (),
-) -> list[Charge]:
+) -> list[InvoiceLine]:
     """The membership's charges due up to ``at`` (:func:`~.billing.billing_statement`, with
     ``plans`` and ``discounts`` as there), settled by the ledger as it stood at ``at``."""
     when = as_instant(at)
@@ -138,12 +145,12 @@ def member_charges(
     )
     failed_at = {p.id: p.at for p in ledger}
     return [
-        (c.number, c.due_date, c.amount, c.paid, [failed_at[i] for i in c.attempts])
+        InvoiceLine(c.number, c.due_date, c.amount, c.paid, tuple(failed_at[i] for i in c.attempts))
         for c in statement.charges
     ]
 
 
-def plan_charges(plan: PaymentPlan, *, at: datetime) -> list[Charge]:
+def plan_charges(plan: PaymentPlan, *, at: datetime) -> list[InvoiceLine]:
     """Every instalment of ``plan`` as it stood at ``at``: instalments are paid in order,
     one succeeded attempt each."""
     when = as_instant(at)
@@ -151,12 +158,12 @@ def plan_charges(plan: PaymentPlan, *, at: datetime) -> list[Charge]:
     paid = sum(a.succeeded for a in attempts)
     zero = Money.zero(plan.total.currency)
     return [
-        (
+        InvoiceLine(
             i.number,
             i.due_date,
             i.amount,
             i.amount if k < paid else zero,
-            [a.at for a in attempts if a.number == i.number and not a.succeeded],
+            tuple(a.at for a in attempts if a.number == i.number and not a.succeeded),
         )
         for k, i in enumerate(plan.schedule)
     ]
@@ -198,31 +205,31 @@ def plan_invoices(
 
 def _invoices(
     source: tuple[str, str],
-    charges: Iterable[Charge],
+    charges: Iterable[InvoiceLine],
     closed: MembershipStatus | PaymentPlanStatus | None,
     when: datetime,
     timezone: str,
     grace_days: int,
 ) -> tuple[Invoice, ...]:
-    """Each charge ``(number, due date, amount, paid, failed attempts' instants)`` as an
-    invoice with its status at ``when`` (the rule table of the module docstring)."""
+    """Each line as an invoice with its status at ``when`` (the rule table of the module
+    docstring)."""
     today = local_day(when, timezone)
     last = latest_overdue_day(when, timezone, grace_days)
     return tuple(
         Invoice(
             source,
-            number,
-            due,
-            amount,
-            paid,
+            c.number,
+            c.due_date,
+            c.amount,
+            c.paid,
             _status(
-                settled=paid == amount,
+                settled=c.paid == c.amount,
                 closed=closed,
-                due=due,
-                failed_on=local_day(min(failures), timezone) if failures else None,
+                due=c.due_date,
+                failed_on=local_day(min(c.failures), timezone) if c.failures else None,
                 today=today,
                 last_overdue=last,
             ),
         )
-        for number, due, amount, paid, failures in charges
+        for c in charges
     )

@@ -26,9 +26,10 @@ import attrs
 
 from smilepass_core.domain.billing import BILLABLE
 from smilepass_core.domain.invoices import (
-    Charge,
     Invoice,
+    InvoiceLine,
     InvoiceStatus,
+    _grace,
     latest_overdue_day,
     member_charges,
     member_invoices,
@@ -55,6 +56,7 @@ __all__ = [
     "failed_since",
     "invoices_at",
     "is_overdue",
+    "last_event",
     "last_overdue_due_date",
     "latest_overdue_day",
     "overdue_instalments",
@@ -327,20 +329,43 @@ class OverdueOutlook:
 
     def overdue_on(self, day: date, grace_days: int = 0) -> bool | None:
         """Whether the member is overdue, with ``grace_days``, at an instant at or after
-        ``since`` whose local day is ``day``; ``None`` past ``through``."""
+        ``since`` whose local day is ``day``; ``None`` past ``through``.
+
+        Raises:
+            InvalidValue: ``grace_days`` is not a whole number >= 0.
+        """
+        grace = _grace(grace_days)
         if self.through is not None and day > self.through:
             return None
-        grace = timedelta(days=grace_days)
         return any(max(due, first + grace) <= day for due, first in self.dues)
 
 
-def _unpaid(charges: Iterable[Charge], timezone: str) -> Iterator[tuple[date, date]]:
-    """Each unpaid charge's due day and first overdue day with no grace: the day after it
+def last_event(
+    member: Member, plans: Iterable[PaymentPlan] = (), payments: Iterable[Payment] = ()
+) -> datetime:
+    """The latest instant :func:`is_overdue` reads for ``member``: of their status and
+    plan changes, their ledger entries, and the changes and attempts of the plans in
+    ``plans`` they hold."""
+    mine = [p for p in plans if p.member_id == member.id]
+    return max(
+        [
+            *(c.at for c in member.history),
+            *(c.at for c in member.plan_changes),
+            *(p.at for p in payments if p.member_id == member.id),
+            *(c.at for p in mine for c in p.history),
+            *(a.at for p in mine for a in p.attempts),
+        ]
+    )
+
+
+def _unpaid(lines: Iterable[InvoiceLine], timezone: str) -> Iterator[tuple[date, date]]:
+    """Each unpaid line's due day and first overdue day with no grace: the day after it
     is due, or the day a charge for it first failed if earlier (the invoices' rule)."""
-    for _, due, amount, paid, failures in charges:
-        if paid != amount:
-            after = due + timedelta(days=1)
-            yield due, min(after, local_day(min(failures), timezone)) if failures else after
+    for line in lines:
+        if line.paid != line.amount:
+            after = line.due_date + timedelta(days=1)
+            failed = local_day(min(line.failures), timezone) if line.failures else after
+            yield line.due_date, min(after, failed)
 
 
 def overdue_outlook(
@@ -364,15 +389,7 @@ def overdue_outlook(
     """
     mine = [p for p in plans if p.member_id == member.id]
     ledger = [p for p in payments if p.member_id == member.id]
-    since = max(
-        [
-            *(c.at for c in member.history),
-            *(c.at for c in member.plan_changes),
-            *(p.at for p in ledger),
-            *(c.at for p in mine for c in p.history),
-            *(a.at for p in mine for a in p.attempts),
-        ]
-    )
+    since = last_event(member, mine, ledger)
     dues: list[tuple[date, date]] = []
     through = None
     if member.status_at(since) in BILLABLE:

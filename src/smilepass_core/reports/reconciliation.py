@@ -142,28 +142,18 @@ def membership_list(
     )
     by_member = _plans_by_member(store, ids)
     ledgers = member_ledgers(store, ids)
-    # The store's Overdue filter names who owes something overdue (from its indexes);
-    # only their amounts are worked out.
-    late = {
-        m.id
-        for m in store.members.find(
-            MemberQuery(practices=ids, overdue=True, as_of=at, grace_days=grace_days)
-        )
-    }
 
     def row(m: Member) -> MembershipRow:
         plan = plan_names.get(m.plan_id)
-        owed = None
-        if m.id in late:
-            owed = amount_overdue(
-                m,
-                by_member.get(m.id, ()),
-                at=at,
-                timezone=zones[m.practice_id],
-                grace_days=grace_days,
-                membership_plans=plan_names,
-                payments=ledgers.get(m.id, ()),
-            )
+        owed = amount_overdue(
+            m,
+            by_member.get(m.id, ()),
+            at=at,
+            timezone=zones[m.practice_id],
+            grace_days=grace_days,
+            membership_plans=plan_names,
+            payments=ledgers.get(m.id, ()),
+        )
         currency = plan.price.currency if plan else ""
         return MembershipRow(
             member_id=m.id,
