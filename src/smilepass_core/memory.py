@@ -61,6 +61,7 @@ from smilepass_core.domain import (
     Practice,
     Referral,
     StaffUser,
+    check_joiners,
     check_refund,
     check_successor,
     check_version,
@@ -418,6 +419,24 @@ class _StaffUsers(_ScopedRepository[StaffUser]):
 
 class _Campaigns(_ScopedRepository[Campaign]):
     kind = Campaign
+
+    def _check(self, obj: Campaign) -> None:
+        """Also, on a save that changes the history: every member and referral that
+        joined through the campaign still joined it while Active."""
+        super()._check(obj)
+        old = self._items.get(obj.id)
+        if old is None or old.history == obj.history:
+            return
+        store = self._store
+        check_joiners(
+            obj,
+            (
+                (f"{kind} {joiner.id}", joiner.created_at)
+                for kind, repo in (("member", store.members), ("referral", store.referrals))
+                for i in repo._by_practice.get(obj.practice_id, ())
+                if (joiner := repo._items[i]).campaign_id == obj.id
+            ),
+        )
 
 
 class _MembershipPlans(_ScopedRepository[MembershipPlan]):

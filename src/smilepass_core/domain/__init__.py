@@ -47,6 +47,7 @@ from smilepass_core.domain.referrals import (
     CampaignStatus,
     Referral,
     ReferralStatus,
+    check_joiners,
     check_sign_up,
 )
 
@@ -84,6 +85,7 @@ __all__ = [
     "StaffUser",
     "Status",
     "StatusChange",
+    "check_joiners",
     "check_refund",
     "check_sign_up",
     "check_successor",

@@ -22,6 +22,7 @@ __all__ = [
     "CampaignStatus",
     "Referral",
     "ReferralStatus",
+    "check_joiners",
     "check_sign_up",
 ]
 
@@ -168,6 +169,19 @@ class Campaign(HasHistory[CampaignStatus]):
                 created).
         """
         check_sign_up(self.id, self.status_at(at), at, subject=subject)
+
+
+def check_joiners(campaign: Campaign, joiners: Iterable[tuple[str, datetime]]) -> None:
+    """Raise unless each ``(subject, instant)`` joined ``campaign`` while it was Active, as
+    its history now reads: a campaign saved with a change stamped before a sign-up (a
+    pause backdated past a member's enrolment) must not leave that sign-up standing.
+
+    Raises:
+        RuleViolation: ``campaign_not_active``, field ``campaign_id``, naming the first
+            sign-up the new history leaves outside an Active spell.
+    """
+    for subject, at in joiners:
+        campaign.check_sign_up(at, subject=subject)
 
 
 def check_sign_up(

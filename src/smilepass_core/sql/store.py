@@ -34,6 +34,7 @@ from smilepass_core.domain import (
     Referral,
     ReferralStatus,
     StaffUser,
+    check_joiners,
     check_refund,
     check_sign_up,
     check_successor,
@@ -449,6 +450,25 @@ class _StaffUsers(_Repository[StaffUser, ScopeQuery]):
 class _Campaigns(_Repository[Campaign, ScopeQuery]):
     name = "campaigns"
     kind = Campaign
+
+    def _check(self, look: Lookup, obj: Campaign) -> None:
+        """Also every member and referral kept as joining through the campaign still
+        joined it while Active, as the history to keep reads (one statement)."""
+        super()._check(look, obj)
+        selects = []
+        for kind, name in (("member", "members"), ("referral", "referrals")):
+            child = layouts[name].children["history"]
+            table, history = layouts[name].table, child.table
+            assert child.parent_key is not None
+            key = history.c[child.parent_key]
+            selects.append(
+                sa.select(sa.literal(kind).label("kind"), key, sa.func.min(history.c.at))
+                .where(key.in_(sa.select(table.c.id).where(table.c.campaign_id == obj.id)))
+                .group_by(key)
+            )
+        joiners = sa.union_all(*selects)
+        rows = look.conn.execute(joiners).all()
+        check_joiners(obj, ((f"{kind} {id}", at) for kind, id, at in rows))
 
 
 class _MembershipPlans(_Repository[MembershipPlan, ScopeQuery]):

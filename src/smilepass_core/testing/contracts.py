@@ -838,6 +838,62 @@ class _MemberChecks(_Contract):
                 )
                 _check_sign_up(_repository(store, "referrals"), referral, allowed)
 
+    def test_a_campaign_save_keeps_its_sign_ups_inside_active_spells(self) -> None:
+        """A campaign saved with a pause stamped before a member's enrolment through it
+        is refused with ``RuleViolation`` ``campaign_not_active`` and the kept campaign is
+        unchanged; a pause stamped after the enrolment is kept."""
+        store = self.make_store()
+        members = self._needs(store, "members")
+        campaigns = self._needs(store, "campaigns")
+        t0 = sps.DATASET_START
+        day = timedelta(days=1)
+        campaign = (
+            Campaign.draft(
+                id="kit-c",
+                practice_id="kit-p",
+                name="Spring",
+                promo_code="SPRING",
+                active_from=t0 + day,
+                at=t0,
+            )
+            .schedule(at=t0 + timedelta(hours=1))
+            .activate(at=t0 + day)
+        )
+        for name, obj in (
+            ("practices", Practice("kit-p", "Kit Dental", "UTC", "AUD")),
+            (
+                "membership_plans",
+                MembershipPlan(
+                    "kit-plan", "kit-p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY
+                ),
+            ),
+            ("campaigns", campaign),
+        ):
+            _repository(store, name).add(obj)
+        members.add(
+            Member.enrol(
+                id="kit-m",
+                practice_id="kit-p",
+                plan_id="kit-plan",
+                account_holder=Patient("kit-pt", "Ada Lovelace"),
+                start_date=(t0 + 3 * day).date(),
+                at=t0 + 3 * day,
+                campaign_id="kit-c",
+            )
+        )
+        _expect_refusal(
+            lambda: campaigns.save(campaign.pause(at=t0 + 2 * day)),
+            "campaign_not_active",
+            "a campaign saved paused before a member joined through it",
+            "kit-c",
+        )
+        if campaigns.get("kit-c") != campaign:
+            raise ContractViolation("a refused campaign save", "kit-c", campaign, None)
+        later = campaign.pause(at=t0 + 4 * day)
+        campaigns.save(later)
+        if campaigns.get("kit-c") != later:
+            raise ContractViolation("a campaign paused after its sign-ups", "kit-c", later, None)
+
 
 def _check_sign_up(repo: Any, obj: Any, allowed: bool) -> None:
     """``repo.add(obj)`` keeps it when ``allowed``, else refuses it as campaign_not_active."""

@@ -34,12 +34,20 @@ from smilepass_core import (
     RuleViolation,
     StaffUser,
 )
-from smilepass_core.domain import check_refund, check_successor, check_version
+from smilepass_core.domain import check_joiners, check_refund, check_successor, check_version
 from smilepass_core.domain.billing import check_cancel_after_charges, check_charge_dates
 from smilepass_core.money import per_currency
 from smilepass_core.queries import apply_order
 
-__all__ = ["Members", "MinimalStore", "PaymentPlans", "Payments", "Referrals", "Table"]
+__all__ = [
+    "Campaigns",
+    "Members",
+    "MinimalStore",
+    "PaymentPlans",
+    "Payments",
+    "Referrals",
+    "Table",
+]
 
 
 class Table:
@@ -95,6 +103,26 @@ class Table:
         check_successor(kept, obj)
         self.rows[obj.id] = obj
         self.versions[obj.id] += 1
+
+
+class Campaigns(Table):
+    """Campaigns: a save must leave every sign-up through the campaign inside an Active
+    spell of its history."""
+
+    def save(self, obj: Any, *, expected_version: int | None = None) -> None:
+        """Replace the campaign (see :meth:`Table.save`); raises RuleViolation when a
+        member or referral that joined through it would have joined it while not
+        Active."""
+        joiners = [*self.store.members.rows.values(), *self.store.referrals.rows.values()]
+        check_joiners(
+            obj,
+            (
+                (f"{type(j).__name__} {j.id}", j.created_at)
+                for j in joiners
+                if j.campaign_id == obj.id
+            ),
+        )
+        super().save(obj, expected_version=expected_version)
 
 
 class Members(Table):
@@ -201,7 +229,7 @@ class MinimalStore:
         self.practices = Table(Practice, self)
         self.staff_users = Table(StaffUser, self)
         self.membership_plans = Table(MembershipPlan, self)
-        self.campaigns = Table(Campaign, self)
+        self.campaigns = Campaigns(Campaign, self)
         self.members = Members(Member, self)
         self.payment_plans = PaymentPlans(PaymentPlan, self)
         self.payments = Payments(Payment, self)
