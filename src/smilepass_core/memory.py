@@ -195,6 +195,9 @@ class Timeline:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: How many local days past the day asked a member's Overdue outlook is read.
+_OUTLOOK_MARGIN_DAYS = 62
+
 
 def _locked(method: F) -> F:
     """Run a repository method while holding its store's lock (see :class:`InMemoryStore`)."""
@@ -674,19 +677,30 @@ class _Members(_Repository[Member, MemberQuery]):
     def _overdue(self, m: Member, at: datetime, day: date, zone: str, grace: int) -> bool:
         """:func:`~smilepass_core.domain.overdue.is_overdue`, from the member's outlook
         when ``at`` is past their last event, else judged in full."""
-        plans = self._store.payment_plans.of_member(m.id)
-        ledger = self._store.payments.of_source(("member", m.id))
-        catalogue = self._store.membership_plans._items
         outlook = self._outlooks.get(m.id)
-        if outlook is None and at >= last_event(m, plans, ledger):
-            outlook = overdue_outlook(
-                m, plans, timezone=zone, membership_plans=catalogue, payments=ledger
-            )
-            self._outlooks[m.id] = outlook
         if outlook is not None and at >= outlook.since:
             answer = outlook.overdue_on(day, grace)
             if answer is not None:
                 return answer
+        plans = self._store.payment_plans.of_member(m.id)
+        ledger = self._store.payments.of_source(("member", m.id))
+        catalogue = self._store.membership_plans._items
+        since = outlook.since if outlook is not None else last_event(m, plans, ledger)
+        if at >= since:
+            # No outlook yet, or one that ends before ``day``: read one through ``day``
+            # and the weeks after it (a later query reads it again when it goes further).
+            outlook = overdue_outlook(
+                m,
+                plans,
+                timezone=zone,
+                membership_plans=catalogue,
+                payments=ledger,
+                days=(day - local_day(since, zone)).days + _OUTLOOK_MARGIN_DAYS,
+            )
+            self._outlooks[m.id] = outlook
+            answer = outlook.overdue_on(day, grace)
+            assert answer is not None  # read through ``day``
+            return answer
         return is_overdue(
             m,
             plans,
