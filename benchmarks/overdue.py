@@ -23,39 +23,21 @@ timed test::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
-import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
+
+from shared import dashboard_module, timed
 
 from smilepass_core import InMemoryStore, MemberQuery
 from smilepass_core.domain.overdue import is_overdue
 from smilepass_core.sql import SqlStore
 
 
-def _dashboard_module() -> Any:
-    path = Path(__file__).resolve().parent / "dashboard.py"
-    spec = importlib.util.spec_from_file_location("dashboard_benchmark", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    t = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - t, result
-
-
 def run(n_members: int, seed: int, skip_sql_above: int) -> int:
-    bench = _dashboard_module()
+    bench = dashboard_module()
     data = bench.build_dataset(n_members, seed)
     practice = data.practices[0]
     # The instant after every event of the data: a practice asking "who is overdue now".
@@ -73,8 +55,8 @@ def run(n_members: int, seed: int, skip_sql_above: int) -> int:
     def ids(found: Any) -> list[str]:
         return sorted(m.id for m in found)
 
-    first, indexed = _timed(lambda: ids(store.members.find(query)))
-    again = [_timed(lambda: store.members.find(query))[0] for _ in range(10)]
+    first, indexed = timed(lambda: ids(store.members.find(query)))
+    again = [timed(lambda: store.members.find(query))[0] for _ in range(10)]
     plans: defaultdict[str, list[Any]] = defaultdict(list)
     for plan in data.payment_plans:
         plans[plan.member_id or ""].append(plan)
@@ -82,7 +64,7 @@ def run(n_members: int, seed: int, skip_sql_above: int) -> int:
     for payment in data.payments:
         ledgers[payment.member_id or ""].append(payment)
     catalogue = {p.id: p for p in data.plans}
-    full, judged = _timed(
+    full, judged = timed(
         lambda: sorted(
             m.id
             for m in data.members
@@ -101,7 +83,7 @@ def run(n_members: int, seed: int, skip_sql_above: int) -> int:
     if n_members <= skip_sql_above:
         sql = SqlStore.connect("sqlite://")
         sql.load(data.objects())
-        sql_time, answers["SQLite"] = _timed(lambda: ids(sql.members.find(query)))
+        sql_time, answers["SQLite"] = timed(lambda: ids(sql.members.find(query)))
         sql_cell = f"{sql_time * 1000:.1f} ms"
     failures = 0
     for name, answer in answers.items():

@@ -41,12 +41,12 @@ import importlib.util
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
+
+from shared import dashboard_module, timed
 
 from smilepass_core import InMemoryStore
 from smilepass_core.domain import MembershipStatus, PaymentPlanStatus, Practice
@@ -63,18 +63,7 @@ _ACTIVE = MembershipStatus.ACTIVE
 _COMMITS = (PaymentPlanStatus.ACTIVE, PaymentPlanStatus.COMPLETED)
 
 
-def _dashboard_module() -> Any:
-    path = Path(__file__).resolve().parent / "dashboard.py"
-    spec = importlib.util.spec_from_file_location("dashboard_benchmark", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _dashboard_module()
+bench = dashboard_module()
 
 
 # -- the flat tables ---------------------------------------------------------------------
@@ -792,12 +781,6 @@ class DuckDBPeer(Peer):
 # -- measuring ---------------------------------------------------------------------------
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - start, result
-
-
 def _p90(values: Sequence[float]) -> float:
     """Nearest-rank 90th percentile."""
     ordered = sorted(values)
@@ -830,9 +813,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ["POLARS_MAX_THREADS"] = str(args.threads)  # read when polars is imported
 
-    build_s, data = _timed(lambda: bench.build_dataset(args.members, args.seed, args.practices))
-    load_s, store = _timed(lambda: InMemoryStore.from_objects(data.objects()))
-    export_s, tables = _timed(lambda: export_tables(data))
+    build_s, data = timed(lambda: bench.build_dataset(args.members, args.seed, args.practices))
+    load_s, store = timed(lambda: InMemoryStore.from_objects(data.objects()))
+    export_s, tables = timed(lambda: export_tables(data))
     ids = [p.id for p in data.practices]
     print(
         f"peers benchmark: Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
@@ -856,7 +839,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if missing:
             print(f"note: skipping {peer.name}: {', '.join(missing)} not installed ({peer.extra})")
             continue
-        loads[peer.name], _ = _timed(lambda peer=peer: peer.load(tables))
+        loads[peer.name], _ = timed(lambda peer=peer: peer.load(tables))
         tools[peer.name] = peer.figures
         modules = ", ".join(f"{m} {_version(m)}" for m in peer.modules)
         print(f"{peer.name} ({modules}) load {loads[peer.name]:.2f} s")
@@ -887,7 +870,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in range(args.rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             for k, case in enumerate(bench.CASES):
-                t, _ = _timed(lambda tool=tools[name], case=case: tool(case))
+                t, _ = timed(lambda tool=tools[name], case=case: tool(case))
                 samples[name][k].append(t * 1e3)
     per_case = {n: [statistics.median(s) for s in samples[n]] for n in names}
     base = statistics.median(per_case["smilepass_core"])

@@ -19,15 +19,14 @@ This is a script, not a timed test::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
+
+from shared import dashboard_module, timed
 
 from smilepass_core import InMemoryStore, Member, MembershipPlan, dashboard
 from smilepass_core.periods import DateRange
@@ -35,17 +34,6 @@ from smilepass_core.subscriptions import subscription_metrics
 
 _COUNTING = ("active", "failed")
 _FACTORS = {"weekly": Fraction(52, 12), "fortnightly": Fraction(26, 12), "monthly": 1}
-
-
-def _dashboard_module() -> Any:
-    path = Path(__file__).resolve().parent / "dashboard.py"
-    spec = importlib.util.spec_from_file_location("dashboard_benchmark", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _monthly(plan: MembershipPlan) -> int:
@@ -96,14 +84,8 @@ def naive(
     }
 
 
-def _timed(fn: Any) -> tuple[float, Any]:
-    t = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - t, result
-
-
 def run(n_members: int, seed: int) -> int:
-    bench = _dashboard_module()
+    bench = dashboard_module()
     data = bench.build_dataset(n_members, seed)
     store = InMemoryStore.from_objects(data.objects())
     ids = [p.id for p in data.practices]
@@ -113,11 +95,11 @@ def run(n_members: int, seed: int) -> int:
     failures = 0
     for case in bench.CASES:
         spec = case.spec()
-        t, _ = _timed(
+        t, _ = timed(
             lambda c=case, s=spec: dashboard(store, practices=ids, date_range=s, now=c.now)
         )
         board_s.append(t)
-        t, m = _timed(
+        t, m = timed(
             lambda c=case, s=spec: subscription_metrics(
                 store, practices=ids, date_range=s, now=c.now
             )

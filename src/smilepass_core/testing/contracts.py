@@ -802,17 +802,7 @@ class _MemberChecks(_Contract):
             .activate(at=t0 + 4 * day)
             .end(at=t0 + 5 * day)
         )
-        for name, obj in (
-            ("practices", Practice("kit-p", "Kit Dental", "UTC", "AUD")),
-            (
-                "membership_plans",
-                MembershipPlan(
-                    "kit-plan", "kit-p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY
-                ),
-            ),
-            ("campaigns", campaign),
-        ):
-            _repository(store, name).add(obj)
+        _add_kit_practice(store, campaign)
         moments = [(-day, False), (0 * day, False), (day, False), (2 * day, True)]
         moments += [(3 * day, False), (4 * day, True), (5 * day, False)]
         for n, (offset, allowed) in enumerate(moments):
@@ -859,17 +849,7 @@ class _MemberChecks(_Contract):
             .schedule(at=t0 + timedelta(hours=1))
             .activate(at=t0 + day)
         )
-        for name, obj in (
-            ("practices", Practice("kit-p", "Kit Dental", "UTC", "AUD")),
-            (
-                "membership_plans",
-                MembershipPlan(
-                    "kit-plan", "kit-p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY
-                ),
-            ),
-            ("campaigns", campaign),
-        ):
-            _repository(store, name).add(obj)
+        _add_kit_practice(store, campaign)
         members.add(
             Member.enrol(
                 id="kit-m",
@@ -893,6 +873,21 @@ class _MemberChecks(_Contract):
         campaigns.save(later)
         if campaigns.get("kit-c") != later:
             raise ContractViolation("a campaign paused after its sign-ups", "kit-c", later, None)
+
+
+def _add_kit_practice(store: Any, campaign: Campaign) -> None:
+    """Add the kit's practice ``kit-p`` (UTC, AUD), its plan ``kit-plan`` and ``campaign``."""
+    for name, obj in (
+        ("practices", Practice("kit-p", "Kit Dental", "UTC", "AUD")),
+        (
+            "membership_plans",
+            MembershipPlan(
+                "kit-plan", "kit-p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY
+            ),
+        ),
+        ("campaigns", campaign),
+    ):
+        _repository(store, name).add(obj)
 
 
 def _check_sign_up(repo: Any, obj: Any, allowed: bool) -> None:
