@@ -3,8 +3,8 @@ outlooks, judged in full, and in SQLite.
 
 Builds the same deterministic store as ``benchmarks/dashboard.py`` (N members, their
 payment plans and ledger) and asks ``MemberQuery(overdue=True, as_of=...)`` of its
-practice at the instant after every event of the data ("who is overdue now"), printing
-per size:
+practice at the instant of the data's last event ("who is overdue now"), printing per
+size:
 
 - the first query of ``InMemoryStore`` (it reads every member's outlook) and the median
   of the next ten (answered from the outlooks);
@@ -40,7 +40,7 @@ def run(n_members: int, seed: int, skip_sql_above: int) -> int:
     bench = dashboard_module()
     data = bench.build_dataset(n_members, seed)
     practice = data.practices[0]
-    # The instant after every event of the data: a practice asking "who is overdue now".
+    # The instant of the data's last event: a practice asking "who is overdue now".
     now = max(
         [
             *(c.at for m in data.members for c in (*m.history, *m.plan_changes)),

@@ -1502,7 +1502,8 @@ class TestFromDemo:
 
 class TestOverdueOutlooks:
     """After a member's last event, the Overdue filter reads their outlook, and a write to
-    the member, their ledger or their plans drops it."""
+    the member, their ledger, their plans, their practice or its membership plans drops
+    it."""
 
     @settings(
         max_examples=max(10, settings.default.max_examples // 4),
@@ -1596,11 +1597,30 @@ class TestOverdueOutlooks:
         store.members.save(ada.suspend(at=datetime(2026, 3, 9, tzinfo=UTC)))
         assert store.members.find(later) == []
 
+    def test_the_last_supported_days_are_answered(self) -> None:
+        """An Overdue query in the last weeks of 2200 (an outlook cannot read past them)
+        answers as ``is_overdue`` does."""
+        gold = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+        start = datetime(2200, 1, 1, tzinfo=UTC)
+        ada = Member.enrol(
+            id="m",
+            practice_id="p",
+            plan_id="gold",
+            account_holder=Patient("h", "Ada"),
+            start_date=start.date(),
+            at=start,
+        ).activate(at=start)
+        store = InMemoryStore.from_objects([Practice("p", "P", "UTC", "AUD"), gold, ada])
+        for at in (datetime(2200, 12, 1, tzinfo=UTC), datetime(2200, 12, 31, 12, tzinfo=UTC)):
+            query = MemberQuery(overdue=True, as_of=at)
+            assert [m.id for m in store.members.find(query)] == ["m"]
+            assert is_overdue(ada, at=at, timezone="UTC", membership_plans={"gold": gold})
+
     def test_a_membership_plan_or_a_practice_saved_drops_the_outlooks(self) -> None:
         """Ada paid her February and March charges of 30.00: not overdue on 20 March. The
         plan's price raised to 40.00 leaves 20.00 unpaid. Her 1 April charge fails at 01:00
-        in Sydney: overdue at once there; with the practice moved to Honolulu (21 hours
-        behind), it is still 31 March and nothing is due yet."""
+        in Sydney: with the practice in Honolulu (21 hours behind) it is still 31 March and
+        nothing is due yet; moved back to Sydney, she is overdue at once."""
         gold = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
         start = datetime(2026, 1, 31, 14, tzinfo=UTC)  # 1 Feb 01:00 in Sydney
         ada = Member.enrol(
@@ -1645,13 +1665,15 @@ class TestOverdueOutlooks:
             member_id="m",
         )  # 1 April 01:00 in Sydney, 31 March 04:00 in Honolulu
         store.payments.add(failed)
-        at = datetime(2026, 3, 31, 20, tzinfo=UTC)  # 1 April in Sydney, 31 March in Honolulu
-        query = MemberQuery(overdue=True, as_of=at)
-        assert [m.id for m in store.members.find(query)] == ["m"]
         honolulu = attrs.evolve(sydney, timezone="Pacific/Honolulu")
         store.practices.save(honolulu)
-        # There it is still 31 March: the 1 April charge is not due, and the attempt,
-        # made before it was, is an attempt at none. A fresh store agrees.
+        at = datetime(2026, 3, 31, 20, tzinfo=UTC)  # 1 April in Sydney, 31 March in Honolulu
+        query = MemberQuery(overdue=True, as_of=at)
+        # In Honolulu it is still 31 March: the 1 April charge is not due, and the attempt,
+        # made before it was, is an attempt at none.
         assert store.members.find(query) == []
-        fresh = InMemoryStore.from_objects([honolulu, gold, ada, *paid, failed])
-        assert fresh.members.find(query) == []
+        store.practices.save(sydney)
+        # In Sydney the attempt falls on the charge's due day: overdue at once.
+        assert [m.id for m in store.members.find(query)] == ["m"]
+        fresh = InMemoryStore.from_objects([sydney, gold, ada, *paid, failed])
+        assert [m.id for m in fresh.members.find(query)] == ["m"]

@@ -369,6 +369,54 @@ class TestFaults:
             assert kept_member.status.value == "active"
             assert kept_charges == [charge]
 
+    def test_a_sign_up_racing_its_campaign_paused_before_it_is_refused(
+        self, postgres_engine: sa.Engine
+    ) -> None:
+        """PostgreSQL: session A saves a campaign paused at an instant, inside an open
+        transaction; session B adds a member joining through it after that instant. B waits
+        on the campaign's row, and once A commits B is refused: no member joins a Paused
+        campaign."""
+        engine = postgres_engine
+        empty(engine)
+        a, b = SqlStore(engine), SqlStore(engine)
+        a.load(DEMO.objects())
+        campaign = next(
+            c for c in DEMO.campaigns if c.status.value == "active" and c.practice_id == "syd"
+        )
+        plan = next(p for p in DEMO.membership_plans if p.practice_id == "syd")
+        joins = NOW + timedelta(hours=2)
+        member = Member.enrol(
+            id="race-member",
+            practice_id="syd",
+            plan_id=plan.id,
+            account_holder=Patient("race-holder", "Ada"),
+            start_date=joins.date(),
+            at=joins,
+            campaign_id=campaign.id,
+        )
+        started, outcome = threading.Event(), []
+
+        def racer() -> None:
+            started.set()
+            try:
+                b.members.add(member)
+                outcome.append("kept")
+            except RuleViolation as error:
+                outcome.append(error)
+
+        with a.atomic():
+            a.campaigns.save(campaign.pause(at=NOW + timedelta(hours=1)))
+            thread = threading.Thread(target=racer)
+            thread.start()
+            started.wait()
+            thread.join(0.5)
+            assert thread.is_alive(), "B must wait for A's lock on the campaign"
+        thread.join(10)
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], RuleViolation)
+        assert outcome[0].rule == "campaign_not_active"
+        assert a.members.find(MemberQuery(ids={"race-member"})) == []
+
     def test_a_read_racing_saves_sees_one_whole_version(self, engine: sa.Engine) -> None:
         """A member is kept in several tables (its row, dependents, history). While a
         writer saves two versions of it in turn (the holder's name and the dependents
@@ -477,11 +525,12 @@ class TestStatementCount:
 
     def test_a_write_checks_in_one_statement_and_rewrites_only_what_changed(self) -> None:
         """Adding a member with a plan, a campaign, a staff user and a dependent: BEGIN,
-        one statement for every check, then its row, dependents, history and active
-        spans. Saving it with one more status change: BEGIN, the version, the old
-        object (row, dependents, history, plan changes), the checks, the UPDATE, the new
-        history row, and the spans again (the open span closed); the dependents are not
-        touched."""
+        the campaign's row held for share (a save of the campaign in progress is waited
+        for), one statement for every check, then its row, dependents, history and active
+        spans. Saving it with one more status change: BEGIN, the version, the old object
+        (row, dependents, history, plan changes), the campaign held, the checks, the
+        UPDATE, the new history row, and the spans again (the open span closed); the
+        dependents are not touched."""
         store = SqlStore.connect("sqlite://")
         store.load(
             [
@@ -502,14 +551,21 @@ class TestStatementCount:
             dependents=(Patient("d1", "Dee"),),
         ).activate(at=NOW)
         store.members.add(member)
-        assert [s.split()[0] for s in statements] == ["BEGIN", "SELECT", *["INSERT"] * 4]
-        # Six lookups in the one SELECT: the id, the practice's currency, the plan, the
-        # campaign, the staff user, and the campaign's status at the enrolment.
-        assert statements[1].count("UNION ALL") == 5
+        assert [s.split()[0] for s in statements] == [
+            "BEGIN",
+            "SELECT",
+            "SELECT",
+            *["INSERT"] * 4,
+        ]
+        assert statements[1].split("FROM")[1].split()[0] == "campaigns"
+        # Six lookups in the one SELECT of the checks: the id, the practice's currency,
+        # the plan, the campaign, the staff user, and the campaign's status at the
+        # enrolment.
+        assert statements[2].count("UNION ALL") == 5
         statements.clear()
         store.members.save(member.suspend(at=NOW + timedelta(days=1), reason="away"))
         verbs = [" ".join(s.split()[:3]) for s in statements]
-        assert len(statements) == 11, verbs
+        assert len(statements) == 12, verbs
         writes = [s for s in statements if not s.startswith(("BEGIN", "SELECT"))]
         assert [" ".join(s.split()[:3]) for s in writes] == [
             "UPDATE members SET",

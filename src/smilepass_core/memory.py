@@ -475,8 +475,10 @@ class _Members(_Repository[Member, MemberQuery]):
         self._replans: defaultdict[str, Timeline] = defaultdict(Timeline)
         # By plan id: +1 where a counting span on the plan starts, -1 where it ends.
         self._counting: defaultdict[str, Timeline] = defaultdict(Timeline)
-        # By member id: the Overdue outlook, read on the first Overdue query after a write
-        # to the member, their ledger or their plans (which drops it).
+        # By member id: the Overdue outlook, read on the first Overdue query after the
+        # member's last event, and again when a query goes past its last day; a write to
+        # the member, their ledger, their plans, their practice or its membership plans
+        # drops it.
         self._outlooks: dict[str, OverdueOutlook] = {}
 
     def _check(self, obj: Member) -> None:
@@ -699,8 +701,8 @@ class _Members(_Repository[Member, MemberQuery]):
             )
             self._outlooks[m.id] = outlook
             answer = outlook.overdue_on(day, grace)
-            assert answer is not None  # read through ``day``
-            return answer
+            if answer is not None:  # read through ``day`` (short of it only at 2200's end)
+                return answer
         return is_overdue(
             m,
             plans,

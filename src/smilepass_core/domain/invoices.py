@@ -46,7 +46,12 @@ __all__ = [
 ]
 
 
-def _grace(grace_days: int) -> timedelta:
+def grace_period(grace_days: int) -> timedelta:
+    """``grace_days`` as a span of days.
+
+    Raises:
+        InvalidValue: ``grace_days`` is not a whole number >= 0.
+    """
     if not isinstance(grace_days, int) or isinstance(grace_days, bool) or grace_days < 0:
         raise InvalidValue("grace_days", grace_days, "must be a whole number of days >= 0")
     return timedelta(days=grace_days)
@@ -55,7 +60,7 @@ def _grace(grace_days: int) -> timedelta:
 def latest_overdue_day(at: datetime, timezone: str, grace_days: int = 0) -> date:
     """A charge that fell due on this local day (in ``timezone``) or before, and is still
     unpaid, is overdue at ``at``: ``at``'s local day less ``grace_days``."""
-    return local_day(at, timezone) - _grace(grace_days)
+    return local_day(at, timezone) - grace_period(grace_days)
 
 
 class InvoiceStatus(Status):

@@ -29,7 +29,7 @@ from smilepass_core.domain.invoices import (
     Invoice,
     InvoiceLine,
     InvoiceStatus,
-    _grace,
+    grace_period,
     latest_overdue_day,
     member_charges,
     member_invoices,
@@ -46,7 +46,7 @@ from smilepass_core.domain.payments import Payment
 from smilepass_core.domain.practices import MembershipPlan
 from smilepass_core.errors import InvalidValue
 from smilepass_core.money import Money
-from smilepass_core.periods import as_instant, local_day, local_midnight
+from smilepass_core.periods import SUPPORTED_YEARS, as_instant, local_day, local_midnight
 
 __all__ = [
     "OUTLOOK_DAYS",
@@ -334,7 +334,7 @@ class OverdueOutlook:
         Raises:
             InvalidValue: ``grace_days`` is not a whole number >= 0.
         """
-        grace = _grace(grace_days)
+        grace = grace_period(grace_days)
         if self.through is not None and day > self.through:
             return None
         return any(max(due, first + grace) <= day for due, first in self.dues)
@@ -394,7 +394,10 @@ def overdue_outlook(
     through = None
     if member.status_at(since) in BILLABLE:
         plan = _plan_of(member, membership_plans)
-        through = local_day(since, timezone) + timedelta(days=days)
+        through = min(
+            local_day(since, timezone) + timedelta(days=days),
+            date(SUPPORTED_YEARS[-1], 12, 30),  # its local midnight is still a supported day
+        )
         charges = member_charges(
             member,
             plan,

@@ -94,6 +94,7 @@ class Lookup:
         self._known: dict[tuple[str, str], str | None] = {}
         self._statuses: dict[tuple[str, datetime], str | None] = {}
         self._windows: dict[str, tuple[datetime, datetime | None] | None] = {}
+        self._held: set[tuple[str, str]] = set()
 
     def prefetch(
         self,
@@ -120,6 +121,16 @@ class Lookup:
                 self._statuses[(id, sign_up[1])] = value
             else:
                 self._known[(name, id)] = value
+
+    def hold(self, name: str, id: str) -> None:
+        """Lock the row ``id`` of table ``name`` for share until the write commits (once
+        per row): a write that locks it for update is waited for first."""
+        if (name, id) not in self._held:
+            table = layouts[name].table
+            self.conn.execute(
+                sa.select(table.c.id).where(table.c.id == id).with_for_update(read=True)
+            )
+            self._held.add((name, id))
 
     def campaign_status(self, campaign_id: str, at: datetime) -> str | None:
         """The status (its value) of a kept campaign at ``at``; ``None`` before its first
@@ -222,6 +233,7 @@ class Batch(Lookup):
         """As :meth:`Lookup.campaign_status`, from the campaign's history read once per
         load (a load checks many sign-ups through few campaigns)."""
         if campaign_id not in self._histories:
+            self.hold("campaigns", campaign_id)
             h = layouts["campaigns"].children["history"].table
             statement = (
                 sa.select(h.c.at, h.c.to_status)

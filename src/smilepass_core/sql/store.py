@@ -251,6 +251,7 @@ class _Repository(Generic[T, Q]):
 
     def _add(self, conn: Connection, obj: T) -> None:
         look = Lookup(conn)
+        _hold_campaign(look, obj)
         look.prefetch([(self.name, _id(obj)), *self._checked(obj)], _sign_up(obj))
         if look.practice_of(self.name, _id(obj)) is not None:
             self._taken(conn, obj)
@@ -315,8 +316,10 @@ class _Repository(Generic[T, Q]):
             assert old is not None  # its row is locked
             check_successor(old, obj)
             look = Lookup(conn)
+            _hold_campaign(look, obj)
             look.prefetch(self._checked(obj), _sign_up(obj))
             self._check(look, obj)
+            self._check_save(look, old, obj)
             rows = self._rows(obj, current + 1)
             c = self.table.c
             done = conn.execute(
@@ -342,6 +345,9 @@ class _Repository(Generic[T, Q]):
     def _check_type(self, obj: Any) -> None:
         if not isinstance(obj, self.kind):
             raise InvalidValue("obj", obj, f"must be a {self.kind.__name__}")
+
+    def _check_save(self, look: Lookup, old: T, obj: T) -> None:
+        """What only a save checks, given the kept ``old`` (nothing by default)."""
 
     def _check(self, look: Lookup, obj: T) -> None:
         """Raise unless ``obj`` may be kept: its practice exists, its amount is in the
@@ -383,6 +389,15 @@ def _sign_up(obj: Any) -> tuple[str | None, datetime] | None:
     if isinstance(obj, Member | Referral) and obj.campaign_id is not None:
         return (obj.campaign_id, obj.created_at)
     return None
+
+
+def _hold_campaign(look: Lookup, obj: Any) -> None:
+    """Before a sign-up's checks read its campaign, lock the campaign's row for share: a
+    save of the campaign in progress (which locks it for update before reading its
+    sign-ups) is waited for, so the status read is the one it committed."""
+    joined = _sign_up(obj)
+    if joined is not None and joined[0] is not None:
+        look.hold("campaigns", joined[0])
 
 
 def _check_sign_up(look: Lookup, campaign_id: str | None, at: datetime, subject: str) -> None:
@@ -451,23 +466,27 @@ class _Campaigns(_Repository[Campaign, ScopeQuery]):
     name = "campaigns"
     kind = Campaign
 
-    def _check(self, look: Lookup, obj: Campaign) -> None:
-        """Also every member and referral kept as joining through the campaign still
-        joined it while Active, as the history to keep reads (one statement)."""
-        super()._check(look, obj)
+    def _check_save(self, look: Lookup, old: Campaign, obj: Campaign) -> None:
+        """A save that changes the history: every member and referral kept as joining
+        through the campaign still joined it while Active, as the new history reads (one
+        statement, within the campaign's practice)."""
+        if old.history == obj.history:
+            return
         selects = []
         for kind, name in (("member", "members"), ("referral", "referrals")):
             child = layouts[name].children["history"]
             table, history = layouts[name].table, child.table
             assert child.parent_key is not None
             key = history.c[child.parent_key]
+            joined = sa.select(table.c.id).where(
+                table.c.practice_id == obj.practice_id, table.c.campaign_id == obj.id
+            )
             selects.append(
                 sa.select(sa.literal(kind).label("kind"), key, sa.func.min(history.c.at))
-                .where(key.in_(sa.select(table.c.id).where(table.c.campaign_id == obj.id)))
+                .where(key.in_(joined))
                 .group_by(key)
             )
-        joiners = sa.union_all(*selects)
-        rows = look.conn.execute(joiners).all()
+        rows = look.conn.execute(sa.union_all(*selects)).all()
         check_joiners(obj, ((f"{kind} {id}", at) for kind, id, at in rows))
 
 

@@ -829,9 +829,10 @@ class _MemberChecks(_Contract):
                 _check_sign_up(_repository(store, "referrals"), referral, allowed)
 
     def test_a_campaign_save_keeps_its_sign_ups_inside_active_spells(self) -> None:
-        """A campaign saved with a pause stamped before a member's enrolment through it
-        is refused with ``RuleViolation`` ``campaign_not_active`` and the kept campaign is
-        unchanged; a pause stamped after the enrolment is kept."""
+        """A campaign saved with a pause stamped before a member's enrolment, or a
+        referral's opening, through it is refused with ``RuleViolation``
+        ``campaign_not_active`` and the kept campaign is unchanged; a pause stamped after
+        every sign-up is kept."""
         store = self.make_store()
         members = self._needs(store, "members")
         campaigns = self._needs(store, "campaigns")
@@ -861,15 +862,30 @@ class _MemberChecks(_Contract):
                 campaign_id="kit-c",
             )
         )
-        _expect_refusal(
-            lambda: campaigns.save(campaign.pause(at=t0 + 2 * day)),
-            "campaign_not_active",
-            "a campaign saved paused before a member joined through it",
-            "kit-c",
-        )
-        if campaigns.get("kit-c") != campaign:
-            raise ContractViolation("a refused campaign save", "kit-c", campaign, None)
-        later = campaign.pause(at=t0 + 4 * day)
+        paused_before = [(2, "a member")]
+        if "referrals" in self.repositories:
+            _repository(store, "referrals").add(
+                Referral.open(
+                    id="kit-r",
+                    practice_id="kit-p",
+                    account_holder=Patient("kit-rp", "Grace Hopper"),
+                    start_date=(t0 + 5 * day).date(),
+                    at=t0 + 5 * day,
+                    campaign_id="kit-c",
+                )
+            )
+            paused_before.append((4, "a referral"))  # after the member: the referral alone
+        for days, who in paused_before:
+            paused = campaign.pause(at=t0 + days * day)
+            _expect_refusal(
+                functools.partial(campaigns.save, paused),
+                "campaign_not_active",
+                f"a campaign saved paused before {who} joined through it",
+                "kit-c",
+            )
+            if campaigns.get("kit-c") != campaign:
+                raise ContractViolation("a refused campaign save", "kit-c", campaign, None)
+        later = campaign.pause(at=t0 + 6 * day)
         campaigns.save(later)
         if campaigns.get("kit-c") != later:
             raise ContractViolation("a campaign paused after its sign-ups", "kit-c", later, None)

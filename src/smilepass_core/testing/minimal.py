@@ -101,28 +101,30 @@ class Table:
         if expected_version is not None:
             check_version(self.kind.__name__, obj.id, expected_version, self.versions[obj.id])
         check_successor(kept, obj)
+        self.check_save(kept, obj)
         self.rows[obj.id] = obj
         self.versions[obj.id] += 1
+
+    def check_save(self, kept: Any, obj: Any) -> None:
+        """What a save checks besides the version and the history (nothing here)."""
 
 
 class Campaigns(Table):
     """Campaigns: a save must leave every sign-up through the campaign inside an Active
     spell of its history."""
 
-    def save(self, obj: Any, *, expected_version: int | None = None) -> None:
-        """Replace the campaign (see :meth:`Table.save`); raises RuleViolation when a
-        member or referral that joined through it would have joined it while not
-        Active."""
+    def check_save(self, kept: Any, obj: Any) -> None:
+        """Raise RuleViolation when a member or referral that joined through the campaign
+        would have joined it while not Active, as ``obj``'s history reads."""
         joiners = [*self.store.members.rows.values(), *self.store.referrals.rows.values()]
         check_joiners(
             obj,
             (
-                (f"{type(j).__name__} {j.id}", j.created_at)
+                (f"{type(j).__name__.lower()} {j.id}", j.created_at)
                 for j in joiners
                 if j.campaign_id == obj.id
             ),
         )
-        super().save(obj, expected_version=expected_version)
 
 
 class Members(Table):
