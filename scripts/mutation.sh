@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Mutation testing with mutmut (not part of .ci/run). Usage: scripts/mutation.sh [core|memory|rest|all]
-# [score options]. `core` (the default; about 80 minutes on 2 cores): money, periods, domain
-# and kpi against their own tests. `memory` (about an hour): the in-memory store against the
-# store, query, contract-kit and reliability tests. `rest` (several hours): every other
-# module against the whole suite. `all`: the three. Each area runs in its own copy,
-# build/mutation-AREA (git-ignored; see scripts/mutation_area.py), then scripts/mutation_score.py prints the score per module
-# and exits non-zero below 90 % in any of the core four or 80 % overall. Survivors:
+# Mutation testing with mutmut (not part of .ci/run). Usage:
+# scripts/mutation.sh [core|memory|billing|rest|all] [score options]. `core` (the default;
+# about 80 minutes on 2 cores): money, periods, domain and kpi against their own tests.
+# `memory` (about an hour): the in-memory store against the store, query, contract-kit and
+# reliability tests. `billing` (about 10 minutes): domain's billing, invoices, overdue,
+# discounts and templates (also in `core`) against their own, the query, plan and member
+# tests and docs/domain.md. `rest` (several hours): every other module against the whole
+# suite. `all`: core, memory and rest. Each area runs in its own copy, build/mutation-AREA
+# (git-ignored; see scripts/mutation_area.py), then scripts/mutation_score.py prints the
+# score per module and exits non-zero below 90 % in any of the core four (`billing`: its
+# five modules together) or 80 % overall. Survivors:
 # `cd build/mutation-AREA && ../../.venv/bin/mutmut results`, `... mutmut show NAME`.
 # MUTATION_RESUME=1 keeps an interrupted area's copy and results and tests only the mutants
 # that have none yet (the source must not have changed since: the copy is not refreshed).
@@ -33,9 +37,9 @@ idle_watchdog() {
 
 area=${1:-core}
 case $area in
-    core | memory | rest) areas=("$area") ;;
+    core | memory | billing | rest) areas=("$area") ;;
     all) areas=(core memory rest) ;;
-    *) echo "usage: scripts/mutation.sh [core|memory|rest|all] [score options]" >&2; exit 2 ;;
+    *) echo "usage: scripts/mutation.sh [core|memory|billing|rest|all] [score options]" >&2; exit 2 ;;
 esac
 [ $# -gt 0 ] && shift
 

@@ -10,8 +10,11 @@ test only those: mutmut re-tests every mutant a pattern names, but only the ones
 mutmut reads its configuration only from ``pyproject.toml`` in the directory it runs in, so
 each area runs in its own copy: ``core`` (money, periods, domain, kpi) with the project's
 own ``[tool.mutmut]`` table (their own tests), ``memory`` (the in-memory store) against the
-store's, query, contract-kit and reliability tests and the doc pages, and ``rest`` (every
-other module) with that table's test selection widened to the whole suite.
+store's, query, contract-kit and reliability tests and the doc pages, ``billing`` (five
+recent modules of ``domain``: billing, invoices, overdue, discounts, templates; part of
+``core`` too) against their own tests, the query, plan and member tests and
+``docs/domain.md``, and ``rest`` (every other module) with that table's test selection
+widened to the whole suite.
 """
 
 from __future__ import annotations
@@ -40,6 +43,23 @@ AREAS: Final[dict[str, tuple[list[str], list[str] | None]]] = {
             "tests/test_reliability.py",
             "tests/test_minimal_host.py",
             "docs",
+        ],
+    ),
+    "billing": (
+        [
+            f"smilepass_core.domain.{name}.*"
+            for name in ("billing", "invoices", "overdue", "discounts", "templates")
+        ],
+        [
+            "tests/test_billing.py",
+            "tests/test_invoices.py",
+            "tests/test_overdue.py",
+            "tests/test_discounts.py",
+            "tests/test_templates.py",
+            "tests/test_queries.py",
+            "tests/test_payment_plans.py",
+            "tests/test_members.py",
+            "docs/domain.md",
         ],
     ),
     "rest": (

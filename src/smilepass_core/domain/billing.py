@@ -111,12 +111,11 @@ class BillingStatement:
 def billing_dates(member: Member, plan: MembershipPlan, *, through: date) -> list[date]:
     """The contract's billing dates on or before the local day ``through``."""
     dates: list[date] = []
-    while len(dates) < _MAX_DATES:
-        due = plan.charge_date(member.start_date, len(dates))
-        if due > through:
-            return dates
+    while (due := plan.charge_date(member.start_date, len(dates))) <= through:
+        if len(dates) == _MAX_DATES:
+            raise InvalidValue("at", through, f"more than {_MAX_DATES} billing dates before it")
         dates.append(due)
-    raise InvalidValue("at", through, f"more than {_MAX_DATES} billing dates before it")
+    return dates
 
 
 def _billable(member: Member, day: date, timezone: str) -> bool:
