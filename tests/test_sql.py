@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -237,6 +237,32 @@ def _rows(engine: sa.Engine) -> dict[str, int]:
 DEMO = load_demo()
 
 
+def _race(a: SqlStore, first: Callable[[], object], second: Callable[[], object]) -> object:
+    """Run ``first`` in session A's open transaction and ``second`` (session B's write) in
+    another thread meanwhile: B must still be waiting on a lock half a second later; once A
+    commits, what B's write did: ``"kept"``, or the error it raised."""
+    started, outcome = threading.Event(), []
+
+    def racer() -> None:
+        started.set()
+        try:
+            second()
+            outcome.append("kept")
+        except (RuleViolation, VersionConflict) as error:
+            outcome.append(error)
+
+    with a.atomic():
+        first()
+        thread = threading.Thread(target=racer)
+        thread.start()
+        started.wait()
+        thread.join(0.5)
+        assert thread.is_alive(), "B must wait for A's lock"
+    thread.join(10)
+    assert len(outcome) == 1
+    return outcome[0]
+
+
 class TestFaults:
     """Loads are all-or-nothing, concurrent saves cannot lose a change, and values the
     library cannot hold are refused when read."""
@@ -287,26 +313,12 @@ class TestFaults:
         a.load(DEMO.objects())
         member = next(m for m in DEMO.members if m.status.value == "active")
         read = a.members.version(member.id)
-        started, outcome = threading.Event(), []
-
-        def racer() -> None:
-            started.set()
-            try:
-                b.members.save(member.cancel(at=NOW, reason="B"), expected_version=read)
-                outcome.append("saved")
-            except VersionConflict as error:
-                outcome.append(error)
-
-        with a.atomic():
-            a.members.save(member.suspend(at=NOW, reason="A"), expected_version=read)
-            thread = threading.Thread(target=racer)
-            thread.start()
-            started.wait()
-            thread.join(0.5)
-            assert thread.is_alive(), "B must wait for A's row lock"
-        thread.join(10)
-        assert len(outcome) == 1
-        assert isinstance(outcome[0], VersionConflict)
+        outcome = _race(
+            a,
+            lambda: a.members.save(member.suspend(at=NOW, reason="A"), expected_version=read),
+            lambda: b.members.save(member.cancel(at=NOW, reason="B"), expected_version=read),
+        )
+        assert isinstance(outcome, VersionConflict)
         assert a.members.get(member.id).history[-1].reason == "A"
 
     @pytest.mark.parametrize("first", ["cancel", "charge"])
@@ -333,33 +345,17 @@ class TestFaults:
             member_id=member.id,
         )
         cancelled = member.cancel(at=NOW)
-        started, outcome = threading.Event(), []
-
-        def racer() -> None:
-            started.set()
-            try:
-                if first == "cancel":
-                    b.payments.add(charge)
-                else:
-                    b.members.save(cancelled)
-                outcome.append("kept")
-            except RuleViolation as error:
-                outcome.append(error)
-
-        with a.atomic():
-            if first == "cancel":
-                a.members.save(cancelled)
-            else:
-                a.payments.add(charge)
-            thread = threading.Thread(target=racer)
-            thread.start()
-            started.wait()
-            thread.join(0.5)
-            assert thread.is_alive(), "B must wait for A's lock on the member"
-        thread.join(10)
-        assert len(outcome) == 1
-        assert isinstance(outcome[0], RuleViolation)
-        assert outcome[0].rule == "charge_after_cancel"
+        cancel_a, cancel_b = (
+            (lambda: a.members.save(cancelled)),
+            (lambda: b.members.save(cancelled)),
+        )
+        charge_a, charge_b = (lambda: a.payments.add(charge)), (lambda: b.payments.add(charge))
+        if first == "cancel":
+            outcome = _race(a, cancel_a, charge_b)
+        else:
+            outcome = _race(a, charge_a, cancel_b)
+        assert isinstance(outcome, RuleViolation)
+        assert outcome.rule == "charge_after_cancel"
         kept_member = a.members.get(member.id)
         kept_charges = a.payments.find(PaymentQuery(ids={"race-charge"}))
         if first == "cancel":
@@ -394,27 +390,13 @@ class TestFaults:
             at=joins,
             campaign_id=campaign.id,
         )
-        started, outcome = threading.Event(), []
-
-        def racer() -> None:
-            started.set()
-            try:
-                b.members.add(member)
-                outcome.append("kept")
-            except RuleViolation as error:
-                outcome.append(error)
-
-        with a.atomic():
-            a.campaigns.save(campaign.pause(at=NOW + timedelta(hours=1)))
-            thread = threading.Thread(target=racer)
-            thread.start()
-            started.wait()
-            thread.join(0.5)
-            assert thread.is_alive(), "B must wait for A's lock on the campaign"
-        thread.join(10)
-        assert len(outcome) == 1
-        assert isinstance(outcome[0], RuleViolation)
-        assert outcome[0].rule == "campaign_not_active"
+        outcome = _race(
+            a,
+            lambda: a.campaigns.save(campaign.pause(at=NOW + timedelta(hours=1))),
+            lambda: b.members.add(member),
+        )
+        assert isinstance(outcome, RuleViolation)
+        assert outcome.rule == "campaign_not_active"
         assert a.members.find(MemberQuery(ids={"race-member"})) == []
 
     def test_a_read_racing_saves_sees_one_whole_version(self, engine: sa.Engine) -> None:
