@@ -1500,6 +1500,21 @@ class TestFromDemo:
             assert [m.id for m in store.members.find(query, order=order)] == ranked[:5]
 
 
+_GOLD = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+
+
+def _ada(start: datetime, start_date: date) -> Member:
+    """Ada, member ``m`` of practice ``p`` on Gold, enrolled and Active at ``start``."""
+    return Member.enrol(
+        id="m",
+        practice_id="p",
+        plan_id="gold",
+        account_holder=Patient("h", "Ada"),
+        start_date=start_date,
+        at=start,
+    ).activate(at=start)
+
+
 class TestOverdueOutlooks:
     """After a member's last event, the Overdue filter reads their outlook, and a write to
     the member, their ledger, their plans, their practice or its membership plans drops
@@ -1559,16 +1574,9 @@ class TestOverdueOutlooks:
         """Ada's March charge is unpaid: overdue. A payment, then a plan of hers, then her
         suspension change the answer at once."""
         zone = "Australia/Sydney"
-        gold = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+        gold = _GOLD
         start = datetime(2026, 2, 1, tzinfo=UTC)
-        ada = Member.enrol(
-            id="m",
-            practice_id="p",
-            plan_id="gold",
-            account_holder=Patient("h", "Ada"),
-            start_date=date(2026, 2, 1),
-            at=start,
-        ).activate(at=start)
+        ada = _ada(start, date(2026, 2, 1))
         feb = Payment("c1", "p", gold.price, "charge", "succeeded", start, member_id="m")
         store = InMemoryStore.from_objects([Practice("p", "P", zone, "AUD"), gold, ada, feb])
         at = datetime(2026, 3, 10, tzinfo=UTC)
@@ -1600,16 +1608,9 @@ class TestOverdueOutlooks:
     def test_the_last_supported_days_are_answered(self) -> None:
         """An Overdue query in the last weeks of 2200 (an outlook cannot read past them)
         answers as ``is_overdue`` does."""
-        gold = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+        gold = _GOLD
         start = datetime(2200, 1, 1, tzinfo=UTC)
-        ada = Member.enrol(
-            id="m",
-            practice_id="p",
-            plan_id="gold",
-            account_holder=Patient("h", "Ada"),
-            start_date=start.date(),
-            at=start,
-        ).activate(at=start)
+        ada = _ada(start, start.date())
         store = InMemoryStore.from_objects([Practice("p", "P", "UTC", "AUD"), gold, ada])
         for at in (datetime(2200, 12, 1, tzinfo=UTC), datetime(2200, 12, 31, 12, tzinfo=UTC)):
             query = MemberQuery(overdue=True, as_of=at)
@@ -1621,16 +1622,9 @@ class TestOverdueOutlooks:
         plan's price raised to 40.00 leaves 20.00 unpaid. Her 1 April charge fails at 01:00
         in Sydney: with the practice in Honolulu (21 hours behind) it is still 31 March and
         nothing is due yet; moved back to Sydney, she is overdue at once."""
-        gold = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+        gold = _GOLD
         start = datetime(2026, 1, 31, 14, tzinfo=UTC)  # 1 Feb 01:00 in Sydney
-        ada = Member.enrol(
-            id="m",
-            practice_id="p",
-            plan_id="gold",
-            account_holder=Patient("h", "Ada"),
-            start_date=date(2026, 2, 1),
-            at=start,
-        ).activate(at=start)
+        ada = _ada(start, date(2026, 2, 1))
         paid = [
             Payment(
                 f"c{k}",

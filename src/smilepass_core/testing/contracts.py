@@ -788,14 +788,7 @@ class _MemberChecks(_Contract):
         t0 = sps.DATASET_START
         day = timedelta(days=1)
         campaign = (
-            Campaign.draft(
-                id="kit-c",
-                practice_id="kit-p",
-                name="Spring",
-                promo_code="SPRING",
-                active_from=t0 + 2 * day,
-                at=t0,
-            )
+            _kit_campaign(t0, t0 + 2 * day)
             .schedule(at=t0 + day)
             .activate(at=t0 + 2 * day)
             .pause(at=t0 + 3 * day)
@@ -839,16 +832,7 @@ class _MemberChecks(_Contract):
         t0 = sps.DATASET_START
         day = timedelta(days=1)
         campaign = (
-            Campaign.draft(
-                id="kit-c",
-                practice_id="kit-p",
-                name="Spring",
-                promo_code="SPRING",
-                active_from=t0 + day,
-                at=t0,
-            )
-            .schedule(at=t0 + timedelta(hours=1))
-            .activate(at=t0 + day)
+            _kit_campaign(t0, t0 + day).schedule(at=t0 + timedelta(hours=1)).activate(at=t0 + day)
         )
         _add_kit_practice(store, campaign)
         members.add(
@@ -889,6 +873,18 @@ class _MemberChecks(_Contract):
         campaigns.save(later)
         if campaigns.get("kit-c") != later:
             raise ContractViolation("a campaign paused after its sign-ups", "kit-c", later, None)
+
+
+def _kit_campaign(at: datetime, active_from: datetime) -> Campaign:
+    """The kit's campaign ``kit-c`` of practice ``kit-p``, a Draft created at ``at``."""
+    return Campaign.draft(
+        id="kit-c",
+        practice_id="kit-p",
+        name="Spring",
+        promo_code="SPRING",
+        active_from=active_from,
+        at=at,
+    )
 
 
 def _add_kit_practice(store: Any, campaign: Campaign) -> None:
