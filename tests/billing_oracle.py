@@ -55,11 +55,11 @@ def membership_dues(
 ) -> list[Due]:
     """The billing dates due by ``at``: the contract's cycle from its start date, each due
     when the member was billable at some instant of its local day (or had no status yet),
-    priced at the plan in force as that day starts. The ledger stamped by ``at`` pays
-    them in order: a date is paid once the net collected (succeeded charges less
-    succeeded refunds) reaches the running sum of the amounts; a failed charge is an
-    attempt on the first date not paid when it was made, if that date had come by the
-    attempt's local day."""
+    priced at the plan in force as that day starts (its price on that day). The ledger
+    stamped by ``at`` pays them in order: a date is paid once the net collected
+    (succeeded charges less succeeded refunds) reaches the running sum of the amounts; a
+    failed charge is an attempt on the first date not paid when it was made, if that date
+    had come by the attempt's local day."""
     zi, today = ZoneInfo(timezone), local(at, timezone)
     plan = catalogue[member.plan_id]
     first = member.plan_changes[0].from_plan if member.plan_changes else member.plan_id
@@ -74,7 +74,9 @@ def membership_dues(
         during = [c.to for c in member.history if start <= c.at < end]
         if then is None or then in BILLABLE or any(s in BILLABLE for s in during):
             earlier = [c.to_plan for c in member.plan_changes if c.at < start]
-            price = catalogue[earlier[-1] if earlier else first].price
+            then_plan = catalogue[earlier[-1] if earlier else first]
+            later = [p.price for p in then_plan.earlier_prices if day < p.until]
+            price = later[0] if later else then_plan.price
             dues.append(Due(day, price, price))
     zero = Money.zero(plan.price.currency)
     ends, running = [], zero

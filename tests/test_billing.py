@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import attrs
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -521,6 +521,29 @@ class TestProperties:
         assert all(Money.zero("AUD") <= c.paid <= c.amount for c in s.charges)
         assert not s.credit.is_negative()
         assert s.credit.is_zero() or not s.unsettled  # credit only once every charge is paid
+
+    @settings(max_examples=40)
+    @given(
+        _histories(),
+        st.dates(min_value=date(2025, 1, 1), max_value=date(2031, 12, 31)),
+        sps.positive_money("AUD"),
+    )
+    def test_a_reprice_changes_no_earlier_billing_date(
+        self, case: tuple[Member, MembershipPlan, list[Payment], datetime], on: date, price: Money
+    ) -> None:
+        """A plan repriced from ``on``: every billing date before it keeps its amount, and
+        the dates from ``on`` are charged ``price``; with no date due from ``on``, the
+        statement is the same."""
+        member, plan, ledger, now = case
+        last = plan.earlier_prices[-1].until if plan.earlier_prices else None
+        assume(last is None or on > last)
+        before = billing_statement(member, plan, ledger, at=now, timezone=SYD)
+        after = billing_statement(member, plan.reprice(price, on=on), ledger, at=now, timezone=SYD)
+        assert [c.due_date for c in after.charges] == [c.due_date for c in before.charges]
+        for old, new in zip(before.charges, after.charges, strict=True):
+            assert new.amount == (old.amount if old.due_date < on else price)
+        if all(c.due_date < on for c in before.charges):
+            assert after == before
 
     @settings(max_examples=40)
     @given(_histories())

@@ -483,7 +483,9 @@ class TestMembershipCharge:
             "charge c1 of AUD 30.00 for member m1: expected AUD 20.00",
         )
 
-    def test_before_the_first_billing_date_the_plan_price_is_expected(self) -> None:
+    def test_before_the_first_billing_date_that_dates_price_is_expected(self) -> None:
+        """A charge ahead of the contract's start pays billing date 0: its list price on
+        the start date (here repriced on it) less the discounts in force on it."""
         member = Member.enrol(
             id="m1",
             practice_id="syd",
@@ -492,10 +494,23 @@ class TestMembershipCharge:
             start_date=date(2026, 2, 1),
             at=_local(date(2026, 1, 10)),
         )
-        charge = _charge("c0", _local(date(2026, 1, 15)))
+        plan = _plan().reprice(aud("40.00"), on=date(2026, 2, 1))
+        spring = [AppliedDiscount(SPRING)]
+        at = _local(date(2026, 1, 15))
         check_membership_charge(
-            member, _plan(), [], charge, timezone=SYD, discounts=[AppliedDiscount(SPRING)]
+            member, plan, [], _charge("c0", at, amount=aud("35.00")), timezone=SYD, discounts=spring
         )
+        for wrong in ("30.00", "40.00", "25.00"):
+            with pytest.raises(RuleViolation) as caught:
+                check_membership_charge(
+                    member,
+                    plan,
+                    [],
+                    _charge("c0", at, amount=aud(wrong)),
+                    timezone=SYD,
+                    discounts=spring,
+                )
+            assert caught.value.context["expected"] == aud("35.00")
 
     def test_what_is_owed_is_accepted(self) -> None:
         """25 due on each date (Spring); 35 paid in January: February's 15 is owed."""

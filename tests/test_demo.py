@@ -31,8 +31,9 @@ from smilepass_core import (
 from smilepass_core.demo import DEMO_NOW, DemoData, load_demo
 from smilepass_core.demo.builder import _Builder
 from smilepass_core.demo.practices import _CANCEL_REASONS, _PRACTICES, _SUSPEND_REASONS
+from smilepass_core.domain.billing import billing_dates
 from smilepass_core.io.records import TABLES
-from smilepass_core.periods import local_instant, zone
+from smilepass_core.periods import local_day, local_instant, zone
 
 
 @pytest.fixture
@@ -592,20 +593,29 @@ class TestLedger:
         assert all(p.amount.currency == currency[p.practice_id] for p in data.payments)
 
     def test_member_charges_agree_with_status(self, data: DemoData) -> None:
-        """A succeeded charge leaves the member Active; a failed one leaves them Failed."""
+        """A charge is the price of the latest billing date on or before its local day (the
+        Family plans were repriced); a succeeded one leaves the member Active, a failed one
+        Failed."""
         members = {m.id: m for m in data.members}
-        prices = {p.id: p.price for p in data.membership_plans}
+        plans = {p.id: p for p in data.membership_plans}
+        zones = {p.id: p.timezone for p in data.practices}
+        repriced = 0
         for payment in data.payments:
             if payment.member_id is None or payment.kind is not PaymentKind.CHARGE:
                 continue
             member = members[payment.member_id]
-            assert payment.amount == prices[member.plan_id]
+            plan = plans[member.plan_id]
+            day = local_day(payment.at, zones[member.practice_id])
+            billed = billing_dates(member, plan, through=day)
+            assert payment.amount == plan.price_on(billed[-1])
+            repriced += payment.amount != plan.price
             expected = (
                 MembershipStatus.ACTIVE
                 if payment.outcome is PaymentOutcome.SUCCEEDED
                 else MembershipStatus.FAILED
             )
             assert member.status_at(payment.at) is expected
+        assert repriced > 100
 
     def test_status_changes_have_their_charge(self, data: DemoData) -> None:
         """Going Failed has a failed charge, becoming Active a succeeded one, at that instant."""

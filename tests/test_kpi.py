@@ -1481,7 +1481,14 @@ def with_currencies(ds: sps.Dataset, currency_of: Mapping[str, str]) -> sps.Data
         ds,
         practices=tuple(attrs.evolve(p, currency=currency_of[p.id]) for p in ds.practices),
         membership_plans=tuple(
-            attrs.evolve(m, price=moved(m.price, m.practice_id)) for m in ds.membership_plans
+            attrs.evolve(
+                m,
+                price=moved(m.price, m.practice_id),
+                earlier_prices=[
+                    attrs.evolve(e, price=moved(e.price, m.practice_id)) for e in m.earlier_prices
+                ],
+            )
+            for m in ds.membership_plans
         ),
         payment_plans=tuple(moved_plan(p) for p in ds.payment_plans),
         payments=tuple(attrs.evolve(p, amount=moved(p.amount, p.practice_id)) for p in ds.payments),

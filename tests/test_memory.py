@@ -40,7 +40,7 @@ from smilepass_core.domain import (
     Referral,
     StaffUser,
 )
-from smilepass_core.domain.overdue import is_overdue
+from smilepass_core.domain.overdue import amount_overdue, is_overdue
 from smilepass_core.errors import (
     ConflictingPayment,
     CurrencyMismatch,
@@ -1619,7 +1619,9 @@ class TestOverdueOutlooks:
 
     def test_a_membership_plan_or_a_practice_saved_drops_the_outlooks(self) -> None:
         """Ada paid her February and March charges of 30.00: not overdue on 20 March. The
-        plan's price raised to 40.00 leaves 20.00 unpaid. Her 1 April charge fails at 01:00
+        plan repriced to 40.00 from 1 March leaves 10.00 of March unpaid (a price rewritten
+        without ``reprice`` is refused and changes nothing). On a fresh store, her 1 April
+        charge fails at 01:00
         in Sydney: with the practice in Honolulu (21 hours behind) it is still 31 March and
         nothing is due yet; moved back to Sydney, she is overdue at once."""
         gold = _GOLD
@@ -1645,10 +1647,19 @@ class TestOverdueOutlooks:
         june = MemberQuery(overdue=True, as_of=datetime(2026, 6, 10, tzinfo=UTC))
         assert [m.id for m in store.members.find(june)] == ["m"]
         assert store.members.find(march) == []
-        store.membership_plans.save(attrs.evolve(gold, price=Money.of("40", "AUD")))
-        assert [m.id for m in store.members.find(march)] == ["m"]
-        store.membership_plans.save(gold)
+        with pytest.raises(RuleViolation, match="reprice"):
+            store.membership_plans.save(attrs.evolve(gold, price=Money.of("40", "AUD")))
         assert store.members.find(march) == []
+        store.membership_plans.save(gold.reprice(Money.of("40", "AUD"), on=date(2026, 3, 1)))
+        assert [m.id for m in store.members.find(march)] == ["m"]
+        assert amount_overdue(
+            store.members.get("m"),
+            at=march.as_of,
+            timezone="Australia/Sydney",
+            membership_plans={"gold": store.membership_plans.get("gold")},
+            payments=paid,
+        ) == Money.of("10.00", "AUD")
+        store = InMemoryStore.from_objects([sydney, gold, ada, *paid])
         failed = Payment(
             "c-apr",
             "p",

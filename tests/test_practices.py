@@ -27,14 +27,18 @@ from smilepass_core.domain import (
     PaymentPlan,
     PaymentType,
     Practice,
+    PricePoint,
     Referral,
     StaffUser,
     StatusChange,
+    check_successor,
 )
 from smilepass_core.domain.members import MembershipStatus
 from smilepass_core.errors import (
+    CurrencyMismatch,
     InvalidValue,
     NaiveDatetime,
+    RuleViolation,
     UnknownCurrency,
     UnknownTimezone,
 )
@@ -332,6 +336,95 @@ class TestMembershipPlan:
         """charge_date(start, k) is the billing cycle's k-th date from the start."""
         assert plan.charge_date(anchor, k) == plan.billing_cycle.nth(anchor, k)
         assert plan.price.is_positive()
+
+
+class TestPriceHistory:
+    """A plan's price rises through ``reprice``; each billing date keeps the price of its
+    day (docs/domain.md, "Membership plans and billing cycles")."""
+
+    def test_reprice_keeps_the_price_before_the_day(self) -> None:
+        plan = membership_plan(price=aud("30.00"))
+        dearer = plan.reprice(aud("35.00"), on=date(2025, 1, 1))
+        dearest = dearer.reprice(aud("40.00"), on=date(2026, 1, 1))
+        assert dearest.price == aud("40.00")
+        assert dearest.earlier_prices == (
+            PricePoint(date(2025, 1, 1), aud("30.00")),
+            PricePoint(date(2026, 1, 1), aud("35.00")),
+        )
+        days = [date(2024, 12, 31), date(2025, 1, 1), date(2025, 12, 31), date(2026, 1, 1)]
+        assert [str(dearest.price_on(d)) for d in days] == [
+            "AUD 30.00",
+            "AUD 35.00",
+            "AUD 35.00",
+            "AUD 40.00",
+        ]
+
+    @given(
+        plan=sps.membership_plans(currency="AUD"),
+        on=st.dates(min_value=date(2031, 1, 1), max_value=date(2040, 12, 31)),
+        price=sps.positive_money("AUD"),
+        day=st.dates(min_value=date(2000, 1, 1), max_value=date(2045, 12, 31)),
+    )
+    def test_a_reprice_changes_no_earlier_day(
+        self, plan: MembershipPlan, on: date, price: Money, day: date
+    ) -> None:
+        """Before ``on`` every day keeps its price; from ``on``, the new one."""
+        repriced = plan.reprice(price, on=on)
+        assert repriced.price_on(day) == (plan.price_on(day) if day < on else price)
+
+    def test_a_reprice_not_after_the_last_is_refused(self) -> None:
+        dearer = membership_plan(price=aud("30.00")).reprice(aud("35.00"), on=date(2025, 1, 1))
+        for on in (date(2025, 1, 1), date(2024, 6, 1)):
+            with pytest.raises(InvalidValue) as caught:
+                dearer.reprice(aud("40.00"), on=on)
+            assert str(caught.value) == (
+                f"on: must come after the last repricing (2025-01-01) (got {on!r})"
+            )
+
+    @pytest.mark.parametrize(
+        ("price", "on", "error"),
+        [
+            (aud("0"), date(2025, 1, 1), InvalidValue),
+            (Money.of("35.00", "USD"), date(2025, 1, 1), CurrencyMismatch),
+            (aud("35.00"), datetime(2025, 1, 1, tzinfo=UTC), InvalidValue),
+        ],
+    )
+    def test_a_bad_reprice_is_refused(self, price: Money, on: Any, error: type) -> None:
+        with pytest.raises(error):
+            membership_plan().reprice(price, on=on)
+
+    def test_earlier_prices_must_be_in_order_and_in_the_currency(self) -> None:
+        with pytest.raises(InvalidValue, match=r"^earlier_prices: must come after"):
+            membership_plan(
+                earlier_prices=[
+                    PricePoint(date(2025, 1, 1), aud("30.00")),
+                    PricePoint(date(2025, 1, 1), aud("35.00")),
+                ]
+            )
+        with pytest.raises(CurrencyMismatch):
+            membership_plan(earlier_prices=[PricePoint(date(2025, 1, 1), Money.of("1", "USD"))])
+        with pytest.raises(InvalidValue, match=r"^earlier_prices: must be a sequence"):
+            membership_plan(earlier_prices=[(date(2025, 1, 1), aud("30.00"))])
+        with pytest.raises(InvalidValue, match=r"^price: must be a positive Money"):
+            PricePoint(date(2025, 1, 1), aud("0"))
+
+    def test_a_save_that_rewrites_a_price_is_refused(self) -> None:
+        """What every store's ``save`` checks (``check_successor``): a new price through
+        ``reprice`` only, and the earlier prices kept."""
+        plan = membership_plan(price=aud("30.00"))
+        dearer = plan.reprice(aud("35.00"), on=date(2025, 1, 1))
+        check_successor(plan, dearer)
+        check_successor(dearer, dearer.reprice(aud("36.00"), on=date(2026, 1, 1)))
+        rewrites = [
+            (plan, attrs.evolve(plan, price=aud("31.00"))),
+            (dearer, attrs.evolve(dearer, earlier_prices=())),
+            (dearer, attrs.evolve(plan, price=aud("35.00"))),
+            (plan, attrs.evolve(dearer, earlier_prices=[PricePoint(date(2025, 1, 1), aud("29"))])),
+        ]
+        for kept, new in rewrites:
+            with pytest.raises(RuleViolation) as caught:
+                check_successor(kept, new)
+            assert (caught.value.rule, caught.value.field) == ("price_rewritten", "price")
 
 
 class TestIdsAndNames:

@@ -18,6 +18,7 @@ from smilepass_core.demo.practices import (
     _PLAN_MIX,
     _SUSPEND_REASONS,
     _WINDOW_DAYS,
+    _PlanSpec,
     _PracticeSpec,
 )
 from smilepass_core.domain import (
@@ -85,12 +86,7 @@ class _Builder:
         self.staff = tuple(
             StaffUser(f"{p}-s-{i}", p, name) for i, name in enumerate(spec.staff, start=1)
         )
-        self.plans = tuple(
-            MembershipPlan(
-                f"{p}-plan-{s.key}", p, s.name, Money.of(s.price, spec.currency), s.cycle
-            )
-            for s in spec.plans
-        )
+        self.plans = tuple(self._plan(s, spec.currency) for s in spec.plans)
         self.campaigns = tuple(
             Campaign(
                 id=f"{p}-c-{i}",
@@ -111,6 +107,18 @@ class _Builder:
         self._patients = 0
         self._names: set[str] = set()
         self._refunds = 0
+
+    def _plan(self, spec: _PlanSpec, currency: str) -> MembershipPlan:
+        """A plan at its price now, and at its earlier price before a rise (if any)."""
+        plan_id = f"{self.practice.id}-plan-{spec.key}"
+        price = Money.of(spec.price, currency)
+        if spec.earlier is None:
+            return MembershipPlan(plan_id, self.practice.id, spec.name, price, spec.cycle)
+        old, months = spec.earlier
+        plan = MembershipPlan(
+            plan_id, self.practice.id, spec.name, Money.of(old, currency), spec.cycle
+        )
+        return plan.reprice(price, on=_months_before(self.today.replace(day=1), months))
 
     def _recorded(self, campaign: Campaign) -> Campaign:
         """``campaign`` with a recorded lifecycle over the same window: drafted two weeks
@@ -459,10 +467,10 @@ class _Builder:
     ) -> Member:
         """Run the billing dates before ``until``: charges, failures, retries, a pause."""
         rng = self.rng
-        price = plan.price
         for k, t in enumerate(slots):
             if t >= until:
                 break
+            price = plan.price_on(plan.charge_date(member.start_date, k))
             if pause is not None and k <= pause[1] and t >= pause[0]:
                 if member.status is not MembershipStatus.SUSPENDED:
                     member = member.suspend(at=pause[0], reason=rng.choice(_PAUSE_REASONS))
@@ -511,7 +519,7 @@ class _Builder:
             used = (cancelled_at - last.at).days // 30 + 1
             if used >= 12:
                 return
-            amount = Money.from_minor(plan.price.minor * (12 - used) // 12, plan.price.currency)
+            amount = Money.from_minor(last.amount.minor * (12 - used) // 12, last.amount.currency)
         elif cancelled_at - last.at <= timedelta(days=14):
             amount = last.amount
         else:

@@ -22,6 +22,8 @@ class _PlanSpec:
     price: str
     cycle: BillingCycle
     weight: int
+    #: The price before a rise on the 1st of the month this many months before now's.
+    earlier: tuple[str, int] | None = None
 
 
 @attrs.frozen
@@ -64,7 +66,7 @@ _PRACTICES: Final = (
         staff=("Dr Mei Nguyen", "Josh Callaghan (front desk)", "Priya Raman (practice manager)"),
         plans=(
             _PlanSpec("essential", "Essential Care", "34.95", _M, 50),
-            _PlanSpec("family", "Family Care", "89.00", _M, 30),
+            _PlanSpec("family", "Family Care", "89.00", _M, 30, ("84.00", 4)),
             _PlanSpec("premium", "Premium Care", "649.00", _A, 20),
         ),
         campaigns=(
@@ -95,7 +97,7 @@ _PRACTICES: Final = (
         staff=("Dr Rachel Goldberg", "Luis Ortega (front desk)", "Tanya Brooks (office manager)"),
         plans=(
             _PlanSpec("essential", "Essential", "29.00", _M, 50),
-            _PlanSpec("family", "Family", "79.00", _M, 30),
+            _PlanSpec("family", "Family", "79.00", _M, 30, ("75.00", 4)),
             _PlanSpec("premium", "Premium", "549.00", _A, 20),
         ),
         campaigns=(

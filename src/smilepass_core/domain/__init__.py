@@ -38,6 +38,7 @@ from smilepass_core.domain.practices import (
     MembershipPlan,
     Patient,
     Practice,
+    PricePoint,
     StaffUser,
 )
 from smilepass_core.domain.referrals import (
@@ -80,6 +81,7 @@ __all__ = [
     "PaymentType",
     "PlanChange",
     "Practice",
+    "PricePoint",
     "Referral",
     "ReferralStatus",
     "StaffUser",

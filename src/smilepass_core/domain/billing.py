@@ -141,7 +141,8 @@ def billing_statement(
 
     Args:
         member: The member.
-        plan: Their membership plan (its price and cycle).
+        plan: Their membership plan (its cycle, and its price on each billing date:
+            :meth:`~smilepass_core.domain.MembershipPlan.price_on`).
         payments: Ledger entries; only the member's own, stamped at or before ``at``, count.
         at: The instant judged.
         timezone: The practice's time zone (billing dates are its local days).
@@ -166,7 +167,8 @@ def billing_statement(
     due = [d for d in numbers if _billable(member, d, timezone)]
     grants = tuple(discounts)
     amounts = [
-        price_due(plan_on(member, plan, plans, d, timezone), numbers[d], grants).due for d in due
+        price_due(plan_on(member, plan, plans, d, timezone), numbers[d], grants, on=d).due
+        for d in due
     ]
     # Settled in integer minor units (exact, and without a Money object per step).
     currency = plan.price.currency
@@ -629,13 +631,20 @@ def check_membership_charge(
         return
     check_charge_dates(member, charge)
     grants = tuple(discounts)
-    if not grants and not member.plan_changes and charge.amount == plan.price:
+    if (
+        charge.amount == plan.price
+        and not grants
+        and not member.plan_changes
+        and not plan.earlier_prices
+    ):
         return
     statement = billing_statement(
         member, plan, earlier, at=charge.at, timezone=timezone, discounts=grants, plans=plans
     )
-    newest = statement.charges[-1] if statement.charges else None
-    price = plan.price if newest is None else newest.amount
+    if statement.charges:
+        price = statement.charges[-1].amount
+    else:  # a charge ahead of the first billing date: that date's price
+        price = price_due(plan, 0, grants, on=member.start_date).due
     if charge.amount == price:
         return
     owed = statement.outstanding - statement.credit

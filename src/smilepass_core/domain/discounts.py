@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -178,9 +179,15 @@ class PriceDue:
 
 
 def price_due(
-    plan: MembershipPlan, number: int, applied: Iterable[AppliedDiscount] = ()
+    plan: MembershipPlan,
+    number: int,
+    applied: Iterable[AppliedDiscount] = (),
+    *,
+    on: date | None = None,
 ) -> PriceDue:
-    """The price of ``plan``'s billing date ``number`` (0 at sign-up) with ``applied``.
+    """The price of ``plan``'s billing date ``number`` (0 at sign-up) with ``applied``: its
+    list price is the plan's price on the date ``on`` (:meth:`MembershipPlan.price_on`;
+    without it, the price now).
 
     >>> from smilepass_core import BillingCycle
     >>> gold = MembershipPlan("gold", "p", "Gold", Money.of("30.00", "AUD"), BillingCycle.MONTHLY)
@@ -196,7 +203,7 @@ def price_due(
     """
     if not isinstance(number, int) or isinstance(number, bool) or number < 0:
         raise InvalidValue("number", number, "must be a whole number >= 0")
-    price = plan.price
+    price = plan.price if on is None else plan.price_on(on)
     left = price
     reductions: list[tuple[str, Money]] = []
     for grant in applied:

@@ -289,11 +289,13 @@ def check_successor(kept: Any, new: Any) -> None:
     ``new`` must stay in ``kept``'s practice, and its status history (when it has one)
     and its plan changes (a member's) must extend ``kept``'s: every move appends, so a
     copy read before another write was saved, or saved back after a later move, does not.
+    A membership plan keeps its prices: a new price comes through ``reprice``.
 
     Raises:
         RuleViolation: ``practice_change`` (field ``practice_id``) or ``stale_history``
             (field ``history`` or ``plan_changes``): reload the object, apply the change
-            again, save.
+            again, save; ``price_rewritten`` (field ``price``): a plan's price changed
+            without ``reprice``, or an earlier price changed.
     """
     subject = f"{type(kept).__name__} {kept.id}"
     if getattr(kept, "practice_id", None) != getattr(new, "practice_id", None):
@@ -313,6 +315,9 @@ def check_successor(kept: Any, new: Any) -> None:
             "the change again and save",
             field="history",
         )
+    points = getattr(kept, "earlier_prices", None)
+    if points is not None:
+        _check_prices_kept(subject, kept, new)
     changes = getattr(kept, "plan_changes", None)
     if changes and tuple(new.plan_changes[: len(changes)]) != changes:
         raise RuleViolation(
@@ -321,6 +326,21 @@ def check_successor(kept: Any, new: Any) -> None:
             f"changes, last to {changes[-1].to_plan} at {changes[-1].at.isoformat()}); reload "
             "it, apply the change again and save",
             field="plan_changes",
+        )
+
+
+def _check_prices_kept(subject: str, kept: Any, new: Any) -> None:
+    """A membership plan's save keeps its prices: the earlier ones, and the current one
+    (until a :meth:`~smilepass_core.domain.MembershipPlan.reprice` ends it)."""
+    points = kept.earlier_prices
+    added = new.earlier_prices[len(points) :]
+    kept_price = added[0].price if added else new.price
+    if tuple(new.earlier_prices[: len(points)]) != points or kept_price != kept.price:
+        raise RuleViolation(
+            "price_rewritten",
+            f"{subject}: the save changes a price already charged ({kept.price} now); "
+            "use reprice(price, on=day) so that earlier billing dates keep their price",
+            field="price",
         )
 
 

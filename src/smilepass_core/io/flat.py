@@ -118,6 +118,12 @@ LAYOUT: Final = (
         _columns("id*:id practice_id*:id name* price*:decimal currency*:code billing_cycle*:code"),
     ),
     FlatFile(
+        "membership_plan_prices",
+        _columns("membership_plan_id*:id until*:date price*:decimal"),
+        "membership_plans",
+        "earlier_prices",
+    ),
+    FlatFile(
         "campaigns",
         _columns(
             "id*:id practice_id*:id name* promo_code* active_from*:instant active_until:instant"

@@ -43,6 +43,7 @@ from smilepass_core.domain import (
     PaymentType,
     PlanChange,
     Practice,
+    PricePoint,
     Referral,
     ReferralStatus,
     StaffUser,
@@ -287,12 +288,19 @@ def _staff_user(r: Mapping[str, Any]) -> StaffUser:
 
 
 def _membership_plan(r: Mapping[str, Any]) -> MembershipPlan:
+    currency = _get(r, "currency", _str)
+
+    @_columns
+    def point(p: Mapping[str, Any]) -> PricePoint:
+        return PricePoint(_get(p, "until", _date), _money(p, "price", currency))
+
     return MembershipPlan(
         id=_get(r, "id", _str),
         practice_id=_get(r, "practice_id", _str),
         name=_get(r, "name", _str),
-        price=_money(r, "price", _get(r, "currency", _str)),
+        price=_money(r, "price", currency),
         billing_cycle=_get(r, "billing_cycle", _choice(BillingCycle)),
+        earlier_prices=_each(r, "earlier_prices", point),
     )
 
 
@@ -508,6 +516,9 @@ def _record(obj: Any) -> tuple[str, Record]:
             "price": str(obj.price.amount),
             "currency": obj.price.currency,
             "billing_cycle": obj.billing_cycle.value,
+            "earlier_prices": [
+                {"until": _iso(p.until), "price": str(p.price.amount)} for p in obj.earlier_prices
+            ],
         }
     if isinstance(obj, Campaign):
         return "campaigns", {

@@ -32,7 +32,7 @@ import functools
 import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Final
 
 import attrs
@@ -638,6 +638,42 @@ class _Contract:
                             [describe(obj), describe(copy)],
                         )
                     _check_get(repo, spec, obj, "after a refused save")
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(dataset=sps.datasets())
+    def test_a_membership_plan_save_keeps_its_prices(self, dataset: sps.Dataset) -> None:
+        """save() of a membership plan whose price changed without ``reprice``, or that
+        drops an earlier price, raises RuleViolation ``price_rewritten`` and keeps the plan;
+        a plan repriced from a later date is saved with every earlier price."""
+        store = self._loaded(dataset)
+        repo = self._needs(store, "membership_plans")
+        spec = _REPOSITORIES["membership_plans"]
+        for plan in dataset.membership_plans[:3]:
+            dearer = plan.price + Money.from_minor(1, plan.price.currency)
+            refused = [attrs.evolve(plan, price=dearer)]
+            if plan.earlier_prices:
+                refused.append(attrs.evolve(plan, earlier_prices=plan.earlier_prices[:-1]))
+            for copy in refused:
+                try:
+                    repo.save(copy)
+                except RuleViolation as error:
+                    if error.rule != "price_rewritten":
+                        raise
+                else:
+                    raise ContractViolation(
+                        "membership_plans.save of a rewritten price",
+                        copy.id,
+                        "RuleViolation price_rewritten",
+                        "saved",
+                        [describe(plan), describe(copy)],
+                    )
+                _check_get(repo, spec, plan, "after a refused save")
+            last = plan.earlier_prices[-1].until if plan.earlier_prices else None
+            on = date(2031, 1, 1) if last is None else last + timedelta(days=1)
+            repriced = plan.reprice(dearer, on=on)
+            repo.save(repriced)
+            _check_get(repo, spec, repriced, "after a save of a repriced plan")
 
     @_budgeted
     @KIT_SETTINGS

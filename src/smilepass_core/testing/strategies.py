@@ -204,15 +204,27 @@ def patients() -> st.SearchStrategy[Patient]:
 def membership_plans(
     practice_id: str | None = None, currency: str | None = None
 ) -> st.SearchStrategy[MembershipPlan]:
-    """Membership plans with a positive price and any billing cycle."""
-    return st.builds(
-        MembershipPlan,
-        id=ids("plan"),
-        practice_id=_id_or(practice_id, "practice"),
-        name=st.sampled_from(["Essential", "Family", "Premium"]),
-        price=positive_money(currency or st.sampled_from(["AUD", "USD"])),
-        billing_cycle=st.sampled_from(BillingCycle),
+    """Membership plans with a positive price and any billing cycle, some repriced up to
+    twice between 2020 and 2030 (:meth:`~smilepass_core.domain.MembershipPlan.reprice`)."""
+    return _membership_plan(practice_id, currency)
+
+
+@st.composite
+def _membership_plan(
+    draw: st.DrawFn, practice_id: str | None, currency: str | None
+) -> MembershipPlan:
+    code = draw(st.just(currency) if currency else st.sampled_from(["AUD", "USD"]))
+    plan = MembershipPlan(
+        id=draw(ids("plan")),
+        practice_id=draw(_id_or(practice_id, "practice")),
+        name=draw(st.sampled_from(["Essential", "Family", "Premium"])),
+        price=draw(positive_money(code)),
+        billing_cycle=draw(st.sampled_from(BillingCycle)),
     )
+    days = draw(st.lists(st.dates(_EPOCH.date(), _HORIZON.date()), max_size=2, unique=True))
+    for day in sorted(days):
+        plan = plan.reprice(draw(positive_money(code)), on=day)
+    return plan
 
 
 def status_walks(
