@@ -4,9 +4,11 @@ definitions, not from the library's billing code."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from smilepass_core.domain import Member, MembershipPlan, MembershipStatus, Payment, PaymentKind
@@ -34,6 +36,33 @@ def overdue_from(due: date, failures: Iterable[datetime], timezone: str, grace: 
     or the local day of a failed attempt at it plus ``grace`` when that is earlier."""
     days = [due + DAY, *(local(t, timezone) for t in failures)]
     return min(days) + timedelta(days=grace)
+
+
+def discounted(plan: MembershipPlan, price: Money, number: int, member: Member) -> Money:
+    """``price`` (plan's, billing date ``number``) less the member's grants in force on it,
+    each cut to what is left: a percentage x units is rounded half up once, an amount x
+    units taken as is; a flat grant counts at most once, the others at most their limit."""
+    left = price.minor
+    for grant in member.discounts:
+        rule = grant.discount
+        ends = None if rule.cycles is None else grant.first + rule.cycles
+        if number < grant.first or (ends is not None and number >= ends):
+            continue
+        if rule.practice_id != plan.practice_id or (
+            rule.plans is not None and plan.id not in rule.plans
+        ):
+            continue
+        if rule.basis.value == "flat":
+            n = min(grant.units, 1)
+        else:
+            n = grant.units if rule.limit is None else min(grant.units, rule.limit)
+        if rule.amount is not None:
+            cut = rule.amount.minor * n
+        else:
+            assert rule.percent is not None
+            cut = math.floor(price.minor * Fraction(rule.percent) * n / 100 + Fraction(1, 2))
+        left -= min(cut, left)
+    return Money.from_minor(left, price.currency)
 
 
 @dataclass
@@ -76,7 +105,7 @@ def membership_dues(
             earlier = [c.to_plan for c in member.plan_changes if c.at < start]
             then_plan = catalogue[earlier[-1] if earlier else first]
             later = [p.price for p in then_plan.earlier_prices if day < p.until]
-            price = later[0] if later else then_plan.price
+            price = discounted(then_plan, later[0] if later else then_plan.price, k, member)
             dues.append(Due(day, price, price))
     zero = Money.zero(plan.price.currency)
     ends, running = [], zero

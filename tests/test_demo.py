@@ -32,6 +32,7 @@ from smilepass_core.demo import DEMO_NOW, DemoData, load_demo
 from smilepass_core.demo.builder import _Builder
 from smilepass_core.demo.practices import _CANCEL_REASONS, _PRACTICES, _SUSPEND_REASONS
 from smilepass_core.domain.billing import billing_dates
+from smilepass_core.domain.discounts import price_due
 from smilepass_core.io.records import TABLES
 from smilepass_core.periods import local_day, local_instant, zone
 
@@ -593,13 +594,13 @@ class TestLedger:
         assert all(p.amount.currency == currency[p.practice_id] for p in data.payments)
 
     def test_member_charges_agree_with_status(self, data: DemoData) -> None:
-        """A charge is the price of the latest billing date on or before its local day (the
-        Family plans were repriced); a succeeded one leaves the member Active, a failed one
-        Failed."""
+        """A charge is the price due of the latest billing date on or before its local day
+        (the Family plans were repriced, and their dependants' discount granted since); a
+        succeeded one leaves the member Active, a failed one Failed."""
         members = {m.id: m for m in data.members}
         plans = {p.id: p for p in data.membership_plans}
         zones = {p.id: p.timezone for p in data.practices}
-        repriced = 0
+        repriced = discounted = 0
         for payment in data.payments:
             if payment.member_id is None or payment.kind is not PaymentKind.CHARGE:
                 continue
@@ -607,8 +608,10 @@ class TestLedger:
             plan = plans[member.plan_id]
             day = local_day(payment.at, zones[member.practice_id])
             billed = billing_dates(member, plan, through=day)
-            assert payment.amount == plan.price_on(billed[-1])
+            due = price_due(plan, len(billed) - 1, member.discounts, on=billed[-1])
+            assert payment.amount == due.due
             repriced += payment.amount != plan.price
+            discounted += due.discount.is_positive()
             expected = (
                 MembershipStatus.ACTIVE
                 if payment.outcome is PaymentOutcome.SUCCEEDED
@@ -616,6 +619,7 @@ class TestLedger:
             )
             assert member.status_at(payment.at) is expected
         assert repriced > 100
+        assert discounted > 50
 
     def test_status_changes_have_their_charge(self, data: DemoData) -> None:
         """Going Failed has a failed charge, becoming Active a succeeded one, at that instant."""

@@ -698,7 +698,7 @@ class TestShortReprs:
         text = repr(board())
         assert text == (
             "<Dashboard syd+nyc 2026-11-19..2026-11-26: 299 members, retention 77.86 %, "
-            "revenue AUD 4,449.39 / USD 2,928.25, 7 buckets, 5 latest>"
+            "revenue AUD 4,436.04 / USD 2,865.05, 7 buckets, 5 latest>"
         )
 
     def test_a_dashboard_cut_mid_day_and_undefined(self) -> None:

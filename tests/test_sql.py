@@ -501,7 +501,8 @@ class TestStatementCount:
             counts.append(len(statements))
             statements.clear()
             store.members.find(MemberQuery(), order=Order(["-start_date"], Page(50)))
-            assert len(statements) <= 5  # BEGIN, the rows, dependents, history, plan changes
+            # BEGIN, the rows, dependents, history, plan changes, discounts
+            assert len(statements) <= 6
         assert counts[0] == counts[1], counts
         assert counts[0] < 80, counts
 
@@ -510,7 +511,7 @@ class TestStatementCount:
         the campaign's row held for share (a save of the campaign in progress is waited
         for), one statement for every check, then its row, dependents, history and active
         spans. Saving it with one more status change: BEGIN, the version, the old object
-        (row, dependents, history, plan changes), the campaign held, the checks, the
+        (row, dependents, discounts, history, plan changes), the campaign held, the checks, the
         UPDATE, the new history row, and the spans again (the open span closed); the
         dependents are not touched."""
         store = SqlStore.connect("sqlite://")
@@ -547,7 +548,7 @@ class TestStatementCount:
         statements.clear()
         store.members.save(member.suspend(at=NOW + timedelta(days=1), reason="away"))
         verbs = [" ".join(s.split()[:3]) for s in statements]
-        assert len(statements) == 12, verbs
+        assert len(statements) == 13, verbs
         writes = [s for s in statements if not s.startswith(("BEGIN", "SELECT"))]
         assert [" ".join(s.split()[:3]) for s in writes] == [
             "UPDATE members SET",

@@ -36,6 +36,7 @@ from smilepass_core.domain import (
     StaffUser,
     Status,
 )
+from smilepass_core.domain.discounts import Discount, DiscountBasis
 from smilepass_core.money import CURRENCIES, Money
 from smilepass_core.periods import DateRange
 from smilepass_core.testing import strategies as sps
@@ -149,6 +150,17 @@ class TestPeopleAndPlans:
         assert plan.price.currency == "USD"
         assert plan.price.is_positive()
         assert _rebuilt(plan) == plan
+        assert all(p.price.currency == "USD" for p in plan.earlier_prices)
+
+    @given(discount=sps.discounts("p-7", "JPY", ["gold", "silver"]))
+    def test_discounts(self, discount: Discount) -> None:
+        """discounts() belong to the practice, take a share or a fixed amount in the given
+        currency, and cover every plan or some of the plans named."""
+        assert discount.practice_id == "p-7"
+        assert (discount.percent is None) != (discount.amount is None)
+        assert discount.amount is None or discount.amount.currency == "JPY"
+        assert discount.plans is None or discount.plans <= {"gold", "silver"}
+        assert _rebuilt(discount) == discount
 
 
 LIFECYCLES: list[tuple[Lifecycle[Any], Status]] = [
@@ -349,6 +361,20 @@ class TestCoverage:
         assert set(itertools.product(PaymentKind, PaymentOutcome)) <= seen
         assert {"member", "payment_plan"} <= seen
 
+    def test_plans_and_discounts_reach_their_shapes(self) -> None:
+        """Generated plans are repriced 0 to 2 times; discounts take each basis, a share or
+        an amount, every plan or some; datasets grant discounts to members."""
+        assert _collect(sps.membership_plans(), lambda p: {len(p.earlier_prices)}) == {0, 1, 2}
+        shapes = _collect(
+            sps.discounts(plan_ids=["a", "b"]),
+            lambda d: {d.basis, d.percent is None, d.plans is None},
+        )
+        assert shapes == {*DiscountBasis, True, False}
+        granted = _collect(
+            sps.datasets(max_members=4), lambda ds: {bool(m.discounts) for m in ds.members}
+        )
+        assert granted == {True, False}
+
     def test_membership_plans_reach_every_cycle(self) -> None:
         """Generated membership plans bill on every cycle."""
         assert set(BillingCycle) <= _collect(sps.membership_plans(), lambda p: {p.billing_cycle})
@@ -366,6 +392,7 @@ DOMAIN = {
     "currencies",
     "datasets",
     "date_ranges",
+    "discounts",
     "ids",
     "instants",
     "members",

@@ -475,7 +475,7 @@ class Dashboard(Tabular):
         >>> from smilepass_core.demo import DEMO_NOW, demo_store
         >>> dashboard(demo_store(), practices="syd", now=DEMO_NOW)
         <Dashboard syd 2026-11-19..2026-11-26: 138 members, retention 77.97 %,
-            revenue AUD 4,449.39, 7 buckets, 5 latest>
+            revenue AUD 4,436.04, 7 buckets, 5 latest>
         """
         spans: dict[str, list[str]] = {}
         for practice_id in self.practices:

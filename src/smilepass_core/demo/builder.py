@@ -39,6 +39,7 @@ from smilepass_core.domain import (
     StaffUser,
     check_refund,
 )
+from smilepass_core.domain.discounts import Discount, DiscountBasis, price_due
 from smilepass_core.money import Money
 from smilepass_core.periods import local_instant, zone
 
@@ -87,6 +88,21 @@ class _Builder:
             StaffUser(f"{p}-s-{i}", p, name) for i, name in enumerate(spec.staff, start=1)
         )
         self.plans = tuple(self._plan(s, spec.currency) for s in spec.plans)
+        #: From the Family plan's price rise: 5 % off per dependent (at most three) for the
+        #: members who join the Family plan with dependents.
+        family = next(plan for plan in self.plans if plan.earlier_prices)
+        self.family_offer = (
+            family.earlier_prices[-1].until,
+            Discount(
+                f"{p}-d-dependants",
+                p,
+                "Dependants 5 % each",
+                percent=5,
+                basis=DiscountBasis.PER_DEPENDENT,
+                plans={family.id},
+                limit=3,
+            ),
+        )
         self.campaigns = tuple(
             Campaign(
                 id=f"{p}-c-{i}",
@@ -360,6 +376,9 @@ class _Builder:
             campaign_id=None if campaign is None else campaign.id,
             staff_user_id=staff.id,
         )
+        since, offer = self.family_offer
+        if dependents and offer.covers(recipe.plan) and start >= since:
+            member = member.grant(offer, units=len(dependents))
         self.members.append(self._member_story(member, recipe))
         if referral is not None:
             self.referrals.append(referral.convert(member_id=member_id, at=recipe.enrol_at))
@@ -470,7 +489,8 @@ class _Builder:
         for k, t in enumerate(slots):
             if t >= until:
                 break
-            price = plan.price_on(plan.charge_date(member.start_date, k))
+            due = plan.charge_date(member.start_date, k)
+            price = price_due(plan, k, member.discounts, on=due).due
             if pause is not None and k <= pause[1] and t >= pause[0]:
                 if member.status is not MembershipStatus.SUSPENDED:
                     member = member.suspend(at=pause[0], reason=rng.choice(_PAUSE_REASONS))

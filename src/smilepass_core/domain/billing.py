@@ -134,7 +134,7 @@ def billing_statement(
     *,
     at: datetime,
     timezone: str,
-    discounts: Iterable[AppliedDiscount] = (),
+    discounts: Iterable[AppliedDiscount] | None = None,
     plans: Mapping[str, MembershipPlan] | None = None,
 ) -> BillingStatement:
     """The charges ``member`` owed up to ``at`` and what settled them (see the module).
@@ -146,8 +146,10 @@ def billing_statement(
         payments: Ledger entries; only the member's own, stamped at or before ``at``, count.
         at: The instant judged.
         timezone: The practice's time zone (billing dates are its local days).
-        discounts: The discounts granted to the membership: each charge's amount is its
-            billing date's :func:`~smilepass_core.domain.discounts.price_due`.
+        discounts: The discounts granted to the membership (``None``: the member's own,
+            :attr:`Member.discounts <smilepass_core.domain.Member.discounts>`): each
+            charge's amount is its billing date's
+            :func:`~smilepass_core.domain.discounts.price_due`.
         plans: The plans the member was on before (by id), needed when they changed plan:
             a billing date is charged at the plan in force as its local day starts.
 
@@ -165,7 +167,7 @@ def billing_statement(
     today = local_day(when, timezone)
     numbers = {d: k for k, d in enumerate(billing_dates(member, plan, through=today))}
     due = [d for d in numbers if _billable(member, d, timezone)]
-    grants = tuple(discounts)
+    grants = member.discounts if discounts is None else tuple(discounts)
     amounts = [
         price_due(plan_on(member, plan, plans, d, timezone), numbers[d], grants, on=d).due
         for d in due
@@ -373,7 +375,7 @@ def dunning_actions(
     policy: DunningPolicy | None = None,
     sent: Iterable[str] = (),
     pay_link: Callable[[str], str] | None = None,
-    discounts: Iterable[AppliedDiscount] = (),
+    discounts: Iterable[AppliedDiscount] | None = None,
     plans: Mapping[str, MembershipPlan] | None = None,
 ) -> tuple[DunningAction, ...]:
     """The actions due at ``at`` for ``member``'s unpaid charges under ``policy``.
@@ -606,7 +608,7 @@ def check_membership_charge(
     charge: Payment,
     *,
     timezone: str,
-    discounts: Iterable[AppliedDiscount] = (),
+    discounts: Iterable[AppliedDiscount] | None = None,
     plans: Mapping[str, MembershipPlan] | None = None,
 ) -> None:
     """Raise unless ``charge`` (succeeded or failed) is one the contract allows: on or after
@@ -630,7 +632,7 @@ def check_membership_charge(
     if charge.kind is not PaymentKind.CHARGE or charge.member_id != member.id:
         return
     check_charge_dates(member, charge)
-    grants = tuple(discounts)
+    grants = member.discounts if discounts is None else tuple(discounts)
     if (
         charge.amount == plan.price
         and not grants

@@ -139,7 +139,7 @@ def member_charges(
     at: datetime,
     timezone: str,
     plans: Mapping[str, MembershipPlan] | None = None,
-    discounts: Iterable[AppliedDiscount] = (),
+    discounts: Iterable[AppliedDiscount] | None = None,
 ) -> list[InvoiceLine]:
     """The membership's charges due up to ``at`` (:func:`~.billing.billing_statement`, with
     ``plans`` and ``discounts`` as there), settled by the ledger as it stood at ``at``."""
@@ -183,7 +183,7 @@ def member_invoices(
     timezone: str,
     grace_days: int = 0,
     plans: Mapping[str, MembershipPlan] | None = None,
-    discounts: Iterable[AppliedDiscount] = (),
+    discounts: Iterable[AppliedDiscount] | None = None,
 ) -> tuple[Invoice, ...]:
     """An invoice per charge due up to ``at`` (:func:`~.billing.billing_statement`, with
     ``plans`` and ``discounts`` as there), with its status at ``at``."""

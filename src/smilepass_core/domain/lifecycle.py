@@ -287,15 +287,15 @@ def check_successor(kept: Any, new: Any) -> None:
     """Raise unless a store may replace ``kept`` by ``new`` (what ``save()`` checks).
 
     ``new`` must stay in ``kept``'s practice, and its status history (when it has one)
-    and its plan changes (a member's) must extend ``kept``'s: every move appends, so a
+    and its plan changes and discounts (a member's) must extend ``kept``'s: every move appends, so a
     copy read before another write was saved, or saved back after a later move, does not.
     A membership plan keeps its prices: a new price comes through ``reprice``.
 
     Raises:
         RuleViolation: ``practice_change`` (field ``practice_id``) or ``stale_history``
-            (field ``history`` or ``plan_changes``): reload the object, apply the change
-            again, save; ``price_rewritten`` (field ``price``): a plan's price changed
-            without ``reprice``, or an earlier price changed.
+            (field ``history``, ``plan_changes`` or ``discounts``): reload the object,
+            apply the change again, save; ``price_rewritten`` (field ``price``): a plan's
+            price changed without ``reprice``, or an earlier price changed.
     """
     subject = f"{type(kept).__name__} {kept.id}"
     if getattr(kept, "practice_id", None) != getattr(new, "practice_id", None):
@@ -326,6 +326,15 @@ def check_successor(kept: Any, new: Any) -> None:
             f"changes, last to {changes[-1].to_plan} at {changes[-1].at.isoformat()}); reload "
             "it, apply the change again and save",
             field="plan_changes",
+        )
+    grants = getattr(kept, "discounts", None)
+    if grants and tuple(new.discounts[: len(grants)]) != grants:
+        raise RuleViolation(
+            "stale_history",
+            f"{subject}: the saved discounts do not extend the kept ones ({len(grants)} "
+            f"granted, last {grants[-1].discount.id}); a grant is kept for good: reload it, "
+            "grant again and save",
+            field="discounts",
         )
 
 

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import attrs
 
 from smilepass_core.domain._fields import day, identifier, of_type, optional_identifier
+from smilepass_core.domain.discounts import AppliedDiscount, Discount
 from smilepass_core.domain.lifecycle import (
     HasHistory,
     Lifecycle,
@@ -110,6 +111,15 @@ def _at(change: PlanChange) -> datetime:
     return change.at
 
 
+def _grants(value: Any) -> tuple[AppliedDiscount, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidValue("discounts", value, "must be a sequence of AppliedDiscount")
+    grants = tuple(value)
+    if any(not isinstance(g, AppliedDiscount) for g in grants):
+        raise InvalidValue("discounts", value, "must be a sequence of AppliedDiscount")
+    return grants
+
+
 def _plan_changes(value: Any) -> tuple[PlanChange, ...]:
     if isinstance(value, (PlanChange, str)) or not isinstance(value, Iterable):
         raise InvalidValue("plan_changes", value, "must be a sequence of PlanChange")
@@ -122,7 +132,8 @@ def _plan_changes(value: Any) -> tuple[PlanChange, ...]:
 
 @attrs.frozen
 class Member(HasHistory[MembershipStatus]):
-    """A membership: account holder, dependents, plan, practice and status history.
+    """A membership: account holder, dependents, plan, practice and status history, and the
+    discounts granted to it.
 
     Create one with :meth:`enrol`; move it with :meth:`activate`, :meth:`fail`,
     :meth:`suspend`, :meth:`cancel` (or :meth:`transition`). Each returns a new
@@ -149,9 +160,21 @@ class Member(HasHistory[MembershipStatus]):
     campaign_id: str | None = attrs.field(default=None, validator=optional_identifier)
     staff_user_id: str | None = attrs.field(default=None, validator=optional_identifier)
     plan_changes: tuple[PlanChange, ...] = attrs.field(default=(), converter=_plan_changes)
+    discounts: tuple[AppliedDiscount, ...] = attrs.field(default=(), converter=_grants)
 
     def __attrs_post_init__(self) -> None:
         MEMBERSHIP_LIFECYCLE.validate(self.history, subject=f"Member {self.id}")
+        seen: set[str] = set()
+        for grant in self.discounts:
+            if grant.discount.practice_id != self.practice_id:
+                raise InvalidValue(
+                    "discounts",
+                    grant.discount.id,
+                    f"is practice {grant.discount.practice_id}'s, not {self.practice_id}'s",
+                )
+            if grant.discount.id in seen:
+                raise InvalidValue("discounts", grant.discount.id, "is granted twice")
+            seen.add(grant.discount.id)
         changes = self.plan_changes
         if not changes:
             return
@@ -248,6 +271,27 @@ class Member(HasHistory[MembershipStatus]):
             )
         change = PlanChange(when, self.plan_id, plan_id, reason)
         return attrs.evolve(self, plan_id=plan_id, plan_changes=(*self.plan_changes, change))
+
+    def grant(self, discount: Discount, *, units: int = 1, first: int = 0) -> Member:
+        """With ``discount`` granted: ``units`` of it (dependents, referrals; 1 for a flat
+        one) from billing date number ``first`` (0 at sign-up), recorded in
+        :attr:`discounts`. Billing prices each date with the grants in force
+        (:func:`~smilepass_core.domain.discounts.price_due`).
+
+        Raises:
+            InvalidValue: ``discount`` is another practice's or already granted; bad
+                ``units`` or ``first``.
+            RuleViolation: ``grant_after_cancel``: the member is Cancelled (a terminal
+                status absorbs).
+        """
+        if self.status is _M.CANCELLED:
+            raise RuleViolation(
+                "grant_after_cancel",
+                f"member {self.id} is Cancelled: no discount can be granted",
+                field="discounts",
+            )
+        applied = AppliedDiscount(discount, units, first)
+        return attrs.evolve(self, discounts=(*self.discounts, applied))
 
     def _until(self, when: datetime, history: tuple[StatusChange[MembershipStatus], ...]) -> Member:
         """A copy cut at ``when``: its status history and its plan changes (and so its plan)."""

@@ -66,7 +66,8 @@ _NUMERIC: Final = frozenset({"decimal", "integer"})
 @attrs.frozen
 class Column:
     """One column of a flat file: its name, its kind (``id``, ``text``, ``code``, ``date``,
-    ``instant``, ``decimal``, ``integer``, ``boolean``) and whether a value is required."""
+    ``instant``, ``decimal``, ``integer``, ``boolean``, ``ids``: a JSON array of ids) and
+    whether a value is required."""
 
     name: str
     kind: str
@@ -149,6 +150,15 @@ LAYOUT: Final = (
         _columns("member_id*:id at*:instant from_plan*:id to_plan*:id reason"),
         "members",
         "plan_changes",
+    ),
+    FlatFile(
+        "member_discounts",
+        _columns(
+            "member_id*:id discount_id*:id name* percent:decimal amount:decimal currency:code "
+            "basis:code plans:ids cycles:integer limit:integer units:integer first:integer"
+        ),
+        "members",
+        "discounts",
     ),
     FlatFile(
         "payment_plans",
@@ -281,11 +291,18 @@ def to_flat(objects: Iterable[Any]) -> dict[str, list[dict[str, Any]]]:
                     row.update({f"{name}_{k}": v for k, v in value.items()})
                 elif isinstance(value, list):
                     child = _CHILDREN[file.name, name]
-                    rows[child.name] += ({child.key: record["id"], **item} for item in value)
+                    rows[child.name] += (
+                        {child.key: record["id"], **_cells(item)} for item in value
+                    )
                 else:
                     row[name] = value
             rows[file.name].append(row)
     return rows
+
+
+def _cells(item: dict[str, Any]) -> dict[str, Any]:
+    """A child item's values as cells: a list (a discount's plans) as its JSON array."""
+    return {k: json.dumps(v) if isinstance(v, list) else v for k, v in item.items()}
 
 
 def write_flat(objects: Iterable[Any], directory: str | Path, *, format: str = "csv") -> list[Path]:

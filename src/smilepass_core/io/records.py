@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextvars
 import enum
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -50,6 +51,7 @@ from smilepass_core.domain import (
     Status,
     StatusChange,
 )
+from smilepass_core.domain.discounts import AppliedDiscount, Discount, DiscountBasis
 from smilepass_core.errors import InvalidRecord, InvalidValue, SmilepassError
 from smilepass_core.memory import InMemoryStore
 from smilepass_core.money import Money
@@ -316,7 +318,46 @@ def _campaign(r: Mapping[str, Any]) -> Campaign:
     )
 
 
+def _ids(value: Any) -> frozenset[str]:
+    """A set of ids: a list, or its JSON array text (how a flat file's cell holds it)."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise TypeError("expected a list of ids")
+    ids = list(value)
+    if not all(isinstance(i, str) for i in ids):
+        raise TypeError("expected a list of ids")
+    return frozenset(ids)
+
+
+def _grant(practice_id: str) -> Callable[[Mapping[str, Any]], AppliedDiscount]:
+    @_columns
+    def grant(g: Mapping[str, Any]) -> AppliedDiscount:
+        currency = _opt(g, "currency", _str)
+        amount = None
+        if not _absent(g.get("amount")):
+            if currency is None:
+                raise _FieldError("currency", "is required with an amount")
+            amount = _money(g, "amount", currency)
+        units = _opt(g, "units", _int)
+        discount = Discount(
+            id=_get(g, "discount_id", _str),
+            practice_id=practice_id,
+            name=_get(g, "name", _str),
+            percent=_opt(g, "percent", _str),
+            amount=amount,
+            basis=_opt(g, "basis", _choice(DiscountBasis)) or DiscountBasis.FLAT,
+            plans=_opt(g, "plans", _ids),
+            cycles=_opt(g, "cycles", _int),
+            limit=_opt(g, "limit", _int),
+        )
+        return AppliedDiscount(discount, 1 if units is None else units, _opt(g, "first", _int) or 0)
+
+    return grant
+
+
 def _member(r: Mapping[str, Any]) -> Member:
+    practice_id = _get(r, "practice_id", _str)
     return Member(
         id=_get(r, "id", _str),
         practice_id=_get(r, "practice_id", _str),
@@ -328,6 +369,7 @@ def _member(r: Mapping[str, Any]) -> Member:
         campaign_id=_opt(r, "campaign_id", _str),
         staff_user_id=_opt(r, "staff_user_id", _str),
         plan_changes=_each(r, "plan_changes", _plan_change),
+        discounts=_each(r, "discounts", _grant(practice_id)),
     )
 
 
@@ -550,6 +592,7 @@ def _record(obj: Any) -> tuple[str, Record]:
                 }
                 for c in obj.plan_changes
             ],
+            "discounts": [_grant_record(g) for g in obj.discounts],
         }
     if isinstance(obj, PaymentPlan):
         return "payment_plans", {
@@ -604,6 +647,23 @@ def _record(obj: Any) -> tuple[str, Record]:
             "member_id": obj.member_id,
         }
     raise TypeError(f"not a smilepass_core domain object: {type(obj).__name__}")
+
+
+def _grant_record(grant: AppliedDiscount) -> dict[str, Any]:
+    d = grant.discount
+    return {
+        "discount_id": d.id,
+        "name": d.name,
+        "percent": None if d.percent is None else str(d.percent),
+        "amount": None if d.amount is None else str(d.amount.amount),
+        "currency": None if d.amount is None else d.amount.currency,
+        "basis": d.basis.value,
+        "plans": None if d.plans is None else sorted(d.plans),
+        "cycles": d.cycles,
+        "limit": d.limit,
+        "units": grant.units,
+        "first": grant.first,
+    }
 
 
 def to_records(objects: Iterable[Any]) -> dict[str, list[Record]]:

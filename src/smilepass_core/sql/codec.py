@@ -10,9 +10,11 @@ naming the table, the row's id and the column.
 from __future__ import annotations
 
 import functools
+import json
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -42,6 +44,10 @@ def _fields_row(fields: Iterable[Field], obj: Any) -> dict[str, Any]:
             row[f"{f.column}_currency"] = None if value is None else value.currency
         elif f.kind == "enum":
             row[f.column] = None if value is None else value.value
+        elif f.kind == "decimal":
+            row[f.column] = None if value is None else str(value)
+        elif f.kind == "ids":
+            row[f.column] = None if value is None else json.dumps(sorted(value))
         else:
             row[f.column] = value
     return row
@@ -176,6 +182,13 @@ def _read(f: Field, row: Row) -> Any:
         except ValueError:
             allowed = ", ".join(m.value for m in f.of)
             raise ValueError(f"unknown value {raw!r}; allowed: {allowed}") from None
+    if f.kind == "decimal":
+        return Decimal(raw)
+    if f.kind == "ids":
+        ids = json.loads(raw)
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise ValueError(f"{raw!r} is not a JSON array of ids")
+        return frozenset(ids)
     if f.of is bool and raw not in (True, False):
         raise ValueError(f"{raw!r} is not a yes/no value")
     if f.of is date and not isinstance(raw, date):

@@ -9,6 +9,7 @@ schema and the types cannot drift apart:
 - a status or kind is text with a ``CHECK`` listing the values the library knows;
 - an amount ``price`` is two columns, ``price_minor`` (whole minor units) and
   ``price_currency``: exact, whatever the currency's decimals;
+- a percentage is its exact decimal text; a set of ids a sorted JSON array;
 - a nested value (a patient) is flattened: ``account_holder_id``,
   ``account_holder_name``, ...;
 - a sequence (status history, dependents, instalments, attempts) is a child table
@@ -28,6 +29,7 @@ import types
 import typing
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -118,8 +120,9 @@ def _text() -> sa.types.TypeEngine[str]:
 class Field:
     """One stored field: its attribute path, its column(s) and how a value is kept.
 
-    ``kind`` is ``"plain"``, ``"instant"``, ``"enum"`` (``of`` is the Enum) or
-    ``"money"`` (columns ``<column>_minor`` and ``<column>_currency``).
+    ``kind`` is ``"plain"``, ``"instant"``, ``"enum"`` (``of`` is the Enum), ``"money"``
+    (columns ``<column>_minor`` and ``<column>_currency``), ``"decimal"`` (exact, as its
+    text) or ``"ids"`` (a set of ids, as a JSON array sorted).
     """
 
     path: tuple[str, ...]
@@ -183,6 +186,10 @@ def _fields(
             flat.append(Field(path, column, "instant", nullable))
         elif hint in (str, int, bool, date):
             flat.append(Field(path, column, "plain", nullable, hint))
+        elif hint is Decimal:
+            flat.append(Field(path, column, "decimal", nullable))
+        elif origin is frozenset:
+            flat.append(Field(path, column, "ids", nullable))
         elif attrs.has(hint):
             inner, more = _fields(hint, bindings, path)
             flat += inner
@@ -199,7 +206,7 @@ def _columns(fields: tuple[Field, ...]) -> Iterator[sa.Column[Any]]:
             yield sa.Column(f"{f.column}_currency", sa.String(3), nullable=f.nullable)
         elif f.kind == "instant":
             yield sa.Column(f.column, UtcInstant(), nullable=f.nullable)
-        elif f.kind == "enum":
+        elif f.kind in ("enum", "decimal", "ids"):
             yield sa.Column(f.column, _text(), nullable=f.nullable)
         else:
             kinds: dict[Any, sa.types.TypeEngine[Any]] = {

@@ -606,15 +606,17 @@ class _Contract:
     @KIT_SETTINGS
     @given(dataset=sps.datasets())
     def test_save_refuses_stale_copies_and_practice_moves(self, dataset: sps.Dataset) -> None:
-        """save() of a copy whose history (or a member's plan changes) does not extend the
-        kept one (read before another write, or saved back after a later move) raises
+        """save() of a copy whose history (or a member's plan changes or discounts) does not
+        extend the kept one (read before another write, or saved back after a later move) raises
         RuleViolation and keeps the object; so does save() into another practice."""
         for repo, spec in self._present(self._loaded(dataset)):
             if spec.append_only or spec.kind is Practice:
                 continue
             for obj in spec.objects(dataset)[:3]:
                 history = getattr(obj, "history", ())
-                refused = [attrs.evolve(obj, practice_id=f"{obj.practice_id}-elsewhere")]
+                # (a member's discounts are its practice's: the moved copy has none)
+                moved = {"discounts": ()} if getattr(obj, "discounts", ()) else {}
+                refused = [attrs.evolve(obj, practice_id=f"{obj.practice_id}-elsewhere", **moved)]
                 # (a campaign's window-made history follows its window: no older copy)
                 if len(history) >= 2 and getattr(obj, "has_own_history", True):
                     with contextlib.suppress(SmilepassError):  # an older copy that can be
@@ -624,6 +626,9 @@ class _Contract:
                     refused.append(
                         attrs.evolve(obj, plan_id=moves[-1].from_plan, plan_changes=moves[:-1])
                     )
+                grants = getattr(obj, "discounts", ())
+                if grants:  # a copy read before the latest discount was granted
+                    refused.append(attrs.evolve(obj, discounts=grants[:-1]))
                 for copy in refused:
                     try:
                         repo.save(copy)

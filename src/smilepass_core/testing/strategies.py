@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import attrs
@@ -46,6 +47,7 @@ from smilepass_core.domain import (
     StaffUser,
     Status,
 )
+from smilepass_core.domain.discounts import AppliedDiscount, Discount, DiscountBasis
 from smilepass_core.money import CURRENCIES, Money
 from smilepass_core.periods import DateRange
 from smilepass_core.queries import (
@@ -66,6 +68,7 @@ __all__ = [
     "currencies",
     "datasets",
     "date_ranges",
+    "discounts",
     "ids",
     "instants",
     "member_queries",
@@ -225,6 +228,32 @@ def _membership_plan(
     for day in sorted(days):
         plan = plan.reprice(draw(positive_money(code)), on=day)
     return plan
+
+
+@st.composite
+def discounts(
+    draw: st.DrawFn,
+    practice_id: str | None = None,
+    currency: str | None = None,
+    plan_ids: Sequence[str] = (),
+) -> Discount:
+    """A practice's discount: a percentage (0.01 to 100, up to two decimals) or a fixed
+    amount, of any basis, on every plan or some of ``plan_ids``, for some cycles or for
+    ever, with or without a limit."""
+    code = draw(st.just(currency) if currency else st.sampled_from(["AUD", "USD"]))
+    share = draw(st.none() | st.decimals(Decimal("0.01"), 100, places=2))
+    covered = draw(st.none() | st.sets(st.sampled_from(plan_ids), min_size=1)) if plan_ids else None
+    return Discount(
+        id=draw(ids("discount")),
+        practice_id=draw(_id_or(practice_id, "practice")),
+        name=draw(st.sampled_from(["Family", "Spring promo", "Referral reward"])),
+        percent=share,
+        amount=None if share is not None else draw(money(code, min_minor=1, max_minor=10**5)),
+        basis=draw(st.sampled_from(DiscountBasis)),
+        plans=covered,
+        cycles=draw(st.none() | st.integers(1, 6)),
+        limit=draw(st.none() | st.integers(1, 4)),
+    )
 
 
 def status_walks(
@@ -507,12 +536,25 @@ def datasets(
         ]
         # Lists, not counted loops: the shrinker deletes whole members, plans and payments.
         plan_ids = [p.id for p in plans]
+        offers = [
+            attrs.evolve(draw(discounts(pid, currency, plan_ids)), id=f"{pid}-d{i}")
+            for i in range(draw(st.integers(0, 2)))
+        ]
+        grant = st.builds(
+            AppliedDiscount, st.sampled_from(offers), st.integers(0, 3), st.integers(0, 3)
+        )
+        granted = (
+            st.lists(grant, max_size=2, unique_by=lambda g: g.discount.id)
+            if offers
+            else st.just([])
+        )
         member_parts = st.tuples(
             members(pid, plans[0].id, start=window),
             st.sampled_from(plan_ids),
             _optional_id(campaigns_),
             _optional_id(staff),
             _plan_moves(plan_ids),
+            granted,
         )
         active = {c.id: c for c in campaigns_}
         members_ = [
@@ -524,11 +566,12 @@ def datasets(
                     # Only an Active campaign takes a sign-up: attributed when it was.
                     campaign_id=c if c and active[c].is_active_at(member.created_at) else None,
                     staff_user_id=s,
+                    discounts=grants,
                 ),
                 moves,
                 plans,
             )
-            for i, (member, plan, c, s, moves) in enumerate(
+            for i, (member, plan, c, s, moves, grants) in enumerate(
                 draw(st.lists(member_parts, max_size=max_members))
             )
         ]
