@@ -20,6 +20,7 @@ from smilepass_core.domain import (
     PlanChange,
     StatusChange,
 )
+from smilepass_core.domain.discounts import AppliedDiscount, Discount
 from smilepass_core.errors import (
     InvalidTransition,
     InvalidValue,
@@ -27,6 +28,7 @@ from smilepass_core.errors import (
     OutOfOrderChange,
     RuleViolation,
 )
+from smilepass_core.money import Money
 from smilepass_core.testing import strategies as sps
 
 _M = MembershipStatus
@@ -375,6 +377,43 @@ class TestPlanChanges:
             PlanChange(T0, "gold", "gold")
         with pytest.raises(NaiveDatetime):
             PlanChange(datetime(2026, 1, 1), "gold", "platinum")
+
+
+class TestGrants:
+    """Discounts granted to a membership: appended, one per discount, of its practice."""
+
+    FAMILY = Discount("family", "p-1", "Family", percent=10, basis="per_dependent")
+    SPRING = Discount("spring", "p-1", "Spring", amount=Money.of("5.00", "AUD"), cycles=3)
+
+    def test_grants_append_with_their_units_and_first_date(self) -> None:
+        member = _enrol().grant(self.FAMILY, units=2).grant(self.SPRING, first=4)
+        assert member.discounts == (
+            AppliedDiscount(self.FAMILY, 2, 0),
+            AppliedDiscount(self.SPRING, 1, 4),
+        )
+
+    def test_a_second_grant_of_one_discount_is_refused(self) -> None:
+        with pytest.raises(InvalidValue) as caught:
+            _enrol().grant(self.SPRING).grant(self.SPRING, first=2)
+        assert str(caught.value) == "discounts: is granted twice (got 'spring')"
+
+    def test_another_practices_discount_is_refused(self) -> None:
+        theirs = attrs.evolve(self.SPRING, practice_id="p-2")
+        with pytest.raises(InvalidValue) as caught:
+            _enrol().grant(theirs)
+        assert str(caught.value) == "discounts: is practice p-2's, not p-1's (got 'spring')"
+
+    def test_a_cancelled_member_takes_no_grant(self) -> None:
+        cancelled = _enrol().cancel(at=T0 + timedelta(days=1))
+        with pytest.raises(RuleViolation) as caught:
+            cancelled.grant(self.SPRING)
+        assert (caught.value.rule, caught.value.field) == ("grant_after_cancel", "discounts")
+        assert cancelled.discounts == ()
+
+    @pytest.mark.parametrize("value", ["spring", [SPRING], None])
+    def test_discounts_must_be_applied_discounts(self, value: object) -> None:
+        with pytest.raises(InvalidValue, match=r"^discounts: must be a sequence of AppliedDis"):
+            attrs.evolve(_enrol(), discounts=value)
 
 
 class TestQuestions:

@@ -318,24 +318,23 @@ def check_successor(kept: Any, new: Any) -> None:
     points = getattr(kept, "earlier_prices", None)
     if points is not None:
         _check_prices_kept(subject, kept, new)
-    changes = getattr(kept, "plan_changes", None)
-    if changes and tuple(new.plan_changes[: len(changes)]) != changes:
-        raise RuleViolation(
-            "stale_history",
-            f"{subject}: the saved plan changes do not extend the kept ones ({len(changes)} "
-            f"changes, last to {changes[-1].to_plan} at {changes[-1].at.isoformat()}); reload "
-            "it, apply the change again and save",
-            field="plan_changes",
-        )
-    grants = getattr(kept, "discounts", None)
-    if grants and tuple(new.discounts[: len(grants)]) != grants:
-        raise RuleViolation(
-            "stale_history",
-            f"{subject}: the saved discounts do not extend the kept ones ({len(grants)} "
-            f"granted, last {grants[-1].discount.id}); a grant is kept for good: reload it, "
-            "grant again and save",
-            field="discounts",
-        )
+    for field, kept_items in (
+        ("plan_changes", getattr(kept, "plan_changes", ())),
+        ("discounts", getattr(kept, "discounts", ())),
+    ):
+        if kept_items and tuple(getattr(new, field)[: len(kept_items)]) != kept_items:
+            last = kept_items[-1]
+            detail = (
+                f"{len(kept_items)} changes, last to {last.to_plan} at {last.at.isoformat()}"
+                if field == "plan_changes"
+                else f"{len(kept_items)} granted, last {last.discount.id}"
+            )
+            raise RuleViolation(
+                "stale_history",
+                f"{subject}: the saved {field.replace('_', ' ')} do not extend the kept ones "
+                f"({detail}); reload it, apply the change again and save",
+                field=field,
+            )
 
 
 def _check_prices_kept(subject: str, kept: Any, new: Any) -> None:
