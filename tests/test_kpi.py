@@ -38,6 +38,7 @@ from smilepass_core import (
     Preset,
     Unit,
 )
+from smilepass_core.domain.discounts import AppliedDiscount
 from smilepass_core.io.text import render_dashboard, show
 from smilepass_core.kpi import (
     Dashboard,
@@ -578,14 +579,14 @@ class TestBoundaries:
             joined("m1", sydney(9, 1)).cancel(at=sydney(10, 25, 16, 30)),
             joined("m2", sydney(10, 25, 15, 59)),
             joined("m3", sydney(10, 25, 16)),
-            payment("a", "10", sydney(10, 25, 15), member="m1"),
-            payment("b", "20", sydney(10, 25, 16), member="m3"),
-            payment("c", "40", sydney(11, 3), member="m2"),
+            payment("a", "60", sydney(10, 25, 15), member="m1"),  # September's and October's
+            payment("b", "30", sydney(10, 25, 16), member="m3"),
+            payment("c", "30", sydney(11, 3), member="m2"),
         ]
         board = board_of(objects, date_range=nov, now=sydney(11, 25, 16))
         assert board.members.previous == 2
-        assert board.revenue["AUD"].previous == aud("10")
-        assert board.revenue["AUD"].value == aud("40")
+        assert board.revenue["AUD"].previous == aud("60")
+        assert board.revenue["AUD"].value == aud("30")
         assert board.members.value == 2
 
     def test_range_starting_after_now_counts_nothing_after_now(self) -> None:
@@ -751,18 +752,21 @@ class TestRetention:
 
 class TestRevenue:
     def test_refund_counts_when_paid_out_not_when_charged(self) -> None:
-        """A refund of last week's charge lowers this week and leaves last week whole."""
+        """Refunds of last week's charges lower this week and leave last week whole."""
         objects = [
             *setup(practice()),
             joined("m1", sydney(9, 22)),
-            payment("charge", "100", sydney(9, 22), member="m1"),
-            payment("refund", "40", sydney(9, 29), member="m1", refund=True),
-            payment("again", "10", sydney(10, 2), member="m1"),
+            joined("m2", sydney(9, 22)),
+            payment("charge", "30", sydney(9, 22), member="m1"),
+            payment("charge-2", "30", sydney(9, 22), member="m2"),
+            payment("refund", "30", sydney(9, 29), member="m1", refund=True),
+            payment("refund-2", "30", sydney(9, 29), member="m2", refund=True),
+            payment("again", "30", sydney(10, 2), member="m1"),  # the refunded date, again
         ]
         board = board_of(objects, date_range=WEEK, now=NOW)
         assert board.revenue["AUD"].value == aud("-30")
-        assert board.revenue["AUD"].previous == aud("100")
-        assert board.revenue["AUD"].this_month_delta == aud("10")
+        assert board.revenue["AUD"].previous == aud("60")
+        assert board.revenue["AUD"].this_month_delta == aud("30")
         assert show(board.revenue["AUD"].value) == "AUD -30.00"
 
     def test_failed_charges_and_failed_refunds_add_nothing(self) -> None:
@@ -1469,6 +1473,17 @@ def with_currencies(ds: sps.Dataset, currency_of: Mapping[str, str]) -> sps.Data
     def moved(amount: Money, practice_id: str) -> Money:
         return Money.from_minor(amount.minor, currency_of[practice_id])
 
+    def moved_member(m: Member) -> Member:
+        def moved_grant(g: AppliedDiscount) -> AppliedDiscount:
+            amount = g.discount.amount
+            if amount is None:
+                return g
+            return attrs.evolve(
+                g, discount=attrs.evolve(g.discount, amount=moved(amount, m.practice_id))
+            )
+
+        return attrs.evolve(m, discounts=[moved_grant(g) for g in m.discounts])
+
     def moved_plan(p: PaymentPlan) -> PaymentPlan:
         return attrs.evolve(
             p,
@@ -1490,6 +1505,7 @@ def with_currencies(ds: sps.Dataset, currency_of: Mapping[str, str]) -> sps.Data
             )
             for m in ds.membership_plans
         ),
+        members=tuple(moved_member(m) for m in ds.members),
         payment_plans=tuple(moved_plan(p) for p in ds.payment_plans),
         payments=tuple(attrs.evolve(p, amount=moved(p.amount, p.practice_id)) for p in ds.payments),
     )
@@ -1617,7 +1633,7 @@ class TestProperties:
             extra.append(
                 payment(
                     f"other-pay{i}",
-                    "7",
+                    "30",  # the price of its plan's first date
                     max(data.draw(when), member.created_at),  # not before the enrolment
                     member=member.id,
                     practice_id="other",
@@ -1638,10 +1654,13 @@ class TestProperties:
         p = ds.practices[0]
         a, b, c = sorted(data.draw(sps.boundaries(ds)) for _ in range(3))
         assume(b < c)
+        one = MembershipPlan(
+            "payer-plan", p.id, "One", Money.of("1", p.currency), BillingCycle.WEEKLY
+        )
         payer = Member.enrol(
             id="payer",
             practice_id=p.id,
-            plan_id=ds.membership_plans[0].id,
+            plan_id=one.id,
             account_holder=Patient("pat-payer", "Payer"),
             start_date=a.date(),
             at=a,
@@ -1656,7 +1675,9 @@ class TestProperties:
                 board = dashboard(store_of(objects), practices=p.id, date_range=r, now=now)
                 return board.revenue[p.currency].value
 
-            gained = revenue([*ds.objects(), payer, edge]) - revenue([*ds.objects(), payer])
+            gained = revenue([*ds.objects(), one, payer, edge]) - revenue(
+                [*ds.objects(), one, payer]
+            )
             assert gained in (Money.zero(p.currency), edge.amount)
             counts.append(gained == edge.amount)
         assert counts == [False, True]

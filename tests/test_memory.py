@@ -676,9 +676,9 @@ class TestLedgerFastPaths:
         store = _store(
             _member("m-n", practice_id="nyc", plan_id="nyc-gold"),
             _charge("pay-1", "100", T0 + HOUR),
-            _charge("pay-2", "5", T0 + 2 * HOUR, outcome=FAILED),
+            _charge("pay-2", "100", T0 + 2 * HOUR, outcome=FAILED),
             _refund("ref-1", "10", T0 + 3 * HOUR),
-            _charge("pay-n", "7", T0 + 2 * HOUR, member="m-n", practice="nyc", currency="USD"),
+            _charge("pay-n", "30", T0 + 2 * HOUR, member="m-n", practice="nyc", currency="USD"),
         )
         query = PaymentQuery(practices=practices, time_range=time_range)
         with monkeypatch.context() as patch:
@@ -900,7 +900,7 @@ class TestLoad:
 
 SYD = Practice("syd", "Harbour Dental", "Australia/Sydney", "AUD")
 NYC = Practice("nyc", "Hudson Smiles", "America/New_York", "USD")
-SYD_GOLD = MembershipPlan("syd-gold", "syd", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+SYD_GOLD = MembershipPlan("syd-gold", "syd", "Gold", Money.of("100", "AUD"), BillingCycle.MONTHLY)
 SYD_SILVER = MembershipPlan(
     "syd-silver", "syd", "Silver", Money.of("20", "AUD"), BillingCycle.MONTHLY
 )
@@ -1055,7 +1055,7 @@ class TestVersions:
 
     def test_add_is_version_1_and_each_save_adds_one(self) -> None:
         """add() keeps version 1; each save() adds one; the ledger's entries stay at 1."""
-        store = _store(_charge("pay-1", "30.00"))
+        store = _store(_charge("pay-1", "100.00"))
         assert store.members.version("m-1") == 1
         member = store.members.get("m-1")
         store.members.save(member, expected_version=1)
@@ -1216,7 +1216,7 @@ class TestStaleWrites:
     def test_a_member_cannot_be_moved_to_another_practice(self) -> None:
         """save() with another practice is refused (practice_change): its payments and
         indexes would stay counted in the old practice."""
-        store = _store(_charge("pay-1", "30.00"))
+        store = _store(_charge("pay-1", "100.00"))
         member = store.members.get("m-1")
         moved = attrs.evolve(member, practice_id="nyc", plan_id="nyc-gold")
         with pytest.raises(RuleViolation) as caught:
@@ -1259,7 +1259,7 @@ class TestPracticeCurrency:
         [
             (lambda: [SYD_GOLD], "MembershipPlan"),
             (lambda: [_plan("pp-1", None)], "PaymentPlan"),
-            (lambda: [SYD_GOLD, _member(), _charge("pay-1", "10")], "Payment"),
+            (lambda: [SYD_GOLD, _member(), _charge("pay-1", "100")], "Payment"),
         ],
         ids=["membership plan", "payment plan", "payment"],
     )
@@ -1298,11 +1298,11 @@ class TestPracticeCurrency:
 
     def test_other_fields_may_change_while_amounts_are_held(self) -> None:
         """A new name or time zone (same currency) is saved: the amounts stay in AUD."""
-        store = _store(_charge("pay-1", "10"))
+        store = _store(_charge("pay-1", "100"))
         renamed = attrs.evolve(SYD, name="Harbour Dental & Co", timezone="Australia/Perth")
         store.practices.save(renamed)
         assert store.practices.get("syd") == renamed
-        assert store.payments.total(PaymentQuery()) == {"AUD": Money.of("10", "AUD")}
+        assert store.payments.total(PaymentQuery()) == {"AUD": Money.of("100", "AUD")}
 
 
 def _plan(
@@ -1442,13 +1442,13 @@ class TestPayments:
         store = _store(
             _member("m-2"),
             _charge("pay-1", "100"),
-            _charge("pay-2", "40", T0 + 2 * HOUR),
-            _charge("pay-3", "999", T0 + 2 * HOUR, outcome=FAILED),
+            _charge("pay-2", "100", T0 + 2 * HOUR),
+            _charge("pay-3", "100", T0 + 2 * HOUR, outcome=FAILED),
             _refund("ref-1", "15.50", T0 + 3 * HOUR),
-            _charge("pay-4", "7", member="m-2"),
+            _charge("pay-4", "100", member="m-2"),
         )
-        assert store.payments.collected_for(("member", "m-1"), "AUD") == Money.of("124.50", "AUD")
-        assert store.payments.collected_for(("member", "m-2"), "AUD") == Money.of("7", "AUD")
+        assert store.payments.collected_for(("member", "m-1"), "AUD") == Money.of("184.50", "AUD")
+        assert store.payments.collected_for(("member", "m-2"), "AUD") == Money.of("100", "AUD")
         assert store.payments.collected_for(("member", "m-3"), "AUD") == Money.zero("AUD")
 
 

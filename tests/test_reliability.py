@@ -149,12 +149,15 @@ def plan_of(practice_id: str = "p") -> MembershipPlan:
     )
 
 
-def enrol(member_id: str, at: datetime, practice_id: str = "p", **fields: Any) -> Member:
-    """A Pending member of ``practice_id`` enrolled at ``at``."""
+def enrol(
+    member_id: str, at: datetime, practice_id: str = "p", plan: str | None = None, **fields: Any
+) -> Member:
+    """A Pending member of ``practice_id`` enrolled at ``at`` (on ``plan_of(practice_id)``
+    unless ``plan`` names another)."""
     return Member.enrol(
         id=member_id,
         practice_id=practice_id,
-        plan_id=f"{practice_id}-plan",
+        plan_id=plan or f"{practice_id}-plan",
         account_holder=Patient(f"pat-{member_id}", f"Holder {member_id}"),
         start_date=at.date(),
         at=at,
@@ -693,10 +696,26 @@ class DstScene:
     payments: tuple[Payment, ...]
 
     def objects(self) -> list[object]:
-        """Everything, ready for a store (the payer is Active long before the week)."""
+        """Everything, ready for a store: the payer, Active long before the week, and for
+        each other member charged, a Pending member enrolled then on a plan of their own
+        priced at their charge (every charge is the price due, whatever its amount)."""
         long_ago = local_midnight(self.day - 10 * DAY, self.tz)
         payer = enrol("payer", long_ago).activate(at=long_ago)
-        return [practice_in(self.tz), plan_of(), payer, *self.members, *self.payments]
+        prices: dict[str, Money] = {}
+        for p in self.payments:
+            if p.kind is PaymentKind.CHARGE and p.member_id != "payer":
+                prices.setdefault(str(p.member_id), p.amount)
+        plans = [attrs.evolve(plan_of(), id=f"p-plan-{m}", price=a) for m, a in prices.items()]
+        payers = [enrol(m, long_ago, plan=f"p-plan-{m}") for m in prices]
+        return [
+            practice_in(self.tz),
+            plan_of(),
+            *plans,
+            payer,
+            *payers,
+            *self.members,
+            *self.payments,
+        ]
 
     def moments(self) -> st.SearchStrategy[datetime]:
         """Instants worth splitting at: landmarks and any microsecond of the week."""
@@ -722,17 +741,21 @@ def dst_scenes(draw: st.DrawFn) -> DstScene:
         (draw(when), draw(st.sampled_from(["charge", "charge", "failed", "refund"])), n)
         for n in range(draw(st.integers(0, 12)))
     ]
-    net, payments = 0, []
+    net: dict[str, int] = {}
+    payments = []
     for at, what, n in sorted(drawn, key=lambda e: (e[0], e[1] == "refund", e[2])):
         minor = draw(st.integers(1, 10**5))
+        member = f"payer{n}"  # a charge of its own amount: its own plan's price
         if what == "refund":
-            minor = min(minor, net)
-            if minor == 0:
+            paid = [m for m, collected in net.items() if collected > 0]
+            if not paid:
                 continue
+            member = paid[minor % len(paid)]
+            minor = min(minor, net[member])
         kind = PaymentKind.REFUND if what == "refund" else PaymentKind.CHARGE
         outcome = PaymentOutcome.FAILED if what == "failed" else PaymentOutcome.SUCCEEDED
-        payment = charge(f"pay{n}", minor, at, kind=kind, outcome=outcome)
-        net += payment.signed.minor
+        payment = charge(f"pay{n}", minor, at, member=member, kind=kind, outcome=outcome)
+        net[member] = net.get(member, 0) + payment.signed.minor
         payments.append(payment)
     return DstScene(tz, day, change, tuple(members), tuple(payments))
 
@@ -824,7 +847,10 @@ class TestDstKpis:
         joins = [
             enrol(f"j-{name}", midnight - 2 * DAY).activate(at=t) for name, (t, _) in stamps.items()
         ]
-        pays = [charge(f"pay-{name}", minor, t) for name, (t, minor) in stamps.items()]
+        pays = [
+            charge(f"pay-{name}", minor, t, member=f"payer-{name}")
+            for name, (t, minor) in stamps.items()
+        ]
         scene = DstScene(tz, day, change, tuple(joins), tuple(pays))
         store = InMemoryStore.from_objects(scene.objects())
         r = DateRange.custom(day - DAY, day + DAY, timezone=tz)
@@ -941,7 +967,7 @@ class TestMonthEnds:
         stamps = {"before": first - US, "first": first, "late": now - US, "now": now}
         joins = [enrol(f"j-{name}", first - 5 * DAY).activate(at=t) for name, t in stamps.items()]
         pays = [
-            charge(f"pay-{name}", minor, t)
+            charge(f"pay-{name}", minor, t, member=f"payer-{name}")
             for (name, t), minor in zip(stamps.items(), (1, 10, 100, 1000), strict=True)
         ]
         scene = DstScene(tz, month_start(day), first, tuple(joins), tuple(pays))

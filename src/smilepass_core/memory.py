@@ -66,7 +66,7 @@ from smilepass_core.domain import (
     check_successor,
     check_version,
 )
-from smilepass_core.domain.billing import check_cancel_after_charges, check_charge_dates
+from smilepass_core.domain.billing import check_cancel_after_charges, check_membership_charge
 from smilepass_core.domain.overdue import (
     OverdueOutlook,
     is_overdue,
@@ -847,7 +847,16 @@ class _Payments(_Repository[Payment, PaymentQuery]):
         _same_currency(self._practice(obj), obj.amount, "amount")
         if obj.member_id is not None:
             self._require(store.members, obj.member_id, obj.practice_id, "member_id")
-            check_charge_dates(store.members._items[obj.member_id], obj)
+            member = store.members._items[obj.member_id]
+            plans = store.membership_plans._items
+            check_membership_charge(
+                member,
+                plans[member.plan_id],
+                (self._items[i] for i in self._by_source.get(obj.source, ())),
+                obj,
+                timezone=self._practice(obj).timezone,
+                plans=plans,
+            )
         else:
             self._require(
                 store.payment_plans, obj.payment_plan_id, obj.practice_id, "payment_plan_id"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -95,6 +95,14 @@ class Lookup:
         self._statuses: dict[tuple[str, datetime], str | None] = {}
         self._windows: dict[str, tuple[datetime, datetime | None] | None] = {}
         self._held: set[tuple[str, str]] = set()
+        self._memo: dict[Any, Any] = {}
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, once per ``key`` for this write (a load's many charges of one
+        practice read its plans once)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def prefetch(
         self,
@@ -152,6 +160,10 @@ class Lookup:
     def staged(self, name: str, id: str) -> Any:
         """An object this write stages in table ``name`` (a load's), else ``None``."""
         return None
+
+    def staged_in(self, name: str, practice_id: str) -> list[Any]:
+        """The objects of practice ``practice_id`` this write stages in table ``name``."""
+        return []
 
     def member_window(self, member_id: str) -> tuple[datetime, datetime | None] | None:
         """A kept member's enrolment and first cancellation instants (``None`` when never
@@ -221,13 +233,18 @@ class Batch(Lookup):
                 for id, practice in conn.execute(statement):
                     self._known[(name, id)] = practice
         self._added: dict[tuple[str, str], str] = {}
-        self._campaigns: dict[str, Any] = {}  # staged campaigns, for the sign-up checks
+        # Staged campaigns (the sign-up checks), practices, membership plans and members
+        # (the charge checks), by table and id.
+        self._objects: defaultdict[str, dict[str, Any]] = defaultdict(dict)
         self._histories: dict[str, list[tuple[datetime, str]]] = {}
         self._ledger: dict[tuple[str, str], list[Payment]] = {}
         self._rows: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
 
     def staged(self, name: str, id: str) -> Any:
-        return self._campaigns.get(id) if name == "campaigns" else None
+        return self._objects[name].get(id)
+
+    def staged_in(self, name: str, practice_id: str) -> list[Any]:
+        return [o for o in self._objects[name].values() if o.practice_id == practice_id]
 
     def campaign_status(self, campaign_id: str, at: datetime) -> str | None:
         """As :meth:`Lookup.campaign_status`, from the campaign's history read once per
@@ -270,8 +287,8 @@ class Batch(Lookup):
     def add(self, name: str, obj: Any, rows: dict[str, list[dict[str, Any]]]) -> None:
         """Stage ``obj`` (its rows by table) as added."""
         self._added[(name, obj.id)] = obj.id if name == "practices" else obj.practice_id
-        if name == "campaigns":
-            self._campaigns[obj.id] = obj
+        if name in ("campaigns", "practices", "membership_plans", "members"):
+            self._objects[name][obj.id] = obj
         if name == "members":  # its charges in this load are checked against it
             self._windows[obj.id] = (obj.created_at, obj.first_entered(MembershipStatus.CANCELLED))
         if name == "practices":

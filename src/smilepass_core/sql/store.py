@@ -40,7 +40,11 @@ from smilepass_core.domain import (
     check_successor,
     check_version,
 )
-from smilepass_core.domain.billing import check_cancel_after_charges, check_charge_window
+from smilepass_core.domain.billing import (
+    check_cancel_after_charges,
+    check_charge_window,
+    check_membership_charge,
+)
 from smilepass_core.errors import (
     ConflictingPayment,
     CurrencyMismatch,
@@ -796,9 +800,49 @@ class _Payments(_Repository[Payment, PaymentQuery]):
             window = look.member_window(obj.member_id)
             if window is not None:  # a missing member was refused by the reference check
                 check_charge_window(obj, *window)
+                member, plans, timezone = self._billing(look, obj.member_id, obj.practice_id)
+                check_membership_charge(
+                    member,
+                    plans[member.plan_id],
+                    look.payments_of(obj.source),
+                    obj,
+                    timezone=timezone,
+                    plans=plans,
+                )
         if obj.kind is PaymentKind.REFUND:
             # Locking the source: two refunds at once must not both pass the check.
             check_refund(look.payments_of(obj.source, lock=True), obj)
+
+    def _billing(
+        self, look: Lookup, member_id: str, practice_id: str
+    ) -> tuple[Member, dict[str, MembershipPlan], str]:
+        """What pricing a member's charge reads: the member (its row already locked by
+        the charge's window), its practice's membership plans by id and time zone; a
+        load's staged objects first."""
+        store = self._store
+        member = look.staged("members", member_id) or store.members._get(look.conn, member_id)
+        assert member is not None  # the window found it
+
+        def plans() -> dict[str, MembershipPlan]:
+            table = store.membership_plans.table
+            kept = store.membership_plans._read(
+                look.conn, sa.select(table).where(table.c.practice_id == practice_id)
+            )
+            staged = look.staged_in("membership_plans", practice_id)
+            return {p.id: p for p in (*kept, *staged)}
+
+        def timezone() -> str:
+            practice = look.staged("practices", practice_id) or store.practices._get(
+                look.conn, practice_id
+            )
+            assert practice is not None  # the reference check found it
+            return str(practice.timezone)
+
+        return (
+            member,
+            look.memo(("plans", practice_id), plans),
+            look.memo(("timezone", practice_id), timezone),
+        )
 
     def _where(self, conn: Connection, query: PaymentQuery) -> list[Any]:
         c = self.table.c

@@ -64,6 +64,7 @@ from smilepass_core.domain import (
     Referral,
     StaffUser,
 )
+from smilepass_core.domain.discounts import Discount
 from smilepass_core.errors import (
     DuplicateId,
     NotFound,
@@ -959,6 +960,33 @@ def _check_sign_up(repo: Any, obj: Any, allowed: bool) -> None:
     _not_kept(repo, obj.id, "a refused sign-up")
 
 
+def _kit_plan() -> MembershipPlan:
+    """The kit practice's plan: AUD 30.00 a month."""
+    return MembershipPlan("kit-plan", "kit-p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+
+
+def _kit_member(t0: datetime) -> Member:
+    """Member ``kit-m`` of the kit practice on ``kit-plan``, enrolled and Active at ``t0``."""
+    return Member.enrol(
+        id="kit-m",
+        practice_id="kit-p",
+        plan_id="kit-plan",
+        account_holder=Patient("kit-pt", "Ada Lovelace"),
+        start_date=t0.date(),
+        at=t0,
+    ).activate(at=t0)
+
+
+def _add_member(store: Any, plan: MembershipPlan, member: Member) -> None:
+    """Add the kit practice (UTC, AUD), ``plan`` and ``member`` to ``store``."""
+    for name, obj in (
+        ("practices", Practice("kit-p", "Kit Dental", "UTC", "AUD")),
+        ("membership_plans", plan),
+        ("members", member),
+    ):
+        _repository(store, name).add(obj)
+
+
 def _expect_refusal(write: Callable[[], object], expected: str, what: str, id: str) -> None:
     """Raise :class:`ContractViolation` unless ``write()`` raises ``RuleViolation`` with
     rule ``expected``."""
@@ -1134,27 +1162,9 @@ class _PaymentChecks(_Contract):
         store = self.make_store()
         payments = self._needs(store, "payments")
         t0 = sps.DATASET_START
-        member = (
-            Member.enrol(
-                id="kit-m",
-                practice_id="kit-p",
-                plan_id="kit-plan",
-                account_holder=Patient("kit-pt", "Ada Lovelace"),
-                start_date=t0.date(),
-                at=t0,
-            )
-            .activate(at=t0)
-            .cancel(at=t0 + timedelta(days=10))
-        )
-        plan = MembershipPlan(
-            "kit-plan", "kit-p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY
-        )
-        for name, obj in (
-            ("practices", Practice("kit-p", "Kit Dental", "UTC", "AUD")),
-            ("membership_plans", plan),
-            ("members", member),
-        ):
-            _repository(store, name).add(obj)
+        member = _kit_member(t0).cancel(at=t0 + timedelta(days=10))
+        plan = _kit_plan()
+        _add_member(store, plan, member)
 
         def entry(id: str, at: datetime, kind: PaymentKind, outcome: PaymentOutcome) -> Payment:
             return Payment(id, "kit-p", plan.price, kind, outcome, at, member_id="kit-m")
@@ -1194,6 +1204,47 @@ class _PaymentChecks(_Contract):
         )
         if members.get("kit-m2") != active:
             raise ContractViolation("a refused save", "kit-m2", active, members.get("kit-m2"))
+
+    @_budgeted
+    def test_a_membership_charge_must_be_the_price_due(self) -> None:
+        """A membership charge (succeeded or failed) must be the price due of the newest
+        billing date (the plan's price that day, less the member's discounts in force) or
+        all that is owed; any other amount is refused (``charge_amount``) and not kept.
+        Monthly from 1 January, 30.00 repriced to 40.00 from 10 February, AUD 5.00 off
+        the first date: 25.00 on 1 January, 30.00 on 1 February (failed), then 70.00 (the
+        40.00 of 1 March and February's 30.00) on 1 March."""
+        store = self.make_store()
+        payments = self._needs(store, "payments")
+        t0 = sps.DATASET_START
+        plan = _kit_plan().reprice(Money.of("40", "AUD"), on=(t0 + timedelta(days=40)).date())
+        spring = Discount("kit-spring", "kit-p", "Spring", amount=Money.of("5", "AUD"), cycles=1)
+        _add_member(store, plan, _kit_member(t0).grant(spring))
+
+        def charge(id: str, days: int, amount: str, *, ok: bool = True) -> Payment:
+            outcome = PaymentOutcome.SUCCEEDED if ok else PaymentOutcome.FAILED
+            at = t0 + timedelta(days=days, hours=10)
+            return Payment(
+                id, "kit-p", Money.of(amount, "AUD"), PaymentKind.CHARGE, outcome, at, "kit-m"
+            )
+
+        steps = [
+            ([charge("kit-1", 0, "30")], charge("kit-2", 0, "25")),
+            ([charge("kit-3", 31, "25", ok=False), charge("kit-4", 31, "40")], None),
+            ([], charge("kit-5", 31, "30", ok=False)),
+            ([charge("kit-6", 59, "41"), charge("kit-7", 59, "30")], charge("kit-8", 59, "70")),
+        ]
+        for refused, kept in steps:
+            for entry in refused:
+                _expect_refusal(
+                    functools.partial(payments.add, entry),
+                    "charge_amount",
+                    "payments.add of a charge of another amount than the price due",
+                    entry.id,
+                )
+                _not_kept(payments, entry.id, "a charge of the wrong amount")
+            if kept is not None:
+                payments.add(kept)
+                _check_get(payments, _REPOSITORIES["payments"], kept, "after a charge")
 
     @_budgeted
     @KIT_SETTINGS

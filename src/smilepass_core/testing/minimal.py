@@ -35,7 +35,11 @@ from smilepass_core import (
     StaffUser,
 )
 from smilepass_core.domain import check_joiners, check_refund, check_successor, check_version
-from smilepass_core.domain.billing import check_cancel_after_charges, check_charge_dates
+from smilepass_core.domain.billing import (
+    check_cancel_after_charges,
+    check_charge_dates,
+    check_membership_charge,
+)
 from smilepass_core.money import per_currency
 from smilepass_core.queries import apply_order
 
@@ -209,8 +213,20 @@ class Payments(Table):
                 return
             raise ConflictingPayment(payment.id)
         member = self.store.members.rows.get(payment.member_id) if payment.member_id else None
-        if member is not None:  # a charge falls between the enrolment and the cancellation
-            check_charge_dates(member, payment)
+        if member is not None:  # between the enrolment and the cancellation, at the price due
+            plans = self.store.membership_plans.rows
+            practice = self.store.practices.rows.get(payment.practice_id)
+            if member.plan_id in plans and practice is not None:
+                check_membership_charge(
+                    member,
+                    plans[member.plan_id],
+                    self.rows.values(),  # entries of other members are ignored
+                    payment,
+                    timezone=practice.timezone,
+                    plans=plans,
+                )
+            else:  # the plan or practice is the host's to check: the dates at least
+                check_charge_dates(member, payment)
         check_refund(self.rows.values(), payment)  # entries of other sources are ignored
         self.rows[payment.id] = payment
         self.versions[payment.id] = 1

@@ -15,7 +15,7 @@ domain's own transition methods, so every history follows the table.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -47,7 +47,8 @@ from smilepass_core.domain import (
     StaffUser,
     Status,
 )
-from smilepass_core.domain.discounts import AppliedDiscount, Discount, DiscountBasis
+from smilepass_core.domain.billing import billing_statement
+from smilepass_core.domain.discounts import AppliedDiscount, Discount, DiscountBasis, price_due
 from smilepass_core.money import CURRENCIES, Money
 from smilepass_core.periods import DateRange
 from smilepass_core.queries import (
@@ -595,7 +596,9 @@ def datasets(
             for i, r in enumerate(draw(st.lists(referral, max_size=4)))
         ]
         out["payments"] += _plan_ledger(plans_)
-        out["payments"] += draw(_member_ledger(pid, currency, members_, window, max_payments))
+        catalogue = {p.id: p for p in plans}
+        practice = out["practices"][-1]
+        out["payments"] += draw(_member_ledger(practice, catalogue, members_, window, max_payments))
     return Dataset(**{k: tuple(v) for k, v in out.items()})
 
 
@@ -660,13 +663,15 @@ def _plan_ledger(plans: Iterable[PaymentPlan]) -> list[Payment]:
 @st.composite
 def _member_ledger(
     draw: st.DrawFn,
-    practice_id: str,
-    currency: str,
+    practice: Practice,
+    plans: Mapping[str, MembershipPlan],
     members_: list[Member],
     window: st.SearchStrategy[datetime],
     max_payments: int,
 ) -> list[Payment]:
-    """Charges (succeeded or failed) and refunds capped by the net collected so far."""
+    """Charges (succeeded or failed) of the price due (the newest billing date's) and
+    refunds capped by the net collected so far."""
+    practice_id, currency = practice.id, practice.currency
     if not members_:
         return []
     event = st.tuples(
@@ -683,7 +688,7 @@ def _member_ledger(
             events.append((at + timedelta(seconds=refund_after), member_id, "refund", minor))
     events.sort()
     net: dict[str, int] = {}
-    ledger = []
+    ledger: list[Payment] = []
     by_id = {m.id: m for m in members_}
     for n, (at, member_id, what, minor) in enumerate(events):
         member = by_id[member_id]
@@ -699,10 +704,15 @@ def _member_ledger(
             minor = min(minor, net.get(member_id, 0))
             if minor == 0:
                 continue
+        else:
+            price = _charge_due(member, plans, ledger, at, practice.timezone)
+            if price is None:
+                continue
+            minor = price
         kind = PaymentKind.REFUND if what == "refund" else PaymentKind.CHARGE
         outcome = PaymentOutcome.FAILED if what == "failed" else PaymentOutcome.SUCCEEDED
         payment = Payment(
-            id=f"{practice_id}-pay{n}",
+            id=f"{practice_id}-pay{n:05d}",  # ids sort in the order made
             practice_id=practice_id,
             amount=Money.from_minor(minor, currency),
             kind=kind,
@@ -713,6 +723,25 @@ def _member_ledger(
         net[member_id] = net.get(member_id, 0) + payment.signed.minor
         ledger.append(payment)
     return ledger
+
+
+def _charge_due(
+    member: Member,
+    plans: Mapping[str, MembershipPlan],
+    ledger: list[Payment],
+    at: datetime,
+    timezone: str,
+) -> int | None:
+    """What a charge at ``at`` is for (minor units): the newest billing date's price due
+    (never what the ledger says is owed, so the entries can be recorded in any order);
+    ``None`` when that is zero (a discount of 100 %)."""
+    plan = plans[member.plan_id]
+    statement = billing_statement(member, plan, ledger, at=at, timezone=timezone, plans=plans)
+    if statement.charges:
+        price = statement.charges[-1].amount
+    else:
+        price = price_due(plan, 0, member.discounts, on=member.start_date).due
+    return price.minor if price.is_positive() else None
 
 
 def _optional_id(objects: Sequence[Any]) -> st.SearchStrategy[str | None]:
