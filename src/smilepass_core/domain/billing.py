@@ -344,7 +344,7 @@ class DunningPolicy:
 class DunningAction:
     """One thing to do now: the step, since when it has been due, why, the charge it is
     about (by number: the oldest unpaid one; ``None`` for Suspend and Cancel), the
-    amount to collect (a charge or retry: every unpaid due charge less credit), the step's
+    amount to collect (a charge or retry: every unpaid due charge), the step's
     stage (which retry or reminder) and a reminder's pay link."""
 
     member_id: str = attrs.field(validator=identifier)
@@ -424,7 +424,8 @@ def dunning_actions(
     unpaid = statement.unsettled
     if not unpaid or (status is MembershipStatus.SUSPENDED and not unpaid[0].attempts):
         return ()
-    oldest, owed = unpaid[0], statement.outstanding - statement.credit
+    # Credit is left only once every due charge is paid: nothing to take off here.
+    oldest, owed = unpaid[0], statement.outstanding
     attempted = [p.at for p in ledger if p.kind is PaymentKind.CHARGE]
     failures = sorted(p.at for p in ledger if p.id in oldest.attempts)
     newest = local_midnight(unpaid[-1].due_date, timezone)
