@@ -114,7 +114,7 @@ def membership_dues(
         ends.append(running)
     net = zero
     mine = (p for p in ledger if p.member_id == member.id and p.at <= at)
-    for p in sorted(mine, key=lambda p: (p.at, p.id)):
+    for p in sorted(mine, key=lambda p: (p.at, p.kind is PaymentKind.REFUND, p.id)):
         if not p.succeeded:
             if p.kind is PaymentKind.CHARGE:
                 first_open = next((i for i, e in enumerate(ends) if net < e), None)

@@ -67,6 +67,7 @@ from smilepass_core.domain import (
     check_version,
 )
 from smilepass_core.domain.billing import check_cancel_after_charges, check_membership_charge
+from smilepass_core.domain.discounts import check_grant_currency
 from smilepass_core.domain.overdue import (
     OverdueOutlook,
     is_overdue,
@@ -483,7 +484,7 @@ class _Members(_Repository[Member, MemberQuery]):
 
     def _check(self, obj: Member) -> None:
         store = self._store
-        self._practice(obj)
+        check_grant_currency(obj.discounts, self._practice(obj).currency)
         self._require(store.membership_plans, obj.plan_id, obj.practice_id, "plan_id")
         for change in obj.plan_changes:  # every plan the member was on, in its practice
             self._require(store.membership_plans, change.from_plan, obj.practice_id, "plan_changes")

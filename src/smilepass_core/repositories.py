@@ -194,11 +194,12 @@ STORE_TYPES: Mapping[str, type] = MappingProxyType(
 _NO_TIME = datetime.min.replace(tzinfo=UTC)
 
 
-def _load_time(obj: object) -> tuple[datetime, int]:
-    """Payments load in time order, charges before refunds at the same instant."""
+def _load_time(obj: object) -> tuple[datetime, int, str]:
+    """Payments load in time order, charges before refunds at the same instant, then by
+    id: the order a billing statement reads a ledger in."""
     if isinstance(obj, Payment):
-        return (obj.at, 1 if obj.kind is PaymentKind.REFUND else 0)
-    return (_NO_TIME, 0)
+        return (obj.at, 1 if obj.kind is PaymentKind.REFUND else 0, obj.id)
+    return (_NO_TIME, 0, "")
 
 
 def load_order(
@@ -206,7 +207,8 @@ def load_order(
 ) -> list[tuple[str, int, object, str]]:
     """``(source, index, object)`` entries of a load as ``(source, index, object,
     repository name)``, in the order a store adds them: what an object refers to first
-    (:data:`STORE_TYPES` order), the ledger in time order, then by index.
+    (:data:`STORE_TYPES` order), the ledger in time order (charges before refunds at one
+    instant, then by id), then by index.
 
     Raises:
         InvalidRecord: an object that is no store type, naming its source and index.

@@ -48,6 +48,7 @@ __all__ = [
     "billing_statement",
     "check_membership_charge",
     "dunning_actions",
+    "replay_order",
 ]
 
 #: The statuses in which a billing date falls due.
@@ -106,6 +107,12 @@ class BillingStatement:
     def unsettled(self) -> tuple[ExpectedCharge, ...]:
         """The charges not paid in full, oldest first."""
         return tuple(c for c in self.charges if not c.settled)
+
+
+def replay_order(payment: Payment) -> tuple[datetime, bool, str]:
+    """The order a ledger is read in: by time, charges before refunds at one instant, then
+    by id (the order a store's load adds entries in)."""
+    return (payment.at, payment.kind is PaymentKind.REFUND, payment.id)
 
 
 def billing_dates(member: Member, plan: MembershipPlan, *, through: date) -> list[date]:
@@ -184,7 +191,7 @@ def billing_statement(
     collected = refunded = credit = 0
     mine = sorted(
         (p for p in payments if p.member_id == member.id and p.at <= when),
-        key=lambda p: (p.at, p.id),
+        key=replay_order,
     )
     for payment in mine:
         first_open = next((i for i, p in enumerate(paid) if p != owed[i]), None)
@@ -646,8 +653,9 @@ def check_membership_charge(
     )
     if statement.charges:
         price = statement.charges[-1].amount
-    else:  # a charge ahead of the first billing date: that date's price
-        price = price_due(plan, 0, grants, on=member.start_date).due
+    else:  # a charge ahead of the first billing date: that date's price, at its plan
+        first = plan_on(member, plan, plans, member.start_date, timezone)
+        price = price_due(first, 0, grants, on=member.start_date).due
     if charge.amount == price:
         return
     owed = statement.outstanding - statement.credit

@@ -36,6 +36,7 @@ __all__ = [
     "Discount",
     "DiscountBasis",
     "PriceDue",
+    "check_grant_currency",
     "price_due",
 ]
 
@@ -214,3 +215,18 @@ def price_due(
             reductions.append((grant.discount.id, part))
             left -= part
     return PriceDue(price, tuple(reductions), left)
+
+
+def check_grant_currency(grants: Iterable[AppliedDiscount], currency: str) -> None:
+    """Raise unless every fixed amount among ``grants`` is in ``currency`` (a practice's:
+    what a store checks before keeping a member).
+
+    Raises:
+        CurrencyMismatch: field ``discounts``, naming both currencies.
+    """
+    for grant in grants:
+        amount = grant.discount.amount
+        if amount is not None and amount.currency != currency:
+            raise CurrencyMismatch(
+                amount.currency, currency, "keep discounts of", field="discounts"
+            )

@@ -295,7 +295,9 @@ def check_successor(kept: Any, new: Any) -> None:
         RuleViolation: ``practice_change`` (field ``practice_id``) or ``stale_history``
             (field ``history``, ``plan_changes`` or ``discounts``): reload the object,
             apply the change again, save; ``price_rewritten`` (field ``price``): a plan's
-            price changed without ``reprice``, or an earlier price changed.
+            price changed without ``reprice``, or an earlier price changed;
+            ``grant_after_cancel`` (field ``discounts``): a discount added to a member
+            kept as Cancelled.
     """
     subject = f"{type(kept).__name__} {kept.id}"
     if getattr(kept, "practice_id", None) != getattr(new, "practice_id", None):
@@ -318,6 +320,7 @@ def check_successor(kept: Any, new: Any) -> None:
     points = getattr(kept, "earlier_prices", None)
     if points is not None:
         _check_prices_kept(subject, kept, new)
+    _check_no_grant_after_cancel(subject, kept, new)
     for field, kept_items in (
         ("plan_changes", getattr(kept, "plan_changes", ())),
         ("discounts", getattr(kept, "discounts", ())),
@@ -335,6 +338,19 @@ def check_successor(kept: Any, new: Any) -> None:
                 f"({detail}); reload it, apply the change again and save",
                 field=field,
             )
+
+
+def _check_no_grant_after_cancel(subject: str, kept: Any, new: Any) -> None:
+    """A member kept as Cancelled takes no new discount (a terminal status absorbs)."""
+    grants = getattr(kept, "discounts", None)
+    if grants is None or len(new.discounts) <= len(grants):
+        return
+    if getattr(kept.status, "value", None) == "cancelled":
+        raise RuleViolation(
+            "grant_after_cancel",
+            f"{subject} is Cancelled: no discount can be granted",
+            field="discounts",
+        )
 
 
 def _check_prices_kept(subject: str, kept: Any, new: Any) -> None:

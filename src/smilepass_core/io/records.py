@@ -54,7 +54,7 @@ from smilepass_core.domain import (
 from smilepass_core.domain.discounts import AppliedDiscount, Discount, DiscountBasis
 from smilepass_core.errors import InvalidRecord, InvalidValue, SmilepassError
 from smilepass_core.memory import InMemoryStore
-from smilepass_core.money import Money
+from smilepass_core.money import Money, exact_decimal
 from smilepass_core.periods import as_instant
 from smilepass_core.repositories import STORE_TYPES
 
@@ -344,7 +344,7 @@ def _grant(practice_id: str) -> Callable[[Mapping[str, Any]], AppliedDiscount]:
             id=_get(g, "discount_id", _str),
             practice_id=practice_id,
             name=_get(g, "name", _str),
-            percent=_opt(g, "percent", _str),
+            percent=_opt(g, "percent", lambda v: exact_decimal(v, "percent")),
             amount=amount,
             basis=_opt(g, "basis", _choice(DiscountBasis)) or DiscountBasis.FLAT,
             plans=_opt(g, "plans", _ids),

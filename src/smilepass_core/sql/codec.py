@@ -14,14 +14,13 @@ import json
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 import attrs
 
 from smilepass_core.domain import Member, MembershipStatus, PaymentPlan, Referral
 from smilepass_core.errors import InvalidRow, SmilepassError, UnknownCurrency
-from smilepass_core.money import CURRENCIES, Money
+from smilepass_core.money import CURRENCIES, Money, exact_decimal
 from smilepass_core.sql.schema import KEY_SCALE, Field, Layout
 
 __all__ = ["amount_key", "decode", "encode", "spans"]
@@ -183,7 +182,7 @@ def _read(f: Field, row: Row) -> Any:
             allowed = ", ".join(m.value for m in f.of)
             raise ValueError(f"unknown value {raw!r}; allowed: {allowed}") from None
     if f.kind == "decimal":
-        return Decimal(raw)
+        return exact_decimal(raw, f.column)
     if f.kind == "ids":
         ids = json.loads(raw)
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):

@@ -45,6 +45,7 @@ from smilepass_core.domain.billing import (
     check_charge_window,
     check_membership_charge,
 )
+from smilepass_core.domain.discounts import check_grant_currency
 from smilepass_core.errors import (
     ConflictingPayment,
     CurrencyMismatch,
@@ -511,9 +512,10 @@ class _Members(_Repository[Member, MemberQuery]):
         return [*super()._checked(obj), *(("membership_plans", p) for p in _earlier_plans(obj))]
 
     def _check(self, look: Lookup, obj: Member) -> None:
-        """Also every plan the member was on, within its practice, and a campaign Active
-        at the enrolment."""
+        """Also every plan the member was on, within its practice, a campaign Active at
+        the enrolment, and fixed discounts in the practice's currency."""
         super()._check(look, obj)
+        check_grant_currency(obj.discounts, _currency(look, obj.practice_id))
         for plan_id in _earlier_plans(obj):
             _require(look, "membership_plans", plan_id, obj.practice_id, "plan_changes")
         _check_sign_up(look, obj.campaign_id, obj.created_at, f"member {obj.id}")
@@ -817,17 +819,19 @@ class _Payments(_Repository[Payment, PaymentQuery]):
         self, look: Lookup, member_id: str, practice_id: str
     ) -> tuple[Member, dict[str, MembershipPlan], str]:
         """What pricing a member's charge reads: the member (its row already locked by
-        the charge's window), its practice's membership plans by id and time zone; a
-        load's staged objects first."""
+        the charge's window), its practice's membership plans by id (their rows held for
+        share) and time zone; a load's staged objects first."""
         store = self._store
         member = look.staged("members", member_id) or store.members._get(look.conn, member_id)
         assert member is not None  # the window found it
 
         def plans() -> dict[str, MembershipPlan]:
             table = store.membership_plans.table
-            kept = store.membership_plans._read(
-                look.conn, sa.select(table).where(table.c.practice_id == practice_id)
-            )
+            mine = table.c.practice_id == practice_id
+            # Held for share until the write commits: a reprice saved meanwhile (which
+            # locks its row for update) is waited for, or waits for this charge.
+            look.conn.execute(sa.select(table.c.id).where(mine).with_for_update(read=True))
+            kept = store.membership_plans._read(look.conn, sa.select(table).where(mine))
             staged = look.staged_in("membership_plans", practice_id)
             return {p.id: p for p in (*kept, *staged)}
 

@@ -47,7 +47,7 @@ from smilepass_core.domain import (
     StaffUser,
     Status,
 )
-from smilepass_core.domain.billing import billing_statement
+from smilepass_core.domain.billing import billing_statement, plan_on
 from smilepass_core.domain.discounts import AppliedDiscount, Discount, DiscountBasis, price_due
 from smilepass_core.money import CURRENCIES, Money
 from smilepass_core.periods import DateRange
@@ -740,7 +740,8 @@ def _charge_due(
     if statement.charges:
         price = statement.charges[-1].amount
     else:
-        price = price_due(plan, 0, member.discounts, on=member.start_date).due
+        first = plan_on(member, plan, plans, member.start_date, timezone)
+        price = price_due(first, 0, member.discounts, on=member.start_date).due
     return price.minor if price.is_positive() else None
 
 
