@@ -403,8 +403,9 @@ class TestPriceHistory:
             )
         with pytest.raises(CurrencyMismatch):
             membership_plan(earlier_prices=[PricePoint(date(2025, 1, 1), Money.of("1", "USD"))])
-        with pytest.raises(InvalidValue, match=r"^earlier_prices: must be a sequence"):
-            membership_plan(earlier_prices=[(date(2025, 1, 1), aud("30.00"))])
+        for bad in ([(date(2025, 1, 1), aud("30.00"))], "2025-01-01", None):
+            with pytest.raises(InvalidValue, match=r"^earlier_prices: must be a sequence"):
+                membership_plan(earlier_prices=bad)
         with pytest.raises(InvalidValue, match=r"^price: must be a positive Money"):
             PricePoint(date(2025, 1, 1), aud("0"))
 

@@ -66,6 +66,22 @@ def test_charges_at_one_instant_load_in_either_order(make: Callable[[], Any]) ->
 
 
 @pytest.mark.parametrize("make", STORES)
+def test_a_grant_saved_to_an_active_member_is_kept_and_prices_the_next_date(
+    make: Callable[[], Any],
+) -> None:
+    """Granted from billing date 1 and saved: February's charge is 25.00, not 30.00."""
+    store = make()
+    store.load([SYDNEY, GOLD, _ada(), _charge("c0", "30", T0)])
+    spring = Discount("spring", "p", "Spring", amount=Money.of("5", "AUD"))
+    granted = _ada().grant(spring, first=1)
+    store.members.save(granted)
+    assert store.members.get("m") == granted
+    store.payments.add(_charge("c1", "25", T0 + 31 * DAY))
+    with pytest.raises(RuleViolation, match=r"expected AUD 25\.00"):
+        store.payments.add(_charge("c2", "30", T0 + 59 * DAY))
+
+
+@pytest.mark.parametrize("make", STORES)
 def test_a_grant_to_a_member_kept_as_cancelled_is_refused(make: Callable[[], Any]) -> None:
     store = make()
     cancelled = _ada().cancel(at=T0 + DAY)
