@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,6 +21,8 @@ from smilepass_core.sql import codec
 from smilepass_core.sql.schema import UtcInstant, layouts, metadata
 
 __all__ = ["Batch", "Lookup"]
+
+T = TypeVar("T")
 
 #: Ids per ``IN (...)`` list (SQLite allows 32,766 parameters; PostgreSQL 65,535).
 CHUNK: Final = 1000
@@ -95,14 +97,15 @@ class Lookup:
         self._statuses: dict[tuple[str, datetime], str | None] = {}
         self._windows: dict[str, tuple[datetime, datetime | None] | None] = {}
         self._held: set[tuple[str, str]] = set()
-        self._memo: dict[Any, Any] = {}
+        self._memo: dict[Hashable, Any] = {}
 
-    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``, once per ``key`` for this write (a load's many charges of one
         practice read its plans once)."""
         if key not in self._memo:
             self._memo[key] = compute()
-        return self._memo[key]
+        found: T = self._memo[key]
+        return found
 
     def prefetch(
         self,
