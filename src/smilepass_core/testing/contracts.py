@@ -837,7 +837,7 @@ class _MemberChecks(_Contract):
             .activate(at=t0 + 4 * day)
             .end(at=t0 + 5 * day)
         )
-        _add_kit_practice(store, campaign)
+        _add_kit(store, ("campaigns", campaign))
         moments = [(-day, False), (0 * day, False), (day, False), (2 * day, True)]
         moments += [(3 * day, False), (4 * day, True), (5 * day, False)]
         for n, (offset, allowed) in enumerate(moments):
@@ -876,7 +876,7 @@ class _MemberChecks(_Contract):
         campaign = (
             _kit_campaign(t0, t0 + day).schedule(at=t0 + timedelta(hours=1)).activate(at=t0 + day)
         )
-        _add_kit_practice(store, campaign)
+        _add_kit(store, ("campaigns", campaign))
         members.add(
             Member.enrol(
                 id="kit-m",
@@ -929,21 +929,6 @@ def _kit_campaign(at: datetime, active_from: datetime) -> Campaign:
     )
 
 
-def _add_kit_practice(store: Any, campaign: Campaign) -> None:
-    """Add the kit's practice ``kit-p`` (UTC, AUD), its plan ``kit-plan`` and ``campaign``."""
-    for name, obj in (
-        ("practices", Practice("kit-p", "Kit Dental", "UTC", "AUD")),
-        (
-            "membership_plans",
-            MembershipPlan(
-                "kit-plan", "kit-p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY
-            ),
-        ),
-        ("campaigns", campaign),
-    ):
-        _repository(store, name).add(obj)
-
-
 def _check_sign_up(repo: Any, obj: Any, allowed: bool) -> None:
     """``repo.add(obj)`` keeps it when ``allowed``, else refuses it as campaign_not_active."""
     if allowed:
@@ -977,13 +962,11 @@ def _kit_member(t0: datetime) -> Member:
     ).activate(at=t0)
 
 
-def _add_member(store: Any, plan: MembershipPlan, member: Member) -> None:
-    """Add the kit practice (UTC, AUD), ``plan`` and ``member`` to ``store``."""
-    for name, obj in (
-        ("practices", Practice("kit-p", "Kit Dental", "UTC", "AUD")),
-        ("membership_plans", plan),
-        ("members", member),
-    ):
+def _add_kit(store: Any, *extra: tuple[str, Any], plan: MembershipPlan | None = None) -> None:
+    """Add the kit's practice ``kit-p`` (UTC, AUD), its plan (``plan``, else
+    :func:`_kit_plan`) and the ``(repository, object)`` pairs of ``extra``, in order."""
+    kit = Practice("kit-p", "Kit Dental", "UTC", "AUD")
+    for name, obj in (("practices", kit), ("membership_plans", plan or _kit_plan()), *extra):
         _repository(store, name).add(obj)
 
 
@@ -1164,7 +1147,7 @@ class _PaymentChecks(_Contract):
         t0 = sps.DATASET_START
         member = _kit_member(t0).cancel(at=t0 + timedelta(days=10))
         plan = _kit_plan()
-        _add_member(store, plan, member)
+        _add_kit(store, ("members", member), plan=plan)
 
         def entry(id: str, at: datetime, kind: PaymentKind, outcome: PaymentOutcome) -> Payment:
             return Payment(id, "kit-p", plan.price, kind, outcome, at, member_id="kit-m")
@@ -1218,7 +1201,7 @@ class _PaymentChecks(_Contract):
         t0 = sps.DATASET_START
         plan = _kit_plan().reprice(Money.of("40", "AUD"), on=(t0 + timedelta(days=40)).date())
         spring = Discount("kit-spring", "kit-p", "Spring", amount=Money.of("5", "AUD"), cycles=1)
-        _add_member(store, plan, _kit_member(t0).grant(spring))
+        _add_kit(store, ("members", _kit_member(t0).grant(spring)), plan=plan)
 
         def charge(id: str, days: int, amount: str, *, ok: bool = True) -> Payment:
             outcome = PaymentOutcome.SUCCEEDED if ok else PaymentOutcome.FAILED
