@@ -37,8 +37,9 @@ from smilepass_core.domain.billing import (
     check_charge_dates,
     check_membership_charge,
     dunning_actions,
+    price_due_at,
 )
-from smilepass_core.domain.discounts import AppliedDiscount, Discount
+from smilepass_core.domain.discounts import AppliedDiscount, Discount, price_due
 from smilepass_core.periods import local_day, local_midnight
 from smilepass_core.testing import strategies as sps
 
@@ -544,6 +545,20 @@ class TestProperties:
             assert new.amount == (old.amount if old.due_date < on else price)
         if all(c.due_date < on for c in before.charges):
             assert after == before
+
+    @settings(max_examples=40)
+    @given(_histories(), st.integers(-24 * 60, 24 * 60))
+    def test_the_price_due_at_is_the_statements_last_charge(
+        self, case: tuple[Member, MembershipPlan, list[Payment], datetime], hours: int
+    ) -> None:
+        """``price_due_at`` (read from the contract alone) is the amount of the statement's
+        last charge, or the first billing date's price due when no charge is due yet."""
+        member, plan, ledger, now = case
+        at = now + timedelta(hours=hours)
+        s = billing_statement(member, plan, ledger, at=at, timezone=SYD)
+        first = price_due(plan, 0, member.discounts, on=member.start_date).due
+        expected = s.charges[-1].amount if s.charges else first
+        assert price_due_at(member, plan, at=at, timezone=SYD) == expected
 
     @settings(max_examples=40)
     @given(_histories())

@@ -295,6 +295,8 @@ class TestStaleCopies:
         """A save() without the successor check fails the contract, naming the repository."""
 
         class Overwriting(contracts.StoreContract):
+            shrink_seconds = 0.5  # caught or not; the smallest example is not asked for
+
             def make_store(self) -> minimal.MinimalStore:
                 return _planted(membership_plans=_OverwritingTable)()
 
@@ -320,6 +322,8 @@ class TestVersions:
         fails the contract, naming the repository."""
 
         class Planted(contracts.StoreContract):
+            shrink_seconds = 0.5  # caught or not; the smallest example is not asked for
+
             def make_store(self) -> minimal.MinimalStore:
                 return _planted(members=table)()
 
@@ -366,6 +370,10 @@ class LossyStore(InMemoryStore):
 
 def _contract_for(store: type[InMemoryStore]) -> contracts.StoreContract:
     class Against(contracts.StoreContract):
+        # These tests ask whether the bug is caught, not for the smallest example
+        # (TestTheKitCatchesPlantedBugs checks that): shrinking stops after half a second.
+        shrink_seconds = 0.5
+
         def make_store(self) -> InMemoryStore:
             return store()
 

@@ -48,6 +48,7 @@ __all__ = [
     "billing_statement",
     "check_membership_charge",
     "dunning_actions",
+    "price_due_at",
     "replay_order",
 ]
 
@@ -258,6 +259,43 @@ def billing_statement(
         money(credit),
         _next_date(member, plan, when, len(numbers)),
     )
+
+
+def price_due_at(
+    member: Member,
+    plan: MembershipPlan,
+    *,
+    at: datetime,
+    timezone: str,
+    discounts: Iterable[AppliedDiscount] | None = None,
+    plans: Mapping[str, MembershipPlan] | None = None,
+) -> Money:
+    """The price due of the newest billing date due at ``at`` (the amount of the last
+    charge of :func:`billing_statement` at ``at``), or of the first billing date when none
+    is due yet; read from the contract alone, without the ledger.
+
+    Args and Raises: as for :func:`billing_statement`.
+
+    >>> from datetime import UTC
+    >>> from smilepass_core.domain import BillingCycle, Patient
+    >>> gold = MembershipPlan("g", "p", "Gold", Money.of("30.00", "AUD"), BillingCycle.MONTHLY)
+    >>> dearer = gold.reprice(Money.of("40.00", "AUD"), on=date(2026, 2, 10))
+    >>> jo = Member.enrol(id="m", practice_id="p", plan_id="g", account_holder=Patient("jo", "Jo"),
+    ...                   start_date=date(2026, 1, 1), at=datetime(2026, 1, 1, tzinfo=UTC))
+    >>> [str(price_due_at(jo, dearer, at=datetime(2026, m, 20, tzinfo=UTC), timezone="UTC"))
+    ...  for m in (1, 2, 3)]
+    ['AUD 30.00', 'AUD 30.00', 'AUD 40.00']
+    """
+    if plan.id != member.plan_id:
+        raise InvalidValue("plan", plan.id, f"is not member {member.id!r}'s plan {member.plan_id}")
+    grants = member.discounts if discounts is None else tuple(discounts)
+    dates = billing_dates(member, plan, through=local_day(as_instant(at), timezone))
+    number, day = 0, member.start_date
+    for k in reversed(range(len(dates))):
+        if _billable(member, dates[k], timezone):
+            number, day = k, dates[k]
+            break
+    return price_due(plan_on(member, plan, plans, day, timezone), number, grants, on=day).due
 
 
 def plan_on(
@@ -648,16 +686,14 @@ def check_membership_charge(
         and not plan.earlier_prices
     ):
         return
+    price = price_due_at(
+        member, plan, at=charge.at, timezone=timezone, discounts=grants, plans=plans
+    )
+    if charge.amount == price:
+        return
     statement = billing_statement(
         member, plan, earlier, at=charge.at, timezone=timezone, discounts=grants, plans=plans
     )
-    if statement.charges:
-        price = statement.charges[-1].amount
-    else:  # a charge ahead of the first billing date: that date's price, at its plan
-        first = plan_on(member, plan, plans, member.start_date, timezone)
-        price = price_due(first, 0, grants, on=member.start_date).due
-    if charge.amount == price:
-        return
     owed = statement.outstanding - statement.credit
     if owed.is_positive() and charge.amount == owed:
         return

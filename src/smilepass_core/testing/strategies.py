@@ -47,8 +47,8 @@ from smilepass_core.domain import (
     StaffUser,
     Status,
 )
-from smilepass_core.domain.billing import billing_statement, plan_on
-from smilepass_core.domain.discounts import AppliedDiscount, Discount, DiscountBasis, price_due
+from smilepass_core.domain.billing import price_due_at
+from smilepass_core.domain.discounts import AppliedDiscount, Discount, DiscountBasis
 from smilepass_core.money import CURRENCIES, Money
 from smilepass_core.periods import DateRange
 from smilepass_core.queries import (
@@ -705,7 +705,7 @@ def _member_ledger(
             if minor == 0:
                 continue
         else:
-            price = _charge_due(member, plans, ledger, at, practice.timezone)
+            price = _charge_due(member, plans, at, practice.timezone)
             if price is None:
                 continue
             minor = price
@@ -728,20 +728,13 @@ def _member_ledger(
 def _charge_due(
     member: Member,
     plans: Mapping[str, MembershipPlan],
-    ledger: list[Payment],
     at: datetime,
     timezone: str,
 ) -> int | None:
     """What a charge at ``at`` is for (minor units): the newest billing date's price due
     (never what the ledger says is owed, so the entries can be recorded in any order);
     ``None`` when that is zero (a discount of 100 %)."""
-    plan = plans[member.plan_id]
-    statement = billing_statement(member, plan, ledger, at=at, timezone=timezone, plans=plans)
-    if statement.charges:
-        price = statement.charges[-1].amount
-    else:
-        first = plan_on(member, plan, plans, member.start_date, timezone)
-        price = price_due(first, 0, member.discounts, on=member.start_date).due
+    price = price_due_at(member, plans[member.plan_id], at=at, timezone=timezone, plans=plans)
     return price.minor if price.is_positive() else None
 
 
