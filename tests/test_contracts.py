@@ -11,6 +11,8 @@ from typing import Any, ClassVar
 
 import attrs
 import pytest
+from hypothesis import Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
 
 from smilepass_core import InMemoryStore, MembershipStatus, PaymentKind, PaymentOutcome
 from smilepass_core.demo import DEMO_NOW, demo_store, load_demo
@@ -397,9 +399,21 @@ class TestTheKitCatchesBrokenStores:
         assert set(caught.value.expected) - set(caught.value.got)
 
     def test_stateful_comparison_catches_the_broken_store(self) -> None:
-        """The stateful machine finds a difference between the broken store and the reference."""
+        """The stateful machine finds a difference between the broken store and the
+        reference. Derandomised, so that the run is the same every time (a random run misses
+        the bug about once in 60 under the ``dev`` profile), and without shrinking."""
+
+        class Machine(contracts.StoreComparison):
+            store_factory = staticmethod(BrokenStore)
+
+        repeatable = settings(
+            contracts.KIT_SETTINGS,
+            derandomize=True,
+            database=None,
+            phases=[Phase.explicit, Phase.reuse, Phase.generate],
+        )
         with pytest.raises(contracts.ContractViolation, match=r"^members\.count"):
-            _contract_for(BrokenStore).test_random_steps_agree_with_the_reference()
+            run_state_machine_as_test(Machine, settings=repeatable)
 
 
 class TestReports:
