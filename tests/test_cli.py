@@ -213,7 +213,7 @@ class TestExportAndValidate:
         assert code == 0
         assert out == (
             f"{target}: valid; 2 practices, 6 staff_users, 6 membership_plans, 4 campaigns, "
-            "400 members, 98 payment_plans, 71 referrals, 2,882 payments\n"
+            "400 members, 98 payment_plans, 84 referrals, 2,972 payments\n"
         )
         back, demo = read_flat(target), load_demo().objects()
         assert len(back) == len(demo)
@@ -324,7 +324,7 @@ class TestProgress:
         assert code == 0
         assert out.startswith(f"{data}: valid;")
         shown = terminal.getvalue()
-        assert "\rreading payments.csv: 2,882 rows\033[K" in shown
+        assert "\rreading payments.csv: 2,972 rows\033[K" in shown
         assert shown.count("\rreading ") == 19
         assert shown.endswith("rows\033[K\r\033[K")
 
@@ -343,7 +343,7 @@ class TestProcess:
             check=False,
         )
         assert (done.returncode, done.stderr) == (0, "")
-        assert done.stdout.endswith("2,882 payments\n")
+        assert done.stdout.endswith("2,972 payments\n")
 
     def test_python_m_exits_1_on_bad_data_and_2_on_bad_usage(self, tmp_path: Path) -> None:
         (tmp_path / "practices.csv").write_text("id,name\n", encoding="utf-8")

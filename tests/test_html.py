@@ -356,8 +356,12 @@ class TestDashboardHtml:
         b = board()
         text = " | ".join(parsed(b).text)
         members = b.members
-        assert f"| {members.value} | Change this month +{members.this_month_delta} |" in text
-        assert f"| Previous {members.previous} · change +{members.change} |" in text
+
+        def signed(n: int) -> str:  # a change of none has no sign
+            return f"{n:+d}" if n else "0"
+
+        assert f"| {members.value} | Change this month {signed(members.this_month_delta)} |" in text
+        assert f"| Previous {members.previous} · change {signed(members.change)} |" in text
         assert f"| {members.progress} % of goal {members.goal} |" in text
         revenue = b.revenue["AUD"]
         assert f"| {format_money(revenue.value)} |" in text
@@ -698,7 +702,7 @@ class TestShortReprs:
         text = repr(board())
         assert text == (
             "<Dashboard syd+nyc 2026-11-19..2026-11-26: 299 members, retention 77.86 %, "
-            "revenue AUD 4,436.04 / USD 2,865.05, 7 buckets, 5 latest>"
+            "revenue AUD 2,249.68 / USD 5,265.88, 7 buckets, 5 latest>"
         )
 
     def test_a_dashboard_cut_mid_day_and_undefined(self) -> None:

@@ -398,9 +398,9 @@ class Series(Items[SeriesPoint[V]]):
         >>> from smilepass_core.demo import DEMO_NOW, demo_store
         >>> board = dashboard(demo_store(), practices="syd", now=DEMO_NOW)
         >>> board.new_members
-        <Series: 7 buckets 2026-11-19..2026-11-25, total 2>
+        <Series: 7 buckets 2026-11-19..2026-11-25, total 1>
         >>> board.committed_payments["AUD"]
-        <Series: 7 buckets 2026-11-19..2026-11-25, total AUD 1,225.00>
+        <Series: 7 buckets 2026-11-19..2026-11-25, total AUD 0.00>
         """
         points = self._items
         if not points:
@@ -475,7 +475,7 @@ class Dashboard(Tabular):
         >>> from smilepass_core.demo import DEMO_NOW, demo_store
         >>> dashboard(demo_store(), practices="syd", now=DEMO_NOW)
         <Dashboard syd 2026-11-19..2026-11-26: 138 members, retention 77.97 %,
-            revenue AUD 4,436.04, 7 buckets, 5 latest>
+            revenue AUD 2,249.68, 7 buckets, 5 latest>
         """
         spans: dict[str, list[str]] = {}
         for practice_id in self.practices:

@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import random
 from datetime import UTC, datetime
 from typing import Final
@@ -124,7 +125,13 @@ def load_demo(now: datetime = DEMO_NOW, seed: int = DEMO_SEED) -> DemoData:
     Raises:
         NaiveDatetime: ``now`` has no time zone.
     """
-    instant = as_instant(now, "now")
+    return _built(as_instant(now, "now"), seed)
+
+
+@functools.lru_cache(maxsize=8)
+def _built(instant: datetime, seed: int) -> DemoData:
+    """:func:`load_demo`'s dataset, built once per ``(now, seed)`` in a process (it is
+    immutable, so every caller may share it)."""
     root = random.Random(seed)
     parts = [_Builder(spec, random.Random(root.getrandbits(64)), instant) for spec in _PRACTICES]
     for builder in parts:

@@ -39,9 +39,10 @@ from smilepass_core.domain import (
     StaffUser,
     check_refund,
 )
-from smilepass_core.domain.discounts import Discount, DiscountBasis, price_due
+from smilepass_core.domain.billing import DunningStep, dunning_actions
+from smilepass_core.domain.discounts import Discount, DiscountBasis
 from smilepass_core.money import Money
-from smilepass_core.periods import local_instant, zone
+from smilepass_core.periods import local_day, local_instant, zone
 
 
 @attrs.frozen
@@ -444,16 +445,14 @@ class _Builder:
             until = self._between(lo, self.now - timedelta(days=1))
             end = ("suspend", until, rng.choice(_SUSPEND_REASONS))
         elif scenario == "cancelled":
+            # A third stop paying: the dunning policy suspends, then cancels them.
             window = [
                 k
                 for k, t in enumerate(slots)
-                if k and t0 + timedelta(days=25) <= t < self.now - timedelta(days=25)
+                if k and t0 + timedelta(days=25) <= t < self.now - timedelta(days=35)
             ]
             if window and rng.random() < 0.3:
                 unpaid = rng.choice(window)
-                gap = timedelta(days=rng.randint(15, 21), hours=rng.randint(0, 6))
-                until = slots[unpaid] + gap
-                end = ("cancel", until, "unpaid after retries")
             else:
                 until = self._between(t0 + timedelta(days=20), self.now - timedelta(hours=6))
                 end = ("cancel", until, rng.choice(_CANCEL_REASONS))
@@ -465,7 +464,7 @@ class _Builder:
                 resume,
             )
         member = self._charges(member, plan, slots, until=until, unpaid=unpaid, pause=pause)
-        if end is not None:
+        if end is not None and member.status is not MembershipStatus.CANCELLED:
             action, at, reason = end
             if action == "cancel":
                 member = member.cancel(at=at, reason=reason)
@@ -484,44 +483,75 @@ class _Builder:
         unpaid: int | None,
         pause: tuple[datetime, int] | None,
     ) -> Member:
-        """Run the billing dates before ``until``: charges, failures, retries, a pause."""
+        """Bill the dates before ``until`` through the dunning engine.
+
+        The practice runs :func:`~smilepass_core.domain.billing.dunning_actions` (the
+        default :class:`~smilepass_core.domain.billing.DunningPolicy`) at each billing
+        date's slot, and every day while a charge is unpaid after a failed attempt, and
+        does what it asks: a charge or retry of what is owed, a reminder, a Suspend or a
+        Cancel. Every attempt fails from slot ``unpaid`` on (so the policy escalates);
+        before it, a charge now and then fails once or twice before a retry succeeds. A
+        ``pause`` (Suspended at its instant, resumed at slot ``pause[1]``) is the member's
+        own doing.
+        """
         rng = self.rng
-        for k, t in enumerate(slots):
-            if t >= until:
-                break
-            due = plan.charge_date(member.start_date, k)
-            price = price_due(plan, k, member.discounts, on=due).due
-            if pause is not None and k <= pause[1] and t >= pause[0]:
-                if member.status is not MembershipStatus.SUSPENDED:
+        runs = [t for t in slots if t < until]
+        sent: set[str] = set()
+        owe = 0  # failed attempts still to come before one succeeds
+        failing = False
+        k = 0
+        at = runs[0] if runs else until
+        while at < until:
+            if pause is not None and at >= pause[0] and k <= pause[1]:
+                if member.status is MembershipStatus.SUSPENDED:
+                    pass
+                elif member.history[-1].at >= pause[0]:
+                    pause = None  # the member moved since: no pause this time
+                else:
                     member = member.suspend(at=pause[0], reason=rng.choice(_PAUSE_REASONS))
-                if k < pause[1]:
-                    continue
-                self._record(member.id, price, t)
-                member = member.activate(at=t, reason="resumed; payment collected")
-                continue
-            if k == unpaid:
-                self._record(member.id, price, t, ok=False)
-                member = member.fail(at=t, reason="charge failed: card declined")
-                for days in (3, 7):
-                    if t + timedelta(days=days) < until:
-                        self._record(member.id, price, t + timedelta(days=days), ok=False)
-                break
-            failures = 0
-            if rng.random() < (0.04 if k == 0 else 0.03):
-                failures = 1 if rng.random() < 0.8 else 2
-            if failures:
-                self._record(member.id, price, t, ok=False)
-                member = member.fail(at=t, reason="charge failed: insufficient funds")
-                for j in range(1, failures + 1):
-                    t = t + timedelta(days=3)
-                    if t >= until:
-                        return member
-                    if j < failures:
-                        self._record(member.id, price, t, ok=False)
-            self._record(member.id, price, t)
-            if member.status is not MembershipStatus.ACTIVE:
-                reason = "retry succeeded" if failures else "first payment collected"
-                member = member.activate(at=t, reason=reason)
+                if pause is not None and k == pause[1]:
+                    member = member.activate(at=at, reason="resumed; payment collected")
+            for _ in range(3):  # until the policy asks for nothing more at this instant
+                actions = dunning_actions(
+                    member, plan, self._ledger.get(member.id, ()), at=at, timezone=self.tz,
+                    sent=sent,
+                )  # fmt: skip
+                if not actions:
+                    break
+                for action in actions:
+                    if action.step is DunningStep.REMIND:
+                        sent.add(action.key)
+                        continue
+                    if action.step is DunningStep.SUSPEND:
+                        member = member.suspend(at=at, reason=f"dunning: {action.reason}")
+                        continue
+                    if action.step is DunningStep.CANCEL:
+                        return member.cancel(at=at, reason=f"dunning: {action.reason}")
+                    assert action.amount is not None  # a charge or retry
+                    hopeless = unpaid is not None and k >= unpaid
+                    fresh = not hopeless and not owe and action.step is DunningStep.CHARGE
+                    if fresh and rng.random() < (0.04 if k == 0 else 0.03):
+                        owe = 1 if rng.random() < 0.8 else 2
+                    ok = not hopeless and not owe
+                    owe = max(owe - 1, 0)
+                    self._record(member.id, action.amount, at, ok=ok)
+                    if not ok:
+                        why = "card declined" if hopeless else "insufficient funds"
+                        if member.status is not MembershipStatus.FAILED:
+                            member = member.fail(at=at, reason=f"charge failed: {why}")
+                    elif member.status is not MembershipStatus.ACTIVE:
+                        reason = "retry succeeded" if failing else "first payment collected"
+                        member = member.activate(at=at, reason=reason)
+                    failing = not ok
+            # The next run: the next slot, or tomorrow while a charge is being chased.
+            nxt = runs[k + 1] if k + 1 < len(runs) else until
+            if failing and member.status is not MembershipStatus.CANCELLED:
+                day = local_day(at, self.tz) + timedelta(days=1)
+                if local_day(nxt, self.tz) > day:
+                    nxt = self._local(day, 9, rng.randint(0, 59))
+            if k + 1 < len(runs) and nxt == runs[k + 1]:
+                k += 1
+            at = nxt
         return member
 
     def _maybe_refund(self, member: Member, plan: MembershipPlan, cancelled_at: datetime) -> None:

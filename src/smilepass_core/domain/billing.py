@@ -102,7 +102,8 @@ class BillingStatement:
     @property
     def outstanding(self) -> Money:
         """What is unpaid of the charges due (credit not subtracted)."""
-        return sum((c.outstanding for c in self.charges), Money.zero(self.collected.currency))
+        zero = Money.zero(self.collected.currency)
+        return sum((c.outstanding for c in self.charges if not c.settled), zero)
 
     @property
     def unsettled(self) -> tuple[ExpectedCharge, ...]:
@@ -128,10 +129,11 @@ def billing_dates(member: Member, plan: MembershipPlan, *, through: date) -> lis
 
 def _billable(member: Member, day: date, timezone: str) -> bool:
     """Billable at some instant of local ``day``: at its start, or by a change during it."""
-    start, end = local_midnight(day, timezone), local_midnight(day + timedelta(days=1), timezone)
+    start = local_midnight(day, timezone)
     status = member.status_before(start)
     if status is None or status in BILLABLE:
         return True
+    end = local_midnight(day + timedelta(days=1), timezone)
     return any(start <= c.at < end and c.to in BILLABLE for c in member.history)
 
 
@@ -178,6 +180,8 @@ def billing_statement(
     grants = member.discounts if discounts is None else tuple(discounts)
     amounts = [
         price_due(plan_on(member, plan, plans, d, timezone), numbers[d], grants, on=d).due
+        if grants
+        else plan_on(member, plan, plans, d, timezone).price_on(d)
         for d in due
     ]
     # Settled in integer minor units (exact, and without a Money object per step).

@@ -54,7 +54,6 @@ from smilepass_core.domain import (
     Campaign,
     Member,
     MembershipPlan,
-    MembershipStatus,
     Patient,
     Payment,
     PaymentKind,
@@ -1558,10 +1557,12 @@ class StoreComparison(RuleBasedStateMachine):
             return
         to = data.draw(st.sampled_from(targets), label="to")
         # After its last status change and its last plan change (a cancel before a
-        # recorded plan change is refused), and a cancel after its last charge, recorded
-        # or still to come (no charge may follow a cancellation).
+        # recorded plan change is refused), and after its last charge, recorded or still
+        # to come: no charge may follow a cancellation, and a charge's price due is
+        # that of the newest billing date billable at its instant, which a Suspend
+        # before it could change (a charge of the right amount would then be refused).
         last = max([c.at for c in member.history] + [c.at for c in member.plan_changes])
-        if to is MembershipStatus.CANCELLED and self.dataset is not None:
+        if self.dataset is not None:
             charges = [
                 p.at
                 for p in self.dataset.payments
