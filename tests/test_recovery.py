@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smilepass_core import DateRange, InMemoryStore, Money, Practice
+from smilepass_core import DateRange, InMemoryStore, InvalidValue, Money, Practice, dashboard
 from smilepass_core.demo import DEMO_NOW, demo_store
+from smilepass_core.periods import Preset
 from smilepass_core.reports import recovered_revenue
 from smilepass_core.testing import strategies as sps
 from test_billing import SYD, _charge, _local, _member, _plan
@@ -96,3 +98,49 @@ class TestProperties:
             assert w.recovered + w.outstanding == w.failed
             assert not w.written_off.is_negative()
             assert w.written_off <= w.outstanding
+
+
+class TestTheDashboard:
+    """A dashboard says what of the failed charges in its range was recovered."""
+
+    def test_each_practice_over_its_own_range(self) -> None:
+        """Last month resolved in Sydney and in New York: each practice's row is the
+        report over that practice's range, and the failed charges split into recovered
+        and outstanding."""
+        store = demo_store()
+        board = dashboard(store, practices=("syd", "nyc"), date_range="last_month", now=DEMO_NOW)
+        assert board.ranges["syd"] != board.ranges["nyc"]
+        report = board.recovery(store)
+        assert report.ranges == {p: board.ranges[p].cut(DEMO_NOW) for p in ("syd", "nyc")}
+        alone = [
+            recovered_revenue(store, now=DEMO_NOW, date_range=board.ranges[p], practices=p).rows
+            for p in ("syd", "nyc")
+        ]
+        assert report.rows == alone[0] + alone[1]
+        assert all(r.failed_charges > 0 for r in report.rows)
+        assert all(r.recovered + r.outstanding == r.failed for r in report.rows)
+
+    @settings(max_examples=20)
+    @given(dataset=sps.datasets(), data=st.data())
+    def test_the_same_as_the_report_per_practice(
+        self, dataset: sps.Dataset, data: st.DataObject
+    ) -> None:
+        store = InMemoryStore.from_objects(dataset.objects())
+        now = data.draw(sps.boundaries(dataset), label="now")
+        preset = data.draw(st.sampled_from(list(Preset)), label="preset")
+        ids = tuple(p.id for p in dataset.practices)
+        board = dashboard(store, practices=ids, date_range=preset, now=now)
+        expected = tuple(
+            row
+            for p in ids
+            for row in recovered_revenue(store, now=now, date_range=preset, practices=p).rows
+        )
+        assert board.recovery(store).rows == expected
+
+    def test_ranges_by_practice_must_name_each_one(self) -> None:
+        store = demo_store()
+        week = DateRange.last_days(7, now=DEMO_NOW, timezone="Australia/Sydney")
+        with pytest.raises(InvalidValue, match="has no 'nyc'"):
+            recovered_revenue(
+                store, now=DEMO_NOW, date_range={"syd": week}, practices=("syd", "nyc")
+            )

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import attrs
 
@@ -47,6 +47,9 @@ from smilepass_core.queries import (
     apply_order,
 )
 from smilepass_core.repositories import Store
+
+if TYPE_CHECKING:
+    from smilepass_core.reports.recovery import RecoveredRevenue
 
 __all__ = [
     "GOAL_PERIODS",
@@ -468,6 +471,27 @@ class Dashboard(Tabular):
     retention_parts: tuple[Ratio, Ratio]
     period_retention_parts: tuple[Ratio, Ratio]
     bucket: Unit
+
+    def recovery(self, store: Store) -> RecoveredRevenue:
+        """Of the charges that first failed in each practice's range (cut at ``now``), what
+        was recovered by ``now``, what is outstanding and what is written off:
+        :func:`~smilepass_core.reports.recovered_revenue` over this dashboard's practices
+        and ranges. Read from ``store``'s ledger when asked, not with the index-backed
+        figures (docs/reports.md, "Recovered revenue").
+
+        >>> from smilepass_core.demo import DEMO_NOW, demo_store
+        >>> store = demo_store()
+        >>> board = dashboard(store, practices="syd", date_range="year_to_date", now=DEMO_NOW)
+        >>> row = board.recovery(store).rows[0]
+        >>> row.failed_charges, str(row.recovered), row.failed == row.recovered + row.outstanding
+        (52, 'AUD 3,600.34', True)
+        """
+        # Imported here: the reports import this module (reports.cohorts reads Ratio).
+        from smilepass_core.reports.recovery import recovered_revenue
+
+        return recovered_revenue(
+            store, now=self.now, date_range=dict(self.ranges), practices=self.practices
+        )
 
     def __repr__(self) -> str:
         """One line with the headline figures and the counts, never the whole dashboard.

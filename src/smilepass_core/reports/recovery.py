@@ -12,6 +12,7 @@ import attrs
 
 from smilepass_core.domain import MembershipStatus, Payment, PaymentKind, PaymentPlanStatus
 from smilepass_core.domain.billing import billing_statement
+from smilepass_core.errors import InvalidValue
 from smilepass_core.money import Money
 from smilepass_core.periods import DateRange, Preset, as_instant
 from smilepass_core.queries import MemberQuery, PaymentPlanQuery, PaymentQuery, ScopeQuery
@@ -96,11 +97,13 @@ def recovered_revenue(
     store: Store,
     *,
     now: datetime,
-    date_range: DateRange | Preset | str = Preset.LAST_30_DAYS,
+    date_range: DateRange | Preset | str | Mapping[str, DateRange] = Preset.LAST_30_DAYS,
     practices: Iterable[str] | str | None = None,
 ) -> RecoveredRevenue:
     """Of the charges that first failed inside ``date_range`` (cut at ``now``), what was
-    collected by ``now``.
+    collected by ``now``. ``date_range`` may also give each practice its own range (by
+    id), as a dashboard's ``ranges`` do (:meth:`Dashboard.recovery
+    <smilepass_core.kpi.Dashboard.recovery>`).
 
     A **failed charge** is a membership's expected charge (:mod:`~.domain.billing`) or a
     payment plan's instalment whose first failed attempt falls in the range.
@@ -110,6 +113,7 @@ def recovered_revenue(
 
     Raises:
         NotFound: an unknown practice id.
+        InvalidValue: ``date_range`` gives ranges by practice but none for one of them.
     """
     when = as_instant(now, "now")
     ids = practice_ids(store, practices)
@@ -117,11 +121,14 @@ def recovered_revenue(
     ranges: dict[str, DateRange] = {}
     for practice_id in ids:
         practice = store.practices.get(practice_id)
-        span = (
-            date_range
-            if isinstance(date_range, DateRange)
-            else DateRange.preset(date_range, now=when, timezone=practice.timezone)
-        )
+        if isinstance(date_range, DateRange):
+            span = date_range
+        elif isinstance(date_range, Mapping):
+            if practice_id not in date_range:
+                raise InvalidValue("date_range", sorted(date_range), f"has no {practice_id!r}")
+            span = date_range[practice_id]
+        else:
+            span = DateRange.preset(date_range, now=when, timezone=practice.timezone)
         cut = span.cut(when)
         ranges[practice_id] = cut
         tally = _Tally(practice.currency)
