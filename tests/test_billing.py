@@ -22,6 +22,7 @@ from smilepass_core import (
     Money,
     Patient,
     Payment,
+    PaymentKind,
     PaymentQuery,
     RuleViolation,
     ScopeQuery,
@@ -36,7 +37,9 @@ from smilepass_core.domain.billing import (
     billing_statement,
     check_charge_dates,
     check_membership_charge,
+    check_reprice,
     dunning_actions,
+    plan_on,
     price_due_at,
 )
 from smilepass_core.domain.discounts import AppliedDiscount, Discount, price_due
@@ -391,6 +394,21 @@ class TestPlanChanges:
             )
         assert refused.value.rule == "plan_change_cycle"
 
+    def test_a_charge_at_the_price_due_is_refused_too(self) -> None:
+        """The same refusals from ``price_due_at`` and ``check_membership_charge``, even for
+        a charge of the newest date's price (which needs no ledger read)."""
+        member = _member(date(2026, 1, 1)).change_plan("platinum", at=_local(date(2026, 2, 10)))
+        at = _local(date(2026, 4, 2))
+        charge = _charge("c", at, amount=self.PLATINUM.price)
+        weekly = {"gold": _plan(BillingCycle.WEEKLY)}
+        for plans, error in ((None, InvalidValue), (weekly, RuleViolation)):
+            with pytest.raises(error):
+                price_due_at(member, self.PLATINUM, at=at, timezone=SYD, plans=plans)
+            with pytest.raises(error):
+                check_membership_charge(
+                    member, self.PLATINUM, [], charge, timezone=SYD, plans=plans
+                )
+
 
 class TestLedgerRules:
     """What ``check_membership_charge`` allows and refuses."""
@@ -465,7 +483,7 @@ class TestLedgerRules:
                 member, plans[member.plan_id], earlier, payment, timezone=zones[member.practice_id]
             )
             earlier.append(payment)
-        assert sum(map(len, ledgers.values())) == 2496
+        assert sum(map(len, ledgers.values())) == 2504
 
 
 # -- properties -----------------------------------------------------------------------------
@@ -560,6 +578,27 @@ class TestProperties:
         expected = s.charges[-1].amount if s.charges else first
         assert price_due_at(member, plan, at=at, timezone=SYD) == expected
 
+    @settings(max_examples=30)
+    @given(dataset=sps.datasets(), data=st.data())
+    def test_the_price_due_at_over_generated_practices(
+        self, dataset: sps.Dataset, data: st.DataObject
+    ) -> None:
+        """The same over generated practices: their zones, members with discounts and plan
+        changes (``plans=``), instants at the dataset's boundaries."""
+        plans = {p.id: p for p in dataset.membership_plans}
+        zones = {p.id: p.timezone for p in dataset.practices}
+        for member in dataset.members:
+            tz, plan = zones[member.practice_id], plans[member.plan_id]
+            for at in data.draw(st.lists(sps.boundaries(dataset), min_size=1, max_size=3)):
+                s = billing_statement(member, plan, [], at=at, timezone=tz, plans=plans)
+                first = plan_on(member, plan, plans, member.start_date, tz)
+                expected = (
+                    s.charges[-1].amount
+                    if s.charges
+                    else price_due(first, 0, member.discounts, on=member.start_date).due
+                )
+                assert price_due_at(member, plan, at=at, timezone=tz, plans=plans) == expected
+
     @settings(max_examples=40)
     @given(_histories())
     def test_charges_fall_due_only_on_billable_days_and_never_twice(
@@ -645,6 +684,108 @@ class TestProperties:
                     member = member.suspend(at=now)
                 else:
                     member = member.cancel(at=now)
+
+
+class TestReprice:
+    """``check_reprice``: a reprice may not change a charged billing date's price."""
+
+    def _refused(
+        self, before: MembershipPlan, after: MembershipPlan, member: Member, ledger: list[Payment]
+    ) -> bool:
+        try:
+            check_reprice(before, after, [member], ledger, timezone=SYD, plans={before.id: before})
+        except RuleViolation as error:
+            refusal = (error.rule, error.field)
+        else:
+            return False
+        assert refusal == ("reprice_backdated", "earlier_prices")
+        return True
+
+    def test_a_prepayment_is_priced_at_the_first_billing_date(self) -> None:
+        """Enrolled on 20 February for a contract from 1 March, charged on 20 February:
+        that charge was priced at 1 March, so a rise from 25 February is refused."""
+        member = Member.enrol(
+            id="m1",
+            practice_id="syd",
+            plan_id="gold",
+            account_holder=Patient("p1", "Ada Lovelace"),
+            start_date=date(2026, 3, 1),
+            at=_local(date(2026, 2, 20)),
+        )
+        ledger = [_charge("c0", _local(date(2026, 2, 20), 11))]
+        plan = _plan()
+        dearer = Money.of("40", "AUD")
+        assert self._refused(plan, plan.reprice(dearer, on=date(2026, 2, 25)), member, ledger)
+        assert not self._refused(plan, plan.reprice(dearer, on=date(2026, 3, 2)), member, ledger)
+
+    def test_a_charge_on_another_plan_does_not_count(self) -> None:
+        """A member who moved from Gold to Platinum on 5 February and was charged on
+        Platinum on 1 March: Gold may be repriced from 2 February (their last Gold date
+        was 1 February), Platinum not from 1 March."""
+        gold, platinum = _plan(), MembershipPlan("plat", "syd", "Platinum", AUD30 * 2, "monthly")
+        member = _member(date(2026, 1, 1)).change_plan("plat", at=_local(date(2026, 2, 5)))
+        ledger = [
+            _charge("c0", _local(date(2026, 1, 1), 11)),
+            _charge("c1", _local(date(2026, 2, 1), 11)),
+            _charge("c2", _local(date(2026, 3, 1), 11), amount=AUD30 * 2),
+        ]
+        dearer = Money.of("45", "AUD")
+        plans = {"gold": gold, "plat": platinum}
+        check_reprice(
+            gold, gold.reprice(dearer, on=date(2026, 2, 2)), [member], ledger, timezone=SYD,
+            plans=plans,
+        )  # fmt: skip
+        with pytest.raises(RuleViolation, match="billing date 2026-02-01"):
+            check_reprice(
+                gold, gold.reprice(dearer, on=date(2026, 2, 1)), [member], ledger,
+                timezone=SYD, plans=plans,
+            )  # fmt: skip
+        with pytest.raises(RuleViolation, match="charge c2"):
+            check_reprice(
+                platinum, platinum.reprice(AUD30 * 3, on=date(2026, 3, 1)), [member], ledger,
+                timezone=SYD, plans=plans,
+            )  # fmt: skip
+
+    def test_a_change_of_cycle_may_not_move_a_charged_date(self) -> None:
+        """Charged 1 January and 1 February monthly: weekly, the February charge would be
+        for 29 January; annually, for 1 January again. Both refused; with only the
+        January charge, weekly is kept (1 January stays the first date)."""
+        member = _member(date(2026, 1, 1))
+        ledger = [_charge("c0", _local(date(2026, 1, 1), 11))]
+        ledger.append(_charge("c1", _local(date(2026, 2, 1), 11)))
+        plan = _plan()
+        for cycle in (BillingCycle.WEEKLY, BillingCycle.ANNUALLY):
+            moved = attrs.evolve(plan, billing_cycle=cycle)
+            with pytest.raises(RuleViolation, match=r"billing date 2026-02-01 \(now 2026-01-"):
+                check_reprice(plan, moved, [member], ledger, timezone=SYD, plans={"gold": plan})
+        weekly = attrs.evolve(plan, billing_cycle=BillingCycle.WEEKLY)
+        assert not self._refused(plan, weekly, member, ledger[:1])
+
+    @settings(max_examples=60)
+    @given(_histories(), st.integers(-45, 45), st.data(), sps.positive_money("AUD"))
+    def test_refused_exactly_when_a_charged_date_changes_price(
+        self,
+        case: tuple[Member, MembershipPlan, list[Payment], datetime],
+        offset: int,
+        data: st.DataObject,
+        price: Money,
+    ) -> None:
+        """A reprice from ``on`` (near a charge's day): refused iff some charge's billing
+        date (the last charge of the billing statement at its instant, or the first date
+        when none is due) is on or after ``on`` and ``price`` differs from what that date
+        cost."""
+        member, plan, ledger, now = case
+        days = [local_day(p.at, SYD) for p in ledger] or [local_day(now, SYD)]
+        on = data.draw(st.sampled_from(days), label="near") + timedelta(days=offset)
+        # The plan as kept: its price points before ``on`` (a reprice comes after them).
+        before = attrs.evolve(plan, earlier_prices=[p for p in plan.earlier_prices if p.until < on])
+        after = before.reprice(price, on=on)
+        changed = False
+        for charge in (p for p in ledger if p.kind is PaymentKind.CHARGE):
+            s = billing_statement(member, before, [], at=charge.at, timezone=SYD)
+            day = s.charges[-1].due_date if s.charges else member.start_date
+            changed |= day >= on and before.price_on(day) != price
+        assert self._refused(before, after, member, ledger) == changed
 
 
 class BillingMachine(RuleBasedStateMachine):

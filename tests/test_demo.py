@@ -22,6 +22,7 @@ from smilepass_core import (
     Money,
     NaiveDatetime,
     Patient,
+    Payment,
     PaymentKind,
     PaymentOutcome,
     PaymentPlanStatus,
@@ -31,7 +32,7 @@ from smilepass_core import (
 from smilepass_core.demo import DEMO_NOW, DemoData, load_demo
 from smilepass_core.demo.builder import _Builder
 from smilepass_core.demo.practices import _CANCEL_REASONS, _PRACTICES, _SUSPEND_REASONS
-from smilepass_core.domain.billing import billing_dates
+from smilepass_core.domain.billing import DunningStep, billing_dates, dunning_actions
 from smilepass_core.domain.discounts import price_due
 from smilepass_core.io.records import TABLES
 from smilepass_core.periods import local_day, local_instant, zone
@@ -691,7 +692,7 @@ class TestReferrals:
             )
             assert member.start_date == referral.start_date
             assert member.created_at == referral.converted_at
-        assert ended == 1  # nyc-m-0190: referred under nyc-c-2, enrolled after it ended
+        assert ended == 2  # syd-m-0172 and -0173: referred under syd-c-2, enrolled after it ended
 
     def test_referrers_are_other_active_members(self, data: DemoData) -> None:
         """Every referrer is a different member of the same practice, Active when referring."""
@@ -764,3 +765,35 @@ class TestGeneratorTimes:
             at = builder._recent(0, 0)
             assert at < now
             assert at.astimezone(SYDNEY).date() == date(2026, 11, 24)
+
+
+@pytest.mark.parametrize(("days", "seed"), [(0, 3), (7, 7), (33, 19)])
+def test_any_demo_is_billed_through_the_dunning_engine(days: int, seed: int) -> None:
+    """For other seeds and instants too: at ``now`` the policy asks for nothing that fell
+    due before that day but reminders (which the demo does not record) and the charges of
+    members whose payment was never set up (still Pending as enrolled); every activation
+    has its succeeded charge at its instant (a resume's included)."""
+    now = DEMO_NOW + timedelta(days=days, hours=seed % 5)
+    data = load_demo(now, seed=seed)
+    plans = {p.id: p for p in data.membership_plans}
+    zones = {p.id: p.timezone for p in data.practices}
+    ledgers: dict[str, list[Payment]] = {}
+    for payment in data.payments:
+        if payment.member_id is not None:
+            ledgers.setdefault(payment.member_id, []).append(payment)
+    collected = {"first payment collected", "retry succeeded", "resumed; payment collected"}
+    escalated = 0
+    for member in data.members:
+        ledger, tz = ledgers.get(member.id, []), zones[member.practice_id]
+        for change in member.history:
+            if change.reason in collected:
+                assert any(p.at == change.at and p.succeeded for p in ledger), (member.id, change)
+            escalated += change.reason.startswith("dunning: ")
+        if len(member.history) == 1:  # enrolled, payment never set up
+            continue
+        for action in dunning_actions(
+            member, plans[member.plan_id], ledger, at=now, timezone=tz, plans=plans
+        ):
+            if action.step is not DunningStep.REMIND:
+                assert local_day(action.due_at, tz) == local_day(now, tz), (member.id, action)
+    assert escalated > 0

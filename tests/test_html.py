@@ -701,8 +701,8 @@ class TestShortReprs:
         """Practices, range, members, retention, revenue per currency and counts, one line."""
         text = repr(board())
         assert text == (
-            "<Dashboard syd+nyc 2026-11-19..2026-11-26: 299 members, retention 77.86 %, "
-            "revenue AUD 2,249.68 / USD 5,265.88, 7 buckets, 5 latest>"
+            "<Dashboard syd+nyc 2026-11-19..2026-11-26: 299 members, retention 78.07 %, "
+            "revenue AUD 3,895.27 / USD 5,750.58, 7 buckets, 5 latest>"
         )
 
     def test_a_dashboard_cut_mid_day_and_undefined(self) -> None:

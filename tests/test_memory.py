@@ -1618,9 +1618,10 @@ class TestOverdueOutlooks:
             assert is_overdue(ada, at=at, timezone="UTC", membership_plans={"gold": gold})
 
     def test_a_membership_plan_or_a_practice_saved_drops_the_outlooks(self) -> None:
-        """Ada paid her February and March charges of 30.00: not overdue on 20 March. The
-        plan repriced to 40.00 from 1 March leaves 10.00 of March unpaid (a price rewritten
-        without ``reprice`` is refused and changes nothing). On a fresh store, her 1 April
+        """Ada paid her February and March charges of 30.00: not overdue on 20 March. A
+        price rewritten without ``reprice``, or repriced back over her charged 1 March, is
+        refused and changes nothing; the plan moved to a weekly cycle (her charged dates
+        keep their day and price) leaves five weekly dates unpaid. On a fresh store, her 1 April
         charge fails at 01:00
         in Sydney: with the practice in Honolulu (21 hours behind) it is still 31 March and
         nothing is due yet; moved back to Sydney, she is overdue at once."""
@@ -1650,7 +1651,13 @@ class TestOverdueOutlooks:
         with pytest.raises(RuleViolation, match="reprice"):
             store.membership_plans.save(attrs.evolve(gold, price=Money.of("40", "AUD")))
         assert store.members.find(march) == []
-        store.membership_plans.save(gold.reprice(Money.of("40", "AUD"), on=date(2026, 3, 1)))
+        with pytest.raises(RuleViolation) as backdated:  # over her charged 1 March
+            store.membership_plans.save(gold.reprice(Money.of("40", "AUD"), on=date(2026, 3, 1)))
+        assert backdated.value.rule == "reprice_backdated"
+        assert store.members.find(march) == []
+        # Weekly: her charged dates (1 February, 1 March: four weeks in 2026) keep their
+        # day and price, so the save is kept; 8 February on are billing dates too.
+        store.membership_plans.save(attrs.evolve(gold, billing_cycle=BillingCycle.WEEKLY))
         assert [m.id for m in store.members.find(march)] == ["m"]
         assert amount_overdue(
             store.members.get("m"),
@@ -1658,7 +1665,7 @@ class TestOverdueOutlooks:
             timezone="Australia/Sydney",
             membership_plans={"gold": store.membership_plans.get("gold")},
             payments=paid,
-        ) == Money.of("10.00", "AUD")
+        ) == Money.of("150.00", "AUD")  # 7 weekly dates to 15 March, 2 paid
         store = InMemoryStore.from_objects([sydney, gold, ada, *paid])
         failed = Payment(
             "c-apr",

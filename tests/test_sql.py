@@ -365,6 +365,53 @@ class TestFaults:
             assert kept_member.status.value == "active"
             assert kept_charges == [charge]
 
+    @pytest.mark.parametrize("first", ["reprice", "charge"])
+    def test_a_charge_and_a_reprice_racing_are_checked_one_after_the_other(
+        self, postgres_engine: sa.Engine, first: str
+    ) -> None:
+        """PostgreSQL: a monthly member charged 30.00 on 1 January. Session A reprices the
+        plan to 40.00 from 1 February (or records February's 30.00), inside an open
+        transaction; session B records February's 30.00 (or saves that reprice). B waits on
+        the plan's row, and once A commits B is refused: February is priced once."""
+        engine = postgres_engine
+        empty(engine)
+        a, b = SqlStore(engine), SqlStore(engine)
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        plan = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+        member = Member.enrol(
+            id="m",
+            practice_id="p",
+            plan_id="gold",
+            account_holder=Patient("pt", "Ada Lovelace"),
+            start_date=start.date(),
+            at=start,
+        ).activate(at=start)
+
+        def charge(id: str, at: datetime) -> Payment:
+            return Payment(
+                id, "p", plan.price, PaymentKind.CHARGE, PaymentOutcome.SUCCEEDED, at, "m"
+            )
+
+        a.load([Practice("p", "P", "UTC", "AUD"), plan, member, charge("jan", start)])
+        february = charge("feb", datetime(2026, 2, 1, 10, tzinfo=UTC))
+        dearer = plan.reprice(Money.of("40", "AUD"), on=february.at.date())
+        if first == "reprice":
+            outcome = _race(
+                a, lambda: a.membership_plans.save(dearer), lambda: b.payments.add(february)
+            )
+        else:
+            outcome = _race(
+                a, lambda: a.payments.add(february), lambda: b.membership_plans.save(dearer)
+            )
+        assert isinstance(outcome, RuleViolation)
+        kept = a.payments.find(PaymentQuery(ids={"feb"}))
+        if first == "reprice":
+            assert outcome.rule == "charge_amount"
+            assert (a.membership_plans.get("gold"), kept) == (dearer, [])
+        else:
+            assert outcome.rule == "reprice_backdated"
+            assert (a.membership_plans.get("gold"), kept) == (plan, [february])
+
     def test_a_sign_up_racing_its_campaign_paused_before_it_is_refused(
         self, postgres_engine: sa.Engine
     ) -> None:

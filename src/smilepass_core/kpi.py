@@ -403,7 +403,7 @@ class Series(Items[SeriesPoint[V]]):
         >>> board.new_members
         <Series: 7 buckets 2026-11-19..2026-11-25, total 1>
         >>> board.committed_payments["AUD"]
-        <Series: 7 buckets 2026-11-19..2026-11-25, total AUD 0.00>
+        <Series: 7 buckets 2026-11-19..2026-11-25, total AUD 550.00>
         """
         points = self._items
         if not points:
@@ -484,7 +484,7 @@ class Dashboard(Tabular):
         >>> board = dashboard(store, practices="syd", date_range="year_to_date", now=DEMO_NOW)
         >>> row = board.recovery(store).rows[0]
         >>> row.failed_charges, str(row.recovered), row.failed == row.recovered + row.outstanding
-        (52, 'AUD 3,600.34', True)
+        (50, 'AUD 9,225.46', True)
         """
         # Imported here: the reports import this module (reports.cohorts reads Ratio).
         from smilepass_core.reports.recovery import recovered_revenue
@@ -498,8 +498,8 @@ class Dashboard(Tabular):
 
         >>> from smilepass_core.demo import DEMO_NOW, demo_store
         >>> dashboard(demo_store(), practices="syd", now=DEMO_NOW)
-        <Dashboard syd 2026-11-19..2026-11-26: 138 members, retention 77.97 %,
-            revenue AUD 2,249.68, 7 buckets, 5 latest>
+        <Dashboard syd 2026-11-19..2026-11-26: 139 members, retention 78.53 %,
+            revenue AUD 3,895.27, 7 buckets, 5 latest>
         """
         spans: dict[str, list[str]] = {}
         for practice_id in self.practices:

@@ -66,7 +66,11 @@ from smilepass_core.domain import (
     check_successor,
     check_version,
 )
-from smilepass_core.domain.billing import check_cancel_after_charges, check_membership_charge
+from smilepass_core.domain.billing import (
+    check_cancel_after_charges,
+    check_membership_charge,
+    check_reprice,
+)
 from smilepass_core.domain.discounts import check_grant_currency
 from smilepass_core.domain.overdue import (
     OverdueOutlook,
@@ -279,6 +283,7 @@ class _Repository(Generic[T, Q]):
             check_version(self.kind.__name__, _id(obj), expected_version, current)
         check_successor(old, obj)
         self._check(obj)
+        self._check_save(old, obj)
         self._discard(old)
         try:
             self._insert(obj)
@@ -313,6 +318,9 @@ class _Repository(Generic[T, Q]):
 
     def _check(self, obj: T) -> None:
         """Raise unless ``obj`` may be kept (referential checks)."""
+
+    def _check_save(self, old: T, new: T) -> None:
+        """Raise unless ``new`` may replace ``old`` (rules about what is kept elsewhere)."""
 
     def _practice_of(self, obj: T) -> str:
         return str(obj.practice_id)  # type: ignore[attr-defined]
@@ -448,6 +456,30 @@ class _MembershipPlans(_ScopedRepository[MembershipPlan]):
 
     def _check(self, obj: MembershipPlan) -> None:
         _same_currency(self._practice(obj), obj.price, "price")
+
+    def _check_save(self, old: MembershipPlan, new: MembershipPlan) -> None:
+        if (old.price, old.earlier_prices, old.billing_cycle) == (
+            new.price,
+            new.earlier_prices,
+            new.billing_cycle,
+        ):
+            return
+        store = self._store
+        mine = store.members._by_practice.get(new.practice_id, ())
+        members = [store.members._items[i] for i in mine]
+        ledger = store.payments
+        check_reprice(
+            old,
+            new,
+            members,
+            (
+                ledger._items[i]
+                for m in members
+                for i in ledger._by_source.get(("member", m.id), ())
+            ),
+            timezone=self._practice(new).timezone,
+            plans=self._items,
+        )
 
     def _index(self, obj: MembershipPlan) -> None:
         super()._index(obj)

@@ -471,6 +471,22 @@ class _Builder:
                 self._maybe_refund(member, plan, at)
             else:
                 member = member.suspend(at=at, reason=reason)
+                member = self._escalations(member, plan, at)
+        return member
+
+    def _escalations(self, member: Member, plan: MembershipPlan, since: datetime) -> Member:
+        """A member who suspended themselves with a charge unpaid after a failed attempt:
+        the policy still escalates it. The practice runs it at 09:00 each day until now;
+        while Suspended it asks only for the Cancel (day 30)."""
+        ledger = self._ledger.get(member.id, [])
+        charges = [p for p in ledger if p.kind is PaymentKind.CHARGE]
+        if not charges or charges[-1].succeeded:
+            return member
+        day = local_day(since, self.tz)
+        while (at := self._local(day := day + timedelta(days=1), 9, 0)) < self.now:
+            for action in dunning_actions(member, plan, ledger, at=at, timezone=self.tz):
+                if action.step is DunningStep.CANCEL:
+                    return member.cancel(at=at, reason=f"dunning: {action.reason}")
         return member
 
     def _charges(
@@ -498,7 +514,7 @@ class _Builder:
         runs = [t for t in slots if t < until]
         sent: set[str] = set()
         owe = 0  # failed attempts still to come before one succeeds
-        failing = False
+        failing = resuming = False
         k = 0
         at = runs[0] if runs else until
         while at < until:
@@ -510,7 +526,9 @@ class _Builder:
                 else:
                     member = member.suspend(at=pause[0], reason=rng.choice(_PAUSE_REASONS))
                 if pause is not None and k == pause[1]:
+                    # Resumed with the payment collected: this run's charge succeeds.
                     member = member.activate(at=at, reason="resumed; payment collected")
+                    pause, resuming = None, True
             for _ in range(3):  # until the policy asks for nothing more at this instant
                 actions = dunning_actions(
                     member, plan, self._ledger.get(member.id, ()), at=at, timezone=self.tz,
@@ -530,10 +548,10 @@ class _Builder:
                     assert action.amount is not None  # a charge or retry
                     hopeless = unpaid is not None and k >= unpaid
                     fresh = not hopeless and not owe and action.step is DunningStep.CHARGE
-                    if fresh and rng.random() < (0.04 if k == 0 else 0.03):
+                    if fresh and not resuming and rng.random() < (0.04 if k == 0 else 0.03):
                         owe = 1 if rng.random() < 0.8 else 2
-                    ok = not hopeless and not owe
-                    owe = max(owe - 1, 0)
+                    ok = not hopeless and (resuming or not owe)
+                    owe = 0 if ok else max(owe - 1, 0)
                     self._record(member.id, action.amount, at, ok=ok)
                     if not ok:
                         why = "card declined" if hopeless else "insufficient funds"
@@ -543,12 +561,14 @@ class _Builder:
                         reason = "retry succeeded" if failing else "first payment collected"
                         member = member.activate(at=at, reason=reason)
                     failing = not ok
+            resuming = False
             # The next run: the next slot, or tomorrow while a charge is being chased.
+            # (The last slot is followed by ``until``, which may come before tomorrow's run.)
             nxt = runs[k + 1] if k + 1 < len(runs) else until
             if failing and member.status is not MembershipStatus.CANCELLED:
                 day = local_day(at, self.tz) + timedelta(days=1)
-                if local_day(nxt, self.tz) > day:
-                    nxt = self._local(day, 9, rng.randint(0, 59))
+                if k + 1 == len(runs) or local_day(nxt, self.tz) > day:
+                    nxt = min(nxt, self._local(day, 9, rng.randint(0, 59)))
             if k + 1 < len(runs) and nxt == runs[k + 1]:
                 k += 1
             at = nxt

@@ -47,6 +47,7 @@ __all__ = [
     "billing_dates",
     "billing_statement",
     "check_membership_charge",
+    "check_reprice",
     "dunning_actions",
     "price_due_at",
     "replay_order",
@@ -293,13 +294,96 @@ def price_due_at(
     if plan.id != member.plan_id:
         raise InvalidValue("plan", plan.id, f"is not member {member.id!r}'s plan {member.plan_id}")
     grants = member.discounts if discounts is None else tuple(discounts)
-    dates = billing_dates(member, plan, through=local_day(as_instant(at), timezone))
-    number, day = 0, member.start_date
+    when = as_instant(at)
+    if member.plan_changes:  # every plan in force on a due date is given and on one cycle
+        for day in billing_dates(member, plan, through=local_day(when, timezone)):
+            if _billable(member, day, timezone):
+                plan_on(member, plan, plans, day, timezone)
+    number, day = _priced_date(member, plan, when, timezone)
+    return price_due(plan_on(member, plan, plans, day, timezone), number, grants, on=day).due
+
+
+def _priced_date(
+    member: Member, plan: MembershipPlan, at: datetime, timezone: str
+) -> tuple[int, date]:
+    """The number and day of the billing date a charge at ``at`` is priced at: the newest
+    due at ``at``, or the first when none is."""
+    dates = billing_dates(member, plan, through=local_day(at, timezone))
     for k in reversed(range(len(dates))):
         if _billable(member, dates[k], timezone):
-            number, day = k, dates[k]
-            break
-    return price_due(plan_on(member, plan, plans, day, timezone), number, grants, on=day).due
+            return k, dates[k]
+    return 0, member.start_date
+
+
+def check_reprice(
+    before: MembershipPlan,
+    after: MembershipPlan,
+    members: Iterable[Member],
+    payments: Iterable[Payment],
+    *,
+    timezone: str,
+    plans: Mapping[str, MembershipPlan],
+) -> None:
+    """Raise unless saving ``after`` over ``before`` keeps the billing date and the price
+    that every recorded membership charge was priced at: a reprice takes effect after the
+    dates already charged, never back over them, and a change of cycle may not move a
+    charged date.
+
+    A charge (succeeded or failed) is priced at the billing date :func:`price_due_at`
+    reads: the newest due at its instant, or the first when none is. It counts when the
+    member was on the plan on that date (:func:`plan_on`), before or after the save.
+
+    Args:
+        before: The plan as kept.
+        after: The plan about to be saved.
+        members: Members of the plan's practice (those never on the plan are skipped).
+        payments: Their ledger entries (refunds, and others' entries, are skipped).
+        timezone: The practice's time zone.
+        plans: The practice's membership plans by id, as kept (``after`` replaces
+            ``before`` among them).
+
+    Raises:
+        RuleViolation: ``reprice_backdated`` (field ``earlier_prices``), naming the
+            member, the charge, its billing date and both prices (or both dates);
+            ``plan_change_cycle`` when a member moved between this plan and one of
+            another cycle than ``after``'s.
+    """
+    terms = (before.price, before.earlier_prices, before.billing_cycle)
+    if terms == (after.price, after.earlier_prices, after.billing_cycle):
+        return
+    kept, saved = {**plans, before.id: before}, {**plans, after.id: after}
+    charges: dict[str, list[Payment]] = {}
+    for payment in payments:
+        if payment.kind is PaymentKind.CHARGE and payment.member_id is not None:
+            charges.setdefault(payment.member_id, []).append(payment)
+    for member in members:
+        was_on = {member.first_plan_id, member.plan_id, *(c.to_plan for c in member.plan_changes)}
+        if after.id not in was_on or member.id not in charges:
+            continue
+        for charge in sorted(charges[member.id], key=replay_order):
+            day, plan_id, price = _pricing(member, kept, charge.at, timezone)
+            new_day, new_plan_id, new_price = _pricing(member, saved, charge.at, timezone)
+            if after.id not in (plan_id, new_plan_id) or (day, price) == (new_day, new_price):
+                continue
+            moved = "" if day == new_day else f" (now {new_day})"
+            raise RuleViolation(
+                "reprice_backdated",
+                f"plan {after.id} changes billing date {day}{moved} of member {member.id}:"
+                f" charge {charge.id} was priced {price} then, not {new_price}; reprice from"
+                " a later date",
+                field="earlier_prices",
+                payment_id=charge.id,
+            )
+
+
+def _pricing(
+    member: Member, plans: Mapping[str, MembershipPlan], at: datetime, timezone: str
+) -> tuple[date, str, Money]:
+    """The billing date a charge at ``at`` is priced at, its plan's id and its price."""
+    current = plans[member.plan_id]
+    _, day = _priced_date(member, current, at, timezone)
+    plan = plan_on(member, current, plans, day, timezone)
+    return day, plan.id, plan.price_on(day)
 
 
 def plan_on(

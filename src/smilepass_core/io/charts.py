@@ -16,7 +16,7 @@ install, ``pip install 'smilepass-core[plot]'``.
 >>> from smilepass_core.reports import aged_receivables
 >>> fig = receivables_chart(aged_receivables(demo_store(), at=DEMO_NOW, practices="syd"))
 >>> [ax.get_title() for ax in fig.axes]
-['AUD: total AUD 12,299.24']
+['AUD: total AUD 13,554.08']
 """
 
 from __future__ import annotations

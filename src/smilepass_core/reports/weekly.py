@@ -132,7 +132,7 @@ class WeeklyCheck(Shown):
         >>> from smilepass_core.demo import DEMO_NOW, demo_store
         >>> weekly_check(demo_store(), now=DEMO_NOW, practices="syd")
         <WeeklyCheck syd week 2026-11-23..2026-11-30: 6 failed plans,
-            10 overdue members, 0 converted referrals>
+            6 overdue members, 0 converted referrals>
         """
         first, end = self.week.local_start.date(), self.week.local_end.date()
         counts = [

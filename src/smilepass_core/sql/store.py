@@ -44,6 +44,7 @@ from smilepass_core.domain.billing import (
     check_cancel_after_charges,
     check_charge_window,
     check_membership_charge,
+    check_reprice,
 )
 from smilepass_core.domain.discounts import check_grant_currency
 from smilepass_core.errors import (
@@ -498,6 +499,46 @@ class _Campaigns(_Repository[Campaign, ScopeQuery]):
 class _MembershipPlans(_Repository[MembershipPlan, ScopeQuery]):
     name = "membership_plans"
     kind = MembershipPlan
+
+    def _check_save(self, look: Lookup, old: MembershipPlan, obj: MembershipPlan) -> None:
+        """A save that reprices or changes the cycle: no recorded charge was priced at a
+        billing date whose day or price it changes (``check_reprice``), read from the
+        practice's members and their charges. The plan's row is locked: a charge being
+        added (which holds the plans for share) is waited for, and a charge added after
+        waits for this save."""
+        if (old.price, old.earlier_prices, old.billing_cycle) == (
+            obj.price,
+            obj.earlier_prices,
+            obj.billing_cycle,
+        ):
+            return
+        store, conn = self._store, look.conn
+        members = store.members
+        kept = members._read(
+            conn, sa.select(members.table).where(members.table.c.practice_id == obj.practice_id)
+        )
+        plans = self._read(
+            conn, sa.select(self.table).where(self.table.c.practice_id == obj.practice_id)
+        )
+        ledger = store.payments.table.c
+        charges = store.payments._read(
+            conn,
+            sa.select(store.payments.table).where(
+                ledger.practice_id == obj.practice_id,
+                ledger.member_id.is_not(None),
+                ledger.kind == PaymentKind.CHARGE.value,
+            ),
+        )
+        practice = store.practices._get(conn, obj.practice_id)
+        assert practice is not None  # the reference check found it
+        check_reprice(
+            old,
+            obj,
+            kept,
+            charges,
+            timezone=practice.timezone,
+            plans={p.id: p for p in plans},
+        )
 
 
 class _Members(_Repository[Member, MemberQuery]):

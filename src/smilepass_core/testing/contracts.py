@@ -674,8 +674,10 @@ class _Contract:
                         [describe(plan), describe(copy)],
                     )
                 _check_get(repo, spec, plan, "after a refused save")
+            # From a date after the last repricing and after every charge of the
+            # dataset (a reprice back over charged dates is refused: reprice_backdated).
             last = plan.earlier_prices[-1].until if plan.earlier_prices else None
-            on = date(2031, 1, 1) if last is None else last + timedelta(days=1)
+            on = date(2031, 1, 1) if last is None else max(date(2031, 1, 1), last + timedelta(1))
             repriced = plan.reprice(dearer, on=on)
             repo.save(repriced)
             _check_get(repo, spec, repriced, "after a save of a repriced plan")
@@ -1227,6 +1229,52 @@ class _PaymentChecks(_Contract):
             if kept is not None:
                 payments.add(kept)
                 _check_get(payments, _REPOSITORIES["payments"], kept, "after a charge")
+
+    @_budgeted
+    def test_a_reprice_back_over_charged_dates_is_refused(self) -> None:
+        """A membership plan saved with a reprice from a date on or before a billing date
+        a recorded charge was priced at raises RuleViolation ``reprice_backdated`` and
+        keeps the plan; a reprice from the day after is saved, and the next charge is
+        taken at the new price. Monthly from 1 January at 30.00, charged 1 January and
+        1 February: a reprice to 40.00 from 1 February or 15 January is refused, from
+        2 February kept, and 40.00 is then charged on 1 March."""
+        store = self.make_store()
+        plans = self._needs(store, "membership_plans")
+        payments = self._needs(store, "payments")
+        t0 = sps.DATASET_START
+        plan = _kit_plan()
+        _add_kit(store, ("members", _kit_member(t0)), plan=plan)
+
+        def charge(id: str, days: int, amount: str) -> Payment:
+            at = t0 + timedelta(days=days, hours=10)
+            return Payment(
+                id,
+                "kit-p",
+                Money.of(amount, "AUD"),
+                PaymentKind.CHARGE,
+                PaymentOutcome.SUCCEEDED,
+                at,
+                "kit-m",
+            )
+
+        payments.add(charge("kit-1", 0, "30"))
+        payments.add(charge("kit-2", 31, "30"))
+        dearer = Money.of("40", "AUD")
+        for days in (31, 14):
+            backdated = plan.reprice(dearer, on=(t0 + timedelta(days=days)).date())
+            _expect_refusal(
+                functools.partial(plans.save, backdated),
+                "reprice_backdated",
+                "membership_plans.save of a reprice back over a charged billing date",
+                plan.id,
+            )
+            _check_get(plans, _REPOSITORIES["membership_plans"], plan, "after a refused save")
+        later = plan.reprice(dearer, on=(t0 + timedelta(days=32)).date())
+        plans.save(later)
+        _check_get(plans, _REPOSITORIES["membership_plans"], later, "after a reprice")
+        march = charge("kit-3", 59, "40")
+        payments.add(march)
+        _check_get(payments, _REPOSITORIES["payments"], march, "after a charge")
 
     @_budgeted
     @KIT_SETTINGS

@@ -39,6 +39,7 @@ from smilepass_core.domain.billing import (
     check_cancel_after_charges,
     check_charge_dates,
     check_membership_charge,
+    check_reprice,
 )
 from smilepass_core.money import per_currency
 from smilepass_core.queries import apply_order
@@ -46,6 +47,7 @@ from smilepass_core.queries import apply_order
 __all__ = [
     "Campaigns",
     "Members",
+    "MembershipPlans",
     "MinimalStore",
     "PaymentPlans",
     "Payments",
@@ -128,6 +130,27 @@ class Campaigns(Table):
                 for j in joiners
                 if j.campaign_id == obj.id
             ),
+        )
+
+
+class MembershipPlans(Table):
+    """Membership plans: a reprice or a new cycle must not change the billing date or the
+    price that a recorded charge was priced at."""
+
+    def check_save(self, kept: Any, obj: Any) -> None:
+        """Raise RuleViolation ``reprice_backdated`` when ``obj`` reprices back over, or
+        moves, a charged billing date (the practice's members and ledger as kept)."""
+        practice = self.store.practices.rows.get(obj.practice_id)
+        if practice is None:  # the practice is the host's to check
+            return
+        members = [m for m in self.store.members.rows.values() if m.practice_id == obj.practice_id]
+        check_reprice(
+            kept,
+            obj,
+            members,
+            self.store.payments.rows.values(),  # entries of other members are ignored
+            timezone=practice.timezone,
+            plans=self.rows,
         )
 
 
@@ -246,7 +269,7 @@ class MinimalStore:
     def __init__(self) -> None:
         self.practices = Table(Practice, self)
         self.staff_users = Table(StaffUser, self)
-        self.membership_plans = Table(MembershipPlan, self)
+        self.membership_plans = MembershipPlans(MembershipPlan, self)
         self.campaigns = Campaigns(Campaign, self)
         self.members = Members(Member, self)
         self.payment_plans = PaymentPlans(PaymentPlan, self)
