@@ -41,6 +41,7 @@ from smilepass_core.domain.billing import (
     dunning_actions,
     plan_on,
     price_due_at,
+    replay_order,
 )
 from smilepass_core.domain.discounts import AppliedDiscount, Discount, price_due
 from smilepass_core.periods import local_day, local_midnight
@@ -735,12 +736,14 @@ class TestReprice:
             gold, gold.reprice(dearer, on=date(2026, 2, 2)), [member], ledger, timezone=SYD,
             plans=plans,
         )  # fmt: skip
-        with pytest.raises(RuleViolation, match="billing date 2026-02-01"):
+        with pytest.raises(
+            RuleViolation, match=r"2026-02-01 at AUD 30\.00, now 2026-02-01 at AUD 45"
+        ):
             check_reprice(
                 gold, gold.reprice(dearer, on=date(2026, 2, 1)), [member], ledger,
                 timezone=SYD, plans=plans,
             )  # fmt: skip
-        with pytest.raises(RuleViolation, match="charge c2"):
+        with pytest.raises(RuleViolation, match=r"\(last charge c2\)"):
             check_reprice(
                 platinum, platinum.reprice(AUD30 * 3, on=date(2026, 3, 1)), [member], ledger,
                 timezone=SYD, plans=plans,
@@ -756,7 +759,7 @@ class TestReprice:
         plan = _plan()
         for cycle in (BillingCycle.WEEKLY, BillingCycle.ANNUALLY):
             moved = attrs.evolve(plan, billing_cycle=cycle)
-            with pytest.raises(RuleViolation, match=r"billing date 2026-02-01 \(now 2026-01-"):
+            with pytest.raises(RuleViolation, match=r"2026-02-01 at AUD 30\.00, now "):
                 check_reprice(plan, moved, [member], ledger, timezone=SYD, plans={"gold": plan})
         weekly = attrs.evolve(plan, billing_cycle=BillingCycle.WEEKLY)
         assert not self._refused(plan, weekly, member, ledger[:1])
@@ -770,21 +773,24 @@ class TestReprice:
         data: st.DataObject,
         price: Money,
     ) -> None:
-        """A reprice from ``on`` (near a charge's day): refused iff some charge's billing
-        date (the last charge of the billing statement at its instant, or the first date
-        when none is due) is on or after ``on`` and ``price`` differs from what that date
-        cost."""
+        """A reprice from ``on`` (near a charge's day): refused iff a billing date due at
+        the member's last charge (or the first date, for a charge ahead of it) is on or
+        after ``on`` and ``price`` differs from what that date cost."""
         member, plan, ledger, now = case
-        days = [local_day(p.at, SYD) for p in ledger] or [local_day(now, SYD)]
-        on = data.draw(st.sampled_from(days), label="near") + timedelta(days=offset)
+        charges = [p for p in ledger if p.kind is PaymentKind.CHARGE]
+        # ``on`` near the last charge's day or a billing date before it.
+        days = [local_day(p.at, SYD) for p in charges[-1:]] or [local_day(now, SYD)]
+        days += billing_dates(member, plan, through=days[0])
+        on = data.draw(st.sampled_from(days), label="near") + timedelta(days=offset // 3)
         # The plan as kept: its price points before ``on`` (a reprice comes after them).
         before = attrs.evolve(plan, earlier_prices=[p for p in plan.earlier_prices if p.until < on])
         after = before.reprice(price, on=on)
         changed = False
-        for charge in (p for p in ledger if p.kind is PaymentKind.CHARGE):
-            s = billing_statement(member, before, [], at=charge.at, timezone=SYD)
-            day = s.charges[-1].due_date if s.charges else member.start_date
-            changed |= day >= on and before.price_on(day) != price
+        if charges:
+            last = max(charges, key=replay_order)
+            s = billing_statement(member, before, [], at=last.at, timezone=SYD)
+            dates = [c.due_date for c in s.charges] or [member.start_date]
+            changed = any(d >= on and before.price_on(d) != price for d in dates)
         assert self._refused(before, after, member, ledger) == changed
 
 

@@ -1620,8 +1620,9 @@ class TestOverdueOutlooks:
     def test_a_membership_plan_or_a_practice_saved_drops_the_outlooks(self) -> None:
         """Ada paid her February and March charges of 30.00: not overdue on 20 March. A
         price rewritten without ``reprice``, or repriced back over her charged 1 March, is
-        refused and changes nothing; the plan moved to a weekly cycle (her charged dates
-        keep their day and price) leaves five weekly dates unpaid. On a fresh store, her 1 April
+        refused and changes nothing. Charged only on 1 February, the plan moved to a weekly
+        cycle (the dates she was charged up to unchanged) leaves 8 and 15 February unpaid on
+        20 February. On a fresh store, her 1 April
         charge fails at 01:00
         in Sydney: with the practice in Honolulu (21 hours behind) it is still 31 March and
         nothing is due yet; moved back to Sydney, she is overdue at once."""
@@ -1655,17 +1656,21 @@ class TestOverdueOutlooks:
             store.membership_plans.save(gold.reprice(Money.of("40", "AUD"), on=date(2026, 3, 1)))
         assert backdated.value.rule == "reprice_backdated"
         assert store.members.find(march) == []
-        # Weekly: her charged dates (1 February, 1 March: four weeks in 2026) keep their
-        # day and price, so the save is kept; 8 February on are billing dates too.
+        # Charged only on 1 February, read on 20 February: not overdue. Weekly, the dates
+        # she was charged up to (1 February) stay as they were, so the save is kept; 8 and
+        # 15 February are now due and unpaid.
+        store = InMemoryStore.from_objects([sydney, gold, ada, paid[0]])
+        february = MemberQuery(overdue=True, as_of=datetime(2026, 2, 20, tzinfo=UTC))
+        assert store.members.find(february) == []
         store.membership_plans.save(attrs.evolve(gold, billing_cycle=BillingCycle.WEEKLY))
-        assert [m.id for m in store.members.find(march)] == ["m"]
+        assert [m.id for m in store.members.find(february)] == ["m"]
         assert amount_overdue(
             store.members.get("m"),
-            at=march.as_of,
+            at=february.as_of,
             timezone="Australia/Sydney",
             membership_plans={"gold": store.membership_plans.get("gold")},
-            payments=paid,
-        ) == Money.of("150.00", "AUD")  # 7 weekly dates to 15 March, 2 paid
+            payments=paid[:1],
+        ) == Money.of("60.00", "AUD")
         store = InMemoryStore.from_objects([sydney, gold, ada, *paid])
         failed = Payment(
             "c-apr",

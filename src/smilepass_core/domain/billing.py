@@ -324,19 +324,20 @@ def check_reprice(
     timezone: str,
     plans: Mapping[str, MembershipPlan],
 ) -> None:
-    """Raise unless saving ``after`` over ``before`` keeps the billing date and the price
-    that every recorded membership charge was priced at: a reprice takes effect after the
-    dates already charged, never back over them, and a change of cycle may not move a
-    charged date.
-
-    A charge (succeeded or failed) is priced at the billing date :func:`price_due_at`
-    reads: the newest due at its instant, or the first when none is. It counts when the
-    member was on the plan on that date (:func:`plan_on`), before or after the save.
+    """Raise unless saving ``after`` over ``before`` keeps every billing date a member was
+    charged up to, as it was: for each member ever on the plan, the billing dates due at
+    their last recorded membership charge (succeeded or failed), each with its day,
+    number and price due (:func:`billing_statement`; the first date when none is due yet,
+    for a charge ahead of it), are the same with ``after`` as with ``before``. So a
+    reprice takes effect after the dates already charged, never back over them, and a
+    new cycle may not move, add or drop a charged-up-to date.
 
     Args:
         before: The plan as kept.
         after: The plan about to be saved.
-        members: Members of the plan's practice (those never on the plan are skipped).
+        members: Members of the plan's practice (those never on the plan, or without a
+            charge, are skipped; so is a member whose current plan is not in ``plans``,
+            which a host's store checks on its own).
         payments: Their ledger entries (refunds, and others' entries, are skipped).
         timezone: The practice's time zone.
         plans: The practice's membership plans by id, as kept (``after`` replaces
@@ -344,46 +345,54 @@ def check_reprice(
 
     Raises:
         RuleViolation: ``reprice_backdated`` (field ``earlier_prices``), naming the
-            member, the charge, its billing date and both prices (or both dates);
-            ``plan_change_cycle`` when a member moved between this plan and one of
-            another cycle than ``after``'s.
+            member, their last charge and the first billing date that differs, before
+            and after; ``plan_change_cycle`` when a member moved between this plan and
+            one of another cycle than ``after``'s.
     """
     terms = (before.price, before.earlier_prices, before.billing_cycle)
     if terms == (after.price, after.earlier_prices, after.billing_cycle):
         return
     kept, saved = {**plans, before.id: before}, {**plans, after.id: after}
-    charges: dict[str, list[Payment]] = {}
+    last: dict[str, Payment] = {}
     for payment in payments:
         if payment.kind is PaymentKind.CHARGE and payment.member_id is not None:
-            charges.setdefault(payment.member_id, []).append(payment)
+            seen = last.get(payment.member_id)
+            if seen is None or replay_order(payment) > replay_order(seen):
+                last[payment.member_id] = payment
     for member in members:
         was_on = {member.first_plan_id, member.plan_id, *(c.to_plan for c in member.plan_changes)}
-        if after.id not in was_on or member.id not in charges:
+        charge = last.get(member.id)
+        if after.id not in was_on or charge is None or member.plan_id not in plans:
             continue
-        for charge in sorted(charges[member.id], key=replay_order):
-            day, plan_id, price = _pricing(member, kept, charge.at, timezone)
-            new_day, new_plan_id, new_price = _pricing(member, saved, charge.at, timezone)
-            if after.id not in (plan_id, new_plan_id) or (day, price) == (new_day, new_price):
-                continue
-            moved = "" if day == new_day else f" (now {new_day})"
-            raise RuleViolation(
-                "reprice_backdated",
-                f"plan {after.id} changes billing date {day}{moved} of member {member.id}:"
-                f" charge {charge.id} was priced {price} then, not {new_price}; reprice from"
-                " a later date",
-                field="earlier_prices",
-                payment_id=charge.id,
-            )
+        old, new = (
+            _charged_up_to(member, catalogue, charge.at, timezone) for catalogue in (kept, saved)
+        )
+        if old == new:
+            continue
+        pairs = enumerate(zip(old, new, strict=False))
+        i = next((i for i, (a, b) in pairs if a != b), min(len(old), len(new)))
+        was = f"{old[i][0]} at {old[i][2]}" if i < len(old) else "no billing date"
+        now = f"{new[i][0]} at {new[i][2]}" if i < len(new) else "no billing date"
+        raise RuleViolation(
+            "reprice_backdated",
+            f"plan {after.id} changes a billing date member {member.id} was charged up to"
+            f" (last charge {charge.id}): {was}, now {now}; reprice from a later date",
+            field="earlier_prices",
+            payment_id=charge.id,
+        )
 
 
-def _pricing(
+def _charged_up_to(
     member: Member, plans: Mapping[str, MembershipPlan], at: datetime, timezone: str
-) -> tuple[date, str, Money]:
-    """The billing date a charge at ``at`` is priced at, its plan's id and its price."""
-    current = plans[member.plan_id]
-    _, day = _priced_date(member, current, at, timezone)
-    plan = plan_on(member, current, plans, day, timezone)
-    return day, plan.id, plan.price_on(day)
+) -> list[tuple[date, int, Money]]:
+    """The billing dates due at ``at`` (day, number, price due), or, when none is yet (a
+    charge ahead of the first), the first date with its price due."""
+    plan = plans[member.plan_id]
+    due = billing_statement(member, plan, [], at=at, timezone=timezone, plans=plans).charges
+    if due:
+        return [(c.due_date, c.number, c.amount) for c in due]
+    first = plan_on(member, plan, plans, member.start_date, timezone)
+    return [(member.start_date, 0, price_due(first, 0, member.discounts, on=member.start_date).due)]
 
 
 def plan_on(
