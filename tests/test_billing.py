@@ -764,6 +764,33 @@ class TestReprice:
         weekly = attrs.evolve(plan, billing_cycle=BillingCycle.WEEKLY)
         assert not self._refused(plan, weekly, member, ledger[:1])
 
+    def test_a_date_added_before_the_last_charge_is_refused(self) -> None:
+        """Annual, charged 1 January and (ahead) 1 February: monthly would add 1 February
+        as a billing date before the last charge. Refused, whatever order the ledger is
+        given in."""
+        plan = _plan(BillingCycle.ANNUALLY)
+        member = _member(date(2026, 1, 1))
+        ledger = [_charge("c0", _local(date(2026, 1, 1), 11))]
+        ledger.append(_charge("c1", _local(date(2026, 2, 1), 11)))
+        monthly = attrs.evolve(plan, billing_cycle=BillingCycle.MONTHLY)
+        for order in (ledger, ledger[::-1]):
+            with pytest.raises(
+                RuleViolation, match=r"no billing date, now 2026-02-01 at AUD 30\.00"
+            ):
+                check_reprice(plan, monthly, [member], order, timezone=SYD, plans={"gold": plan})
+
+    def test_a_member_whose_plan_is_not_given_is_left_to_the_host(self) -> None:
+        """A member now on a plan the host's store does not keep is not judged."""
+        plan = _plan()
+        member = _member(date(2026, 1, 1)).change_plan("plat", at=_local(date(2026, 1, 10)))
+        ledger = [_charge("c0", _local(date(2026, 1, 1), 11))]
+        dearer = plan.reprice(Money.of("40", "AUD"), on=date(2026, 1, 1))
+        check_reprice(plan, dearer, [member], ledger, timezone=SYD, plans={"gold": plan})
+        renamed = attrs.evolve(plan, name="Gold Plus")  # no price or cycle change: not read
+        check_reprice(plan, renamed, [_member(date(2026, 1, 1))], ledger, timezone=SYD, plans={})
+        with pytest.raises(InvalidValue, match="is not member 'm1'"):
+            price_due_at(member, plan, at=_local(date(2026, 2, 1)), timezone=SYD)
+
     @settings(max_examples=60)
     @given(_histories(), st.integers(-45, 45), st.data(), sps.positive_money("AUD"))
     def test_refused_exactly_when_a_charged_date_changes_price(
