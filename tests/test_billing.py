@@ -36,6 +36,7 @@ from smilepass_core.domain.billing import (
     billing_dates,
     billing_statement,
     check_charge_dates,
+    check_member_repriced,
     check_membership_charge,
     check_reprice,
     dunning_actions,
@@ -790,6 +791,31 @@ class TestReprice:
         check_reprice(plan, renamed, [_member(date(2026, 1, 1))], ledger, timezone=SYD, plans={})
         with pytest.raises(InvalidValue, match="is not member 'm1'"):
             price_due_at(member, plan, at=_local(date(2026, 2, 1)), timezone=SYD)
+
+    def test_a_grant_or_a_plan_change_back_over_charged_dates_is_refused(self) -> None:
+        """Charged 1 January and 1 February at 30.00: AUD 5.00 off from date 0, or a move
+        to Platinum on 10 January (so 1 February on Platinum), is refused; the discount
+        from date 2, or the move on 2 February, is kept."""
+        gold, platinum = _plan(), MembershipPlan("plat", "syd", "Platinum", AUD30 * 2, "monthly")
+        plans = {"gold": gold, "plat": platinum}
+        member = _member(date(2026, 1, 1))
+        ledger = [_charge("c0", _local(date(2026, 1, 1), 11))]
+        ledger.append(_charge("c1", _local(date(2026, 2, 1), 11)))
+        off = Discount("off", "syd", "Loyalty", amount=Money.of("5", "AUD"))
+
+        def check(after: Member) -> None:
+            check_member_repriced(member, after, ledger, timezone=SYD, plans=plans)
+
+        for backdated, field in (
+            (member.grant(off), "discounts"),
+            (member.change_plan("plat", at=_local(date(2026, 1, 10))), "plan_changes"),
+        ):
+            with pytest.raises(RuleViolation, match=r"last charge c1\): 20") as caught:
+                check(backdated)
+            assert (caught.value.rule, caught.value.field) == ("reprice_backdated", field)
+        check(member.grant(off, first=2))
+        check(member.change_plan("plat", at=_local(date(2026, 2, 2))))
+        check(attrs.evolve(member, dependents=()))  # neither grants nor plans: not read
 
     @settings(max_examples=60)
     @given(_histories(), st.integers(-45, 45), st.data(), sps.positive_money("AUD"))

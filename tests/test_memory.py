@@ -252,12 +252,18 @@ def _build(data: st.DataObject, dataset: sps.Dataset) -> Built:
         member = members[data.draw(st.sampled_from(ids), label="member")]
         gap = timedelta(seconds=data.draw(st.integers(0, 60 * 86400), label="gap"))
         at = _last_change(member) + gap
+        # A plan change keeps the cycle and comes after the member's last charge (a store
+        # refuses one back over a charged billing date: reprice_backdated).
+        cycle = next(p.billing_cycle for p in dataset.membership_plans if p.id == member.plan_id)
         others = sorted(
             p.id
             for p in dataset.membership_plans
-            if p.practice_id == member.practice_id and p.id != member.plan_id
+            if p.practice_id == member.practice_id
+            and p.id != member.plan_id
+            and p.billing_cycle is cycle
         )
         if others and member.status is not _M.CANCELLED and data.draw(st.booleans(), "replan"):
+            at = max([at, *(p.at for p in charges_of.get(member.id, ()))])
             moved = member.change_plan(data.draw(st.sampled_from(others), "plan"), at=at)
         else:
             targets = sorted(MEMBERSHIP_LIFECYCLE.allowed(member.status), key=lambda s: s.value)

@@ -68,6 +68,7 @@ from smilepass_core.domain import (
 )
 from smilepass_core.domain.billing import (
     check_cancel_after_charges,
+    check_member_repriced,
     check_membership_charge,
     check_reprice,
 )
@@ -529,6 +530,16 @@ class _Members(_Repository[Member, MemberQuery]):
         ledger = store.payments
         recorded = ledger._by_source.get(("member", obj.id), ())
         check_cancel_after_charges(obj, (ledger._items[i] for i in recorded))
+
+    def _check_save(self, old: Member, new: Member) -> None:
+        ledger = self._store.payments
+        check_member_repriced(
+            old,
+            new,
+            [ledger._items[i] for i in ledger._by_source.get(("member", new.id), ())],
+            timezone=self._practice(new).timezone,
+            plans=self._store.membership_plans._items,
+        )
 
     def _entries(self, m: Member) -> Iterator[tuple[defaultdict[str, Timeline], datetime]]:
         for change in m.history:

@@ -46,6 +46,7 @@ __all__ = [
     "ExpectedCharge",
     "billing_dates",
     "billing_statement",
+    "check_member_repriced",
     "check_membership_charge",
     "check_reprice",
     "dunning_actions",
@@ -367,19 +368,73 @@ def check_reprice(
         old, new = (
             _charged_up_to(member, catalogue, charge.at, timezone) for catalogue in (kept, saved)
         )
-        if old == new:
-            continue
-        pairs = enumerate(zip(old, new, strict=False))
-        i = next((i for i, (a, b) in pairs if a != b), min(len(old), len(new)))
-        was = f"{old[i][0]} at {old[i][2]}" if i < len(old) else "no billing date"
-        now = f"{new[i][0]} at {new[i][2]}" if i < len(new) else "no billing date"
+        if old != new:
+            raise RuleViolation(
+                "reprice_backdated",
+                f"plan {after.id} changes a billing date member {member.id} was charged up"
+                f" to (last charge {charge.id}): {_first_difference(old, new)}; reprice from"
+                " a later date",
+                field="earlier_prices",
+                payment_id=charge.id,
+            )
+
+
+def check_member_repriced(
+    before: Member,
+    after: Member,
+    payments: Iterable[Payment],
+    *,
+    timezone: str,
+    plans: Mapping[str, MembershipPlan],
+) -> None:
+    """Raise unless saving member ``after`` over ``before`` keeps every billing date they
+    were charged up to, as :func:`check_reprice` reads it for a plan: a discount granted
+    or a plan change recorded takes effect after the dates due at their last recorded
+    membership charge (succeeded or failed), never back over them.
+
+    Args:
+        before: The member as kept.
+        after: The member about to be saved.
+        payments: Ledger entries (others than the member's charges are skipped).
+        timezone: Their practice's time zone.
+        plans: Their practice's membership plans by id (a member whose plan is not among
+            them is left to the host's store).
+
+    Raises:
+        RuleViolation: ``reprice_backdated`` (field ``discounts`` or ``plan_changes``),
+            naming the member, their last charge and the first billing date that differs,
+            before and after.
+    """
+    if before.discounts == after.discounts and before.plan_changes == after.plan_changes:
+        return
+    mine = [p for p in payments if p.member_id == after.id and p.kind is PaymentKind.CHARGE]
+    if not mine or before.plan_id not in plans or after.plan_id not in plans:
+        return
+    charge = max(mine, key=replay_order)
+    old = _charged_up_to(before, plans, charge.at, timezone)
+    new = _charged_up_to(after, plans, charge.at, timezone)
+    if old != new:
+        what = "discounts" if before.discounts != after.discounts else "plan_changes"
         raise RuleViolation(
             "reprice_backdated",
-            f"plan {after.id} changes a billing date member {member.id} was charged up to"
-            f" (last charge {charge.id}): {was}, now {now}; reprice from a later date",
-            field="earlier_prices",
+            f"member {after.id}'s save changes a billing date they were charged up to (last"
+            f" charge {charge.id}): {_first_difference(old, new)}; grant a discount from a"
+            " later billing date (first=), or change plan after the last charge",
+            field=what,
             payment_id=charge.id,
         )
+
+
+def _first_difference(
+    old: list[tuple[date, int, Money]], new: list[tuple[date, int, Money]]
+) -> str:
+    """The first billing date that differs, before and after (``"no billing date"`` where
+    one list is shorter)."""
+    pairs = enumerate(zip(old, new, strict=False))
+    i = next((i for i, (a, b) in pairs if a != b), min(len(old), len(new)))
+    was = f"{old[i][0]} at {old[i][2]}" if i < len(old) else "no billing date"
+    now = f"{new[i][0]} at {new[i][2]}" if i < len(new) else "no billing date"
+    return f"{was}, now {now}"
 
 
 def _charged_up_to(

@@ -43,6 +43,7 @@ from smilepass_core.domain import (
 from smilepass_core.domain.billing import (
     check_cancel_after_charges,
     check_charge_window,
+    check_member_repriced,
     check_membership_charge,
     check_reprice,
 )
@@ -562,6 +563,17 @@ class _Members(_Repository[Member, MemberQuery]):
         _check_sign_up(look, obj.campaign_id, obj.created_at, f"member {obj.id}")
         if obj.first_entered(MembershipStatus.CANCELLED) is not None:
             check_cancel_after_charges(obj, look.payments_of(("member", obj.id)))
+
+    def _check_save(self, look: Lookup, old: Member, obj: Member) -> None:
+        """A save that grants a discount or records a plan change: the billing dates the
+        member was charged up to stay as they were (``check_member_repriced``; the
+        member's row is locked, so no charge of theirs is added meanwhile)."""
+        if old.discounts == obj.discounts and old.plan_changes == obj.plan_changes:
+            return
+        _, plans, timezone = self._store.payments._billing(look, obj.id, obj.practice_id)
+        check_member_repriced(
+            old, obj, look.payments_of(("member", obj.id)), timezone=timezone, plans=plans
+        )
 
     @property
     def _tables(self) -> list[sa.Table]:

@@ -1277,6 +1277,55 @@ class _PaymentChecks(_Contract):
         _check_get(payments, _REPOSITORIES["payments"], march, "after a charge")
 
     @_budgeted
+    def test_a_grant_back_over_charged_dates_is_refused(self) -> None:
+        """A member saved with a discount in force on a billing date they were already
+        charged for raises RuleViolation ``reprice_backdated`` and is kept as it was; the
+        grant from the next billing date is saved, and that date is charged at the
+        discounted price. Monthly at 30.00 from 1 January, charged 1 January and
+        1 February: AUD 5.00 off from date 0 is refused, from date 2 (1 March) kept, and
+        25.00 is then charged on 1 March."""
+        store = self.make_store()
+        members = self._needs(store, "members")
+        payments = self._needs(store, "payments")
+        t0 = sps.DATASET_START
+        member = _kit_member(t0)
+        _add_kit(store, ("members", member))
+        for id, days in (("kit-1", 0), ("kit-2", 31)):
+            payments.add(
+                Payment(
+                    id,
+                    "kit-p",
+                    Money.of("30", "AUD"),
+                    PaymentKind.CHARGE,
+                    PaymentOutcome.SUCCEEDED,
+                    t0 + timedelta(days=days, hours=10),
+                    "kit-m",
+                )
+            )
+        off = Discount("kit-off", "kit-p", "Loyalty", amount=Money.of("5", "AUD"))
+        _expect_refusal(
+            functools.partial(members.save, member.grant(off)),
+            "reprice_backdated",
+            "members.save of a discount granted back over a charged billing date",
+            member.id,
+        )
+        _check_get(members, _REPOSITORIES["members"], member, "after a refused save")
+        granted = member.grant(off, first=2)
+        members.save(granted)
+        _check_get(members, _REPOSITORIES["members"], granted, "after a grant")
+        march = Payment(
+            "kit-3",
+            "kit-p",
+            Money.of("25", "AUD"),
+            PaymentKind.CHARGE,
+            PaymentOutcome.SUCCEEDED,
+            t0 + timedelta(days=59, hours=10),
+            "kit-m",
+        )
+        payments.add(march)
+        _check_get(payments, _REPOSITORIES["payments"], march, "after a charge")
+
+    @_budgeted
     @KIT_SETTINGS
     @given(data=st.data(), dataset=sps.datasets())
     def test_total_is_the_exact_signed_sum_per_currency(

@@ -38,6 +38,7 @@ from smilepass_core.domain import check_joiners, check_refund, check_successor, 
 from smilepass_core.domain.billing import (
     check_cancel_after_charges,
     check_charge_dates,
+    check_member_repriced,
     check_membership_charge,
     check_reprice,
 )
@@ -166,10 +167,25 @@ class Members(Table):
 
     def save(self, obj: Any, *, expected_version: int | None = None) -> None:
         """Replace the member (see :meth:`Table.save`), its campaign checked as in add;
-        raises RuleViolation for a cancellation before a charge already recorded."""
+        raises RuleViolation for a cancellation before a charge already recorded, or a
+        grant or plan change back over a charged billing date (:meth:`check_save`)."""
         _sign_up(self.store, obj)
         check_cancel_after_charges(obj, self.store.payments.rows.values())
         super().save(obj, expected_version=expected_version)
+
+    def check_save(self, kept: Any, obj: Any) -> None:
+        """Raise RuleViolation ``reprice_backdated`` when a discount granted or a plan
+        change recorded reaches back over a billing date the member was charged up to."""
+        practice = self.store.practices.rows.get(obj.practice_id)
+        if practice is None:  # the practice is the host's to check
+            return
+        check_member_repriced(
+            kept,
+            obj,
+            self.store.payments.rows.values(),  # entries of other members are ignored
+            timezone=practice.timezone,
+            plans=self.store.membership_plans.rows,
+        )
 
     def matches(self, query: Any, member: Any) -> bool:
         """True when ``member`` passes ``query``, its plans, ledger and zone read for
