@@ -963,6 +963,15 @@ def _kit_member(t0: datetime) -> Member:
     ).activate(at=t0)
 
 
+def _kit_charge(id: str, days: int, amount: str, *, ok: bool = True) -> Payment:
+    """A membership charge of ``kit-m`` (AUD ``amount``) at 10:00 UTC ``days`` days after
+    :data:`~smilepass_core.testing.strategies.DATASET_START`, succeeded unless ``ok`` is
+    false."""
+    outcome = PaymentOutcome.SUCCEEDED if ok else PaymentOutcome.FAILED
+    at = sps.DATASET_START + timedelta(days=days, hours=10)
+    return Payment(id, "kit-p", Money.of(amount, "AUD"), PaymentKind.CHARGE, outcome, at, "kit-m")
+
+
 def _add_kit(store: Any, *extra: tuple[str, Any], plan: MembershipPlan | None = None) -> None:
     """Add the kit's practice ``kit-p`` (UTC, AUD), its plan (``plan``, else
     :func:`_kit_plan`) and the ``(repository, object)`` pairs of ``extra``, in order."""
@@ -1204,13 +1213,7 @@ class _PaymentChecks(_Contract):
         spring = Discount("kit-spring", "kit-p", "Spring", amount=Money.of("5", "AUD"), cycles=1)
         _add_kit(store, ("members", _kit_member(t0).grant(spring)), plan=plan)
 
-        def charge(id: str, days: int, amount: str, *, ok: bool = True) -> Payment:
-            outcome = PaymentOutcome.SUCCEEDED if ok else PaymentOutcome.FAILED
-            at = t0 + timedelta(days=days, hours=10)
-            return Payment(
-                id, "kit-p", Money.of(amount, "AUD"), PaymentKind.CHARGE, outcome, at, "kit-m"
-            )
-
+        charge = _kit_charge
         steps = [
             ([charge("kit-1", 0, "30")], charge("kit-2", 0, "25")),
             ([charge("kit-3", 31, "25", ok=False), charge("kit-4", 31, "40")], None),
@@ -1245,20 +1248,8 @@ class _PaymentChecks(_Contract):
         plan = _kit_plan()
         _add_kit(store, ("members", _kit_member(t0)), plan=plan)
 
-        def charge(id: str, days: int, amount: str) -> Payment:
-            at = t0 + timedelta(days=days, hours=10)
-            return Payment(
-                id,
-                "kit-p",
-                Money.of(amount, "AUD"),
-                PaymentKind.CHARGE,
-                PaymentOutcome.SUCCEEDED,
-                at,
-                "kit-m",
-            )
-
-        payments.add(charge("kit-1", 0, "30"))
-        payments.add(charge("kit-2", 31, "30"))
+        payments.add(_kit_charge("kit-1", 0, "30"))
+        payments.add(_kit_charge("kit-2", 31, "30"))
         dearer = Money.of("40", "AUD")
         for days in (31, 14):
             backdated = plan.reprice(dearer, on=(t0 + timedelta(days=days)).date())
@@ -1272,7 +1263,7 @@ class _PaymentChecks(_Contract):
         later = plan.reprice(dearer, on=(t0 + timedelta(days=32)).date())
         plans.save(later)
         _check_get(plans, _REPOSITORIES["membership_plans"], later, "after a reprice")
-        march = charge("kit-3", 59, "40")
+        march = _kit_charge("kit-3", 59, "40")
         payments.add(march)
         _check_get(payments, _REPOSITORIES["payments"], march, "after a charge")
 
@@ -1290,18 +1281,8 @@ class _PaymentChecks(_Contract):
         t0 = sps.DATASET_START
         member = _kit_member(t0)
         _add_kit(store, ("members", member))
-        for id, days in (("kit-1", 0), ("kit-2", 31)):
-            payments.add(
-                Payment(
-                    id,
-                    "kit-p",
-                    Money.of("30", "AUD"),
-                    PaymentKind.CHARGE,
-                    PaymentOutcome.SUCCEEDED,
-                    t0 + timedelta(days=days, hours=10),
-                    "kit-m",
-                )
-            )
+        payments.add(_kit_charge("kit-1", 0, "30"))
+        payments.add(_kit_charge("kit-2", 31, "30"))
         off = Discount("kit-off", "kit-p", "Loyalty", amount=Money.of("5", "AUD"))
         _expect_refusal(
             functools.partial(members.save, member.grant(off)),
@@ -1313,15 +1294,7 @@ class _PaymentChecks(_Contract):
         granted = member.grant(off, first=2)
         members.save(granted)
         _check_get(members, _REPOSITORIES["members"], granted, "after a grant")
-        march = Payment(
-            "kit-3",
-            "kit-p",
-            Money.of("25", "AUD"),
-            PaymentKind.CHARGE,
-            PaymentOutcome.SUCCEEDED,
-            t0 + timedelta(days=59, hours=10),
-            "kit-m",
-        )
+        march = _kit_charge("kit-3", 59, "25")
         payments.add(march)
         _check_get(payments, _REPOSITORIES["payments"], march, "after a charge")
 
