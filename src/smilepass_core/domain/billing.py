@@ -22,6 +22,7 @@ what to do next about the unpaid ones (docs/domain.md, "Billing").
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -295,25 +296,16 @@ def price_due_at(
     if plan.id != member.plan_id:
         raise InvalidValue("plan", plan.id, f"is not member {member.id!r}'s plan {member.plan_id}")
     grants = member.discounts if discounts is None else tuple(discounts)
-    when = as_instant(at)
+    dates = billing_dates(member, plan, through=local_day(as_instant(at), timezone))
     if member.plan_changes:  # every plan in force on a due date is given and on one cycle
-        for day in billing_dates(member, plan, through=local_day(when, timezone)):
-            if _billable(member, day, timezone):
-                plan_on(member, plan, plans, day, timezone)
-    number, day = _priced_date(member, plan, when, timezone)
+        due = [k for k in range(len(dates)) if _billable(member, dates[k], timezone)]
+        for k in due:
+            plan_on(member, plan, plans, dates[k], timezone)
+    else:  # only the newest due date is priced
+        newest = (k for k in reversed(range(len(dates))) if _billable(member, dates[k], timezone))
+        due = list(itertools.islice(newest, 1))
+    number, day = (due[-1], dates[due[-1]]) if due else (0, member.start_date)
     return price_due(plan_on(member, plan, plans, day, timezone), number, grants, on=day).due
-
-
-def _priced_date(
-    member: Member, plan: MembershipPlan, at: datetime, timezone: str
-) -> tuple[int, date]:
-    """The number and day of the billing date a charge at ``at`` is priced at: the newest
-    due at ``at``, or the first when none is."""
-    dates = billing_dates(member, plan, through=local_day(at, timezone))
-    for k in reversed(range(len(dates))):
-        if _billable(member, dates[k], timezone):
-            return k, dates[k]
-    return 0, member.start_date
 
 
 def check_reprice(

@@ -980,6 +980,17 @@ def _add_kit(store: Any, *extra: tuple[str, Any], plan: MembershipPlan | None = 
         _repository(store, name).add(obj)
 
 
+def _add_kit_charged(store: Any) -> Member:
+    """:func:`_add_kit` with ``kit-m`` (Active from
+    :data:`~smilepass_core.testing.strategies.DATASET_START`) charged 30.00 on 1 January and
+    1 February; the member as added."""
+    member = _kit_member(sps.DATASET_START)
+    _add_kit(store, ("members", member))
+    for charge in (_kit_charge("kit-1", 0, "30"), _kit_charge("kit-2", 31, "30")):
+        _repository(store, "payments").add(charge)
+    return member
+
+
 def _expect_refusal(write: Callable[[], object], expected: str, what: str, id: str) -> None:
     """Raise :class:`ContractViolation` unless ``write()`` raises ``RuleViolation`` with
     rule ``expected``."""
@@ -1246,10 +1257,7 @@ class _PaymentChecks(_Contract):
         payments = self._needs(store, "payments")
         t0 = sps.DATASET_START
         plan = _kit_plan()
-        _add_kit(store, ("members", _kit_member(t0)), plan=plan)
-
-        payments.add(_kit_charge("kit-1", 0, "30"))
-        payments.add(_kit_charge("kit-2", 31, "30"))
+        _add_kit_charged(store)
         dearer = Money.of("40", "AUD")
         for days in (31, 14):
             backdated = plan.reprice(dearer, on=(t0 + timedelta(days=days)).date())
@@ -1278,11 +1286,7 @@ class _PaymentChecks(_Contract):
         store = self.make_store()
         members = self._needs(store, "members")
         payments = self._needs(store, "payments")
-        t0 = sps.DATASET_START
-        member = _kit_member(t0)
-        _add_kit(store, ("members", member))
-        payments.add(_kit_charge("kit-1", 0, "30"))
-        payments.add(_kit_charge("kit-2", 31, "30"))
+        member = _add_kit_charged(store)
         off = Discount("kit-off", "kit-p", "Loyalty", amount=Money.of("5", "AUD"))
         _expect_refusal(
             functools.partial(members.save, member.grant(off)),
