@@ -92,9 +92,19 @@ def membership_dues(
     zi, today = ZoneInfo(timezone), local(at, timezone)
     plan = catalogue[member.plan_id]
     first = member.plan_changes[0].from_plan if member.plan_changes else member.plan_id
+
+    def in_force(day: date) -> MembershipPlan:
+        start = datetime.combine(day, datetime.min.time(), zi)
+        earlier = [c.to_plan for c in member.plan_changes if c.at < start]
+        return catalogue[earlier[-1] if earlier else first]
+
     dues: list[Due] = []
+    anchor, j = member.start_date, 0  # the j-th date of the cycle in force from anchor
     for k in range(10_000):
-        day = plan.charge_date(member.start_date, k)
+        day = in_force(anchor).billing_cycle.nth(anchor, j)
+        if in_force(day).billing_cycle is not in_force(anchor).billing_cycle:
+            anchor, j = day, 0  # a move to another cycle starts it on this date
+        j += 1
         if day > today:
             break
         start = datetime.combine(day, datetime.min.time(), zi)
@@ -102,8 +112,7 @@ def membership_dues(
         then = status_then(member, start, strictly=True)
         during = [c.to for c in member.history if start <= c.at < end]
         if then is None or then in BILLABLE or any(s in BILLABLE for s in during):
-            earlier = [c.to_plan for c in member.plan_changes if c.at < start]
-            then_plan = catalogue[earlier[-1] if earlier else first]
+            then_plan = in_force(day)
             later = [p.price for p in then_plan.earlier_prices if day < p.until]
             price = discounted(then_plan, later[0] if later else then_plan.price, k, member)
             dues.append(Due(day, price, price))

@@ -384,32 +384,90 @@ class TestPlanChanges:
         ]
         assert s.credit.is_zero()
 
-    def test_the_earlier_plans_must_be_given_and_share_the_cycle(self) -> None:
+    def test_the_earlier_plans_must_be_given(self) -> None:
         member = _member(date(2026, 1, 1)).change_plan("platinum", at=_local(date(2026, 2, 10)))
         with pytest.raises(InvalidValue) as caught:
             billing_statement(member, self.PLATINUM, [], at=_local(date(2026, 4, 2)), timezone=SYD)
         assert (caught.value.field, caught.value.value) == ("plans", "gold")
+        with pytest.raises(InvalidValue) as caught:
+            billing_dates(member, self.PLATINUM, through=date(2026, 4, 2))
+        assert (caught.value.field, caught.value.value) == ("timezone", None)
+
+    def test_a_move_to_another_cycle_re_anchors_on_the_next_billing_date(self) -> None:
+        """Weekly at 30.00 from Thursday 1 January, moved to monthly Platinum on Tuesday
+        10 February: weekly dates through 5 February, then 12 February (the next weekly
+        date) at 50.00 starts the monthly cycle: 12 March, next 12 April."""
+        member = _member(date(2026, 1, 1)).change_plan("platinum", at=_local(date(2026, 2, 10)))
         weekly = {"gold": _plan(BillingCycle.WEEKLY)}
-        with pytest.raises(RuleViolation) as refused:
-            billing_statement(
-                member, self.PLATINUM, [], at=_local(date(2026, 4, 2)), timezone=SYD, plans=weekly
+        s = billing_statement(
+            member, self.PLATINUM, [], at=_local(date(2026, 4, 2)), timezone=SYD, plans=weekly
+        )
+        assert [(str(c.due_date), c.number, str(c.amount)) for c in s.charges] == [
+            *[
+                (f"2026-{d}", k, "AUD 30.00")
+                for k, d in enumerate(["01-01", "01-08", "01-15", "01-22", "01-29", "02-05"])
+            ],
+            ("2026-02-12", 6, "AUD 50.00"),
+            ("2026-03-12", 7, "AUD 50.00"),
+        ]
+        assert s.next_charge_date == date(2026, 4, 12)
+        assert billing_dates(
+            member, self.PLATINUM, through=date(2026, 4, 2), timezone=SYD, plans=weekly
+        ) == [c.due_date for c in s.charges]
+
+    def test_a_month_end_anchor_moved_to_annual_through_a_leap_year(self) -> None:
+        """Monthly from 31 January 2028, moved to annual on 1 March 2028 (after the
+        29 February charge): 31 March 2028 is the first annual date, then 31 March 2029;
+        back to monthly on 1 May 2029: 31 March 2030, then 30 April 2030."""
+        annual = MembershipPlan(
+            "annual", "syd", "Annual", Money.of("300.00", "AUD"), BillingCycle.ANNUALLY
+        )
+        plans = {"gold": _plan(), "annual": annual}
+        member = (
+            _member(date(2028, 1, 31))
+            .change_plan("annual", at=_local(date(2028, 3, 1)))
+            .change_plan("gold", at=_local(date(2029, 5, 1)))
+        )
+        s = billing_statement(
+            member, _plan(), [], at=_local(date(2030, 5, 1)), timezone=SYD, plans=plans
+        )
+        assert [(str(c.due_date), str(c.amount)) for c in s.charges] == [
+            ("2028-01-31", "AUD 30.00"),
+            ("2028-02-29", "AUD 30.00"),
+            ("2028-03-31", "AUD 300.00"),
+            ("2029-03-31", "AUD 300.00"),
+            ("2030-03-31", "AUD 30.00"),
+            ("2030-04-30", "AUD 30.00"),
+        ]
+        assert s.next_charge_date == date(2030, 5, 31)
+        assert (
+            str(
+                price_due_at(
+                    member, _plan(), at=_local(date(2029, 4, 1)), timezone=SYD, plans=plans
+                )
             )
-        assert refused.value.rule == "plan_change_cycle"
+            == "AUD 300.00"
+        )
 
     def test_a_charge_at_the_price_due_is_refused_too(self) -> None:
-        """The same refusals from ``price_due_at`` and ``check_membership_charge``, even for
-        a charge of the newest date's price (which needs no ledger read)."""
+        """The same refusal from ``price_due_at`` and ``check_membership_charge``, even for
+        a charge of the newest date's price (which needs no ledger read); with the weekly
+        plan given, the price due is the monthly plan's from 12 February on."""
         member = _member(date(2026, 1, 1)).change_plan("platinum", at=_local(date(2026, 2, 10)))
         at = _local(date(2026, 4, 2))
         charge = _charge("c", at, amount=self.PLATINUM.price)
+        with pytest.raises(InvalidValue):
+            price_due_at(member, self.PLATINUM, at=at, timezone=SYD)
+        with pytest.raises(InvalidValue):
+            check_membership_charge(member, self.PLATINUM, [], charge, timezone=SYD)
         weekly = {"gold": _plan(BillingCycle.WEEKLY)}
-        for plans, error in ((None, InvalidValue), (weekly, RuleViolation)):
-            with pytest.raises(error):
-                price_due_at(member, self.PLATINUM, at=at, timezone=SYD, plans=plans)
-            with pytest.raises(error):
-                check_membership_charge(
-                    member, self.PLATINUM, [], charge, timezone=SYD, plans=plans
-                )
+        due = price_due_at(member, self.PLATINUM, at=at, timezone=SYD, plans=weekly)
+        assert due == self.PLATINUM.price
+        check_membership_charge(member, self.PLATINUM, [], charge, timezone=SYD, plans=weekly)
+        before = _charge("w", _local(date(2026, 2, 11)), amount=self.PLATINUM.price)
+        with pytest.raises(RuleViolation) as refused:
+            check_membership_charge(member, self.PLATINUM, [], before, timezone=SYD, plans=weekly)
+        assert refused.value.rule == "charge_amount"
 
 
 class TestLedgerRules:

@@ -229,23 +229,25 @@ class TestPlanOn:
             "is needed: member m1 was on it (pass plans=...)",
         )
 
-    def test_an_earlier_plan_of_another_cycle_is_refused_with_its_details(self) -> None:
+    def test_an_earlier_plan_of_another_cycle_sets_the_dates_until_the_move(self) -> None:
+        """Weekly Silver from Saturday 10 January, moved to monthly Gold on 20 January:
+        10 and 17 January at 20.00, then 24 January (the next weekly date) at 30.00 anchors
+        the monthly cycle; next 24 February."""
         weekly = MembershipPlan("silver", "syd", "Silver", AUD20, BillingCycle.WEEKLY)
-        with pytest.raises(RuleViolation) as caught:
-            billing_statement(
-                _moved(),
-                _plan(),
-                [],
-                at=_local(date(2026, 2, 20)),
-                timezone=SYD,
-                plans={"silver": weekly},
-            )
-        error = caught.value
-        assert (error.rule, error.field, str(error)) == (
-            "plan_change_cycle",
-            "plan_changes",
-            "member m1 moved from silver (weekly) to gold (monthly): billing follows one cycle",
+        s = billing_statement(
+            _moved(),
+            _plan(),
+            [],
+            at=_local(date(2026, 2, 20)),
+            timezone=SYD,
+            plans={"silver": weekly},
         )
+        assert [(str(c.due_date), c.amount) for c in s.charges] == [
+            ("2026-01-10", AUD20),
+            ("2026-01-17", AUD20),
+            ("2026-01-24", AUD30),
+        ]
+        assert s.next_charge_date == date(2026, 2, 24)
 
 
 class TestPolicy:
@@ -620,7 +622,7 @@ class TestInvoices:
         )
         assert [i.amount for i in invoices] == [AUD30, AUD30]
 
-    def test_an_earlier_plan_of_another_cycle_is_priced_at_the_members_plan(self) -> None:
+    def test_an_earlier_plan_of_another_cycle_bills_on_its_own_cycle(self) -> None:
         weekly = MembershipPlan("silver", "syd", "Silver", AUD20, BillingCycle.WEEKLY)
         invoices = invoices_at(
             _moved(),
@@ -628,7 +630,11 @@ class TestInvoices:
             timezone=SYD,
             membership_plans={"gold": _plan(), "silver": weekly},
         )
-        assert [i.amount for i in invoices] == [AUD30, AUD30]
+        assert [(str(i.due_date), i.amount) for i in invoices] == [
+            ("2026-01-10", AUD20),
+            ("2026-01-17", AUD20),
+            ("2026-01-24", AUD30),
+        ]
 
 
 class TestOutlook:

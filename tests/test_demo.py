@@ -614,7 +614,8 @@ class TestLedger:
             member = members[payment.member_id]
             plan = plans[member.plan_id]
             day = local_day(payment.at, zones[member.practice_id])
-            billed = billing_dates(member, plan, through=day)
+            zone = zones[member.practice_id]
+            billed = billing_dates(member, plan, through=day, timezone=zone, plans=plans)
             due = price_due(plan, len(billed) - 1, member.discounts, on=billed[-1])
             assert payment.amount == due.due
             repriced += payment.amount != plan.price

@@ -1084,10 +1084,10 @@ class TestWeeklyCheckProperties:
 class TestAgedReceivables:
     """The worked example: rows, days past due in practice time, buckets and totals."""
 
-    def test_a_member_who_moved_to_another_cycle_is_still_listed(self) -> None:
-        """A Failed member who moved from a monthly plan to an annual one (billing refuses
-        that move; a store keeps it) does not stop the reports: what they owe is priced at
-        the plan of `at`."""
+    def test_a_member_who_moved_to_another_cycle_owes_each_cycle_s_dates(self) -> None:
+        """A Failed member who moved from a monthly plan to an annual one on 10 February
+        owes 1 January and 1 February at the monthly price, then 1 March (the next monthly
+        date, which starts the annual cycle) at the annual price."""
         monthly = MembershipPlan("m", "p", "Monthly", Money.of("30", "AUD"), BillingCycle.MONTHLY)
         annual = MembershipPlan("y", "p", "Annual", Money.of("300", "AUD"), BillingCycle.ANNUALLY)
         jan = datetime(2026, 1, 1, tzinfo=UTC)
@@ -1109,9 +1109,14 @@ class TestAgedReceivables:
         )
         at = datetime(2026, 4, 1, tzinfo=UTC)
         rows = aged_receivables(store, at=at).rows
-        assert [(r.due_date, r.amount) for r in rows] == [(date(2026, 1, 1), annual.price)]
+        assert [(r.due_date, r.amount) for r in rows] == [
+            (date(2026, 1, 1), monthly.price),
+            (date(2026, 2, 1), monthly.price),
+            (date(2026, 3, 1), annual.price),
+        ]
         listed = membership_list(store, as_of=at).rows
-        assert [(r.member_id, r.amount_overdue) for r in listed] == [("a", annual.price)]
+        owed = Money.of("360", "AUD")
+        assert [(r.member_id, r.amount_overdue) for r in listed] == [("a", owed)]
 
     def test_rows_and_buckets(self, bondi: InMemoryStore) -> None:
         """36 days (31-60), Ada's refunded charge at 24 days and 5 days twice (1-30), and

@@ -391,6 +391,17 @@ class TestCoverage:
         )
         assert granted == {True, False}
 
+    def test_datasets_reach_moves_within_and_across_cycles(self) -> None:
+        """Generated members change plan, to a plan of their cycle and of another."""
+
+        def moves(ds: sps.Dataset) -> set[bool]:
+            cycles = {p.id: p.billing_cycle for p in ds.membership_plans}
+            return {
+                cycles[c.from_plan] is cycles[c.to_plan] for m in ds.members for c in m.plan_changes
+            }
+
+        assert _collect(sps.datasets(max_members=4), moves, until={True, False}) == {True, False}
+
     def test_membership_plans_reach_every_cycle(self) -> None:
         """Generated membership plans bill on every cycle."""
         assert set(BillingCycle) <= _collect(sps.membership_plans(), lambda p: {p.billing_cycle})

@@ -3,7 +3,12 @@ what to do next about the unpaid ones (docs/domain.md, "Billing").
 
 - **Billing dates** are the plan's cycle from the contract's start date, each computed from
   the anchor (``plan.charge_date(start_date, k)``, ``k = 0, 1, ...``): the first at sign-up,
-  month ends clamped without drift.
+  month ends clamped without drift. Each date is charged at the plan in force as its local
+  day starts. A change to a plan of another cycle takes effect on the first date of the old
+  cycle after it: that date is charged at the new plan and is the new cycle's anchor
+  (monthly from 15 January, moved to annual on 20 March: 15 January, February and March
+  at the monthly price, then 15 April at the annual price, and each 15 April after). No
+  proration.
 - A billing date ``d`` is **due** at ``at`` when ``d`` is on or before ``at``'s local day
   and the membership is **billable** on ``d``: at some instant of that local day its status
   is Pending, Active or Failed (its status as the day starts, or one it moves to during
@@ -22,7 +27,6 @@ what to do next about the unpaid ones (docs/domain.md, "Billing").
 from __future__ import annotations
 
 import enum
-import itertools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -120,14 +124,58 @@ def replay_order(payment: Payment) -> tuple[datetime, bool, str]:
     return (payment.at, payment.kind is PaymentKind.REFUND, payment.id)
 
 
-def billing_dates(member: Member, plan: MembershipPlan, *, through: date) -> list[date]:
-    """The contract's billing dates on or before the local day ``through``."""
-    dates: list[date] = []
-    while (due := plan.charge_date(member.start_date, len(dates))) <= through:
+def billing_dates(
+    member: Member,
+    plan: MembershipPlan,
+    *,
+    through: date,
+    timezone: str | None = None,
+    plans: Mapping[str, MembershipPlan] | None = None,
+) -> list[date]:
+    """The contract's billing dates on or before the local day ``through`` (see the module).
+
+    ``timezone`` and ``plans`` (the plans the member was on before, by id) are needed only
+    for a member who changed plan: a change to a plan of another cycle re-anchors the dates.
+
+    Raises:
+        InvalidValue: more than 200 years of weekly dates (field ``at``); a member who
+            changed plan without ``timezone``, or without a plan they were on in ``plans``.
+    """
+    return [day for day, _ in _schedule(member, plan, plans, timezone, through)[0]]
+
+
+def _schedule(
+    member: Member,
+    plan: MembershipPlan,
+    plans: Mapping[str, MembershipPlan] | None,
+    timezone: str | None,
+    through: date,
+) -> tuple[list[tuple[date, MembershipPlan]], date]:
+    """The billing dates on or before ``through``, each with the plan it is charged at (the
+    one in force as its local day starts), and the first date after ``through``.
+
+    Each date is the ``k``-th of its cycle from an anchor: the start date, then each date
+    on which the plan in force bills on another cycle than the dates before it."""
+    if member.plan_changes and timezone is None:
+        raise InvalidValue(
+            "timezone", None, f"is needed: member {member.id} changed plan (pass timezone=...)"
+        )
+    anchor, k = member.start_date, 0
+    then = plan_on(member, plan, plans, anchor, timezone or "UTC")
+    cycle = then.billing_cycle
+    dates: list[tuple[date, MembershipPlan]] = []
+    while True:
+        day = cycle.nth(anchor, k)
+        if member.plan_changes:
+            then = plan_on(member, plan, plans, day, timezone or "UTC")
+            if then.billing_cycle is not cycle:  # the change takes effect on this date
+                anchor, k, cycle = day, 0, then.billing_cycle
+        if day > through:
+            return dates, day
         if len(dates) == _MAX_DATES:
             raise InvalidValue("at", through, f"more than {_MAX_DATES} billing dates before it")
-        dates.append(due)
-    return dates
+        dates.append((day, then))
+        k += 1
 
 
 def _billable(member: Member, day: date, timezone: str) -> bool:
@@ -172,21 +220,16 @@ def billing_statement(
         CurrencyMismatch: a payment in another currency than the plan's price (field
             ``amount``), or an earlier plan priced in another currency (field ``plans``).
         RuleViolation: a refund larger than what was collected (a ledger breaking its
-            rule); ``plan_change_cycle``: the member changed to a plan of another cycle.
+            rule).
     """
     if plan.id != member.plan_id:
         raise InvalidValue("plan", plan.id, f"is not member {member.id!r}'s plan {member.plan_id}")
     when = as_instant(at)
-    today = local_day(when, timezone)
-    numbers = {d: k for k, d in enumerate(billing_dates(member, plan, through=today))}
-    due = [d for d in numbers if _billable(member, d, timezone)]
+    dates, following = _schedule(member, plan, plans, timezone, local_day(when, timezone))
+    billed = [(k, d, p) for k, (d, p) in enumerate(dates) if _billable(member, d, timezone)]
+    due = [d for _, d, _ in billed]
     grants = member.discounts if discounts is None else tuple(discounts)
-    amounts = [
-        price_due(plan_on(member, plan, plans, d, timezone), numbers[d], grants, on=d).due
-        if grants
-        else plan_on(member, plan, plans, d, timezone).price_on(d)
-        for d in due
-    ]
+    amounts = [price_due(p, k, grants, on=d).due if grants else p.price_on(d) for k, d, p in billed]
     # Settled in integer minor units (exact, and without a Money object per step).
     currency = plan.price.currency
     for a in amounts:
@@ -248,14 +291,14 @@ def billing_statement(
 
     charges = tuple(
         ExpectedCharge(
-            numbers[d],
+            k,
             d,
             amounts[i],
             amounts[i] if paid[i] == owed[i] else money(paid[i]),
             tuple(paid_by[i]),
             tuple(tried[i]),
         )
-        for i, d in enumerate(due)
+        for i, (k, d, _) in enumerate(billed)
     )
     return BillingStatement(
         member.id,
@@ -264,7 +307,7 @@ def billing_statement(
         money(collected),
         money(refunded),
         money(credit),
-        _next_date(member, plan, when, len(numbers)),
+        _next_date(member, when, following),
     )
 
 
@@ -296,16 +339,14 @@ def price_due_at(
     if plan.id != member.plan_id:
         raise InvalidValue("plan", plan.id, f"is not member {member.id!r}'s plan {member.plan_id}")
     grants = member.discounts if discounts is None else tuple(discounts)
-    dates = billing_dates(member, plan, through=local_day(as_instant(at), timezone))
-    if member.plan_changes:  # every plan in force on a due date is given and on one cycle
-        due = [k for k in range(len(dates)) if _billable(member, dates[k], timezone)]
-        for k in due:
-            plan_on(member, plan, plans, dates[k], timezone)
-    else:  # only the newest due date is priced
-        newest = (k for k in reversed(range(len(dates))) if _billable(member, dates[k], timezone))
-        due = list(itertools.islice(newest, 1))
-    number, day = (due[-1], dates[due[-1]]) if due else (0, member.start_date)
-    return price_due(plan_on(member, plan, plans, day, timezone), number, grants, on=day).due
+    dates, _ = _schedule(member, plan, plans, timezone, local_day(as_instant(at), timezone))
+    newest = (k for k in reversed(range(len(dates))) if _billable(member, dates[k][0], timezone))
+    number = next(newest, None)
+    if number is None:  # none due yet: the first date's
+        first = plan_on(member, plan, plans, member.start_date, timezone)
+        return price_due(first, 0, grants, on=member.start_date).due
+    day, then = dates[number]
+    return price_due(then, number, grants, on=day).due
 
 
 def check_reprice(
@@ -339,8 +380,7 @@ def check_reprice(
     Raises:
         RuleViolation: ``reprice_backdated`` (field ``earlier_prices``), naming the
             member, their last charge and the first billing date that differs, before
-            and after; ``plan_change_cycle`` when a member moved between this plan and
-            one of another cycle than ``after``'s.
+            and after.
     """
     terms = (before.price, before.earlier_prices, before.billing_cycle)
     if terms == (after.price, after.earlier_prices, after.billing_cycle):
@@ -454,7 +494,6 @@ def plan_on(
 
     Raises:
         InvalidValue: the plan then is not in ``plans``.
-        RuleViolation: ``plan_change_cycle``: it bills on another cycle than ``plan``.
     """
     if not member.plan_changes:
         return plan
@@ -466,23 +505,16 @@ def plan_on(
         raise InvalidValue(
             "plans", plan_id, f"is needed: member {member.id} was on it (pass plans=...)"
         )
-    if found.billing_cycle is not plan.billing_cycle:
-        raise RuleViolation(
-            "plan_change_cycle",
-            f"member {member.id} moved from {found.id} ({found.billing_cycle.value}) to "
-            f"{plan.id} ({plan.billing_cycle.value}): billing follows one cycle",
-            field="plan_changes",
-        )
     return found
 
 
-def _next_date(member: Member, plan: MembershipPlan, at: datetime, passed: int) -> date | None:
-    """The first billing date after the ``passed`` ones up to ``at``'s local day, unless
-    the membership is Suspended or Cancelled at ``at`` (then no next charge is scheduled)."""
+def _next_date(member: Member, at: datetime, following: date) -> date | None:
+    """``following`` (the first billing date after ``at``'s local day), unless the
+    membership is Suspended or Cancelled at ``at`` (then no next charge is scheduled)."""
     status = member.status_at(at)
     if status is not None and status not in BILLABLE:
         return None
-    return plan.charge_date(member.start_date, passed)
+    return following
 
 
 # -- dunning ------------------------------------------------------------------------------

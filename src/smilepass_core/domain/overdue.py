@@ -97,7 +97,7 @@ def invoices_at(
         grace_days: Days an unpaid charge may wait before it counts as overdue.
         membership_plans: Membership plans by id: at least the member's plan, and the
             earlier ones to price the billing dates before a plan change (a date whose
-            plan is not given, or bills on another cycle, is priced at the member's plan).
+            plan is not given is priced at the member's plan).
         payments: The member's ledger (others' entries are ignored).
 
     Raises:
@@ -138,14 +138,12 @@ def _pricing(
     member: Member, plan: MembershipPlan, plans: Mapping[str, MembershipPlan]
 ) -> dict[str, MembershipPlan]:
     """The plans to price ``member``'s billing dates at: each earlier plan of theirs, or
-    ``plan`` in its place when it is not given or bills on another cycle (billing refuses
-    such a history; the lists built on this module must not stop on data a store kept)."""
+    ``plan`` in its place when it is not given (the lists built on this module must not
+    stop on a catalogue that lacks a plan a member was on)."""
     pricing = dict(plans)
     for change in member.plan_changes:
         for plan_id in (change.from_plan, change.to_plan):
-            then = plans.get(plan_id)
-            if then is None or then.billing_cycle is not plan.billing_cycle:
-                pricing[plan_id] = plan
+            pricing.setdefault(plan_id, plan)
     return pricing
 
 

@@ -1003,6 +1003,22 @@ def _expect_refusal(write: Callable[[], object], expected: str, what: str, id: s
         raise ContractViolation(what, id, expected, "kept")
 
 
+def _expect_save_refused(
+    repo: Any, name: str, saved: Any, kept: Any, expected: str, what: str
+) -> None:
+    """Raise :class:`ContractViolation` unless ``repo.save(saved)`` raises ``RuleViolation``
+    with rule ``expected`` and ``repo`` (the repository ``name``) still holds ``kept``."""
+    _expect_refusal(functools.partial(repo.save, saved), expected, what, kept.id)
+    _check_get(repo, _REPOSITORIES[name], kept, "after a refused save")
+
+
+def _expect_add_refused(repo: Any, entry: Any, expected: str, what: str) -> None:
+    """Raise :class:`ContractViolation` unless ``repo.add(entry)`` raises ``RuleViolation``
+    with rule ``expected`` and ``repo`` does not hold ``entry`` afterwards."""
+    _expect_refusal(functools.partial(repo.add, entry), expected, what, entry.id)
+    _not_kept(repo, entry.id, f"{what}, refused")
+
+
 def _not_kept(repo: Any, id: str, what: str) -> None:
     """Raise :class:`ContractViolation` when ``repo`` holds ``id`` (a refused write kept)."""
     with contextlib.suppress(NotFound):
@@ -1184,13 +1200,9 @@ class _PaymentChecks(_Contract):
             (entry("kit-5", end + timedelta(seconds=1), charge, ok), "charge_after_cancel"),
             (entry("kit-6", end + timedelta(days=2), charge, failed), "charge_after_cancel"),
         ):
-            _expect_refusal(
-                functools.partial(payments.add, refused),
-                expected,
-                "payments.add of a charge out of the membership",
-                refused.id,
+            _expect_add_refused(
+                payments, refused, expected, "payments.add of a charge out of the membership"
             )
-            _not_kept(payments, refused.id, "a refused charge")
         if "members" not in self.repositories:
             return
         # Nor the other way round: a save that cancels before a charge already recorded.
@@ -1233,13 +1245,12 @@ class _PaymentChecks(_Contract):
         ]
         for refused, kept in steps:
             for entry in refused:
-                _expect_refusal(
-                    functools.partial(payments.add, entry),
+                _expect_add_refused(
+                    payments,
+                    entry,
                     "charge_amount",
                     "payments.add of a charge of another amount than the price due",
-                    entry.id,
                 )
-                _not_kept(payments, entry.id, "a charge of the wrong amount")
             if kept is not None:
                 payments.add(kept)
                 _check_get(payments, _REPOSITORIES["payments"], kept, "after a charge")
@@ -1261,13 +1272,14 @@ class _PaymentChecks(_Contract):
         dearer = Money.of("40", "AUD")
         for days in (31, 14):
             backdated = plan.reprice(dearer, on=(t0 + timedelta(days=days)).date())
-            _expect_refusal(
-                functools.partial(plans.save, backdated),
+            _expect_save_refused(
+                plans,
+                "membership_plans",
+                backdated,
+                plan,
                 "reprice_backdated",
                 "membership_plans.save of a reprice back over a charged billing date",
-                plan.id,
             )
-            _check_get(plans, _REPOSITORIES["membership_plans"], plan, "after a refused save")
         later = plan.reprice(dearer, on=(t0 + timedelta(days=32)).date())
         plans.save(later)
         _check_get(plans, _REPOSITORIES["membership_plans"], later, "after a reprice")
@@ -1288,17 +1300,58 @@ class _PaymentChecks(_Contract):
         payments = self._needs(store, "payments")
         member = _add_kit_charged(store)
         off = Discount("kit-off", "kit-p", "Loyalty", amount=Money.of("5", "AUD"))
-        _expect_refusal(
-            functools.partial(members.save, member.grant(off)),
+        _expect_save_refused(
+            members,
+            "members",
+            member.grant(off),
+            member,
             "reprice_backdated",
             "members.save of a discount granted back over a charged billing date",
-            member.id,
         )
-        _check_get(members, _REPOSITORIES["members"], member, "after a refused save")
         granted = member.grant(off, first=2)
         members.save(granted)
         _check_get(members, _REPOSITORIES["members"], granted, "after a grant")
         march = _kit_charge("kit-3", 59, "25")
+        payments.add(march)
+        _check_get(payments, _REPOSITORIES["payments"], march, "after a charge")
+
+    @_budgeted
+    def test_a_move_to_another_cycle_bills_from_the_next_date(self) -> None:
+        """A member moved to a plan of another billing cycle is charged the new plan from
+        the next billing date, which anchors the new cycle. Monthly at 30.00 from
+        1 January, charged 1 January and 1 February, moved to annual at 300.00: the move
+        stamped 15 January (before the 1 February charge, which it would reprice) raises
+        RuleViolation ``reprice_backdated``; stamped 10 February it is kept, and on
+        1 March 30.00 is refused (``charge_amount``) and 300.00 kept."""
+        store = self.make_store()
+        members = self._needs(store, "members")
+        payments = self._needs(store, "payments")
+        plans = self._needs(store, "membership_plans")
+        member = _add_kit_charged(store)
+        annual = MembershipPlan(
+            "kit-annual", "kit-p", "Annual", Money.of("300", "AUD"), BillingCycle.ANNUALLY
+        )
+        plans.add(annual)
+        early = member.change_plan(annual.id, at=sps.DATASET_START + timedelta(days=14))
+        _expect_save_refused(
+            members,
+            "members",
+            early,
+            member,
+            "reprice_backdated",
+            "members.save of a move to another cycle back over a charged billing date",
+        )
+        moved = member.change_plan(annual.id, at=sps.DATASET_START + timedelta(days=40))
+        members.save(moved)
+        _check_get(members, _REPOSITORIES["members"], moved, "after a move")
+        monthly = _kit_charge("kit-3", 59, "30")
+        _expect_add_refused(
+            payments,
+            monthly,
+            "charge_amount",
+            "payments.add of the old plan's price after a move to another cycle",
+        )
+        march = _kit_charge("kit-4", 59, "300")
         payments.add(march)
         _check_get(payments, _REPOSITORIES["payments"], march, "after a charge")
 
