@@ -59,6 +59,7 @@ AREAS: Final[dict[str, tuple[list[str], list[str] | None]]] = {
             "tests/test_queries.py",
             "tests/test_payment_plans.py",
             "tests/test_members.py",
+            "tests/test_billing_details.py",
             "docs/domain.md",
         ],
     ),

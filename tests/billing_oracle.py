@@ -38,11 +38,12 @@ def overdue_from(due: date, failures: Iterable[datetime], timezone: str, grace: 
     return min(days) + timedelta(days=grace)
 
 
-def discounted(plan: MembershipPlan, price: Money, number: int, member: Member) -> Money:
-    """``price`` (plan's, billing date ``number``) less the member's grants in force on it,
-    each cut to what is left: a percentage x units is rounded half up once, an amount x
-    units taken as is; a flat grant counts at most once, the others at most their limit."""
-    left = price.minor
+def reductions(plan: MembershipPlan, price: Money, number: int, member: Member) -> dict[str, int]:
+    """What each of the member's grants in force on billing date ``number`` takes off
+    ``price`` (minor units, by discount id, only those taking something), each cut to what
+    is left: a percentage x units is rounded half up once, an amount x units taken as is;
+    a flat grant counts at most once, the others at most their limit."""
+    left, cuts = price.minor, {}
     for grant in member.discounts:
         rule = grant.discount
         ends = None if rule.cycles is None else grant.first + rule.cycles
@@ -61,8 +62,18 @@ def discounted(plan: MembershipPlan, price: Money, number: int, member: Member) 
         else:
             assert rule.percent is not None
             cut = math.floor(price.minor * Fraction(rule.percent) * n / 100 + Fraction(1, 2))
+        if min(cut, left):
+            cuts[rule.id] = min(cut, left)
         left -= min(cut, left)
-    return Money.from_minor(left, price.currency)
+    return cuts
+
+
+def discounted(plan: MembershipPlan, price: Money, number: int, member: Member) -> Money:
+    """``price`` (plan's, billing date ``number``) less the member's grants in force on it
+    (:func:`reductions`)."""
+    return price - Money.from_minor(
+        sum(reductions(plan, price, number, member).values()), price.currency
+    )
 
 
 @dataclass
@@ -73,6 +84,46 @@ class Due:
     amount: Money
     unpaid: Money
     failures: list[datetime] = field(default_factory=list)
+
+
+def billed_dates(
+    member: Member, catalogue: Mapping[str, MembershipPlan], today: date, timezone: str
+) -> list[tuple[int, date, MembershipPlan, Money]]:
+    """The billing dates on or before the local day ``today`` on which the member was
+    billable at some instant of the local day (or had no status yet), each with its
+    number, the plan in force as that day starts and that plan's list price on it. The
+    contract's cycle runs from its start date; a move to a plan of another cycle starts
+    that cycle on the first billed date of the old one after it."""
+    zi = ZoneInfo(timezone)
+    first = member.plan_changes[0].from_plan if member.plan_changes else member.plan_id
+
+    def in_force(day: date) -> MembershipPlan:
+        start = datetime.combine(day, datetime.min.time(), zi)
+        earlier = [c.to_plan for c in member.plan_changes if c.at < start]
+        return catalogue[earlier[-1] if earlier else first]
+
+    def billable(day: date) -> bool:
+        start = datetime.combine(day, datetime.min.time(), zi)
+        end = datetime.combine(day + DAY, datetime.min.time(), zi)
+        then = status_then(member, start, strictly=True)
+        during = [c.to for c in member.history if start <= c.at < end]
+        return then is None or then in BILLABLE or any(s in BILLABLE for s in during)
+
+    billed = []
+    anchor, j = member.start_date, 0  # the j-th date of the cycle in force from anchor
+    for k in range(10_000):
+        day = in_force(anchor).billing_cycle.nth(anchor, j)
+        moved = in_force(day).billing_cycle is not in_force(anchor).billing_cycle
+        if moved and billable(day):
+            anchor, j = day, 0  # a move to another cycle starts it on this billed date
+        j += 1
+        if day > today:
+            break
+        if billable(day):
+            then = in_force(day)
+            later = [p.price for p in then.earlier_prices if day < p.until]
+            billed.append((k, day, then, later[0] if later else then.price))
+    return billed
 
 
 def membership_dues(
@@ -89,33 +140,12 @@ def membership_dues(
     (succeeded charges less succeeded refunds) reaches the running sum of the amounts; a
     failed charge is an attempt on the first date not paid when it was made, if that date
     had come by the attempt's local day."""
-    zi, today = ZoneInfo(timezone), local(at, timezone)
+    today = local(at, timezone)
     plan = catalogue[member.plan_id]
-    first = member.plan_changes[0].from_plan if member.plan_changes else member.plan_id
-
-    def in_force(day: date) -> MembershipPlan:
-        start = datetime.combine(day, datetime.min.time(), zi)
-        earlier = [c.to_plan for c in member.plan_changes if c.at < start]
-        return catalogue[earlier[-1] if earlier else first]
-
-    dues: list[Due] = []
-    anchor, j = member.start_date, 0  # the j-th date of the cycle in force from anchor
-    for k in range(10_000):
-        day = in_force(anchor).billing_cycle.nth(anchor, j)
-        if in_force(day).billing_cycle is not in_force(anchor).billing_cycle:
-            anchor, j = day, 0  # a move to another cycle starts it on this date
-        j += 1
-        if day > today:
-            break
-        start = datetime.combine(day, datetime.min.time(), zi)
-        end = datetime.combine(day + DAY, datetime.min.time(), zi)
-        then = status_then(member, start, strictly=True)
-        during = [c.to for c in member.history if start <= c.at < end]
-        if then is None or then in BILLABLE or any(s in BILLABLE for s in during):
-            then_plan = in_force(day)
-            later = [p.price for p in then_plan.earlier_prices if day < p.until]
-            price = discounted(then_plan, later[0] if later else then_plan.price, k, member)
-            dues.append(Due(day, price, price))
+    dues = []
+    for k, day, then, price in billed_dates(member, catalogue, today, timezone):
+        amount = discounted(then, price, k, member)
+        dues.append(Due(day, amount, amount))
     zero = Money.zero(plan.price.currency)
     ends, running = [], zero
     for d in dues:

@@ -415,6 +415,30 @@ class TestPlanChanges:
             member, self.PLATINUM, through=date(2026, 4, 2), timezone=SYD, plans=weekly
         ) == [c.due_date for c in s.charges]
 
+    def test_a_date_passed_while_suspended_starts_no_cycle(self) -> None:
+        """Monthly from 1 January, Suspended on 20 February, moved to annual on
+        25 February, resumed on 2 March: 1 March passes unbilled, so the annual cycle
+        starts on 1 April (not on 1 March, which would give a year for nothing)."""
+        annual = MembershipPlan(
+            "annual", "syd", "Annual", Money.of("300.00", "AUD"), BillingCycle.ANNUALLY
+        )
+        member = (
+            _member(date(2026, 1, 1))
+            .suspend(at=_local(date(2026, 2, 20)))
+            .change_plan("annual", at=_local(date(2026, 2, 25)))
+            .activate(at=_local(date(2026, 3, 2)))
+        )
+        s = billing_statement(
+            member, annual, [], at=_local(date(2027, 5, 1)), timezone=SYD, plans={"gold": _plan()}
+        )
+        assert [(str(c.due_date), c.number, str(c.amount)) for c in s.charges] == [
+            ("2026-01-01", 0, "AUD 30.00"),
+            ("2026-02-01", 1, "AUD 30.00"),
+            ("2026-04-01", 3, "AUD 300.00"),
+            ("2027-04-01", 4, "AUD 300.00"),
+        ]
+        assert s.next_charge_date == date(2028, 4, 1)
+
     def test_a_month_end_anchor_moved_to_annual_through_a_leap_year(self) -> None:
         """Monthly from 31 January 2028, moved to annual on 1 March 2028 (after the
         29 February charge): 31 March 2028 is the first annual date, then 31 March 2029;

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from smilepass_core import (
@@ -31,8 +32,11 @@ from smilepass_core.domain.billing import (
     billing_statement,
     check_cancel_after_charges,
     check_charge_dates,
+    check_member_repriced,
     check_membership_charge,
+    check_reprice,
     dunning_actions,
+    price_due_at,
 )
 from smilepass_core.domain.discounts import AppliedDiscount, Discount, DiscountBasis, price_due
 from smilepass_core.domain.invoices import (
@@ -45,6 +49,7 @@ from smilepass_core.domain.invoices import (
 from smilepass_core.domain.overdue import (
     invoices_at,
     is_overdue,
+    last_event,
     last_overdue_due_date,
     overdue_invoices,
     overdue_outlook,
@@ -59,6 +64,8 @@ SILVER = MembershipPlan("silver", "syd", "Silver", AUD20, BillingCycle.MONTHLY)
 SPRING = Discount("spring", "syd", "Spring", amount=Money.of("5.00", "AUD"), cycles=3)
 FAMILY = Discount("family", "syd", "Family", percent=10, basis=DiscountBasis.PER_DEPENDENT)
 NO_ESCALATION = DunningPolicy(suspend_after_days=None, cancel_after_days=None)
+PLATINUM = MembershipPlan("plat", "syd", "Platinum", Money.of("60.00", "AUD"), BillingCycle.MONTHLY)
+OFF = Discount("off", "syd", "Loyalty", amount=Money.of("5.00", "AUD"))
 
 
 def aud(amount: str) -> Money:
@@ -76,6 +83,21 @@ def _moved(start: date = date(2026, 1, 10), *, to: str = "gold", on: date = date
         at=_local(start),
     ).activate(at=_local(start, 10))
     return member.change_plan(to, at=_local(on))
+
+
+def _enrolled(
+    start: date, at: datetime, *, id: str = "m1", plan_id: str = "gold", name: str = "Ada Lovelace"
+) -> Member:
+    """A member of ``syd`` on ``plan_id`` for a contract from ``start``, enrolled at ``at``
+    (Pending)."""
+    return Member.enrol(
+        id=id,
+        practice_id="syd",
+        plan_id=plan_id,
+        account_holder=Patient(f"p{id[1:]}", name),
+        start_date=start,
+        at=at,
+    )
 
 
 def _details(error: InvalidValue) -> tuple[object, object, object]:
@@ -100,6 +122,36 @@ class TestBillingDates:
             through,
             f"more than {_MAX_DATES} billing dates before it",
         )
+
+    def test_a_plan_change_without_a_time_zone_is_refused_with_its_details(self) -> None:
+        with pytest.raises(InvalidValue) as caught:
+            billing_dates(_moved(), _plan(), through=date(2026, 2, 20))
+        assert _details(caught.value) == (
+            "timezone",
+            None,
+            "is needed: member m1 changed plan (pass timezone=...)",
+        )
+
+    def test_the_first_cycle_is_the_plans_in_force_as_the_start_day_begins_locally(
+        self,
+    ) -> None:
+        """Enrolled on monthly Silver for a contract from 10 January, Suspended on 5 January,
+        moved to weekly Gold at 05:00 on 10 January (Sydney; still 9 January in UTC),
+        resumed on 12 January. 10 January began on Silver, so the dates start monthly; it
+        was spent Suspended, so the move waits for 10 February, which anchors the weekly
+        cycle: 10, 17 and 24 February."""
+        member = (
+            _enrolled(date(2026, 1, 10), _local(date(2026, 1, 1)), plan_id="silver")
+            .activate(at=_local(date(2026, 1, 1), 10))
+            .suspend(at=_local(date(2026, 1, 5)))
+            .change_plan("gold", at=_local(date(2026, 1, 10), 5))
+            .activate(at=_local(date(2026, 1, 12)))
+        )
+        weekly = _plan(BillingCycle.WEEKLY)
+        dates = billing_dates(
+            member, weekly, through=date(2026, 2, 24), timezone=SYD, plans={"silver": SILVER}
+        )
+        assert dates == [date(2026, 1, 10), date(2026, 2, 10), date(2026, 2, 17), date(2026, 2, 24)]
 
 
 @pytest.mark.parametrize(
@@ -128,6 +180,13 @@ class TestStatement:
         with pytest.raises(InvalidValue) as caught:
             billing_statement(
                 _member(date(2026, 1, 10)), SILVER, [], at=_local(date(2026, 1, 20)), timezone=SYD
+            )
+        assert _details(caught.value) == ("plan", "silver", "is not member 'm1''s plan gold")
+
+    def test_price_due_at_refuses_another_plan_with_its_details(self) -> None:
+        with pytest.raises(InvalidValue) as caught:
+            price_due_at(
+                _member(date(2026, 1, 10)), SILVER, at=_local(date(2026, 1, 20)), timezone=SYD
             )
         assert _details(caught.value) == ("plan", "silver", "is not member 'm1''s plan gold")
 
@@ -488,14 +547,7 @@ class TestMembershipCharge:
     def test_before_the_first_billing_date_that_dates_price_is_expected(self) -> None:
         """A charge ahead of the contract's start pays billing date 0: its list price on
         the start date (here repriced on it) less the discounts in force on it."""
-        member = Member.enrol(
-            id="m1",
-            practice_id="syd",
-            plan_id="gold",
-            account_holder=Patient("p1", "Ada Lovelace"),
-            start_date=date(2026, 2, 1),
-            at=_local(date(2026, 1, 10)),
-        )
+        member = _enrolled(date(2026, 2, 1), _local(date(2026, 1, 10)))
         plan = _plan().reprice(aud("40.00"), on=date(2026, 2, 1))
         spring = [AppliedDiscount(SPRING)]
         at = _local(date(2026, 1, 15))
@@ -513,6 +565,28 @@ class TestMembershipCharge:
                     discounts=spring,
                 )
             assert caught.value.context["expected"] == aud("35.00")
+
+    def test_a_repriced_plans_price_today_is_not_an_earlier_dates_price(self) -> None:
+        """Gold at 30.00 until 9 February, 40.00 from 10 February: on 20 January the newest
+        date (10 January) costs 30.00 and is unpaid, so a charge of 40.00 is refused; on
+        12 February the newest date (10 February) costs 40.00, so it is accepted."""
+        member, plan = (
+            _member(date(2026, 1, 10)),
+            _plan().reprice(aud("40.00"), on=date(2026, 2, 10)),
+        )
+        early = _charge("c0", _local(date(2026, 1, 20)), amount=aud("40.00"))
+        with pytest.raises(RuleViolation) as caught:
+            check_membership_charge(member, plan, [], early, timezone=SYD)
+        error = caught.value
+        assert (error.rule, error.field, error.context, str(error)) == (
+            "charge_amount",
+            "amount",
+            {"payment_id": "c0", "expected": AUD30, "owed": AUD30},
+            "charge c0 of AUD 40.00 for member m1: expected AUD 30.00 or the AUD 30.00 owed",
+        )
+        paid = [_charge("c0", _local(date(2026, 1, 10), 12))]
+        on_time = _charge("c1", _local(date(2026, 2, 12)), amount=aud("40.00"))
+        check_membership_charge(member, plan, paid, on_time, timezone=SYD)
 
     def test_what_is_owed_is_accepted(self) -> None:
         """25 due on each date (Spring); 35 paid in January: February's 15 is owed."""
@@ -545,6 +619,178 @@ class TestMembershipCharge:
             {"payment_id": "c1", "expected": aud("25.00"), "owed": aud("-15.00")},
             "charge c1 of AUD 15.00 for member m1: expected AUD 25.00",
         )
+
+
+def _monthly_charged() -> tuple[Member, list[Payment]]:
+    """Gold from 1 January, charged AUD 30.00 on 1 January (c0) and 1 February (c1)."""
+    ledger = [
+        _charge("c0", _local(date(2026, 1, 1), 11)),
+        _charge("c1", _local(date(2026, 2, 1), 11)),
+    ]
+    return _member(date(2026, 1, 1)), ledger
+
+
+class TestReprice:
+    """``check_reprice``: which entry is a member's last charge, which members are read, and
+    what the refusal says."""
+
+    def test_the_refusal_in_full(self) -> None:
+        """A rise to 40.00 from 1 February, the date the last charge (c1) paid. A member
+        without a charge, listed first, is skipped, and the next member is still read."""
+        member, ledger = _monthly_charged()
+        idle = _enrolled(date(2026, 1, 1), _local(date(2026, 1, 1)), id="m0", name="Grace Hopper")
+        plan = _plan()
+        dearer = plan.reprice(aud("40.00"), on=date(2026, 2, 1))
+        with pytest.raises(RuleViolation) as caught:
+            check_reprice(plan, dearer, [idle, member], ledger, timezone=SYD, plans={"gold": plan})
+        error = caught.value
+        assert (error.rule, error.field, error.context, str(error)) == (
+            "reprice_backdated",
+            "earlier_prices",
+            {"payment_id": "c1"},
+            (
+                "plan gold changes a billing date member m1 was charged up to (last charge c1):"
+                " 2026-02-01 at AUD 30.00, now 2026-02-01 at AUD 40.00; reprice from a later date"
+            ),
+        )
+
+    def test_a_date_dropped_before_the_last_charge_is_named(self) -> None:
+        """Annual, 1 February is no billing date: the charge c1 of 1 February would pay
+        none. The first difference is February's date, now none."""
+        member, ledger = _monthly_charged()
+        plan = _plan()
+        with pytest.raises(RuleViolation) as caught:
+            check_reprice(
+                plan,
+                _plan(BillingCycle.ANNUALLY),
+                [member],
+                ledger,
+                timezone=SYD,
+                plans={"gold": plan},
+            )
+        assert str(caught.value) == (
+            "plan gold changes a billing date member m1 was charged up to (last charge c1):"
+            " 2026-02-01 at AUD 30.00, now no billing date; reprice from a later date"
+        )
+
+    def test_a_refund_is_not_a_charge(self) -> None:
+        """Charged on 1 January, refunded on 15 February: the last charge is January's, so
+        a rise from 1 February passes. A failed charge on 15 February instead is the last
+        charge, and 1 February was due by then: refused."""
+        member, plan = _member(date(2026, 1, 1)), _plan()
+        dearer = plan.reprice(aud("40.00"), on=date(2026, 2, 1))
+        paid = _charge("c0", _local(date(2026, 1, 1), 11))
+        refunded = [paid, _refund("r0", _local(date(2026, 2, 15)))]
+        check_reprice(plan, dearer, [member], refunded, timezone=SYD, plans={"gold": plan})
+        failed = [paid, _charge("f0", _local(date(2026, 2, 15)), "failed")]
+        with pytest.raises(RuleViolation, match=r"\(last charge f0\)"):
+            check_reprice(plan, dearer, [member], failed, timezone=SYD, plans={"gold": plan})
+
+    def test_a_change_of_neither_price_nor_cycle_reads_no_billing_date(self) -> None:
+        """A member moved from Silver to Gold, charged on 25 January; the catalogue given
+        lacks Silver. Renaming Gold passes without billing anyone; a rise must bill the
+        member's Silver dates, and asks for Silver."""
+        plan, ledger = _plan(), [_charge("c0", _local(date(2026, 1, 25)))]
+        renamed = attrs.evolve(plan, name="Gold Plus")
+        check_reprice(plan, renamed, [_moved()], ledger, timezone=SYD, plans={"gold": plan})
+        dearer = plan.reprice(aud("40.00"), on=date(2026, 3, 1))
+        with pytest.raises(InvalidValue) as caught:
+            check_reprice(plan, dearer, [_moved()], ledger, timezone=SYD, plans={"gold": plan})
+        assert (caught.value.field, caught.value.value) == ("plans", "silver")
+
+
+class TestMemberRepriced:
+    """``check_member_repriced``: which entries count, which saves are read, and a charge
+    ahead of the first billing date."""
+
+    def _check(
+        self,
+        before: Member,
+        after: Member,
+        ledger: list[Payment],
+        plans: dict[str, MembershipPlan] | None = None,
+    ) -> None:
+        catalogue = {"gold": _plan(), "plat": PLATINUM} if plans is None else plans
+        check_member_repriced(before, after, ledger, timezone=SYD, plans=catalogue)
+
+    def _enrolled(self, start: date, at: date) -> Member:
+        return _enrolled(start, _local(at))
+
+    def test_the_refusal_in_full(self) -> None:
+        """Charged on 1 January and 1 February: 5.00 off from date 0 changes January's
+        price."""
+        member, ledger = _monthly_charged()
+        with pytest.raises(RuleViolation) as caught:
+            self._check(member, member.grant(OFF), ledger)
+        error = caught.value
+        assert (error.rule, error.field, error.context, str(error)) == (
+            "reprice_backdated",
+            "discounts",
+            {"payment_id": "c1"},
+            (
+                "member m1's save changes a billing date they were charged up to (last charge"
+                " c1): 2026-01-01 at AUD 30.00, now 2026-01-01 at AUD 25.00; grant a discount"
+                " from a later billing date (first=), or change plan after the last charge"
+            ),
+        )
+
+    def test_only_the_members_own_charges_count(self) -> None:
+        """Charged on 1 January; a refund on 15 February and another member's charge on
+        20 February are no charges of theirs, so 5.00 off from date 1 (1 February) passes.
+        With a failed charge of theirs on 15 February, 1 February was charged: refused."""
+        member = _member(date(2026, 1, 1))
+        paid = _charge("c0", _local(date(2026, 1, 1), 11))
+        other = Payment("x0", "syd", AUD30, "charge", "succeeded", _local(date(2026, 2, 20)), "m2")
+        after = member.grant(OFF, first=1)
+        self._check(member, after, [paid, _refund("r0", _local(date(2026, 2, 15))), other])
+        with pytest.raises(RuleViolation, match=r"\(last charge f0\)"):
+            self._check(member, after, [paid, _charge("f0", _local(date(2026, 2, 15)), "failed")])
+
+    def test_a_member_without_a_charge_or_moved_off_the_catalogue_is_not_read(self) -> None:
+        """No charge of theirs: 5.00 off from date 0 passes. Moved back over the February
+        charge to Platinum: refused when Platinum is given, left to the host when not."""
+        member, ledger = _monthly_charged()
+        other = Payment("x0", "syd", AUD30, "charge", "succeeded", _local(date(2026, 1, 1)), "m2")
+        self._check(member, member.grant(OFF), [other])
+        moved = member.change_plan("plat", at=_local(date(2026, 1, 10)))
+        self._check(member, moved, ledger, plans={"gold": _plan()})
+        with pytest.raises(RuleViolation) as caught:
+            self._check(member, moved, ledger)
+        assert caught.value.field == "plan_changes"
+
+    def test_a_prepaid_first_date_keeps_its_price(self) -> None:
+        """Enrolled on 20 February for a contract from 1 March, charged 30.00 that day (for
+        date 0, 1 March, at Gold's price). 5.00 off from date 0, or a move to Platinum
+        before 1 March, changes it: refused. 5.00 off from date 1, or a move on 5 March
+        (after 1 March began: date 0 stays Gold's), leaves it."""
+        member = self._enrolled(date(2026, 3, 1), date(2026, 2, 20))
+        ledger = [_charge("c0", _local(date(2026, 2, 20), 11))]
+        for after, now in (
+            (member.grant(OFF), "25.00"),
+            (member.change_plan("plat", at=_local(date(2026, 2, 25))), "60.00"),
+        ):
+            with pytest.raises(RuleViolation) as caught:
+                self._check(member, after, ledger)
+            assert f"(last charge c0): 2026-03-01 at AUD 30.00, now 2026-03-01 at AUD {now};" in (
+                str(caught.value)
+            )
+        self._check(member, member.grant(OFF, first=1), ledger)
+        self._check(member, member.change_plan("plat", at=_local(date(2026, 3, 5))), ledger)
+
+    def test_a_date_charged_then_no_longer_due_is_still_date_0(self) -> None:
+        """Enrolled on 20 December for a contract from 1 January, Active, charged 30.00 on
+        1 January. The save suspends them from 28 December, so at that charge 1 January is
+        no longer due but the first date ahead: still date 0 at 30.00, so 5.00 off from
+        date 1 passes, and 5.00 off from date 0 is refused."""
+        member = self._enrolled(date(2026, 1, 1), date(2025, 12, 20))
+        member = member.activate(at=_local(date(2025, 12, 21)))
+        ledger = [_charge("c0", _local(date(2026, 1, 1), 11))]
+        suspended = member.suspend(at=_local(date(2025, 12, 28)))
+        self._check(member, suspended.grant(OFF, first=1), ledger)
+        with pytest.raises(
+            RuleViolation, match=r"2026-01-01 at AUD 30\.00, now 2026-01-01 at AUD 25\.00"
+        ):
+            self._check(member, suspended.grant(OFF), ledger)
 
 
 # -- invoices and overdue --------------------------------------------------------------------
@@ -667,6 +913,40 @@ class TestOutlook:
             payments=ledger,
         )
         assert outlook.dues[0] == (date(2026, 3, 10), date(2026, 3, 11))
+
+    def test_it_starts_at_the_members_latest_event(self) -> None:
+        """Activated at 10:00 on 10 January, paid at 12:00; another member's payment on
+        20 January is not theirs: the outlook starts at 12:00 on 10 January."""
+        paid = _local(date(2026, 1, 10), 12)
+        other = Payment("x0", "syd", AUD30, "charge", "succeeded", _local(date(2026, 1, 20)), "m2")
+        ledger = [_charge("c0", paid), other]
+        member = _member(date(2026, 1, 10))
+        assert last_event(member, [], ledger) == paid
+        outlook = overdue_outlook(
+            member, timezone=SYD, membership_plans={"gold": _plan()}, payments=ledger
+        )
+        assert outlook.since == paid
+
+    def test_an_earlier_plan_not_given_is_billed_at_the_members_plan(self) -> None:
+        """Silver not given: January's date is billed at Gold's 30.00, so the 20.00 paid
+        for it leaves 10.00 unpaid, overdue from 11 January."""
+        ledger = [_charge("c0", _local(date(2026, 1, 10), 12), amount=AUD20)]
+        outlook = overdue_outlook(
+            _moved(), timezone=SYD, membership_plans={"gold": _plan()}, payments=ledger
+        )
+        assert outlook.dues == ((date(2026, 1, 10), date(2026, 1, 11)),)
+
+    def test_the_days_answered_stop_inside_the_supported_years(self) -> None:
+        """Activated on 1 June 2199: 400 days on, 6 July 2200 (2200 is no leap year).
+        Activated on 1 March 2200: 400 days on is past 2200, so 30 December 2200."""
+        for start, through in (
+            (date(2199, 6, 1), date(2200, 7, 6)),
+            (date(2200, 3, 1), date(2200, 12, 30)),
+        ):
+            outlook = overdue_outlook(
+                _member(start), timezone=SYD, membership_plans={"gold": _plan()}
+            )
+            assert outlook.through == through, start
 
     def test_membership_and_plan_dues_are_read_together(self) -> None:
         """January's membership charge failed on its day; the plan's first instalment is

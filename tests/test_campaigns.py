@@ -12,8 +12,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from smilepass_core import CAMPAIGN_LIFECYCLE, Campaign, CampaignStatus, StatusChange
-from smilepass_core.errors import InvalidTransition, InvalidValue, OutOfOrderChange
+from smilepass_core import (
+    CAMPAIGN_LIFECYCLE,
+    Campaign,
+    CampaignStatus,
+    Member,
+    Money,
+    Patient,
+    StatusChange,
+)
+from smilepass_core.domain import campaign_for_code, check_members_plans
+from smilepass_core.domain.discounts import Discount, check_discount_currency
+from smilepass_core.errors import (
+    CurrencyMismatch,
+    InvalidTransition,
+    InvalidValue,
+    OutOfOrderChange,
+    RuleViolation,
+)
 from smilepass_core.io.records import to_records
 from smilepass_core.testing import strategies as sps
 
@@ -183,3 +199,141 @@ class CampaignMachine(RuleBasedStateMachine):
 
 
 TestCampaignMachine = CampaignMachine.TestCase
+
+
+# -- terms: codes, plans and a discount ------------------------------------------------------
+
+_SPRING_OFF = Discount("spring-10", "syd", "Spring 10 %", percent="10", cycles=3)
+
+
+def _terms(**changes: object) -> Campaign:
+    """``_draft`` Active from T0 + 14 days, with another code, Silver and Gold, 10 % off."""
+    campaign = _draft().activate(at=T0 + 14 * DAY)
+    values: dict[str, object] = {
+        "other_codes": {"spring-fb"},
+        "plans": {"silver", "gold"},
+        "discount": _SPRING_OFF,
+    }
+    return attrs.evolve(campaign, **(values | changes))
+
+
+def _enrolled(plan_id: str = "gold", at: datetime = T0 + 20 * DAY, **changes: object) -> Member:
+    member = Member.enrol(
+        id="m1",
+        practice_id="syd",
+        plan_id=plan_id,
+        account_holder=Patient("pt1", "Ada Lovelace"),
+        start_date=at.date(),
+        at=at,
+    )
+    return attrs.evolve(member, **changes)
+
+
+class TestTerms:
+    def test_codes_are_matched_without_case_or_spaces(self) -> None:
+        campaign = _terms()
+        assert campaign.codes == ("SPRING26", "spring-fb")
+        assert [campaign.accepts(c) for c in ("spring26", " SPRING-FB ", "SPRING", 26)] == [
+            True,
+            True,
+            False,
+            False,
+        ]
+        assert [campaign.applies_to(p) for p in ("gold", "bronze")] == [True, False]
+        assert _terms(plans=None).applies_to("bronze")
+
+    def test_apply_code_records_the_campaign_and_grants_its_discount_once(self) -> None:
+        joined = _terms().apply_code(_enrolled(), "Spring-FB")
+        assert joined.campaign_id == "spring"
+        assert [(g.discount, g.units, g.first) for g in joined.discounts] == [(_SPRING_OFF, 1, 0)]
+        assert _terms().apply_code(joined, "SPRING26") == joined  # granted already
+        plain = _terms(discount=None).apply_code(_enrolled(), "spring26")
+        assert (plain.campaign_id, plain.discounts) == ("spring", ())
+
+    @pytest.mark.parametrize(
+        ("campaign", "member", "error", "field"),
+        [
+            (_terms(), _enrolled(), InvalidValue, "promo_code"),  # code "WINTER"
+            (_terms(), _enrolled(practice_id="mel"), InvalidValue, "practice_id"),
+            (_terms(), _enrolled(campaign_id="winter"), InvalidValue, "campaign_id"),
+            (_terms(), _enrolled(at=T0 + DAY), RuleViolation, "campaign_id"),  # Draft then
+            (_terms().end(at=T0 + 15 * DAY), _enrolled(), RuleViolation, "campaign_id"),
+            (_terms(), _enrolled("bronze"), RuleViolation, "plan_id"),
+        ],
+    )
+    def test_apply_code_refuses(
+        self, campaign: Campaign, member: Member, error: type[Exception], field: str
+    ) -> None:
+        code = "WINTER" if field == "promo_code" else "SPRING26"
+        with pytest.raises(error) as caught:
+            campaign.apply_code(member, code)
+        assert caught.value.field == field  # type: ignore[attr-defined]
+
+    def test_an_ended_campaigns_code_is_refused_naming_its_status(self) -> None:
+        ended = _terms().end(at=T0 + 15 * DAY)
+        with pytest.raises(RuleViolation, match="when it is ended") as caught:
+            ended.apply_code(_enrolled(), "SPRING26")
+        assert caught.value.rule == "campaign_not_active"
+        with pytest.raises(RuleViolation) as wrong_plan:
+            _terms().apply_code(_enrolled("bronze"), "SPRING26")
+        assert wrong_plan.value.rule == "campaign_plan"
+        assert "it applies to gold, silver" in str(wrong_plan.value)
+
+    def test_the_campaign_of_a_code(self) -> None:
+        spring = _terms().end(at=T0 + 60 * DAY)
+        autumn = attrs.evolve(
+            Campaign("autumn", "syd", "Autumn", "spring26", T0 + 100 * DAY), discount=None
+        )
+        assert campaign_for_code([spring, autumn], " Spring26", at=T0 + 20 * DAY) is spring
+        assert campaign_for_code([spring, autumn], "SPRING26", at=T0 + 101 * DAY) is autumn
+        with pytest.raises(InvalidValue) as unknown:
+            campaign_for_code([spring, autumn], "WINTER", at=T0)
+        assert unknown.value.field == "promo_code"
+        with pytest.raises(RuleViolation, match=r"campaign spring .* when it is draft"):
+            campaign_for_code([spring], "spring-fb", at=T0 + DAY)
+        twin = attrs.evolve(autumn, id="twin", active_from=T0 + 14 * DAY)
+        with pytest.raises(InvalidValue, match="campaigns spring, twin"):
+            campaign_for_code([spring, twin], "SPRING26", at=T0 + 20 * DAY)
+
+    @pytest.mark.parametrize(
+        ("changes", "field"),
+        [
+            ({"other_codes": {"Spring26 "}}, "other_codes"),  # the promo code again
+            ({"other_codes": {"a", "A"}}, "other_codes"),
+            ({"other_codes": "spring-fb"}, "other_codes"),
+            ({"other_codes": {""}}, "other_codes"),
+            ({"plans": set()}, "plans"),
+            ({"discount": "10 %"}, "discount"),
+            ({"discount": attrs.evolve(_SPRING_OFF, practice_id="mel")}, "discount"),
+        ],
+    )
+    def test_bad_terms_are_refused(self, changes: dict[str, object], field: str) -> None:
+        with pytest.raises(InvalidValue) as caught:
+            _terms(**changes)
+        assert caught.value.field == field
+
+    def test_a_discount_in_another_currency_is_named(self) -> None:
+        fixed = attrs.evolve(_SPRING_OFF, percent=None, amount=Money.of("5", "USD"))
+        check_discount_currency(
+            [None, _SPRING_OFF, attrs.evolve(fixed, amount=None, percent="5")], "AUD"
+        )
+        with pytest.raises(CurrencyMismatch) as caught:
+            check_discount_currency([fixed], "AUD")
+        assert (caught.value.left, caught.value.right, caught.value.field) == (
+            "USD",
+            "AUD",
+            "discount",
+        )
+
+    def test_a_narrowed_campaign_names_the_member_left_outside(self) -> None:
+        joined = _terms().apply_code(_enrolled("silver"), "SPRING26")
+        check_members_plans(_terms(plans={"silver"}), [joined])
+        with pytest.raises(RuleViolation, match="member m1 joins campaign spring on plan silver"):
+            check_members_plans(_terms(plans={"gold"}), [joined])
+
+    @given(campaign=sps.campaigns(plan_ids=["gold", "silver"]))
+    def test_generated_terms_round_trip_through_records(self, campaign: Campaign) -> None:
+        (record,) = to_records([campaign])["campaigns"]
+        assert record["other_codes"] == sorted(campaign.other_codes)
+        assert (record["discount"] is None) is (campaign.discount is None)
+        assert all(campaign.accepts(code) for code in campaign.codes)

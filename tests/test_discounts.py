@@ -29,6 +29,7 @@ from smilepass_core.domain.discounts import (
     AppliedDiscount,
     Discount,
     DiscountBasis,
+    check_grant_currency,
     price_due,
 )
 from smilepass_core.periods import local_midnight
@@ -158,6 +159,30 @@ class TestRules:
         usd = Discount("usd", "syd", "Dollars", amount=Money.of("5", "USD"))
         with pytest.raises(CurrencyMismatch):
             price_due(GOLD, 0, [AppliedDiscount(usd)])
+
+    def test_without_a_date_the_list_price_is_the_price_now(self) -> None:
+        """Gold at 30.00 until 31 January, 40.00 from 1 February: without ``on`` the list
+        price is today's 40.00 (35.00 due with the spring promo); on 15 January, 30.00."""
+        dearer = GOLD.reprice(Money.of("40.00", "AUD"), on=date(2026, 2, 1))
+        spring = [AppliedDiscount(SPRING)]
+        now, then = price_due(dearer, 0, spring), price_due(dearer, 0, spring, on=date(2026, 1, 15))
+        assert (str(now.list_price), str(now.due)) == ("AUD 40.00", "AUD 35.00")
+        assert (str(then.list_price), str(then.due)) == ("AUD 30.00", "AUD 25.00")
+
+    def test_a_store_keeps_grants_only_in_its_currency(self) -> None:
+        """A percentage has no currency and a fixed AUD 5.00 is the practice's: kept. A
+        fixed USD 5.00 is refused, naming both currencies and ``discounts``."""
+        usd = Discount("usd", "syd", "Dollars", amount=Money.of("5", "USD"))
+        check_grant_currency([AppliedDiscount(FAMILY), AppliedDiscount(SPRING)], "AUD")
+        with pytest.raises(CurrencyMismatch) as caught:
+            check_grant_currency([AppliedDiscount(SPRING), AppliedDiscount(usd)], "AUD")
+        error = caught.value
+        assert (error.left, error.right, error.operation, error.field) == (
+            "USD",
+            "AUD",
+            "keep discounts of",
+            "discounts",
+        )
 
     @pytest.mark.parametrize(
         ("options", "field"),

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from smilepass_core import (
     BillingCycle,
+    Campaign,
     CurrencyMismatch,
     DateRange,
     InMemoryStore,
@@ -38,7 +39,7 @@ from smilepass_core import (
     Preset,
     Unit,
 )
-from smilepass_core.domain.discounts import AppliedDiscount
+from smilepass_core.domain.discounts import Discount
 from smilepass_core.io.text import render_dashboard, show
 from smilepass_core.kpi import (
     Dashboard,
@@ -1473,16 +1474,15 @@ def with_currencies(ds: sps.Dataset, currency_of: Mapping[str, str]) -> sps.Data
     def moved(amount: Money, practice_id: str) -> Money:
         return Money.from_minor(amount.minor, currency_of[practice_id])
 
-    def moved_member(m: Member) -> Member:
-        def moved_grant(g: AppliedDiscount) -> AppliedDiscount:
-            amount = g.discount.amount
-            if amount is None:
-                return g
-            return attrs.evolve(
-                g, discount=attrs.evolve(g.discount, amount=moved(amount, m.practice_id))
-            )
+    def moved_terms(d: Discount) -> Discount:
+        return d if d.amount is None else attrs.evolve(d, amount=moved(d.amount, d.practice_id))
 
-        return attrs.evolve(m, discounts=[moved_grant(g) for g in m.discounts])
+    def moved_member(m: Member) -> Member:
+        grants = [attrs.evolve(g, discount=moved_terms(g.discount)) for g in m.discounts]
+        return attrs.evolve(m, discounts=grants)
+
+    def moved_campaign(c: Campaign) -> Campaign:
+        return c if c.discount is None else attrs.evolve(c, discount=moved_terms(c.discount))
 
     def moved_plan(p: PaymentPlan) -> PaymentPlan:
         return attrs.evolve(
@@ -1508,6 +1508,7 @@ def with_currencies(ds: sps.Dataset, currency_of: Mapping[str, str]) -> sps.Data
         members=tuple(moved_member(m) for m in ds.members),
         payment_plans=tuple(moved_plan(p) for p in ds.payment_plans),
         payments=tuple(attrs.evolve(p, amount=moved(p.amount, p.practice_id)) for p in ds.payments),
+        campaigns=tuple(moved_campaign(c) for c in ds.campaigns),
     )
 
 

@@ -4,6 +4,7 @@ that tie the reports to the dashboard and to each other, and the refusals."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from billing_oracle import BILLABLE, membership_dues, status_then
+from billing_oracle import BILLABLE, billed_dates, membership_dues, reductions, status_then
 from smilepass_core import (
     BillingCycle,
     Campaign,
@@ -53,6 +54,7 @@ from smilepass_core import (
     dashboard,
 )
 from smilepass_core.demo import DEMO_NOW, demo_store
+from smilepass_core.domain.discounts import Discount
 from smilepass_core.io.text import render_dashboard, render_weekly
 from smilepass_core.periods import local_midnight, zone
 from smilepass_core.queries import MEMBER_ACTION_ORDER, PAYMENT_PLAN_ACTION_ORDER
@@ -596,6 +598,84 @@ class TestReferralTrackingProperties:
             ]
             zero = Money.zero(s.currency)
             assert s.revenue == sum((paid.get(r.member_id or "", zero) for r in mine), zero)
+
+    @DATASETS
+    @given(dataset=sps.datasets(), data=st.data())
+    def test_discount_given_is_the_campaigns_cuts_on_its_members_dates(
+        self, dataset: sps.Dataset, data: st.DataObject
+    ) -> None:
+        """Per campaign with a revenue range, the discount given is what its discount took
+        off the billing dates (local midnight in the range) of the members who joined
+        through it, read by the billing oracle; by user and without a range, None."""
+        store = store_of(dataset.objects())
+        window, _ = data.draw(ranges_and_now(dataset))
+        report = referral_tracking(store, revenue_range=window)
+        plans = {p.id: p for p in dataset.membership_plans}
+        zones = {p.id: p.timezone for p in dataset.practices}
+        campaigns = {c.id: c for c in dataset.campaigns}
+        assert all(s.discount_given is None for s in report.by_user)
+        assert referral_tracking(store).by_campaign == tuple(
+            attrs.evolve(s, revenue=None, discount_given=None) for s in report.by_campaign
+        )
+        for s in report.by_campaign:
+            campaign = campaigns.get(s.key or "")
+            if campaign is None:
+                assert s.discount_given is None
+                continue
+            expected = 0
+            for m in dataset.members:
+                if m.campaign_id != campaign.id or campaign.discount is None:
+                    continue
+                zone = zones[m.practice_id]
+                last = local_day(window.end - timedelta(microseconds=1), zone)
+                for k, day, then, price in billed_dates(m, plans, last, zone):
+                    if window.start <= local_midnight(day, zone) < window.end:
+                        cuts = reductions(then, price, k, m)
+                        expected += cuts.get(campaign.discount.id, 0)
+            assert s.discount_given == Money.from_minor(expected, s.currency)
+
+    def test_discount_given_worked_example(self) -> None:
+        """Spring gives 10 % off two billing dates. Ada joined with its code on
+        1 November (monthly Gold at 30.00); Bo joined without it. November: 3.00 (Ada's
+        1 November); November and December: 6.00; January: 0.00 (two dates only)."""
+        t = datetime(2026, 11, 1, 9, tzinfo=UTC)
+        gold = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+        off = Discount("spring-10", "p", "Spring 10 %", percent="10", cycles=2)
+        spring = attrs.evolve(Campaign("c1", "p", "Spring", "SPRING", t), discount=off)
+
+        def enrol(id: str) -> Member:
+            return Member.enrol(
+                id=id,
+                practice_id="p",
+                plan_id="gold",
+                account_holder=Patient(f"h-{id}", id.title()),
+                start_date=t.date(),
+                at=t,
+            ).activate(at=t)
+
+        store = store_of(
+            [
+                Practice("p", "P", "UTC", "AUD"),
+                gold,
+                spring,
+                spring.apply_code(enrol("ada"), "spring"),
+                enrol("bo"),
+            ]
+        )
+
+        def given(start: tuple[int, int], end: tuple[int, int]) -> list[Money | None]:
+            window = DateRange(
+                datetime(*start, 1, tzinfo=UTC), datetime(*end, 1, tzinfo=UTC), "UTC"
+            )
+            summaries = referral_tracking(store, revenue_range=window).by_campaign
+            return [s.discount_given for s in summaries]
+
+        aud = functools.partial(Money.of, currency="AUD")
+        assert given((2026, 11), (2026, 12)) == [aud("3.00")]
+        assert given((2026, 11), (2027, 1)) == [aud("6.00")]
+        assert given((2027, 1), (2027, 2)) == [aud("0.00")]
+        summary = referral_tracking(store).by_campaign[0]
+        assert (summary.sign_ups, summary.discount_given) == (1, None)
 
     @DATASETS
     @given(dataset=sps.datasets(), data=st.data())
@@ -1661,6 +1741,7 @@ class TestRecordsAndCsv:
             "conversion_rate": Decimal("100.00"),
             "sign_ups": 2,
             "revenue": None,
+            "discount_given": None,
             "currency": AUD,
         }
 

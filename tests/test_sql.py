@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -588,10 +588,10 @@ class TestStatementCount:
             *["INSERT"] * 4,
         ]
         assert statements[1].split("FROM")[1].split()[0] == "campaigns"
-        # Six lookups in the one SELECT of the checks: the id, the practice's currency,
-        # the plan, the campaign, the staff user, and the campaign's status at the
-        # enrolment.
-        assert statements[2].count("UNION ALL") == 5
+        # Seven lookups in the one SELECT of the checks: the id, the practice's currency,
+        # the plan, the campaign, the staff user, the campaign's plans (it must apply to
+        # the member's), and the campaign's status at the enrolment.
+        assert statements[2].count("UNION ALL") == 6
         statements.clear()
         store.members.save(member.suspend(at=NOW + timedelta(days=1), reason="away"))
         verbs = [" ".join(s.split()[:3]) for s in statements]
@@ -844,6 +844,30 @@ class TestTheSameRules:
                 )
             )
         assert caught.value.rule == "append_only"
+
+    def test_a_reprice_is_judged_at_each_members_last_charge(self, store: Any) -> None:
+        """m1 is charged on its first two billing dates (25 November and 25 December), twice
+        at one instant on the second (the later by id, m1-c, is the last); m2 on the first
+        only. A reprice from 25 December is refused naming m1-c; from 26 December it is
+        kept."""
+        m1, m2 = (_member(id).activate(at=NOW) for id in ("m1", "m2"))
+        store.load([m1, m2])
+
+        def charge(id: str, days: int) -> Payment:
+            at = NOW + timedelta(days=days, hours=1)
+            member = id.split("-")[0]
+            return Payment(id, "p", _PLAN.price, "charge", "succeeded", at, member_id=member)
+
+        for entry in (charge("m1-a", 0), charge("m2-a", 0), charge("m1-b", 30)):
+            store.payments.add(entry)
+        store.payments.add(charge("m1-c", 30))
+        dearer = Money.of("40.00", "AUD")
+        with pytest.raises(RuleViolation, match=r"member m1 .*last charge m1-c") as caught:
+            store.membership_plans.save(_PLAN.reprice(dearer, on=date(2026, 12, 25)))
+        assert caught.value.rule == "reprice_backdated"
+        later = _PLAN.reprice(dearer, on=date(2026, 12, 26))
+        store.membership_plans.save(later)
+        assert store.membership_plans.get(_PLAN.id) == later
 
     def test_nested_atomic_blocks_are_one(self, store: Any) -> None:
         with store.atomic() as outer, outer.atomic() as inner:

@@ -1,6 +1,6 @@
 """Discounts kept with members and the charge amount rule, in the stores: what a
 store refuses and in what order a load reads a ledger (docs/domain.md, "Ledger
-rules"; catalogue rows 105, 120 and 121)."""
+rules"; catalogue rows 105, 120, 121 and 125)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from smilepass_core import (
     BillingCycle,
+    Campaign,
     CurrencyMismatch,
     InMemoryStore,
     Member,
@@ -104,6 +105,25 @@ def test_a_fixed_discount_in_another_currency_is_refused(make: Callable[[], Any]
         store.members.add(_ada().grant(dollars))
     assert caught.value.field == "discounts"
     assert store.members.count(MemberQuery()) == 0
+
+
+@pytest.mark.parametrize("make", STORES)
+def test_a_campaigns_fixed_discount_in_another_currency_is_refused(
+    make: Callable[[], Any],
+) -> None:
+    """A campaign offering USD 5.00 off in an AUD practice is not kept, on add or save."""
+    store = make()
+    store.load([SYDNEY, GOLD])
+    dollars = Discount("usd", "p", "Dollars", amount=Money.of("5", "USD"))
+    plain = Campaign("c", "p", "Spring", "SPRING", T0)
+    offering = attrs.evolve(plain, discount=dollars)
+    with pytest.raises(CurrencyMismatch) as caught:
+        store.campaigns.add(offering)
+    assert caught.value.field == "discount"
+    store.campaigns.add(plain)
+    with pytest.raises(CurrencyMismatch):
+        store.campaigns.save(offering)
+    assert store.campaigns.get("c") == plain
 
 
 def test_a_charge_ahead_of_the_first_date_is_priced_at_the_plan_of_that_date() -> None:

@@ -62,6 +62,7 @@ from smilepass_core.domain import (
     Referral,
     StaffUser,
     check_joiners,
+    check_members_plans,
     check_refund,
     check_successor,
     check_version,
@@ -72,7 +73,7 @@ from smilepass_core.domain.billing import (
     check_membership_charge,
     check_reprice,
 )
-from smilepass_core.domain.discounts import check_grant_currency
+from smilepass_core.domain.discounts import check_discount_currency, check_grant_currency
 from smilepass_core.domain.overdue import (
     OverdueOutlook,
     is_overdue,
@@ -434,22 +435,27 @@ class _Campaigns(_ScopedRepository[Campaign]):
     kind = Campaign
 
     def _check(self, obj: Campaign) -> None:
-        """Also, on a save that changes the history: every member and referral that
-        joined through the campaign still joined it while Active."""
-        super()._check(obj)
+        """Also its discount in the practice's currency; on a save that changes the
+        history, every member and referral that joined through the campaign still joined
+        it while Active; on one that changes the plans, every member joined on a plan it
+        applies to."""
+        check_discount_currency([obj.discount], self._practice(obj).currency)
         old = self._items.get(obj.id)
-        if old is None or old.history == obj.history:
+        if old is None or (old.history, old.plans) == (obj.history, obj.plans):
             return
         store = self._store
-        check_joiners(
-            obj,
-            (
-                (f"{kind} {joiner.id}", joiner.created_at)
-                for kind, repo in (("member", store.members), ("referral", store.referrals))
+        joiners = {
+            kind: [
+                joiner
                 for i in repo._by_practice.get(obj.practice_id, ())
                 if (joiner := repo._items[i]).campaign_id == obj.id
-            ),
+            ]
+            for kind, repo in (("member", store.members), ("referral", store.referrals))
+        }
+        check_joiners(
+            obj, ((f"{kind} {j.id}", j.created_at) for kind, js in joiners.items() for j in js)
         )
+        check_members_plans(obj, (m for m in joiners["member"] if isinstance(m, Member)))
 
 
 class _MembershipPlans(_ScopedRepository[MembershipPlan]):
@@ -524,9 +530,9 @@ class _Members(_Repository[Member, MemberQuery]):
         self._require(store.campaigns, obj.campaign_id, obj.practice_id, "campaign_id")
         self._require(store.staff_users, obj.staff_user_id, obj.practice_id, "staff_user_id")
         if obj.campaign_id is not None:  # joined at enrolment, while the campaign was Active
-            store.campaigns._items[obj.campaign_id].check_sign_up(
-                obj.created_at, subject=f"member {obj.id}"
-            )
+            campaign = store.campaigns._items[obj.campaign_id]
+            campaign.check_sign_up(obj.created_at, subject=f"member {obj.id}")
+            campaign.check_plan(obj.first_plan_id, subject=f"member {obj.id}")
         ledger = store.payments
         recorded = ledger._by_source.get(("member", obj.id), ())
         check_cancel_after_charges(obj, (ledger._items[i] for i in recorded))

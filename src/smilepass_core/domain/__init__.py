@@ -48,8 +48,11 @@ from smilepass_core.domain.referrals import (
     CampaignStatus,
     Referral,
     ReferralStatus,
+    campaign_for_code,
     check_joiners,
+    check_members_plans,
     check_sign_up,
+    check_sign_up_plan,
 )
 
 __all__ = [
@@ -87,9 +90,12 @@ __all__ = [
     "StaffUser",
     "Status",
     "StatusChange",
+    "campaign_for_code",
     "check_joiners",
+    "check_members_plans",
     "check_refund",
     "check_sign_up",
+    "check_sign_up_plan",
     "check_successor",
     "check_version",
 ]

@@ -5,7 +5,8 @@ what to do next about the unpaid ones (docs/domain.md, "Billing").
   the anchor (``plan.charge_date(start_date, k)``, ``k = 0, 1, ...``): the first at sign-up,
   month ends clamped without drift. Each date is charged at the plan in force as its local
   day starts. A change to a plan of another cycle takes effect on the first date of the old
-  cycle after it: that date is charged at the new plan and is the new cycle's anchor
+  cycle after it on which the membership is billable (below): that date is charged at the
+  new plan and is the new cycle's anchor
   (monthly from 15 January, moved to annual on 20 March: 15 January, February and March
   at the monthly price, then 15 April at the annual price, and each 15 April after). No
   proration.
@@ -34,7 +35,7 @@ from typing import Any
 import attrs
 
 from smilepass_core.domain._fields import identifier
-from smilepass_core.domain.discounts import AppliedDiscount, price_due
+from smilepass_core.domain.discounts import AppliedDiscount, PriceDue, price_due
 from smilepass_core.domain.members import Member, MembershipStatus
 from smilepass_core.domain.payments import Payment, PaymentKind, PaymentOutcome
 from smilepass_core.domain.practices import MembershipPlan
@@ -56,6 +57,7 @@ __all__ = [
     "check_reprice",
     "dunning_actions",
     "price_due_at",
+    "priced_dates",
     "replay_order",
 ]
 
@@ -155,7 +157,8 @@ def _schedule(
     one in force as its local day starts), and the first date after ``through``.
 
     Each date is the ``k``-th of its cycle from an anchor: the start date, then each date
-    on which the plan in force bills on another cycle than the dates before it."""
+    on which the plan in force bills on another cycle than the dates before it and the
+    membership is billable (a date passed while Suspended starts no cycle)."""
     if member.plan_changes and timezone is None:
         raise InvalidValue(
             "timezone", None, f"is needed: member {member.id} changed plan (pass timezone=...)"
@@ -168,8 +171,8 @@ def _schedule(
         day = cycle.nth(anchor, k)
         if member.plan_changes:
             then = plan_on(member, plan, plans, day, timezone or "UTC")
-            if then.billing_cycle is not cycle:  # the change takes effect on this date
-                anchor, k, cycle = day, 0, then.billing_cycle
+            if then.billing_cycle is not cycle and _billable(member, day, timezone or "UTC"):
+                anchor, k, cycle = day, 0, then.billing_cycle  # the change takes effect
         if day > through:
             return dates, day
         if len(dates) == _MAX_DATES:
@@ -347,6 +350,30 @@ def price_due_at(
         return price_due(first, 0, grants, on=member.start_date).due
     day, then = dates[number]
     return price_due(then, number, grants, on=day).due
+
+
+def priced_dates(
+    member: Member,
+    plan: MembershipPlan,
+    *,
+    at: datetime,
+    timezone: str,
+    plans: Mapping[str, MembershipPlan] | None = None,
+) -> tuple[tuple[int, date, PriceDue], ...]:
+    """The billing dates due at ``at`` (those of :func:`billing_statement`), each with its
+    number and its price breakdown: the list price, each of the member's discounts'
+    reduction, the price due (:func:`~smilepass_core.domain.discounts.price_due`).
+
+    Args and Raises: as for :func:`billing_statement`.
+    """
+    if plan.id != member.plan_id:
+        raise InvalidValue("plan", plan.id, f"is not member {member.id!r}'s plan {member.plan_id}")
+    dates, _ = _schedule(member, plan, plans, timezone, local_day(as_instant(at), timezone))
+    return tuple(
+        (k, d, price_due(p, k, member.discounts, on=d))
+        for k, (d, p) in enumerate(dates)
+        if _billable(member, d, timezone)
+    )
 
 
 def check_reprice(

@@ -36,6 +36,7 @@ __all__ = [
     "Discount",
     "DiscountBasis",
     "PriceDue",
+    "check_discount_currency",
     "check_grant_currency",
     "price_due",
 ]
@@ -224,9 +225,19 @@ def check_grant_currency(grants: Iterable[AppliedDiscount], currency: str) -> No
     Raises:
         CurrencyMismatch: field ``discounts``, naming both currencies.
     """
-    for grant in grants:
-        amount = grant.discount.amount
+    check_discount_currency((g.discount for g in grants), currency, field="discounts")
+
+
+def check_discount_currency(
+    discounts: Iterable[Discount | None], currency: str, *, field: str = "discount"
+) -> None:
+    """Raise unless every fixed amount among ``discounts`` (``None`` skipped) is in
+    ``currency`` (what a store checks before keeping a campaign's discount).
+
+    Raises:
+        CurrencyMismatch: field ``field``, naming both currencies.
+    """
+    for discount in discounts:
+        amount = None if discount is None else discount.amount
         if amount is not None and amount.currency != currency:
-            raise CurrencyMismatch(
-                amount.currency, currency, "keep discounts of", field="discounts"
-            )
+            raise CurrencyMismatch(amount.currency, currency, "keep discounts of", field=field)

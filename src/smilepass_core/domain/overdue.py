@@ -96,8 +96,9 @@ def invoices_at(
         timezone: The practice's time zone (due dates are local days).
         grace_days: Days an unpaid charge may wait before it counts as overdue.
         membership_plans: Membership plans by id: at least the member's plan, and the
-            earlier ones to price the billing dates before a plan change (a date whose
-            plan is not given is priced at the member's plan).
+            earlier ones to bill the dates before a plan change (a plan not given is
+            taken to be the member's plan, its cycle and price: a store holds every
+            plan a member was on).
         payments: The member's ledger (others' entries are ignored).
 
     Raises:
@@ -137,9 +138,9 @@ def _plan_of(member: Member, plans: Mapping[str, MembershipPlan] | None) -> Memb
 def _pricing(
     member: Member, plan: MembershipPlan, plans: Mapping[str, MembershipPlan]
 ) -> dict[str, MembershipPlan]:
-    """The plans to price ``member``'s billing dates at: each earlier plan of theirs, or
-    ``plan`` in its place when it is not given (the lists built on this module must not
-    stop on a catalogue that lacks a plan a member was on)."""
+    """The plans to bill ``member``'s dates at: each earlier plan of theirs, or ``plan`` (its
+    cycle and price) in its place when it is not given (the lists built on this module
+    must not stop on a catalogue that lacks a plan a member was on)."""
     pricing = dict(plans)
     for change in member.plan_changes:
         for plan_id in (change.from_plan, change.to_plan):

@@ -9,8 +9,9 @@ from typing import Any, ClassVar
 import attrs
 
 from smilepass_core.domain._fields import day, identifier, of_type, optional_identifier, text
+from smilepass_core.domain.discounts import Discount, _plan_ids
 from smilepass_core.domain.lifecycle import HasHistory, Lifecycle, Status, StatusChange
-from smilepass_core.domain.members import _patients
+from smilepass_core.domain.members import Member, _patients
 from smilepass_core.domain.practices import Patient
 from smilepass_core.errors import InvalidValue, RuleViolation
 from smilepass_core.periods import as_instant
@@ -22,8 +23,11 @@ __all__ = [
     "CampaignStatus",
     "Referral",
     "ReferralStatus",
+    "campaign_for_code",
     "check_joiners",
+    "check_members_plans",
     "check_sign_up",
+    "check_sign_up_plan",
 ]
 
 
@@ -33,6 +37,25 @@ def _active_from(value: Any) -> datetime:
 
 def _active_until(value: Any) -> datetime | None:
     return None if value is None else as_instant(value, "active_until")
+
+
+def _code_key(code: str) -> str:
+    """How a typed code is compared: without surrounding spaces, case folded."""
+    return code.strip().casefold()
+
+
+def _other_codes(value: Any) -> frozenset[str]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidValue("other_codes", value, "must be a collection of promo codes")
+    codes = frozenset(value)
+    if any(not isinstance(c, str) or not c.strip() for c in codes):
+        raise InvalidValue("other_codes", value, "must be a collection of promo codes")
+    return codes
+
+
+def _discount(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, Discount):
+        raise InvalidValue("discount", value, "must be a Discount (or None)")
 
 
 class CampaignStatus(Status):
@@ -94,16 +117,43 @@ class Campaign(HasHistory[CampaignStatus]):
     history: tuple[StatusChange[CampaignStatus], ...] = attrs.field(
         default=(), converter=_campaign_history
     )
+    other_codes: frozenset[str] = attrs.field(
+        default=frozenset(), converter=_other_codes, kw_only=True
+    )
+    plans: frozenset[str] | None = attrs.field(default=None, converter=_plan_ids, kw_only=True)
+    discount: Discount | None = attrs.field(default=None, validator=_discount, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if self.active_until is not None and self.active_until < self.active_from:
             raise InvalidValue("active_until", self.active_until, "is before active_from")
+        keys = [_code_key(c) for c in self.codes]
+        if len(set(keys)) < len(keys):
+            raise InvalidValue("other_codes", sorted(self.other_codes), "repeat a code")
+        if self.discount is not None and self.discount.practice_id != self.practice_id:
+            raise InvalidValue(
+                "discount",
+                self.discount.id,
+                f"belongs to practice {self.discount.practice_id}, not {self.practice_id}",
+            )
         if not self.has_own_history:  # the window's history follows the window
             window = [StatusChange(self.active_from, None, _C.ACTIVE, _OPENS)]
             if self.active_until is not None:
                 window.append(StatusChange(self.active_until, _C.ACTIVE, _C.ENDED, _ENDS))
             object.__setattr__(self, "history", tuple(window))
         CAMPAIGN_LIFECYCLE.validate(self.history, subject=f"Campaign {self.id}")
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """Every promo code that signs up through it: ``promo_code``, then the others."""
+        return (self.promo_code, *sorted(self.other_codes))
+
+    def accepts(self, code: str) -> bool:
+        """Whether ``code`` is one of its codes (surrounding spaces and case ignored)."""
+        return isinstance(code, str) and _code_key(code) in {_code_key(c) for c in self.codes}
+
+    def applies_to(self, plan_id: str) -> bool:
+        """Whether it takes sign-ups onto plan ``plan_id`` (``plans`` None: every plan)."""
+        return self.plans is None or plan_id in self.plans
 
     @property
     def has_own_history(self) -> bool:
@@ -122,6 +172,9 @@ class Campaign(HasHistory[CampaignStatus]):
         active_from: datetime,
         active_until: datetime | None = None,
         at: datetime,
+        other_codes: Iterable[str] = (),
+        plans: Iterable[str] | None = None,
+        discount: Discount | None = None,
     ) -> Campaign:
         """A new Draft campaign planned for ``[active_from, active_until)``, made at ``at``."""
         return cls(
@@ -132,6 +185,9 @@ class Campaign(HasHistory[CampaignStatus]):
             active_from=active_from,
             active_until=active_until,
             history=CAMPAIGN_LIFECYCLE.start(_C.DRAFT, at, "drafted"),
+            other_codes=frozenset(other_codes),
+            plans=plans,
+            discount=discount,
         )
 
     def transition(self, to: CampaignStatus, *, at: datetime, reason: str = "") -> Campaign:
@@ -170,6 +226,85 @@ class Campaign(HasHistory[CampaignStatus]):
         """
         check_sign_up(self.id, self.status_at(at), at, subject=subject)
 
+    def check_plan(self, plan_id: str, *, subject: str) -> None:
+        """Raise unless it takes a sign-up onto plan ``plan_id`` (``subject`` names who
+        joins).
+
+        Raises:
+            RuleViolation: ``campaign_plan``, field ``plan_id``, naming the plans it
+                applies to.
+        """
+        check_sign_up_plan(self.id, self.plans, plan_id, subject=subject)
+
+    def apply_code(self, member: Member, code: str) -> Member:
+        """``member`` signed up through this campaign with ``code``: its ``campaign_id``
+        set and the campaign's discount, if any, granted from the first billing date. The
+        sign-up is at the member's enrolment (``created_at``), onto their first plan.
+
+        Raises:
+            InvalidValue: ``code`` is not one of its codes (field ``promo_code``); the
+                member is another practice's (``practice_id``) or joined another campaign
+                (``campaign_id``).
+            RuleViolation: ``campaign_not_active`` (not Active at the enrolment: a
+                Draft, Scheduled, Paused or Ended campaign's code); ``campaign_plan``
+                (field ``plan_id``): it does not apply to the member's plan.
+        """
+        if not self.accepts(code):
+            raise InvalidValue("promo_code", code, f"is not a code of campaign {self.id}")
+        if member.practice_id != self.practice_id:
+            raise InvalidValue(
+                "practice_id",
+                member.practice_id,
+                f"member {member.id} is not of campaign {self.id}'s practice {self.practice_id}",
+            )
+        if member.campaign_id not in (None, self.id):
+            raise InvalidValue(
+                "campaign_id", member.campaign_id, f"member {member.id} joined another campaign"
+            )
+        self.check_sign_up(member.created_at, subject=f"member {member.id}")
+        self.check_plan(member.first_plan_id, subject=f"member {member.id}")
+        joined = attrs.evolve(member, campaign_id=self.id)
+        granted = {g.discount.id for g in member.discounts}
+        if self.discount is None or self.discount.id in granted:
+            return joined
+        return joined.grant(self.discount)
+
+
+def campaign_for_code(campaigns: Iterable[Campaign], code: str, *, at: datetime) -> Campaign:
+    """The campaign whose code ``code`` is that is Active at ``at`` (codes compared without
+    surrounding spaces and case).
+
+    Raises:
+        InvalidValue: no campaign has the code (field ``promo_code``).
+        RuleViolation: ``campaign_not_active``: campaigns have it, none Active at ``at``
+            (the error names the one whose window began last, and its status then).
+    """
+    when = as_instant(at, "at")
+    having = [c for c in campaigns if c.accepts(code)]
+    if not having:
+        raise InvalidValue("promo_code", code, "is no campaign's code")
+    active = [c for c in having if c.is_active_at(when)]
+    if len(active) == 1:
+        return active[0]
+    if active:
+        raise InvalidValue(
+            "promo_code", code, f"is the code of campaigns {', '.join(c.id for c in active)}"
+        )
+    latest = max(having, key=lambda c: (c.active_from, c.id))
+    raise _not_active(latest.id, latest.status_at(when), when, f"code {code!r}")
+
+
+def check_members_plans(campaign: Campaign, members: Iterable[Member]) -> None:
+    """Raise unless ``campaign`` applies to the plan each of ``members`` (those kept as
+    joining through it) signed up on, their first plan: a campaign saved with fewer
+    ``plans`` must not leave a sign-up standing on a plan it no longer takes.
+
+    Raises:
+        RuleViolation: ``campaign_plan``, field ``plan_id``, naming the first member.
+    """
+    for member in members:
+        campaign.check_plan(member.first_plan_id, subject=f"member {member.id}")
+
 
 def check_joiners(campaign: Campaign, joiners: Iterable[tuple[str, datetime]]) -> None:
     """Raise unless each ``(subject, instant)`` joined ``campaign`` while it was Active, as
@@ -192,10 +327,34 @@ def check_sign_up(
     Raises:
         RuleViolation: ``campaign_not_active``, field ``campaign_id``.
     """
-    if status is _C.ACTIVE:
-        return
+    if status is not _C.ACTIVE:
+        raise _not_active(campaign_id, status, at, subject)
+
+
+def check_sign_up_plan(
+    campaign_id: str, plans: frozenset[str] | None, plan_id: str, *, subject: str
+) -> None:
+    """Raise unless a campaign applying to ``plans`` (``None``: every plan) takes a sign-up
+    onto plan ``plan_id``.
+
+    Raises:
+        RuleViolation: ``campaign_plan``, field ``plan_id``, naming the plans it applies to.
+    """
+    if plans is not None and plan_id not in plans:
+        raise RuleViolation(
+            "campaign_plan",
+            f"{subject} joins campaign {campaign_id} on plan {plan_id}, which it does not"
+            f" apply to (it applies to {', '.join(sorted(plans))})",
+            field="plan_id",
+        )
+
+
+def _not_active(
+    campaign_id: str, status: CampaignStatus | None, at: datetime, subject: str
+) -> RuleViolation:
+    """The refusal of a sign-up through a campaign that is not Active at ``at``."""
     state = "not yet created" if status is None else status.value
-    raise RuleViolation(
+    return RuleViolation(
         "campaign_not_active",
         f"{subject} joins campaign {campaign_id} at {at.isoformat()}, when it is {state}: "
         "only an Active campaign takes sign-ups",

@@ -95,6 +95,10 @@ class FlatFile:
         """The column called ``name``, if the file has one."""
         return next((c for c in self.columns if c.name == name), None)
 
+    def embedded(self, embed: str) -> list[str]:
+        """The columns that carry the nested record ``embed`` (``discount_id``, ...)."""
+        return [c.name for c in self.columns if c.name.startswith(f"{embed}_")]
+
 
 def _columns(spec: str) -> tuple[Column, ...]:
     """``"id*:id name* email"``: a ``*`` marks a required column, ``:kind`` its kind
@@ -127,8 +131,12 @@ LAYOUT: Final = (
     FlatFile(
         "campaigns",
         _columns(
-            "id*:id practice_id*:id name* promo_code* active_from*:instant active_until:instant"
+            "id*:id practice_id*:id name* promo_code* active_from*:instant active_until:instant "
+            "other_codes:ids plans:ids discount_id:id discount_name discount_percent:decimal "
+            "discount_amount:decimal discount_currency:code discount_basis:code "
+            "discount_plans:ids discount_cycles:integer discount_limit:integer"
         ),
+        embeds=("discount",),
     ),
     FlatFile(
         "campaign_status_changes", _columns(f"campaign_id*:id {_CHANGES}"), "campaigns", "history"
@@ -288,14 +296,16 @@ def to_flat(objects: Iterable[Any]) -> dict[str, list[dict[str, Any]]]:
             row: dict[str, Any] = {}
             for name, value in record.items():
                 if isinstance(value, dict):
-                    row.update({f"{name}_{k}": v for k, v in value.items()})
-                elif isinstance(value, list):
+                    row.update({f"{name}_{k}": v for k, v in _cells(value).items()})
+                elif name in file.embeds:  # an optional object absent: its columns empty
+                    row.update(dict.fromkeys(file.embedded(name)))
+                elif isinstance(value, list) and file.column(name) is None:
                     child = _CHILDREN[file.name, name]
                     rows[child.name] += (
                         {child.key: record["id"], **_cells(item)} for item in value
                     )
-                else:
-                    row[name] = value
+                else:  # a cell (a list of ids as its JSON array)
+                    row[name] = _cells({name: value})[name]
             rows[file.name].append(row)
     return rows
 

@@ -307,14 +307,20 @@ def _membership_plan(r: Mapping[str, Any]) -> MembershipPlan:
 
 
 def _campaign(r: Mapping[str, Any]) -> Campaign:
+    practice_id = _get(r, "practice_id", _str)
+    terms = r.get("discount")
+    given = isinstance(terms, Mapping) and not all(_absent(v) for v in terms.values())
     return Campaign(
         id=_get(r, "id", _str),
-        practice_id=_get(r, "practice_id", _str),
+        practice_id=practice_id,
         name=_get(r, "name", _str),
         promo_code=_get(r, "promo_code", _str),
         active_from=_get(r, "active_from", _instant),
         active_until=_opt(r, "active_until", _instant),
         history=_opt(r, "history", _history(CampaignStatus)) or (),
+        other_codes=_opt(r, "other_codes", _ids) or frozenset(),
+        plans=_opt(r, "plans", _ids),
+        discount=_get(r, "discount", _columns(_terms(practice_id, "id"))) if given else None,
     )
 
 
@@ -330,18 +336,18 @@ def _ids(value: Any) -> frozenset[str]:
     return frozenset(ids)
 
 
-def _grant(practice_id: str) -> Callable[[Mapping[str, Any]], AppliedDiscount]:
-    @_columns
-    def grant(g: Mapping[str, Any]) -> AppliedDiscount:
+def _terms(practice_id: str, id_key: str) -> Callable[[Mapping[str, Any]], Discount]:
+    """A discount's terms from a record (its id under ``id_key``)."""
+
+    def terms(g: Mapping[str, Any]) -> Discount:
         currency = _opt(g, "currency", _str)
         amount = None
         if not _absent(g.get("amount")):
             if currency is None:
                 raise _FieldError("currency", "is required with an amount")
             amount = _money(g, "amount", currency)
-        units = _opt(g, "units", _int)
-        discount = Discount(
-            id=_get(g, "discount_id", _str),
+        return Discount(
+            id=_get(g, id_key, _str),
             practice_id=practice_id,
             name=_get(g, "name", _str),
             percent=_opt(g, "percent", lambda v: exact_decimal(v, "percent")),
@@ -351,7 +357,17 @@ def _grant(practice_id: str) -> Callable[[Mapping[str, Any]], AppliedDiscount]:
             cycles=_opt(g, "cycles", _int),
             limit=_opt(g, "limit", _int),
         )
-        return AppliedDiscount(discount, 1 if units is None else units, _opt(g, "first", _int) or 0)
+
+    return terms
+
+
+def _grant(practice_id: str) -> Callable[[Mapping[str, Any]], AppliedDiscount]:
+    terms = _terms(practice_id, "discount_id")
+
+    @_columns
+    def grant(g: Mapping[str, Any]) -> AppliedDiscount:
+        units = _opt(g, "units", _int)
+        return AppliedDiscount(terms(g), 1 if units is None else units, _opt(g, "first", _int) or 0)
 
     return grant
 
@@ -571,6 +587,9 @@ def _record(obj: Any) -> tuple[str, Record]:
             "active_from": _iso(obj.active_from),
             "active_until": _iso(obj.active_until),
             "history": _history_record(obj.history) if obj.has_own_history else [],
+            "other_codes": sorted(obj.other_codes),
+            "plans": None if obj.plans is None else sorted(obj.plans),
+            "discount": None if obj.discount is None else _terms_record(obj.discount, "id"),
         }
     if isinstance(obj, Member):
         return "members", {
@@ -649,10 +668,9 @@ def _record(obj: Any) -> tuple[str, Record]:
     raise TypeError(f"not a smilepass_core domain object: {type(obj).__name__}")
 
 
-def _grant_record(grant: AppliedDiscount) -> dict[str, Any]:
-    d = grant.discount
+def _terms_record(d: Discount, id_key: str) -> dict[str, Any]:
     return {
-        "discount_id": d.id,
+        id_key: d.id,
         "name": d.name,
         "percent": None if d.percent is None else str(d.percent),
         "amount": None if d.amount is None else str(d.amount.amount),
@@ -661,6 +679,11 @@ def _grant_record(grant: AppliedDiscount) -> dict[str, Any]:
         "plans": None if d.plans is None else sorted(d.plans),
         "cycles": d.cycles,
         "limit": d.limit,
+    }
+
+
+def _grant_record(grant: AppliedDiscount) -> dict[str, Any]:
+    return _terms_record(grant.discount, "discount_id") | {
         "units": grant.units,
         "first": grant.first,
     }

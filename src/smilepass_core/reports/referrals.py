@@ -9,10 +9,11 @@ from typing import Any, ClassVar
 
 import attrs
 
-from smilepass_core.domain import Referral, ReferralStatus
+from smilepass_core.domain import Campaign, Member, Referral, ReferralStatus
+from smilepass_core.domain.billing import priced_dates
 from smilepass_core.kpi import Ratio
 from smilepass_core.money import Money
-from smilepass_core.periods import DateRange, as_instant, zone
+from smilepass_core.periods import DateRange, as_instant, local_midnight, zone
 from smilepass_core.queries import (
     MemberQuery,
     Order,
@@ -80,7 +81,8 @@ class ConversionSummary(Table):
     ``sign_ups`` counts every member who joined through it: the conversions, plus the
     members attributed to it (their ``campaign_id`` or ``staff_user_id``) who joined
     without a referral; for the ``None`` group (no campaign, no user), the conversions
-    only (``None`` when not counted)."""
+    only (``None`` when not counted). ``discount_given`` (a campaign, with a revenue
+    range): its discount taken off those members' billing dates due in the range."""
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "key",
@@ -90,6 +92,7 @@ class ConversionSummary(Table):
         "conversion_rate",
         "sign_ups",
         "revenue",
+        "discount_given",
         "currency",
     )
 
@@ -100,6 +103,7 @@ class ConversionSummary(Table):
     revenue: Money | None
     currency: str
     sign_ups: int | None = None
+    discount_given: Money | None = None
 
     @property
     def conversion_rate(self) -> Decimal | None:
@@ -159,7 +163,8 @@ def referral_tracking(
         start_until=start_until,
     )
     scope = ScopeQuery(practices=ids)
-    campaign_names = {c.id: c.name for c in store.campaigns.find(scope)}
+    campaigns_kept = {c.id: c for c in store.campaigns.find(scope)}
+    campaign_names = {c.id: c.name for c in campaigns_kept.values()}
     user_names = {u.id: u.name for u in store.staff_users.find(scope)}
     currencies = {p: store.practices.get(p).currency for p in ids}
     at = None if as_of is None else as_instant(as_of, "as_of")
@@ -205,14 +210,15 @@ def referral_tracking(
         and (start_until is None or m.start_date <= start_until)
     ]
 
+    given = _Discounts(store, ids, {m.id: m for m in all_members}, revenue_range)
+
     def summaries(
-        key_of: Any, names: Mapping[str, str], listed: Iterable[Any]
+        key_of: Any, names: Mapping[str, str], listed: Iterable[Any], *, priced: bool = False
     ) -> tuple[ConversionSummary, ...]:
-        joined: dict[tuple[str | None, str], int] = {}
+        joined: dict[tuple[str | None, str], list[str]] = {}
         for m in direct:
             if key_of(m) is not None:  # a walk-in is nobody's sign-up
-                group = (key_of(m), currencies[m.practice_id])
-                joined[group] = joined.get(group, 0) + 1
+                joined.setdefault((key_of(m), currencies[m.practice_id]), []).append(m.id)
         groups: dict[tuple[str | None, str], list[Referral]] = {
             (obj.id, currencies[obj.practice_id]): [] for obj in listed
         }
@@ -230,6 +236,9 @@ def referral_tracking(
                     (revenue.get(r.member_id or "", Money.zero(currency)) for r in converted),
                     Money.zero(currency),
                 )
+            signed = [r.member_id for r in converted if r.member_id is not None]
+            signed += joined.get((key, currency), [])
+            campaign = campaigns_kept.get(key or "") if priced else None
             result.append(
                 ConversionSummary(
                     key,
@@ -238,7 +247,8 @@ def referral_tracking(
                     len(converted),
                     money,
                     currency,
-                    len(converted) + joined.get((key, currency), 0),
+                    len(converted) + len(joined.get((key, currency), [])),
+                    None if campaign is None else given.of(campaign, signed, currency),
                 )
             )
         return tuple(result)
@@ -247,7 +257,7 @@ def referral_tracking(
     user_list = [u for u in store.staff_users.find(scope) if _in(query.staff_users, u.id)]
     return ReferralTracking(
         rows=tuple(rows),
-        by_campaign=summaries(lambda r: r.campaign_id, campaign_names, campaign_list),
+        by_campaign=summaries(lambda r: r.campaign_id, campaign_names, campaign_list, priced=True),
         by_user=summaries(lambda r: r.staff_user_id, user_names, user_list),
         revenue_range=revenue_range,
         timezones=zones_of(store, ids),
@@ -266,6 +276,47 @@ def _revenue_by_member(
         return {}
     members = {r.member_id for r in referrals if r.member_id}
     return _collected(store, practices, members, window)
+
+
+class _Discounts:
+    """A campaign's discount given over a range to the members who joined through it."""
+
+    def __init__(
+        self,
+        store: Store,
+        practices: tuple[str, ...],
+        members: Mapping[str, Member],
+        window: DateRange | None,
+    ) -> None:
+        self.members, self.window = members, window
+        if window is not None:
+            scope = ScopeQuery(practices=practices)
+            self.plans = {p.id: p for p in store.membership_plans.find(scope)}
+            self.zones = zones_of(store, practices)
+
+    def of(self, campaign: Campaign, member_ids: Iterable[str], currency: str) -> Money | None:
+        """The reductions of ``campaign``'s discount on the billing dates, local midnight
+        in the range, of ``member_ids`` who joined through it (``None`` without a range;
+        zero for a campaign without a discount)."""
+        window = self.window
+        total = Money.zero(currency)
+        if window is None:
+            return None
+        if campaign.discount is None:
+            return total
+        last = window.end - timedelta(microseconds=1)
+        for member in (self.members[i] for i in member_ids if i in self.members):
+            if member.campaign_id != campaign.id:
+                continue
+            tz = self.zones[member.practice_id]
+            plan = self.plans[member.plan_id]
+            for _, day, price in priced_dates(member, plan, at=last, timezone=tz, plans=self.plans):
+                if window.start <= local_midnight(day, tz) < window.end:
+                    total += sum(
+                        (cut for id, cut in price.reductions if id == campaign.discount.id),
+                        Money.zero(currency),
+                    )
+        return total
 
 
 def _in(wanted: frozenset[str] | None, id: str) -> bool:

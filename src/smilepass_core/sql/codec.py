@@ -21,7 +21,7 @@ import attrs
 from smilepass_core.domain import Member, MembershipStatus, PaymentPlan, Referral
 from smilepass_core.errors import InvalidRow, SmilepassError, UnknownCurrency
 from smilepass_core.money import CURRENCIES, Money, exact_decimal
-from smilepass_core.sql.schema import KEY_SCALE, Field, Layout
+from smilepass_core.sql.schema import KEY_SCALE, Field, Layout, _optional
 
 __all__ = ["amount_key", "decode", "encode", "spans"]
 
@@ -30,6 +30,8 @@ Row = Mapping[Any, Any]
 
 def _value(obj: Any, path: tuple[str, ...]) -> Any:
     for name in path:
+        if obj is None:  # inside an optional object that is absent
+            return None
         obj = getattr(obj, name)
     return obj
 
@@ -133,15 +135,23 @@ def spans(member: Member) -> list[dict[str, Any]]:
 
 
 @functools.cache
-def _nested(cls: type) -> Mapping[str, type]:
-    """The attrs classes of ``cls``'s nested fields (a patient), by field name."""
+def _nested(cls: type) -> Mapping[str, tuple[type, bool]]:
+    """The attrs classes of ``cls``'s nested fields (a patient, a campaign's discount), by
+    field name, each with whether it is optional."""
     hints = typing.get_type_hints(cls)
     found = {}
     for a in attrs.fields(cls):
-        hint = hints[a.name]
+        hint, optional = _optional(hints[a.name])
         if isinstance(hint, type) and attrs.has(hint) and not issubclass(hint, Money):
-            found[a.name] = hint
+            found[a.name] = (hint, optional)
     return found
+
+
+def _absent(values: Any) -> bool:
+    """Whether every column of a nested object was empty."""
+    if isinstance(values, Mapping):
+        return all(_absent(v) for v in values.values())
+    return values is None
 
 
 def _read_fields(fields: Iterable[Field], row: Row, table: str, id: str) -> dict[str, Any]:
@@ -209,8 +219,11 @@ def _reason(error: BaseException) -> str:
 
 
 def _build(cls: type, values: Mapping[str, Any]) -> Any:
-    nested = _nested(cls)
-    kwargs = {k: _build(nested[k], v) if k in nested else v for k, v in values.items()}
+    kwargs = dict(values)
+    for name, (inner, optional) in _nested(cls).items():
+        if name in kwargs:
+            value = kwargs[name]
+            kwargs[name] = None if optional and _absent(value) else _build(inner, value)
     return cls(**kwargs)
 
 

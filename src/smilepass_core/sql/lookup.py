@@ -8,6 +8,7 @@ and a load of a million rows apply the same rules.
 from __future__ import annotations
 
 import bisect
+import json
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import datetime
@@ -43,6 +44,9 @@ _prefetches: dict[tuple[str, ...], sa.CompoundSelect[Any]] = {}
 
 #: What :meth:`Lookup.prefetch` may ask for with an instant: a campaign's status then.
 CAMPAIGN_AT: Final = "campaign_at"
+#: A lookup of a campaign's plans (its ``plans`` column: a JSON array, or NULL for every
+#: plan).
+CAMPAIGN_PLANS: Final = "campaign_plans"
 
 
 def _status_at(campaign_id: Any, at: Any) -> sa.Select[Any]:
@@ -68,6 +72,8 @@ def _column(name: str) -> sa.ColumnElement[Any]:
     :data:`CURRENCY`, the practice's currency."""
     if name == CURRENCY:
         return layouts["practices"].table.c.currency
+    if name == CAMPAIGN_PLANS:
+        return layouts["campaigns"].table.c.plans
     table = layouts[name].table
     return table.c.id if name == "practices" else table.c.practice_id
 
@@ -79,7 +85,11 @@ def _prefetch(names: tuple[str, ...]) -> sa.CompoundSelect[Any]:
         parts = []
         for i, name in enumerate(names):
             table = layouts[
-                "practices" if name == CURRENCY else "campaigns" if name == CAMPAIGN_AT else name
+                "practices"
+                if name == CURRENCY
+                else "campaigns"
+                if name in (CAMPAIGN_AT, CAMPAIGN_PLANS)
+                else name
             ].table
             key: Any = sa.literal_column(str(i)).label("k")
             found = (_campaign_status_at(i) if name == CAMPAIGN_AT else _column(name)).label("v")
@@ -159,6 +169,12 @@ class Lookup:
             found = self.conn.execute(statement).scalar_one_or_none()
             self._known[(name, id)] = None if found is None else str(found)
         return self._known[(name, id)]
+
+    def campaign_plans(self, campaign_id: str) -> frozenset[str] | None:
+        """The plans a kept campaign applies to (``None``: every plan, or no such
+        campaign). Prefetched with the write's checks, else read here."""
+        raw = self._lookup(CAMPAIGN_PLANS, campaign_id)
+        return None if raw is None else frozenset(json.loads(raw))
 
     def staged(self, name: str, id: str) -> Any:
         """An object this write stages in table ``name`` (a load's), else ``None``."""

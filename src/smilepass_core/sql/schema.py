@@ -192,7 +192,8 @@ def _fields(
             flat.append(Field(path, column, "ids", nullable))
         elif attrs.has(hint):
             inner, more = _fields(hint, bindings, path)
-            flat += inner
+            # An optional object (a campaign's discount) may leave every column empty.
+            flat += [attrs.evolve(f, nullable=True) for f in inner] if nullable else inner
             sequences |= more
         else:  # pragma: no cover - a new field type must be given a column here
             raise TypeError(f"{cls.__name__}.{attribute.name}: no column type for {hint!r}")
@@ -312,9 +313,13 @@ _INDEXES: Final[Mapping[str, tuple[tuple[str, ...], ...]]] = {
     "staff_users": (("practice_id",),),
     "membership_plans": (("practice_id",),),
     "campaigns": (("practice_id",),),
-    "members": (("practice_id", "first_activated_at"), ("practice_id", "status")),
+    "members": (
+        ("practice_id", "first_activated_at"),
+        ("practice_id", "status"),
+        ("campaign_id",),
+    ),
     "payment_plans": (("practice_id", "committed_at"), ("member_id",)),
-    "referrals": (("practice_id", "converted_at"),),
+    "referrals": (("practice_id", "converted_at"), ("campaign_id",)),
     "payments": (("practice_id", "at"), ("member_id",), ("payment_plan_id",)),
 }
 

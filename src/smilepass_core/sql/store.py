@@ -35,8 +35,10 @@ from smilepass_core.domain import (
     ReferralStatus,
     StaffUser,
     check_joiners,
+    check_members_plans,
     check_refund,
     check_sign_up,
+    check_sign_up_plan,
     check_successor,
     check_version,
 )
@@ -47,7 +49,7 @@ from smilepass_core.domain.billing import (
     check_membership_charge,
     check_reprice,
 )
-from smilepass_core.domain.discounts import check_grant_currency
+from smilepass_core.domain.discounts import check_discount_currency, check_grant_currency
 from smilepass_core.errors import (
     ConflictingPayment,
     CurrencyMismatch,
@@ -72,7 +74,7 @@ from smilepass_core.queries import (
 )
 from smilepass_core.repositories import STORE_TYPES, as_record_error, load_order
 from smilepass_core.sql import codec, overdue
-from smilepass_core.sql.lookup import CURRENCY, Batch, Lookup
+from smilepass_core.sql.lookup import CAMPAIGN_PLANS, CURRENCY, Batch, Lookup
 from smilepass_core.sql.schema import AMOUNTS, REFERENCES, SPANS, Layout, create_schema, layouts
 
 __all__ = ["SqlStore"]
@@ -422,6 +424,12 @@ def _check_sign_up(look: Lookup, campaign_id: str | None, at: datetime, subject:
     )
 
 
+def _campaign_plans(look: Lookup, campaign_id: str) -> frozenset[str] | None:
+    """The plans campaign ``campaign_id`` (kept, or staged by this load) applies to."""
+    staged = look.staged("campaigns", campaign_id)
+    return staged.plans if staged is not None else look.campaign_plans(campaign_id)
+
+
 def _require(look: Lookup, name: str, id: str | None, practice_id: str, field: str) -> None:
     """Raise unless ``id`` (when given) is kept in ``name`` within ``practice_id``."""
     if id is None:
@@ -473,10 +481,20 @@ class _Campaigns(_Repository[Campaign, ScopeQuery]):
     name = "campaigns"
     kind = Campaign
 
+    def _check(self, look: Lookup, obj: Campaign) -> None:
+        """Also its discount's fixed amount in the practice's currency."""
+        super()._check(look, obj)
+        check_discount_currency([obj.discount], _currency(look, obj.practice_id))
+
     def _check_save(self, look: Lookup, old: Campaign, obj: Campaign) -> None:
-        """A save that changes the history: every member and referral kept as joining
-        through the campaign still joined it while Active, as the new history reads (one
-        statement, within the campaign's practice)."""
+        """A save that changes the plans: every member kept as joining through the
+        campaign joined on a plan it applies to. One that changes the history: every
+        member and referral kept as joining through it still joined it while Active, as
+        the new history reads (one statement, within the campaign's practice)."""
+        if old.plans != obj.plans and obj.plans is not None:
+            members = self._store.members
+            mine = sa.select(members.table).where(members.table.c.campaign_id == obj.id)
+            check_members_plans(obj, members._read(look.conn, mine))
         if old.history == obj.history:
             return
         selects = []
@@ -503,10 +521,10 @@ class _MembershipPlans(_Repository[MembershipPlan, ScopeQuery]):
 
     def _check_save(self, look: Lookup, old: MembershipPlan, obj: MembershipPlan) -> None:
         """A save that reprices or changes the cycle: no recorded charge was priced at a
-        billing date whose day or price it changes (``check_reprice``), read from the
-        practice's members and their charges. The plan's row is locked: a charge being
-        added (which holds the plans for share) is waited for, and a charge added after
-        waits for this save."""
+        billing date whose day or price it changes (``check_reprice``), read from each
+        charged member of the practice and their last charge. The plan's row is locked: a
+        charge being added (which holds the plans for share) is waited for, and a charge
+        added after waits for this save."""
         if (old.price, old.earlier_prices, old.billing_cycle) == (
             obj.price,
             obj.earlier_prices,
@@ -514,20 +532,27 @@ class _MembershipPlans(_Repository[MembershipPlan, ScopeQuery]):
         ):
             return
         store, conn = self._store, look.conn
-        members = store.members
-        kept = members._read(
-            conn, sa.select(members.table).where(members.table.c.practice_id == obj.practice_id)
-        )
         plans = self._read(
             conn, sa.select(self.table).where(self.table.c.practice_id == obj.practice_id)
         )
-        ledger = store.payments.table.c
-        charges = store.payments._read(
+        # Only each member's last charge (by time, then id) is judged: one row per member.
+        ledger, later = store.payments.table.c, store.payments.table.alias("later").c
+        last = sa.select(store.payments.table).where(
+            ledger.practice_id == obj.practice_id,
+            ledger.member_id.is_not(None),
+            ledger.kind == PaymentKind.CHARGE.value,
+            ~sa.exists().where(
+                later.member_id == ledger.member_id,
+                later.kind == PaymentKind.CHARGE.value,
+                sa.or_(later.at > ledger.at, sa.and_(later.at == ledger.at, later.id > ledger.id)),
+            ),
+        )
+        charges = store.payments._read(conn, last)
+        members = store.members
+        kept = members._read(
             conn,
-            sa.select(store.payments.table).where(
-                ledger.practice_id == obj.practice_id,
-                ledger.member_id.is_not(None),
-                ledger.kind == PaymentKind.CHARGE.value,
+            sa.select(members.table).where(
+                members.table.c.id.in_(last.with_only_columns(ledger.member_id).scalar_subquery())
             ),
         )
         practice = store.practices._get(conn, obj.practice_id)
@@ -551,16 +576,26 @@ class _Members(_Repository[Member, MemberQuery]):
         return super()._rows(obj, version) | {SPANS.name: codec.spans(obj)}
 
     def _checked(self, obj: Member) -> list[tuple[str, str | None]]:
-        return [*super()._checked(obj), *(("membership_plans", p) for p in _earlier_plans(obj))]
+        return [
+            *super()._checked(obj),
+            *(("membership_plans", p) for p in _earlier_plans(obj)),
+            (CAMPAIGN_PLANS, obj.campaign_id),
+        ]
 
     def _check(self, look: Lookup, obj: Member) -> None:
         """Also every plan the member was on, within its practice, a campaign Active at
-        the enrolment, and fixed discounts in the practice's currency."""
+        the enrolment and applying to the member's first plan, and fixed discounts in the
+        practice's currency."""
         super()._check(look, obj)
         check_grant_currency(obj.discounts, _currency(look, obj.practice_id))
         for plan_id in _earlier_plans(obj):
             _require(look, "membership_plans", plan_id, obj.practice_id, "plan_changes")
         _check_sign_up(look, obj.campaign_id, obj.created_at, f"member {obj.id}")
+        if obj.campaign_id is not None:
+            plans = _campaign_plans(look, obj.campaign_id)
+            check_sign_up_plan(
+                obj.campaign_id, plans, obj.first_plan_id, subject=f"member {obj.id}"
+            )
         if obj.first_entered(MembershipStatus.CANCELLED) is not None:
             check_cancel_after_charges(obj, look.payments_of(("member", obj.id)))
 

@@ -614,8 +614,11 @@ class _Contract:
                 continue
             for obj in spec.objects(dataset)[:3]:
                 history = getattr(obj, "history", ())
-                # (a member's discounts are its practice's: the moved copy has none)
-                moved = {"discounts": ()} if getattr(obj, "discounts", ()) else {}
+                # (a member's discounts, a campaign's discount, are its practice's: the
+                # moved copy has none)
+                moved: dict[str, Any] = {"discounts": ()} if getattr(obj, "discounts", ()) else {}
+                if getattr(obj, "discount", None) is not None:
+                    moved["discount"] = None
                 refused = [attrs.evolve(obj, practice_id=f"{obj.practice_id}-elsewhere", **moved)]
                 # (a campaign's window-made history follows its window: no older copy)
                 if len(history) >= 2 and getattr(obj, "has_own_history", True):
@@ -916,6 +919,49 @@ class _MemberChecks(_Contract):
         campaigns.save(later)
         if campaigns.get("kit-c") != later:
             raise ContractViolation("a campaign paused after its sign-ups", "kit-c", later, None)
+
+    @_budgeted
+    def test_a_campaign_takes_sign_ups_onto_its_plans_with_its_discount(self) -> None:
+        """A campaign applying to Silver only, with AUD 5.00 off the first two billing
+        dates: a member signed up through it on Gold is refused (``campaign_plan``) and not
+        kept; one signed up with its code on Silver (``apply_code``) is kept with the
+        discount, and 15.00 (Silver's 20.00 less 5.00) is a charge of the price due on
+        their first date; a save narrowing the campaign to Gold is then refused
+        (``campaign_plan``) and the campaign kept as it was."""
+        store = self.make_store()
+        members = self._needs(store, "members")
+        campaigns = self._needs(store, "campaigns")
+        t0 = sps.DATASET_START
+        silver = MembershipPlan(
+            "kit-silver", "kit-p", "Silver", Money.of("20", "AUD"), BillingCycle.MONTHLY
+        )
+        off = Discount("kit-spring", "kit-p", "Spring", amount=Money.of("5", "AUD"), cycles=2)
+        campaign = attrs.evolve(
+            _kit_campaign(t0, t0).activate(at=t0), plans={silver.id}, discount=off
+        )
+        _add_kit(store, ("membership_plans", silver), ("campaigns", campaign))
+        on_gold = attrs.evolve(_kit_member(t0 + timedelta(hours=1)), campaign_id="kit-c")
+        _expect_add_refused(
+            members, on_gold, "campaign_plan", "members.add through a campaign onto another plan"
+        )
+        joined = campaign.apply_code(
+            attrs.evolve(_kit_member(t0 + timedelta(hours=1)), plan_id=silver.id), " spring "
+        )
+        members.add(joined)
+        _check_get(members, _REPOSITORIES["members"], joined, "after a sign-up with a code")
+        if "payments" in self.repositories:
+            first = attrs.evolve(_kit_charge("kit-1", 0, "15"), at=t0 + timedelta(hours=2))
+            payments = _repository(store, "payments")
+            payments.add(first)
+            _check_get(payments, _REPOSITORIES["payments"], first, "after a discounted charge")
+        _expect_save_refused(
+            campaigns,
+            "campaigns",
+            attrs.evolve(campaign, plans={"kit-plan"}),
+            campaign,
+            "campaign_plan",
+            "campaigns.save leaving a member outside the plans it applies to",
+        )
 
 
 def _kit_campaign(at: datetime, active_from: datetime) -> Campaign:

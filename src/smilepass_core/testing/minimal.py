@@ -34,7 +34,13 @@ from smilepass_core import (
     RuleViolation,
     StaffUser,
 )
-from smilepass_core.domain import check_joiners, check_refund, check_successor, check_version
+from smilepass_core.domain import (
+    check_joiners,
+    check_members_plans,
+    check_refund,
+    check_successor,
+    check_version,
+)
 from smilepass_core.domain.billing import (
     check_cancel_after_charges,
     check_charge_dates,
@@ -118,20 +124,16 @@ class Table:
 
 class Campaigns(Table):
     """Campaigns: a save must leave every sign-up through the campaign inside an Active
-    spell of its history."""
+    spell of its history, and every member on a plan it applies to."""
 
     def check_save(self, kept: Any, obj: Any) -> None:
         """Raise RuleViolation when a member or referral that joined through the campaign
-        would have joined it while not Active, as ``obj``'s history reads."""
+        would have joined it while not Active, or a member on a plan it does not apply
+        to, as ``obj`` reads."""
         joiners = [*self.store.members.rows.values(), *self.store.referrals.rows.values()]
-        check_joiners(
-            obj,
-            (
-                (f"{type(j).__name__.lower()} {j.id}", j.created_at)
-                for j in joiners
-                if j.campaign_id == obj.id
-            ),
-        )
+        mine = [j for j in joiners if j.campaign_id == obj.id]
+        check_joiners(obj, ((f"{type(j).__name__.lower()} {j.id}", j.created_at) for j in mine))
+        check_members_plans(obj, [j for j in mine if isinstance(j, Member)])
 
 
 class MembershipPlans(Table):
@@ -222,10 +224,14 @@ class Referrals(Table):
 
 
 def _sign_up(store: MinimalStore, obj: Any) -> None:
-    """Raise unless ``obj``'s campaign, when it has one kept, is Active when it joined."""
+    """Raise unless ``obj``'s campaign, when it has one kept, is Active when it joined
+    (and applies to a member's first plan)."""
     campaign = store.campaigns.rows.get(obj.campaign_id) if obj.campaign_id else None
     if campaign is not None:
-        campaign.check_sign_up(obj.created_at, subject=f"{type(obj).__name__} {obj.id}")
+        subject = f"{type(obj).__name__} {obj.id}"
+        campaign.check_sign_up(obj.created_at, subject=subject)
+        if isinstance(obj, Member):
+            campaign.check_plan(obj.first_plan_id, subject=subject)
 
 
 class PaymentPlans(Table):

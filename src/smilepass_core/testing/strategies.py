@@ -18,7 +18,7 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 from hypothesis import strategies as st
@@ -393,19 +393,38 @@ def payments(
     )
 
 
+#: The promo codes generated campaigns draw from (a few differ only in case).
+_CODES: Final = ("SPRING25", "FRIEND", "SCHOOL10", "friend-fb", "Spring25-IG")
+
+
 @st.composite
-def campaigns(draw: st.DrawFn, practice_id: str | None = None) -> Campaign:
+def campaigns(
+    draw: st.DrawFn,
+    practice_id: str | None = None,
+    currency: str | None = None,
+    plan_ids: Sequence[str] = (),
+) -> Campaign:
     """Campaigns with an open or closed active window: half read as that window alone,
-    half with a random legal status history from Draft (built through their methods)."""
+    half with a random legal status history from Draft (built through their methods).
+    Some have more promo codes, apply to some of ``plan_ids`` only, or carry a discount
+    (:func:`discounts`) for who signs up with their code."""
     start = draw(instants())
     length = draw(st.none() | st.integers(0, 365 * 86400))
+    practice = draw(_id_or(practice_id, "practice"))
+    code = draw(st.sampled_from(_CODES))
+    others = [c for c in _CODES if c.casefold() != code.casefold()]
     campaign = Campaign(
         id=draw(ids("campaign")),
-        practice_id=draw(_id_or(practice_id, "practice")),
+        practice_id=practice,
         name=draw(st.sampled_from(["Spring smiles", "Refer a friend", "Back to school"])),
-        promo_code=draw(st.sampled_from(["SPRING25", "FRIEND", "SCHOOL10"])),
+        promo_code=code,
         active_from=start,
         active_until=None if length is None else start + timedelta(seconds=length),
+        other_codes=draw(st.sets(st.sampled_from(others), max_size=2).filter(_distinct_codes)),
+        plans=draw(st.none() | st.sets(st.sampled_from(plan_ids), min_size=1))
+        if plan_ids
+        else None,
+        discount=draw(st.none() | discounts(practice, currency, plan_ids)),
     )
     if not draw(st.booleans()):
         return campaign
@@ -533,12 +552,12 @@ def datasets(
         ]
         if draw(st.booleans()):  # often one cycle, so moves within a cycle are common too
             plans = [attrs.evolve(p, billing_cycle=plans[0].billing_cycle) for p in plans]
-        campaigns_ = [
-            attrs.evolve(draw(campaigns(pid)), id=f"{pid}-c{i}")
-            for i in range(draw(st.integers(0, 2)))
-        ]
         # Lists, not counted loops: the shrinker deletes whole members, plans and payments.
         plan_ids = [p.id for p in plans]
+        campaigns_ = [
+            _campaign_named(draw(campaigns(pid, currency, plan_ids)), f"{pid}-c{i}")
+            for i in range(draw(st.integers(0, 2)))
+        ]
         offers = [
             attrs.evolve(draw(discounts(pid, currency, plan_ids)), id=f"{pid}-d{i}")
             for i in range(draw(st.integers(0, 2)))
@@ -562,14 +581,11 @@ def datasets(
         active = {c.id: c for c in campaigns_}
         members_ = [
             _with_plan_changes(
-                attrs.evolve(
-                    member,
-                    id=f"{pid}-m{i}",
-                    plan_id=plan,
-                    # Only an Active campaign takes a sign-up: attributed when it was.
-                    campaign_id=c if c and active[c].is_active_at(member.created_at) else None,
-                    staff_user_id=s,
-                    discounts=grants,
+                _joined(
+                    attrs.evolve(
+                        member, id=f"{pid}-m{i}", plan_id=plan, staff_user_id=s, discounts=grants
+                    ),
+                    active.get(c) if c else None,
                 ),
                 moves,
             )
@@ -601,6 +617,32 @@ def datasets(
         practice = out["practices"][-1]
         out["payments"] += draw(_member_ledger(practice, catalogue, members_, window, max_payments))
     return Dataset(**{k: tuple(v) for k, v in out.items()})
+
+
+def _campaign_named(campaign: Campaign, id: str) -> Campaign:
+    """``campaign`` renamed ``id``, its discount ``<id>-d``."""
+    terms = None if campaign.discount is None else attrs.evolve(campaign.discount, id=f"{id}-d")
+    return attrs.evolve(campaign, id=id, discount=terms)
+
+
+def _joined(member: Member, campaign: Campaign | None) -> Member:
+    """``member`` signed up through ``campaign`` when it took them (Active at the
+    enrolment, applying to their plan), with its discount granted from the first billing
+    date (as :meth:`Campaign.apply_code`, also for a member Cancelled since); else on no
+    campaign."""
+    if (
+        campaign is None
+        or not campaign.is_active_at(member.created_at)
+        or not campaign.applies_to(member.plan_id)
+    ):
+        return attrs.evolve(member, campaign_id=None)
+    grants = () if campaign.discount is None else (AppliedDiscount(campaign.discount, 1, 0),)
+    return attrs.evolve(member, campaign_id=campaign.id, discounts=(*member.discounts, *grants))
+
+
+def _distinct_codes(codes: set[str]) -> bool:
+    """No two codes equal once case is ignored."""
+    return len({c.casefold() for c in codes}) == len(codes)
 
 
 def _plan_moves(plan_ids: list[str]) -> st.SearchStrategy[list[tuple[timedelta, str]]]:
