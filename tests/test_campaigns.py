@@ -25,12 +25,13 @@ from smilepass_core.domain import campaign_for_code, check_members_plans
 from smilepass_core.domain.discounts import Discount, check_discount_currency
 from smilepass_core.errors import (
     CurrencyMismatch,
+    InvalidRecord,
     InvalidTransition,
     InvalidValue,
     OutOfOrderChange,
     RuleViolation,
 )
-from smilepass_core.io.records import to_records
+from smilepass_core.io.records import from_records, to_records
 from smilepass_core.testing import strategies as sps
 
 _C = CampaignStatus
@@ -337,3 +338,13 @@ class TestTerms:
         assert record["other_codes"] == sorted(campaign.other_codes)
         assert (record["discount"] is None) is (campaign.discount is None)
         assert all(campaign.accepts(code) for code in campaign.codes)
+
+
+@pytest.mark.parametrize("terms", ["10 %", ["x"], 5])
+def test_a_campaign_record_whose_discount_is_not_a_record_is_refused(terms: object) -> None:
+    """A ``discount`` that is not a record of its terms is an error naming it, not no
+    discount."""
+    practice = {"id": "syd", "name": "Harbour", "timezone": "UTC", "currency": "AUD"}
+    (record,) = to_records([_draft()])["campaigns"]
+    with pytest.raises(InvalidRecord, match=r"campaigns\[0\]\.discount"):
+        from_records({"practices": [practice], "campaigns": [record | {"discount": terms}]})

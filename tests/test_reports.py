@@ -641,7 +641,9 @@ class TestReferralTrackingProperties:
         t = datetime(2026, 11, 1, 9, tzinfo=UTC)
         gold = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
         off = Discount("spring-10", "p", "Spring 10 %", percent="10", cycles=2)
-        spring = attrs.evolve(Campaign("c1", "p", "Spring", "SPRING", t), discount=off)
+        spring = attrs.evolve(
+            Campaign("c1", "p", "Spring", "SPRING", t - timedelta(days=7)), discount=off
+        )
 
         def enrol(id: str) -> Member:
             return Member.enrol(
@@ -653,6 +655,19 @@ class TestReferralTrackingProperties:
                 at=t,
             ).activate(at=t)
 
+        def referral(id: str, campaign_id: str | None) -> Referral:
+            opened = Referral.open(
+                id=id,
+                practice_id="p",
+                account_holder=Patient("h-ada", "Ada"),
+                start_date=t.date(),
+                at=t - timedelta(days=3),
+                campaign_id=campaign_id,
+            )
+            return opened.convert(member_id="ada", at=t)
+
+        # Ada was referred twice (once through Spring, once not) and used the code: her
+        # dates count once.
         store = store_of(
             [
                 Practice("p", "P", "UTC", "AUD"),
@@ -660,6 +675,8 @@ class TestReferralTrackingProperties:
                 spring,
                 spring.apply_code(enrol("ada"), "spring"),
                 enrol("bo"),
+                referral("r1", "c1"),
+                referral("r2", None),
             ]
         )
 
@@ -668,14 +685,14 @@ class TestReferralTrackingProperties:
                 datetime(*start, 1, tzinfo=UTC), datetime(*end, 1, tzinfo=UTC), "UTC"
             )
             summaries = referral_tracking(store, revenue_range=window).by_campaign
-            return [s.discount_given for s in summaries]
+            return [s.discount_given for s in summaries if s.key == "c1"]
 
         aud = functools.partial(Money.of, currency="AUD")
         assert given((2026, 11), (2026, 12)) == [aud("3.00")]
         assert given((2026, 11), (2027, 1)) == [aud("6.00")]
         assert given((2027, 1), (2027, 2)) == [aud("0.00")]
         summary = referral_tracking(store).by_campaign[0]
-        assert (summary.sign_ups, summary.discount_given) == (1, None)
+        assert (summary.conversions, summary.discount_given) == (1, None)
 
     @DATASETS
     @given(dataset=sps.datasets(), data=st.data())

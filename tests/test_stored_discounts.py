@@ -126,6 +126,25 @@ def test_a_campaigns_fixed_discount_in_another_currency_is_refused(
     assert store.campaigns.get("c") == plain
 
 
+@pytest.mark.parametrize("make", STORES)
+def test_a_practice_with_a_campaigns_fixed_discount_keeps_its_currency(
+    make: Callable[[], Any],
+) -> None:
+    """A practice holding only a campaign with AUD 5.00 off cannot become an NZD practice
+    (its dump would not load back); with a percentage off it can."""
+    store = make()
+    practice = Practice("q", "Q", "UTC", "AUD")
+    fixed = Discount("five", "q", "Five off", amount=Money.of("5", "AUD"))
+    store.load([practice, attrs.evolve(Campaign("c", "q", "S", "S", T0), discount=fixed)])
+    with pytest.raises(RuleViolation) as caught:
+        store.practices.save(attrs.evolve(practice, currency="NZD"))
+    assert (caught.value.rule, caught.value.field) == ("currency_in_use", "currency")
+    share = attrs.evolve(fixed, amount=None, percent="10")
+    store.campaigns.save(attrs.evolve(store.campaigns.get("c"), discount=share))
+    store.practices.save(attrs.evolve(practice, currency="NZD"))
+    assert store.practices.get("q").currency == "NZD"
+
+
 def test_a_charge_ahead_of_the_first_date_is_priced_at_the_plan_of_that_date() -> None:
     """Starting 1 February on Gold (30), moved to Platinum (50) on 15 March: a 30.00
     prepayment on 10 January is Gold's first date's price."""

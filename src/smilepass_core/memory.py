@@ -402,8 +402,13 @@ class _Practices(_Repository[Practice, ScopeQuery]):
         if old is None or old.currency == obj.currency:
             return
         store = self._store
-        for repo in (store.payments, store.payment_plans, store.membership_plans):
-            if repo._by_practice.get(obj.id):
+        campaigns = store.campaigns
+        fixed = any(  # a campaign's fixed discount is an amount in the currency too
+            (d := campaigns._items[i].discount) is not None and d.amount is not None
+            for i in campaigns._by_practice.get(obj.id, ())
+        )
+        for repo in (store.payments, store.payment_plans, store.membership_plans, campaigns):
+            if repo._by_practice.get(obj.id) and (repo is not campaigns or fixed):
                 raise RuleViolation(
                     "currency_in_use",
                     f"practice {obj.id} holds {repo.kind.__name__} amounts in {old.currency}:"

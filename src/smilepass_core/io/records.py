@@ -309,7 +309,7 @@ def _membership_plan(r: Mapping[str, Any]) -> MembershipPlan:
 def _campaign(r: Mapping[str, Any]) -> Campaign:
     practice_id = _get(r, "practice_id", _str)
     terms = r.get("discount")
-    given = isinstance(terms, Mapping) and not all(_absent(v) for v in terms.values())
+    given = not isinstance(terms, Mapping) or not all(_absent(v) for v in terms.values())
     return Campaign(
         id=_get(r, "id", _str),
         practice_id=practice_id,
@@ -320,7 +320,7 @@ def _campaign(r: Mapping[str, Any]) -> Campaign:
         history=_opt(r, "history", _history(CampaignStatus)) or (),
         other_codes=_opt(r, "other_codes", _ids) or frozenset(),
         plans=_opt(r, "plans", _ids),
-        discount=_get(r, "discount", _columns(_terms(practice_id, "id"))) if given else None,
+        discount=_opt(r, "discount", _columns(_terms(practice_id, "id"))) if given else None,
     )
 
 

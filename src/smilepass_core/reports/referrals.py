@@ -210,7 +210,15 @@ def referral_tracking(
         and (start_until is None or m.start_date <= start_until)
     ]
 
-    given = _Discounts(store, ids, {m.id: m for m in all_members}, revenue_range)
+    # Who signed up with a campaign's code: every member kept with its id (referred or not).
+    coded = [
+        m
+        for m in all_members
+        if m.campaign_id is not None
+        and (start_from is None or m.start_date >= start_from)
+        and (start_until is None or m.start_date <= start_until)
+    ]
+    given = _Discounts(store, ids, coded, revenue_range)
 
     def summaries(
         key_of: Any, names: Mapping[str, str], listed: Iterable[Any], *, priced: bool = False
@@ -236,8 +244,6 @@ def referral_tracking(
                     (revenue.get(r.member_id or "", Money.zero(currency)) for r in converted),
                     Money.zero(currency),
                 )
-            signed = [r.member_id for r in converted if r.member_id is not None]
-            signed += joined.get((key, currency), [])
             campaign = campaigns_kept.get(key or "") if priced else None
             result.append(
                 ConversionSummary(
@@ -248,7 +254,7 @@ def referral_tracking(
                     money,
                     currency,
                     len(converted) + len(joined.get((key, currency), [])),
-                    None if campaign is None else given.of(campaign, signed, currency),
+                    None if campaign is None else given.of(campaign, currency),
                 )
             )
         return tuple(result)
@@ -285,18 +291,21 @@ class _Discounts:
         self,
         store: Store,
         practices: tuple[str, ...],
-        members: Mapping[str, Member],
+        members: Iterable[Member],
         window: DateRange | None,
     ) -> None:
-        self.members, self.window = members, window
+        self.window = window
+        self.members: dict[str, list[Member]] = {}
+        for m in members:
+            self.members.setdefault(m.campaign_id or "", []).append(m)
         if window is not None:
             scope = ScopeQuery(practices=practices)
             self.plans = {p.id: p for p in store.membership_plans.find(scope)}
             self.zones = zones_of(store, practices)
 
-    def of(self, campaign: Campaign, member_ids: Iterable[str], currency: str) -> Money | None:
+    def of(self, campaign: Campaign, currency: str) -> Money | None:
         """The reductions of ``campaign``'s discount on the billing dates, local midnight
-        in the range, of ``member_ids`` who joined through it (``None`` without a range;
+        in the range, of the members who joined through it (``None`` without a range;
         zero for a campaign without a discount)."""
         window = self.window
         total = Money.zero(currency)
@@ -305,9 +314,7 @@ class _Discounts:
         if campaign.discount is None:
             return total
         last = window.end - timedelta(microseconds=1)
-        for member in (self.members[i] for i in member_ids if i in self.members):
-            if member.campaign_id != campaign.id:
-                continue
+        for member in self.members.get(campaign.id, ()):
             tz = self.zones[member.practice_id]
             plan = self.plans[member.plan_id]
             for _, day, price in priced_dates(member, plan, at=last, timezone=tz, plans=self.plans):

@@ -457,11 +457,12 @@ class _Practices(_Repository[Practice, ScopeQuery]):
         old = look.currency(obj.id)
         if old is None or old == obj.currency:
             return
-        for name in ("payments", "payment_plans", "membership_plans"):
+        for name in ("payments", "payment_plans", "membership_plans", "campaigns"):
             held = layouts[name].table
-            if look.conn.execute(
-                sa.select(held.c.id).where(held.c.practice_id == obj.id).limit(1)
-            ).first():
+            where = [held.c.practice_id == obj.id]
+            if name == "campaigns":  # a campaign's fixed discount is an amount too
+                where.append(held.c.discount_amount_currency.is_not(None))
+            if look.conn.execute(sa.select(held.c.id).where(*where).limit(1)).first():
                 raise RuleViolation(
                     "currency_in_use",
                     f"practice {obj.id} holds {STORE_TYPES[name].__name__} amounts in {old}:"
