@@ -37,6 +37,7 @@ from smilepass_core.domain.billing import (
     check_reprice,
     dunning_actions,
     price_due_at,
+    priced_dates,
 )
 from smilepass_core.domain.discounts import AppliedDiscount, Discount, DiscountBasis, price_due
 from smilepass_core.domain.invoices import (
@@ -189,6 +190,38 @@ class TestStatement:
                 _member(date(2026, 1, 10)), SILVER, at=_local(date(2026, 1, 20)), timezone=SYD
             )
         assert _details(caught.value) == ("plan", "silver", "is not member 'm1''s plan gold")
+
+    def test_priced_dates_refuses_another_plan_with_its_details(self) -> None:
+        with pytest.raises(InvalidValue) as caught:
+            priced_dates(
+                _member(date(2026, 1, 10)), SILVER, at=_local(date(2026, 1, 20)), timezone=SYD
+            )
+        assert _details(caught.value) == ("plan", "silver", "is not member 'm1''s plan gold")
+
+    def test_priced_dates_break_down_each_due_date(self) -> None:
+        """Monthly at 30.00 from 10 January with 5.00 off three dates from date 1,
+        Suspended through 10 March: 10 January 30.00, 10 February 25.00 (5.00 off), no
+        10 March, 10 April 25.00; the amounts are the statement's."""
+        member = (
+            _member(date(2026, 1, 10))
+            .grant(SPRING, first=1)
+            .suspend(at=_local(date(2026, 3, 1)))
+            .activate(at=_local(date(2026, 3, 20)))
+        )
+        at = _local(date(2026, 4, 15))
+        priced = priced_dates(member, _plan(), at=at, timezone=SYD)
+        assert [
+            (k, str(d), str(p.list_price), [(i, str(m)) for i, m in p.reductions], str(p.due))
+            for k, d, p in priced
+        ] == [
+            (0, "2026-01-10", "AUD 30.00", [], "AUD 30.00"),
+            (1, "2026-02-10", "AUD 30.00", [("spring", "AUD 5.00")], "AUD 25.00"),
+            (3, "2026-04-10", "AUD 30.00", [("spring", "AUD 5.00")], "AUD 25.00"),
+        ]
+        statement = billing_statement(member, _plan(), [], at=at, timezone=SYD)
+        assert [(c.number, c.amount) for c in statement.charges] == [
+            (k, p.due) for k, _, p in priced
+        ]
 
     def test_only_the_members_entries_up_to_at_count(self) -> None:
         ledger = [
