@@ -18,6 +18,9 @@ from smilepass_core import (
     MEMBERSHIP_LIFECYCLE,
     PAYMENT_PLAN_LIFECYCLE,
     REFERRAL_LIFECYCLE,
+    CampaignStatus,
+    DateRange,
+    InMemoryStore,
     MembershipStatus,
     Money,
     NaiveDatetime,
@@ -36,6 +39,7 @@ from smilepass_core.domain.billing import DunningStep, billing_dates, dunning_ac
 from smilepass_core.domain.discounts import price_due
 from smilepass_core.io.records import TABLES
 from smilepass_core.periods import local_day, local_instant, zone
+from smilepass_core.reports import referral_tracking
 
 
 @pytest.fixture
@@ -175,6 +179,43 @@ class TestPractices:
             assert [(c.id, c.name, c.promo_code) for c in mine.campaigns] == [
                 (f"{p}-c-{i}", c.name, c.promo_code) for i, c in enumerate(spec.campaigns, start=1)
             ]
+
+    def test_a_discounted_campaign_per_practice_shows_in_its_report(self, data: DemoData) -> None:
+        """In each practice the referral campaign (Active now, no discount) and the seasonal
+        one (Ended, a second code, a percentage off its first billing dates) differ; every
+        member who joined through the seasonal one holds its discount from date 0, and
+        referral tracking over the last year gives it a positive discount given (0.00 for
+        the referral campaign)."""
+        store = InMemoryStore.from_objects(data.objects())
+        year = DateRange(DEMO_NOW - timedelta(days=365), DEMO_NOW, "UTC")
+        for spec, practice in zip(_PRACTICES, data.practices, strict=True):
+            referral, seasonal = data.for_practice(practice.id).campaigns
+            assert (referral.status_at(DEMO_NOW), seasonal.status_at(DEMO_NOW)) == (
+                CampaignStatus.ACTIVE,
+                CampaignStatus.ENDED,
+            )
+            terms = spec.campaigns[1]
+            assert seasonal.codes == (terms.promo_code, *terms.other_codes)
+            assert seasonal.discount is not None
+            assert referral.discount is None
+            assert (seasonal.discount.percent, seasonal.discount.cycles) == (
+                terms.percent,
+                terms.cycles,
+            )
+            joined = [m for m in data.members if m.campaign_id == seasonal.id]
+            assert joined
+            assert all(
+                [(g.discount, g.first) for g in m.discounts][:1] == [(seasonal.discount, 0)]
+                for m in joined
+            )
+            summaries = referral_tracking(
+                store, practices=practice.id, revenue_range=year
+            ).by_campaign
+            given = {s.key: s.discount_given for s in summaries}
+            zero = Money.zero(practice.currency)
+            assert given[referral.id] == zero
+            assert given[seasonal.id] is not None
+            assert given[seasonal.id] > zero
 
     @pytest.mark.parametrize(
         "now",

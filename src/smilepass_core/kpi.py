@@ -484,7 +484,7 @@ class Dashboard(Tabular):
         >>> board = dashboard(store, practices="syd", date_range="year_to_date", now=DEMO_NOW)
         >>> row = board.recovery(store).rows[0]
         >>> row.failed_charges, str(row.recovered), row.failed == row.recovered + row.outstanding
-        (50, 'AUD 9,225.46', True)
+        (50, 'AUD 9,218.47', True)
         """
         # Imported here: the reports import this module (reports.cohorts reads Ratio).
         from smilepass_core.reports.recovery import recovered_revenue

@@ -112,6 +112,16 @@ class _Builder:
                 promo_code=c.promo_code,
                 active_from=self._midnight(c.starts_days_ago),
                 active_until=None if c.ends_days_ago is None else self._midnight(c.ends_days_ago),
+                other_codes=frozenset(c.other_codes),
+                discount=None
+                if c.percent is None
+                else Discount(
+                    f"{p}-c-{i}-off",
+                    p,
+                    f"{c.name}: {c.percent} % off",
+                    percent=c.percent,
+                    cycles=c.cycles,
+                ),
             )
             for i, c in enumerate(spec.campaigns, start=1)
         )
@@ -150,6 +160,9 @@ class _Builder:
             active_from=start,
             active_until=campaign.active_until,
             at=start - timedelta(days=14),
+            other_codes=campaign.other_codes,
+            plans=campaign.plans,
+            discount=campaign.discount,
         )
         moved = moved.schedule(at=start - timedelta(days=7)).activate(at=start)
         if campaign.active_until is not None:
@@ -374,9 +387,10 @@ class _Builder:
             dependents=dependents,
             start_date=start,
             at=recipe.enrol_at,
-            campaign_id=None if campaign is None else campaign.id,
             staff_user_id=staff.id,
         )
+        if campaign is not None:  # signed up with its code: its discount granted
+            member = campaign.apply_code(member, campaign.promo_code)
         since, offer = self.family_offer
         if dependents and offer.covers(recipe.plan) and start >= since:
             member = member.grant(offer, units=len(dependents))

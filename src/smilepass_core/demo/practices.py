@@ -32,6 +32,11 @@ class _CampaignSpec:
     promo_code: str
     starts_days_ago: int
     ends_days_ago: int | None
+    #: More codes, and the discount who signs up with a code gets: this percentage off
+    #: the first ``cycles`` billing dates (none when ``percent`` is None).
+    other_codes: tuple[str, ...] = ()
+    percent: int | None = None
+    cycles: int | None = None
 
 
 @attrs.frozen
@@ -71,7 +76,7 @@ _PRACTICES: Final = (
         ),
         campaigns=(
             _CampaignSpec("Refer a Mate", "MATE50", 540, None),
-            _CampaignSpec("Spring Smile Check", "SPRING26", 85, 24),
+            _CampaignSpec("Spring Smile Check", "SPRING26", 85, 24, ("SPRING26-IG",), 20, 2),
         ),
         first_names=_words(
             "Olivia Charlotte Amelia Isla Mia Ava Grace Chloe Zoe Ruby Sienna Matilda Harper "
@@ -102,7 +107,7 @@ _PRACTICES: Final = (
         ),
         campaigns=(
             _CampaignSpec("Refer a Friend", "FRIEND50", 530, None),
-            _CampaignSpec("Back-to-School Checkups", "SCHOOL26", 110, 55),
+            _CampaignSpec("Back-to-School Checkups", "SCHOOL26", 110, 55, ("SCHOOL26-FB",), 15, 3),
         ),
         first_names=_words(
             "Emma Olivia Sophia Isabella Ava Mia Abigail Emily Madison Harper Camila Aaliyah "
