@@ -1065,6 +1065,17 @@ def _expect_add_refused(repo: Any, entry: Any, expected: str, what: str) -> None
     _not_kept(repo, entry.id, f"{what}, refused")
 
 
+def _saved_then_charged(
+    repo: Any, name: str, saved: Any, payments: Any, charge: Payment, what: str
+) -> None:
+    """``repo.save(saved)`` then ``payments.add(charge)``; raise :class:`ContractViolation`
+    unless each is kept as given (``what`` names the save)."""
+    repo.save(saved)
+    _check_get(repo, _REPOSITORIES[name], saved, what)
+    payments.add(charge)
+    _check_get(payments, _REPOSITORIES["payments"], charge, "after a charge")
+
+
 def _not_kept(repo: Any, id: str, what: str) -> None:
     """Raise :class:`ContractViolation` when ``repo`` holds ``id`` (a refused write kept)."""
     with contextlib.suppress(NotFound):
@@ -1327,11 +1338,8 @@ class _PaymentChecks(_Contract):
                 "membership_plans.save of a reprice back over a charged billing date",
             )
         later = plan.reprice(dearer, on=(t0 + timedelta(days=32)).date())
-        plans.save(later)
-        _check_get(plans, _REPOSITORIES["membership_plans"], later, "after a reprice")
         march = _kit_charge("kit-3", 59, "40")
-        payments.add(march)
-        _check_get(payments, _REPOSITORIES["payments"], march, "after a charge")
+        _saved_then_charged(plans, "membership_plans", later, payments, march, "after a reprice")
 
     @_budgeted
     def test_a_grant_back_over_charged_dates_is_refused(self) -> None:
@@ -1355,11 +1363,8 @@ class _PaymentChecks(_Contract):
             "members.save of a discount granted back over a charged billing date",
         )
         granted = member.grant(off, first=2)
-        members.save(granted)
-        _check_get(members, _REPOSITORIES["members"], granted, "after a grant")
         march = _kit_charge("kit-3", 59, "25")
-        payments.add(march)
-        _check_get(payments, _REPOSITORIES["payments"], march, "after a charge")
+        _saved_then_charged(members, "members", granted, payments, march, "after a grant")
 
     @_budgeted
     def test_a_move_to_another_cycle_bills_from_the_next_date(self) -> None:
