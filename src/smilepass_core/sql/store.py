@@ -537,16 +537,23 @@ class _MembershipPlans(_Repository[MembershipPlan, ScopeQuery]):
             conn, sa.select(self.table).where(self.table.c.practice_id == obj.practice_id)
         )
         # Only each member's last charge (by time, then id) is judged: one row per member.
-        ledger, later = store.payments.table.c, store.payments.table.alias("later").c
+        ledger = store.payments.table.c
+        ranked = (
+            sa.select(
+                ledger.id,
+                sa.func.row_number()
+                .over(partition_by=ledger.member_id, order_by=(ledger.at.desc(), ledger.id.desc()))
+                .label("n"),
+            )
+            .where(
+                ledger.practice_id == obj.practice_id,
+                ledger.member_id.is_not(None),
+                ledger.kind == PaymentKind.CHARGE.value,
+            )
+            .subquery()
+        )
         last = sa.select(store.payments.table).where(
-            ledger.practice_id == obj.practice_id,
-            ledger.member_id.is_not(None),
-            ledger.kind == PaymentKind.CHARGE.value,
-            ~sa.exists().where(
-                later.member_id == ledger.member_id,
-                later.kind == PaymentKind.CHARGE.value,
-                sa.or_(later.at > ledger.at, sa.and_(later.at == ledger.at, later.id > ledger.id)),
-            ),
+            ledger.id.in_(sa.select(ranked.c.id).where(ranked.c.n == 1))
         )
         charges = store.payments._read(conn, last)
         members = store.members
