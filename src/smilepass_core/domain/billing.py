@@ -181,6 +181,12 @@ def _schedule(
         k += 1
 
 
+def _require_plan(member: Member, plan: MembershipPlan) -> None:
+    """Raise :class:`InvalidValue` (field ``plan``) unless ``plan`` is the member's plan."""
+    if plan.id != member.plan_id:
+        raise InvalidValue("plan", plan.id, f"is not member {member.id!r}'s plan {member.plan_id}")
+
+
 def _billable(member: Member, day: date, timezone: str) -> bool:
     """Billable at some instant of local ``day``: at its start, or by a change during it."""
     start = local_midnight(day, timezone)
@@ -225,8 +231,7 @@ def billing_statement(
         RuleViolation: a refund larger than what was collected (a ledger breaking its
             rule).
     """
-    if plan.id != member.plan_id:
-        raise InvalidValue("plan", plan.id, f"is not member {member.id!r}'s plan {member.plan_id}")
+    _require_plan(member, plan)
     when = as_instant(at)
     dates, following = _schedule(member, plan, plans, timezone, local_day(when, timezone))
     billed = [(k, d, p) for k, (d, p) in enumerate(dates) if _billable(member, d, timezone)]
@@ -339,8 +344,7 @@ def price_due_at(
     ...  for m in (1, 2, 3)]
     ['AUD 30.00', 'AUD 30.00', 'AUD 40.00']
     """
-    if plan.id != member.plan_id:
-        raise InvalidValue("plan", plan.id, f"is not member {member.id!r}'s plan {member.plan_id}")
+    _require_plan(member, plan)
     grants = member.discounts if discounts is None else tuple(discounts)
     dates, _ = _schedule(member, plan, plans, timezone, local_day(as_instant(at), timezone))
     newest = (k for k in reversed(range(len(dates))) if _billable(member, dates[k][0], timezone))
@@ -366,8 +370,7 @@ def priced_dates(
 
     Args and Raises: as for :func:`billing_statement`.
     """
-    if plan.id != member.plan_id:
-        raise InvalidValue("plan", plan.id, f"is not member {member.id!r}'s plan {member.plan_id}")
+    _require_plan(member, plan)
     dates, _ = _schedule(member, plan, plans, timezone, local_day(as_instant(at), timezone))
     return tuple(
         (k, d, price_due(p, k, member.discounts, on=d))
