@@ -1,6 +1,6 @@
 """``SqlStore``: every repository protocol over a SQLAlchemy engine.
 
-Reads become one ``SELECT`` per aggregate table and one per child table it has
+Reads become one ``SELECT`` on the aggregate table and one of all its child rows
 (never one per object); counts and sums are aggregate SQL. Writes are
 transactional and check the same rules as :class:`~smilepass_core.InMemoryStore`.
 """
@@ -8,6 +8,7 @@ transactional and check the same rules as :class:`~smilepass_core.InMemoryStore`
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import threading
 from collections import defaultdict
@@ -209,23 +210,25 @@ class _Repository(Generic[T, Q]):
 
     def _read(self, conn: Connection, select: sa.Select[Any]) -> list[T]:
         """The objects of ``select`` (rows of this table), in its order: one statement
-        for the rows and one per child table."""
+        for the rows and one for all their child rows."""
         rows: Sequence[Any] = conn.execute(select).mappings().all()
         if not rows:
             return []
-        ids: Any = select.with_only_columns(self.table.c.id).scalar_subquery()
-        if len(rows) == 1:
-            ids = sa.literal(rows[0]["id"])
-        children: dict[str, dict[str, list[Any]]] = {}
-        for child in self._layout.children.values():
-            assert child.parent_key is not None
-            key = child.table.c[child.parent_key]
-            condition = key == ids if len(rows) == 1 else key.in_(ids)
-            grouped: dict[str, list[Any]] = defaultdict(list)
-            statement = sa.select(child.table).where(condition).order_by(key, child.table.c.seq)
-            for row in conn.execute(statement).mappings():
-                grouped[row[child.parent_key]].append(row)
-            children[child.table.name] = grouped
+        children: dict[str, dict[str, list[Any]]] = {
+            child.table.name: defaultdict(list) for child in self._layout.children.values()
+        }
+        if children:
+            if len(rows) <= _LISTED_PARENTS:
+                statement, names = _listed_children(self.table.name)
+                found = conn.execute(statement, {"parents": [row["id"] for row in rows]})
+            else:  # the parents by the query itself, not by a long list of ids
+                ids = select.with_only_columns(self.table.c.id).scalar_subquery()
+                statement, names = _children_union(self._layout, ids)
+                found = conn.execute(statement)
+            for row in found:
+                table, placed = names[row[0]]
+                values = {name: row[slot + 1] for name, slot in placed}
+                children[table][values[placed[0][0]]].append(values)
         return [
             codec.decode(
                 self._layout,
@@ -708,6 +711,59 @@ class _Members(_Repository[Member, MemberQuery]):
 
 
 _HISTORY = layouts["members"].children["history"].table
+#: Up to this many parents, their child rows are read by a list of their ids (one
+#: cached statement); beyond it, by the parents' query again.
+_LISTED_PARENTS: Final = 500
+
+
+@functools.cache
+def _listed_children(table: str) -> tuple[sa.Select[Any], list[tuple[str, list[tuple[str, int]]]]]:
+    """:func:`_children_union` of the parents in the expanding parameter ``parents``."""
+    return _children_union(layouts[table])
+
+
+def _children_union(
+    layout: Layout, ids: Any = None
+) -> tuple[sa.Select[Any], list[tuple[str, list[tuple[str, int]]]]]:
+    """One ``UNION ALL`` of every child table's rows of the parents ``ids`` (by default
+    the expanding parameter ``parents``), in child,
+    parent and ``seq`` order: each row is (child number, then slots), a column of one
+    SQL type in a slot of that type (NULL in the slots a child does not fill), so the
+    union's columns each have one type. With it, per child number, its table name and
+    which slot holds each of its columns."""
+    kinds: list[tuple[str, Any]] = []  # the slots: a type's repr and the type
+    names: list[tuple[str, list[tuple[str, int]]]] = []
+    for child in layout.children.values():
+        taken: dict[str, int] = defaultdict(int)
+        placed: list[tuple[str, int]] = []
+        for column in child.table.c:
+            kind = repr(column.type)
+            nth = taken[kind]
+            taken[kind] += 1
+            slots = [i for i, (k, _) in enumerate(kinds) if k == kind]
+            if nth == len(slots):
+                kinds.append((kind, column.type))
+                slots.append(len(kinds) - 1)
+            placed.append((column.name, slots[nth]))
+        names.append((child.table.name, placed))
+    selects = []
+    for n, child in enumerate(layout.children.values()):
+        assert child.parent_key is not None
+        key = child.table.c[child.parent_key]
+        filled = {slot: child.table.c[name] for name, slot in names[n][1]}
+        columns = [sa.literal(n).label("child")] + [
+            filled.get(i, sa.cast(sa.null(), type_)).label(f"s{i}")
+            for i, (_, type_) in enumerate(kinds)
+        ]
+        parents = sa.bindparam("parents", expanding=True) if ids is None else ids
+        selects.append(sa.select(*columns).where(key.in_(parents)))
+    union = sa.union_all(*selects).subquery()
+    seq = next(slot for name, slot in names[0][1] if name == "seq")
+    parent = names[0][1][0][1]
+    statement = sa.select(union).order_by(union.c.child, union.c[f"s{parent}"], union.c[f"s{seq}"])
+    return statement, names
+
+
 _PLAN_CHANGES = layouts["members"].children["plan_changes"].table
 _COUNTING = sorted(s.value for s in COUNTING_STATUSES)
 
@@ -1039,7 +1095,7 @@ class SqlStore:
         reads and writes are serialised within this process (SQLite has one writer).
         """
         self.engine = engine
-        # A read takes several statements (an aggregate's row, then its child tables'):
+        # A read takes two statements (an aggregate's rows, then their child rows):
         # on PostgreSQL they see one snapshot, or a save committed between them would
         # show one version's row with another's children.
         self._snapshot = engine
