@@ -38,11 +38,17 @@ def overdue_from(due: date, failures: Iterable[datetime], timezone: str, grace: 
     return min(days) + timedelta(days=grace)
 
 
-def reductions(plan: MembershipPlan, price: Money, number: int, member: Member) -> dict[str, int]:
-    """What each of the member's grants in force on billing date ``number`` takes off
-    ``price`` (minor units, by discount id, only those taking something), each cut to what
-    is left: a percentage x units is rounded half up once, an amount x units taken as is;
-    a flat grant counts at most once, the others at most their limit."""
+def reductions(
+    plan: MembershipPlan, price: Money, number: int, member: Member, day: date, timezone: str
+) -> dict[str, int]:
+    """What each of the member's grants in force on billing date ``number`` (local ``day``)
+    takes off ``price`` (minor units, by discount id, only those taking something), each
+    cut to what is left: a percentage x units is rounded half up once, an amount x units
+    taken as is; a flat grant counts at most once, the others at most their limit; a
+    per-dependent grant's units moved by one for each dependent added (less one for each
+    removed) before the day starts, never below 0."""
+    start = datetime.combine(day, datetime.min.time(), ZoneInfo(timezone))
+    moved = sum(1 if c.added else -1 for c in member.dependent_changes if c.at < start)
     left, cuts = price.minor, {}
     for grant in member.discounts:
         rule = grant.discount
@@ -53,10 +59,13 @@ def reductions(plan: MembershipPlan, price: Money, number: int, member: Member) 
             rule.plans is not None and plan.id not in rule.plans
         ):
             continue
+        units = grant.units
+        if rule.basis.value == "per_dependent":
+            units = max(0, units + moved)
         if rule.basis.value == "flat":
-            n = min(grant.units, 1)
+            n = min(units, 1)
         else:
-            n = grant.units if rule.limit is None else min(grant.units, rule.limit)
+            n = units if rule.limit is None else min(units, rule.limit)
         if rule.amount is not None:
             cut = rule.amount.minor * n
         else:
@@ -68,12 +77,13 @@ def reductions(plan: MembershipPlan, price: Money, number: int, member: Member) 
     return cuts
 
 
-def discounted(plan: MembershipPlan, price: Money, number: int, member: Member) -> Money:
-    """``price`` (plan's, billing date ``number``) less the member's grants in force on it
-    (:func:`reductions`)."""
-    return price - Money.from_minor(
-        sum(reductions(plan, price, number, member).values()), price.currency
-    )
+def discounted(
+    plan: MembershipPlan, price: Money, number: int, member: Member, day: date, timezone: str
+) -> Money:
+    """``price`` (plan's, billing date ``number`` on local ``day``) less the member's grants
+    in force on it (:func:`reductions`)."""
+    cuts = reductions(plan, price, number, member, day, timezone)
+    return price - Money.from_minor(sum(cuts.values()), price.currency)
 
 
 @dataclass
@@ -144,7 +154,7 @@ def membership_dues(
     plan = catalogue[member.plan_id]
     dues = []
     for k, day, then, price in billed_dates(member, catalogue, today, timezone):
-        amount = discounted(then, price, k, member)
+        amount = discounted(then, price, k, member, day, timezone)
         dues.append(Due(day, amount, amount))
     zero = Money.zero(plan.price.currency)
     ends, running = [], zero

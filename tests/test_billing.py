@@ -41,7 +41,9 @@ from smilepass_core.domain.billing import (
     check_reprice,
     dunning_actions,
     plan_on,
+    price_at,
     price_due_at,
+    priced_dates,
     replay_order,
 )
 from smilepass_core.domain.discounts import AppliedDiscount, Discount, price_due
@@ -492,6 +494,109 @@ class TestPlanChanges:
         with pytest.raises(RuleViolation) as refused:
             check_membership_charge(member, self.PLATINUM, [], before, timezone=SYD, plans=weekly)
         assert refused.value.rule == "charge_amount"
+
+
+FAMILY = Discount("family", "syd", "Family", percent=10, basis="per_dependent", limit=3)
+DEE = Patient("p2", "Dee Lovelace")
+DAN = Patient("p3", "Dan Lovelace")
+
+
+def _family(start: date = date(2027, 2, 1)) -> tuple[Member, MembershipPlan]:
+    """A Family member (AUD 60.00 monthly from ``start``) enrolled with Dee, granted 10 %
+    off per dependent (units 1: Dee)."""
+    member = Member.enrol(
+        id="m1",
+        practice_id="syd",
+        plan_id="gold",
+        account_holder=Patient("p1", "Ada Lovelace"),
+        start_date=start,
+        at=_local(start),
+        dependents=(DEE,),
+    )
+    member = member.activate(at=_local(start, 10)).grant(FAMILY, units=1)
+    return member, _plan(price=Money.of("60.00", "AUD"))
+
+
+class TestDependentsOverTime:
+    """A per-dependent discount counts the dependents added or removed since the
+    enrolment, as each billing date's local day starts (docs/domain.md)."""
+
+    def test_the_worked_example(self) -> None:
+        """Dan added on 10 March, Dee removed on 20 April: 1 April is 20 % off, 1 March
+        and 1 May 10 %; the price at an instant is the newest date's."""
+        member, plan = _family()
+        member = member.add_dependent(DAN, at=_local(date(2027, 3, 10)), reason="newborn")
+        member = member.remove_dependent(DEE.id, at=_local(date(2027, 4, 20)))
+        s = billing_statement(member, plan, [], at=_local(date(2027, 6, 1)), timezone=SYD)
+        assert [(str(c.due_date), str(c.amount)) for c in s.charges] == [
+            ("2027-02-01", "AUD 54.00"),
+            ("2027-03-01", "AUD 54.00"),
+            ("2027-04-01", "AUD 48.00"),
+            ("2027-05-01", "AUD 54.00"),
+            ("2027-06-01", "AUD 54.00"),
+        ]
+        price = price_at(member, plan, at=_local(date(2027, 4, 15)), timezone=SYD)
+        assert (str(price.list_price), str(price.discount), str(price.due)) == (
+            "AUD 60.00",
+            "AUD 12.00",
+            "AUD 48.00",
+        )
+        assert price_due_at(member, plan, at=_local(date(2027, 3, 10)), timezone=SYD) == Money.of(
+            "54.00", "AUD"
+        )
+        dates = priced_dates(member, plan, at=_local(date(2027, 6, 1)), timezone=SYD)
+        assert [d.due for _, _, d in dates] == [c.amount for c in s.charges]
+
+    def test_a_change_on_a_billing_day_waits_for_the_next_date(self) -> None:
+        """Dan added at 09:00 on 1 March (after that day began): counted from 1 April; a
+        change stamped exactly at local midnight also waits (the day starts with it)."""
+        member, plan = _family()
+        for at in (_local(date(2027, 3, 1)), local_midnight(date(2027, 3, 1), SYD)):
+            added = member.add_dependent(DAN, at=at)
+            s = billing_statement(added, plan, [], at=_local(date(2027, 4, 1)), timezone=SYD)
+            assert [str(c.amount) for c in s.charges] == ["AUD 54.00"] * 2 + ["AUD 48.00"]
+
+    def test_only_per_dependent_grants_move_and_never_below_zero_units(self) -> None:
+        """A flat discount is untouched; a grant of 0 units with every dependent removed
+        stays at 0 (no surcharge); the limit caps the count."""
+        member, plan = _family()
+        flat = Discount("off", "syd", "Loyalty", amount=Money.of("5.00", "AUD"))
+        removed = attrs.evolve(member, discounts=(AppliedDiscount(FAMILY, 0),))
+        removed = removed.grant(flat).remove_dependent(DEE.id, at=_local(date(2027, 2, 10)))
+        s = billing_statement(removed, plan, [], at=_local(date(2027, 3, 1)), timezone=SYD)
+        assert [str(c.amount) for c in s.charges] == ["AUD 55.00", "AUD 55.00"]
+        many = member
+        for k in range(4, 9):
+            many = many.add_dependent(Patient(f"p{k}", f"Kid {k}"), at=_local(date(2027, 2, k)))
+        s = billing_statement(many, plan, [], at=_local(date(2027, 3, 1)), timezone=SYD)
+        assert [str(c.amount) for c in s.charges] == ["AUD 54.00", "AUD 42.00"]
+
+    @given(
+        gaps=st.lists(st.integers(1, 60 * 86400), min_size=1, max_size=5),
+        cut=st.integers(0, 400 * 86400),
+    )
+    def test_a_dependent_change_never_changes_a_past_instants_price(
+        self, gaps: list[int], cut: int
+    ) -> None:
+        """Toggling Dan at random gaps: the price at any instant before a change, and
+        every billing date due by then, are the same with the change and without it."""
+        member, plan = _family()
+        at = _local(date(2027, 2, 1))
+        t = at + timedelta(seconds=cut)
+        for gap in gaps:
+            at += timedelta(seconds=gap)
+            if any(p.id == DAN.id for p in member.dependents):
+                changed = member.remove_dependent(DAN.id, at=at)
+            else:
+                changed = member.add_dependent(DAN, at=at)
+            if t < at:
+                assert price_at(changed, plan, at=t, timezone=SYD) == price_at(
+                    member, plan, at=t, timezone=SYD
+                )
+                before = billing_statement(member, plan, [], at=t, timezone=SYD)
+                after = billing_statement(changed, plan, [], at=t, timezone=SYD)
+                assert before.charges == after.charges
+            member = changed
 
 
 class TestLedgerRules:

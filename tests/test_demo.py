@@ -36,9 +36,9 @@ from smilepass_core.demo import DEMO_NOW, DemoData, load_demo
 from smilepass_core.demo.builder import _Builder
 from smilepass_core.demo.practices import _CANCEL_REASONS, _PRACTICES, _SUSPEND_REASONS
 from smilepass_core.domain.billing import DunningStep, billing_dates, dunning_actions
-from smilepass_core.domain.discounts import price_due
+from smilepass_core.domain.discounts import DiscountBasis, price_due
 from smilepass_core.io.records import TABLES
-from smilepass_core.periods import local_day, local_instant, zone
+from smilepass_core.periods import local_day, local_instant, local_midnight, zone
 from smilepass_core.reports import referral_tracking
 
 
@@ -643,12 +643,13 @@ class TestLedger:
 
     def test_member_charges_agree_with_status(self, data: DemoData) -> None:
         """A charge is the price due of the latest billing date on or before its local day
-        (the Family plans were repriced, and their dependants' discount granted since); a
+        (the Family plans were repriced, their dependants' discount granted since and
+        following the dependents added or removed); a
         succeeded one leaves the member Active, a failed one Failed."""
         members = {m.id: m for m in data.members}
         plans = {p.id: p for p in data.membership_plans}
         zones = {p.id: p.timezone for p in data.practices}
-        repriced = discounted = 0
+        repriced = discounted = moved = 0
         for payment in data.payments:
             if payment.member_id is None or payment.kind is not PaymentKind.CHARGE:
                 continue
@@ -657,8 +658,19 @@ class TestLedger:
             day = local_day(payment.at, zones[member.practice_id])
             zone = zones[member.practice_id]
             billed = billing_dates(member, plan, through=day, timezone=zone, plans=plans)
-            due = price_due(plan, len(billed) - 1, member.discounts, on=billed[-1])
+            # A per-dependent grant counts the dependents added since the enrolment, less
+            # those removed, as the billing date's local day starts.
+            start = local_midnight(billed[-1], zone)
+            held = len(member.dependents_before(start)) - len(member.first_dependents)
+            grants = [
+                attrs.evolve(g, units=g.units + held)
+                if g.discount.basis is DiscountBasis.PER_DEPENDENT
+                else g
+                for g in member.discounts
+            ]
+            due = price_due(plan, len(billed) - 1, grants, on=billed[-1])
             assert payment.amount == due.due
+            moved += held != 0
             repriced += payment.amount != plan.price
             discounted += due.discount.is_positive()
             expected = (
@@ -669,6 +681,7 @@ class TestLedger:
             assert member.status_at(payment.at) is expected
         assert repriced > 100
         assert discounted > 50
+        assert moved >= 8  # four members' dependents changed, charged since at a new price
 
     def test_status_changes_have_their_charge(self, data: DemoData) -> None:
         """Going Failed has a failed charge, becoming Active a succeeded one, at that instant."""
@@ -724,7 +737,7 @@ class TestReferrals:
             member = members[str(referral.member_id)]
             assert member.practice_id == referral.practice_id
             assert member.account_holder == referral.account_holder
-            assert member.dependents == referral.dependents
+            assert set(member.first_dependents) == set(referral.dependents)  # at enrolment
             assert referral.campaign_id is not None
             still = campaigns[referral.campaign_id].is_active_at(member.created_at)
             ended += not still

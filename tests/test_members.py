@@ -14,6 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from smilepass_core.domain import (
     COUNTING_STATUSES,
     CountingSpan,
+    DependentChange,
     Member,
     MembershipStatus,
     Patient,
@@ -21,6 +22,7 @@ from smilepass_core.domain import (
     StatusChange,
 )
 from smilepass_core.domain.discounts import AppliedDiscount, Discount
+from smilepass_core.domain.lifecycle import check_successor
 from smilepass_core.errors import (
     InvalidTransition,
     InvalidValue,
@@ -414,6 +416,175 @@ class TestGrants:
     def test_discounts_must_be_applied_discounts(self, value: object) -> None:
         with pytest.raises(InvalidValue, match=r"^discounts: must be a sequence of AppliedDis"):
             attrs.evolve(_enrol(), discounts=value)
+
+
+DEE = Patient("pat-2", "Dee Lovelace")
+DAN = Patient("pat-3", "Dan Lovelace", email="dan@example.com")
+DAY = timedelta(days=1)
+
+
+class TestDependentChanges:
+    """Dependents added and removed over time, recorded and read back at any instant."""
+
+    def test_changes_are_recorded_and_read_back(self) -> None:
+        member = _enrol(dependents=(DEE,))
+        member = member.add_dependent(DAN, at=T0 + 3 * DAY, reason="newborn")
+        member = member.remove_dependent(DEE.id, at=T0 + 5 * DAY, reason="moved out")
+        assert member.dependents == (DAN,)
+        assert member.dependent_changes == (
+            DependentChange(T0 + 3 * DAY, DAN, True, "newborn"),
+            DependentChange(T0 + 5 * DAY, DEE, False, "moved out"),
+        )
+        assert member.first_dependents == (DEE,)
+        assert member.dependents_at(T0) == (DEE,)
+        assert member.dependents_at(T0 + 3 * DAY) == (DEE, DAN)
+        assert member.dependents_before(T0 + 3 * DAY) == (DEE,)
+        assert member.dependents_before(T0 + 5 * DAY) == (DEE, DAN)
+        assert member.dependents_at(T0 + 5 * DAY) == (DAN,)
+        assert member.dependents_before(T0 + 6 * DAY) == (DAN,)
+        cut = member.as_of(T0 + 4 * DAY)
+        assert cut is not None
+        assert (cut.dependents, cut.dependent_changes) == ((DEE, DAN), member.dependent_changes[:1])
+
+    def test_a_member_without_changes_has_its_dependents_at_any_instant(self) -> None:
+        member = _enrol(dependents=(DEE,))
+        assert member.first_dependents == member.dependents_at(T0 - DAY) == (DEE,)
+        assert member.dependents_before(T0) == (DEE,)
+
+    def test_a_dependent_removed_and_added_again_reads_back(self) -> None:
+        member = _enrol(dependents=(DEE, DAN))
+        member = member.remove_dependent(DEE.id, at=T0 + DAY)
+        member = member.add_dependent(DEE, at=T0 + 2 * DAY)
+        assert member.dependents == (DAN, DEE)
+        assert set(member.first_dependents) == {DEE, DAN}
+        assert member.dependents_at(T0 + DAY) == (DAN,)
+
+    @pytest.mark.parametrize(
+        ("change", "field", "message"),
+        [
+            (lambda m: m.add_dependent(DEE, at=T0 + DAY), "patient", "is already a dependent"),
+            (lambda m: m.add_dependent(ADA, at=T0 + DAY), "patient", "is the account holder"),
+            (lambda m: m.add_dependent("pat-9", at=T0 + DAY), "patient", "must be a Patient"),
+            (lambda m: m.remove_dependent(DAN.id, at=T0 + DAY), "patient_id", "is not a dep"),
+            (lambda m: m.add_dependent(DAN, at=T0 - DAY), "dependent_changes", "before member"),
+            (
+                lambda m: m.add_dependent(DAN, at=T0 + 2 * DAY).remove_dependent(
+                    DEE.id, at=T0 + DAY
+                ),
+                "dependent_changes",
+                "before the change before it",
+            ),
+        ],
+    )
+    def test_bad_changes_are_refused(self, change: object, field: str, message: str) -> None:
+        member = _enrol(dependents=(DEE,))
+        with pytest.raises(InvalidValue) as caught:
+            change(member)  # type: ignore[operator]
+        assert caught.value.field == field
+        assert message in str(caught.value)
+
+    def test_a_cancelled_member_takes_no_dependent_change(self) -> None:
+        cancelled = _enrol(dependents=(DEE,)).cancel(at=T0 + DAY)
+        for change in (
+            lambda: cancelled.add_dependent(DAN, at=T0 + 2 * DAY),
+            lambda: cancelled.remove_dependent(DEE.id, at=T0 + 2 * DAY),
+        ):
+            with pytest.raises(RuleViolation) as caught:
+                change()
+            assert (caught.value.rule, caught.value.field) == (
+                "dependent_change_after_cancel",
+                "at",
+            )
+        added = _enrol(dependents=(DEE,)).add_dependent(DAN, at=T0 + 2 * DAY)
+        with pytest.raises(RuleViolation) as late:
+            added.cancel(at=T0 + DAY)  # cancelled before a change it keeps
+        assert (late.value.rule, late.value.field) == (
+            "dependent_change_after_cancel",
+            "dependent_changes",
+        )
+
+    def test_changes_must_lead_to_the_dependents(self) -> None:
+        added = _enrol(dependents=(DEE,)).add_dependent(DAN, at=T0 + DAY)
+        with pytest.raises(InvalidValue) as caught:
+            attrs.evolve(added, dependents=(DEE,))  # Dan's addition not reflected
+        assert caught.value.field == "dependents"
+        removed = _enrol().add_dependent(DEE, at=T0).remove_dependent(DEE.id, at=T0 + DAY)
+        renamed = attrs.evolve(DEE, name="Dee Byron")
+        with pytest.raises(InvalidValue, match="is removed while not a dependent"):
+            attrs.evolve(  # the removal names another record than the one added
+                removed,
+                dependent_changes=(
+                    removed.dependent_changes[0],
+                    attrs.evolve(removed.dependent_changes[1], patient=renamed),
+                ),
+            )
+        with pytest.raises(InvalidValue, match="is added while already a dependent"):
+            attrs.evolve(added, dependent_changes=added.dependent_changes * 2)
+
+    def test_a_save_must_extend_the_kept_dependent_changes(self) -> None:
+        """A copy read before a dependent change and saved after another one was kept:
+        ``stale_history`` naming ``dependent_changes`` (a store's ``save``)."""
+        read = _enrol(dependents=(DEE,))
+        kept = read.add_dependent(DAN, at=T0 + DAY)
+        stale = read.remove_dependent(DEE.id, at=T0 + 2 * DAY)
+        with pytest.raises(RuleViolation) as caught:
+            check_successor(kept, stale)
+        assert (caught.value.rule, caught.value.field) == ("stale_history", "dependent_changes")
+        assert "1 changes, last pat-3 added at 2026-03-02T09:00:00+00:00" in str(caught.value)
+        check_successor(kept, kept.remove_dependent(DEE.id, at=T0 + 2 * DAY))
+
+    @pytest.mark.parametrize("value", ["x", DependentChange(T0, DEE, True), ["x"]])
+    def test_dependent_changes_must_be_dependent_changes(self, value: object) -> None:
+        with pytest.raises(InvalidValue, match=r"^dependent_changes: must be a"):
+            attrs.evolve(_enrol(), dependent_changes=value)
+
+    def test_a_change_needs_an_aware_instant_a_patient_and_a_flag(self) -> None:
+        with pytest.raises(NaiveDatetime):
+            DependentChange(datetime(2026, 1, 1), DEE, True)
+        with pytest.raises(InvalidValue):
+            DependentChange(T0, "pat-2", True)  # type: ignore[arg-type]
+        with pytest.raises(InvalidValue):
+            DependentChange(T0, DEE, 1)  # type: ignore[arg-type]
+
+    @given(
+        steps=st.lists(
+            st.tuples(st.integers(0, 5 * 86400), st.sampled_from(["pat-2", "pat-3", "pat-4"])),
+            max_size=8,
+        ),
+        first=st.sets(st.sampled_from(["pat-2", "pat-3", "pat-4"])),
+    )
+    def test_dependents_at_every_instant_follow_a_model(
+        self, steps: list[tuple[int, str]], first: set[str]
+    ) -> None:
+        """Toggling random dependents at random gaps: ``dependents_at`` and
+        ``dependents_before`` at each change and around it are the model's, and a copy
+        cut there (``as_of``) holds those dependents."""
+        people = {i: Patient(i, f"Dependent {i}") for i in ("pat-2", "pat-3", "pat-4")}
+        member = _enrol(dependents=tuple(people[i] for i in sorted(first)))
+        model: list[tuple[datetime, frozenset[str]]] = [(T0, frozenset(first))]
+        at, on = T0, set(first)
+        for gap, who in steps:
+            at += timedelta(seconds=gap)
+            if who in on:
+                member = member.remove_dependent(who, at=at)
+                on.discard(who)
+            else:
+                member = member.add_dependent(people[who], at=at)
+                on.add(who)
+            model.append((at, frozenset(on)))
+
+        def expected(t: datetime, *, strictly: bool) -> frozenset[str]:
+            held = [ids for when, ids in model if (when < t if strictly else when <= t)]
+            return held[-1] if held else frozenset(first)
+
+        for when, _ in model:
+            for t in (when - timedelta(microseconds=1), when, when + timedelta(seconds=1)):
+                assert {p.id for p in member.dependents_at(t)} == expected(t, strictly=False)
+                assert {p.id for p in member.dependents_before(t)} == expected(t, strictly=True)
+                cut = member.as_of(t)
+                if cut is not None:
+                    assert {p.id for p in cut.dependents} == expected(t, strictly=False)
+        assert {p.id for p in member.first_dependents} == first
 
 
 class TestQuestions:

@@ -924,9 +924,12 @@ def _plan_before(member: Member, boundary: datetime) -> str:
 
 
 def _last_change(member: Member) -> datetime:
-    """The instant of ``member``'s last status or plan change (a cancel must not precede
-    a recorded plan change)."""
-    return max(c.at for c in (*member.history, *member.plan_changes))
+    """The instant of ``member``'s last status, plan or dependent change (a cancel must
+    not precede a recorded plan or dependent change), by brute force."""
+    changes = (*member.history, *member.plan_changes, *member.dependent_changes)
+    last = max(c.at for c in changes)
+    assert member.last_changed_at == last
+    return last
 
 
 def _member(id: str = "m-1", **fields: Any) -> Member:

@@ -24,6 +24,7 @@ from smilepass_core.demo.practices import (
 from smilepass_core.domain import (
     BillingCycle,
     Campaign,
+    DependentChange,
     Member,
     MembershipPlan,
     MembershipStatus,
@@ -134,6 +135,9 @@ class _Builder:
         self._patients = 0
         self._names: set[str] = set()
         self._refunds = 0
+        #: Dependents added or removed so far (the first family members with the
+        #: dependants' discount: one adds a newborn, the next removes one).
+        self._dependent_moves = 0
 
     def _plan(self, spec: _PlanSpec, currency: str) -> MembershipPlan:
         """A plan at its price now, and at its earlier price before a rise (if any)."""
@@ -392,11 +396,30 @@ class _Builder:
         if campaign is not None:  # signed up with its code: its discount granted
             member = campaign.apply_code(member, campaign.promo_code)
         since, offer = self.family_offer
+        move: DependentChange | None = None
         if dependents and offer.covers(recipe.plan) and start >= since:
             member = member.grant(offer, units=len(dependents))
-        self.members.append(self._member_story(member, recipe))
+            move = self._dependent_move(member, recipe)
+        self.members.append(self._member_story(member, recipe, move))
         if referral is not None:
             self.referrals.append(referral.convert(member_id=member_id, at=recipe.enrol_at))
+
+    def _dependent_move(self, member: Member, recipe: _MemberRecipe) -> DependentChange | None:
+        """For the first two Active-bound members with the dependants' discount enrolled
+        more than 100 days ago: a newborn added 40 days after the enrolment at 11:00, then
+        the first dependent removed (moved out). No randomness: the rest is as before."""
+        if self._dependent_moves == 2 or recipe.scenario != "active":
+            return None
+        if recipe.enrol_at >= self.now - timedelta(days=100):
+            return None
+        self._dependent_moves += 1
+        at = self._local(local_day(recipe.enrol_at, self.tz) + timedelta(days=40), 11, 0)
+        if self._dependent_moves == 1:
+            holder = member.account_holder
+            last = holder.name.split(" ", 1)[1]
+            baby = Patient(f"{holder.id}-d{len(member.dependents) + 1}", f"Ava {last}")
+            return DependentChange(at, baby, True, "newborn")
+        return DependentChange(at, member.dependents[0], False, "moved out")
 
     def _plan_round_trips(self, count: int = 2) -> None:
         """The first ``count`` members Active through the days after their first billing
@@ -436,7 +459,9 @@ class _Builder:
             times.append(at)
         return [t for t in times if t < self.now]
 
-    def _member_story(self, member: Member, recipe: _MemberRecipe) -> Member:
+    def _member_story(
+        self, member: Member, recipe: _MemberRecipe, move: DependentChange | None = None
+    ) -> Member:
         rng = self.rng
         plan = recipe.plan
         t0 = member.created_at
@@ -477,7 +502,9 @@ class _Builder:
                 slots[k_s] - timedelta(days=rng.randint(2, 12), hours=rng.randint(0, 8)),
                 resume,
             )
-        member = self._charges(member, plan, slots, until=until, unpaid=unpaid, pause=pause)
+        member = self._charges(
+            member, plan, slots, until=until, unpaid=unpaid, pause=pause, move=move
+        )
         if end is not None and member.status is not MembershipStatus.CANCELLED:
             action, at, reason = end
             if action == "cancel":
@@ -512,6 +539,7 @@ class _Builder:
         until: datetime,
         unpaid: int | None,
         pause: tuple[datetime, int] | None,
+        move: DependentChange | None = None,
     ) -> Member:
         """Bill the dates before ``until`` through the dunning engine.
 
@@ -522,7 +550,8 @@ class _Builder:
         Cancel. Every attempt fails from slot ``unpaid`` on (so the policy escalates);
         before it, a charge now and then fails once or twice before a retry succeeds. A
         ``pause`` (Suspended at its instant, resumed at slot ``pause[1]``) is the member's
-        own doing.
+        own doing, and so is a dependent ``move`` (made at its instant, before the runs
+        after it).
         """
         rng = self.rng
         runs = [t for t in slots if t < until]
@@ -532,6 +561,13 @@ class _Builder:
         k = 0
         at = runs[0] if runs else until
         while at < until:
+            if move is not None and at >= move.at:
+                member = (
+                    member.add_dependent(move.patient, at=move.at, reason=move.reason)
+                    if move.added
+                    else member.remove_dependent(move.patient.id, at=move.at, reason=move.reason)
+                )
+                move = None
             if pause is not None and at >= pause[0] and k <= pause[1]:
                 if member.status is MembershipStatus.SUSPENDED:
                     pass

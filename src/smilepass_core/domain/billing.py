@@ -35,7 +35,12 @@ from typing import Any
 import attrs
 
 from smilepass_core.domain._fields import identifier
-from smilepass_core.domain.discounts import AppliedDiscount, PriceDue, price_due
+from smilepass_core.domain.discounts import (
+    AppliedDiscount,
+    DiscountBasis,
+    PriceDue,
+    price_due,
+)
 from smilepass_core.domain.members import Member, MembershipStatus
 from smilepass_core.domain.payments import Payment, PaymentKind, PaymentOutcome
 from smilepass_core.domain.practices import MembershipPlan
@@ -56,6 +61,7 @@ __all__ = [
     "check_membership_charge",
     "check_reprice",
     "dunning_actions",
+    "price_at",
     "price_due_at",
     "priced_dates",
     "replay_order",
@@ -197,6 +203,25 @@ def _billable(member: Member, day: date, timezone: str) -> bool:
     return any(start <= c.at < end and c.to in BILLABLE for c in member.history)
 
 
+def _grants_on(
+    member: Member, grants: tuple[AppliedDiscount, ...], day: date, timezone: str
+) -> tuple[AppliedDiscount, ...]:
+    """``grants`` as billing date ``day`` reads them: a per-dependent grant's units moved by
+    the dependents added since the enrolment, less those removed, as the day starts."""
+    if not member.dependent_changes:
+        return grants
+    before = member.dependents_before(local_midnight(day, timezone))
+    moved = len(before) - len(member.first_dependents)
+    if moved == 0:
+        return grants
+    return tuple(
+        attrs.evolve(g, units=max(0, g.units + moved))
+        if g.discount.basis is DiscountBasis.PER_DEPENDENT
+        else g
+        for g in grants
+    )
+
+
 def billing_statement(
     member: Member,
     plan: MembershipPlan,
@@ -237,7 +262,12 @@ def billing_statement(
     billed = [(k, d, p) for k, (d, p) in enumerate(dates) if _billable(member, d, timezone)]
     due = [d for _, d, _ in billed]
     grants = member.discounts if discounts is None else tuple(discounts)
-    amounts = [price_due(p, k, grants, on=d).due if grants else p.price_on(d) for k, d, p in billed]
+    amounts = [
+        price_due(p, k, _grants_on(member, grants, d, timezone), on=d).due
+        if grants
+        else p.price_on(d)
+        for k, d, p in billed
+    ]
     # Settled in integer minor units (exact, and without a Money object per step).
     currency = plan.price.currency
     for a in amounts:
@@ -344,6 +374,26 @@ def price_due_at(
     ...  for m in (1, 2, 3)]
     ['AUD 30.00', 'AUD 30.00', 'AUD 40.00']
     """
+    return price_at(member, plan, at=at, timezone=timezone, discounts=discounts, plans=plans).due
+
+
+def price_at(
+    member: Member,
+    plan: MembershipPlan,
+    *,
+    at: datetime,
+    timezone: str,
+    discounts: Iterable[AppliedDiscount] | None = None,
+    plans: Mapping[str, MembershipPlan] | None = None,
+) -> PriceDue:
+    """The member's price at ``at``: the breakdown (list price, each discount's reduction,
+    price due) of the newest billing date due at ``at``, or of the first billing date
+    when none is due yet. A plan or dependent change stamped after ``at`` does not change
+    it (a discount granted later does if it reaches back: a store refuses one that reaches
+    back over a date already charged, ``reprice_backdated``).
+
+    Args and Raises: as for :func:`billing_statement`.
+    """
     _require_plan(member, plan)
     grants = member.discounts if discounts is None else tuple(discounts)
     dates, _ = _schedule(member, plan, plans, timezone, local_day(as_instant(at), timezone))
@@ -351,9 +401,10 @@ def price_due_at(
     number = next(newest, None)
     if number is None:  # none due yet: the first date's
         first = plan_on(member, plan, plans, member.start_date, timezone)
-        return price_due(first, 0, grants, on=member.start_date).due
+        start = _grants_on(member, grants, member.start_date, timezone)
+        return price_due(first, 0, start, on=member.start_date)
     day, then = dates[number]
-    return price_due(then, number, grants, on=day).due
+    return price_due(then, number, _grants_on(member, grants, day, timezone), on=day)
 
 
 def priced_dates(
@@ -373,7 +424,7 @@ def priced_dates(
     _require_plan(member, plan)
     dates, _ = _schedule(member, plan, plans, timezone, local_day(as_instant(at), timezone))
     return tuple(
-        (k, d, price_due(p, k, member.discounts, on=d))
+        (k, d, price_due(p, k, _grants_on(member, member.discounts, d, timezone), on=d))
         for k, (d, p) in enumerate(dates)
         if _billable(member, d, timezone)
     )
@@ -467,7 +518,7 @@ def check_member_repriced(
             naming the member, their last charge and the first billing date that differs,
             before and after.
     """
-    if before.discounts == after.discounts and before.plan_changes == after.plan_changes:
+    if before.billing_terms == after.billing_terms:
         return
     mine = [p for p in payments if p.member_id == after.id and p.kind is PaymentKind.CHARGE]
     if not mine or before.plan_id not in plans or after.plan_id not in plans:
@@ -476,7 +527,11 @@ def check_member_repriced(
     old = _charged_up_to(before, plans, charge.at, timezone)
     new = _charged_up_to(after, plans, charge.at, timezone)
     if old != new:
-        what = "discounts" if before.discounts != after.discounts else "plan_changes"
+        what = next(
+            name
+            for name in ("discounts", "plan_changes", "dependent_changes")
+            if getattr(before, name) != getattr(after, name)
+        )
         raise RuleViolation(
             "reprice_backdated",
             f"member {after.id}'s save changes a billing date they were charged up to (last"
@@ -509,7 +564,8 @@ def _charged_up_to(
     if due:
         return [(c.due_date, c.number, c.amount) for c in due]
     first = plan_on(member, plan, plans, member.start_date, timezone)
-    return [(member.start_date, 0, price_due(first, 0, member.discounts, on=member.start_date).due)]
+    grants = _grants_on(member, member.discounts, member.start_date, timezone)
+    return [(member.start_date, 0, price_due(first, 0, grants, on=member.start_date).due)]
 
 
 def plan_on(

@@ -287,15 +287,17 @@ def check_successor(kept: Any, new: Any) -> None:
     """Raise unless a store may replace ``kept`` by ``new`` (what ``save()`` checks).
 
     ``new`` must stay in ``kept``'s practice, and its status history (when it has one)
-    and its plan changes and discounts (a member's) must extend ``kept``'s: every move appends, so a
-    copy read before another write was saved, or saved back after a later move, does not.
+    and its plan changes, dependent changes and discounts (a member's) must extend
+    ``kept``'s: every move appends, so a copy read before another write was saved, or
+    saved back after a later move, does not.
     A membership plan keeps its prices: a new price comes through ``reprice``.
 
     Raises:
         RuleViolation: ``practice_change`` (field ``practice_id``) or ``stale_history``
-            (field ``history``, ``plan_changes`` or ``discounts``): reload the object,
-            apply the change again, save; ``price_rewritten`` (field ``price``): a plan's
-            price changed without ``reprice``, or an earlier price changed;
+            (field ``history``, ``plan_changes``, ``dependent_changes`` or ``discounts``):
+            reload the object, apply the change again, save; ``price_rewritten`` (field
+            ``price``): a plan's price changed without ``reprice``, or an earlier price
+            changed;
             ``grant_after_cancel`` (field ``discounts``): a discount added to a member
             kept as Cancelled.
     """
@@ -323,15 +325,20 @@ def check_successor(kept: Any, new: Any) -> None:
     _check_no_grant_after_cancel(subject, kept, new)
     for field, kept_items in (
         ("plan_changes", getattr(kept, "plan_changes", ())),
+        ("dependent_changes", getattr(kept, "dependent_changes", ())),
         ("discounts", getattr(kept, "discounts", ())),
     ):
         if kept_items and tuple(getattr(new, field)[: len(kept_items)]) != kept_items:
             last = kept_items[-1]
-            detail = (
-                f"{len(kept_items)} changes, last to {last.to_plan} at {last.at.isoformat()}"
-                if field == "plan_changes"
-                else f"{len(kept_items)} granted, last {last.discount.id}"
-            )
+            if field == "plan_changes":
+                detail = f"{len(kept_items)} changes, last to {last.to_plan}"
+            elif field == "dependent_changes":
+                moved = "added" if last.added else "removed"
+                detail = f"{len(kept_items)} changes, last {last.patient.id} {moved}"
+            else:
+                detail = f"{len(kept_items)} granted, last {last.discount.id}"
+            if field != "discounts":
+                detail += f" at {last.at.isoformat()}"
             raise RuleViolation(
                 "stale_history",
                 f"{subject}: the saved {field.replace('_', ' ')} do not extend the kept ones "

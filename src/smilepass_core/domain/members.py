@@ -6,7 +6,7 @@ import bisect
 import itertools
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 
@@ -23,10 +23,13 @@ from smilepass_core.domain.practices import Patient
 from smilepass_core.errors import InvalidValue, RuleViolation
 from smilepass_core.periods import as_instant
 
+T = TypeVar("T")
+
 __all__ = [
     "COUNTING_STATUSES",
     "MEMBERSHIP_LIFECYCLE",
     "CountingSpan",
+    "DependentChange",
     "Member",
     "MembershipStatus",
     "PlanChange",
@@ -107,8 +110,51 @@ class PlanChange:
             raise InvalidValue("to_plan", self.to_plan, "is the plan it changes from")
 
 
-def _at(change: PlanChange) -> datetime:
+@attrs.frozen
+class DependentChange:
+    """A dependent added to the membership (``added``) or removed from it, at ``at``."""
+
+    at: datetime = attrs.field(converter=as_instant)
+    patient: Patient = attrs.field(validator=of_type(Patient))
+    added: bool = attrs.field(validator=of_type(bool))
+    reason: str = attrs.field(default="", converter=_reason)
+
+
+def _at(change: PlanChange | DependentChange) -> datetime:
     return change.at
+
+
+def _sequence(value: Any, kind: type[T], field: str) -> tuple[T, ...]:
+    """``value`` as a tuple of ``kind``, refused (``InvalidValue`` naming ``field``)
+    otherwise."""
+    if isinstance(value, (kind, str)) or not isinstance(value, Iterable):
+        raise InvalidValue(field, value, f"must be a sequence of {kind.__name__}")
+    result = tuple(value)
+    for change in result:
+        if not isinstance(change, kind):
+            raise InvalidValue(field, change, f"must be a {kind.__name__}")
+    return result
+
+
+def _plan_changes(value: Any) -> tuple[PlanChange, ...]:
+    return _sequence(value, PlanChange, "plan_changes")
+
+
+def _dependent_changes(value: Any) -> tuple[DependentChange, ...]:
+    return _sequence(value, DependentChange, "dependent_changes")
+
+
+def _replayed(
+    dependents: tuple[Patient, ...], changes: Iterable[DependentChange]
+) -> tuple[Patient, ...]:
+    """``dependents`` after ``changes``: an added one appended, a removed one dropped."""
+    result = list(dependents)
+    for change in changes:
+        if change.added:
+            result.append(change.patient)
+        else:
+            result.remove(change.patient)
+    return tuple(result)
 
 
 def _grants(value: Any) -> tuple[AppliedDiscount, ...]:
@@ -118,16 +164,6 @@ def _grants(value: Any) -> tuple[AppliedDiscount, ...]:
     if any(not isinstance(g, AppliedDiscount) for g in grants):
         raise InvalidValue("discounts", value, "must be a sequence of AppliedDiscount")
     return grants
-
-
-def _plan_changes(value: Any) -> tuple[PlanChange, ...]:
-    if isinstance(value, (PlanChange, str)) or not isinstance(value, Iterable):
-        raise InvalidValue("plan_changes", value, "must be a sequence of PlanChange")
-    result = tuple(value)
-    for change in result:
-        if not isinstance(change, PlanChange):
-            raise InvalidValue("plan_changes", change, "must be a PlanChange")
-    return result
 
 
 @attrs.frozen
@@ -161,6 +197,9 @@ class Member(HasHistory[MembershipStatus]):
     staff_user_id: str | None = attrs.field(default=None, validator=optional_identifier)
     plan_changes: tuple[PlanChange, ...] = attrs.field(default=(), converter=_plan_changes)
     discounts: tuple[AppliedDiscount, ...] = attrs.field(default=(), converter=_grants)
+    dependent_changes: tuple[DependentChange, ...] = attrs.field(
+        default=(), converter=_dependent_changes
+    )
 
     def __attrs_post_init__(self) -> None:
         MEMBERSHIP_LIFECYCLE.validate(self.history, subject=f"Member {self.id}")
@@ -175,14 +214,60 @@ class Member(HasHistory[MembershipStatus]):
             if grant.discount.id in seen:
                 raise InvalidValue("discounts", grant.discount.id, "is granted twice")
             seen.add(grant.discount.id)
+        self._check_plan_changes()
+        self._check_dependent_changes()
+
+    def _check_timed(self, field: str, changes: tuple[PlanChange | DependentChange, ...]) -> None:
+        """``changes`` in time order, none before the enrolment nor after the Cancel."""
+        created = self.history[0].at if self.history else None
+        if created is not None and changes[0].at < created:
+            raise InvalidValue(field, changes[0].at, f"is before member {self.id} was enrolled")
+        for before, after in itertools.pairwise(changes):
+            if after.at < before.at:
+                raise InvalidValue(field, after.at, "is before the change before it")
+        cancelled = self.first_entered(_M.CANCELLED)
+        if cancelled is not None and changes[-1].at > cancelled:
+            what = field.removesuffix("s")
+            raise RuleViolation(
+                f"{what}_after_cancel",
+                f"member {self.id} was cancelled at {cancelled.isoformat()}: no "
+                f"{what.replace('_', ' ')} after it ({changes[-1].at.isoformat()})",
+                field=field,
+            )
+
+    def _check_dependent_changes(self) -> None:
+        """Each change adds a dependent not on the membership or removes one on it, and
+        the changes lead from the first dependents to :attr:`dependents`."""
+        changes = self.dependent_changes
+        if not changes:
+            return
+        self._check_timed("dependent_changes", changes)
+        on = list(self.first_dependents)
+        for change in changes:
+            if change.added and any(p.id == change.patient.id for p in on):
+                raise InvalidValue(
+                    "dependent_changes", change.patient.id, "is added while already a dependent"
+                )
+            if not change.added and change.patient not in on:
+                raise InvalidValue(
+                    "dependent_changes", change.patient.id, "is removed while not a dependent"
+                )
+            if change.added:
+                on.append(change.patient)
+            else:
+                on.remove(change.patient)
+        if sorted(p.id for p in on) != sorted(p.id for p in self.dependents):
+            raise InvalidValue(
+                "dependents",
+                tuple(p.id for p in self.dependents),
+                f"do not follow from the dependent changes ({sorted(p.id for p in on)})",
+            )
+
+    def _check_plan_changes(self) -> None:
+        """Each change follows on from the plan before it; the last leads to :attr:`plan_id`."""
         changes = self.plan_changes
         if not changes:
             return
-        created = self.history[0].at if self.history else None
-        if created is not None and changes[0].at < created:
-            raise InvalidValue(
-                "plan_changes", changes[0].at, f"is before member {self.id} was enrolled"
-            )
         for before, after in itertools.pairwise(changes):
             if after.from_plan != before.to_plan:
                 raise InvalidValue(
@@ -190,16 +275,7 @@ class Member(HasHistory[MembershipStatus]):
                     after.from_plan,
                     f"does not follow on from the plan before it ({before.to_plan})",
                 )
-            if after.at < before.at:
-                raise InvalidValue("plan_changes", after.at, "is before the change before it")
-        cancelled = self.first_entered(_M.CANCELLED)
-        if cancelled is not None and changes[-1].at > cancelled:
-            raise RuleViolation(
-                "plan_change_after_cancel",
-                f"member {self.id} was cancelled at {cancelled.isoformat()}: no plan change "
-                f"after it ({changes[-1].at.isoformat()})",
-                field="plan_changes",
-            )
+        self._check_timed("plan_changes", changes)
         if changes[-1].to_plan != self.plan_id:
             raise InvalidValue(
                 "plan_id", self.plan_id, f"is not the last plan change's ({changes[-1].to_plan})"
@@ -272,6 +348,110 @@ class Member(HasHistory[MembershipStatus]):
         change = PlanChange(when, self.plan_id, plan_id, reason)
         return attrs.evolve(self, plan_id=plan_id, plan_changes=(*self.plan_changes, change))
 
+    def add_dependent(self, patient: Patient, *, at: datetime, reason: str = "") -> Member:
+        """With ``patient`` a dependent from ``at`` on, recorded in
+        :attr:`dependent_changes`. A per-dependent discount counts them from the first
+        billing date whose local day starts after ``at``.
+
+        Raises:
+            InvalidValue: ``patient`` is already a dependent (by id) or is the account
+                holder; ``at`` before the enrolment or the latest dependent change.
+            RuleViolation: ``dependent_change_after_cancel``: Cancelled at ``at``.
+        """
+        if not isinstance(patient, Patient):
+            raise InvalidValue("patient", patient, "must be a Patient")
+        if patient.id == self.account_holder.id:
+            raise InvalidValue("patient", patient.id, "is the account holder")
+        if any(p.id == patient.id for p in self.dependents):
+            raise InvalidValue("patient", patient.id, f"is already a dependent of member {self.id}")
+        change = DependentChange(self._changeable(at), patient, True, reason)
+        return attrs.evolve(
+            self,
+            dependents=(*self.dependents, patient),
+            dependent_changes=(*self.dependent_changes, change),
+        )
+
+    def remove_dependent(self, patient_id: str, *, at: datetime, reason: str = "") -> Member:
+        """Without dependent ``patient_id`` from ``at`` on, recorded in
+        :attr:`dependent_changes` (their past billing dates keep counting them).
+
+        Raises:
+            InvalidValue: no dependent has that id; ``at`` before the enrolment or the
+                latest dependent change.
+            RuleViolation: ``dependent_change_after_cancel``: Cancelled at ``at``.
+        """
+        at_index = next((i for i, p in enumerate(self.dependents) if p.id == patient_id), None)
+        if at_index is None:
+            raise InvalidValue("patient_id", patient_id, f"is not a dependent of member {self.id}")
+        patient = self.dependents[at_index]
+        change = DependentChange(self._changeable(at), patient, False, reason)
+        return attrs.evolve(
+            self,
+            dependents=self.dependents[:at_index] + self.dependents[at_index + 1 :],
+            dependent_changes=(*self.dependent_changes, change),
+        )
+
+    def _changeable(self, at: datetime) -> datetime:
+        """``at`` as an instant, refused when the member is Cancelled then."""
+        when = as_instant(at)
+        if self.status_at(when) is _M.CANCELLED:
+            raise RuleViolation(
+                "dependent_change_after_cancel",
+                f"member {self.id} is Cancelled at {when.isoformat()}: no dependent change",
+                field="at",
+            )
+        return when
+
+    @property
+    def last_changed_at(self) -> datetime:
+        """The instant of its latest status, plan or dependent change (a Cancel must not
+        come before a recorded plan or dependent change)."""
+        return max(
+            self.history[-1].at,
+            self.plan_changes[-1].at if self.plan_changes else self.history[-1].at,
+            self.dependent_changes[-1].at if self.dependent_changes else self.history[-1].at,
+        )
+
+    @property
+    def billing_terms(
+        self,
+    ) -> tuple[tuple[AppliedDiscount, ...], tuple[PlanChange, ...], tuple[DependentChange, ...]]:
+        """What prices its billing dates besides its plans: the discounts granted, the
+        plan changes and the dependent changes."""
+        return self.discounts, self.plan_changes, self.dependent_changes
+
+    @property
+    def first_dependents(self) -> tuple[Patient, ...]:
+        """The dependents at the enrolment: :attr:`dependents` before every dependent
+        change (one removed since is listed after those still on the membership)."""
+        result = list(self.dependents)
+        for change in reversed(self.dependent_changes):
+            if change.added:
+                at = next((i for i, p in enumerate(result) if p.id == change.patient.id), None)
+                if at is not None:
+                    del result[at]
+            else:
+                result.append(change.patient)
+        return tuple(result)
+
+    def dependents_at(self, instant: datetime) -> tuple[Patient, ...]:
+        """The dependents after every dependent change stamped at or before ``instant``."""
+        t = as_instant(instant)
+        changes = self.dependent_changes
+        if not changes or changes[-1].at <= t:
+            return self.dependents
+        kept = bisect.bisect_right(changes, t, key=_at)
+        return _replayed(self.first_dependents, changes[:kept])
+
+    def dependents_before(self, boundary: datetime) -> tuple[Patient, ...]:
+        """The dependents at a boundary: after every change stamped strictly before it."""
+        t = as_instant(boundary)
+        changes = self.dependent_changes
+        kept = bisect.bisect_left(changes, t, key=_at)
+        if kept == len(changes):
+            return self.dependents
+        return _replayed(self.first_dependents, changes[:kept])
+
     def grant(self, discount: Discount, *, units: int = 1, first: int = 0) -> Member:
         """With ``discount`` granted: ``units`` of it (dependents, referrals; 1 for a flat
         one) from billing date number ``first`` (0 at sign-up), recorded in
@@ -294,12 +474,26 @@ class Member(HasHistory[MembershipStatus]):
         return attrs.evolve(self, discounts=(*self.discounts, applied))
 
     def _until(self, when: datetime, history: tuple[StatusChange[MembershipStatus], ...]) -> Member:
-        """A copy cut at ``when``: its status history and its plan changes (and so its plan)."""
+        """A copy cut at ``when``: its status history, its plan changes (and so its plan) and
+        its dependent changes (and so its dependents)."""
         changes = self.plan_changes[: bisect.bisect_right(self.plan_changes, when, key=_at)]
-        if len(history) == len(self.history) and len(changes) == len(self.plan_changes):
+        moves = self.dependent_changes
+        kept = bisect.bisect_right(moves, when, key=_at)
+        if (len(history), len(changes), kept) == (
+            len(self.history),
+            len(self.plan_changes),
+            len(moves),
+        ):
             return self
         plan_id = changes[-1].to_plan if changes else self.first_plan_id
-        return attrs.evolve(self, history=history, plan_changes=changes, plan_id=plan_id)
+        return attrs.evolve(
+            self,
+            history=history,
+            plan_changes=changes,
+            plan_id=plan_id,
+            dependents=self.dependents_at(when),
+            dependent_changes=moves[:kept],
+        )
 
     def counts_before(self, boundary: datetime) -> bool:
         """Whether the member counts toward recurring revenue at ``boundary``."""

@@ -160,6 +160,16 @@ LAYOUT: Final = (
         "plan_changes",
     ),
     FlatFile(
+        "member_dependent_changes",
+        _columns(
+            "member_id*:id at*:instant patient_id*:id patient_name* patient_email "
+            "patient_phone added*:boolean reason"
+        ),
+        "members",
+        "dependent_changes",
+        embeds=("patient",),
+    ),
+    FlatFile(
         "member_discounts",
         _columns(
             "member_id*:id discount_id*:id name* percent:decimal amount:decimal currency:code "
@@ -302,12 +312,24 @@ def to_flat(objects: Iterable[Any]) -> dict[str, list[dict[str, Any]]]:
                 elif isinstance(value, list) and file.column(name) is None:
                     child = _CHILDREN[file.name, name]
                     rows[child.name] += (
-                        {child.key: record["id"], **_cells(item)} for item in value
+                        {child.key: record["id"], **_cells(_flattened(item))} for item in value
                     )
                 else:  # a cell (a list of ids as its JSON array)
                     row[name] = _cells({name: value})[name]
             rows[file.name].append(row)
     return rows
+
+
+def _flattened(item: dict[str, Any]) -> dict[str, Any]:
+    """A child item with its nested records (a dependent change's patient) as prefixed
+    cells (``patient_name``)."""
+    flat: dict[str, Any] = {}
+    for name, value in item.items():
+        if isinstance(value, dict):
+            flat.update({f"{name}_{k}": v for k, v in value.items()})
+        else:
+            flat[name] = value
+    return flat
 
 
 def _cells(item: dict[str, Any]) -> dict[str, Any]:
@@ -777,6 +799,18 @@ def _children(
 def _record(
     file: FlatFile, cells: dict[str, Any], children: dict[str, list[_Row]]
 ) -> dict[str, Any]:
+    record = _nested(file, cells)
+    for field, rows in children.items():
+        child = _CHILDREN[file.name, field]
+        record[field] = [
+            _nested(child, {k: v for k, v in row.items() if k != child.key}) for _, row in rows
+        ]
+    return record
+
+
+def _nested(file: FlatFile, cells: dict[str, Any]) -> dict[str, Any]:
+    """A row's cells as a record: the columns of each of the file's ``embeds`` gathered
+    into a nested record under its name."""
     record: dict[str, Any] = {}
     for name, value in cells.items():
         prefix = next((e for e in file.embeds if name.startswith(f"{e}_")), None)
@@ -786,9 +820,6 @@ def _record(
             record.setdefault(prefix, {})[name[len(prefix) + 1 :]] = value
     for embed in file.embeds:
         record.setdefault(embed, {})
-    for field, rows in children.items():
-        key = _CHILDREN[file.name, field].key
-        record[field] = [{k: v for k, v in row.items() if k != key} for _, row in rows]
     return record
 
 

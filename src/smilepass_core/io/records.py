@@ -30,6 +30,7 @@ from smilepass_core.domain import (
     BillingCycle,
     Campaign,
     CampaignStatus,
+    DependentChange,
     Instalment,
     InstalmentAttempt,
     Member,
@@ -252,6 +253,16 @@ def _plan_change(r: Mapping[str, Any]) -> PlanChange:
     )
 
 
+@_columns
+def _dependent_change(r: Mapping[str, Any]) -> DependentChange:
+    return DependentChange(
+        at=_get(r, "at", _instant),
+        patient=_get(r, "patient", _patient),
+        added=_get(r, "added", _bool),
+        reason=_opt(r, "reason", _str) or "",
+    )
+
+
 def _history(status: type[Status]) -> Callable[[Mapping[str, Any]], Any]:
     @_columns
     def _change(r: Mapping[str, Any]) -> tuple[Any, datetime, str]:
@@ -386,6 +397,7 @@ def _member(r: Mapping[str, Any]) -> Member:
         staff_user_id=_opt(r, "staff_user_id", _str),
         plan_changes=_each(r, "plan_changes", _plan_change),
         discounts=_each(r, "discounts", _grant(practice_id)),
+        dependent_changes=_each(r, "dependent_changes", _dependent_change),
     )
 
 
@@ -612,6 +624,15 @@ def _record(obj: Any) -> tuple[str, Record]:
                 for c in obj.plan_changes
             ],
             "discounts": [_grant_record(g) for g in obj.discounts],
+            "dependent_changes": [
+                {
+                    "at": _iso(c.at),
+                    "patient": _patient_record(c.patient),
+                    "added": c.added,
+                    "reason": c.reason,
+                }
+                for c in obj.dependent_changes
+            ],
         }
     if isinstance(obj, PaymentPlan):
         return "payment_plans", {

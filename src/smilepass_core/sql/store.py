@@ -611,10 +611,10 @@ class _Members(_Repository[Member, MemberQuery]):
             check_cancel_after_charges(obj, look.payments_of(("member", obj.id)))
 
     def _check_save(self, look: Lookup, old: Member, obj: Member) -> None:
-        """A save that grants a discount or records a plan change: the billing dates the
-        member was charged up to stay as they were (``check_member_repriced``; the
-        member's row is locked, so no charge of theirs is added meanwhile)."""
-        if old.discounts == obj.discounts and old.plan_changes == obj.plan_changes:
+        """A save that grants a discount or records a plan or dependent change: the billing
+        dates the member was charged up to stay as they were (``check_member_repriced``;
+        the member's row is locked, so no charge of theirs is added meanwhile)."""
+        if old.billing_terms == obj.billing_terms:
             return
         _, plans, timezone = self._store.payments._billing(look, obj.id, obj.practice_id)
         check_member_repriced(

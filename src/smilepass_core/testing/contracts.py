@@ -63,7 +63,7 @@ from smilepass_core.domain import (
     Referral,
     StaffUser,
 )
-from smilepass_core.domain.discounts import Discount
+from smilepass_core.domain.discounts import Discount, DiscountBasis
 from smilepass_core.errors import (
     DuplicateId,
     NotFound,
@@ -1407,6 +1407,45 @@ class _PaymentChecks(_Contract):
         _check_get(payments, _REPOSITORIES["payments"], march, "after a charge")
 
     @_budgeted
+    def test_a_dependent_added_prices_the_next_date(self) -> None:
+        """A dependent added moves a per-dependent discount from the next billing date on;
+        stamped back over a charged date it is refused. Monthly at 30.00 from 1 January,
+        charged 1 January and 1 February, granted 10 % off per dependent with none yet: a
+        dependent added on 15 January (it would reprice 1 February) raises RuleViolation
+        ``reprice_backdated``; added on 10 February it is kept, and on 1 March 30.00 is
+        refused (``charge_amount``) and 27.00 kept."""
+        store = self.make_store()
+        members = self._needs(store, "members")
+        payments = self._needs(store, "payments")
+        family = Discount(
+            "kit-fam", "kit-p", "Family", percent=10, basis=DiscountBasis.PER_DEPENDENT
+        )
+        member = _add_kit_charged(store).grant(family, units=0)
+        members.save(member)
+        kid = Patient("kit-kid", "Ada's kid")
+        early = member.add_dependent(kid, at=sps.DATASET_START + timedelta(days=14))
+        _expect_save_refused(
+            members,
+            "members",
+            early,
+            member,
+            "reprice_backdated",
+            "members.save of a dependent added back over a charged billing date",
+        )
+        added = member.add_dependent(kid, at=sps.DATASET_START + timedelta(days=40))
+        members.save(added)
+        _check_get(members, _REPOSITORIES["members"], added, "after a dependent added")
+        _expect_add_refused(
+            payments,
+            _kit_charge("kit-3", 59, "30"),
+            "charge_amount",
+            "payments.add of the price before a dependent was added",
+        )
+        march = _kit_charge("kit-4", 59, "27")
+        payments.add(march)
+        _check_get(payments, _REPOSITORIES["payments"], march, "after a charge")
+
+    @_budgeted
     @KIT_SETTINGS
     @given(data=st.data(), dataset=sps.datasets())
     def test_total_is_the_exact_signed_sum_per_currency(
@@ -1735,12 +1774,12 @@ class StoreComparison(RuleBasedStateMachine):
         if not targets:
             return
         to = data.draw(st.sampled_from(targets), label="to")
-        # After its last status change and its last plan change (a cancel before a
-        # recorded plan change is refused), and after its last charge, recorded or still
+        # After its last status, plan or dependent change (a cancel before a recorded
+        # plan or dependent change is refused), and after its last charge, recorded or still
         # to come: no charge may follow a cancellation, and a charge's price due is
         # that of the newest billing date billable at its instant, which a Suspend
         # before it could change (a charge of the right amount would then be refused).
-        last = max([c.at for c in member.history] + [c.at for c in member.plan_changes])
+        last = member.last_changed_at
         if self.dataset is not None:
             charges = [
                 p.at

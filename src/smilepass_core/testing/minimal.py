@@ -176,8 +176,9 @@ class Members(Table):
         super().save(obj, expected_version=expected_version)
 
     def check_save(self, kept: Any, obj: Any) -> None:
-        """Raise RuleViolation ``reprice_backdated`` when a discount granted or a plan
-        change recorded reaches back over a billing date the member was charged up to."""
+        """Raise RuleViolation ``reprice_backdated`` when a discount granted, or a plan or
+        dependent change recorded, reaches back over a billing date the member was charged
+        up to."""
         practice = self.store.practices.rows.get(obj.practice_id)
         if practice is None:  # the practice is the host's to check
             return

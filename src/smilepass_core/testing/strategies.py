@@ -577,19 +577,27 @@ def datasets(
             _optional_id(staff),
             _plan_moves(plan_ids),
             granted,
+            _dependent_moves(),
         )
         active = {c.id: c for c in campaigns_}
         members_ = [
-            _with_plan_changes(
-                _joined(
-                    attrs.evolve(
-                        member, id=f"{pid}-m{i}", plan_id=plan, staff_user_id=s, discounts=grants
+            _with_dependent_changes(
+                _with_plan_changes(
+                    _joined(
+                        attrs.evolve(
+                            member,
+                            id=f"{pid}-m{i}",
+                            plan_id=plan,
+                            staff_user_id=s,
+                            discounts=grants,
+                        ),
+                        active.get(c) if c else None,
                     ),
-                    active.get(c) if c else None,
+                    moves,
                 ),
-                moves,
+                kin,
             )
-            for i, (member, plan, c, s, moves, grants) in enumerate(
+            for i, (member, plan, c, s, moves, grants, kin) in enumerate(
                 draw(st.lists(member_parts, max_size=max_members))
             )
         ]
@@ -662,6 +670,29 @@ def _with_plan_changes(member: Member, moves: list[tuple[timedelta, str]]) -> Me
         at += gap
         if plan_id != member.plan_id and member.status_at(at) is not MembershipStatus.CANCELLED:
             member = member.change_plan(plan_id, at=at, reason="generated")
+    return member
+
+
+def _dependent_moves() -> st.SearchStrategy[list[tuple[timedelta, bool]]]:
+    """Up to two dependent changes: a gap after the one before, and whether to add one
+    (else remove the first dependent, when there is one)."""
+    gap = st.integers(0, 120 * 86400).map(lambda s: timedelta(seconds=s))
+    return st.lists(st.tuples(gap, st.booleans()), max_size=2)
+
+
+def _with_dependent_changes(member: Member, moves: list[tuple[timedelta, bool]]) -> Member:
+    """``member`` with a dependent added or removed at each of ``moves`` from its
+    enrolment (none once Cancelled; a removal without dependents adds one)."""
+    at = member.history[0].at
+    for n, (gap, add) in enumerate(moves):
+        at += gap
+        if member.status_at(at) is MembershipStatus.CANCELLED:
+            break
+        if add or not member.dependents:
+            kid = Patient(f"{member.id}-kid{n}", f"Kid {n}")
+            member = member.add_dependent(kid, at=at, reason="generated")
+        else:
+            member = member.remove_dependent(member.dependents[0].id, at=at, reason="generated")
     return member
 
 
