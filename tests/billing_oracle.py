@@ -46,9 +46,11 @@ def reductions(
     cut to what is left: a percentage x units is rounded half up once, an amount x units
     taken as is; a flat grant counts at most once, the others at most their limit; a
     per-dependent grant's units moved by one for each dependent added (less one for each
-    removed) before the day starts, never below 0."""
+    removed) before the day starts, never below 0; a per-referral grant's by one for each
+    referral credited before it."""
     start = datetime.combine(day, datetime.min.time(), ZoneInfo(timezone))
     moved = sum(1 if c.added else -1 for c in member.dependent_changes if c.at < start)
+    credited = sum(1 for r in member.referral_rewards if r.at < start)
     left, cuts = price.minor, {}
     for grant in member.discounts:
         rule = grant.discount
@@ -62,6 +64,8 @@ def reductions(
         units = grant.units
         if rule.basis.value == "per_dependent":
             units = max(0, units + moved)
+        if rule.basis.value == "per_referral":
+            units += credited
         if rule.basis.value == "flat":
             n = min(units, 1)
         else:

@@ -11,6 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from billing_oracle import discounted
 from smilepass_core import (
     BillingCycle,
     CurrencyMismatch,
@@ -599,6 +600,45 @@ class TestDependentsOverTime:
             member = changed
 
 
+class TestReferralRewards:
+    """A per-referral grant counts the referrals credited before each date's day starts."""
+
+    FRIEND = Discount(
+        "friend", "syd", "Refer a friend", amount=Money.of("5.00", "AUD"), basis="per_referral"
+    )
+
+    @given(
+        gaps=st.lists(st.integers(0, 60 * 86400), min_size=1, max_size=5),
+        cut=st.integers(0, 400 * 86400),
+    )
+    def test_a_reward_never_changes_a_past_instants_price(self, gaps: list[int], cut: int) -> None:
+        """Rewards at random gaps: the price at any instant before a reward, and every
+        billing date due by then, are the same with the reward and without it; after the
+        last, each date's reduction is 5.00 per reward credited before its local day."""
+        member = _member(date(2027, 2, 1)).grant(self.FRIEND, units=0)
+        plan = _plan(price=Money.of("60.00", "AUD"))
+        at = _local(date(2027, 2, 1))
+        t = at + timedelta(seconds=cut)
+        for n, gap in enumerate(gaps):
+            at += timedelta(seconds=gap)
+            rewarded = member.reward_referral(f"r{n}", at=at)
+            if t < at:
+                assert price_at(rewarded, plan, at=t, timezone=SYD) == price_at(
+                    member, plan, at=t, timezone=SYD
+                )
+                before = billing_statement(member, plan, [], at=t, timezone=SYD)
+                assert billing_statement(rewarded, plan, [], at=t, timezone=SYD) == before
+            member = rewarded
+        for c in billing_statement(
+            member, plan, [], at=at + timedelta(days=62), timezone=SYD
+        ).charges:
+            start = local_midnight(c.due_date, SYD)
+            credited = sum(1 for r in member.referral_rewards if r.at < start)
+            assert c.amount == Money.of("60.00", "AUD") - Money.of("5.00", "AUD") * min(
+                credited, 12
+            )
+
+
 class TestLedgerRules:
     """What ``check_membership_charge`` allows and refuses."""
 
@@ -781,10 +821,11 @@ class TestProperties:
             for at in data.draw(st.lists(sps.boundaries(dataset), min_size=1, max_size=3)):
                 s = billing_statement(member, plan, [], at=at, timezone=tz, plans=plans)
                 first = plan_on(member, plan, plans, member.start_date, tz)
+                start = member.start_date
                 expected = (
                     s.charges[-1].amount
                     if s.charges
-                    else price_due(first, 0, member.discounts, on=member.start_date).due
+                    else discounted(first, first.price_on(start), 0, member, start, tz)
                 )
                 assert price_due_at(member, plan, at=at, timezone=tz, plans=plans) == expected
 

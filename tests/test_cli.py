@@ -207,7 +207,7 @@ class TestExportAndValidate:
         target = tmp_path / "out"
         assert _run(capsys, "export", "--output", str(target), "--format", "jsonl") == (
             0,
-            f"wrote 20 files to {target}\n",
+            f"wrote 21 files to {target}\n",
             "",
         )
         code, out, _ = _run(capsys, "validate", "--data", str(target))
@@ -326,7 +326,7 @@ class TestProgress:
         assert out.startswith(f"{data}: valid;")
         shown = terminal.getvalue()
         assert "\rreading payments.csv: 2,882 rows\033[K" in shown
-        assert shown.count("\rreading ") == 20
+        assert shown.count("\rreading ") == 21
         assert shown.endswith("rows\033[K\r\033[K")
 
 

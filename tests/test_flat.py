@@ -202,6 +202,23 @@ class TestEveryProblemAtOnce:
         assert _where(problems) == [("member_status_changes.csv", 3, "status")]
         assert problems[0].value == "actve"
 
+    def test_a_child_rows_embedded_record_names_its_column(self, tmp_path: Path) -> None:
+        """A dependent added without a name: the problem names the child file's
+        ``patient_name`` column (not the record path ``patient.name``)."""
+        changes = (
+            "member_id,at,patient_id,patient_name,added\n"
+            "m1,2026-03-05T09:00:00+11:00,k1,Kid Lovelace,true\n"
+            "m2,2026-03-05T09:00:00+11:00,k2,,true\n"
+        )
+        dependents = "member_id,id,name\nm1,k1,Kid Lovelace\nm2,k2,Kid Hopper\n"
+        folder = _write(
+            tmp_path,
+            FILES,
+            **{"member_dependent_changes.csv": changes, "member_dependents.csv": dependents},
+        )
+        problems = _problems(folder)
+        assert _where(problems) == [("member_dependent_changes.csv", 3, "patient_name")]
+
     def test_a_parent_without_its_required_children(self, tmp_path: Path) -> None:
         changes = "".join(
             line + "\n"

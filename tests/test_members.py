@@ -19,6 +19,7 @@ from smilepass_core.domain import (
     MembershipStatus,
     Patient,
     PlanChange,
+    ReferralReward,
     StatusChange,
 )
 from smilepass_core.domain.discounts import AppliedDiscount, Discount
@@ -508,18 +509,30 @@ class TestDependentChanges:
         with pytest.raises(InvalidValue) as caught:
             attrs.evolve(added, dependents=(DEE,))  # Dan's addition not reflected
         assert caught.value.field == "dependents"
-        removed = _enrol().add_dependent(DEE, at=T0).remove_dependent(DEE.id, at=T0 + DAY)
-        renamed = attrs.evolve(DEE, name="Dee Byron")
-        with pytest.raises(InvalidValue, match="is removed while not a dependent"):
-            attrs.evolve(  # the removal names another record than the one added
-                removed,
-                dependent_changes=(
-                    removed.dependent_changes[0],
-                    attrs.evolve(removed.dependent_changes[1], patient=renamed),
-                ),
+        with pytest.raises(InvalidValue, match="is a dependent twice"):
+            attrs.evolve(  # removed, yet still listed: she would count twice before it
+                _enrol(dependents=(DEE,)),
+                dependent_changes=(DependentChange(T0 + DAY, DEE, False),),
             )
         with pytest.raises(InvalidValue, match="is added while already a dependent"):
             attrs.evolve(added, dependent_changes=added.dependent_changes * 2)
+
+    def test_a_dependent_whose_record_was_edited_is_removed_by_id(self) -> None:
+        added = _enrol().add_dependent(DAN, at=T0 + DAY)
+        edited = attrs.evolve(added, dependents=(attrs.evolve(DAN, email="dan@new.example"),))
+        removed = edited.remove_dependent(DAN.id, at=T0 + 2 * DAY)
+        assert removed.dependents == ()
+        assert removed.dependents_at(T0 + DAY) == (DAN,)
+
+    def test_a_grant_counts_the_dependents_at_the_enrolment_by_default(self) -> None:
+        """Units by default: 1 flat, the first dependents per dependent (also after a
+        dependent change), 0 per referral."""
+        family = Discount("fam", "p-1", "Family", percent=10, basis="per_dependent")
+        friend = Discount("friend", "p-1", "Friend", percent=5, basis="per_referral")
+        spring = Discount("spring", "p-1", "Spring", percent=5)
+        member = _enrol(dependents=(DEE, DAN)).remove_dependent(DAN.id, at=T0 + DAY)
+        member = member.grant(family).grant(friend).grant(spring)
+        assert [g.units for g in member.discounts] == [2, 0, 1]
 
     def test_a_save_must_extend_the_kept_dependent_changes(self) -> None:
         """A copy read before a dependent change and saved after another one was kept:
@@ -585,6 +598,55 @@ class TestDependentChanges:
                 if cut is not None:
                     assert {p.id for p in cut.dependents} == expected(t, strictly=False)
         assert {p.id for p in member.first_dependents} == first
+
+
+class TestReferralRewards:
+    """Converted referrals credited to the member who referred, read back at any instant."""
+
+    def test_rewards_are_recorded_counted_and_cut(self) -> None:
+        member = _enrol().reward_referral("r1", at=T0 + DAY).reward_referral("r2", at=T0 + DAY)
+        member = member.reward_referral("r3", at=T0 + 3 * DAY)
+        assert member.referral_rewards == (
+            ReferralReward(T0 + DAY, "r1"),
+            ReferralReward(T0 + DAY, "r2"),
+            ReferralReward(T0 + 3 * DAY, "r3"),
+        )
+        assert [member.rewards_before(T0 + n * DAY) for n in (1, 2, 3, 4)] == [0, 2, 2, 3]
+        assert member.last_changed_at == T0 + 3 * DAY
+        cut = member.as_of(T0 + 2 * DAY)
+        assert cut is not None
+        assert cut.referral_rewards == member.referral_rewards[:2]
+
+    def test_refusals(self) -> None:
+        member = _enrol().reward_referral("r1", at=T0 + DAY)
+        with pytest.raises(InvalidValue, match="is already credited to member m-1"):
+            member.reward_referral("r1", at=T0 + 2 * DAY)
+        with pytest.raises(InvalidValue, match="is rewarded twice"):
+            attrs.evolve(member, referral_rewards=member.referral_rewards * 2)
+        with pytest.raises(InvalidValue, match="before the change before it"):
+            member.reward_referral("r2", at=T0)
+        with pytest.raises(InvalidValue, match="before member m-1 was enrolled"):
+            _enrol().reward_referral("r2", at=T0 - DAY)
+        cancelled = member.cancel(at=T0 + 2 * DAY)
+        with pytest.raises(RuleViolation) as caught:
+            cancelled.reward_referral("r2", at=T0 + 3 * DAY)
+        assert (caught.value.rule, caught.value.field) == ("referral_reward_after_cancel", "at")
+        with pytest.raises(RuleViolation) as late:
+            _enrol().reward_referral("r2", at=T0 + 3 * DAY).cancel(at=T0 + 2 * DAY)
+        assert late.value.rule == "referral_reward_after_cancel"
+        with pytest.raises(InvalidValue, match=r"^referral_rewards: must be a sequence of"):
+            attrs.evolve(_enrol(), referral_rewards="r1")
+        with pytest.raises(InvalidValue):
+            ReferralReward(T0, "")
+
+    def test_a_save_must_extend_the_kept_rewards(self) -> None:
+        read = _enrol()
+        kept = read.reward_referral("r1", at=T0 + DAY)
+        with pytest.raises(RuleViolation) as caught:
+            check_successor(kept, read.reward_referral("r2", at=T0 + DAY))
+        assert (caught.value.rule, caught.value.field) == ("stale_history", "referral_rewards")
+        assert "1 credited, last r1 at 2026-03-02T09:00:00+00:00" in str(caught.value)
+        check_successor(kept, kept.reward_referral("r2", at=T0 + DAY))
 
 
 class TestQuestions:

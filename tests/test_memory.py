@@ -924,9 +924,14 @@ def _plan_before(member: Member, boundary: datetime) -> str:
 
 
 def _last_change(member: Member) -> datetime:
-    """The instant of ``member``'s last status, plan or dependent change (a cancel must
-    not precede a recorded plan or dependent change), by brute force."""
-    changes = (*member.history, *member.plan_changes, *member.dependent_changes)
+    """The instant of ``member``'s last status, plan or dependent change or referral
+    reward (a cancel must not precede any of them), by brute force."""
+    changes = (
+        *member.history,
+        *member.plan_changes,
+        *member.dependent_changes,
+        *member.referral_rewards,
+    )
     last = max(c.at for c in changes)
     assert member.last_changed_at == last
     return last
@@ -1542,7 +1547,7 @@ class TestOverdueOutlooks:
         store = InMemoryStore.from_objects(dataset.objects())
         events = [
             *_event_times(dataset),
-            *(c.at for m in dataset.members for c in m.plan_changes),
+            *(m.last_changed_at for m in dataset.members),  # plan, dependent, reward
             *(a.at for p in dataset.payment_plans for a in p.attempts),
         ]
         assume(events)

@@ -11,8 +11,27 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from smilepass_core.domain import Campaign, Patient, Referral, ReferralStatus, StatusChange
-from smilepass_core.errors import InvalidTransition, InvalidValue, NaiveDatetime, OutOfOrderChange
+from smilepass_core.domain import (
+    BillingCycle,
+    Campaign,
+    Member,
+    MembershipPlan,
+    Patient,
+    Referral,
+    ReferralStatus,
+    StatusChange,
+    reward_referrer,
+)
+from smilepass_core.domain.billing import billing_statement
+from smilepass_core.domain.discounts import Discount
+from smilepass_core.errors import (
+    InvalidTransition,
+    InvalidValue,
+    NaiveDatetime,
+    OutOfOrderChange,
+    RuleViolation,
+)
+from smilepass_core.money import Money
 from smilepass_core.testing import strategies as sps
 
 _R = ReferralStatus
@@ -353,3 +372,67 @@ class ReferralMachine(RuleBasedStateMachine):
 
 
 TestReferralMachine = ReferralMachine.TestCase
+
+
+class TestRewardReferrer:
+    """A converted referral credited to the member who referred, with the per-referral
+    discount granted on the first reward (docs/domain.md, "Referral rewards")."""
+
+    START = datetime(2027, 2, 1, tzinfo=UTC)
+    FRIEND = Discount(
+        "friend", "p-1", "Refer a friend", amount=Money.of("5.00", "AUD"), basis="per_referral",
+        limit=3,
+    )  # fmt: skip
+
+    def _ada(self) -> Member:
+        return Member.enrol(
+            id="m-ada", practice_id="p-1", plan_id="gold", account_holder=Patient("pa", "Ada"),
+            start_date=self.START.date(), at=self.START,
+        ).activate(at=self.START)  # fmt: skip
+
+    def _referred(self, id: str, converted: datetime, by: str = "m-ada") -> Referral:
+        opened = Referral.open(
+            id=id, practice_id="p-1", account_holder=Patient(f"p{id}", id),
+            start_date=self.START.date(), at=self.START, referring_member_id=by,
+        )  # fmt: skip
+        return opened.convert(member_id=f"m-{id}", at=converted)
+
+    def test_the_worked_example(self) -> None:
+        """Gold at 30.00 from 1 February; 5.00 off per referral, at most three. Bo converts
+        on 10 February, Cy exactly at midnight on 1 March (counted from 1 April), Di on
+        15 March, Ed on 20 March (a fourth: over the limit)."""
+        plan = MembershipPlan("gold", "p-1", "Gold", Money.of("30.00", "AUD"), BillingCycle.MONTHLY)
+        ada = self._ada()
+        for id, day in (("bo", (2, 10)), ("cy", (3, 1)), ("di", (3, 15)), ("ed", (3, 20))):
+            converted = datetime(2027, *day, tzinfo=UTC)
+            ada = reward_referrer(ada, self._referred(id, converted), self.FRIEND)
+        assert [(g.discount.id, g.units) for g in ada.discounts] == [("friend", 0)]
+        s = billing_statement(ada, plan, [], at=datetime(2027, 5, 1, tzinfo=UTC), timezone="UTC")
+        assert [str(c.amount) for c in s.charges] == [
+            "AUD 30.00", "AUD 25.00", "AUD 15.00", "AUD 15.00",
+        ]  # fmt: skip
+
+    def test_refusals(self) -> None:
+        ada = self._ada()
+        with pytest.raises(InvalidValue) as caught:
+            reward_referrer(ada, self._referred("bo", self.START + DAY, by="m-other"))
+        assert caught.value.field == "referral"
+        elsewhere = attrs.evolve(self._referred("bo", self.START + DAY), practice_id="p-2")
+        with pytest.raises(InvalidValue):
+            reward_referrer(ada, elsewhere)
+        pending = Referral.open(
+            id="cy", practice_id="p-1", account_holder=Patient("pcy", "Cy"),
+            start_date=self.START.date(), at=self.START, referring_member_id="m-ada",
+        )  # fmt: skip
+        with pytest.raises(RuleViolation) as refused:
+            reward_referrer(ada, pending)
+        assert (refused.value.rule, refused.value.field) == ("referral_not_converted", "referral")
+        flat = attrs.evolve(self.FRIEND, basis="flat")
+        with pytest.raises(InvalidValue) as wrong:
+            reward_referrer(ada, self._referred("bo", self.START + DAY), flat)
+        assert wrong.value.field == "discount"
+        once = reward_referrer(ada, self._referred("bo", self.START + DAY))
+        assert once.discounts == ()
+        assert once.referral_rewards[0].referral_id == "bo"
+        with pytest.raises(InvalidValue, match="is already credited"):
+            reward_referrer(once, self._referred("bo", self.START + DAY), self.FRIEND)

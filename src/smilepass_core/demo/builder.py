@@ -40,8 +40,9 @@ from smilepass_core.domain import (
     StaffUser,
     check_refund,
 )
-from smilepass_core.domain.billing import DunningStep, dunning_actions
+from smilepass_core.domain.billing import DunningStep, billing_dates, dunning_actions
 from smilepass_core.domain.discounts import Discount, DiscountBasis
+from smilepass_core.domain.referrals import reward_referrer
 from smilepass_core.money import Money
 from smilepass_core.periods import local_day, local_instant, zone
 
@@ -178,6 +179,7 @@ class _Builder:
             self._member(f"{self.spec.id}-m-{i:04d}", recipe)
         self._open_referrals()
         self._plan_round_trips()
+        self._referral_rewards()
         for i, plan_recipe in enumerate(self._plan_recipes(), start=1):
             self._payment_plan(f"{self.spec.id}-pp-{i:03d}", plan_recipe)
 
@@ -420,6 +422,43 @@ class _Builder:
             baby = Patient(f"{holder.id}-d{len(member.dependents) + 1}", f"Ava {last}")
             return DependentChange(at, baby, True, "newborn")
         return DependentChange(at, member.dependents[0], False, "moved out")
+
+    def _referral_rewards(self) -> None:
+        """The practice's "Refer a friend" offer (5.00 off per converted referral, at most
+        three) started with the referrals converted since each referrer's latest billing
+        date: those referrers are credited (``reward_referrer``), so it prices their next
+        date, after now, and no charge already made changes. No randomness."""
+        friend = Discount(
+            f"{self.spec.id}-d-friend",
+            self.spec.id,
+            "Refer a friend",
+            amount=Money.of("5.00", self.spec.currency),
+            basis=DiscountBasis.PER_REFERRAL,
+            limit=3,
+        )
+        plans = {p.id: p for p in self.plans}
+        index = {m.id: i for i, m in enumerate(self.members)}
+        for referral in self.referrals:
+            converted = referral.converted_at
+            if converted is None or referral.referring_member_id not in index:
+                continue
+            i = index[referral.referring_member_id]
+            referrer = self.members[i]
+            if referrer.status is MembershipStatus.CANCELLED:
+                continue  # no next date to price
+            dates = billing_dates(
+                referrer, plans[referrer.plan_id], through=self.today, timezone=self.tz,
+                plans=plans,
+            )  # fmt: skip
+            if (
+                dates
+                and local_instant(
+                    datetime(dates[-1].year, dates[-1].month, dates[-1].day), self.tz, fold=0
+                )
+                > converted
+            ):
+                continue  # a date charged since would change
+            self.members[i] = reward_referrer(referrer, referral, friend)
 
     def _plan_round_trips(self, count: int = 2) -> None:
         """The first ``count`` members Active through the days after their first billing

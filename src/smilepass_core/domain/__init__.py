@@ -17,6 +17,7 @@ from smilepass_core.domain.members import (
     Member,
     MembershipStatus,
     PlanChange,
+    ReferralReward,
 )
 from smilepass_core.domain.payment_plans import (
     PAYMENT_PLAN_LIFECYCLE,
@@ -54,6 +55,7 @@ from smilepass_core.domain.referrals import (
     check_members_plans,
     check_sign_up,
     check_sign_up_plan,
+    reward_referrer,
 )
 
 __all__ = [
@@ -88,6 +90,7 @@ __all__ = [
     "Practice",
     "PricePoint",
     "Referral",
+    "ReferralReward",
     "ReferralStatus",
     "StaffUser",
     "Status",
@@ -100,4 +103,5 @@ __all__ = [
     "check_sign_up_plan",
     "check_successor",
     "check_version",
+    "reward_referrer",
 ]

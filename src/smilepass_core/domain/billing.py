@@ -206,17 +206,20 @@ def _billable(member: Member, day: date, timezone: str) -> bool:
 def _grants_on(
     member: Member, grants: tuple[AppliedDiscount, ...], day: date, timezone: str
 ) -> tuple[AppliedDiscount, ...]:
-    """``grants`` as billing date ``day`` reads them: a per-dependent grant's units moved by
-    the dependents added since the enrolment, less those removed, as the day starts."""
-    if not member.dependent_changes:
+    """``grants`` as billing date ``day`` reads them, as the day starts: a per-dependent
+    grant's units moved by the dependents added since the enrolment less those removed, a
+    per-referral grant's by the referrals credited (never below 0 units)."""
+    if not member.dependent_changes and not member.referral_rewards:
         return grants
-    before = member.dependents_before(local_midnight(day, timezone))
-    moved = len(before) - len(member.first_dependents)
-    if moved == 0:
-        return grants
+    start = local_midnight(day, timezone)
+    moved = {
+        DiscountBasis.PER_DEPENDENT: len(member.dependents_before(start))
+        - len(member.first_dependents),
+        DiscountBasis.PER_REFERRAL: member.rewards_before(start),
+    }
     return tuple(
-        attrs.evolve(g, units=max(0, g.units + moved))
-        if g.discount.basis is DiscountBasis.PER_DEPENDENT
+        attrs.evolve(g, units=max(0, g.units + moved[g.discount.basis]))
+        if moved.get(g.discount.basis)
         else g
         for g in grants
     )
@@ -388,9 +391,10 @@ def price_at(
 ) -> PriceDue:
     """The member's price at ``at``: the breakdown (list price, each discount's reduction,
     price due) of the newest billing date due at ``at``, or of the first billing date
-    when none is due yet. A plan or dependent change stamped after ``at`` does not change
-    it (a discount granted later does if it reaches back: a store refuses one that reaches
-    back over a date already charged, ``reprice_backdated``).
+    when none is due yet. Once a date is due, a plan or dependent change or a referral
+    reward stamped after ``at`` does not change it (before the first date, that date's
+    price is read as it will be; a discount granted later changes it if it reaches back,
+    which a store refuses over a date already charged: ``reprice_backdated``).
 
     Args and Raises: as for :func:`billing_statement`.
     """
@@ -529,7 +533,7 @@ def check_member_repriced(
     if old != new:
         what = next(
             name
-            for name in ("discounts", "plan_changes", "dependent_changes")
+            for name in ("discounts", "plan_changes", "dependent_changes", "referral_rewards")
             if getattr(before, name) != getattr(after, name)
         )
         raise RuleViolation(

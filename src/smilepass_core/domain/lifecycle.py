@@ -287,19 +287,18 @@ def check_successor(kept: Any, new: Any) -> None:
     """Raise unless a store may replace ``kept`` by ``new`` (what ``save()`` checks).
 
     ``new`` must stay in ``kept``'s practice, and its status history (when it has one)
-    and its plan changes, dependent changes and discounts (a member's) must extend
-    ``kept``'s: every move appends, so a copy read before another write was saved, or
-    saved back after a later move, does not.
+    and its plan changes, dependent changes, referral rewards and discounts (a member's)
+    must extend ``kept``'s: every move appends, so a copy read before another write was
+    saved, or saved back after a later move, does not.
     A membership plan keeps its prices: a new price comes through ``reprice``.
 
     Raises:
         RuleViolation: ``practice_change`` (field ``practice_id``) or ``stale_history``
-            (field ``history``, ``plan_changes``, ``dependent_changes`` or ``discounts``):
-            reload the object, apply the change again, save; ``price_rewritten`` (field
-            ``price``): a plan's price changed without ``reprice``, or an earlier price
-            changed;
-            ``grant_after_cancel`` (field ``discounts``): a discount added to a member
-            kept as Cancelled.
+            (field ``history``, ``plan_changes``, ``dependent_changes``,
+            ``referral_rewards`` or ``discounts``): reload the object, apply the change
+            again, save; ``price_rewritten`` (field ``price``): a plan's price changed
+            without ``reprice``, or an earlier price changed; ``grant_after_cancel``
+            (field ``discounts``): a discount added to a member kept as Cancelled.
     """
     subject = f"{type(kept).__name__} {kept.id}"
     if getattr(kept, "practice_id", None) != getattr(new, "practice_id", None):
@@ -326,6 +325,7 @@ def check_successor(kept: Any, new: Any) -> None:
     for field, kept_items in (
         ("plan_changes", getattr(kept, "plan_changes", ())),
         ("dependent_changes", getattr(kept, "dependent_changes", ())),
+        ("referral_rewards", getattr(kept, "referral_rewards", ())),
         ("discounts", getattr(kept, "discounts", ())),
     ):
         if kept_items and tuple(getattr(new, field)[: len(kept_items)]) != kept_items:
@@ -335,6 +335,8 @@ def check_successor(kept: Any, new: Any) -> None:
             elif field == "dependent_changes":
                 moved = "added" if last.added else "removed"
                 detail = f"{len(kept_items)} changes, last {last.patient.id} {moved}"
+            elif field == "referral_rewards":
+                detail = f"{len(kept_items)} credited, last {last.referral_id}"
             else:
                 detail = f"{len(kept_items)} granted, last {last.discount.id}"
             if field != "discounts":

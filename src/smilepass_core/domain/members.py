@@ -11,7 +11,7 @@ from typing import Any, ClassVar, TypeVar
 import attrs
 
 from smilepass_core.domain._fields import day, identifier, of_type, optional_identifier
-from smilepass_core.domain.discounts import AppliedDiscount, Discount
+from smilepass_core.domain.discounts import AppliedDiscount, Discount, DiscountBasis
 from smilepass_core.domain.lifecycle import (
     HasHistory,
     Lifecycle,
@@ -33,6 +33,7 @@ __all__ = [
     "Member",
     "MembershipStatus",
     "PlanChange",
+    "ReferralReward",
 ]
 
 
@@ -120,7 +121,16 @@ class DependentChange:
     reason: str = attrs.field(default="", converter=_reason)
 
 
-def _at(change: PlanChange | DependentChange) -> datetime:
+@attrs.frozen
+class ReferralReward:
+    """Referral ``referral_id``, converted, credited at ``at`` to the member who referred:
+    a per-referral discount counts it from the next billing date."""
+
+    at: datetime = attrs.field(converter=as_instant)
+    referral_id: str = attrs.field(validator=identifier)
+
+
+def _at(change: PlanChange | DependentChange | ReferralReward) -> datetime:
     return change.at
 
 
@@ -144,6 +154,10 @@ def _dependent_changes(value: Any) -> tuple[DependentChange, ...]:
     return _sequence(value, DependentChange, "dependent_changes")
 
 
+def _referral_rewards(value: Any) -> tuple[ReferralReward, ...]:
+    return _sequence(value, ReferralReward, "referral_rewards")
+
+
 def _replayed(
     dependents: tuple[Patient, ...], changes: Iterable[DependentChange]
 ) -> tuple[Patient, ...]:
@@ -153,7 +167,7 @@ def _replayed(
         if change.added:
             result.append(change.patient)
         else:
-            result.remove(change.patient)
+            result = [p for p in result if p.id != change.patient.id]
     return tuple(result)
 
 
@@ -200,6 +214,9 @@ class Member(HasHistory[MembershipStatus]):
     dependent_changes: tuple[DependentChange, ...] = attrs.field(
         default=(), converter=_dependent_changes
     )
+    referral_rewards: tuple[ReferralReward, ...] = attrs.field(
+        default=(), converter=_referral_rewards
+    )
 
     def __attrs_post_init__(self) -> None:
         MEMBERSHIP_LIFECYCLE.validate(self.history, subject=f"Member {self.id}")
@@ -216,8 +233,16 @@ class Member(HasHistory[MembershipStatus]):
             seen.add(grant.discount.id)
         self._check_plan_changes()
         self._check_dependent_changes()
+        if self.referral_rewards:
+            ids = [r.referral_id for r in self.referral_rewards]
+            twice = next((i for i in ids if ids.count(i) > 1), None)
+            if twice is not None:
+                raise InvalidValue("referral_rewards", twice, "is rewarded twice")
+            self._check_timed("referral_rewards", self.referral_rewards)
 
-    def _check_timed(self, field: str, changes: tuple[PlanChange | DependentChange, ...]) -> None:
+    def _check_timed(
+        self, field: str, changes: tuple[PlanChange | DependentChange | ReferralReward, ...]
+    ) -> None:
         """``changes`` in time order, none before the enrolment nor after the Cancel."""
         created = self.history[0].at if self.history else None
         if created is not None and changes[0].at < created:
@@ -243,19 +268,21 @@ class Member(HasHistory[MembershipStatus]):
             return
         self._check_timed("dependent_changes", changes)
         on = list(self.first_dependents)
+        ids = [p.id for p in on]
+        twice = next((i for i in ids if ids.count(i) > 1), None)
+        if twice is not None:
+            raise InvalidValue(
+                "dependents", twice, "is a dependent twice: dependent changes need each once"
+            )
         for change in changes:
-            if change.added and any(p.id == change.patient.id for p in on):
+            if not change.added:
+                on = [p for p in on if p.id != change.patient.id]
+            elif any(p.id == change.patient.id for p in on):
                 raise InvalidValue(
                     "dependent_changes", change.patient.id, "is added while already a dependent"
                 )
-            if not change.added and change.patient not in on:
-                raise InvalidValue(
-                    "dependent_changes", change.patient.id, "is removed while not a dependent"
-                )
-            if change.added:
-                on.append(change.patient)
             else:
-                on.remove(change.patient)
+                on.append(change.patient)
         if sorted(p.id for p in on) != sorted(p.id for p in self.dependents):
             raise InvalidValue(
                 "dependents",
@@ -364,7 +391,7 @@ class Member(HasHistory[MembershipStatus]):
             raise InvalidValue("patient", patient.id, "is the account holder")
         if any(p.id == patient.id for p in self.dependents):
             raise InvalidValue("patient", patient.id, f"is already a dependent of member {self.id}")
-        change = DependentChange(self._changeable(at), patient, True, reason)
+        change = DependentChange(self._changeable(at, "dependent change"), patient, True, reason)
         return attrs.evolve(
             self,
             dependents=(*self.dependents, patient),
@@ -384,41 +411,63 @@ class Member(HasHistory[MembershipStatus]):
         if at_index is None:
             raise InvalidValue("patient_id", patient_id, f"is not a dependent of member {self.id}")
         patient = self.dependents[at_index]
-        change = DependentChange(self._changeable(at), patient, False, reason)
+        when = self._changeable(at, "dependent change")
+        change = DependentChange(when, patient, False, reason)
         return attrs.evolve(
             self,
             dependents=self.dependents[:at_index] + self.dependents[at_index + 1 :],
             dependent_changes=(*self.dependent_changes, change),
         )
 
-    def _changeable(self, at: datetime) -> datetime:
-        """``at`` as an instant, refused when the member is Cancelled then."""
+    def reward_referral(self, referral_id: str, *, at: datetime) -> Member:
+        """With referral ``referral_id`` credited at ``at`` (it converted), recorded in
+        :attr:`referral_rewards`. A per-referral discount counts it from the first billing
+        date whose local day starts after ``at``
+        (:func:`~smilepass_core.domain.referrals.reward_referrer` checks the referral).
+
+        Raises:
+            InvalidValue: ``referral_id`` already credited; ``at`` before the enrolment or
+                the latest reward.
+            RuleViolation: ``referral_reward_after_cancel``: Cancelled at ``at``.
+        """
+        if any(r.referral_id == referral_id for r in self.referral_rewards):
+            raise InvalidValue(
+                "referral_id", referral_id, f"is already credited to member {self.id}"
+            )
+        reward = ReferralReward(self._changeable(at, "referral reward"), referral_id)
+        return attrs.evolve(self, referral_rewards=(*self.referral_rewards, reward))
+
+    def rewards_before(self, boundary: datetime) -> int:
+        """How many referrals were credited strictly before ``boundary``."""
+        return bisect.bisect_left(self.referral_rewards, as_instant(boundary), key=_at)
+
+    def _changeable(self, at: datetime, what: str) -> datetime:
+        """``at`` as an instant, refused (``<what>_after_cancel``) when the member is
+        Cancelled then."""
         when = as_instant(at)
         if self.status_at(when) is _M.CANCELLED:
             raise RuleViolation(
-                "dependent_change_after_cancel",
-                f"member {self.id} is Cancelled at {when.isoformat()}: no dependent change",
+                f"{what.replace(' ', '_')}_after_cancel",
+                f"member {self.id} is Cancelled at {when.isoformat()}: no {what}",
                 field="at",
             )
         return when
 
     @property
     def last_changed_at(self) -> datetime:
-        """The instant of its latest status, plan or dependent change (a Cancel must not
-        come before a recorded plan or dependent change)."""
-        return max(
-            self.history[-1].at,
-            self.plan_changes[-1].at if self.plan_changes else self.history[-1].at,
-            self.dependent_changes[-1].at if self.dependent_changes else self.history[-1].at,
-        )
+        """The instant of its latest status, plan or dependent change or referral reward
+        (a Cancel must not come before any of them)."""
+        last = self.history[-1].at
+        for changes in (self.plan_changes, self.dependent_changes, self.referral_rewards):
+            if changes and changes[-1].at > last:
+                last = changes[-1].at
+        return last
 
     @property
-    def billing_terms(
-        self,
-    ) -> tuple[tuple[AppliedDiscount, ...], tuple[PlanChange, ...], tuple[DependentChange, ...]]:
+    def billing_terms(self) -> tuple[tuple[Any, ...], ...]:
         """What prices its billing dates besides its plans: the discounts granted, the
-        plan changes and the dependent changes."""
-        return self.discounts, self.plan_changes, self.dependent_changes
+        plan changes, the dependent changes and the referral rewards."""
+        return self.discounts, self.plan_changes, self.dependent_changes, self.referral_rewards
 
     @property
     def first_dependents(self) -> tuple[Patient, ...]:
@@ -452,11 +501,15 @@ class Member(HasHistory[MembershipStatus]):
             return self.dependents
         return _replayed(self.first_dependents, changes[:kept])
 
-    def grant(self, discount: Discount, *, units: int = 1, first: int = 0) -> Member:
-        """With ``discount`` granted: ``units`` of it (dependents, referrals; 1 for a flat
-        one) from billing date number ``first`` (0 at sign-up), recorded in
-        :attr:`discounts`. Billing prices each date with the grants in force
-        (:func:`~smilepass_core.domain.discounts.price_due`).
+    def grant(self, discount: Discount, *, units: int | None = None, first: int = 0) -> Member:
+        """With ``discount`` granted: ``units`` of it from billing date number ``first`` (0
+        at sign-up), recorded in :attr:`discounts`. Billing prices each date with the
+        grants in force (:func:`~smilepass_core.domain.discounts.price_due`).
+
+        ``units`` (by default): 1 for a flat discount; for a per-dependent one, the
+        dependents at the enrolment it counts (all of :attr:`first_dependents`), moved on
+        each date by those added or removed since; for a per-referral one, the referrals
+        it counts besides those credited (:meth:`reward_referral`; 0).
 
         Raises:
             InvalidValue: ``discount`` is another practice's or already granted; bad
@@ -470,19 +523,28 @@ class Member(HasHistory[MembershipStatus]):
                 f"member {self.id} is Cancelled: no discount can be granted",
                 field="discounts",
             )
+        if units is None:
+            basis = getattr(discount, "basis", DiscountBasis.FLAT)
+            units = {
+                DiscountBasis.FLAT: 1,
+                DiscountBasis.PER_DEPENDENT: len(self.first_dependents),
+                DiscountBasis.PER_REFERRAL: 0,
+            }[basis]
         applied = AppliedDiscount(discount, units, first)
         return attrs.evolve(self, discounts=(*self.discounts, applied))
 
     def _until(self, when: datetime, history: tuple[StatusChange[MembershipStatus], ...]) -> Member:
-        """A copy cut at ``when``: its status history, its plan changes (and so its plan) and
-        its dependent changes (and so its dependents)."""
+        """A copy cut at ``when``: its status history, its plan changes (and so its plan),
+        its dependent changes (and so its dependents) and its referral rewards."""
         changes = self.plan_changes[: bisect.bisect_right(self.plan_changes, when, key=_at)]
         moves = self.dependent_changes
         kept = bisect.bisect_right(moves, when, key=_at)
-        if (len(history), len(changes), kept) == (
+        rewards = self.referral_rewards[: bisect.bisect_right(self.referral_rewards, when, key=_at)]
+        if (len(history), len(changes), kept, len(rewards)) == (
             len(self.history),
             len(self.plan_changes),
             len(moves),
+            len(self.referral_rewards),
         ):
             return self
         plan_id = changes[-1].to_plan if changes else self.first_plan_id
@@ -493,6 +555,7 @@ class Member(HasHistory[MembershipStatus]):
             plan_id=plan_id,
             dependents=self.dependents_at(when),
             dependent_changes=moves[:kept],
+            referral_rewards=rewards,
         )
 
     def counts_before(self, boundary: datetime) -> bool:

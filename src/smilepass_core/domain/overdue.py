@@ -342,14 +342,13 @@ class OverdueOutlook:
 def last_event(
     member: Member, plans: Iterable[PaymentPlan] = (), payments: Iterable[Payment] = ()
 ) -> datetime:
-    """The latest instant :func:`is_overdue` reads for ``member``: of their status and
-    plan changes, their ledger entries, and the changes and attempts of the plans in
-    ``plans`` they hold."""
+    """The latest instant :func:`is_overdue` reads for ``member``: of their status, plan
+    and dependent changes and referral rewards, their ledger entries, and the changes and
+    attempts of the plans in ``plans`` they hold."""
     mine = [p for p in plans if p.member_id == member.id]
     return max(
         [
-            *(c.at for c in member.history),
-            *(c.at for c in member.plan_changes),
+            member.last_changed_at,
             *(p.at for p in payments if p.member_id == member.id),
             *(c.at for p in mine for c in p.history),
             *(a.at for p in mine for a in p.attempts),

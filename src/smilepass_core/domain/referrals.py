@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import attrs
 
 from smilepass_core.domain._fields import day, identifier, of_type, optional_identifier, text
-from smilepass_core.domain.discounts import Discount, _plan_ids
+from smilepass_core.domain.discounts import Discount, DiscountBasis, _plan_ids
 from smilepass_core.domain.lifecycle import HasHistory, Lifecycle, Status, StatusChange
 from smilepass_core.domain.members import Member, _patients
 from smilepass_core.domain.practices import Patient
@@ -28,6 +28,7 @@ __all__ = [
     "check_members_plans",
     "check_sign_up",
     "check_sign_up_plan",
+    "reward_referrer",
 ]
 
 
@@ -464,3 +465,52 @@ class Referral(HasHistory[ReferralStatus]):
     def converted_at(self) -> datetime | None:
         """When the referral converted; ``None`` if it has not."""
         return self.first_entered(_R.CONVERTED)
+
+
+def reward_referrer(
+    referrer: Member, referral: Referral, discount: Discount | None = None
+) -> Member:
+    """``referrer`` credited with ``referral``, which they referred and which converted:
+    a :class:`~smilepass_core.domain.members.ReferralReward` at its conversion, so a
+    per-referral discount counts it from the next billing date. With ``discount`` (a
+    per-referral one) not yet granted to them, it is granted first, from their first
+    billing date with no units (the rewards are its units).
+
+    >>> from datetime import UTC
+    >>> from smilepass_core.money import Money
+    >>> t = datetime(2027, 1, 1, tzinfo=UTC)
+    >>> ada = Member.enrol(id="m1", practice_id="p", plan_id="gold",
+    ...     account_holder=Patient("a", "Ada"), start_date=t.date(), at=t)
+    >>> bo = Referral.open(id="r1", practice_id="p", account_holder=Patient("b", "Bo"),
+    ...     start_date=t.date(), at=t, referring_member_id="m1").convert(member_id="m2", at=t)
+    >>> friend = Discount("f", "p", "Refer a friend", amount=Money.of("5.00", "AUD"),
+    ...     basis="per_referral", limit=3)
+    >>> rewarded = reward_referrer(ada, bo, friend)
+    >>> [(g.discount.id, g.units) for g in rewarded.discounts]
+    [('f', 0)]
+    >>> [(str(r.at), r.referral_id) for r in rewarded.referral_rewards]
+    [('2027-01-01 00:00:00+00:00', 'r1')]
+
+    Raises:
+        InvalidValue: the referral is another practice's, not referred by ``referrer``
+            (field ``referral``), or ``discount`` is not per referral (field
+            ``discount``); as :meth:`Member.reward_referral` (already credited).
+        RuleViolation: ``referral_not_converted`` (field ``referral``); as
+            :meth:`Member.reward_referral` (``referral_reward_after_cancel``).
+    """
+    if referral.practice_id != referrer.practice_id or referral.referring_member_id != referrer.id:
+        raise InvalidValue("referral", referral.id, f"was not referred by member {referrer.id}")
+    converted = referral.converted_at
+    if converted is None:
+        raise RuleViolation(
+            "referral_not_converted",
+            f"referral {referral.id} has not converted: no reward for member {referrer.id}",
+            field="referral",
+        )
+    member = referrer
+    if discount is not None:
+        if discount.basis is not DiscountBasis.PER_REFERRAL:
+            raise InvalidValue("discount", discount.id, "must be a per-referral discount")
+        if all(g.discount.id != discount.id for g in referrer.discounts):
+            member = member.grant(discount, units=0)
+    return member.reward_referral(referral.id, at=converted)

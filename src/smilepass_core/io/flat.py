@@ -170,6 +170,12 @@ LAYOUT: Final = (
         embeds=("patient",),
     ),
     FlatFile(
+        "member_referral_rewards",
+        _columns("member_id*:id at*:instant referral_id*:id"),
+        "members",
+        "referral_rewards",
+    ),
+    FlatFile(
         "member_discounts",
         _columns(
             "member_id*:id discount_id*:id name* percent:decimal amount:decimal currency:code "
@@ -835,7 +841,8 @@ def _locate(
         rows = children[name]
         if position is not None and position < len(rows):
             line, cells = rows[position]
-            column = rest or None
+            embed, _, inner = rest.partition(".")
+            column = f"{embed}_{inner}" if inner and embed in child.embeds else rest or None
             return child.name, line, column, cells.get(column) if column else None
         return file.name, row[0], None, None
     column = f"{name}_{rest}" if rest and name in file.embeds else head

@@ -47,6 +47,7 @@ from smilepass_core.domain import (
     Practice,
     PricePoint,
     Referral,
+    ReferralReward,
     ReferralStatus,
     StaffUser,
     Status,
@@ -263,6 +264,11 @@ def _dependent_change(r: Mapping[str, Any]) -> DependentChange:
     )
 
 
+@_columns
+def _referral_reward(r: Mapping[str, Any]) -> ReferralReward:
+    return ReferralReward(at=_get(r, "at", _instant), referral_id=_get(r, "referral_id", _str))
+
+
 def _history(status: type[Status]) -> Callable[[Mapping[str, Any]], Any]:
     @_columns
     def _change(r: Mapping[str, Any]) -> tuple[Any, datetime, str]:
@@ -398,6 +404,7 @@ def _member(r: Mapping[str, Any]) -> Member:
         plan_changes=_each(r, "plan_changes", _plan_change),
         discounts=_each(r, "discounts", _grant(practice_id)),
         dependent_changes=_each(r, "dependent_changes", _dependent_change),
+        referral_rewards=_each(r, "referral_rewards", _referral_reward),
     )
 
 
@@ -632,6 +639,9 @@ def _record(obj: Any) -> tuple[str, Record]:
                     "reason": c.reason,
                 }
                 for c in obj.dependent_changes
+            ],
+            "referral_rewards": [
+                {"at": _iso(r.at), "referral_id": r.referral_id} for r in obj.referral_rewards
             ],
         }
     if isinstance(obj, PaymentPlan):

@@ -632,6 +632,18 @@ class _Contract:
                 grants = getattr(obj, "discounts", ())
                 if grants:  # a copy read before the latest discount was granted
                     refused.append(attrs.evolve(obj, discounts=grants[:-1]))
+                kin = getattr(obj, "dependent_changes", ())
+                if kin:  # a copy read before the latest dependent change
+                    last = kin[-1]
+                    before = (
+                        tuple(d for d in obj.dependents if d.id != last.patient.id)
+                        if last.added
+                        else (*obj.dependents, last.patient)
+                    )
+                    refused.append(attrs.evolve(obj, dependents=before, dependent_changes=kin[:-1]))
+                rewards = getattr(obj, "referral_rewards", ())
+                if rewards:  # a copy read before the latest referral reward
+                    refused.append(attrs.evolve(obj, referral_rewards=rewards[:-1]))
                 for copy in refused:
                     try:
                         repo.save(copy)
@@ -1414,34 +1426,62 @@ class _PaymentChecks(_Contract):
         dependent added on 15 January (it would reprice 1 February) raises RuleViolation
         ``reprice_backdated``; added on 10 February it is kept, and on 1 March 30.00 is
         refused (``charge_amount``) and 27.00 kept."""
-        store = self.make_store()
-        members = self._needs(store, "members")
-        payments = self._needs(store, "payments")
         family = Discount(
             "kit-fam", "kit-p", "Family", percent=10, basis=DiscountBasis.PER_DEPENDENT
         )
-        member = _add_kit_charged(store).grant(family, units=0)
-        members.save(member)
         kid = Patient("kit-kid", "Ada's kid")
-        early = member.add_dependent(kid, at=sps.DATASET_START + timedelta(days=14))
+        self._check_next_date_repriced(
+            family, lambda m, at: m.add_dependent(kid, at=at), "a dependent added", "27"
+        )
+
+    @_budgeted
+    def test_a_referral_reward_prices_the_next_date(self) -> None:
+        """A referral credited moves a per-referral discount from the next billing date on:
+        as for a dependent added, with 5.00 off per referral (25.00 on 1 March)."""
+        friend = Discount(
+            "kit-friend",
+            "kit-p",
+            "Refer a friend",
+            amount=Money.of("5", "AUD"),
+            basis=DiscountBasis.PER_REFERRAL,
+        )
+        self._check_next_date_repriced(
+            friend, lambda m, at: m.reward_referral("kit-r", at=at), "a referral credited", "25"
+        )
+
+    def _check_next_date_repriced(
+        self,
+        discount: Discount,
+        change: Callable[[Member, datetime], Member],
+        what: str,
+        price: str,
+    ) -> None:
+        """``kit-m`` charged 1 January and 1 February, granted ``discount`` with no units:
+        ``change`` stamped 15 January is refused (``reprice_backdated``); stamped
+        10 February it is kept, then 30.00 is refused on 1 March and ``price`` kept."""
+        store = self.make_store()
+        members = self._needs(store, "members")
+        payments = self._needs(store, "payments")
+        member = _add_kit_charged(store).grant(discount, units=0)
+        members.save(member)
         _expect_save_refused(
             members,
             "members",
-            early,
+            change(member, sps.DATASET_START + timedelta(days=14)),
             member,
             "reprice_backdated",
-            "members.save of a dependent added back over a charged billing date",
+            f"members.save of {what} back over a charged billing date",
         )
-        added = member.add_dependent(kid, at=sps.DATASET_START + timedelta(days=40))
-        members.save(added)
-        _check_get(members, _REPOSITORIES["members"], added, "after a dependent added")
+        changed = change(member, sps.DATASET_START + timedelta(days=40))
+        members.save(changed)
+        _check_get(members, _REPOSITORIES["members"], changed, f"after {what}")
         _expect_add_refused(
             payments,
             _kit_charge("kit-3", 59, "30"),
             "charge_amount",
-            "payments.add of the price before a dependent was added",
+            f"payments.add of the price before {what}",
         )
-        march = _kit_charge("kit-4", 59, "27")
+        march = _kit_charge("kit-4", 59, price)
         payments.add(march)
         _check_get(payments, _REPOSITORIES["payments"], march, "after a charge")
 

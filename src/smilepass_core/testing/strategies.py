@@ -673,22 +673,28 @@ def _with_plan_changes(member: Member, moves: list[tuple[timedelta, str]]) -> Me
     return member
 
 
-def _dependent_moves() -> st.SearchStrategy[list[tuple[timedelta, bool]]]:
-    """Up to two dependent changes: a gap after the one before, and whether to add one
-    (else remove the first dependent, when there is one)."""
+def _dependent_moves() -> st.SearchStrategy[list[tuple[timedelta, str]]]:
+    """Up to two dependent changes or referral rewards: a gap after the one before, and
+    what happens (``add`` a dependent, ``remove`` the first one, ``reward`` a referral)."""
     gap = st.integers(0, 120 * 86400).map(lambda s: timedelta(seconds=s))
-    return st.lists(st.tuples(gap, st.booleans()), max_size=2)
+    return st.lists(st.tuples(gap, st.sampled_from(["add", "remove", "reward"])), max_size=2)
 
 
-def _with_dependent_changes(member: Member, moves: list[tuple[timedelta, bool]]) -> Member:
-    """``member`` with a dependent added or removed at each of ``moves`` from its
-    enrolment (none once Cancelled; a removal without dependents adds one)."""
+def _with_dependent_changes(member: Member, moves: list[tuple[timedelta, str]]) -> Member:
+    """``member`` with a dependent added or removed, or a referral credited, at each of
+    ``moves`` from its enrolment (none once Cancelled; a removal without dependents adds
+    one; no dependent change for a member listing one patient id twice)."""
     at = member.history[0].at
-    for n, (gap, add) in enumerate(moves):
+    ids = [d.id for d in member.dependents]
+    for n, (gap, what) in enumerate(moves):
         at += gap
         if member.status_at(at) is MembershipStatus.CANCELLED:
             break
-        if add or not member.dependents:
+        if what == "reward" or len(set(ids)) < len(ids):
+            if what == "reward":
+                member = member.reward_referral(f"{member.id}-ref{n}", at=at)
+            continue
+        if what == "add" or not member.dependents:
             kid = Patient(f"{member.id}-kid{n}", f"Kid {n}")
             member = member.add_dependent(kid, at=at, reason="generated")
         else:
@@ -871,6 +877,8 @@ def boundaries(dataset: Dataset) -> st.SearchStrategy[datetime]:
     times = sorted(
         {c.at for m in dataset.members for c in m.history}
         | {c.at for m in dataset.members for c in m.plan_changes}
+        | {c.at for m in dataset.members for c in m.dependent_changes}
+        | {r.at for m in dataset.members for r in m.referral_rewards}
         | {p.at for p in dataset.payments}
         | {c.at for p in dataset.payment_plans for c in p.history}
     )
