@@ -767,6 +767,36 @@ class TestMemberRepriced:
             ),
         )
 
+    def test_a_reward_or_dependent_change_back_over_a_charge_is_named(self) -> None:
+        """A referral credited on 15 January (with its discount granted in the same save)
+        is named by ``referral_rewards``, a dependent added then by ``dependent_changes``,
+        each with its own advice; credited on 2 February (after the last charge) it is
+        kept."""
+        member, ledger = _monthly_charged()
+        friend = Discount("friend", "syd", "Friend", amount=aud("5.00"), basis="per_referral")
+        family = Discount("fam", "syd", "Family", percent=10, basis="per_dependent")
+        granted = member.grant(friend).grant(family)
+        jan15 = _local(date(2026, 1, 15))
+        for after, field, advice in (
+            (
+                member.grant(friend).reward_referral("r1", at=jan15),
+                "referral_rewards",
+                "credit the referral after the last charge (reward_referrer(at=...))",
+            ),
+            (
+                granted.add_dependent(Patient("k1", "Kid"), at=jan15),
+                "dependent_changes",
+                "stamp the dependent change after the last charge",
+            ),
+        ):
+            with pytest.raises(RuleViolation) as caught:
+                self._check(granted if field == "dependent_changes" else member, after, ledger)
+            assert caught.value.field == field
+            assert str(caught.value).endswith(advice)
+        self._check(
+            member, member.grant(friend).reward_referral("r1", at=_local(date(2026, 2, 2))), ledger
+        )
+
     def test_only_the_members_own_charges_count(self) -> None:
         """Charged on 1 January; a refund on 15 February and another member's charge on
         20 February are no charges of theirs, so 5.00 off from date 1 (1 February) passes.

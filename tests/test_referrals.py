@@ -412,6 +412,30 @@ class TestRewardReferrer:
             "AUD 30.00", "AUD 25.00", "AUD 15.00", "AUD 15.00",
         ]  # fmt: skip
 
+    def test_a_referral_credited_late_counts_from_the_next_date(self) -> None:
+        """Cy converted on 1 March but is credited after Di (10 March), on 12 March
+        (``at=``): both count from 1 April; at the conversion it would be out of order."""
+        ada = reward_referrer(self._ada(), self._referred("di", datetime(2027, 3, 10, tzinfo=UTC)))
+        cy = self._referred("cy", datetime(2027, 3, 1, tzinfo=UTC))
+        with pytest.raises(InvalidValue, match="before the change before it"):
+            reward_referrer(ada, cy)
+        late = reward_referrer(ada, cy, at=datetime(2027, 3, 12, tzinfo=UTC))
+        assert [r.referral_id for r in late.referral_rewards] == ["di", "cy"]
+        assert late.rewards_before(datetime(2027, 4, 1, tzinfo=UTC)) == 2
+
+    def test_a_campaigns_discount_is_granted_once_whatever_its_basis(self) -> None:
+        """``apply_code`` grants one unit of a per-referral campaign discount (the
+        rewards add to it), as of a flat one."""
+        campaign = attrs.evolve(_campaign(), discount=self.FRIEND)
+        joined = campaign.apply_code(
+            Member.enrol(
+                id="m-new", practice_id=campaign.practice_id, plan_id="gold",
+                account_holder=Patient("pn", "New"), start_date=T0.date(), at=T0 + DAY,
+            ),
+            campaign.promo_code,
+        )  # fmt: skip
+        assert [(g.discount.id, g.units) for g in joined.discounts] == [("friend", 1)]
+
     def test_refusals(self) -> None:
         ada = self._ada()
         with pytest.raises(InvalidValue) as caught:
@@ -431,6 +455,9 @@ class TestRewardReferrer:
         with pytest.raises(InvalidValue) as wrong:
             reward_referrer(ada, self._referred("bo", self.START + DAY), flat)
         assert wrong.value.field == "discount"
+        with pytest.raises(InvalidValue) as early:
+            reward_referrer(ada, self._referred("bo", self.START + DAY), at=self.START)
+        assert early.value.field == "at"
         once = reward_referrer(ada, self._referred("bo", self.START + DAY))
         assert once.discounts == ()
         assert once.referral_rewards[0].referral_id == "bo"

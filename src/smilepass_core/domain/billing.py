@@ -531,19 +531,31 @@ def check_member_repriced(
     old = _charged_up_to(before, plans, charge.at, timezone)
     new = _charged_up_to(after, plans, charge.at, timezone)
     if old != new:
+        # Named by what moved a price: a change or reward before a grant made with it
+        # (``reward_referrer`` grants its discount with no units).
         what = next(
             name
-            for name in ("discounts", "plan_changes", "dependent_changes", "referral_rewards")
+            for name in ("plan_changes", "dependent_changes", "referral_rewards", "discounts")
             if getattr(before, name) != getattr(after, name)
         )
+        advice = _REPRICE_ADVICE.get(
+            what, "grant a discount from a later billing date (first=), or change plan after"
+            " the last charge"
+        )  # fmt: skip
         raise RuleViolation(
             "reprice_backdated",
             f"member {after.id}'s save changes a billing date they were charged up to (last"
-            f" charge {charge.id}): {_first_difference(old, new)}; grant a discount from a"
-            " later billing date (first=), or change plan after the last charge",
+            f" charge {charge.id}): {_first_difference(old, new)}; {advice}",
             field=what,
             payment_id=charge.id,
         )
+
+
+#: What a refused member save should do instead, by the field that moved a price.
+_REPRICE_ADVICE = {
+    "dependent_changes": "stamp the dependent change after the last charge",
+    "referral_rewards": "credit the referral after the last charge (reward_referrer(at=...))",
+}
 
 
 def _first_difference(

@@ -382,7 +382,8 @@ class Member(HasHistory[MembershipStatus]):
 
         Raises:
             InvalidValue: ``patient`` is already a dependent (by id) or is the account
-                holder; ``at`` before the enrolment or the latest dependent change.
+                holder; ``at`` before the enrolment or the latest dependent change; a
+                patient id listed twice among the dependents.
             RuleViolation: ``dependent_change_after_cancel``: Cancelled at ``at``.
         """
         if not isinstance(patient, Patient):
@@ -404,7 +405,7 @@ class Member(HasHistory[MembershipStatus]):
 
         Raises:
             InvalidValue: no dependent has that id; ``at`` before the enrolment or the
-                latest dependent change.
+                latest dependent change; a patient id listed twice among the dependents.
             RuleViolation: ``dependent_change_after_cancel``: Cancelled at ``at``.
         """
         at_index = next((i for i, p in enumerate(self.dependents) if p.id == patient_id), None)

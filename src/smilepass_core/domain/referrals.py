@@ -268,7 +268,7 @@ class Campaign(HasHistory[CampaignStatus]):
         granted = {g.discount.id for g in member.discounts}
         if self.discount is None or self.discount.id in granted:
             return joined
-        return joined.grant(self.discount)
+        return joined.grant(self.discount, units=1)
 
 
 def campaign_for_code(campaigns: Iterable[Campaign], code: str, *, at: datetime) -> Campaign:
@@ -468,13 +468,19 @@ class Referral(HasHistory[ReferralStatus]):
 
 
 def reward_referrer(
-    referrer: Member, referral: Referral, discount: Discount | None = None
+    referrer: Member,
+    referral: Referral,
+    discount: Discount | None = None,
+    *,
+    at: datetime | None = None,
 ) -> Member:
     """``referrer`` credited with ``referral``, which they referred and which converted:
-    a :class:`~smilepass_core.domain.members.ReferralReward` at its conversion, so a
-    per-referral discount counts it from the next billing date. With ``discount`` (a
-    per-referral one) not yet granted to them, it is granted first, from their first
-    billing date with no units (the rewards are its units).
+    a :class:`~smilepass_core.domain.members.ReferralReward` at ``at`` (by default its
+    conversion; a later instant to credit it late, for instance after a date already
+    charged, or after a referral converted later was credited), so a per-referral
+    discount counts it from the next billing date. With ``discount`` (a per-referral one)
+    not yet granted to them, it is granted first, from their first billing date with no
+    units (the rewards are its units).
 
     >>> from datetime import UTC
     >>> from smilepass_core.money import Money
@@ -493,8 +499,9 @@ def reward_referrer(
 
     Raises:
         InvalidValue: the referral is another practice's, not referred by ``referrer``
-            (field ``referral``), or ``discount`` is not per referral (field
-            ``discount``); as :meth:`Member.reward_referral` (already credited).
+            (field ``referral``), ``discount`` is not per referral (field ``discount``),
+            ``at`` before the conversion (field ``at``); as
+            :meth:`Member.reward_referral` (already credited, out of time order).
         RuleViolation: ``referral_not_converted`` (field ``referral``); as
             :meth:`Member.reward_referral` (``referral_reward_after_cancel``).
     """
@@ -513,4 +520,7 @@ def reward_referrer(
             raise InvalidValue("discount", discount.id, "must be a per-referral discount")
         if all(g.discount.id != discount.id for g in referrer.discounts):
             member = member.grant(discount, units=0)
-    return member.reward_referral(referral.id, at=converted)
+    when = converted if at is None else as_instant(at)
+    if when < converted:
+        raise InvalidValue("at", when, f"is before referral {referral.id} converted")
+    return member.reward_referral(referral.id, at=when)
