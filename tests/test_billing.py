@@ -505,16 +505,7 @@ DAN = Patient("p3", "Dan Lovelace")
 def _family(start: date = date(2027, 2, 1)) -> tuple[Member, MembershipPlan]:
     """A Family member (AUD 60.00 monthly from ``start``) enrolled with Dee, granted 10 %
     off per dependent (units 1: Dee)."""
-    member = Member.enrol(
-        id="m1",
-        practice_id="syd",
-        plan_id="gold",
-        account_holder=Patient("p1", "Ada Lovelace"),
-        start_date=start,
-        at=_local(start),
-        dependents=(DEE,),
-    )
-    member = member.activate(at=_local(start, 10)).grant(FAMILY, units=1)
+    member = attrs.evolve(_member(start), dependents=(DEE,)).grant(FAMILY)
     return member, _plan(price=Money.of("60.00", "AUD"))
 
 

@@ -213,8 +213,9 @@ def _grants_on(
         return grants
     start = local_midnight(day, timezone)
     moved = {
-        DiscountBasis.PER_DEPENDENT: len(member.dependents_before(start))
-        - len(member.first_dependents),
+        DiscountBasis.PER_DEPENDENT: sum(
+            1 if c.added else -1 for c in member.dependent_changes if c.at < start
+        ),
         DiscountBasis.PER_REFERRAL: member.rewards_before(start),
     }
     return tuple(
