@@ -44,7 +44,7 @@ from smilepass_core.domain.billing import DunningStep, billing_dates, dunning_ac
 from smilepass_core.domain.discounts import Discount, DiscountBasis
 from smilepass_core.domain.referrals import reward_referrer
 from smilepass_core.money import Money
-from smilepass_core.periods import local_day, local_instant, zone
+from smilepass_core.periods import local_day, local_instant, local_midnight, zone
 
 
 @attrs.frozen
@@ -450,14 +450,8 @@ class _Builder:
                 referrer, plans[referrer.plan_id], through=self.today, timezone=self.tz,
                 plans=plans,
             )  # fmt: skip
-            if (
-                dates
-                and local_instant(
-                    datetime(dates[-1].year, dates[-1].month, dates[-1].day), self.tz, fold=0
-                )
-                > converted
-            ):
-                continue  # a date charged since would change
+            if dates and local_midnight(dates[-1], self.tz) > converted:
+                continue  # a date charged since would change (billing reads its day's start)
             self.members[i] = reward_referrer(referrer, referral, friend)
 
     def _plan_round_trips(self, count: int = 2) -> None:

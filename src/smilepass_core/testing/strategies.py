@@ -690,11 +690,11 @@ def _with_dependent_changes(member: Member, moves: list[tuple[timedelta, str]]) 
         at += gap
         if member.status_at(at) is MembershipStatus.CANCELLED:
             break
-        if what == "reward" or len(set(ids)) < len(ids):
-            if what == "reward":
-                member = member.reward_referral(f"{member.id}-ref{n}", at=at)
+        if what == "reward":
+            member = member.reward_referral(f"{member.id}-ref{n}", at=at)
+        elif len(set(ids)) < len(ids):
             continue
-        if what == "add" or not member.dependents:
+        elif what == "add" or not member.dependents:
             kid = Patient(f"{member.id}-kid{n}", f"Kid {n}")
             member = member.add_dependent(kid, at=at, reason="generated")
         else:
