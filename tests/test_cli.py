@@ -207,14 +207,15 @@ class TestExportAndValidate:
         target = tmp_path / "out"
         assert _run(capsys, "export", "--output", str(target), "--format", "jsonl") == (
             0,
-            f"wrote 21 files to {target}\n",
+            f"wrote 22 files to {target}\n",
             "",
         )
         code, out, _ = _run(capsys, "validate", "--data", str(target))
         assert code == 0
         assert out == (
             f"{target}: valid; 2 practices, 6 staff_users, 6 membership_plans, 4 campaigns, "
-            "400 members, 96 payment_plans, 70 referrals, 2,882 payments\n"
+            "8 payment_plan_templates, 400 members, 96 payment_plans, 70 referrals, "
+            "2,882 payments\n"
         )
         back, demo = read_flat(target), load_demo().objects()
         assert len(back) == len(demo)
@@ -326,7 +327,7 @@ class TestProgress:
         assert out.startswith(f"{data}: valid;")
         shown = terminal.getvalue()
         assert "\rreading payments.csv: 2,882 rows\033[K" in shown
-        assert shown.count("\rreading ") == 21
+        assert shown.count("\rreading ") == 22
         assert shown.endswith("rows\033[K\r\033[K")
 
 

@@ -296,6 +296,7 @@ class TestIds:
             "payments",
             "campaigns",
             "referrals",
+            "payment_plan_templates",
         ],
     )
     def test_ids_unique_per_type(self, data: DemoData, field: str) -> None:

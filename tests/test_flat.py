@@ -26,6 +26,7 @@ from smilepass_core.io.flat import (
 )
 from smilepass_core.reports._table import FORMULA_TRIGGERS
 from smilepass_core.testing import strategies as sps
+from test_records import template_objects
 
 #: A small practice as a spreadsheet would export it: two members, one payment each.
 FILES = {
@@ -113,8 +114,9 @@ class TestRoundTrip:
         assert not escape_cell(text).startswith(FORMULA_TRIGGERS)
 
     def test_the_layout_holds_every_field_written(self) -> None:
-        """Each row the writer makes has exactly its file's columns (none lost, none made up)."""
-        rows = to_flat(load_demo().objects())
+        """Each row the writer makes has exactly its file's columns (none lost, none made up);
+        the demo with a template and a plan offered from it fills every file."""
+        rows = to_flat([*load_demo().objects(), *template_objects()[1:]])
         for file in LAYOUT:
             assert rows[file.name], file.name
             for row in rows[file.name]:
@@ -421,6 +423,103 @@ class TestArguments:
                 ("payments.csv", 2),
             ]
         )
+
+
+class TestTemplates:
+    """payment_plan_templates.csv and payment_plans.csv's template_id."""
+
+    @pytest.mark.parametrize("format", ["csv", "jsonl", "parquet"])
+    @pytest.mark.parametrize(("deposit", "retired"), [(True, True), (False, False)])
+    def test_a_template_and_its_offer_survive_every_format(
+        self, tmp_path: Path, format: str, deposit: bool, retired: bool
+    ) -> None:
+        """A template (with and without a deposit and a retirement), a plan offered from it
+        and one offered without: the very same objects back, the store holding the link."""
+        objects = template_objects(deposit=deposit, retired=retired)
+        write_flat(objects, tmp_path, format=format)
+        assert read_flat(tmp_path) == objects
+        store = store_from_flat(tmp_path)
+        assert store.payment_plans.get("syd-pp-1").template_id == "syd-t-ortho"
+
+    def test_the_csv_cells(self, tmp_path: Path) -> None:
+        """The counts are one cell holding their JSON array; the plan names its template."""
+        write_flat(template_objects(), tmp_path)
+        templates = (tmp_path / "payment_plan_templates.csv").read_text(encoding="utf-8")
+        assert templates == (
+            "id,practice_id,name,min_total,max_total,currency,instalment_counts,cycle,"
+            "max_deferral_days,members_only,deposit,retired_at\n"
+            'syd-t-ortho,syd,Orthodontics,1000.00,8000.00,AUD,"[6, 12, 24]",monthly,30,false,'
+            "250.00,2026-09-01T00:00:00+00:00\n"
+        )
+        plans = (tmp_path / "payment_plans.csv").read_text(encoding="utf-8").splitlines()
+        assert plans[0].endswith(",archived_at,template_id")
+        assert plans[1].endswith(",,syd-t-ortho")
+        assert plans[2].endswith(",,")
+
+    def test_a_name_like_a_formula_is_escaped(self, tmp_path: Path) -> None:
+        """A template's name starting with ``=``, ``+``, ``-`` or ``@`` gets a ``'`` in
+        CSV and reads back as it was."""
+        practice, template, *_ = template_objects()
+        objects = tuple(
+            attrs.evolve(template, id=f"t{i}", name=f"{trigger}cmd|' /C calc'!A0")
+            for i, trigger in enumerate("=+-@")
+        )
+        write_flat((practice, *objects), tmp_path)
+        text = (tmp_path / "payment_plan_templates.csv").read_text(encoding="utf-8")
+        assert re.search(r"(^|,)[=+@-]", text, re.MULTILINE) is None
+        assert read_flat(tmp_path) == (practice, *objects)
+
+    @pytest.mark.parametrize(
+        ("cell", "value", "reason"),
+        [
+            (
+                '"[6, 12, 12]"',
+                "[6, 12, 12]",
+                "must be strictly increasing whole numbers >= 1 (got (6, 12, 12))",
+            ),
+            (
+                "6 12 24",
+                "6 12 24",
+                "expected a JSON array of whole numbers ([6, 12, 24]), got '6 12 24'",
+            ),
+            ('"[6, ""12""]"', '[6, "12"]', "expected a list of whole numbers"),
+            ("", None, "is required"),
+        ],
+    )
+    def test_a_bad_instalment_counts_cell_is_named(
+        self, tmp_path: Path, cell: str, value: str | None, reason: str
+    ) -> None:
+        """The problem names the file, the line, the column and the cell as written."""
+        write_flat(template_objects()[:2], tmp_path)
+        path = tmp_path / "payment_plan_templates.csv"
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace('"[6, 12, 24]"', cell), encoding="utf-8")
+        problems = _problems(tmp_path)
+        assert _where(problems) == [("payment_plan_templates.csv", 2, "instalment_counts")]
+        assert (problems[0].value or None, problems[0].reason) == (value, reason)
+
+    def test_a_plan_naming_an_unknown_template_is_named(self, tmp_path: Path) -> None:
+        """A ``template_id`` no row of payment_plan_templates.csv has: its cell is named."""
+        write_flat(template_objects(), tmp_path)
+        path = tmp_path / "payment_plans.csv"
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace(",syd-t-ortho", ",syd-t-gone"), encoding="utf-8")
+        problems = _problems(tmp_path)
+        assert _where(problems) == [("payment_plans.csv", 2, "template_id")]
+        assert problems[0].value == "syd-t-gone"
+
+    def test_an_export_from_before_templates_still_loads(self, tmp_path: Path) -> None:
+        """A folder without payment_plan_templates.csv, its payment_plans.csv without the
+        template_id column (as written before templates), loads as it did."""
+        practice, _, _, plain = template_objects()
+        write_flat((practice, plain), tmp_path)
+        (tmp_path / "payment_plan_templates.csv").unlink()
+        path = tmp_path / "payment_plans.csv"
+        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
+        assert rows[0][-1] == "template_id"
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle, lineterminator="\n").writerows(row[:-1] for row in rows)
+        assert read_flat(tmp_path) == (practice, plain)
 
 
 def test_the_docs_list_every_column() -> None:

@@ -91,6 +91,7 @@ def all_reports(store: InMemoryStore, now: datetime, timezone: str) -> dict[str,
         "revenue_cohorts": reports.revenue_cohorts(store, now=now),
         "recovered_revenue": reports.recovered_revenue(store, now=now, date_range=week),
         "dunning_worklist": reports.dunning_worklist(store, now=now),
+        "template_uptake": reports.template_uptake(store, date_range=week, as_of=now),
     }
 
 
@@ -116,6 +117,7 @@ REPORT_TYPES = {
     "revenue_cohorts": reports.RevenueCohortTable,
     "recovered_revenue": reports.RecoveredRevenue,
     "dunning_worklist": reports.DunningWorklist,
+    "template_uptake": reports.TemplateUptake,
 }
 
 

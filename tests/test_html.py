@@ -54,6 +54,7 @@ from smilepass_core.reports import (
     ReferralTracking,
     RevenueCohortTable,
     StaffAttribution,
+    TemplateUptake,
     WeeklyCheck,
     accounting_export,
     aged_receivables,
@@ -66,6 +67,7 @@ from smilepass_core.reports import (
     referral_tracking,
     revenue_cohorts,
     staff_attribution,
+    template_uptake,
     weekly_check,
 )
 from smilepass_core.reports._table import Report
@@ -104,6 +106,7 @@ REPORTS: dict[type[Report], Callable[[], Report]] = {
     DunningWorklist: lambda: dunning_worklist(store(), now=DEMO_NOW),
     AccountingExport: lambda: accounting_export(store(), date_range=NOVEMBER, now=DEMO_NOW),
     InstalmentForecast: lambda: instalment_forecast(store(), date_range=NOVEMBER),
+    TemplateUptake: lambda: template_uptake(store(), date_range=NOVEMBER, as_of=DEMO_NOW),
 }
 
 

@@ -34,6 +34,7 @@ from smilepass_core import (
     PaymentKind,
     PaymentOutcome,
     PaymentPlan,
+    PaymentPlanTemplate,
     PaymentType,
     Practice,
     Preset,
@@ -1492,9 +1493,19 @@ def with_currencies(ds: sps.Dataset, currency_of: Mapping[str, str]) -> sps.Data
             attempts=[attrs.evolve(a, amount=moved(a.amount, p.practice_id)) for a in p.attempts],
         )
 
+    def moved_template(t: PaymentPlanTemplate) -> PaymentPlanTemplate:
+        deposit = None if t.deposit is None else moved(t.deposit, t.practice_id)
+        return attrs.evolve(
+            t,
+            min_total=moved(t.min_total, t.practice_id),
+            max_total=moved(t.max_total, t.practice_id),
+            deposit=deposit,
+        )
+
     return attrs.evolve(
         ds,
         practices=tuple(attrs.evolve(p, currency=currency_of[p.id]) for p in ds.practices),
+        payment_plan_templates=tuple(moved_template(t) for t in ds.payment_plan_templates),
         membership_plans=tuple(
             attrs.evolve(
                 m,

@@ -35,10 +35,12 @@ from smilepass_core.domain import (
     PaymentOutcome,
     PaymentPlan,
     PaymentPlanStatus,
+    PaymentPlanTemplate,
     PaymentType,
     Practice,
     Referral,
     StaffUser,
+    offer_from_template,
 )
 from smilepass_core.domain.overdue import amount_overdue, is_overdue
 from smilepass_core.errors import (
@@ -90,6 +92,7 @@ REPOSITORIES = (
     "staff_users",
     "membership_plans",
     "campaigns",
+    "payment_plan_templates",
     "members",
     "payment_plans",
     "referrals",
@@ -101,6 +104,7 @@ EVERYTHING: dict[str, Any] = {
     "staff_users": ScopeQuery(),
     "membership_plans": ScopeQuery(),
     "campaigns": ScopeQuery(),
+    "payment_plan_templates": ScopeQuery(),
     "members": MemberQuery(),
     "payment_plans": PaymentPlanQuery(),
     "referrals": ReferralQuery(),
@@ -756,6 +760,7 @@ class TestLoad:
                 *dataset.staff_users,
                 *dataset.membership_plans,
                 *dataset.campaigns,
+                *dataset.payment_plan_templates,
                 *dataset.members[:k],
             ]
         )
@@ -1047,6 +1052,68 @@ class TestReferentialChecks:
         with pytest.raises(NotFound):
             _store().referrals.add(referral)
 
+    def test_a_template_in_another_currency_raises_currency_mismatch(self) -> None:
+        """A USD template for the AUD practice raises CurrencyMismatch naming min_total."""
+        usd = _template(min_total=Money.of("100", "USD"), max_total=Money.of("900", "USD"))
+        with pytest.raises(CurrencyMismatch) as caught:
+            _store().payment_plan_templates.add(usd)
+        assert caught.value.field == "min_total"
+
+    def test_a_plans_template_must_be_kept_and_of_its_practice(self) -> None:
+        """A plan naming an unknown template raises NotFound naming template_id; one naming
+        New York's template raises InvalidValue; neither is kept."""
+        store = _store(_template(), _template(id="t-nyc", practice_id="nyc", currency="USD"))
+        for template_id, error in [("t-404", NotFound), ("t-nyc", InvalidValue)]:
+            plan = attrs.evolve(_plan("pp-1", None), template_id=template_id)
+            with pytest.raises(error) as caught:
+                store.payment_plans.add(plan)
+            assert getattr(caught.value, "field", None) == "template_id"
+            assert len(store.payment_plans) == 0
+
+    def test_a_plan_is_its_templates_offer_on_add_and_save(self) -> None:
+        """An offer is kept; a save that moves an instalment's date is refused (rule
+        template) and the plan kept as it was; a save that only records a payment is not
+        checked again, even after the template retired."""
+        template = _template()
+        store = _store(template)
+        plan = offer_from_template(
+            template,
+            id="pp-1",
+            patient=ADA,
+            total=Money.of("600", "AUD"),
+            instalments=6,
+            first_due=T0.date(),
+            at=T0,
+            timezone=SYD.timezone,
+        )
+        store.payment_plans.add(plan)
+        moved = attrs.evolve(
+            plan,
+            schedule=(*plan.schedule[:-1], attrs.evolve(plan.schedule[-1], due_date=T0.date())),
+        )
+        with pytest.raises(RuleViolation) as caught:
+            store.payment_plans.save(moved)
+        assert caught.value.rule == "template"
+        assert store.payment_plans.get("pp-1") == plan
+        store.payment_plan_templates.save(template.retire(at=T0 + timedelta(days=1)))
+        paid = plan.record_payment(at=T0 + timedelta(days=2))
+        store.payment_plans.save(paid)
+        assert store.payment_plans.get("pp-1") == paid
+        with pytest.raises(RuleViolation) as retired:
+            store.payment_plans.add(
+                offer_from_template(
+                    template.retire(at=T0 + timedelta(days=1)),
+                    id="pp-2",
+                    patient=ADA,
+                    total=Money.of("600", "AUD"),
+                    instalments=6,
+                    first_due=T0.date() + timedelta(days=2),
+                    at=T0 + timedelta(days=2),
+                    timezone=SYD.timezone,
+                )
+            )
+        assert retired.value.context["broken"] == ("retired",)
+
     def test_add_of_a_taken_id_raises_duplicate_id_naming_it(self) -> None:
         """Adding a second practice under a taken id raises DuplicateId naming the kind and
         the id; the first practice stays."""
@@ -1274,8 +1341,9 @@ class TestPracticeCurrency:
             (lambda: [SYD_GOLD], "MembershipPlan"),
             (lambda: [_plan("pp-1", None)], "PaymentPlan"),
             (lambda: [SYD_GOLD, _member(), _charge("pay-1", "100")], "Payment"),
+            (lambda: [_template()], "PaymentPlanTemplate"),
         ],
-        ids=["membership plan", "payment plan", "payment"],
+        ids=["membership plan", "payment plan", "payment", "payment-plan template"],
     )
     def test_a_new_currency_is_refused_once_amounts_are_held(self, held: Any, kind: str) -> None:
         """Saving Sydney in USD raises RuleViolation naming the practice, the table and both
@@ -1332,6 +1400,20 @@ def _plan(
         first_due=T0.date(),
         at=T0,
         member_id=member_id,
+    )
+
+
+def _template(
+    *, id: str = "t-1", practice_id: str = "syd", currency: str = "AUD", **changes: Any
+) -> PaymentPlanTemplate:
+    """Ortho: 500 to 5,000 in 6 or 12 monthly instalments, first due within 30 days."""
+    fields: dict[str, Any] = {
+        "min_total": Money.of("500", currency),
+        "max_total": Money.of("5000", currency),
+    }
+    fields.update(changes)
+    return PaymentPlanTemplate(
+        id, practice_id, "Ortho", instalment_counts=(6, 12), max_deferral_days=30, **fields
     )
 
 

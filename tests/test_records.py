@@ -15,10 +15,17 @@ from smilepass_core import (
     InvalidValue,
     MemberQuery,
     MembershipStatus,
+    Money,
+    Patient,
+    PaymentPlan,
+    PaymentPlanTemplate,
+    PaymentType,
+    Practice,
     ScopeQuery,
     StatusChange,
 )
 from smilepass_core.demo import demo_store, load_demo
+from smilepass_core.domain import offer_from_template
 from smilepass_core.io.records import (
     TABLES,
     from_records,
@@ -30,10 +37,7 @@ from smilepass_core.testing import strategies as sps
 
 
 def _demo_objects() -> list[Any]:
-    data = load_demo()
-    objects = [*data.practices, *data.staff_users, *data.membership_plans, *data.campaigns]
-    objects += [*data.members, *data.payment_plans, *data.referrals, *data.payments]
-    return objects
+    return list(load_demo().objects())
 
 
 def _demo_tables(objects: list[Any] | None = None) -> dict[str, list[dict[str, Any]]]:
@@ -78,6 +82,49 @@ def _dig(obj: Any, path: Path) -> Any:
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 PENDING, ACTIVE = MembershipStatus.PENDING, MembershipStatus.ACTIVE
+
+
+def _aud(amount: str) -> Money:
+    return Money.of(amount, "AUD")
+
+
+def template_objects(*, deposit: bool = True, retired: bool = True) -> tuple[Any, ...]:
+    """A practice, a template (with or without a deposit and a retirement), a plan offered
+    from it and a plan offered without one: as an export holds them, in load order."""
+    practice = Practice("syd", "Harbour Dental", "Australia/Sydney", "AUD")
+    template = PaymentPlanTemplate(
+        id="syd-t-ortho",
+        practice_id="syd",
+        name="Orthodontics",
+        min_total=_aud("1000"),
+        max_total=_aud("8000.00"),
+        instalment_counts=(6, 12, 24),
+        max_deferral_days=30,
+        deposit=_aud("250.00") if deposit else None,
+        retired_at=datetime(2026, 9, 1, tzinfo=UTC) if retired else None,
+    )
+    offered = offer_from_template(
+        template,
+        id="syd-pp-1",
+        patient=Patient("pat1", "Ada Lovelace"),
+        total=_aud("4015.00"),
+        instalments=6,
+        first_due=date(2026, 8, 17),
+        at=datetime(2026, 8, 8, 2, 20, tzinfo=UTC),
+        timezone="Australia/Sydney",
+    )
+    plain = PaymentPlan.offer(
+        id="syd-pp-2",
+        practice_id="syd",
+        patient=Patient("pat2", "Grace Hopper"),
+        total=_aud("300.00"),
+        payment_type=PaymentType.PLAN,
+        first_due=date(2026, 8, 20),
+        at=datetime(2026, 8, 8, 3, tzinfo=UTC),
+        instalments=3,
+        timezone="Australia/Sydney",
+    )
+    return practice, template, offered, plain
 
 
 class TestRoundTrip:
@@ -276,7 +323,7 @@ class TestRefusals:
         error = _refused({"invoices": [{}]})
         reason = (
             "unknown table; known: practices, staff_users, membership_plans, campaigns,"
-            " members, payment_plans, referrals, payments"
+            " payment_plan_templates, members, payment_plans, referrals, payments"
         )
         _assert_names(error, "invoices", 0, "table", reason)
 
@@ -360,3 +407,119 @@ class TestUnknownColumnsAndEncodings:
         with pytest.raises(InvalidValue) as caught:
             from_records(tables)
         assert caught.value.field == "tables"
+
+
+class TestTemplates:
+    """Payment-plan templates and the plans offered from them keep every field."""
+
+    @pytest.mark.parametrize(("deposit", "retired"), [(True, True), (False, False)])
+    def test_a_template_and_its_offer_survive_a_json_round_trip(
+        self, deposit: bool, retired: bool
+    ) -> None:
+        """A template (with and without a deposit and a retirement) and a plan naming it
+        come back equal through JSON, and load into a store that checks the offer."""
+        objects = template_objects(deposit=deposit, retired=retired)
+        tables = json.loads(json.dumps(to_records(objects)))
+        assert [obj for _, _, obj in from_records(tables)] == list(objects)
+        assert tables["payment_plans"][0]["template_id"] == "syd-t-ortho"
+        assert tables["payment_plans"][1]["template_id"] is None
+        store = store_from_records(tables)
+        assert store.payment_plan_templates.get("syd-t-ortho") == objects[1]
+        assert store.payment_plans.get("syd-pp-1").template_id == "syd-t-ortho"
+
+    def test_a_template_is_written_in_the_files_conventions(self) -> None:
+        """Amounts as decimal strings beside one currency, the instant in ISO 8601 with its
+        offset, the instalment counts as a list of whole numbers."""
+        record = to_records(template_objects())["payment_plan_templates"][0]
+        assert record == {
+            "id": "syd-t-ortho",
+            "practice_id": "syd",
+            "name": "Orthodontics",
+            "min_total": "1000.00",
+            "max_total": "8000.00",
+            "currency": "AUD",
+            "instalment_counts": [6, 12, 24],
+            "cycle": "monthly",
+            "max_deferral_days": 30,
+            "members_only": False,
+            "deposit": "250.00",
+            "retired_at": "2026-09-01T00:00:00+00:00",
+        }
+
+    def test_flat_strings_and_absent_optional_fields_are_accepted(self) -> None:
+        """Counts as JSON array text, numbers and booleans as strings; without cycle,
+        deferral, members only, deposit and retirement a template takes the defaults."""
+        record = {
+            "id": "t1",
+            "practice_id": "syd",
+            "name": "Short",
+            "min_total": "100",
+            "max_total": "900.50",
+            "currency": "aud",
+            "instalment_counts": " [3, 6] ",
+        }
+        (_, _, template), *_ = from_records({"payment_plan_templates": [record]})
+        assert template == PaymentPlanTemplate(
+            "t1", "syd", "Short", _aud("100"), _aud("900.50"), (3, 6)
+        )
+        more = {**record, "max_deferral_days": "14", "members_only": "yes", "cycle": "Weekly"}
+        (_, _, template), *_ = from_records({"payment_plan_templates": [more]})
+        assert (template.max_deferral_days, template.members_only) == (14, True)
+        assert template.cycle.value == "weekly"
+
+    def test_a_plan_record_from_before_templates_reads_none(self) -> None:
+        """A payment plan record without ``template_id`` (written before templates) loads,
+        offered from no template."""
+        record = dict(DEMO["payment_plans"][0])
+        record.pop("template_id", None)
+        (_, _, plan), *_ = from_records({"payment_plans": [record]})
+        assert plan.template_id is None
+
+    @pytest.mark.parametrize(
+        ("value", "reason"),
+        [
+            (
+                "[6, 12, 12]",
+                "instalment_counts: must be strictly increasing whole numbers >= 1"
+                " (got (6, 12, 12))",
+            ),
+            (
+                [0, 6],
+                "instalment_counts: must be strictly increasing whole numbers >= 1 (got (0, 6))",
+            ),
+            ("6 12 24", "expected a JSON array of whole numbers ([6, 12, 24]), got '6 12 24'"),
+            (["6", "12"], "expected a list of whole numbers"),
+            ([True], "expected a list of whole numbers"),
+            ("6", "expected a list of whole numbers"),
+            ("", "is required"),
+        ],
+    )
+    def test_bad_instalment_counts_are_refused_naming_the_field(
+        self, value: Any, reason: str
+    ) -> None:
+        """Counts that are not a strictly increasing list of whole numbers >= 1 are refused
+        with the table, the index and the field."""
+        tables = to_records(template_objects())
+        record = {**tables["payment_plan_templates"][0], "instalment_counts": value}
+        error = _refused({"payment_plan_templates": [record]})
+        _assert_names(error, "payment_plan_templates", 0, "instalment_counts", reason)
+
+    @pytest.mark.parametrize(
+        ("field", "value", "reason"),
+        [
+            ("deposit", "1000.00", "must be below min_total"),
+            ("max_total", "999.00", "is below min_total"),
+            ("min_total", "1000.001", "2 decimals"),
+            ("retired_at", "2026-09-01T00:00:00", "naive"),
+            ("cycle", "daily", "allowed: weekly"),
+            ("max_deferral_days", "-1", "whole number of days >= 0"),
+            ("members_only", "maybe", "expected true or false"),
+        ],
+    )
+    def test_a_bad_template_field_is_named(self, field: str, value: str, reason: str) -> None:
+        """Each bad value of a template is reported with its field."""
+        tables = to_records(template_objects())
+        record = {**tables["payment_plan_templates"][0], field: value}
+        error = _refused({"payment_plan_templates": [record]})
+        assert (error.table, error.index, error.field) == ("payment_plan_templates", 0, field)
+        assert reason in error.reason

@@ -1930,6 +1930,7 @@ def stood_at(ds: sps.Dataset, t: datetime) -> list[object]:
     """The objects of ``ds`` as they stood at ``t``, cut by hand (not with ``as_of``):
     everything stamped after ``t`` removed, and objects created after it left out."""
     objects: list[object] = [*ds.practices, *ds.staff_users, *ds.membership_plans, *ds.campaigns]
+    objects += ds.payment_plan_templates
     for m in ds.members:
         if m.created_at <= t:
             objects.append(attrs.evolve(m, history=[c for c in m.history if c.at <= t]))

@@ -38,15 +38,19 @@ from smilepass_core import (
     Payment,
     PaymentKind,
     PaymentOutcome,
+    PaymentPlan,
     PaymentPlanQuery,
+    PaymentPlanTemplate,
     PaymentQuery,
     Practice,
     RuleViolation,
+    ScopeQuery,
     SortKey,
     StaffUser,
     VersionConflict,
 )
 from smilepass_core.demo import DEMO_NOW, load_demo
+from smilepass_core.domain.templates import offer_from_template
 from smilepass_core.kpi import dashboard
 from smilepass_core.queries import sort_columns
 from smilepass_core.reports import (
@@ -900,6 +904,324 @@ class TestTheSameRules:
         with store.atomic() as outer, outer.atomic() as inner:
             inner.members.add(_member())
         assert store.members.get("m1") == _member()
+
+
+# -- payment-plan templates ------------------------------------------------------------------
+
+#: Offered from 500 to 15,000 over 6 or 12 instalments, a 100.00 deposit, up to 60 days'
+#: deferral, to Active members only.
+_ORTHO = PaymentPlanTemplate(
+    "p-ortho",
+    "p",
+    "Ortho",
+    Money.of("500.00", "AUD"),
+    Money.of("15000.00", "AUD"),
+    (6, 12),
+    max_deferral_days=60,
+    members_only=True,
+    deposit=Money.of("100.00", "AUD"),
+)
+_OFFERED = NOW + timedelta(days=1)  # 26 November, 16:00 in Sydney
+
+
+def _active_member() -> Member:
+    return _member().activate(at=NOW)
+
+
+def _offer(template: PaymentPlanTemplate = _ORTHO, id: str = "pp1", **changes: Any) -> PaymentPlan:
+    """A plan of 1,300.00 (the deposit, then 12 instalments from 1 December) offered from
+    ``template`` to the active member m1's holder."""
+    fields: dict[str, Any] = {
+        "id": id,
+        "patient": Patient("h1", "Holder"),
+        "total": Money.of("1300.00", "AUD"),
+        "instalments": 12,
+        "first_due": date(2026, 12, 1),
+        "at": _OFFERED,
+        "timezone": _P.timezone,
+        "member": _active_member(),
+    } | changes
+    return offer_from_template(template, **fields)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def offering(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """Each store (SQLite a file; PostgreSQL the run's server), holding practices p (AUD,
+    Sydney) and q (USD), their membership plans, the active member m1 and the template
+    Ortho of p."""
+    store: Any
+    if request.param == "memory":
+        store = InMemoryStore()
+    elif request.param == "postgresql":
+        store = empty(request.getfixturevalue("postgres_engine"))
+    else:
+        store = SqlStore.connect(f"sqlite:///{tmp_path / 'store.db'}")
+    store.load([_P, _Q, _PLAN, _QPLAN, _active_member(), _ORTHO])
+    yield store
+    if request.param == "sqlite":
+        store.engine.dispose()
+
+
+class TestTemplates:
+    """Every store keeps payment-plan templates and the plans offered from them by the
+    same rules as InMemoryStore (the SQL store on SQLite and PostgreSQL)."""
+
+    def test_a_template_and_its_offer_read_back_equal(self, offering: Any) -> None:
+        """The template (its instalment counts, deposit and retirement) and a plan offered
+        from it come back equal, by id and by query; accepting the plan keeps it so."""
+        plan = _offer()
+        offering.payment_plans.add(plan)
+        retired = attrs.evolve(_ORTHO, id="p-old", deposit=None, retired_at=NOW)
+        offering.payment_plan_templates.add(retired)
+        assert offering.payment_plan_templates.get("p-ortho") == _ORTHO
+        assert offering.payment_plan_templates.find(ScopeQuery(practices={"p"})) == [
+            retired,
+            _ORTHO,
+        ]
+        assert offering.payment_plan_templates.count(ScopeQuery(practices={"q"})) == 0
+        assert sorted(offering.payment_plan_templates, key=lambda t: t.id) == [retired, _ORTHO]
+        assert offering.payment_plans.get("pp1") == plan
+        assert plan.template_id == "p-ortho"
+        accepted = plan.activate(at=_OFFERED + timedelta(hours=1))
+        offering.payment_plans.save(accepted)
+        assert offering.payment_plans.get("pp1") == accepted
+        assert offering.payment_plans.version("pp1") == 2
+
+    def test_an_unknown_template_or_one_of_another_practice_is_refused(self, offering: Any) -> None:
+        """A plan naming a template no store keeps raises NotFound naming ``template_id``;
+        one naming another practice's template raises InvalidValue naming it."""
+        with pytest.raises(NotFound) as caught:
+            offering.payment_plans.add(attrs.evolve(_offer(), template_id="nowhere"))
+        assert (caught.value.kind, caught.value.id, caught.value.field) == (
+            "PaymentPlanTemplate",
+            "nowhere",
+            "template_id",
+        )
+        theirs = attrs.evolve(
+            _ORTHO,
+            id="q-ortho",
+            practice_id="q",
+            min_total=Money.of("500.00", "USD"),
+            max_total=Money.of("15000.00", "USD"),
+            deposit=None,
+        )
+        offering.payment_plan_templates.add(theirs)
+        with pytest.raises(InvalidValue, match="belongs to practice q, not p") as wrong:
+            offering.payment_plans.add(attrs.evolve(_offer(), template_id="q-ortho"))
+        assert wrong.value.field == "template_id"
+        assert offering.payment_plans.count(PaymentPlanQuery()) == 0
+
+    def test_a_plan_that_is_no_offer_of_its_template_is_refused(self, offering: Any) -> None:
+        """A plan whose length the template does not offer, or a kept offer saved with a
+        due date moved, raises RuleViolation ``template`` naming the broken rules; a plan
+        offered to no member from a members-only template too. Nothing is kept of them."""
+        six_only = attrs.evolve(_ORTHO, id="p-six", instalment_counts=(6,))
+        offering.payment_plan_templates.add(six_only)
+        with pytest.raises(RuleViolation) as caught:
+            offering.payment_plans.add(attrs.evolve(_offer(), template_id="p-six"))
+        assert caught.value.rule == "template"
+        assert caught.value.context["broken"] == ("instalments",)
+        with pytest.raises(RuleViolation) as alone:
+            offering.payment_plans.add(attrs.evolve(_offer(), member_id=None))
+        assert alone.value.context["broken"] == ("members_only",)
+        assert offering.payment_plans.count(PaymentPlanQuery()) == 0
+        plan = _offer()
+        offering.payment_plans.add(plan)
+        moved = attrs.evolve(
+            plan,
+            schedule=(
+                *plan.schedule[:3],
+                attrs.evolve(plan.schedule[3], due_date=date(2027, 2, 2)),
+                *plan.schedule[4:],
+            ),
+        )
+        with pytest.raises(RuleViolation) as saved:
+            offering.payment_plans.save(moved)
+        assert (saved.value.rule, saved.value.context["broken"]) == ("template", ("schedule",))
+        assert offering.payment_plans.get("pp1") == plan
+
+    def test_a_template_with_kept_offers_keeps_its_terms(self, offering: Any) -> None:
+        """Once a plan was offered from it, a template's save that changes a term, or
+        retires it at the offer, raises RuleViolation ``template_in_use`` naming the field;
+        a new name, or a retirement after the offer, is kept."""
+        offering.payment_plans.add(_offer())
+        for changed, field in [
+            (attrs.evolve(_ORTHO, max_total=Money.of("20000.00", "AUD")), "max_total"),
+            (attrs.evolve(_ORTHO, instalment_counts=(6, 12, 24)), "instalment_counts"),
+            (attrs.evolve(_ORTHO, members_only=False), "members_only"),
+            (_ORTHO.retire(at=_OFFERED), "retired_at"),
+        ]:
+            with pytest.raises(RuleViolation) as caught:
+                offering.payment_plan_templates.save(changed)
+            assert (caught.value.rule, caught.value.field) == ("template_in_use", field)
+            assert caught.value.context["template_id"] == "p-ortho"
+        assert offering.payment_plan_templates.get("p-ortho") == _ORTHO
+        renamed = attrs.evolve(_ORTHO, name="Orthodontics")
+        offering.payment_plan_templates.save(renamed)
+        retired = renamed.retire(at=_OFFERED + timedelta(seconds=1))
+        offering.payment_plan_templates.save(retired)
+        assert offering.payment_plan_templates.get("p-ortho") == retired
+        assert offering.payment_plan_templates.version("p-ortho") == 3
+        # Without a kept offer, any change is kept.
+        spare = attrs.evolve(_ORTHO, id="p-spare")
+        offering.payment_plan_templates.add(spare)
+        wider = attrs.evolve(spare, max_total=Money.of("20000.00", "AUD"))
+        offering.payment_plan_templates.save(wider)
+        assert offering.payment_plan_templates.get("p-spare") == wider
+
+    def test_a_template_in_another_currency_is_refused(self, offering: Any) -> None:
+        """A template whose amounts are not in its practice's currency raises
+        CurrencyMismatch naming ``min_total``."""
+        usd = attrs.evolve(
+            _ORTHO,
+            id="p-usd",
+            min_total=Money.of("500.00", "USD"),
+            max_total=Money.of("15000.00", "USD"),
+            deposit=None,
+        )
+        with pytest.raises(CurrencyMismatch) as caught:
+            offering.payment_plan_templates.add(usd)
+        assert (caught.value.left, caught.value.right, caught.value.field) == (
+            "USD",
+            "AUD",
+            "min_total",
+        )
+        with pytest.raises(NotFound):
+            offering.payment_plan_templates.get("p-usd")
+
+    def test_a_practice_keeping_a_template_keeps_its_currency(self, offering: Any) -> None:
+        """A practice whose only amounts are a template's cannot change its currency
+        (``currency_in_use``); once it keeps none, it can."""
+        bare = Practice("r", "R", "UTC", "AUD")
+        offering.practices.add(bare)
+        offering.payment_plan_templates.add(attrs.evolve(_ORTHO, id="r-ortho", practice_id="r"))
+        with pytest.raises(RuleViolation, match="PaymentPlanTemplate") as caught:
+            offering.practices.save(attrs.evolve(bare, currency="NZD"))
+        assert (caught.value.rule, caught.value.field) == ("currency_in_use", "currency")
+        assert offering.practices.get("r") == bare
+
+    @pytest.mark.parametrize("kept_before", [False, True])
+    def test_a_load_offers_from_a_template_it_brings_or_keeps(
+        self, offering: Any, kept_before: bool
+    ) -> None:
+        """A load bringing a template and plans offered from it (or plans offered from a
+        kept template) keeps them; one whose plan is no offer of the template raises
+        InvalidRecord naming that plan, and keeps nothing of the load."""
+        wide = attrs.evolve(_ORTHO, id="p-wide", members_only=False, deposit=None)
+        plans = [
+            _offer(wide, "pp1"),
+            _offer(wide, "pp2", member=None, total=Money.of("600.00", "AUD"), instalments=6),
+        ]
+        if kept_before:
+            offering.payment_plan_templates.add(wide)
+        head = [] if kept_before else [wide]
+        bad = attrs.evolve(plans[1], id="pp3", template_id="p-six")
+        with pytest.raises(InvalidRecord) as caught:
+            offering.load([*head, attrs.evolve(_ORTHO, id="p-six", instalment_counts=(6,)), bad])
+        assert (caught.value.table, caught.value.index) == ("PaymentPlan", len(head) + 1)
+        assert caught.value.__cause__.rule == "template"  # type: ignore[union-attr]
+        assert offering.payment_plan_templates.count(ScopeQuery()) == 1 + kept_before
+        offering.load([*head, *plans])
+        assert offering.payment_plan_templates.get("p-wide") == wide
+        assert offering.payment_plans.find(PaymentPlanQuery()) == plans
+
+
+class TestTemplatesInSql:
+    """How the SQL store keeps templates: its columns, its statements, its locks."""
+
+    @pytest.mark.parametrize(
+        ("raw", "said"),
+        [
+            ('"6, 12"', "not a JSON array of whole numbers"),
+            ("[6, true]", "not a JSON array of whole numbers"),
+            ("[6, 12.5]", "not a JSON array of whole numbers"),
+            ("six", "Expecting value"),
+            ("[12, 6]", "strictly increasing"),
+        ],
+    )
+    def test_instalment_counts_another_program_wrote_are_refused(
+        self, tmp_path: Path, raw: str, said: str
+    ) -> None:
+        """``instalment_counts`` is a JSON array of whole numbers, in order: anything else
+        in the column (a string, a yes/no, a fraction, text that is no JSON, counts out
+        of order) raises InvalidRow naming the table, the template and the column."""
+        store = SqlStore.connect(f"sqlite:///{tmp_path / 'x.db'}")
+        store.load([_P, _ORTHO])
+        with store.engine.connect() as conn:
+            kept = conn.execute(sa.text("SELECT instalment_counts FROM payment_plan_templates"))
+            assert kept.scalar_one() == "[6, 12]"
+        with store.engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE payment_plan_templates SET instalment_counts = :raw"), {"raw": raw}
+            )
+        with pytest.raises(InvalidRow) as caught:
+            store.payment_plan_templates.get("p-ortho")
+        assert (caught.value.table, caught.value.id, caught.value.column) == (
+            "payment_plan_templates",
+            "p-ortho",
+            "instalment_counts",
+        )
+        assert said in caught.value.reason
+        store.engine.dispose()
+
+    def test_an_offer_reads_its_template_once_and_a_save_keeping_it_not_at_all(self) -> None:
+        """Adding a plan offered from a kept template to a member: the checks' one lookup
+        (the practice's time zone with it), the template's row (held for share), the member
+        (its row, its child rows), then the inserts. Accepting it later reads neither the
+        template nor the member: the offer did not change."""
+        store = SqlStore.connect("sqlite://")
+        store.load([_P, _PLAN, _active_member(), _ORTHO])
+        statements: list[str] = []
+        sa.event.listen(
+            store.engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+        )
+        plan = _offer()
+        store.payment_plans.add(plan)
+        reads = [s for s in statements if s.startswith("SELECT")]
+        assert len(reads) == 4, reads
+        assert "practices.timezone" in reads[0]
+        assert reads[1].split("FROM")[1].split()[0] == "payment_plan_templates"
+        assert [r.split("FROM")[1].split()[0] for r in reads[2:]] == ["members", "(SELECT"]
+        statements.clear()
+        store.payment_plans.save(plan.activate(at=_OFFERED + timedelta(hours=1)))
+        # BEGIN, the version, the old plan (two), the checks' lookup, UPDATE, history.
+        assert len(statements) == 7, statements
+        rows = ("SELECT payment_plan_templates.", "SELECT members.")
+        assert not any(s.startswith(rows) for s in statements), statements
+        assert store.payment_plans.get("pp1").status.value == "active"
+
+    @pytest.mark.parametrize("first", ["change", "offer"])
+    def test_an_offer_and_a_change_of_terms_racing_are_checked_one_after_the_other(
+        self, postgres_engine: sa.Engine, first: str
+    ) -> None:
+        """PostgreSQL: session A saves Ortho offering 6 instalments only (or adds a plan of
+        12 offered from it) inside an open transaction; session B adds that plan (or saves
+        that change). B waits on the template's row, and once A commits B is refused: no
+        plan is kept that its template's terms no longer offer."""
+        engine = postgres_engine
+        a, b = empty(engine), SqlStore(engine)
+        a.load([_P, _PLAN, _active_member(), _ORTHO])
+        plan, six = _offer(), attrs.evolve(_ORTHO, instalment_counts=(6,))
+        if first == "change":
+            outcome = _race(
+                a,
+                lambda: a.payment_plan_templates.save(six),
+                lambda: b.payment_plans.add(plan),
+            )
+        else:
+            outcome = _race(
+                a,
+                lambda: a.payment_plans.add(plan),
+                lambda: b.payment_plan_templates.save(six),
+            )
+        assert isinstance(outcome, RuleViolation)
+        kept = a.payment_plans.find(PaymentPlanQuery())
+        if first == "change":
+            assert outcome.rule == "template"
+            assert (a.payment_plan_templates.get("p-ortho"), kept) == (six, [])
+        else:
+            assert outcome.rule == "template_in_use"
+            assert (a.payment_plan_templates.get("p-ortho"), kept) == (_ORTHO, [plan])
 
 
 class TestInstants:

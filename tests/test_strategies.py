@@ -36,6 +36,7 @@ from smilepass_core.domain import (
     ReferralStatus,
     StaffUser,
     Status,
+    check_offer,
 )
 from smilepass_core.domain.discounts import Discount, DiscountBasis
 from smilepass_core.money import CURRENCIES, Money
@@ -402,6 +403,36 @@ class TestCoverage:
 
         assert _collect(sps.datasets(max_members=4), moves, until={True, False}) == {True, False}
 
+    def test_templates_reach_their_shapes_and_datasets_offer_from_them(self) -> None:
+        """Generated templates have a deposit or none, for members only or all, retired or
+        not; datasets hold plans offered from a template (each its offer, by check_offer),
+        to a member and not."""
+        shapes = _collect(
+            sps.payment_plan_templates(),
+            lambda t: {
+                ("deposit", t.deposit is None),
+                ("members_only", t.members_only),
+                ("retired", t.retired_at is None),
+            },
+        )
+        assert shapes == {(k, v) for k in ("deposit", "members_only", "retired") for v in (1, 0)}
+
+        def offered(ds: sps.Dataset) -> set[Any]:
+            templates = {t.id: t for t in ds.payment_plan_templates}
+            zones = {p.id: p.timezone for p in ds.practices}
+            members = {m.id: m for m in ds.members}
+            seen = set()
+            for plan in ds.payment_plans:
+                if plan.template_id is not None:
+                    member = members.get(plan.member_id or "")
+                    template = templates[plan.template_id]
+                    check_offer(template, plan, timezone=zones[plan.practice_id], member=member)
+                    seen.add(("to a member", member is not None))
+            return seen
+
+        wanted = {("to a member", True), ("to a member", False)}
+        assert _collect(sps.datasets(max_members=4), offered, until=wanted) == wanted
+
     def test_membership_plans_reach_every_cycle(self) -> None:
         """Generated membership plans bill on every cycle."""
         assert set(BillingCycle) <= _collect(sps.membership_plans(), lambda p: {p.billing_cycle})
@@ -426,6 +457,7 @@ DOMAIN = {
     "membership_plans",
     "money",
     "patients",
+    "payment_plan_templates",
     "payment_plans",
     "payments",
     "positive_money",

@@ -3,8 +3,10 @@ broken rule is named, and the bare offer refuses a first due date in the past.""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, timedelta
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,7 +21,12 @@ from smilepass_core import (
     PaymentType,
     RuleViolation,
 )
-from smilepass_core.domain.templates import PaymentPlanTemplate, offer_from_template
+from smilepass_core.domain.templates import (
+    PaymentPlanTemplate,
+    check_offer,
+    check_template_change,
+    offer_from_template,
+)
 from smilepass_core.periods import local_midnight
 from test_billing import SYD, _member
 
@@ -57,6 +64,23 @@ def _offer(template: PaymentPlanTemplate | None = None, **changes: object) -> Pa
     }
     fields.update(changes)
     return offer_from_template(template or _template(), **fields)  # type: ignore[arg-type]
+
+
+def _bare(first_due: date, **changes: object) -> PaymentPlan:
+    """The issue's offer, made bare: AUD 1 in 7 weekly instalments, offered at OFFER."""
+    fields: dict[str, object] = {
+        "id": "pp1",
+        "practice_id": "syd",
+        "patient": ADA,
+        "total": aud("1"),
+        "payment_type": PaymentType.PLAN,
+        "instalments": 7,
+        "first_due": first_due,
+        "at": OFFER,
+        "cycle": BillingCycle.WEEKLY,
+    }
+    fields.update(changes)
+    return PaymentPlan.offer(**fields)  # type: ignore[arg-type]
 
 
 class TestOffers:
@@ -180,31 +204,136 @@ class TestTemplates:
 
 
 class TestTheBareOffer:
-    def _bare(self, first_due: date, **changes: object) -> PaymentPlan:
-        return PaymentPlan.offer(
-            id="pp1",
-            practice_id="syd",
-            patient=ADA,
-            total=aud("1"),
-            payment_type=PaymentType.PLAN,
-            instalments=7,
-            first_due=first_due,
-            at=OFFER,
-            cycle=BillingCycle.WEEKLY,
-            **changes,  # type: ignore[arg-type]
-        )
-
     def test_a_first_due_date_before_the_offers_local_date_is_refused(self) -> None:
         with pytest.raises(InvalidValue) as caught:
-            self._bare(date(2020, 3, 10))
+            _bare(date(2020, 3, 10))
         assert caught.value.field == "first_due"
         with pytest.raises(InvalidValue):
-            self._bare(date(2026, 3, 9), timezone=SYD)
-        assert self._bare(date(2026, 3, 10), timezone=SYD).schedule[0].due_date == date(2026, 3, 10)
+            _bare(date(2026, 3, 9), timezone=SYD)
+        assert _bare(date(2026, 3, 10), timezone=SYD).schedule[0].due_date == date(2026, 3, 10)
 
     def test_without_a_zone_the_earliest_local_date_anywhere(self) -> None:
         """At 00:00 UTC on 10 March it is still 9 March west of Greenwich."""
         assert datetime(2026, 3, 10, 0, tzinfo=UTC) == OFFER
-        assert self._bare(date(2026, 3, 9)).schedule[0].due_date == date(2026, 3, 9)
+        assert _bare(date(2026, 3, 9)).schedule[0].due_date == date(2026, 3, 9)
         with pytest.raises(InvalidValue):
-            self._bare(date(2026, 3, 8))
+            _bare(date(2026, 3, 8))
+
+
+class TestBothWays:
+    @settings(max_examples=150)
+    @given(
+        total=st.integers(1, 2_000_000),
+        instalments=st.integers(1, 30),
+        days=st.integers(-5, 70),
+        deposit=st.none() | st.integers(1, 49_999),
+        retired=st.none() | st.integers(-3, 3),
+    )
+    def test_a_template_refuses_exactly_the_offers_outside_it(
+        self, total: int, instalments: int, days: int, deposit: int | None, retired: int | None
+    ) -> None:
+        """Offers drawn inside and outside the template: accepted exactly when every rule,
+        written here on its own, holds; and the accepted plan passes check_offer."""
+        template = _template(
+            deposit=None if deposit is None else Money.from_minor(deposit, "AUD"),
+            retired_at=None if retired is None else OFFER + timedelta(hours=retired),
+        )
+        first = date(2026, 3, 10) + timedelta(days=days)
+        rest = total - (deposit or 0)
+        inside = (
+            (retired is None or retired > 0)
+            and 50_000 <= total <= 1_500_000
+            and instalments in (6, 12, 24)
+            and rest >= instalments
+            and 0 <= days <= 60
+        )
+        offer = functools.partial(
+            _offer,
+            template,
+            total=Money.from_minor(total, "AUD"),
+            instalments=instalments,
+            first_due=first,
+        )
+        if not inside:
+            with pytest.raises(RuleViolation, match="cannot offer Ortho"):
+                offer()
+            return
+        plan = offer()
+        assert plan.template_id == template.id
+        check_offer(template, plan, timezone=SYD)
+
+
+class TestStoredPlans:
+    """check_offer: what a store checks of a plan that names its template."""
+
+    def test_an_offer_passes_and_a_changed_schedule_does_not(self) -> None:
+        template = _template(deposit=aud("200"))
+        plan = _offer(template, total=aud("1400"), instalments=6)
+        check_offer(template, plan, timezone=SYD)
+        moved = attrs.evolve(
+            plan,
+            schedule=(
+                *plan.schedule[:3],
+                attrs.evolve(plan.schedule[3], due_date=date(2026, 6, 2)),
+                *plan.schedule[4:],
+            ),
+        )
+        with pytest.raises(RuleViolation) as caught:
+            check_offer(template, moved, timezone=SYD)
+        assert caught.value.context["broken"] == ("schedule",)
+        assert str(caught.value).splitlines() == [
+            "PaymentPlan pp1 is no offer of Ortho (t1):",
+            "- schedule: instalment 4 is AUD 200.00 due 2026-06-02; "
+            "the template's is AUD 200.00 due 2026-06-01",
+        ]
+
+    def test_a_bare_plan_named_after_a_template_is_checked_by_its_rules(self) -> None:
+        """The issue's AUD 1 in 7 weekly instalments, offered bare and named after Ortho."""
+        bare = _bare(date(2026, 3, 10))
+        with pytest.raises(RuleViolation) as caught:
+            check_offer(_template(), attrs.evolve(bare, template_id="t1"), timezone=SYD)
+        assert caught.value.context["broken"] == ("total", "instalments")
+        instant = _bare(
+            date(2026, 3, 10),
+            id="pp2",
+            total=aud("600"),
+            payment_type=PaymentType.INSTANT,
+            instalments=1,
+            cycle=BillingCycle.MONTHLY,
+        )
+        with pytest.raises(RuleViolation) as caught:
+            check_offer(_template(), instant, timezone=SYD)
+        assert caught.value.context["broken"] == ("payment_type", "instalments")
+
+    def test_the_offer_is_judged_at_its_own_instant(self) -> None:
+        """A plan offered before the template retired stays its offer; one offered at the
+        retirement is refused."""
+        template = _template()
+        plan = _offer(template)
+        retired = template.retire(at=OFFER + timedelta(seconds=1))
+        check_offer(retired, plan, timezone=SYD)
+        with pytest.raises(RuleViolation) as caught:
+            check_offer(template.retire(at=OFFER), plan, timezone=SYD)
+        assert caught.value.context["broken"] == ("retired",)
+        with pytest.raises(RuleViolation) as again:
+            retired.retire(at=OFFER + timedelta(days=1))
+        assert again.value.rule == "template_retired"
+
+
+class TestTemplateChanges:
+    def test_terms_are_fixed_once_a_plan_was_offered(self) -> None:
+        template = _template()
+        offers = [OFFER, OFFER + timedelta(days=3)]
+        renamed = attrs.evolve(template, name="Orthodontics")
+        check_template_change(template, renamed, offers)
+        check_template_change(template, template.retire(at=offers[-1] + timedelta(1)), offers)
+        for changed, field in [
+            (attrs.evolve(template, max_total=aud("20000")), "max_total"),
+            (attrs.evolve(template, instalment_counts=(6, 12)), "instalment_counts"),
+            (attrs.evolve(template, deposit=aud("100")), "deposit"),
+            (template.retire(at=offers[-1]), "retired_at"),
+        ]:
+            with pytest.raises(RuleViolation) as caught:
+                check_template_change(template, changed, offers)
+            assert (caught.value.rule, caught.value.field) == ("template_in_use", field)
+            check_template_change(template, changed, [])  # no plan yet: any change

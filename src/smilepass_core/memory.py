@@ -58,13 +58,16 @@ from smilepass_core.domain import (
     PaymentKind,
     PaymentOutcome,
     PaymentPlan,
+    PaymentPlanTemplate,
     Practice,
     Referral,
     StaffUser,
     check_joiners,
     check_members_plans,
+    check_offer,
     check_refund,
     check_successor,
+    check_template_change,
     check_version,
 )
 from smilepass_core.domain.billing import (
@@ -80,6 +83,7 @@ from smilepass_core.domain.overdue import (
     last_event,
     overdue_outlook,
 )
+from smilepass_core.domain.templates import offer_of
 from smilepass_core.errors import (
     ConflictingPayment,
     CurrencyMismatch,
@@ -407,7 +411,14 @@ class _Practices(_Repository[Practice, ScopeQuery]):
             (d := campaigns._items[i].discount) is not None and d.amount is not None
             for i in campaigns._by_practice.get(obj.id, ())
         )
-        for repo in (store.payments, store.payment_plans, store.membership_plans, campaigns):
+        repos = (
+            store.payments,
+            store.payment_plans,
+            store.membership_plans,
+            store.payment_plan_templates,
+            campaigns,
+        )
+        for repo in repos:
             if repo._by_practice.get(obj.id) and (repo is not campaigns or fixed):
                 raise RuleViolation(
                     "currency_in_use",
@@ -426,7 +437,7 @@ class _Practices(_Repository[Practice, ScopeQuery]):
 
 
 class _ScopedRepository(_Repository[T, ScopeQuery]):
-    """Staff users, membership plans, campaigns: their practice must exist."""
+    """Staff users, membership plans, campaigns, templates: their practice must exist."""
 
     def _check(self, obj: T) -> None:
         self._practice(obj)
@@ -461,6 +472,19 @@ class _Campaigns(_ScopedRepository[Campaign]):
             obj, ((f"{kind} {j.id}", j.created_at) for kind, js in joiners.items() for j in js)
         )
         check_members_plans(obj, (m for m in joiners["member"] if isinstance(m, Member)))
+
+
+class _PaymentPlanTemplates(_ScopedRepository[PaymentPlanTemplate]):
+    kind = PaymentPlanTemplate
+
+    def _check(self, obj: PaymentPlanTemplate) -> None:
+        _same_currency(self._practice(obj), obj.min_total, "min_total")
+
+    def _check_save(self, old: PaymentPlanTemplate, new: PaymentPlanTemplate) -> None:
+        """Terms fixed once a kept plan was offered from it."""
+        plans = self._store.payment_plans
+        offers = (plans._items[i].created_at for i in plans._by_template.get(new.id, ()))
+        check_template_change(old, new, offers)
 
 
 class _MembershipPlans(_ScopedRepository[MembershipPlan]):
@@ -777,10 +801,22 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
         super().__init__(store)
         self._committed: defaultdict[str, Timeline] = defaultdict(Timeline)
         self._by_member: defaultdict[str, set[str]] = defaultdict(set)
+        self._by_template: defaultdict[str, set[str]] = defaultdict(set)
 
     def _check(self, obj: PaymentPlan) -> None:
-        _same_currency(self._practice(obj), obj.total, "total")
-        self._require(self._store.members, obj.member_id, obj.practice_id, "member_id")
+        """Also a plan that names its template is an offer of it (on a save, when what
+        the check reads changed)."""
+        store = self._store
+        practice = self._practice(obj)
+        _same_currency(practice, obj.total, "total")
+        self._require(store.members, obj.member_id, obj.practice_id, "member_id")
+        templates = store.payment_plan_templates
+        self._require(templates, obj.template_id, obj.practice_id, "template_id")
+        old = self._items.get(obj.id)
+        if obj.template_id is not None and (old is None or offer_of(old) != offer_of(obj)):
+            member = None if obj.member_id is None else store.members._items[obj.member_id]
+            template = templates._items[obj.template_id]
+            check_offer(template, obj, timezone=practice.timezone, member=member)
 
     def _index(self, plan: PaymentPlan) -> None:
         self._store.members._forget(plan.member_id)
@@ -788,6 +824,8 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
             self._committed[plan.practice_id].add(plan.committed_at, plan.id, plan.total.minor)
         if plan.member_id is not None:
             self._by_member[plan.member_id].add(plan.id)
+        if plan.template_id is not None:
+            self._by_template[plan.template_id].add(plan.id)
 
     def _unindex(self, plan: PaymentPlan) -> None:
         self._store.members._forget(plan.member_id)
@@ -795,6 +833,8 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
             self._committed[plan.practice_id].remove(plan.committed_at, plan.id)
         if plan.member_id is not None:
             self._by_member[plan.member_id].discard(plan.id)
+        if plan.template_id is not None:
+            self._by_template[plan.template_id].discard(plan.id)
 
     @_locked
     def committed_totals(
@@ -1019,6 +1059,7 @@ class InMemoryStore:
         self.staff_users = _StaffUsers(self)
         self.membership_plans = _MembershipPlans(self)
         self.campaigns = _Campaigns(self)
+        self.payment_plan_templates = _PaymentPlanTemplates(self)
         self.members = _Members(self)
         self.payment_plans = _PaymentPlans(self)
         self.referrals = _Referrals(self)

@@ -23,6 +23,7 @@ from smilepass_core.domain import (
     Payment,
     PaymentKind,
     PaymentPlan,
+    PaymentPlanTemplate,
     Practice,
     Referral,
     StaffUser,
@@ -44,6 +45,7 @@ __all__ = [
     "MemberRepository",
     "MembershipPlanRepository",
     "PaymentPlanRepository",
+    "PaymentPlanTemplateRepository",
     "PaymentRepository",
     "PracticeRepository",
     "ReadRepository",
@@ -118,6 +120,10 @@ class CampaignRepository(ReadRepository[Campaign, ScopeQuery], Protocol):
     """Protocol: campaigns."""
 
 
+class PaymentPlanTemplateRepository(ReadRepository[PaymentPlanTemplate, ScopeQuery], Protocol):
+    """Protocol: payment-plan templates."""
+
+
 class MemberRepository(ReadRepository[Member, MemberQuery], Protocol):
     """Protocol: members. The dashboard calls ``count`` with ``active_at``,
     ``ever_active_before``, ``first_activated_in`` and ``retained_until``, and
@@ -171,6 +177,8 @@ class Store(Protocol):
     @property
     def campaigns(self) -> CampaignRepository: ...
     @property
+    def payment_plan_templates(self) -> PaymentPlanTemplateRepository: ...
+    @property
     def referrals(self) -> ReferralRepository: ...
 
 
@@ -183,6 +191,7 @@ STORE_TYPES: Mapping[str, type] = MappingProxyType(
         "staff_users": StaffUser,
         "membership_plans": MembershipPlan,
         "campaigns": Campaign,
+        "payment_plan_templates": PaymentPlanTemplate,
         "members": Member,
         "payment_plans": PaymentPlan,
         "referrals": Referral,

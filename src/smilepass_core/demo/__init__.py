@@ -29,6 +29,7 @@ from smilepass_core.domain import (
     MembershipPlan,
     Payment,
     PaymentPlan,
+    PaymentPlanTemplate,
     Practice,
     Referral,
     StaffUser,
@@ -66,6 +67,9 @@ class DemoData:
         payment_plans: Payment plans of every status and payment type, ordered by id.
         payments: The ledger: membership and payment plan charges and refunds, by time.
         campaigns: Two campaigns per practice.
+        payment_plan_templates: Four templates per practice: the treatment plan most
+            instalment plans are offered from, its members-only twin, implants with a
+            deposit (offered to nobody yet) and a retired one.
         referrals: Referrals (Pending, Converted, Cancelled), ordered by id.
         now: The instant everything happened before (aware, UTC).
     """
@@ -79,6 +83,7 @@ class DemoData:
     campaigns: tuple[Campaign, ...]
     referrals: tuple[Referral, ...]
     now: datetime
+    payment_plan_templates: tuple[PaymentPlanTemplate, ...] = attrs.field(default=(), kw_only=True)
 
     def objects(self) -> tuple[object, ...]:
         """Every object, practices first and the ledger last (what a store's ``load`` takes)."""
@@ -104,6 +109,9 @@ class DemoData:
             payments=tuple(p for p in self.payments if p.practice_id == practice_id),
             campaigns=tuple(c for c in self.campaigns if c.practice_id == practice_id),
             referrals=tuple(r for r in self.referrals if r.practice_id == practice_id),
+            payment_plan_templates=tuple(
+                t for t in self.payment_plan_templates if t.practice_id == practice_id
+            ),
             now=self.now,
         )
 
@@ -120,7 +128,7 @@ def load_demo(now: datetime = DEMO_NOW, seed: int = DEMO_SEED) -> DemoData:
 
     Returns:
         The two demo practices with their staff, plans, members, payment plans,
-        ledger, campaigns and referrals.
+        ledger, campaigns, referrals and payment-plan templates.
 
     Raises:
         NaiveDatetime: ``now`` has no time zone.
@@ -145,6 +153,7 @@ def _built(instant: datetime, seed: int) -> DemoData:
         payments=tuple(sorted((p for b in parts for p in b.payments), key=lambda p: (p.at, p.id))),
         campaigns=tuple(c for b in parts for c in b.campaigns),
         referrals=tuple(sorted((r for b in parts for r in b.referrals), key=lambda r: r.id)),
+        payment_plan_templates=tuple(t for b in parts for t in b.templates),
         now=instant,
     )
 

@@ -34,15 +34,18 @@ from smilepass_core.domain import (
     PaymentOutcome,
     PaymentPlan,
     PaymentPlanStatus,
+    PaymentPlanTemplate,
     PaymentType,
     Practice,
     Referral,
     StaffUser,
+    check_offer,
     check_refund,
 )
 from smilepass_core.domain.billing import DunningStep, billing_dates, dunning_actions
 from smilepass_core.domain.discounts import Discount, DiscountBasis
 from smilepass_core.domain.referrals import reward_referrer
+from smilepass_core.errors import RuleViolation
 from smilepass_core.money import Money
 from smilepass_core.periods import local_day, local_instant, local_midnight, zone
 
@@ -128,6 +131,7 @@ class _Builder:
             for i, c in enumerate(spec.campaigns, start=1)
         )
         self.campaigns = (self._recorded(self.campaigns[0]), *self.campaigns[1:])
+        self.templates = self._templates()
         self.members: list[Member] = []
         self.payment_plans: list[PaymentPlan] = []
         self.payments: list[Payment] = []
@@ -151,6 +155,67 @@ class _Builder:
             plan_id, self.practice.id, spec.name, Money.of(old, currency), spec.cycle
         )
         return plan.reprice(price, on=_months_before(self.today.replace(day=1), months))
+
+    def _templates(self) -> tuple[PaymentPlanTemplate, ...]:
+        """The practice's payment-plan templates (no random draws: the rest of the demo
+        is unchanged by them). Instalment plans name the treatment plan, or its
+        members-only twin when a member takes one, where they keep its rules."""
+        p, c = self.practice.id, self.spec.currency
+        counts = (6, 12, 24)
+        return (
+            PaymentPlanTemplate(
+                f"{p}-t-treatment",
+                p,
+                "Treatment plan",
+                Money.of("1500", c),
+                Money.of("15000", c),
+                counts,
+                max_deferral_days=14,
+            ),
+            PaymentPlanTemplate(
+                f"{p}-t-members",
+                p,
+                "Members' treatment plan",
+                Money.of("500", c),
+                Money.of("15000", c),
+                counts,
+                max_deferral_days=28,
+                members_only=True,
+            ),
+            PaymentPlanTemplate(
+                f"{p}-t-implants",
+                p,
+                "Implants with deposit",
+                Money.of("3000", c),
+                Money.of("20000", c),
+                (10, 20),
+                max_deferral_days=30,
+                deposit=Money.of("1000", c),
+            ),
+            PaymentPlanTemplate(
+                f"{p}-t-aligners",
+                p,
+                "Clear aligners (2025 offer)",
+                Money.of("2000", c),
+                Money.of("8000", c),
+                (12,),
+                retired_at=self._midnight(_WINDOW_DAYS),
+            ),
+        )
+
+    def _from_template(self, plan: PaymentPlan) -> PaymentPlan:
+        """``plan`` naming the template it is an offer of (the members' one for a member's
+        plan, else the treatment plan), if any."""
+        member = next((m for m in self.members if m.id == plan.member_id), None)
+        treatment, members_only = self.templates[0], self.templates[1]
+        for template in (members_only, treatment) if member is not None else (treatment,):
+            named = attrs.evolve(plan, template_id=template.id)
+            try:
+                check_offer(template, named, timezone=self.tz, member=member)
+            except RuleViolation:
+                continue
+            return named
+        return plan
 
     def _recorded(self, campaign: Campaign) -> Campaign:
         """``campaign`` with a recorded lifecycle over the same window: drafted two weeks
@@ -904,6 +969,7 @@ class _Builder:
             instalments=recipe.instalments,
             member_id=member_id,
         )
+        plan = self._from_template(plan)
         if recipe.setup and recipe.payment_type is not PaymentType.INSTANT:
             reason = "card authorised" if recipe.payment_type is PaymentType.HOLD else None
             plan = plan.activate(

@@ -57,6 +57,12 @@ from smilepass_core.domain.referrals import (
     check_sign_up_plan,
     reward_referrer,
 )
+from smilepass_core.domain.templates import (
+    PaymentPlanTemplate,
+    check_offer,
+    check_template_change,
+    offer_from_template,
+)
 
 __all__ = [
     "CAMPAIGN_LIFECYCLE",
@@ -85,6 +91,7 @@ __all__ = [
     "PaymentOutcome",
     "PaymentPlan",
     "PaymentPlanStatus",
+    "PaymentPlanTemplate",
     "PaymentType",
     "PlanChange",
     "Practice",
@@ -98,10 +105,13 @@ __all__ = [
     "campaign_for_code",
     "check_joiners",
     "check_members_plans",
+    "check_offer",
     "check_refund",
     "check_sign_up",
     "check_sign_up_plan",
     "check_successor",
+    "check_template_change",
     "check_version",
+    "offer_from_template",
     "reward_referrer",
 ]

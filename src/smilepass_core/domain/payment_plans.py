@@ -164,6 +164,9 @@ def _attempts(value: Iterable[InstalmentAttempt]) -> tuple[InstalmentAttempt, ..
 class PaymentPlan(HasHistory[PaymentPlanStatus]):
     """A payment plan: total, payment type, instalment schedule, attempts and status history.
 
+    ``template_id`` names the :class:`~smilepass_core.domain.templates.PaymentPlanTemplate`
+    it was offered from, if any (a store checks the plan follows it).
+
     >>> from datetime import date, datetime, timezone
     >>> t = datetime(2026, 1, 10, tzinfo=timezone.utc)
     >>> plan = PaymentPlan.offer(id="pp1", practice_id="p1", patient=Patient("pat1", "Ada"),
@@ -188,6 +191,7 @@ class PaymentPlan(HasHistory[PaymentPlanStatus]):
     attempts: tuple[InstalmentAttempt, ...] = attrs.field(default=(), converter=_attempts)
     member_id: str | None = attrs.field(default=None, validator=optional_identifier)
     archived_at: datetime | None = attrs.field(default=None, converter=_archived_at)
+    template_id: str | None = attrs.field(default=None, validator=optional_identifier)
 
     def __attrs_post_init__(self) -> None:
         subject = f"PaymentPlan {self.id}"

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
-from smilepass_core.domain._fields import identifier, of_type, text
+from smilepass_core.domain._fields import choice, identifier, of_type, text
 from smilepass_core.domain.members import Member, MembershipStatus
 from smilepass_core.domain.payment_plans import (
     PAYMENT_PLAN_LIFECYCLE,
@@ -24,7 +24,14 @@ from smilepass_core.errors import InvalidValue, RuleViolation
 from smilepass_core.money import Money
 from smilepass_core.periods import as_instant, local_day
 
-__all__ = ["PaymentPlanTemplate", "offer_from_template"]
+__all__ = [
+    "TERMS",
+    "PaymentPlanTemplate",
+    "check_offer",
+    "check_template_change",
+    "offer_from_template",
+    "offer_of",
+]
 
 
 def _counts(value: Any) -> tuple[int, ...]:
@@ -52,6 +59,10 @@ def _days(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise InvalidValue(attribute.name, value, "must be a whole number of days >= 0")
 
 
+def _retired_at(value: Any) -> datetime | None:
+    return None if value is None else as_instant(value, "retired_at")
+
+
 @attrs.frozen
 class PaymentPlanTemplate:
     """A payment plan a practice offers.
@@ -64,6 +75,7 @@ class PaymentPlanTemplate:
             instalment may fall due (0: the offer's own date).
         members_only: Offered only to the practice's Active members.
         deposit: Collected on the offer's local date as instalment 1, before the others.
+        retired_at: From this instant on, no longer offered (``None``: still offered).
     """
 
     id: str = attrs.field(validator=identifier)
@@ -72,10 +84,11 @@ class PaymentPlanTemplate:
     min_total: Money = attrs.field(validator=_money)
     max_total: Money = attrs.field(validator=_money)
     instalment_counts: tuple[int, ...] = attrs.field(converter=_counts)
-    cycle: BillingCycle = BillingCycle.MONTHLY
+    cycle: BillingCycle = attrs.field(default=BillingCycle.MONTHLY, **choice(BillingCycle))
     max_deferral_days: int = attrs.field(default=0, validator=_days)
     members_only: bool = attrs.field(default=False, validator=of_type(bool))
     deposit: Money | None = attrs.field(default=None, validator=_money)
+    retired_at: datetime | None = attrs.field(default=None, converter=_retired_at)
 
     def __attrs_post_init__(self) -> None:
         if self.max_total.currency != self.min_total.currency:
@@ -88,42 +101,68 @@ class PaymentPlanTemplate:
             if self.deposit >= self.min_total:
                 raise InvalidValue("deposit", self.deposit, "must be below min_total")
 
+    @property
+    def currency(self) -> str:
+        """The currency of its amounts."""
+        return self.min_total.currency
 
-def offer_from_template(
+    def offered_at(self, at: datetime) -> bool:
+        """Whether it is offered at ``at`` (not yet retired)."""
+        return self.retired_at is None or as_instant(at) < self.retired_at
+
+    def retire(self, *, at: datetime) -> PaymentPlanTemplate:
+        """This template, no longer offered from ``at`` on.
+
+        Raises:
+            RuleViolation: ``template_retired``: it is already retired.
+        """
+        if self.retired_at is not None:
+            raise RuleViolation(
+                "template_retired",
+                f"{self.name} ({self.id}) was retired at {self.retired_at.isoformat()}",
+                field="retired_at",
+            )
+        return attrs.evolve(self, retired_at=at)
+
+
+#: The fields a template's plans were offered on: fixed once a plan refers to it.
+TERMS: Final = (
+    "min_total",
+    "max_total",
+    "instalment_counts",
+    "cycle",
+    "max_deferral_days",
+    "members_only",
+    "deposit",
+)
+
+
+def _broken(
     template: PaymentPlanTemplate,
     *,
-    id: str,
-    patient: Patient,
     total: Money,
     instalments: int,
     first_due: date,
-    at: datetime,
-    timezone: str,
-    member: Member | None = None,
-) -> PaymentPlan:
-    """A Pending plan offered from ``template``, after checking every one of its rules.
-
-    The total is split over ``instalments`` by :meth:`Money.allocate` after the deposit,
-    if any, which falls due on the offer's local date as instalment 1.
-
-    Raises:
-        RuleViolation: ``rule="template"``, listing each broken rule on a line of its own
-            (``context["broken"]`` names them: ``currency``, ``total``, ``instalments``,
-            ``first_due``, ``deferral``, ``members_only``, ``member``).
-    """
-    when = as_instant(at)
-    today = local_day(when, timezone)
+    when: datetime,
+    today: date,
+    patient: Patient,
+    member: Member | None,
+) -> list[tuple[str, str]]:
+    """Each rule of ``template`` an offer breaks, with why (docs/domain.md's table)."""
     broken: list[tuple[str, str]] = []
-    currency = template.min_total.currency
+    if not template.offered_at(when):
+        retired = template.retired_at.isoformat() if template.retired_at else ""
+        broken.append(("retired", f"{template.name} is not offered since {retired}"))
+    currency = template.currency
     if total.currency != currency:
         broken.append(("currency", f"the total is in {total.currency}, the template in {currency}"))
     elif not template.min_total <= total <= template.max_total:
         broken.append(("total", f"{total} is outside {template.min_total} to {template.max_total}"))
-    rest = total - template.deposit if template.deposit is not None else total
     if instalments not in template.instalment_counts:
         offered = ", ".join(map(str, template.instalment_counts))
         broken.append(("instalments", f"{instalments} instalments; offered: {offered}"))
-    elif total.currency == currency and rest.minor < instalments:
+    elif total.currency == currency and _rest(template, total).minor < instalments:
+        rest = _rest(template, total)
         broken.append(("instalments", f"{instalments} instalments of {rest}: under a minor unit"))
     if first_due < today:
         broken.append(("first_due", f"{first_due} is before the offer's local date {today}"))
@@ -145,28 +184,172 @@ def offer_from_template(
         member is None or member.status_at(when) is not MembershipStatus.ACTIVE
     ):
         broken.append(("members_only", f"{template.name} is for Active members only"))
+    return broken
+
+
+def _rest(template: PaymentPlanTemplate, total: Money) -> Money:
+    """What the instalments after the deposit share."""
+    return total - template.deposit if template.deposit is not None else total
+
+
+def _refuse(template: PaymentPlanTemplate, subject: str, broken: list[tuple[str, str]]) -> None:
     if broken:
         lines = "\n".join(f"- {rule}: {why}" for rule, why in broken)
         raise RuleViolation(
             "template",
-            f"cannot offer {template.name} ({template.id}):\n{lines}",
+            f"{subject} {template.name} ({template.id}):\n{lines}",
             field=broken[0][0],
             broken=tuple(rule for rule, _ in broken),
         )
+
+
+def _schedule(
+    template: PaymentPlanTemplate, total: Money, instalments: int, first_due: date, today: date
+) -> tuple[Instalment, ...]:
+    """The deposit (if any) on ``today``, then the rest split over ``instalments``."""
     deposit = template.deposit
-    amounts = rest.allocate(instalments)
     schedule = [Instalment(1, today, deposit)] if deposit is not None else []
     schedule += [
         Instalment(len(schedule) + k + 1, template.cycle.nth(first_due, k), amount)
-        for k, amount in enumerate(amounts)
+        for k, amount in enumerate(_rest(template, total).allocate(instalments))
     ]
+    return tuple(schedule)
+
+
+def offer_from_template(
+    template: PaymentPlanTemplate,
+    *,
+    id: str,
+    patient: Patient,
+    total: Money,
+    instalments: int,
+    first_due: date,
+    at: datetime,
+    timezone: str,
+    member: Member | None = None,
+) -> PaymentPlan:
+    """A Pending plan offered from ``template``, after checking every one of its rules.
+
+    The total is split over ``instalments`` by :meth:`Money.allocate` after the deposit,
+    if any, which falls due on the offer's local date as instalment 1.
+
+    Raises:
+        RuleViolation: ``rule="template"``, listing each broken rule on a line of its own
+            (``context["broken"]`` names them: ``retired``, ``currency``, ``total``,
+            ``instalments``, ``first_due``, ``deferral``, ``member``, ``members_only``).
+    """
+    when = as_instant(at)
+    today = local_day(when, timezone)
+    broken = _broken(
+        template,
+        total=total,
+        instalments=instalments,
+        first_due=first_due,
+        when=when,
+        today=today,
+        patient=patient,
+        member=member,
+    )
+    _refuse(template, "cannot offer", broken)
     return PaymentPlan(
         id=id,
         practice_id=template.practice_id,
         patient=patient,
         total=total,
         payment_type=PaymentType.PLAN,
-        schedule=tuple(schedule),
+        schedule=_schedule(template, total, instalments, first_due, today),
         history=PAYMENT_PLAN_LIFECYCLE.start(PaymentPlanStatus.PENDING, when, "offered"),
         member_id=member.id if member is not None else None,
+        template_id=template.id,
     )
+
+
+def offer_of(plan: PaymentPlan) -> tuple[Any, ...]:
+    """What :func:`check_offer` reads of ``plan``: a save that keeps it needs no check."""
+    return (
+        plan.template_id,
+        plan.patient,
+        plan.total,
+        plan.payment_type,
+        plan.schedule,
+        plan.member_id,
+        plan.created_at,
+    )
+
+
+def check_offer(
+    template: PaymentPlanTemplate,
+    plan: PaymentPlan,
+    *,
+    timezone: str,
+    member: Member | None = None,
+) -> None:
+    """Raise unless ``plan`` is an offer ``template`` makes: what a store checks of a plan
+    that names its template (``member``: the plan's member, when it names one).
+
+    Its offer (``created_at``, in ``timezone``) must keep every rule of
+    :func:`offer_from_template`, and its schedule must be the one that function builds.
+
+    Raises:
+        RuleViolation: ``rule="template"``, every broken rule named (those of
+            :func:`offer_from_template`, and ``payment_type`` or ``schedule``).
+    """
+    when = plan.created_at
+    today = local_day(when, timezone)
+    skip = 1 if template.deposit is not None else 0
+    instalments = len(plan.schedule) - skip
+    first_due = plan.schedule[skip].due_date if instalments > 0 else today
+    broken: list[tuple[str, str]] = []
+    if plan.payment_type is not PaymentType.PLAN:
+        broken.append(("payment_type", f"a template offers plans, not {plan.payment_type.value}"))
+    broken += _broken(
+        template,
+        total=plan.total,
+        instalments=instalments,
+        first_due=first_due,
+        when=when,
+        today=today,
+        patient=plan.patient,
+        member=member,
+    )
+    if not broken:
+        expected = _schedule(template, plan.total, instalments, first_due, today)
+        for given, want in zip(plan.schedule, expected, strict=True):
+            if given != want:
+                broken.append(
+                    (
+                        "schedule",
+                        f"instalment {given.number} is {given.amount} due {given.due_date}; "
+                        f"the template's is {want.amount} due {want.due_date}",
+                    )
+                )
+                break
+    _refuse(template, f"PaymentPlan {plan.id} is no offer of", broken)
+
+
+def check_template_change(
+    kept: PaymentPlanTemplate, new: PaymentPlanTemplate, offers: Iterable[datetime]
+) -> None:
+    """Raise unless a store may replace ``kept`` by ``new`` while plans offered from it at
+    ``offers`` are kept: their terms stay, and it is not retired before any of them.
+
+    Raises:
+        RuleViolation: ``template_in_use``, naming the first term changed (or
+            ``retired_at``): make a new template and retire this one instead.
+    """
+    made = list(offers)
+    if not made:
+        return
+    changed = next((name for name in TERMS if getattr(kept, name) != getattr(new, name)), None)
+    if changed is None and new.retired_at is not None and new.retired_at <= max(made):
+        changed = "retired_at"
+    if changed is not None:
+        plans = f"{len(made)} kept payment plan{'s' if len(made) != 1 else ''}"
+        raise RuleViolation(
+            "template_in_use",
+            f"{kept.name} ({kept.id}) is the template of {plans}: its {changed} cannot "
+            "change, nor may it retire at or before their offers; add a new template and "
+            "retire this one",
+            field=changed,
+            template_id=kept.id,
+        )

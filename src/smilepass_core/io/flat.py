@@ -66,8 +66,8 @@ _NUMERIC: Final = frozenset({"decimal", "integer"})
 @attrs.frozen
 class Column:
     """One column of a flat file: its name, its kind (``id``, ``text``, ``code``, ``date``,
-    ``instant``, ``decimal``, ``integer``, ``boolean``, ``ids``: a JSON array of ids) and
-    whether a value is required."""
+    ``instant``, ``decimal``, ``integer``, ``boolean``, ``ids``: a JSON array of ids,
+    ``integers``: a JSON array of whole numbers) and whether a value is required."""
 
     name: str
     kind: str
@@ -142,6 +142,14 @@ LAYOUT: Final = (
         "campaign_status_changes", _columns(f"campaign_id*:id {_CHANGES}"), "campaigns", "history"
     ),
     FlatFile(
+        "payment_plan_templates",
+        _columns(
+            "id*:id practice_id*:id name* min_total*:decimal max_total*:decimal currency*:code "
+            "instalment_counts*:integers cycle:code max_deferral_days:integer "
+            "members_only:boolean deposit:decimal retired_at:instant"
+        ),
+    ),
+    FlatFile(
         "members",
         _columns(
             f"id*:id practice_id*:id plan_id*:id {_PERSON} start_date*:date campaign_id:id "
@@ -188,7 +196,8 @@ LAYOUT: Final = (
         "payment_plans",
         _columns(
             "id*:id practice_id*:id patient_id*:id patient_name* patient_email patient_phone "
-            "total*:decimal currency*:code payment_type*:code member_id:id archived_at:instant"
+            "total*:decimal currency*:code payment_type*:code member_id:id archived_at:instant "
+            "template_id:id"
         ),
         embeds=("patient",),
     ),
@@ -320,7 +329,7 @@ def to_flat(objects: Iterable[Any]) -> dict[str, list[dict[str, Any]]]:
                     rows[child.name] += (
                         {child.key: record["id"], **_cells(_flattened(item))} for item in value
                     )
-                else:  # a cell (a list of ids as its JSON array)
+                else:  # a cell (a list of ids or of whole numbers as its JSON array)
                     row[name] = _cells({name: value})[name]
             rows[file.name].append(row)
     return rows

@@ -5,7 +5,8 @@ A record is what a host reads from CSV or a database: ``{"id": "m1",
 offset (a naive one is refused), dates are ``YYYY-MM-DD``, money is a decimal
 string plus a ``currency`` field, statuses and kinds are case-insensitive
 strings, an empty string is "absent". Histories, schedules, attempts and
-dependents are lists of such records.
+dependents are lists of such records; ids and a template's instalment counts are
+lists of strings and whole numbers (or, in a flat file's cell, their JSON array text).
 
 >>> from datetime import datetime, timezone
 >>> from smilepass_core import Practice
@@ -42,6 +43,7 @@ from smilepass_core.domain import (
     PaymentOutcome,
     PaymentPlan,
     PaymentPlanStatus,
+    PaymentPlanTemplate,
     PaymentType,
     PlanChange,
     Practice,
@@ -341,6 +343,40 @@ def _campaign(r: Mapping[str, Any]) -> Campaign:
     )
 
 
+def _payment_plan_template(r: Mapping[str, Any]) -> PaymentPlanTemplate:
+    currency = _get(r, "currency", _str)
+    return PaymentPlanTemplate(
+        id=_get(r, "id", _str),
+        practice_id=_get(r, "practice_id", _str),
+        name=_get(r, "name", _str),
+        min_total=_money(r, "min_total", currency),
+        max_total=_money(r, "max_total", currency),
+        instalment_counts=_get(r, "instalment_counts", _whole_numbers),
+        cycle=_opt(r, "cycle", _choice(BillingCycle)) or BillingCycle.MONTHLY,
+        max_deferral_days=_opt(r, "max_deferral_days", _int) or 0,
+        members_only=_opt(r, "members_only", _bool) or False,
+        deposit=_opt(r, "deposit", lambda v: Money.of(v, currency)),
+        retired_at=_opt(r, "retired_at", _instant),
+    )
+
+
+def _whole_numbers(value: Any) -> tuple[int, ...]:
+    """Whole numbers: a list, or its JSON array text (how a flat file's cell holds it)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(
+                f"expected a JSON array of whole numbers ([6, 12, 24]), got {value!r}"
+            ) from None
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise TypeError("expected a list of whole numbers")
+    numbers = list(value)
+    if not all(type(n) is int for n in numbers):
+        raise TypeError("expected a list of whole numbers")
+    return tuple(numbers)
+
+
 def _ids(value: Any) -> frozenset[str]:
     """A set of ids: a list, or its JSON array text (how a flat file's cell holds it)."""
     if isinstance(value, str):
@@ -439,6 +475,7 @@ def _payment_plan(r: Mapping[str, Any]) -> PaymentPlan:
         attempts=_each(r, "attempts", attempt),
         member_id=_opt(r, "member_id", _str),
         archived_at=_opt(r, "archived_at", _instant),
+        template_id=_opt(r, "template_id", _str),
     )
 
 
@@ -476,6 +513,7 @@ _PARSERS: dict[type, Callable[[Mapping[str, Any]], Any]] = {
     StaffUser: _staff_user,
     MembershipPlan: _membership_plan,
     Campaign: _campaign,
+    PaymentPlanTemplate: _payment_plan_template,
     Member: _member,
     PaymentPlan: _payment_plan,
     Referral: _referral,
@@ -610,6 +648,21 @@ def _record(obj: Any) -> tuple[str, Record]:
             "plans": None if obj.plans is None else sorted(obj.plans),
             "discount": None if obj.discount is None else _terms_record(obj.discount, "id"),
         }
+    if isinstance(obj, PaymentPlanTemplate):
+        return "payment_plan_templates", {
+            "id": obj.id,
+            "practice_id": obj.practice_id,
+            "name": obj.name,
+            "min_total": str(obj.min_total.amount),
+            "max_total": str(obj.max_total.amount),
+            "currency": obj.currency,
+            "instalment_counts": list(obj.instalment_counts),
+            "cycle": obj.cycle.value,
+            "max_deferral_days": obj.max_deferral_days,
+            "members_only": obj.members_only,
+            "deposit": None if obj.deposit is None else str(obj.deposit.amount),
+            "retired_at": _iso(obj.retired_at),
+        }
     if isinstance(obj, Member):
         return "members", {
             "id": obj.id,
@@ -670,6 +723,7 @@ def _record(obj: Any) -> tuple[str, Record]:
             ],
             "member_id": obj.member_id,
             "archived_at": _iso(obj.archived_at),
+            "template_id": obj.template_id,
         }
     if isinstance(obj, Payment):
         return "payments", {

@@ -1,6 +1,6 @@
 """Reports: referral tracking, the reconciliation lists, the weekly check, and what the
 manual leaves out (aged receivables, recovered revenue, cohorts, per-staff attribution,
-accounting export, instalment forecast). Every report holds frozen rows with
+accounting export, instalment forecast, template uptake). Every report holds frozen rows with
 ``to_records()`` and ``to_csv()``.
 """
 
@@ -32,6 +32,7 @@ from smilepass_core.reports.referrals import (
     referral_tracking,
     staff_attribution,
 )
+from smilepass_core.reports.templates import TemplateUptake, template_uptake
 from smilepass_core.reports.weekly import WeeklyCheck, weekly_check
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "RevenueCohortTable",
     "Rows",
     "StaffAttribution",
+    "TemplateUptake",
     "WeeklyCheck",
     "accounting_export",
     "aged_receivables",
@@ -59,5 +61,6 @@ __all__ = [
     "referral_tracking",
     "revenue_cohorts",
     "staff_attribution",
+    "template_uptake",
     "weekly_check",
 ]

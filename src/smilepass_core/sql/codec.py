@@ -49,6 +49,8 @@ def _fields_row(fields: Iterable[Field], obj: Any) -> dict[str, Any]:
             row[f.column] = None if value is None else str(value)
         elif f.kind == "ids":
             row[f.column] = None if value is None else json.dumps(sorted(value))
+        elif f.kind == "counts":
+            row[f.column] = None if value is None else json.dumps(list(value))
         else:
             row[f.column] = value
     return row
@@ -198,6 +200,11 @@ def _read(f: Field, row: Row) -> Any:
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise ValueError(f"{raw!r} is not a JSON array of ids")
         return frozenset(ids)
+    if f.kind == "counts":
+        counts = json.loads(raw)
+        if not isinstance(counts, list) or not all(type(n) is int for n in counts):
+            raise ValueError(f"{raw!r} is not a JSON array of whole numbers")
+        return tuple(counts)
     if f.of is bool and raw not in (True, False):
         raise ValueError(f"{raw!r} is not a yes/no value")
     if f.of is date and not isinstance(raw, date):

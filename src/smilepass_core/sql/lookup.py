@@ -38,6 +38,8 @@ def _payments_of(conn: Connection, source: tuple[str, str]) -> list[Payment]:
 
 #: What :meth:`Lookup.prefetch` may ask for besides a table's name: a practice's currency.
 CURRENCY: Final = "currency"
+#: A practice's time zone (what an offer from a template is judged in).
+TIMEZONE: Final = "timezone"
 
 _prefetches: dict[tuple[str, ...], sa.CompoundSelect[Any]] = {}
 
@@ -69,9 +71,11 @@ def _campaign_status_at(i: int) -> Any:
 
 def _column(name: str) -> sa.ColumnElement[Any]:
     """What a lookup of ``name`` reads: the practice of an object of that table, or, for
-    :data:`CURRENCY`, the practice's currency."""
+    :data:`CURRENCY` (:data:`TIMEZONE`), the practice's currency (time zone)."""
     if name == CURRENCY:
         return layouts["practices"].table.c.currency
+    if name == TIMEZONE:
+        return layouts["practices"].table.c.timezone
     if name == CAMPAIGN_PLANS:
         return layouts["campaigns"].table.c.plans
     table = layouts[name].table
@@ -86,7 +90,7 @@ def _prefetch(names: tuple[str, ...]) -> sa.CompoundSelect[Any]:
         for i, name in enumerate(names):
             table = layouts[
                 "practices"
-                if name == CURRENCY
+                if name in (CURRENCY, TIMEZONE)
                 else "campaigns"
                 if name in (CAMPAIGN_AT, CAMPAIGN_PLANS)
                 else name
@@ -122,9 +126,9 @@ class Lookup:
         wanted: Sequence[tuple[str, str | None]],
         sign_up: tuple[str | None, datetime] | None = None,
     ) -> None:
-        """Read every ``(table name or CURRENCY, id)`` of ``wanted``, and the status of the
-        campaign ``sign_up`` names at its instant, in one statement, so the checks of one
-        write cost one round trip (a ``None`` id is skipped)."""
+        """Read every ``(table name, CURRENCY or TIMEZONE, id)`` of ``wanted``, and the
+        status of the campaign ``sign_up`` names at its instant, in one statement, so the
+        checks of one write cost one round trip (a ``None`` id is skipped)."""
         asked = list(wanted)
         params: dict[str, Any] = {}
         if sign_up is not None and sign_up[0] is not None:
@@ -215,6 +219,10 @@ class Lookup:
         """The currency of a kept practice; ``None`` when there is none."""
         return self._lookup(CURRENCY, practice_id)
 
+    def timezone(self, practice_id: str) -> str | None:
+        """The time zone of a kept practice; ``None`` when there is none."""
+        return self._lookup(TIMEZONE, practice_id)
+
     def practice_of(self, name: str, id: str) -> str | None:
         """The practice of the object ``id`` kept in table ``name``; ``None`` if none."""
         return self._lookup(name, id)
@@ -228,6 +236,12 @@ class Lookup:
                 sa.select(table.c.id).where(table.c.id == source[1]).with_for_update()
             )
         return _payments_of(self.conn, source)
+
+
+#: The tables whose staged objects a load's checks read back (:meth:`Lookup.staged`).
+_STAGED: Final = frozenset(
+    {"campaigns", "practices", "membership_plans", "payment_plan_templates", "members"}
+)
 
 
 class Batch(Lookup):
@@ -253,7 +267,7 @@ class Batch(Lookup):
                     self._known[(name, id)] = practice
         self._added: dict[tuple[str, str], str] = {}
         # Staged campaigns (the sign-up checks), practices, membership plans and members
-        # (the charge checks), by table and id.
+        # (the charge checks), templates and members (the offer checks), by table and id.
         self._objects: defaultdict[str, dict[str, Any]] = defaultdict(dict)
         self._histories: dict[str, list[tuple[datetime, str]]] = {}
         self._ledger: dict[tuple[str, str], list[Payment]] = {}
@@ -306,12 +320,13 @@ class Batch(Lookup):
     def add(self, name: str, obj: Any, rows: dict[str, list[dict[str, Any]]]) -> None:
         """Stage ``obj`` (its rows by table) as added."""
         self._added[(name, obj.id)] = obj.id if name == "practices" else obj.practice_id
-        if name in ("campaigns", "practices", "membership_plans", "members"):
+        if name in _STAGED:
             self._objects[name][obj.id] = obj
         if name == "members":  # its charges in this load are checked against it
             self._windows[obj.id] = (obj.created_at, obj.first_entered(MembershipStatus.CANCELLED))
         if name == "practices":
             self._known[(CURRENCY, obj.id)] = obj.currency
+            self._known[(TIMEZONE, obj.id)] = obj.timezone
         if isinstance(obj, Payment):
             self.payments_of(obj.source).append(obj)
         for table, staged in rows.items():

@@ -9,7 +9,9 @@ schema and the types cannot drift apart:
 - a status or kind is text with a ``CHECK`` listing the values the library knows;
 - an amount ``price`` is two columns, ``price_minor`` (whole minor units) and
   ``price_currency``: exact, whatever the currency's decimals;
-- a percentage is its exact decimal text; a set of ids a sorted JSON array;
+- a percentage is its exact decimal text; a set of ids a sorted JSON array; a
+  tuple of whole numbers (a template's instalment counts) a JSON array of them, in
+  order;
 - a nested value (a patient) is flattened: ``account_holder_id``,
   ``account_holder_name``, ...;
 - a sequence (status history, dependents, instalments, attempts) is a child table
@@ -122,7 +124,8 @@ class Field:
 
     ``kind`` is ``"plain"``, ``"instant"``, ``"enum"`` (``of`` is the Enum), ``"money"``
     (columns ``<column>_minor`` and ``<column>_currency``), ``"decimal"`` (exact, as its
-    text) or ``"ids"`` (a set of ids, as a JSON array sorted).
+    text), ``"ids"`` (a set of ids, as a JSON array sorted) or ``"counts"`` (a tuple of
+    whole numbers, as a JSON array in its order).
     """
 
     path: tuple[str, ...]
@@ -176,7 +179,9 @@ def _fields(
         path = (*prefix, attribute.name)
         column = "_".join(_RENAMED.get(p, p) for p in path)
         origin = typing.get_origin(hint)
-        if origin is tuple:
+        if origin is tuple and typing.get_args(hint) == (int, ...):
+            flat.append(Field(path, column, "counts", nullable))
+        elif origin is tuple:
             sequences[attribute.name] = (column, typing.get_args(hint)[0])
         elif isinstance(hint, type) and issubclass(hint, Money):
             flat.append(Field(path, column, "money", nullable))
@@ -207,7 +212,7 @@ def _columns(fields: tuple[Field, ...]) -> Iterator[sa.Column[Any]]:
             yield sa.Column(f"{f.column}_currency", sa.String(3), nullable=f.nullable)
         elif f.kind == "instant":
             yield sa.Column(f.column, UtcInstant(), nullable=f.nullable)
-        elif f.kind in ("enum", "decimal", "ids"):
+        elif f.kind in ("enum", "decimal", "ids", "counts"):
             yield sa.Column(f.column, _text(), nullable=f.nullable)
         else:
             kinds: dict[Any, sa.types.TypeEngine[Any]] = {
@@ -280,13 +285,18 @@ REFERENCES: Final[Mapping[str, Mapping[str, str]]] = {
     "staff_users": {"practice_id": "practices"},
     "membership_plans": {"practice_id": "practices"},
     "campaigns": {"practice_id": "practices"},
+    "payment_plan_templates": {"practice_id": "practices"},
     "members": {
         "practice_id": "practices",
         "plan_id": "membership_plans",
         "campaign_id": "campaigns",
         "staff_user_id": "staff_users",
     },
-    "payment_plans": {"practice_id": "practices", "member_id": "members"},
+    "payment_plans": {
+        "practice_id": "practices",
+        "member_id": "members",
+        "template_id": "payment_plan_templates",
+    },
     "referrals": {
         "practice_id": "practices",
         "campaign_id": "campaigns",
@@ -301,9 +311,11 @@ REFERENCES: Final[Mapping[str, Mapping[str, str]]] = {
     },
 }
 
-#: The amount field of each aggregate that holds one: kept in the practice's currency.
+#: The amount field of each aggregate that holds one: kept in the practice's currency (a
+#: template's other amounts are in its ``min_total``'s, by the domain's rule).
 AMOUNTS: Final[Mapping[str, str]] = {
     "membership_plans": "price",
+    "payment_plan_templates": "min_total",
     "payment_plans": "total",
     "payments": "amount",
 }
@@ -313,12 +325,13 @@ _INDEXES: Final[Mapping[str, tuple[tuple[str, ...], ...]]] = {
     "staff_users": (("practice_id",),),
     "membership_plans": (("practice_id",),),
     "campaigns": (("practice_id",),),
+    "payment_plan_templates": (("practice_id",),),
     "members": (
         ("practice_id", "first_activated_at"),
         ("practice_id", "status"),
         ("campaign_id",),
     ),
-    "payment_plans": (("practice_id", "committed_at"), ("member_id",)),
+    "payment_plans": (("practice_id", "committed_at"), ("member_id",), ("template_id",)),
     "referrals": (("practice_id", "converted_at"), ("campaign_id",)),
     "payments": (("practice_id", "at"), ("member_id",), ("payment_plan_id",)),
 }

@@ -31,16 +31,19 @@ from smilepass_core.domain import (
     PaymentOutcome,
     PaymentPlan,
     PaymentPlanStatus,
+    PaymentPlanTemplate,
     Practice,
     Referral,
     ReferralStatus,
     StaffUser,
     check_joiners,
     check_members_plans,
+    check_offer,
     check_refund,
     check_sign_up,
     check_sign_up_plan,
     check_successor,
+    check_template_change,
     check_version,
 )
 from smilepass_core.domain.billing import (
@@ -51,6 +54,7 @@ from smilepass_core.domain.billing import (
     check_reprice,
 )
 from smilepass_core.domain.discounts import check_discount_currency, check_grant_currency
+from smilepass_core.domain.templates import TERMS, offer_of
 from smilepass_core.errors import (
     ConflictingPayment,
     CurrencyMismatch,
@@ -75,7 +79,7 @@ from smilepass_core.queries import (
 )
 from smilepass_core.repositories import STORE_TYPES, as_record_error, load_order
 from smilepass_core.sql import codec, overdue
-from smilepass_core.sql.lookup import CAMPAIGN_PLANS, CURRENCY, Batch, Lookup
+from smilepass_core.sql.lookup import CAMPAIGN_PLANS, CURRENCY, TIMEZONE, Batch, Lookup
 from smilepass_core.sql.schema import AMOUNTS, REFERENCES, SPANS, Layout, create_schema, layouts
 
 __all__ = ["SqlStore"]
@@ -269,6 +273,7 @@ class _Repository(Generic[T, Q]):
             self._taken(conn, obj)
             return
         self._check(look, obj)
+        self._check_new(look, obj)
         rows = self._rows(obj, 1)
         try:
             for table in self._tables:
@@ -295,6 +300,7 @@ class _Repository(Generic[T, Q]):
         if batch.exists(self.name, _id(obj)):
             raise DuplicateId(self.kind.__name__, _id(obj))
         self._check(batch, obj)
+        self._check_new(batch, obj)
         batch.add(self.name, obj, self._rows(obj, 1))
 
     def _rows(self, obj: T, version: int) -> dict[str, list[dict[str, Any]]]:
@@ -357,6 +363,10 @@ class _Repository(Generic[T, Q]):
     def _check_type(self, obj: Any) -> None:
         if not isinstance(obj, self.kind):
             raise InvalidValue("obj", obj, f"must be a {self.kind.__name__}")
+
+    def _check_new(self, look: Lookup, obj: T) -> None:
+        """What only an ``add`` (or a load) checks, after :meth:`_check` (nothing by
+        default)."""
 
     def _check_save(self, look: Lookup, old: T, obj: T) -> None:
         """What only a save checks, given the kept ``old`` (nothing by default)."""
@@ -460,7 +470,14 @@ class _Practices(_Repository[Practice, ScopeQuery]):
         old = look.currency(obj.id)
         if old is None or old == obj.currency:
             return
-        for name in ("payments", "payment_plans", "membership_plans", "campaigns"):
+        held_by = (
+            "payments",
+            "payment_plans",
+            "membership_plans",
+            "payment_plan_templates",
+            "campaigns",
+        )
+        for name in held_by:
             held = layouts[name].table
             where = [held.c.practice_id == obj.id]
             if name == "campaigns":  # a campaign's fixed discount is an amount too
@@ -517,6 +534,28 @@ class _Campaigns(_Repository[Campaign, ScopeQuery]):
             )
         rows = look.conn.execute(sa.union_all(*selects)).all()
         check_joiners(obj, ((f"{kind} {id}", at) for kind, id, at in rows))
+
+
+class _PaymentPlanTemplates(_Repository[PaymentPlanTemplate, ScopeQuery]):
+    name = "payment_plan_templates"
+    kind = PaymentPlanTemplate
+
+    def _check_save(self, look: Lookup, old: PaymentPlanTemplate, obj: PaymentPlanTemplate) -> None:
+        """A save that changes its terms or retires it: no kept plan was offered from it
+        (nor at or after the retirement), read as the plans' offer instants
+        (``check_template_change``). The template's row is locked: a plan being offered
+        from it (which holds it for share) is waited for, and one offered after waits for
+        this save."""
+        same_terms = all(getattr(old, term) == getattr(obj, term) for term in TERMS)
+        if same_terms and obj.retired_at in (None, old.retired_at):
+            return
+        plans = self._store.payment_plans.table.c
+        offers = look.conn.execute(
+            sa.select(plans.created_at).where(
+                plans.practice_id == obj.practice_id, plans.template_id == obj.id
+            )
+        )
+        check_template_change(old, obj, offers.scalars())
 
 
 class _MembershipPlans(_Repository[MembershipPlan, ScopeQuery]):
@@ -820,6 +859,52 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
     kind = PaymentPlan
     query_type = PaymentPlanQuery
 
+    def _checked(self, obj: PaymentPlan) -> list[tuple[str, str | None]]:
+        """Also, for a plan naming its template, the practice's time zone."""
+        zone = [(TIMEZONE, obj.practice_id)] if obj.template_id is not None else []
+        return [*super()._checked(obj), *zone]
+
+    def _check_new(self, look: Lookup, obj: PaymentPlan) -> None:
+        """A new plan that names its template is an offer of it."""
+        self._check_offer(look, obj)
+
+    def _check_save(self, look: Lookup, old: PaymentPlan, obj: PaymentPlan) -> None:
+        """A save that changes what the offer check reads (``offer_of``) is checked again."""
+        if offer_of(old) != offer_of(obj):
+            self._check_offer(look, obj)
+
+    def _check_offer(self, look: Lookup, obj: PaymentPlan) -> None:
+        """Raise unless a plan naming its template (kept, or staged by this load) is an
+        offer it makes (``check_offer``), judged in the practice's time zone with the
+        plan's member. A kept template's row is read held for share until the write
+        commits: a save changing its terms in progress (which locks the row for update
+        before it reads the plans offered from it) is waited for, and one after waits for
+        this write."""
+        template_id = obj.template_id
+        if template_id is None:
+            return
+        store, conn = self._store, look.conn
+
+        def kept_template() -> PaymentPlanTemplate:
+            templates = store.payment_plan_templates
+            c = templates.table.c
+            held = sa.select(templates.table).where(c.id == template_id).with_for_update(read=True)
+            found = templates._read(conn, held)
+            return found[0]  # the reference check found it
+
+        template = look.staged("payment_plan_templates", template_id) or look.memo(
+            ("template", template_id), kept_template
+        )
+        member: Member | None = None
+        if obj.member_id is not None:
+            member_id = obj.member_id
+            member = look.staged("members", member_id) or look.memo(
+                ("member", member_id), lambda: store.members._get(conn, member_id)
+            )
+        timezone = look.timezone(obj.practice_id)
+        assert timezone is not None  # the reference check found the practice
+        check_offer(template, obj, timezone=timezone, member=member)
+
     def _where(self, conn: Connection, query: PaymentPlanQuery) -> list[Any]:
         c = self.table.c
         where = super()._where(conn, query)
@@ -1110,6 +1195,7 @@ class SqlStore:
         self.staff_users = _StaffUsers(self)
         self.membership_plans = _MembershipPlans(self)
         self.campaigns = _Campaigns(self)
+        self.payment_plan_templates = _PaymentPlanTemplates(self)
         self.members = _Members(self)
         self.payment_plans = _PaymentPlans(self)
         self.referrals = _Referrals(self)

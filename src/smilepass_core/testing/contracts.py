@@ -59,9 +59,12 @@ from smilepass_core.domain import (
     PaymentKind,
     PaymentOutcome,
     PaymentPlan,
+    PaymentPlanTemplate,
+    PaymentType,
     Practice,
     Referral,
     StaffUser,
+    offer_from_template,
 )
 from smilepass_core.domain.discounts import Discount, DiscountBasis
 from smilepass_core.errors import (
@@ -98,6 +101,7 @@ __all__ = [
     "MemberRepositoryContract",
     "MembershipPlanRepositoryContract",
     "PaymentPlanRepositoryContract",
+    "PaymentPlanTemplateRepositoryContract",
     "PaymentRepositoryContract",
     "PracticeRepositoryContract",
     "ReferralRepositoryContract",
@@ -400,6 +404,9 @@ _REPOSITORIES: dict[str, _Repository] = {
     "staff_users": _Repository("staff_users", StaffUser, ScopeQuery),
     "membership_plans": _Repository("membership_plans", MembershipPlan, ScopeQuery),
     "campaigns": _Repository("campaigns", Campaign, ScopeQuery),
+    "payment_plan_templates": _Repository(
+        "payment_plan_templates", PaymentPlanTemplate, ScopeQuery
+    ),
     "members": _Members("members", Member, MemberQuery),
     "payment_plans": _PaymentPlans("payment_plans", PaymentPlan, PaymentPlanQuery),
     "referrals": _Referrals("referrals", Referral, ReferralQuery),
@@ -1193,6 +1200,70 @@ class _PaymentPlanChecks(_Contract):
                     "payment_plans.committed_totals", (practice, edges), expected, got, []
                 )
 
+    def test_a_plan_named_after_a_template_is_its_offer(self) -> None:
+        """Template ``kit-t`` (AUD 500.00 to 5,000.00 in 6 or 12 monthly instalments after
+        a 100.00 deposit, first due within 30 days): a plan offered from it is kept; a plan
+        in 7 instalments naming it is refused (``template``) and not kept; once a plan
+        was offered, a change of its terms is refused (``template_in_use``) and the
+        template kept as it was, while a new name and a retirement after the offer are
+        saved."""
+        store = self.make_store()
+        templates = self._needs(store, "payment_plan_templates")
+        plans = self._needs(store, "payment_plans")
+        t0 = sps.DATASET_START + timedelta(hours=9)
+        template = PaymentPlanTemplate(
+            "kit-t",
+            "kit-p",
+            "Ortho",
+            Money.of("500", "AUD"),
+            Money.of("5000", "AUD"),
+            (6, 12),
+            max_deferral_days=30,
+            deposit=Money.of("100", "AUD"),
+        )
+        _add_kit(store, ("payment_plan_templates", template))
+        offer = functools.partial(
+            offer_from_template,
+            template,
+            patient=Patient("kit-pt", "Ada Lovelace"),
+            total=Money.of("1300", "AUD"),
+            first_due=t0.date() + timedelta(days=14),
+            at=t0,
+            timezone="UTC",
+        )
+        plans.add(offer(id="kit-pp1", instalments=12))
+        _check_get(plans, _REPOSITORIES["payment_plans"], offer(id="kit-pp1", instalments=12), "")
+        seven = PaymentPlan.offer(
+            id="kit-pp2",
+            practice_id="kit-p",
+            patient=Patient("kit-pt", "Ada Lovelace"),
+            total=Money.of("1300", "AUD"),
+            payment_type=PaymentType.PLAN,
+            instalments=7,
+            first_due=t0.date(),
+            at=t0,
+        )
+        _expect_add_refused(
+            plans,
+            attrs.evolve(seven, template_id="kit-t"),
+            "template",
+            "payment_plans.add of 7 instalments naming a 6 or 12 template",
+        )
+        name = "payment_plan_templates"
+        _expect_save_refused(
+            templates,
+            name,
+            attrs.evolve(template, max_total=Money.of("9000", "AUD")),
+            template,
+            "template_in_use",
+            "payment_plan_templates.save of new terms after a plan was offered",
+        )
+        renamed = attrs.evolve(template, name="Orthodontics")
+        templates.save(renamed)
+        retired = renamed.retire(at=t0 + timedelta(days=1))
+        templates.save(retired)
+        _check_get(templates, _REPOSITORIES[name], retired, "a template renamed and retired")
+
 
 class _PaymentChecks(_Contract):
     """What only the ledger must do: idempotent adds, capped refunds, ``total``."""
@@ -1533,7 +1604,7 @@ _ALL_PAYMENTS = PaymentQuery()
 class StoreContract(_MemberChecks, _PaymentPlanChecks, _PaymentChecks):
     """The whole contract for a store: subclass it and define :meth:`make_store`.
 
-    ``repositories`` names the repositories to check (all eight by default); one
+    ``repositories`` names the repositories to check (all nine by default); one
     the store lacks is reported as skipped, with its name, by ``test_has_repository``.
     """
 
@@ -1632,6 +1703,12 @@ class PaymentRepositoryContract(_PerRepository, _PaymentChecks):
     """Contract for ``store.payments``: append-only, idempotent, refunds capped, ``total``."""
 
     repositories = ("payments",)
+
+
+class PaymentPlanTemplateRepositoryContract(_PerRepository):
+    """Contract for ``store.payment_plan_templates``."""
+
+    repositories = ("payment_plan_templates",)
 
 
 class ReferralRepositoryContract(_PerRepository):
@@ -1886,7 +1963,13 @@ class StoreComparison(RuleBasedStateMachine):
         """Both stores hold as many objects of each kind."""
         if self.host is None:
             return
-        for name in ("practices", "staff_users", "membership_plans", "campaigns"):
+        for name in (
+            "practices",
+            "staff_users",
+            "membership_plans",
+            "campaigns",
+            "payment_plan_templates",
+        ):
             if name not in self.repositories:
                 continue
             want = len(getattr(self.reference, name))

@@ -29,6 +29,7 @@ from smilepass_core import (
     Order,
     Payment,
     PaymentPlan,
+    PaymentPlanTemplate,
     Practice,
     Referral,
     RuleViolation,
@@ -37,8 +38,10 @@ from smilepass_core import (
 from smilepass_core.domain import (
     check_joiners,
     check_members_plans,
+    check_offer,
     check_refund,
     check_successor,
+    check_template_change,
     check_version,
 )
 from smilepass_core.domain.billing import (
@@ -48,6 +51,7 @@ from smilepass_core.domain.billing import (
     check_membership_charge,
     check_reprice,
 )
+from smilepass_core.domain.templates import offer_of
 from smilepass_core.money import per_currency
 from smilepass_core.queries import apply_order
 
@@ -56,6 +60,7 @@ __all__ = [
     "Members",
     "MembershipPlans",
     "MinimalStore",
+    "PaymentPlanTemplates",
     "PaymentPlans",
     "Payments",
     "Referrals",
@@ -235,8 +240,39 @@ def _sign_up(store: MinimalStore, obj: Any) -> None:
             campaign.check_plan(obj.first_plan_id, subject=subject)
 
 
+class PaymentPlanTemplates(Table):
+    """Payment-plan templates: terms fixed once a kept plan was offered from one."""
+
+    def check_save(self, kept: Any, obj: Any) -> None:
+        """Raise RuleViolation ``template_in_use`` for a change of terms (or a retirement
+        before an offer) while plans offered from it are kept."""
+        plans = self.store.payment_plans.rows.values()
+        check_template_change(kept, obj, (p.created_at for p in plans if p.template_id == obj.id))
+
+
 class PaymentPlans(Table):
-    """Payment plans: the overdue filter needs the practice's time zone; ``total`` sums."""
+    """Payment plans: one that names a kept template must be its offer; the overdue
+    filter needs the practice's time zone; ``total`` sums."""
+
+    def add(self, obj: Any) -> None:
+        """Keep a new plan (see :meth:`Table.add`); raises RuleViolation ``template`` when
+        it names a kept template it is no offer of."""
+        self._check_offer(None, obj)
+        super().add(obj)
+
+    def check_save(self, kept: Any, obj: Any) -> None:
+        """Raise as :meth:`add` when what the offer check reads changed."""
+        self._check_offer(kept, obj)
+
+    def _check_offer(self, kept: Any, obj: Any) -> None:
+        store = self.store
+        template = store.payment_plan_templates.rows.get(obj.template_id or "")
+        practice = store.practices.rows.get(obj.practice_id)
+        if template is None or practice is None:  # the references are the host's to check
+            return
+        if kept is None or offer_of(kept) != offer_of(obj):
+            member = store.members.rows.get(obj.member_id or "")
+            check_offer(template, obj, timezone=practice.timezone, member=member)
 
     def matches(self, query: Any, plan: Any) -> bool:
         """True when ``plan`` passes ``query``, read in its practice's zone."""
@@ -294,6 +330,7 @@ class MinimalStore:
         self.staff_users = Table(StaffUser, self)
         self.membership_plans = MembershipPlans(MembershipPlan, self)
         self.campaigns = Campaigns(Campaign, self)
+        self.payment_plan_templates = PaymentPlanTemplates(PaymentPlanTemplate, self)
         self.members = Members(Member, self)
         self.payment_plans = PaymentPlans(PaymentPlan, self)
         self.payments = Payments(Payment, self)

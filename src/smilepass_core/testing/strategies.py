@@ -40,17 +40,19 @@ from smilepass_core.domain import (
     PaymentOutcome,
     PaymentPlan,
     PaymentPlanStatus,
+    PaymentPlanTemplate,
     PaymentType,
     Practice,
     Referral,
     ReferralStatus,
     StaffUser,
     Status,
+    offer_from_template,
 )
 from smilepass_core.domain.billing import price_due_at
 from smilepass_core.domain.discounts import AppliedDiscount, Discount, DiscountBasis
 from smilepass_core.money import CURRENCIES, Money
-from smilepass_core.periods import DateRange
+from smilepass_core.periods import DateRange, local_day
 from smilepass_core.queries import (
     MemberQuery,
     PaymentPlanQuery,
@@ -79,6 +81,7 @@ __all__ = [
     "orders",
     "patients",
     "payment_plan_queries",
+    "payment_plan_templates",
     "payment_plans",
     "payment_queries",
     "payments",
@@ -347,6 +350,12 @@ def payment_plans(
         cycle=draw(st.sampled_from(BillingCycle)),
         member_id=draw(st.none() | ids("member")),
     )
+    return draw(_driven(plan, at, max_events))
+
+
+@st.composite
+def _driven(draw: st.DrawFn, plan: PaymentPlan, at: datetime, max_events: int) -> PaymentPlan:
+    """``plan`` after up to ``max_events`` plausible events from ``at`` on."""
     for _ in range(draw(st.integers(0, max_events))):
         at += timedelta(seconds=draw(st.integers(0, 40 * 86400)))
         moved = _plan_move(plan, at, draw(st.integers(0, 99)))
@@ -354,6 +363,72 @@ def payment_plans(
             break
         plan = moved
     return plan
+
+
+@st.composite
+def payment_plan_templates(
+    draw: st.DrawFn, practice_id: str | None = None, currency: str | None = None
+) -> PaymentPlanTemplate:
+    """Templates over a range of totals, offering one to four lengths; some with a
+    deposit, a deferred start, for members only, or (rarely) retired."""
+    code = currency or draw(st.sampled_from(["AUD", "USD", "JPY", "KWD"]))
+    low = draw(st.integers(100, 10**6))
+    deposit = draw(st.none() | st.integers(1, low - 1))
+    return PaymentPlanTemplate(
+        id=draw(ids("template")),
+        practice_id=draw(_id_or(practice_id, "practice")),
+        name=draw(st.sampled_from(["Ortho", "Implants", "Whitening", "Crowns"])),
+        min_total=Money.from_minor(low, code),
+        max_total=Money.from_minor(low + draw(st.integers(0, 10**7)), code),
+        instalment_counts=tuple(sorted(draw(st.sets(st.integers(1, 36), min_size=1, max_size=4)))),
+        cycle=draw(st.sampled_from(BillingCycle)),
+        max_deferral_days=draw(st.integers(0, 90)),
+        members_only=draw(st.booleans()),
+        deposit=None if deposit is None else Money.from_minor(deposit, code),
+        retired_at=draw(_rarely(instants())),
+    )
+
+
+@st.composite
+def _template_plan(
+    draw: st.DrawFn,
+    template: PaymentPlanTemplate,
+    timezone: str,
+    members_: Sequence[Member],
+    at: datetime,
+    max_events: int,
+) -> PaymentPlan | None:
+    """A plan offered from ``template`` at ``at`` (to an Active member's account holder
+    when it is for members only, else now and then), then driven through random events;
+    ``None`` when the template offers nothing then (retired, no Active member, no length
+    the total can pay)."""
+    active = [m for m in members_ if m.status_at(at) is MembershipStatus.ACTIVE]
+    if not template.offered_at(at) or (template.members_only and not active):
+        return None
+    member = (
+        draw(st.sampled_from(active))
+        if active and (template.members_only or draw(st.booleans()))
+        else None
+    )
+    low, high = template.min_total.minor, template.max_total.minor
+    total = Money.from_minor(draw(st.integers(low, high)), template.currency)
+    after = total.minor - (template.deposit.minor if template.deposit is not None else 0)
+    lengths = [n for n in template.instalment_counts if n <= after]
+    if not lengths:
+        return None
+    deferral = timedelta(days=draw(st.integers(0, template.max_deferral_days)))
+    plan = offer_from_template(
+        template,
+        id="offered",
+        patient=member.account_holder if member is not None else draw(patients()),
+        total=total,
+        instalments=draw(st.sampled_from(lengths)),
+        first_due=local_day(at, timezone) + deferral,
+        at=at,
+        timezone=timezone,
+        member=member,
+    )
+    return draw(_driven(plan, at, max_events))
 
 
 def _plan_move(plan: PaymentPlan, at: datetime, roll: int) -> PaymentPlan | None:
@@ -493,6 +568,7 @@ class Dataset:
     staff_users: tuple[StaffUser, ...]
     membership_plans: tuple[MembershipPlan, ...]
     campaigns: tuple[Campaign, ...]
+    payment_plan_templates: tuple[PaymentPlanTemplate, ...]
     members: tuple[Member, ...]
     payment_plans: tuple[PaymentPlan, ...]
     referrals: tuple[Referral, ...]
@@ -601,15 +677,27 @@ def datasets(
                 draw(st.lists(member_parts, max_size=max_members))
             )
         ]
+        templates = [
+            attrs.evolve(draw(payment_plan_templates(pid, currency)), id=f"{pid}-t{i}")
+            for i in range(draw(st.integers(0, 2)))
+        ]
+        zone = out["practices"][-1].timezone
         plan_parts = st.tuples(
-            payment_plans(pid, currency, max_events=12), _optional_id(members_), window
+            payment_plans(pid, currency, max_events=12),
+            _optional_id(members_),
+            window,
+            st.none() | st.sampled_from(templates) if templates else st.none(),
         )
         plans_ = [
-            _retimed_plan(plan, id=f"{pid}-pp{i}", member_id=member_id, offset=at - _EPOCH)
-            for i, (plan, member_id, at) in enumerate(
+            attrs.evolve(offered, id=f"{pid}-pp{i}")
+            if template is not None
+            and (offered := draw(_template_plan(template, zone, members_, at, 12))) is not None
+            else _retimed_plan(plan, id=f"{pid}-pp{i}", member_id=member_id, offset=at - _EPOCH)
+            for i, (plan, member_id, at, template) in enumerate(
                 draw(st.lists(plan_parts, max_size=max_payment_plans))
             )
         ]
+        out["payment_plan_templates"] += templates
         out["staff_users"] += staff
         out["membership_plans"] += plans
         out["campaigns"] += campaigns_
