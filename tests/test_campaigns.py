@@ -21,7 +21,7 @@ from smilepass_core import (
     Patient,
     StatusChange,
 )
-from smilepass_core.domain import campaign_for_code, check_members_plans
+from smilepass_core.domain import campaign_for_code, check_codes, check_members_plans
 from smilepass_core.domain.discounts import Discount, check_discount_currency
 from smilepass_core.errors import (
     CurrencyMismatch,
@@ -198,8 +198,76 @@ class CampaignMachine(RuleBasedStateMachine):
             last = [s for t, s in self.model if t == at][-1]
             assert self.campaign.is_active_at(at) == (last is _C.ACTIVE), status
 
+    @invariant()
+    def active_spells_hold_exactly_where_it_is_active(self) -> None:
+        """At, and a microsecond before, every change: inside a spell exactly when Active."""
+        spells = self.campaign.active_spells()
+        assert all(end is None or start < end for start, end in spells)
+        for at, _ in self.model:
+            for t in (at - timedelta(microseconds=1), at):
+                inside = any(s <= t and (e is None or t < e) for s, e in spells)
+                assert inside == self.campaign.is_active_at(t)
+
 
 TestCampaignMachine = CampaignMachine.TestCase
+
+
+class TestCodes:
+    """check_codes: no two campaigns of a practice share a code while both are Active."""
+
+    def _window(self, id: str, code: str, start: int, end: int | None, **more: object) -> Campaign:
+        until = None if end is None else T0 + end * DAY
+        return attrs.evolve(Campaign(id, "syd", id.title(), code, T0 + start * DAY, until), **more)
+
+    def test_a_shared_code_while_both_are_active_is_refused(self) -> None:
+        """Spring runs days 0 to 10; a campaign coded " spring26 " from day 5 is refused
+        naming the code, the other campaign and day 5; from day 10 it is not."""
+        spring = self._window("spring", "SPRING26", 0, 10)
+        again = self._window("again", " spring26 ", 5, None)
+        with pytest.raises(RuleViolation) as caught:
+            check_codes(again, [spring])
+        error = caught.value
+        assert (error.rule, error.field) == ("promo_code_in_use", "promo_code")
+        assert error.context == {"code": " spring26 ", "campaign_id": "spring"}
+        assert str(error) == (
+            "campaign again's code ' spring26 ' is campaign spring's too, and both are Active"
+            " at 2026-06-06T00:00:00+00:00: a sign-up's code must name one"
+        )
+        check_codes(self._window("again", "spring26", 10, None), [spring])
+
+    def test_another_code_is_named_as_other_codes(self) -> None:
+        spring = self._window("spring", "SPRING26", 0, None)
+        other = self._window("other", "AUTUMN", 3, None, other_codes={"spring26"})
+        with pytest.raises(RuleViolation) as caught:
+            check_codes(other, [spring])
+        assert caught.value.field == "other_codes"
+
+    def test_what_is_not_a_clash(self) -> None:
+        """Itself, another practice's campaign, another code, a campaign never Active, and
+        one Active for no time at all (started and paused at one instant) share nothing."""
+        spring = self._window("spring", "SPRING26", 0, None)
+        paused = _draft().activate(at=T0 + 20 * DAY).pause(at=T0 + 20 * DAY)
+        assert paused.active_spells() == ()
+        check_codes(
+            spring,
+            [
+                spring,
+                attrs.evolve(spring, id="nyc-spring", practice_id="nyc"),
+                self._window("autumn", "AUTUMN", 0, None),
+                _draft(),
+                attrs.evolve(paused, id="instant"),
+            ],
+        )
+
+    def test_spells_of_a_recorded_history(self) -> None:
+        """Active from day 14, paused on day 20, resumed on day 25, ended on day 30."""
+        moved = _draft().schedule(at=T0 + DAY).activate(at=T0 + 14 * DAY)
+        moved = moved.pause(at=T0 + 20 * DAY).activate(at=T0 + 25 * DAY).end(at=T0 + 30 * DAY)
+        assert moved.active_spells() == (
+            (T0 + 14 * DAY, T0 + 20 * DAY),
+            (T0 + 25 * DAY, T0 + 30 * DAY),
+        )
+        assert self._window("w", "W", 0, None).active_spells() == ((T0, None),)
 
 
 # -- terms: codes, plans and a discount ------------------------------------------------------

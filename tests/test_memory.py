@@ -255,7 +255,14 @@ def _build(data: st.DataObject, dataset: sps.Dataset) -> Built:
     for _ in range(data.draw(st.integers(0, 6), label="moves") if ids else 0):
         member = members[data.draw(st.sampled_from(ids), label="member")]
         gap = timedelta(seconds=data.draw(st.integers(0, 60 * 86400), label="gap"))
-        at = _last_change(member) + gap
+        # After the offers of the member's plans from a template (a move stamped back
+        # before one could leave the plan no offer of a members-only template).
+        offers = [
+            p.created_at + timedelta(seconds=1)
+            for p in dataset.payment_plans
+            if p.member_id == member.id and p.template_id is not None
+        ]
+        at = max([_last_change(member) + gap, *offers])
         # A plan change keeps the cycle and comes after the member's last charge (a store
         # refuses one back over a charged billing date: reprice_backdated).
         cycle = next(p.billing_cycle for p in dataset.membership_plans if p.id == member.plan_id)

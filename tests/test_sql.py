@@ -1091,7 +1091,7 @@ class TestTemplates:
 
     def test_a_practice_keeping_a_template_keeps_its_currency(self, offering: Any) -> None:
         """A practice whose only amounts are a template's cannot change its currency
-        (``currency_in_use``); once it keeps none, it can."""
+        (``currency_in_use``), and is kept as it was."""
         bare = Practice("r", "R", "UTC", "AUD")
         offering.practices.add(bare)
         offering.payment_plan_templates.add(attrs.evolve(_ORTHO, id="r-ortho", practice_id="r"))
@@ -1222,6 +1222,56 @@ class TestTemplatesInSql:
         else:
             assert outcome.rule == "template_in_use"
             assert (a.payment_plan_templates.get("p-ortho"), kept) == (_ORTHO, [plan])
+
+
+class TestCampaignCodes:
+    """Two sessions writing one practice's campaigns check their codes one after the other."""
+
+    @pytest.mark.parametrize("kind", ["add", "start"])
+    def test_two_campaigns_racing_for_a_code_keep_one(
+        self, postgres_engine: sa.Engine, kind: str
+    ) -> None:
+        """PostgreSQL: session A adds Spring (code BLOOM, Active from now) inside an open
+        transaction; session B adds Summer with code bloom (or starts a kept Draft with
+        it). B waits on the practice's row, and once A commits B is refused: the practice
+        never keeps two Active campaigns on one code. Its members' inserts do not wait."""
+        engine = postgres_engine
+        a, b = empty(engine), SqlStore(engine)
+        start = NOW - timedelta(days=1)
+        draft = Campaign.draft(
+            id="summer",
+            practice_id="p",
+            name="Summer",
+            promo_code="bloom",
+            active_from=start,
+            at=start - timedelta(days=1),
+        )
+        a.load([_P, _PLAN, *([draft] if kind == "start" else [])])
+        spring = Campaign("spring", "p", "Spring", "BLOOM", start)
+        late = Campaign("summer", "p", "Summer", "bloom", start)
+        second = (
+            (lambda: b.campaigns.add(late))
+            if kind == "add"
+            else (lambda: b.campaigns.save(draft.activate(at=start)))
+        )
+
+        def first() -> None:
+            a.campaigns.add(spring)
+            added = threading.Event()
+
+            def member() -> None:  # its insert takes the practice's key share
+                SqlStore(engine).members.add(_active_member())
+                added.set()
+
+            threading.Thread(target=member, daemon=True).start()
+            assert added.wait(10), "a member's insert must not wait for a campaign write"
+
+        outcome = _race(a, first, second)
+        assert isinstance(outcome, RuleViolation)
+        assert outcome.rule == "promo_code_in_use"
+        kept = {c.id: c for c in a.campaigns.find(ScopeQuery())}
+        assert kept["spring"] == spring
+        assert kept.get("summer") == (None if kind == "add" else draft)
 
 
 class TestInstants:

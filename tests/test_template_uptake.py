@@ -80,6 +80,7 @@ def test_a_range_split_in_two_adds_up(dataset: sps.Dataset, a: int, b: int) -> N
         }
 
     whole, first, second = rows(start, end), rows(start, middle), rows(middle, end)
+    assert set(first) | set(second) == set(whole)
     for key, (offers, taken, offered, won) in whole.items():
         parts = [p[key] for p in (first, second) if key in p]
         assert offers == sum(p[0] for p in parts)

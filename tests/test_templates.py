@@ -24,6 +24,7 @@ from smilepass_core import (
 from smilepass_core.domain.templates import (
     PaymentPlanTemplate,
     check_offer,
+    check_offers,
     check_template_change,
     offer_from_template,
 )
@@ -302,8 +303,45 @@ class TestStoredPlans:
             cycle=BillingCycle.MONTHLY,
         )
         with pytest.raises(RuleViolation) as caught:
-            check_offer(_template(), instant, timezone=SYD)
+            check_offer(_template(), attrs.evolve(instant, template_id="t1"), timezone=SYD)
         assert caught.value.context["broken"] == ("payment_type", "instalments")
+
+    def test_a_plan_of_another_template_or_practice_is_no_question(self) -> None:
+        """check_offer of a plan naming another template, or none, or of another practice,
+        raises InvalidValue naming the field."""
+        plan = _offer()
+        for other, field in [
+            (attrs.evolve(plan, template_id="t2"), "template_id"),
+            (attrs.evolve(plan, template_id=None), "template_id"),
+            (attrs.evolve(plan, practice_id="nyc"), "practice_id"),
+        ]:
+            with pytest.raises(InvalidValue) as caught:
+                check_offer(_template(), other, timezone=SYD)
+            assert caught.value.field == field
+
+    def test_a_plan_without_the_deposit_is_named_for_it(self) -> None:
+        """A plan of Ortho's lengths and total but no deposit, named after Ortho with a
+        200.00 deposit: the deposit rule is broken, and the total is not misread as one
+        that cannot be split."""
+        plan = attrs.evolve(_offer(), template_id="t1")
+        with pytest.raises(RuleViolation) as caught:
+            check_offer(_template(deposit=aud("200")), plan, timezone=SYD)
+        assert caught.value.context["broken"][0] == "deposit"
+        assert "under a minor unit" not in str(caught.value)
+        assert "deposit: instalment 1 is AUD 100.00 due 2026-04-01; the template's deposit is" in (
+            str(caught.value)
+        )
+
+    def test_check_offers_checks_the_plans_naming_a_template(self) -> None:
+        """Plans without a template are skipped; a template plan judged in another zone,
+        where its offer's local day is a day before its first due date, is refused."""
+        template = _template(max_deferral_days=0)
+        plan = _offer(template, first_due=date(2026, 3, 10))
+        bare = attrs.evolve(plan, id="pp2", template_id=None)
+        check_offers([bare, plan], {"t1": template}, timezone=SYD, members={})
+        with pytest.raises(RuleViolation) as caught:  # 11:00 in Sydney: 9 March in New York
+            check_offers([plan], {"t1": template}, timezone="America/New_York", members={})
+        assert caught.value.context["broken"] == ("deferral",)
 
     def test_the_offer_is_judged_at_its_own_instant(self) -> None:
         """A plan offered before the template retired stays its offer; one offered at the
@@ -336,4 +374,20 @@ class TestTemplateChanges:
             with pytest.raises(RuleViolation) as caught:
                 check_template_change(template, changed, offers)
             assert (caught.value.rule, caught.value.field) == ("template_in_use", field)
+            assert caught.value.context["latest_offer"] == offers[-1]
             check_template_change(template, changed, [])  # no plan yet: any change
+
+    def test_the_refusals_say_what_to_do(self) -> None:
+        offers = [OFFER]
+        with pytest.raises(RuleViolation) as terms:
+            check_template_change(_template(), _template(max_total=aud("9000")), offers)
+        assert str(terms.value) == (
+            "Ortho (t1) is the template of 1 kept payment plan: its max_total cannot change;"
+            " add a new template and retire this one"
+        )
+        with pytest.raises(RuleViolation) as early:
+            check_template_change(_template(), _template().retire(at=OFFER), offers * 2)
+        assert str(early.value) == (
+            "Ortho (t1) cannot retire at 2026-03-10T00:00:00+00:00: one of its 2 kept payment"
+            " plans was offered at 2026-03-10T00:00:00+00:00; retire it after that"
+        )

@@ -62,9 +62,11 @@ from smilepass_core.domain import (
     Practice,
     Referral,
     StaffUser,
+    check_codes,
     check_joiners,
     check_members_plans,
     check_offer,
+    check_offers,
     check_refund,
     check_successor,
     check_template_change,
@@ -401,11 +403,20 @@ class _Practices(_Repository[Practice, ScopeQuery]):
         return obj.id
 
     def _check(self, obj: Practice) -> None:
-        """Refuse a new currency for a practice that already holds amounts."""
+        """Refuse a new currency for a practice that already holds amounts, and a new time
+        zone in which a kept plan is no longer an offer of its template."""
         old = self._items.get(obj.id)
+        store = self._store
+        if old is not None and old.timezone != obj.timezone:
+            plans = store.payment_plans
+            check_offers(
+                (plans._items[i] for i in plans._by_practice.get(obj.id, ())),
+                store.payment_plan_templates._items,
+                timezone=obj.timezone,
+                members=store.members._items,
+            )
         if old is None or old.currency == obj.currency:
             return
-        store = self._store
         campaigns = store.campaigns
         fixed = any(  # a campaign's fixed discount is an amount in the currency too
             (d := campaigns._items[i].discount) is not None and d.amount is not None
@@ -457,6 +468,8 @@ class _Campaigns(_ScopedRepository[Campaign]):
         applies to."""
         check_discount_currency([obj.discount], self._practice(obj).currency)
         old = self._items.get(obj.id)
+        if old is None or (old.history, old.codes) != (obj.history, obj.codes):
+            check_codes(obj, (self._items[i] for i in self._by_practice.get(obj.practice_id, ())))
         if old is None or (old.history, old.plans) == (obj.history, obj.plans):
             return
         store = self._store
@@ -567,14 +580,25 @@ class _Members(_Repository[Member, MemberQuery]):
         check_cancel_after_charges(obj, (ledger._items[i] for i in recorded))
 
     def _check_save(self, old: Member, new: Member) -> None:
-        ledger = self._store.payments
+        """Also, when the history or the account holder changed, the member's plans
+        offered from a template are still its offers."""
+        store = self._store
+        ledger = store.payments
+        timezone = self._practice(new).timezone
         check_member_repriced(
             old,
             new,
             [ledger._items[i] for i in ledger._by_source.get(("member", new.id), ())],
-            timezone=self._practice(new).timezone,
-            plans=self._store.membership_plans._items,
+            timezone=timezone,
+            plans=store.membership_plans._items,
         )
+        if (old.history, old.account_holder.id) != (new.history, new.account_holder.id):
+            check_offers(
+                store.payment_plans.of_member(new.id),
+                store.payment_plan_templates._items,
+                timezone=timezone,
+                members={new.id: new},
+            )
 
     def _entries(self, m: Member) -> Iterator[tuple[defaultdict[str, Timeline], datetime]]:
         for change in m.history:

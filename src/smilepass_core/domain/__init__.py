@@ -51,6 +51,7 @@ from smilepass_core.domain.referrals import (
     Referral,
     ReferralStatus,
     campaign_for_code,
+    check_codes,
     check_joiners,
     check_members_plans,
     check_sign_up,
@@ -60,6 +61,7 @@ from smilepass_core.domain.referrals import (
 from smilepass_core.domain.templates import (
     PaymentPlanTemplate,
     check_offer,
+    check_offers,
     check_template_change,
     offer_from_template,
 )
@@ -103,9 +105,11 @@ __all__ = [
     "Status",
     "StatusChange",
     "campaign_for_code",
+    "check_codes",
     "check_joiners",
     "check_members_plans",
     "check_offer",
+    "check_offers",
     "check_refund",
     "check_sign_up",
     "check_sign_up_plan",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar
 
@@ -24,6 +24,7 @@ __all__ = [
     "Referral",
     "ReferralStatus",
     "campaign_for_code",
+    "check_codes",
     "check_joiners",
     "check_members_plans",
     "check_sign_up",
@@ -216,6 +217,22 @@ class Campaign(HasHistory[CampaignStatus]):
         from a window: ``active_from <= instant < active_until``)."""
         return self.status_at(instant) is _C.ACTIVE
 
+    def active_spells(self) -> tuple[tuple[datetime, datetime | None], ...]:
+        """Each span ``[start, end)`` it was Active, in time order (``end`` None: Active
+        since ``start``): :meth:`is_active_at` holds exactly inside them."""
+        spells: list[tuple[datetime, datetime | None]] = []
+        start: datetime | None = None
+        for change in self.history:
+            if change.to is _C.ACTIVE and start is None:
+                start = change.at
+            elif change.to is not _C.ACTIVE and start is not None:
+                if change.at > start:  # one Active for no time at all is no spell
+                    spells.append((start, change.at))
+                start = None
+        if start is not None:
+            spells.append((start, None))
+        return tuple(spells)
+
     def check_sign_up(self, at: datetime, *, subject: str) -> None:
         """Raise unless a sign-up through this campaign at ``at`` is allowed: only an
         Active campaign takes members and referrals (``subject`` names who joins).
@@ -293,6 +310,49 @@ def campaign_for_code(campaigns: Iterable[Campaign], code: str, *, at: datetime)
         )
     latest = max(having, key=lambda c: (c.active_from, c.id))
     raise _not_active(latest.id, latest.status_at(when), when, f"code {code!r}")
+
+
+def check_codes(campaign: Campaign, others: Iterable[Campaign]) -> None:
+    """Raise unless ``campaign`` shares no promo code (case and surrounding spaces
+    ignored) with another campaign of its practice among ``others`` while both are
+    Active: a code typed at a sign-up must name one campaign.
+
+    Raises:
+        RuleViolation: ``promo_code_in_use``, field ``promo_code`` (or ``other_codes``
+            for one of its other codes), naming the code, the other campaign and the
+            first instant both are Active.
+    """
+    mine = {_code_key(c): c for c in campaign.codes}
+    for other in others:
+        if other.id == campaign.id or other.practice_id != campaign.practice_id:
+            continue
+        shared = [mine[k] for k in (_code_key(c) for c in other.codes) if k in mine]
+        if not shared:
+            continue
+        both = _first_overlap(campaign.active_spells(), other.active_spells())
+        if both is not None:
+            code = min(shared, key=campaign.codes.index)
+            raise RuleViolation(
+                "promo_code_in_use",
+                f"campaign {campaign.id}'s code {code!r} is campaign {other.id}'s too, and "
+                f"both are Active at {both.isoformat()}: a sign-up's code must name one",
+                field="promo_code" if code == campaign.promo_code else "other_codes",
+                code=code,
+                campaign_id=other.id,
+            )
+
+
+def _first_overlap(
+    a: Sequence[tuple[datetime, datetime | None]], b: Sequence[tuple[datetime, datetime | None]]
+) -> datetime | None:
+    """The first instant inside a span of ``a`` and a span of ``b`` (both half-open)."""
+    found: list[datetime] = []
+    for start_a, end_a in a:
+        for start_b, end_b in b:
+            start = max(start_a, start_b)
+            if (end_a is None or start < end_a) and (end_b is None or start < end_b):
+                found.append(start)
+    return min(found, default=None)
 
 
 def check_members_plans(campaign: Campaign, members: Iterable[Member]) -> None:

@@ -4,7 +4,7 @@ templates")."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
@@ -28,6 +28,7 @@ __all__ = [
     "TERMS",
     "PaymentPlanTemplate",
     "check_offer",
+    "check_offers",
     "check_template_change",
     "offer_from_template",
     "offer_of",
@@ -154,14 +155,17 @@ def _broken(
         retired = template.retired_at.isoformat() if template.retired_at else ""
         broken.append(("retired", f"{template.name} is not offered since {retired}"))
     currency = template.currency
+    total_ok = False
     if total.currency != currency:
         broken.append(("currency", f"the total is in {total.currency}, the template in {currency}"))
     elif not template.min_total <= total <= template.max_total:
         broken.append(("total", f"{total} is outside {template.min_total} to {template.max_total}"))
+    else:
+        total_ok = True
     if instalments not in template.instalment_counts:
         offered = ", ".join(map(str, template.instalment_counts))
         broken.append(("instalments", f"{instalments} instalments; offered: {offered}"))
-    elif total.currency == currency and _rest(template, total).minor < instalments:
+    elif total_ok and _rest(template, total).minor < instalments:
         rest = _rest(template, total)
         broken.append(("instalments", f"{instalments} instalments of {rest}: under a minor unit"))
     if first_due < today:
@@ -268,7 +272,7 @@ def offer_of(plan: PaymentPlan) -> tuple[Any, ...]:
     """What :func:`check_offer` reads of ``plan``: a save that keeps it needs no check."""
     return (
         plan.template_id,
-        plan.patient,
+        plan.patient.id,
         plan.total,
         plan.payment_type,
         plan.schedule,
@@ -291,9 +295,18 @@ def check_offer(
     :func:`offer_from_template`, and its schedule must be the one that function builds.
 
     Raises:
+        InvalidValue: the plan names another template (field ``template_id``) or is of
+            another practice (``practice_id``).
         RuleViolation: ``rule="template"``, every broken rule named (those of
-            :func:`offer_from_template`, and ``payment_type`` or ``schedule``).
+            :func:`offer_from_template`, and ``payment_type``, ``deposit`` or
+            ``schedule``).
     """
+    if plan.template_id != template.id:
+        raise InvalidValue("template_id", plan.template_id, f"is not template {template.id}")
+    if plan.practice_id != template.practice_id:
+        raise InvalidValue(
+            "practice_id", plan.practice_id, f"is not template {template.id}'s practice"
+        )
     when = plan.created_at
     today = local_day(when, timezone)
     skip = 1 if template.deposit is not None else 0
@@ -302,6 +315,15 @@ def check_offer(
     broken: list[tuple[str, str]] = []
     if plan.payment_type is not PaymentType.PLAN:
         broken.append(("payment_type", f"a template offers plans, not {plan.payment_type.value}"))
+    first = plan.schedule[0]
+    if template.deposit is not None and (first.amount, first.due_date) != (template.deposit, today):
+        broken.append(
+            (
+                "deposit",
+                f"instalment 1 is {first.amount} due {first.due_date}; the template's deposit"
+                f" is {template.deposit} due on the offer's local date {today}",
+            )
+        )
     broken += _broken(
         template,
         total=plan.total,
@@ -340,16 +362,45 @@ def check_template_change(
     made = list(offers)
     if not made:
         return
+    latest = max(made)
+    plans = f"{len(made)} kept payment plan{'s' if len(made) != 1 else ''}"
     changed = next((name for name in TERMS if getattr(kept, name) != getattr(new, name)), None)
-    if changed is None and new.retired_at is not None and new.retired_at <= max(made):
-        changed = "retired_at"
     if changed is not None:
-        plans = f"{len(made)} kept payment plan{'s' if len(made) != 1 else ''}"
         raise RuleViolation(
             "template_in_use",
             f"{kept.name} ({kept.id}) is the template of {plans}: its {changed} cannot "
-            "change, nor may it retire at or before their offers; add a new template and "
-            "retire this one",
+            "change; add a new template and retire this one",
             field=changed,
             template_id=kept.id,
+            latest_offer=latest,
         )
+    if new.retired_at is not None and new.retired_at <= latest:
+        raise RuleViolation(
+            "template_in_use",
+            f"{kept.name} ({kept.id}) cannot retire at {new.retired_at.isoformat()}: one of "
+            f"its {plans} was offered at {latest.isoformat()}; retire it after that",
+            field="retired_at",
+            template_id=kept.id,
+            latest_offer=latest,
+        )
+
+
+def check_offers(
+    plans: Iterable[PaymentPlan],
+    templates: Mapping[str, PaymentPlanTemplate],
+    *,
+    timezone: str,
+    members: Mapping[str, Member],
+) -> None:
+    """:func:`check_offer` for each of ``plans`` that names a template (its template from
+    ``templates``, its member from ``members``): what a store checks of the kept plans when
+    what they were judged by changes (the practice's time zone, a member's history or
+    account holder).
+
+    Raises:
+        RuleViolation: ``rule="template"``, for the first plan no longer an offer.
+    """
+    for plan in plans:
+        if plan.template_id is not None:
+            member = None if plan.member_id is None else members.get(plan.member_id)
+            check_offer(templates[plan.template_id], plan, timezone=timezone, member=member)

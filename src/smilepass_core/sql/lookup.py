@@ -40,6 +40,8 @@ def _payments_of(conn: Connection, source: tuple[str, str]) -> list[Payment]:
 CURRENCY: Final = "currency"
 #: A practice's time zone (what an offer from a template is judged in).
 TIMEZONE: Final = "timezone"
+#: Whether a member holds a payment plan offered from a template (``"yes"`` or NULL).
+MEMBER_OFFERS: Final = "member_offers"
 
 _prefetches: dict[tuple[str, ...], sa.CompoundSelect[Any]] = {}
 
@@ -78,8 +80,23 @@ def _column(name: str) -> sa.ColumnElement[Any]:
         return layouts["practices"].table.c.timezone
     if name == CAMPAIGN_PLANS:
         return layouts["campaigns"].table.c.plans
+    if name == MEMBER_OFFERS:
+        plans, members = layouts["payment_plans"].table, layouts["members"].table
+        offered = sa.exists().where(
+            plans.c.member_id == members.c.id, plans.c.template_id.is_not(None)
+        )
+        return sa.case((offered, sa.literal("yes", sa.String())), else_=sa.null())
     table = layouts[name].table
     return table.c.id if name == "practices" else table.c.practice_id
+
+
+def _table(name: str) -> sa.Table:
+    """The table whose ``id`` a lookup of ``name`` is keyed by."""
+    if name in (CURRENCY, TIMEZONE):
+        return layouts["practices"].table
+    if name in (CAMPAIGN_AT, CAMPAIGN_PLANS):
+        return layouts["campaigns"].table
+    return layouts["members" if name == MEMBER_OFFERS else name].table
 
 
 def _prefetch(names: tuple[str, ...]) -> sa.CompoundSelect[Any]:
@@ -88,13 +105,7 @@ def _prefetch(names: tuple[str, ...]) -> sa.CompoundSelect[Any]:
     if names not in _prefetches:
         parts = []
         for i, name in enumerate(names):
-            table = layouts[
-                "practices"
-                if name in (CURRENCY, TIMEZONE)
-                else "campaigns"
-                if name in (CAMPAIGN_AT, CAMPAIGN_PLANS)
-                else name
-            ].table
+            table = _table(name)
             key: Any = sa.literal_column(str(i)).label("k")
             found = (_campaign_status_at(i) if name == CAMPAIGN_AT else _column(name)).label("v")
             parts.append(sa.select(key, found).where(table.c.id == sa.bindparam(f"id{i}")))
@@ -167,9 +178,7 @@ class Lookup:
 
     def _lookup(self, name: str, id: str) -> str | None:
         if (name, id) not in self._known:
-            column = _column(name)
-            table = column.table
-            statement = sa.select(column).where(table.c.id == id)
+            statement = sa.select(_column(name)).where(_table(name).c.id == id)
             found = self.conn.execute(statement).scalar_one_or_none()
             self._known[(name, id)] = None if found is None else str(found)
         return self._known[(name, id)]
@@ -218,6 +227,10 @@ class Lookup:
     def currency(self, practice_id: str) -> str | None:
         """The currency of a kept practice; ``None`` when there is none."""
         return self._lookup(CURRENCY, practice_id)
+
+    def member_offers(self, member_id: str) -> bool:
+        """Whether a kept member holds a payment plan offered from a template."""
+        return self._lookup(MEMBER_OFFERS, member_id) is not None
 
     def timezone(self, practice_id: str) -> str | None:
         """The time zone of a kept practice; ``None`` when there is none."""

@@ -36,9 +36,11 @@ from smilepass_core.domain import (
     Referral,
     ReferralStatus,
     StaffUser,
+    check_codes,
     check_joiners,
     check_members_plans,
     check_offer,
+    check_offers,
     check_refund,
     check_sign_up,
     check_sign_up_plan,
@@ -79,7 +81,14 @@ from smilepass_core.queries import (
 )
 from smilepass_core.repositories import STORE_TYPES, as_record_error, load_order
 from smilepass_core.sql import codec, overdue
-from smilepass_core.sql.lookup import CAMPAIGN_PLANS, CURRENCY, TIMEZONE, Batch, Lookup
+from smilepass_core.sql.lookup import (
+    CAMPAIGN_PLANS,
+    CURRENCY,
+    MEMBER_OFFERS,
+    TIMEZONE,
+    Batch,
+    Lookup,
+)
 from smilepass_core.sql.schema import AMOUNTS, REFERENCES, SPANS, Layout, create_schema, layouts
 
 __all__ = ["SqlStore"]
@@ -295,6 +304,10 @@ class _Repository(Generic[T, Q]):
             *((table, getattr(obj, column)) for column, table in refs if column != "practice_id"),
         ]
 
+    def _checked_on_save(self, obj: T) -> list[tuple[str, str | None]]:
+        """What :meth:`_check` and :meth:`_check_save` read, for a save's prefetch."""
+        return self._checked(obj)
+
     def _stage(self, batch: Batch, obj: T) -> None:
         """Check ``obj`` as part of a load and stage its rows."""
         if batch.exists(self.name, _id(obj)):
@@ -335,7 +348,7 @@ class _Repository(Generic[T, Q]):
             check_successor(old, obj)
             look = Lookup(conn)
             _hold_campaign(look, obj)
-            look.prefetch(self._checked(obj), _sign_up(obj))
+            look.prefetch(self._checked_on_save(obj), _sign_up(obj))
             self._check(look, obj)
             self._check_save(look, old, obj)
             rows = self._rows(obj, current + 1)
@@ -463,10 +476,15 @@ class _Practices(_Repository[Practice, ScopeQuery]):
     kind = Practice
 
     def _checked(self, obj: Practice) -> list[tuple[str, str | None]]:
-        return [(CURRENCY, obj.id)]
+        return [(CURRENCY, obj.id), (TIMEZONE, obj.id)]
 
     def _check(self, look: Lookup, obj: Practice) -> None:
-        """Refuse a new currency for a practice that already holds amounts."""
+        """Refuse a new currency for a practice that already holds amounts, and a new time
+        zone in which a kept plan is no longer an offer of its template."""
+        zone = look.timezone(obj.id)
+        if zone is not None and zone != obj.timezone:
+            plans = self._store.payment_plans.table
+            _offers_kept(self._store, look.conn, plans.c.practice_id == obj.id, obj.timezone)
         old = look.currency(obj.id)
         if old is None or old == obj.currency:
             return
@@ -493,6 +511,31 @@ class _Practices(_Repository[Practice, ScopeQuery]):
                 )
 
 
+def _offers_kept(
+    store: SqlStore, conn: Connection, where: Any, timezone: str, member: Member | None = None
+) -> None:
+    """:func:`check_offers` of the kept plans matching ``where`` that name a template,
+    judged in ``timezone``, with ``member`` as it is to be saved (their templates and
+    other members read as kept)."""
+    plans = store.payment_plans
+    named = sa.select(plans.table).where(where, plans.table.c.template_id.is_not(None))
+    offered = plans._read(conn, named)
+    if not offered:
+        return
+    templates, members = store.payment_plan_templates, store.members
+    ids = {p.template_id for p in offered}
+    kept = templates._read(conn, sa.select(templates.table).where(templates.table.c.id.in_(ids)))
+    holders = {p.member_id for p in offered if p.member_id is not None}
+    holders -= {member.id} if member is not None else set()
+    found = members._read(conn, sa.select(members.table).where(members.table.c.id.in_(holders)))
+    check_offers(
+        offered,
+        {t.id: t for t in kept},
+        timezone=timezone,
+        members={m.id: m for m in (*found, *([member] if member is not None else []))},
+    )
+
+
 class _StaffUsers(_Repository[StaffUser, ScopeQuery]):
     name = "staff_users"
     kind = StaffUser
@@ -507,11 +550,34 @@ class _Campaigns(_Repository[Campaign, ScopeQuery]):
         super()._check(look, obj)
         check_discount_currency([obj.discount], _currency(look, obj.practice_id))
 
+    def _check_new(self, look: Lookup, obj: Campaign) -> None:
+        """A new campaign shares no code with another of its practice while both are
+        Active."""
+        self._check_codes(look, obj)
+
+    def _check_codes(self, look: Lookup, obj: Campaign) -> None:
+        """:func:`check_codes` against the practice's other campaigns, kept or staged by
+        this load. The practice's row is first locked for update (its key left to share,
+        so the other tables' inserts go on): two sessions writing its campaigns check
+        one after the other, and neither misses what the other adds."""
+        practices = self._store.practices.table
+        hold = sa.select(practices.c.id).where(practices.c.id == obj.practice_id)
+        look.conn.execute(hold.with_for_update(key_share=True))
+        table = self.table
+        siblings = sa.select(table).where(
+            table.c.practice_id == obj.practice_id, table.c.id != obj.id
+        )
+        kept = self._read(look.conn, siblings)
+        check_codes(obj, [*kept, *look.staged_in(self.name, obj.practice_id)])
+
     def _check_save(self, look: Lookup, old: Campaign, obj: Campaign) -> None:
-        """A save that changes the plans: every member kept as joining through the
-        campaign joined on a plan it applies to. One that changes the history: every
-        member and referral kept as joining through it still joined it while Active, as
-        the new history reads (one statement, within the campaign's practice)."""
+        """A save that changes the codes or the history: :meth:`_check_codes`. One that
+        changes the plans: every member kept as joining through the campaign joined on a
+        plan it applies to. One that changes the history: every member and referral kept
+        as joining through it still joined it while Active, as the new history reads (one
+        statement, within the campaign's practice)."""
+        if (old.codes, old.history) != (obj.codes, obj.history):
+            self._check_codes(look, obj)
         if old.plans != obj.plans and obj.plans is not None:
             members = self._store.members
             mine = sa.select(members.table).where(members.table.c.campaign_id == obj.id)
@@ -632,6 +698,10 @@ class _Members(_Repository[Member, MemberQuery]):
             (CAMPAIGN_PLANS, obj.campaign_id),
         ]
 
+    def _checked_on_save(self, obj: Member) -> list[tuple[str, str | None]]:
+        """Also whether the member holds a plan offered from a template."""
+        return [*self._checked(obj), (MEMBER_OFFERS, obj.id)]
+
     def _check(self, look: Lookup, obj: Member) -> None:
         """Also every plan the member was on, within its practice, a campaign Active at
         the enrolment and applying to the member's first plan, and fixed discounts in the
@@ -652,7 +722,15 @@ class _Members(_Repository[Member, MemberQuery]):
     def _check_save(self, look: Lookup, old: Member, obj: Member) -> None:
         """A save that grants a discount or records a plan or dependent change: the billing
         dates the member was charged up to stay as they were (``check_member_repriced``;
-        the member's row is locked, so no charge of theirs is added meanwhile)."""
+        the member's row is locked, so no charge of theirs is added meanwhile). One that
+        changes the history or the account holder of a member holding a plan offered from
+        a template: each such plan is still its offer (read only for such a member)."""
+        moved = (old.history, old.account_holder.id) != (obj.history, obj.account_holder.id)
+        if moved and look.member_offers(obj.id):
+            zone = look.timezone(obj.practice_id)
+            assert zone is not None  # the reference check found the practice
+            held = self._store.payment_plans.table.c.member_id == obj.id
+            _offers_kept(self._store, look.conn, held, zone, obj)
         if old.billing_terms == obj.billing_terms:
             return
         _, plans, timezone = self._store.payments._billing(look, obj.id, obj.practice_id)

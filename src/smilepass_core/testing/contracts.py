@@ -368,7 +368,10 @@ class _Members(_Repository):
         ]
 
     def changed(self, obj: Any) -> Any:
-        return attrs.evolve(obj, dependents=(*obj.dependents, obj.account_holder))
+        """The member with its account holder renamed (a dependent added could clash with
+        its dependent changes)."""
+        holder = obj.account_holder
+        return attrs.evolve(obj, account_holder=attrs.evolve(holder, name=f"{holder.name} II"))
 
 
 class _PaymentPlans(_Repository):
@@ -982,6 +985,50 @@ class _MemberChecks(_Contract):
             "campaigns.save leaving a member outside the plans it applies to",
         )
 
+    def test_campaigns_share_no_code_while_both_active(self) -> None:
+        """Spring (code SPRING) runs for days 0 to 10; Autumn, a Draft also taking
+        " spring ", is kept: it is not Active. A campaign coded "Spring" from day 5 is
+        refused (``promo_code_in_use``) and not kept; Autumn saved started on day 9 is
+        refused and kept as it was; started on day 10, as Spring ends, it is kept (Active
+        spans are half-open)."""
+        store = self.make_store()
+        campaigns = self._needs(store, "campaigns")
+        t0, day = sps.DATASET_START, timedelta(days=1)
+        spring = Campaign("kit-c", "kit-p", "Spring", "SPRING", t0, t0 + 10 * day)
+        autumn = Campaign.draft(
+            id="kit-c2",
+            practice_id="kit-p",
+            name="Autumn",
+            promo_code="AUTUMN",
+            active_from=t0 + 10 * day,
+            at=t0,
+            other_codes={" spring "},
+        )
+        _add_kit(store, ("campaigns", spring), ("campaigns", autumn))
+        clash = Campaign("kit-c3", "kit-p", "Spring again", "Spring", t0 + 5 * day)
+        what = "campaigns.add of a code another campaign has while both are Active"
+        _expect_add_refused(campaigns, clash, "promo_code_in_use", what)
+        _expect_save_refused(
+            campaigns,
+            "campaigns",
+            autumn.activate(at=t0 + 9 * day),
+            autumn,
+            "promo_code_in_use",
+            "campaigns.save started while another campaign with a shared code is Active",
+        )
+        started = autumn.activate(at=t0 + 10 * day)
+        campaigns.save(started)
+        _check_get(campaigns, _REPOSITORIES["campaigns"], started, "a campaign started apart")
+
+
+def _kit_template(**changes: Any) -> PaymentPlanTemplate:
+    """The kit practice's template ``kit-t``, Ortho: AUD 500.00 to 5,000.00 in 6 or 12
+    monthly instalments, changed by ``changes``."""
+    template = PaymentPlanTemplate(
+        "kit-t", "kit-p", "Ortho", Money.of("500", "AUD"), Money.of("5000", "AUD"), (6, 12)
+    )
+    return attrs.evolve(template, **changes)
+
 
 def _kit_campaign(at: datetime, active_from: datetime) -> Campaign:
     """The kit's campaign ``kit-c`` of practice ``kit-p``, a Draft created at ``at``."""
@@ -1211,16 +1258,7 @@ class _PaymentPlanChecks(_Contract):
         templates = self._needs(store, "payment_plan_templates")
         plans = self._needs(store, "payment_plans")
         t0 = sps.DATASET_START + timedelta(hours=9)
-        template = PaymentPlanTemplate(
-            "kit-t",
-            "kit-p",
-            "Ortho",
-            Money.of("500", "AUD"),
-            Money.of("5000", "AUD"),
-            (6, 12),
-            max_deferral_days=30,
-            deposit=Money.of("100", "AUD"),
-        )
+        template = _kit_template(max_deferral_days=30, deposit=Money.of("100", "AUD"))
         _add_kit(store, ("payment_plan_templates", template))
         offer = functools.partial(
             offer_from_template,
@@ -1263,6 +1301,55 @@ class _PaymentPlanChecks(_Contract):
         retired = renamed.retire(at=t0 + timedelta(days=1))
         templates.save(retired)
         _check_get(templates, _REPOSITORIES[name], retired, "a template renamed and retired")
+
+    def test_what_a_template_plan_was_judged_by_stays(self) -> None:
+        """A members-only template's plan offered to ``kit-m`` at 11:00 UTC on its first
+        day, due that day: a save suspending ``kit-m`` from 10:00 (before the offer), and
+        a practice time zone of Kiritimati (UTC+14, where the offer's local day is the
+        next), would leave it no offer of its template: each is refused (``template``)
+        and the member or practice kept as it was. A suspension after the offer is
+        saved."""
+        store = self.make_store()
+        plans = self._needs(store, "payment_plans")
+        members = self._needs(store, "members")
+        practices = self._needs(store, "practices")
+        t0 = sps.DATASET_START
+        member = _kit_member(t0)
+        template = _kit_template(name="Members' ortho", members_only=True)
+        _add_kit(store, ("members", member), ("payment_plan_templates", template))
+        plans.add(
+            offer_from_template(
+                template,
+                id="kit-pp1",
+                patient=member.account_holder,
+                total=Money.of("1200", "AUD"),
+                instalments=6,
+                first_due=t0.date(),
+                at=t0 + timedelta(hours=11),
+                timezone="UTC",
+                member=member,
+            )
+        )
+        _expect_save_refused(
+            members,
+            "members",
+            member.suspend(at=t0 + timedelta(hours=10)),
+            member,
+            "template",
+            "members.save suspending a members-only plan's holder before its offer",
+        )
+        kit = practices.get("kit-p")
+        _expect_save_refused(
+            practices,
+            "practices",
+            attrs.evolve(kit, timezone="Pacific/Kiritimati"),
+            kit,
+            "template",
+            "practices.save of a time zone moving a template plan's offer to another day",
+        )
+        later = member.suspend(at=t0 + timedelta(hours=12))
+        members.save(later)
+        _check_get(members, _REPOSITORIES["members"], later, "a suspension after the offer")
 
 
 class _PaymentChecks(_Contract):
@@ -1896,6 +1983,8 @@ class StoreComparison(RuleBasedStateMachine):
         # to come: no charge may follow a cancellation, and a charge's price due is
         # that of the newest billing date billable at its instant, which a Suspend
         # before it could change (a charge of the right amount would then be refused).
+        # After the offers of the member's plans from a template too: a move stamped
+        # before one could leave it no offer of a members-only template.
         last = member.last_changed_at
         if self.dataset is not None:
             charges = [
@@ -1903,7 +1992,12 @@ class StoreComparison(RuleBasedStateMachine):
                 for p in self.dataset.payments
                 if p.member_id == member.id and p.kind is PaymentKind.CHARGE
             ]
-            last = max([last, *charges])
+            offers = [
+                p.created_at + timedelta(seconds=1)
+                for p in self.dataset.payment_plans
+                if p.member_id == member.id and p.template_id is not None
+            ]
+            last = max([last, *charges, *offers])
         later = last + timedelta(seconds=data.draw(st.integers(0, 10**7)))
         moved = member.transition(to, at=later, reason="contract")
         self.reference.members.save(moved)

@@ -36,9 +36,11 @@ from smilepass_core import (
     StaffUser,
 )
 from smilepass_core.domain import (
+    check_codes,
     check_joiners,
     check_members_plans,
     check_offer,
+    check_offers,
     check_refund,
     check_successor,
     check_template_change,
@@ -63,6 +65,7 @@ __all__ = [
     "PaymentPlanTemplates",
     "PaymentPlans",
     "Payments",
+    "Practices",
     "Referrals",
     "Table",
 ]
@@ -128,13 +131,21 @@ class Table:
 
 
 class Campaigns(Table):
-    """Campaigns: a save must leave every sign-up through the campaign inside an Active
-    spell of its history, and every member on a plan it applies to."""
+    """Campaigns: no two of a practice share a code while both are Active; a save must
+    leave every sign-up through the campaign inside an Active spell of its history, and
+    every member on a plan it applies to."""
+
+    def add(self, obj: Any) -> None:
+        """Keep a new campaign (see :meth:`Table.add`); raises RuleViolation
+        ``promo_code_in_use`` for a code another campaign has while both are Active."""
+        check_codes(obj, self.rows.values())
+        super().add(obj)
 
     def check_save(self, kept: Any, obj: Any) -> None:
-        """Raise RuleViolation when a member or referral that joined through the campaign
-        would have joined it while not Active, or a member on a plan it does not apply
-        to, as ``obj`` reads."""
+        """Raise RuleViolation as :meth:`add`, or when a member or referral that joined
+        through the campaign would have joined it while not Active, or a member on a plan
+        it does not apply to, as ``obj`` reads."""
+        check_codes(obj, self.rows.values())
         joiners = [*self.store.members.rows.values(), *self.store.referrals.rows.values()]
         mine = [j for j in joiners if j.campaign_id == obj.id]
         check_joiners(obj, ((f"{type(j).__name__.lower()} {j.id}", j.created_at) for j in mine))
@@ -160,6 +171,34 @@ class MembershipPlans(Table):
             timezone=practice.timezone,
             plans=self.rows,
         )
+
+
+class Practices(Table):
+    """Practices: a new time zone must leave every kept plan an offer of its template."""
+
+    def check_save(self, kept: Any, obj: Any) -> None:
+        """Raise RuleViolation ``template`` for a time zone in which a kept plan is no
+        longer an offer of its template (judged on its offer's local date)."""
+        if kept.timezone != obj.timezone:
+            _offers_kept(self.store, obj.id, obj.timezone, {})
+
+
+def _offers_kept(
+    store: MinimalStore, practice_id: str, timezone: str, members: dict[str, Any]
+) -> None:
+    """check_offers for the practice's plans naming a kept template (``members``: the
+    members as they are to be saved; the others as kept)."""
+    templates = store.payment_plan_templates.rows
+    check_offers(
+        (
+            p
+            for p in store.payment_plans.rows.values()
+            if p.practice_id == practice_id and p.template_id in templates
+        ),
+        templates,
+        timezone=timezone,
+        members={**store.members.rows, **members},
+    )
 
 
 class Members(Table):
@@ -194,6 +233,8 @@ class Members(Table):
             timezone=practice.timezone,
             plans=self.store.membership_plans.rows,
         )
+        if (kept.history, kept.account_holder.id) != (obj.history, obj.account_holder.id):
+            _offers_kept(self.store, obj.practice_id, practice.timezone, {obj.id: obj})
 
     def matches(self, query: Any, member: Any) -> bool:
         """True when ``member`` passes ``query``, its plans, ledger and zone read for
@@ -257,6 +298,8 @@ class PaymentPlans(Table):
     def add(self, obj: Any) -> None:
         """Keep a new plan (see :meth:`Table.add`); raises RuleViolation ``template`` when
         it names a kept template it is no offer of."""
+        if obj.id in self.rows:
+            raise DuplicateId(self.kind.__name__, obj.id)
         self._check_offer(None, obj)
         super().add(obj)
 
@@ -326,7 +369,7 @@ class MinimalStore:
     """The store a host hands to the KPI calculator and the reports."""
 
     def __init__(self) -> None:
-        self.practices = Table(Practice, self)
+        self.practices = Practices(Practice, self)
         self.staff_users = Table(StaffUser, self)
         self.membership_plans = MembershipPlans(MembershipPlan, self)
         self.campaigns = Campaigns(Campaign, self)

@@ -47,10 +47,12 @@ from smilepass_core.domain import (
     ReferralStatus,
     StaffUser,
     Status,
+    check_codes,
     offer_from_template,
 )
 from smilepass_core.domain.billing import price_due_at
 from smilepass_core.domain.discounts import AppliedDiscount, Discount, DiscountBasis
+from smilepass_core.errors import RuleViolation
 from smilepass_core.money import CURRENCIES, Money
 from smilepass_core.periods import DateRange, local_day
 from smilepass_core.queries import (
@@ -630,10 +632,12 @@ def datasets(
             plans = [attrs.evolve(p, billing_cycle=plans[0].billing_cycle) for p in plans]
         # Lists, not counted loops: the shrinker deletes whole members, plans and payments.
         plan_ids = [p.id for p in plans]
-        campaigns_ = [
-            _campaign_named(draw(campaigns(pid, currency, plan_ids)), f"{pid}-c{i}")
-            for i in range(draw(st.integers(0, 2)))
-        ]
+        campaigns_ = _apart(
+            [
+                _campaign_named(draw(campaigns(pid, currency, plan_ids)), f"{pid}-c{i}")
+                for i in range(draw(st.integers(0, 2)))
+            ]
+        )
         offers = [
             attrs.evolve(draw(discounts(pid, currency, plan_ids)), id=f"{pid}-d{i}")
             for i in range(draw(st.integers(0, 2)))
@@ -719,6 +723,24 @@ def _campaign_named(campaign: Campaign, id: str) -> Campaign:
     """``campaign`` renamed ``id``, its discount ``<id>-d``."""
     terms = None if campaign.discount is None else attrs.evolve(campaign.discount, id=f"{id}-d")
     return attrs.evolve(campaign, id=id, discount=terms)
+
+
+def _apart(campaigns_: list[Campaign]) -> list[Campaign]:
+    """``campaigns_``, each whose codes an earlier one shares while both are Active given
+    codes of its own (suffixed by its id): a store keeps no two such campaigns."""
+    kept: list[Campaign] = []
+    for campaign in campaigns_:
+        try:
+            check_codes(campaign, kept)
+        except RuleViolation:
+            suffix = f"-{campaign.id}"
+            campaign = attrs.evolve(
+                campaign,
+                promo_code=campaign.promo_code + suffix,
+                other_codes={code + suffix for code in campaign.other_codes},
+            )
+        kept.append(campaign)
+    return kept
 
 
 def _joined(member: Member, campaign: Campaign | None) -> Member:
