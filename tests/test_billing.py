@@ -36,6 +36,7 @@ from smilepass_core.domain.billing import (
     DunningStep,
     billing_dates,
     billing_statement,
+    check_charge_amount,
     check_charge_dates,
     check_member_repriced,
     check_membership_charge,
@@ -495,6 +496,20 @@ class TestPlanChanges:
         with pytest.raises(RuleViolation) as refused:
             check_membership_charge(member, self.PLATINUM, [], before, timezone=SYD, plans=weekly)
         assert refused.value.rule == "charge_amount"
+
+    def test_the_amount_rule_alone_passes_what_is_no_charge_of_the_member(self) -> None:
+        """check_charge_amount: a refund, or another member's charge, of any amount passes;
+        the member's own charge of the wrong amount is refused as check_membership_charge
+        refuses it (the dates left to check_charge_window)."""
+        member = _member(date(2026, 1, 1))
+        at = _local(date(2026, 2, 1))
+        odd = Money.of("1.23", "AUD")
+        check_charge_amount(member, _plan(), [], _refund("r", at, amount=odd), timezone=SYD)
+        other = attrs.evolve(_charge("o", at, amount=odd), member_id="m2")
+        check_charge_amount(member, _plan(), [], other, timezone=SYD)
+        with pytest.raises(RuleViolation) as caught:
+            check_charge_amount(member, _plan(), [], _charge("c", at, amount=odd), timezone=SYD)
+        assert caught.value.rule == "charge_amount"
 
 
 FAMILY = Discount("family", "syd", "Family", percent=10, basis="per_dependent", limit=3)

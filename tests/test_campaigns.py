@@ -259,6 +259,23 @@ class TestCodes:
             ],
         )
 
+    def test_a_clash_kept_from_before_can_end_but_not_grow(self) -> None:
+        """Spring and Again, both coded SPRING26 and Active since day 0 (kept before the
+        rule): saved with ``kept``, Again may pause or end (no new clash), but not resume
+        after a pause (a clash it did not have)."""
+        spring = self._window("spring", "SPRING26", 0, None)
+        again = self._window("again", "spring26", 0, None)
+        paused = again.pause(at=T0 + 5 * DAY)
+        check_codes(paused, [spring], kept=again)
+        check_codes(again.end(at=T0 + 5 * DAY), [spring], kept=again)
+        with pytest.raises(RuleViolation) as caught:
+            check_codes(paused.activate(at=T0 + 9 * DAY), [spring], kept=paused)
+        assert str(caught.value).endswith(
+            f"both are Active at {(T0 + 9 * DAY).isoformat()}: a sign-up's code must name one"
+        )
+        with pytest.raises(RuleViolation):
+            check_codes(paused, [spring])  # as a new campaign it clashes from day 0
+
     def test_spells_of_a_recorded_history(self) -> None:
         """Active from day 14, paused on day 20, resumed on day 25, ended on day 30."""
         moved = _draft().schedule(at=T0 + DAY).activate(at=T0 + 14 * DAY)

@@ -371,6 +371,33 @@ class TestTimeline:
             for end in (None, *map(_t, range(-1, 8))):
                 _check_timeline(timeline, entries, start, end, 2)
 
+    @given(
+        data=st.data(),
+        batch=st.lists(st.tuples(st.integers(-2, 9), st.sampled_from("abc")), max_size=60),
+        after=st.lists(st.tuples(st.integers(-2, 9), st.sampled_from("abc")), max_size=5),
+    )
+    def test_a_batch_added_in_any_order_then_read_agrees(
+        self, data: st.DataObject, batch: list[Any], after: list[Any]
+    ) -> None:
+        """Many adds in any order before a read (merged by one sort past 16 waiting), then
+        a removal and a few more adds: every read equals a brute force over a plain list."""
+        timeline = Timeline()
+        entries: list[tuple[datetime, str, int]] = []
+        for minute, id in batch:
+            timeline.add(_t(minute), id, _value(_t(minute), id))
+            entries.append((_t(minute), id, _value(_t(minute), id)))
+        assert len(timeline) == len(entries)
+        if entries:
+            at, id, value = entries[data.draw(st.integers(0, len(entries) - 1), label="gone")]
+            timeline.remove(at, id)
+            entries.remove((at, id, value))
+        for minute, id in after:
+            timeline.add(_t(minute), id, _value(_t(minute), id))
+            entries.append((_t(minute), id, _value(_t(minute), id)))
+        for start in (None, *map(_t, range(-3, 11, 3))):
+            for end in (None, *map(_t, range(-1, 11, 4))):
+                _check_timeline(timeline, entries, start, end, data.draw(st.integers(0, 5)))
+
     def test_ranges_are_half_open(self) -> None:
         """An entry at start is inside [start, end), one at end is not."""
         timeline = Timeline()
@@ -1333,7 +1360,12 @@ class TestStaleWrites:
         targets = sorted(MEMBERSHIP_LIFECYCLE.allowed(member.status), key=lambda s: s.value)
         if targets:
             charges = [p.at for p in dataset.payments if p.member_id == member.id]
-            at = max([_last_change(member), *charges]) + DAY  # after its charges: a cancel may
+            offers = [  # and after its plans' offers from a template (members only)
+                p.created_at
+                for p in dataset.payment_plans
+                if p.member_id == member.id and p.template_id is not None
+            ]
+            at = max([_last_change(member), *charges, *offers]) + DAY  # no charge after a cancel
             later = member.transition(targets[0], at=at, reason="t")
             store.members.save(later)
             assert store.members.get(member.id) == later

@@ -1165,10 +1165,11 @@ class TestTemplatesInSql:
         store.engine.dispose()
 
     def test_an_offer_reads_its_template_once_and_a_save_keeping_it_not_at_all(self) -> None:
-        """Adding a plan offered from a kept template to a member: the checks' one lookup
-        (the practice's time zone with it), the template's row (held for share), the member
-        (its row, its child rows), then the inserts. Accepting it later reads neither the
-        template nor the member: the offer did not change."""
+        """Adding a plan offered from a kept template to a member: the checks' one lookup,
+        the template's row (held for share), the member (its row held for share, its child
+        rows), the practice's time zone (its key held: a time-zone change waits), then the
+        inserts. Accepting it later reads neither the template nor the member: the offer
+        did not change."""
         store = SqlStore.connect("sqlite://")
         store.load([_P, _PLAN, _active_member(), _ORTHO])
         statements: list[str] = []
@@ -1178,10 +1179,11 @@ class TestTemplatesInSql:
         plan = _offer()
         store.payment_plans.add(plan)
         reads = [s for s in statements if s.startswith("SELECT")]
-        assert len(reads) == 4, reads
-        assert "practices.timezone" in reads[0]
+        assert len(reads) == 5, reads
         assert reads[1].split("FROM")[1].split()[0] == "payment_plan_templates"
-        assert [r.split("FROM")[1].split()[0] for r in reads[2:]] == ["members", "(SELECT"]
+        tables = [r.split("FROM")[1].split()[0] for r in reads[2:]]
+        assert tables == ["members", "(SELECT", "practices"]
+        assert reads[4].startswith("SELECT practices.timezone")
         statements.clear()
         store.payment_plans.save(plan.activate(at=_OFFERED + timedelta(hours=1)))
         # BEGIN, the version, the old plan (two), the checks' lookup, UPDATE, history.
@@ -1272,6 +1274,86 @@ class TestCampaignCodes:
         kept = {c.id: c for c in a.campaigns.find(ScopeQuery())}
         assert kept["spring"] == spring
         assert kept.get("summer") == (None if kind == "add" else draft)
+
+
+class TestWhatJudgesAnOffer:
+    """PostgreSQL: what a template plan's offer is judged by cannot change under it."""
+
+    @pytest.mark.parametrize("first", ["member", "timezone"])
+    def test_an_offer_racing_a_change_of_what_judges_it_is_refused(
+        self, postgres_engine: sa.Engine, first: str
+    ) -> None:
+        """Session A suspends member m1 from before the offer (or moves the practice to
+        Los Angeles, where the offer's local day is the day before) in an open
+        transaction; session B adds the members-only plan offered to m1. B waits on the
+        member's row (the practice's key), and once A commits B is refused: no plan is
+        kept that what judges it no longer allows."""
+        engine = postgres_engine
+        a, b = empty(engine), SqlStore(engine)
+        a.load([_P, _PLAN, _active_member(), _ORTHO])
+        if first == "member":
+            change = lambda: a.members.save(_active_member().suspend(at=NOW + timedelta(hours=1)))  # noqa: E731
+        else:
+            change = lambda: a.practices.save(attrs.evolve(_P, timezone="America/Los_Angeles"))  # noqa: E731
+        outcome = _race(a, change, lambda: b.payment_plans.add(_offer()))
+        assert isinstance(outcome, RuleViolation)
+        assert outcome.rule == "template"
+        assert a.payment_plans.find(PaymentPlanQuery()) == []
+
+    def test_a_campaign_save_and_a_practice_write_then_sign_up_do_not_deadlock(
+        self, postgres_engine: sa.Engine
+    ) -> None:
+        """Session A adds campaign D (holding the practice's row), then in the same
+        transaction signs a member up through kept campaign C; session B meanwhile saves
+        C paused. B takes the practice's row before C's, as A did: B waits, A commits,
+        then B's pause is kept (after the sign-up)."""
+        engine = postgres_engine
+        a, b = empty(engine), SqlStore(engine)
+        start = NOW - timedelta(days=30)
+        kept = Campaign("c", "p", "C", "CCC", start)
+        a.load([_P, _PLAN, kept])
+        joined = attrs.evolve(_member(), campaign_id="c")
+        paused = kept.pause(at=NOW + timedelta(days=2))
+        outcome: list[object] = []
+
+        def session_b() -> None:
+            try:
+                b.campaigns.save(paused)
+                outcome.append("kept")
+            except sa.exc.DBAPIError as error:  # a deadlock PostgreSQL broke
+                outcome.append(error)
+
+        with a.atomic():
+            a.campaigns.add(Campaign("d", "p", "D", "DDD", start))
+            thread = threading.Thread(target=session_b)
+            thread.start()
+            thread.join(0.5)
+            assert thread.is_alive(), "B must wait for the practice's row"
+            a.members.add(joined)  # holds C's row for share
+        thread.join(10)
+        assert outcome == ["kept"]
+        assert (a.campaigns.get("c"), a.members.get("m1")) == (paused, joined)
+
+    def test_inside_atomic_a_clash_fails_to_serialise_instead_of_landing(
+        self, postgres_engine: sa.Engine
+    ) -> None:
+        """Session A (``atomic()``, REPEATABLE READ) reads the campaigns first; session B
+        then adds Spring (code BLOOM) and commits; A adding Summer (code bloom) cannot
+        see Spring in its snapshot, and fails to serialise: no clash is kept."""
+        engine = postgres_engine
+        a, b = empty(engine), SqlStore(engine)
+        start = NOW - timedelta(days=1)
+        a.load([_P, _PLAN])
+
+        def clash() -> None:
+            with a.atomic():
+                assert a.campaigns.count(ScopeQuery()) == 0  # A's snapshot starts here
+                b.campaigns.add(Campaign("spring", "p", "Spring", "BLOOM", start))
+                a.campaigns.add(Campaign("summer", "p", "Summer", "bloom", start))
+
+        with pytest.raises(sa.exc.OperationalError, match="serialize"):
+            clash()
+        assert [c.id for c in a.campaigns.find(ScopeQuery())] == ["spring"]
 
 
 class TestInstants:

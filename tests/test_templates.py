@@ -26,6 +26,7 @@ from smilepass_core.domain.templates import (
     check_offer,
     check_offers,
     check_template_change,
+    member_change,
     offer_from_template,
 )
 from smilepass_core.periods import local_midnight
@@ -338,10 +339,40 @@ class TestStoredPlans:
         template = _template(max_deferral_days=0)
         plan = _offer(template, first_due=date(2026, 3, 10))
         bare = attrs.evolve(plan, id="pp2", template_id=None)
-        check_offers([bare, plan], {"t1": template}, timezone=SYD, members={})
+        templates = {"t1": template}
+        check_offers([bare, plan], templates, timezone=SYD, members={}, change="", field="")
         with pytest.raises(RuleViolation) as caught:  # 11:00 in Sydney: 9 March in New York
-            check_offers([plan], {"t1": template}, timezone="America/New_York", members={})
-        assert caught.value.context["broken"] == ("deferral",)
+            check_offers(
+                [plan],
+                templates,
+                timezone="America/New_York",
+                members={},
+                change="practice syd's time zone America/New_York",
+                field="timezone",
+            )
+        error = caught.value
+        assert (error.rule, error.field) == ("template", "timezone")
+        assert error.context == {"plan_id": "pp1", "broken": ("deferral",)}
+        assert str(error).startswith(
+            "practice syd's time zone America/New_York would leave a kept plan no offer of its"
+            " template: PaymentPlan pp1 is no offer of Ortho (t1):"
+        )
+
+    def test_a_member_change_names_what_moved(self) -> None:
+        """member_change: the account holder first, then the history's last move; nothing
+        when neither moved."""
+        member = _member(date(2026, 1, 28))
+        assert member_change(member, member) is None
+        away = member.suspend(at=OFFER)
+        assert member_change(member, away) == (
+            f"member {member.id}'s move to suspended at {OFFER.isoformat()}",
+            "history",
+        )
+        other = attrs.evolve(member, account_holder=Patient("p9", "Grace"))
+        assert member_change(member, other) == (
+            f"member {member.id}'s account holder p9",
+            "account_holder",
+        )
 
     def test_the_offer_is_judged_at_its_own_instant(self) -> None:
         """A plan offered before the template retired stays its offer; one offered at the

@@ -74,8 +74,9 @@ from smilepass_core.domain import (
 )
 from smilepass_core.domain.billing import (
     check_cancel_after_charges,
+    check_charge_amount,
+    check_charge_window,
     check_member_repriced,
-    check_membership_charge,
     check_reprice,
 )
 from smilepass_core.domain.discounts import check_discount_currency, check_grant_currency
@@ -85,7 +86,7 @@ from smilepass_core.domain.overdue import (
     last_event,
     overdue_outlook,
 )
-from smilepass_core.domain.templates import offer_of
+from smilepass_core.domain.templates import member_change, offer_of
 from smilepass_core.errors import (
     ConflictingPayment,
     CurrencyMismatch,
@@ -115,6 +116,7 @@ __all__ = ["InMemoryStore", "Timeline"]
 T = TypeVar("T")
 Q = TypeVar("Q")
 _ACTIVE = MembershipStatus.ACTIVE
+_CANCELLED = MembershipStatus.CANCELLED
 _ACTIVE_FORM = frozenset({"active_at"})
 _RETAINED_FORM = frozenset({"active_at", "retained_until"})
 _EVER_FORM = frozenset({"ever_active_before"})
@@ -127,35 +129,61 @@ _CHANGED_FORM = frozenset({"changed_in"})
 
 
 class Timeline:
-    """Sorted ``(instant, id)`` entries, each with an int value, and their prefix sums."""
+    """Sorted ``(instant, id)`` entries, each with an int value, and their prefix sums.
 
-    __slots__ = ("_keys", "_prefix", "_values")
+    Entries added in time order are appended; those added out of order wait in a tail
+    merged by the next read (a few one by one, many by one sort): a load of entries in
+    any order costs O(n log n), not a list insertion each.
+    """
+
+    __slots__ = ("_keys", "_prefix", "_tail", "_values")
+
+    #: Up to this many waiting entries are merged one by one, more by one sort.
+    _MERGE_ONE_BY_ONE = 16
 
     def __init__(self) -> None:
         self._keys: list[tuple[datetime, str]] = []
         self._values: list[int] = []
         self._prefix: list[int] | None = [0]
+        self._tail: list[tuple[tuple[datetime, str], int]] = []
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._keys) + len(self._tail)
 
     def add(self, at: datetime, id: str, value: int = 1) -> None:
         """Insert an entry (duplicates allowed); appending in time order is O(1)."""
-        key = (at, id)
+        self.add_key((at, id), value)
+
+    def add_key(self, key: tuple[datetime, str], value: int = 1) -> None:
+        """:meth:`add` of the entry ``key`` (a tuple other timelines may share)."""
         keys = self._keys
-        if not keys or key >= keys[-1]:
+        if not self._tail and (not keys or key >= keys[-1]):
             keys.append(key)
             self._values.append(value)
             if self._prefix is not None:
                 self._prefix.append(self._prefix[-1] + value)
             return
-        i = bisect.bisect_right(keys, key)
-        keys.insert(i, key)
-        self._values.insert(i, value)
+        self._tail.append((key, value))
         self._prefix = None
+
+    def _settle(self) -> None:
+        """Merge the entries added out of order into the sorted lists."""
+        tail, keys, values = self._tail, self._keys, self._values
+        if len(tail) <= self._MERGE_ONE_BY_ONE:
+            for key, value in tail:
+                i = bisect.bisect_right(keys, key)
+                keys.insert(i, key)
+                values.insert(i, value)
+        else:
+            merged = sorted([*zip(keys, values, strict=True), *tail], key=_entry_key)
+            self._keys = [key for key, _ in merged]
+            self._values = [value for _, value in merged]
+        self._tail = []
 
     def remove(self, at: datetime, id: str) -> None:
         """Remove one entry equal to ``(at, id)``."""
+        if self._tail:
+            self._settle()
         i = bisect.bisect_left(self._keys, (at, id))
         if i == len(self._keys) or self._keys[i] != (at, id):
             raise KeyError((at, id))
@@ -164,30 +192,43 @@ class Timeline:
         self._prefix = None
 
     def _position(self, at: datetime | None, default: int) -> int:
-        """Index of the first entry at or after ``at``."""
+        """Index of the first entry at or after ``at`` (callers settle first)."""
         return default if at is None else bisect.bisect_left(self._keys, (at,))
+
+    def _sorted(self) -> list[tuple[datetime, str]]:
+        """The keys, every waiting entry merged."""
+        if self._tail:
+            self._settle()
+        return self._keys
+
+    def _sums(self) -> list[int]:
+        """The prefix sums of the values, every waiting entry merged."""
+        if self._tail:
+            self._settle()
+        if self._prefix is None:
+            self._prefix = list(itertools.accumulate(self._values, initial=0))
+        return self._prefix
 
     def count(self, start: datetime | None = None, end: datetime | None = None) -> int:
         """Entries with ``start <= instant < end`` (an open side when ``None``)."""
-        return max(0, self._position(end, len(self._keys)) - self._position(start, 0))
+        keys = self._sorted()
+        return max(0, self._position(end, len(keys)) - self._position(start, 0))
 
     def total(self, start: datetime | None = None, end: datetime | None = None) -> int:
         """Sum of values of entries with ``start <= instant < end``."""
-        if self._prefix is None:
-            self._prefix = list(itertools.accumulate(self._values, initial=0))
+        prefix = self._sums()
         i, j = self._position(start, 0), self._position(end, len(self._keys))
-        return self._prefix[j] - self._prefix[i] if j > i else 0
+        return prefix[j] - prefix[i] if j > i else 0
 
     def counts(self, edges: Sequence[datetime]) -> list[int]:
         """Entries between each two consecutive ``edges`` (``[e0, e1)``, ``[e1, e2)``, ...)."""
+        self._sorted()
         at = [self._position(e, 0) for e in edges]
         return [max(0, j - i) for i, j in itertools.pairwise(at)]
 
     def totals(self, edges: Sequence[datetime]) -> list[int]:
         """Sum of values between each two consecutive ``edges``."""
-        if self._prefix is None:
-            self._prefix = list(itertools.accumulate(self._values, initial=0))
-        prefix = self._prefix
+        prefix = self._sums()
         at = [self._position(e, 0) for e in edges]
         return [prefix[j] - prefix[i] if j > i else 0 for i, j in itertools.pairwise(at)]
 
@@ -195,15 +236,22 @@ class Timeline:
         self, start: datetime | None = None, end: datetime | None = None
     ) -> Sequence[tuple[datetime, str]]:
         """The entries with ``start <= instant < end``, in time order."""
-        return self._keys[self._position(start, 0) : self._position(end, len(self._keys))]
+        keys = self._sorted()
+        return keys[self._position(start, 0) : self._position(end, len(keys))]
 
     def latest(self, end: datetime | None, n: int) -> Sequence[tuple[datetime, str]]:
         """At least the ``n`` latest entries before ``end`` (all entries tied with the oldest)."""
-        j = self._position(end, len(self._keys))
+        keys = self._sorted()
+        j = self._position(end, len(keys))
         i = max(0, j - n)
-        while 0 < i < j and self._keys[i - 1][0] == self._keys[i][0]:
+        while 0 < i < j and keys[i - 1][0] == keys[i][0]:
             i -= 1
-        return self._keys[i:j]
+        return keys[i:j]
+
+
+def _entry_key(entry: tuple[tuple[datetime, str], int]) -> tuple[datetime, str]:
+    """A timeline entry's sort key: its ``(instant, id)`` (ties keep their order)."""
+    return entry[0]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -414,6 +462,8 @@ class _Practices(_Repository[Practice, ScopeQuery]):
                 store.payment_plan_templates._items,
                 timezone=obj.timezone,
                 members=store.members._items,
+                change=f"practice {obj.id}'s time zone {obj.timezone}",
+                field="timezone",
             )
         if old is None or old.currency == obj.currency:
             return
@@ -469,7 +519,8 @@ class _Campaigns(_ScopedRepository[Campaign]):
         check_discount_currency([obj.discount], self._practice(obj).currency)
         old = self._items.get(obj.id)
         if old is None or (old.history, old.codes) != (obj.history, obj.codes):
-            check_codes(obj, (self._items[i] for i in self._by_practice.get(obj.practice_id, ())))
+            siblings = (self._items[i] for i in self._by_practice.get(obj.practice_id, ()))
+            check_codes(obj, siblings, kept=old)
         if old is None or (old.history, old.plans) == (obj.history, obj.plans):
             return
         store = self._store
@@ -592,12 +643,15 @@ class _Members(_Repository[Member, MemberQuery]):
             timezone=timezone,
             plans=store.membership_plans._items,
         )
-        if (old.history, old.account_holder.id) != (new.history, new.account_holder.id):
+        moved = member_change(old, new)
+        if moved is not None:
             check_offers(
                 store.payment_plans.of_member(new.id),
                 store.payment_plan_templates._items,
                 timezone=timezone,
                 members={new.id: new},
+                change=moved[0],
+                field=moved[1],
             )
 
     def _entries(self, m: Member) -> Iterator[tuple[defaultdict[str, Timeline], datetime]]:
@@ -935,6 +989,9 @@ class _Payments(_Repository[Payment, PaymentQuery]):
         self._collected: defaultdict[str, Timeline] = defaultdict(Timeline)
         self._refunded: defaultdict[str, Timeline] = defaultdict(Timeline)
         self._by_source: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
+        #: During a load (members fixed meanwhile): each member's enrolment and first
+        #: cancellation, read once; ``None`` outside a load.
+        self._windows: dict[str, tuple[datetime, datetime | None]] | None = None
 
     @_locked
     def add(self, obj: Payment) -> None:
@@ -945,14 +1002,26 @@ class _Payments(_Repository[Payment, PaymentQuery]):
             RuleViolation: a refund above the net collected for its source.
         """
         self._check_type(obj)
+        self._record(obj)
+
+    def _record(self, obj: Payment) -> bool:
+        """:meth:`add` of an entry known to be a Payment, the store held: whether it was
+        new (an identical one kept already is not). The ledger keeps no versions: each
+        entry is at version 1 for good."""
         existing = self._items.get(obj.id)
         if existing is not None:
             if existing == obj:
-                return
+                return False
             raise ConflictingPayment(obj.id)
         self._check(obj)
         self._insert(obj)
-        self._versions[_id(obj)] = 1
+        return True
+
+    @_locked
+    def version(self, id: str) -> int:
+        """1 for a recorded entry (the ledger is append-only); raises :class:`NotFound`."""
+        self.get(id)
+        return 1
 
     @_locked
     def save(self, obj: Payment, *, expected_version: int | None = None) -> None:
@@ -968,7 +1037,8 @@ class _Payments(_Repository[Payment, PaymentQuery]):
             self._require(store.members, obj.member_id, obj.practice_id, "member_id")
             member = store.members._items[obj.member_id]
             plans = store.membership_plans._items
-            check_membership_charge(
+            check_charge_window(obj, *self._window(member))
+            check_charge_amount(
                 member,
                 plans[member.plan_id],
                 (self._items[i] for i in self._by_source.get(obj.source, ())),
@@ -983,12 +1053,23 @@ class _Payments(_Repository[Payment, PaymentQuery]):
         if obj.kind is PaymentKind.REFUND:
             check_refund((self._items[i] for i in self._by_source.get(obj.source, ())), obj)
 
+    def _window(self, member: Member) -> tuple[datetime, datetime | None]:
+        """The member's enrolment and first cancellation (read once per member in a load)."""
+        windows = self._windows
+        if windows is None:
+            return member.created_at, member.first_entered(_CANCELLED)
+        found = windows.get(member.id)
+        if found is None:
+            found = windows[member.id] = (member.created_at, member.first_entered(_CANCELLED))
+        return found
+
     def _index(self, p: Payment) -> None:
         self._store.members._forget(p.member_id)
-        self._all[p.practice_id].add(p.at, p.id)
+        key = (p.at, p.id)  # one tuple for both timelines
+        self._all[p.practice_id].add_key(key)
         if p.succeeded:
             index = self._collected if p.kind is PaymentKind.CHARGE else self._refunded
-            index[p.practice_id].add(p.at, p.id, p.amount.minor)
+            index[p.practice_id].add_key(key, p.amount.minor)
         self._by_source[p.source].add(p.id)
 
     def _unindex(self, p: Payment) -> None:
@@ -1135,15 +1216,16 @@ class InMemoryStore:
 
     def _load_locked(self, entries: list[tuple[str, int, object]]) -> None:
         done: list[tuple[_Repository[Any, Any], Any]] = []
+        ledger = self.payments
+        ledger._windows = {}  # the members stay as they are while the ledger loads
         try:
             for table, index, obj, name in load_order(entries):
                 repo: _Repository[Any, Any] = getattr(self, name)
-                if isinstance(obj, Payment) and repo._items.get(_id(obj)) == obj:
-                    # Already recorded, identical (the ledger is idempotent): nothing to undo.
-                    repo.add(obj)
-                    continue
                 try:
-                    repo.add(obj)
+                    if repo is not ledger:
+                        repo.add(obj)
+                    elif not ledger._record(cast(Payment, obj)):
+                        continue  # already recorded, identical: nothing to undo
                 except SmilepassError as error:
                     raise as_record_error(table, index, error) from error
                 done.append((repo, obj))
@@ -1151,6 +1233,8 @@ class InMemoryStore:
             for repo, obj in reversed(done):
                 repo._discard(obj)
             raise
+        finally:
+            ledger._windows = None
 
     @classmethod
     def from_objects(cls, objects: Iterable[object]) -> InMemoryStore:

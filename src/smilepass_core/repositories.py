@@ -12,9 +12,10 @@ Reads take a query spec from :mod:`smilepass_core.queries` (each has
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
+from operator import itemgetter
 from types import MappingProxyType
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 from smilepass_core.domain import (
     Campaign,
@@ -200,15 +201,12 @@ STORE_TYPES: Mapping[str, type] = MappingProxyType(
 )
 
 
-_NO_TIME = datetime.min.replace(tzinfo=UTC)
-
-
-def _load_time(obj: object) -> tuple[datetime, int, str]:
+def _ledger_key(entry: tuple[str, int, object, str]) -> tuple[datetime, int, str, int]:
     """Payments load in time order, charges before refunds at the same instant, then by
-    id: the order a billing statement reads a ledger in."""
-    if isinstance(obj, Payment):
-        return (obj.at, 1 if obj.kind is PaymentKind.REFUND else 0, obj.id)
-    return (_NO_TIME, 0, "")
+    id: the order a billing statement reads a ledger in (then by index)."""
+    payment = cast(Payment, entry[2])
+    refund = 1 if payment.kind is PaymentKind.REFUND else 0
+    return (payment.at, refund, payment.id, entry[1])
 
 
 def load_order(
@@ -222,24 +220,25 @@ def load_order(
     Raises:
         InvalidRecord: an object that is no store type, naming its source and index.
     """
-    ranked = []
     names = list(STORE_TYPES.items())
-    known: dict[type, tuple[int, str] | None] = {}  # each type's rank and repository
+    buckets: list[list[tuple[str, int, object, str]]] = [[] for _ in names]
+    known: dict[type, int] = {}  # each type's rank (-1: no store type)
     for source, index, obj in entries:
         cls = type(obj)
-        if cls in known:
-            found = known[cls]
-        else:
-            found = known[cls] = next(
-                ((rank, name) for rank, (name, kind) in enumerate(names) if isinstance(obj, kind)),
-                None,
+        rank = known.get(cls)
+        if rank is None:
+            rank = known[cls] = next(
+                (r for r, (_, kind) in enumerate(names) if isinstance(obj, kind)), -1
             )
-        if found is None:
+        if rank < 0:
             error = InvalidValue("obj", obj, "is not a smilepass_core domain object")
             raise as_record_error(source, index, error)
-        ranked.append(((found[0], _load_time(obj), index), (source, index, obj, found[1])))
-    ranked.sort(key=lambda r: r[0])
-    return [entry for _, entry in ranked]
+        buckets[rank].append((source, index, obj, names[rank][0]))
+    ordered: list[tuple[str, int, object, str]] = []
+    for (name, _), bucket in zip(names, buckets, strict=True):
+        bucket.sort(key=_ledger_key if name == "payments" else itemgetter(1))
+        ordered += bucket
+    return ordered
 
 
 def as_record_error(source: str, index: int, error: SmilepassError) -> InvalidRecord:

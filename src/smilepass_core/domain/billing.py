@@ -957,6 +957,30 @@ def check_membership_charge(
     if charge.kind is not PaymentKind.CHARGE or charge.member_id != member.id:
         return
     check_charge_dates(member, charge)
+    check_charge_amount(
+        member, plan, earlier, charge, timezone=timezone, discounts=discounts, plans=plans
+    )
+
+
+def check_charge_amount(
+    member: Member,
+    plan: MembershipPlan,
+    earlier: Iterable[Payment],
+    charge: Payment,
+    *,
+    timezone: str,
+    discounts: Iterable[AppliedDiscount] | None = None,
+    plans: Mapping[str, MembershipPlan] | None = None,
+) -> None:
+    """:func:`check_membership_charge`'s amount rule alone, for a store that checks the
+    dates with :func:`check_charge_window` from instants it keeps (a membership charge of
+    ``member``; anything else passes).
+
+    Raises:
+        RuleViolation: ``charge_amount`` (naming the amounts expected).
+    """
+    if charge.kind is not PaymentKind.CHARGE or charge.member_id != member.id:
+        return
     grants = member.discounts if discounts is None else tuple(discounts)
     if (
         charge.amount == plan.price

@@ -312,10 +312,16 @@ def campaign_for_code(campaigns: Iterable[Campaign], code: str, *, at: datetime)
     raise _not_active(latest.id, latest.status_at(when), when, f"code {code!r}")
 
 
-def check_codes(campaign: Campaign, others: Iterable[Campaign]) -> None:
+def check_codes(
+    campaign: Campaign, others: Iterable[Campaign], *, kept: Campaign | None = None
+) -> None:
     """Raise unless ``campaign`` shares no promo code (case and surrounding spaces
     ignored) with another campaign of its practice among ``others`` while both are
     Active: a code typed at a sign-up must name one campaign.
+
+    With ``kept`` (the campaign as a store keeps it, for a save), only a clash ``kept``
+    did not have already is refused: a clash kept from before the rule can still be
+    ended or paused, never extended.
 
     Raises:
         RuleViolation: ``promo_code_in_use``, field ``promo_code`` (or ``other_codes``
@@ -323,13 +329,15 @@ def check_codes(campaign: Campaign, others: Iterable[Campaign]) -> None:
             first instant both are Active.
     """
     mine = {_code_key(c): c for c in campaign.codes}
+    spells = campaign.active_spells()
     for other in others:
         if other.id == campaign.id or other.practice_id != campaign.practice_id:
             continue
         shared = [mine[k] for k in (_code_key(c) for c in other.codes) if k in mine]
         if not shared:
             continue
-        both = _first_overlap(campaign.active_spells(), other.active_spells())
+        theirs = other.active_spells()
+        both = _first_new_overlap(spells, theirs, kept)
         if both is not None:
             code = min(shared, key=campaign.codes.index)
             raise RuleViolation(
@@ -342,17 +350,35 @@ def check_codes(campaign: Campaign, others: Iterable[Campaign]) -> None:
             )
 
 
-def _first_overlap(
-    a: Sequence[tuple[datetime, datetime | None]], b: Sequence[tuple[datetime, datetime | None]]
-) -> datetime | None:
-    """The first instant inside a span of ``a`` and a span of ``b`` (both half-open)."""
-    found: list[datetime] = []
+Span = tuple[datetime, datetime | None]
+
+
+def _overlaps(a: Sequence[Span], b: Sequence[Span]) -> list[Span]:
+    """The half-open spans inside a span of ``a`` and a span of ``b``, in time order."""
+    found: list[Span] = []
     for start_a, end_a in a:
         for start_b, end_b in b:
             start = max(start_a, start_b)
-            if (end_a is None or start < end_a) and (end_b is None or start < end_b):
-                found.append(start)
-    return min(found, default=None)
+            ends = [e for e in (end_a, end_b) if e is not None]
+            end = min(ends) if ends else None
+            if end is None or start < end:
+                found.append((start, end))
+    return sorted(found, key=lambda span: span[0])
+
+
+def _first_new_overlap(
+    spells: Sequence[Span], theirs: Sequence[Span], kept: Campaign | None
+) -> datetime | None:
+    """The first instant both are Active that ``kept`` (when given) did not share."""
+    old = [] if kept is None else _overlaps(kept.active_spells(), theirs)
+    for start, end in _overlaps(spells, theirs):
+        first: datetime | None = start
+        for s, e in old:  # skip past what the kept campaign already shared
+            if first is not None and s <= first and (e is None or first < e):
+                first = e
+        if first is not None and (end is None or first < end):
+            return first
+    return None
 
 
 def check_members_plans(campaign: Campaign, members: Iterable[Member]) -> None:

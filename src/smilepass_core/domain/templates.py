@@ -30,6 +30,7 @@ __all__ = [
     "check_offer",
     "check_offers",
     "check_template_change",
+    "member_change",
     "offer_from_template",
     "offer_of",
 ]
@@ -385,22 +386,48 @@ def check_template_change(
         )
 
 
+def member_change(kept: Member, new: Member) -> tuple[str, str] | None:
+    """What of a member's save may leave its plans no offer of their template, as
+    :func:`check_offers`' ``change`` and ``field``; ``None`` when nothing it reads moved."""
+    if kept.account_holder.id != new.account_holder.id:
+        return f"member {new.id}'s account holder {new.account_holder.id}", "account_holder"
+    if kept.history != new.history:
+        last = new.history[-1]
+        moved = f"member {new.id}'s move to {last.to.value} at {last.at.isoformat()}"
+        return moved, "history"
+    return None
+
+
 def check_offers(
     plans: Iterable[PaymentPlan],
     templates: Mapping[str, PaymentPlanTemplate],
     *,
     timezone: str,
     members: Mapping[str, Member],
+    change: str,
+    field: str,
 ) -> None:
     """:func:`check_offer` for each of ``plans`` that names a template (its template from
     ``templates``, its member from ``members``): what a store checks of the kept plans when
-    what they were judged by changes (the practice's time zone, a member's history or
-    account holder).
+    what they were judged by changes (``change`` says what, e.g. "practice p's time zone
+    Pacific/Kiritimati"; ``field`` is the field changed).
 
     Raises:
-        RuleViolation: ``rule="template"``, for the first plan no longer an offer.
+        RuleViolation: ``rule="template"``, field ``field``, for the first plan no longer
+            an offer: the change, the plan and each broken rule (``context["broken"]``,
+            ``context["plan_id"]``).
     """
     for plan in plans:
-        if plan.template_id is not None:
-            member = None if plan.member_id is None else members.get(plan.member_id)
+        if plan.template_id is None:
+            continue
+        member = None if plan.member_id is None else members.get(plan.member_id)
+        try:
             check_offer(templates[plan.template_id], plan, timezone=timezone, member=member)
+        except RuleViolation as error:
+            raise RuleViolation(
+                "template",
+                f"{change} would leave a kept plan no offer of its template: {error}",
+                field=field,
+                plan_id=plan.id,
+                broken=error.context["broken"],
+            ) from error

@@ -14,7 +14,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Final, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -56,7 +56,7 @@ from smilepass_core.domain.billing import (
     check_reprice,
 )
 from smilepass_core.domain.discounts import check_discount_currency, check_grant_currency
-from smilepass_core.domain.templates import TERMS, offer_of
+from smilepass_core.domain.templates import TERMS, member_change, offer_of
 from smilepass_core.errors import (
     ConflictingPayment,
     CurrencyMismatch,
@@ -304,6 +304,9 @@ class _Repository(Generic[T, Q]):
             *((table, getattr(obj, column)) for column, table in refs if column != "practice_id"),
         ]
 
+    def _lock_first(self, conn: Connection, obj: T) -> None:
+        """What a save locks before the object's own row (nothing here)."""
+
     def _checked_on_save(self, obj: T) -> list[tuple[str, str | None]]:
         """What :meth:`_check` and :meth:`_check_save` read, for a save's prefetch."""
         return self._checked(obj)
@@ -338,6 +341,7 @@ class _Repository(Generic[T, Q]):
         """
         self._check_type(obj)
         with self._store._connection(write=True) as conn:
+            self._lock_first(conn, obj)
             current = self._version(conn, _id(obj), lock=True)
             if current is None:
                 raise NotFound(self.kind.__name__, _id(obj))
@@ -484,7 +488,9 @@ class _Practices(_Repository[Practice, ScopeQuery]):
         zone = look.timezone(obj.id)
         if zone is not None and zone != obj.timezone:
             plans = self._store.payment_plans.table
-            _offers_kept(self._store, look.conn, plans.c.practice_id == obj.id, obj.timezone)
+            change = (f"practice {obj.id}'s time zone {obj.timezone}", "timezone")
+            mine = plans.c.practice_id == obj.id
+            _offers_kept(self._store, look.conn, mine, obj.timezone, change)
         old = look.currency(obj.id)
         if old is None or old == obj.currency:
             return
@@ -512,11 +518,16 @@ class _Practices(_Repository[Practice, ScopeQuery]):
 
 
 def _offers_kept(
-    store: SqlStore, conn: Connection, where: Any, timezone: str, member: Member | None = None
+    store: SqlStore,
+    conn: Connection,
+    where: Any,
+    timezone: str,
+    change: tuple[str, str],
+    member: Member | None = None,
 ) -> None:
     """:func:`check_offers` of the kept plans matching ``where`` that name a template,
     judged in ``timezone``, with ``member`` as it is to be saved (their templates and
-    other members read as kept)."""
+    other members read as kept); ``change`` names what moved and its field."""
     plans = store.payment_plans
     named = sa.select(plans.table).where(where, plans.table.c.template_id.is_not(None))
     offered = plans._read(conn, named)
@@ -533,7 +544,20 @@ def _offers_kept(
         {t.id: t for t in kept},
         timezone=timezone,
         members={m.id: m for m in (*found, *([member] if member is not None else []))},
+        change=change[0],
+        field=change[1],
     )
+
+
+def _hold_practice(conn: Connection, practice_id: str) -> None:
+    """Lock the practice's row by an update that changes nothing (its key left to share,
+    so the other tables' inserts go on) before its campaigns are read: two sessions
+    writing its campaigns check one after the other and neither misses what the other
+    adds; inside :meth:`SqlStore.atomic` (``REPEATABLE READ``) the second fails to
+    serialise instead."""
+    practices = layouts["practices"].table
+    hold = sa.update(practices).where(practices.c.id == practice_id)
+    conn.execute(hold.values(version=practices.c.version))
 
 
 class _StaffUsers(_Repository[StaffUser, ScopeQuery]):
@@ -550,25 +574,27 @@ class _Campaigns(_Repository[Campaign, ScopeQuery]):
         super()._check(look, obj)
         check_discount_currency([obj.discount], _currency(look, obj.practice_id))
 
+    def _lock_first(self, conn: Connection, obj: Campaign) -> None:
+        """The practice's row (:func:`_hold_practice`), before the campaign's: a sign-up
+        holds the campaign's row for share after the practice's key, so the order is
+        the same everywhere."""
+        _hold_practice(conn, obj.practice_id)
+
     def _check_new(self, look: Lookup, obj: Campaign) -> None:
         """A new campaign shares no code with another of its practice while both are
         Active."""
         self._check_codes(look, obj)
 
-    def _check_codes(self, look: Lookup, obj: Campaign) -> None:
+    def _check_codes(self, look: Lookup, obj: Campaign, kept: Campaign | None = None) -> None:
         """:func:`check_codes` against the practice's other campaigns, kept or staged by
-        this load. The practice's row is first locked for update (its key left to share,
-        so the other tables' inserts go on): two sessions writing its campaigns check
-        one after the other, and neither misses what the other adds."""
-        practices = self._store.practices.table
-        hold = sa.select(practices.c.id).where(practices.c.id == obj.practice_id)
-        look.conn.execute(hold.with_for_update(key_share=True))
+        this load (a load reads each practice's kept campaigns once), after
+        :func:`_hold_practice`."""
+        practice_id, conn = obj.practice_id, look.conn
+        look.memo(("held", practice_id), lambda: _hold_practice(conn, practice_id))
         table = self.table
-        siblings = sa.select(table).where(
-            table.c.practice_id == obj.practice_id, table.c.id != obj.id
-        )
-        kept = self._read(look.conn, siblings)
-        check_codes(obj, [*kept, *look.staged_in(self.name, obj.practice_id)])
+        mine = sa.select(table).where(table.c.practice_id == practice_id)
+        siblings = look.memo(("campaigns of", practice_id), lambda: self._read(conn, mine))
+        check_codes(obj, [*siblings, *look.staged_in(self.name, practice_id)], kept=kept)
 
     def _check_save(self, look: Lookup, old: Campaign, obj: Campaign) -> None:
         """A save that changes the codes or the history: :meth:`_check_codes`. One that
@@ -577,7 +603,7 @@ class _Campaigns(_Repository[Campaign, ScopeQuery]):
         as joining through it still joined it while Active, as the new history reads (one
         statement, within the campaign's practice)."""
         if (old.codes, old.history) != (obj.codes, obj.history):
-            self._check_codes(look, obj)
+            self._check_codes(look, obj, old)
         if old.plans != obj.plans and obj.plans is not None:
             members = self._store.members
             mine = sa.select(members.table).where(members.table.c.campaign_id == obj.id)
@@ -725,12 +751,12 @@ class _Members(_Repository[Member, MemberQuery]):
         the member's row is locked, so no charge of theirs is added meanwhile). One that
         changes the history or the account holder of a member holding a plan offered from
         a template: each such plan is still its offer (read only for such a member)."""
-        moved = (old.history, old.account_holder.id) != (obj.history, obj.account_holder.id)
-        if moved and look.member_offers(obj.id):
+        moved = member_change(old, obj)
+        if moved is not None and look.member_offers(obj.id):
             zone = look.timezone(obj.practice_id)
             assert zone is not None  # the reference check found the practice
             held = self._store.payment_plans.table.c.member_id == obj.id
-            _offers_kept(self._store, look.conn, held, zone, obj)
+            _offers_kept(self._store, look.conn, held, zone, moved, obj)
         if old.billing_terms == obj.billing_terms:
             return
         _, plans, timezone = self._store.payments._billing(look, obj.id, obj.practice_id)
@@ -937,11 +963,6 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
     kind = PaymentPlan
     query_type = PaymentPlanQuery
 
-    def _checked(self, obj: PaymentPlan) -> list[tuple[str, str | None]]:
-        """Also, for a plan naming its template, the practice's time zone."""
-        zone = [(TIMEZONE, obj.practice_id)] if obj.template_id is not None else []
-        return [*super()._checked(obj), *zone]
-
     def _check_new(self, look: Lookup, obj: PaymentPlan) -> None:
         """A new plan that names its template is an offer of it."""
         self._check_offer(look, obj)
@@ -954,10 +975,11 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
     def _check_offer(self, look: Lookup, obj: PaymentPlan) -> None:
         """Raise unless a plan naming its template (kept, or staged by this load) is an
         offer it makes (``check_offer``), judged in the practice's time zone with the
-        plan's member. A kept template's row is read held for share until the write
-        commits: a save changing its terms in progress (which locks the row for update
-        before it reads the plans offered from it) is waited for, and one after waits for
-        this write."""
+        plan's member. What it reads is held until the write commits: the template's row
+        and the member's for share, the practice's key (``FOR KEY SHARE``). A save
+        changing the template's terms, the member or the practice's time zone in
+        progress (each locks its row for update before it reads the plans) is waited
+        for, and read as it committed; one after waits for this write."""
         template_id = obj.template_id
         if template_id is None:
             return
@@ -976,11 +998,29 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
         member: Member | None = None
         if obj.member_id is not None:
             member_id = obj.member_id
+
+            def kept_member() -> Member:
+                members = store.members
+                mine = sa.select(members.table).where(members.table.c.id == member_id)
+                return members._read(conn, mine.with_for_update(read=True))[0]
+
             member = look.staged("members", member_id) or look.memo(
-                ("member", member_id), lambda: store.members._get(conn, member_id)
+                ("member", member_id), kept_member
             )
-        timezone = look.timezone(obj.practice_id)
-        assert timezone is not None  # the reference check found the practice
+        practice_id = obj.practice_id
+        staged = look.staged("practices", practice_id)
+
+        def kept_timezone() -> str:
+            practices = store.practices.table
+            mine = sa.select(practices.c.timezone).where(practices.c.id == practice_id)
+            zone = conn.execute(mine.with_for_update(read=True, key_share=True)).scalar_one()
+            return str(zone)
+
+        timezone = (
+            staged.timezone
+            if staged is not None
+            else look.memo(("held timezone", practice_id), kept_timezone)
+        )
         check_offer(template, obj, timezone=timezone, member=member)
 
     def _where(self, conn: Connection, query: PaymentPlanQuery) -> list[Any]:
@@ -1330,6 +1370,13 @@ class SqlStore:
         ordered = load_order(entries)
         with self._connection(write=True) as conn:
             batch = Batch(conn, ((name, obj) for _, _, obj, name in ordered))
+            # The practices whose campaigns it writes, locked up front in one order for
+            # every load (loads locking them as met could deadlock each other).
+            held = {cast(Campaign, obj).practice_id for _, _, obj, n in ordered if n == "campaigns"}
+            for practice_id in sorted(held):
+                batch.memo(
+                    ("held", practice_id), functools.partial(_hold_practice, conn, practice_id)
+                )
             for table, index, obj, name in ordered:
                 repo: _Repository[Any, Any] = getattr(self, name)
                 try:

@@ -53,7 +53,7 @@ from smilepass_core.domain.billing import (
     check_membership_charge,
     check_reprice,
 )
-from smilepass_core.domain.templates import offer_of
+from smilepass_core.domain.templates import member_change, offer_of
 from smilepass_core.money import per_currency
 from smilepass_core.queries import apply_order
 
@@ -138,6 +138,8 @@ class Campaigns(Table):
     def add(self, obj: Any) -> None:
         """Keep a new campaign (see :meth:`Table.add`); raises RuleViolation
         ``promo_code_in_use`` for a code another campaign has while both are Active."""
+        if obj.id in self.rows:
+            raise DuplicateId(self.kind.__name__, obj.id)
         check_codes(obj, self.rows.values())
         super().add(obj)
 
@@ -145,7 +147,7 @@ class Campaigns(Table):
         """Raise RuleViolation as :meth:`add`, or when a member or referral that joined
         through the campaign would have joined it while not Active, or a member on a plan
         it does not apply to, as ``obj`` reads."""
-        check_codes(obj, self.rows.values())
+        check_codes(obj, self.rows.values(), kept=kept)
         joiners = [*self.store.members.rows.values(), *self.store.referrals.rows.values()]
         mine = [j for j in joiners if j.campaign_id == obj.id]
         check_joiners(obj, ((f"{type(j).__name__.lower()} {j.id}", j.created_at) for j in mine))
@@ -180,14 +182,20 @@ class Practices(Table):
         """Raise RuleViolation ``template`` for a time zone in which a kept plan is no
         longer an offer of its template (judged on its offer's local date)."""
         if kept.timezone != obj.timezone:
-            _offers_kept(self.store, obj.id, obj.timezone, {})
+            change = (f"practice {obj.id}'s time zone {obj.timezone}", "timezone")
+            _offers_kept(self.store, obj.id, obj.timezone, {}, change)
 
 
 def _offers_kept(
-    store: MinimalStore, practice_id: str, timezone: str, members: dict[str, Any]
+    store: MinimalStore,
+    practice_id: str,
+    timezone: str,
+    members: dict[str, Any],
+    change: tuple[str, str],
 ) -> None:
     """check_offers for the practice's plans naming a kept template (``members``: the
-    members as they are to be saved; the others as kept)."""
+    members as they are to be saved; the others as kept), ``change`` naming what moved
+    and its field."""
     templates = store.payment_plan_templates.rows
     check_offers(
         (
@@ -198,6 +206,8 @@ def _offers_kept(
         templates,
         timezone=timezone,
         members={**store.members.rows, **members},
+        change=change[0],
+        field=change[1],
     )
 
 
@@ -233,8 +243,9 @@ class Members(Table):
             timezone=practice.timezone,
             plans=self.store.membership_plans.rows,
         )
-        if (kept.history, kept.account_holder.id) != (obj.history, obj.account_holder.id):
-            _offers_kept(self.store, obj.practice_id, practice.timezone, {obj.id: obj})
+        moved = member_change(kept, obj)
+        if moved is not None:
+            _offers_kept(self.store, obj.practice_id, practice.timezone, {obj.id: obj}, moved)
 
     def matches(self, query: Any, member: Any) -> bool:
         """True when ``member`` passes ``query``, its plans, ledger and zone read for
