@@ -166,6 +166,12 @@ class Timeline:
         self._tail.append((key, value))
         self._prefix = None
 
+    def settle(self) -> None:
+        """Merge the entries added out of order into the sorted lists now (a read does it
+        when needed)."""
+        if self._tail:
+            self._settle()
+
     def _settle(self) -> None:
         """Merge the entries added out of order into the sorted lists."""
         tail, keys, values = self._tail, self._keys, self._values
@@ -276,6 +282,8 @@ class _Repository(Generic[T, Q]):
 
     kind: ClassVar[type]
     query_type: ClassVar[type] = ScopeQuery
+    #: The attributes holding its timelines (per practice or plan), settled after a load.
+    _TIMELINES: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -598,6 +606,7 @@ def _same_currency(practice: Practice, amount: Money, field: str) -> None:
 class _Members(_Repository[Member, MemberQuery]):
     kind = Member
     query_type = MemberQuery
+    _TIMELINES = ("_became", "_left", "_first", "_changes", "_replans", "_counting")
 
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__(store)
@@ -874,6 +883,7 @@ class _Members(_Repository[Member, MemberQuery]):
 class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
     kind = PaymentPlan
     query_type = PaymentPlanQuery
+    _TIMELINES = ("_committed",)
 
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__(store)
@@ -982,6 +992,7 @@ def _minor_by_currency(
 class _Payments(_Repository[Payment, PaymentQuery]):
     kind = Payment
     query_type = PaymentQuery
+    _TIMELINES = ("_all", "_collected", "_refunded")
 
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__(store)
@@ -1032,7 +1043,8 @@ class _Payments(_Repository[Payment, PaymentQuery]):
 
     def _check(self, obj: Payment) -> None:
         store = self._store
-        _same_currency(self._practice(obj), obj.amount, "amount")
+        practice = self._practice(obj)
+        _same_currency(practice, obj.amount, "amount")
         if obj.member_id is not None:
             self._require(store.members, obj.member_id, obj.practice_id, "member_id")
             member = store.members._items[obj.member_id]
@@ -1043,7 +1055,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
                 plans[member.plan_id],
                 (self._items[i] for i in self._by_source.get(obj.source, ())),
                 obj,
-                timezone=self._practice(obj).timezone,
+                timezone=practice.timezone,
                 plans=plans,
             )
         else:
@@ -1235,6 +1247,10 @@ class InMemoryStore:
             raise
         finally:
             ledger._windows = None
+        for repo in {id(r): r for r, _ in done}.values():  # each index sorted once
+            for name in repo._TIMELINES:
+                for timeline in getattr(repo, name).values():
+                    timeline.settle()
 
     @classmethod
     def from_objects(cls, objects: Iterable[object]) -> InMemoryStore:
