@@ -16,7 +16,7 @@ settings.register_profile(
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.register_profile("dev", deadline=None, max_examples=60)
+settings.register_profile("dev", deadline=None, max_examples=50)
 settings.register_profile(
     "thorough",
     deadline=None,

@@ -117,7 +117,7 @@ StoreFactory = Callable[[], Any]
 
 #: The kit's Hypothesis settings. Each example is a whole practice, so a test tries a
 #: fifth of the active profile's ``max_examples`` (at least 10: 20 under Hypothesis' default,
-#: 12 under this repository's ``dev`` profile, 40 under ``ci``). One bug is reported, not
+#: 10 under this repository's ``dev`` profile, 40 under ``ci``). One bug is reported, not
 #: every distinct one (``report_multiple_bugs``), and of the profile's phases the
 #: ``explain`` phase, which re-runs the failing example many times to annotate it, is left
 #: out: a :class:`ContractViolation` already names what differs.
