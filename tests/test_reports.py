@@ -977,8 +977,22 @@ class TestPaymentPlanListProperties:
         zones = timezone_of(dataset)
         overdue = []
         for p in plans:
-            last = local_day(as_of, zones[p.practice_id]) - timedelta(days=grace)
-            overdue += [i.amount for i in unpaid_at(p, as_of) if i.due_date < last]
+            today = local_day(as_of, zones[p.practice_id])
+            last = today - timedelta(days=grace)
+            # Overdue past grace from the day after it fell due, or from the local day an
+            # attempt at it failed once it has fallen due (a failure on the due day counts).
+            failed = {
+                a.number
+                for a in p.attempts
+                if not a.succeeded
+                and a.at <= as_of
+                and local_day(a.at, zones[p.practice_id]) <= last
+            }
+            overdue += [
+                i.amount
+                for i in unpaid_at(p, as_of)
+                if i.due_date < last or (i.due_date <= today and i.number in failed)
+            ]
         assert nonzero(report.overdue) == nonzero(money_sum(overdue))
 
     @DATASETS

@@ -1228,6 +1228,7 @@ class InMemoryStore:
 
     def _load_locked(self, entries: list[tuple[str, int, object]]) -> None:
         done: list[tuple[_Repository[Any, Any], Any]] = []
+        loaded: set[str] = set()  # the repositories whose indexes to sort at the end
         ledger = self.payments
         ledger._windows = {}  # the members stay as they are while the ledger loads
         try:
@@ -1241,15 +1242,17 @@ class InMemoryStore:
                 except SmilepassError as error:
                     raise as_record_error(table, index, error) from error
                 done.append((repo, obj))
+                loaded.add(name)
         except BaseException:
             for repo, obj in reversed(done):
                 repo._discard(obj)
             raise
         finally:
             ledger._windows = None
-        for repo in {id(r): r for r, _ in done}.values():  # each index sorted once
-            for name in repo._TIMELINES:
-                for timeline in getattr(repo, name).values():
+        for name in loaded:  # each index sorted once
+            owner: _Repository[Any, Any] = getattr(self, name)
+            for attribute in owner._TIMELINES:
+                for timeline in getattr(owner, attribute).values():
                     timeline.settle()
 
     @classmethod
