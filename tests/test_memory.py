@@ -474,6 +474,54 @@ class TestTimeline:
 # -- fast paths ----------------------------------------------------------------------------
 
 
+class TestActiveSets:
+    """Who was Active when, as bit sets with snapshots: the retained count equals the
+    members whose toggles put them Active at both boundaries, through any writes."""
+
+    @settings(deadline=None)
+    @given(data=st.data(), every=st.integers(1, 4))
+    def test_retained_through_writes(self, data: st.DataObject, every: int) -> None:
+        """Members' toggles are written (replaced, in any order, or removed) between
+        reads; each read equals the count from the toggles, whatever the snapshots."""
+        t0 = datetime(2026, 3, 1, tzinfo=UTC)
+        became, left = Timeline(), Timeline()
+        toggles: dict[str, tuple[datetime, ...]] = {}
+        sets = memory.ActiveSets(became, left, toggles)
+        minutes = st.integers(0, 20)
+        with mock.patch.object(memory.ActiveSets, "EVERY", every):
+            for step in range(data.draw(st.integers(1, 20), label="steps")):
+                if step < 8 or data.draw(st.booleans(), label="write"):
+                    member = (
+                        "abcdefgh"[step] if step < 8 else data.draw(st.sampled_from("abcdefgh"))
+                    )
+                    kept = len(toggles.get(member, ()))
+                    for k, at in enumerate(toggles.pop(member, ())):
+                        (became if k % 2 == 0 else left).remove(at, member)
+                    # As many toggles as before, moved (the snapshots are then corrected,
+                    # not taken again), or any number.
+                    size = kept if step >= 8 and data.draw(st.booleans(), label="moved") else None
+                    drawn = st.lists(
+                        minutes, min_size=size or 0, max_size=6 if size is None else size
+                    )
+                    new = tuple(
+                        t0 + timedelta(minutes=m) for m in sorted(data.draw(drawn, label="at"))
+                    )
+                    if new:
+                        toggles[member] = new
+                        for k, at in enumerate(new):
+                            (became if k % 2 == 0 else left).add(at, member)
+                    sets.touch(member)
+                    continue
+                a, b = sorted(data.draw(st.lists(minutes, min_size=2, max_size=2), label="a b"))
+                start, end = t0 + timedelta(minutes=a), t0 + timedelta(minutes=b)
+
+                def active(mine: tuple[datetime, ...], at: datetime) -> bool:
+                    return sum(t < at for t in mine) % 2 == 1
+
+                expected = sum(active(m, start) and active(m, end) for m in toggles.values())
+                assert sets.retained(start, end, len(toggles)) == expected
+
+
 class TestMemberFastPaths:
     """The member KPI reads answered from timelines equal brute force over the members,
     after shuffled adds and lifecycle saves."""
@@ -496,9 +544,14 @@ class TestMemberFastPaths:
             assert sorted(m.id for m in built.store.members.find(query)) == expected
 
     @DATASETS
-    @given(data=st.data(), dataset=sps.datasets())
-    def test_retained(self, data: st.DataObject, dataset: sps.Dataset) -> None:
-        """count(active_at=A, retained_until=B) counts members Active at both boundaries."""
+    @given(data=st.data(), dataset=sps.datasets(), every=st.sampled_from([1, 2, 3, 2048]))
+    def test_retained(self, data: st.DataObject, dataset: sps.Dataset, every: int) -> None:
+        """count(active_at=A, retained_until=B) counts members Active at both boundaries
+        (the who-was-Active snapshots taken every ``every`` toggles)."""
+        with mock.patch.object(memory.ActiveSets, "EVERY", every):
+            self._retained(data, dataset)
+
+    def _retained(self, data: st.DataObject, dataset: sps.Dataset) -> None:
         built = _build(data, dataset)
         for _ in range(5):
             practices = data.draw(built.practice_sets(), label="practices")

@@ -18,8 +18,9 @@ batched series reads (``members.``          O(k log n) per practice, k = edges
 ``plans.committed_totals``)
 ``members.find(changed_in=R)``              O(log n + c) per practice, c = status and
                                             plan changes in R
-``members.count(active_at=A,                O(log n + c), c = status changes in [A, B)
-retained_until=B)``
+``members.count(active_at=A,                O(E + w + n/8) per practice: E toggles
+retained_until=B)``                         between snapshots (2,048), w members
+                                            written since they were taken (ActiveSets)
 latest N activated (``find`` ordered by     O(log n + N) per practice
 ``-first_activated_at``, limit N)
 ``payments.total(time_range=R)``            O(log n) per practice
@@ -37,6 +38,7 @@ at the end of a timeline; appending in time order keeps them current.
 
 from __future__ import annotations
 
+import array
 import bisect
 import contextlib
 import functools
@@ -253,6 +255,102 @@ class Timeline:
         while 0 < i < j and keys[i - 1][0] == keys[i][0]:
             i -= 1
         return keys[i:j]
+
+
+class ActiveSets:
+    """Who was Active at any boundary, as a bit set over one practice's members, so that
+    the members Active at two boundaries are counted by one ``&`` (the retained count).
+
+    Taken from the practice's two timelines (becoming Active, stopping): each toggle as
+    its instant and its member's bit, and a snapshot of who was Active before every
+    :attr:`EVERY`-th instant of each. The set at a boundary is the nearest snapshot at or
+    before it with the toggles since flipped; members written since the take are then
+    set from their own toggles. All is taken again when those pass :attr:`EVERY`.
+    """
+
+    __slots__ = (
+        "_became",
+        "_bits",
+        "_flips",
+        "_instants",
+        "_left",
+        "_points",
+        "_sets",
+        "_stale",
+        "_toggles",
+    )
+
+    #: The most toggles of each timeline between two snapshots, and of members written
+    #: since the take (more for a practice of over 524,288 members: the snapshots then
+    #: take about 64 bytes per member in all).
+    EVERY = 2048
+
+    def __init__(
+        self, became: Timeline, left: Timeline, toggles: dict[str, tuple[datetime, ...]]
+    ) -> None:
+        self._became, self._left, self._toggles = became, left, toggles
+        self._bits: dict[str, int] = {}  # member id -> its bit
+        self._instants: tuple[list[datetime], ...] = ()  # per timeline, at the take
+        self._flips: tuple[array.array[int], ...] = ()  # the bit each of those flips
+        self._points: list[datetime] = []  # each snapshot: the toggles strictly before it
+        self._sets: list[bytes] = []
+        self._stale: set[str] | None = None  # members written since; None: not taken
+
+    def touch(self, member_id: str) -> None:
+        """``member_id``'s toggles changed (it was indexed or unindexed)."""
+        if self._stale is not None:
+            self._stale.add(member_id)
+
+    def retained(self, start: datetime, end: datetime, members: int) -> int:
+        """Members Active at both ``start`` and ``end`` (changes strictly before each);
+        ``members``: how many the practice has (sizes the snapshots)."""
+        every = max(self.EVERY, members // 256)
+        if self._stale is None or len(self._stale) > every:
+            self._take(every)
+        return (self._at(start) & self._at(end)).bit_count()
+
+    def _take(self, every: int) -> None:
+        """Take the toggles and the snapshots again from the two timelines."""
+        timelines = (self._became.between(), self._left.between())
+        bits: dict[str, int] = {}
+        flips = tuple(
+            array.array("q", [bits.setdefault(member, len(bits)) for _, member in keys])
+            for keys in timelines
+        )
+        instants = tuple([at for at, _ in keys] for keys in timelines)
+        # A snapshot at every ``every``-th instant of each timeline.
+        points = sorted({at for ats in instants for at in ats[every::every]})
+        buf = bytearray((len(bits) + 7) // 8)
+        sets: list[bytes] = []
+        done = [0] * len(timelines)
+        for point in points:
+            for n, ats in enumerate(instants):
+                stop = bisect.bisect_left(ats, point)
+                for bit in flips[n][done[n] : stop]:
+                    buf[bit >> 3] ^= 1 << (bit & 7)
+                done[n] = stop
+            sets.append(bytes(buf))
+        self._bits, self._flips, self._instants = bits, flips, instants
+        self._points, self._sets, self._stale = points, sets, set()
+
+    def _at(self, at: datetime) -> int:
+        """The members Active at ``at``, one bit each."""
+        bits, stale = self._bits, self._stale or ()
+        for member in stale:
+            bits.setdefault(member, len(bits))
+        c = bisect.bisect_right(self._points, at) - 1
+        buf = bytearray(self._sets[c]) if c >= 0 else bytearray()
+        buf.extend(bytes((len(bits) + 7) // 8 - len(buf)))
+        for ats, flips in zip(self._instants, self._flips, strict=True):
+            lo = bisect.bisect_left(ats, self._points[c]) if c >= 0 else 0
+            for bit in flips[lo : bisect.bisect_left(ats, at)]:
+                buf[bit >> 3] ^= 1 << (bit & 7)
+        for member in stale:  # as its toggles are now
+            bit = bits[member]
+            on = bisect.bisect_left(self._toggles.get(member, ()), at) & 1
+            if bool(buf[bit >> 3] & 1 << (bit & 7)) != bool(on):
+                buf[bit >> 3] ^= 1 << (bit & 7)
+        return int.from_bytes(buf, "little")
 
 
 def _entry_key(entry: tuple[tuple[datetime, str], int]) -> tuple[datetime, str]:
@@ -617,6 +715,11 @@ class _Members(_Repository[Member, MemberQuery]):
         self._replans: defaultdict[str, Timeline] = defaultdict(Timeline)
         # By plan id: +1 where a counting span on the plan starts, -1 where it ends.
         self._counting: defaultdict[str, Timeline] = defaultdict(Timeline)
+        # By member id: the instants it became Active and stopped being Active, in order
+        # (became first): Active at a boundary when an odd number of them are before it.
+        self._toggles: dict[str, tuple[datetime, ...]] = {}
+        # By practice id, once a retained count was asked: who was Active when.
+        self._active_sets: dict[str, ActiveSets] = {}
         # By member id: the Overdue outlook, read on the first Overdue query after the
         # member's last event, and again when a query goes past its last day; a write to
         # the member, their ledger, their plans, their practice or its membership plans
@@ -686,8 +789,14 @@ class _Members(_Repository[Member, MemberQuery]):
 
     def _index(self, m: Member) -> None:
         self._forget(m.id)
+        toggles = []
         for index, at in self._entries(m):
             index[m.practice_id].add(at, m.id)
+            if index is self._became or index is self._left:
+                toggles.append(at)
+        self._toggles[m.id] = tuple(toggles)
+        if m.practice_id in self._active_sets:
+            self._active_sets[m.practice_id].touch(m.id)
         for change in m.plan_changes:
             self._replans[m.practice_id].add(change.at, m.id)
         for span in m.counting_spans():
@@ -697,6 +806,9 @@ class _Members(_Repository[Member, MemberQuery]):
 
     def _unindex(self, m: Member) -> None:
         self._forget(m.id)
+        self._toggles.pop(m.id, None)
+        if m.practice_id in self._active_sets:
+            self._active_sets[m.practice_id].touch(m.id)
         for index, at in self._entries(m):
             index[m.practice_id].remove(at, m.id)
         for change in m.plan_changes:
@@ -746,16 +858,12 @@ class _Members(_Repository[Member, MemberQuery]):
         )
 
     def _retained(self, practice_id: str, start: datetime, end: datetime) -> int:
-        active = self.active_at(practice_id, start)
-        # Whoever was Active at start and is not at end left Active inside [start, end).
-        touched = {i for _, i in self._left[practice_id].between(start, end)}
-        lost = sum(
-            1
-            for i in touched
-            if self._items[i].status_before(start) is _ACTIVE
-            and self._items[i].status_before(end) is not _ACTIVE
-        )
-        return active - lost
+        """Members of ``practice_id`` Active at both ``start`` and ``end``."""
+        sets = self._active_sets.get(practice_id)
+        if sets is None:
+            became, left = self._became[practice_id], self._left[practice_id]
+            sets = self._active_sets[practice_id] = ActiveSets(became, left, self._toggles)
+        return sets.retained(start, end, len(self._by_practice.get(practice_id, ())))
 
     @_locked
     def count(self, query: MemberQuery) -> int:
