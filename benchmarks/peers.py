@@ -52,6 +52,7 @@ from smilepass_core import InMemoryStore
 from smilepass_core.domain import MembershipStatus, PaymentPlanStatus, Practice
 from smilepass_core.kpi import Dashboard, dashboard
 from smilepass_core.periods import DateRange, local_midnight, zone
+from smilepass_core.queries import MemberQuery, Order
 
 LATEST = 5
 #: The open end of a member's last status span (year 9999, in every tool's range).
@@ -75,7 +76,7 @@ Columns = dict[str, list[Any]]
 class Tables:
     """Column lists built with plain Python from the domain objects."""
 
-    members: Columns  # id, practice_id, plan_id, first_activated_at
+    members: Columns  # id, practice_id, plan_id, first_activated_at, start_date, status
     changes: Columns  # member_id, practice_id, at, from_status, to_status, seq
     payments: Columns  # id, practice_id, member_id, amount, currency, kind, outcome, at
     payment_plans: Columns  # id, practice_id, committed_at, total, currency
@@ -98,7 +99,7 @@ def _columns(*names: str) -> Columns:
 def export_tables(data: Any) -> Tables:
     """The four tables. A member's changes are in history order (``seq``), which is time
     order; ``first_activated_at`` and ``committed_at`` are read off the histories."""
-    members = _columns("id", "practice_id", "plan_id", "first_activated_at")
+    members = _columns("id", "practice_id", "plan_id", "first_activated_at", "start_date", "status")
     changes = _columns("member_id", "practice_id", "at", "from_status", "to_status", "seq")
     for m in data.members:
         first = None
@@ -120,6 +121,8 @@ def export_tables(data: Any) -> Tables:
         members["practice_id"].append(m.practice_id)
         members["plan_id"].append(m.plan_id)
         members["first_activated_at"].append(first)
+        members["start_date"].append(m.start_date)
+        members["status"].append(m.status.value)  # the current status, as a list exports it
 
     payments = _columns(
         "id", "practice_id", "member_id", "amount", "currency", "kind", "outcome", "at"
@@ -323,6 +326,11 @@ class Peer:
     def figures(self, case: Any) -> Figures:
         raise NotImplementedError
 
+    def failed(self, practice_id: str) -> list[str]:
+        """The ids of ``practice_id``'s members whose status is Failed, by start date,
+        ties by id."""
+        raise NotImplementedError
+
 
 class PandasPeer(Peer):
     name = "pandas"
@@ -335,7 +343,13 @@ class PandasPeer(Peer):
         ts, cat = "datetime64[us, UTC]", "category"
         self.practices = tables.practices
         self.members = pd.DataFrame(tables.members).astype(
-            {"practice_id": cat, "plan_id": cat, "first_activated_at": ts}
+            {
+                "practice_id": cat,
+                "plan_id": cat,
+                "first_activated_at": ts,
+                "start_date": "datetime64[s]",
+                "status": cat,
+            }
         )
         changes = pd.DataFrame(tables.changes).astype(
             {"member_id": cat, "practice_id": cat, "at": ts, "from_status": cat, "to_status": cat}
@@ -360,6 +374,11 @@ class PandasPeer(Peer):
         k = edges.searchsorted(at, side="right") - 1  # bucket positions, aligned with at
         sums = at.groupby(k).size() if values is None else values.groupby(k).sum()
         return sums.reindex(range(n), fill_value=0).tolist()
+
+    def failed(self, practice_id: str) -> list[str]:
+        m = self.members
+        rows = m[(m["practice_id"] == practice_id) & (m["status"] == "failed")]
+        return list(rows.sort_values(["start_date", "id"])["id"])
 
     def figures(self, case: Any) -> Figures:
         pd = self.pd
@@ -442,7 +461,14 @@ class PolarsPeer(Peer):
         self.practices = tables.practices
         self.members = pl.DataFrame(
             tables.members,
-            schema={"id": text, "practice_id": text, "plan_id": text, "first_activated_at": ts},
+            schema={
+                "id": text,
+                "practice_id": text,
+                "plan_id": text,
+                "first_activated_at": ts,
+                "start_date": pl.Date,
+                "status": text,
+            },
         )
         changes = pl.DataFrame(
             tables.changes,
@@ -484,6 +510,11 @@ class PolarsPeer(Peer):
             },
         )
         self.ts = ts
+
+    def failed(self, practice_id: str) -> list[str]:
+        pl = self.pl
+        mine = (pl.col("practice_id") == practice_id) & (pl.col("status") == "failed")
+        return list(self.members.filter(mine).sort("start_date", "id")["id"])
 
     def figures(self, case: Any) -> Figures:
         pl = self.pl
@@ -681,6 +712,11 @@ WHERE to_status = 'active'
 """
 
 
+_FAILED_SQL = """
+SELECT id FROM members WHERE practice_id = ? AND status = 'failed' ORDER BY start_date, id
+"""
+
+
 class DuckDBPeer(Peer):
     name = "duckdb"
     modules = ("duckdb", "pyarrow")
@@ -698,7 +734,14 @@ class DuckDBPeer(Peer):
         schemas = {
             "members": (
                 tables.members,
-                {"id": text, "practice_id": text, "plan_id": text, "first_activated_at": ts},
+                {
+                    "id": text,
+                    "practice_id": text,
+                    "plan_id": text,
+                    "first_activated_at": ts,
+                    "start_date": pa.date32(),
+                    "status": text,
+                },
             ),
             "changes": (
                 tables.changes,
@@ -742,6 +785,10 @@ class DuckDBPeer(Peer):
             con.unregister("source")
         con.execute(_SPANS_SQL)
         self.con = con
+
+    def failed(self, practice_id: str) -> list[str]:
+        rows = self.con.execute(_FAILED_SQL, [practice_id]).fetchall()
+        return [member_id for (member_id,) in rows]
 
     def figures(self, case: Any) -> Figures:
         p = params(self.practices, case)
@@ -864,6 +911,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"on all {len(bench.CASES)} ranges."
     )
 
+    # The Failed members of the first practice, sorted by start date: the same ids first.
+    first = ids[0]
+
+    def library_failed(practice_id: str) -> list[str]:
+        query = MemberQuery(practices={practice_id}, statuses={MembershipStatus.FAILED})
+        return [m.id for m in store.members.find(query, order=Order(["start_date"]))]
+
+    lists: dict[str, Callable[[str], list[str]]] = {"smilepass_core": library_failed}
+    lists |= {peer.name: peer.failed for peer in peers if peer.name in tools}
+    wanted = library_failed(first)
+    wrong = [name for name, fn in lists.items() if fn(first) != wanted]
+    if wrong:
+        print(f"\nFAILED: the Failed members of {first} differ for {', '.join(wrong)}")
+        return 1
+    print(f"OK: every tool lists the same {len(wanted):,} Failed members of {first}, in order.")
+
     # K rounds; each runs every tool once over the 20 ranges, in a rotated order.
     names = list(tools)
     samples: dict[str, list[list[float]]] = {n: [[] for _ in bench.CASES] for n in names}
@@ -908,6 +971,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     headers = ["#", "range", *(f"{n} ms" for n in names)]
     print(_markdown(headers, case_rows, right={0, *range(2, 2 + len(names))}))
+    failed_ms: dict[str, list[float]] = {n: [] for n in lists}
+    for r in range(args.rounds * 5):
+        for name in list(lists)[r % len(lists) :] + list(lists)[: r % len(lists)]:
+            t, _ = timed(lambda fn=lists[name]: fn(first))
+            failed_ms[name].append(t * 1e3)
+    library_ms = statistics.median(failed_ms["smilepass_core"])
+    print(f"\nThe Failed members of {first} sorted by start date, median of {args.rounds * 5}:\n")
+    rows = [
+        [
+            n,
+            f"{statistics.median(v):.2f}",
+            f"{_p90(v):.2f}",
+            f"{statistics.median(v) / library_ms:.1f}x",
+        ]
+        for n, v in failed_ms.items()
+    ]
+    print(_markdown(["tool", "median ms", "p90 ms", "median / library"], rows, right={1, 2, 3}))
     print(
         "\nload: smilepass_core is InMemoryStore.from_objects; a peer's is its frames or "
         "tables from the exported columns, Active spans included (the export is not in "

@@ -486,7 +486,7 @@ class TestActiveSets:
         t0 = datetime(2026, 3, 1, tzinfo=UTC)
         became, left = Timeline(), Timeline()
         toggles: dict[str, tuple[datetime, ...]] = {}
-        sets = memory.ActiveSets(became, left, toggles)
+        sets = memory.ActiveSets(became, left)
         minutes = st.integers(0, 20)
         with mock.patch.object(memory.ActiveSets, "EVERY", every):
             for step in range(data.draw(st.integers(1, 20), label="steps")):
@@ -510,16 +510,41 @@ class TestActiveSets:
                         toggles[member] = new
                         for k, at in enumerate(new):
                             (became if k % 2 == 0 else left).add(at, member)
-                    sets.touch(member)
+                    sets.touch(member, new)
                     continue
                 a, b = sorted(data.draw(st.lists(minutes, min_size=2, max_size=2), label="a b"))
-                start, end = t0 + timedelta(minutes=a), t0 + timedelta(minutes=b)
+                # On a toggle's instant, or a microsecond after (where a snapshot may be).
+                ticks = data.draw(st.lists(st.integers(0, 1), min_size=2, max_size=2))
+                start = t0 + timedelta(minutes=a, microseconds=ticks[0])
+                end = max(start, t0 + timedelta(minutes=b, microseconds=ticks[1]))
 
                 def active(mine: tuple[datetime, ...], at: datetime) -> bool:
                     return sum(t < at for t in mine) % 2 == 1
 
                 expected = sum(active(m, start) and active(m, end) for m in toggles.values())
                 assert sets.retained(start, end, len(toggles)) == expected
+
+    def test_a_member_gone_to_another_practice_leaves_the_first(self) -> None:
+        """A member of one practice undone by a failed load (after that practice's
+        retained count was read), then loaded into another practice, counts only there."""
+        plans = [SYD_GOLD, attrs.evolve(SYD_GOLD, id="nyc-gold", practice_id="nyc")]
+        nyc = Practice("nyc", "Hudson Smiles", "America/New_York", "AUD")
+        t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        store = InMemoryStore.from_objects([SYD, nyc, *plans, _member("a").activate(at=t0)])
+        a, b = t0 + timedelta(hours=2), t0 + timedelta(hours=5)
+
+        def retained(practices: set[str] | None) -> int:
+            query = MemberQuery(practices=practices, active_at=a, retained_until=b)
+            return store.members.count(query)
+
+        assert retained({"syd"}) == 1  # the snapshots of syd are taken
+        with pytest.raises(InvalidRecord):
+            store.load([_member("x").activate(at=t0), _member("bad", plan_id="no-such-plan")])
+        assert retained({"syd"}) == 1
+        moved = _member("x", practice_id="nyc", plan_id="nyc-gold").activate(at=t0)
+        store.load([moved])
+        assert (retained({"syd"}), retained({"nyc"}), retained(None)) == (1, 1, 2)
+        assert retained({"no-such-practice"}) == 0
 
 
 class TestMemberFastPaths:
@@ -567,6 +592,24 @@ class TestMemberFastPaths:
             ]
             assert built.store.members.count(query) == len(expected)
             assert len(built.store.members.find(query)) == len(expected)
+
+    @DATASETS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_current_statuses(self, data: st.DataObject, dataset: sps.Dataset) -> None:
+        """find and count by current statuses (read from the status index, kept through
+        saves) are the members whose latest status is one of them."""
+        built = _build(data, dataset)
+        for _ in range(3):
+            practices = data.draw(built.practice_sets(), label="practices")
+            statuses = data.draw(st.sets(st.sampled_from(_M)), label="statuses")
+            query = MemberQuery(practices=practices, statuses=statuses)
+            expected = sorted(
+                m.id
+                for m in built.members.values()
+                if _in(practices, m.practice_id) and m.status in statuses
+            )
+            assert [m.id for m in built.store.members.find(query)] == expected
+            assert built.store.members.count(query) == len(expected)
 
     @DATASETS
     @given(data=st.data(), dataset=sps.datasets())

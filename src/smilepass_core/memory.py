@@ -20,7 +20,8 @@ batched series reads (``members.``          O(k log n) per practice, k = edges
                                             plan changes in R
 ``members.count(active_at=A,                O(E + w + n/8) per practice: E toggles
 retained_until=B)``                         between snapshots (2,048), w members
-                                            written since they were taken (ActiveSets)
+                                            written since they were taken (ActiveSets);
+                                            O(t) to take them again, t toggles
 latest N activated (``find`` ordered by     O(log n + N) per practice
 ``-first_activated_at``, limit N)
 ``payments.total(time_range=R)``            O(log n) per practice
@@ -46,7 +47,7 @@ import itertools
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import attrs
@@ -118,6 +119,7 @@ __all__ = ["InMemoryStore", "Timeline"]
 T = TypeVar("T")
 Q = TypeVar("Q")
 _ACTIVE = MembershipStatus.ACTIVE
+_TICK = timedelta(microseconds=1)  # the finest step between two instants
 _CANCELLED = MembershipStatus.CANCELLED
 _ACTIVE_FORM = frozenset({"active_at"})
 _RETAINED_FORM = frozenset({"active_at", "retained_until"})
@@ -263,9 +265,10 @@ class ActiveSets:
 
     Taken from the practice's two timelines (becoming Active, stopping): each toggle as
     its instant and its member's bit, and a snapshot of who was Active before every
-    :attr:`EVERY`-th instant of each. The set at a boundary is the nearest snapshot at or
-    before it with the toggles since flipped; members written since the take are then
-    set from their own toggles. All is taken again when those pass :attr:`EVERY`.
+    :attr:`EVERY`-th toggle of each (just after it, when it ties with the one before).
+    The set at a boundary is the nearest snapshot at or before it with the toggles since
+    flipped; members written since the take are then set from their own toggles, as
+    :meth:`touch` was told them. All is taken again when those pass :attr:`EVERY`.
     """
 
     __slots__ = (
@@ -277,29 +280,28 @@ class ActiveSets:
         "_points",
         "_sets",
         "_stale",
-        "_toggles",
     )
 
-    #: The most toggles of each timeline between two snapshots, and of members written
-    #: since the take (more for a practice of over 524,288 members: the snapshots then
-    #: take about 64 bytes per member in all).
+    #: Toggles of each timeline between two snapshots (more where many share an
+    #: instant), and the most members written since the take; ``members // 256`` for a
+    #: practice of more members, so the snapshots take about 32 bytes per toggle.
     EVERY = 2048
 
-    def __init__(
-        self, became: Timeline, left: Timeline, toggles: dict[str, tuple[datetime, ...]]
-    ) -> None:
-        self._became, self._left, self._toggles = became, left, toggles
+    def __init__(self, became: Timeline, left: Timeline) -> None:
+        self._became, self._left = became, left
         self._bits: dict[str, int] = {}  # member id -> its bit
         self._instants: tuple[list[datetime], ...] = ()  # per timeline, at the take
         self._flips: tuple[array.array[int], ...] = ()  # the bit each of those flips
         self._points: list[datetime] = []  # each snapshot: the toggles strictly before it
         self._sets: list[bytes] = []
-        self._stale: set[str] | None = None  # members written since; None: not taken
+        # Members written since the take, with their toggles now; None: not taken.
+        self._stale: dict[str, tuple[datetime, ...]] | None = None
 
-    def touch(self, member_id: str) -> None:
-        """``member_id``'s toggles changed (it was indexed or unindexed)."""
+    def touch(self, member_id: str, toggles: tuple[datetime, ...]) -> None:
+        """``member_id`` was written: its toggles in this practice are now ``toggles``
+        (none once it is unindexed)."""
         if self._stale is not None:
-            self._stale.add(member_id)
+            self._stale[member_id] = toggles
 
     def retained(self, start: datetime, end: datetime, members: int) -> int:
         """Members Active at both ``start`` and ``end`` (changes strictly before each);
@@ -318,8 +320,16 @@ class ActiveSets:
             for keys in timelines
         )
         instants = tuple([at for at, _ in keys] for keys in timelines)
-        # A snapshot at every ``every``-th instant of each timeline.
-        points = sorted({at for ats in instants for at in ats[every::every]})
+        # A snapshot before every ``every``-th toggle of each timeline, or just after it
+        # when it ties with the toggle before (so many toggles at one instant are not
+        # all flipped again by every read after it).
+        points = sorted(
+            {
+                ats[k] if ats[k] != ats[k - 1] else ats[k] + _TICK
+                for ats in instants
+                for k in range(every, len(ats), every)
+            }
+        )
         buf = bytearray((len(bits) + 7) // 8)
         sets: list[bytes] = []
         done = [0] * len(timelines)
@@ -331,11 +341,11 @@ class ActiveSets:
                 done[n] = stop
             sets.append(bytes(buf))
         self._bits, self._flips, self._instants = bits, flips, instants
-        self._points, self._sets, self._stale = points, sets, set()
+        self._points, self._sets, self._stale = points, sets, {}
 
     def _at(self, at: datetime) -> int:
         """The members Active at ``at``, one bit each."""
-        bits, stale = self._bits, self._stale or ()
+        bits, stale = self._bits, self._stale or {}
         for member in stale:
             bits.setdefault(member, len(bits))
         c = bisect.bisect_right(self._points, at) - 1
@@ -345,9 +355,9 @@ class ActiveSets:
             lo = bisect.bisect_left(ats, self._points[c]) if c >= 0 else 0
             for bit in flips[lo : bisect.bisect_left(ats, at)]:
                 buf[bit >> 3] ^= 1 << (bit & 7)
-        for member in stale:  # as its toggles are now
+        for member, mine in stale.items():  # as its toggles are now
             bit = bits[member]
-            on = bisect.bisect_left(self._toggles.get(member, ()), at) & 1
+            on = bisect.bisect_left(mine, at) & 1
             if bool(buf[bit >> 3] & 1 << (bit & 7)) != bool(on):
                 buf[bit >> 3] ^= 1 << (bit & 7)
         return int.from_bytes(buf, "little")
@@ -715,9 +725,9 @@ class _Members(_Repository[Member, MemberQuery]):
         self._replans: defaultdict[str, Timeline] = defaultdict(Timeline)
         # By plan id: +1 where a counting span on the plan starts, -1 where it ends.
         self._counting: defaultdict[str, Timeline] = defaultdict(Timeline)
-        # By member id: the instants it became Active and stopped being Active, in order
-        # (became first): Active at a boundary when an odd number of them are before it.
-        self._toggles: dict[str, tuple[datetime, ...]] = {}
+        # By practice id and current status: the members' ids (a status filter's
+        # candidates).
+        self._by_status: defaultdict[tuple[str, MembershipStatus], set[str]] = defaultdict(set)
         # By practice id, once a retained count was asked: who was Active when.
         self._active_sets: dict[str, ActiveSets] = {}
         # By member id: the Overdue outlook, read on the first Overdue query after the
@@ -794,9 +804,9 @@ class _Members(_Repository[Member, MemberQuery]):
             index[m.practice_id].add(at, m.id)
             if index is self._became or index is self._left:
                 toggles.append(at)
-        self._toggles[m.id] = tuple(toggles)
-        if m.practice_id in self._active_sets:
-            self._active_sets[m.practice_id].touch(m.id)
+        self._by_status[m.practice_id, m.status].add(m.id)
+        if m.practice_id in self._active_sets:  # became first: Active after an odd number
+            self._active_sets[m.practice_id].touch(m.id, tuple(toggles))
         for change in m.plan_changes:
             self._replans[m.practice_id].add(change.at, m.id)
         for span in m.counting_spans():
@@ -806,9 +816,9 @@ class _Members(_Repository[Member, MemberQuery]):
 
     def _unindex(self, m: Member) -> None:
         self._forget(m.id)
-        self._toggles.pop(m.id, None)
+        self._by_status[m.practice_id, m.status].discard(m.id)
         if m.practice_id in self._active_sets:
-            self._active_sets[m.practice_id].touch(m.id)
+            self._active_sets[m.practice_id].touch(m.id, ())
         for index, at in self._entries(m):
             index[m.practice_id].remove(at, m.id)
         for change in m.plan_changes:
@@ -861,8 +871,10 @@ class _Members(_Repository[Member, MemberQuery]):
         """Members of ``practice_id`` Active at both ``start`` and ``end``."""
         sets = self._active_sets.get(practice_id)
         if sets is None:
+            if practice_id not in self._by_practice:
+                return 0  # no members (nothing kept for an unknown practice)
             became, left = self._became[practice_id], self._left[practice_id]
-            sets = self._active_sets[practice_id] = ActiveSets(became, left, self._toggles)
+            sets = self._active_sets[practice_id] = ActiveSets(became, left)
         return sets.retained(start, end, len(self._by_practice.get(practice_id, ())))
 
     @_locked
@@ -930,9 +942,21 @@ class _Members(_Repository[Member, MemberQuery]):
             return apply_order(self._changed_in(query), Member, order)
         return super().find(query, order=order)
 
+    def _of_statuses(self, query: MemberQuery) -> list[Member]:
+        """The candidates of ``query``: those of its current ``statuses`` when it names
+        some (and no ``ids``), from the index; else those of its practices or ids."""
+        if query.statuses is None or query.ids is not None:
+            return self._candidates(query.practices, query.ids)
+        return [
+            self._items[i]
+            for p in self._practices(query.practices)
+            for status in query.statuses
+            for i in self._by_status.get((p, status), ())
+        ]
+
     def _matching(self, query: MemberQuery) -> Iterator[Member]:
         if query.overdue is None:
-            for m in self._candidates(query.practices, query.ids):
+            for m in self._of_statuses(query):
                 if query.matches(m):
                     yield m
             return
@@ -940,7 +964,7 @@ class _Members(_Repository[Member, MemberQuery]):
         assert at is not None
         rest = attrs.evolve(query, overdue=None, as_of=None, grace_days=0)
         days: dict[str, tuple[str, date]] = {}  # practice id -> its zone, at's local day there
-        for m in self._candidates(query.practices, query.ids):
+        for m in self._of_statuses(query):
             if not rest.matches(m):
                 continue
             if m.practice_id not in days:
