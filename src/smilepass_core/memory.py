@@ -123,6 +123,7 @@ _TICK = timedelta(microseconds=1)  # the finest step between two instants
 _CANCELLED = MembershipStatus.CANCELLED
 _ACTIVE_FORM = frozenset({"active_at"})
 _RETAINED_FORM = frozenset({"active_at", "retained_until"})
+_STATUSES_FORM = frozenset({"statuses"})
 _EVER_FORM = frozenset({"ever_active_before"})
 _FIRST_FORM = frozenset({"first_activated_in"})
 _COMMITTED_FORM = frozenset({"committed_in"})
@@ -955,6 +956,9 @@ class _Members(_Repository[Member, MemberQuery]):
         ]
 
     def _matching(self, query: MemberQuery) -> Iterator[Member]:
+        if query.statuses is not None and query.form() == _STATUSES_FORM:
+            yield from self._of_statuses(query)  # the index holds exactly these
+            return
         if query.overdue is None:
             for m in self._of_statuses(query):
                 if query.matches(m):

@@ -385,15 +385,16 @@ class MemberQuery:
             return False
         if self.changed_in is not None and not _changed_in(member, self.changed_in):
             return False
-        first = member.first_activated_at
-        if self.ever_active_before is not None and (
-            first is None or first >= self.ever_active_before
-        ):
-            return False
-        if self.first_activated_in is not None and (
-            first is None or first not in self.first_activated_in
-        ):
-            return False
+        if self.ever_active_before is not None or self.first_activated_in is not None:
+            first = member.first_activated_at
+            if self.ever_active_before is not None and (
+                first is None or first >= self.ever_active_before
+            ):
+                return False
+            if self.first_activated_in is not None and (
+                first is None or first not in self.first_activated_in
+            ):
+                return False
         if self.overdue is not None:
             assert self.as_of is not None
             late = is_overdue(
