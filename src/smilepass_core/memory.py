@@ -275,6 +275,7 @@ class ActiveSets:
     __slots__ = (
         "_became",
         "_bits",
+        "_cache",
         "_flips",
         "_instants",
         "_left",
@@ -297,12 +298,16 @@ class ActiveSets:
         self._sets: list[bytes] = []
         # Members written since the take, with their toggles now; None: not taken.
         self._stale: dict[str, tuple[datetime, ...]] | None = None
+        # The last few sets read, by boundary, until the next write (a range's start is
+        # often the end of the period it is compared with).
+        self._cache: dict[datetime, int] = {}
 
     def touch(self, member_id: str, toggles: tuple[datetime, ...]) -> None:
         """``member_id`` was written: its toggles in this practice are now ``toggles``
         (none once it is unindexed)."""
         if self._stale is not None:
             self._stale[member_id] = toggles
+            self._cache.clear()
 
     def retained(self, start: datetime, end: datetime, members: int) -> int:
         """Members Active at both ``start`` and ``end`` (changes strictly before each);
@@ -310,7 +315,16 @@ class ActiveSets:
         every = max(self.EVERY, members // 256)
         if self._stale is None or len(self._stale) > every:
             self._take(every)
-        return (self._at(start) & self._at(end)).bit_count()
+        return (self._cached(start) & self._cached(end)).bit_count()
+
+    def _cached(self, at: datetime) -> int:
+        """:meth:`_at`, kept for the next reads (up to four boundaries)."""
+        found = self._cache.get(at)
+        if found is None:
+            if len(self._cache) >= 4:
+                self._cache.clear()
+            found = self._cache[at] = self._at(at)
+        return found
 
     def _take(self, every: int) -> None:
         """Take the toggles and the snapshots again from the two timelines."""
@@ -343,6 +357,7 @@ class ActiveSets:
             sets.append(bytes(buf))
         self._bits, self._flips, self._instants = bits, flips, instants
         self._points, self._sets, self._stale = points, sets, {}
+        self._cache.clear()
 
     def _at(self, at: datetime) -> int:
         """The members Active at ``at``, one bit each."""
