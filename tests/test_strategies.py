@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
@@ -473,6 +474,28 @@ QUERIES = {
     "payment_queries": "PaymentQuery",
     "referral_queries": "ReferralQuery",
 }
+
+
+class TestBuiltOnce:
+    """Sub-strategies are built once per arguments; equal arguments that mean something
+    else still get their own."""
+
+    def test_instants_keep_the_zone_of_their_start(self) -> None:
+        """The same instant given in two zones: each strategy's instants keep its own."""
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        sydney = start.astimezone(ZoneInfo("Australia/Sydney"))
+        end = start + timedelta(days=1)
+        assert sps.instants(start, end) is sps.instants(start, end)
+        for first in (start, sydney):
+            drawn = _collect(sps.instants(first, end), lambda t: {t.tzinfo})
+            assert drawn == {first.tzinfo}
+
+    def test_money_takes_a_code_or_a_strategy_of_codes(self) -> None:
+        """A currency code gives one strategy, kept; a strategy of codes (not kept by the
+        library) draws each of them."""
+        assert sps.money("AUD") is sps.money("AUD")
+        codes = st.sampled_from(["AUD", "USD"])
+        assert _collect(sps.money(codes), lambda m: {m.currency}) == {"AUD", "USD"}
 
 
 class TestEveryStrategy:

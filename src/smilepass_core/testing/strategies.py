@@ -134,7 +134,6 @@ def currencies() -> st.SearchStrategy[str]:
     return st.sampled_from(sorted(CURRENCIES))
 
 
-@functools.cache
 def money(
     currency: str | st.SearchStrategy[str] | None = None,
     *,
@@ -142,7 +141,15 @@ def money(
     max_minor: int = 10**12,
 ) -> st.SearchStrategy[Money]:
     """Money in ``currency`` (or a random one) between two counts of minor units."""
-    codes = currencies() if currency is None else _just(currency)
+    if isinstance(currency, st.SearchStrategy):  # a strategy: built for it, not kept
+        return st.builds(Money.from_minor, st.integers(min_minor, max_minor), currency)
+    return _money(currency, min_minor, max_minor)
+
+
+@functools.cache
+def _money(currency: str | None, min_minor: int, max_minor: int) -> st.SearchStrategy[Money]:
+    """:func:`money` for a currency code or none, built once per arguments."""
+    codes = currencies() if currency is None else st.just(currency)
     return st.builds(Money.from_minor, st.integers(min_minor, max_minor), codes)
 
 
@@ -158,11 +165,17 @@ def timezones() -> st.SearchStrategy[str]:
     return st.sampled_from(TIMEZONES)
 
 
-@functools.cache
 def instants(
     min_value: datetime = _EPOCH, max_value: datetime = _HORIZON
 ) -> st.SearchStrategy[datetime]:
     """Aware UTC datetimes between two instants, to the second."""
+    return _instants(min_value, max_value, min_value.tzinfo)
+
+
+@functools.cache
+def _instants(min_value: datetime, max_value: datetime, zone: Any) -> st.SearchStrategy[datetime]:
+    """:func:`instants`, built once per arguments: ``zone`` (``min_value``'s, which the
+    instants keep) tells apart equal instants in two zones."""
     span = int((max_value - min_value).total_seconds())
     return st.integers(0, span).map(lambda s: min_value + timedelta(seconds=s))
 
@@ -473,7 +486,7 @@ def payments(
     return Payment(
         id=draw(ids("payment")),
         practice_id=draw(_id_or(practice_id, "practice")),
-        amount=draw(positive_money(currency or st.sampled_from(["AUD", "USD"]))),
+        amount=draw(positive_money(currency or _AUD_USD)),
         kind=draw(kinds if kinds is not None else st.sampled_from(PaymentKind)),
         outcome=draw(st.sampled_from(PaymentOutcome)),
         at=draw(instants()),
