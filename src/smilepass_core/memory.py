@@ -307,6 +307,7 @@ class ActiveSets:
         (none once it is unindexed)."""
         if self._stale is not None:
             self._stale[member_id] = toggles
+            self._bits.setdefault(member_id, len(self._bits))
             self._cache.clear()
 
     def retained(self, start: datetime, end: datetime, members: int) -> int:
@@ -362,8 +363,6 @@ class ActiveSets:
     def _at(self, at: datetime) -> int:
         """The members Active at ``at``, one bit each."""
         bits, stale = self._bits, self._stale or {}
-        for member in stale:
-            bits.setdefault(member, len(bits))
         c = bisect.bisect_right(self._points, at) - 1
         buf = bytearray(self._sets[c]) if c >= 0 else bytearray()
         buf.extend(bytes((len(bits) + 7) // 8 - len(buf)))
@@ -815,14 +814,15 @@ class _Members(_Repository[Member, MemberQuery]):
 
     def _index(self, m: Member) -> None:
         self._forget(m.id)
-        toggles = []
+        sets = self._active_sets.get(m.practice_id)
+        toggles = []  # kept only for the practice's ActiveSets, once it has them
         for index, at in self._entries(m):
             index[m.practice_id].add(at, m.id)
-            if index is self._became or index is self._left:
+            if sets is not None and (index is self._became or index is self._left):
                 toggles.append(at)
         self._by_status[m.practice_id, m.status].add(m.id)
-        if m.practice_id in self._active_sets:  # became first: Active after an odd number
-            self._active_sets[m.practice_id].touch(m.id, tuple(toggles))
+        if sets is not None:  # became first: Active after an odd number
+            sets.touch(m.id, tuple(toggles))
         for change in m.plan_changes:
             self._replans[m.practice_id].add(change.at, m.id)
         for span in m.counting_spans():
