@@ -19,7 +19,7 @@ This is a script, not a timed test::
 
     python benchmarks/dashboard.py [--members 10000 100000] [--seed N]
                                    [--skip-naive-above N] [--naive-sample K]
-                                   [--practices {1,2}] [--profile] [--in-process]
+                                   [--practices N] [--profile] [--in-process]
 
 Each size runs in a fresh process (so max RSS is that size's), unless ``--in-process``.
 """
@@ -77,6 +77,28 @@ PRACTICES = (
     ("p-syd", "Harbour Dental", SYDNEY, "AUD"),
     ("p-nyc", "Hudson Smiles", "America/New_York", "USD"),
 )
+#: The zones (and currencies) the practices after the first two cycle through: both
+#: hemispheres' DST, none, and a half-hour offset.
+MORE_ZONES = (
+    (SYDNEY, "AUD"),
+    ("America/New_York", "USD"),
+    ("Europe/London", "GBP"),
+    ("Australia/Perth", "AUD"),
+    ("Australia/Adelaide", "AUD"),
+    ("America/Los_Angeles", "USD"),
+    ("Pacific/Auckland", "NZD"),
+)
+
+
+def practice_rows(n: int) -> list[tuple[str, str, str, str]]:
+    """``n`` practices: the two above, then ``p-002``... cycling through ``MORE_ZONES``."""
+    rows = list(PRACTICES[:n])
+    for i in range(len(rows), n):
+        timezone, currency = MORE_ZONES[i % len(MORE_ZONES)]
+        rows.append((f"p-{i:03d}", f"Practice {i}", timezone, currency))
+    return rows
+
+
 PRICE_MINOR = 3_900
 ENTRIES_PER_MEMBER = 12
 PAYMENT_PLANS = 300
@@ -291,7 +313,7 @@ def _payment_plan(
 def build_dataset(members: int, seed: int, n_practices: int = 1) -> Dataset:
     """Deterministic objects for ``members`` members split over ``n_practices`` practices."""
     rng = random.Random(seed)
-    practices = [Practice(*row) for row in PRACTICES[:n_practices]]
+    practices = [Practice(*row) for row in practice_rows(n_practices)]
     plans = [
         MembershipPlan(
             f"plan-{p.id}",
@@ -798,7 +820,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="K",
         help="ranges the naive peer runs on above --skip-naive-above (0: none; default 3)",
     )
-    parser.add_argument("--practices", type=int, choices=(1, 2), default=1)
+    parser.add_argument(
+        "--practices", type=int, default=1, help="practices the members are split over"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile the 20 refreshes")
     parser.add_argument("--in-process", action="store_true", help="no fresh process per size")
     args = parser.parse_args(argv)

@@ -923,15 +923,18 @@ class TestLatestFeed:
         board = board_of(objects, date_range=WEEK, now=NOW, latest=2)
         assert [m.id for m in board.latest_new_members] == ["b", "m"]
 
-    def test_reads_the_newest_latest_of_each_practice(
+    def test_reads_the_newest_latest_of_each_group_of_practices(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Each practice's feed is one documented find: newest first, limited to ``latest``."""
+        """Practices sharing a range, currency and goals are read in one documented find,
+        newest first, limited to ``latest``; a practice with other goals in another."""
         objects = [
             *setup(practice("p1")),
             *setup(practice("p2")),
+            *setup(practice("p3")),
             *(joined(f"a{i}", sydney(9, i + 1)) for i in range(3)),
             *(joined(f"b{i}", sydney(9, i + 10), "p2") for i in range(3)),
+            *(joined(f"c{i}", sydney(9, i + 5), "p3") for i in range(3)),
         ]
         store = store_of(objects)
         real_find = store.members.find
@@ -942,13 +945,18 @@ class TestLatestFeed:
             return real_find(query, order=order)
 
         monkeypatch.setattr(store.members, "find", find)
-        board = dashboard(store, practices=["p1", "p2"], date_range=WEEK, now=NOW, latest=2)
+        targets = KpiTargets(practices={"p3": Goals(members=3)})
+        board = dashboard(
+            store, practices=["p1", "p3", "p2"], date_range=WEEK, now=NOW, latest=2, targets=targets
+        )
         newest_two = Order(["-first_activated_at"], Page(limit=2))
+        end = NOW.replace(hour=0)
         assert reads == [
-            (MemberQuery(practices=("p1",), ever_active_before=NOW.replace(hour=0)), newest_two),
-            (MemberQuery(practices=("p2",), ever_active_before=NOW.replace(hour=0)), newest_two),
+            (MemberQuery(practices=("p1", "p2"), ever_active_before=end), newest_two),
+            (MemberQuery(practices=("p3",), ever_active_before=end), newest_two),
         ]
         assert [m.id for m in board.latest_new_members] == ["b2", "b1"]
+        assert board.members.goal == 25 + 3 + 25
 
 
 class TestGoals:
@@ -1741,6 +1749,48 @@ class TestProperties:
         )
         if len({b.ranges[i].effective_end(now) for b, i in zip(parts, ids, strict=True)}) == 1:
             assert list(whole.latest_new_members) == feed[:5]
+
+    @DATASETS
+    @given(scenarios(max_practices=3), st.data())
+    def test_goals_of_several_practices_combine_the_single_ones(
+        self, scenario: tuple[sps.Dataset, DateRange, datetime], data: st.DataObject
+    ) -> None:
+        """Practices read together (one range, currency and goals) or apart (other goals):
+        each goal is the sum, or the weighted goal, of the single practices' goals."""
+        ds, r, now = scenario
+        assume(len(ds.practices) >= 2)
+        ds = with_currencies(ds, {p.id: "AUD" for p in ds.practices})
+        store = store_of(ds.objects())
+        ids = [p.id for p in ds.practices]
+        choices = [
+            Goals(new_members=4),
+            Goals(members=10, retention=80, revenue="500", new_members=12),
+            Goals(members=3, retention="97.5", revenue=aud("40"), revenue_per="range"),
+        ]
+        own = data.draw(st.lists(st.sampled_from(choices), min_size=len(ids), max_size=len(ids)))
+        if data.draw(st.booleans()):  # every practice has a New Members goal
+            own = [attrs.evolve(g, new_members=5) if g.new_members is None else g for g in own]
+        targets = KpiTargets(default=choices[1], practices=dict(zip(ids, own, strict=True)))
+        whole = dashboard(store, practices=ids, date_range=r, now=now, targets=targets)
+        parts = [dashboard(store, practices=i, date_range=r, now=now, targets=targets) for i in ids]
+        assert whole.members.goal == sum(b.members.goal for b in parts)
+        assert whole.revenue["AUD"].goal == sum(
+            (b.revenue["AUD"].goal for b in parts), Money.zero("AUD")
+        )
+        for attribute in ("retention", "period_retention"):
+            weights = [getattr(b, f"{attribute}_parts")[0].denominator for b in parts]
+            expected = weighted_goal([g.retention for g in own], weights)
+            assert getattr(whole, attribute).goal == expected
+        if any(g.new_members is None for g in own):
+            assert all(p.goal is None for p in whole.new_members)
+            return
+        buckets = [(p.start, p.end) for p in whole.new_members]
+        if all([(p.start, p.end) for p in b.new_members] == buckets for b in parts):
+            goals = [
+                sum((b.new_members[k].goal or Decimal(0) for b in parts), Decimal(0))
+                for k in range(len(buckets))
+            ]
+            assert [p.goal for p in whole.new_members] == goals
 
     @DATASETS
     @given(scenarios(max_practices=3))

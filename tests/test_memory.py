@@ -497,7 +497,10 @@ class TestActiveSets:
             expected = sum(active(m, start) and active(m, end) for m in toggles.values())
             assert sets.retained(start, end, len(toggles)) == expected
 
-        with mock.patch.object(memory.ActiveSets, "EVERY", every):
+        with (
+            mock.patch.object(memory.ActiveSets, "EVERY", every),
+            mock.patch.object(memory.ActiveSets, "STALE", every),
+        ):
             for step in range(data.draw(st.integers(1, 20), label="steps")):
                 if step < 8 or data.draw(st.booleans(), label="write"):
                     member = (
@@ -575,11 +578,15 @@ class TestMemberFastPaths:
             assert sorted(m.id for m in built.store.members.find(query)) == expected
 
     @DATASETS
-    @given(data=st.data(), dataset=sps.datasets(), every=st.sampled_from([1, 2, 3, 2048]))
+    @given(data=st.data(), dataset=sps.datasets(), every=st.sampled_from([1, 2, 3, 64, 2048]))
     def test_retained(self, data: st.DataObject, dataset: sps.Dataset, every: int) -> None:
         """count(active_at=A, retained_until=B) counts members Active at both boundaries
-        (the who-was-Active snapshots taken every ``every`` toggles)."""
-        with mock.patch.object(memory.ActiveSets, "EVERY", every):
+        (the who-was-Active snapshots taken every ``every`` toggles, and again after
+        ``every`` members written)."""
+        with (
+            mock.patch.object(memory.ActiveSets, "EVERY", every),
+            mock.patch.object(memory.ActiveSets, "STALE", every),
+        ):
             self._retained(data, dataset)
 
     def _retained(self, data: st.DataObject, dataset: sps.Dataset) -> None:

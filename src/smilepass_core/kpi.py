@@ -580,10 +580,12 @@ def this_month(date_range: DateRange, now: datetime) -> DateRange:
 
 
 @attrs.frozen
-class _PracticeFigures:
-    """Everything the dashboard needs for one practice, before combining."""
+class _GroupFigures:
+    """Everything the dashboard needs for a group of practices that share a range, a
+    currency and goals (read in one scope: counts and money add), before combining."""
 
-    practice: Practice
+    practices: tuple[Practice, ...]
+    goals: Goals
     date_range: DateRange
     active_end: int
     active_month_start: int
@@ -621,14 +623,16 @@ def series_buckets(ranges: Sequence[DateRange], now: datetime, unit: Unit) -> tu
     return DateRange(start, end, ranges[0].timezone).buckets(unit)
 
 
-def _practice_figures(
+def _group_figures(
     store: Store,
-    practice: Practice,
+    practices: tuple[Practice, ...],
+    goals: Goals,
     date_range: DateRange,
     now: datetime,
     buckets: Sequence[DateRange],
-) -> _PracticeFigures:
-    scope = frozenset((practice.id,))
+) -> _GroupFigures:
+    practice = practices[0]  # the group's currency
+    scope = frozenset(p.id for p in practices)
     members = store.members
     end = effective_end(date_range, now)
     month = this_month(date_range, now)
@@ -698,8 +702,9 @@ def _practice_figures(
         for b, w in zip(buckets, windows, strict=True)
     )
     active_end, active_previous = active(end), active(comparison.end)
-    return _PracticeFigures(
-        practice=practice,
+    return _GroupFigures(
+        practices=practices,
+        goals=goals,
         date_range=date_range,
         active_end=active_end,
         active_month_start=active(month.start),
@@ -764,22 +769,23 @@ def _merge_series(series: Iterable[Sequence[SeriesPoint[V]]]) -> tuple[SeriesPoi
 def _with_goals(
     points: Sequence[SeriesPoint[int]],
     buckets: Sequence[DateRange],
-    goals: Sequence[Goals],
-    ranges: Sequence[DateRange],
+    groups: Sequence[_GroupFigures],
     now: datetime,
 ) -> tuple[SeriesPoint[int], ...]:
     """The New Members points with each bucket's goal: each practice's goal for the part of
     the bucket inside its own range (months in its zone), added; ``None`` unless every
     practice has one."""
-    if any(g.new_members is None for g in goals):
+    if any(f.goals.new_members is None for f in groups):
         return tuple(points)
 
     def goal(bucket: DateRange) -> Decimal:
         total = Decimal(0)
-        for g, r in zip(goals, ranges, strict=True):
+        for f in groups:
+            r = f.date_range
             start, stop = max(bucket.start, r.start), min(bucket.end, effective_end(r, now))
             if start < stop:
-                total += g.new_members_for(DateRange(start, stop, r.timezone)) or Decimal(0)
+                each = f.goals.new_members_for(DateRange(start, stop, r.timezone))
+                total += (each or Decimal(0)) * len(f.practices)
         return total
 
     return tuple(attrs.evolve(p, goal=goal(b)) for p, b in zip(points, buckets, strict=True))
@@ -825,40 +831,54 @@ def dashboard(
     resolved = [_resolve(date_range, practice, now) for practice in found]
     unit = bucket or resolved[0].default_bucket_unit()
     buckets = series_buckets(resolved, now, unit)  # one clock for every practice's series
+    # Practices sharing a range, a currency and goals are read together: every figure
+    # below adds over practices, so one scope answers for all of them.
+    groups: dict[tuple[DateRange, str, Goals], list[Practice]] = {}
+    for practice, span in zip(found, resolved, strict=True):
+        key = (span, practice.currency, targets.for_practice(practice.id))
+        groups.setdefault(key, []).append(practice)
     figures = [
-        _practice_figures(store, practice, span, now, buckets)
-        for practice, span in zip(found, resolved, strict=True)
+        _group_figures(store, tuple(group), goals, span, now, buckets)
+        for (span, _, goals), group in groups.items()
     ]
 
-    goals = [targets.for_practice(f.practice.id) for f in figures]
-    retention_goal = weighted_goal(
-        [g.retention for g in goals], [f.retention.denominator for f in figures]
-    )
-    period_goal = weighted_goal(
-        [g.retention for g in goals], [f.period_retention.denominator for f in figures]
-    )
+    def weights(attribute: str) -> tuple[list[Decimal], list[int]]:
+        # Per practice, as weighted_goal reads them: a group's weight on its first.
+        goals: list[Decimal] = []
+        weights: list[int] = []
+        for f in figures:
+            goals += [f.goals.retention] * len(f.practices)
+            weights += [getattr(f, attribute).denominator] + [0] * (len(f.practices) - 1)
+        return goals, weights
+
+    retention_goal = weighted_goal(*weights("retention"))
+    period_goal = weighted_goal(*weights("period_retention"))
 
     def combined(attribute: str) -> Ratio:
         return sum((getattr(f, attribute) for f in figures), Ratio(0, 0))
 
-    currencies = sorted({f.practice.currency for f in figures})
+    currencies = sorted({f.practices[0].currency for f in figures})
     revenue: dict[str, Kpi[Money]] = {}
     committed: dict[str, Series[Money]] = {}
     for currency in currencies:
-        mine = [
-            (f, g) for f, g in zip(figures, goals, strict=True) if f.practice.currency == currency
-        ]
+        mine = [f for f in figures if f.practices[0].currency == currency]
         zero = Money.zero(currency)
         revenue[currency] = Kpi(
-            value=sum((f.revenue for f, _ in mine), zero),
-            previous=sum((f.revenue_previous for f, _ in mine), zero),
-            goal=sum((g.revenue_for(f.practice, f.date_range) for f, g in mine), zero),
-            this_month_delta=sum((f.revenue_month for f, _ in mine), zero),
+            value=sum((f.revenue for f in mine), zero),
+            previous=sum((f.revenue_previous for f in mine), zero),
+            goal=sum(
+                (
+                    f.goals.revenue_for(f.practices[0], f.date_range) * len(f.practices)
+                    for f in mine
+                ),
+                zero,
+            ),
+            this_month_delta=sum((f.revenue_month for f in mine), zero),
             this_month_kind="to_date",
         )
         committed[currency] = Series(
-            _merge_series(f.committed for f, _ in mine),
-            timezone=figures[0].date_range.timezone,
+            _merge_series(f.committed for f in mine),
+            timezone=resolved[0].timezone,
             currency=currency,
         )
 
@@ -866,7 +886,8 @@ def dashboard(
     feeds = (
         store.members.find(
             MemberQuery(
-                practices=(f.practice.id,), ever_active_before=effective_end(f.date_range, now)
+                practices=frozenset(p.id for p in f.practices),
+                ever_active_before=effective_end(f.date_range, now),
             ),
             order=order,
         )
@@ -880,17 +901,17 @@ def dashboard(
     active_end = sum(f.active_end for f in figures)
     # Merged series follow the first practice's buckets; the feed mixes practices, so
     # it is shown in their zone when they share one, else in UTC.
-    shown_in = figures[0].date_range.timezone
-    zones = {f.date_range.timezone for f in figures}
+    shown_in = resolved[0].timezone
+    zones = {r.timezone for r in resolved}
     feed_zone = shown_in if len(zones) == 1 else "UTC"
     return Dashboard(
         practices=ids,
-        ranges={f.practice.id: f.date_range for f in figures},
+        ranges={p.id: r for p, r in zip(found, resolved, strict=True)},
         now=now,
         members=Kpi(
             value=active_end,
             previous=sum(f.active_previous for f in figures),
-            goal=sum(g.members for g in goals),
+            goal=sum(f.goals.members * len(f.practices) for f in figures),
             this_month_delta=active_end - sum(f.active_month_start for f in figures),
             this_month_kind="change",
         ),
@@ -898,13 +919,7 @@ def dashboard(
         period_retention=Kpi(period_parts[0].percent, period_parts[1].percent, period_goal),
         revenue=revenue,
         new_members=Series(
-            _with_goals(
-                _merge_series(f.new_members for f in figures),
-                buckets,
-                goals,
-                [f.date_range for f in figures],
-                now,
-            ),
+            _with_goals(_merge_series(f.new_members for f in figures), buckets, figures, now),
             timezone=shown_in,
         ),
         committed_payments=committed,

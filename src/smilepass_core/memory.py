@@ -19,7 +19,8 @@ batched series reads (``members.``          O(k log n) per practice, k = edges
 ``members.find(changed_in=R)``              O(log n + c) per practice, c = status and
                                             plan changes in R
 ``members.count(active_at=A,                O(E + w + n/8) per practice: E toggles
-retained_until=B)``                         between snapshots (2,048), w members
+retained_until=B)``                         between snapshots (64, n/256 for more
+                                            than 16,384 members), w members
                                             written since they were taken (ActiveSets);
                                             O(t) to take them again, t toggles
 latest N activated (``find`` ordered by     O(log n + N) per practice
@@ -134,41 +135,41 @@ _CHANGED_FORM = frozenset({"changed_in"})
 
 
 class Timeline:
-    """Sorted ``(instant, id)`` entries, each with an int value, and their prefix sums.
+    """Entries sorted by ``(instant, id)``, each with an int value, and their prefix sums.
 
-    Entries added in time order are appended; those added out of order wait in a tail
-    merged by the next read (a few one by one, many by one sort): a load of entries in
-    any order costs O(n log n), not a list insertion each.
+    The instants, ids and values are three parallel lists: a read bisects the instants
+    alone (one datetime comparison per step, no tuple per entry). Entries added in time
+    order are appended; those added out of order wait in a tail merged by the next read
+    (a few one by one, many by one sort): a load of entries in any order costs
+    O(n log n), not a list insertion each.
     """
 
-    __slots__ = ("_keys", "_prefix", "_tail", "_values")
+    __slots__ = ("_ats", "_ids", "_prefix", "_tail", "_values")
 
     #: Up to this many waiting entries are merged one by one, more by one sort.
     _MERGE_ONE_BY_ONE = 16
 
     def __init__(self) -> None:
-        self._keys: list[tuple[datetime, str]] = []
+        self._ats: list[datetime] = []
+        self._ids: list[str] = []
         self._values: list[int] = []
         self._prefix: list[int] | None = [0]
-        self._tail: list[tuple[tuple[datetime, str], int]] = []
+        self._tail: list[tuple[datetime, str, int]] = []
 
     def __len__(self) -> int:
-        return len(self._keys) + len(self._tail)
+        return len(self._ats) + len(self._tail)
 
     def add(self, at: datetime, id: str, value: int = 1) -> None:
         """Insert an entry (duplicates allowed); appending in time order is O(1)."""
-        self.add_key((at, id), value)
-
-    def add_key(self, key: tuple[datetime, str], value: int = 1) -> None:
-        """:meth:`add` of the entry ``key`` (a tuple other timelines may share)."""
-        keys = self._keys
-        if not self._tail and (not keys or key >= keys[-1]):
-            keys.append(key)
+        ats = self._ats
+        if not self._tail and (not ats or at > ats[-1] or (at == ats[-1] and id >= self._ids[-1])):
+            ats.append(at)
+            self._ids.append(id)
             self._values.append(value)
             if self._prefix is not None:
                 self._prefix.append(self._prefix[-1] + value)
             return
-        self._tail.append((key, value))
+        self._tail.append((at, id, value))
         self._prefix = None
 
     def settle(self) -> None:
@@ -179,38 +180,52 @@ class Timeline:
 
     def _settle(self) -> None:
         """Merge the entries added out of order into the sorted lists."""
-        tail, keys, values = self._tail, self._keys, self._values
+        tail, ats, ids, values = self._tail, self._ats, self._ids, self._values
         if len(tail) <= self._MERGE_ONE_BY_ONE:
-            for key, value in tail:
-                i = bisect.bisect_right(keys, key)
-                keys.insert(i, key)
+            for at, id, value in tail:
+                i = self._after(at, id)
+                ats.insert(i, at)
+                ids.insert(i, id)
                 values.insert(i, value)
         else:
-            merged = sorted([*zip(keys, values, strict=True), *tail], key=_entry_key)
-            self._keys = [key for key, _ in merged]
-            self._values = [value for _, value in merged]
+            merged = sorted([*zip(ats, ids, values, strict=True), *tail], key=_entry_key)
+            self._ats = [at for at, _, _ in merged]
+            self._ids = [id for _, id, _ in merged]
+            self._values = [value for _, _, value in merged]
         self._tail = []
+
+    def _ties(self, at: datetime) -> tuple[int, int]:
+        """The index range of the entries at exactly ``at``."""
+        lo = bisect.bisect_left(self._ats, at)
+        return lo, bisect.bisect_right(self._ats, at, lo)
+
+    def _after(self, at: datetime, id: str) -> int:
+        """Where ``(at, id)`` goes: after every entry at or before it."""
+        lo, hi = self._ties(at)
+        return bisect.bisect_right(self._ids, id, lo, hi)
 
     def remove(self, at: datetime, id: str) -> None:
         """Remove one entry equal to ``(at, id)``."""
         if self._tail:
             self._settle()
-        i = bisect.bisect_left(self._keys, (at, id))
-        if i == len(self._keys) or self._keys[i] != (at, id):
+        lo, hi = self._ties(at)
+        i = bisect.bisect_left(self._ids, id, lo, hi)
+        if i == hi or self._ids[i] != id:
             raise KeyError((at, id))
-        del self._keys[i]
+        del self._ats[i]
+        del self._ids[i]
         del self._values[i]
         self._prefix = None
 
     def _position(self, at: datetime | None, default: int) -> int:
         """Index of the first entry at or after ``at`` (callers settle first)."""
-        return default if at is None else bisect.bisect_left(self._keys, (at,))
+        return default if at is None else bisect.bisect_left(self._ats, at)
 
-    def _sorted(self) -> list[tuple[datetime, str]]:
-        """The keys, every waiting entry merged."""
+    def _sorted(self) -> list[datetime]:
+        """The instants, every waiting entry merged."""
         if self._tail:
             self._settle()
-        return self._keys
+        return self._ats
 
     def _sums(self) -> list[int]:
         """The prefix sums of the values, every waiting entry merged."""
@@ -222,13 +237,13 @@ class Timeline:
 
     def count(self, start: datetime | None = None, end: datetime | None = None) -> int:
         """Entries with ``start <= instant < end`` (an open side when ``None``)."""
-        keys = self._sorted()
-        return max(0, self._position(end, len(keys)) - self._position(start, 0))
+        ats = self._sorted()
+        return max(0, self._position(end, len(ats)) - self._position(start, 0))
 
     def total(self, start: datetime | None = None, end: datetime | None = None) -> int:
         """Sum of values of entries with ``start <= instant < end``."""
         prefix = self._sums()
-        i, j = self._position(start, 0), self._position(end, len(self._keys))
+        i, j = self._position(start, 0), self._position(end, len(self._ats))
         return prefix[j] - prefix[i] if j > i else 0
 
     def counts(self, edges: Sequence[datetime]) -> list[int]:
@@ -243,21 +258,29 @@ class Timeline:
         at = [self._position(e, 0) for e in edges]
         return [prefix[j] - prefix[i] if j > i else 0 for i, j in itertools.pairwise(at)]
 
+    def columns(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> tuple[list[datetime], list[str]]:
+        """The instants and the ids of the entries with ``start <= instant < end``, in
+        time order."""
+        ats = self._sorted()
+        i, j = self._position(start, 0), self._position(end, len(ats))
+        return ats[i:j], self._ids[i:j]
+
     def between(
         self, start: datetime | None = None, end: datetime | None = None
-    ) -> Sequence[tuple[datetime, str]]:
+    ) -> list[tuple[datetime, str]]:
         """The entries with ``start <= instant < end``, in time order."""
-        keys = self._sorted()
-        return keys[self._position(start, 0) : self._position(end, len(keys))]
+        return list(zip(*self.columns(start, end), strict=True))
 
-    def latest(self, end: datetime | None, n: int) -> Sequence[tuple[datetime, str]]:
+    def latest(self, end: datetime | None, n: int) -> list[tuple[datetime, str]]:
         """At least the ``n`` latest entries before ``end`` (all entries tied with the oldest)."""
-        keys = self._sorted()
-        j = self._position(end, len(keys))
+        ats = self._sorted()
+        j = self._position(end, len(ats))
         i = max(0, j - n)
-        while 0 < i < j and keys[i - 1][0] == keys[i][0]:
+        while 0 < i < j and ats[i - 1] == ats[i]:
             i -= 1
-        return keys[i:j]
+        return list(zip(ats[i:j], self._ids[i:j], strict=True))
 
 
 class ActiveSets:
@@ -285,9 +308,12 @@ class ActiveSets:
     )
 
     #: Toggles of each timeline between two snapshots (more where many share an
-    #: instant), and the most members written since the take; ``members // 256`` for a
-    #: practice of more members, so the snapshots take about 32 bytes per toggle.
-    EVERY = 2048
+    #: instant); ``members // 256`` for a practice of more members, so the snapshots
+    #: take at most about 32 bytes per toggle.
+    EVERY = 64
+    #: The most members written since the take before all is taken again;
+    #: ``members // 256`` for a practice of more members.
+    STALE = 2048
 
     def __init__(self, became: Timeline, left: Timeline) -> None:
         self._became, self._left = became, left
@@ -313,9 +339,8 @@ class ActiveSets:
     def retained(self, start: datetime, end: datetime, members: int) -> int:
         """Members Active at both ``start`` and ``end`` (changes strictly before each);
         ``members``: how many the practice has (sizes the snapshots)."""
-        every = max(self.EVERY, members // 256)
-        if self._stale is None or len(self._stale) > every:
-            self._take(every)
+        if self._stale is None or len(self._stale) > max(self.STALE, members // 256):
+            self._take(max(self.EVERY, members // 256))
         return (self._cached(start) & self._cached(end)).bit_count()
 
     def _cached(self, at: datetime) -> int:
@@ -329,13 +354,13 @@ class ActiveSets:
 
     def _take(self, every: int) -> None:
         """Take the toggles and the snapshots again from the two timelines."""
-        timelines = (self._became.between(), self._left.between())
+        timelines = (self._became.columns(), self._left.columns())
         bits: dict[str, int] = {}
         flips = tuple(
-            array.array("q", [bits.setdefault(member, len(bits)) for _, member in keys])
-            for keys in timelines
+            array.array("q", [bits.setdefault(member, len(bits)) for member in members])
+            for _, members in timelines
         )
-        instants = tuple([at for at, _ in keys] for keys in timelines)
+        instants = tuple(ats for ats, _ in timelines)
         # A snapshot before every ``every``-th toggle of each timeline, or just after it
         # when it ties with the toggle before (so many toggles at one instant are not
         # all flipped again by every read after it).
@@ -378,9 +403,9 @@ class ActiveSets:
         return int.from_bytes(buf, "little")
 
 
-def _entry_key(entry: tuple[tuple[datetime, str], int]) -> tuple[datetime, str]:
+def _entry_key(entry: tuple[datetime, str, int]) -> tuple[datetime, str]:
     """A timeline entry's sort key: its ``(instant, id)`` (ties keep their order)."""
-    return entry[0]
+    return entry[0], entry[1]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -1228,11 +1253,10 @@ class _Payments(_Repository[Payment, PaymentQuery]):
 
     def _index(self, p: Payment) -> None:
         self._store.members._forget(p.member_id)
-        key = (p.at, p.id)  # one tuple for both timelines
-        self._all[p.practice_id].add_key(key)
+        self._all[p.practice_id].add(p.at, p.id)
         if p.succeeded:
             index = self._collected if p.kind is PaymentKind.CHARGE else self._refunded
-            index[p.practice_id].add_key(key, p.amount.minor)
+            index[p.practice_id].add(p.at, p.id, p.amount.minor)
         self._by_source[p.source].add(p.id)
 
     def _unindex(self, p: Payment) -> None:
