@@ -18,6 +18,12 @@ ranges, each peer computes the dashboard's figures, written from the definitions
 - New Members and Committed Payments per bucket;
 - the Latest New Members feed (5 ids).
 
+For one practice the pandas and polars peers filter each table to it; for several they
+join a table of the practices' windows to every table and compute all practices at once,
+as the DuckDB peer always does. Each is that tool's faster form there (at 100,000
+members, one practice: pandas 62 ms filtered against 792 ms joined; 200 practices at
+10,000 members: 91 ms joined against about 2 s filtered practice by practice).
+
 The peers use the library for period arithmetic only: preset resolution, the comparison
 period and the bucket edges. Before anything is timed, every peer's figures must EQUAL
 the library's ``dashboard(...)`` figures on every range. A difference is printed, and
@@ -28,6 +34,9 @@ and its ratio to the library.
 This is a script, not a timed test::
 
     .venv/bin/python benchmarks/peers.py [--members N] [--practices P] [--rounds K]
+
+``--practices 200`` is the all-practices dashboard: the two named practices, then
+practices cycling through seven zones in four currencies (``dashboard.practice_rows``).
 
 polars and DuckDB run on ``--threads`` threads (default 1, as the library runs on one).
 A peer whose package is missing is skipped, with a note naming the extra to install.
@@ -386,6 +395,10 @@ class PandasPeer(Peer):
         return list(rows.sort_values(["start_date", "id"])["id"])
 
     def figures(self, case: Any) -> Figures:
+        return self._each(case) if len(self.practices) == 1 else self._joined(case)
+
+    def _joined(self, case: Any) -> Figures:
+        """The figures of every practice at once, the windows merged into each table."""
         pd = self.pd
         p = params(self.practices, case)
         revenue, new, committed = _zeros(p)
@@ -454,6 +467,75 @@ class PandasPeer(Peer):
         return _assemble(
             (a_e, a_ms, a_ce), ever, kept, active_start, revenue, new, committed, feed_ids
         )
+
+    def _each(self, case: Any) -> Figures:
+        """The figures practice by practice, each table filtered to it."""
+        pd = self.pd
+        p = params(self.practices, case)
+        revenue, new, committed = _zeros(p)
+        active, ever, kept, active_start = [0, 0, 0], [0, 0], [0, 0], [0, 0]
+        edges = pd.DatetimeIndex(p.edges)
+        feed = []
+        for w in p.windows:
+            spans = self.active[self.active["practice_id"] == w.practice_id]
+            since, until, ids = spans["since"], spans["until"], spans["member_id"]
+
+            def at(b: datetime, since: Any = since, until: Any = until, ids: Any = ids) -> Any:
+                return ids[(since < b) & (until >= b)]  # the members Active at b
+
+            at_end, at_previous_end = at(w.end), at(w.previous_end)
+            at_previous_start = at(w.previous_start)
+            active[0] += len(at_end)
+            active[1] += len(at(w.month_start))
+            active[2] += len(at_previous_end)
+            if w.started:
+                at_start = at(w.start)
+                active_start[0] += len(at_start)
+                kept[0] += int(at_start.isin(at_end).sum())
+            active_start[1] += len(at_previous_start)
+            kept[1] += int(at_previous_start.isin(at_previous_end).sum())
+
+            members = self.members[self.members["practice_id"] == w.practice_id]
+            first = members["first_activated_at"]
+            ever[0] += int((first < w.end).sum())
+            ever[1] += int((first < w.previous_end).sum())
+            joined = first[(first >= w.start) & (first < w.end)]
+            counts = self._per_bucket(joined, edges, p.buckets)
+            new = [a + b for a, b in zip(new, counts, strict=True)]
+            newest = first[first < w.end].nlargest(LATEST, keep="all")  # ties kept
+            feed.append(members.loc[newest.index, ["id", "first_activated_at"]])
+
+            payments = self.payments
+            pay = payments.loc[
+                (payments["practice_id"] == w.practice_id) & (payments["outcome"] == "succeeded"),
+                ["amount", "kind", "currency", "at"],
+            ]
+            signed = pay["amount"].where(pay["kind"] == "charge", -pay["amount"])
+            t = pay["at"]
+            sums = pd.DataFrame(
+                {
+                    "value": signed.where((t >= w.start) & (t < w.end), 0),
+                    "previous": signed.where((t >= w.previous_start) & (t < w.previous_end), 0),
+                    "month": signed.where((t >= w.month_start) & (t < w.end), 0),
+                }
+            ).groupby(pay["currency"], observed=True)
+            for currency, row in sums.sum().iterrows():
+                revenue[str(currency)] = [
+                    a + int(b) for a, b in zip(revenue[str(currency)], row, strict=True)
+                ]
+
+            plans = self.plans[self.plans["practice_id"] == w.practice_id]
+            c = plans["committed_at"]
+            plans = plans[(c >= w.start) & (c < w.end)]
+            for currency, group in plans.groupby("currency", observed=True):
+                sums_k = self._per_bucket(group["committed_at"], edges, p.buckets, group["total"])
+                committed[str(currency)] = [
+                    a + b for a, b in zip(committed[str(currency)], sums_k, strict=True)
+                ]
+
+        latest = pd.concat(feed).sort_values(["first_activated_at", "id"], ascending=[False, True])
+        feed_ids = latest["id"].head(LATEST).tolist()
+        return _assemble(active, ever, kept, active_start, revenue, new, committed, feed_ids)
 
 
 class PolarsPeer(Peer):
@@ -524,6 +606,10 @@ class PolarsPeer(Peer):
         return list(self.members.filter(mine).sort("start_date", "id")["id"])
 
     def figures(self, case: Any) -> Figures:
+        return self._each(case) if len(self.practices) == 1 else self._joined(case)
+
+    def _joined(self, case: Any) -> Figures:
+        """The figures of every practice at once, the windows joined to each table."""
         pl = self.pl
         p = params(self.practices, case)
         revenue, new, committed = _zeros(p)
@@ -615,6 +701,102 @@ class PolarsPeer(Peer):
             new,
             committed,
             latest.to_list(),
+        )
+
+    def _each(self, case: Any) -> Figures:
+        """The figures practice by practice, each table filtered to it."""
+        pl = self.pl
+        p = params(self.practices, case)
+        revenue, new, committed = _zeros(p)
+        active, ever, kept, active_start = [0, 0, 0], [0, 0], [0, 0], [0, 0]
+        edges = pl.lit(pl.Series("edges", [_micros(t) for t in p.edges]).cast(self.ts))
+        feed = []
+
+        def within(column: str, a: Any, b: Any) -> Any:
+            return (pl.col(column) >= a) & (pl.col(column) < b)
+
+        def at(b: Any) -> Any:  # an Active span holds at b
+            return (pl.col("since") < b) & (pl.col("until") >= b)
+
+        def kept_from(a: Any, b: Any) -> Any:  # Active at a and at b
+            ids = pl.col("member_id")
+            return ids.filter(at(a)).is_in(ids.filter(at(b)).implode()).sum()
+
+        signed = pl.when(pl.col("kind") == "charge").then("amount").otherwise(-pl.col("amount"))
+        bucket = (edges.search_sorted(pl.col("at"), side="right") - 1).alias("k")
+        for w in p.windows:
+            mine = pl.col("practice_id") == w.practice_id
+            # The window's instants as literals, built once (from an aware datetime, a
+            # polars literal takes about 0.2 ms to build; from microseconds, 5 µs).
+            s, e, ms, cs, ce = (
+                pl.lit(_micros(t)).cast(self.ts)
+                for t in (w.start, w.end, w.month_start, w.previous_start, w.previous_end)
+            )
+            counts = (
+                self.active.filter(mine)
+                .select(
+                    end=at(e).sum(),
+                    month=at(ms).sum(),
+                    previous_end=at(ce).sum(),
+                    start=at(s).sum(),
+                    previous_start=at(cs).sum(),
+                    kept=kept_from(s, e),
+                    kept_previous=kept_from(cs, ce),
+                )
+                .row(0, named=True)
+            )
+            active[0] += counts["end"]
+            active[1] += counts["month"]
+            active[2] += counts["previous_end"]
+            if w.started:
+                active_start[0] += counts["start"]
+                kept[0] += counts["kept"]
+            active_start[1] += counts["previous_start"]
+            kept[1] += counts["kept_previous"]
+
+            members = self.members.filter(mine)
+            first = pl.col("first_activated_at")
+            e0, e1 = members.select(end=(first < e).sum(), previous_end=(first < ce).sum()).row(0)
+            ever[0] += e0
+            ever[1] += e1
+            joined = (
+                members.filter(within("first_activated_at", s, e))
+                .select(pl.col("first_activated_at").alias("at"))
+                .group_by(bucket)
+                .len()
+            )
+            for k, n in joined.iter_rows():
+                new[k] += n
+            feed.append(members.filter(first < e).select("id", "first_activated_at"))
+
+            sums = (
+                self.payments.filter(mine & (pl.col("outcome") == "succeeded"))
+                .group_by("currency")
+                .agg(
+                    signed.filter(within("at", s, e)).sum(),
+                    signed.filter(within("at", cs, ce)).sum().alias("previous"),
+                    signed.filter(within("at", ms, e)).sum().alias("month"),
+                )
+            )
+            for currency, *values in sums.iter_rows():
+                revenue[currency] = [a + b for a, b in zip(revenue[currency], values, strict=True)]
+
+            plans = (
+                self.plans.filter(mine & within("committed_at", s, e))
+                .select("currency", "total", pl.col("committed_at").alias("at"))
+                .group_by("currency", bucket)
+                .agg(pl.col("total").sum())
+            )
+            for currency, k, total in plans.iter_rows():
+                committed[currency][k] += total
+
+        latest = (
+            pl.concat(feed)
+            .sort(["first_activated_at", "id"], descending=[True, False])
+            .head(LATEST)["id"]
+        )
+        return _assemble(
+            active, ever, kept, active_start, revenue, new, committed, latest.to_list()
         )
 
 

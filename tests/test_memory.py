@@ -623,6 +623,45 @@ class TestMemberFastPaths:
             )
             assert [m.id for m in built.store.members.find(query)] == expected
             assert built.store.members.count(query) == len(expected)
+            # Sorted by start date (the index's own order) or the other way, paged.
+            descending = data.draw(st.booleans(), label="descending")
+            limit = data.draw(st.none() | st.integers(0, 6), label="limit")
+            offset = data.draw(st.integers(0, 4), label="offset")
+            order = Order("-start_date" if descending else "start_date", page=Page(limit, offset))
+            by_start = sorted(
+                (built.members[i] for i in expected),
+                key=lambda m: (-m.start_date.toordinal() if descending else m.start_date, m.id),
+            )
+            stop = None if limit is None else offset + limit
+            assert [m.id for m in built.store.members.find(query, order=order)] == [
+                m.id for m in by_start[offset:stop]
+            ]
+
+    def test_members_of_a_status_by_start_date_not_by_id(self) -> None:
+        """The status index is kept by start date then id: ids in another order, ties on
+        a start date, a save that moves a member to another status, and two statuses
+        merged all come back in (start date, id) order."""
+        day = T0.date()
+        members = [
+            _member(i, start_date=day + timedelta(days=d), at=T0)
+            for i, d in [("m-a", 5), ("m-b", 1), ("m-c", 3), ("m-d", 1), ("m-e", 0)]
+        ]
+        store = InMemoryStore.from_objects([SYD, SYD_GOLD, *members])
+        store.members.save(store.members.get("m-c").activate(at=T0 + timedelta(days=9)))
+
+        def listed(
+            statuses: set[_M], order: str = "start_date", page: Page | None = None
+        ) -> list[str]:
+            query = MemberQuery(practices={"syd"}, statuses=statuses)
+            return [
+                m.id for m in store.members.find(query, order=Order(order, page=page or Page()))
+            ]
+
+        assert listed({_M.PENDING}) == ["m-e", "m-b", "m-d", "m-a"]
+        assert listed({_M.PENDING}, page=Page(limit=2, offset=1)) == ["m-b", "m-d"]
+        assert listed({_M.PENDING, _M.ACTIVE}) == ["m-e", "m-b", "m-d", "m-c", "m-a"]
+        assert listed({_M.ACTIVE}) == ["m-c"]
+        assert listed({_M.PENDING}, "-start_date") == ["m-a", "m-b", "m-d", "m-e"]
 
     @DATASETS
     @given(data=st.data(), dataset=sps.datasets())

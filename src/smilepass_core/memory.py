@@ -23,6 +23,8 @@ retained_until=B)``                         between snapshots (64, n/256 for mor
                                             than 16,384 members), w members
                                             written since they were taken (ActiveSets);
                                             O(t) to take them again, t toggles
+``members.find(statuses=S)`` ordered by    O(m), m members of those statuses, read
+``start_date``                              in the index's order (no sort)
 latest N activated (``find`` ordered by     O(log n + N) per practice
 ``-first_activated_at``, limit N)
 ``payments.total(time_range=R)``            O(log n) per practice
@@ -44,6 +46,7 @@ import array
 import bisect
 import contextlib
 import functools
+import heapq
 import itertools
 import threading
 from collections import defaultdict
@@ -120,6 +123,8 @@ __all__ = ["InMemoryStore", "Timeline"]
 T = TypeVar("T")
 Q = TypeVar("Q")
 _ACTIVE = MembershipStatus.ACTIVE
+#: A timeline's instants: datetimes, or dates (a member's start date).
+_At = TypeVar("_At", bound=date)
 _TICK = timedelta(microseconds=1)  # the finest step between two instants
 _CANCELLED = MembershipStatus.CANCELLED
 _ACTIVE_FORM = frozenset({"active_at"})
@@ -134,11 +139,12 @@ _COUNTING_FORM = frozenset({"counting_at", "counting_plans"})
 _CHANGED_FORM = frozenset({"changed_in"})
 
 
-class Timeline:
-    """Entries sorted by ``(instant, id)``, each with an int value, and their prefix sums.
+class Timeline(Generic[_At]):
+    """Entries sorted by ``(instant, id)``, each with an int value, and their prefix sums
+    (the "instant" may also be a date: ``Timeline[date]``).
 
     The instants, ids and values are three parallel lists: a read bisects the instants
-    alone (one datetime comparison per step, no tuple per entry). Entries added in time
+    alone (one comparison per step, no tuple per entry). Entries added in time
     order are appended; those added out of order wait in a tail merged by the next read
     (a few one by one, many by one sort): a load of entries in any order costs
     O(n log n), not a list insertion each.
@@ -150,16 +156,16 @@ class Timeline:
     _MERGE_ONE_BY_ONE = 16
 
     def __init__(self) -> None:
-        self._ats: list[datetime] = []
+        self._ats: list[_At] = []
         self._ids: list[str] = []
         self._values: list[int] = []
         self._prefix: list[int] | None = [0]
-        self._tail: list[tuple[datetime, str, int]] = []
+        self._tail: list[tuple[_At, str, int]] = []
 
     def __len__(self) -> int:
         return len(self._ats) + len(self._tail)
 
-    def add(self, at: datetime, id: str, value: int = 1) -> None:
+    def add(self, at: _At, id: str, value: int = 1) -> None:
         """Insert an entry (duplicates allowed); appending in time order is O(1)."""
         ats = self._ats
         if not self._tail and (not ats or at > ats[-1] or (at == ats[-1] and id >= self._ids[-1])):
@@ -194,17 +200,17 @@ class Timeline:
             self._values = [value for _, _, value in merged]
         self._tail = []
 
-    def _ties(self, at: datetime) -> tuple[int, int]:
+    def _ties(self, at: _At) -> tuple[int, int]:
         """The index range of the entries at exactly ``at``."""
         lo = bisect.bisect_left(self._ats, at)
         return lo, bisect.bisect_right(self._ats, at, lo)
 
-    def _after(self, at: datetime, id: str) -> int:
+    def _after(self, at: _At, id: str) -> int:
         """Where ``(at, id)`` goes: after every entry at or before it."""
         lo, hi = self._ties(at)
         return bisect.bisect_right(self._ids, id, lo, hi)
 
-    def remove(self, at: datetime, id: str) -> None:
+    def remove(self, at: _At, id: str) -> None:
         """Remove one entry equal to ``(at, id)``."""
         if self._tail:
             self._settle()
@@ -217,11 +223,11 @@ class Timeline:
         del self._values[i]
         self._prefix = None
 
-    def _position(self, at: datetime | None, default: int) -> int:
+    def _position(self, at: _At | None, default: int) -> int:
         """Index of the first entry at or after ``at`` (callers settle first)."""
         return default if at is None else bisect.bisect_left(self._ats, at)
 
-    def _sorted(self) -> list[datetime]:
+    def _sorted(self) -> list[_At]:
         """The instants, every waiting entry merged."""
         if self._tail:
             self._settle()
@@ -235,45 +241,43 @@ class Timeline:
             self._prefix = list(itertools.accumulate(self._values, initial=0))
         return self._prefix
 
-    def count(self, start: datetime | None = None, end: datetime | None = None) -> int:
+    def count(self, start: _At | None = None, end: _At | None = None) -> int:
         """Entries with ``start <= instant < end`` (an open side when ``None``)."""
         ats = self._sorted()
         return max(0, self._position(end, len(ats)) - self._position(start, 0))
 
-    def total(self, start: datetime | None = None, end: datetime | None = None) -> int:
+    def total(self, start: _At | None = None, end: _At | None = None) -> int:
         """Sum of values of entries with ``start <= instant < end``."""
         prefix = self._sums()
         i, j = self._position(start, 0), self._position(end, len(self._ats))
         return prefix[j] - prefix[i] if j > i else 0
 
-    def counts(self, edges: Sequence[datetime]) -> list[int]:
+    def counts(self, edges: Sequence[_At]) -> list[int]:
         """Entries between each two consecutive ``edges`` (``[e0, e1)``, ``[e1, e2)``, ...)."""
         self._sorted()
         at = [self._position(e, 0) for e in edges]
         return [max(0, j - i) for i, j in itertools.pairwise(at)]
 
-    def totals(self, edges: Sequence[datetime]) -> list[int]:
+    def totals(self, edges: Sequence[_At]) -> list[int]:
         """Sum of values between each two consecutive ``edges``."""
         prefix = self._sums()
         at = [self._position(e, 0) for e in edges]
         return [prefix[j] - prefix[i] if j > i else 0 for i, j in itertools.pairwise(at)]
 
     def columns(
-        self, start: datetime | None = None, end: datetime | None = None
-    ) -> tuple[list[datetime], list[str]]:
+        self, start: _At | None = None, end: _At | None = None
+    ) -> tuple[list[_At], list[str]]:
         """The instants and the ids of the entries with ``start <= instant < end``, in
         time order."""
         ats = self._sorted()
         i, j = self._position(start, 0), self._position(end, len(ats))
         return ats[i:j], self._ids[i:j]
 
-    def between(
-        self, start: datetime | None = None, end: datetime | None = None
-    ) -> list[tuple[datetime, str]]:
+    def between(self, start: _At | None = None, end: _At | None = None) -> list[tuple[_At, str]]:
         """The entries with ``start <= instant < end``, in time order."""
         return list(zip(*self.columns(start, end), strict=True))
 
-    def latest(self, end: datetime | None, n: int) -> list[tuple[datetime, str]]:
+    def latest(self, end: _At | None, n: int) -> list[tuple[_At, str]]:
         """At least the ``n`` latest entries before ``end`` (all entries tied with the oldest)."""
         ats = self._sorted()
         j = self._position(end, len(ats))
@@ -315,7 +319,7 @@ class ActiveSets:
     #: ``members // 256`` for a practice of more members.
     STALE = 2048
 
-    def __init__(self, became: Timeline, left: Timeline) -> None:
+    def __init__(self, became: Timeline[datetime], left: Timeline[datetime]) -> None:
         self._became, self._left = became, left
         self._bits: dict[str, int] = {}  # member id -> its bit
         self._instants: tuple[list[datetime], ...] = ()  # per timeline, at the take
@@ -403,7 +407,7 @@ class ActiveSets:
         return int.from_bytes(buf, "little")
 
 
-def _entry_key(entry: tuple[datetime, str, int]) -> tuple[datetime, str]:
+def _entry_key(entry: tuple[_At, str, int]) -> tuple[_At, str]:
     """A timeline entry's sort key: its ``(instant, id)`` (ties keep their order)."""
     return entry[0], entry[1]
 
@@ -758,16 +762,19 @@ class _Members(_Repository[Member, MemberQuery]):
 
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__(store)
-        self._became: defaultdict[str, Timeline] = defaultdict(Timeline)
-        self._left: defaultdict[str, Timeline] = defaultdict(Timeline)
-        self._first: defaultdict[str, Timeline] = defaultdict(Timeline)
-        self._changes: defaultdict[str, Timeline] = defaultdict(Timeline)
-        self._replans: defaultdict[str, Timeline] = defaultdict(Timeline)
+        self._became: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
+        self._left: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
+        self._first: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
+        self._changes: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
+        self._replans: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
         # By plan id: +1 where a counting span on the plan starts, -1 where it ends.
-        self._counting: defaultdict[str, Timeline] = defaultdict(Timeline)
+        self._counting: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
         # By practice id and current status: the members' ids (a status filter's
         # candidates).
-        self._by_status: defaultdict[tuple[str, MembershipStatus], set[str]] = defaultdict(set)
+        # By practice and current status: the members by (start date, id).
+        self._by_status: defaultdict[tuple[str, MembershipStatus], Timeline[date]] = defaultdict(
+            Timeline
+        )
         # By practice id, once a retained count was asked: who was Active when.
         self._active_sets: dict[str, ActiveSets] = {}
         # By member id: the Overdue outlook, read on the first Overdue query after the
@@ -816,7 +823,9 @@ class _Members(_Repository[Member, MemberQuery]):
                 field=moved[1],
             )
 
-    def _entries(self, m: Member) -> Iterator[tuple[defaultdict[str, Timeline], datetime]]:
+    def _entries(
+        self, m: Member
+    ) -> Iterator[tuple[defaultdict[str, Timeline[datetime]], datetime]]:
         for change in m.history:
             yield self._changes, change.at
             if change.to is _ACTIVE and change.from_ is not _ACTIVE:
@@ -845,7 +854,7 @@ class _Members(_Repository[Member, MemberQuery]):
             index[m.practice_id].add(at, m.id)
             if sets is not None and (index is self._became or index is self._left):
                 toggles.append(at)
-        self._by_status[m.practice_id, m.status].add(m.id)
+        self._by_status[m.practice_id, m.status].add(m.start_date, m.id, 0)
         if sets is not None:  # became first: Active after an odd number
             sets.touch(m.id, tuple(toggles))
         for change in m.plan_changes:
@@ -857,7 +866,7 @@ class _Members(_Repository[Member, MemberQuery]):
 
     def _unindex(self, m: Member) -> None:
         self._forget(m.id)
-        self._by_status[m.practice_id, m.status].discard(m.id)
+        self._by_status[m.practice_id, m.status].remove(m.start_date, m.id)
         if m.practice_id in self._active_sets:
             self._active_sets[m.practice_id].touch(m.id, ())
         for index, at in self._entries(m):
@@ -981,6 +990,16 @@ class _Members(_Repository[Member, MemberQuery]):
             return apply_order((self._items[i] for i in ids), Member, order)
         if query.form() == _CHANGED_FORM:
             return apply_order(self._changed_in(query), Member, order)
+        if (
+            query.statuses is not None
+            and query.form() == _STATUSES_FORM
+            and order is not None
+            and [(k.column, k.descending) for k in order.keys] == [("start_date", False)]
+        ):  # the index's own order: start date, ties by id
+            start = order.page.offset
+            stop = None if order.page.limit is None else start + order.page.limit
+            found = itertools.islice(self._ids_by_start(query), start, stop)
+            return [self._items[i] for i in found]
         return super().find(query, order=order)
 
     def _of_statuses(self, query: MemberQuery) -> list[Member]:
@@ -988,12 +1007,21 @@ class _Members(_Repository[Member, MemberQuery]):
         some (and no ``ids``), from the index; else those of its practices or ids."""
         if query.statuses is None or query.ids is not None:
             return self._candidates(query.practices, query.ids)
-        return [
-            self._items[i]
+        return [self._items[i] for i in self._ids_by_start(query)]
+
+    def _ids_by_start(self, query: MemberQuery) -> Iterable[str]:
+        """The ids of the members of ``query``'s practices and current ``statuses``, by
+        start date, ties by id."""
+        assert query.statuses is not None
+        found = [
+            timeline
             for p in self._practices(query.practices)
             for status in query.statuses
-            for i in self._by_status.get((p, status), ())
+            if (timeline := self._by_status.get((p, status))) is not None and len(timeline)
         ]
+        if len(found) == 1:
+            return found[0].columns()[1]
+        return (i for _, i in heapq.merge(*(timeline.between() for timeline in found)))
 
     def _matching(self, query: MemberQuery) -> Iterator[Member]:
         if query.statuses is not None and query.form() == _STATUSES_FORM:
@@ -1063,7 +1091,7 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
 
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__(store)
-        self._committed: defaultdict[str, Timeline] = defaultdict(Timeline)
+        self._committed: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
         self._by_member: defaultdict[str, set[str]] = defaultdict(set)
         self._by_template: defaultdict[str, set[str]] = defaultdict(set)
 
@@ -1172,9 +1200,9 @@ class _Payments(_Repository[Payment, PaymentQuery]):
 
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__(store)
-        self._all: defaultdict[str, Timeline] = defaultdict(Timeline)
-        self._collected: defaultdict[str, Timeline] = defaultdict(Timeline)
-        self._refunded: defaultdict[str, Timeline] = defaultdict(Timeline)
+        self._all: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
+        self._collected: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
+        self._refunded: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
         self._by_source: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
         #: During a load (members fixed meanwhile): each member's enrolment and first
         #: cancellation, read once; ``None`` outside a load.
