@@ -34,6 +34,7 @@ and its ratio to the library.
 This is a script, not a timed test::
 
     .venv/bin/python benchmarks/peers.py [--members N] [--practices P] [--rounds K]
+                                         [--peers pandas polars duckdb]
 
 ``--practices 200`` is the all-practices dashboard: the two named practices, then
 practices cycling through seven zones in four currencies (``dashboard.practice_rows``).
@@ -1045,6 +1046,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=_positive, default=5, help="interleaved timing rounds")
     parser.add_argument("--seed", type=int, default=bench.DEFAULT_SEED)
     parser.add_argument("--threads", type=_positive, default=1, help="polars and DuckDB threads")
+    parser.add_argument(
+        "--peers",
+        nargs="+",
+        choices=("pandas", "polars", "duckdb"),
+        default=("pandas", "polars", "duckdb"),
+        help="the peers to run (default all; at 1,000,000 members one at a time fits 24 GiB)",
+    )
     args = parser.parse_args(argv)
     os.environ["POLARS_MAX_THREADS"] = str(args.threads)  # read when polars is imported
 
@@ -1068,7 +1076,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     loads: dict[str, float] = {"smilepass_core": load_s}
     tools: dict[str, Callable[[Any], Any]] = {"smilepass_core": library}
-    peers: list[Peer] = [PandasPeer(), PolarsPeer(), DuckDBPeer(args.threads)]
+    every: list[Peer] = [PandasPeer(), PolarsPeer(), DuckDBPeer(args.threads)]
+    peers = [peer for peer in every if peer.name in args.peers]
     for peer in peers:
         missing = peer.missing()
         if missing:
