@@ -989,6 +989,25 @@ class TestGoals:
         assert mixed.retention.goal == Decimal("87.50")  # (80 + 95) / 2
         assert mixed.period_retention.goal == Decimal("87.50")
 
+    def test_retention_goal_weighs_each_practice_of_a_group_once(self) -> None:
+        """Two practices read together (p1, p2: same range, currency and goals) and one on
+        its own (p3, another goal), one member each: each practice weighs 1, so the goal
+        is (95 + 95 + 80) / 3, not the group weighed once per practice (92.00)."""
+        objects = [
+            *setup(practice("p1")),
+            *setup(practice("p2")),
+            *setup(practice("p3")),
+            joined("a", sydney(9, 1)),
+            joined("b", sydney(9, 1), "p2"),
+            joined("c", sydney(9, 1), "p3"),
+        ]
+        targets = KpiTargets(practices={"p3": Goals(retention=80)})
+        kwargs: dict[str, Any] = {"practices": ["p1", "p2", "p3"], "date_range": WEEK, "now": NOW}
+        board = board_of(objects, targets=targets, **kwargs)
+        assert board.retention_parts[0].denominator == 3
+        assert board.retention.goal == Decimal("90.00")
+        assert board.period_retention.goal == Decimal("90.00")
+
     def test_a_range_in_another_zone_keeps_its_own_months(self) -> None:
         """A UTC range for a Sydney practice, 25 October to 1 November UTC: its last
         instant is in October in UTC (in Sydney it is 1 November), so "this month" is the

@@ -479,8 +479,8 @@ class TestActiveSets:
     members whose toggles put them Active at both boundaries, through any writes."""
 
     @settings(deadline=None)
-    @given(data=st.data(), every=st.integers(1, 4))
-    def test_retained_through_writes(self, data: st.DataObject, every: int) -> None:
+    @given(data=st.data(), every=st.integers(1, 4), stale=st.sampled_from([0, 1, 2, 3, 2048]))
+    def test_retained_through_writes(self, data: st.DataObject, every: int, stale: int) -> None:
         """Members' toggles are written (replaced, in any order, or removed) between
         reads; each read equals the count from the toggles, whatever the snapshots."""
         t0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -499,7 +499,7 @@ class TestActiveSets:
 
         with (
             mock.patch.object(memory.ActiveSets, "EVERY", every),
-            mock.patch.object(memory.ActiveSets, "STALE", every),
+            mock.patch.object(memory.ActiveSets, "STALE", stale),
         ):
             for step in range(data.draw(st.integers(1, 20), label="steps")):
                 if step < 8 or data.draw(st.booleans(), label="write"):
@@ -578,14 +578,21 @@ class TestMemberFastPaths:
             assert sorted(m.id for m in built.store.members.find(query)) == expected
 
     @DATASETS
-    @given(data=st.data(), dataset=sps.datasets(), every=st.sampled_from([1, 2, 3, 64, 2048]))
-    def test_retained(self, data: st.DataObject, dataset: sps.Dataset, every: int) -> None:
+    @given(
+        data=st.data(),
+        dataset=sps.datasets(),
+        every=st.sampled_from([1, 2, 3, 64, 2048]),
+        stale=st.sampled_from([1, 2, 2048]),
+    )
+    def test_retained(
+        self, data: st.DataObject, dataset: sps.Dataset, every: int, stale: int
+    ) -> None:
         """count(active_at=A, retained_until=B) counts members Active at both boundaries
         (the who-was-Active snapshots taken every ``every`` toggles, and again after
-        ``every`` members written)."""
+        ``stale`` members written)."""
         with (
             mock.patch.object(memory.ActiveSets, "EVERY", every),
-            mock.patch.object(memory.ActiveSets, "STALE", every),
+            mock.patch.object(memory.ActiveSets, "STALE", stale),
         ):
             self._retained(data, dataset)
 

@@ -818,7 +818,9 @@ def dashboard(
     Raises:
         NotFound: an unknown practice id.
         InvalidValue: no practices, or a negative ``latest``.
-        CurrencyMismatch: a Money goal in another currency than its practice.
+        CurrencyMismatch: a Money goal in another currency than its practice; revenue
+            in another currency than its practice's (checked per group of practices
+            read together: docs/metrics.md, "Several practices").
     """
     ids = (practices,) if isinstance(practices, str) else tuple(dict.fromkeys(practices))
     if not ids:
@@ -842,17 +844,18 @@ def dashboard(
         for (span, _, goals), group in groups.items()
     ]
 
-    def weights(attribute: str) -> tuple[list[Decimal], list[int]]:
-        # Per practice, as weighted_goal reads them: a group's weight on its first.
-        goals: list[Decimal] = []
-        weights: list[int] = []
+    def per_practice(attribute: str) -> tuple[list[Decimal], list[int]]:
+        # The goal and weight of each practice, as weighted_goal reads them: a group's
+        # weight (its denominator) on its first practice, 0 on the others.
+        each_goal: list[Decimal] = []
+        each_weight: list[int] = []
         for f in figures:
-            goals += [f.goals.retention] * len(f.practices)
-            weights += [getattr(f, attribute).denominator] + [0] * (len(f.practices) - 1)
-        return goals, weights
+            each_goal += [f.goals.retention] * len(f.practices)
+            each_weight += [getattr(f, attribute).denominator] + [0] * (len(f.practices) - 1)
+        return each_goal, each_weight
 
-    retention_goal = weighted_goal(*weights("retention"))
-    period_goal = weighted_goal(*weights("period_retention"))
+    retention_goal = weighted_goal(*per_practice("retention"))
+    period_goal = weighted_goal(*per_practice("period_retention"))
 
     def combined(attribute: str) -> Ratio:
         return sum((getattr(f, attribute) for f in figures), Ratio(0, 0))

@@ -296,7 +296,7 @@ class ActiveSets:
     :attr:`EVERY`-th toggle of each (just after it, when it ties with the one before).
     The set at a boundary is the nearest snapshot at or before it with the toggles since
     flipped; members written since the take are then set from their own toggles, as
-    :meth:`touch` was told them. All is taken again when those pass :attr:`EVERY`.
+    :meth:`touch` was told them. All is taken again when those pass :attr:`STALE`.
     """
 
     __slots__ = (
