@@ -654,6 +654,8 @@ class TestMemberFastPaths:
             for i, d in [("m-a", 5), ("m-b", 1), ("m-c", 3), ("m-d", 1), ("m-e", 0)]
         ]
         store = InMemoryStore.from_objects([SYD, SYD_GOLD, *members])
+        pending = MemberQuery(practices={"syd"}, statuses={_M.PENDING})
+        assert len(store.members.find(pending, order=Order("start_date"))) == 5  # kept
         store.members.save(store.members.get("m-c").activate(at=T0 + timedelta(days=9)))
 
         def listed(
@@ -669,6 +671,9 @@ class TestMemberFastPaths:
         assert listed({_M.PENDING, _M.ACTIVE}) == ["m-e", "m-b", "m-d", "m-c", "m-a"]
         assert listed({_M.ACTIVE}) == ["m-c"]
         assert listed({_M.PENDING}, "-start_date") == ["m-a", "m-b", "m-d", "m-e"]
+        store.members.save(store.members.get("m-b").activate(at=T0 + timedelta(days=9)))
+        assert listed({_M.ACTIVE}) == ["m-b", "m-c"]  # a status read before, written since
+        assert listed({_M.PENDING}) == ["m-e", "m-d", "m-a"]
 
     @DATASETS
     @given(data=st.data(), dataset=sps.datasets())

@@ -775,6 +775,8 @@ class _Members(_Repository[Member, MemberQuery]):
         self._by_status: defaultdict[tuple[str, MembershipStatus], Timeline[date]] = defaultdict(
             Timeline
         )
+        # The same members as objects, in that order, once read (until a write to them).
+        self._status_lists: dict[tuple[str, MembershipStatus], list[Member]] = {}
         # By practice id, once a retained count was asked: who was Active when.
         self._active_sets: dict[str, ActiveSets] = {}
         # By member id: the Overdue outlook, read on the first Overdue query after the
@@ -855,6 +857,7 @@ class _Members(_Repository[Member, MemberQuery]):
             if sets is not None and (index is self._became or index is self._left):
                 toggles.append(at)
         self._by_status[m.practice_id, m.status].add(m.start_date, m.id, 0)
+        self._status_lists.pop((m.practice_id, m.status), None)
         if sets is not None:  # became first: Active after an odd number
             sets.touch(m.id, tuple(toggles))
         for change in m.plan_changes:
@@ -867,6 +870,7 @@ class _Members(_Repository[Member, MemberQuery]):
     def _unindex(self, m: Member) -> None:
         self._forget(m.id)
         self._by_status[m.practice_id, m.status].remove(m.start_date, m.id)
+        self._status_lists.pop((m.practice_id, m.status), None)
         if m.practice_id in self._active_sets:
             self._active_sets[m.practice_id].touch(m.id, ())
         for index, at in self._entries(m):
@@ -998,8 +1002,10 @@ class _Members(_Repository[Member, MemberQuery]):
         ):  # the index's own order: start date, ties by id
             start = order.page.offset
             stop = None if order.page.limit is None else start + order.page.limit
-            found = itertools.islice(self._ids_by_start(query), start, stop)
-            return [self._items[i] for i in found]
+            found = self._by_start(query)
+            if isinstance(found, list):
+                return found[start:stop]
+            return list(itertools.islice(found, start, stop))
         return super().find(query, order=order)
 
     def _of_statuses(self, query: MemberQuery) -> list[Member]:
@@ -1007,21 +1013,32 @@ class _Members(_Repository[Member, MemberQuery]):
         some (and no ``ids``), from the index; else those of its practices or ids."""
         if query.statuses is None or query.ids is not None:
             return self._candidates(query.practices, query.ids)
-        return [self._items[i] for i in self._ids_by_start(query)]
+        found = self._by_start(query)
+        return found[:] if isinstance(found, list) else list(found)
 
-    def _ids_by_start(self, query: MemberQuery) -> Iterable[str]:
-        """The ids of the members of ``query``'s practices and current ``statuses``, by
-        start date, ties by id."""
+    def _by_start(self, query: MemberQuery) -> Iterable[Member]:
+        """The members of ``query``'s practices and current ``statuses``, by start date,
+        ties by id."""
         assert query.statuses is not None
-        found = [
-            timeline
+        keys = [
+            key
             for p in self._practices(query.practices)
             for status in query.statuses
-            if (timeline := self._by_status.get((p, status))) is not None and len(timeline)
+            if (timeline := self._by_status.get(key := (p, status))) is not None and len(timeline)
         ]
-        if len(found) == 1:
-            return found[0].columns()[1]
-        return (i for _, i in heapq.merge(*(timeline.between() for timeline in found)))
+        if len(keys) == 1:
+            return self._listed(keys[0])
+        merged = heapq.merge(*(self._by_status[key].between() for key in keys))
+        return (self._items[i] for _, i in merged)
+
+    def _listed(self, key: tuple[str, MembershipStatus]) -> list[Member]:
+        """The members of one practice and status in the index's order, kept until a
+        write to them (the objects themselves: a read copies pointers)."""
+        found = self._status_lists.get(key)
+        if found is None:
+            ids = self._by_status[key].columns()[1]
+            found = self._status_lists[key] = [self._items[i] for i in ids]
+        return found
 
     def _matching(self, query: MemberQuery) -> Iterator[Member]:
         if query.statuses is not None and query.form() == _STATUSES_FORM:
@@ -1185,11 +1202,11 @@ def _minor_by_currency(
     store: InMemoryStore, minor_by_practice: Iterable[tuple[str, int]]
 ) -> dict[str, Money]:
     totals: dict[str, int] = {}
+    practices = store.practices._items  # read under the caller's lock
     for practice_id, minor in minor_by_practice:
-        if practice_id not in store.practices._items:
-            continue
-        currency = store.practices.get(practice_id).currency
-        totals[currency] = totals.get(currency, 0) + minor
+        practice = practices.get(practice_id)
+        if practice is not None:
+            totals[practice.currency] = totals.get(practice.currency, 0) + minor
     return {c: Money.from_minor(v, c) for c, v in totals.items()}
 
 
