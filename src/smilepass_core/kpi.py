@@ -600,6 +600,16 @@ class _GroupFigures:
     new_members: tuple[SeriesPoint[int], ...]
     committed: tuple[SeriesPoint[Money], ...]
 
+    @property
+    def currency(self) -> str:
+        """The currency every practice of the group keeps."""
+        return self.practices[0].currency
+
+    @property
+    def revenue_goal(self) -> Money:
+        """The group's revenue goal: each practice's, for its range."""
+        return self.goals.revenue_for(self.practices[0], self.date_range) * len(self.practices)
+
 
 def weighted_goal(goals: Sequence[Decimal], weights: Sequence[int]) -> Decimal:
     """Several practices' percentage goal: their common goal, else each goal weighted by
@@ -631,7 +641,7 @@ def _group_figures(
     now: datetime,
     buckets: Sequence[DateRange],
 ) -> _GroupFigures:
-    practice = practices[0]  # the group's currency
+    currency = practices[0].currency
     scope = frozenset(p.id for p in practices)
     members = store.members
     end = effective_end(date_range, now)
@@ -654,10 +664,10 @@ def _group_figures(
     def revenue(start: datetime, stop: datetime) -> Money:
         window = DateRange(start, max(start, stop), date_range.timezone)
         totals = store.payments.total(PaymentQuery(practices=scope, time_range=window))
-        return _only(totals, practice.currency)
+        return _only(totals, currency)
 
     local = zone(buckets[0].timezone) if buckets else zone(date_range.timezone)
-    # Each bucket, cut to this practice's own range: what it adds to the combined series.
+    # Each bucket, cut to this group's own range: what it adds to the combined series.
     windows = [
         DateRange(max(b.start, date_range.start), min(b.end, end), b.timezone)
         if max(b.start, date_range.start) < min(b.end, end)
@@ -685,7 +695,7 @@ def _group_figures(
             inside,
         )
     )
-    zero = Money.zero(practice.currency)
+    zero = Money.zero(currency)
     new_members = tuple(
         SeriesPoint(
             b.start.astimezone(local).date(), b.start, b.end, 0 if w is None else next(counts)
@@ -697,7 +707,7 @@ def _group_figures(
             b.start.astimezone(local).date(),
             b.start,
             b.end,
-            zero if w is None else _only(next(totals), practice.currency),
+            zero if w is None else _only(next(totals), currency),
         )
         for b, w in zip(buckets, windows, strict=True)
     )
@@ -860,22 +870,16 @@ def dashboard(
     def combined(attribute: str) -> Ratio:
         return sum((getattr(f, attribute) for f in figures), Ratio(0, 0))
 
-    currencies = sorted({f.practices[0].currency for f in figures})
+    currencies = sorted({f.currency for f in figures})
     revenue: dict[str, Kpi[Money]] = {}
     committed: dict[str, Series[Money]] = {}
     for currency in currencies:
-        mine = [f for f in figures if f.practices[0].currency == currency]
+        mine = [f for f in figures if f.currency == currency]
         zero = Money.zero(currency)
         revenue[currency] = Kpi(
             value=sum((f.revenue for f in mine), zero),
             previous=sum((f.revenue_previous for f in mine), zero),
-            goal=sum(
-                (
-                    f.goals.revenue_for(f.practices[0], f.date_range) * len(f.practices)
-                    for f in mine
-                ),
-                zero,
-            ),
+            goal=sum((f.revenue_goal for f in mine), zero),
             this_month_delta=sum((f.revenue_month for f in mine), zero),
             this_month_kind="to_date",
         )
