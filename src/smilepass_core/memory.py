@@ -910,7 +910,7 @@ class _Members(_Repository[Member, MemberQuery]):
             for p in self._practices(query.practices)
             for index in (self._changes, self._replans)
             if p in index
-            for _, i in index[p].between(span.start, span.end)
+            for i in index[p].columns(span.start, span.end)[1]
         }
         return [self._items[i] for i in ids]
 
