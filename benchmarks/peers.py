@@ -36,6 +36,12 @@ This is a script, not a timed test::
     .venv/bin/python benchmarks/peers.py [--members N] [--practices P] [--rounds K]
                                          [--peers pandas polars duckdb]
 
+Several sizes or practice counts run each in a fresh process, and above
+``--one-peer-above`` members (500,000) each peer in a process of its own: the S, M and L
+tables of ``benchmarks/RESULTS.md`` come from one command::
+
+    .venv/bin/python benchmarks/peers.py --members 10000 100000 1000000 --practices 1 200 --rounds 3
+
 ``--practices 200`` is the all-practices dashboard: the two named practices, then
 practices cycling through seven zones in four currencies (``dashboard.practice_rows``).
 
@@ -50,6 +56,7 @@ import importlib
 import importlib.util
 import os
 import statistics
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -1039,21 +1046,55 @@ def _positive(text: str) -> int:
     return value
 
 
+_PEERS = ("pandas", "polars", "duckdb")
+
+
+def _each_run(args: argparse.Namespace) -> int:
+    """Every size and practice count asked for, each in a fresh process (so each has the
+    memory to itself); above ``--one-peer-above`` members, one process per peer."""
+    status = 0
+    for members in args.members:
+        for practices in args.practices:
+            alone = members > args.one_peer_above
+            for peers in [[p] for p in args.peers] if alone else [list(args.peers)]:
+                command = [
+                    sys.executable,
+                    os.path.abspath(__file__),
+                    *("--members", str(members), "--practices", str(practices)),
+                    *("--rounds", str(args.rounds), "--seed", str(args.seed)),
+                    *("--threads", str(args.threads), "--peers", *peers),
+                ]
+                print(f"\n$ peers.py {' '.join(command[2:])}", flush=True)
+                status |= subprocess.run(command, check=False).returncode
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--members", type=_positive, default=10_000)
-    parser.add_argument("--practices", type=_positive, default=1)
+    parser.add_argument("--members", type=_positive, nargs="+", default=[10_000])
+    parser.add_argument("--practices", type=_positive, nargs="+", default=[1])
+    parser.add_argument(
+        "--one-peer-above",
+        type=_positive,
+        default=500_000,
+        help="above this many members, run each peer in a process of its own",
+    )
     parser.add_argument("--rounds", type=_positive, default=5, help="interleaved timing rounds")
     parser.add_argument("--seed", type=int, default=bench.DEFAULT_SEED)
     parser.add_argument("--threads", type=_positive, default=1, help="polars and DuckDB threads")
     parser.add_argument(
         "--peers",
         nargs="+",
-        choices=("pandas", "polars", "duckdb"),
-        default=("pandas", "polars", "duckdb"),
+        choices=_PEERS,
+        default=_PEERS,
         help="the peers to run (default all; at 1,000,000 members one at a time fits 24 GiB)",
     )
     args = parser.parse_args(argv)
+    if len(args.members) > 1 or len(args.practices) > 1:
+        return _each_run(args)
+    if args.members[0] > args.one_peer_above and len(args.peers) > 1:
+        return _each_run(args)
+    args.members, args.practices = args.members[0], args.practices[0]
     os.environ["POLARS_MAX_THREADS"] = str(args.threads)  # read when polars is imported
 
     build_s, data = timed(lambda: bench.build_dataset(args.members, args.seed, args.practices))
