@@ -1002,23 +1002,20 @@ class _Members(_Repository[Member, MemberQuery]):
         ):  # the index's own order: start date, ties by id
             start = order.page.offset
             stop = None if order.page.limit is None else start + order.page.limit
-            found = self._by_start(query)
-            if isinstance(found, list):
-                return found[start:stop]
-            return list(itertools.islice(found, start, stop))
+            return self._by_start(query)[start:stop]  # a copy
         return super().find(query, order=order)
 
-    def _of_statuses(self, query: MemberQuery) -> list[Member]:
-        """The candidates of ``query``: those of its current ``statuses`` when it names
-        some (and no ``ids``), from the index; else those of its practices or ids."""
+    def _of_statuses(self, query: MemberQuery) -> Sequence[Member]:
+        """The candidates of ``query`` (read, never changed): those of its current
+        ``statuses`` when it names some (and no ``ids``), from the index; else those of
+        its practices or ids."""
         if query.statuses is None or query.ids is not None:
             return self._candidates(query.practices, query.ids)
-        found = self._by_start(query)
-        return found[:] if isinstance(found, list) else list(found)
+        return self._by_start(query)
 
-    def _by_start(self, query: MemberQuery) -> Iterable[Member]:
+    def _by_start(self, query: MemberQuery) -> list[Member]:
         """The members of ``query``'s practices and current ``statuses``, by start date,
-        ties by id."""
+        ties by id (not to be changed: one practice and status gives the kept list)."""
         assert query.statuses is not None
         keys = [
             key
@@ -1029,7 +1026,7 @@ class _Members(_Repository[Member, MemberQuery]):
         if len(keys) == 1:
             return self._listed(keys[0])
         merged = heapq.merge(*(self._by_status[key].between() for key in keys))
-        return (self._items[i] for _, i in merged)
+        return [self._items[i] for _, i in merged]
 
     def _listed(self, key: tuple[str, MembershipStatus]) -> list[Member]:
         """The members of one practice and status in the index's order, kept until a
