@@ -249,9 +249,10 @@ def _member(
 
 
 def _payment_plan(
-    rng: random.Random, j: int, practice: Practice
+    rng: random.Random, j: int, practice: Practice, member_id: str | None = None
 ) -> tuple[PaymentPlan, list[Payment]]:
-    """An Instant, Plan or Hold payment plan offered in the window, mostly committed."""
+    """An Instant, Plan or Hold payment plan offered in the window, mostly committed, held
+    by ``member_id`` when given (its ledger entries are the plan's, not the member's)."""
     tz, currency = practice.timezone, practice.currency
     offered = NOW - timedelta(seconds=rng.randrange(1, WINDOW_SECONDS))
     if rng.random() < 0.05:
@@ -282,6 +283,7 @@ def _payment_plan(
         at=offered,
         instalments=n,
         cycle=BillingCycle.MONTHLY,
+        member_id=member_id,
     )
     if rng.random() < 0.1:  # never committed: still Pending, or cancelled
         if rng.random() < 0.5:
@@ -310,6 +312,11 @@ def _payment_plan(
     return plan, payments
 
 
+def _holder(j: int, members: int) -> str | None:
+    """The member holding payment plan ``j``: member ``j`` for every third plan."""
+    return f"m{j:06d}" if j % 3 == 0 and j < members else None
+
+
 def build_dataset(members: int, seed: int, n_practices: int = 1) -> Dataset:
     """Deterministic objects for ``members`` members split over ``n_practices`` practices."""
     rng = random.Random(seed)
@@ -334,7 +341,12 @@ def build_dataset(members: int, seed: int, n_practices: int = 1) -> Dataset:
     ]
     member_list = [m for m, _ in built]
     payments = [p for _, ps in built for p in ps]
-    plan_rows = [_payment_plan(rng, j, practices[j % n_practices]) for j in range(PAYMENT_PLANS)]
+    # Every third plan is held by member j, of the same practice (members cycle through
+    # the practices as plans do): the Overdue list reads their instalments.
+    plan_rows = [
+        _payment_plan(rng, j, practices[j % n_practices], _holder(j, members))
+        for j in range(PAYMENT_PLANS)
+    ]
     payment_plans = [plan for plan, _ in plan_rows]
     payments += [p for _, ps in plan_rows for p in ps]
     return Dataset(practices, plans, member_list, payment_plans, payments)
