@@ -10,6 +10,7 @@ ledger's rules, and the demo.
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -1864,6 +1865,76 @@ class TestOverdueOutlooks:
             others = MemberQuery(overdue=False, as_of=at, grace_days=grace)
             assert store.members.count(others) == len(dataset.members) - len(expected)
         assert judged == []
+
+    @settings(
+        max_examples=max(10, settings.default.max_examples // 4),
+        suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.too_slow],
+    )
+    @given(dataset=sps.datasets(), data=st.data())
+    def test_the_filter_follows_every_write_between_queries(
+        self, dataset: sps.Dataset, data: st.DataObject
+    ) -> None:
+        """Objects added one at a time (members, plans, ledger entries...) and members
+        cancelled, between Overdue queries at instants before and after their events, of
+        one practice or all: each answer is ``is_overdue``'s over what the store holds
+        then, in id order, and the objects are the ones kept."""
+        objects = dataset.objects()
+        cut = data.draw(st.integers(0, len(objects)), label="loaded at once")
+        store = InMemoryStore.from_objects(objects[:cut])
+        events = _event_times(dataset)
+        assume(events)
+        zones = {p.id: p.timezone for p in dataset.practices}
+        catalogue = {p.id: p for p in dataset.membership_plans}
+
+        def check() -> None:
+            at = data.draw(st.sampled_from(events), label="event") + data.draw(
+                st.integers(-86400, 200 * 86400).map(lambda s: timedelta(seconds=s)),
+                label="after it",
+            )
+            grace = data.draw(st.integers(0, 3), label="grace")
+            members = store.members.find(MemberQuery())
+            plans = store.payment_plans.find(PaymentPlanQuery())
+            ledger = store.payments.find(PaymentQuery())
+            late = {
+                m.id
+                for m in members
+                if is_overdue(
+                    m,
+                    plans,
+                    at=at,
+                    timezone=zones[m.practice_id],
+                    grace_days=grace,
+                    membership_plans=catalogue,
+                    payments=ledger,
+                )
+            }
+            for practices in (None, frozenset({dataset.practices[0].id})):
+                mine = [m for m in members if practices is None or m.practice_id in practices]
+                for overdue in (True, False):
+                    query = MemberQuery(
+                        practices=practices, overdue=overdue, as_of=at, grace_days=grace
+                    )
+                    wanted = [m for m in mine if (m.id in late) is overdue]
+                    assert store.members.find(query) == wanted
+                    assert store.members.count(query) == len(wanted)
+
+        check()
+        for obj in objects[cut:]:
+            store.load([obj])
+            if data.draw(st.booleans(), label="query now"):
+                check()
+        cancelled = (
+            st.lists(st.sampled_from(dataset.members), max_size=3)
+            if dataset.members
+            else st.just([])
+        )
+        for m in data.draw(cancelled, label="cancel"):
+            kept = store.members.get(m.id)
+            if kept.status is MembershipStatus.CANCELLED:
+                continue
+            with contextlib.suppress(SmilepassError):
+                store.members.save(kept.cancel(at=kept.last_changed_at + timedelta(days=1)))
+            check()
 
     def test_a_write_drops_the_outlook(self) -> None:
         """Ada's March charge is unpaid: overdue. A payment, then a plan of hers, then her

@@ -25,6 +25,11 @@ retained_until=B)``                         between snapshots (64, n/256 for mor
                                             O(t) to take them again, t toggles
 ``members.find(statuses=S)`` ordered by    O(m), m members of those statuses, read
 ``start_date``                              in the index's order (no sort)
+``members.find(overdue=, as_of=T,          O(n) per practice over ints (one
+grace_days=g)``, nothing else filtering     compare per member), once every member's
+                                            outlook reads T's day and T is past their
+                                            last event; O(w) outlooks read again for
+                                            w members written since; else as below
 latest N activated (``find`` ordered by     O(log n + N) per practice
 ``-first_activated_at``, limit N)
 ``payments.total(time_range=R)``            O(log n) per practice
@@ -416,6 +421,65 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: How many local days past the day asked a member's Overdue outlook is read.
 _OUTLOOK_MARGIN_DAYS = 62
+#: The Overdue filter's form that one practice's :class:`_Late` answers.
+_OVERDUE_FORM = frozenset({"overdue", "as_of", "grace_days"})
+#: A day ordinal past every date: a member whose outlook holds no unpaid charge.
+_NEVER = date.max.toordinal() + 1
+
+
+def _first_late(outlook: OverdueOutlook, grace: int) -> int:
+    """The ordinal of the first local day ``outlook``'s member is overdue with ``grace``
+    days (:meth:`OverdueOutlook.overdue_on`: the earliest ``max(due, first + grace)``)."""
+    return min(
+        (max(due.toordinal(), first.toordinal() + grace) for due, first in outlook.dues),
+        default=_NEVER,
+    )
+
+
+class _Late:
+    """One practice's members by id with their Overdue outlooks, and per grace asked the
+    ordinal of the first local day each is overdue: the Overdue filter at any instant
+    past every outlook's ``since`` and day up to every outlook's ``through`` is one pass
+    over ints, in id order. A write to a member marks it ``stale``: its outlook is read
+    again and its entries patched before the next answer."""
+
+    __slots__ = ("keys", "members", "outlooks", "position", "since", "stale", "through")
+
+    def __init__(self, members: list[Member], outlooks: list[OverdueOutlook]) -> None:
+        self.members = members
+        self.outlooks = outlooks
+        self.position = {m.id: k for k, m in enumerate(members)}
+        self.since = max((o.since for o in outlooks), default=None)
+        self.through = min((o.through for o in outlooks if o.through is not None), default=None)
+        self.keys: dict[int, list[int]] = {}
+        self.stale: set[str] = set()
+
+    def answers(self, at: datetime, day: date) -> bool:
+        """Whether every outlook answers at ``at``, on local day ``day``."""
+        return (self.since is None or at >= self.since) and (
+            self.through is None or day <= self.through
+        )
+
+    def patch(self, m: Member, outlook: OverdueOutlook) -> None:
+        """``m`` (already a member here) now reads ``outlook``."""
+        k = self.position[m.id]
+        self.members[k], self.outlooks[k] = m, outlook
+        # Bounds only tighten: a write never makes the index answer an instant it did not.
+        self.since = outlook.since if self.since is None else max(self.since, outlook.since)
+        if outlook.through is not None:
+            self.through = min(self.through or outlook.through, outlook.through)
+        for grace, keys in self.keys.items():
+            keys[k] = _first_late(outlook, grace)
+
+    def late(self, day: date, grace: int, overdue: bool) -> list[Member]:
+        """The members overdue (or not) on local ``day`` with ``grace`` days, by id."""
+        keys = self.keys.get(grace)
+        if keys is None:
+            keys = self.keys[grace] = [_first_late(o, grace) for o in self.outlooks]
+        today = day.toordinal()
+        return list(
+            itertools.compress(self.members, map(today.__ge__ if overdue else today.__lt__, keys))
+        )
 
 
 def _locked(method: F) -> F:
@@ -784,6 +848,9 @@ class _Members(_Repository[Member, MemberQuery]):
         # the member, their ledger, their plans, their practice or its membership plans
         # drops it.
         self._outlooks: dict[str, OverdueOutlook] = {}
+        # By practice id, once an Overdue filter read every member's outlook: the members
+        # by id and when each is overdue (a write marks the member stale there).
+        self._late: dict[str, _Late] = {}
 
     def _check(self, obj: Member) -> None:
         store = self._store
@@ -837,19 +904,28 @@ class _Members(_Repository[Member, MemberQuery]):
         if m.first_activated_at is not None:
             yield self._first, m.first_activated_at
 
-    def _forget(self, member_id: str | None) -> None:
-        """Drop ``member_id``'s Overdue outlook (a write changed what it reads)."""
-        if member_id is not None:
-            self._outlooks.pop(member_id, None)
+    def _forget(self, member_id: str | None, practice_id: str | None = None) -> None:
+        """Drop ``member_id``'s Overdue outlook (a write changed what it reads) and mark
+        it stale in its practice's :class:`_Late`."""
+        if member_id is None:
+            return
+        self._outlooks.pop(member_id, None)
+        if practice_id is None:
+            m = self._items.get(member_id)
+            practice_id = None if m is None else m.practice_id
+        late = None if practice_id is None else self._late.get(practice_id)
+        if late is not None:
+            late.stale.add(member_id)
 
     def _forget_practice(self, practice_id: str) -> None:
         """Drop the Overdue outlooks of ``practice_id``'s members (its time zone or a
         membership plan changed)."""
+        self._late.pop(practice_id, None)
         for member_id in self._by_practice.get(practice_id, ()):
             self._outlooks.pop(member_id, None)
 
     def _index(self, m: Member) -> None:
-        self._forget(m.id)
+        self._forget(m.id, m.practice_id)
         sets = self._active_sets.get(m.practice_id)
         toggles = []  # kept only for the practice's ActiveSets, once it has them
         for index, at in self._entries(m):
@@ -868,7 +944,7 @@ class _Members(_Repository[Member, MemberQuery]):
                 self._counting[span.plan_id].add(span.end, m.id, -1)
 
     def _unindex(self, m: Member) -> None:
-        self._forget(m.id)
+        self._forget(m.id, m.practice_id)
         self._by_status[m.practice_id, m.status].remove(m.start_date, m.id)
         self._status_lists.pop((m.practice_id, m.status), None)
         if m.practice_id in self._active_sets:
@@ -1048,6 +1124,11 @@ class _Members(_Repository[Member, MemberQuery]):
             return
         at, grace = query.as_of, query.grace_days
         assert at is not None
+        if query.form() <= _OVERDUE_FORM:
+            late = self._late_members(query.practices, at, grace, query.overdue)
+            if late is not None:
+                yield from late
+                return
         rest = attrs.evolve(query, overdue=None, as_of=None, grace_days=0)
         days: dict[str, tuple[str, date]] = {}  # practice id -> its zone, at's local day there
         for m in self._of_statuses(query):
@@ -1060,33 +1141,93 @@ class _Members(_Repository[Member, MemberQuery]):
             if self._overdue(m, at, day, zone, grace) is query.overdue:
                 yield m
 
+    def _late_members(
+        self, practices: frozenset[str] | None, at: datetime, grace: int, overdue: bool
+    ) -> list[Member] | None:
+        """The members of ``practices`` overdue (or not) at ``at`` with ``grace`` days, by
+        id, from each practice's :class:`_Late`; ``None`` when one cannot answer (an
+        ``at`` before a member's last event)."""
+        found: list[Member] = []
+        keys = [p for p in self._practices(practices) if self._by_practice.get(p)]
+        for practice_id in keys:
+            zone = self._store.practices.get(practice_id).timezone
+            day = local_day(at, zone)
+            late = self._late_of(practice_id, at, day, zone)
+            if late is None:
+                return None
+            found += late.late(day, grace, overdue)
+        if len(keys) > 1:
+            found.sort(key=lambda m: m.id)
+        return found
+
+    def _late_of(self, practice_id: str, at: datetime, day: date, zone: str) -> _Late | None:
+        """``practice_id``'s :class:`_Late`, its stale members read again, when it answers
+        at ``at`` on local ``day``: built from every member's outlook when missing, or
+        when a member is new to it or its bounds fall short; else ``None``."""
+        late = self._late.get(practice_id)
+        if late is not None and late.stale:
+            for member_id in sorted(late.stale):
+                m = self._items.get(member_id)
+                if m is None or m.practice_id != practice_id or member_id not in late.position:
+                    late = None  # a member new to the practice (or gone): built again
+                    break
+                outlook = self._outlook(m, at, day, zone)
+                if outlook is None:
+                    return None
+                late.patch(m, outlook)
+            else:
+                late.stale.clear()
+        if late is None or not late.answers(at, day):
+            self._late.pop(practice_id, None)
+            members = sorted((self._items[i] for i in self._by_practice[practice_id]), key=_id)
+            outlooks = []
+            for m in members:
+                outlook = self._outlook(m, at, day, zone)
+                if outlook is None:
+                    return None
+                outlooks.append(outlook)
+            late = self._late[practice_id] = _Late(members, outlooks)
+        return late if late.answers(at, day) else None  # short only at 2200's end
+
+    def _outlook(self, m: Member, at: datetime, day: date, zone: str) -> OverdueOutlook | None:
+        """``m``'s Overdue outlook answering at ``at`` on local ``day`` (read again when
+        missing or short of ``day``); ``None`` when ``at`` is before their last event."""
+        outlook = self._outlooks.get(m.id)
+        if (
+            outlook is not None
+            and at >= outlook.since
+            and (outlook.through is None or day <= outlook.through)
+        ):
+            return outlook
+        plans = self._store.payment_plans.of_member(m.id)
+        ledger = self._store.payments.of_source(("member", m.id))
+        since = outlook.since if outlook is not None else last_event(m, plans, ledger)
+        if at < since:
+            return None
+        # Read through ``day`` and the weeks after it (a later query reads it again when
+        # it goes further).
+        outlook = overdue_outlook(
+            m,
+            plans,
+            timezone=zone,
+            membership_plans=self._store.membership_plans._items,
+            payments=ledger,
+            days=(day - local_day(since, zone)).days + _OUTLOOK_MARGIN_DAYS,
+        )
+        self._outlooks[m.id] = outlook
+        return outlook
+
     def _overdue(self, m: Member, at: datetime, day: date, zone: str, grace: int) -> bool:
         """:func:`~smilepass_core.domain.overdue.is_overdue`, from the member's outlook
         when ``at`` is past their last event, else judged in full."""
-        outlook = self._outlooks.get(m.id)
-        if outlook is not None and at >= outlook.since:
+        outlook = self._outlook(m, at, day, zone)
+        if outlook is not None:
             answer = outlook.overdue_on(day, grace)
-            if answer is not None:
+            if answer is not None:  # read through ``day`` (short of it only at 2200's end)
                 return answer
         plans = self._store.payment_plans.of_member(m.id)
         ledger = self._store.payments.of_source(("member", m.id))
         catalogue = self._store.membership_plans._items
-        since = outlook.since if outlook is not None else last_event(m, plans, ledger)
-        if at >= since:
-            # No outlook yet, or one that ends before ``day``: read one through ``day``
-            # and the weeks after it (a later query reads it again when it goes further).
-            outlook = overdue_outlook(
-                m,
-                plans,
-                timezone=zone,
-                membership_plans=catalogue,
-                payments=ledger,
-                days=(day - local_day(since, zone)).days + _OUTLOOK_MARGIN_DAYS,
-            )
-            self._outlooks[m.id] = outlook
-            answer = outlook.overdue_on(day, grace)
-            if answer is not None:  # read through ``day`` (short of it only at 2200's end)
-                return answer
         return is_overdue(
             m,
             plans,
