@@ -18,6 +18,10 @@ ranges, each peer computes the dashboard's figures, written from the definitions
 - New Members and Committed Payments per bucket;
 - the Latest New Members feed (5 ids).
 
+Then the Failed members of the first practice by start date, and its Overdue list and
+aged receivables at the data's last event (``peers_billing.py``, which states their
+definitions), each checked equal across tools before it is timed.
+
 For one practice the pandas and polars peers filter each table to it; for several they
 join a table of the practices' windows to every table and compute all practices at once,
 as the DuckDB peer always does. Each is that tool's faster form there (at 100,000
@@ -63,6 +67,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import peers_billing
 from shared import dashboard_module, timed
 
 from smilepass_core import InMemoryStore
@@ -1226,12 +1231,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for n, v in failed_ms.items()
     ]
     print(_markdown(["tool", "median ms", "p90 ms", "median / library"], rows, right={1, 2, 3}))
+    # The Overdue list and the aged receivables of the first practice (peers_billing.py).
+    status = peers_billing.run(
+        store, data, [p.name for p in peers if p.name in tools], args.rounds, _markdown
+    )
     print(
         "\nload: smilepass_core is InMemoryStore.from_objects; a peer's is its frames or "
         "tables from the exported columns, Active spans included (the export is not in "
         "it). A refresh includes resolving the range and its buckets."
     )
-    return 0
+    return status
 
 
 if __name__ == "__main__":

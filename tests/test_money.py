@@ -196,6 +196,20 @@ class TestAmountRefusals:
         refused(InvalidMoney, "amount", lambda: Money.of(10**30, "AUD"))
         refused(InvalidMoney, "amount", lambda: Money.of("-1e30", "JPY"))
 
+    def test_sums_differences_and_minor_units_past_thirty_digits_are_refused(self) -> None:
+        """Arithmetic builds its result without the initialiser's checks, but not past 30
+        integer digits; negating zero gives zero without a sign."""
+        most = Money.of(10**30 - 1, "AUD")
+        assert (most + Money.zero("AUD")).amount == Decimal(10**30 - 1)
+        refused(InvalidMoney, "amount", lambda: most + Money.of(1, "AUD"))
+        refused(InvalidMoney, "amount", lambda: -most - Money.of(1, "AUD"))
+        refused(InvalidMoney, "amount", lambda: Money.from_minor(10**32, "AUD"))
+        assert Money.from_minor(10**32 - 1, "AUD") == most + Money.of("0.99", "AUD")
+        zero = -Money.of("0.00", "AUD")
+        assert not zero.amount.is_signed()
+        assert str(zero) == "AUD 0.00"
+        assert Money.zero(" aud ") is Money.zero("AUD")
+
     def test_astronomical_amount_is_refused(self) -> None:
         """An amount too wide to quantize is refused as InvalidMoney, not a decimal signal."""
         refused(InvalidMoney, "amount", lambda: Money.of("1e40", "AUD"))
@@ -482,6 +496,29 @@ class TestConstruction:
 
 
 class TestAdditionProperties:
+    @given(pair=same_currency(2), big=st.booleans())
+    def test_arithmetic_builds_what_the_initialiser_builds(
+        self, pair: tuple[Money, Money], big: bool
+    ) -> None:
+        """A sum, a difference, a negation and whole minor units hold the Decimal (its
+        digits and exponent) the validating initialiser would make of the same value."""
+        a, b = pair
+        if big:  # near the 30-digit bound
+            a = a + Money.of(10**29, a.currency)
+        exact = decimal.Context(prec=60)  # the default 28 digits would round
+        for got, value in (
+            (a + b, exact.add(a.amount, b.amount)),
+            (a - b, exact.subtract(a.amount, b.amount)),
+            (-a, a.amount.copy_negate()),
+            (Money.from_minor(a.minor, a.currency), a.amount),
+        ):
+            built = Money(value, a.currency)
+            assert (got.amount.as_tuple(), got.currency) == (
+                built.amount.as_tuple(),
+                built.currency,
+            )
+            assert hash(got) == hash(built)
+
     @given(same_currency(2))
     def test_addition_is_commutative(self, pair: tuple[Money, Money]) -> None:
         """a + b == b + a."""

@@ -90,6 +90,8 @@ _ROUNDER: Final = decimal.Context(prec=40, rounding=ROUNDING, traps=[decimal.Inv
 _WIDE: Final = decimal.Context(prec=200, traps=[decimal.InvalidOperation, decimal.Inexact])
 _EXPONENTS: Final = {c: Decimal(1).scaleb(-d) for c, d in CURRENCIES.items()}
 _MAX_DIGITS: Final = 30
+#: Zero in each currency code asked for (Money is immutable: one object serves).
+_ZEROS: dict[str, Money] = {}
 
 #: The most parts :meth:`Money.allocate` splits into (a count, or that many ratios).
 MAX_PARTS: Final = 10_000
@@ -212,7 +214,27 @@ class Money(Shown):
     @classmethod
     def zero(cls, currency: str) -> Money:
         """Return zero in ``currency``."""
-        return cls(Decimal(0), currency)
+        zero = _ZEROS.get(currency)  # kept under the ISO codes only
+        if zero is None:
+            code = _currency(currency)
+            zero = _ZEROS.get(code)
+            if zero is None:
+                zero = _ZEROS[code] = cls(Decimal(0), code)
+        return zero
+
+    @classmethod
+    def _exact(cls, amount: Decimal, currency: str) -> Money:
+        """``amount``, already exact at ``currency``'s minor unit (a sum, difference or
+        negation of such amounts, or whole minor units scaled), without again the checks
+        those passed: only its size is checked, and ``-0`` made ``0``."""
+        if amount.adjusted() >= _MAX_DIGITS:
+            raise InvalidMoney("amount", amount, f"at most {_MAX_DIGITS} integer digits")
+        if amount.is_zero():
+            amount = amount.copy_abs()
+        money = object.__new__(cls)
+        object.__setattr__(money, "amount", amount)
+        object.__setattr__(money, "currency", currency)
+        return money
 
     @classmethod
     def from_minor(cls, units: int, currency: str) -> Money:
@@ -225,7 +247,7 @@ class Money(Shown):
             raise InvalidMoney("units", units, "must be an int count of minor units")
         units = operator.index(units)
         code = _currency(currency)
-        return cls(Decimal(units).scaleb(-CURRENCIES[code], _CONTEXT), code)
+        return cls._exact(Decimal(units).scaleb(-CURRENCIES[code], _CONTEXT), code)
 
     # -- views ----------------------------------------------------------------------
 
@@ -271,7 +293,7 @@ class Money(Shown):
         if not isinstance(other, Money):
             return NotImplemented
         self._same(other, "add")
-        return Money(_CONTEXT.add(self.amount, other.amount), self.currency)
+        return Money._exact(_CONTEXT.add(self.amount, other.amount), self.currency)
 
     def __radd__(self, other: object) -> Money:
         # sum() starts from the int 0.
@@ -283,10 +305,10 @@ class Money(Shown):
         if not isinstance(other, Money):
             return NotImplemented
         self._same(other, "subtract")
-        return Money(_CONTEXT.subtract(self.amount, other.amount), self.currency)
+        return Money._exact(_CONTEXT.subtract(self.amount, other.amount), self.currency)
 
     def __neg__(self) -> Money:
-        return Money(self.amount.copy_negate(), self.currency)
+        return Money._exact(self.amount.copy_negate(), self.currency)
 
     def __pos__(self) -> Money:
         return self

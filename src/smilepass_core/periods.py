@@ -176,7 +176,13 @@ def local_midnight(day: date, timezone: str) -> datetime:
     if not isinstance(day, date):
         raise InvalidPeriod("day", day, "must be a date")
     check_year(day, "day")
-    return datetime(day.year, day.month, day.day, tzinfo=zone(timezone)).astimezone(UTC)
+    return _midnight(day.year, day.month, day.day, timezone)
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _midnight(year: int, month: int, day: int, timezone: str) -> datetime:
+    """:func:`local_midnight`, remembered: billing and bucketing ask the same days again."""
+    return datetime(year, month, day, tzinfo=zone(timezone)).astimezone(UTC)
 
 
 def local_day(at: datetime, timezone: str) -> date:

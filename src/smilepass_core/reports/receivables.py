@@ -195,5 +195,6 @@ def _grouped(
     result: dict[K, dict[str, Money]] = {}
     for r in rows:
         bucket = result.setdefault(key(r), {})
-        bucket[r.bucket] = bucket.get(r.bucket, Money.zero(r.currency)) + r.amount
+        total = bucket.get(r.bucket)
+        bucket[r.bucket] = r.amount if total is None else total + r.amount
     return result
