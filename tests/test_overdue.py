@@ -387,8 +387,12 @@ class TestOutlook:
             expected = is_overdue(m, plans, at=at, timezone=tz, grace_days=grace, **context)
             answer = outlook.overdue_on(local_day(at, tz), grace)
             assert answer is None or answer is expected, (m.id, at)
+            unpaid = outlook.unpaid_on(local_day(at, tz))
             if outlook.through is None or local_day(at, tz) <= outlook.through:
                 assert answer is expected
+                assert unpaid == unpaid_charges(m, at=at, timezone=tz, **context), (m.id, at)
+            else:
+                assert unpaid is None
 
     def test_a_worked_member(self) -> None:
         """Ada paid January to March; April's charge failed on 10 April at noon in Sydney:

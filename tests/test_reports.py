@@ -74,6 +74,7 @@ from smilepass_core.reports.reconciliation import MembershipRow
 from smilepass_core.reports.recovery import RecoveryRow
 from smilepass_core.reports.referrals import ConversionSummary
 from smilepass_core.reports.weekly import ConvertedReferral, FailedPlan
+from smilepass_core.repositories import UnpaidChargesReader
 from smilepass_core.testing import strategies as sps
 
 SYDNEY = "Australia/Sydney"
@@ -1360,6 +1361,28 @@ class TestAgedReceivablesProperties:
             assert report.totals.get(practice.currency, Money.zero(practice.currency)) == expected
 
     @DATASETS
+    @given(dataset=sps.datasets(), data=st.data())
+    def test_what_the_store_keeps_gives_the_report_judged_member_by_member(
+        self, dataset: sps.Dataset, data: st.DataObject
+    ) -> None:
+        """InMemoryStore lists the unpaid membership charges from its Overdue outlooks
+        (``UnpaidChargesReader``); the same store with that hidden makes the report judge
+        each member from the ledger: the two reports are equal, at instants before, at
+        and after the events, of every practice at once and one at a time."""
+        store = store_of(dataset.objects())
+        judged = _Unkept(store)
+        assert isinstance(store.members, UnpaidChargesReader)
+        assert not isinstance(judged.members, UnpaidChargesReader)
+        for at in (
+            data.draw(sps.boundaries(dataset), label="boundary"),
+            data.draw(after_everything(dataset), label="after"),
+        ):
+            assert aged_receivables(store, at=at) == aged_receivables(judged, at=at)
+            first = dataset.practices[0].id
+            kept = aged_receivables(store, at=at, practices=first)
+            assert kept == aged_receivables(judged, at=at, practices=first)
+
+    @DATASETS
     @given(dataset=sps.datasets(), data=st.data(), edges=st.sets(st.integers(1, 120), min_size=1))
     def test_by_practice_and_by_patient_add_up_to_totals(
         self, dataset: sps.Dataset, data: st.DataObject, edges: set[int]
@@ -1378,6 +1401,28 @@ class TestAgedReceivablesProperties:
                 assert r.days_past_due == (today - r.due_date).days >= 0
                 assert r.bucket == expected_bucket(r.days_past_due, bounds)
                 assert r.bucket in report.labels
+
+
+class _Unkept:
+    """A store whose members repository does not list unpaid charges (every other read
+    passes through)."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+        self.members = _Members(store.members)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+class _Members:
+    def __init__(self, members: Any) -> None:
+        self._members = members
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "unpaid_charges":
+            raise AttributeError(name)
+        return getattr(self._members, name)
 
 
 def expected_bucket(days: int, edges: list[int]) -> str:

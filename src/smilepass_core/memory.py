@@ -93,6 +93,7 @@ from smilepass_core.domain.billing import (
 )
 from smilepass_core.domain.discounts import check_discount_currency, check_grant_currency
 from smilepass_core.domain.overdue import (
+    DueCharge,
     OverdueOutlook,
     is_overdue,
     last_event,
@@ -109,7 +110,7 @@ from smilepass_core.errors import (
     SmilepassError,
 )
 from smilepass_core.money import Money, per_currency
-from smilepass_core.periods import local_day
+from smilepass_core.periods import as_instant, local_day
 from smilepass_core.queries import (
     MemberQuery,
     Order,
@@ -1140,6 +1141,35 @@ class _Members(_Repository[Member, MemberQuery]):
             zone, day = days[m.practice_id]
             if self._overdue(m, at, day, zone, grace) is query.overdue:
                 yield m
+
+    @_locked
+    def unpaid_charges(
+        self, *, practice_id: str, at: datetime
+    ) -> list[tuple[Member, tuple[DueCharge, ...]]] | None:
+        """:class:`~smilepass_core.repositories.UnpaidChargesReader`: from the members'
+        Overdue outlooks (each holds its membership's unpaid charges), when ``at`` is past
+        every member's last event; else ``None``.
+
+        Raises:
+            NotFound: an unknown practice.
+            NaiveDatetime: ``at`` has no time zone.
+        """
+        when = as_instant(at)
+        zone = self._store.practices.get(practice_id).timezone
+        if not self._by_practice.get(practice_id):
+            return []
+        day = local_day(when, zone)
+        late = self._late_of(practice_id, when, day, zone)
+        if late is None:
+            return None
+        found = []
+        for m, outlook in zip(late.members, late.outlooks, strict=True):
+            if outlook.charges:
+                charges = outlook.unpaid_on(day)
+                assert charges is not None  # the practice's outlooks all read ``day``
+                if charges:
+                    found.append((m, charges))
+        return found
 
     def _late_members(
         self, practices: frozenset[str] | None, at: datetime, grace: int, overdue: bool

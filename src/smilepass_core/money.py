@@ -433,13 +433,19 @@ def _ratios(parts: int | Sequence[int | Decimal | str] | Any) -> list[Decimal]:
 
 
 def per_currency(amounts: Iterable[Money]) -> dict[str, Money]:
-    """Sum amounts of possibly several currencies, one total per currency (never across).
+    """Sum amounts of possibly several currencies, one total per currency (never across);
+    only each total is held to 30 integer digits.
 
     >>> totals = per_currency([Money.of("1.50", "AUD"), Money.of(2, "USD"), Money.of(".5", "AUD")])
     >>> {code: str(total) for code, total in totals.items()}
     {'AUD': 'AUD 2.00', 'USD': 'USD 2.00'}
     """
-    totals: dict[str, Money] = {}
+    sums: dict[str, Decimal] = {}  # exact: Money's amounts at its 40 digits, each checked once
     for amount in amounts:
-        totals[amount.currency] = totals.get(amount.currency, Money.zero(amount.currency)) + amount
-    return totals
+        if not isinstance(amount, Money):
+            raise TypeError(f"per_currency sums Money, not {type(amount).__name__}")
+        total = sums.get(amount.currency)
+        sums[amount.currency] = (
+            amount.amount if total is None else _CONTEXT.add(total, amount.amount)
+        )
+    return {code: Money._exact(total, code) for code, total in sums.items()}

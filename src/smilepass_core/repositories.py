@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
 from types import MappingProxyType
-from typing import Protocol, TypeVar, cast
+from typing import Protocol, TypeVar, cast, runtime_checkable
 
 from smilepass_core.domain import (
     Campaign,
@@ -29,6 +29,7 @@ from smilepass_core.domain import (
     Referral,
     StaffUser,
 )
+from smilepass_core.domain.overdue import DueCharge
 from smilepass_core.errors import InvalidRecord, InvalidValue, SmilepassError
 from smilepass_core.money import Money
 from smilepass_core.queries import (
@@ -53,6 +54,7 @@ __all__ = [
     "ReferralRepository",
     "StaffUserRepository",
     "Store",
+    "UnpaidChargesReader",
     "WriteRepository",
     "as_record_error",
     "load_order",
@@ -129,6 +131,23 @@ class MemberRepository(ReadRepository[Member, MemberQuery], Protocol):
     """Protocol: members. The dashboard calls ``count`` with ``active_at``,
     ``ever_active_before``, ``first_activated_in`` and ``retained_until``, and
     ``find`` ordered by ``-first_activated_at`` with a small limit: make those fast."""
+
+
+@runtime_checkable
+class UnpaidChargesReader(Protocol):
+    """Protocol, optional: a member repository that also lists a practice's unpaid
+    membership charges at an instant from what it keeps. The aged receivables read it
+    when a store's ``members`` has it (``isinstance(store.members, UnpaidChargesReader)``);
+    otherwise they judge each member from the ledger."""
+
+    def unpaid_charges(
+        self, *, practice_id: str, at: datetime
+    ) -> Sequence[tuple[Member, Sequence[DueCharge]]] | None:
+        """Each member of ``practice_id`` with unpaid membership charges at ``at``, by id,
+        with those charges as :func:`~smilepass_core.domain.overdue.unpaid_charges` lists
+        the membership's (payment plans apart); ``None`` when it cannot answer at ``at``
+        (the caller then judges each member)."""
+        ...
 
 
 class PaymentPlanRepository(ReadRepository[PaymentPlan, PaymentPlanQuery], Protocol):

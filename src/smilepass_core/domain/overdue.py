@@ -19,6 +19,7 @@ Completed or Cancelled plan's instalments, are never overdue.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 
@@ -272,6 +273,10 @@ class DueCharge:
         return (today - self.due_date).days
 
 
+def _due_date(charge: DueCharge) -> date:
+    return charge.due_date
+
+
 def unpaid_charges(
     member: Member | None,
     plans: Iterable[PaymentPlan] = (),
@@ -320,11 +325,22 @@ class OverdueOutlook:
         through: The last local day answered (``None``: every day).
         dues: ``(due day, first overdue day with no grace)`` of the unpaid charges that can
             come first, whatever the grace.
+        charges: The membership's unpaid charges due up to ``through``, by due date, each
+            with what is unpaid of it (the membership's :func:`unpaid_charges`).
     """
 
     since: datetime
     through: date | None
     dues: tuple[tuple[date, date], ...]
+    charges: tuple[DueCharge, ...] = ()
+
+    def unpaid_on(self, day: date) -> tuple[DueCharge, ...] | None:
+        """The membership's :func:`unpaid_charges` at an instant at or after ``since``
+        whose local day is ``day``: those due by ``day``; ``None`` past ``through``."""
+        if self.through is not None and day > self.through:
+            return None
+        due = bisect.bisect_right(self.charges, day, key=_due_date)
+        return self.charges if due == len(self.charges) else self.charges[:due]
 
     def overdue_on(self, day: date, grace_days: int = 0) -> bool | None:
         """Whether the member is overdue, with ``grace_days``, at an instant at or after
@@ -389,6 +405,7 @@ def overdue_outlook(
     ledger = [p for p in payments if p.member_id == member.id]
     since = last_event(member, mine, ledger)
     dues: list[tuple[date, date]] = []
+    unpaid: tuple[DueCharge, ...] = ()
     through = None
     if member.status_at(since) in BILLABLE:
         plan = _plan_of(member, membership_plans)
@@ -405,6 +422,11 @@ def overdue_outlook(
             plans=_pricing(member, plan, membership_plans or {}),
         )
         dues += _unpaid(charges, timezone)
+        unpaid = tuple(
+            DueCharge(("member", member.id), c.due_date, c.amount - c.paid)
+            for c in charges
+            if c.paid != c.amount
+        )
     for held in mine:
         if held.status_at(since) not in PAYMENT_PLAN_LIFECYCLE.terminal:
             dues += _unpaid(plan_charges(held, at=since), timezone)
@@ -412,4 +434,4 @@ def overdue_outlook(
     for due, first in sorted(dues):
         if not frontier or first < frontier[-1][1]:
             frontier.append((due, first))
-    return OverdueOutlook(since, through, tuple(frontier))
+    return OverdueOutlook(since, through, tuple(frontier), unpaid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
@@ -9,7 +10,8 @@ from typing import ClassVar, TypeVar
 
 import attrs
 
-from smilepass_core.domain.overdue import unpaid_charges
+from smilepass_core.domain import Patient
+from smilepass_core.domain.overdue import DueCharge, unpaid_charges
 from smilepass_core.errors import InvalidValue
 from smilepass_core.money import Money, per_currency
 from smilepass_core.periods import as_instant, zone
@@ -21,7 +23,7 @@ from smilepass_core.reports._table import (
     practice_ids,
     zones_of,
 )
-from smilepass_core.repositories import Store
+from smilepass_core.repositories import Store, UnpaidChargesReader
 
 K = TypeVar("K")
 
@@ -54,12 +56,8 @@ def bucket_labels(edges: Sequence[int] = DEFAULT_EDGES) -> tuple[str, ...]:
 
 
 def _bucket(days: int, edges: tuple[int, ...], labels: tuple[str, ...]) -> str:
-    if days <= 0:
-        return labels[0]
-    for i, high in enumerate(edges):
-        if days <= high:
-            return labels[i + 1]
-    return labels[-1]
+    """The label of ``days`` past due: Current at 0, else the first edge at or above it."""
+    return labels[0] if days <= 0 else labels[bisect.bisect_left(edges, days) + 1]
 
 
 @attrs.frozen
@@ -136,25 +134,16 @@ def aged_receivables(
     when = as_instant(at, "at")
     rows: list[ReceivableRow] = []
     ids = practice_ids(store, practices)
+    reader = store.members if isinstance(store.members, UnpaidChargesReader) else None
     for practice_id in ids:
         practice = store.practices.get(practice_id)
         today = when.astimezone(zone(practice.timezone)).date()
         scope = frozenset((practice_id,))
-        membership_plans = {
-            p.id: p for p in store.membership_plans.find(ScopeQuery(practices=scope))
-        }
-        ledgers = member_ledgers(store, (practice_id,))
-        charges = [
-            (m.account_holder, c)
-            for m in store.members.find(MemberQuery(practices=scope))
-            for c in unpaid_charges(
-                m,
-                at=when,
-                timezone=practice.timezone,
-                membership_plans=membership_plans,
-                payments=ledgers.get(m.id, ()),
-            )
-        ]
+        kept = None if reader is None else reader.unpaid_charges(practice_id=practice_id, at=when)
+        if kept is not None:  # what the store keeps
+            charges = [(m.account_holder, c) for m, unpaid in kept for c in unpaid]
+        else:  # each member judged from the ledger
+            charges = _judged(store, practice_id, when, practice.timezone)
         for plan in store.payment_plans.find(PaymentPlanQuery(practices=scope)):
             charges += [
                 (plan.patient, c)
@@ -189,12 +178,34 @@ def aged_receivables(
     )
 
 
+def _judged(
+    store: Store, practice_id: str, at: datetime, timezone: str
+) -> list[tuple[Patient, DueCharge]]:
+    """The unpaid membership charges of ``practice_id``'s members at ``at``, each member
+    judged from their ledger, with the account holder."""
+    scope = frozenset((practice_id,))
+    membership_plans = {p.id: p for p in store.membership_plans.find(ScopeQuery(practices=scope))}
+    ledgers = member_ledgers(store, (practice_id,))
+    return [
+        (m.account_holder, c)
+        for m in store.members.find(MemberQuery(practices=scope))
+        for c in unpaid_charges(
+            m,
+            at=at,
+            timezone=timezone,
+            membership_plans=membership_plans,
+            payments=ledgers.get(m.id, ()),
+        )
+    ]
+
+
 def _grouped(
     rows: Iterable[ReceivableRow], key: Callable[[ReceivableRow], K]
 ) -> dict[K, dict[str, Money]]:
-    result: dict[K, dict[str, Money]] = {}
+    cells: dict[K, dict[str, list[Money]]] = {}
     for r in rows:
-        bucket = result.setdefault(key(r), {})
-        total = bucket.get(r.bucket)
-        bucket[r.bucket] = r.amount if total is None else total + r.amount
-    return result
+        cells.setdefault(key(r), {}).setdefault(r.bucket, []).append(r.amount)
+    return {
+        k: {label: next(iter(per_currency(amounts).values())) for label, amounts in row.items()}
+        for k, row in cells.items()
+    }
