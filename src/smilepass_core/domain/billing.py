@@ -733,7 +733,8 @@ def dunning_actions(
         sent: Keys of the reminders already sent.
         pay_link: Makes a reminder's pay link from its key (the host's token source;
             the library makes no secrets).
-        discounts, plans: As for :func:`billing_statement`.
+        discounts: As for :func:`billing_statement`.
+        plans: As for :func:`billing_statement`.
     """
     rules = policy or DunningPolicy()
     when = as_instant(at)
@@ -948,7 +949,8 @@ def check_membership_charge(
         earlier: Ledger entries already recorded (others than the member's are ignored).
         charge: The entry about to be recorded.
         timezone: The practice's time zone.
-        discounts, plans: As for :func:`billing_statement`.
+        discounts: As for :func:`billing_statement`.
+        plans: As for :func:`billing_statement`.
 
     Raises:
         RuleViolation: ``charge_before_enrolment``, ``charge_after_cancel`` or
