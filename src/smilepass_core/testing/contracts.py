@@ -67,6 +67,7 @@ from smilepass_core.domain import (
     offer_from_template,
 )
 from smilepass_core.domain.discounts import Discount, DiscountBasis
+from smilepass_core.domain.overdue import unpaid_charges
 from smilepass_core.errors import (
     DuplicateId,
     NotFound,
@@ -847,6 +848,52 @@ class _MemberChecks(_Contract):
                     "members.first_activated_counts", (practice, edges), expected, got, []
                 )
 
+    @_budgeted
+    @KIT_SETTINGS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_unpaid_charges(self, data: st.DataObject, dataset: sps.Dataset) -> None:
+        """The optional ``members.unpaid_charges`` (``UnpaidChargesReader``), when offered:
+        at an instant at or after every event, and at one among them, each practice's
+        answer is ``None`` or, by member id, the members with unpaid membership charges
+        and those charges, as ``domain.overdue.unpaid_charges`` lists them."""
+        repo = self._needs(self._loaded(dataset), "members")
+        read = _batched(repo, "unpaid_charges")
+        last = max(
+            [
+                *(m.last_changed_at for m in dataset.members),
+                *(p.at for p in dataset.payments),
+                *(c.at for p in dataset.payment_plans for c in p.history),
+                *(a.at for p in dataset.payment_plans for a in p.attempts),
+            ],
+            default=sps.DATASET_START,
+        )
+        later = data.draw(st.integers(0, 400 * 86400), label="seconds after every event")
+        catalogue = {p.id: p for p in dataset.membership_plans}
+        for at in (last + timedelta(seconds=later), data.draw(sps.boundaries(dataset))):
+            for practice in dataset.practices:
+                got = read(practice_id=practice.id, at=at)
+                if got is None:
+                    continue
+                expected = [
+                    (m.id, found)
+                    for m in sorted(dataset.members, key=lambda m: m.id)
+                    if m.practice_id == practice.id
+                    and (
+                        found := unpaid_charges(
+                            m,
+                            at=at,
+                            timezone=practice.timezone,
+                            membership_plans=catalogue,
+                            payments=dataset.payments,
+                        )
+                    )
+                ]
+                answer = [(m.id, tuple(charges)) for m, charges in got]
+                if answer != expected:
+                    raise ContractViolation(
+                        "members.unpaid_charges", (practice.id, at), expected, answer, []
+                    )
+
     def test_sign_ups_only_through_an_active_campaign(self) -> None:
         """A member enrolled, or a referral opened, through a campaign that is not Active
         then (not yet created, Draft, Scheduled, Paused, Ended) is refused with
@@ -1150,11 +1197,12 @@ def _not_kept(repo: Any, id: str, what: str) -> None:
 
 
 def _batched(repo: Any, name: str) -> Any:
-    """The optional batched read ``name`` of ``repo``; skips the test, saying so, when the
-    store does not offer it (the dashboard then asks once per bucket)."""
+    """The optional read ``name`` of ``repo``; skips the test, saying so, when the store
+    does not offer it (the dashboard then asks once per bucket, the aged receivables
+    judge each member)."""
     read = getattr(repo, name, None)
     if read is None:
-        pytest.skip(f"the optional batched read {name}() is not offered")
+        pytest.skip(f"the optional read {name}() is not offered")
     return read
 
 
