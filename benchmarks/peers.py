@@ -20,7 +20,9 @@ ranges, each peer computes the dashboard's figures, written from the definitions
 
 Then the Failed members of the first practice by start date, and its Overdue list and
 aged receivables at the data's last event (``peers_billing.py``, which states their
-definitions), each checked equal across tools before it is timed.
+definitions), each checked equal across tools before it is timed; each tool is timed
+producing its own form (Member objects, a Series, an Arrow table), the ids for the
+check taken apart.
 
 For one practice the pandas and polars peers filter each table to it; for several they
 join a table of the practices' windows to every table and compute all practices at once,
@@ -68,7 +70,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import peers_billing
-from shared import dashboard_module, timed
+from shared import as_ids, dashboard_module, timed
 
 from smilepass_core import InMemoryStore
 from smilepass_core.domain import MembershipStatus, PaymentPlanStatus, Practice
@@ -353,9 +355,9 @@ class Peer:
     def figures(self, case: Any) -> Figures:
         raise NotImplementedError
 
-    def failed(self, practice_id: str) -> list[str]:
-        """The ids of ``practice_id``'s members whose status is Failed, by start date,
-        ties by id."""
+    def failed(self, practice_id: str) -> Any:
+        """``practice_id``'s members whose status is Failed, by start date, ties by id: their
+        ids in the tool's own form (``shared.as_ids`` makes them a list)."""
         raise NotImplementedError
 
 
@@ -402,10 +404,10 @@ class PandasPeer(Peer):
         sums = at.groupby(k).size() if values is None else values.groupby(k).sum()
         return sums.reindex(range(n), fill_value=0).tolist()
 
-    def failed(self, practice_id: str) -> list[str]:
+    def failed(self, practice_id: str) -> Any:
         m = self.members
         rows = m[(m["practice_id"] == practice_id) & (m["status"] == "failed")]
-        return list(rows.sort_values(["start_date", "id"])["id"])
+        return rows.sort_values(["start_date", "id"])["id"]
 
     def figures(self, case: Any) -> Figures:
         return self._each(case) if len(self.practices) == 1 else self._joined(case)
@@ -613,10 +615,10 @@ class PolarsPeer(Peer):
         )
         self.ts = ts
 
-    def failed(self, practice_id: str) -> list[str]:
+    def failed(self, practice_id: str) -> Any:
         pl = self.pl
         mine = (pl.col("practice_id") == practice_id) & (pl.col("status") == "failed")
-        return list(self.members.filter(mine).sort("start_date", "id")["id"])
+        return self.members.filter(mine).sort("start_date", "id")["id"]
 
     def figures(self, case: Any) -> Figures:
         return self._each(case) if len(self.practices) == 1 else self._joined(case)
@@ -987,9 +989,8 @@ class DuckDBPeer(Peer):
         con.execute(_SPANS_SQL)
         self.con = con
 
-    def failed(self, practice_id: str) -> list[str]:
-        rows = self.con.execute(_FAILED_SQL, [practice_id]).fetchall()
-        return [member_id for (member_id,) in rows]
+    def failed(self, practice_id: str) -> Any:
+        return self.con.sql(_FAILED_SQL, params=[practice_id]).to_arrow_table()
 
     def figures(self, case: Any) -> Figures:
         p = params(self.practices, case)
@@ -1157,14 +1158,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The Failed members of the first practice, sorted by start date: the same ids first.
     first = ids[0]
 
-    def library_failed(practice_id: str) -> list[str]:
+    def library_failed(practice_id: str) -> list[Any]:
         query = MemberQuery(practices={practice_id}, statuses={MembershipStatus.FAILED})
-        return [m.id for m in store.members.find(query, order=Order(["start_date"]))]
+        return store.members.find(query, order=Order(["start_date"]))
 
-    lists: dict[str, Callable[[str], list[str]]] = {"smilepass_core": library_failed}
+    lists: dict[str, Callable[[str], Any]] = {"smilepass_core": library_failed}
     lists |= {peer.name: peer.failed for peer in peers if peer.name in tools}
-    wanted = library_failed(first)
-    wrong = [name for name, fn in lists.items() if fn(first) != wanted]
+    wanted = as_ids(library_failed(first))
+    wrong = [name for name, fn in lists.items() if as_ids(fn(first)) != wanted]
     if wrong:
         print(f"\nFAILED: the Failed members of {first} differ for {', '.join(wrong)}")
         return 1

@@ -32,3 +32,16 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result
+
+
+def as_ids(result: Any) -> list[str]:
+    """A tool's list of members as their ids, for the equality check (outside the timing):
+    the library's Member objects, a pandas or polars Series, a NumPy array, or an Arrow
+    table's first column."""
+    if isinstance(result, list):
+        return [getattr(item, "id", item) for item in result]
+    if hasattr(result, "column"):  # an Arrow table
+        return list(result.column(0).to_pylist())
+    if hasattr(result, "to_list"):  # pandas and polars
+        return list(result.to_list())
+    return list(result.tolist())
