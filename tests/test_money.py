@@ -224,8 +224,9 @@ class TestCurrencyRefusals:
 
     @pytest.mark.parametrize("code", [None, 36, b"AUD", ["AUD"]])
     def test_non_string_code_is_refused(self, code: object) -> None:
-        """A currency that is not a string is refused as UnknownCurrency."""
+        """A currency that is not a string is refused as UnknownCurrency (by zero too)."""
         refused(UnknownCurrency, "currency", lambda: Money.of("1", code))
+        refused(UnknownCurrency, "currency", lambda: Money.zero(code))  # type: ignore[arg-type]
 
     def test_minor_units_refuses_an_unknown_code(self) -> None:
         """minor_units() refuses a code outside CURRENCIES."""

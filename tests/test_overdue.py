@@ -321,11 +321,13 @@ class TestAmountOverdue:
 
 
 class TestGrace:
-    """Grace is a whole number of days >= 0; anything else is refused by every entry point."""
+    """Grace is a whole number of days from 0 to a century; anything else is refused by
+    every entry point."""
 
-    @pytest.mark.parametrize("grace_days", [-1, True, False, 1.5, 2.0])
+    @pytest.mark.parametrize("grace_days", [-1, True, False, 1.5, 2.0, 36_501])
     def test_grace_days_must_be_a_whole_number_of_days(self, grace_days: object) -> None:
-        """A negative, bool or non-int grace raises InvalidValue naming `grace_days`."""
+        """A negative, bool, non-int or above-a-century grace raises InvalidValue naming
+        `grace_days`."""
         member = _member(fail_at=APRIL_FAILED.at)
         at = datetime(2026, 5, 20, tzinfo=UTC)
         grace: int = grace_days  # type: ignore[assignment]
@@ -341,7 +343,7 @@ class TestGrace:
                 call()
             assert caught.value.field == "grace_days"
             assert caught.value.value is grace_days
-            assert caught.value.reason == "must be a whole number of days >= 0"
+            assert caught.value.reason == "must be a whole number of days from 0 to 36,500"
 
 
 class TestOverdueInstalments:

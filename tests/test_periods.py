@@ -435,6 +435,13 @@ class TestHostIndependentInputs:
                 call()
             assert info.value.field == field
 
+    @pytest.mark.parametrize("timezone", [["UTC"], None, "", "Not/AZone"])
+    def test_local_midnight_refuses_a_bad_zone(self, timezone: object) -> None:
+        """A zone that is not an IANA name is UnknownTimezone, remembered days or not."""
+        local_midnight(date(2026, 1, 1), "UTC")
+        with pytest.raises(UnknownTimezone):
+            local_midnight(date(2026, 1, 1), timezone)  # type: ignore[arg-type]
+
     @pytest.mark.parametrize("day", ["2026-11-25", 20261125, None])
     def test_local_midnight_needs_a_date(self, day: object) -> None:
         """A string, a number or None for the day is InvalidPeriod naming ``day``."""

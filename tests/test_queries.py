@@ -36,6 +36,7 @@ from smilepass_core.domain import (
     Referral,
     ReferralStatus,
 )
+from smilepass_core.domain.invoices import MAX_GRACE_DAYS
 from smilepass_core.domain.overdue import (
     amount_overdue,
     is_overdue,
@@ -826,9 +827,11 @@ class TestRefusals:
             assert caught.value.field == "start_until"
             assert spec(start_from=d, start_until=d).start_until == d
 
-    @pytest.mark.parametrize("value", [-1, True, 1.5, "2", None])
+    @pytest.mark.parametrize("value", [-1, True, 1.5, "2", None, 36_501, 10**9])
     def test_grace_days_must_be_a_whole_number(self, value: Any) -> None:
-        """A negative, boolean, fractional or non-number grace_days raises InvalidValue."""
+        """A negative, boolean, fractional or non-number grace_days, or one above a century
+        (MAX_GRACE_DAYS, 36,500), raises InvalidValue; 36,500 is accepted."""
+        assert MemberQuery(grace_days=MAX_GRACE_DAYS).grace_days == 36_500
         for spec in (MemberQuery, PaymentPlanQuery):
             with pytest.raises(InvalidValue) as caught:
                 spec(grace_days=value)
@@ -1240,11 +1243,13 @@ class TestOverdueInstalments:
         assert not PaymentPlanQuery(overdue=True, as_of=late - MICRO).matches(plan, timezone=SYDNEY)
 
     def test_negative_grace_raises(self) -> None:
-        """overdue_instalments and is_overdue refuse a negative grace."""
-        with pytest.raises(InvalidValue):
-            overdue_instalments(_plan(), at=T0, timezone=SYDNEY, grace_days=-1)
-        with pytest.raises(InvalidValue):
-            is_overdue(_member(), at=T0, timezone=SYDNEY, grace_days=-1)
+        """overdue_instalments and is_overdue refuse a negative grace, and one above a
+        century (the calendar would overflow past a few million days)."""
+        for grace in (-1, MAX_GRACE_DAYS + 1, 10**9):
+            with pytest.raises(InvalidValue):
+                overdue_instalments(_plan(), at=T0, timezone=SYDNEY, grace_days=grace)
+            with pytest.raises(InvalidValue):
+                is_overdue(_member(), at=T0, timezone=SYDNEY, grace_days=grace)
 
 
 GOLD = MembershipPlan("gold", "p-1", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)

@@ -29,7 +29,10 @@ retained_until=B)``                         between snapshots (64, n/256 for mor
 grace_days=g)``, nothing else filtering     compare per member), once every member's
                                             outlook reads T's day and T is past their
                                             last event; O(w) outlooks read again for
-                                            w members written since; else as below
+                                            w members written since; else as "other
+                                            find/count" below
+``members.unpaid_charges(practice_id=,      the same condition: O(n + c), c charges
+at=T)``                                     listed (else None)
 latest N activated (``find`` ordered by     O(log n + N) per practice
 ``-first_activated_at``, limit N)
 ``payments.total(time_range=R)``            O(log n) per practice
@@ -422,7 +425,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: How many local days past the day asked a member's Overdue outlook is read.
 _OUTLOOK_MARGIN_DAYS = 62
-#: The Overdue filter's form that one practice's :class:`_Late` answers.
+#: The Overdue filter's form that one practice's :class:`_OverdueDays` answers.
 _OVERDUE_FORM = frozenset({"overdue", "as_of", "grace_days"})
 #: A day ordinal past every date: a member whose outlook holds no unpaid charge.
 _NEVER = date.max.toordinal() + 1
@@ -437,14 +440,14 @@ def _first_late(outlook: OverdueOutlook, grace: int) -> int:
     )
 
 
-class _Late:
+class _OverdueDays:
     """One practice's members by id with their Overdue outlooks, and per grace asked the
     ordinal of the first local day each is overdue: the Overdue filter at any instant
     past every outlook's ``since`` and day up to every outlook's ``through`` is one pass
     over ints, in id order. A write to a member marks it ``stale``: its outlook is read
     again and its entries patched before the next answer."""
 
-    __slots__ = ("keys", "members", "outlooks", "position", "since", "stale", "through")
+    __slots__ = ("first_days", "members", "outlooks", "position", "since", "stale", "through")
 
     def __init__(self, members: list[Member], outlooks: list[OverdueOutlook]) -> None:
         self.members = members
@@ -452,7 +455,7 @@ class _Late:
         self.position = {m.id: k for k, m in enumerate(members)}
         self.since = max((o.since for o in outlooks), default=None)
         self.through = min((o.through for o in outlooks if o.through is not None), default=None)
-        self.keys: dict[int, list[int]] = {}
+        self.first_days: dict[int, list[int]] = {}
         self.stale: set[str] = set()
 
     def answers(self, at: datetime, day: date) -> bool:
@@ -469,17 +472,17 @@ class _Late:
         self.since = outlook.since if self.since is None else max(self.since, outlook.since)
         if outlook.through is not None:
             self.through = min(self.through or outlook.through, outlook.through)
-        for grace, keys in self.keys.items():
-            keys[k] = _first_late(outlook, grace)
+        for grace, days in self.first_days.items():
+            days[k] = _first_late(outlook, grace)
 
-    def late(self, day: date, grace: int, overdue: bool) -> list[Member]:
+    def members_on(self, day: date, grace: int, overdue: bool) -> list[Member]:
         """The members overdue (or not) on local ``day`` with ``grace`` days, by id."""
-        keys = self.keys.get(grace)
-        if keys is None:
-            keys = self.keys[grace] = [_first_late(o, grace) for o in self.outlooks]
+        days = self.first_days.get(grace)
+        if days is None:
+            days = self.first_days[grace] = [_first_late(o, grace) for o in self.outlooks]
         today = day.toordinal()
         return list(
-            itertools.compress(self.members, map(today.__ge__ if overdue else today.__lt__, keys))
+            itertools.compress(self.members, map(today.__ge__ if overdue else today.__lt__, days))
         )
 
 
@@ -851,7 +854,7 @@ class _Members(_Repository[Member, MemberQuery]):
         self._outlooks: dict[str, OverdueOutlook] = {}
         # By practice id, once an Overdue filter read every member's outlook: the members
         # by id and when each is overdue (a write marks the member stale there).
-        self._late: dict[str, _Late] = {}
+        self._overdue_days: dict[str, _OverdueDays] = {}
 
     def _check(self, obj: Member) -> None:
         store = self._store
@@ -907,21 +910,21 @@ class _Members(_Repository[Member, MemberQuery]):
 
     def _forget(self, member_id: str | None, practice_id: str | None = None) -> None:
         """Drop ``member_id``'s Overdue outlook (a write changed what it reads) and mark
-        it stale in its practice's :class:`_Late`."""
+        it stale in its practice's :class:`_OverdueDays`."""
         if member_id is None:
             return
         self._outlooks.pop(member_id, None)
         if practice_id is None:
             m = self._items.get(member_id)
             practice_id = None if m is None else m.practice_id
-        late = None if practice_id is None else self._late.get(practice_id)
+        late = None if practice_id is None else self._overdue_days.get(practice_id)
         if late is not None:
             late.stale.add(member_id)
 
     def _forget_practice(self, practice_id: str) -> None:
         """Drop the Overdue outlooks of ``practice_id``'s members (its time zone or a
         membership plan changed)."""
-        self._late.pop(practice_id, None)
+        self._overdue_days.pop(practice_id, None)
         for member_id in self._by_practice.get(practice_id, ()):
             self._outlooks.pop(member_id, None)
 
@@ -1126,7 +1129,7 @@ class _Members(_Repository[Member, MemberQuery]):
         at, grace = query.as_of, query.grace_days
         assert at is not None
         if query.form() <= _OVERDUE_FORM:
-            late = self._late_members(query.practices, at, grace, query.overdue)
+            late = self._overdue_members(query.practices, at, grace, query.overdue)
             if late is not None:
                 yield from late
                 return
@@ -1159,69 +1162,88 @@ class _Members(_Repository[Member, MemberQuery]):
         if not self._by_practice.get(practice_id):
             return []
         day = local_day(when, zone)
-        late = self._late_of(practice_id, when, day, zone)
+        late = self._overdue_days_of(practice_id, when, day, zone)
         if late is None:
             return None
         found = []
         for m, outlook in zip(late.members, late.outlooks, strict=True):
             if outlook.charges:
                 charges = outlook.unpaid_on(day)
-                assert charges is not None  # the practice's outlooks all read ``day``
+                assert charges is not None  # read by overdue_outlook, through ``day``
                 if charges:
                     found.append((m, charges))
         return found
 
-    def _late_members(
+    def _overdue_members(
         self, practices: frozenset[str] | None, at: datetime, grace: int, overdue: bool
     ) -> list[Member] | None:
         """The members of ``practices`` overdue (or not) at ``at`` with ``grace`` days, by
-        id, from each practice's :class:`_Late`; ``None`` when one cannot answer (an
+        id, from each practice's :class:`_OverdueDays`; ``None`` when one cannot answer (an
         ``at`` before a member's last event)."""
         found: list[Member] = []
         keys = [p for p in self._practices(practices) if self._by_practice.get(p)]
         for practice_id in keys:
             zone = self._store.practices.get(practice_id).timezone
             day = local_day(at, zone)
-            late = self._late_of(practice_id, at, day, zone)
+            late = self._overdue_days_of(practice_id, at, day, zone)
             if late is None:
                 return None
-            found += late.late(day, grace, overdue)
+            found += late.members_on(day, grace, overdue)
         if len(keys) > 1:
             found.sort(key=lambda m: m.id)
         return found
 
-    def _late_of(self, practice_id: str, at: datetime, day: date, zone: str) -> _Late | None:
-        """``practice_id``'s :class:`_Late`, its stale members read again, when it answers
-        at ``at`` on local ``day``: built from every member's outlook when missing, or
-        when a member is new to it or its bounds fall short; else ``None``."""
-        late = self._late.get(practice_id)
-        if late is not None and late.stale:
-            for member_id in sorted(late.stale):
+    def _overdue_days_of(
+        self, practice_id: str, at: datetime, day: date, zone: str
+    ) -> _OverdueDays | None:
+        """``practice_id``'s :class:`_OverdueDays`, its stale members read again, when it
+        answers at ``at`` on local ``day``; built from every member's outlook when missing,
+        when a member is new to it or when its bounds fall short. ``None`` (the index kept,
+        no outlook read) when ``at`` is before a member's last event."""
+        days = self._overdue_days.get(practice_id)
+        if days is not None and days.since is not None and at < days.since:
+            return None
+        if days is not None and days.stale:
+            for member_id in sorted(days.stale):
                 m = self._items.get(member_id)
-                if m is None or m.practice_id != practice_id or member_id not in late.position:
-                    late = None  # a member new to the practice (or gone): built again
+                if m is None or m.practice_id != practice_id or member_id not in days.position:
+                    days = None  # a member new to the practice (or gone): built again
                     break
                 outlook = self._outlook(m, at, day, zone)
                 if outlook is None:
                     return None
-                late.patch(m, outlook)
+                days.patch(m, outlook)
             else:
-                late.stale.clear()
-        if late is None or not late.answers(at, day):
-            self._late.pop(practice_id, None)
+                days.stale.clear()
+        if days is None or not days.answers(at, day):
             members = sorted((self._items[i] for i in self._by_practice[practice_id]), key=_id)
-            outlooks = []
-            for m in members:
-                outlook = self._outlook(m, at, day, zone)
-                if outlook is None:
-                    return None
+            sinces = [self._since(m) for m in members]
+            if any(at < since for since in sinces):
+                return None
+            self._overdue_days.pop(practice_id, None)
+            outlooks: list[OverdueOutlook] = []
+            for m, since in zip(members, sinces, strict=True):
+                outlook = self._outlook(m, at, day, zone, since)
+                assert outlook is not None  # ``at`` is past every member's last event
                 outlooks.append(outlook)
-            late = self._late[practice_id] = _Late(members, outlooks)
-        return late if late.answers(at, day) else None  # short only at 2200's end
+            days = self._overdue_days[practice_id] = _OverdueDays(members, outlooks)
+        return days if days.answers(at, day) else None  # short only at 2200's end
 
-    def _outlook(self, m: Member, at: datetime, day: date, zone: str) -> OverdueOutlook | None:
+    def _since(self, m: Member) -> datetime:
+        """``m``'s last event (:func:`~smilepass_core.domain.overdue.last_event`), from the
+        kept outlook when there is one."""
+        outlook = self._outlooks.get(m.id)
+        if outlook is not None:
+            return outlook.since
+        plans = self._store.payment_plans.of_member(m.id)
+        return last_event(m, plans, self._store.payments.of_source(("member", m.id)))
+
+    def _outlook(
+        self, m: Member, at: datetime, day: date, zone: str, since: datetime | None = None
+    ) -> OverdueOutlook | None:
         """``m``'s Overdue outlook answering at ``at`` on local ``day`` (read again when
-        missing or short of ``day``); ``None`` when ``at`` is before their last event."""
+        missing or short of ``day``); ``None`` when ``at`` is before their last event
+        (``since``, when the caller has it)."""
         outlook = self._outlooks.get(m.id)
         if (
             outlook is not None
@@ -1231,7 +1253,8 @@ class _Members(_Repository[Member, MemberQuery]):
             return outlook
         plans = self._store.payment_plans.of_member(m.id)
         ledger = self._store.payments.of_source(("member", m.id))
-        since = outlook.since if outlook is not None else last_event(m, plans, ledger)
+        if since is None:
+            since = outlook.since if outlook is not None else last_event(m, plans, ledger)
         if at < since:
             return None
         # Read through ``day`` and the weeks after it (a later query reads it again when

@@ -214,7 +214,7 @@ class Money(Shown):
     @classmethod
     def zero(cls, currency: str) -> Money:
         """Return zero in ``currency``."""
-        zero = _ZEROS.get(currency)  # kept under the ISO codes only
+        zero = _ZEROS.get(currency) if isinstance(currency, str) else None  # ISO codes only
         if zero is None:
             code = _currency(currency)
             zero = _ZEROS.get(code)

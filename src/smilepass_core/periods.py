@@ -176,6 +176,7 @@ def local_midnight(day: date, timezone: str) -> datetime:
     if not isinstance(day, date):
         raise InvalidPeriod("day", day, "must be a date")
     check_year(day, "day")
+    zone(timezone)  # a bad zone raises UnknownTimezone (remembered: cheap)
     return _midnight(day.year, day.month, day.day, timezone)
 
 

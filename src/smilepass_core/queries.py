@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 import attrs
 
+from smilepass_core.domain.invoices import check_grace_days
 from smilepass_core.domain.lifecycle import Status
 from smilepass_core.domain.members import Member, MembershipStatus
 from smilepass_core.domain.overdue import is_overdue, overdue_instalments
@@ -204,8 +205,7 @@ def _optional_range(instance: Any, attribute: attrs.Attribute[Any], value: Any) 
 
 
 def _grace(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidValue(attribute.name, value, "must be a whole number of days >= 0")
+    check_grace_days(value, attribute.name)
 
 
 def _optional_bool(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

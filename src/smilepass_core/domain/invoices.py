@@ -35,9 +35,11 @@ from smilepass_core.money import Money
 from smilepass_core.periods import as_instant, local_day
 
 __all__ = [
+    "MAX_GRACE_DAYS",
     "Invoice",
     "InvoiceLine",
     "InvoiceStatus",
+    "check_grace_days",
     "latest_overdue_day",
     "member_charges",
     "member_invoices",
@@ -46,14 +48,27 @@ __all__ = [
 ]
 
 
+#: The longest grace period, in days (a century: longer ones are mistakes, and past a few
+#: million days the calendar itself overflows).
+MAX_GRACE_DAYS = 36_500
+
+
+def check_grace_days(value: object, field: str = "grace_days") -> None:
+    """Raise :class:`InvalidValue` naming ``field`` unless ``value`` is a whole number of
+    days from 0 to :data:`MAX_GRACE_DAYS`."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_GRACE_DAYS:
+        raise InvalidValue(
+            field, value, f"must be a whole number of days from 0 to {MAX_GRACE_DAYS:,}"
+        )
+
+
 def grace_period(grace_days: int) -> timedelta:
     """``grace_days`` as a span of days.
 
     Raises:
-        InvalidValue: ``grace_days`` is not a whole number >= 0.
+        InvalidValue: ``grace_days`` is not a whole number from 0 to :data:`MAX_GRACE_DAYS`.
     """
-    if not isinstance(grace_days, int) or isinstance(grace_days, bool) or grace_days < 0:
-        raise InvalidValue("grace_days", grace_days, "must be a whole number of days >= 0")
+    check_grace_days(grace_days)
     return timedelta(days=grace_days)
 
 

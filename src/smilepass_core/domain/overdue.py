@@ -103,7 +103,7 @@ def invoices_at(
         payments: The member's ledger (others' entries are ignored).
 
     Raises:
-        InvalidValue: ``grace_days`` is not a whole number >= 0, or ``membership_plans``
+        InvalidValue: ``grace_days`` is not a whole number from 0 to 36,500, or ``membership_plans``
             lacks the member's plan when its charges must be judged.
     """
     when = as_instant(at)
@@ -326,18 +326,20 @@ class OverdueOutlook:
         dues: ``(due day, first overdue day with no grace)`` of the unpaid charges that can
             come first, whatever the grace.
         charges: The membership's unpaid charges due up to ``through``, by due date, each
-            with what is unpaid of it (the membership's :func:`unpaid_charges`).
+            with what is unpaid of it (the membership's :func:`unpaid_charges`); ``None``
+            when not read.
     """
 
     since: datetime
     through: date | None
     dues: tuple[tuple[date, date], ...]
-    charges: tuple[DueCharge, ...] = ()
+    charges: tuple[DueCharge, ...] | None = None
 
     def unpaid_on(self, day: date) -> tuple[DueCharge, ...] | None:
         """The membership's :func:`unpaid_charges` at an instant at or after ``since``
-        whose local day is ``day``: those due by ``day``; ``None`` past ``through``."""
-        if self.through is not None and day > self.through:
+        whose local day is ``day``: those due by ``day``; ``None`` past ``through``, or
+        when ``charges`` were not read."""
+        if self.charges is None or (self.through is not None and day > self.through):
             return None
         due = bisect.bisect_right(self.charges, day, key=_due_date)
         return self.charges if due == len(self.charges) else self.charges[:due]
@@ -347,7 +349,7 @@ class OverdueOutlook:
         ``since`` whose local day is ``day``; ``None`` past ``through``.
 
         Raises:
-            InvalidValue: ``grace_days`` is not a whole number >= 0.
+            InvalidValue: ``grace_days`` is not a whole number from 0 to 36,500.
         """
         grace = grace_period(grace_days)
         if self.through is not None and day > self.through:
@@ -422,8 +424,9 @@ def overdue_outlook(
             plans=_pricing(member, plan, membership_plans or {}),
         )
         dues += _unpaid(charges, timezone)
+        source = ("member", member.id)  # one tuple, and the price itself when none is paid
         unpaid = tuple(
-            DueCharge(("member", member.id), c.due_date, c.amount - c.paid)
+            DueCharge(source, c.due_date, c.amount if c.paid.is_zero() else c.amount - c.paid)
             for c in charges
             if c.paid != c.amount
         )

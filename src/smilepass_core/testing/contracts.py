@@ -853,11 +853,18 @@ class _MemberChecks(_Contract):
     @given(data=st.data(), dataset=sps.datasets())
     def test_unpaid_charges(self, data: st.DataObject, dataset: sps.Dataset) -> None:
         """The optional ``members.unpaid_charges`` (``UnpaidChargesReader``), when offered:
-        at an instant at or after every event, and at one among them, each practice's
-        answer is ``None`` or, by member id, the members with unpaid membership charges
-        and those charges, as ``domain.overdue.unpaid_charges`` lists them."""
-        repo = self._needs(self._loaded(dataset), "members")
-        read = _batched(repo, "unpaid_charges")
+        read once the dataset is loaded but for its last few ledger entries, then again
+        after each of them is added (a store that keeps what it read must see every
+        write), at an instant at or after every event and at one among them. Each
+        practice's answer is ``None`` or, by member id, the members as kept with unpaid
+        membership charges and those charges, as ``domain.overdue.unpaid_charges`` lists
+        them."""
+        store = self.make_store()
+        read = _batched(self._needs(store, "members"), "unpaid_charges")
+        ledger = self._needs(store, "payments")
+        held = data.draw(st.integers(0, min(4, len(dataset.payments))), label="held back")
+        first = len(dataset.payments) - held
+        load(store, attrs.evolve(dataset, payments=dataset.payments[:first]))
         last = max(
             [
                 *(m.last_changed_at for m in dataset.members),
@@ -868,15 +875,20 @@ class _MemberChecks(_Contract):
             default=sps.DATASET_START,
         )
         later = data.draw(st.integers(0, 400 * 86400), label="seconds after every event")
+        instants = (last + timedelta(seconds=later), data.draw(sps.boundaries(dataset)))
         catalogue = {p.id: p for p in dataset.membership_plans}
-        for at in (last + timedelta(seconds=later), data.draw(sps.boundaries(dataset))):
-            for practice in dataset.practices:
+        members = sorted(dataset.members, key=lambda m: m.id)
+        for added in range(first, len(dataset.payments) + 1):
+            if added > first:
+                ledger.add(dataset.payments[added - 1])
+            entries = dataset.payments[:added]
+            for at, practice in itertools.product(instants, dataset.practices):
                 got = read(practice_id=practice.id, at=at)
                 if got is None:
                     continue
                 expected = [
-                    (m.id, found)
-                    for m in sorted(dataset.members, key=lambda m: m.id)
+                    (m, found)
+                    for m in members
                     if m.practice_id == practice.id
                     and (
                         found := unpaid_charges(
@@ -884,14 +896,22 @@ class _MemberChecks(_Contract):
                             at=at,
                             timezone=practice.timezone,
                             membership_plans=catalogue,
-                            payments=dataset.payments,
+                            payments=entries,
                         )
                     )
                 ]
-                answer = [(m.id, tuple(charges)) for m, charges in got]
+                answer = [(m, tuple(charges)) for m, charges in got]
                 if answer != expected:
+                    wrong = sorted(
+                        {m.id for m, _ in answer} ^ {m.id for m, _ in expected}
+                        | {a[0].id for a, e in zip(answer, expected, strict=False) if a != e}
+                    )
                     raise ContractViolation(
-                        "members.unpaid_charges", (practice.id, at), expected, answer, []
+                        "members.unpaid_charges",
+                        (practice.id, at, f"{added} of {len(dataset.payments)} ledger entries"),
+                        [(m.id, c) for m, c in expected],
+                        [(m.id, c) for m, c in answer],
+                        [f"member {member_id}" for member_id in wrong[:3]],
                     )
 
     def test_sign_ups_only_through_an_active_campaign(self) -> None:
