@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import ClassVar, TypeVar
 
@@ -140,16 +140,17 @@ def aged_receivables(
         today = when.astimezone(zone(practice.timezone)).date()
         scope = frozenset((practice_id,))
         kept = None if reader is None else reader.unpaid_charges(practice_id=practice_id, at=when)
-        if kept is not None:  # what the store keeps
-            charges = [(m.account_holder, c) for m, unpaid in kept for c in unpaid]
-        else:  # each member judged from the ledger
-            charges = _judged(store, practice_id, when, practice.timezone)
-        for plan in store.payment_plans.find(PaymentPlanQuery(practices=scope)):
-            charges += [
-                (plan.patient, c)
-                for c in unpaid_charges(None, (plan,), at=when, timezone=practice.timezone)
-            ]
-        for patient, c in charges:
+        # Streamed, not listed: a report of a million rows makes no other object that lives.
+        members: Iterable[tuple[Patient, Sequence[DueCharge]]] = (
+            ((m.account_holder, unpaid) for m, unpaid in kept)  # what the store keeps
+            if kept is not None
+            else _judged(store, practice_id, when, practice.timezone)
+        )
+        plans = (
+            (plan.patient, unpaid_charges(None, (plan,), at=when, timezone=practice.timezone))
+            for plan in store.payment_plans.find(PaymentPlanQuery(practices=scope))
+        )
+        for patient, c in ((p, c) for p, found in itertools.chain(members, plans) for c in found):
             days = c.days_past_due(today)
             rows.append(
                 ReceivableRow(
@@ -180,23 +181,23 @@ def aged_receivables(
 
 def _judged(
     store: Store, practice_id: str, at: datetime, timezone: str
-) -> list[tuple[Patient, DueCharge]]:
-    """The unpaid membership charges of ``practice_id``'s members at ``at``, each member
-    judged from their ledger, with the account holder."""
+) -> Iterator[tuple[Patient, tuple[DueCharge, ...]]]:
+    """Each member of ``practice_id`` (their account holder) with their unpaid membership
+    charges at ``at``, judged from their ledger."""
     scope = frozenset((practice_id,))
     membership_plans = {p.id: p for p in store.membership_plans.find(ScopeQuery(practices=scope))}
     ledgers = member_ledgers(store, (practice_id,))
-    return [
-        (m.account_holder, c)
-        for m in store.members.find(MemberQuery(practices=scope))
-        for c in unpaid_charges(
-            m,
-            at=at,
-            timezone=timezone,
-            membership_plans=membership_plans,
-            payments=ledgers.get(m.id, ()),
+    for m in store.members.find(MemberQuery(practices=scope)):
+        yield (
+            m.account_holder,
+            unpaid_charges(
+                m,
+                at=at,
+                timezone=timezone,
+                membership_plans=membership_plans,
+                payments=ledgers.get(m.id, ()),
+            ),
         )
-    ]
 
 
 def _grouped(
