@@ -22,7 +22,15 @@ from smilepass_core.errors import (
     SmilepassError,
     UnknownCurrency,
 )
-from smilepass_core.money import CURRENCIES, MAX_PARTS, ROUNDING, Money, minor_units
+from smilepass_core.money import (
+    CURRENCIES,
+    MAX_PARTS,
+    ROUNDING,
+    Money,
+    minor_units,
+    per_currency,
+    sum_in,
+)
 
 CODES = sorted(CURRENCIES)
 
@@ -497,6 +505,26 @@ class TestConstruction:
 
 
 class TestAdditionProperties:
+    @given(amounts=st.lists(money_in("KWD"), max_size=12))
+    def test_sum_in_is_the_sum(self, amounts: list[Money]) -> None:
+        """sum_in(code, amounts) is sum(amounts, zero) and per_currency's total, exactly."""
+        expected = sum(amounts, Money.zero("KWD"))
+        assert sum_in("KWD", amounts) == expected
+        assert sum_in("kwd", iter(amounts)).amount.as_tuple() == expected.amount.as_tuple()
+        assert per_currency(amounts).get("KWD", Money.zero("KWD")) == expected
+
+    def test_sum_in_refuses_another_currency_a_non_money_and_too_many_digits(self) -> None:
+        """Another currency is CurrencyMismatch, an int a TypeError, a sum past 30 integer
+        digits InvalidMoney; nothing is zero."""
+        assert sum_in("AUD", []) == Money.zero("AUD")
+        with pytest.raises(CurrencyMismatch):
+            sum_in("AUD", [aud("1"), Money.of("1", "USD")])
+        with pytest.raises(TypeError):
+            sum_in("AUD", [aud("1"), 2])  # type: ignore[list-item]
+        most = Money.of(10**30 - 1, "AUD")
+        refused(InvalidMoney, "amount", lambda: sum_in("AUD", [most, aud("1")]))
+        refused(UnknownCurrency, "currency", lambda: sum_in("ZZZ", []))
+
     @given(pair=same_currency(2), big=st.booleans())
     def test_arithmetic_builds_what_the_initialiser_builds(
         self, pair: tuple[Money, Money], big: bool

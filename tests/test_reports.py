@@ -55,6 +55,7 @@ from smilepass_core import (
 )
 from smilepass_core.demo import DEMO_NOW, demo_store
 from smilepass_core.domain.discounts import Discount
+from smilepass_core.errors import CurrencyMismatch
 from smilepass_core.io.text import render_dashboard, render_weekly
 from smilepass_core.periods import local_midnight, zone
 from smilepass_core.queries import MEMBER_ACTION_ORDER, PAYMENT_PLAN_ACTION_ORDER
@@ -65,6 +66,7 @@ from smilepass_core.reports import (
     instalment_forecast,
     membership_list,
     payment_plan_list,
+    receivables,
     referral_tracking,
     staff_attribution,
     weekly_check,
@@ -1401,6 +1403,30 @@ class TestAgedReceivablesProperties:
                 assert r.days_past_due == (today - r.due_date).days >= 0
                 assert r.bucket == expected_bucket(r.days_past_due, bounds)
                 assert r.bucket in report.labels
+
+
+def test_a_bucket_in_two_currencies_is_refused() -> None:
+    """A host store that gives one practice rows in two currencies gets CurrencyMismatch
+    from the bucket totals, not one currency's total."""
+    row = receivables.ReceivableRow(
+        "p",
+        "h",
+        "Ada",
+        "member",
+        "m",
+        None,
+        date(2026, 1, 1),
+        40,
+        "31-60",
+        Money.of(1, "AUD"),
+        "AUD",
+    )
+    other = attrs.evolve(row, amount=Money.of(1, "USD"), currency="USD")
+    assert receivables._grouped([row, row], lambda r: r.practice) == {
+        "p": {"31-60": Money.of(2, "AUD")}
+    }
+    with pytest.raises(CurrencyMismatch):
+        receivables._grouped([row, other], lambda r: r.practice)
 
 
 class _Unkept:

@@ -40,6 +40,7 @@ __all__ = [
     "minor_units",
     "per_currency",
     "round_exact",
+    "sum_in",
 ]
 
 #: The one rounding mode of the library: halves round away from zero.
@@ -449,3 +450,27 @@ def per_currency(amounts: Iterable[Money]) -> dict[str, Money]:
             amount.amount if total is None else _CONTEXT.add(total, amount.amount)
         )
     return {code: Money._exact(total, code) for code, total in sums.items()}
+
+
+def sum_in(currency: str, amounts: Iterable[Money]) -> Money:
+    """The exact sum of ``amounts``, every one in ``currency`` (its zero when there are
+    none): ``sum(amounts, Money.zero(currency))`` without a Money per step.
+
+    >>> sum_in("AUD", [Money.of("1.50", "AUD"), Money.of(".5", "AUD")])
+    Money(amount=Decimal('2.00'), currency='AUD')
+
+    Raises:
+        CurrencyMismatch: an amount in another currency.
+        UnknownCurrency: ``currency`` is not an ISO 4217 code.
+        InvalidMoney: the sum has more than 30 integer digits.
+        TypeError: an item that is not Money.
+    """
+    zero = Money.zero(currency)
+    code, total = zero.currency, zero.amount
+    for amount in amounts:
+        if not isinstance(amount, Money):
+            raise TypeError(f"sum_in sums Money, not {type(amount).__name__}")
+        if amount.currency != code:
+            raise CurrencyMismatch(code, amount.currency, "add")
+        total = _CONTEXT.add(total, amount.amount)
+    return Money._exact(total, code)

@@ -12,8 +12,8 @@ import attrs
 
 from smilepass_core.domain import Patient
 from smilepass_core.domain.overdue import DueCharge, unpaid_charges
-from smilepass_core.errors import CurrencyMismatch, InvalidValue
-from smilepass_core.money import Money, per_currency
+from smilepass_core.errors import InvalidValue
+from smilepass_core.money import Money, per_currency, sum_in
 from smilepass_core.periods import as_instant, zone
 from smilepass_core.queries import MemberQuery, PaymentPlanQuery, ScopeQuery
 from smilepass_core.reports._table import (
@@ -203,20 +203,12 @@ def _judged(
 def _grouped(
     rows: Iterable[ReceivableRow], key: Callable[[ReceivableRow], K]
 ) -> dict[K, dict[str, Money]]:
+    """Each key's total per bucket (a practice's rows are in one currency: a bucket in two
+    raises :class:`~smilepass_core.errors.CurrencyMismatch`)."""
     cells: dict[K, dict[str, list[Money]]] = {}
     for r in rows:
         cells.setdefault(key(r), {}).setdefault(r.bucket, []).append(r.amount)
     return {
-        k: {label: _one_total(amounts) for label, amounts in row.items()}
+        k: {label: sum_in(amounts[0].currency, amounts) for label, amounts in row.items()}
         for k, row in cells.items()
     }
-
-
-def _one_total(amounts: list[Money]) -> Money:
-    """The sum of amounts in one currency; raises :class:`CurrencyMismatch` for two."""
-    totals = iter(per_currency(amounts).values())
-    total = next(totals)
-    other = next(totals, None)
-    if other is not None:
-        raise CurrencyMismatch(total.currency, other.currency, "add")
-    return total
