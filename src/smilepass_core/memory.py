@@ -917,9 +917,9 @@ class _Members(_Repository[Member, MemberQuery]):
         if practice_id is None:
             m = self._items.get(member_id)
             practice_id = None if m is None else m.practice_id
-        late = None if practice_id is None else self._overdue_days.get(practice_id)
-        if late is not None:
-            late.stale.add(member_id)
+        days = None if practice_id is None else self._overdue_days.get(practice_id)
+        if days is not None:
+            days.stale.add(member_id)
 
     def _forget_practice(self, practice_id: str) -> None:
         """Drop the Overdue outlooks of ``practice_id``'s members (its time zone or a
@@ -1129,9 +1129,9 @@ class _Members(_Repository[Member, MemberQuery]):
         at, grace = query.as_of, query.grace_days
         assert at is not None
         if query.form() <= _OVERDUE_FORM:
-            late = self._overdue_members(query.practices, at, grace, query.overdue)
-            if late is not None:
-                yield from late
+            found = self._overdue_members(query.practices, at, grace, query.overdue)
+            if found is not None:
+                yield from found
                 return
         rest = attrs.evolve(query, overdue=None, as_of=None, grace_days=0)
         days: dict[str, tuple[str, date]] = {}  # practice id -> its zone, at's local day there
@@ -1162,11 +1162,11 @@ class _Members(_Repository[Member, MemberQuery]):
         if not self._by_practice.get(practice_id):
             return []
         day = local_day(when, zone)
-        late = self._overdue_days_of(practice_id, when, day, zone)
-        if late is None:
+        days = self._overdue_days_of(practice_id, when, day, zone)
+        if days is None:
             return None
         found = []
-        for m, outlook in zip(late.members, late.outlooks, strict=True):
+        for m, outlook in zip(days.members, days.outlooks, strict=True):
             if outlook.charges:
                 charges = outlook.unpaid_on(day)
                 assert charges is not None  # read by overdue_outlook, through ``day``
@@ -1185,10 +1185,10 @@ class _Members(_Repository[Member, MemberQuery]):
         for practice_id in keys:
             zone = self._store.practices.get(practice_id).timezone
             day = local_day(at, zone)
-            late = self._overdue_days_of(practice_id, at, day, zone)
-            if late is None:
+            days = self._overdue_days_of(practice_id, at, day, zone)
+            if days is None:
                 return None
-            found += late.members_on(day, grace, overdue)
+            found += days.members_on(day, grace, overdue)
         if len(keys) > 1:
             found.sort(key=lambda m: m.id)
         return found
