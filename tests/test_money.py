@@ -513,6 +513,12 @@ class TestAdditionProperties:
         assert sum_in("kwd", iter(amounts)).amount.as_tuple() == expected.amount.as_tuple()
         assert per_currency(amounts).get("KWD", Money.zero("KWD")) == expected
 
+    def test_per_currency_refuses_a_non_money(self) -> None:
+        """An item that is not Money is a TypeError naming its type, not a silent total."""
+        with pytest.raises(TypeError, match="not Decimal"):
+            per_currency([aud("1"), Decimal(1)])  # type: ignore[list-item]
+        assert per_currency([]) == {}
+
     def test_sum_in_refuses_another_currency_a_non_money_and_too_many_digits(self) -> None:
         """Another currency is CurrencyMismatch, an int a TypeError, a sum past 30 integer
         digits InvalidMoney; nothing is zero."""
