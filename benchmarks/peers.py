@@ -70,7 +70,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import peers_billing
-from shared import as_ids, dashboard_module, timed
+from shared import as_ids, dashboard_module, interleaved, median_rows, p90, timed
 
 from smilepass_core import InMemoryStore
 from smilepass_core.domain import MembershipStatus, PaymentPlanStatus, Practice
@@ -1030,12 +1030,6 @@ class DuckDBPeer(Peer):
 # -- measuring ---------------------------------------------------------------------------
 
 
-def _p90(values: Sequence[float]) -> float:
-    """Nearest-rank 90th percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, -(-9 * len(ordered) // 10) - 1)]
-
-
 def _markdown(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
     rule = ["--:" if i in right else "---" for i in range(len(headers))]
     return "\n".join("| " + " | ".join(r) + " |" for r in (headers, rule, *rows))
@@ -1194,7 +1188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 n,
                 f"{loads[n]:.2f}",
                 f"{median:.2f}",
-                f"{_p90(per_case[n]):.2f}",
+                f"{p90(per_case[n]):.2f}",
                 f"{sum(per_case[n]):.1f}",
                 f"{median / base:.1f}x",
             ]
@@ -1215,22 +1209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     headers = ["#", "range", *(f"{n} ms" for n in names)]
     print(_markdown(headers, case_rows, right={0, *range(2, 2 + len(names))}))
-    failed_ms: dict[str, list[float]] = {n: [] for n in lists}
-    for r in range(args.rounds * 5):
-        for name in list(lists)[r % len(lists) :] + list(lists)[: r % len(lists)]:
-            t, _ = timed(lambda fn=lists[name]: fn(first))
-            failed_ms[name].append(t * 1e3)
-    library_ms = statistics.median(failed_ms["smilepass_core"])
+    failed_ms = interleaved(
+        {name: lambda fn=fn: fn(first) for name, fn in lists.items()}, args.rounds * 5
+    )
     print(f"\nThe Failed members of {first} sorted by start date, median of {args.rounds * 5}:\n")
-    rows = [
-        [
-            n,
-            f"{statistics.median(v):.2f}",
-            f"{_p90(v):.2f}",
-            f"{statistics.median(v) / library_ms:.1f}x",
-        ]
-        for n, v in failed_ms.items()
-    ]
+    rows = median_rows(failed_ms, "smilepass_core")
     print(_markdown(["tool", "median ms", "p90 ms", "median / library"], rows, right={1, 2, 3}))
     # The Overdue list and the aged receivables of the first practice (peers_billing.py).
     status = peers_billing.run(

@@ -40,15 +40,15 @@ printed apart, and the timed ones come after it.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from shared import as_ids, timed
+from shared import as_ids, interleaved, median_rows, timed
 
 from smilepass_core import InMemoryStore
 from smilepass_core.domain import Member
@@ -945,11 +945,6 @@ class DuckDBBilling:
 # -- the run -----------------------------------------------------------------------------
 
 
-def _p90(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, -(-9 * len(ordered) // 10) - 1)]
-
-
 def run(
     store: InMemoryStore,
     data: Any,
@@ -1005,23 +1000,10 @@ def run(
         f"({', '.join(f'{k} {v:,}' for k, v in totals.items())})."
     )
     for workload, times in (("overdue", rounds * 3), ("aged", rounds)):
-        samples: dict[str, list[float]] = {t.name: [] for t in tools}
-        for r in range(times):
-            for tool in tools[r % len(tools) :] + tools[: r % len(tools)]:
-                fn = getattr(tool, workload)
-                t, _ = timed(lambda fn=fn: fn(*args))
-                samples[tool.name].append(t * 1e3)
-        base = statistics.median(samples[tools[0].name])
+        calls = {t.name: functools.partial(getattr(t, workload), *args) for t in tools}
+        samples = interleaved(calls, times)
         print(f"\n{workload} of {practice.id} at T, median of {times}:\n")
-        rows = [
-            [
-                n,
-                f"{statistics.median(v):.2f}",
-                f"{_p90(v):.2f}",
-                f"{statistics.median(v) / base:.2f}x",
-            ]
-            for n, v in samples.items()
-        ]
+        rows = median_rows(samples, tools[0].name, ratio=".2f")
         print(markdown(["tool", "median ms", "p90 ms", "median / library"], rows, {1, 2, 3}))
     return 0
 

@@ -5,9 +5,10 @@ that folder first on ``sys.path``)."""
 from __future__ import annotations
 
 import importlib.util
+import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +46,37 @@ def as_ids(result: Any) -> list[str]:
     if hasattr(result, "to_list"):  # pandas and polars
         return list(result.to_list())
     return list(result.tolist())
+
+
+def p90(values: Sequence[float]) -> float:
+    """Nearest-rank 90th percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, -(-9 * len(ordered) // 10) - 1)]
+
+
+def interleaved(calls: Mapping[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
+    """Milliseconds of each call, ``rounds`` times, every round in an order rotated by one
+    (so no tool always runs after the same other)."""
+    names = list(calls)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            seconds, _ = timed(calls[name])
+            samples[name].append(seconds * 1e3)
+    return samples
+
+
+def median_rows(
+    samples: Mapping[str, Sequence[float]], base: str, ratio: str = ".1f"
+) -> list[list[str]]:
+    """Per tool: its median and p90 in ms, and its median over ``base``'s."""
+    base_ms = statistics.median(samples[base])
+    return [
+        [
+            name,
+            f"{statistics.median(v):.2f}",
+            f"{p90(v):.2f}",
+            f"{statistics.median(v) / base_ms:{ratio}}x",
+        ]
+        for name, v in samples.items()
+    ]
