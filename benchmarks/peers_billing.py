@@ -43,7 +43,8 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -64,7 +65,8 @@ BUCKETS = (("Current", 0), ("1-30", 1), ("31-60", 31), ("61-90", 61), ("91+", 91
 #: A line: due date, source, source id, instalment number (None for a membership
 #: charge), outstanding minor units, days past due.
 Line = tuple[date, str, str, int | None, int, int]
-Aged = tuple[list[Line], dict[str, int]]
+#: Lines compared at a time (the check holds a chunk of each tool's lines, not all).
+CHUNK = 100_000
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,7 @@ def _bucket(days: int) -> str:
     return next(label for label, least in reversed(BUCKETS) if days >= least)
 
 
-def _totals(lines: Sequence[Line]) -> dict[str, int]:
+def _totals(lines: Iterable[Line]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for line in lines:
         label = _bucket(line[5])
@@ -204,21 +206,17 @@ class LibraryBilling:
         return aged_receivables(self.store, at=at, practices=practice_id)
 
     @staticmethod
-    def aged_lines(report: AgedReceivables) -> Aged:
-        practice_id = report.rows[0].practice if report.rows else ""
-        lines = [
-            (
-                r.due_date,
-                r.source,
-                r.source_id,
-                r.instalment,
-                r.amount.minor,
-                r.days_past_due,
-            )
+    def aged_lines(report: AgedReceivables) -> Iterator[Line]:
+        # The rows are made as they are reached and not kept (ReceivableRows).
+        return (
+            (r.due_date, r.source, r.source_id, r.instalment, r.amount.minor, r.days_past_due)
             for r in report.rows
-        ]
-        totals = {label: m.minor for label, m in report.by_practice.get(practice_id, {}).items()}
-        return lines, totals
+        )
+
+    @staticmethod
+    def aged_totals(report: AgedReceivables) -> dict[str, int]:
+        practices = list(report.by_practice.values())
+        return {label: m.minor for label, m in (practices[0] if practices else {}).items()}
 
 
 # -- polars ------------------------------------------------------------------------------
@@ -451,9 +449,13 @@ class PolarsBilling:
         return lines, lines.group_by(bucket=label).agg(pl.col("outstanding").sum())
 
     @staticmethod
-    def aged_lines(result: Any) -> Aged:
-        lines, totals = result
-        return lines.rows(), dict(totals.rows())
+    def aged_lines(result: Any) -> Iterator[Line]:
+        for chunk in result[0].iter_slices(CHUNK):
+            yield from chunk.rows()
+
+    @staticmethod
+    def aged_totals(result: Any) -> dict[str, int]:
+        return dict(result[1].rows())
 
 
 # -- pandas ------------------------------------------------------------------------------
@@ -690,23 +692,28 @@ class PandasBilling:
         return lines, lines["outstanding"].groupby(bucket, observed=True).sum()
 
     @staticmethod
-    def aged_lines(result: Any) -> Aged:
-        lines, totals = result
-        number = lines["number"]
-        numbers = [
-            None if missing else int(n)
-            for n, missing in zip(number.tolist(), number.isna().tolist(), strict=True)
-        ]
-        rows = zip(
-            lines["due"].dt.date,
-            lines["source"].tolist(),
-            lines["source_id"].tolist(),
-            numbers,
-            lines["outstanding"].tolist(),
-            lines["days"].tolist(),
-            strict=True,
-        )
-        return list(rows), {str(label): int(total) for label, total in totals.items()}
+    def aged_lines(result: Any) -> Iterator[Line]:
+        lines = result[0]
+        for start in range(0, len(lines), CHUNK):
+            chunk = lines.iloc[start : start + CHUNK]
+            number = chunk["number"]
+            numbers = [
+                None if missing else int(n)
+                for n, missing in zip(number.tolist(), number.isna().tolist(), strict=True)
+            ]
+            yield from zip(
+                chunk["due"].dt.date,
+                chunk["source"].tolist(),
+                chunk["source_id"].tolist(),
+                numbers,
+                chunk["outstanding"].tolist(),
+                chunk["days"].tolist(),
+                strict=True,
+            )
+
+    @staticmethod
+    def aged_totals(result: Any) -> dict[str, int]:
+        return {str(label): int(total) for label, total in result[1].items()}
 
 
 # -- DuckDB ------------------------------------------------------------------------------
@@ -937,9 +944,13 @@ class DuckDBBilling:
         return lines, totals
 
     @staticmethod
-    def aged_lines(result: Any) -> Aged:
-        lines, totals = result
-        return lines.fetchall(), {label: int(total) for label, total in totals.fetchall()}
+    def aged_lines(result: Any) -> Iterator[Line]:
+        for batch in result[0].to_arrow_reader(CHUNK):
+            yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
+
+    @staticmethod
+    def aged_totals(result: Any) -> dict[str, int]:
+        return {label: int(total) for label, total in result[1].fetchall()}
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -975,30 +986,36 @@ def run(
     library = tools[0]
     first_s, first = timed(lambda: library.overdue(*args))  # reads every member's outlook
     aged_s, report = timed(lambda: library.aged(*args))
-    wanted = {"overdue": as_ids(first), "aged": library.aged_lines(report)}
+    overdue = as_ids(first)
+    totals = library.aged_totals(report)
     print(
         f"library: the first Overdue query (reads every member's outlook) {first_s:.2f} s; "
         f"the first aged receivables {aged_s:.2f} s"
     )
-    if _totals(wanted["aged"][0]) != wanted["aged"][1]:
+    if _totals(library.aged_lines(report)) != totals:
         print("FAILED: the library's aged receivables rows do not add up to its totals")
         return 1
     wrong = []
     for tool in tools[1:]:
-        for workload, expected in wanted.items():
-            got = getattr(tool, workload)(*args)
-            got = tool.aged_lines(got) if workload == "aged" else as_ids(got)
-            if got != expected:
-                wrong.append(f"{tool.name} {workload}: {_first_difference(expected, got)}")
+        got = as_ids(tool.overdue(*args))
+        if got != overdue:
+            wrong.append(f"{tool.name} overdue: {_first_difference(overdue, got)}")
+        result = tool.aged(*args)
+        if (peer := tool.aged_totals(result)) != totals:
+            wrong.append(f"{tool.name} aged totals: library {totals}, peer {peer}")
+        difference = _first_different_line(library.aged_lines(report), tool.aged_lines(result))
+        if difference:
+            wrong.append(f"{tool.name} aged rows: {difference}")
+        del result
     if wrong:
         print("\nFAILED: " + "; ".join(wrong))
         return 1
-    lines, totals = wanted["aged"]
     print(
-        f"OK: every tool lists the same {len(wanted['overdue']):,} Overdue members of "
-        f"{practice.id} and the same {len(lines):,} receivables "
+        f"OK: every tool lists the same {len(overdue):,} Overdue members of "
+        f"{practice.id} and the same {len(report.rows):,} receivables "
         f"({', '.join(f'{k} {v:,}' for k, v in totals.items())})."
     )
+    del first, report
     for workload, times in (("overdue", rounds * 3), ("aged", rounds)):
         calls = {t.name: functools.partial(getattr(t, workload), *args) for t in tools}
         samples = interleaved(calls, times)
@@ -1008,14 +1025,18 @@ def run(
     return 0
 
 
-def _first_difference(expected: Any, got: Any) -> str:
-    if isinstance(expected, tuple):
-        for part, a, b in zip(("rows", "totals"), expected, got, strict=True):
-            if a != b:
-                return f"{part}: {_first_difference(a, b)}"
-    if isinstance(expected, list) and isinstance(got, list):
-        for k, (a, b) in enumerate(zip(expected, got, strict=False)):
-            if a != b:
-                return f"at {k}: library {a!r}, peer {b!r} ({len(expected)} vs {len(got)})"
-        return f"lengths {len(expected)} vs {len(got)}"
-    return f"library {expected!r}, peer {got!r}"
+def _first_difference(expected: list[Any], got: list[Any]) -> str:
+    for k, (a, b) in enumerate(zip(expected, got, strict=False)):
+        if a != b:
+            return f"at {k}: library {a!r}, peer {b!r} ({len(expected)} vs {len(got)})"
+    return f"lengths {len(expected)} vs {len(got)}"
+
+
+def _first_different_line(expected: Iterator[Line], got: Iterator[Line]) -> str:
+    """Where two streams of lines first differ ("" when they are equal, lengths too)."""
+    missing = object()
+    for k, (a, b) in enumerate(itertools.zip_longest(expected, got, fillvalue=missing)):
+        if a != b:
+            a, b = ("(none)" if x is missing else repr(x) for x in (a, b))
+            return f"at {k}: library {a}, peer {b}"
+    return ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import pickle
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -55,6 +56,7 @@ from smilepass_core import (
 )
 from smilepass_core.demo import DEMO_NOW, demo_store
 from smilepass_core.domain.discounts import Discount
+from smilepass_core.domain.overdue import DueCharge, unpaid_charges
 from smilepass_core.errors import CurrencyMismatch
 from smilepass_core.io.text import render_dashboard, render_weekly
 from smilepass_core.periods import local_midnight, zone
@@ -1320,6 +1322,32 @@ class TestAgedReceivables:
         assert len(report.rows) == 2
         assert len(report.by_patient) == 2
 
+    def test_a_patient_is_listed_at_their_oldest_charge(self) -> None:
+        """Splits are keyed in the order of their first row: Ada's plan b1 (1 January)
+        puts her before Bea (1 February), though Ada's first plan by id, a1, is due later."""
+        practice = Practice("p", "Dental", "UTC", "AUD")
+        ada, bea = Patient("ada", "Ada"), Patient("bea", "Bea")
+        plans = [
+            PaymentPlan.offer(
+                id=plan_id,
+                practice_id="p",
+                patient=patient,
+                total=Money.of("100", "AUD"),
+                payment_type=PaymentType.INSTANT,
+                first_due=due,
+                at=datetime(2025, 12, 1, tzinfo=UTC),
+            )
+            for plan_id, patient, due in (
+                ("a1", ada, date(2026, 3, 1)),
+                ("a2", bea, date(2026, 2, 1)),
+                ("b1", ada, date(2026, 1, 1)),
+            )
+        ]
+        report = aged_receivables(store_of([practice, *plans]), at=_MARCH_10)
+        assert [r.source_id for r in report.rows] == ["b1", "a2", "a1"]
+        assert list(report.by_patient) == [("p", "ada"), ("p", "bea")]
+        assert list(report.by_patient[("p", "ada")]) == ["61-90", "1-30"]
+
 
 _MARCH_1 = datetime(2026, 3, 1, tzinfo=UTC)
 _MARCH_10 = datetime(2026, 3, 10, tzinfo=UTC)
@@ -1386,6 +1414,87 @@ class TestAgedReceivablesProperties:
 
     @DATASETS
     @given(dataset=sps.datasets(), data=st.data(), edges=st.sets(st.integers(1, 120), min_size=1))
+    def test_rows_and_splits_are_laid_out_as_defined(
+        self, dataset: sps.Dataset, data: st.DataObject, edges: set[int]
+    ) -> None:
+        """Every unpaid charge one row, made here from each member's and plan's
+        ``unpaid_charges`` and sorted by (due date, practice, source id, instalment);
+        each split keyed in the order of its first row, its buckets oldest first; the
+        report's rows equal them, read after ``len``, the splits and the totals."""
+        store = store_of(dataset.objects())
+        at = data.draw(after_everything(dataset))
+        bounds = sorted(edges)
+        report = aged_receivables(store, at=at, edges=bounds)
+        plans = {p.id: p for p in dataset.membership_plans}
+        expected = []
+        for practice in dataset.practices:
+            today = local_day(at, practice.timezone)
+            ledgers: dict[str, list[Payment]] = {}
+            for pay in sorted(dataset.payments, key=lambda p: (p.at, p.id)):
+                if pay.member_id is not None:
+                    ledgers.setdefault(pay.member_id, []).append(pay)
+            found = [
+                (m.account_holder, c)
+                for m in dataset.members
+                if m.practice_id == practice.id
+                for c in unpaid_charges(
+                    m,
+                    at=at,
+                    timezone=practice.timezone,
+                    membership_plans=plans,
+                    payments=ledgers.get(m.id, ()),
+                )
+            ]
+            found += [
+                (plan.patient, c)
+                for plan in dataset.payment_plans
+                if plan.practice_id == practice.id
+                for c in unpaid_charges(None, (plan,), at=at, timezone=practice.timezone)
+            ]
+            for patient, c in found:
+                days = (today - c.due_date).days
+                bucket = expected_bucket(days, bounds)
+                key = (c.due_date, practice.id, c.source[1], c.instalment or 0)
+                expected.append((*key, patient, c, days, bucket))
+        expected.sort(key=lambda e: e[:4])
+        assert len(report.rows) == len(expected)
+        by_patient: dict[tuple[str, str], dict[str, list[Money]]] = {}
+        by_practice: dict[str, dict[str, list[Money]]] = {}
+        for _, practice_id, _, _, patient, c, _, bucket in expected:
+            key = (practice_id, patient.id)
+            by_patient.setdefault(key, {}).setdefault(bucket, []).append(c.amount)
+            by_practice.setdefault(practice_id, {}).setdefault(bucket, []).append(c.amount)
+        for got, want in ((report.by_patient, by_patient), (report.by_practice, by_practice)):
+            assert [(k, list(v)) for k, v in got.items()] == [(k, list(v)) for k, v in want.items()]
+            assert got == {
+                k: {b: money_sum(a)[a[0].currency] for b, a in v.items()} for k, v in want.items()
+            }
+        assert report.totals == money_sum(c.amount for *_, c, _, _ in expected)
+        rows = tuple(
+            receivables.ReceivableRow(
+                practice_id,
+                patient.id,
+                patient.name,
+                c.source[0],
+                c.source[1],
+                c.instalment,
+                c.due_date,
+                days,
+                bucket,
+                c.amount,
+                c.amount.currency,
+            )
+            for _, practice_id, _, _, patient, c, days, bucket in expected
+        )
+        assert tuple(report.rows) == rows  # made as they are reached
+        assert report.rows == rows
+        assert rows == report.rows
+        assert tuple(report.rows) == rows
+        assert len(report.rows) == len(rows)
+        assert pickle.loads(pickle.dumps(report)) == report
+
+    @DATASETS
+    @given(dataset=sps.datasets(), data=st.data(), edges=st.sets(st.integers(1, 120), min_size=1))
     def test_by_practice_and_by_patient_add_up_to_totals(
         self, dataset: sps.Dataset, data: st.DataObject, edges: set[int]
     ) -> None:
@@ -1405,28 +1514,55 @@ class TestAgedReceivablesProperties:
                 assert r.bucket in report.labels
 
 
-def test_a_bucket_in_two_currencies_is_refused() -> None:
-    """A host store that gives one practice rows in two currencies gets CurrencyMismatch
-    from the bucket totals, not one currency's total."""
-    row = receivables.ReceivableRow(
-        "p",
-        "h",
-        "Ada",
-        "member",
-        "m",
-        None,
-        date(2026, 1, 1),
-        40,
-        "31-60",
-        Money.of(1, "AUD"),
-        "AUD",
+@pytest.mark.parametrize("second", ["m", "other"])
+def test_a_bucket_in_two_currencies_is_refused(second: str) -> None:
+    """A host store that gives one practice charges in two currencies in one bucket gets
+    CurrencyMismatch from the bucket totals (one patient's, or the practice's), not one
+    currency's total; in two buckets, each bucket has its own."""
+    practice = Practice("p", "P", "UTC", "AUD")
+    ada = Member.enrol(
+        id="m",
+        practice_id="p",
+        plan_id="x",
+        account_holder=Patient("h", "Ada"),
+        start_date=date(2026, 1, 1),
+        at=datetime(2026, 1, 1, tzinfo=UTC),
     )
-    other = attrs.evolve(row, amount=Money.of(1, "USD"), currency="USD")
-    assert receivables._grouped([row, row], lambda r: r.practice) == {
-        "p": {"31-60": Money.of(2, "AUD")}
-    }
+    other = attrs.evolve(ada, id="other", account_holder=Patient("h2", "Bea"))
+    plan = MembershipPlan("x", "p", "Monthly", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+    store = InMemoryStore.from_objects([practice, plan, ada, other])
+    due = date(2026, 1, 1)
+
+    def report(second_due: date) -> receivables.AgedReceivables:
+        charges = [
+            (ada, (DueCharge(("member", "m"), due, Money.of(1, "AUD")),)),
+            (
+                store.members.get(second),
+                (DueCharge(("member", second), second_due, Money.of(1, "USD")),),
+            ),
+        ]
+        host = _Unkept(store)
+        host.members = _Kept(store.members, charges)
+        return aged_receivables(host, at=datetime(2026, 2, 10, tzinfo=UTC))
+
     with pytest.raises(CurrencyMismatch):
-        receivables._grouped([row, other], lambda r: r.practice)
+        report(due)
+    apart = report(date(2026, 2, 1))
+    assert apart.by_practice == {"p": {"31-60": Money.of(1, "AUD"), "1-30": Money.of(1, "USD")}}
+
+
+class _Kept:
+    """A members repository that lists the unpaid charges it is given."""
+
+    def __init__(self, members: Any, charges: list[Any]) -> None:
+        self._members = members
+        self._charges = charges
+
+    def unpaid_charges(self, *, practice_id: str, at: datetime) -> list[Any]:
+        return self._charges
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._members, name)
 
 
 class _Unkept:

@@ -32,7 +32,7 @@ import enum
 import importlib
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Final, Literal, Union
@@ -352,7 +352,7 @@ def _plain(kind: _Kind, value: Any, money: str) -> Any:
 
 
 def _table(
-    rows: Sequence[Any],
+    rows: Collection[Any],
     row: type,
     *,
     zone: str,
@@ -361,6 +361,7 @@ def _table(
 ) -> Any:
     """The Arrow table of ``rows`` (all of class ``row``)."""
     pa = _module("pyarrow", "a typed table")
+    rows = tuple(rows)  # read once: a report may make its row objects as they are read
     kinds = _kinds(row, overrides)
     names: list[str] = []
     arrays: list[Any] = []

@@ -43,7 +43,7 @@ import enum
 import functools
 import html
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -408,7 +408,7 @@ def _cell(value: Any, column: str = "", timezone: str | None = None) -> _Cell:
 
 
 def _rows_table(
-    rows: Sequence[Any],
+    rows: Collection[Any],
     columns: Sequence[str],
     *,
     max_rows: int | None,

@@ -18,7 +18,11 @@ from smilepass_core.reports.ledger import (
     accounting_export,
     instalment_forecast,
 )
-from smilepass_core.reports.receivables import AgedReceivables, aged_receivables
+from smilepass_core.reports.receivables import (
+    AgedReceivables,
+    ReceivableRows,
+    aged_receivables,
+)
 from smilepass_core.reports.reconciliation import (
     MembershipList,
     PaymentPlanList,
@@ -43,6 +47,7 @@ __all__ = [
     "InstalmentForecast",
     "MembershipList",
     "PaymentPlanList",
+    "ReceivableRows",
     "RecoveredRevenue",
     "ReferralTracking",
     "RevenueCohortTable",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from datetime import date, datetime
 from typing import IO, Any, ClassVar, TypeVar
@@ -267,7 +267,7 @@ class Report(Tabular):
     """
 
     ROW: ClassVar[type[Table]]
-    rows: tuple[Any, ...]
+    rows: Collection[Any]
     #: Each practice of the report and its IANA zone.
     timezones: Mapping[str, str]
 
@@ -287,10 +287,13 @@ class Report(Tabular):
         <MembershipList: 186 rows, practices syd>
         """
         n = len(self.rows)
-        practices = {getattr(row, "practice", None) for row in self.rows}
-        named = sorted(str(p) for p in practices if p is not None)
+        named = sorted(str(p) for p in set(self._practices()) if p is not None)
         where = f", practices {', '.join(named)}" if named else ""
         return f"<{type(self).__name__}: {n:,} row{'' if n == 1 else 's'}{where}>"
+
+    def _practices(self) -> Iterable[Any]:
+        """The practices of the rows (``None`` for a row without one)."""
+        return (getattr(row, "practice", None) for row in self.rows)
 
     def to_records(self) -> list[Record]:
         """The rows as plain dicts with stable column names (``ROW.COLUMNS``)."""
