@@ -70,7 +70,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import peers_billing
-from shared import as_ids, dashboard_module, interleaved, median_rows, p90, timed
+from shared import as_ids, dashboard_module, grown, interleaved, median_rows, p90, peak_mib, timed
 
 from smilepass_core import InMemoryStore
 from smilepass_core.domain import MembershipStatus, PaymentPlanStatus, Practice
@@ -1097,8 +1097,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.members, args.practices = args.members[0], args.practices[0]
     os.environ["POLARS_MAX_THREADS"] = str(args.threads)  # read when polars is imported
 
-    build_s, data = timed(lambda: bench.build_dataset(args.members, args.seed, args.practices))
-    load_s, store = timed(lambda: InMemoryStore.from_objects(data.objects()))
+    build_s, built_mib, data = grown(
+        lambda: bench.build_dataset(args.members, args.seed, args.practices)
+    )
+    load_s, store_mib, store = grown(lambda: InMemoryStore.from_objects(data.objects()))
     export_s, tables = timed(lambda: export_tables(data))
     ids = [p.id for p in data.practices]
     print(
@@ -1108,14 +1110,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"tables: {tables.sizes()}")
     print(
-        f"build objects {build_s:.2f} s; InMemoryStore.from_objects {load_s:.2f} s; "
-        f"export flat tables {export_s:.2f} s"
+        f"build objects {build_s:.2f} s (+{built_mib:,.0f} MiB resident); "
+        f"InMemoryStore.from_objects {load_s:.2f} s; export flat tables {export_s:.2f} s"
     )
 
     def library(case: Any) -> Dashboard:
         return dashboard(store, practices=ids, date_range=case.spec(), now=case.now)
 
     loads: dict[str, float] = {"smilepass_core": load_s}
+    held: dict[str, float] = {"smilepass_core": store_mib}  # MiB each load added
     tools: dict[str, Callable[[Any], Any]] = {"smilepass_core": library}
     every: list[Peer] = [PandasPeer(), PolarsPeer(), DuckDBPeer(args.threads)]
     peers = [peer for peer in every if peer.name in args.peers]
@@ -1124,7 +1127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if missing:
             print(f"note: skipping {peer.name}: {', '.join(missing)} not installed ({peer.extra})")
             continue
-        loads[peer.name], _ = timed(lambda peer=peer: peer.load(tables))
+        loads[peer.name], held[peer.name], _ = grown(lambda peer=peer: peer.load(tables))
         tools[peer.name] = peer.figures
         modules = ", ".join(f"{m} {_version(m)}" for m in peer.modules)
         print(f"{peer.name} ({modules}) load {loads[peer.name]:.2f} s")
@@ -1187,6 +1190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             [
                 n,
                 f"{loads[n]:.2f}",
+                f"{held[n]:,.0f}",
                 f"{median:.2f}",
                 f"{p90(per_case[n]):.2f}",
                 f"{sum(per_case[n]):.1f}",
@@ -1196,12 +1200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     headers = [
         "tool",
         "load s",
+        "load MiB",
         "refresh median ms",
         "refresh p90 ms",
         "20 ranges ms",
         "median / library",
     ]
-    print(_markdown(headers, rows, right={1, 2, 3, 4, 5}))
+    print(_markdown(headers, rows, right={1, 2, 3, 4, 5, 6}))
     print()
     case_rows = [
         [str(k + 1), case.label, *(f"{per_case[n][k]:.2f}" for n in names)]
@@ -1222,7 +1227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         "\nload: smilepass_core is InMemoryStore.from_objects; a peer's is its frames or "
         "tables from the exported columns, Active spans included (the export is not in "
-        "it). A refresh includes resolving the range and its buckets."
+        "it). load MiB: the resident memory the load added (the store's indexes: its "
+        "objects are the ones built, counted apart). A refresh includes resolving the "
+        f"range and its buckets. Peak resident memory of this process: {peak_mib():,.0f} MiB."
     )
     return status
 

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from shared import as_ids, interleaved, median_rows, timed
+from shared import as_ids, grown, interleaved, median_rows, timed
 
 from smilepass_core import InMemoryStore
 from smilepass_core.domain import Member
@@ -979,18 +979,19 @@ def run(
                 )
                 continue
             tool = cls()
-            load_s, _ = timed(lambda tool=tool: tool.load(tables))
-            print(f"{tool.name} billing load {load_s:.2f} s")
+            load_s, mib, _ = grown(lambda tool=tool: tool.load(tables))
+            print(f"{tool.name} billing load {load_s:.2f} s (+{mib:,.0f} MiB resident)")
             tools.append(tool)
     args = (practice.id, practice.timezone, at)
     library = tools[0]
-    first_s, first = timed(lambda: library.overdue(*args))  # reads every member's outlook
-    aged_s, report = timed(lambda: library.aged(*args))
+    first_s, first_mib, first = grown(lambda: library.overdue(*args))  # reads the outlooks
+    aged_s, aged_mib, report = grown(lambda: library.aged(*args))
     overdue = as_ids(first)
     totals = library.aged_totals(report)
     print(
-        f"library: the first Overdue query (reads every member's outlook) {first_s:.2f} s; "
-        f"the first aged receivables {aged_s:.2f} s"
+        f"library: the first Overdue query (reads every member's outlook) {first_s:.2f} s "
+        f"(+{first_mib:,.0f} MiB resident); the first aged receivables {aged_s:.2f} s "
+        f"(+{aged_mib:,.0f} MiB, {len(report.rows):,} rows)"
     )
     if _totals(library.aged_lines(report)) != totals:
         print("FAILED: the library's aged receivables rows do not add up to its totals")

@@ -5,6 +5,8 @@ that folder first on ``sys.path``)."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import resource
 import statistics
 import sys
 import time
@@ -33,6 +35,28 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result
+
+
+def resident_mib() -> float:
+    """This process's resident memory now, in MiB (Linux's ``/proc``; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+    except OSError:
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_mib() -> float:
+    """The most resident memory this process has held, in MiB (Linux counts KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def grown(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Seconds ``fn()`` took, the MiB of resident memory it added, and what it returned."""
+    before = resident_mib()
+    seconds, result = timed(fn)
+    return seconds, resident_mib() - before, result
 
 
 def as_ids(result: Any) -> list[str]:

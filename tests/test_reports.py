@@ -1322,6 +1322,66 @@ class TestAgedReceivables:
         assert len(report.rows) == 2
         assert len(report.by_patient) == 2
 
+    def test_rows_are_made_as_read_and_kept_from_the_first_index(
+        self, bondi: InMemoryStore
+    ) -> None:
+        """``len`` and ``repr`` make no row; iterating makes fresh ones each time; an index
+        makes and keeps them all, and later reads give those same objects."""
+        rows = aged_receivables(bondi, at=NOW).rows
+        assert len(rows) == 5
+        assert repr(rows) == "<ReceivableRows: 5 items>"
+        assert next(iter(rows)) == next(iter(rows))
+        assert next(iter(rows)) is not next(iter(rows))  # not kept
+        first = rows[0]
+        assert next(iter(rows)) is first
+        assert rows[0] is first
+        assert rows.__getattr__("_items") is rows[:]  # a second builder finds them kept
+        with pytest.raises(AttributeError, match="'ReceivableRows' object has no attribute 'x'"):
+            rows.__getattr__("x")
+
+    def test_by_patient_is_summed_when_read(self, bondi: InMemoryStore) -> None:
+        """``by_patient`` reads, compares, shows and pickles as the dict of its totals."""
+        report = aged_receivables(bondi, at=NOW)
+        totals = dict(report.by_patient)
+        assert isinstance(report.by_patient, receivables.PatientTotals)
+        assert report.by_patient == totals
+        assert totals == report.by_patient
+        assert repr(report.by_patient) == repr(totals)
+        assert len(report.by_patient) == 4
+        assert report.by_patient[("p1", "pat-m1")] == {"1-30": aud("30")}
+        copy = pickle.loads(pickle.dumps(report.by_patient))
+        assert copy == totals
+        assert dict(receivables.PatientTotals(totals)) == totals
+
+    def test_the_report_shows_the_practices_of_its_rows(self, bondi: InMemoryStore) -> None:
+        """The report's one line names the practices of its rows, read without making
+        them, and of the rows it is given."""
+        report = aged_receivables(bondi, at=NOW)
+        assert repr(report) == "<AgedReceivables: 5 rows, practices p1>"
+        assert next(iter(report.rows)) is not next(iter(report.rows))  # still not kept
+        assert repr(attrs.evolve(report, rows=())) == "<AgedReceivables: 0 rows>"
+
+    def test_a_host_s_charges_out_of_order_are_bucketed_by_due_date(self) -> None:
+        """A host store listing a member's charges latest first still gets each charge
+        in its own bucket and the patient at their oldest charge."""
+        store, ada = _two_members()
+        charges = [
+            (
+                ada,
+                (
+                    DueCharge(("member", "m"), date(2026, 2, 1), Money.of(1, "AUD")),
+                    DueCharge(("member", "m"), date(2026, 1, 1), Money.of(2, "AUD")),
+                ),
+            )
+        ]
+        host = _Unkept(store)
+        host.members = _Kept(store.members, charges)
+        report = aged_receivables(host, at=datetime(2026, 2, 10, tzinfo=UTC))
+        assert report.by_practice == {
+            "p": {"31-60": Money.of(2, "AUD"), "1-30": Money.of(1, "AUD")}
+        }
+        assert [r.due_date for r in report.rows] == [date(2026, 1, 1), date(2026, 2, 1)]
+
     def test_a_patient_is_listed_at_their_oldest_charge(self) -> None:
         """Splits are keyed in the order of their first row: Ada's plan b1 (1 January)
         puts her before Bea (1 February), though Ada's first plan by id, a1, is due later."""
@@ -1519,18 +1579,7 @@ def test_a_bucket_in_two_currencies_is_refused(second: str) -> None:
     """A host store that gives one practice charges in two currencies in one bucket gets
     CurrencyMismatch from the bucket totals (one patient's, or the practice's), not one
     currency's total; in two buckets, each bucket has its own."""
-    practice = Practice("p", "P", "UTC", "AUD")
-    ada = Member.enrol(
-        id="m",
-        practice_id="p",
-        plan_id="x",
-        account_holder=Patient("h", "Ada"),
-        start_date=date(2026, 1, 1),
-        at=datetime(2026, 1, 1, tzinfo=UTC),
-    )
-    other = attrs.evolve(ada, id="other", account_holder=Patient("h2", "Bea"))
-    plan = MembershipPlan("x", "p", "Monthly", Money.of("30", "AUD"), BillingCycle.MONTHLY)
-    store = InMemoryStore.from_objects([practice, plan, ada, other])
+    store, ada = _two_members()
     due = date(2026, 1, 1)
 
     def report(second_due: date) -> receivables.AgedReceivables:
@@ -1549,6 +1598,22 @@ def test_a_bucket_in_two_currencies_is_refused(second: str) -> None:
         report(due)
     apart = report(date(2026, 2, 1))
     assert apart.by_practice == {"p": {"31-60": Money.of(1, "AUD"), "1-30": Money.of(1, "USD")}}
+
+
+def _two_members() -> tuple[InMemoryStore, Member]:
+    """A practice in AUD, a monthly plan, Ada (member m) and Bea (member other)."""
+    practice = Practice("p", "P", "UTC", "AUD")
+    ada = Member.enrol(
+        id="m",
+        practice_id="p",
+        plan_id="x",
+        account_holder=Patient("h", "Ada"),
+        start_date=date(2026, 1, 1),
+        at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    other = attrs.evolve(ada, id="other", account_holder=Patient("h2", "Bea"))
+    plan = MembershipPlan("x", "p", "Monthly", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+    return InMemoryStore.from_objects([practice, plan, ada, other]), ada
 
 
 class _Kept:

@@ -153,7 +153,7 @@ class Items(Tabular, Generic[T]):
 
     def __repr__(self) -> str:
         """One line with the count, never every item (``tuple(items)`` shows them)."""
-        n = len(self._items)
+        n = len(self)
         return f"<{type(self).__name__}: {n:,} item{'' if n == 1 else 's'}>"
 
     def __reduce__(self) -> tuple[Any, ...]:

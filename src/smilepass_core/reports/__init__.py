@@ -20,6 +20,7 @@ from smilepass_core.reports.ledger import (
 )
 from smilepass_core.reports.receivables import (
     AgedReceivables,
+    PatientTotals,
     ReceivableRows,
     aged_receivables,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "DunningWorklist",
     "InstalmentForecast",
     "MembershipList",
+    "PatientTotals",
     "PaymentPlanList",
     "ReceivableRows",
     "RecoveredRevenue",

@@ -95,7 +95,8 @@ def to_csv(
     """
     writer = csv.DictWriter(file, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
-    for record in to_records(rows):
+    for row in rows:  # one record at a time
+        record = row.record()
         writer.writerow({k: _cell(v, neutralise_formulas) for k, v in record.items()})
 
 
@@ -247,7 +248,7 @@ class Rows(Items[R]):
 
     def __repr__(self) -> str:
         """One line: the row type and the count."""
-        n = len(self._items)
+        n = len(self)
         return f"<Rows of {self.row.__name__}: {n:,} row{'' if n == 1 else 's'}>"
 
     def to_records(self) -> list[Record]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import operator
+from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import attrs
 
@@ -28,6 +30,7 @@ from smilepass_core.repositories import Store, UnpaidChargesReader
 
 __all__ = [
     "AgedReceivables",
+    "PatientTotals",
     "ReceivableRow",
     "ReceivableRows",
     "aged_receivables",
@@ -101,12 +104,16 @@ class ReceivableRows(Items[ReceivableRow]):
     read-only sequence that iterates, indexes, slices, compares and hashes like the tuple
     of them.
 
-    A report holds its rows as the unpaid charges they come from (about 60 bytes a row):
-    ``len`` needs no row object, iterating makes each as it is reached, and the first
-    index, comparison, hash or pickle makes them all and keeps them.
+    A report holds its rows as the unpaid charges they come from (about 100 bytes per
+    membership or plan beside its charges): ``len`` and ``repr`` need no row object;
+    iterating sorts the charges (about 50 bytes a row while it runs) and makes each row
+    object as it is reached without keeping it; any other read (an index or slice,
+    ``in``, ``reversed``, a comparison, the hash, a pickle) makes them all and keeps
+    them.
     """
 
     __slots__ = ("_parts",)
+    _parts: _Parts | None
 
     def __init__(self, rows: Iterable[ReceivableRow] = ()) -> None:
         super().__init__(rows)
@@ -120,24 +127,32 @@ class ReceivableRows(Items[ReceivableRow]):
 
     def __getattr__(self, name: str) -> Any:
         """The row objects, made on the first read (only an unset slot comes here)."""
-        parts = self._parts
-        if name != "_items" or parts is None:
-            raise AttributeError(name)
+        if name != "_items":
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        parts = object.__getattribute__(self, "_parts")
+        if parts is None:  # another thread made them since this one looked
+            return object.__getattribute__(self, "_items")
         items = tuple(parts.rows())
         object.__setattr__(self, "_items", items)
         object.__setattr__(self, "_parts", None)
         return items
 
     def __iter__(self) -> Iterator[ReceivableRow]:
-        """The rows in order; before they are kept (on the first index, comparison or
-        hash), each is made as it is reached and not kept: iterating a million rows once
-        holds one at a time."""
+        """The rows in order; until they are kept, each is made as it is reached and not
+        kept: iterating a million rows once holds one at a time."""
         parts = self._parts
         return iter(self._items) if parts is None else parts.rows()
 
     def __len__(self) -> int:
         parts = self._parts
-        return len(self._items) if parts is None else len(parts.order)
+        return len(self._items) if parts is None else parts.size
+
+    def _practices(self) -> Iterable[str]:
+        """The practices of the rows, without making them."""
+        parts = self._parts
+        if parts is None:
+            return (row.practice for row in self._items)
+        return parts.practices  # each source has a row
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as the rows themselves."""
@@ -148,43 +163,56 @@ def _rows(rows: Iterable[ReceivableRow]) -> ReceivableRows:
     return rows if isinstance(rows, ReceivableRows) else ReceivableRows(rows)
 
 
-class _Source(NamedTuple):
-    """A membership's or a payment plan's unpaid charges: whose, in which practice, and
-    that practice's local day at the report's instant (an ordinal)."""
-
-    practice: str
-    patient: Patient
-    today: int
-    charges: Sequence[DueCharge]
-
-
 @attrs.frozen
 class _Parts:
-    """What a report's rows are made of: row ``order[k]`` (k = 0, 1, ...) is the charge
-    ``charges[r]`` of source ``sources[of[r]]``."""
+    """What a report's rows are made of, per source (a membership's or a payment plan's
+    unpaid charges, by due date, in the order of practice then source id): its practice,
+    patient, that practice's local day at the report's instant (an ordinal) and its
+    charges; and, in ``cuts``, where each source's charges enter each bucket after the
+    oldest (``len(labels) - 1`` positions a source)."""
 
-    sources: list[_Source]
-    of: list[int]
-    charges: list[DueCharge]
-    order: list[int]
+    practices: list[str]
+    patients: list[Patient]
+    todays: list[int]
+    charges: list[Sequence[DueCharge]]
+    cuts: array[int]
     edges: tuple[int, ...]
     labels: tuple[str, ...]
+    size: int
+
+    def runs(self, k: int) -> Iterator[tuple[int, Sequence[DueCharge]]]:
+        """Source ``k``'s charges in runs of one bucket, oldest first: (the bucket's index
+        in ``labels``, its charges)."""
+        width = len(self.labels) - 1
+        for j in range(width + 1):
+            run = self._run(k, j)
+            if run:
+                yield width - j, run
+
+    def first(self, k: int) -> tuple[date, int]:
+        """The sort key of source ``k``'s first row (rows are sorted by due date, stably)."""
+        return self.charges[k][0].due_date, k
 
     def rows(self) -> Iterator[ReceivableRow]:
-        e, labels, sources, of, charges = (
-            self.edges,
-            self.labels,
-            self.sources,
-            self.of,
-            self.charges,
+        """The rows, oldest first: by due date, then as the sources come."""
+        e, labels, charges = self.edges, self.labels, self.charges
+        flat = list(itertools.chain.from_iterable(charges))
+        of = list(
+            itertools.chain.from_iterable(
+                itertools.repeat(k, len(c)) for k, c in enumerate(charges)
+            )
         )
-        for r in self.order:
-            s, c = sources[of[r]], charges[r]
-            days = s.today - c.due_date.toordinal()
+        dues = [c.due_date for c in flat]
+        order = sorted(range(len(flat)), key=dues.__getitem__)  # stable
+        del dues
+        for r in order:
+            k, c = of[r], flat[r]
+            patient = self.patients[k]
+            days = self.todays[k] - c.due_date.toordinal()
             yield ReceivableRow(
-                practice=s.practice,
-                patient_id=s.patient.id,
-                patient=s.patient.name,
+                practice=self.practices[k],
+                patient_id=patient.id,
+                patient=patient.name,
                 source=c.source[0],
                 source_id=c.source[1],
                 instalment=c.instalment,
@@ -194,6 +222,94 @@ class _Parts:
                 amount=c.amount,
                 currency=c.amount.currency,
             )
+
+    def by_practice(self) -> dict[str, dict[str, Money]]:
+        """Each practice's total per bucket, the practices in the order of their first
+        row, the buckets oldest first."""
+        spans: dict[str, list[int]] = {}  # practice -> its first and last source + 1
+        for k, practice_id in enumerate(self.practices):
+            spans.setdefault(practice_id, [k, k])[1] = k + 1
+        width = len(self.labels) - 1
+        result: dict[str, dict[str, Money]] = {}
+        for practice_id, (lo, hi) in sorted(
+            spans.items(), key=lambda item: min(map(self.first, range(*item[1])))
+        ):
+            totals = result[practice_id] = {}
+            for j in range(width + 1):  # the oldest bucket first
+                amounts = (c.amount for k in range(lo, hi) for c in self._run(k, j))
+                first = next(amounts, None)
+                if first is not None:
+                    total = sum_in(first.currency, itertools.chain((first,), amounts))
+                    totals[self.labels[width - j]] = total
+        return result
+
+    def _run(self, k: int, j: int) -> Sequence[DueCharge]:
+        """Source ``k``'s charges in its ``j``-th bucket, the oldest first (j = 0)."""
+        charges, width = self.charges[k], len(self.labels) - 1
+        start = 0 if j == 0 else self.cuts[k * width + j - 1]
+        return charges[start : len(charges) if j == width else self.cuts[k * width + j]]
+
+    def by_patient(self) -> dict[tuple[str, str], dict[str, Money]]:
+        """Each (practice, patient)'s total per bucket, in the order of their first row,
+        the buckets oldest first."""
+        cells: dict[tuple[str, str], dict[int, Money]] = {}
+        firsts: dict[tuple[str, str], tuple[date, int]] = {}
+        for k, (practice_id, patient) in enumerate(zip(self.practices, self.patients, strict=True)):
+            key = (practice_id, patient.id)
+            cell = cells.setdefault(key, {})
+            for b, run in self.runs(k):
+                total = sum_in(run[0].amount.currency, (c.amount for c in run))
+                cell[b] = total if b not in cell else cell[b] + total
+            first = self.first(k)
+            if key not in firsts or first < firsts[key]:
+                firsts[key] = first
+        return {
+            key: {self.labels[b]: cells[key][b] for b in sorted(cells[key], reverse=True)}
+            for key in sorted(firsts, key=firsts.__getitem__)
+        }
+
+
+class PatientTotals(Mapping[tuple[str, str], Mapping[str, Money]]):
+    """The aged receivables' ``by_patient``: (practice id, patient id) -> bucket label ->
+    total, summed when first read (a report of a million rows and a hundred thousand
+    patients makes none of these until then). A read-only mapping that compares like
+    the dict of them."""
+
+    __slots__ = ("_parts", "_totals")
+
+    def __init__(self, totals: Mapping[tuple[str, str], Mapping[str, Money]] = {}) -> None:
+        self._parts: _Parts | None = None
+        self._totals: Mapping[tuple[str, str], Mapping[str, Money]] | None = dict(totals)
+
+    @classmethod
+    def _of(cls, parts: _Parts) -> PatientTotals:
+        totals = cls()
+        totals._parts, totals._totals = parts, None
+        return totals
+
+    def _read(self) -> Mapping[tuple[str, str], Mapping[str, Money]]:
+        totals = self._totals
+        if totals is None:
+            parts = self._parts
+            assert parts is not None
+            totals = self._totals = parts.by_patient()
+        return totals
+
+    def __getitem__(self, key: tuple[str, str]) -> Mapping[str, Money]:
+        return self._read()[key]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+    def __repr__(self) -> str:
+        return repr(self._read())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the totals themselves."""
+        return (PatientTotals, (dict(self._read()),))
 
 
 @attrs.frozen(repr=False)  # Report's short __repr__
@@ -205,7 +321,8 @@ class AgedReceivables(Report):
             of rows given is made one).
         labels: The bucket labels, in order.
         by_practice: practice id -> bucket label -> total.
-        by_patient: (practice id, patient id) -> bucket label -> total (rows carry names).
+        by_patient: (practice id, patient id) -> bucket label -> total (rows carry names;
+            a :class:`PatientTotals`, summed when first read).
         totals: currency -> total of all rows.
     """
 
@@ -220,7 +337,7 @@ class AgedReceivables(Report):
     timezones: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)
 
     def _practices(self) -> Iterable[str]:
-        return self.by_practice  # the practices with a row, without making the rows
+        return self.rows._practices()
 
 
 def aged_receivables(
@@ -234,7 +351,8 @@ def aged_receivables(
     and still being collected (:func:`~smilepass_core.domain.overdue.unpaid_charges`),
     aged by whole days past their due date in the practice's time zone.
 
-    The totals are summed as the report is made; the row objects when first read
+    ``by_practice`` and ``totals`` are summed as the report is made; ``by_patient`` when
+    first read (:class:`PatientTotals`), the row objects as they are read
     (:class:`ReceivableRows`).
 
     Raises:
@@ -246,73 +364,78 @@ def aged_receivables(
     labels = bucket_labels(e)
     when = as_instant(at, "at")
     ids = practice_ids(store, practices)
-    sources = [s for practice_id in sorted(ids) for s in _sources(store, practice_id, when)]
-    of: list[int] = []
-    charges: list[DueCharge] = []
-    cells: dict[tuple[str, str], dict[int, Money]] = {}  # (practice, patient) -> bucket -> total
-    firsts: dict[tuple[str, str], tuple[date, int]] = {}  # -> the first row's sort key
-    cuts = {p: _cuts(store.practices.get(p).timezone, when, e) for p in ids}
-    for k, s in enumerate(sources):
-        key = (s.practice, s.patient.id)
-        cell = cells.setdefault(key, {})
-        for b, run in _runs(s.charges, cuts[s.practice]):
-            total = sum_in(run[0].amount.currency, [c.amount for c in run])
-            cell[b] = total if b not in cell else cell[b] + total
-        first = (s.charges[0].due_date, k)  # its first row: sorted by due date, stably
-        if key not in firsts or first < firsts[key]:
-            firsts[key] = first
-        of.extend(itertools.repeat(k, len(s.charges)))
-        charges.extend(s.charges)
-    dues = [c.due_date for c in charges]
-    order = sorted(range(len(charges)), key=dues.__getitem__)  # stable
-    del dues
-    # Each split in the order of its first row; its buckets oldest first, as its rows come.
-    keys = sorted(firsts, key=firsts.__getitem__)
-    by_patient = {key: _totals(cells[key], labels) for key in keys}
-    per_practice: dict[str, dict[int, list[Money]]] = {}
-    for (practice_id, _), cell in zip(keys, (cells[key] for key in keys), strict=True):
-        mine = per_practice.setdefault(practice_id, {})
-        for b, total in cell.items():
-            mine.setdefault(b, []).append(total)
-    by_practice = {
-        p: _totals({b: sum_in(t[0].currency, t) for b, t in cell.items()}, labels)
-        for p, cell in per_practice.items()
-    }
+    parts = _parts(store, sorted(ids), when, e, labels)
+    by_practice = parts.by_practice()
     return AgedReceivables(
-        rows=ReceivableRows._of(_Parts(sources, of, charges, order, e, labels)),
+        rows=ReceivableRows._of(parts),
         at=when,
         labels=labels,
         by_practice=by_practice,
-        by_patient=by_patient,
+        by_patient=PatientTotals._of(parts),
         totals=per_currency(m for row in by_practice.values() for m in row.values()),
         timezones=zones_of(store, ids),
     )
 
 
-def _sources(store: Store, practice_id: str, at: datetime) -> list[_Source]:
-    """The practice's memberships and payment plans with a charge due and unpaid at
-    ``at``, by source id (a membership before a plan of the same id)."""
+def _parts(
+    store: Store, ids: Iterable[str], at: datetime, edges: tuple[int, ...], labels: tuple[str, ...]
+) -> _Parts:
+    """The memberships and payment plans of practices ``ids`` (in that order) with a
+    charge due and unpaid at ``at``, each practice's by source id (a membership before a
+    plan of the same id)."""
+    practices: list[str] = []
+    patients: list[Patient] = []
+    todays: list[int] = []
+    charges: list[Sequence[DueCharge]] = []
+    cuts: array[int] = array("q")
+    for practice_id in ids:
+        practice = store.practices.get(practice_id)
+        day = at.astimezone(zone(practice.timezone)).date()
+        starts = [date.fromordinal(max(1, day.toordinal() - edge)) for edge in reversed(edges)]
+        starts.append(day)  # where each bucket after the oldest starts, the last Current
+        found = sorted(
+            (
+                (source[0].source[1], n, patient, source)
+                for n, (patient, unpaid) in enumerate(_unpaid(store, practice_id, at))
+                if (source := _by_due(unpaid))
+            ),
+            key=lambda item: item[:2],  # by source id; memberships come first
+        )
+        for _, _, patient, source in found:
+            practices.append(practice_id)
+            patients.append(patient)
+            todays.append(day.toordinal())
+            charges.append(source)
+            cuts.extend(bisect.bisect_left(source, start, key=_DUE) for start in starts)
+    return _Parts(practices, patients, todays, charges, cuts, edges, labels, sum(map(len, charges)))
+
+
+def _unpaid(
+    store: Store, practice_id: str, at: datetime
+) -> Iterator[tuple[Patient, Sequence[DueCharge]]]:
+    """Each member's account holder and each plan's patient with their unpaid charges."""
     practice = store.practices.get(practice_id)
-    today = at.astimezone(zone(practice.timezone)).date().toordinal()
-    scope = frozenset((practice_id,))
     reader = store.members if isinstance(store.members, UnpaidChargesReader) else None
     kept = None if reader is None else reader.unpaid_charges(practice_id=practice_id, at=at)
-    members: Iterable[tuple[Patient, Sequence[DueCharge]]] = (
-        ((m.account_holder, unpaid) for m, unpaid in kept)  # what the store keeps
-        if kept is not None
-        else _judged(store, practice_id, at, practice.timezone)
-    )
-    plans = (
-        (plan.patient, unpaid_charges(None, (plan,), at=at, timezone=practice.timezone))
-        for plan in store.payment_plans.find(PaymentPlanQuery(practices=scope))
-    )
-    found = [
-        _Source(practice_id, patient, today, charges)
-        for patient, charges in itertools.chain(members, plans)
-        if charges
-    ]
-    found.sort(key=lambda s: s.charges[0].source[1])  # stable: memberships first on a tie
-    return found
+    if kept is not None:
+        yield from ((m.account_holder, unpaid) for m, unpaid in kept)  # what the store keeps
+    else:
+        yield from _judged(store, practice_id, at, practice.timezone)
+    scope = frozenset((practice_id,))
+    for plan in store.payment_plans.find(PaymentPlanQuery(practices=scope)):
+        yield plan.patient, unpaid_charges(None, (plan,), at=at, timezone=practice.timezone)
+
+
+_DUE = operator.attrgetter("due_date")
+
+
+def _by_due(charges: Sequence[DueCharge]) -> Sequence[DueCharge]:
+    """``charges`` by due date, as ``unpaid_charges`` gives them (a host store's out of
+    order are sorted, stably: the buckets are cut from that order)."""
+    dues = [c.due_date for c in charges]
+    if any(map(operator.gt, dues, itertools.islice(dues, 1, None))):
+        return sorted(charges, key=_DUE)
+    return charges
 
 
 def _judged(
@@ -334,30 +457,3 @@ def _judged(
                 payments=ledgers.get(m.id, ()),
             ),
         )
-
-
-def _totals(cell: Mapping[int, Money], labels: tuple[str, ...]) -> dict[str, Money]:
-    """Each bucket's total (keyed by its index in ``labels``) by its label, the oldest
-    bucket first."""
-    return {labels[b]: cell[b] for b in sorted(cell, reverse=True)}
-
-
-def _cuts(timezone: str, at: datetime, edges: tuple[int, ...]) -> tuple[date, ...]:
-    """The earliest due date of each bucket after the oldest, oldest first: a charge due
-    before ``cuts[0]`` is in the last bucket, one due on ``today`` (``cuts[-1]``) or later
-    in Current."""
-    today = at.astimezone(zone(timezone)).date().toordinal()
-    return tuple(date.fromordinal(max(1, today - edge)) for edge in (*reversed(edges), 0))
-
-
-def _runs(
-    charges: Sequence[DueCharge], cuts: tuple[date, ...]
-) -> Iterator[tuple[int, Sequence[DueCharge]]]:
-    """``charges`` (by due date) in runs of one bucket each, oldest first: (the bucket's
-    index in the labels, its charges)."""
-    dues = [c.due_date for c in charges]
-    start = 0
-    for j, stop in enumerate([*(bisect.bisect_left(dues, cut) for cut in cuts), len(dues)]):
-        if stop > start:
-            yield len(cuts) - j, charges[start:stop]
-            start = stop
