@@ -1049,23 +1049,32 @@ def _positive(text: str) -> int:
 _PEERS = ("pandas", "polars", "duckdb")
 
 
+def _peers(names: Sequence[str], threads: int) -> list[Peer]:
+    """New, unloaded peers of ``names``."""
+    kinds: dict[str, Callable[[], Peer]] = {
+        "pandas": PandasPeer,
+        "polars": PolarsPeer,
+        "duckdb": lambda: DuckDBPeer(threads),
+    }
+    return [kinds[name]() for name in names]
+
+
 def _each_run(args: argparse.Namespace) -> int:
     """Every size and practice count asked for, each in a fresh process (so each has the
-    memory to itself); above ``--one-peer-above`` members, one process per peer."""
+    memory to itself)."""
     status = 0
     for members in args.members:
         for practices in args.practices:
-            alone = members > args.one_peer_above
-            for peers in [[p] for p in args.peers] if alone else [list(args.peers)]:
-                command = [
-                    sys.executable,
-                    os.path.abspath(__file__),
-                    *("--members", str(members), "--practices", str(practices)),
-                    *("--rounds", str(args.rounds), "--seed", str(args.seed)),
-                    *("--threads", str(args.threads), "--peers", *peers),
-                ]
-                print(f"\n$ peers.py {' '.join(command[2:])}", flush=True)
-                status |= subprocess.run(command, check=False).returncode
+            command = [
+                sys.executable,
+                os.path.abspath(__file__),
+                *("--members", str(members), "--practices", str(practices)),
+                *("--rounds", str(args.rounds), "--seed", str(args.seed)),
+                *("--threads", str(args.threads), "--one-peer-above", str(args.one_peer_above)),
+                *("--peers", *args.peers),
+            ]
+            print(f"\n$ peers.py {' '.join(command[2:])}", flush=True)
+            status |= subprocess.run(command, check=False).returncode
     return status
 
 
@@ -1077,7 +1086,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--one-peer-above",
         type=_positive,
         default=500_000,
-        help="above this many members, run each peer in a process of its own",
+        help="above this many members, load, check and time one peer at a time (each "
+        "dropped before the next is loaded)",
     )
     parser.add_argument("--rounds", type=_positive, default=5, help="interleaved timing rounds")
     parser.add_argument("--seed", type=int, default=bench.DEFAULT_SEED)
@@ -1092,8 +1102,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.members) > 1 or len(args.practices) > 1:
         return _each_run(args)
-    if args.members[0] > args.one_peer_above and len(args.peers) > 1:
-        return _each_run(args)
     args.members, args.practices = args.members[0], args.practices[0]
     os.environ["POLARS_MAX_THREADS"] = str(args.threads)  # read when polars is imported
 
@@ -1101,36 +1109,64 @@ def main(argv: Sequence[str] | None = None) -> int:
         lambda: bench.build_dataset(args.members, args.seed, args.practices)
     )
     load_s, store_mib, store = grown(lambda: InMemoryStore.from_objects(data.objects()))
-    export_s, tables = timed(lambda: export_tables(data))
-    ids = [p.id for p in data.practices]
     print(
         f"peers benchmark: Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f}, seed {args.seed}, "
-        f"{len(ids)} practice(s), {args.rounds} rounds, {args.threads} thread(s)"
+        f"{len(data.practices)} practice(s), {args.rounds} rounds, {args.threads} thread(s)"
     )
-    print(f"tables: {tables.sizes()}")
     print(
         f"build objects {build_s:.2f} s (+{built_mib:,.0f} MiB resident); "
-        f"InMemoryStore.from_objects {load_s:.2f} s; export flat tables {export_s:.2f} s"
+        f"InMemoryStore.from_objects {load_s:.2f} s (+{store_mib:,.0f} MiB)"
     )
+    names = [name for name in _PEERS if name in args.peers]
+    alone = args.members > args.one_peer_above
+    status = 0
+    for group in [[name] for name in names] if alone else [names]:
+        if alone:
+            print(f"\n--- {group[0]} (one peer at a time above {args.one_peer_above:,} members)")
+        # Fresh peers: their frames go when the comparison returns.
+        status |= _compare(args, data, store, _peers(group, args.threads), (load_s, store_mib))
+    print(f"\nPeak resident memory of this process: {peak_mib():,.0f} MiB.")
+    return status
 
-    def library(case: Any) -> Dashboard:
-        return dashboard(store, practices=ids, date_range=case.spec(), now=case.now)
 
-    loads: dict[str, float] = {"smilepass_core": load_s}
-    held: dict[str, float] = {"smilepass_core": store_mib}  # MiB each load added
-    tools: dict[str, Callable[[Any], Any]] = {"smilepass_core": library}
-    every: list[Peer] = [PandasPeer(), PolarsPeer(), DuckDBPeer(args.threads)]
-    peers = [peer for peer in every if peer.name in args.peers]
+def _loaded(data: Any, peers: list[Peer]) -> dict[Peer, tuple[float, float]]:
+    """Each peer whose packages are there, loaded from the exported tables (dropped when
+    they are): the seconds and the MiB its load took."""
+    export_s, tables = timed(lambda: export_tables(data))
+    print(f"tables: {tables.sizes()} (export {export_s:.2f} s)")
+    loaded = {}
     for peer in peers:
         missing = peer.missing()
         if missing:
             print(f"note: skipping {peer.name}: {', '.join(missing)} not installed ({peer.extra})")
             continue
-        loads[peer.name], held[peer.name], _ = grown(lambda peer=peer: peer.load(tables))
-        tools[peer.name] = peer.figures
+        load_s, mib, _ = grown(lambda peer=peer: peer.load(tables))
         modules = ", ".join(f"{m} {_version(m)}" for m in peer.modules)
-        print(f"{peer.name} ({modules}) load {loads[peer.name]:.2f} s")
+        print(f"{peer.name} ({modules}) load {load_s:.2f} s")
+        loaded[peer] = (load_s, mib)
+    return loaded
+
+
+def _compare(
+    args: argparse.Namespace,
+    data: Any,
+    store: InMemoryStore,
+    peers: list[Peer],
+    library_load: tuple[float, float],
+) -> int:
+    """Load ``peers``, check every figure, list and report of theirs against the
+    library's, time them, and print the tables; 1 when one differs."""
+    ids = [p.id for p in data.practices]
+
+    def library(case: Any) -> Dashboard:
+        return dashboard(store, practices=ids, date_range=case.spec(), now=case.now)
+
+    loads: dict[str, float] = {"smilepass_core": library_load[0]}
+    held: dict[str, float] = {"smilepass_core": library_load[1]}  # MiB each load added
+    tools: dict[str, Callable[[Any], Any]] = {"smilepass_core": library}
+    for peer, (load_s, mib) in _loaded(data, peers).items():
+        loads[peer.name], held[peer.name], tools[peer.name] = load_s, mib, peer.figures
 
     # The check, before any timing: every peer's figures equal the library's.
     failures = []
@@ -1220,16 +1256,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nThe Failed members of {first} sorted by start date, median of {args.rounds * 5}:\n")
     rows = median_rows(failed_ms, "smilepass_core")
     print(_markdown(["tool", "median ms", "p90 ms", "median / library"], rows, right={1, 2, 3}))
-    # The Overdue list and the aged receivables of the first practice (peers_billing.py).
-    status = peers_billing.run(
-        store, data, [p.name for p in peers if p.name in tools], args.rounds, _markdown
-    )
+    # The Overdue list and the aged receivables of the first practice (peers_billing.py),
+    # the dashboard's frames dropped first.
+    names = [p.name for p in peers if p.name in tools]
+    peers.clear()
+    tools.clear()
+    lists.clear()
+    status = peers_billing.run(store, data, names, args.rounds, _markdown)
     print(
         "\nload: smilepass_core is InMemoryStore.from_objects; a peer's is its frames or "
         "tables from the exported columns, Active spans included (the export is not in "
         "it). load MiB: the resident memory the load added (the store's indexes: its "
         "objects are the ones built, counted apart). A refresh includes resolving the "
-        f"range and its buckets. Peak resident memory of this process: {peak_mib():,.0f} MiB."
+        "range and its buckets."
     )
     return status
 

@@ -979,9 +979,10 @@ def run(
                 )
                 continue
             tool = cls()
-            load_s, mib, _ = grown(lambda tool=tool: tool.load(tables))
+            load_s, mib, _ = grown(functools.partial(tool.load, tables))
             print(f"{tool.name} billing load {load_s:.2f} s (+{mib:,.0f} MiB resident)")
             tools.append(tool)
+    del tables  # the tools hold their own frames
     args = (practice.id, practice.timezone, at)
     library = tools[0]
     first_s, first_mib, first = grown(lambda: library.overdue(*args))  # reads the outlooks
