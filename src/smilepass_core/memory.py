@@ -19,8 +19,9 @@ batched series reads (``members.``          O(k log n) per practice, k = edges
 ``members.find(changed_in=R)``              O(log n + c) per practice, c = status and
                                             plan changes in R
 ``members.count(active_at=A,                O(E + w + n/8) per practice: E toggles
-retained_until=B)``                         between snapshots (64, n/256 for more
-                                            than 16,384 members), w members
+retained_until=B)``                         to the nearer snapshot (snapshots every
+                                            16 toggles of each timeline, n/256 for
+                                            more than 4,096 members), w members
                                             written since they were taken (ActiveSets);
                                             O(t) to take them again, t toggles
 ``members.find(statuses=S)`` ordered by    O(m), m members of those statuses, read
@@ -135,6 +136,8 @@ _ACTIVE = MembershipStatus.ACTIVE
 #: A timeline's instants: datetimes, or dates (a member's start date).
 _At = TypeVar("_At", bound=date)
 _TICK = timedelta(microseconds=1)  # the finest step between two instants
+#: An array type for byte positions in a bit set (4 bytes where C's int is).
+_BYTE_INDEX = "I" if array.array("I").itemsize >= 4 else "L"
 _CANCELLED = MembershipStatus.CANCELLED
 _ACTIVE_FORM = frozenset({"active_at"})
 _RETAINED_FORM = frozenset({"active_at", "retained_until"})
@@ -301,9 +304,10 @@ class ActiveSets:
     the members Active at two boundaries are counted by one ``&`` (the retained count).
 
     Taken from the practice's two timelines (becoming Active, stopping): each toggle as
-    its instant and its member's bit, and a snapshot of who was Active before every
-    :attr:`EVERY`-th toggle of each (just after it, when it ties with the one before).
-    The set at a boundary is the nearest snapshot at or before it with the toggles since
+    its member's bit (kept as the byte and the mask it flips), and a snapshot of who was
+    Active before every :attr:`EVERY`-th toggle of each (just after it, when it ties with
+    the one before), with one before every toggle and one after them all. The set at a
+    boundary is the nearer snapshot, before or after it, with the toggles between
     flipped; members written since the take are then set from their own toggles, as
     :meth:`touch` was told them. All is taken again when those pass :attr:`STALE`.
     """
@@ -311,10 +315,12 @@ class ActiveSets:
     __slots__ = (
         "_became",
         "_bits",
+        "_bytes",
         "_cache",
-        "_flips",
         "_instants",
         "_left",
+        "_marks",
+        "_masks",
         "_points",
         "_sets",
         "_stale",
@@ -323,7 +329,7 @@ class ActiveSets:
     #: Toggles of each timeline between two snapshots (more where many share an
     #: instant); ``members // 256`` for a practice of more members, so the snapshots
     #: take at most about 32 bytes per toggle.
-    EVERY = 64
+    EVERY = 16
     #: The most members written since the take before all is taken again;
     #: ``members // 256`` for a practice of more members.
     STALE = 2048
@@ -332,9 +338,13 @@ class ActiveSets:
         self._became, self._left = became, left
         self._bits: dict[str, int] = {}  # member id -> its bit
         self._instants: tuple[list[datetime], ...] = ()  # per timeline, at the take
-        self._flips: tuple[array.array[int], ...] = ()  # the bit each of those flips
-        self._points: list[datetime] = []  # each snapshot: the toggles strictly before it
-        self._sets: list[bytes] = []
+        # Per timeline, the byte and the mask each of those toggles flips.
+        self._bytes: tuple[array.array[int], ...] = ()
+        self._masks: tuple[array.array[int], ...] = ()
+        # Each snapshot between the first and the last: the toggles strictly before it.
+        self._points: list[datetime] = []
+        self._sets: list[bytes] = []  # every snapshot, the first (nobody) and the last
+        self._marks: list[tuple[int, ...]] = []  # each one's position in each timeline
         # Members written since the take, with their toggles now; None: not taken.
         self._stale: dict[str, tuple[datetime, ...]] | None = None
         # The last few sets read, by boundary, until the next write (a range's start is
@@ -369,10 +379,7 @@ class ActiveSets:
         """Take the toggles and the snapshots again from the two timelines."""
         timelines = (self._became.columns(), self._left.columns())
         bits: dict[str, int] = {}
-        flips = tuple(
-            array.array("q", [bits.setdefault(member, len(bits)) for member in members])
-            for _, members in timelines
-        )
+        flipped = [[bits.setdefault(member, len(bits)) for member in ids] for _, ids in timelines]
         instants = tuple(ats for ats, _ in timelines)
         # A snapshot before every ``every``-th toggle of each timeline, or just after it
         # when it ties with the toggle before (so many toggles at one instant are not
@@ -385,29 +392,38 @@ class ActiveSets:
             }
         )
         buf = bytearray((len(bits) + 7) // 8)
-        sets: list[bytes] = []
+        sets, marks = [bytes(buf)], [(0,) * len(timelines)]
         done = [0] * len(timelines)
-        for point in points:
+        for point in [*points, None]:
             for n, ats in enumerate(instants):
-                stop = bisect.bisect_left(ats, point)
-                for bit in flips[n][done[n] : stop]:
+                stop = len(ats) if point is None else bisect.bisect_left(ats, point)
+                for bit in flipped[n][done[n] : stop]:
                     buf[bit >> 3] ^= 1 << (bit & 7)
                 done[n] = stop
             sets.append(bytes(buf))
-        self._bits, self._flips, self._instants = bits, flips, instants
-        self._points, self._sets, self._stale = points, sets, {}
+            marks.append(tuple(done))
+        self._bytes = tuple(array.array(_BYTE_INDEX, [b >> 3 for b in f]) for f in flipped)
+        self._masks = tuple(array.array("B", [1 << (b & 7) for b in f]) for f in flipped)
+        self._bits, self._instants, self._points = bits, instants, points
+        self._sets, self._marks, self._stale = sets, marks, {}
         self._cache.clear()
 
     def _at(self, at: datetime) -> int:
         """The members Active at ``at``, one bit each."""
         bits, stale = self._bits, self._stale or {}
-        c = bisect.bisect_right(self._points, at) - 1
-        buf = bytearray(self._sets[c]) if c >= 0 else bytearray()
+        # The snapshots on either side of ``at``: the toggles before ``at`` are at least
+        # those before the first and at most those before the second.
+        c = bisect.bisect_right(self._points, at)
+        before, after = self._marks[c], self._marks[c + 1]
+        here = [bisect.bisect_left(ats, at) for ats in self._instants]
+        if sum(here) - sum(before) <= sum(after) - sum(here):
+            buf, spans = bytearray(self._sets[c]), zip(before, here, strict=True)
+        else:
+            buf, spans = bytearray(self._sets[c + 1]), zip(here, after, strict=True)
+        for (lo, hi), places, masks in zip(spans, self._bytes, self._masks, strict=True):
+            for i, mask in zip(places[lo:hi], masks[lo:hi], strict=True):
+                buf[i] ^= mask
         buf.extend(bytes((len(bits) + 7) // 8 - len(buf)))
-        for ats, flips in zip(self._instants, self._flips, strict=True):
-            lo = bisect.bisect_left(ats, self._points[c]) if c >= 0 else 0
-            for bit in flips[lo : bisect.bisect_left(ats, at)]:
-                buf[bit >> 3] ^= 1 << (bit & 7)
         for member, mine in stale.items():  # as its toggles are now
             bit = bits[member]
             on = bisect.bisect_left(mine, at) & 1
