@@ -5,7 +5,7 @@ refunds not subtracted, Suspended counted as Active, ``None`` sorted first): eac
 must be reported as a short ContractViolation, within a small number of examples.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -398,11 +398,11 @@ class TestVersions:
 class _InclusiveBoundaryMembers(_Members):
     """Counts 'Active at B' including a change stamped exactly at B: the classic off-by-one."""
 
-    def active_at(self, practice_id: str, boundary: datetime) -> int:
+    def _active(self, practices: Collection[str], boundary: datetime) -> int:
         return sum(
             1
             for m in self._items.values()
-            if m.practice_id == practice_id and m.status_at(boundary) is MembershipStatus.ACTIVE
+            if m.practice_id in practices and m.status_at(boundary) is MembershipStatus.ACTIVE
         )
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from unittest import mock
@@ -234,19 +235,28 @@ class Built:
         return DateRange(a, b, data.draw(st.sampled_from(zones), label="zone"))
 
 
-def _build(data: st.DataObject, dataset: sps.Dataset) -> Built:
+def _build(
+    data: st.DataObject,
+    dataset: sps.Dataset,
+    between: Callable[[InMemoryStore], object] = lambda store: None,
+) -> Built:
     """Add every object repository by repository in a shuffled order (charges before refunds),
-    then save a few members moved through their lifecycle or to another plan."""
+    then save a few members moved through their lifecycle or to another plan; ``between``
+    reads the store after each repository's objects, the charges, the refunds and each
+    move."""
     store = InMemoryStore()
     for name in REPOSITORIES[:-1]:
         for obj in data.draw(st.permutations(getattr(dataset, name)), label=name):
             getattr(store, name).add(obj)
+        between(store)
     charges = [p for p in dataset.payments if p.kind is CHARGE]
     refunds = [p for p in dataset.payments if p.kind is REFUND]
     for p in data.draw(st.permutations(charges), label="charges"):
         store.payments.add(p)
+    between(store)
     for p in data.draw(st.permutations(refunds), label="refunds"):
         store.payments.add(p)
+    between(store)
     members = {m.id: m for m in dataset.members}
     ids = sorted(members)
     charges_of: dict[str, list[Payment]] = {}
@@ -288,6 +298,7 @@ def _build(data: st.DataObject, dataset: sps.Dataset) -> Built:
             moved = member.transition(to, at=at, reason="moved in test")
         store.members.save(moved)
         members[moved.id] = moved
+        between(store)
     return Built(store, dataset, members)
 
 
@@ -472,6 +483,141 @@ class TestTimeline:
         assert list(timeline.latest(_t(0), 3)) == []
 
 
+class TestTimelines:
+    """A timeline per practice and the same entries merged over the sets read together:
+    every read over a set, merged or not, equals a brute force over its keys' entries."""
+
+    @given(
+        data=st.data(),
+        merge_at=st.integers(1, 3),
+        kept=st.integers(1, 3),
+        ops=st.lists(
+            st.tuples(
+                st.sampled_from(["add", "add", "remove", "read"]),
+                st.integers(0, 4),
+                st.sampled_from("abc"),
+                st.sampled_from("pqr"),
+            ),
+            max_size=60,
+        ),
+    )
+    def test_reads_over_sets_agree_through_writes(
+        self, data: st.DataObject, merge_at: int, kept: int, ops: list[Any]
+    ) -> None:
+        """Adds (out of order, ties across keys) and removals between reads of sets of
+        keys (merged at their ``merge_at``-th read, ``kept`` sets at most): every read,
+        and every merged timeline's entries, equal the keys' entries sorted."""
+        timelines: memory.Timelines[datetime] = memory.Timelines()
+        entries: dict[str, list[tuple[datetime, str, int]]] = {}
+        sets = st.frozensets(st.sampled_from("pqrs"))  # "s" never has an entry
+        with (
+            mock.patch.object(memory.Timelines, "MERGE_AT", merge_at),
+            mock.patch.object(memory.Timelines, "KEPT", kept),
+        ):
+            for op, minute, id, key in ops:
+                at, mine = _t(minute), f"{key}-{id}"  # ids differ across keys
+                held = entries.setdefault(key, [])
+                if op == "add":
+                    timelines.add(key, at, mine, _value(at, id))
+                    held.append((at, mine, _value(at, id)))
+                elif op == "remove" and any(e[:2] == (at, mine) for e in held):
+                    timelines.remove(key, at, mine)
+                    held.remove((at, mine, _value(at, id)))
+                keys = data.draw(sets, label="keys")
+                over = timelines.over(keys)
+                expected = sorted(
+                    (e for k in keys for e in entries.get(k, ())), key=lambda e: (e[0], e[1])
+                )
+                start, end = data.draw(_BOUNDS, label="start"), data.draw(_BOUNDS, label="end")
+                window = _oracle_window(expected, start, end)
+                assert sum(t.count(start, end) for t in over) == len(window)
+                assert sum(t.total(start, end) for t in over) == sum(e[2] for e in window)
+                edges = [_t(m) for m in range(-1, 8, 3)]
+                counts = [sum(c) for c in zip(*(t.counts(edges) for t in over), strict=True)]
+                assert (
+                    counts
+                    == [len(_oracle_window(expected, a, b)) for a, b in itertools.pairwise(edges)]
+                    or not over
+                )
+                if len(over) == 1:  # one key's own timeline, or the set's merged one
+                    assert list(over[0].between()) == [(e[0], e[1]) for e in expected]
+                    assert over[0].total() == sum(e[2] for e in expected)
+            assert len(timelines._merged) <= kept
+            for keys, merged in timelines._merged.items():
+                expected = sorted(
+                    (e for k in keys for e in entries.get(k, ())), key=lambda e: (e[0], e[1])
+                )
+                assert list(merged.between()) == [(e[0], e[1]) for e in expected]
+                assert [merged.total(e[0], e[0] + MICRO) for e in expected] == [
+                    sum(x[2] for x in expected if x[0] == e[0]) for e in expected
+                ]
+
+    def test_a_set_is_merged_at_its_second_read_and_the_oldest_dropped(self) -> None:
+        """One read of a set gives each key's timeline; the second, one merged timeline
+        (ties at an instant by id, across keys); past ``KEPT`` sets the least recently
+        read is dropped; a set of one key is its own timeline."""
+        timelines: memory.Timelines[datetime] = memory.Timelines()
+        for key, minute, id in [("p", 1, "b"), ("q", 1, "a"), ("q", 0, "c"), ("r", 2, "d")]:
+            timelines.add(key, _t(minute), id)
+        first = timelines.over(frozenset("pq"))
+        assert first == [timelines.get("p"), timelines.get("q")] or first == [
+            timelines.get("q"),
+            timelines.get("p"),
+        ]
+        (merged,) = timelines.over(frozenset("pq"))
+        assert list(merged.between()) == [(_t(0), "c"), (_t(1), "a"), (_t(1), "b")]
+        assert timelines.over(frozenset("pq")) == [merged]
+        assert timelines.over(frozenset("p")) == [timelines.get("p")]
+        assert timelines.over(frozenset("pz")) == [timelines.get("p")]  # z: no entry
+        with mock.patch.object(memory.Timelines, "KEPT", 2):
+            for keys in ("qr", "qr", "pr", "pr"):  # merged: pq, qr, then pr drops pq
+                timelines.over(frozenset(keys))
+            assert list(timelines._merged) == [frozenset("qr"), frozenset("pr")]
+        timelines.add("p", _t(1), "a0")  # into p's timeline and the merged p-r, in order
+        assert list(timelines._merged[frozenset("pr")].between(_t(1), _t(2))) == [
+            (_t(1), "a0"),
+            (_t(1), "b"),
+        ]
+        assert list(timelines._merged[frozenset("qr")].between(_t(1), _t(2))) == [(_t(1), "a")]
+        timelines.remove("p", _t(1), "b")  # from p's timeline and the merged p-r
+        assert list(timelines._merged[frozenset("pr")].between()) == [
+            (_t(1), "a0"),
+            (_t(2), "d"),
+        ]
+        assert merged not in timelines.values()
+        assert len(timelines.values()) == 3 + 2
+        with mock.patch.object(memory.Timelines, "KEPT", 2):
+            timelines.over(frozenset("qr"))  # read again: now the most recent
+            timelines.over(frozenset("pqr"))
+            timelines.over(frozenset("pqr"))  # merged: drops p-r, read least recently
+            assert list(timelines._merged) == [frozenset("qr"), frozenset("pqr")]
+
+    @given(
+        runs=st.lists(
+            st.lists(st.tuples(st.integers(0, 5), st.integers(-9, 9)), max_size=12), max_size=5
+        )
+    )
+    def test_merged_is_the_timelines_entries_in_order(self, runs: list[Any]) -> None:
+        """``Timeline.merged`` holds every entry of its timelines by (instant, id), with
+        their values, ties at an instant across timelines ordered by id."""
+        timelines, expected = [], []
+        for k, run in enumerate(runs):
+            timeline = Timeline()
+            for n, (minute, value) in enumerate(run):
+                id = f"{(n * 7 + k) % 5}-{k}-{n}"  # ids unique, not in key order
+                timeline.add(_t(minute), id, value)
+                expected.append((_t(minute), id, value))
+            timelines.append(timeline)
+        merged = Timeline.merged(timelines)
+        expected.sort(key=lambda e: (e[0], e[1]))
+        assert list(merged.between()) == [(e[0], e[1]) for e in expected]
+        assert [merged.total(end=e[0]) for e in expected] == [
+            sum(x[2] for x in expected if x[0] < e[0]) for e in expected
+        ]
+        assert merged._values == [e[2] for e in expected]
+        assert len(merged) == len(expected)
+
+
 # -- fast paths ----------------------------------------------------------------------------
 
 
@@ -555,6 +701,127 @@ class TestActiveSets:
         store.load([moved])
         assert (retained({"syd"}), retained({"nyc"}), retained(None)) == (1, 1, 2)
         assert retained({"no-such-practice"}) == 0
+
+
+class TestMergedPractices:
+    """Reads over several practices from their merged timelines (and the retained count
+    from sets taken over them) equal the same reads practice by practice."""
+
+    @DATASETS
+    @given(
+        data=st.data(),
+        dataset=sps.datasets(max_practices=3),
+        kept=st.integers(1, 3),
+        every=st.integers(1, 3),
+        stale=st.sampled_from([0, 1, 2048]),
+    )
+    def test_reads_through_writes_equal_a_store_read_practice_by_practice(
+        self, data: st.DataObject, dataset: sps.Dataset, kept: int, every: int, stale: int
+    ) -> None:
+        """Sets of practices are read between the writes of a build (merged at their first
+        read, ``kept`` sets at most; snapshots every ``every`` toggles, taken again after
+        ``stale`` writes): the reads at the end equal those of a store loaded with the
+        same objects that merges nothing."""
+        ids = [p.id for p in dataset.practices]
+        sets = [
+            None,
+            *data.draw(st.lists(st.frozensets(st.sampled_from([*ids, "p-x"])), max_size=3)),
+        ]
+        drawn = data.draw(st.lists(sps.boundaries(dataset), min_size=1, max_size=3))
+        instants = sorted([*drawn, _PAST_EVERY_MOVE])  # where a move shows
+        pairs = list(itertools.pairwise(instants))
+
+        def reads(store: InMemoryStore) -> list[Any]:
+            return _reads_over(store, sets, pairs, instants)
+
+        with (
+            mock.patch.object(memory.Timelines, "MERGE_AT", 1),
+            mock.patch.object(memory.Timelines, "KEPT", kept),
+            mock.patch.object(memory.ActiveSets, "EVERY", every),
+            mock.patch.object(memory.ActiveSets, "STALE", stale),
+        ):
+            built = _build(data, dataset, between=reads)
+            merged = reads(built.store)
+        with mock.patch.object(memory.Timelines, "MERGE_AT", 10**9):
+            objects = [o for name in REPOSITORIES for o in getattr(built.store, name)]
+            apart = InMemoryStore.from_objects(objects)
+            assert reads(apart) == merged
+            assert not apart.members._scope_sets
+
+    def test_sets_over_dropped_timelines_are_taken_again(self) -> None:
+        """The retained count over two practices after their merged timelines were
+        dropped (another set read) and a member joined, then a failed load undone: from
+        sets taken over the timelines merged again, never the dropped ones."""
+        zones = {"nyc": "America/New_York", "lon": "Europe/London"}
+        others = [Practice(p, p, z, "AUD") for p, z in zones.items()]
+        plans = [SYD_GOLD, *(attrs.evolve(SYD_GOLD, id=f"{p}-gold", practice_id=p) for p in zones)]
+        t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        members = [
+            _member(f"{m}-{p}", practice_id=p, plan_id=f"{p}-gold").activate(at=t0)
+            for p in ("syd", *zones)
+            for m in "mn"
+        ]
+        # One member of each practice leaves after b: every practice has both timelines.
+        members[1::2] = [m.transition(_M.CANCELLED, at=t0 + 9 * HOUR) for m in members[1::2]]
+        store = InMemoryStore.from_objects([SYD, *others, *plans, *members])
+        a, b = t0 + HOUR, t0 + 5 * HOUR
+        pair, other = frozenset({"syd", "nyc"}), frozenset({"syd", "lon"})
+
+        def retained(practices: frozenset[str]) -> int:
+            query = MemberQuery(practices=practices, active_at=a, retained_until=b)
+            return store.members.count(query)
+
+        with (
+            mock.patch.object(memory.Timelines, "MERGE_AT", 1),
+            mock.patch.object(memory.Timelines, "KEPT", 1),
+        ):
+            with mock.patch.object(memory.ActiveSets, "STALE", 0):  # taken at each write
+                assert retained(pair) == 4  # sets over the merged syd-nyc timelines
+                assert pair in store.members._scope_sets
+                assert store.members.count(MemberQuery(practices=other, active_at=a)) == 4
+                assert pair not in store.members._became._merged  # dropped for syd-lon
+                store.members.add(_member("m-new").activate(at=t0))
+                assert retained(pair) == 5
+            # Written members now set from their toggles: "x" from none once undone.
+            with pytest.raises(InvalidRecord):
+                store.load([_member("x").activate(at=t0), _member("bad", plan_id="no-plan")])
+            assert retained(pair) == 5
+
+
+#: An instant after every change a test makes (at the status a member ends with).
+_PAST_EVERY_MOVE = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _reads_over(
+    store: InMemoryStore,
+    sets: list[frozenset[str] | None],
+    pairs: list[tuple[datetime, datetime]],
+    edges: list[datetime],
+) -> list[Any]:
+    """Every read the store answers from its timelines, over each set of practices."""
+    members, payments, plans = store.members, store.payments, store.payment_plans
+    out: list[Any] = []
+    for practices in sets:
+        for a, b in pairs:
+            r = DateRange(a, b, "UTC")
+            feed = members.find(
+                MemberQuery(practices=practices, ever_active_before=b),
+                order=Order("-first_activated_at", page=Page(limit=3)),
+            )
+            out += [
+                members.count(MemberQuery(practices=practices, active_at=a)),
+                members.count(MemberQuery(practices=practices, active_at=a, retained_until=b)),
+                members.count(MemberQuery(practices=practices, ever_active_before=b)),
+                members.count(MemberQuery(practices=practices, first_activated_in=r)),
+                [m.id for m in feed],
+                payments.total(PaymentQuery(practices=practices, time_range=r)),
+                payments.total(PaymentQuery(practices=practices, time_range=r, kinds={REFUND})),
+                payments.count(PaymentQuery(practices=practices, time_range=r)),
+                plans.total(PaymentPlanQuery(practices=practices, committed_in=r)),
+            ]
+        out.append(members.first_activated_counts(practices=practices, edges=edges))
+        out.append(plans.committed_totals(practices=practices, edges=edges))
+    return out
 
 
 class TestMemberFastPaths:

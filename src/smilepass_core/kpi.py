@@ -840,7 +840,11 @@ def dashboard(
     now = as_instant(now, "now")
     targets = KpiTargets.of(targets)
     found = [store.practices.get(practice_id) for practice_id in ids]
-    resolved = [_resolve(date_range, practice, now) for practice in found]
+    by_zone: dict[str, DateRange] = {}  # a preset resolves the same in one zone
+    for practice in found:
+        if practice.timezone not in by_zone:
+            by_zone[practice.timezone] = _resolve(date_range, practice, now)
+    resolved = [by_zone[practice.timezone] for practice in found]
     unit = bucket or resolved[0].default_bucket_unit()
     buckets = series_buckets(resolved, now, unit)  # one clock for every practice's series
     # Practices sharing a range, a currency and goals are read together: every figure

@@ -47,6 +47,10 @@ other ``find``/``count``                    O(k) over the candidates k (the ``id
 
 Prefix sums are rebuilt lazily (O(n), once) after an insertion that is not
 at the end of a timeline; appending in time order keeps them current.
+
+"Per practice" is one read for a set of practices read together before: at a set's
+second read its timelines are merged into one (:class:`Timelines`; O(n log n) once,
+n its entries), kept in step by every write after, for the 16 sets read most recently.
 """
 
 from __future__ import annotations
@@ -57,9 +61,10 @@ import contextlib
 import functools
 import heapq
 import itertools
+import operator
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
@@ -212,6 +217,26 @@ class Timeline(Generic[_At]):
             self._values = [value for _, _, value in merged]
         self._tail = []
 
+    @classmethod
+    def merged(cls, timelines: Iterable[Timeline[_At]]) -> Timeline[_At]:
+        """A new timeline holding the entries of ``timelines`` (whose ids differ)."""
+        runs = list(timelines)
+        ats = list(itertools.chain.from_iterable(t._sorted() for t in runs))
+        ids = list(itertools.chain.from_iterable(t._ids for t in runs))
+        values = list(itertools.chain.from_iterable(t._values for t in runs))
+        # By instant (a stable sort of positions: no tuple per entry), then each run of
+        # entries at one instant by id.
+        order = sorted(range(len(ats)), key=ats.__getitem__)
+        merged: Timeline[_At] = cls()
+        merged._ats = ats = [ats[k] for k in order]
+        merged._ids = ids = [ids[k] for k in order]
+        merged._values = values = [values[k] for k in order]
+        merged._prefix = None
+        for lo, hi in _tied(ats):
+            tied = sorted(range(lo, hi), key=ids.__getitem__)
+            ids[lo:hi], values[lo:hi] = [ids[k] for k in tied], [values[k] for k in tied]
+        return merged
+
     def _ties(self, at: _At) -> tuple[int, int]:
         """The index range of the entries at exactly ``at``."""
         lo = bisect.bisect_left(self._ats, at)
@@ -299,6 +324,89 @@ class Timeline(Generic[_At]):
         return list(zip(ats[i:j], self._ids[i:j], strict=True))
 
 
+class Timelines(Generic[_At]):
+    """A :class:`Timeline` per key (a practice), and the same entries merged over each
+    set of keys read together often (the practices of a dashboard's group), so that a
+    read over the set is a read of one timeline, not one per practice.
+
+    Writes go through :meth:`add` and :meth:`remove`, which keep every merged timeline
+    holding the key in step. A set is merged when it is read for the :attr:`MERGE_AT`-th
+    time; the :attr:`KEPT` sets read most recently stay merged, the others are dropped.
+    """
+
+    __slots__ = ("_asked", "_each", "_merged")
+
+    #: The read of a set of keys at which they are merged (counted while unmerged).
+    MERGE_AT = 2
+    #: How many sets of keys stay merged; the least recently read is dropped.
+    KEPT = 16
+
+    def __init__(self) -> None:
+        self._each: dict[str, Timeline[_At]] = {}
+        # Most recently read last.
+        self._merged: dict[frozenset[str], Timeline[_At]] = {}
+        self._asked: dict[frozenset[str], int] = {}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._each
+
+    def get(self, key: str) -> Timeline[_At] | None:
+        """The timeline of ``key`` (``None`` before its first entry)."""
+        return self._each.get(key)
+
+    def merged_over(self, keys: frozenset[str]) -> Timeline[_At] | None:
+        """The merged timeline of ``keys``, if they are merged now (not a read)."""
+        return self._merged.get(keys)
+
+    def of(self, key: str) -> Timeline[_At]:
+        """The timeline of ``key``, made empty before its first entry."""
+        each = self._each.get(key)
+        if each is None:
+            each = self._each[key] = Timeline()
+        return each
+
+    def values(self) -> list[Timeline[_At]]:
+        """Every timeline, merged ones included."""
+        return [*self._each.values(), *self._merged.values()]
+
+    def add(self, key: str, at: _At, id: str, value: int = 1) -> None:
+        """:meth:`Timeline.add` to ``key``'s timeline and each merged one holding it."""
+        self.of(key).add(at, id, value)
+        for keys, merged in self._merged.items():
+            if key in keys:
+                merged.add(at, id, value)
+
+    def remove(self, key: str, at: _At, id: str) -> None:
+        """:meth:`Timeline.remove` from ``key``'s timeline and each merged one holding it."""
+        self._each[key].remove(at, id)
+        for keys, merged in self._merged.items():
+            if key in keys:
+                merged.remove(at, id)
+
+    def over(self, keys: Collection[str]) -> list[Timeline[_At]]:
+        """The timelines holding the entries of ``keys``: one merged timeline when the
+        set is merged (or is merged now), else each key's own."""
+        scope = keys if isinstance(keys, frozenset) else frozenset(keys)
+        merged = self._merged.pop(scope, None)
+        if merged is None:
+            each = self._each
+            found = [t for k in scope if (t := each.get(k)) is not None]
+            if len(found) < 2:
+                return found
+            asked = self._asked.get(scope, 0) + 1
+            if asked < self.MERGE_AT:
+                if len(self._asked) >= 4 * self.KEPT:
+                    self._asked.clear()
+                self._asked[scope] = asked
+                return found
+            self._asked.pop(scope, None)
+            merged = Timeline.merged(found)
+            if len(self._merged) >= self.KEPT:
+                del self._merged[next(iter(self._merged))]
+        self._merged[scope] = merged  # now the most recently read
+        return [merged]
+
+
 class ActiveSets:
     """Who was Active at any boundary, as a bit set over one practice's members, so that
     the members Active at two boundaries are counted by one ``&`` (the retained count).
@@ -350,6 +458,10 @@ class ActiveSets:
         # The last few sets read, by boundary, until the next write (a range's start is
         # often the end of the period it is compared with).
         self._cache: dict[datetime, int] = {}
+
+    def over(self, became: Timeline[datetime], left: Timeline[datetime]) -> bool:
+        """Whether these sets are taken from the timelines ``became`` and ``left``."""
+        return self._became is became and self._left is left
 
     def touch(self, member_id: str, toggles: tuple[datetime, ...]) -> None:
         """``member_id`` was written: its toggles in this practice are now ``toggles``
@@ -430,6 +542,19 @@ class ActiveSets:
             if bool(buf[bit >> 3] & 1 << (bit & 7)) != bool(on):
                 buf[bit >> 3] ^= 1 << (bit & 7)
         return int.from_bytes(buf, "little")
+
+
+def _tied(ats: Sequence[_At]) -> Iterator[tuple[int, int]]:
+    """Each run ``[lo, hi)`` of two or more equal instants in the sorted ``ats``."""
+    lo = hi = -1
+    for k in itertools.compress(itertools.count(1), map(operator.eq, ats[1:], ats)):
+        if k != hi:  # ats[k] == ats[k - 1] starts a new run
+            if hi > lo:
+                yield lo, hi
+            lo = k - 1
+        hi = k + 1
+    if hi > lo:
+        yield lo, hi
 
 
 def _entry_key(entry: tuple[_At, str, int]) -> tuple[_At, str]:
@@ -643,7 +768,7 @@ class _Repository(Generic[T, Q]):
     def _unindex(self, obj: T) -> None:
         """Remove ``obj`` from the subclass's indexes."""
 
-    def _practices(self, practices: frozenset[str] | None) -> Iterable[str]:
+    def _practices(self, practices: frozenset[str] | None) -> Collection[str]:
         return self._by_practice.keys() if practices is None else practices
 
     def _candidates(self, practices: frozenset[str] | None, ids: frozenset[str] | None) -> list[T]:
@@ -846,11 +971,11 @@ class _Members(_Repository[Member, MemberQuery]):
 
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__(store)
-        self._became: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
-        self._left: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
-        self._first: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
-        self._changes: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
-        self._replans: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
+        self._became: Timelines[datetime] = Timelines()
+        self._left: Timelines[datetime] = Timelines()
+        self._first: Timelines[datetime] = Timelines()
+        self._changes: Timelines[datetime] = Timelines()
+        self._replans: Timelines[datetime] = Timelines()
         # By plan id: +1 where a counting span on the plan starts, -1 where it ends.
         self._counting: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
         # By practice id and current status: the members' ids (a status filter's
@@ -863,6 +988,8 @@ class _Members(_Repository[Member, MemberQuery]):
         self._status_lists: dict[tuple[str, MembershipStatus], list[Member]] = {}
         # By practice id, once a retained count was asked: who was Active when.
         self._active_sets: dict[str, ActiveSets] = {}
+        # The same over a set of practices whose timelines are merged (most recent last).
+        self._scope_sets: dict[frozenset[str], ActiveSets] = {}
         # By member id: the Overdue outlook, read on the first Overdue query after the
         # member's last event, and again when a query goes past its last day; a write to
         # the member, their ledger, their plans, their practice or its membership plans
@@ -912,9 +1039,7 @@ class _Members(_Repository[Member, MemberQuery]):
                 field=moved[1],
             )
 
-    def _entries(
-        self, m: Member
-    ) -> Iterator[tuple[defaultdict[str, Timeline[datetime]], datetime]]:
+    def _entries(self, m: Member) -> Iterator[tuple[Timelines[datetime], datetime]]:
         for change in m.history:
             yield self._changes, change.at
             if change.to is _ACTIVE and change.from_ is not _ACTIVE:
@@ -948,16 +1073,17 @@ class _Members(_Repository[Member, MemberQuery]):
         self._forget(m.id, m.practice_id)
         sets = self._active_sets.get(m.practice_id)
         toggles = []  # kept only for the practice's ActiveSets, once it has them
+        scopes = [s for scope, s in self._scope_sets.items() if m.practice_id in scope]
         for index, at in self._entries(m):
-            index[m.practice_id].add(at, m.id)
-            if sets is not None and (index is self._became or index is self._left):
+            index.add(m.practice_id, at, m.id)
+            if (sets is not None or scopes) and (index is self._became or index is self._left):
                 toggles.append(at)
         self._by_status[m.practice_id, m.status].add(m.start_date, m.id, 0)
         self._status_lists.pop((m.practice_id, m.status), None)
-        if sets is not None:  # became first: Active after an odd number
-            sets.touch(m.id, tuple(toggles))
+        for each in [sets, *scopes] if sets is not None else scopes:
+            each.touch(m.id, tuple(toggles))  # became first: Active after an odd number
         for change in m.plan_changes:
-            self._replans[m.practice_id].add(change.at, m.id)
+            self._replans.add(m.practice_id, change.at, m.id)
         for span in m.counting_spans():
             self._counting[span.plan_id].add(span.start, m.id)
             if span.end is not None:
@@ -969,10 +1095,13 @@ class _Members(_Repository[Member, MemberQuery]):
         self._status_lists.pop((m.practice_id, m.status), None)
         if m.practice_id in self._active_sets:
             self._active_sets[m.practice_id].touch(m.id, ())
+        for scope, sets in self._scope_sets.items():
+            if m.practice_id in scope:
+                sets.touch(m.id, ())
         for index, at in self._entries(m):
-            index[m.practice_id].remove(at, m.id)
+            index.remove(m.practice_id, at, m.id)
         for change in m.plan_changes:
-            self._replans[m.practice_id].remove(change.at, m.id)
+            self._replans.remove(m.practice_id, change.at, m.id)
         for span in m.counting_spans():
             self._counting[span.plan_id].remove(span.start, m.id)
             if span.end is not None:
@@ -1005,27 +1134,49 @@ class _Members(_Repository[Member, MemberQuery]):
             i
             for p in self._practices(query.practices)
             for index in (self._changes, self._replans)
-            if p in index
-            for i in index[p].columns(span.start, span.end)[1]
+            if (timeline := index.get(p)) is not None
+            for i in timeline.columns(span.start, span.end)[1]
         }
         return [self._items[i] for i in ids]
 
     @_locked
     def active_at(self, practice_id: str, boundary: datetime) -> int:
         """Members of ``practice_id`` Active at ``boundary`` (changes strictly before it)."""
-        return self._became[practice_id].count(end=boundary) - self._left[practice_id].count(
-            end=boundary
-        )
+        return self._active(frozenset({practice_id}), boundary)
 
-    def _retained(self, practice_id: str, start: datetime, end: datetime) -> int:
-        """Members of ``practice_id`` Active at both ``start`` and ``end``."""
+    def _active(self, practices: Collection[str], boundary: datetime) -> int:
+        """Members of ``practices`` Active at ``boundary`` (changes strictly before it)."""
+        became = sum(t.count(end=boundary) for t in self._became.over(practices))
+        return became - sum(t.count(end=boundary) for t in self._left.over(practices))
+
+    def _retained(self, practices: Collection[str], start: datetime, end: datetime) -> int:
+        """Members of ``practices`` Active at both ``start`` and ``end``: from one
+        :class:`ActiveSets` over their timelines when those are merged, else one per
+        practice."""
+        scope = practices if isinstance(practices, frozenset) else frozenset(practices)
+        became, left = self._became.over(scope), self._left.over(scope)
+        counted = [p for p in scope if p in self._by_practice]
+        merged = self._became.merged_over(scope) or self._left.merged_over(scope)
+        if len(became) != 1 or len(left) != 1 or merged is None:
+            return sum(self._retained_in(p, start, end) for p in counted)
+        # One timeline each: merged, or the one practice of the set with such entries.
+        sets = self._scope_sets.pop(scope, None)
+        if sets is None or not sets.over(became[0], left[0]):
+            sets = ActiveSets(became[0], left[0])
+            if len(self._scope_sets) >= Timelines.KEPT:
+                del self._scope_sets[next(iter(self._scope_sets))]
+        self._scope_sets[scope] = sets  # now the most recently read
+        members = sum(len(self._by_practice[p]) for p in counted)
+        return sets.retained(start, end, members)
+
+    def _retained_in(self, practice_id: str, start: datetime, end: datetime) -> int:
+        """Members of ``practice_id`` (which has members) Active at both ``start`` and
+        ``end``."""
         sets = self._active_sets.get(practice_id)
         if sets is None:
-            if practice_id not in self._by_practice:
-                return 0  # no members (nothing kept for an unknown practice)
-            became, left = self._became[practice_id], self._left[practice_id]
+            became, left = self._became.of(practice_id), self._left.of(practice_id)
             sets = self._active_sets[practice_id] = ActiveSets(became, left)
-        return sets.retained(start, end, len(self._by_practice.get(practice_id, ())))
+        return sets.retained(start, end, len(self._by_practice[practice_id]))
 
     @_locked
     def count(self, query: MemberQuery) -> int:
@@ -1035,15 +1186,15 @@ class _Members(_Repository[Member, MemberQuery]):
         practices = self._practices(query.practices)
         a, b = query.active_at, query.retained_until
         if a is not None and form == _ACTIVE_FORM:
-            return sum(self.active_at(p, a) for p in practices)
+            return self._active(practices, a)
         if a is not None and b is not None and b >= a and form == _RETAINED_FORM:
-            return sum(self._retained(p, a, b) for p in practices)
+            return self._retained(practices, a, b)
         e = query.ever_active_before
         if e is not None and form == _EVER_FORM:
-            return sum(self._first[p].count(end=e) for p in practices)
+            return sum(t.count(end=e) for t in self._first.over(practices))
         r = query.first_activated_in
         if r is not None and form == _FIRST_FORM:
-            return sum(self._first[p].count(r.start, r.end) for p in practices)
+            return sum(t.count(r.start, r.end) for t in self._first.over(practices))
         if query.counting_at is not None and form <= _COUNTING_FORM:
             return self._counting_at(query)
         if form == _CHANGED_FORM:
@@ -1064,9 +1215,8 @@ class _Members(_Repository[Member, MemberQuery]):
         """
         points = series_edges(edges)
         totals = [0] * max(0, len(points) - 1)
-        for p in self._practices(_ids_of(practices)):
-            if p in self._first:
-                totals = [a + b for a, b in zip(totals, self._first[p].counts(points), strict=True)]
+        for timeline in self._first.over(self._practices(_ids_of(practices))):
+            totals = [a + b for a, b in zip(totals, timeline.counts(points), strict=True)]
         return totals
 
     @_locked
@@ -1084,8 +1234,8 @@ class _Members(_Repository[Member, MemberQuery]):
             n = order.page.offset + order.page.limit
             ids = {
                 i
-                for p in self._practices(query.practices)
-                for _, i in self._first[p].latest(query.ever_active_before, n)
+                for timeline in self._first.over(self._practices(query.practices))
+                for _, i in timeline.latest(query.ever_active_before, n)
             }
             return apply_order((self._items[i] for i in ids), Member, order)
         if query.form() == _CHANGED_FORM:
@@ -1315,7 +1465,7 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
 
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__(store)
-        self._committed: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
+        self._committed: Timelines[datetime] = Timelines()
         self._by_member: defaultdict[str, set[str]] = defaultdict(set)
         self._by_template: defaultdict[str, set[str]] = defaultdict(set)
 
@@ -1337,7 +1487,7 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
     def _index(self, plan: PaymentPlan) -> None:
         self._store.members._forget(plan.member_id)
         if plan.committed_at is not None:
-            self._committed[plan.practice_id].add(plan.committed_at, plan.id, plan.total.minor)
+            self._committed.add(plan.practice_id, plan.committed_at, plan.id, plan.total.minor)
         if plan.member_id is not None:
             self._by_member[plan.member_id].add(plan.id)
         if plan.template_id is not None:
@@ -1346,7 +1496,7 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
     def _unindex(self, plan: PaymentPlan) -> None:
         self._store.members._forget(plan.member_id)
         if plan.committed_at is not None:
-            self._committed[plan.practice_id].remove(plan.committed_at, plan.id)
+            self._committed.remove(plan.practice_id, plan.committed_at, plan.id)
         if plan.member_id is not None:
             self._by_member[plan.member_id].discard(plan.id)
         if plan.template_id is not None:
@@ -1365,15 +1515,13 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
             InvalidValue: an edge is naive, or the edges go back in time.
         """
         points = series_edges(edges)
-        per_practice = [
-            (p, self._committed[p].totals(points))
-            for p in self._practices(_ids_of(practices))
-            if p in self._committed
-        ]
-        return [
-            _minor_by_currency(self._store, ((p, minors[k]) for p, minors in per_practice))
-            for k in range(max(0, len(points) - 1))
-        ]
+        buckets = max(0, len(points) - 1)
+        minors: dict[str, list[int]] = {}
+        for currency, group in _by_currency(self._store, self._practices(_ids_of(practices))):
+            mine = minors[currency] = [0] * buckets
+            for timeline in self._committed.over(group):
+                mine[:] = [a + b for a, b in zip(mine, timeline.totals(points), strict=True)]
+        return [{c: Money.from_minor(m[k], c) for c, m in minors.items()} for k in range(buckets)]
 
     @_locked
     def of_member(self, member_id: str) -> list[PaymentPlan]:
@@ -1395,26 +1543,30 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
         self._check_query(query)
         r = query.committed_in
         if r is not None and query.form() == _COMMITTED_FORM:
-            return _minor_by_currency(
-                self._store,
-                (
-                    (p, self._committed[p].total(r.start, r.end))
-                    for p in self._practices(query.practices)
-                ),
-            )
+            return {
+                currency: Money.from_minor(
+                    sum(t.total(r.start, r.end) for t in self._committed.over(group)), currency
+                )
+                for currency, group in _by_currency(self._store, self._practices(query.practices))
+            }
         return per_currency(p.total for p in self._matching(query))
 
 
-def _minor_by_currency(
-    store: InMemoryStore, minor_by_practice: Iterable[tuple[str, int]]
-) -> dict[str, Money]:
-    totals: dict[str, int] = {}
+def _by_currency(
+    store: InMemoryStore, practice_ids: Collection[str]
+) -> list[tuple[str, Collection[str]]]:
+    """The practices of ``practice_ids`` the store holds, by currency (in the order each
+    currency is first met): ``practice_ids`` itself when all are held in one currency,
+    so that a set read again is the same set (:meth:`Timelines.over`)."""
     practices = store.practices._items  # read under the caller's lock
-    for practice_id, minor in minor_by_practice:
+    groups: dict[str, list[str]] = {}
+    for practice_id in practice_ids:
         practice = practices.get(practice_id)
         if practice is not None:
-            totals[practice.currency] = totals.get(practice.currency, 0) + minor
-    return {c: Money.from_minor(v, c) for c, v in totals.items()}
+            groups.setdefault(practice.currency, []).append(practice_id)
+    if len(groups) == 1 and len(next(iter(groups.values()))) == len(practice_ids):
+        return [(next(iter(groups)), practice_ids)]
+    return [(currency, frozenset(group)) for currency, group in groups.items()]
 
 
 class _Payments(_Repository[Payment, PaymentQuery]):
@@ -1424,9 +1576,9 @@ class _Payments(_Repository[Payment, PaymentQuery]):
 
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__(store)
-        self._all: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
-        self._collected: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
-        self._refunded: defaultdict[str, Timeline[datetime]] = defaultdict(Timeline)
+        self._all: Timelines[datetime] = Timelines()
+        self._collected: Timelines[datetime] = Timelines()
+        self._refunded: Timelines[datetime] = Timelines()
         self._by_source: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
         #: During a load (members fixed meanwhile): each member's enrolment and first
         #: cancellation, read once; ``None`` outside a load.
@@ -1505,18 +1657,18 @@ class _Payments(_Repository[Payment, PaymentQuery]):
 
     def _index(self, p: Payment) -> None:
         self._store.members._forget(p.member_id)
-        self._all[p.practice_id].add(p.at, p.id)
+        self._all.add(p.practice_id, p.at, p.id)
         if p.succeeded:
             index = self._collected if p.kind is PaymentKind.CHARGE else self._refunded
-            index[p.practice_id].add(p.at, p.id, p.amount.minor)
+            index.add(p.practice_id, p.at, p.id, p.amount.minor)
         self._by_source[p.source].add(p.id)
 
     def _unindex(self, p: Payment) -> None:
         self._store.members._forget(p.member_id)
-        self._all[p.practice_id].remove(p.at, p.id)
+        self._all.remove(p.practice_id, p.at, p.id)
         if p.succeeded:
             index = self._collected if p.kind is PaymentKind.CHARGE else self._refunded
-            index[p.practice_id].remove(p.at, p.id)
+            index.remove(p.practice_id, p.at, p.id)
         self._by_source[p.source].discard(p.id)
 
     @_locked
@@ -1544,7 +1696,9 @@ class _Payments(_Repository[Payment, PaymentQuery]):
         r = query.time_range
         if query.form() <= _TIME_FORM:
             start, end = (None, None) if r is None else (r.start, r.end)
-            return sum(self._all[p].count(start, end) for p in self._practices(query.practices))
+            return sum(
+                t.count(start, end) for t in self._all.over(self._practices(query.practices))
+            )
         return super().count(query)
 
     @_locked
@@ -1557,16 +1711,19 @@ class _Payments(_Repository[Payment, PaymentQuery]):
         start, end = (None, None) if r is None else (r.start, r.end)
         succeeded = query.outcomes is None or PaymentOutcome.SUCCEEDED in query.outcomes
         kinds = query.kinds if query.kinds is not None else frozenset(PaymentKind)
-        practices = list(self._practices(query.practices))
 
-        def minor(p: str) -> int:
+        def minor(group: Collection[str]) -> int:
             if not succeeded:
                 return 0
-            charges = self._collected[p].total(start, end) if PaymentKind.CHARGE in kinds else 0
-            refunds = self._refunded[p].total(start, end) if PaymentKind.REFUND in kinds else 0
+            charges = refunds = 0
+            if PaymentKind.CHARGE in kinds:
+                charges = sum(t.total(start, end) for t in self._collected.over(group))
+            if PaymentKind.REFUND in kinds:
+                refunds = sum(t.total(start, end) for t in self._refunded.over(group))
             return charges - refunds
 
-        return _minor_by_currency(self._store, ((p, minor(p)) for p in practices))
+        groups = _by_currency(self._store, self._practices(query.practices))
+        return {currency: Money.from_minor(minor(group), currency) for currency, group in groups}
 
 
 class _Referrals(_Repository[Referral, ReferralQuery]):
