@@ -781,6 +781,7 @@ class TestMergedPractices:
                 assert store.members.count(MemberQuery(practices=other, active_at=a)) == 4
                 assert pair not in store.members._became._merged  # dropped for syd-lon
                 store.members.add(_member("m-new").activate(at=t0))
+                assert pair not in store.members._scope_sets  # dropped with its timelines
                 assert retained(pair) == 5
             # Written members now set from their toggles: "x" from none once undone.
             with pytest.raises(InvalidRecord):

@@ -347,9 +347,6 @@ class Timelines(Generic[_At]):
         self._merged: dict[frozenset[str], Timeline[_At]] = {}
         self._asked: dict[frozenset[str], int] = {}
 
-    def __contains__(self, key: str) -> bool:
-        return key in self._each
-
     def get(self, key: str) -> Timeline[_At] | None:
         """The timeline of ``key`` (``None`` before its first entry)."""
         return self._each.get(key)
@@ -408,10 +405,11 @@ class Timelines(Generic[_At]):
 
 
 class ActiveSets:
-    """Who was Active at any boundary, as a bit set over one practice's members, so that
-    the members Active at two boundaries are counted by one ``&`` (the retained count).
+    """Who was Active at any boundary, as a bit set over the members of a practice (or of
+    a set of practices, from their merged timelines), so that the members Active at two
+    boundaries are counted by one ``&`` (the retained count).
 
-    Taken from the practice's two timelines (becoming Active, stopping): each toggle as
+    Taken from the two timelines (becoming Active, stopping): each toggle as
     its member's bit (kept as the byte and the mask it flips), and a snapshot of who was
     Active before every :attr:`EVERY`-th toggle of each (just after it, when it ties with
     the one before), with one before every toggle and one after them all. The set at a
@@ -459,12 +457,16 @@ class ActiveSets:
         # often the end of the period it is compared with).
         self._cache: dict[datetime, int] = {}
 
-    def over(self, became: Timeline[datetime], left: Timeline[datetime]) -> bool:
+    def over(self, became: Timeline[datetime] | None, left: Timeline[datetime] | None) -> bool:
         """Whether these sets are taken from the timelines ``became`` and ``left``."""
         return self._became is became and self._left is left
 
+    def takes_from(self, timeline: Timeline[datetime] | None) -> bool:
+        """Whether ``timeline`` is one of the two these sets are taken from."""
+        return timeline is not None and (self._became is timeline or self._left is timeline)
+
     def touch(self, member_id: str, toggles: tuple[datetime, ...]) -> None:
-        """``member_id`` was written: its toggles in this practice are now ``toggles``
+        """``member_id`` was written: its toggles here are now ``toggles``
         (none once it is unindexed)."""
         if self._stale is not None:
             self._stale[member_id] = toggles
@@ -473,7 +475,7 @@ class ActiveSets:
 
     def retained(self, start: datetime, end: datetime, members: int) -> int:
         """Members Active at both ``start`` and ``end`` (changes strictly before each);
-        ``members``: how many the practice has (sizes the snapshots)."""
+        ``members``: how many members the practice or set has (sizes the snapshots)."""
         if self._stale is None or len(self._stale) > max(self.STALE, members // 256):
             self._take(max(self.EVERY, members // 256))
         return (self._cached(start) & self._cached(end)).bit_count()
@@ -1073,7 +1075,7 @@ class _Members(_Repository[Member, MemberQuery]):
         self._forget(m.id, m.practice_id)
         sets = self._active_sets.get(m.practice_id)
         toggles = []  # kept only for the practice's ActiveSets, once it has them
-        scopes = [s for scope, s in self._scope_sets.items() if m.practice_id in scope]
+        scopes = [s for scope, s in self._live_scope_sets() if m.practice_id in scope]
         for index, at in self._entries(m):
             index.add(m.practice_id, at, m.id)
             if (sets is not None or scopes) and (index is self._became or index is self._left):
@@ -1095,7 +1097,7 @@ class _Members(_Repository[Member, MemberQuery]):
         self._status_lists.pop((m.practice_id, m.status), None)
         if m.practice_id in self._active_sets:
             self._active_sets[m.practice_id].touch(m.id, ())
-        for scope, sets in self._scope_sets.items():
+        for scope, sets in self._live_scope_sets():
             if m.practice_id in scope:
                 sets.touch(m.id, ())
         for index, at in self._entries(m):
@@ -1156,8 +1158,8 @@ class _Members(_Repository[Member, MemberQuery]):
         scope = practices if isinstance(practices, frozenset) else frozenset(practices)
         became, left = self._became.over(scope), self._left.over(scope)
         counted = [p for p in scope if p in self._by_practice]
-        merged = self._became.merged_over(scope) or self._left.merged_over(scope)
-        if len(became) != 1 or len(left) != 1 or merged is None:
+        merged = [self._became.merged_over(scope), self._left.merged_over(scope)]
+        if len(became) != 1 or len(left) != 1 or merged == [None, None]:
             return sum(self._retained_in(p, start, end) for p in counted)
         # One timeline each: merged, or the one practice of the set with such entries.
         sets = self._scope_sets.pop(scope, None)
@@ -1168,6 +1170,19 @@ class _Members(_Repository[Member, MemberQuery]):
         self._scope_sets[scope] = sets  # now the most recently read
         members = sum(len(self._by_practice[p]) for p in counted)
         return sets.retained(start, end, members)
+
+    def _live_scope_sets(self) -> list[tuple[frozenset[str], ActiveSets]]:
+        """The sets over merged timelines still kept merged; those over timelines since
+        dropped (no longer written to) are dropped too."""
+        live = {
+            scope: sets
+            for scope, sets in self._scope_sets.items()
+            if sets.takes_from(self._became.merged_over(scope))
+            or sets.takes_from(self._left.merged_over(scope))
+        }
+        if len(live) < len(self._scope_sets):
+            self._scope_sets = live
+        return list(live.items())
 
     def _retained_in(self, practice_id: str, start: datetime, end: datetime) -> int:
         """Members of ``practice_id`` (which has members) Active at both ``start`` and
