@@ -457,7 +457,7 @@ class ActiveSets:
         # often the end of the period it is compared with).
         self._cache: dict[datetime, int] = {}
 
-    def over(self, became: Timeline[datetime] | None, left: Timeline[datetime] | None) -> bool:
+    def over(self, became: Timeline[datetime], left: Timeline[datetime]) -> bool:
         """Whether these sets are taken from the timelines ``became`` and ``left``."""
         return self._became is became and self._left is left
 
@@ -1073,16 +1073,15 @@ class _Members(_Repository[Member, MemberQuery]):
 
     def _index(self, m: Member) -> None:
         self._forget(m.id, m.practice_id)
-        sets = self._active_sets.get(m.practice_id)
-        toggles = []  # kept only for the practice's ActiveSets, once it has them
-        scopes = [s for scope, s in self._live_scope_sets() if m.practice_id in scope]
+        sets = self._sets_of(m.practice_id)
+        toggles = []  # kept only for the ActiveSets holding the practice, once there are
         for index, at in self._entries(m):
             index.add(m.practice_id, at, m.id)
-            if (sets is not None or scopes) and (index is self._became or index is self._left):
+            if sets and (index is self._became or index is self._left):
                 toggles.append(at)
         self._by_status[m.practice_id, m.status].add(m.start_date, m.id, 0)
         self._status_lists.pop((m.practice_id, m.status), None)
-        for each in [sets, *scopes] if sets is not None else scopes:
+        for each in sets:
             each.touch(m.id, tuple(toggles))  # became first: Active after an odd number
         for change in m.plan_changes:
             self._replans.add(m.practice_id, change.at, m.id)
@@ -1095,11 +1094,8 @@ class _Members(_Repository[Member, MemberQuery]):
         self._forget(m.id, m.practice_id)
         self._by_status[m.practice_id, m.status].remove(m.start_date, m.id)
         self._status_lists.pop((m.practice_id, m.status), None)
-        if m.practice_id in self._active_sets:
-            self._active_sets[m.practice_id].touch(m.id, ())
-        for scope, sets in self._live_scope_sets():
-            if m.practice_id in scope:
-                sets.touch(m.id, ())
+        for sets in self._sets_of(m.practice_id):
+            sets.touch(m.id, ())
         for index, at in self._entries(m):
             index.remove(m.practice_id, at, m.id)
         for change in m.plan_changes:
@@ -1171,9 +1167,10 @@ class _Members(_Repository[Member, MemberQuery]):
         members = sum(len(self._by_practice[p]) for p in counted)
         return sets.retained(start, end, members)
 
-    def _live_scope_sets(self) -> list[tuple[frozenset[str], ActiveSets]]:
-        """The sets over merged timelines still kept merged; those over timelines since
-        dropped (no longer written to) are dropped too."""
+    def _sets_of(self, practice_id: str) -> list[ActiveSets]:
+        """The :class:`ActiveSets` a write to a member of ``practice_id`` must touch: the
+        practice's own and those of the sets of practices holding it. Sets over merged
+        timelines since dropped (no longer written to) are dropped here."""
         live = {
             scope: sets
             for scope, sets in self._scope_sets.items()
@@ -1182,7 +1179,9 @@ class _Members(_Repository[Member, MemberQuery]):
         }
         if len(live) < len(self._scope_sets):
             self._scope_sets = live
-        return list(live.items())
+        own = self._active_sets.get(practice_id)
+        held = [sets for scope, sets in live.items() if practice_id in scope]
+        return held if own is None else [own, *held]
 
     def _retained_in(self, practice_id: str, start: datetime, end: datetime) -> int:
         """Members of ``practice_id`` (which has members) Active at both ``start`` and
