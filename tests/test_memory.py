@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import gc
 import itertools
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from unittest import mock
@@ -70,7 +71,7 @@ from smilepass_core.queries import (
     ReferralQuery,
     ScopeQuery,
 )
-from smilepass_core.repositories import as_record_error
+from smilepass_core.repositories import STORE_TYPES, as_record_error, load_order
 from smilepass_core.testing import strategies as sps
 
 _M = MembershipStatus
@@ -409,6 +410,38 @@ class TestTimeline:
         for start in (None, *map(_t, range(-3, 11, 3))):
             for end in (None, *map(_t, range(-1, 11, 4))):
                 _check_timeline(timeline, entries, start, end, data.draw(st.integers(0, 5)))
+
+    @given(
+        data=st.data(),
+        batches=st.lists(
+            st.tuples(
+                st.lists(st.tuples(st.integers(-2, 9), st.sampled_from("abc")), max_size=12),
+                st.sampled_from(["in order", "by instant only", "any"]),
+            ),
+            max_size=6,
+        ),
+    )
+    def test_extend_agrees_with_adds(self, data: st.DataObject, batches: list[Any]) -> None:
+        """Batches extended (in order, by instant but not by id within an instant, or
+        in any order; after the last entry or not), with reads and a removal between
+        them: every read equals a brute force over a plain list, with the prefix sums."""
+        timeline = Timeline()
+        entries: list[tuple[datetime, str, int]] = []
+        for batch, order in batches:
+            added = [(_t(minute), id, _value(_t(minute), id)) for minute, id in batch]
+            if order != "any":
+                added.sort(key=lambda e: e[:2] if order == "in order" else e[0])
+            timeline.extend([e[0] for e in added], [e[1] for e in added], [e[2] for e in added])
+            entries += added
+            if entries and data.draw(st.booleans(), label="remove one"):
+                at, id, value = entries[data.draw(st.integers(0, len(entries) - 1), "gone")]
+                timeline.remove(at, id)
+                entries.remove((at, id, value))
+            start, end = data.draw(_BOUNDS, label="start"), data.draw(_BOUNDS, label="end")
+            _check_timeline(timeline, entries, start, end, data.draw(st.integers(0, 5), label="n"))
+        for start in (None, *map(_t, range(-3, 11, 3))):
+            for end in (None, *map(_t, range(-1, 11, 4))):
+                _check_timeline(timeline, entries, start, end, 2)
 
     def test_ranges_are_half_open(self) -> None:
         """An entry at start is inside [start, end), one at end is not."""
@@ -1207,6 +1240,151 @@ def _bad_objects(dataset: sps.Dataset) -> list[tuple[object, str]]:
     ]
 
 
+@st.composite
+def _plain_ledgers(draw: st.DrawFn) -> sps.Dataset:
+    """Members of Sydney and New York on plans of one price, charged it monthly (some
+    charges failed, a refund now and then), some cancelled after their last charge: the
+    ledger a load checks in bulk."""
+    mel = Practice("mel", "Bayside Dental", "Australia/Melbourne", "AUD")
+    mel_gold = attrs.evolve(SYD_GOLD, id="mel-gold", practice_id="mel")  # Sydney's price
+    members: list[Member] = []
+    payments: list[Payment] = []
+    for n in range(draw(st.integers(1, 5), label="members")):
+        plan = draw(st.sampled_from([SYD_GOLD, mel_gold, NYC_GOLD]), label="plan")
+        enrolled = T0 + draw(st.integers(0, 40), label="day") * DAY
+        member = _member(f"m-{n}", practice_id=plan.practice_id, plan_id=plan.id, at=enrolled)
+        member = member.activate(at=enrolled + HOUR)
+        charges = [enrolled + HOUR + 30 * k * DAY for k in range(draw(st.integers(1, 4)))]
+        for k, at in enumerate(charges):
+            succeeded = draw(st.booleans(), label="succeeded")
+            payments.append(
+                Payment(
+                    f"m-{n}-c{k}",
+                    plan.practice_id,
+                    plan.price,
+                    CHARGE,
+                    OK if succeeded else FAILED,
+                    at,
+                    member_id=member.id,
+                )
+            )
+            if succeeded and draw(st.integers(0, 4), label="refund") == 0:
+                payments.append(
+                    Payment(
+                        f"m-{n}-r{k}",
+                        plan.practice_id,
+                        plan.price,
+                        REFUND,
+                        OK,
+                        at + HOUR,
+                        member_id=member.id,
+                    )
+                )
+        if draw(st.booleans(), label="cancelled"):
+            member = member.cancel(at=charges[-1] + DAY)
+        members.append(member)
+    plans = [_plan("pp-syd", None), _plan("pp-mel", None, practice_id="mel")]
+    for plan in plans:
+        payments += [
+            Payment(
+                f"{plan.id}-c{k}",
+                plan.practice_id,
+                Money.of("30", "AUD"),
+                CHARGE,
+                OK,
+                at,
+                payment_plan_id=plan.id,
+            )
+            for k, at in enumerate([T0 + HOUR, T0 + 30 * DAY][: draw(st.integers(1, 2))])
+        ]
+    return sps.Dataset(
+        practices=(SYD, mel, NYC),
+        staff_users=(),
+        membership_plans=(SYD_GOLD, mel_gold, NYC_GOLD),
+        campaigns=(),
+        payment_plan_templates=(),
+        members=tuple(members),
+        payment_plans=tuple(plans),
+        referrals=(),
+        payments=tuple(payments),
+    )
+
+
+@st.composite
+def _odd_payments(draw: st.DrawFn, dataset: sps.Dataset) -> list[Payment]:
+    """A member's and a payment plan's ledger entry of ``dataset``, each changed in every
+    way a load may refuse (or keep)."""
+    members = [m.id for m in dataset.members] + ["no-such-member"]
+    plans = [p.id for p in dataset.payment_plans] + ["no-such-plan"]
+    practices = [p.id for p in dataset.practices] + ["no-such-practice"]
+    odd: list[Payment] = []
+    for of_plans in (False, True):
+        entries = [p for p in dataset.payments if (p.member_id is None) is of_plans]
+        if not entries:
+            continue
+        payment = draw(st.sampled_from(entries))
+        fresh = attrs.evolve(payment, id="odd-payment")
+        minor, currency = payment.amount.minor, payment.amount.currency
+        odd += [
+            *(attrs.evolve(fresh, at=fresh.at + step) for step in (-400 * DAY, -MICRO, MICRO)),
+            *(
+                attrs.evolve(fresh, amount=Money.from_minor(minor + step, currency))
+                for step in (-1, 1, 500)
+                if minor + step > 0
+            ),
+            attrs.evolve(fresh, amount=Money.from_minor(minor, "GBP")),
+            *(attrs.evolve(fresh, practice_id=practice) for practice in practices),
+            attrs.evolve(fresh, kind=REFUND if fresh.kind is CHARGE else CHARGE),
+            attrs.evolve(fresh, outcome=FAILED if fresh.succeeded else OK),
+            attrs.evolve(payment, at=payment.at + MICRO),  # a conflicting id
+            payment,  # the same entry again
+        ]
+        if payment.member_id is None:
+            odd += [attrs.evolve(fresh, payment_plan_id=plan) for plan in plans]
+            continue
+        member = next(m for m in dataset.members if m.id == payment.member_id)
+        cancelled = member.first_entered(MembershipStatus.CANCELLED)
+        odd += [
+            *(attrs.evolve(fresh, member_id=other) for other in members),
+            attrs.evolve(fresh, at=member.created_at - MICRO),
+            attrs.evolve(fresh, at=member.created_at),
+            *(attrs.evolve(fresh, at=cancelled + step) for step in (0 * DAY, MICRO) if cancelled),
+        ]
+    return odd
+
+
+def _loads_as_one_by_one(
+    loaded: InMemoryStore, added: InMemoryStore, objects: list[object], times: list[datetime]
+) -> None:
+    """``loaded.load(objects)`` keeps or refuses (the same record, field and cause) what
+    adding them to ``added`` one by one in load order does; a refused load keeps nothing.
+    The Overdue members are read before (kept outlooks) and compared after."""
+    overdue = [MemberQuery(overdue=True, as_of=at) for at in times[:: max(1, len(times) // 4)]]
+    before = _snapshot(loaded, times), [loaded.members.find(q) for q in overdue]
+    refused, cause = None, None
+    entries = [(type(o).__name__, i, o) for i, o in enumerate(objects)]
+    for table, index, obj, name in load_order(entries):
+        try:
+            getattr(added, name).add(obj)
+        except SmilepassError as error:
+            refused, cause = as_record_error(table, index, error), error
+            break
+    if refused is None:
+        loaded.load(objects)
+        assert _snapshot(loaded, times) == _snapshot(added, times)
+        assert [loaded.members.find(q) for q in overdue] == [added.members.find(q) for q in overdue]
+        for source in {p.source for p in objects if isinstance(p, Payment)}:
+            assert loaded.payments.of_source(source) == added.payments.of_source(source)
+        return
+    with pytest.raises(InvalidRecord) as caught:
+        loaded.load(objects)
+    got = caught.value
+    assert (got.table, got.index, got.field) == (refused.table, refused.index, refused.field)
+    assert type(got.__cause__) is type(cause)
+    assert getattr(got.__cause__, "rule", None) == getattr(cause, "rule", None)
+    assert (_snapshot(loaded, times), [loaded.members.find(q) for q in overdue]) == before
+
+
 class TestLoad:
     """load() is atomic, names the refused object, and does not depend on input order."""
 
@@ -1253,6 +1431,61 @@ class TestLoad:
         )
 
     @DATASETS
+    @given(data=st.data(), dataset=st.one_of(_plain_ledgers(), sps.datasets()))
+    def test_a_load_keeps_and_refuses_the_ledger_as_adds_one_by_one(
+        self, data: st.DataObject, dataset: sps.Dataset
+    ) -> None:
+        """A load's ledger, checked in bulk, keeps and refuses what adding each entry in
+        load order keeps and refuses: with an entry out of its member's window, of another
+        amount, member, practice, currency or kind, a conflicting or a repeated id, in a
+        store whose practices are read together (merged timelines) or not."""
+        assume(dataset.payments)
+        payments = list(dataset.payments)
+        k = data.draw(st.integers(0, len(payments)), label="payments loaded first")
+        first = [o for o in dataset.objects() if not isinstance(o, Payment)] + payments[:k]
+        merged = data.draw(st.booleans(), label="practices read together first")
+        times = _event_times(dataset)
+        for odd in data.draw(_odd_payments(dataset), label="odd payments"):
+            rest = list(payments[k:])
+            rest.insert(data.draw(st.integers(0, len(rest)), label="at"), odd)
+            loaded, added = InMemoryStore.from_objects(first), InMemoryStore.from_objects(first)
+            for store in (loaded, added) if merged else ():
+                for _ in range(memory.Timelines.MERGE_AT):
+                    _snapshot(store, times)
+            _loads_as_one_by_one(loaded, added, rest, [*times, odd.at])
+
+    @given(
+        data=st.data(),
+        ledger=st.lists(
+            st.tuples(st.integers(0, 3), st.sampled_from([CHARGE, REFUND]), st.sampled_from("abc")),
+            max_size=40,
+        ),
+    )
+    def test_load_order_puts_the_ledger_last_in_time_order(
+        self, data: st.DataObject, ledger: list[Any]
+    ) -> None:
+        """``load_order``: what is referred to first, each table by index; the ledger
+        last, by instant, a charge before a refund at one instant, then by id, then by
+        index (the indices given in any order, repeated ids and instants)."""
+        payments = [
+            Payment(id, "syd", Money.of("1", "AUD"), kind, OK, T0 + minute * MICRO, member_id="m")
+            for minute, kind, id in ledger
+        ]
+        objects = data.draw(st.permutations([*payments, SYD, NYC, SYD_GOLD, _member()]), "objects")
+        indices = data.draw(st.permutations(range(len(objects))), label="indices")
+        entries = [(type(o).__name__, i, o) for i, o in zip(indices, objects, strict=True)]
+        rank = {kind: r for r, kind in enumerate(STORE_TYPES.values())}
+
+        def key(entry: tuple[str, int, object]) -> tuple[Any, ...]:
+            _, index, obj = entry
+            if isinstance(obj, Payment):
+                return (rank[Payment], obj.at, obj.kind is REFUND, obj.id, index)
+            return (rank[type(obj)], index)
+
+        names = {kind: name for name, kind in STORE_TYPES.items()}
+        assert load_order(entries) == [(*e, names[type(e[2])]) for e in sorted(entries, key=key)]
+
+    @DATASETS
     @given(data=st.data(), dataset=sps.datasets())
     def test_load_order_does_not_matter(self, data: st.DataObject, dataset: sps.Dataset) -> None:
         """A store loaded from shuffled objects answers every query like one loaded in order."""
@@ -1287,6 +1520,40 @@ class TestLoad:
         assert "nyc" in record.reason
         assert isinstance(record.__cause__, InvalidValue)
         assert _counts(store) == before
+
+    def test_the_collector_is_paused_for_a_load_and_restored_after_the_last(self) -> None:
+        """The garbage collector is off while a load runs and as it was once the last of
+        overlapping loads (in two stores) ends, refused or not."""
+        assert gc.isenabled()
+        inside, go_on = threading.Event(), threading.Event()
+        seen: list[bool] = []
+
+        def slow() -> Iterator[tuple[str, int, object]]:
+            seen.append(gc.isenabled())
+            inside.set()
+            go_on.wait(10)
+            yield ("Practice", 0, SYD)
+
+        first = InMemoryStore()
+        loading = threading.Thread(target=first.load_labelled, args=(slow(),))
+        loading.start()
+        assert inside.wait(10)
+        InMemoryStore().load([NYC])  # begins and ends while the first load runs
+        assert not gc.isenabled()
+        with pytest.raises(InvalidRecord):
+            InMemoryStore().load([NYC_GOLD])  # no practice: refused
+        assert not gc.isenabled()
+        go_on.set()
+        loading.join(10)
+        assert seen == [False]
+        assert gc.isenabled()
+        assert len(first.practices) == 1
+        gc.disable()
+        try:
+            InMemoryStore().load([SYD])
+            assert not gc.isenabled()  # left off, as it was
+        finally:
+            gc.enable()
 
     def test_a_non_domain_object_is_refused_before_anything_is_added(self) -> None:
         """Something that is not a domain object is refused at its index; nothing is kept."""

@@ -59,6 +59,7 @@ import array
 import bisect
 import contextlib
 import functools
+import gc
 import heapq
 import itertools
 import operator
@@ -66,7 +67,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar, cast
 
 import attrs
 
@@ -194,6 +195,24 @@ class Timeline(Generic[_At]):
             return
         self._tail.append((at, id, value))
         self._prefix = None
+
+    def extend(self, ats: list[_At], ids: list[str], values: list[int]) -> None:
+        """:meth:`add` each entry of three parallel lists: appended at once when they are
+        in order and come after every entry, else left waiting like adds out of order."""
+        if not ats:
+            return
+        own = self._ats
+        after = not own or ats[0] > own[-1] or (ats[0] == own[-1] and ids[0] >= self._ids[-1])
+        if self._tail or not after or not _in_order(ats, ids):
+            self._tail += zip(ats, ids, values, strict=True)
+            self._prefix = None
+            return
+        own += ats
+        self._ids += ids
+        self._values += values
+        if self._prefix is not None:
+            self._prefix += itertools.accumulate(values, initial=self._prefix[-1])
+            del self._prefix[-len(values) - 1]  # the initial value, already there
 
     def settle(self) -> None:
         """Merge the entries added out of order into the sorted lists now (a read does it
@@ -373,6 +392,13 @@ class Timelines(Generic[_At]):
             if key in keys:
                 merged.add(at, id, value)
 
+    def extend(self, key: str, ats: list[_At], ids: list[str], values: list[int]) -> None:
+        """:meth:`Timeline.extend` of ``key``'s timeline and each merged one holding it."""
+        self.of(key).extend(ats, ids, values)
+        for keys, merged in self._merged.items():
+            if key in keys:
+                merged.extend(ats, ids, values)
+
     def remove(self, key: str, at: _At, id: str) -> None:
         """:meth:`Timeline.remove` from ``key``'s timeline and each merged one holding it."""
         self._each[key].remove(at, id)
@@ -546,6 +572,13 @@ class ActiveSets:
         return int.from_bytes(buf, "little")
 
 
+def _in_order(ats: list[_At], ids: list[str]) -> bool:
+    """Whether parallel instants and ids are sorted by (instant, id)."""
+    if not all(map(operator.le, ats, itertools.islice(ats, 1, None))):
+        return False
+    return all(ids[lo:hi] == sorted(ids[lo:hi]) for lo, hi in _tied(ats))
+
+
 def _tied(ats: Sequence[_At]) -> Iterator[tuple[int, int]]:
     """Each run ``[lo, hi)`` of two or more equal instants in the sorted ``ats``."""
     lo = hi = -1
@@ -568,6 +601,35 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: How many local days past the day asked a member's Overdue outlook is read.
 _OUTLOOK_MARGIN_DAYS = 62
+
+_paused_lock = threading.Lock()
+_paused = 0  # loads under way with the collector paused
+_collecting = False  # whether the collector ran before the first of them
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused, and restored when the last paused load
+    ends (loads may overlap in several stores).
+
+    A load allocates no reference cycles, but its many objects trigger full collections,
+    each one a pass over every object of the process: a third of a large load's time.
+    """
+    global _paused, _collecting
+    with _paused_lock:
+        if _paused == 0:
+            _collecting = gc.isenabled()
+            gc.disable()
+        _paused += 1
+    try:
+        yield
+    finally:
+        with _paused_lock:
+            _paused -= 1
+            if _paused == 0 and _collecting:
+                gc.enable()
+
+
 #: The Overdue filter's form that one practice's :class:`_OverdueDays` answers.
 _OVERDUE_FORM = frozenset({"overdue", "as_of", "grace_days"})
 #: A day ordinal past every date: a member whose outlook holds no unpaid charge.
@@ -1583,6 +1645,26 @@ def _by_currency(
     return [(currency, frozenset(group)) for currency, group in groups.items()]
 
 
+#: Parallel instants, ids and values for :meth:`Timeline.extend`.
+_Columns = tuple[list[datetime], list[str], list[int]]
+
+
+class _Terms(NamedTuple):
+    """What a member's plain charge is checked against in a load."""
+
+    practice_id: str
+    #: The price every charge must be, ``None`` when a discount, a plan change or an
+    #: earlier price may change it.
+    price: Money | None
+    minor: int  # the price's minor units
+    enrolled: datetime
+    cancelled: datetime | None
+    entries: set[str]  # the ids of the member's ledger entries
+
+
+_UNREAD: Any = object()
+
+
 class _Payments(_Repository[Payment, PaymentQuery]):
     kind = Payment
     query_type = PaymentQuery
@@ -1658,6 +1740,115 @@ class _Payments(_Repository[Payment, PaymentQuery]):
             )
         if obj.kind is PaymentKind.REFUND:
             check_refund((self._items[i] for i in self._by_source.get(obj.source, ())), obj)
+
+    def _record_loaded(
+        self, entries: Sequence[tuple[str, int, object, str]], kept: list[Payment]
+    ) -> None:
+        """:meth:`_record` of a load's ledger entries, in load order (the store held, the
+        members fixed meanwhile); each entry kept is appended to ``kept``.
+
+        A plainly allowed entry is checked here: a charge in its practice's currency, of
+        a payment plan of its practice, or of a member of its practice within their
+        enrolment and cancellation, of the plan's price with no discount, plan change or
+        earlier price. Any other entry is checked by :meth:`_check`. The timelines take
+        the entries at the end (or at the first error), a practice's at once.
+
+        Raises:
+            InvalidRecord: naming the entry's source and index.
+        """
+        store = self._store
+        items, by_practice, by_source = self._items, self._by_practice, self._by_source
+        practices = store.practices._items
+        payment_plans = store.payment_plans._items
+        charge, succeeded = PaymentKind.CHARGE, PaymentOutcome.SUCCEEDED
+        terms: dict[str, _Terms | None] = {}
+        # Per practice, what each timeline takes: (instants, ids, values) of all entries,
+        # of the succeeded charges, of the succeeded refunds.
+        taken: dict[str, tuple[_Columns, _Columns, _Columns]] = {}
+        touched: set[str] = set()  # members of entries not plain (the others: in terms)
+        try:
+            for entry in entries:
+                p = cast(Payment, entry[2])
+                id, practice_id, member_id, at = p.id, p.practice_id, p.member_id, p.at
+                existing = items.get(id)
+                if existing is not None:
+                    if existing == p:
+                        continue
+                    raise ConflictingPayment(id)
+                practice = practices.get(practice_id)
+                plain = (
+                    practice is not None
+                    and p.kind is charge
+                    and p.amount.currency == practice.currency
+                )
+                found = None
+                if plain and member_id is not None:
+                    found = terms.get(member_id, _UNREAD)
+                    if found is _UNREAD:
+                        found = terms[member_id] = self._plain_terms(member_id)
+                    plain = (
+                        found is not None
+                        and found.practice_id == practice_id
+                        and p.amount == found.price
+                        and found.enrolled <= at
+                        and (found.cancelled is None or at <= found.cancelled)
+                    )
+                elif plain:
+                    plan = payment_plans.get(p.payment_plan_id or "")
+                    plain = plan is not None and plan.practice_id == practice_id
+                if not plain:
+                    self._check(p)
+                    if member_id is not None:
+                        touched.add(member_id)
+                items[id] = p
+                kept.append(p)
+                by_practice[practice_id].add(id)
+                source = (
+                    found.entries
+                    if plain and found is not None
+                    else by_source["member", member_id]
+                    if member_id is not None
+                    else by_source["payment_plan", str(p.payment_plan_id)]
+                )
+                source.add(id)
+                columns = taken.get(practice_id)
+                if columns is None:
+                    columns = taken[practice_id] = (([], [], []), ([], [], []), ([], [], []))
+                every = columns[0]
+                every[0].append(at)
+                every[1].append(id)
+                if p.outcome is succeeded:
+                    some = columns[1] if p.kind is charge else columns[2]
+                    some[0].append(at)
+                    some[1].append(id)
+                    some[2].append(found.minor if plain and found is not None else p.amount.minor)
+        except SmilepassError as error:
+            raise as_record_error(entry[0], entry[1], error) from error
+        finally:
+            for practice_id, columns in taken.items():
+                every = columns[0]
+                self._all.extend(practice_id, every[0], every[1], [1] * len(every[0]))
+                self._collected.extend(practice_id, *columns[1])
+                self._refunded.extend(practice_id, *columns[2])
+            for member_id in touched.union(terms):
+                store.members._forget(member_id)
+
+    def _plain_terms(self, member_id: str) -> _Terms | None:
+        """What a plain charge of ``member_id`` is checked against (``None``: no such
+        member)."""
+        store = self._store
+        member = store.members._items.get(member_id)
+        if member is None:
+            return None
+        plan = store.membership_plans._items[member.plan_id]
+        simple = not member.discounts and not member.plan_changes and not plan.earlier_prices
+        return _Terms(
+            member.practice_id,
+            plan.price if simple else None,
+            plan.price.minor,
+            *self._window(member),
+            self._by_source["member", member_id],
+        )
 
     def _window(self, member: Member) -> tuple[datetime, datetime | None]:
         """The member's enrolment and first cancellation (read once per member in a load)."""
@@ -1809,7 +2000,8 @@ class InMemoryStore:
             InvalidRecord: naming the object's type, its index in ``objects``, the
                 field and the reason.
         """
-        self._load([(type(obj).__name__, index, obj) for index, obj in enumerate(objects)])
+        with _collector_paused():
+            self._load([(type(obj).__name__, index, obj) for index, obj in enumerate(objects)])
 
     def load_labelled(self, entries: Iterable[tuple[str, int, object]]) -> None:
         """Like :meth:`load`, for objects labelled ``(source, index, object)``: an error
@@ -1818,7 +2010,8 @@ class InMemoryStore:
         Raises:
             InvalidRecord: naming the source, the index, the field and the reason.
         """
-        self._load(list(entries))
+        with _collector_paused():
+            self._load(list(entries))
 
     def _load(self, entries: list[tuple[str, int, object]]) -> None:
         with self._lock:
@@ -1826,22 +2019,29 @@ class InMemoryStore:
 
     def _load_locked(self, entries: list[tuple[str, int, object]]) -> None:
         done: list[tuple[_Repository[Any, Any], Any]] = []
+        kept: list[Payment] = []  # the ledger entries, added last
         loaded: set[str] = set()  # the repositories whose indexes to sort at the end
         ledger = self.payments
         ledger._windows = {}  # the members stay as they are while the ledger loads
         try:
-            for table, index, obj, name in load_order(entries):
+            ordered = load_order(entries)
+            first_payment = next(
+                (i for i, entry in enumerate(ordered) if entry[3] == "payments"), len(ordered)
+            )
+            for table, index, obj, name in ordered[:first_payment]:
                 repo: _Repository[Any, Any] = getattr(self, name)
                 try:
-                    if repo is not ledger:
-                        repo.add(obj)
-                    elif not ledger._record(cast(Payment, obj)):
-                        continue  # already recorded, identical: nothing to undo
+                    repo.add(obj)
                 except SmilepassError as error:
                     raise as_record_error(table, index, error) from error
                 done.append((repo, obj))
                 loaded.add(name)
+            if first_payment < len(ordered):
+                ledger._record_loaded(ordered[first_payment:], kept)
+                loaded.add("payments")
         except BaseException:
+            for payment in reversed(kept):
+                ledger._discard(payment)
             for repo, obj in reversed(done):
                 repo._discard(obj)
             raise

@@ -11,6 +11,8 @@ Reads take a query spec from :mod:`smilepass_core.queries` (each has
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
@@ -255,8 +257,29 @@ def load_order(
         buckets[rank].append((source, index, obj, names[rank][0]))
     ordered: list[tuple[str, int, object, str]] = []
     for (name, _), bucket in zip(names, buckets, strict=True):
-        bucket.sort(key=_ledger_key if name == "payments" else itemgetter(1))
-        ordered += bucket
+        bucket.sort(key=itemgetter(1))
+        ordered += _in_time_order(bucket) if name == "payments" else bucket
+    return ordered
+
+
+def _in_time_order(
+    ledger: list[tuple[str, int, object, str]],
+) -> list[tuple[str, int, object, str]]:
+    """``ledger`` (in index order) sorted by :func:`_ledger_key`: by instant alone (a sort
+    with no tuple per entry), then each run of entries at one instant by the whole key."""
+    ats = [cast(Payment, entry[2]).at for entry in ledger]
+    order = sorted(range(len(ats)), key=ats.__getitem__)  # stable: index order kept
+    ordered = [ledger[i] for i in order]
+    ats = [ats[i] for i in order]
+    end = 0
+    # Each position k whose instant repeats the one before.
+    for k in itertools.compress(range(1, len(ats)), map(operator.eq, ats[1:], ats)):
+        if k < end:
+            continue  # in the run just sorted
+        start, end = k - 1, k + 1
+        while end < len(ats) and ats[end] == ats[start]:
+            end += 1
+        ordered[start:end] = sorted(ordered[start:end], key=_ledger_key)
     return ordered
 
 
