@@ -386,7 +386,13 @@ class TestTimeline:
 
     @given(
         data=st.data(),
-        batch=st.lists(st.tuples(st.integers(-2, 9), st.sampled_from("abc")), max_size=60),
+        batch=st.integers(0, 1).flatmap(  # merged one by one, or (past 16) by one sort
+            lambda past: st.lists(
+                st.tuples(st.integers(-2, 9), st.sampled_from("abc")),
+                min_size=17 * past,
+                max_size=16 + 44 * past,
+            )
+        ),
         after=st.lists(st.tuples(st.integers(-2, 9), st.sampled_from("abc")), max_size=5),
     )
     def test_a_batch_added_in_any_order_then_read_agrees(

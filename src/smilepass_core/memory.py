@@ -168,7 +168,7 @@ class Timeline(Generic[_At]):
     O(n log n), not a list insertion each.
     """
 
-    __slots__ = ("_ats", "_ids", "_prefix", "_tail", "_values")
+    __slots__ = ("_ats", "_ids", "_prefix", "_tail", "_tail_ids", "_tail_values", "_values")
 
     #: Up to this many waiting entries are merged one by one, more by one sort.
     _MERGE_ONE_BY_ONE = 16
@@ -178,7 +178,10 @@ class Timeline(Generic[_At]):
         self._ids: list[str] = []
         self._values: list[int] = []
         self._prefix: list[int] | None = [0]
-        self._tail: list[tuple[_At, str, int]] = []
+        # The entries waiting: instants, ids and values.
+        self._tail: list[_At] = []
+        self._tail_ids: list[str] = []
+        self._tail_values: list[int] = []
 
     def __len__(self) -> int:
         return len(self._ats) + len(self._tail)
@@ -193,7 +196,9 @@ class Timeline(Generic[_At]):
             if self._prefix is not None:
                 self._prefix.append(self._prefix[-1] + value)
             return
-        self._tail.append((at, id, value))
+        self._tail.append(at)
+        self._tail_ids.append(id)
+        self._tail_values.append(value)
         self._prefix = None
 
     def extend(self, ats: list[_At], ids: list[str], values: list[int]) -> None:
@@ -204,7 +209,9 @@ class Timeline(Generic[_At]):
         own = self._ats
         after = not own or ats[0] > own[-1] or (ats[0] == own[-1] and ids[0] >= self._ids[-1])
         if self._tail or not after or not _in_order(ats, ids):
-            self._tail += zip(ats, ids, values, strict=True)
+            self._tail += ats
+            self._tail_ids += ids
+            self._tail_values += values
             self._prefix = None
             return
         own += ats
@@ -224,17 +231,16 @@ class Timeline(Generic[_At]):
         """Merge the entries added out of order into the sorted lists."""
         tail, ats, ids, values = self._tail, self._ats, self._ids, self._values
         if len(tail) <= self._MERGE_ONE_BY_ONE:
-            for at, id, value in tail:
+            for at, id, value in zip(tail, self._tail_ids, self._tail_values, strict=True):
                 i = self._after(at, id)
                 ats.insert(i, at)
                 ids.insert(i, id)
                 values.insert(i, value)
         else:
-            merged = sorted([*zip(ats, ids, values, strict=True), *tail], key=_entry_key)
-            self._ats = [at for at, _, _ in merged]
-            self._ids = [id for _, id, _ in merged]
-            self._values = [value for _, _, value in merged]
-        self._tail = []
+            self._ats, self._ids, self._values = _sorted_columns(
+                ats + tail, ids + self._tail_ids, values + self._tail_values
+            )
+        self._tail, self._tail_ids, self._tail_values = [], [], []
 
     @classmethod
     def merged(cls, timelines: Iterable[Timeline[_At]]) -> Timeline[_At]:
@@ -243,17 +249,9 @@ class Timeline(Generic[_At]):
         ats = list(itertools.chain.from_iterable(t._sorted() for t in runs))
         ids = list(itertools.chain.from_iterable(t._ids for t in runs))
         values = list(itertools.chain.from_iterable(t._values for t in runs))
-        # By instant (a stable sort of positions: no tuple per entry), then each run of
-        # entries at one instant by id.
-        order = sorted(range(len(ats)), key=ats.__getitem__)
         merged: Timeline[_At] = cls()
-        merged._ats = ats = [ats[k] for k in order]
-        merged._ids = ids = [ids[k] for k in order]
-        merged._values = values = [values[k] for k in order]
+        merged._ats, merged._ids, merged._values = _sorted_columns(ats, ids, values)
         merged._prefix = None
-        for lo, hi in _tied(ats):
-            tied = sorted(range(lo, hi), key=ids.__getitem__)
-            ids[lo:hi], values[lo:hi] = [ids[k] for k in tied], [values[k] for k in tied]
         return merged
 
     def _ties(self, at: _At) -> tuple[int, int]:
@@ -592,9 +590,19 @@ def _tied(ats: Sequence[_At]) -> Iterator[tuple[int, int]]:
         yield lo, hi
 
 
-def _entry_key(entry: tuple[_At, str, int]) -> tuple[_At, str]:
-    """A timeline entry's sort key: its ``(instant, id)`` (ties keep their order)."""
-    return entry[0], entry[1]
+def _sorted_columns(
+    ats: list[_At], ids: list[str], values: list[int]
+) -> tuple[list[_At], list[str], list[int]]:
+    """Parallel instants, ids and values sorted stably by (instant, id): by instant with
+    one sort of positions (no tuple per entry), then each run at one instant by id."""
+    order = sorted(range(len(ats)), key=ats.__getitem__)
+    ats = [ats[k] for k in order]
+    ids = [ids[k] for k in order]
+    values = [values[k] for k in order]
+    for lo, hi in _tied(ats):
+        tied = sorted(range(lo, hi), key=ids.__getitem__)
+        ids[lo:hi], values[lo:hi] = [ids[k] for k in tied], [values[k] for k in tied]
+    return ats, ids, values
 
 
 F = TypeVar("F", bound=Callable[..., Any])
