@@ -132,7 +132,7 @@ from smilepass_core.queries import (
     check_order,
     series_edges,
 )
-from smilepass_core.repositories import as_record_error, load_order
+from smilepass_core.repositories import as_record_error, load_plan
 
 __all__ = ["InMemoryStore", "Timeline"]
 
@@ -1750,10 +1750,15 @@ class _Payments(_Repository[Payment, PaymentQuery]):
             check_refund((self._items[i] for i in self._by_source.get(obj.source, ())), obj)
 
     def _record_loaded(
-        self, entries: Sequence[tuple[str, int, object, str]], kept: list[Payment]
+        self,
+        objects: Sequence[object],
+        positions: list[int],
+        label: Callable[[int], tuple[str, int]],
+        kept: list[Payment],
     ) -> None:
-        """:meth:`_record` of a load's ledger entries, in load order (the store held, the
-        members fixed meanwhile); each entry kept is appended to ``kept``.
+        """:meth:`_record` of a load's ledger entries ``objects[k]`` for each ``k`` of
+        ``positions``, in that order (the store held, the members fixed meanwhile); each
+        entry kept is appended to ``kept``; ``label(k)`` names an entry in an error.
 
         A plainly allowed entry is checked here: a charge in its practice's currency, of
         a payment plan of its practice, or of a member of its practice within their
@@ -1775,8 +1780,8 @@ class _Payments(_Repository[Payment, PaymentQuery]):
         taken: dict[str, tuple[_Columns, _Columns, _Columns]] = {}
         touched: set[str] = set()  # members of entries not plain (the others: in terms)
         try:
-            for entry in entries:
-                p = cast(Payment, entry[2])
+            for k in positions:
+                p = cast(Payment, objects[k])
                 id, practice_id, member_id, at = p.id, p.practice_id, p.member_id, p.at
                 existing = items.get(id)
                 if existing is not None:
@@ -1831,7 +1836,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
                     some[1].append(id)
                     some[2].append(found.minor if plain and found is not None else p.amount.minor)
         except SmilepassError as error:
-            raise as_record_error(entry[0], entry[1], error) from error
+            raise as_record_error(*label(k), error) from error
         finally:
             for practice_id, columns in taken.items():
                 every = columns[0]
@@ -2009,7 +2014,7 @@ class InMemoryStore:
                 field and the reason.
         """
         with _collector_paused():
-            self._load([(type(obj).__name__, index, obj) for index, obj in enumerate(objects)])
+            self._load(list(objects))
 
     def load_labelled(self, entries: Iterable[tuple[str, int, object]]) -> None:
         """Like :meth:`load`, for objects labelled ``(source, index, object)``: an error
@@ -2019,34 +2024,49 @@ class InMemoryStore:
             InvalidRecord: naming the source, the index, the field and the reason.
         """
         with _collector_paused():
-            self._load(list(entries))
+            labelled = list(entries)
+            self._load([e[2] for e in labelled], [e[1] for e in labelled], [e[0] for e in labelled])
 
-    def _load(self, entries: list[tuple[str, int, object]]) -> None:
+    def _load(
+        self,
+        objects: list[object],
+        indices: list[int] | None = None,
+        sources: list[str] | None = None,
+    ) -> None:
+        """Load ``objects``; ``indices[k]`` and ``sources[k]`` name ``objects[k]`` in an
+        error (by default ``k`` and its type's name)."""
+
+        def label(k: int) -> tuple[str, int]:
+            source = type(objects[k]).__name__ if sources is None else sources[k]
+            return source, k if indices is None else indices[k]
+
         with self._lock:
-            self._load_locked(entries)
+            self._load_locked(objects, load_plan(objects, indices, sources), label)
 
-    def _load_locked(self, entries: list[tuple[str, int, object]]) -> None:
+    def _load_locked(
+        self,
+        objects: list[object],
+        plan: list[tuple[str, list[int]]],
+        label: Callable[[int], tuple[str, int]],
+    ) -> None:
         done: list[tuple[_Repository[Any, Any], Any]] = []
         kept: list[Payment] = []  # the ledger entries, added last
         loaded: set[str] = set()  # the repositories whose indexes to sort at the end
         ledger = self.payments
         ledger._windows = {}  # the members stay as they are while the ledger loads
         try:
-            ordered = load_order(entries)
-            first_payment = next(
-                (i for i, entry in enumerate(ordered) if entry[3] == "payments"), len(ordered)
-            )
-            for table, index, obj, name in ordered[:first_payment]:
-                repo: _Repository[Any, Any] = getattr(self, name)
-                try:
-                    repo.add(obj)
-                except SmilepassError as error:
-                    raise as_record_error(table, index, error) from error
-                done.append((repo, obj))
+            for name, positions in plan:
                 loaded.add(name)
-            if first_payment < len(ordered):
-                ledger._record_loaded(ordered[first_payment:], kept)
-                loaded.add("payments")
+                if name == "payments":
+                    ledger._record_loaded(objects, positions, label, kept)
+                    continue
+                repo: _Repository[Any, Any] = getattr(self, name)
+                for k in positions:
+                    try:
+                        repo.add(objects[k])
+                    except SmilepassError as error:
+                        raise as_record_error(*label(k), error) from error
+                    done.append((repo, objects[k]))
         except BaseException:
             for payment in reversed(kept):
                 ledger._discard(payment)

@@ -15,7 +15,6 @@ import itertools
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from operator import itemgetter
 from types import MappingProxyType
 from typing import Protocol, TypeVar, cast, runtime_checkable
 
@@ -60,6 +59,7 @@ __all__ = [
     "WriteRepository",
     "as_record_error",
     "load_order",
+    "load_plan",
 ]
 
 T_co = TypeVar("T_co", covariant=True)
@@ -222,14 +222,6 @@ STORE_TYPES: Mapping[str, type] = MappingProxyType(
 )
 
 
-def _ledger_key(entry: tuple[str, int, object, str]) -> tuple[datetime, int, str, int]:
-    """Payments load in time order, charges before refunds at the same instant, then by
-    id: the order a billing statement reads a ledger in (then by index)."""
-    payment = cast(Payment, entry[2])
-    refund = 1 if payment.kind is PaymentKind.REFUND else 0
-    return (payment.at, refund, payment.id, entry[1])
-
-
 def load_order(
     entries: Iterable[tuple[str, int, object]],
 ) -> list[tuple[str, int, object, str]]:
@@ -241,10 +233,28 @@ def load_order(
     Raises:
         InvalidRecord: an object that is no store type, naming its source and index.
     """
+    listed = list(entries)
+    plan = load_plan([e[2] for e in listed], [e[1] for e in listed], [e[0] for e in listed])
+    return [(*listed[k], name) for name, positions in plan for k in positions]
+
+
+def load_plan(
+    objects: Sequence[object],
+    indices: Sequence[int] | None = None,
+    sources: Sequence[str] | None = None,
+) -> list[tuple[str, list[int]]]:
+    """:func:`load_order` as positions: for each repository holding objects of the load
+    (:data:`STORE_TYPES` order), its name and the positions in ``objects`` of its objects
+    in the order a store adds them. ``indices[k]`` is the index of ``objects[k]`` (``k``
+    when ``None``), ``sources[k]`` its source (its type's name when ``None``).
+
+    Raises:
+        InvalidRecord: an object that is no store type, naming its source and index.
+    """
     names = list(STORE_TYPES.items())
-    buckets: list[list[tuple[str, int, object, str]]] = [[] for _ in names]
+    buckets: list[list[int]] = [[] for _ in names]
     known: dict[type, int] = {}  # each type's rank (-1: no store type)
-    for source, index, obj in entries:
+    for k, obj in enumerate(objects):
         cls = type(obj)
         rank = known.get(cls)
         if rank is None:
@@ -253,33 +263,47 @@ def load_order(
             )
         if rank < 0:
             error = InvalidValue("obj", obj, "is not a smilepass_core domain object")
-            raise as_record_error(source, index, error)
-        buckets[rank].append((source, index, obj, names[rank][0]))
-    ordered: list[tuple[str, int, object, str]] = []
+            source = cls.__name__ if sources is None else sources[k]
+            raise as_record_error(source, k if indices is None else indices[k], error)
+        buckets[rank].append(k)
+    plan: list[tuple[str, list[int]]] = []
     for (name, _), bucket in zip(names, buckets, strict=True):
-        bucket.sort(key=itemgetter(1))
-        ordered += _in_time_order(bucket) if name == "payments" else bucket
-    return ordered
+        if indices is not None:
+            bucket.sort(key=indices.__getitem__)
+        if bucket:
+            plan.append(
+                (name, _in_time_order(objects, bucket, indices) if name == "payments" else bucket)
+            )
+    return plan
 
 
 def _in_time_order(
-    ledger: list[tuple[str, int, object, str]],
-) -> list[tuple[str, int, object, str]]:
-    """``ledger`` (in index order) sorted by :func:`_ledger_key`: by instant alone (a sort
-    with no tuple per entry), then each run of entries at one instant by the whole key."""
-    ats = [cast(Payment, entry[2]).at for entry in ledger]
+    objects: Sequence[object], ledger: list[int], indices: Sequence[int] | None
+) -> list[int]:
+    """The positions ``ledger`` of payments (in index order) in time order, a charge
+    before a refund at one instant, then by id, then by index: sorted by instant alone (no
+    tuple per entry), then each run of entries at one instant by the whole order."""
+    payments = cast(Sequence[Payment], objects)
+    ats = [payments[k].at for k in ledger]
     order = sorted(range(len(ats)), key=ats.__getitem__)  # stable: index order kept
     ordered = [ledger[i] for i in order]
     ats = [ats[i] for i in order]
+    del order
+
+    def key(k: int) -> tuple[datetime, bool, str, int]:
+        payment = payments[k]
+        index = k if indices is None else indices[k]
+        return (payment.at, payment.kind is PaymentKind.REFUND, payment.id, index)
+
     end = 0
-    # Each position k whose instant repeats the one before.
-    for k in itertools.compress(range(1, len(ats)), map(operator.eq, ats[1:], ats)):
-        if k < end:
+    # Each position i whose instant repeats the one before.
+    for i in itertools.compress(range(1, len(ats)), map(operator.eq, ats[1:], ats)):
+        if i < end:
             continue  # in the run just sorted
-        start, end = k - 1, k + 1
+        start, end = i - 1, i + 1
         while end < len(ats) and ats[end] == ats[start]:
             end += 1
-        ordered[start:end] = sorted(ordered[start:end], key=_ledger_key)
+        ordered[start:end] = sorted(ordered[start:end], key=key)
     return ordered
 
 
