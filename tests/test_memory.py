@@ -591,6 +591,15 @@ class TestTimelines:
                     sum(x[2] for x in expected if x[0] == e[0]) for e in expected
                 ]
 
+    def test_extending_by_nothing_makes_no_timeline(self) -> None:
+        """``extend`` with no entries leaves a key without a timeline, as no ``add``
+        does (so that a read over a set of keys meets no empty timeline)."""
+        timelines: memory.Timelines[datetime] = memory.Timelines()
+        timelines.extend("syd", [], [], [])
+        assert timelines.get("syd") is None
+        timelines.extend("syd", [T0], ["a"], [3])
+        assert timelines.of("syd").total() == 3
+
     def test_a_set_is_merged_at_its_second_read_and_the_oldest_dropped(self) -> None:
         """One read of a set gives each key's timeline; the second, one merged timeline
         (ties at an instant by id, across keys); past ``KEPT`` sets the least recently
@@ -1528,20 +1537,26 @@ class TestLoad:
         assert _counts(store) == before
 
     def test_the_collector_is_paused_for_a_load_and_restored_after_the_last(self) -> None:
-        """The garbage collector is off while a load runs and as it was once the last of
-        overlapping loads (in two stores) ends, refused or not."""
+        """The garbage collector is off while a load runs (not while a generator passed
+        to it is read) and as it was once the last of overlapping loads (in two stores)
+        ends, refused or not."""
         assert gc.isenabled()
         inside, go_on = threading.Event(), threading.Event()
-        seen: list[bool] = []
+        seen: list[tuple[str, bool]] = []
 
-        def slow() -> Iterator[tuple[str, int, object]]:
-            seen.append(gc.isenabled())
-            inside.set()
-            go_on.wait(10)
+        def entries() -> Iterator[tuple[str, int, object]]:
+            seen.append(("reading", gc.isenabled()))
             yield ("Practice", 0, SYD)
 
-        first = InMemoryStore()
-        loading = threading.Thread(target=first.load_labelled, args=(slow(),))
+        class Slow(InMemoryStore):
+            def _load_locked(self, *args: Any) -> None:
+                seen.append(("loading", gc.isenabled()))
+                inside.set()
+                go_on.wait(10)
+                super()._load_locked(*args)
+
+        first = Slow()
+        loading = threading.Thread(target=first.load_labelled, args=(entries(),))
         loading.start()
         assert inside.wait(10)
         InMemoryStore().load([NYC])  # begins and ends while the first load runs
@@ -1551,7 +1566,7 @@ class TestLoad:
         assert not gc.isenabled()
         go_on.set()
         loading.join(10)
-        assert seen == [False]
+        assert seen == [("reading", True), ("loading", False)]
         assert gc.isenabled()
         assert len(first.practices) == 1
         gc.disable()

@@ -168,7 +168,15 @@ class Timeline(Generic[_At]):
     O(n log n), not a list insertion each.
     """
 
-    __slots__ = ("_ats", "_ids", "_prefix", "_tail", "_tail_ids", "_tail_values", "_values")
+    __slots__ = (
+        "_ats",
+        "_ids",
+        "_prefix",
+        "_tail_ats",
+        "_tail_ids",
+        "_tail_values",
+        "_values",
+    )
 
     #: Up to this many waiting entries are merged one by one, more by one sort.
     _MERGE_ONE_BY_ONE = 16
@@ -179,24 +187,26 @@ class Timeline(Generic[_At]):
         self._values: list[int] = []
         self._prefix: list[int] | None = [0]
         # The entries waiting: instants, ids and values.
-        self._tail: list[_At] = []
+        self._tail_ats: list[_At] = []
         self._tail_ids: list[str] = []
         self._tail_values: list[int] = []
 
     def __len__(self) -> int:
-        return len(self._ats) + len(self._tail)
+        return len(self._ats) + len(self._tail_ats)
 
     def add(self, at: _At, id: str, value: int = 1) -> None:
         """Insert an entry (duplicates allowed); appending in time order is O(1)."""
         ats = self._ats
-        if not self._tail and (not ats or at > ats[-1] or (at == ats[-1] and id >= self._ids[-1])):
+        if not self._tail_ats and (
+            not ats or at > ats[-1] or (at == ats[-1] and id >= self._ids[-1])
+        ):
             ats.append(at)
             self._ids.append(id)
             self._values.append(value)
             if self._prefix is not None:
                 self._prefix.append(self._prefix[-1] + value)
             return
-        self._tail.append(at)
+        self._tail_ats.append(at)
         self._tail_ids.append(id)
         self._tail_values.append(value)
         self._prefix = None
@@ -208,8 +218,8 @@ class Timeline(Generic[_At]):
             return
         own = self._ats
         after = not own or ats[0] > own[-1] or (ats[0] == own[-1] and ids[0] >= self._ids[-1])
-        if self._tail or not after or not _in_order(ats, ids):
-            self._tail += ats
+        if self._tail_ats or not after or not _in_order(ats, ids):
+            self._tail_ats += ats
             self._tail_ids += ids
             self._tail_values += values
             self._prefix = None
@@ -224,12 +234,12 @@ class Timeline(Generic[_At]):
     def settle(self) -> None:
         """Merge the entries added out of order into the sorted lists now (a read does it
         when needed)."""
-        if self._tail:
+        if self._tail_ats:
             self._settle()
 
     def _settle(self) -> None:
         """Merge the entries added out of order into the sorted lists."""
-        tail, ats, ids, values = self._tail, self._ats, self._ids, self._values
+        tail, ats, ids, values = self._tail_ats, self._ats, self._ids, self._values
         if len(tail) <= self._MERGE_ONE_BY_ONE:
             for at, id, value in zip(tail, self._tail_ids, self._tail_values, strict=True):
                 i = self._after(at, id)
@@ -240,7 +250,7 @@ class Timeline(Generic[_At]):
             self._ats, self._ids, self._values = _sorted_columns(
                 ats + tail, ids + self._tail_ids, values + self._tail_values
             )
-        self._tail, self._tail_ids, self._tail_values = [], [], []
+        self._tail_ats, self._tail_ids, self._tail_values = [], [], []
 
     @classmethod
     def merged(cls, timelines: Iterable[Timeline[_At]]) -> Timeline[_At]:
@@ -266,7 +276,7 @@ class Timeline(Generic[_At]):
 
     def remove(self, at: _At, id: str) -> None:
         """Remove one entry equal to ``(at, id)``."""
-        if self._tail:
+        if self._tail_ats:
             self._settle()
         lo, hi = self._ties(at)
         i = bisect.bisect_left(self._ids, id, lo, hi)
@@ -283,13 +293,13 @@ class Timeline(Generic[_At]):
 
     def _sorted(self) -> list[_At]:
         """The instants, every waiting entry merged."""
-        if self._tail:
+        if self._tail_ats:
             self._settle()
         return self._ats
 
     def _sums(self) -> list[int]:
         """The prefix sums of the values, every waiting entry merged."""
-        if self._tail:
+        if self._tail_ats:
             self._settle()
         if self._prefix is None:
             self._prefix = list(itertools.accumulate(self._values, initial=0))
@@ -392,6 +402,8 @@ class Timelines(Generic[_At]):
 
     def extend(self, key: str, ats: list[_At], ids: list[str], values: list[int]) -> None:
         """:meth:`Timeline.extend` of ``key``'s timeline and each merged one holding it."""
+        if not ats:
+            return  # no timeline made for no entry, as with no add
         self.of(key).extend(ats, ids, values)
         for keys, merged in self._merged.items():
             if key in keys:
@@ -593,8 +605,7 @@ def _tied(ats: Sequence[_At]) -> Iterator[tuple[int, int]]:
 def _sorted_columns(
     ats: list[_At], ids: list[str], values: list[int]
 ) -> tuple[list[_At], list[str], list[int]]:
-    """Parallel instants, ids and values sorted stably by (instant, id): by instant with
-    one sort of positions (no tuple per entry), then each run at one instant by id."""
+    """Parallel instants, ids and values sorted stably by (instant, id)."""
     order = sorted(range(len(ats)), key=ats.__getitem__)
     ats = [ats[k] for k in order]
     ids = [ids[k] for k in order]
@@ -1670,9 +1681,6 @@ class _Terms(NamedTuple):
     entries: set[str]  # the ids of the member's ledger entries
 
 
-_UNREAD: Any = object()
-
-
 class _Payments(_Repository[Payment, PaymentQuery]):
     kind = Payment
     query_type = PaymentQuery
@@ -1775,9 +1783,10 @@ class _Payments(_Repository[Payment, PaymentQuery]):
         payment_plans = store.payment_plans._items
         charge, succeeded = PaymentKind.CHARGE, PaymentOutcome.SUCCEEDED
         terms: dict[str, _Terms | None] = {}
-        # Per practice, what each timeline takes: (instants, ids, values) of all entries,
-        # of the succeeded charges, of the succeeded refunds.
-        taken: dict[str, tuple[_Columns, _Columns, _Columns]] = {}
+        # Per practice, what each timeline takes: the instants and ids of all entries
+        # (each of value 1), the instants, ids and amounts of the succeeded charges, and
+        # of the succeeded refunds.
+        taken: dict[str, tuple[tuple[list[datetime], list[str]], _Columns, _Columns]] = {}
         touched: set[str] = set()  # members of entries not plain (the others: in terms)
         try:
             for k in positions:
@@ -1796,9 +1805,9 @@ class _Payments(_Repository[Payment, PaymentQuery]):
                 )
                 found = None
                 if plain and member_id is not None:
-                    found = terms.get(member_id, _UNREAD)
-                    if found is _UNREAD:
-                        found = terms[member_id] = self._plain_terms(member_id)
+                    if member_id not in terms:
+                        terms[member_id] = self._plain_terms(member_id)
+                    found = terms[member_id]
                     plain = (
                         found is not None
                         and found.practice_id == practice_id
@@ -1826,7 +1835,7 @@ class _Payments(_Repository[Payment, PaymentQuery]):
                 source.add(id)
                 columns = taken.get(practice_id)
                 if columns is None:
-                    columns = taken[practice_id] = (([], [], []), ([], [], []), ([], [], []))
+                    columns = taken[practice_id] = (([], []), ([], [], []), ([], [], []))
                 every = columns[0]
                 every[0].append(at)
                 every[1].append(id)
@@ -2013,8 +2022,7 @@ class InMemoryStore:
             InvalidRecord: naming the object's type, its index in ``objects``, the
                 field and the reason.
         """
-        with _collector_paused():
-            self._load(list(objects))
+        self._load(list(objects))
 
     def load_labelled(self, entries: Iterable[tuple[str, int, object]]) -> None:
         """Like :meth:`load`, for objects labelled ``(source, index, object)``: an error
@@ -2023,9 +2031,8 @@ class InMemoryStore:
         Raises:
             InvalidRecord: naming the source, the index, the field and the reason.
         """
-        with _collector_paused():
-            labelled = list(entries)
-            self._load([e[2] for e in labelled], [e[1] for e in labelled], [e[0] for e in labelled])
+        labelled = list(entries)
+        self._load([e[2] for e in labelled], [e[1] for e in labelled], [e[0] for e in labelled])
 
     def _load(
         self,
@@ -2040,7 +2047,7 @@ class InMemoryStore:
             source = type(objects[k]).__name__ if sources is None else sources[k]
             return source, k if indices is None else indices[k]
 
-        with self._lock:
+        with self._lock, _collector_paused():
             self._load_locked(objects, load_plan(objects, indices, sources), label)
 
     def _load_locked(

@@ -243,10 +243,17 @@ def load_plan(
     indices: Sequence[int] | None = None,
     sources: Sequence[str] | None = None,
 ) -> list[tuple[str, list[int]]]:
-    """:func:`load_order` as positions: for each repository holding objects of the load
-    (:data:`STORE_TYPES` order), its name and the positions in ``objects`` of its objects
-    in the order a store adds them. ``indices[k]`` is the index of ``objects[k]`` (``k``
-    when ``None``), ``sources[k]`` its source (its type's name when ``None``).
+    """:func:`load_order` as positions in ``objects``.
+
+    Args:
+        objects: The objects of a load.
+        indices: ``indices[k]`` is the index of ``objects[k]`` (``k`` when ``None``).
+        sources: ``sources[k]`` is the source of ``objects[k]`` (its type's name when
+            ``None``), named in an error.
+
+    Returns:
+        For each repository holding objects of the load, in :data:`STORE_TYPES` order,
+        its name and the positions of its objects in the order a store adds them.
 
     Raises:
         InvalidRecord: an object that is no store type, naming its source and index.
@@ -281,8 +288,7 @@ def _in_time_order(
     objects: Sequence[object], ledger: list[int], indices: Sequence[int] | None
 ) -> list[int]:
     """The positions ``ledger`` of payments (in index order) in time order, a charge
-    before a refund at one instant, then by id, then by index: sorted by instant alone (no
-    tuple per entry), then each run of entries at one instant by the whole order."""
+    before a refund at one instant, then by id, then by index."""
     payments = cast(Sequence[Payment], objects)
     ats = [payments[k].at for k in ledger]
     order = sorted(range(len(ats)), key=ats.__getitem__)  # stable: index order kept
