@@ -132,7 +132,7 @@ from smilepass_core.queries import (
     check_order,
     series_edges,
 )
-from smilepass_core.repositories import as_record_error, load_plan
+from smilepass_core.repositories import as_record_error, load_plan, record_label
 
 __all__ = ["InMemoryStore", "Timeline"]
 
@@ -2042,11 +2042,7 @@ class InMemoryStore:
     ) -> None:
         """Load ``objects``; ``indices[k]`` and ``sources[k]`` name ``objects[k]`` in an
         error (by default ``k`` and its type's name)."""
-
-        def label(k: int) -> tuple[str, int]:
-            source = type(objects[k]).__name__ if sources is None else sources[k]
-            return source, k if indices is None else indices[k]
-
+        label = functools.partial(record_label, objects, indices, sources)
         with self._lock, _collector_paused():
             self._load_locked(objects, load_plan(objects, indices, sources), label)
 

@@ -60,6 +60,7 @@ __all__ = [
     "as_record_error",
     "load_order",
     "load_plan",
+    "record_label",
 ]
 
 T_co = TypeVar("T_co", covariant=True)
@@ -270,8 +271,7 @@ def load_plan(
             )
         if rank < 0:
             error = InvalidValue("obj", obj, "is not a smilepass_core domain object")
-            source = cls.__name__ if sources is None else sources[k]
-            raise as_record_error(source, k if indices is None else indices[k], error)
+            raise as_record_error(*record_label(objects, indices, sources, k), error)
         buckets[rank].append(k)
     plan: list[tuple[str, list[int]]] = []
     for (name, _), bucket in zip(names, buckets, strict=True):
@@ -282,6 +282,18 @@ def load_plan(
                 (name, _in_time_order(objects, bucket, indices) if name == "payments" else bucket)
             )
     return plan
+
+
+def record_label(
+    objects: Sequence[object],
+    indices: Sequence[int] | None,
+    sources: Sequence[str] | None,
+    k: int,
+) -> tuple[str, int]:
+    """The source and the index that name ``objects[k]`` of a load in an error, as
+    :func:`load_plan` reads ``indices`` and ``sources``."""
+    source = type(objects[k]).__name__ if sources is None else sources[k]
+    return source, k if indices is None else indices[k]
 
 
 def _in_time_order(
