@@ -17,6 +17,8 @@ The calculator only reads through the repository protocols (``count``, ``find``,
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -132,6 +134,12 @@ def month_share(span: DateRange) -> Fraction:
     """How many calendar months (of ``span``'s zone) ``span`` covers: each month it overlaps
     adds the share of that month's local days it covers (a part of a day counts as the part
     of that day's duration). A 7-day range in a 30-day month is 7/30."""
+    return _month_share(span)
+
+
+@functools.lru_cache(maxsize=1024)
+def _month_share(span: DateRange) -> Fraction:
+    """:func:`month_share`, remembered: a dashboard asks it again for every refresh."""
     tz = span.timezone
     share = Fraction(0)
     if span.end > span.start:
@@ -597,8 +605,8 @@ class _GroupFigures:
     revenue: Money
     revenue_month: Money
     revenue_previous: Money
-    new_members: tuple[SeriesPoint[int], ...]
-    committed: tuple[SeriesPoint[Money], ...]
+    new_members: tuple[int, ...]  # per bucket of the dashboard (0 outside the range)
+    committed: tuple[Money, ...]
 
     @property
     def currency(self) -> str:
@@ -666,7 +674,6 @@ def _group_figures(
         totals = store.payments.total(PaymentQuery(practices=scope, time_range=window))
         return _only(totals, currency)
 
-    local = zone(buckets[0].timezone) if buckets else zone(date_range.timezone)
     # Each bucket, cut to this group's own range: what it adds to the combined series.
     windows = [
         DateRange(max(b.start, date_range.start), min(b.end, end), b.timezone)
@@ -696,21 +703,8 @@ def _group_figures(
         )
     )
     zero = Money.zero(currency)
-    new_members = tuple(
-        SeriesPoint(
-            b.start.astimezone(local).date(), b.start, b.end, 0 if w is None else next(counts)
-        )
-        for b, w in zip(buckets, windows, strict=True)
-    )
-    committed = tuple(
-        SeriesPoint(
-            b.start.astimezone(local).date(),
-            b.start,
-            b.end,
-            zero if w is None else _only(next(totals), currency),
-        )
-        for b, w in zip(buckets, windows, strict=True)
-    )
+    new_members = tuple(0 if w is None else next(counts) for w in windows)
+    committed = tuple(zero if w is None else _only(next(totals), currency) for w in windows)
     active_end, active_previous = active(end), active(comparison.end)
     return _GroupFigures(
         practices=practices,
@@ -762,18 +756,19 @@ def _resolve(date_range: DateRange | Preset | str, practice: Practice, now: date
     return DateRange.preset(date_range, now=now, timezone=practice.timezone)
 
 
-def _merge_series(series: Iterable[Sequence[SeriesPoint[V]]]) -> tuple[SeriesPoint[V], ...]:
-    """Add the practices' points bucket by bucket (they share one set of buckets)."""
-    merged: list[SeriesPoint[V]] = []
-    for points in series:
-        if not merged:
-            merged = list(points)
-            continue
-        merged = [
-            attrs.evolve(old, value=old.value + p.value)  # type: ignore[operator]
-            for old, p in zip(merged, points, strict=True)
-        ]
-    return tuple(merged)
+def _merged_points(
+    buckets: Sequence[DateRange], series: Sequence[Sequence[V]]
+) -> tuple[SeriesPoint[V], ...]:
+    """The points of ``buckets`` (each bucket's first day in its zone), with the groups'
+    values in ``series`` added bucket by bucket (there is at least one group)."""
+    if not buckets:
+        return ()
+    local = zone(buckets[0].timezone)
+    sums = [functools.reduce(operator.add, values) for values in zip(*series, strict=True)]
+    return tuple(
+        SeriesPoint(b.start.astimezone(local).date(), b.start, b.end, value)
+        for b, value in zip(buckets, sums, strict=True)
+    )
 
 
 def _with_goals(
@@ -888,7 +883,7 @@ def dashboard(
             this_month_kind="to_date",
         )
         committed[currency] = Series(
-            _merge_series(f.committed for f in mine),
+            _merged_points(buckets, [f.committed for f in mine]),
             timezone=resolved[0].timezone,
             currency=currency,
         )
@@ -930,7 +925,9 @@ def dashboard(
         period_retention=Kpi(period_parts[0].percent, period_parts[1].percent, period_goal),
         revenue=revenue,
         new_members=Series(
-            _with_goals(_merge_series(f.new_members for f in figures), buckets, figures, now),
+            _with_goals(
+                _merged_points(buckets, [f.new_members for f in figures]), buckets, figures, now
+            ),
             timezone=shown_in,
         ),
         committed_payments=committed,

@@ -17,7 +17,7 @@ import enum
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import attrs
 
@@ -97,8 +97,16 @@ def _ids(value: Any) -> Any:
     return value
 
 
+#: Id sets already found valid (a dashboard's queries name the same scope again and
+#: again), most recently checked last; bounded.
+_valid_id_sets: dict[frozenset[str], None] = {}
+_VALID_ID_SETS_KEPT: Final = 64
+
+
 def _id_set(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
+        return
+    if type(value) is frozenset and value in _valid_id_sets:
         return
     if not isinstance(value, frozenset):
         raise InvalidValue(attribute.name, value, "must be an id or a collection of ids")
@@ -109,6 +117,10 @@ def _id_set(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
             # No kept id is blank or padded (domain ids refuse them): a blank form field
             # would match nothing in silence.
             raise InvalidValue(attribute.name, item, "must be non-blank ids without spaces around")
+    if type(value) is frozenset and len(value) > 1:
+        if len(_valid_id_sets) >= _VALID_ID_SETS_KEPT:
+            _valid_id_sets.clear()
+        _valid_id_sets[value] = None
 
 
 def _optional_text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
