@@ -757,17 +757,14 @@ def _resolve(date_range: DateRange | Preset | str, practice: Practice, now: date
 
 
 def _merged_points(
-    buckets: Sequence[DateRange], series: Sequence[Sequence[V]]
+    buckets: Sequence[DateRange], days: Sequence[date], series: Sequence[Sequence[V]]
 ) -> tuple[SeriesPoint[V], ...]:
-    """The points of ``buckets`` (each bucket's first day in its zone), with the groups'
-    values in ``series`` added bucket by bucket (there is at least one group)."""
-    if not buckets:
-        return ()
-    local = zone(buckets[0].timezone)
+    """The points of ``buckets`` (starting on local ``days``), with the groups' values in
+    ``series`` added bucket by bucket (there is at least one group)."""
     sums = [functools.reduce(operator.add, values) for values in zip(*series, strict=True)]
     return tuple(
-        SeriesPoint(b.start.astimezone(local).date(), b.start, b.end, value)
-        for b, value in zip(buckets, sums, strict=True)
+        SeriesPoint(day, b.start, b.end, value)
+        for b, day, value in zip(buckets, days, sums, strict=True)
     )
 
 
@@ -869,6 +866,8 @@ def dashboard(
     def combined(attribute: str) -> Ratio:
         return sum((getattr(f, attribute) for f in figures), Ratio(0, 0))
 
+    # Each bucket's first local day (the buckets share one zone).
+    days = [b.start.astimezone(zone(b.timezone)).date() for b in buckets]
     currencies = sorted({f.currency for f in figures})
     revenue: dict[str, Kpi[Money]] = {}
     committed: dict[str, Series[Money]] = {}
@@ -883,7 +882,7 @@ def dashboard(
             this_month_kind="to_date",
         )
         committed[currency] = Series(
-            _merged_points(buckets, [f.committed for f in mine]),
+            _merged_points(buckets, days, [f.committed for f in mine]),
             timezone=resolved[0].timezone,
             currency=currency,
         )
@@ -926,7 +925,10 @@ def dashboard(
         revenue=revenue,
         new_members=Series(
             _with_goals(
-                _merged_points(buckets, [f.new_members for f in figures]), buckets, figures, now
+                _merged_points(buckets, days, [f.new_members for f in figures]),
+                buckets,
+                figures,
+                now,
             ),
             timezone=shown_in,
         ),

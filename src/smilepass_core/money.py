@@ -244,9 +244,10 @@ class Money(Shown):
         Raises:
             InvalidMoney: ``units`` is not an int.
         """
-        if not isinstance(units, numbers.Integral) or isinstance(units, bool):
-            raise InvalidMoney("units", units, "must be an int count of minor units")
-        units = operator.index(units)
+        if type(units) is not int:  # an int already: the common case
+            if not isinstance(units, numbers.Integral) or isinstance(units, bool):
+                raise InvalidMoney("units", units, "must be an int count of minor units")
+            units = operator.index(units)
         code = _currency(currency)
         return cls._exact(Decimal(units).scaleb(-CURRENCIES[code], _CONTEXT), code)
 

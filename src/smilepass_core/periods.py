@@ -548,9 +548,17 @@ class DateRange(Shown):
 
     def buckets(self, unit: Unit) -> tuple[DateRange, ...]:
         """The ranges between consecutive :meth:`bucket_edges`; they tile this range."""
-        edges = self.bucket_edges(unit)
-        step = None if unit is Unit.DAY else unit
-        return tuple(DateRange(a, b, self.timezone, step) for a, b in _pairs(edges))
+        key = (self, unit)
+        found = _buckets_of.get(key) if isinstance(unit, Unit) else None
+        if found is None:
+            edges = self.bucket_edges(unit)
+            step = None if unit is Unit.DAY else unit
+            found = tuple(DateRange(a, b, self.timezone, step) for a, b in _pairs(edges))
+            if isinstance(unit, Unit) and len(found) <= _BUCKETS_KEPT_UP_TO:
+                if len(_buckets_of) >= _BUCKETS_KEPT:
+                    _buckets_of.clear()
+                _buckets_of[key] = found
+        return found
 
     def default_bucket_unit(self) -> Unit:
         """Day up to 31 days, week up to 186 days (about six months), month beyond."""
@@ -564,6 +572,13 @@ class DateRange(Shown):
         fmt = "%Y-%m-%d %H:%M"
         start, end = self.local_start.strftime(fmt), self.local_end.strftime(fmt)
         return f"[{start} → {end}) {self.timezone}"
+
+
+#: The buckets of the ranges last cut (a dashboard refreshed asks the same again): up
+#: to :data:`_BUCKETS_KEPT` ranges of at most :data:`_BUCKETS_KEPT_UP_TO` buckets each.
+_buckets_of: dict[tuple[DateRange, Unit], tuple[DateRange, ...]] = {}
+_BUCKETS_KEPT: Final = 128
+_BUCKETS_KEPT_UP_TO: Final = 1_000
 
 
 def _pairs(edges: tuple[datetime, ...]) -> Iterator[tuple[datetime, datetime]]:
