@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, NamedTuple, TypeVar
 
 import attrs
 
+from smilepass_core._memo import MEMO_UP_TO, Memo
 from smilepass_core.domain import Member, Practice
 from smilepass_core.errors import CurrencyMismatch, InvalidValue
 from smilepass_core.money import ROUNDING, Money, exact_decimal, round_exact
@@ -636,9 +637,52 @@ def series_buckets(ranges: Sequence[DateRange], now: datetime, unit: Unit) -> tu
     """The buckets of the dashboard's series, on one clock: ``unit``s of the first range's
     zone tiling ``[earliest start, latest effective end)`` of ``ranges`` (one range: that
     range cut at ``now``). A bucket is cut where the span starts or ends mid-unit."""
+    return _series_span(ranges, now).buckets(unit)
+
+
+def _series_span(ranges: Sequence[DateRange], now: datetime) -> DateRange:
+    """What :func:`series_buckets` cuts: ``[earliest start, latest effective end)``."""
     start = min(r.start for r in ranges)
     end = max(start, *(effective_end(r, now) for r in ranges))
-    return DateRange(start, end, ranges[0].timezone).buckets(unit)
+    return DateRange(start, end, ranges[0].timezone)
+
+
+class _Plan(NamedTuple):
+    """What a group's reads are over, from its range, ``now`` and the series' buckets."""
+
+    end: datetime  # the range's effective end
+    month: DateRange  # this_month(...)
+    comparison: DateRange
+    #: Each bucket cut to the range (``None`` outside it): what it adds to the series.
+    windows: tuple[DateRange | None, ...]
+    inside: tuple[DateRange, ...]  # the windows that are not None: they tile the range
+    edges: tuple[datetime, ...]  # the edges of ``inside``
+
+
+def _plan(date_range: DateRange, now: datetime, span: DateRange, unit: Unit) -> _Plan:
+    """The :class:`_Plan` of ``date_range`` at ``now`` over ``span``'s ``unit`` buckets;
+    remembered (a refresh asks the same again) unless there are many buckets."""
+    key = (date_range, now, span, unit)
+    found = _plans.get(key)
+    if found is not None:
+        return found
+    buckets = span.buckets(unit)
+    end = effective_end(date_range, now)
+    windows = tuple(
+        DateRange(max(b.start, date_range.start), min(b.end, end), b.timezone)
+        if max(b.start, date_range.start) < min(b.end, end)
+        else None
+        for b in buckets
+    )
+    inside = tuple(w for w in windows if w is not None)
+    edges = (inside[0].start, *(w.end for w in inside)) if inside else ()
+    plan = _Plan(
+        end, this_month(date_range, now), date_range.comparison(now), windows, inside, edges
+    )
+    return plan if len(buckets) > MEMO_UP_TO else _plans.put(key, plan)
+
+
+_plans: Memo[tuple[DateRange, datetime, DateRange, Unit], _Plan] = Memo(256)
 
 
 def _group_figures(
@@ -647,14 +691,12 @@ def _group_figures(
     goals: Goals,
     date_range: DateRange,
     now: datetime,
-    buckets: Sequence[DateRange],
+    plan: _Plan,
 ) -> _GroupFigures:
     currency = practices[0].currency
     scope = frozenset(p.id for p in practices)
     members = store.members
-    end = effective_end(date_range, now)
-    month = this_month(date_range, now)
-    comparison = date_range.comparison(now)
+    end, month, comparison = plan.end, plan.month, plan.comparison
 
     def active(at: datetime) -> int:
         return members.count(MemberQuery(practices=scope, active_at=at))
@@ -674,15 +716,7 @@ def _group_figures(
         totals = store.payments.total(PaymentQuery(practices=scope, time_range=window))
         return _only(totals, currency)
 
-    # Each bucket, cut to this group's own range: what it adds to the combined series.
-    windows = [
-        DateRange(max(b.start, date_range.start), min(b.end, end), b.timezone)
-        if max(b.start, date_range.start) < min(b.end, end)
-        else None
-        for b in buckets
-    ]
-    inside = [w for w in windows if w is not None]  # consecutive: they tile the range
-    edges = [inside[0].start, *(w.end for w in inside)] if inside else []
+    windows, inside, edges = plan.windows, plan.inside, list(plan.edges)
     plans = store.payment_plans
     counts = iter(
         _series_reads(
@@ -730,7 +764,7 @@ def _series_reads(
     one: Callable[[DateRange], Any],
     scope: frozenset[str],
     edges: list[datetime],
-    windows: list[DateRange],
+    windows: Sequence[DateRange],
 ) -> list[Any]:
     """A series' values over consecutive ``windows``: one ``batched`` read when the
     repository offers it (``first_activated_counts``, ``committed_totals``:
@@ -838,7 +872,8 @@ def dashboard(
             by_zone[practice.timezone] = _resolve(date_range, practice, now)
     resolved = [by_zone[practice.timezone] for practice in found]
     unit = bucket or resolved[0].default_bucket_unit()
-    buckets = series_buckets(resolved, now, unit)  # one clock for every practice's series
+    whole = _series_span(resolved, now)
+    buckets = whole.buckets(unit)  # one clock for every practice's series
     # Practices sharing a range, a currency and goals are read together: every figure
     # below adds over practices, so one scope answers for all of them.
     groups: dict[tuple[DateRange, str, Goals], list[Practice]] = {}
@@ -846,8 +881,8 @@ def dashboard(
         key = (span, practice.currency, targets.for_practice(practice.id))
         groups.setdefault(key, []).append(practice)
     figures = [
-        _group_figures(store, tuple(group), goals, span, now, buckets)
-        for (span, _, goals), group in groups.items()
+        _group_figures(store, tuple(group), goals, r, now, _plan(r, now, whole, unit))
+        for (r, _, goals), group in groups.items()
     ]
 
     def per_practice(attribute: str) -> tuple[list[Decimal], list[int]]:

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 import pendulum
 
+from smilepass_core._memo import MEMO_UP_TO, Memo
 from smilepass_core.errors import InvalidPeriod, NaiveDatetime, UnknownTimezone
 from smilepass_core.presentation import Shown
 
@@ -554,10 +555,8 @@ class DateRange(Shown):
             edges = self.bucket_edges(unit)
             step = None if unit is Unit.DAY else unit
             found = tuple(DateRange(a, b, self.timezone, step) for a, b in _pairs(edges))
-            if isinstance(unit, Unit) and len(found) <= _BUCKETS_KEPT_UP_TO:
-                if len(_buckets_of) >= _BUCKETS_KEPT:
-                    _buckets_of.clear()
-                _buckets_of[key] = found
+            if isinstance(unit, Unit) and len(found) <= MEMO_UP_TO:
+                _buckets_of.put(key, found)
         return found
 
     def default_bucket_unit(self) -> Unit:
@@ -574,11 +573,8 @@ class DateRange(Shown):
         return f"[{start} → {end}) {self.timezone}"
 
 
-#: The buckets of the ranges last cut (a dashboard refreshed asks the same again): up
-#: to :data:`_BUCKETS_KEPT` ranges of at most :data:`_BUCKETS_KEPT_UP_TO` buckets each.
-_buckets_of: dict[tuple[DateRange, Unit], tuple[DateRange, ...]] = {}
-_BUCKETS_KEPT: Final = 128
-_BUCKETS_KEPT_UP_TO: Final = 1_000
+#: The buckets of the ranges last cut (a dashboard refreshed asks the same again).
+_buckets_of: Memo[tuple[DateRange, Unit], tuple[DateRange, ...]] = Memo(128)
 
 
 def _pairs(edges: tuple[datetime, ...]) -> Iterator[tuple[datetime, datetime]]:

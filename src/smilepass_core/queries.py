@@ -17,10 +17,11 @@ import enum
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
+from smilepass_core._memo import Memo
 from smilepass_core.domain.invoices import check_grace_days
 from smilepass_core.domain.lifecycle import Status
 from smilepass_core.domain.members import Member, MembershipStatus
@@ -97,10 +98,9 @@ def _ids(value: Any) -> Any:
     return value
 
 
-#: Id sets already found valid (a dashboard's queries name the same scope again and
-#: again), most recently checked last; bounded.
-_valid_id_sets: dict[frozenset[str], None] = {}
-_VALID_ID_SETS_KEPT: Final = 64
+#: Sets of several ids already found valid (a dashboard's queries name the same scope
+#: again and again).
+_valid_id_sets: Memo[frozenset[str], bool] = Memo(64)
 
 
 def _id_set(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -118,9 +118,7 @@ def _id_set(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
             # would match nothing in silence.
             raise InvalidValue(attribute.name, item, "must be non-blank ids without spaces around")
     if type(value) is frozenset and len(value) > 1:
-        if len(_valid_id_sets) >= _VALID_ID_SETS_KEPT:
-            _valid_id_sets.clear()
-        _valid_id_sets[value] = None
+        _valid_id_sets.put(value, True)
 
 
 def _optional_text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -1,0 +1,44 @@
+"""A small bounded memo for pure answers that reads ask again (a dashboard refreshed)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Final, Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+#: The most items (buckets, say) an answer may hold to be remembered: memos stay small.
+MEMO_UP_TO: Final = 1_000
+
+
+class Memo(Generic[K, V]):
+    """Up to ``kept`` answers by key; all are forgotten at once when it is full.
+
+    Only for answers that are a pure function of their key (immutable values): a
+    forgotten answer is computed again, never wrong. Safe to share between threads
+    (each step is one dict operation).
+    """
+
+    __slots__ = ("_answers", "kept")
+
+    def __init__(self, kept: int) -> None:
+        self.kept = kept
+        self._answers: dict[K, V] = {}
+
+    def get(self, key: K) -> V | None:
+        """The answer remembered for ``key``, else ``None``."""
+        return self._answers.get(key)
+
+    def put(self, key: K, value: V) -> V:
+        """Remember ``value`` for ``key``; return ``value``."""
+        if len(self._answers) >= self.kept:
+            self._answers.clear()
+        self._answers[key] = value
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._answers
+
+    def __len__(self) -> int:
+        return len(self._answers)
