@@ -2134,6 +2134,37 @@ class TestPracticeCurrency:
         store.membership_plans.add(attrs.evolve(SYD_GOLD, price=Money.of("30", "NZD")))
         assert store.practices.get("nyc") == NYC
 
+    def test_totals_over_a_set_read_before_the_change_follow_the_new_currency(self) -> None:
+        """Sydney and New York read together in AUD and USD; Sydney becomes NZD before it
+        holds amounts, then charges in NZD: the same set's totals show NZD, not AUD."""
+        store = InMemoryStore.from_objects([SYD, NYC, NYC_GOLD])
+        both = frozenset({"syd", "nyc"})
+        for _ in range(3):  # read often enough to be remembered (and merged)
+            assert store.payments.total(PaymentQuery(practices=both)) == {
+                "AUD": Money.zero("AUD"),
+                "USD": Money.zero("USD"),
+            }
+        store.practices.save(attrs.evolve(SYD, currency="NZD"))
+        gold = attrs.evolve(SYD_GOLD, price=Money.of("100", "NZD"))
+        store.load(
+            [gold, _member().activate(at=T0 + HOUR), _charge("pay-1", "100", currency="NZD")]
+        )
+        assert store.payments.total(PaymentQuery(practices=both)) == {
+            "NZD": Money.of("100", "NZD"),
+            "USD": Money.zero("USD"),
+        }
+        # A practice added after its set was read is read with the set.
+        three = both | {"lon"}
+        assert store.payments.total(PaymentQuery(practices=three)).keys() == {"NZD", "USD"}
+        lon = Practice("lon", "Thames Dental", "Europe/London", "GBP")
+        lon_gold = MembershipPlan(
+            "lon-gold", "lon", "Gold", Money.of("20", "GBP"), BillingCycle.MONTHLY
+        )
+        joined = _member("m-2", practice_id="lon", plan_id="lon-gold").activate(at=T0 + HOUR)
+        store.load([lon, lon_gold, joined])
+        store.payments.add(_charge("pay-2", "20", member="m-2", practice="lon", currency="GBP"))
+        assert store.payments.total(PaymentQuery(practices=three))["GBP"] == Money.of("20", "GBP")
+
     def test_other_fields_may_change_while_amounts_are_held(self) -> None:
         """A new name or time zone (same currency) is saved: the amounts stay in AUD."""
         store = _store(_charge("pay-1", "100"))

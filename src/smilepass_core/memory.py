@@ -899,6 +899,12 @@ def _ids_of(practices: frozenset[str] | None) -> frozenset[str] | None:
 class _Practices(_Repository[Practice, ScopeQuery]):
     kind = Practice
 
+    def __init__(self, store: InMemoryStore) -> None:
+        super().__init__(store)
+        #: :func:`_by_currency` of the sets of practices read last, until a practice is
+        #: written.
+        self._currency_groups: dict[frozenset[str], tuple[tuple[str, Collection[str]], ...]] = {}
+
     def _practice_of(self, obj: Practice) -> str:
         return obj.id
 
@@ -944,9 +950,11 @@ class _Practices(_Repository[Practice, ScopeQuery]):
 
     def _index(self, obj: Practice) -> None:
         self._store.members._forget_practice(obj.id)  # its time zone sets every local day
+        self._currency_groups.clear()  # its currency may be new
 
     def _unindex(self, obj: Practice) -> None:
         self._store.members._forget_practice(obj.id)
+        self._currency_groups.clear()
 
 
 class _ScopedRepository(_Repository[T, ScopeQuery]):
@@ -1649,19 +1657,36 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
 
 def _by_currency(
     store: InMemoryStore, practice_ids: Collection[str]
-) -> list[tuple[str, Collection[str]]]:
+) -> tuple[tuple[str, Collection[str]], ...]:
     """The practices of ``practice_ids`` the store holds, by currency (in the order each
     currency is first met): ``practice_ids`` itself when all are held in one currency,
-    so that a set read again is the same set (:meth:`Timelines.over`)."""
-    practices = store.practices._items  # read under the caller's lock
+    so that a set read again is the same set (:meth:`Timelines.over`). Remembered for a
+    set of ids until a practice is written."""
+    memo = store.practices._currency_groups  # read under the caller's lock
+    if type(practice_ids) is frozenset:
+        found = memo.get(practice_ids)
+        if found is None:
+            found = _currency_groups(store, practice_ids)
+            if len(memo) >= Timelines.KEPT * 4:
+                memo.clear()
+            memo[practice_ids] = found
+        return found
+    return _currency_groups(store, practice_ids)
+
+
+def _currency_groups(
+    store: InMemoryStore, practice_ids: Collection[str]
+) -> tuple[tuple[str, Collection[str]], ...]:
+    """:func:`_by_currency`, worked out."""
+    practices = store.practices._items
     groups: dict[str, list[str]] = {}
     for practice_id in practice_ids:
         practice = practices.get(practice_id)
         if practice is not None:
             groups.setdefault(practice.currency, []).append(practice_id)
     if len(groups) == 1 and len(next(iter(groups.values()))) == len(practice_ids):
-        return [(next(iter(groups)), practice_ids)]
-    return [(currency, frozenset(group)) for currency, group in groups.items()]
+        return ((next(iter(groups)), practice_ids),)
+    return tuple((currency, frozenset(group)) for currency, group in groups.items())
 
 
 #: Parallel instants, ids and values for :meth:`Timeline.extend`.

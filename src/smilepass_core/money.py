@@ -248,6 +248,8 @@ class Money(Shown):
             if not isinstance(units, numbers.Integral) or isinstance(units, bool):
                 raise InvalidMoney("units", units, "must be an int count of minor units")
             units = operator.index(units)
+        if units == 0 and cls is Money:
+            return cls.zero(currency)  # one zero per currency, shared (Money is immutable)
         code = _currency(currency)
         return cls._exact(Decimal(units).scaleb(-CURRENCIES[code], _CONTEXT), code)
 
