@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from smilepass_core import DateRange
 from smilepass_core._memo import MEMO_UP_TO, Memo
-from smilepass_core.periods import Unit, _buckets_of
+from smilepass_core.kpi import _buckets, _cuts
+from smilepass_core.periods import Unit
 
 
 class TestMemo:
@@ -38,14 +39,17 @@ class TestMemo:
 
 
 class TestRememberedBuckets:
+    """The dashboard's series buckets, remembered unless there are many."""
+
     def test_buckets_asked_again_are_the_same_and_a_long_cut_is_not_kept(self) -> None:
         week = DateRange(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 8, tzinfo=UTC), "UTC")
-        first = week.buckets(Unit.DAY)
-        assert week.buckets(Unit.DAY) is first  # remembered
+        first = _buckets(week, Unit.DAY)
+        assert _buckets(week, Unit.DAY) is first  # remembered
+        assert first == week.buckets(Unit.DAY)
         assert [b.start.day for b in first] == list(range(1, 8))
         start = datetime(2020, 1, 1, tzinfo=UTC)
         years = DateRange(start, start.replace(year=2023), "UTC")
-        days = years.buckets(Unit.DAY)
+        days = _buckets(years, Unit.DAY)
         assert len(days) > MEMO_UP_TO
-        assert (years, Unit.DAY) not in _buckets_of
-        assert years.buckets(Unit.DAY) == days
+        assert (years, Unit.DAY) not in _cuts
+        assert days == years.buckets(Unit.DAY)

@@ -666,7 +666,7 @@ def _plan(date_range: DateRange, now: datetime, span: DateRange, unit: Unit) -> 
     found = _plans.get(key)
     if found is not None:
         return found
-    buckets = span.buckets(unit)
+    buckets = _buckets(span, unit)
     end = effective_end(date_range, now)
     windows = tuple(
         DateRange(max(b.start, date_range.start), min(b.end, end), b.timezone)
@@ -682,6 +682,18 @@ def _plan(date_range: DateRange, now: datetime, span: DateRange, unit: Unit) -> 
     return plan if len(buckets) > MEMO_UP_TO else _plans.put(key, plan)
 
 
+def _buckets(span: DateRange, unit: Unit) -> tuple[DateRange, ...]:
+    """``span.buckets(unit)``, remembered (a refresh asks the same again) unless there
+    are many."""
+    found = _cuts.get((span, unit))
+    if found is None:
+        found = span.buckets(unit)
+        if len(found) <= MEMO_UP_TO:
+            _cuts.put((span, unit), found)
+    return found
+
+
+_cuts: Memo[tuple[DateRange, Unit], tuple[DateRange, ...]] = Memo(128)
 _plans: Memo[tuple[DateRange, datetime, DateRange, Unit], _Plan] = Memo(256)
 
 
@@ -873,7 +885,7 @@ def dashboard(
     resolved = [by_zone[practice.timezone] for practice in found]
     unit = bucket or resolved[0].default_bucket_unit()
     whole = _series_span(resolved, now)
-    buckets = whole.buckets(unit)  # one clock for every practice's series
+    buckets = _buckets(whole, unit)  # one clock for every practice's series
     # Practices sharing a range, a currency and goals are read together: every figure
     # below adds over practices, so one scope answers for all of them.
     groups: dict[tuple[DateRange, str, Goals], list[Practice]] = {}

@@ -28,7 +28,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 import pendulum
 
-from smilepass_core._memo import MEMO_UP_TO, Memo
 from smilepass_core.errors import InvalidPeriod, NaiveDatetime, UnknownTimezone
 from smilepass_core.presentation import Shown
 
@@ -549,15 +548,9 @@ class DateRange(Shown):
 
     def buckets(self, unit: Unit) -> tuple[DateRange, ...]:
         """The ranges between consecutive :meth:`bucket_edges`; they tile this range."""
-        key = (self, unit)
-        found = _buckets_of.get(key) if isinstance(unit, Unit) else None
-        if found is None:
-            edges = self.bucket_edges(unit)
-            step = None if unit is Unit.DAY else unit
-            found = tuple(DateRange(a, b, self.timezone, step) for a, b in _pairs(edges))
-            if isinstance(unit, Unit) and len(found) <= MEMO_UP_TO:
-                _buckets_of.put(key, found)
-        return found
+        edges = self.bucket_edges(unit)
+        step = None if unit is Unit.DAY else unit
+        return tuple(DateRange(a, b, self.timezone, step) for a, b in _pairs(edges))
 
     def default_bucket_unit(self) -> Unit:
         """Day up to 31 days, week up to 186 days (about six months), month beyond."""
@@ -571,10 +564,6 @@ class DateRange(Shown):
         fmt = "%Y-%m-%d %H:%M"
         start, end = self.local_start.strftime(fmt), self.local_end.strftime(fmt)
         return f"[{start} → {end}) {self.timezone}"
-
-
-#: The buckets of the ranges last cut (a dashboard refreshed asks the same again).
-_buckets_of: Memo[tuple[DateRange, Unit], tuple[DateRange, ...]] = Memo(128)
 
 
 def _pairs(edges: tuple[datetime, ...]) -> Iterator[tuple[datetime, datetime]]:
