@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smilepass_core import DateRange
+from smilepass_core import DateRange, Money
 from smilepass_core._memo import MEMO_UP_TO, Memo
+from smilepass_core.errors import InvalidPeriod, InvalidValue
 from smilepass_core.kpi import _buckets, _cuts
-from smilepass_core.periods import Unit
+from smilepass_core.money import CURRENCIES
+from smilepass_core.periods import Unit, as_instant
+from smilepass_core.queries import MemberQuery, ScopeQuery
 
 
 class TestMemo:
+    """A memo answers what was put last for a key, and holds at most ``kept`` answers."""
+
     @given(st.lists(st.integers(0, 50)), st.integers(1, 8))
     def test_it_answers_what_was_put_last_and_never_holds_more_than_kept(
         self, keys: list[int], kept: int
     ) -> None:
+        """Any sequence of puts: each key answers its last value or nothing, never more
+        than ``kept`` at once."""
         memo: Memo[int, str] = Memo(kept)
         last: dict[int, str] = {}
         for n, key in enumerate(keys):
@@ -31,6 +40,7 @@ class TestMemo:
             assert (key in memo) == (found is not None)
 
     def test_it_forgets_everything_when_full(self) -> None:
+        """A put into a full memo forgets what it held first."""
         memo: Memo[str, int] = Memo(2)
         memo.put("a", 1)
         memo.put("b", 2)
@@ -53,3 +63,60 @@ class TestRememberedBuckets:
         assert len(days) > MEMO_UP_TO
         assert (years, Unit.DAY) not in _cuts
         assert days == years.buckets(Unit.DAY)
+
+
+class _Wrapped:
+    """An id that is not a string but equals and hashes like one."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return other == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+
+class TestRememberedIdSets:
+    """A query's id set found valid once is not checked again, and only that very set."""
+
+    def test_an_equal_set_of_non_strings_is_still_refused_after_a_valid_one(self) -> None:
+        """``{"a", "b"}`` is valid; a set equal to it holding a non-string id is refused
+        before and after it."""
+        odd = frozenset({_Wrapped("a"), "b"})
+        assert odd == frozenset({"a", "b"})
+        with pytest.raises(InvalidValue, match="must be id strings"):
+            ScopeQuery(practices=odd)
+        assert ScopeQuery(practices=frozenset({"a", "b"})).practices == {"a", "b"}
+        with pytest.raises(InvalidValue, match="must be id strings"):
+            ScopeQuery(practices=odd)
+
+    def test_a_padded_id_is_refused_whatever_was_checked_before(self) -> None:
+        """A padded id is refused in a set of its own and next to ids checked before."""
+        MemberQuery(practices=frozenset({"p1", "p2"}), ids=frozenset({"m1", "m2"}))
+        for ids in (frozenset({"p1", " p2"}), frozenset({"m1", "m2 "})):
+            with pytest.raises(InvalidValue, match="without spaces around"):
+                MemberQuery(practices=ids)
+
+
+class TestFastPaths:
+    """The shortcuts for the common values give what the full paths give."""
+
+    @given(st.datetimes(timezones=st.just(UTC)) | st.datetimes(timezones=st.timezones()))
+    def test_as_instant_of_an_aware_datetime_is_the_same_instant_in_utc(self, at: datetime) -> None:
+        """An aware datetime comes back as the same instant, a stdlib datetime in UTC."""
+        try:
+            found = as_instant(at)
+        except InvalidPeriod:
+            assert at.astimezone(UTC).year not in range(1900, 2201)  # the supported years
+            return
+        assert (type(found), found.tzinfo, found) == (datetime, UTC, at)
+
+    @given(st.sampled_from(sorted(CURRENCIES)))
+    def test_from_minor_zero_is_the_currencys_zero(self, code: str) -> None:
+        """Zero minor units give the currency's zero, with its exponent."""
+        zero = Money.from_minor(0, code)
+        assert zero is Money.zero(code)
+        assert zero.amount.as_tuple() == Decimal(0).scaleb(-CURRENCIES[code]).as_tuple()
+        assert zero + Money.from_minor(1, code) == Money.from_minor(1, code)

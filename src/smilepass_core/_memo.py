@@ -8,16 +8,17 @@ from typing import Final, Generic, TypeVar
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-#: The most items (buckets, say) an answer may hold to be remembered: memos stay small.
-MEMO_UP_TO: Final = 1_000
+#: The most items (buckets, ids) an answer may hold to be remembered: memos stay small.
+MEMO_UP_TO: Final = 400
 
 
 class Memo(Generic[K, V]):
-    """Up to ``kept`` answers by key; all are forgotten at once when it is full.
+    """Up to ``kept`` answers by key; a put into a full memo forgets all it held.
 
-    Only for answers that are a pure function of their key (immutable values): a
-    forgotten answer is computed again, never wrong. Safe to share between threads
-    (each step is one dict operation).
+    Only for answers that are a pure function of their key (immutable values, never
+    ``None``): a forgotten answer is computed again, never wrong. Safe to share between
+    threads: a race between puts can at worst forget an answer, or hold one or two past
+    ``kept`` until the next put.
     """
 
     __slots__ = ("_answers", "kept")

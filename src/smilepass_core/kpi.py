@@ -140,7 +140,7 @@ def month_share(span: DateRange) -> Fraction:
 
 @functools.lru_cache(maxsize=1024)
 def _month_share(span: DateRange) -> Fraction:
-    """:func:`month_share`, remembered: a dashboard asks it again for every refresh."""
+    """:func:`month_share` of ``span`` (the 1,024 ranges asked most recently are kept)."""
     tz = span.timezone
     share = Fraction(0)
     if span.end > span.start:
@@ -660,9 +660,9 @@ class _Plan(NamedTuple):
 
 
 def _plan(date_range: DateRange, now: datetime, span: DateRange, unit: Unit) -> _Plan:
-    """The :class:`_Plan` of ``date_range`` at ``now`` over ``span``'s ``unit`` buckets;
-    remembered (a refresh asks the same again) unless there are many buckets."""
-    key = (date_range, now, span, unit)
+    """The :class:`_Plan` of ``date_range`` at ``now`` over ``span``'s ``unit`` buckets
+    (kept in :data:`_plans` unless there are more than :data:`MEMO_UP_TO`)."""
+    key = (date_range, effective_end(date_range, now), span, unit)  # all it depends on
     found = _plans.get(key)
     if found is not None:
         return found
@@ -683,8 +683,8 @@ def _plan(date_range: DateRange, now: datetime, span: DateRange, unit: Unit) -> 
 
 
 def _buckets(span: DateRange, unit: Unit) -> tuple[DateRange, ...]:
-    """``span.buckets(unit)``, remembered (a refresh asks the same again) unless there
-    are many."""
+    """``span.buckets(unit)`` (kept in :data:`_cuts` unless there are more than
+    :data:`MEMO_UP_TO`)."""
     found = _cuts.get((span, unit))
     if found is None:
         found = span.buckets(unit)
@@ -693,6 +693,9 @@ def _buckets(span: DateRange, unit: Unit) -> tuple[DateRange, ...]:
     return found
 
 
+#: The series buckets and the groups' plans of the dashboards asked lately (a
+#: refresh asks the same again): at most about 16 and 10 MiB with every entry at
+#: :data:`MEMO_UP_TO` buckets, about 2 and 1.3 MiB at 31 (measured by tracemalloc).
 _cuts: Memo[tuple[DateRange, Unit], tuple[DateRange, ...]] = Memo(128)
 _plans: Memo[tuple[DateRange, datetime, DateRange, Unit], _Plan] = Memo(256)
 

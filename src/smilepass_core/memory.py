@@ -67,7 +67,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar, Generic, NamedTuple, TypeVar, cast
+from typing import Any, ClassVar, Final, Generic, NamedTuple, TypeVar, cast
 
 import attrs
 
@@ -1667,11 +1667,16 @@ def _by_currency(
         found = memo.get(practice_ids)
         if found is None:
             found = _currency_groups(store, practice_ids)
-            if len(memo) >= Timelines.KEPT * 4:
+            if len(memo) >= _CURRENCY_GROUPS_KEPT:
                 memo.clear()
             memo[practice_ids] = found
         return found
     return _currency_groups(store, practice_ids)
+
+
+#: The most sets of practices :func:`_by_currency` keeps split (all are forgotten when
+#: one more comes, or a practice is written).
+_CURRENCY_GROUPS_KEPT: Final = 64
 
 
 def _currency_groups(

@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 import attrs
 
-from smilepass_core._memo import Memo
+from smilepass_core._memo import MEMO_UP_TO, Memo
 from smilepass_core.domain.invoices import check_grace_days
 from smilepass_core.domain.lifecycle import Status
 from smilepass_core.domain.members import Member, MembershipStatus
@@ -99,14 +99,14 @@ def _ids(value: Any) -> Any:
 
 
 #: Sets of several ids already found valid (a dashboard's queries name the same scope
-#: again and again).
-_valid_id_sets: Memo[frozenset[str], bool] = Memo(64)
+#: object again and again): a set counts as checked only when it is that very object.
+_valid_id_sets: Memo[frozenset[str], frozenset[str]] = Memo(64)
 
 
 def _id_set(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
         return
-    if type(value) is frozenset and value in _valid_id_sets:
+    if type(value) is frozenset and _valid_id_sets.get(value) is value:
         return
     if not isinstance(value, frozenset):
         raise InvalidValue(attribute.name, value, "must be an id or a collection of ids")
@@ -117,8 +117,8 @@ def _id_set(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
             # No kept id is blank or padded (domain ids refuse them): a blank form field
             # would match nothing in silence.
             raise InvalidValue(attribute.name, item, "must be non-blank ids without spaces around")
-    if type(value) is frozenset and len(value) > 1:
-        _valid_id_sets.put(value, True)
+    if type(value) is frozenset and 1 < len(value) <= MEMO_UP_TO:
+        _valid_id_sets.put(value, value)
 
 
 def _optional_text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
