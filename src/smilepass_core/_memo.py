@@ -38,6 +38,10 @@ class Memo(Generic[K, V]):
         self._answers[key] = value
         return value
 
+    def clear(self) -> None:
+        """Forget every answer (what they depend on has changed)."""
+        self._answers.clear()
+
     def __contains__(self, key: object) -> bool:
         return key in self._answers
 

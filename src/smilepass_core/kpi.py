@@ -662,12 +662,12 @@ class _Plan(NamedTuple):
 def _plan(date_range: DateRange, now: datetime, span: DateRange, unit: Unit) -> _Plan:
     """The :class:`_Plan` of ``date_range`` at ``now`` over ``span``'s ``unit`` buckets
     (kept in :data:`_plans` unless there are more than :data:`MEMO_UP_TO`)."""
-    key = (date_range, effective_end(date_range, now), span, unit)  # all it depends on
+    end = effective_end(date_range, now)
+    key = (date_range, end, span, unit)  # all it depends on
     found = _plans.get(key)
     if found is not None:
         return found
     buckets = _buckets(span, unit)
-    end = effective_end(date_range, now)
     windows = tuple(
         DateRange(max(b.start, date_range.start), min(b.end, end), b.timezone)
         if max(b.start, date_range.start) < min(b.end, end)

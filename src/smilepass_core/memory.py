@@ -71,6 +71,7 @@ from typing import Any, ClassVar, Final, Generic, NamedTuple, TypeVar, cast
 
 import attrs
 
+from smilepass_core._memo import Memo
 from smilepass_core.domain import (
     Campaign,
     Member,
@@ -903,7 +904,9 @@ class _Practices(_Repository[Practice, ScopeQuery]):
         super().__init__(store)
         #: :func:`_by_currency` of the sets of practices read last, until a practice is
         #: written.
-        self._currency_groups: dict[frozenset[str], tuple[tuple[str, Collection[str]], ...]] = {}
+        self._currency_groups: Memo[frozenset[str], tuple[tuple[str, Collection[str]], ...]] = Memo(
+            _CURRENCY_GROUPS_KEPT
+        )
 
     def _practice_of(self, obj: Practice) -> str:
         return obj.id
@@ -1665,12 +1668,11 @@ def _by_currency(
     memo = store.practices._currency_groups  # read under the caller's lock
     if type(practice_ids) is frozenset:
         found = memo.get(practice_ids)
-        if found is None:
-            found = _currency_groups(store, practice_ids)
-            if len(memo) >= _CURRENCY_GROUPS_KEPT:
-                memo.clear()
-            memo[practice_ids] = found
-        return found
+        return (
+            found
+            if found is not None
+            else memo.put(practice_ids, _currency_groups(store, practice_ids))
+        )
     return _currency_groups(store, practice_ids)
 
 
