@@ -916,8 +916,7 @@ def dashboard(
     def combined(attribute: str) -> Ratio:
         return sum((getattr(f, attribute) for f in figures), Ratio(0, 0))
 
-    # Each bucket's first local day (the buckets share one zone).
-    days = [b.start.astimezone(zone(b.timezone)).date() for b in buckets]
+    days = [b.local_start.date() for b in buckets]  # each bucket's first local day
     currencies = sorted({f.currency for f in figures})
     revenue: dict[str, Kpi[Money]] = {}
     committed: dict[str, Series[Money]] = {}
