@@ -6,7 +6,7 @@ must be reported as a short ContractViolation, within a small number of examples
 """
 
 from collections.abc import Callable, Collection
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import attrs
@@ -159,6 +159,31 @@ class _SuspendedCountsMembers(minimal.Members):
         return status in counted and super().matches(rest, member)
 
 
+class _InclusiveActiveCounts(minimal.Members):
+    """Offers active_counts, taking a change stamped at the instant as already made."""
+
+    def active_counts(self, *, practices: Any, at: list[datetime]) -> list[int]:
+        mine = [m for m in self.rows.values() if practices is None or m.practice_id in practices]
+        after = [a + timedelta(microseconds=1) for a in at]
+        return [sum(m.status_before(a) is MembershipStatus.ACTIVE for m in mine) for a in after]
+
+
+class _RefundBlindWindows(minimal.Payments):
+    """Offers window_totals, adding every succeeded entry, refunds included, as money in."""
+
+    def window_totals(self, *, practices: Any, windows: list[Any]) -> list[dict[str, Any]]:
+        return [
+            per_currency(
+                p.amount
+                for p in self.rows.values()
+                if (practices is None or p.practice_id in practices)
+                and start <= p.at < end
+                and p.outcome is PaymentOutcome.SUCCEEDED
+            )
+            for start, end in windows
+        ]
+
+
 class _NoneFirstTable(minimal.Table):
     """find(order=...) puts objects whose first sort column is None first, not last."""
 
@@ -236,6 +261,18 @@ PLANTED = [
     ("Suspended as Active", _planted(members=_SuspendedCountsMembers), "members", "members."),
     ("None sorted first", _planted(members=_NoneFirstMembers), "columns", "members.find"),
     (
+        "Active at the instant of a change",
+        _planted(members=_InclusiveActiveCounts),
+        "active",
+        "members.active_counts",
+    ),
+    (
+        "refunds ignored in windows",
+        _planted(payments=_RefundBlindWindows),
+        "windows",
+        "payments.window_totals",
+    ),
+    (
         "unpaid charges kept stale",
         _planted(members=_StaleUnpaidMembers),
         "unpaid",
@@ -248,6 +285,8 @@ CHECKS = {
     "members": "test_member_reads_at_every_boundary",
     "columns": "test_every_column_sorts_like_apply_order",
     "unpaid": "test_unpaid_charges",
+    "active": "test_active_counts",
+    "windows": "test_window_totals",
 }
 
 
@@ -312,7 +351,8 @@ class TestTheKitCatchesPlantedBugs:
                 return minimal.MinimalStore()
 
         for name in CHECKS.values():
-            if name == CHECKS["unpaid"]:  # the minimal host does not offer the read
+            # The minimal host offers none of the optional reads.
+            if name in {CHECKS["unpaid"], CHECKS["active"], CHECKS["windows"]}:
                 with pytest.raises(pytest.skip.Exception):
                     getattr(Clean(), name)()
                 continue

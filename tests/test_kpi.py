@@ -805,21 +805,23 @@ class TestRevenue:
         assert board.revenue["JPY"].goal == Money.of("456", "JPY")
         assert list(board.revenue) == ["JPY"]
 
+    @pytest.mark.parametrize("batched", [True, False], ids=["window_totals", "total"])
     def test_a_host_total_in_another_currency_is_refused(
-        self, monkeypatch: pytest.MonkeyPatch
+        self, monkeypatch: pytest.MonkeyPatch, batched: bool
     ) -> None:
         """A host ledger reporting a non-zero USD total for an AUD practice raises, naming both."""
-        store = _store_whose_total_adds(monkeypatch, Money.of("5", "USD"))
+        store = _store_whose_total_adds(monkeypatch, Money.of("5", "USD"), batched)
         with pytest.raises(CurrencyMismatch) as info:
             dashboard(store, practices="p1", date_range=WEEK, now=NOW)
         assert (info.value.left, info.value.right, info.value.operation) == ("USD", "AUD", "total")
         assert str(info.value) == "cannot total USD and AUD: currencies differ"
 
+    @pytest.mark.parametrize("batched", [True, False], ids=["window_totals", "total"])
     def test_a_host_zero_total_in_another_currency_is_ignored(
-        self, monkeypatch: pytest.MonkeyPatch
+        self, monkeypatch: pytest.MonkeyPatch, batched: bool
     ) -> None:
         """A zero USD total beside the AUD one changes nothing: revenue stays AUD only."""
-        store = _store_whose_total_adds(monkeypatch, Money.zero("USD"))
+        store = _store_whose_total_adds(monkeypatch, Money.zero("USD"), batched)
         board = dashboard(store, practices="p1", date_range=WEEK, now=NOW)
         assert list(board.revenue) == ["AUD"]
         assert board.revenue["AUD"].value == aud("30")
@@ -1837,8 +1839,12 @@ class TestProperties:
         assert whole.members.value == sum(b.members.value for b in singles)
 
 
-def _store_whose_total_adds(monkeypatch: pytest.MonkeyPatch, extra: Money) -> InMemoryStore:
-    """An AUD practice with one AUD 30 payment whose ledger total also reports ``extra``."""
+def _store_whose_total_adds(
+    monkeypatch: pytest.MonkeyPatch, extra: Money, batched: bool
+) -> InMemoryStore:
+    """An AUD practice with one AUD 30 payment whose ledger total also reports ``extra``:
+    in each batched window total, or (``batched`` false: a host ledger without
+    ``window_totals``) in each ``total``."""
     store = store_of(
         [
             *setup(practice()),
@@ -1846,6 +1852,20 @@ def _store_whose_total_adds(monkeypatch: pytest.MonkeyPatch, extra: Money) -> In
             payment("a", "30", sydney(9, 30), member="m1"),
         ]
     )
-    real_total = store.payments.total
-    monkeypatch.setattr(store.payments, "total", lambda q: {**real_total(q), extra.currency: extra})
+    ledger = store.payments
+    real_total, real_windows = ledger.total, ledger.window_totals
+    if batched:
+        monkeypatch.setattr(
+            ledger,
+            "window_totals",
+            lambda **kw: [{**t, extra.currency: extra} for t in real_windows(**kw)],
+        )
+    else:
+        monkeypatch.setattr(ledger, "total", lambda q: {**real_total(q), extra.currency: extra})
+        monkeypatch.setattr(type(ledger), "window_totals", property(_absent))
     return store
+
+
+def _absent(self: object) -> None:
+    """A property that is not there (``getattr`` with a default returns the default)."""
+    raise AttributeError("window_totals")

@@ -870,6 +870,10 @@ def _reads_over(
             ]
         out.append(members.first_activated_counts(practices=practices, edges=edges))
         out.append(plans.committed_totals(practices=practices, edges=edges))
+        out.append(members.active_counts(practices=practices, at=edges))
+        out.append(members.ever_active_counts(practices=practices, before=edges))
+        out.append(members.retained_counts(practices=practices, spans=pairs))
+        out.append(payments.window_totals(practices=practices, windows=pairs))
     return out
 
 
@@ -1022,6 +1026,89 @@ class TestMemberFastPaths:
             )
             assert sorted(m.id for m in built.store.members.find(changed)) == touched
             assert built.store.members.count(changed) == len(touched)
+
+    @DATASETS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_batched_boundary_reads_equal_one_read_each(
+        self, data: st.DataObject, dataset: sps.Dataset
+    ) -> None:
+        """``active_counts``, ``ever_active_counts``, ``retained_counts`` and
+        ``payments.window_totals`` answer, in the order asked (instants repeated and out of
+        order, pairs either way round), what brute force over the objects answers for each
+        instant, pair or window, and what one count or total each answers."""
+        built = _build(data, dataset)
+        members, ledger = built.store.members, built.store.payments
+        for _ in range(3):
+            practices = data.draw(built.practice_sets(), label="practices")
+            instants = data.draw(st.lists(built.moments(), max_size=5), label="instants")
+            pairs = list(itertools.pairwise(instants))
+            windows = [(min(a, b), max(a, b)) for a, b in pairs]
+            mine = [m for m in built.members.values() if _in(practices, m.practice_id)]
+
+            def active(m: Member, at: datetime) -> bool:
+                return _status_before(m, at) is _M.ACTIVE
+
+            def ever(m: Member, at: datetime) -> bool:
+                first = m.first_activated_at
+                return first is not None and first < at
+
+            assert members.active_counts(practices=practices, at=instants) == [
+                sum(active(m, a) for m in mine) for a in instants
+            ]
+            assert members.ever_active_counts(practices=practices, before=instants) == [
+                sum(ever(m, b) for m in mine) for b in instants
+            ]
+            assert members.retained_counts(practices=practices, spans=pairs) == [
+                sum(active(m, a) and active(m, b) for m in mine) for a, b in pairs
+            ]
+            assert members.retained_counts(practices=practices, spans=pairs) == [
+                members.count(MemberQuery(practices=practices, active_at=a, retained_until=b))
+                for a, b in pairs
+            ]
+            got = ledger.window_totals(practices=practices, windows=windows)
+            assert got == [
+                ledger.total(PaymentQuery(practices=practices, time_range=DateRange(a, b, "UTC")))
+                for a, b in windows
+            ]
+            for totals, (a, b) in zip(got, windows, strict=True):
+                by_hand: dict[str, int] = {}
+                for p in dataset.payments:
+                    if _in(practices, p.practice_id) and a <= p.at < b and p.succeeded:
+                        sign = 1 if p.kind is CHARGE else -1
+                        by_hand[p.amount.currency] = (
+                            by_hand.get(p.amount.currency, 0) + sign * p.amount.minor
+                        )
+                assert {c: m.minor for c, m in totals.items() if not m.is_zero()} == {
+                    c: n for c, n in by_hand.items() if n
+                }
+
+    def test_batched_boundary_reads_refuse_bad_input(self) -> None:
+        """A naive instant, a value that is no instant, a span that is not a pair, or a
+        window going back in time is refused naming the argument; nothing asked, nothing
+        answered."""
+        store = InMemoryStore()
+        t = datetime(2026, 3, 1, tzinfo=UTC)
+        members, ledger = store.members, store.payments
+        for read, name in ((members.active_counts, "at"), (members.ever_active_counts, "before")):
+            with pytest.raises(NaiveDatetime):
+                read(practices=None, **{name: [t, datetime(2026, 3, 1)]})
+            with pytest.raises(InvalidValue) as caught:
+                read(practices=None, **{name: ["2026-03-01"]})
+            assert caught.value.field == name
+            assert read(practices=None, **{name: []}) == []
+            assert read(practices={"p"}, **{name: [t, t - MICRO, t]}) == [0, 0, 0]
+        for read, name in ((members.retained_counts, "spans"), (ledger.window_totals, "windows")):
+            for bad in ([t], [(t, t, t)], [(t, "x")], [[t, t]]):
+                with pytest.raises(InvalidValue) as caught:
+                    read(practices=None, **{name: bad})
+                assert caught.value.field == name
+            with pytest.raises(NaiveDatetime):
+                read(practices=None, **{name: [(t, datetime(2026, 3, 2))]})
+            assert read(practices=None, **{name: []}) == []
+        assert members.retained_counts(practices=None, spans=[(t, t - MICRO)]) == [0]
+        with pytest.raises(InvalidValue) as caught:
+            ledger.window_totals(practices=None, windows=[(t, t - MICRO)])
+        assert (caught.value.field, caught.value.reason) == ("windows", "must not go back in time")
 
     def test_batched_series_reads_refuse_bad_edges(self) -> None:
         """Edges going back in time, or naive, are refused naming ``edges``; fewer than

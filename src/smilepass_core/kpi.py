@@ -18,6 +18,7 @@ The calculator only reads through the repository protocols (``count``, ``find``,
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
@@ -710,85 +711,114 @@ def _group_figures(
 ) -> _GroupFigures:
     currency = practices[0].currency
     scope = frozenset(p.id for p in practices)
-    members = store.members
+    members, plans, ledger = store.members, store.payment_plans, store.payments
     end, month, comparison = plan.end, plan.month, plan.comparison
-
-    def active(at: datetime) -> int:
-        return members.count(MemberQuery(practices=scope, active_at=at))
-
-    def retention(at: datetime, active_then: int) -> Ratio:
-        ever = members.count(MemberQuery(practices=scope, ever_active_before=at))
-        return Ratio(active_then, ever)
-
-    def period_retention(start: datetime, stop: datetime) -> Ratio:
-        if stop < start:  # the range has not started: undefined
-            return Ratio(0, 0)
-        kept = members.count(MemberQuery(practices=scope, active_at=start, retained_until=stop))
-        return Ratio(kept, active(start))
-
-    def revenue(start: datetime, stop: datetime) -> Money:
-        window = DateRange(start, max(start, stop), date_range.timezone)
-        totals = store.payments.total(PaymentQuery(practices=scope, time_range=window))
-        return _only(totals, currency)
-
-    windows, inside, edges = plan.windows, plan.inside, list(plan.edges)
-    plans = store.payment_plans
-    counts = iter(
-        _series_reads(
+    edges, inside = list(plan.edges), plan.inside
+    new_members = iter(
+        _reads(
             getattr(members, "first_activated_counts", None),
             lambda w: members.count(MemberQuery(practices=scope, first_activated_in=w)),
             scope,
-            edges,
-            inside,
+            edges=edges if inside else [],
+            each=inside,
         )
     )
-    totals = iter(
-        _series_reads(
+    committed = iter(
+        _reads(
             getattr(plans, "committed_totals", None),
             lambda w: plans.total(PaymentPlanQuery(practices=scope, committed_in=w)),
             scope,
-            edges,
-            inside,
+            edges=edges if inside else [],
+            each=inside,
         )
     )
+    # Active at the effective end, at the comparison's end, at the start of this month,
+    # of the range and of the comparison.
+    instants = [end, comparison.end, month.start, date_range.start, comparison.start]
+    active = _reads(
+        getattr(members, "active_counts", None),
+        lambda a: members.count(MemberQuery(practices=scope, active_at=a)),
+        scope,
+        at=instants,
+    )
+    ever = _reads(
+        getattr(members, "ever_active_counts", None),
+        lambda b: members.count(MemberQuery(practices=scope, ever_active_before=b)),
+        scope,
+        before=instants[:2],
+    )
+    # Period retention over the range and over the comparison: undefined (0 of 0) for a
+    # range not started at its effective end.
+    spans = [(date_range.start, end), (comparison.start, comparison.end)]
+    started = [start <= stop for start, stop in spans]
+    kept = iter(
+        _reads(
+            getattr(members, "retained_counts", None),
+            lambda s: members.count(
+                MemberQuery(practices=scope, active_at=s[0], retained_until=s[1])
+            ),
+            scope,
+            spans=list(itertools.compress(spans, started)),
+        )
+    )
+    # Active at each span's start: at the range's start and at the comparison's.
+    period = [Ratio(next(kept), active[3 + k]) if started[k] else Ratio(0, 0) for k in range(2)]
+    # Revenue in the range, in this month to date, and in the comparison.
+    windows = [
+        (start, max(start, stop))
+        for start, stop in [(date_range.start, end), (month.start, end), spans[1]]
+    ]
+    revenue = [
+        _only(totals, currency)
+        for totals in _reads(
+            getattr(ledger, "window_totals", None),
+            lambda w: ledger.total(
+                PaymentQuery(practices=scope, time_range=DateRange(w[0], w[1], date_range.timezone))
+            ),
+            scope,
+            windows=windows,
+        )
+    ]
     zero = Money.zero(currency)
-    new_members = tuple(0 if w is None else next(counts) for w in windows)
-    committed = tuple(zero if w is None else _only(next(totals), currency) for w in windows)
-    active_end, active_previous = active(end), active(comparison.end)
     return _GroupFigures(
         practices=practices,
         goals=goals,
         date_range=date_range,
-        active_end=active_end,
-        active_month_start=active(month.start),
-        active_previous=active_previous,
-        retention=retention(end, active_end),
-        retention_previous=retention(comparison.end, active_previous),
-        period_retention=period_retention(date_range.start, end),
-        period_retention_previous=period_retention(comparison.start, comparison.end),
-        revenue=revenue(date_range.start, end),
-        revenue_month=revenue(month.start, end),
-        revenue_previous=revenue(comparison.start, comparison.end),
-        new_members=new_members,
-        committed=committed,
+        active_end=active[0],
+        active_month_start=active[2],
+        active_previous=active[1],
+        retention=Ratio(active[0], ever[0]),
+        retention_previous=Ratio(active[1], ever[1]),
+        period_retention=period[0],
+        period_retention_previous=period[1],
+        revenue=revenue[0],
+        revenue_month=revenue[1],
+        revenue_previous=revenue[2],
+        new_members=tuple(0 if w is None else next(new_members) for w in plan.windows),
+        committed=tuple(
+            zero if w is None else _only(next(committed), currency) for w in plan.windows
+        ),
     )
 
 
-def _series_reads(
+def _reads(
     batched: Callable[..., Sequence[Any]] | None,
-    one: Callable[[DateRange], Any],
+    one: Callable[[Any], Any],
     scope: frozenset[str],
-    edges: list[datetime],
-    windows: Sequence[DateRange],
+    *,
+    each: Sequence[Any] | None = None,
+    **asked: Sequence[Any],
 ) -> list[Any]:
-    """A series' values over consecutive ``windows``: one ``batched`` read when the
-    repository offers it (``first_activated_counts``, ``committed_totals``:
-    docs/repositories.md), else ``one`` read per window."""
-    if not windows:
+    """A group's answers to one kind of read: one ``batched`` call with ``asked`` (its one
+    keyword) when the repository offers it (docs/repositories.md, "Optional batched
+    reads"), else ``one`` read per value of ``each`` (by default, of ``asked``)."""
+    ((keyword, values),) = asked.items()
+    each = values if each is None else each
+    if not each:
         return []
     if batched is not None:
-        return list(batched(practices=scope, edges=edges))
-    return [one(w) for w in windows]
+        return list(batched(practices=scope, **{keyword: values}))
+    return [one(v) for v in each]
 
 
 def _only(totals: Mapping[str, Money], currency: str) -> Money:

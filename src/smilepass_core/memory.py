@@ -16,6 +16,10 @@ counting_plans=P)``                         the plans given)
 batched series reads (``members.``          O(k log n) per practice, k = edges
 ``first_activated_counts``, ``payment_``
 ``plans.committed_totals``)
+batched boundary reads (``members.``        each item as the one query it stands for
+``active_counts``, ``ever_active_counts``,  (above and below), under one lock
+``retained_counts``, ``payments.``
+``window_totals``)
 ``members.find(changed_in=R)``              O(log n + c) per practice, c = status and
                                             plan changes in R
 ``members.count(active_at=A,                O(E + w + n/8) per practice: E toggles
@@ -131,6 +135,8 @@ from smilepass_core.queries import (
     ScopeQuery,
     apply_order,
     check_order,
+    read_instants,
+    read_spans,
     series_edges,
 )
 from smilepass_core.repositories import as_record_error, load_plan, record_label
@@ -1326,6 +1332,58 @@ class _Members(_Repository[Member, MemberQuery]):
         return totals
 
     @_locked
+    def active_counts(
+        self, *, practices: frozenset[str] | None, at: Sequence[datetime]
+    ) -> list[int]:
+        """Members of ``practices`` (every practice for ``None``) Active at each instant of
+        ``at``, in its order: equal to one ``count(MemberQuery(practices=...,
+        active_at=a))`` per instant.
+
+        Raises:
+            NaiveDatetime: an instant without a time zone.
+            InvalidValue: a value that is no instant.
+        """
+        instants = read_instants(at, "at")
+        scope = self._practices(_ids_of(practices))
+        became, left = self._became.over(scope), self._left.over(scope)
+        return [
+            sum(t.count(end=a) for t in became) - sum(t.count(end=a) for t in left)
+            for a in instants
+        ]
+
+    @_locked
+    def ever_active_counts(
+        self, *, practices: frozenset[str] | None, before: Sequence[datetime]
+    ) -> list[int]:
+        """Members of ``practices`` (every practice for ``None``) who first became Active
+        strictly before each instant of ``before``: equal to one
+        ``count(MemberQuery(practices=..., ever_active_before=b))`` per instant.
+
+        Raises:
+            NaiveDatetime: an instant without a time zone.
+            InvalidValue: a value that is no instant.
+        """
+        instants = read_instants(before, "before")
+        first = self._first.over(self._practices(_ids_of(practices)))
+        return [sum(t.count(end=b) for t in first) for b in instants]
+
+    @_locked
+    def retained_counts(
+        self, *, practices: frozenset[str] | None, spans: Sequence[tuple[datetime, datetime]]
+    ) -> list[int]:
+        """Members of ``practices`` (every practice for ``None``) Active at both instants
+        of each ``(a, b)`` of ``spans``: equal to one ``count(MemberQuery(practices=...,
+        active_at=a, retained_until=b))`` per pair.
+
+        Raises:
+            NaiveDatetime: an instant without a time zone.
+            InvalidValue: a value that is not a pair of instants.
+        """
+        pairs = read_spans(spans, "spans")
+        scope = self._practices(_ids_of(practices))
+        return [self._retained(scope, min(a, b), max(a, b)) for a, b in pairs]
+
+    @_locked
     def find(self, query: MemberQuery, *, order: Order | None = None) -> list[Member]:
         """Matching members; the latest-activated feed is read from the timeline."""
         self._check_query(query)
@@ -1983,6 +2041,31 @@ class _Payments(_Repository[Payment, PaymentQuery]):
 
         groups = _by_currency(self._store, self._practices(query.practices))
         return {currency: Money.from_minor(minor(group), currency) for currency, group in groups}
+
+    @_locked
+    def window_totals(
+        self, *, practices: frozenset[str] | None, windows: Sequence[tuple[datetime, datetime]]
+    ) -> list[dict[str, Money]]:
+        """The revenue of ``practices`` (every practice for ``None``) in each window
+        ``[start, end)`` of ``windows``, per currency (succeeded charges less succeeded
+        refunds): equal to one ``total(PaymentQuery(practices=...,
+        time_range=DateRange(start, end, tz)))`` per window.
+
+        Raises:
+            NaiveDatetime: an instant without a time zone.
+            InvalidValue: a value that is not a pair of instants, or a window going back
+                in time.
+        """
+        pairs = read_spans(windows, "windows", ordered=True)
+        totals: list[dict[str, Money]] = [{} for _ in pairs]
+        for currency, group in _by_currency(self._store, self._practices(_ids_of(practices))):
+            collected, refunded = self._collected.over(group), self._refunded.over(group)
+            for total, (start, end) in zip(totals, pairs, strict=True):
+                minor = sum(t.total(start, end) for t in collected)
+                total[currency] = Money.from_minor(
+                    minor - sum(t.total(start, end) for t in refunded), currency
+                )
+        return totals
 
 
 class _Referrals(_Repository[Referral, ReferralQuery]):

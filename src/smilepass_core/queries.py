@@ -47,6 +47,8 @@ __all__ = [
     "SortKey",
     "apply_order",
     "check_order",
+    "read_instants",
+    "read_spans",
     "series_edges",
     "sort_columns",
 ]
@@ -274,6 +276,40 @@ def series_edges(edges: Iterable[Any]) -> list[datetime]:
         if b < a:
             raise InvalidValue("edges", [str(p) for p in points], "must not go back in time")
     return points
+
+
+def read_instants(values: Iterable[Any], name: str) -> list[datetime]:
+    """The instants of a batched boundary read (``active_counts``,
+    ``ever_active_counts``) as aware instants, in the order given.
+
+    Raises:
+        NaiveDatetime: an instant without a time zone.
+        InvalidValue: a value that is no instant (naming ``name``).
+    """
+    return [as_instant(v, name) for v in values]
+
+
+def read_spans(
+    values: Iterable[Any], name: str, *, ordered: bool = False
+) -> list[tuple[datetime, datetime]]:
+    """The ``(start, end)`` pairs of a batched read (``retained_counts``,
+    ``window_totals``) as aware instants, in the order given; with ``ordered``, each
+    ``end`` at or after its ``start``.
+
+    Raises:
+        NaiveDatetime: an instant without a time zone.
+        InvalidValue: a value that is not a pair of instants, or (``ordered``) a pair
+            going back in time (naming ``name``).
+    """
+    spans: list[tuple[datetime, datetime]] = []
+    for value in values:
+        if not isinstance(value, tuple) or len(value) != 2:
+            raise InvalidValue(name, value, "must be a (start, end) pair of instants")
+        start, end = as_instant(value[0], name), as_instant(value[1], name)
+        if ordered and end < start:
+            raise InvalidValue(name, value, "must not go back in time")
+        spans.append((start, end))
+    return spans
 
 
 # -- specs -------------------------------------------------------------------------------

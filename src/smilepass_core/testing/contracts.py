@@ -851,6 +851,74 @@ class _MemberChecks(_Contract):
     @_budgeted
     @KIT_SETTINGS
     @given(data=st.data(), dataset=sps.datasets())
+    def test_active_counts(self, data: st.DataObject, dataset: sps.Dataset) -> None:
+        """The optional batched read of Active members at several instants, when offered:
+        one count per instant, in the order given, equal to ``count(active_at=a)``."""
+        self._check_per_value(data, dataset, "members.active_counts", "at", _instants, _active_at)
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_ever_active_counts(self, data: st.DataObject, dataset: sps.Dataset) -> None:
+        """The optional batched read of members ever Active before several instants, when
+        offered: one count per instant, equal to ``count(ever_active_before=b)``."""
+        self._check_per_value(
+            data, dataset, "members.ever_active_counts", "before", _instants, _ever_active
+        )
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_retained_counts(self, data: st.DataObject, dataset: sps.Dataset) -> None:
+        """The optional batched retained read, when offered: one count per ``(a, b)`` pair
+        (either way round), equal to ``count(active_at=a, retained_until=b)``."""
+        self._check_per_value(data, dataset, "members.retained_counts", "spans", _pairs, _retained)
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_window_totals(self, data: st.DataObject, dataset: sps.Dataset) -> None:
+        """The optional batched revenue read, when offered: per ``[start, end)`` window,
+        the exact signed sum per currency, equal to ``total(time_range=[start, end))``."""
+        self._check_per_value(
+            data, dataset, "payments.window_totals", "windows", _windows, _in_window
+        )
+
+    def _check_per_value(
+        self,
+        data: st.DataObject,
+        dataset: sps.Dataset,
+        name: str,
+        keyword: str,
+        values: Callable[[list[datetime]], list[Any]],
+        query: Callable[[frozenset[str] | None, Any], Any],
+    ) -> None:
+        """The optional read ``name`` (``repository.method``) of the loaded ``dataset``,
+        asked with ``keyword=values(instants drawn)``, for every practice and for all:
+        one answer per value, each what the library's definition answers for
+        ``query(practices, value)`` (a count of members, or a payments total)."""
+        repository, method = name.split(".")
+        read = _batched(self._needs(self._loaded(dataset), repository), method)
+        drawn = data.draw(st.lists(sps.boundaries(dataset), max_size=6), label="instants")
+        asked = values(drawn)
+        spec = _REPOSITORIES[repository]
+        for practices in [None, *(frozenset({p.id}) for p in dataset.practices)]:
+            got: list[Any] = list(read(practices=practices, **{keyword: asked}))
+            expected: list[Any] = []
+            for value in asked:
+                matches = spec.expected(dataset, query(practices, value))
+                if spec.kind is Payment:
+                    expected.append(_nonzero(per_currency(p.signed for p in matches)))
+                else:
+                    expected.append(len(matches))
+            if spec.kind is Payment:
+                got = [_nonzero(t) for t in got]
+            if got != expected:
+                raise ContractViolation(name, (practices, asked), expected, got, [])
+
+    @_budgeted
+    @KIT_SETTINGS
+    @given(data=st.data(), dataset=sps.datasets())
     def test_unpaid_charges(self, data: st.DataObject, dataset: sps.Dataset) -> None:
         """The optional ``members.unpaid_charges`` (``UnpaidChargesReader``), when offered:
         read once the dataset is loaded but for its last few ledger entries, then again
@@ -1214,6 +1282,34 @@ def _not_kept(repo: Any, id: str, what: str) -> None:
     with contextlib.suppress(NotFound):
         repo.get(id)
         raise ContractViolation(what, id, "not kept", "kept")
+
+
+def _instants(drawn: list[datetime]) -> list[datetime]:
+    return drawn
+
+
+def _pairs(drawn: list[datetime]) -> list[tuple[datetime, datetime]]:
+    return list(itertools.pairwise(drawn))
+
+
+def _windows(drawn: list[datetime]) -> list[tuple[datetime, datetime]]:
+    return [(min(a, b), max(a, b)) for a, b in itertools.pairwise(drawn)]
+
+
+def _active_at(practices: frozenset[str] | None, at: datetime) -> MemberQuery:
+    return MemberQuery(practices=practices, active_at=at)
+
+
+def _ever_active(practices: frozenset[str] | None, before: datetime) -> MemberQuery:
+    return MemberQuery(practices=practices, ever_active_before=before)
+
+
+def _retained(practices: frozenset[str] | None, span: tuple[datetime, datetime]) -> MemberQuery:
+    return MemberQuery(practices=practices, active_at=span[0], retained_until=span[1])
+
+
+def _in_window(practices: frozenset[str] | None, window: tuple[datetime, datetime]) -> PaymentQuery:
+    return PaymentQuery(practices=practices, time_range=DateRange(*window, "UTC"))
 
 
 def _batched(repo: Any, name: str) -> Any:
@@ -1887,7 +1983,7 @@ class _Call:
         """The answer as the contract compares it (ids for objects, zero totals left out)."""
         if self.read.endswith(".total"):
             return _nonzero(self.answer)
-        if self.read.endswith(".committed_totals"):
+        if self.read.endswith((".committed_totals", ".window_totals")):
             return [_nonzero(bucket) for bucket in self.answer]
         if isinstance(self.answer, list | tuple):
             return [getattr(o, "id", o) for o in self.answer]
@@ -1895,7 +1991,14 @@ class _Call:
 
 
 #: The optional batched reads the dashboard uses when a repository offers them.
-BATCHED_READS: Final = ("first_activated_counts", "committed_totals")
+BATCHED_READS: Final = (
+    "first_activated_counts",
+    "committed_totals",
+    "active_counts",
+    "ever_active_counts",
+    "retained_counts",
+    "window_totals",
+)
 
 
 class _RecordingRepository:
