@@ -797,6 +797,18 @@ class TestRevenue:
         assert next_week.revenue["AUD"].value == aud("30")
         assert next_week.revenue["AUD"].previous == Money.zero("AUD")
 
+    def test_a_remembered_revenue_goal_follows_the_goals_and_the_currency(self) -> None:
+        """Revenue goals are remembered by goals, currency and range: the same week, asked
+        in turn for an AUD and an NZD practice of one zone with the same goals, then with
+        another goal, gets each its own (the goal of the practice's own currency)."""
+        aud_practice, nzd_practice = practice("p1"), practice("p2", SYDNEY, "NZD")
+        store = store_of([*setup(aud_practice), *setup(nzd_practice)])
+        for goals in (Goals(), Goals(revenue=Decimal(3100)), Goals()):
+            for p in (aud_practice, nzd_practice, aud_practice):
+                board = dashboard(store, practices=p.id, date_range=WEEK, now=NOW, targets=goals)
+                assert board.revenue[p.currency].goal == goals.revenue_for(p, WEEK)
+                assert board.revenue[p.currency].goal.currency == p.currency
+
     def test_plain_revenue_goal_is_in_the_practice_currency(self) -> None:
         """A goal of 2,000 a month for a yen practice is in yen, scaled to the last 7 days
         in Tokyo (29 September to 5 October: 2,000 x (2/30 + 5/31) = 455.91, to the yen)."""

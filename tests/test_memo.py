@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smilepass_core import DateRange, Money
+from smilepass_core import DateRange, InMemoryStore, Money
 from smilepass_core._memo import MEMO_UP_TO, Memo
 from smilepass_core.errors import InvalidPeriod, InvalidValue
 from smilepass_core.kpi import _buckets, _cuts
 from smilepass_core.money import CURRENCIES
 from smilepass_core.periods import Unit, as_instant
-from smilepass_core.queries import MemberQuery, ScopeQuery
+from smilepass_core.queries import MemberQuery, ScopeQuery, id_set
 
 
 class TestMemo:
@@ -98,6 +98,37 @@ class TestRememberedIdSets:
         for ids in (frozenset({"p1", " p2"}), frozenset({"m1", "m2 "})):
             with pytest.raises(InvalidValue, match="without spaces around"):
                 MemberQuery(practices=ids)
+
+
+class TestIdSet:
+    """``queries.id_set``: what a query keeps of an id set, checked the same way."""
+
+    def test_it_keeps_what_a_query_keeps_and_refuses_what_a_query_refuses(self) -> None:
+        """None, an id, a collection of ids: as ``ScopeQuery`` keeps them; a padded id, a
+        non-string id or a number is refused naming the field given."""
+        for value in (None, "p1", ["p1", "p2"], frozenset({"p1"}), ("p2", "p2")):
+            assert id_set(value, "practices") == ScopeQuery(practices=value).practices
+        for bad in (" p1", ["p1", 3], 7, frozenset({"p1", "p2 "})):
+            with pytest.raises(InvalidValue) as caught:
+                id_set(bad, "scope")
+            assert caught.value.field == "scope"
+
+    def test_the_batched_reads_refuse_bad_practices(self) -> None:
+        """A batched read of the store refuses a padded practice id, naming ``practices``,
+        even when asked nothing."""
+        store = InMemoryStore()
+        t = datetime(2026, 3, 1, tzinfo=UTC)
+        reads = [
+            (store.members.active_counts, {"at": [t]}),
+            (store.members.ever_active_counts, {"before": []}),
+            (store.members.retained_counts, {"spans": []}),
+            (store.payments.window_totals, {"windows": [(t, t)]}),
+            (store.members.first_activated_counts, {"edges": [t, t]}),
+        ]
+        for read, asked in reads:
+            with pytest.raises(InvalidValue) as caught:
+                read(practices=frozenset({"p1", " p2"}), **asked)
+            assert caught.value.field == "practices"
 
 
 class TestFastPaths:

@@ -356,6 +356,11 @@ def _check_timeline(
     assert timeline.total(start, end) == sum(e[2] for e in window)
     assert list(timeline.between(start, end)) == [(e[0], e[1]) for e in window]
     assert list(timeline.latest(end, n)) == _oracle_latest(entries, end, n)
+    if end is not None:  # the batched reads, before each instant asked
+        asked = [end] if start is None else [end, start]
+        before = [e for e in entries if e[0] < end]
+        assert timeline.counts_before(asked)[end] == len(before)
+        assert timeline.totals_before(asked)[end] == sum(e[2] for e in before)
 
 
 class TestTimeline:

@@ -618,7 +618,23 @@ class _GroupFigures:
     @property
     def revenue_goal(self) -> Money:
         """The group's revenue goal: each practice's, for its range."""
-        return self.goals.revenue_for(self.practices[0], self.date_range) * len(self.practices)
+        return _group_revenue_goal(self.goals, self.practices[0], self.date_range) * len(
+            self.practices
+        )
+
+
+def _group_revenue_goal(goals: Goals, practice: Practice, span: DateRange) -> Money:
+    """``goals.revenue_for(practice, span)``, kept in :data:`_revenue_goals` (it depends on
+    the practice's currency alone)."""
+    key = (goals, practice.currency, span)
+    found = _revenue_goals.get(key)
+    if found is None:
+        found = _revenue_goals.put(key, goals.revenue_for(practice, span))
+    return found
+
+
+#: The revenue goals of the groups asked lately, by goals, currency and range.
+_revenue_goals: Memo[tuple[Goals, str, DateRange], Money] = Memo(256)
 
 
 def weighted_goal(goals: Sequence[Decimal], weights: Sequence[int]) -> Decimal:

@@ -135,6 +135,7 @@ from smilepass_core.queries import (
     ScopeQuery,
     apply_order,
     check_order,
+    id_set,
     read_instants,
     read_spans,
     series_edges,
@@ -334,6 +335,18 @@ class Timeline(Generic[_At]):
         prefix = self._sums()
         at = [self._position(e, 0) for e in edges]
         return [prefix[j] - prefix[i] if j > i else 0 for i, j in itertools.pairwise(at)]
+
+    def counts_before(self, instants: Iterable[_At]) -> dict[_At, int]:
+        """By instant of ``instants`` (one binary search each): the entries strictly
+        before it."""
+        ats = self._sorted()
+        return {at: bisect.bisect_left(ats, at) for at in instants}
+
+    def totals_before(self, instants: Iterable[_At]) -> dict[_At, int]:
+        """By instant of ``instants`` (one binary search each): the sum of the values
+        of the entries strictly before it."""
+        prefix = self._sums()
+        return {at: prefix[bisect.bisect_left(self._ats, at)] for at in instants}
 
     def columns(
         self, start: _At | None = None, end: _At | None = None
@@ -900,7 +913,7 @@ def _id(obj: Any) -> str:
 
 def _ids_of(practices: frozenset[str] | None) -> frozenset[str] | None:
     """``practices`` checked like a query's id set."""
-    return ScopeQuery(practices=practices).practices
+    return id_set(practices, "practices")
 
 
 class _Practices(_Repository[Practice, ScopeQuery]):
@@ -1246,15 +1259,19 @@ class _Members(_Repository[Member, MemberQuery]):
         return became - sum(t.count(end=boundary) for t in self._left.over(practices))
 
     def _retained(self, practices: Collection[str], start: datetime, end: datetime) -> int:
-        """Members of ``practices`` Active at both ``start`` and ``end``: from one
+        """Members of ``practices`` Active at both ``start`` and ``end``."""
+        return self._retained_counter(practices)(start, end)
+
+    def _retained_counter(self, practices: Collection[str]) -> Callable[[datetime, datetime], int]:
+        """How many members of ``practices`` are Active at both of two instants: from one
         :class:`ActiveSets` over their timelines when those are merged, else one per
-        practice."""
+        practice (the store held while it is used)."""
         scope = practices if isinstance(practices, frozenset) else frozenset(practices)
         became, left = self._became.over(scope), self._left.over(scope)
         counted = [p for p in scope if p in self._by_practice]
         merged = [self._became.merged_over(scope), self._left.merged_over(scope)]
         if len(became) != 1 or len(left) != 1 or merged == [None, None]:
-            return sum(self._retained_in(p, start, end) for p in counted)
+            return lambda start, end: sum(self._retained_in(p, start, end) for p in counted)
         # One timeline each: merged, or the one practice of the set with such entries.
         sets = self._scope_sets.pop(scope, None)
         if sets is None or not sets.over(became[0], left[0]):
@@ -1263,7 +1280,7 @@ class _Members(_Repository[Member, MemberQuery]):
                 del self._scope_sets[next(iter(self._scope_sets))]
         self._scope_sets[scope] = sets  # now the most recently read
         members = sum(len(self._by_practice[p]) for p in counted)
-        return sets.retained(start, end, members)
+        return lambda start, end: sets.retained(start, end, members)
 
     def _sets_of(self, practice_id: str) -> list[ActiveSets]:
         """The :class:`ActiveSets` a write to a member of ``practice_id`` must touch: the
@@ -1345,11 +1362,12 @@ class _Members(_Repository[Member, MemberQuery]):
         """
         instants = read_instants(at, "at")
         scope = self._practices(_ids_of(practices))
-        became, left = self._became.over(scope), self._left.over(scope)
-        return [
-            sum(t.count(end=a) for t in became) - sum(t.count(end=a) for t in left)
-            for a in instants
-        ]
+        active = dict.fromkeys(instants, 0)
+        for sign, index in ((1, self._became), (-1, self._left)):
+            for timeline in index.over(scope):
+                for instant, n in timeline.counts_before(active.keys()).items():
+                    active[instant] += sign * n
+        return [active[a] for a in instants]
 
     @_locked
     def ever_active_counts(
@@ -1364,8 +1382,11 @@ class _Members(_Repository[Member, MemberQuery]):
             InvalidValue: a value that is no instant.
         """
         instants = read_instants(before, "before")
-        first = self._first.over(self._practices(_ids_of(practices)))
-        return [sum(t.count(end=b) for t in first) for b in instants]
+        ever = dict.fromkeys(instants, 0)
+        for timeline in self._first.over(self._practices(_ids_of(practices))):
+            for instant, n in timeline.counts_before(ever.keys()).items():
+                ever[instant] += n
+        return [ever[b] for b in instants]
 
     @_locked
     def retained_counts(
@@ -1381,7 +1402,10 @@ class _Members(_Repository[Member, MemberQuery]):
         """
         pairs = read_spans(spans, "spans")
         scope = self._practices(_ids_of(practices))
-        return [self._retained(scope, min(a, b), max(a, b)) for a, b in pairs]
+        if not pairs:
+            return []
+        retained = self._retained_counter(scope)
+        return [retained(min(a, b), max(a, b)) for a, b in pairs]
 
     @_locked
     def find(self, query: MemberQuery, *, order: Order | None = None) -> list[Member]:
@@ -2058,13 +2082,15 @@ class _Payments(_Repository[Payment, PaymentQuery]):
         """
         pairs = read_spans(windows, "windows", ordered=True)
         totals: list[dict[str, Money]] = [{} for _ in pairs]
+        instants = dict.fromkeys(at for pair in pairs for at in pair)
         for currency, group in _by_currency(self._store, self._practices(_ids_of(practices))):
-            collected, refunded = self._collected.over(group), self._refunded.over(group)
+            net = dict.fromkeys(instants, 0)  # minor units in before each instant
+            for sign, index in ((1, self._collected), (-1, self._refunded)):
+                for timeline in index.over(group):
+                    for instant, minor in timeline.totals_before(instants.keys()).items():
+                        net[instant] += sign * minor
             for total, (start, end) in zip(totals, pairs, strict=True):
-                minor = sum(t.total(start, end) for t in collected)
-                total[currency] = Money.from_minor(
-                    minor - sum(t.total(start, end) for t in refunded), currency
-                )
+                total[currency] = Money.from_minor(net[end] - net[start], currency)
         return totals
 
 

@@ -145,9 +145,8 @@ def as_instant(value: Any, field: str = "at") -> datetime:
         InvalidPeriod: ``value`` is not a datetime, or falls outside
             :data:`SUPPORTED_YEARS`.
     """
-    if type(value) is datetime and value.tzinfo is UTC:  # already one: the common case
-        check_year(value, field)
-        return value
+    if type(value) is datetime and value.tzinfo is UTC and value.year in SUPPORTED_YEARS:
+        return value  # already one: the common case
     if not isinstance(value, datetime):
         raise InvalidPeriod(field, value, "must be a timezone-aware datetime")
     if value != value:  # pandas' NaT: a missing value that passes as a datetime

@@ -17,7 +17,7 @@ import enum
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import attrs
 
@@ -47,6 +47,7 @@ __all__ = [
     "SortKey",
     "apply_order",
     "check_order",
+    "id_set",
     "read_instants",
     "read_spans",
     "series_edges",
@@ -106,21 +107,38 @@ _valid_id_sets: Memo[frozenset[str], frozenset[str]] = Memo(64)
 
 
 def _id_set(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    _check_ids(attribute.name, value)
+
+
+def _check_ids(field: str, value: Any) -> None:
+    """Refuse ``value`` unless it is ``None`` or a frozenset of ids, naming ``field``."""
     if value is None:
         return
     if type(value) is frozenset and _valid_id_sets.get(value) is value:
         return
     if not isinstance(value, frozenset):
-        raise InvalidValue(attribute.name, value, "must be an id or a collection of ids")
+        raise InvalidValue(field, value, "must be an id or a collection of ids")
     for item in value:
         if not isinstance(item, str):
-            raise InvalidValue(attribute.name, item, "must be id strings")
+            raise InvalidValue(field, item, "must be id strings")
         if not item or item != item.strip():
             # No kept id is blank or padded (domain ids refuse them): a blank form field
             # would match nothing in silence.
-            raise InvalidValue(attribute.name, item, "must be non-blank ids without spaces around")
+            raise InvalidValue(field, item, "must be non-blank ids without spaces around")
     if type(value) is frozenset and 1 < len(value) <= MEMO_UP_TO:
         _valid_id_sets.put(value, value)
+
+
+def id_set(value: Any, field: str) -> frozenset[str] | None:
+    """``value`` (``None``, an id or a collection of ids) as a query keeps it: ``None`` or
+    a frozenset of ids.
+
+    Raises:
+        InvalidValue: naming ``field``, for anything else, or a blank or padded id.
+    """
+    ids = _ids(value)
+    _check_ids(field, ids)
+    return cast("frozenset[str] | None", ids)
 
 
 def _optional_text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
