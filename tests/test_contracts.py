@@ -168,6 +168,29 @@ class _InclusiveActiveCounts(minimal.Members):
         return [sum(m.status_before(a) is MembershipStatus.ACTIVE for m in mine) for a in after]
 
 
+class _InclusiveEverCounts(minimal.Members):
+    """Offers ever_active_counts, counting a first activation at the instant as before it."""
+
+    def ever_active_counts(self, *, practices: Any, before: list[datetime]) -> list[int]:
+        mine = [m for m in self.rows.values() if practices is None or m.practice_id in practices]
+        firsts = [m.first_activated_at for m in mine]
+        return [sum(f is not None and f <= b for f in firsts) for b in before]
+
+
+class _OneWayRetainedCounts(minimal.Members):
+    """Offers retained_counts, answering 0 for a pair given latest first."""
+
+    def retained_counts(self, *, practices: Any, spans: list[Any]) -> list[int]:
+        mine = [m for m in self.rows.values() if practices is None or m.practice_id in practices]
+        active = MembershipStatus.ACTIVE
+        return [
+            sum(m.status_before(a) is active and m.status_before(b) is active for m in mine)
+            if a <= b
+            else 0
+            for a, b in spans
+        ]
+
+
 class _RefundBlindWindows(minimal.Payments):
     """Offers window_totals, adding every succeeded entry, refunds included, as money in."""
 
@@ -267,6 +290,18 @@ PLANTED = [
         "members.active_counts",
     ),
     (
+        "first activation at the instant counted before it",
+        _planted(members=_InclusiveEverCounts),
+        "ever",
+        "members.ever_active_counts",
+    ),
+    (
+        "retained over a pair given latest first",
+        _planted(members=_OneWayRetainedCounts),
+        "retained",
+        "members.retained_counts",
+    ),
+    (
         "refunds ignored in windows",
         _planted(payments=_RefundBlindWindows),
         "windows",
@@ -287,6 +322,8 @@ CHECKS = {
     "unpaid": "test_unpaid_charges",
     "active": "test_active_counts",
     "windows": "test_window_totals",
+    "ever": "test_ever_active_counts",
+    "retained": "test_retained_counts",
 }
 
 
@@ -352,7 +389,8 @@ class TestTheKitCatchesPlantedBugs:
 
         for name in CHECKS.values():
             # The minimal host offers none of the optional reads.
-            if name in {CHECKS["unpaid"], CHECKS["active"], CHECKS["windows"]}:
+            optional = ("unpaid", "active", "windows", "ever", "retained")
+            if name in {CHECKS[k] for k in optional}:
                 with pytest.raises(pytest.skip.Exception):
                     getattr(Clean(), name)()
                 continue

@@ -57,6 +57,7 @@ from smilepass_core.kpi import (
 from smilepass_core.kpi import effective_end as kpi_effective_end
 from smilepass_core.periods import add_units, local_midnight, zone
 from smilepass_core.queries import MemberQuery, Order, Page
+from smilepass_core.testing import contracts
 from smilepass_core.testing import strategies as sps
 
 SYDNEY = "Australia/Sydney"
@@ -1504,6 +1505,40 @@ def scenarios(draw: st.DrawFn, max_practices: int = 1) -> tuple[sps.Dataset, Dat
     return ds, DateRange.preset(draw(st.sampled_from(Preset)), now=now, timezone=tz), now
 
 
+class _OneQueryEach:
+    """A store's repository without the optional batched reads, noting each query asked."""
+
+    def __init__(self, repository: Any, asked: list[Any]) -> None:
+        self._repository, self._asked = repository, asked
+
+    def __getattr__(self, name: str) -> Any:
+        if name in contracts.BATCHED_READS:
+            raise AttributeError(name)
+        found = getattr(self._repository, name)
+        if name not in ("count", "total", "find"):
+            return found
+
+        def read(query: Any, **kwargs: Any) -> Any:
+            self._asked.append(query)
+            return found(query, **kwargs)
+
+        return read
+
+
+class _OneQueryEachStore:
+    """``store`` read one query at a time (its batched reads hidden); ``asked`` lists the
+    queries made."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self.asked: list[Any] = []
+        self._store = store
+        for name in ("members", "payments", "payment_plans"):
+            setattr(self, name, _OneQueryEach(getattr(store, name), self.asked))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
 def store_of(objects: Iterable[object]) -> InMemoryStore:
     """A fresh store holding ``objects``."""
     return InMemoryStore.from_objects(objects)
@@ -1669,6 +1704,52 @@ class TestProperties:
         ids = [p.id for p in ds.practices]
         kwargs: dict[str, Any] = {"practices": ids, "date_range": r, "now": now}
         assert dashboard(store_of(shuffled), **kwargs) == dashboard(store_of(objects), **kwargs)
+
+    @DATASETS
+    @given(scenarios(max_practices=3), st.data())
+    def test_the_batched_reads_give_the_figures_one_query_each_gives(
+        self, scenario: tuple[sps.Dataset, DateRange, datetime], data: st.DataObject
+    ) -> None:
+        """A store without the optional batched reads (asked one query per instant, span,
+        window or bucket) gives the same dashboard, for a range started or not at
+        ``now``; a period not started is not read for its retention."""
+        ds, r, now = scenario
+        unstarted = data.draw(st.booleans(), label="not started")
+        if unstarted:
+            now = r.start - timedelta(seconds=data.draw(st.integers(1, 10**6), label="before"))
+        store = store_of(ds.objects())
+        plain = _OneQueryEachStore(store)
+        kwargs: dict[str, Any] = {
+            "practices": [p.id for p in ds.practices],
+            "date_range": r,
+            "now": now,
+        }
+        assert dashboard(plain, **kwargs) == dashboard(store, **kwargs)
+        retained = [q for q in plain.asked if getattr(q, "retained_until", None) is not None]
+        assert all(q.active_at <= q.retained_until for q in retained)
+        # One group per currency (one range, the default goals): each reads the retained
+        # members over its comparison, and over the range once it has started.
+        groups = len({p.currency for p in ds.practices})
+        assert len(retained) == (1 if unstarted else 2) * groups
+        # And the Active members at the end, the comparison's end, the month's start and
+        # each started period's start.
+        active = [
+            q
+            for q in plain.asked
+            if isinstance(q, MemberQuery) and q.active_at is not None and q.retained_until is None
+        ]
+        assert len(active) == (4 if unstarted else 5) * groups
+
+    def test_a_batched_read_answering_too_few_values_is_refused(self) -> None:
+        """A host's batched read that answers fewer values than it was asked for raises
+        InvalidValue naming the read, rather than a figure made of what is missing."""
+        store = store_of([*setup(practice()), joined("m1", sydney(9, 1))])
+        real = store.members.active_counts
+        store.members.active_counts = lambda **kw: real(**kw)[:-1]  # type: ignore[method-assign]
+        with pytest.raises(InvalidValue) as caught:
+            dashboard(store, practices="p1", date_range=WEEK, now=NOW)
+        assert caught.value.field == "<lambda>"
+        assert "once per item asked" in caught.value.reason
 
     @DATASETS
     @given(scenarios(), st.data())

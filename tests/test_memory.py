@@ -356,11 +356,11 @@ def _check_timeline(
     assert timeline.total(start, end) == sum(e[2] for e in window)
     assert list(timeline.between(start, end)) == [(e[0], e[1]) for e in window]
     assert list(timeline.latest(end, n)) == _oracle_latest(entries, end, n)
-    if end is not None:  # the batched reads, before each instant asked
-        asked = [end] if start is None else [end, start]
-        before = [e for e in entries if e[0] < end]
-        assert timeline.counts_before(asked)[end] == len(before)
-        assert timeline.totals_before(asked)[end] == sum(e[2] for e in before)
+    asked = [at for at in (end, start, end) if at is not None]  # one asked twice
+    for at in asked:  # the batched reads, before each instant asked
+        before = [e for e in entries if e[0] < at]
+        assert timeline.counts_before(asked)[at] == len(before)
+        assert timeline.totals_before(asked)[at] == sum(e[2] for e in before)
 
 
 class TestTimeline:
@@ -1060,8 +1060,15 @@ class TestMemberFastPaths:
             assert members.active_counts(practices=practices, at=instants) == [
                 sum(active(m, a) for m in mine) for a in instants
             ]
+            assert members.active_counts(practices=practices, at=instants) == [
+                members.count(MemberQuery(practices=practices, active_at=a)) for a in instants
+            ]
             assert members.ever_active_counts(practices=practices, before=instants) == [
                 sum(ever(m, b) for m in mine) for b in instants
+            ]
+            assert members.ever_active_counts(practices=practices, before=instants) == [
+                members.count(MemberQuery(practices=practices, ever_active_before=b))
+                for b in instants
             ]
             assert members.retained_counts(practices=practices, spans=pairs) == [
                 sum(active(m, a) and active(m, b) for m in mine) for a, b in pairs

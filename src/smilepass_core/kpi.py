@@ -12,13 +12,14 @@ for a range ``R`` and ``now``:
 - a figure whose denominator is zero is **undefined** (``None``).
 
 The calculator only reads through the repository protocols (``count``, ``find``,
-``total`` with time bounds), so a host can answer each read with one indexed query.
+``total`` with time bounds) and the optional batched reads a store may offer (several
+instants, spans or buckets in one call: ``docs/repositories.md``), so a host can answer
+each read with one indexed query.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
@@ -748,37 +749,32 @@ def _group_figures(
             each=inside,
         )
     )
+    # Period retention over the range and over the comparison: undefined (0 of 0), and
+    # not read, for one not started at its end.
+    spans = [(date_range.start, end), (comparison.start, comparison.end)]
+    started = [span for span in spans if span[0] <= span[1]]
     # Active at the effective end, at the comparison's end, at the start of this month,
-    # of the range and of the comparison.
-    instants = [end, comparison.end, month.start, date_range.start, comparison.start]
+    # and at the start of each period started.
     active = _reads(
         getattr(members, "active_counts", None),
         lambda a: members.count(MemberQuery(practices=scope, active_at=a)),
         scope,
-        at=instants,
+        at=[end, comparison.end, month.start, *(start for start, _ in started)],
     )
     ever = _reads(
         getattr(members, "ever_active_counts", None),
         lambda b: members.count(MemberQuery(practices=scope, ever_active_before=b)),
         scope,
-        before=instants[:2],
+        before=[end, comparison.end],
     )
-    # Period retention over the range and over the comparison: undefined (0 of 0) for a
-    # range not started at its effective end.
-    spans = [(date_range.start, end), (comparison.start, comparison.end)]
-    started = [start <= stop for start, stop in spans]
-    kept = iter(
-        _reads(
-            getattr(members, "retained_counts", None),
-            lambda s: members.count(
-                MemberQuery(practices=scope, active_at=s[0], retained_until=s[1])
-            ),
-            scope,
-            spans=list(itertools.compress(spans, started)),
-        )
+    kept = _reads(
+        getattr(members, "retained_counts", None),
+        lambda s: members.count(MemberQuery(practices=scope, active_at=s[0], retained_until=s[1])),
+        scope,
+        spans=started,
     )
-    # Active at each span's start: at the range's start and at the comparison's.
-    period = [Ratio(next(kept), active[3 + k]) if started[k] else Ratio(0, 0) for k in range(2)]
+    retained = map(Ratio, kept, active[3:])
+    period = [next(retained) if span[0] <= span[1] else Ratio(0, 0) for span in spans]
     # Revenue in the range, in this month to date, and in the comparison.
     windows = [
         (start, max(start, stop))
@@ -827,14 +823,23 @@ def _reads(
 ) -> list[Any]:
     """A group's answers to one kind of read: one ``batched`` call with ``asked`` (its one
     keyword) when the repository offers it (docs/repositories.md, "Optional batched
-    reads"), else ``one`` read per value of ``each`` (by default, of ``asked``)."""
+    reads"), else ``one`` read per value of ``each`` (by default, of ``asked``).
+
+    Raises:
+        InvalidValue: naming the batched read, when it answers more or fewer values than
+            ``each`` has.
+    """
     ((keyword, values),) = asked.items()
     each = values if each is None else each
     if not each:
         return []
-    if batched is not None:
-        return list(batched(practices=scope, **{keyword: values}))
-    return [one(v) for v in each]
+    if batched is None:
+        return [one(v) for v in each]
+    answers = list(batched(practices=scope, **{keyword: values}))
+    if len(answers) != len(each):  # a host's read: a clear error, not a wrong figure
+        name = getattr(batched, "__name__", "a batched read")
+        raise InvalidValue(name, answers, f"must answer once per item asked ({len(each)})")
+    return answers
 
 
 def _only(totals: Mapping[str, Money], currency: str) -> Money:

@@ -1265,7 +1265,7 @@ class _Members(_Repository[Member, MemberQuery]):
     def _retained_counter(self, practices: Collection[str]) -> Callable[[datetime, datetime], int]:
         """How many members of ``practices`` are Active at both of two instants: from one
         :class:`ActiveSets` over their timelines when those are merged, else one per
-        practice (the store held while it is used)."""
+        practice. Call it, and what it returns, under the store's lock, before any write."""
         scope = practices if isinstance(practices, frozenset) else frozenset(practices)
         became, left = self._became.over(scope), self._left.over(scope)
         counted = [p for p in scope if p in self._by_practice]
@@ -1358,7 +1358,7 @@ class _Members(_Repository[Member, MemberQuery]):
 
         Raises:
             NaiveDatetime: an instant without a time zone.
-            InvalidValue: a value that is no instant.
+            InvalidValue: ``practices`` not an id set (naming it); a value that is no instant.
         """
         instants = read_instants(at, "at")
         scope = self._practices(_ids_of(practices))
@@ -1379,7 +1379,7 @@ class _Members(_Repository[Member, MemberQuery]):
 
         Raises:
             NaiveDatetime: an instant without a time zone.
-            InvalidValue: a value that is no instant.
+            InvalidValue: ``practices`` not an id set (naming it); a value that is no instant.
         """
         instants = read_instants(before, "before")
         ever = dict.fromkeys(instants, 0)
@@ -1398,7 +1398,8 @@ class _Members(_Repository[Member, MemberQuery]):
 
         Raises:
             NaiveDatetime: an instant without a time zone.
-            InvalidValue: a value that is not a pair of instants.
+            InvalidValue: ``practices`` not an id set (naming it); a value that is not
+                a pair of instants.
         """
         pairs = read_spans(spans, "spans")
         scope = self._practices(_ids_of(practices))
@@ -2077,8 +2078,8 @@ class _Payments(_Repository[Payment, PaymentQuery]):
 
         Raises:
             NaiveDatetime: an instant without a time zone.
-            InvalidValue: a value that is not a pair of instants, or a window going back
-                in time.
+            InvalidValue: ``practices`` not an id set (naming it); a value that is not
+                a pair of instants, or a window going back in time.
         """
         pairs = read_spans(windows, "windows", ordered=True)
         totals: list[dict[str, Money]] = [{} for _ in pairs]

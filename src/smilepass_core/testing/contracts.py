@@ -899,10 +899,17 @@ class _MemberChecks(_Contract):
         ``query(practices, value)`` (a count of members, or a payments total)."""
         repository, method = name.split(".")
         read = _batched(self._needs(self._loaded(dataset), repository), method)
-        drawn = data.draw(st.lists(sps.boundaries(dataset), max_size=6), label="instants")
+        # Anywhere, or exactly on a status change or a payment (where "before" matters).
+        events = sorted({at for _, at in _event_instants(dataset, members=True, payments=True)})
+        anywhere = sps.boundaries(dataset)
+        instant = anywhere | st.sampled_from(events) if events else anywhere
+        drawn = data.draw(st.lists(instant, max_size=6), label="instants")
         asked = values(drawn)
         spec = _REPOSITORIES[repository]
-        for practices in [None, *(frozenset({p.id}) for p in dataset.practices)]:
+        ids = [p.id for p in dataset.practices]
+        # Every practice, each alone, all of them named, and one the store does not hold.
+        scopes = [None, *(frozenset({i}) for i in ids), frozenset(ids), frozenset({"kit-none"})]
+        for practices in scopes:
             got: list[Any] = list(read(practices=practices, **{keyword: asked}))
             expected: list[Any] = []
             for value in asked:
@@ -1285,30 +1292,37 @@ def _not_kept(repo: Any, id: str, what: str) -> None:
 
 
 def _instants(drawn: list[datetime]) -> list[datetime]:
+    """The instants drawn, as drawn (any order, repeats kept)."""
     return drawn
 
 
 def _pairs(drawn: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Each two consecutive instants drawn: pairs either way round."""
     return list(itertools.pairwise(drawn))
 
 
 def _windows(drawn: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Each two consecutive instants drawn, the earlier first."""
     return [(min(a, b), max(a, b)) for a, b in itertools.pairwise(drawn)]
 
 
 def _active_at(practices: frozenset[str] | None, at: datetime) -> MemberQuery:
+    """The one query ``active_counts`` answers for ``at``."""
     return MemberQuery(practices=practices, active_at=at)
 
 
 def _ever_active(practices: frozenset[str] | None, before: datetime) -> MemberQuery:
+    """The one query ``ever_active_counts`` answers for ``before``."""
     return MemberQuery(practices=practices, ever_active_before=before)
 
 
 def _retained(practices: frozenset[str] | None, span: tuple[datetime, datetime]) -> MemberQuery:
+    """The one query ``retained_counts`` answers for ``span``."""
     return MemberQuery(practices=practices, active_at=span[0], retained_until=span[1])
 
 
 def _in_window(practices: frozenset[str] | None, window: tuple[datetime, datetime]) -> PaymentQuery:
+    """The one query ``window_totals`` answers for ``window``."""
     return PaymentQuery(practices=practices, time_range=DateRange(*window, "UTC"))
 
 
