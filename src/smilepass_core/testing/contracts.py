@@ -899,12 +899,11 @@ class _MemberChecks(_Contract):
         ``query(practices, value)`` (a count of members, or a payments total)."""
         repository, method = name.split(".")
         read = _batched(self._needs(self._loaded(dataset), repository), method)
-        # Anywhere, or exactly on a status change or a payment (where "before" matters).
+        # Instants drawn anywhere, then every status change and payment (where "strictly
+        # before" matters), in time order and back again (pairs either way round).
         events = sorted({at for _, at in _event_instants(dataset, members=True, payments=True)})
-        anywhere = sps.boundaries(dataset)
-        instant = anywhere | st.sampled_from(events) if events else anywhere
-        drawn = data.draw(st.lists(instant, max_size=6), label="instants")
-        asked = values(drawn)
+        drawn = data.draw(st.lists(sps.boundaries(dataset), max_size=6), label="instants")
+        asked = values([*drawn, *events, *reversed(events)])
         spec = _REPOSITORIES[repository]
         ids = [p.id for p in dataset.practices]
         # Every practice, each alone, all of them named, and one the store does not hold.
