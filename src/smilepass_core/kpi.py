@@ -168,7 +168,7 @@ def _goal_period(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> 
         raise InvalidValue(attribute.name, value, 'must be "month" or "range"')
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)  # a key of the dashboard's groups, per practice
 class Goals:
     """Goal targets of one practice: the manual's defaults are 25 members, 95 %, 2,000.
 
@@ -596,6 +596,7 @@ class _GroupFigures:
     currency and goals (read in one scope: counts and money add), before combining."""
 
     practices: tuple[Practice, ...]
+    scope: frozenset[str]  # their ids
     goals: Goals
     date_range: DateRange
     active_end: int
@@ -794,6 +795,7 @@ def _group_figures(
     zero = Money.zero(currency)
     return _GroupFigures(
         practices=practices,
+        scope=scope,
         goals=goals,
         date_range=date_range,
         active_end=active[0],
@@ -990,10 +992,7 @@ def dashboard(
     order = Order(["-first_activated_at"], Page(limit=latest))
     feeds = (
         store.members.find(
-            MemberQuery(
-                practices=frozenset(p.id for p in f.practices),
-                ever_active_before=effective_end(f.date_range, now),
-            ),
+            MemberQuery(practices=f.scope, ever_active_before=effective_end(f.date_range, now)),
             order=order,
         )
         for f in figures

@@ -585,7 +585,10 @@ class ActiveSets:
         # those before the first and at most those before the second.
         c = bisect.bisect_right(self._points, at)
         before, after = self._marks[c], self._marks[c + 1]
-        here = [bisect.bisect_left(ats, at) for ats in self._instants]
+        here = [  # between the two snapshots' positions
+            bisect.bisect_left(ats, at, lo, hi)
+            for ats, lo, hi in zip(self._instants, before, after, strict=True)
+        ]
         if sum(here) - sum(before) <= sum(after) - sum(here):
             buf, spans = bytearray(self._sets[c]), zip(before, here, strict=True)
         else:

@@ -270,7 +270,7 @@ def _end(value: Any) -> datetime:
     return as_instant(value, "end")
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)  # a key of the dashboard's memos, hashed again and again
 class DateRange(Shown):
     """A half-open range ``[start, end)`` of instants in a practice's time zone.
 
