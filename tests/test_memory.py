@@ -442,7 +442,18 @@ class TestTimeline:
             added = [(_t(minute), id, _value(_t(minute), id)) for minute, id in batch]
             if order != "any":
                 added.sort(key=lambda e: e[:2] if order == "in order" else e[0])
-            timeline.extend([e[0] for e in added], [e[1] for e in added], [e[2] for e in added])
+            columns = ([e[0] for e in added], [e[1] for e in added], [e[2] for e in added])
+            given = [list(c) for c in columns]
+            latest = max(entries, default=None)
+            appended = (
+                order != "any"
+                and not timeline._tail_ats
+                and (latest is None or not added or min(added) > latest)
+            )
+            timeline.extend(*columns)
+            assert [list(c) for c in columns] == given  # the caller's lists untouched
+            if appended:  # in time order after every entry: no sort waits
+                assert not timeline._tail_ats
             entries += added
             if entries and data.draw(st.booleans(), label="remove one"):
                 at, id, value = entries[data.draw(st.integers(0, len(entries) - 1), "gone")]

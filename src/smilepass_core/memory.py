@@ -221,12 +221,16 @@ class Timeline(Generic[_At]):
 
     def extend(self, ats: list[_At], ids: list[str], values: list[int]) -> None:
         """:meth:`add` each entry of three parallel lists: appended at once when they are
-        in order and come after every entry, else left waiting like adds out of order."""
+        in time order (entries at one instant put in id order first) and come after every
+        entry, else left waiting like adds out of order."""
         if not ats:
             return
+        in_order = _by_instant(ats)
+        if in_order:
+            ids, values = _ties_by_id(ats, ids, values)
         own = self._ats
         after = not own or ats[0] > own[-1] or (ats[0] == own[-1] and ids[0] >= self._ids[-1])
-        if self._tail_ats or not after or not _in_order(ats, ids):
+        if self._tail_ats or not after or not in_order:
             self._tail_ats += ats
             self._tail_ids += ids
             self._tail_values += values
@@ -605,11 +609,22 @@ class ActiveSets:
         return int.from_bytes(buf, "little")
 
 
-def _in_order(ats: list[_At], ids: list[str]) -> bool:
-    """Whether parallel instants and ids are sorted by (instant, id)."""
-    if not all(map(operator.le, ats, itertools.islice(ats, 1, None))):
-        return False
-    return all(ids[lo:hi] == sorted(ids[lo:hi]) for lo, hi in _tied(ats))
+def _by_instant(ats: list[_At]) -> bool:
+    """Whether ``ats`` never goes back in time."""
+    return all(map(operator.le, ats, itertools.islice(ats, 1, None)))
+
+
+def _ties_by_id(ats: list[_At], ids: list[str], values: list[int]) -> tuple[list[str], list[int]]:
+    """The ids and values of entries at the instants ``ats`` (in time order), the entries
+    at one instant put in id order (new lists only when some are not)."""
+    copied = False
+    for lo, hi in _tied(ats):
+        if ids[lo:hi] != sorted(ids[lo:hi]):
+            if not copied:
+                ids, values, copied = list(ids), list(values), True
+            tied = sorted(range(lo, hi), key=ids.__getitem__)
+            ids[lo:hi], values[lo:hi] = [ids[k] for k in tied], [values[k] for k in tied]
+    return ids, values
 
 
 def _tied(ats: Sequence[_At]) -> Iterator[tuple[int, int]]:
