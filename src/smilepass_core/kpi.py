@@ -940,7 +940,7 @@ def dashboard(
             by_zone[practice.timezone] = _resolve(date_range, practice, now)
     resolved = [by_zone[practice.timezone] for practice in found]
     unit = bucket or resolved[0].default_bucket_unit()
-    whole = _series_span(resolved, now)
+    whole = _series_span(list(by_zone.values()), now)  # the first practice's zone first
     buckets = _buckets(whole, unit)  # one clock for every practice's series
     # Practices sharing a range, a currency and goals are read together: every figure
     # below adds over practices, so one scope answers for all of them.
