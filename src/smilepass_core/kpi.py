@@ -953,18 +953,18 @@ def dashboard(
         for (r, _, goals), group in groups.items()
     ]
 
-    def per_practice(attribute: str) -> tuple[list[Decimal], list[int]]:
-        # The goal and weight of each practice, as weighted_goal reads them: a group's
-        # weight (its denominator) on its first practice, 0 on the others.
-        each_goal: list[Decimal] = []
-        each_weight: list[int] = []
-        for f in figures:
-            each_goal += [f.goals.retention] * len(f.practices)
-            each_weight += [getattr(f, attribute).denominator] + [0] * (len(f.practices) - 1)
-        return each_goal, each_weight
+    def per_group(attribute: str) -> Decimal:
+        # weighted_goal over the practices, per group: a group's goal is each of its
+        # practices', its weight (its denominator) theirs together; with no weight at
+        # all, each practice weighs the same, so a group weighs its number of practices.
+        goals = [f.goals.retention for f in figures]
+        weights = [getattr(f, attribute).denominator for f in figures]
+        if not any(weights):
+            weights = [len(f.practices) for f in figures]
+        return weighted_goal(goals, weights)
 
-    retention_goal = weighted_goal(*per_practice("retention"))
-    period_goal = weighted_goal(*per_practice("period_retention"))
+    retention_goal = per_group("retention")
+    period_goal = per_group("period_retention")
 
     def combined(attribute: str) -> Ratio:
         return sum((getattr(f, attribute) for f in figures), Ratio(0, 0))
