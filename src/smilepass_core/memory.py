@@ -929,6 +929,23 @@ def _id(obj: Any) -> str:
     return str(obj.id)
 
 
+def _before(
+    signed: Iterable[tuple[int, Timelines[datetime]]],
+    scope: Collection[str],
+    instants: Iterable[datetime],
+    read: Callable[[Timeline[datetime], Iterable[datetime]], dict[datetime, int]],
+) -> dict[datetime, int]:
+    """By distinct instant of ``instants``: the sum over each ``(sign, index)`` of
+    ``signed`` and each of its timelines over ``scope`` of ``sign`` times what ``read``
+    (:meth:`Timeline.counts_before` or :meth:`Timeline.totals_before`) answers there."""
+    found = dict.fromkeys(instants, 0)
+    for sign, index in signed:
+        for timeline in index.over(scope):
+            for instant, n in read(timeline, found.keys()).items():
+                found[instant] += sign * n
+    return found
+
+
 def _ids_of(practices: frozenset[str] | None) -> frozenset[str] | None:
     """``practices`` checked like a query's id set."""
     return id_set(practices, "practices")
@@ -1380,11 +1397,8 @@ class _Members(_Repository[Member, MemberQuery]):
         """
         instants = read_instants(at, "at")
         scope = self._practices(_ids_of(practices))
-        active = dict.fromkeys(instants, 0)
-        for sign, index in ((1, self._became), (-1, self._left)):
-            for timeline in index.over(scope):
-                for instant, n in timeline.counts_before(active.keys()).items():
-                    active[instant] += sign * n
+        signed = ((1, self._became), (-1, self._left))
+        active = _before(signed, scope, instants, Timeline.counts_before)
         return [active[a] for a in instants]
 
     @_locked
@@ -1400,10 +1414,8 @@ class _Members(_Repository[Member, MemberQuery]):
             InvalidValue: ``practices`` not an id set (naming it); a value that is no instant.
         """
         instants = read_instants(before, "before")
-        ever = dict.fromkeys(instants, 0)
-        for timeline in self._first.over(self._practices(_ids_of(practices))):
-            for instant, n in timeline.counts_before(ever.keys()).items():
-                ever[instant] += n
+        scope = self._practices(_ids_of(practices))
+        ever = _before(((1, self._first),), scope, instants, Timeline.counts_before)
         return [ever[b] for b in instants]
 
     @_locked
@@ -2101,13 +2113,10 @@ class _Payments(_Repository[Payment, PaymentQuery]):
         """
         pairs = read_spans(windows, "windows", ordered=True)
         totals: list[dict[str, Money]] = [{} for _ in pairs]
-        instants = dict.fromkeys(at for pair in pairs for at in pair)
+        instants = [at for pair in pairs for at in pair]
+        signed = ((1, self._collected), (-1, self._refunded))
         for currency, group in _by_currency(self._store, self._practices(_ids_of(practices))):
-            net = dict.fromkeys(instants, 0)  # minor units in before each instant
-            for sign, index in ((1, self._collected), (-1, self._refunded)):
-                for timeline in index.over(group):
-                    for instant, minor in timeline.totals_before(instants.keys()).items():
-                        net[instant] += sign * minor
+            net = _before(signed, group, instants, Timeline.totals_before)  # minor units in
             for total, (start, end) in zip(totals, pairs, strict=True):
                 total[currency] = Money.from_minor(net[end] - net[start], currency)
         return totals
