@@ -646,11 +646,7 @@ def _sorted_columns(
     """Parallel instants, ids and values sorted stably by (instant, id)."""
     order = sorted(range(len(ats)), key=ats.__getitem__)
     ats = [ats[k] for k in order]
-    ids = [ids[k] for k in order]
-    values = [values[k] for k in order]
-    for lo, hi in _tied(ats):
-        tied = sorted(range(lo, hi), key=ids.__getitem__)
-        ids[lo:hi], values[lo:hi] = [ids[k] for k in tied], [values[k] for k in tied]
+    ids, values = _ties_by_id(ats, [ids[k] for k in order], [values[k] for k in order])
     return ats, ids, values
 
 

@@ -289,7 +289,7 @@ def series_edges(edges: Iterable[Any]) -> list[datetime]:
         NaiveDatetime: an edge without a time zone.
         InvalidValue: an edge that is no instant, or edges going back in time.
     """
-    points = [as_instant(e, "edges") for e in edges]
+    points = read_instants(edges, "edges")
     for a, b in itertools.pairwise(points):
         if b < a:
             raise InvalidValue("edges", [str(p) for p in points], "must not go back in time")
@@ -297,8 +297,8 @@ def series_edges(edges: Iterable[Any]) -> list[datetime]:
 
 
 def read_instants(values: Iterable[Any], name: str) -> list[datetime]:
-    """The instants of a batched boundary read (``active_counts``,
-    ``ever_active_counts``) as aware instants, in the order given.
+    """The instants of a batched read (``active_counts``, ``ever_active_counts``, and
+    :func:`series_edges`) as aware instants, in the order given.
 
     Raises:
         NaiveDatetime: an instant without a time zone.
