@@ -38,8 +38,9 @@ grace_days=g)``, nothing else filtering     compare per member), once every memb
                                             find/count" below
 ``members.unpaid_charges(practice_id=,      the same condition: O(n + c), c charges
 at=T)``                                     listed (else None)
-latest N activated (``find`` ordered by     O(log n + N) per practice
-``-first_activated_at``, limit N)
+latest N activated (``find`` ordered by     O(log n + N) per practice, then
+``-first_activated_at``, limit N)           O(N log N) to order them by the
+                                            timeline's own instants
 ``payments.total(time_range=R)``            O(log n) per practice
 ``payment_plans.total(committed_in=R)``     O(log n) per practice
 other ``find``/``count``                    O(k) over the candidates k (the ``ids``
@@ -607,6 +608,11 @@ class ActiveSets:
             if bool(buf[bit >> 3] & 1 << (bit & 7)) != bool(on):
                 buf[bit >> 3] ^= 1 << (bit & 7)
         return int.from_bytes(buf, "little")
+
+
+#: A timeline entry's instant and id, as sort keys.
+_entry_instant = operator.itemgetter(0)
+_entry_id = operator.itemgetter(1)
 
 
 def _by_instant(ats: list[_At]) -> bool:
@@ -1446,13 +1452,17 @@ class _Members(_Repository[Member, MemberQuery]):
             and query.ever_active_before is not None
             and query.form() == _EVER_FORM
         ):
-            n = order.page.offset + order.page.limit
-            ids = {
-                i
+            # Each member is once in the timeline, at its first activation: the entries'
+            # own instants order them (latest first, ties by id), as apply_order would.
+            start = order.page.offset
+            latest = [
+                entry
                 for timeline in self._first.over(self._practices(query.practices))
-                for _, i in timeline.latest(query.ever_active_before, n)
-            }
-            return apply_order((self._items[i] for i in ids), Member, order)
+                for entry in timeline.latest(query.ever_active_before, start + order.page.limit)
+            ]
+            latest.sort(key=_entry_id)
+            latest.sort(key=_entry_instant, reverse=True)
+            return [self._items[i] for _, i in latest[start : start + order.page.limit]]
         if query.form() == _CHANGED_FORM:
             return apply_order(self._changed_in(query), Member, order)
         if (
