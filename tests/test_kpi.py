@@ -57,6 +57,12 @@ from smilepass_core.kpi import (
 from smilepass_core.kpi import effective_end as kpi_effective_end
 from smilepass_core.periods import add_units, local_midnight, zone
 from smilepass_core.queries import MemberQuery, Order, Page
+from smilepass_core.repositories import (
+    MemberBoundaryReader,
+    MemberSeriesReader,
+    PaymentPlanSeriesReader,
+    PaymentWindowReader,
+)
 from smilepass_core.testing import contracts
 from smilepass_core.testing import strategies as sps
 
@@ -1750,6 +1756,24 @@ class TestProperties:
             dashboard(store, practices="p1", date_range=WEEK, now=NOW)
         assert caught.value.field == "<lambda>"
         assert "once per item asked" in caught.value.reason
+
+    def test_the_optional_reads_protocols_are_the_batched_reads(self) -> None:
+        """Each optional read's Protocol is offered by InMemoryStore's repository and not by
+        the same store with the batched reads hidden; the Protocols' methods are the
+        batched reads the dashboard looks for."""
+        store = store_of(setup(practice()))
+        plain = _OneQueryEachStore(store)
+        readers = [
+            (MemberSeriesReader, "members"),
+            (MemberBoundaryReader, "members"),
+            (PaymentPlanSeriesReader, "payment_plans"),
+            (PaymentWindowReader, "payments"),
+        ]
+        for protocol, repository in readers:
+            assert isinstance(getattr(store, repository), protocol)
+            assert not isinstance(getattr(plain, repository), protocol)
+        methods = [name for protocol, _ in readers for name in vars(protocol) if name[0] != "_"]
+        assert sorted(methods) == sorted(contracts.BATCHED_READS)
 
     @DATASETS
     @given(scenarios(), st.data())

@@ -64,7 +64,13 @@ from smilepass_core.reports import (
     staff_attribution,
     weekly_check,
 )
-from smilepass_core.repositories import STORE_TYPES
+from smilepass_core.repositories import (
+    STORE_TYPES,
+    MemberBoundaryReader,
+    MemberSeriesReader,
+    PaymentPlanSeriesReader,
+    PaymentWindowReader,
+)
 from smilepass_core.sql import SqlStore, create_schema, metadata
 from smilepass_core.sql.schema import UtcInstant, ddl
 from smilepass_core.testing import contracts
@@ -147,6 +153,16 @@ class TestTheDocsPage:
             "CHECK (to_status IN ('pending', 'active', 'failed', 'suspended', 'cancelled'))"
             in block
         )
+
+
+def test_the_sql_store_offers_the_batched_series_reads_only() -> None:
+    """SqlStore offers the two series reads' Protocols, not the boundary reads' (the
+    dashboard reads those one query each)."""
+    store = SqlStore.connect("sqlite://")
+    assert isinstance(store.members, MemberSeriesReader)
+    assert isinstance(store.payment_plans, PaymentPlanSeriesReader)
+    assert not isinstance(store.members, MemberBoundaryReader)
+    assert not isinstance(store.payments, PaymentWindowReader)
 
 
 # -- the same answers as the reference store ---------------------------------------------

@@ -72,7 +72,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar, Final, Generic, NamedTuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, NamedTuple, TypeVar, cast
 
 import attrs
 
@@ -142,6 +142,15 @@ from smilepass_core.queries import (
     series_edges,
 )
 from smilepass_core.repositories import as_record_error, load_plan, record_label
+
+if TYPE_CHECKING:
+    from smilepass_core.repositories import (
+        MemberBoundaryReader,
+        MemberSeriesReader,
+        PaymentPlanSeriesReader,
+        PaymentWindowReader,
+        UnpaidChargesReader,
+    )
 
 __all__ = ["InMemoryStore", "Timeline"]
 
@@ -2265,3 +2274,17 @@ class InMemoryStore:
         store = cls()
         store.load(objects)
         return store
+
+
+if TYPE_CHECKING:  # mypy holds the store's optional reads to their Protocols
+
+    def _offers(
+        store: InMemoryStore,
+    ) -> tuple[
+        MemberSeriesReader,
+        MemberBoundaryReader,
+        UnpaidChargesReader,
+        PaymentPlanSeriesReader,
+        PaymentWindowReader,
+    ]:
+        return store.members, store.members, store.members, store.payment_plans, store.payments

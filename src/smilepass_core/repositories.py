@@ -45,11 +45,15 @@ from smilepass_core.queries import (
 __all__ = [
     "STORE_TYPES",
     "CampaignRepository",
+    "MemberBoundaryReader",
     "MemberRepository",
+    "MemberSeriesReader",
     "MembershipPlanRepository",
     "PaymentPlanRepository",
+    "PaymentPlanSeriesReader",
     "PaymentPlanTemplateRepository",
     "PaymentRepository",
+    "PaymentWindowReader",
     "PracticeRepository",
     "ReadRepository",
     "ReferralRepository",
@@ -150,6 +154,78 @@ class UnpaidChargesReader(Protocol):
         with those charges as :func:`~smilepass_core.domain.overdue.unpaid_charges` lists
         the membership's (payment plans apart); ``None`` when it cannot answer at ``at``
         (the caller then judges each member)."""
+        ...
+
+
+@runtime_checkable
+class MemberSeriesReader(Protocol):
+    """Protocol, optional: a member repository that counts the New Members series of a
+    set of practices in one call. The dashboard calls it when a store's ``members`` has
+    the method, and otherwise one ``count`` per bucket (docs/repositories.md, "Optional
+    batched series reads")."""
+
+    def first_activated_counts(
+        self, *, practices: frozenset[str] | None, edges: Sequence[datetime]
+    ) -> Sequence[int]:
+        """Members of ``practices`` (every practice for ``None``) first Active in each
+        ``[edges[k], edges[k + 1])``: ``count(MemberQuery(first_activated_in=...))``
+        each."""
+        ...
+
+
+@runtime_checkable
+class MemberBoundaryReader(Protocol):
+    """Protocol, optional: a member repository that answers the dashboard's member counts
+    of a set of practices at many instants in one call each. The dashboard calls each
+    method a store's ``members`` has, and otherwise one ``count`` per instant or pair
+    (docs/repositories.md, "Optional batched boundary reads")."""
+
+    def active_counts(
+        self, *, practices: frozenset[str] | None, at: Sequence[datetime]
+    ) -> Sequence[int]:
+        """Per instant of ``at``: ``count(MemberQuery(practices=..., active_at=a))``."""
+        ...
+
+    def ever_active_counts(
+        self, *, practices: frozenset[str] | None, before: Sequence[datetime]
+    ) -> Sequence[int]:
+        """Per instant of ``before``: ``count(MemberQuery(practices=...,
+        ever_active_before=b))``."""
+        ...
+
+    def retained_counts(
+        self, *, practices: frozenset[str] | None, spans: Sequence[tuple[datetime, datetime]]
+    ) -> Sequence[int]:
+        """Per pair ``(a, b)`` of ``spans``, either way round: ``count(MemberQuery(
+        practices=..., active_at=min(a, b), retained_until=max(a, b)))``."""
+        ...
+
+
+@runtime_checkable
+class PaymentPlanSeriesReader(Protocol):
+    """Protocol, optional: a payment-plan repository that sums the Committed Payments
+    series of a set of practices in one call. The dashboard calls it when a store's
+    ``payment_plans`` has the method, and otherwise one ``total`` per bucket."""
+
+    def committed_totals(
+        self, *, practices: frozenset[str] | None, edges: Sequence[datetime]
+    ) -> Sequence[Mapping[str, Money]]:
+        """Per ``[edges[k], edges[k + 1])``: ``total(PaymentPlanQuery(practices=...,
+        committed_in=...))``, a currency with nothing committed absent or zero."""
+        ...
+
+
+@runtime_checkable
+class PaymentWindowReader(Protocol):
+    """Protocol, optional: a payment repository that totals the revenue of a set of
+    practices over many windows in one call. The dashboard calls it when a store's
+    ``payments`` has the method, and otherwise one ``total`` per window."""
+
+    def window_totals(
+        self, *, practices: frozenset[str] | None, windows: Sequence[tuple[datetime, datetime]]
+    ) -> Sequence[Mapping[str, Money]]:
+        """Per window ``(start, end)``: ``total(PaymentQuery(practices=...,
+        time_range=[start, end)))``, a currency with nothing in it absent or zero."""
         ...
 
 

@@ -14,7 +14,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Final, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -80,6 +80,9 @@ from smilepass_core.queries import (
     series_edges,
 )
 from smilepass_core.repositories import STORE_TYPES, as_record_error, load_order
+
+if TYPE_CHECKING:
+    from smilepass_core.repositories import MemberSeriesReader, PaymentPlanSeriesReader
 from smilepass_core.sql import codec, overdue
 from smilepass_core.sql.lookup import (
     CAMPAIGN_PLANS,
@@ -1414,3 +1417,9 @@ def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
 
 def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN")
+
+
+if TYPE_CHECKING:  # mypy holds the store's optional reads to their Protocols
+
+    def _offers(store: SqlStore) -> tuple[MemberSeriesReader, PaymentPlanSeriesReader]:
+        return store.members, store.payment_plans
