@@ -155,14 +155,17 @@ class TestTheDocsPage:
         )
 
 
-def test_the_sql_store_offers_the_batched_series_reads_only() -> None:
-    """SqlStore offers the two series reads' Protocols, not the boundary reads' (the
-    dashboard reads those one query each)."""
-    store = SqlStore.connect("sqlite://")
-    assert isinstance(store.members, MemberSeriesReader)
-    assert isinstance(store.payment_plans, PaymentPlanSeriesReader)
-    assert not isinstance(store.members, MemberBoundaryReader)
-    assert not isinstance(store.payments, PaymentWindowReader)
+class TestOptionalReads:
+    """Which of the dashboard's optional reads SqlStore offers."""
+
+    def test_the_batched_series_reads_only(self) -> None:
+        """SqlStore offers the two series reads' Protocols, not the boundary reads' (the
+        dashboard reads those one query each)."""
+        store = SqlStore.connect("sqlite://")
+        assert isinstance(store.members, MemberSeriesReader)
+        assert isinstance(store.payment_plans, PaymentPlanSeriesReader)
+        assert not isinstance(store.members, MemberBoundaryReader)
+        assert not isinstance(store.payments, PaymentWindowReader)
 
 
 # -- the same answers as the reference store ---------------------------------------------

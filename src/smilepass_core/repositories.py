@@ -167,9 +167,15 @@ class MemberSeriesReader(Protocol):
     def first_activated_counts(
         self, *, practices: frozenset[str] | None, edges: Sequence[datetime]
     ) -> Sequence[int]:
-        """Members of ``practices`` (every practice for ``None``) first Active in each
-        ``[edges[k], edges[k + 1])``: ``count(MemberQuery(first_activated_in=...))``
-        each."""
+        """Per ``[edges[k], edges[k + 1])``: the members of ``practices`` (every practice
+        for ``None``) first Active in it, ``count(MemberQuery(practices=...,
+        first_activated_in=DateRange(edges[k], edges[k + 1], tz)))``.
+
+        Raises:
+            NaiveDatetime: an edge without a time zone.
+            InvalidValue: ``edges`` going back in time, or a bad practice id (naming the
+                argument).
+        """
         ...
 
 
@@ -183,21 +189,37 @@ class MemberBoundaryReader(Protocol):
     def active_counts(
         self, *, practices: frozenset[str] | None, at: Sequence[datetime]
     ) -> Sequence[int]:
-        """Per instant of ``at``: ``count(MemberQuery(practices=..., active_at=a))``."""
+        """Per instant ``a`` of ``at`` (any order, repeats allowed):
+        ``count(MemberQuery(practices=..., active_at=a))``.
+
+        Raises:
+            NaiveDatetime: an instant without a time zone.
+            InvalidValue: anything else not an instant, or a bad practice id.
+        """
         ...
 
     def ever_active_counts(
         self, *, practices: frozenset[str] | None, before: Sequence[datetime]
     ) -> Sequence[int]:
-        """Per instant of ``before``: ``count(MemberQuery(practices=...,
-        ever_active_before=b))``."""
+        """Per instant ``b`` of ``before``: ``count(MemberQuery(practices=...,
+        ever_active_before=b))``.
+
+        Raises:
+            NaiveDatetime: an instant without a time zone.
+            InvalidValue: anything else not an instant, or a bad practice id.
+        """
         ...
 
     def retained_counts(
         self, *, practices: frozenset[str] | None, spans: Sequence[tuple[datetime, datetime]]
     ) -> Sequence[int]:
         """Per pair ``(a, b)`` of ``spans``, either way round: ``count(MemberQuery(
-        practices=..., active_at=min(a, b), retained_until=max(a, b)))``."""
+        practices=..., active_at=min(a, b), retained_until=max(a, b)))``.
+
+        Raises:
+            NaiveDatetime: an instant without a time zone.
+            InvalidValue: an item not a pair of instants, or a bad practice id.
+        """
         ...
 
 
@@ -205,13 +227,20 @@ class MemberBoundaryReader(Protocol):
 class PaymentPlanSeriesReader(Protocol):
     """Protocol, optional: a payment-plan repository that sums the Committed Payments
     series of a set of practices in one call. The dashboard calls it when a store's
-    ``payment_plans`` has the method, and otherwise one ``total`` per bucket."""
+    ``payment_plans`` has the method, and otherwise one ``total`` per bucket
+    (docs/repositories.md, "Optional batched series reads")."""
 
     def committed_totals(
         self, *, practices: frozenset[str] | None, edges: Sequence[datetime]
     ) -> Sequence[Mapping[str, Money]]:
         """Per ``[edges[k], edges[k + 1])``: ``total(PaymentPlanQuery(practices=...,
-        committed_in=...))``, a currency with nothing committed absent or zero."""
+        committed_in=DateRange(edges[k], edges[k + 1], tz)))``, a currency with nothing
+        committed absent or zero.
+
+        Raises:
+            NaiveDatetime: an edge without a time zone.
+            InvalidValue: ``edges`` going back in time, or a bad practice id.
+        """
         ...
 
 
@@ -219,13 +248,21 @@ class PaymentPlanSeriesReader(Protocol):
 class PaymentWindowReader(Protocol):
     """Protocol, optional: a payment repository that totals the revenue of a set of
     practices over many windows in one call. The dashboard calls it when a store's
-    ``payments`` has the method, and otherwise one ``total`` per window."""
+    ``payments`` has the method, and otherwise one ``total`` per window
+    (docs/repositories.md, "Optional batched boundary reads")."""
 
     def window_totals(
         self, *, practices: frozenset[str] | None, windows: Sequence[tuple[datetime, datetime]]
     ) -> Sequence[Mapping[str, Money]]:
         """Per window ``(start, end)``: ``total(PaymentQuery(practices=...,
-        time_range=[start, end)))``, a currency with nothing in it absent or zero."""
+        time_range=DateRange(start, end, tz)))``, a currency with nothing in it absent
+        or zero.
+
+        Raises:
+            NaiveDatetime: an instant without a time zone.
+            InvalidValue: an item not a pair of instants, a window going back in time, or
+                a bad practice id.
+        """
         ...
 
 

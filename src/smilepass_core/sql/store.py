@@ -80,9 +80,6 @@ from smilepass_core.queries import (
     series_edges,
 )
 from smilepass_core.repositories import STORE_TYPES, as_record_error, load_order
-
-if TYPE_CHECKING:
-    from smilepass_core.repositories import MemberSeriesReader, PaymentPlanSeriesReader
 from smilepass_core.sql import codec, overdue
 from smilepass_core.sql.lookup import (
     CAMPAIGN_PLANS,
@@ -93,6 +90,9 @@ from smilepass_core.sql.lookup import (
     Lookup,
 )
 from smilepass_core.sql.schema import AMOUNTS, REFERENCES, SPANS, Layout, create_schema, layouts
+
+if TYPE_CHECKING:
+    from smilepass_core.repositories import MemberSeriesReader, PaymentPlanSeriesReader
 
 __all__ = ["SqlStore"]
 
