@@ -1051,6 +1051,62 @@ class TestReprice:
         check(member.change_plan("plat", at=_local(date(2026, 2, 2))))
         check(attrs.evolve(member, dependents=()))  # neither grants nor plans: not read
 
+    def test_a_status_change_that_reprices_a_charge_is_refused(self) -> None:
+        """Monthly at 30.00 from 1 January, 5.00 off from date 1, charged 30.00 on
+        1 January, Suspended from 15 January, charged 30.00 on 1 February at 11:00 (no
+        billing date while Suspended: January's price). Reactivated at 15:00 that day,
+        1 February becomes a billing date at 25.00, so the charge's 30.00 is refused
+        (``reprice_backdated``, field ``history``); reactivated on 2 February it is kept.
+        With only the 1 January charge, Suspended from 15 January is kept too."""
+        plan = _plan()
+        off = Discount("off", "syd", "Loyalty", amount=Money.of("5", "AUD"))
+        member = _member(date(2026, 1, 1)).grant(off, first=1)
+        suspended = member.suspend(at=_local(date(2026, 1, 15)))
+        ledger = [_charge("c0", _local(date(2026, 1, 1), 11))]
+        ledger.append(_charge("c1", _local(date(2026, 2, 1), 11)))
+
+        def check(before: Member, after: Member, entries: list[Payment] = ledger) -> None:
+            check_member_repriced(before, after, entries, timezone=SYD, plans={"gold": plan})
+
+        same_day = suspended.activate(at=_local(date(2026, 2, 1), 15))
+        with pytest.raises(
+            RuleViolation, match=r"charge c1 of AUD 30\.00 .* expected AUD 25"
+        ) as caught:
+            check(suspended, same_day)
+        assert (caught.value.rule, caught.value.field) == ("reprice_backdated", "history")
+        assert caught.value.context["payment_id"] == "c1"
+        check(suspended, suspended.activate(at=_local(date(2026, 2, 2), 9)))
+        check(member, suspended, ledger[:1])
+        # Charged 25.00 on 1 February while Active: Suspended from 15 January leaves it none.
+        cut = _charge("c1", _local(date(2026, 2, 1), 11), amount=AUD30 - off.amount)
+        with pytest.raises(RuleViolation, match="c1"):
+            check(member, suspended, [ledger[0], cut])
+
+    def test_a_start_date_or_plan_rewritten_over_charges_is_refused(self) -> None:
+        """Monthly at 30.00 from 1 January, 5.00 off from date 1, charged 30.00 on
+        1 January and 25.00 on 1 February. Started on 15 January instead, 1 February is no
+        billing date (30.00 due): refused (field ``start_date``); on 20 December, the
+        charges pay 20 December and 20 January: kept. On Platinum at 60.00 from the start
+        (``plan_id`` rewritten): refused (field ``plan_id``)."""
+        gold, platinum = _plan(), MembershipPlan("plat", "syd", "Platinum", AUD30 * 2, "monthly")
+        plans = {"gold": gold, "plat": platinum}
+        off = Discount("off", "syd", "Loyalty", amount=Money.of("5", "AUD"))
+        member = _member(date(2026, 1, 1)).grant(off, first=1)
+        ledger = [_charge("c0", _local(date(2026, 1, 1), 11))]
+        ledger.append(_charge("c1", _local(date(2026, 2, 1), 11), amount=AUD30 - off.amount))
+
+        def check(after: Member) -> None:
+            check_member_repriced(member, after, ledger, timezone=SYD, plans=plans)
+
+        for field, value, charge in (
+            ("start_date", date(2026, 1, 15), "c1"),
+            ("plan_id", "plat", "c0"),
+        ):
+            with pytest.raises(RuleViolation, match=f"charge {charge} of") as caught:
+                check(attrs.evolve(member, **{field: value}))
+            assert (caught.value.rule, caught.value.field) == ("reprice_backdated", field)
+        check(attrs.evolve(member, start_date=date(2025, 12, 20)))
+
     @settings(max_examples=60)
     @given(_histories(), st.integers(-45, 45), st.data(), sps.positive_money("AUD"))
     def test_refused_exactly_when_a_charged_date_changes_price(

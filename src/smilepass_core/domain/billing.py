@@ -508,7 +508,13 @@ def check_member_repriced(
     """Raise unless saving member ``after`` over ``before`` keeps every billing date they
     were charged up to, as :func:`check_reprice` reads it for a plan: a discount granted
     or a plan change recorded takes effect after the dates due at their last recorded
-    membership charge (succeeded or failed), never back over them.
+    membership charge (succeeded or failed), never back over them. A save that keeps
+    those but changes the status history, the start date or the plan (rewritten, not
+    changed by ``change_plan``) keeps every recorded membership charge of an amount the
+    charge rule allows at its instant (:func:`check_charge_amount`, read with the saved
+    member and the member's entries before it), as a store's load checks it: a status
+    change stamped back before a charge may add or skip billing dates, but not leave a
+    charge of an amount no longer due.
 
     Args:
         before: The member as kept.
@@ -519,14 +525,27 @@ def check_member_repriced(
             them is left to the host's store).
 
     Raises:
-        RuleViolation: ``reprice_backdated`` (field ``discounts`` or ``plan_changes``),
-            naming the member, their last charge and the first billing date that differs,
-            before and after.
+        RuleViolation: ``reprice_backdated`` (field ``discounts``, ``plan_changes``,
+            ``dependent_changes`` or ``referral_rewards``), naming the member, their last
+            charge and the first billing date that differs, before and after; or (field
+            ``history``, ``start_date`` or ``plan_id``) naming the charge, its amount and
+            what the saved member allows.
     """
-    if before.billing_terms == after.billing_terms:
+    terms_kept = before.billing_terms == after.billing_terms
+    rewritten = next(
+        (f for f in ("start_date", "plan_id") if getattr(before, f) != getattr(after, f)), None
+    )
+    if terms_kept and rewritten is None and before.history == after.history:
         return
-    mine = [p for p in payments if p.member_id == after.id and p.kind is PaymentKind.CHARGE]
+    entries = [p for p in payments if p.member_id == after.id]
+    mine = [p for p in entries if p.kind is PaymentKind.CHARGE]
     if not mine or before.plan_id not in plans or after.plan_id not in plans:
+        return
+    if terms_kept:
+        since = None if rewritten is not None else _history_changed_day(before, after, timezone)
+        _check_charges_kept(
+            after, entries, since, rewritten or "history", timezone=timezone, plans=plans
+        )
         return
     charge = max(mine, key=replay_order)
     old = _charged_up_to(before, plans, charge.at, timezone)
@@ -550,6 +569,54 @@ def check_member_repriced(
             field=what,
             payment_id=charge.id,
         )
+
+
+def _history_changed_day(before: Member, after: Member, timezone: str) -> datetime:
+    """The start of the local day of the first status change in which the two histories
+    differ (a billing date's billability reads the history up to the end of its day, so
+    the charges of earlier days are priced as they were)."""
+    pairs = enumerate(zip(before.history, after.history, strict=False))
+    i = next((i for i, (a, b) in pairs if a != b), min(len(before.history), len(after.history)))
+    changed = min(h[i].at for h in (before.history, after.history) if i < len(h))
+    return local_midnight(local_day(changed, timezone), timezone)
+
+
+def _check_charges_kept(
+    after: Member,
+    entries: list[Payment],
+    since: datetime | None,
+    field: str,
+    *,
+    timezone: str,
+    plans: Mapping[str, MembershipPlan],
+) -> None:
+    """:func:`check_member_repriced` for a save that keeps the billing terms: each of the
+    member's charges stamped at or after ``since`` (all when ``None``) is checked again
+    with the saved member, given the member's ledger entries; ``field`` names what moved
+    in the refusal."""
+    entries = sorted(entries, key=replay_order)
+    plan = plans[after.plan_id]
+    for k, charge in enumerate(entries):
+        if charge.kind is not PaymentKind.CHARGE or (since is not None and charge.at < since):
+            continue
+        try:
+            check_charge_amount(after, plan, entries[:k], charge, timezone=timezone, plans=plans)
+        except RuleViolation as wrong:
+            raise RuleViolation(
+                "reprice_backdated",
+                f"member {after.id}'s save ({field}) reprices a charge already recorded"
+                f" ({wrong}); {_REWRITE_ADVICE[field]}",
+                field=field,
+                payment_id=charge.id,
+            ) from wrong
+
+
+#: What a refused save that keeps the billing terms should do instead, by what it moved.
+_REWRITE_ADVICE = {
+    "history": "stamp the status change after the charge",
+    "start_date": "keep the start date of a member already charged",
+    "plan_id": "move the member with change_plan after the charge",
+}
 
 
 #: What a refused member save should do instead, by the field that moved a price.

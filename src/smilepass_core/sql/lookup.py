@@ -11,13 +11,13 @@ import bisect
 import json
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from smilepass_core.domain import MembershipStatus, Payment
+from smilepass_core.domain import MembershipStatus, Payment, PaymentKind
 from smilepass_core.sql import codec
 from smilepass_core.sql.schema import UtcInstant, layouts, metadata
 
@@ -42,6 +42,8 @@ CURRENCY: Final = "currency"
 TIMEZONE: Final = "timezone"
 #: Whether a member holds a payment plan offered from a template (``"yes"`` or NULL).
 MEMBER_OFFERS: Final = "member_offers"
+#: The instant of a member's latest membership charge (as text, in UTC), or NULL.
+LAST_CHARGE: Final = "last_charge"
 
 _prefetches: dict[tuple[str, ...], sa.CompoundSelect[Any]] = {}
 
@@ -80,6 +82,12 @@ def _column(name: str) -> sa.ColumnElement[Any]:
         return layouts["practices"].table.c.timezone
     if name == CAMPAIGN_PLANS:
         return layouts["campaigns"].table.c.plans
+    if name == LAST_CHARGE:
+        ledger, members = layouts["payments"].table, layouts["members"].table
+        latest = sa.select(sa.func.max(ledger.c.at)).where(
+            ledger.c.member_id == members.c.id, ledger.c.kind == PaymentKind.CHARGE.value
+        )
+        return sa.cast(latest.scalar_subquery(), sa.String())
     if name == MEMBER_OFFERS:
         plans, members = layouts["payment_plans"].table, layouts["members"].table
         offered = sa.exists().where(
@@ -96,7 +104,7 @@ def _table(name: str) -> sa.Table:
         return layouts["practices"].table
     if name in (CAMPAIGN_AT, CAMPAIGN_PLANS):
         return layouts["campaigns"].table
-    return layouts["members" if name == MEMBER_OFFERS else name].table
+    return layouts["members" if name in (MEMBER_OFFERS, LAST_CHARGE) else name].table
 
 
 def _prefetch(names: tuple[str, ...]) -> sa.CompoundSelect[Any]:
@@ -231,6 +239,12 @@ class Lookup:
     def member_offers(self, member_id: str) -> bool:
         """Whether a kept member holds a payment plan offered from a template."""
         return self._lookup(MEMBER_OFFERS, member_id) is not None
+
+    def last_charge_at(self, member_id: str) -> datetime | None:
+        """The instant of a kept member's latest membership charge (succeeded or failed);
+        ``None`` when they have none."""
+        raw = self._lookup(LAST_CHARGE, member_id)
+        return None if raw is None else datetime.fromisoformat(raw).replace(tzinfo=UTC)
 
     def timezone(self, practice_id: str) -> str | None:
         """The time zone of a kept practice; ``None`` when there is none."""

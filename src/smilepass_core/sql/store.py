@@ -13,7 +13,7 @@ import itertools
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar, cast
 
 import sqlalchemy as sa
@@ -84,6 +84,7 @@ from smilepass_core.sql import codec, overdue
 from smilepass_core.sql.lookup import (
     CAMPAIGN_PLANS,
     CURRENCY,
+    LAST_CHARGE,
     MEMBER_OFFERS,
     TIMEZONE,
     Batch,
@@ -712,6 +713,23 @@ class _MembershipPlans(_Repository[MembershipPlan, ScopeQuery]):
         )
 
 
+#: Longer than any local day (23 to 25 hours in the years a store keeps), so a charge
+#: stamped this long before an instant falls on an earlier local day, in any zone.
+_LONGER_THAN_A_DAY: Final = timedelta(hours=26)
+
+
+def _charged_since(look: Lookup, old: Member, new: Member) -> bool:
+    """Whether ``new`` adds status changes (its history extends ``old``'s, as
+    ``check_successor`` makes sure) and the member's latest charge (prefetched) is stamped
+    less than :data:`_LONGER_THAN_A_DAY` before the first of them: only then may a charge
+    fall on or after that change's local day, and be priced again."""
+    if len(new.history) == len(old.history):
+        return False
+    last = look.last_charge_at(new.id)
+    first = new.history[len(old.history)].at
+    return last is not None and last > first - _LONGER_THAN_A_DAY
+
+
 class _Members(_Repository[Member, MemberQuery]):
     name = "members"
     kind = Member
@@ -728,8 +746,9 @@ class _Members(_Repository[Member, MemberQuery]):
         ]
 
     def _checked_on_save(self, obj: Member) -> list[tuple[str, str | None]]:
-        """Also whether the member holds a plan offered from a template."""
-        return [*self._checked(obj), (MEMBER_OFFERS, obj.id)]
+        """Also whether the member holds a plan offered from a template, and their latest
+        charge."""
+        return [*self._checked(obj), (MEMBER_OFFERS, obj.id), (LAST_CHARGE, obj.id)]
 
     def _check(self, look: Lookup, obj: Member) -> None:
         """Also every plan the member was on, within its practice, a campaign Active at
@@ -750,8 +769,10 @@ class _Members(_Repository[Member, MemberQuery]):
 
     def _check_save(self, look: Lookup, old: Member, obj: Member) -> None:
         """A save that grants a discount or records a plan or dependent change: the billing
-        dates the member was charged up to stay as they were (``check_member_repriced``;
-        the member's row is locked, so no charge of theirs is added meanwhile). One that
+        dates the member was charged up to stay as they were; one that rewrites the start
+        date or the plan, or changes the history back before a charge's day: each charge
+        of theirs is still of an amount allowed (``check_member_repriced``; the member's
+        row is locked, so no charge of theirs is added meanwhile). One that
         changes the history or the account holder of a member holding a plan offered from
         a template: each such plan is still its offer (read only for such a member)."""
         moved = member_change(old, obj)
@@ -760,7 +781,9 @@ class _Members(_Repository[Member, MemberQuery]):
             assert zone is not None  # the reference check found the practice
             held = self._store.payment_plans.table.c.member_id == obj.id
             _offers_kept(self._store, look.conn, held, zone, moved, obj)
-        if old.billing_terms == obj.billing_terms:
+        rewritten = (old.start_date, old.plan_id) != (obj.start_date, obj.plan_id)
+        terms_kept = old.billing_terms == obj.billing_terms
+        if terms_kept and not rewritten and not _charged_since(look, old, obj):
             return
         _, plans, timezone = self._store.payments._billing(look, obj.id, obj.practice_id)
         check_member_repriced(

@@ -1714,6 +1714,45 @@ class _PaymentChecks(_Contract):
         _saved_then_charged(members, "members", granted, payments, march, "after a grant")
 
     @_budgeted
+    def test_a_status_change_back_over_a_charge_is_refused(self) -> None:
+        """A member saved with a status change stamped back before a recorded charge, or
+        later on that charge's day, is refused (RuleViolation ``reprice_backdated``,
+        field ``history``) and kept as it was when the new history makes that charge's
+        amount one the charge rule refuses; one that leaves every charge allowed is kept.
+        Monthly at 30.00 from 1 January, AUD 5.00 off date 1 only, charged 30.00 on
+        1 January and 25.00 on 1 February: Suspended from 15 January (1 February is then
+        no billing date, so 30.00 is due) is refused; Failed from 15 January (still
+        billed) is kept, and Suspended from 10 February. Charged 25.00 at 00:30 on 1 March
+        while Suspended (1 February's price), Active again at 23:30 that day is refused
+        (1 March is then billed, at 30.00), and at 00:30 on 2 March kept."""
+        store = self.make_store()
+        members = self._needs(store, "members")
+        payments = self._needs(store, "payments")
+        off = Discount("kit-off", "kit-p", "Loyalty", amount=Money.of("5", "AUD"), cycles=1)
+        member = _kit_member(sps.DATASET_START).grant(off, first=1)
+        _add_kit(store, ("members", member))
+        for charge in (_kit_charge("kit-1", 0, "30"), _kit_charge("kit-2", 31, "25")):
+            payments.add(charge)
+        january = sps.DATASET_START + timedelta(days=14)
+        what = "members.save of a status change that reprices a recorded charge"
+        _expect_save_refused(
+            members, "members", member.suspend(at=january), member, "reprice_backdated", what
+        )
+        failed = member.fail(at=january)
+        members.save(failed)
+        _check_get(members, _REPOSITORIES["members"], failed, "after a backdated Failed")
+        suspended = failed.suspend(at=sps.DATASET_START + timedelta(days=40))
+        members.save(suspended)
+        _check_get(members, _REPOSITORIES["members"], suspended, "after a suspension")
+        march = sps.DATASET_START + timedelta(days=59)  # 1 March, 00:00 UTC
+        payments.add(attrs.evolve(_kit_charge("kit-3", 59, "25"), at=march + timedelta(minutes=30)))
+        late = suspended.activate(at=march + timedelta(hours=23, minutes=30))
+        _expect_save_refused(members, "members", late, suspended, "reprice_backdated", what)
+        resumed = suspended.activate(at=march + timedelta(days=1, minutes=30))
+        members.save(resumed)
+        _check_get(members, _REPOSITORIES["members"], resumed, "after a resumption")
+
+    @_budgeted
     def test_a_move_to_another_cycle_bills_from_the_next_date(self) -> None:
         """A member moved to a plan of another billing cycle is charged the new plan from
         the next billing date, which anchors the new cycle. Monthly at 30.00 from

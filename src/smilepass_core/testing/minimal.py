@@ -232,7 +232,8 @@ class Members(Table):
     def check_save(self, kept: Any, obj: Any) -> None:
         """Raise RuleViolation ``reprice_backdated`` when a discount granted, or a plan or
         dependent change recorded, reaches back over a billing date the member was charged
-        up to."""
+        up to, or a status change (or a start date or plan rewritten) makes a recorded
+        charge's amount one no longer allowed."""
         practice = self.store.practices.rows.get(obj.practice_id)
         if practice is None:  # the practice is the host's to check
             return
