@@ -106,6 +106,7 @@ from smilepass_core.domain.billing import (
     check_charge_window,
     check_member_repriced,
     check_reprice,
+    check_timezone_kept,
 )
 from smilepass_core.domain.discounts import check_discount_currency, check_grant_currency
 from smilepass_core.domain.overdue import (
@@ -978,7 +979,8 @@ class _Practices(_Repository[Practice, ScopeQuery]):
 
     def _check(self, obj: Practice) -> None:
         """Refuse a new currency for a practice that already holds amounts, and a new time
-        zone in which a kept plan is no longer an offer of its template."""
+        zone in which a kept plan is no longer an offer of its template or a recorded
+        membership charge is no longer of an amount allowed."""
         old = self._items.get(obj.id)
         store = self._store
         if old is not None and old.timezone != obj.timezone:
@@ -990,6 +992,18 @@ class _Practices(_Repository[Practice, ScopeQuery]):
                 members=store.members._items,
                 change=f"practice {obj.id}'s time zone {obj.timezone}",
                 field="timezone",
+            )
+            ledger, members = store.payments, store.members
+            mine = [members._items[i] for i in members._by_practice.get(obj.id, ())]
+            check_timezone_kept(
+                obj,
+                mine,
+                (
+                    ledger._items[i]
+                    for m in mine
+                    for i in ledger._by_source.get(("member", m.id), ())
+                ),
+                plans=store.membership_plans._items,
             )
         if old is None or old.currency == obj.currency:
             return

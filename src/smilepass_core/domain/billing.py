@@ -43,7 +43,7 @@ from smilepass_core.domain.discounts import (
 )
 from smilepass_core.domain.members import Member, MembershipStatus
 from smilepass_core.domain.payments import Payment, PaymentKind, PaymentOutcome
-from smilepass_core.domain.practices import MembershipPlan
+from smilepass_core.domain.practices import MembershipPlan, Practice
 from smilepass_core.errors import CurrencyMismatch, InvalidValue, RuleViolation
 from smilepass_core.money import Money
 from smilepass_core.periods import as_instant, local_day, local_midnight
@@ -60,6 +60,7 @@ __all__ = [
     "check_member_repriced",
     "check_membership_charge",
     "check_reprice",
+    "check_timezone_kept",
     "dunning_actions",
     "price_at",
     "price_due_at",
@@ -543,8 +544,15 @@ def check_member_repriced(
         return
     if terms_kept:
         since = None if rewritten is not None else _history_changed_day(before, after, timezone)
+        field = rewritten or "history"
         _check_charges_kept(
-            after, entries, since, rewritten or "history", timezone=timezone, plans=plans
+            after,
+            entries,
+            since,
+            field=field,
+            subject=f"member {after.id}'s save ({field})",
+            timezone=timezone,
+            plans=plans,
         )
         return
     charge = max(mine, key=replay_order)
@@ -582,40 +590,83 @@ def _history_changed_day(before: Member, after: Member, timezone: str) -> dateti
 
 
 def _check_charges_kept(
-    after: Member,
+    member: Member,
     entries: list[Payment],
     since: datetime | None,
-    field: str,
     *,
+    field: str,
+    subject: str,
     timezone: str,
     plans: Mapping[str, MembershipPlan],
 ) -> None:
-    """:func:`check_member_repriced` for a save that keeps the billing terms: each of the
-    member's charges stamped at or after ``since`` (all when ``None``) is checked again
-    with the saved member, given the member's ledger entries; ``field`` names what moved
-    in the refusal."""
+    """Raise unless each of ``member``'s charges among ``entries`` (their ledger entries)
+    stamped at or after ``since`` (all when ``None``) is of an amount the charge rule
+    allows, read with ``member`` in ``timezone``: ``reprice_backdated`` naming ``field``,
+    what saved it (``subject``) and the charge."""
     entries = sorted(entries, key=replay_order)
-    plan = plans[after.plan_id]
+    plan = plans[member.plan_id]
     for k, charge in enumerate(entries):
         if charge.kind is not PaymentKind.CHARGE or (since is not None and charge.at < since):
             continue
         try:
-            check_charge_amount(after, plan, entries[:k], charge, timezone=timezone, plans=plans)
+            check_charge_amount(member, plan, entries[:k], charge, timezone=timezone, plans=plans)
         except RuleViolation as wrong:
             raise RuleViolation(
                 "reprice_backdated",
-                f"member {after.id}'s save ({field}) reprices a charge already recorded"
-                f" ({wrong}); {_REWRITE_ADVICE[field]}",
+                f"{subject} reprices a charge already recorded ({wrong}); {_REWRITE_ADVICE[field]}",
                 field=field,
                 payment_id=charge.id,
             ) from wrong
 
 
-#: What a refused save that keeps the billing terms should do instead, by what it moved.
+def check_timezone_kept(
+    practice: Practice,
+    members: Iterable[Member],
+    payments: Iterable[Payment],
+    *,
+    plans: Mapping[str, MembershipPlan],
+) -> None:
+    """Raise unless, with ``practice`` saved in its time zone, every recorded membership
+    charge of its members is still of an amount the charge rule allows at its instant
+    (:func:`check_charge_amount`, as a store's load checks it): another time zone moves
+    every local day, and so the billing dates due at a charge.
+
+    Args:
+        practice: The practice about to be saved.
+        members: Its members (those without a charge, or whose plan is not in ``plans``,
+            are skipped).
+        payments: Their ledger entries (others are skipped).
+        plans: The practice's membership plans by id.
+
+    Raises:
+        RuleViolation: ``reprice_backdated`` (field ``timezone``), naming the member's
+            charge, its amount and what the new time zone allows.
+    """
+    entries: dict[str, list[Payment]] = {}
+    for payment in payments:
+        if payment.member_id is not None:
+            entries.setdefault(payment.member_id, []).append(payment)
+    subject = f"practice {practice.id}'s time zone {practice.timezone}"
+    for member in members:
+        mine = entries.get(member.id)
+        if mine and member.plan_id in plans:
+            _check_charges_kept(
+                member,
+                mine,
+                None,
+                field="timezone",
+                subject=subject,
+                timezone=practice.timezone,
+                plans=plans,
+            )
+
+
+#: What a refused save that reprices a recorded charge should do instead, by what moved.
 _REWRITE_ADVICE = {
     "history": "stamp the status change after the charge",
     "start_date": "keep the start date of a member already charged",
     "plan_id": "move the member with change_plan after the charge",
+    "timezone": "a practice keeps the time zone its recorded charges were priced in",
 }
 
 

@@ -54,6 +54,7 @@ from smilepass_core.domain.billing import (
     check_member_repriced,
     check_membership_charge,
     check_reprice,
+    check_timezone_kept,
 )
 from smilepass_core.domain.discounts import check_discount_currency, check_grant_currency
 from smilepass_core.domain.templates import TERMS, member_change, offer_of
@@ -488,13 +489,15 @@ class _Practices(_Repository[Practice, ScopeQuery]):
 
     def _check(self, look: Lookup, obj: Practice) -> None:
         """Refuse a new currency for a practice that already holds amounts, and a new time
-        zone in which a kept plan is no longer an offer of its template."""
+        zone in which a kept plan is no longer an offer of its template or a recorded
+        membership charge is no longer of an amount allowed."""
         zone = look.timezone(obj.id)
         if zone is not None and zone != obj.timezone:
             plans = self._store.payment_plans.table
             change = (f"practice {obj.id}'s time zone {obj.timezone}", "timezone")
             mine = plans.c.practice_id == obj.id
             _offers_kept(self._store, look.conn, mine, obj.timezone, change)
+            _charges_kept(self._store, look.conn, obj)
         old = look.currency(obj.id)
         if old is None or old == obj.currency:
             return
@@ -519,6 +522,32 @@ class _Practices(_Repository[Practice, ScopeQuery]):
                     practice_id=obj.id,
                     currency=old,
                 )
+
+
+def _charges_kept(store: SqlStore, conn: Connection, practice: Practice) -> None:
+    """:func:`check_timezone_kept` of ``practice`` about to be saved, over its members with
+    a membership charge, their ledger entries and its membership plans, as kept (the
+    practice's row is locked by its save)."""
+    ledger, members, plans = store.payments, store.members, store.membership_plans
+    charged = (
+        sa.select(ledger.table.c.member_id)
+        .where(
+            ledger.table.c.practice_id == practice.id,
+            ledger.table.c.kind == PaymentKind.CHARGE.value,
+        )
+        .distinct()
+    )
+    found = members._read(conn, sa.select(members.table).where(members.table.c.id.in_(charged)))
+    if not found:
+        return
+    entries = ledger._read(
+        conn,
+        sa.select(ledger.table).where(
+            ledger.table.c.practice_id == practice.id, ledger.table.c.member_id.is_not(None)
+        ),
+    )
+    kept = plans._read(conn, sa.select(plans.table).where(plans.table.c.practice_id == practice.id))
+    check_timezone_kept(practice, found, entries, plans={p.id: p for p in kept})
 
 
 def _offers_kept(

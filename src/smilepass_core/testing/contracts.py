@@ -1753,6 +1753,37 @@ class _PaymentChecks(_Contract):
         _check_get(members, _REPOSITORIES["members"], resumed, "after a resumption")
 
     @_budgeted
+    def test_a_time_zone_that_reprices_a_charge_is_refused(self) -> None:
+        """A practice saved in another time zone in which a recorded membership charge is
+        of an amount the charge rule refuses raises RuleViolation ``reprice_backdated``
+        (field ``timezone``) and is kept as it was; one in which every charge is allowed
+        is kept. In UTC, monthly at 30.00 from 1 January, AUD 5.00 off from date 1,
+        charged 30.00 on 1 January and 25.00 at 00:30 on 1 February: in Honolulu that
+        charge falls on 31 January, before 1 February is due (30.00): refused; in Sydney
+        it falls on 1 February: kept."""
+        store = self.make_store()
+        practices = self._needs(store, "practices")
+        payments = self._needs(store, "payments")
+        self._needs(store, "members")
+        off = Discount("kit-off", "kit-p", "Loyalty", amount=Money.of("5", "AUD"))
+        _add_kit(store, ("members", _kit_member(sps.DATASET_START).grant(off, first=1)))
+        february = sps.DATASET_START + timedelta(days=31, minutes=30)
+        payments.add(_kit_charge("kit-1", 0, "30"))
+        payments.add(attrs.evolve(_kit_charge("kit-2", 31, "25"), at=february))
+        kit = practices.get("kit-p")
+        _expect_save_refused(
+            practices,
+            "practices",
+            attrs.evolve(kit, timezone="Pacific/Honolulu"),
+            kit,
+            "reprice_backdated",
+            "practices.save of a time zone that reprices a recorded charge",
+        )
+        sydney = attrs.evolve(kit, timezone="Australia/Sydney")
+        practices.save(sydney)
+        _check_get(practices, _REPOSITORIES["practices"], sydney, "after a new time zone")
+
+    @_budgeted
     def test_a_move_to_another_cycle_bills_from_the_next_date(self) -> None:
         """A member moved to a plan of another billing cycle is charged the new plan from
         the next billing date, which anchors the new cycle. Monthly at 30.00 from

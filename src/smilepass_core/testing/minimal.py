@@ -52,6 +52,7 @@ from smilepass_core.domain.billing import (
     check_member_repriced,
     check_membership_charge,
     check_reprice,
+    check_timezone_kept,
 )
 from smilepass_core.domain.templates import member_change, offer_of
 from smilepass_core.money import per_currency
@@ -176,14 +177,22 @@ class MembershipPlans(Table):
 
 
 class Practices(Table):
-    """Practices: a new time zone must leave every kept plan an offer of its template."""
+    """Practices: a new time zone must leave every kept plan an offer of its template, and
+    every recorded membership charge of an amount allowed."""
 
     def check_save(self, kept: Any, obj: Any) -> None:
         """Raise RuleViolation ``template`` for a time zone in which a kept plan is no
-        longer an offer of its template (judged on its offer's local date)."""
+        longer an offer of its template (judged on its offer's local date), or
+        ``reprice_backdated`` for one in which a recorded charge is repriced."""
         if kept.timezone != obj.timezone:
             change = (f"practice {obj.id}'s time zone {obj.timezone}", "timezone")
             _offers_kept(self.store, obj.id, obj.timezone, {}, change)
+            check_timezone_kept(
+                obj,
+                [m for m in self.store.members.rows.values() if m.practice_id == obj.id],
+                self.store.payments.rows.values(),  # entries of other practices are ignored
+                plans=self.store.membership_plans.rows,
+            )
 
 
 def _offers_kept(
