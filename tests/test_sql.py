@@ -50,6 +50,7 @@ from smilepass_core import (
     VersionConflict,
 )
 from smilepass_core.demo import DEMO_NOW, load_demo
+from smilepass_core.domain.discounts import Discount
 from smilepass_core.domain.templates import offer_from_template
 from smilepass_core.kpi import dashboard
 from smilepass_core.queries import sort_columns
@@ -434,6 +435,55 @@ class TestFaults:
         else:
             assert outcome.rule == "reprice_backdated"
             assert (a.membership_plans.get("gold"), kept) == (plan, [february])
+
+    @pytest.mark.parametrize("first", ["zone", "charge"])
+    def test_a_charge_and_a_time_zone_racing_are_checked_one_after_the_other(
+        self, postgres_engine: sa.Engine, first: str
+    ) -> None:
+        """PostgreSQL: a monthly member in UTC, 5.00 off from date 1, charged 30.00 on
+        1 January. Session A moves the practice to Honolulu (or records 25.00 at 00:30 on
+        1 February), inside an open transaction; session B records that charge (or saves
+        that time zone). B waits on the practice's row, and once A commits B is refused:
+        in Honolulu the charge falls on 31 January, when 30.00 is due."""
+        engine = postgres_engine
+        empty(engine)
+        a, b = SqlStore(engine), SqlStore(engine)
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        practice = Practice("p", "P", "UTC", "AUD")
+        plan = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+        off = Discount("off", "p", "Loyalty", amount=Money.of("5", "AUD"))
+        member = (
+            Member.enrol(
+                id="m",
+                practice_id="p",
+                plan_id="gold",
+                account_holder=Patient("pt", "Ada Lovelace"),
+                start_date=start.date(),
+                at=start,
+            )
+            .activate(at=start)
+            .grant(off, first=1)
+        )
+
+        def charge(id: str, amount: str, at: datetime) -> Payment:
+            ok = PaymentOutcome.SUCCEEDED
+            return Payment(id, "p", Money.of(amount, "AUD"), PaymentKind.CHARGE, ok, at, "m")
+
+        a.load([practice, plan, member, charge("jan", "30", start + timedelta(hours=10))])
+        february = charge("feb", "25", datetime(2026, 2, 1, 0, 30, tzinfo=UTC))
+        honolulu = attrs.evolve(practice, timezone="Pacific/Honolulu")
+        if first == "zone":
+            outcome = _race(a, lambda: a.practices.save(honolulu), lambda: b.payments.add(february))
+        else:
+            outcome = _race(a, lambda: a.payments.add(february), lambda: b.practices.save(honolulu))
+        assert isinstance(outcome, RuleViolation)
+        kept = a.payments.find(PaymentQuery(ids={"feb"}))
+        if first == "zone":
+            assert outcome.rule == "charge_amount"
+            assert (a.practices.get("p"), kept) == (honolulu, [])
+        else:
+            assert (outcome.rule, outcome.field) == ("reprice_backdated", "timezone")
+            assert (a.practices.get("p"), kept) == (practice, [february])
 
     def test_a_sign_up_racing_its_campaign_paused_before_it_is_refused(
         self, postgres_engine: sa.Engine

@@ -1230,7 +1230,8 @@ class _Payments(_Repository[Payment, PaymentQuery]):
     ) -> tuple[Member, dict[str, MembershipPlan], str]:
         """What pricing a member's charge reads: the member (its row already locked by
         the charge's window), its practice's membership plans by id (their rows held for
-        share) and time zone; a load's staged objects first."""
+        share) and time zone (the practice's key held for share); a load's staged objects
+        first."""
         store = self._store
         member = look.staged("members", member_id) or store.members._get(look.conn, member_id)
         assert member is not None  # the window found it
@@ -1246,11 +1247,17 @@ class _Payments(_Repository[Payment, PaymentQuery]):
             return {p.id: p for p in (*kept, *staged)}
 
         def timezone() -> str:
-            practice = look.staged("practices", practice_id) or store.practices._get(
-                look.conn, practice_id
+            staged = look.staged("practices", practice_id)
+            if staged is not None:
+                return str(staged.timezone)
+            # Its key held for share until the write commits: a new time zone saved
+            # meanwhile (which locks the row for update) is waited for, or waits for this
+            # charge and then finds it.
+            practices = store.practices.table
+            mine = sa.select(practices.c.timezone).where(practices.c.id == practice_id)
+            return str(
+                look.conn.execute(mine.with_for_update(read=True, key_share=True)).scalar_one()
             )
-            assert practice is not None  # the reference check found it
-            return str(practice.timezone)
 
         return (
             member,
