@@ -1082,6 +1082,46 @@ class TestReprice:
         with pytest.raises(RuleViolation, match="c1"):
             check(member, suspended, [ledger[0], cut])
 
+    def test_a_charge_of_all_owed_after_a_refund_stays_allowed(self) -> None:
+        """Charged 30.00 on 1 January, refunded on 2 January, then charged 55.00 at 11:00
+        on 1 February (all owed: January again and February's 25.00, with 5.00 off from
+        date 1). Suspended at 12:00 and Active again at 13:00 that day (which bills it as
+        before), the charge is checked again with the refund among the entries before it:
+        kept. Suspended from 31 January instead, 1 February is no billing date: refused."""
+        plan = _plan()
+        off = Discount("off", "syd", "Loyalty", amount=Money.of("5", "AUD"))
+        member = _member(date(2026, 1, 1)).grant(off, first=1)
+        ledger = [
+            _charge("c0", _local(date(2026, 1, 1), 11)),
+            _refund("r0", _local(date(2026, 1, 2), 11)),
+            _charge("c1", _local(date(2026, 2, 1), 11), amount=Money.of("55", "AUD")),
+        ]
+        paused = member.suspend(at=_local(date(2026, 2, 1), 12))
+        paused = paused.activate(at=_local(date(2026, 2, 1), 13))
+        check_member_repriced(member, paused, ledger, timezone=SYD, plans={"gold": plan})
+        with pytest.raises(RuleViolation, match="c1"):  # suspended the day before
+            check_member_repriced(
+                member,
+                member.suspend(at=_local(date(2026, 1, 31), 9)),
+                ledger,
+                timezone=SYD,
+                plans={"gold": plan},
+            )
+
+    def test_new_terms_are_judged_with_the_kept_history(self) -> None:
+        """Charged 30.00 on 1 January and 1 February, no discount: Suspended from
+        15 January (1 February is then no billing date, and its 30.00 is January's price,
+        still allowed) with a dependent added on 5 March, after the last charge, in one
+        save: kept, as each alone is."""
+        plan = _plan()
+        member = _member(date(2026, 1, 1))
+        ledger = [_charge("c0", _local(date(2026, 1, 1), 11))]
+        ledger.append(_charge("c1", _local(date(2026, 2, 1), 11)))
+        both = member.suspend(at=_local(date(2026, 1, 15))).add_dependent(
+            Patient("kid", "Kid"), at=_local(date(2026, 3, 5))
+        )
+        check_member_repriced(member, both, ledger, timezone=SYD, plans={"gold": plan})
+
     def test_a_start_date_or_plan_rewritten_over_charges_is_refused(self) -> None:
         """Monthly at 30.00 from 1 January, 5.00 off from date 1, charged 30.00 on
         1 January and 25.00 on 1 February. Started on 15 January instead, 1 February is no

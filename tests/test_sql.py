@@ -705,6 +705,48 @@ class TestStatementCount:
         ], writes
         assert store.members.get("m-new").status.value == "suspended"
 
+    def test_a_status_save_that_cannot_reprice_a_charge_reads_none(self) -> None:
+        """A member charged (failed) on 1 February, moved to Failed a minute later and
+        Suspended a minute after that: each save costs as many statements as the same
+        save of a member never charged. Failed bills as Active did, and a suspension bills
+        the days after it otherwise, not the charge's; Active again that day (which bills
+        it) reads the charges and the plans."""
+        t0 = datetime(2026, 1, 1, 9, tzinfo=UTC)
+        plan = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+
+        def enrolled(id: str) -> Member:
+            holder = Patient(f"{id}-pt", "Ada")
+            member = Member.enrol(
+                id=id,
+                practice_id="p",
+                plan_id="gold",
+                account_holder=holder,
+                start_date=t0.date(),
+                at=t0,
+            )
+            return member.activate(at=t0)
+
+        store = SqlStore.connect("sqlite://")
+        store.load([Practice("p", "P", "UTC", "AUD"), plan, enrolled("m"), enrolled("n")])
+        charged = t0 + timedelta(days=31)
+        failed = PaymentOutcome.FAILED
+        store.payments.add(Payment("c", "p", plan.price, PaymentKind.CHARGE, failed, charged, "m"))
+        statements: list[str] = []
+        sa.event.listen(
+            store.engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+        )
+
+        def counted(member_id: str, minutes: int, move: str) -> int:
+            member = store.members.get(member_id)
+            statements.clear()
+            at = charged + timedelta(minutes=minutes)
+            store.members.save(getattr(member, move)(at=at))
+            return len(statements)
+
+        for minutes, move in ((1, "fail"), (2, "suspend")):
+            assert counted("m", minutes, move) == counted("n", minutes, move)
+        assert counted("m", 3, "activate") > counted("n", 3, "activate")
+
 
 NOW = DEMO_NOW
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -44,9 +44,9 @@ from smilepass_core.domain.discounts import (
 from smilepass_core.domain.members import Member, MembershipStatus
 from smilepass_core.domain.payments import Payment, PaymentKind, PaymentOutcome
 from smilepass_core.domain.practices import MembershipPlan, Practice
-from smilepass_core.errors import CurrencyMismatch, InvalidValue, RuleViolation
+from smilepass_core.errors import CurrencyMismatch, InvalidValue, RuleViolation, SmilepassError
 from smilepass_core.money import Money
-from smilepass_core.periods import as_instant, local_day, local_midnight
+from smilepass_core.periods import SUPPORTED_YEARS, as_instant, local_day, local_midnight
 
 __all__ = [
     "BILLABLE",
@@ -57,11 +57,13 @@ __all__ = [
     "ExpectedCharge",
     "billing_dates",
     "billing_statement",
+    "bills_alike",
     "check_member_repriced",
     "check_membership_charge",
     "check_reprice",
     "check_timezone_kept",
     "dunning_actions",
+    "first_rebilled_day",
     "price_at",
     "price_due_at",
     "priced_dates",
@@ -509,13 +511,14 @@ def check_member_repriced(
     """Raise unless saving member ``after`` over ``before`` keeps every billing date they
     were charged up to, as :func:`check_reprice` reads it for a plan: a discount granted
     or a plan change recorded takes effect after the dates due at their last recorded
-    membership charge (succeeded or failed), never back over them. A save that keeps
-    those but changes the status history, the start date or the plan (rewritten, not
-    changed by ``change_plan``) keeps every recorded membership charge of an amount the
+    membership charge (succeeded or failed), never back over them (new terms are judged
+    with the kept history). A save that changes the status history so that it bills
+    some day otherwise (not :func:`bills_alike`), or rewrites the start date or the plan
+    (not by ``change_plan``), keeps every recorded membership charge of an amount the
     charge rule allows at its instant (:func:`check_charge_amount`, read with the saved
     member and the member's entries before it), as a store's load checks it: a status
-    change stamped back before a charge may add or skip billing dates, but not leave a
-    charge of an amount no longer due.
+    change stamped back before a charge, or later on the charge's local day, may add or
+    skip billing dates, but not leave a charge of an amount no longer due.
 
     Args:
         before: The member as kept.
@@ -536,14 +539,21 @@ def check_member_repriced(
     rewritten = next(
         (f for f in ("start_date", "plan_id") if getattr(before, f) != getattr(after, f)), None
     )
-    if terms_kept and rewritten is None and before.history == after.history:
+    moved = not bills_alike(before, after)
+    if terms_kept and rewritten is None and not moved:
         return
     entries = [p for p in payments if p.member_id == after.id]
     mine = [p for p in entries if p.kind is PaymentKind.CHARGE]
     if not mine or before.plan_id not in plans or after.plan_id not in plans:
         return
-    if terms_kept:
-        since = None if rewritten is not None else _history_changed_day(before, after, timezone)
+    if not terms_kept:
+        # The new terms against the kept history; a new history is judged below.
+        judged = after if not moved else _with_history(after, before)
+        _check_terms_kept(before, judged, max(mine, key=replay_order), timezone, plans)
+    if rewritten is not None or moved:
+        since = None
+        if rewritten is None and terms_kept:
+            since = first_rebilled_day(before, after, timezone)
         field = rewritten or "history"
         _check_charges_kept(
             after,
@@ -554,8 +564,42 @@ def check_member_repriced(
             timezone=timezone,
             plans=plans,
         )
-        return
-    charge = max(mine, key=replay_order)
+
+
+def bills_alike(before: Member, after: Member) -> bool:
+    """Whether ``after``'s status history bills every day as ``before``'s does: the same, or
+    extended only by changes from a billable status to a billable one (Pending, Active,
+    Failed), such as a failed charge's move to Failed. A day is billed when the member is
+    billable at some instant of it, so such changes bill no day more or less."""
+    n = len(before.history)
+    if tuple(after.history[:n]) != tuple(before.history):
+        return False
+    status = before.history[-1].to if n else None
+    for change in after.history[n:]:
+        if (status is not None and status not in BILLABLE) or change.to not in BILLABLE:
+            return False
+        status = change.to
+    return True
+
+
+def _with_history(member: Member, kept: Member) -> Member:
+    """``member`` with ``kept``'s status history (``member`` itself when that copy breaks
+    a rule of its own, such as a change stamped after a Cancel)."""
+    try:
+        return attrs.evolve(member, history=kept.history)
+    except (SmilepassError, ValueError):
+        return member
+
+
+def _check_terms_kept(
+    before: Member,
+    after: Member,
+    charge: Payment,
+    timezone: str,
+    plans: Mapping[str, MembershipPlan],
+) -> None:
+    """:func:`check_member_repriced`'s rule for new billing terms: the billing dates due
+    at the member's last charge ``charge`` are the same with ``after`` as with ``before``."""
     old = _charged_up_to(before, plans, charge.at, timezone)
     new = _charged_up_to(after, plans, charge.at, timezone)
     if old != new:
@@ -579,14 +623,21 @@ def check_member_repriced(
         )
 
 
-def _history_changed_day(before: Member, after: Member, timezone: str) -> datetime:
-    """The start of the local day of the first status change in which the two histories
-    differ (a billing date's billability reads the history up to the end of its day, so
-    the charges of earlier days are priced as they were)."""
+def first_rebilled_day(before: Member, after: Member, timezone: str) -> datetime:
+    """The first instant (in UTC) of the first local day the two histories may bill
+    otherwise: a day is billed when the member is billable as it starts or moves to a
+    billable status during it, so a status change that differs touches its own day when
+    it is to a billable status (Pending, Active, Failed), else only the days after it.
+    Charges stamped before that instant are priced as they were."""
     pairs = enumerate(zip(before.history, after.history, strict=False))
     i = next((i for i, (a, b) in pairs if a != b), min(len(before.history), len(after.history)))
-    changed = min(h[i].at for h in (before.history, after.history) if i < len(h))
-    return local_midnight(local_day(changed, timezone), timezone)
+    first = min(
+        local_day(change.at, timezone) + timedelta(days=0 if change.to in BILLABLE else 1)
+        for change in (*before.history[i:], *after.history[i:])
+    )
+    if first.year > SUPPORTED_YEARS[-1]:  # the day after 31 December 2200: none
+        return datetime.max.replace(tzinfo=UTC)
+    return local_midnight(first, timezone)
 
 
 def _check_charges_kept(
@@ -663,7 +714,7 @@ def check_timezone_kept(
 
 #: What a refused save that reprices a recorded charge should do instead, by what moved.
 _REWRITE_ADVICE = {
-    "history": "stamp the status change after the charge",
+    "history": "stamp the status change on a local day after the charge's",
     "start_date": "keep the start date of a member already charged",
     "plan_id": "move the member with change_plan after the charge",
     "timezone": "a practice keeps the time zone its recorded charges were priced in",

@@ -11,7 +11,7 @@ import bisect
 import json
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
@@ -42,7 +42,8 @@ CURRENCY: Final = "currency"
 TIMEZONE: Final = "timezone"
 #: Whether a member holds a payment plan offered from a template (``"yes"`` or NULL).
 MEMBER_OFFERS: Final = "member_offers"
-#: The instant of a member's latest membership charge (as text, in UTC), or NULL.
+#: The instant of a member's latest membership charge, or NULL (read as an instant, in
+#: the prefetch's third column).
 LAST_CHARGE: Final = "last_charge"
 
 _prefetches: dict[tuple[str, ...], sa.CompoundSelect[Any]] = {}
@@ -82,12 +83,6 @@ def _column(name: str) -> sa.ColumnElement[Any]:
         return layouts["practices"].table.c.timezone
     if name == CAMPAIGN_PLANS:
         return layouts["campaigns"].table.c.plans
-    if name == LAST_CHARGE:
-        ledger, members = layouts["payments"].table, layouts["members"].table
-        latest = sa.select(sa.func.max(ledger.c.at)).where(
-            ledger.c.member_id == members.c.id, ledger.c.kind == PaymentKind.CHARGE.value
-        )
-        return sa.cast(latest.scalar_subquery(), sa.String())
     if name == MEMBER_OFFERS:
         plans, members = layouts["payment_plans"].table, layouts["members"].table
         offered = sa.exists().where(
@@ -107,16 +102,35 @@ def _table(name: str) -> sa.Table:
     return layouts["members" if name in (MEMBER_OFFERS, LAST_CHARGE) else name].table
 
 
+def _latest_charge(member_id: Any) -> sa.Select[Any]:
+    """The instant of the latest membership charge of the member ``member_id``."""
+    ledger = layouts["payments"].table
+    return sa.select(sa.func.max(ledger.c.at)).where(
+        ledger.c.member_id == member_id, ledger.c.kind == PaymentKind.CHARGE.value
+    )
+
+
 def _prefetch(names: tuple[str, ...]) -> sa.CompoundSelect[Any]:
     """One ``UNION ALL`` of a lookup per name (ids bound as ``id0``, ``id1``...), made
-    once per shape so SQLAlchemy compiles it once."""
+    once per shape so SQLAlchemy compiles it once: the key, the value as text, and an
+    instant (:data:`LAST_CHARGE`'s; NULL for the others)."""
     if names not in _prefetches:
         parts = []
         for i, name in enumerate(names):
             table = _table(name)
             key: Any = sa.literal_column(str(i)).label("k")
-            found = (_campaign_status_at(i) if name == CAMPAIGN_AT else _column(name)).label("v")
-            parts.append(sa.select(key, found).where(table.c.id == sa.bindparam(f"id{i}")))
+            # Typed NULLs: PostgreSQL reads an untyped one as text, which a UNION with a
+            # timestamp refuses.
+            instant: Any = sa.cast(sa.null(), sa.DateTime())
+            if name == LAST_CHARGE:
+                found: Any = sa.cast(sa.null(), sa.String())
+                instant = _latest_charge(table.c.id).scalar_subquery()
+            elif name == CAMPAIGN_AT:
+                found = _campaign_status_at(i)
+            else:
+                found = _column(name)
+            row = (key, found.label("v"), sa.type_coerce(instant, UtcInstant()).label("t"))
+            parts.append(sa.select(*row).where(table.c.id == sa.bindparam(f"id{i}")))
         _prefetches[names] = sa.union_all(*parts)
     return _prefetches[names]
 
@@ -131,6 +145,7 @@ class Lookup:
         self._windows: dict[str, tuple[datetime, datetime | None] | None] = {}
         self._held: set[tuple[str, str]] = set()
         self._memo: dict[Hashable, Any] = {}
+        self._charged: dict[str, datetime | None] = {}
 
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``, once per ``key`` for this write (a load's many charges of one
@@ -155,12 +170,16 @@ class Lookup:
             asked.append((CAMPAIGN_AT, sign_up[0]))
         names = tuple(name for name, _ in asked)
         params |= {f"id{i}": id for i, (_, id) in enumerate(asked)}
-        found: dict[int, Any] = dict(self.conn.execute(_prefetch(names), params).all())
+        rows = self.conn.execute(_prefetch(names), params).all()
+        found: dict[int, Any] = {k: v for k, v, _ in rows}
+        instants: dict[int, datetime | None] = {k: t for k, _, t in rows}
         for i, (name, id) in enumerate(asked):
             if id is None:
                 continue
             value = None if found.get(i) is None else str(found[i])
-            if name == CAMPAIGN_AT:
+            if name == LAST_CHARGE:
+                self._charged[id] = instants.get(i)
+            elif name == CAMPAIGN_AT:
                 assert sign_up is not None
                 self._statuses[(id, sign_up[1])] = value
             else:
@@ -242,9 +261,11 @@ class Lookup:
 
     def last_charge_at(self, member_id: str) -> datetime | None:
         """The instant of a kept member's latest membership charge (succeeded or failed);
-        ``None`` when they have none."""
-        raw = self._lookup(LAST_CHARGE, member_id)
-        return None if raw is None else datetime.fromisoformat(raw).replace(tzinfo=UTC)
+        ``None`` when they have none. Prefetched with the write's checks, else read here."""
+        if member_id not in self._charged:
+            latest = self.conn.execute(_latest_charge(member_id)).scalar_one_or_none()
+            self._charged[member_id] = latest
+        return self._charged[member_id]
 
     def timezone(self, practice_id: str) -> str | None:
         """The time zone of a kept practice; ``None`` when there is none."""

@@ -13,7 +13,7 @@ import itertools
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar, cast
 
 import sqlalchemy as sa
@@ -49,12 +49,14 @@ from smilepass_core.domain import (
     check_version,
 )
 from smilepass_core.domain.billing import (
+    bills_alike,
     check_cancel_after_charges,
     check_charge_window,
     check_member_repriced,
     check_membership_charge,
     check_reprice,
     check_timezone_kept,
+    first_rebilled_day,
 )
 from smilepass_core.domain.discounts import check_discount_currency, check_grant_currency
 from smilepass_core.domain.templates import TERMS, member_change, offer_of
@@ -742,21 +744,19 @@ class _MembershipPlans(_Repository[MembershipPlan, ScopeQuery]):
         )
 
 
-#: Longer than any local day (23 to 25 hours in the years a store keeps), so a charge
-#: stamped this long before an instant falls on an earlier local day, in any zone.
-_LONGER_THAN_A_DAY: Final = timedelta(hours=26)
-
-
 def _charged_since(look: Lookup, old: Member, new: Member) -> bool:
-    """Whether ``new`` adds status changes (its history extends ``old``'s, as
-    ``check_successor`` makes sure) and the member's latest charge (prefetched) is stamped
-    less than :data:`_LONGER_THAN_A_DAY` before the first of them: only then may a charge
-    fall on or after that change's local day, and be priced again."""
-    if len(new.history) == len(old.history):
+    """Whether ``new``'s history bills some day otherwise than ``old``'s
+    (:func:`bills_alike`) and the member's latest charge (prefetched) is stamped on or
+    after the local day of the first status change that differs: only then may a charge
+    be priced again."""
+    if bills_alike(old, new):
         return False
     last = look.last_charge_at(new.id)
-    first = new.history[len(old.history)].at
-    return last is not None and last > first - _LONGER_THAN_A_DAY
+    if last is None:
+        return False
+    zone = look.timezone(new.practice_id)
+    assert zone is not None  # the reference check found the practice
+    return last >= first_rebilled_day(old, new, zone)
 
 
 class _Members(_Repository[Member, MemberQuery]):
@@ -775,9 +775,14 @@ class _Members(_Repository[Member, MemberQuery]):
         ]
 
     def _checked_on_save(self, obj: Member) -> list[tuple[str, str | None]]:
-        """Also whether the member holds a plan offered from a template, and their latest
-        charge."""
-        return [*self._checked(obj), (MEMBER_OFFERS, obj.id), (LAST_CHARGE, obj.id)]
+        """Also whether the member holds a plan offered from a template, their latest
+        charge and their practice's time zone."""
+        return [
+            *self._checked(obj),
+            (MEMBER_OFFERS, obj.id),
+            (LAST_CHARGE, obj.id),
+            (TIMEZONE, obj.practice_id),
+        ]
 
     def _check(self, look: Lookup, obj: Member) -> None:
         """Also every plan the member was on, within its practice, a campaign Active at

@@ -1244,24 +1244,29 @@ def _add_kit_charged(store: Any) -> Member:
     return member
 
 
-def _expect_refusal(write: Callable[[], object], expected: str, what: str, id: str) -> None:
+def _expect_refusal(
+    write: Callable[[], object], expected: str, what: str, id: str, field: str | None = None
+) -> None:
     """Raise :class:`ContractViolation` unless ``write()`` raises ``RuleViolation`` with
-    rule ``expected``."""
+    rule ``expected`` (and field ``field``, when given)."""
     try:
         write()
     except RuleViolation as error:
         if error.rule != expected:
             raise ContractViolation(what, id, expected, error.rule) from error
+        if field is not None and error.field != field:
+            raise ContractViolation(f"{what}: field", id, field, error.field) from error
     else:
         raise ContractViolation(what, id, expected, "kept")
 
 
 def _expect_save_refused(
-    repo: Any, name: str, saved: Any, kept: Any, expected: str, what: str
+    repo: Any, name: str, saved: Any, kept: Any, expected: str, what: str, field: str | None = None
 ) -> None:
     """Raise :class:`ContractViolation` unless ``repo.save(saved)`` raises ``RuleViolation``
-    with rule ``expected`` and ``repo`` (the repository ``name``) still holds ``kept``."""
-    _expect_refusal(functools.partial(repo.save, saved), expected, what, kept.id)
+    with rule ``expected`` (and field ``field``, when given) and ``repo`` (the repository
+    ``name``) still holds ``kept``."""
+    _expect_refusal(functools.partial(repo.save, saved), expected, what, kept.id, field)
     _check_get(repo, _REPOSITORIES[name], kept, "after a refused save")
 
 
@@ -1722,7 +1727,8 @@ class _PaymentChecks(_Contract):
         Monthly at 30.00 from 1 January, AUD 5.00 off date 1 only, charged 30.00 on
         1 January and 25.00 on 1 February: Suspended from 15 January (1 February is then
         no billing date, so 30.00 is due) is refused; Failed from 15 January (still
-        billed) is kept, and Suspended from 10 February. Charged 25.00 at 00:30 on 1 March
+        billed) is kept, and Suspended from 10 February. A start date rewritten to
+        15 January is refused too (field ``start_date``). Charged 25.00 at 00:30 on 1 March
         while Suspended (1 February's price), Active again at 23:30 that day is refused
         (1 March is then billed, at 30.00), and at 00:30 on 2 March kept."""
         store = self.make_store()
@@ -1735,9 +1741,13 @@ class _PaymentChecks(_Contract):
             payments.add(charge)
         january = sps.DATASET_START + timedelta(days=14)
         what = "members.save of a status change that reprices a recorded charge"
+        refused = "reprice_backdated"
         _expect_save_refused(
-            members, "members", member.suspend(at=january), member, "reprice_backdated", what
+            members, "members", member.suspend(at=january), member, refused, what, "history"
         )
+        later = attrs.evolve(member, start_date=january.date())  # 1 February: no date
+        what_start = "members.save of a start date that reprices a recorded charge"
+        _expect_save_refused(members, "members", later, member, refused, what_start, "start_date")
         failed = member.fail(at=january)
         members.save(failed)
         _check_get(members, _REPOSITORIES["members"], failed, "after a backdated Failed")
@@ -1747,7 +1757,7 @@ class _PaymentChecks(_Contract):
         march = sps.DATASET_START + timedelta(days=59)  # 1 March, 00:00 UTC
         payments.add(attrs.evolve(_kit_charge("kit-3", 59, "25"), at=march + timedelta(minutes=30)))
         late = suspended.activate(at=march + timedelta(hours=23, minutes=30))
-        _expect_save_refused(members, "members", late, suspended, "reprice_backdated", what)
+        _expect_save_refused(members, "members", late, suspended, refused, what, "history")
         resumed = suspended.activate(at=march + timedelta(days=1, minutes=30))
         members.save(resumed)
         _check_get(members, _REPOSITORIES["members"], resumed, "after a resumption")
@@ -1778,6 +1788,7 @@ class _PaymentChecks(_Contract):
             kit,
             "reprice_backdated",
             "practices.save of a time zone that reprices a recorded charge",
+            "timezone",
         )
         sydney = attrs.evolve(kit, timezone="Australia/Sydney")
         practices.save(sydney)
