@@ -1308,7 +1308,7 @@ class TestSavesKeepTheLedgerLoadable:
     rewritten; a practice's time zone) keeps a ledger the store loads, in both stores: a
     save is kept exactly when the store's objects, as saved, load."""
 
-    @pytest.mark.parametrize("change", ["move", "start_date", "plan_id", "zone"])
+    @pytest.mark.parametrize("change", ["move", "start_date", "plan_id", "zone", "reprice"])
     @pytest.mark.parametrize("make", [_memory_store, _sqlite_store], ids=["memory", "sqlite"])
     @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
     @given(data=st.data())
@@ -1322,8 +1322,10 @@ class TestSavesKeepTheLedgerLoadable:
         (stamped up to 45 days before a charge or the end), with its start date moved up to
         40 days either way, or with its plan rewritten to one at 60.00 or 30.00; or its
         practice saved in a drawn time zone: the save is kept exactly when the store's
-        objects, as saved, load into a fresh InMemoryStore; a refused save keeps the member
-        and the practice as they were."""
+        objects, as saved, load into a fresh InMemoryStore. Or its plan repriced from a
+        drawn day, or made weekly: a kept save loads (one may be refused that would load:
+        a reprice never reaches back over a charged date). A refused save keeps the
+        member, the practice and the plan as they were."""
         zone = data.draw(st.sampled_from(SAVE_ZONES), label="zone")
         practice = Practice("p", "P", zone, "AUD")
         plan = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), "monthly")
@@ -1370,9 +1372,19 @@ class TestSavesKeepTheLedgerLoadable:
             except RuleViolation as refused:
                 refusals.append(refused.rule)
         assert set(refusals) <= {"charge_after_cancel"}
-        saved = practice
-        if change == "zone":
-            moved = member
+        saved, repriced, moved = practice, plan, member
+        if change == "reprice":  # a new price, or a weekly cycle, from a drawn day
+            on = date(2026, 1, 1) + timedelta(days=data.draw(st.integers(0, 150), label="on"))
+            repriced = data.draw(
+                st.sampled_from(
+                    [
+                        plan.reprice(Money.of("35", "AUD"), on=on),
+                        attrs.evolve(plan, billing_cycle=BillingCycle.WEEKLY),
+                    ]
+                ),
+                label="plan",
+            )
+        elif change == "zone":
             elsewhere = [z for z in SAVE_ZONES if z != zone]
             saved = attrs.evolve(
                 practice, timezone=data.draw(st.sampled_from(elsewhere), label="to")
@@ -1388,6 +1400,8 @@ class TestSavesKeepTheLedgerLoadable:
         try:
             if change == "zone":
                 store.practices.save(saved)
+            elif change == "reprice":
+                store.membership_plans.save(repriced)
             else:
                 store.members.save(moved)
         except RuleViolation as refused:
@@ -1396,14 +1410,18 @@ class TestSavesKeepTheLedgerLoadable:
         kept = refusal is None
         assert store.members.get("m") == (moved if kept else member)
         assert store.practices.get("p") == (saved if kept else practice)
+        assert store.membership_plans.get("gold") == (repriced if kept else plan)
         ledger = store.payments.find(PaymentQuery())
         try:
-            InMemoryStore.from_objects([saved, plan, *others, moved, *ledger])
+            InMemoryStore.from_objects([saved, repriced, *others, moved, *ledger])
         except InvalidRecord:
             loads = False
         else:
             loads = True
-        assert kept == loads
+        if change == "reprice":  # refused over any charged date, even one still allowed
+            assert loads or not kept
+        else:
+            assert kept == loads
 
     @pytest.mark.parametrize("make", [_memory_store, _sqlite_store], ids=["memory", "sqlite"])
     def test_a_change_late_on_a_25_hour_day_reprices_its_early_charge(
