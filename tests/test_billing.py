@@ -42,6 +42,7 @@ from smilepass_core.domain.billing import (
     check_membership_charge,
     check_reprice,
     dunning_actions,
+    first_rebilled_day,
     plan_on,
     price_at,
     price_due_at,
@@ -1108,19 +1109,47 @@ class TestReprice:
                 plans={"gold": plan},
             )
 
-    def test_new_terms_are_judged_with_the_kept_history(self) -> None:
-        """Charged 30.00 on 1 January and 1 February, no discount: Suspended from
+    def test_new_terms_with_a_new_history_are_judged_as_if_the_history_came_first(
+        self,
+    ) -> None:
+        """Charged 30.00 on 1 January and 1 February, no discount, Suspended from
         15 January (1 February is then no billing date, and its 30.00 is January's price,
-        still allowed) with a dependent added on 5 March, after the last charge, in one
-        save: kept, as each alone is."""
+        still allowed) in the same save as a dependent added on 5 March, or as 5.00 off
+        from date 1 (which, with that history, no charged date reaches): kept, as the
+        suspension then the change, saved one after the other, are."""
         plan = _plan()
         member = _member(date(2026, 1, 1))
         ledger = [_charge("c0", _local(date(2026, 1, 1), 11))]
         ledger.append(_charge("c1", _local(date(2026, 2, 1), 11)))
-        both = member.suspend(at=_local(date(2026, 1, 15))).add_dependent(
-            Patient("kid", "Kid"), at=_local(date(2026, 3, 5))
-        )
-        check_member_repriced(member, both, ledger, timezone=SYD, plans={"gold": plan})
+        suspended = member.suspend(at=_local(date(2026, 1, 15)))
+        off = Discount("off", "syd", "Loyalty", amount=Money.of("5", "AUD"))
+        for both in (
+            suspended.add_dependent(Patient("kid", "Kid"), at=_local(date(2026, 3, 5))),
+            suspended.grant(off, first=1),
+        ):
+            check_member_repriced(member, both, ledger, timezone=SYD, plans={"gold": plan})
+            check_member_repriced(member, suspended, ledger, timezone=SYD, plans={"gold": plan})
+            check_member_repriced(suspended, both, ledger, timezone=SYD, plans={"gold": plan})
+
+    def test_a_change_on_the_last_day_of_1899_local_reads_every_charge(self) -> None:
+        """In Pago Pago (UTC-11), 05:20 UTC on 1 January 1900 is still 31 December 1899:
+        a move back to Active then bills from a day before the supported years, so every
+        charge is read again (none is refused here) instead of an error."""
+        zone = "Pacific/Pago_Pago"
+        t = datetime(1900, 1, 1, 5, tzinfo=UTC)
+        member = Member.enrol(
+            id="m1",
+            practice_id="syd",
+            plan_id="gold",
+            account_holder=Patient("p1", "Ada"),
+            start_date=date(1900, 1, 1),
+            at=t,
+        ).activate(at=t)
+        suspended = member.suspend(at=t + timedelta(minutes=1))
+        resumed = suspended.activate(at=t + timedelta(minutes=20))
+        ledger = [_charge("c0", t + timedelta(minutes=10))]
+        assert first_rebilled_day(suspended, resumed, zone) == datetime.min.replace(tzinfo=UTC)
+        check_member_repriced(suspended, resumed, ledger, timezone=zone, plans={"gold": _plan()})
 
     def test_a_start_date_or_plan_rewritten_over_charges_is_refused(self) -> None:
         """Monthly at 30.00 from 1 January, 5.00 off from date 1, charged 30.00 on

@@ -485,6 +485,57 @@ class TestFaults:
             assert (outcome.rule, outcome.field) == ("reprice_backdated", "timezone")
             assert (a.practices.get("p"), kept) == (practice, [february])
 
+    @pytest.mark.parametrize("first", ["zone", "member"])
+    def test_a_member_move_and_a_time_zone_racing_are_checked_one_after_the_other(
+        self, postgres_engine: sa.Engine, first: str
+    ) -> None:
+        """PostgreSQL: a monthly member in UTC, repriced from 30.00 to 40.00 from 1 March,
+        Suspended from 10 February, charged 30.00 at 10:00 on 1 January, 1 February and
+        1 March. Active again at 05:00 UTC on 2 March bills no earlier day in UTC, but in
+        Honolulu it is 19:00 on 1 March, which it then bills at 40.00. Session A saves one
+        (the practice in Honolulu, or the member Active again) inside an open
+        transaction; session B saves the other and waits; once A commits B is refused."""
+        engine = postgres_engine
+        empty(engine)
+        a, b = SqlStore(engine), SqlStore(engine)
+        start = datetime(2026, 1, 1, 9, tzinfo=UTC)
+        practice = Practice("p", "P", "UTC", "AUD")
+        plan = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
+        plan = plan.reprice(Money.of("40", "AUD"), on=date(2026, 3, 1))
+        member = (
+            Member.enrol(
+                id="m",
+                practice_id="p",
+                plan_id="gold",
+                account_holder=Patient("pt", "Ada Lovelace"),
+                start_date=start.date(),
+                at=start,
+            )
+            .activate(at=start)
+            .suspend(at=datetime(2026, 2, 10, tzinfo=UTC))
+        )
+        ok = PaymentOutcome.SUCCEEDED
+        paid = [
+            Payment(f"c{k}", "p", plan.price_on(date(2026, 1, 1)), PaymentKind.CHARGE, ok,
+                    datetime(2026, k, 1, 10, tzinfo=UTC), "m")
+            for k in (1, 2, 3)
+        ]  # fmt: skip
+        a.load([practice, plan, member, *paid])
+        honolulu = attrs.evolve(practice, timezone="Pacific/Honolulu")
+        resumed = member.activate(at=datetime(2026, 3, 2, 5, tzinfo=UTC))
+        if first == "zone":
+            outcome = _race(a, lambda: a.practices.save(honolulu), lambda: b.members.save(resumed))
+        else:
+            outcome = _race(a, lambda: a.members.save(resumed), lambda: b.practices.save(honolulu))
+        assert isinstance(outcome, RuleViolation)
+        assert outcome.rule == "reprice_backdated"
+        if first == "zone":
+            assert outcome.field == "history"
+            assert (a.practices.get("p"), a.members.get("m")) == (honolulu, member)
+        else:
+            assert outcome.field == "timezone"
+            assert (a.practices.get("p"), a.members.get("m")) == (practice, resumed)
+
     def test_a_sign_up_racing_its_campaign_paused_before_it_is_refused(
         self, postgres_engine: sa.Engine
     ) -> None:
@@ -706,11 +757,11 @@ class TestStatementCount:
         assert store.members.get("m-new").status.value == "suspended"
 
     def test_a_status_save_that_cannot_reprice_a_charge_reads_none(self) -> None:
-        """A member charged (failed) on 1 February, moved to Failed a minute later and
-        Suspended a minute after that: each save costs as many statements as the same
-        save of a member never charged. Failed bills as Active did, and a suspension bills
-        the days after it otherwise, not the charge's; Active again that day (which bills
-        it) reads the charges and the plans."""
+        """A member charged (failed) on 1 February, moved to Failed a minute later: as
+        many statements as the same save of a member never charged (Failed bills as Active
+        did). Suspended a minute after that: one more, the practice's time zone (a
+        suspension bills only the days after it otherwise, so the charge is not read).
+        Active again that day (which bills it) reads the charges and the plans too."""
         t0 = datetime(2026, 1, 1, 9, tzinfo=UTC)
         plan = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
 
@@ -743,9 +794,11 @@ class TestStatementCount:
             store.members.save(getattr(member, move)(at=at))
             return len(statements)
 
-        for minutes, move in ((1, "fail"), (2, "suspend")):
-            assert counted("m", minutes, move) == counted("n", minutes, move)
-        assert counted("m", 3, "activate") > counted("n", 3, "activate")
+        assert counted("m", 1, "fail") == counted("n", 1, "fail")
+        # The practice's time zone, read with its key held, tells that the suspension
+        # bills only the days after the charge's otherwise.
+        assert counted("m", 2, "suspend") == counted("n", 2, "suspend") + 1
+        assert counted("m", 3, "activate") > counted("n", 3, "activate") + 1
 
 
 NOW = DEMO_NOW

@@ -511,8 +511,9 @@ def check_member_repriced(
     """Raise unless saving member ``after`` over ``before`` keeps every billing date they
     were charged up to, as :func:`check_reprice` reads it for a plan: a discount granted
     or a plan change recorded takes effect after the dates due at their last recorded
-    membership charge (succeeded or failed), never back over them (new terms are judged
-    with the kept history). A save that changes the status history so that it bills
+    membership charge (succeeded or failed), never back over them (with a new history
+    too, the new terms are judged as if that history were kept first). A save that
+    changes the status history so that it bills
     some day otherwise (not :func:`bills_alike`), or rewrites the start date or the plan
     (not by ``change_plan``), keeps every recorded membership charge of an amount the
     charge rule allows at its instant (:func:`check_charge_amount`, read with the saved
@@ -547,9 +548,10 @@ def check_member_repriced(
     if not mine or before.plan_id not in plans or after.plan_id not in plans:
         return
     if not terms_kept:
-        # The new terms against the kept history; a new history is judged below.
-        judged = after if not moved else _with_history(after, before)
-        _check_terms_kept(before, judged, max(mine, key=replay_order), timezone, plans)
+        # The new terms as if the new history were kept first (so a save of both is
+        # kept as the two saves in that order would be); the history is judged below.
+        kept = before if not moved else _with_history(before, after)
+        _check_terms_kept(kept, after, max(mine, key=replay_order), timezone, plans)
     if rewritten is not None or moved:
         since = None
         if rewritten is None and terms_kept:
@@ -582,11 +584,11 @@ def bills_alike(before: Member, after: Member) -> bool:
     return True
 
 
-def _with_history(member: Member, kept: Member) -> Member:
-    """``member`` with ``kept``'s status history (``member`` itself when that copy breaks
-    a rule of its own, such as a change stamped after a Cancel)."""
+def _with_history(member: Member, saved: Member) -> Member:
+    """``member`` with ``saved``'s status history (``member`` itself when that copy breaks
+    a rule of its own)."""
     try:
-        return attrs.evolve(member, history=kept.history)
+        return attrs.evolve(member, history=saved.history)
     except (SmilepassError, ValueError):
         return member
 
@@ -627,16 +629,19 @@ def first_rebilled_day(before: Member, after: Member, timezone: str) -> datetime
     """The first instant (in UTC) of the first local day the two histories may bill
     otherwise: a day is billed when the member is billable as it starts or moves to a
     billable status during it, so a status change that differs touches its own day when
-    it is to a billable status (Pending, Active, Failed), else only the days after it.
-    Charges stamped before that instant are priced as they were."""
+    it is to a billable status (Pending, Active, Failed), else only the days after it;
+    the earliest over the changes that differ. Charges stamped before that instant are
+    priced as they were."""
     pairs = enumerate(zip(before.history, after.history, strict=False))
     i = next((i for i, (a, b) in pairs if a != b), min(len(before.history), len(after.history)))
     first = min(
         local_day(change.at, timezone) + timedelta(days=0 if change.to in BILLABLE else 1)
         for change in (*before.history[i:], *after.history[i:])
     )
-    if first.year > SUPPORTED_YEARS[-1]:  # the day after 31 December 2200: none
+    if first.year > SUPPORTED_YEARS[-1]:  # no charge falls on a local day in 2201
         return datetime.max.replace(tzinfo=UTC)
+    if first.year < SUPPORTED_YEARS[0]:  # a change on 31 December 1899, local: every one
+        return datetime.min.replace(tzinfo=UTC)
     return local_midnight(first, timezone)
 
 

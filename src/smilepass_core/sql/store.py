@@ -746,17 +746,32 @@ class _MembershipPlans(_Repository[MembershipPlan, ScopeQuery]):
 
 def _charged_since(look: Lookup, old: Member, new: Member) -> bool:
     """Whether ``new``'s history bills some day otherwise than ``old``'s
-    (:func:`bills_alike`) and the member's latest charge (prefetched) is stamped on or
-    after the local day of the first status change that differs: only then may a charge
-    be priced again."""
+    (:func:`bills_alike`) and the member's latest charge (prefetched) is stamped at or
+    after :func:`first_rebilled_day`, in the practice's time zone read with its key held:
+    only then may a charge be priced again."""
     if bills_alike(old, new):
         return False
     last = look.last_charge_at(new.id)
     if last is None:
         return False
-    zone = look.timezone(new.practice_id)
-    assert zone is not None  # the reference check found the practice
-    return last >= first_rebilled_day(old, new, zone)
+    return last >= first_rebilled_day(old, new, _held_timezone(look, new.practice_id))
+
+
+def _held_timezone(look: Lookup, practice_id: str) -> str:
+    """The practice's time zone (a load's staged practice first), read once per write with
+    the practice's key held for share until the write commits: a new time zone saved
+    meanwhile (which locks the row for update) is waited for, or waits for this write and
+    then finds what it recorded."""
+
+    def read() -> str:
+        staged = look.staged("practices", practice_id)
+        if staged is not None:
+            return str(staged.timezone)
+        practices = layouts["practices"].table
+        mine = sa.select(practices.c.timezone).where(practices.c.id == practice_id)
+        return str(look.conn.execute(mine.with_for_update(read=True, key_share=True)).scalar_one())
+
+    return look.memo(("timezone", practice_id), read)
 
 
 class _Members(_Repository[Member, MemberQuery]):
@@ -775,14 +790,9 @@ class _Members(_Repository[Member, MemberQuery]):
         ]
 
     def _checked_on_save(self, obj: Member) -> list[tuple[str, str | None]]:
-        """Also whether the member holds a plan offered from a template, their latest
-        charge and their practice's time zone."""
-        return [
-            *self._checked(obj),
-            (MEMBER_OFFERS, obj.id),
-            (LAST_CHARGE, obj.id),
-            (TIMEZONE, obj.practice_id),
-        ]
+        """Also whether the member holds a plan offered from a template, and their latest
+        charge."""
+        return [*self._checked(obj), (MEMBER_OFFERS, obj.id), (LAST_CHARGE, obj.id)]
 
     def _check(self, look: Lookup, obj: Member) -> None:
         """Also every plan the member was on, within its practice, a campaign Active at
@@ -1251,23 +1261,10 @@ class _Payments(_Repository[Payment, PaymentQuery]):
             staged = look.staged_in("membership_plans", practice_id)
             return {p.id: p for p in (*kept, *staged)}
 
-        def timezone() -> str:
-            staged = look.staged("practices", practice_id)
-            if staged is not None:
-                return str(staged.timezone)
-            # Its key held for share until the write commits: a new time zone saved
-            # meanwhile (which locks the row for update) is waited for, or waits for this
-            # charge and then finds it.
-            practices = store.practices.table
-            mine = sa.select(practices.c.timezone).where(practices.c.id == practice_id)
-            return str(
-                look.conn.execute(mine.with_for_update(read=True, key_share=True)).scalar_one()
-            )
-
         return (
             member,
             look.memo(("plans", practice_id), plans),
-            look.memo(("timezone", practice_id), timezone),
+            _held_timezone(look, practice_id),
         )
 
     def _where(self, conn: Connection, query: PaymentQuery) -> list[Any]:

@@ -1728,7 +1728,8 @@ class _PaymentChecks(_Contract):
         1 January and 25.00 on 1 February: Suspended from 15 January (1 February is then
         no billing date, so 30.00 is due) is refused; Failed from 15 January (still
         billed) is kept, and Suspended from 10 February. A start date rewritten to
-        15 January is refused too (field ``start_date``). Charged 25.00 at 00:30 on 1 March
+        15 January is refused too (field ``start_date``), and so is the plan rewritten to
+        one at 60.00 (field ``plan_id``). Charged 25.00 at 00:30 on 1 March
         while Suspended (1 February's price), Active again at 23:30 that day is refused
         (1 March is then billed, at 30.00), and at 00:30 on 2 March kept."""
         store = self.make_store()
@@ -1748,6 +1749,13 @@ class _PaymentChecks(_Contract):
         later = attrs.evolve(member, start_date=january.date())  # 1 February: no date
         what_start = "members.save of a start date that reprices a recorded charge"
         _expect_save_refused(members, "members", later, member, refused, what_start, "start_date")
+        platinum = MembershipPlan(
+            "kit-plat", "kit-p", "Platinum", Money.of("60", "AUD"), BillingCycle.MONTHLY
+        )
+        self._needs(store, "membership_plans").add(platinum)
+        rewritten = attrs.evolve(member, plan_id=platinum.id)  # on it from the start
+        what_plan = "members.save of a plan rewritten under recorded charges"
+        _expect_save_refused(members, "members", rewritten, member, refused, what_plan, "plan_id")
         failed = member.fail(at=january)
         members.save(failed)
         _check_get(members, _REPOSITORIES["members"], failed, "after a backdated Failed")
