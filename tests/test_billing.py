@@ -36,11 +36,13 @@ from smilepass_core.domain.billing import (
     DunningStep,
     billing_dates,
     billing_statement,
+    bills_alike,
     check_charge_amount,
     check_charge_dates,
     check_member_repriced,
     check_membership_charge,
     check_reprice,
+    check_timezone_kept,
     dunning_actions,
     first_rebilled_day,
     plan_on,
@@ -50,6 +52,7 @@ from smilepass_core.domain.billing import (
     replay_order,
 )
 from smilepass_core.domain.discounts import AppliedDiscount, Discount, price_due
+from smilepass_core.domain.practices import Practice
 from smilepass_core.periods import local_day, local_midnight
 from smilepass_core.testing import strategies as sps
 
@@ -1130,6 +1133,69 @@ class TestReprice:
             check_member_repriced(member, both, ledger, timezone=SYD, plans={"gold": plan})
             check_member_repriced(member, suspended, ledger, timezone=SYD, plans={"gold": plan})
             check_member_repriced(suspended, both, ledger, timezone=SYD, plans={"gold": plan})
+
+    def test_which_histories_bill_alike_and_from_which_day(self) -> None:
+        """Failed added to an Active history bills alike; Suspended does not, and rebills
+        from the day after it; a replaced change (not an extension) does not bill alike.
+        A suspension on 31 December 2200 rebills no supported day."""
+        member = _member(date(2026, 1, 1))
+        failed = member.fail(at=_local(date(2026, 2, 3), 10))
+        suspended = member.suspend(at=_local(date(2026, 2, 3), 10))
+        assert bills_alike(member, member)
+        assert bills_alike(member, failed)
+        assert not bills_alike(member, suspended)
+        assert not bills_alike(failed, suspended)  # the Failed change replaced
+        assert first_rebilled_day(member, suspended, SYD) == local_midnight(date(2026, 2, 4), SYD)
+        assert first_rebilled_day(member, failed, SYD) == local_midnight(date(2026, 2, 3), SYD)
+        last = datetime(2200, 12, 1, tzinfo=UTC)
+        late = Member.enrol(
+            id="m1",
+            practice_id="syd",
+            plan_id="gold",
+            account_holder=Patient("p1", "Ada"),
+            start_date=date(2200, 12, 1),
+            at=last,
+        ).activate(at=last)
+        away = late.suspend(at=datetime(2200, 12, 31, 10, tzinfo=UTC))
+        assert first_rebilled_day(late, away, "UTC") == datetime.max.replace(tzinfo=UTC)
+
+    def test_histories_that_are_no_extension_are_judged_too(self) -> None:
+        """``check_member_repriced`` takes any two copies: one kept with a move to
+        Platinum on 5 March, saved instead as Cancelled on 5 February without it (new terms
+        that the kept copy's changes cannot be read with). Charged only in January: kept."""
+        gold = _plan()
+        platinum = MembershipPlan("plat", "syd", "Platinum", AUD30 * 2, "monthly")
+        member = _member(date(2026, 1, 1))
+        moved = member.change_plan("plat", at=_local(date(2026, 3, 5)))
+        cancelled = member.cancel(at=_local(date(2026, 2, 5)))
+        ledger = [_charge("c0", _local(date(2026, 1, 1), 11))]
+        plans = {"gold": gold, "plat": platinum}
+        check_member_repriced(moved, cancelled, ledger, timezone=SYD, plans=plans)
+
+    def test_a_time_zone_reads_only_members_charged_on_a_kept_plan(self) -> None:
+        """``check_timezone_kept`` skips a member with no charge, one on a plan not given
+        and a payment plan's entry, and refuses a charge the new zone reprices: 25.00
+        (5.00 off from date 1) at 00:30 UTC on 1 February falls on 31 January in
+        Honolulu."""
+        plan = _plan()
+        off = Discount("off", "syd", "Loyalty", amount=Money.of("5", "AUD"))
+        t0 = datetime(2026, 1, 1, 10, tzinfo=UTC)
+        charged = attrs.evolve(_member(date(2026, 1, 1)), id="m1").grant(off, first=1)
+        idle = attrs.evolve(charged, id="m2")
+        elsewhere = attrs.evolve(charged, id="m3", plan_id="other")
+        ledger = [
+            _charge("c0", t0),
+            _charge("c1", datetime(2026, 2, 1, 0, 30, tzinfo=UTC), amount=AUD30 - off.amount),
+            attrs.evolve(_charge("c2", t0), member_id="m3"),
+            Payment("c3", "syd", AUD30, "charge", "succeeded", t0, payment_plan_id="braces"),
+        ]
+        members = [idle, elsewhere, charged]
+        utc = Practice("syd", "Sydney", "UTC", "AUD")
+        check_timezone_kept(utc, members, ledger, plans={"gold": plan})
+        honolulu = attrs.evolve(utc, timezone="Pacific/Honolulu")
+        with pytest.raises(RuleViolation, match="charge c1 of") as caught:
+            check_timezone_kept(honolulu, members, ledger, plans={"gold": plan})
+        assert (caught.value.rule, caught.value.field) == ("reprice_backdated", "timezone")
 
     def test_a_change_on_the_last_day_of_1899_local_reads_every_charge(self) -> None:
         """In Pago Pago (UTC-11), 05:20 UTC on 1 January 1900 is still 31 December 1899:
