@@ -81,6 +81,18 @@ def _member(start: date, *, activate: bool = True) -> Member:
     return member.activate(at=_local(start, 10)) if activate else member
 
 
+def _active_at(at: datetime) -> Member:
+    """Member ``m1`` on ``gold`` from ``at``'s UTC date, enrolled and Active at ``at``."""
+    return Member.enrol(
+        id="m1",
+        practice_id="syd",
+        plan_id="gold",
+        account_holder=Patient("p1", "Ada"),
+        start_date=at.date(),
+        at=at,
+    ).activate(at=at)
+
+
 def _charge(pid: str, at: datetime, outcome: str = "succeeded", amount: Money = AUD30) -> Payment:
     return Payment(pid, "syd", amount, "charge", outcome, at, member_id="m1")
 
@@ -1147,15 +1159,7 @@ class TestReprice:
         assert not bills_alike(failed, suspended)  # the Failed change replaced
         assert first_rebilled_day(member, suspended, SYD) == local_midnight(date(2026, 2, 4), SYD)
         assert first_rebilled_day(member, failed, SYD) == local_midnight(date(2026, 2, 3), SYD)
-        last = datetime(2200, 12, 1, tzinfo=UTC)
-        late = Member.enrol(
-            id="m1",
-            practice_id="syd",
-            plan_id="gold",
-            account_holder=Patient("p1", "Ada"),
-            start_date=date(2200, 12, 1),
-            at=last,
-        ).activate(at=last)
+        late = _active_at(datetime(2200, 12, 1, tzinfo=UTC))
         away = late.suspend(at=datetime(2200, 12, 31, 10, tzinfo=UTC))
         assert first_rebilled_day(late, away, "UTC") == datetime.max.replace(tzinfo=UTC)
 
@@ -1203,14 +1207,7 @@ class TestReprice:
         charge is read again (none is refused here) instead of an error."""
         zone = "Pacific/Pago_Pago"
         t = datetime(1900, 1, 1, 5, tzinfo=UTC)
-        member = Member.enrol(
-            id="m1",
-            practice_id="syd",
-            plan_id="gold",
-            account_holder=Patient("p1", "Ada"),
-            start_date=date(1900, 1, 1),
-            at=t,
-        ).activate(at=t)
+        member = _active_at(t)
         suspended = member.suspend(at=t + timedelta(minutes=1))
         resumed = suspended.activate(at=t + timedelta(minutes=20))
         ledger = [_charge("c0", t + timedelta(minutes=10))]

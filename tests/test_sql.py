@@ -261,6 +261,19 @@ def _rows(engine: sa.Engine) -> dict[str, int]:
 DEMO = load_demo()
 
 
+def _racer(start: datetime) -> Member:
+    """The racing tests' member: ``m`` of practice ``p`` on plan ``gold`` from ``start``'s
+    date, enrolled and Active at ``start``."""
+    return Member.enrol(
+        id="m",
+        practice_id="p",
+        plan_id="gold",
+        account_holder=Patient("pt", "Ada Lovelace"),
+        start_date=start.date(),
+        at=start,
+    ).activate(at=start)
+
+
 def _race(a: SqlStore, first: Callable[[], object], second: Callable[[], object]) -> object:
     """Run ``first`` in session A's open transaction and ``second`` (session B's write) in
     another thread meanwhile: B must still be waiting on a lock half a second later; once A
@@ -402,14 +415,7 @@ class TestFaults:
         a, b = SqlStore(engine), SqlStore(engine)
         start = datetime(2026, 1, 1, tzinfo=UTC)
         plan = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
-        member = Member.enrol(
-            id="m",
-            practice_id="p",
-            plan_id="gold",
-            account_holder=Patient("pt", "Ada Lovelace"),
-            start_date=start.date(),
-            at=start,
-        ).activate(at=start)
+        member = _racer(start)
 
         def charge(id: str, at: datetime) -> Payment:
             return Payment(
@@ -452,18 +458,7 @@ class TestFaults:
         practice = Practice("p", "P", "UTC", "AUD")
         plan = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
         off = Discount("off", "p", "Loyalty", amount=Money.of("5", "AUD"))
-        member = (
-            Member.enrol(
-                id="m",
-                practice_id="p",
-                plan_id="gold",
-                account_holder=Patient("pt", "Ada Lovelace"),
-                start_date=start.date(),
-                at=start,
-            )
-            .activate(at=start)
-            .grant(off, first=1)
-        )
+        member = _racer(start).grant(off, first=1)
 
         def charge(id: str, amount: str, at: datetime) -> Payment:
             ok = PaymentOutcome.SUCCEEDED
@@ -502,18 +497,7 @@ class TestFaults:
         practice = Practice("p", "P", "UTC", "AUD")
         plan = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
         plan = plan.reprice(Money.of("40", "AUD"), on=date(2026, 3, 1))
-        member = (
-            Member.enrol(
-                id="m",
-                practice_id="p",
-                plan_id="gold",
-                account_holder=Patient("pt", "Ada Lovelace"),
-                start_date=start.date(),
-                at=start,
-            )
-            .activate(at=start)
-            .suspend(at=datetime(2026, 2, 10, tzinfo=UTC))
-        )
+        member = _racer(start).suspend(at=datetime(2026, 2, 10, tzinfo=UTC))
         ok = PaymentOutcome.SUCCEEDED
         paid = [
             Payment(f"c{k}", "p", plan.price_on(date(2026, 1, 1)), PaymentKind.CHARGE, ok,
