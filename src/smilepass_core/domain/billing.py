@@ -513,13 +513,14 @@ def check_member_repriced(
     or a plan change recorded takes effect after the dates due at their last recorded
     membership charge (succeeded or failed), never back over them (with a new history
     too, the new terms are judged as if that history were kept first). A save that
-    changes the status history so that it bills
-    some day otherwise (not :func:`bills_alike`), or rewrites the start date or the plan
-    (not by ``change_plan``), keeps every recorded membership charge of an amount the
-    charge rule allows at its instant (:func:`check_charge_amount`, read with the saved
-    member and the member's entries before it), as a store's load checks it: a status
-    change stamped back before a charge, or later on the charge's local day, may add or
-    skip billing dates, but not leave a charge of an amount no longer due.
+    changes the status history so that it bills some day otherwise (not
+    :func:`bills_alike`), or rewrites the start date or the plan (not by
+    ``change_plan``), keeps every recorded membership charge of an amount the charge rule
+    allows at its instant (:func:`check_charge_amount`, read with the saved member and
+    the member's entries before it), as a store's load checks it: a status change
+    stamped back before a charge, or later on the charge's local day, may add or skip
+    billing dates, but not leave a charge of an amount no longer due (the charges from
+    :func:`first_rebilled_day` on are read).
 
     Args:
         before: The member as kept.
