@@ -1077,20 +1077,7 @@ class _PaymentPlans(_Repository[PaymentPlan, PaymentPlanQuery]):
             member = look.staged("members", member_id) or look.memo(
                 ("member", member_id), kept_member
             )
-        practice_id = obj.practice_id
-        staged = look.staged("practices", practice_id)
-
-        def kept_timezone() -> str:
-            practices = store.practices.table
-            mine = sa.select(practices.c.timezone).where(practices.c.id == practice_id)
-            zone = conn.execute(mine.with_for_update(read=True, key_share=True)).scalar_one()
-            return str(zone)
-
-        timezone = (
-            staged.timezone
-            if staged is not None
-            else look.memo(("held timezone", practice_id), kept_timezone)
-        )
+        timezone = _held_timezone(look, obj.practice_id)
         check_offer(template, obj, timezone=timezone, member=member)
 
     def _where(self, conn: Connection, query: PaymentPlanQuery) -> list[Any]:
