@@ -54,6 +54,7 @@ from smilepass_core.domain import (
     Campaign,
     Member,
     MembershipPlan,
+    MembershipStatus,
     Patient,
     Payment,
     PaymentKind,
@@ -927,18 +928,22 @@ class _MemberChecks(_Contract):
     @given(data=st.data(), dataset=sps.datasets())
     def test_unpaid_charges(self, data: st.DataObject, dataset: sps.Dataset) -> None:
         """The optional ``members.unpaid_charges`` (``UnpaidChargesReader``), when offered:
-        read once the dataset is loaded but for its last few ledger entries, then again
-        after each of them is added (a store that keeps what it read must see every
-        write), at an instant at or after every event and at one among them. Each
+        read once the dataset is loaded but for a few held-back ledger entries (members'
+        latest first, each source's entries in order), again after each of them is added
+        and once more after a member is cancelled at the latest event (a store that keeps
+        what it read must see every write), at an instant at or after every event, at one
+        among them and at each held-back entry's. Each
         practice's answer is ``None`` or, by member id, the members as kept with unpaid
         membership charges and those charges, as ``domain.overdue.unpaid_charges`` lists
         them."""
         store = self.make_store()
         read = _batched(self._needs(store, "members"), "unpaid_charges")
         ledger = self._needs(store, "payments")
-        held = data.draw(st.integers(0, min(4, len(dataset.payments))), label="held back")
-        first = len(dataset.payments) - held
-        load(store, attrs.evolve(dataset, payments=dataset.payments[:first]))
+        most = min(4, len(dataset.payments))
+        held = data.draw(st.integers(min(1, most), most), label="held back")
+        payments = _held_back_last(dataset.payments, held)
+        first = len(payments) - held
+        load(store, attrs.evolve(dataset, payments=payments[:first]))
         last = max(
             [
                 *(m.last_changed_at for m in dataset.members),
@@ -949,13 +954,29 @@ class _MemberChecks(_Contract):
             default=sps.DATASET_START,
         )
         later = data.draw(st.integers(0, 400 * 86400), label="seconds after every event")
-        instants = (last + timedelta(seconds=later), data.draw(sps.boundaries(dataset)))
+        instants = (
+            last + timedelta(seconds=later),
+            data.draw(sps.boundaries(dataset)),
+            *sorted({p.at for p in payments[first:]}),
+        )
         catalogue = {p.id: p for p in dataset.membership_plans}
         members = sorted(dataset.members, key=lambda m: m.id)
-        for added in range(first, len(dataset.payments) + 1):
-            if added > first:
-                ledger.add(dataset.payments[added - 1])
-            entries = dataset.payments[:added]
+        open_ = [m for m in members if m.status is not MembershipStatus.CANCELLED]
+        entries: Sequence[Payment] = payments[:first]
+        for step in ["loaded", *payments[first:], "cancelled"]:
+            if isinstance(step, Payment):
+                ledger.add(step)
+                entries = payments[: len(entries) + 1]
+            if step != "cancelled":
+                write = f"{len(entries)} of {len(payments)} ledger entries"
+            elif open_:
+                gone = data.draw(st.sampled_from(open_), label="cancelled after every event")
+                cancelled = gone.cancel(at=last)
+                self._needs(store, "members").save(cancelled)
+                members = [cancelled if m.id == gone.id else m for m in members]
+                write = f"{gone.id} cancelled at {last.isoformat()}"
+            else:
+                break
             for at, practice in itertools.product(instants, dataset.practices):
                 got = read(practice_id=practice.id, at=at)
                 if got is None:
@@ -982,7 +1003,7 @@ class _MemberChecks(_Contract):
                     )
                     raise ContractViolation(
                         "members.unpaid_charges",
-                        (practice.id, at, f"{added} of {len(dataset.payments)} ledger entries"),
+                        (practice.id, at, write),
                         [(m.id, c) for m, c in expected],
                         [(m.id, c) for m, c in answer],
                         [f"member {member_id}" for member_id in wrong[:3]],
@@ -1338,6 +1359,16 @@ def _batched(repo: Any, name: str) -> Any:
     if read is None:
         pytest.skip(f"the optional read {name}() is not offered")
     return read
+
+
+def _held_back_last(payments: Sequence[Payment], held: int) -> tuple[Payment, ...]:
+    """``payments`` with the latest ``held`` of them moved to the end, members' entries
+    chosen before payment plans'. Each source's entries keep their order, so the ledger
+    still loads entry by entry."""
+    ranked = sorted(range(len(payments)), key=lambda i: (payments[i].member_id is not None, i))
+    back = ranked[len(ranked) - held :]
+    chosen = set(back)
+    return (*(p for i, p in enumerate(payments) if i not in chosen), *(payments[i] for i in back))
 
 
 def _event_instants(
