@@ -3,11 +3,12 @@ outlooks, judged in full, and in SQLite.
 
 Builds the same deterministic store as ``benchmarks/dashboard.py`` (N members, their
 payment plans and ledger) and asks ``MemberQuery(overdue=True, as_of=...)`` of its
-practice at the instant of the data's last event ("who is overdue now"), printing per
-size:
+practice at the instant of the data's last event ("who is overdue now") and at the
+dashboard's ``NOW``, before many members' last events ("who was overdue then": the store
+reads each member as they stood then), printing per size and instant:
 
-- the first query of ``InMemoryStore`` (it reads every member's outlook) and the median
-  of the next ten (answered from the outlooks);
+- the first query of ``InMemoryStore`` (it reads every member's outlook, or their outlook
+  as they stood then) and the median of the next ten (answered from the outlooks);
 - the same answer judged in full: ``domain.overdue.is_overdue`` for every member, with
   their plans and ledger (what the store did before outlooks);
 - ``SqlStore`` on an in-memory SQLite database (it selects the candidates in SQL and
@@ -32,7 +33,7 @@ from typing import Any
 from shared import dashboard_module, timed
 
 from smilepass_core import InMemoryStore, MemberQuery
-from smilepass_core.domain.overdue import is_overdue
+from smilepass_core.domain.overdue import is_overdue, last_event
 from smilepass_core.sql import SqlStore
 
 
@@ -41,7 +42,7 @@ def run(n_members: int, seed: int, skip_sql_above: int) -> int:
     data = bench.build_dataset(n_members, seed)
     practice = data.practices[0]
     # The instant of the data's last event: a practice asking "who is overdue now".
-    now = max(
+    last = max(
         [
             *(c.at for m in data.members for c in (*m.history, *m.plan_changes)),
             *(p.at for p in data.payments),
@@ -50,13 +51,10 @@ def run(n_members: int, seed: int, skip_sql_above: int) -> int:
         ]
     )
     store = InMemoryStore.from_objects(data.objects())
-    query = MemberQuery(practices={practice.id}, overdue=True, as_of=now)
-
-    def ids(found: Any) -> list[str]:
-        return sorted(m.id for m in found)
-
-    first, indexed = timed(lambda: ids(store.members.find(query)))
-    again = [timed(lambda: store.members.find(query))[0] for _ in range(10)]
+    sql = None
+    if n_members <= skip_sql_above:
+        sql = SqlStore.connect("sqlite://")
+        sql.load(data.objects())
     plans: defaultdict[str, list[Any]] = defaultdict(list)
     for plan in data.payment_plans:
         plans[plan.member_id or ""].append(plan)
@@ -64,37 +62,47 @@ def run(n_members: int, seed: int, skip_sql_above: int) -> int:
     for payment in data.payments:
         ledgers[payment.member_id or ""].append(payment)
     catalogue = {p.id: p for p in data.plans}
-    full, judged = timed(
-        lambda: sorted(
-            m.id
-            for m in data.members
-            if is_overdue(
-                m,
-                plans[m.id],
-                at=now,
-                timezone=practice.timezone,
-                membership_plans=catalogue,
-                payments=ledgers[m.id],
+    failures = 0
+    # Then the dashboard's "now", before many members' last events (a report as at a
+    # past instant): each member is read as they stood then.
+    for name, at in (("last event", last), ("past: dashboard now", bench.NOW)):
+        query = MemberQuery(practices={practice.id}, overdue=True, as_of=at)
+
+        def ids(found: Any) -> list[str]:
+            return sorted(m.id for m in found)
+
+        first, indexed = timed(lambda: ids(store.members.find(query)))  # noqa: B023
+        again = [timed(lambda: store.members.find(query))[0] for _ in range(10)]  # noqa: B023
+        full, judged = timed(
+            lambda: sorted(
+                m.id
+                for m in data.members
+                if is_overdue(
+                    m,
+                    plans[m.id],
+                    at=at,  # noqa: B023
+                    timezone=practice.timezone,
+                    membership_plans=catalogue,
+                    payments=ledgers[m.id],
+                )
             )
         )
-    )
-    answers = {"outlooks": indexed, "in full": judged}
-    sql_cell = "—"
-    if n_members <= skip_sql_above:
-        sql = SqlStore.connect("sqlite://")
-        sql.load(data.objects())
-        sql_time, answers["SQLite"] = timed(lambda: ids(sql.members.find(query)))
-        sql_cell = f"{sql_time * 1000:.1f} ms"
-    failures = 0
-    for name, answer in answers.items():
-        if answer != judged:
-            failures += 1
-            print(f"  DIFFERS {name}: {len(answer)} members against {len(judged)} judged in full")
-    print(
-        f"| {n_members:,} | {len(data.payments):,} | {len(judged):,} | {first * 1000:.1f} ms "
-        f"| {statistics.median(again) * 1000:.2f} ms | {full * 1000:.1f} ms | {sql_cell} "
-        f"| {'yes' if not failures else 'no'} |"
-    )
+        later = sum(1 for m in data.members if last_event(m, plans[m.id], ledgers[m.id]) > at)
+        answers = {"outlooks": indexed, "in full": judged}
+        sql_cell = "—"
+        if sql is not None:
+            sql_time, answers["SQLite"] = timed(lambda: ids(sql.members.find(query)))  # noqa: B023
+            sql_cell = f"{sql_time * 1000:.1f} ms"
+        wrong = [k for k, answer in answers.items() if answer != judged]
+        for k in wrong:
+            print(f"  DIFFERS {k}: {len(answers[k])} members against {len(judged)} judged in full")
+        failures += len(wrong)
+        print(
+            f"| {n_members:,} | {len(data.payments):,} | {name} ({later:,} members with a "
+            f"later event) | {len(judged):,} | {first * 1000:.1f} ms "
+            f"| {statistics.median(again) * 1000:.2f} ms | {full * 1000:.1f} ms | {sql_cell} "
+            f"| {'yes' if not wrong else 'no'} |"
+        )
     return failures
 
 
@@ -105,10 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-sql-above", type=int, default=20_000)
     args = parser.parse_args(argv)
     print(
-        "| members | payments | overdue | first query (reads outlooks) | next queries (median) "
-        "| judged in full | SQLite | equal |"
+        "| members | payments | instant | overdue | first query (reads outlooks) "
+        "| next queries (median) | judged in full | SQLite | equal |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     failures = sum(run(n, args.seed, args.skip_sql_above) for n in args.members)
     return 1 if failures else 0
 

@@ -45,7 +45,12 @@ from smilepass_core.domain import (
     StaffUser,
     offer_from_template,
 )
-from smilepass_core.domain.overdue import amount_overdue, is_overdue
+from smilepass_core.domain.overdue import (
+    amount_overdue,
+    is_overdue,
+    overdue_outlook_at,
+    unpaid_charges,
+)
 from smilepass_core.errors import (
     ConflictingPayment,
     CurrencyMismatch,
@@ -2602,6 +2607,76 @@ class TestOverdueOutlooks:
             others = MemberQuery(overdue=False, as_of=at, grace_days=grace)
             assert store.members.count(others) == len(dataset.members) - len(expected)
         assert judged == []
+
+    @settings(
+        max_examples=max(10, settings.default.max_examples // 4),
+        suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.too_slow],
+    )
+    @given(dataset=sps.datasets(), data=st.data())
+    def test_before_the_last_events_each_member_is_read_once(
+        self, dataset: sps.Dataset, data: st.DataObject
+    ) -> None:
+        """At an instant among the events the Overdue filter and ``unpaid_charges`` answer
+        as ``is_overdue`` and the domain's ``unpaid_charges`` do; asked again, the store
+        reads no outlook, and judges in full only a member not enrolled yet who holds a
+        payment plan."""
+        store = InMemoryStore.from_objects(dataset.objects())
+        events = _event_times(dataset)
+        assume(events)
+        at = data.draw(st.sampled_from(events), label="event") + data.draw(
+            st.sampled_from([-timedelta(microseconds=1), timedelta(0), timedelta(hours=5)])
+        )
+        grace = data.draw(st.integers(0, 3), label="grace")
+        zones = {p.id: p.timezone for p in dataset.practices}
+        catalogue = {p.id: p for p in dataset.membership_plans}
+        context: dict[str, Any] = {"membership_plans": catalogue, "payments": dataset.payments}
+        late = [
+            m.id
+            for m in sorted(dataset.members, key=lambda m: m.id)
+            if is_overdue(
+                m,
+                dataset.payment_plans,
+                at=at,
+                timezone=zones[m.practice_id],
+                grace_days=grace,
+                **context,
+            )
+        ]
+        query = MemberQuery(overdue=True, as_of=at, grace_days=grace)
+        read: list[str] = []
+
+        def outlook_at(member: Member, *args: Any, **kwargs: Any) -> Any:
+            read.append(member.id)
+            return overdue_outlook_at(member, *args, **kwargs)
+
+        def judged_in_full(member: Member, *args: Any, **kwargs: Any) -> bool:
+            read.append(member.id)
+            return is_overdue(member, *args, **kwargs)
+
+        for practice in dataset.practices:
+            got = store.members.unpaid_charges(practice_id=practice.id, at=at)
+            expected = [
+                (m.id, found)
+                for m in sorted(dataset.members, key=lambda m: m.id)
+                if m.practice_id == practice.id
+                and (found := unpaid_charges(m, at=at, timezone=practice.timezone, **context))
+            ]
+            assert got is not None
+            assert [(m.id, charges) for m, charges in got] == expected
+        assert [m.id for m in store.members.find(query)] == late
+        with (
+            mock.patch.object(memory, "overdue_outlook_at", outlook_at),
+            mock.patch.object(memory, "is_overdue", judged_in_full),
+        ):
+            assert [m.id for m in store.members.find(query)] == late
+            for practice in dataset.practices:
+                store.members.unpaid_charges(practice_id=practice.id, at=at)
+        holders = {p.member_id for p in dataset.payment_plans}
+        assert read == [
+            m.id
+            for m in sorted(dataset.members, key=lambda m: m.id)
+            if at < m.created_at and m.id in holders
+        ]
 
     @settings(
         max_examples=max(10, settings.default.max_examples // 4),

@@ -1,7 +1,7 @@
 """Unpaid charges and amounts overdue: what a member owes, charge by charge."""
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -30,6 +30,7 @@ from smilepass_core.domain.overdue import (
     latest_overdue_day,
     overdue_instalments,
     overdue_outlook,
+    overdue_outlook_at,
     unpaid_charges,
 )
 from smilepass_core.errors import InvalidValue
@@ -88,6 +89,25 @@ PAID_TO_MARCH = [
 #: The April charge, failed (noon on 10 April in Sydney).
 APRIL_FAILED = _charge("c-apr", datetime(2026, 4, 10, 2, tzinfo=UTC), ok=False)
 CATALOGUE = {"gold": PLAN}
+
+
+def _members_of(
+    dataset: sps.Dataset,
+) -> Iterator[tuple[Member, str, list[PaymentPlan], list[Payment], dict[str, Any]]]:
+    """Each member of ``dataset`` with their practice's time zone, the payment plans they
+    hold, their ledger and the rest of what ``is_overdue`` reads (keyword arguments)."""
+    zones = {p.id: p.timezone for p in dataset.practices}
+    catalogue = {p.id: p for p in dataset.membership_plans}
+    for m in dataset.members:
+        plans = [p for p in dataset.payment_plans if p.member_id == m.id]
+        ledger = [p for p in dataset.payments if p.member_id == m.id]
+        yield (
+            m,
+            zones[m.practice_id],
+            plans,
+            ledger,
+            {"membership_plans": catalogue, "payments": ledger},
+        )
 
 
 class TestUnpaidCharges:
@@ -376,13 +396,7 @@ class TestOutlook:
     ) -> None:
         """At a random instant up to 500 days after each member's last event, with a random
         grace, the outlook answers as ``is_overdue`` does (or defers past ``through``)."""
-        zones = {p.id: p.timezone for p in dataset.practices}
-        catalogue = {p.id: p for p in dataset.membership_plans}
-        for m in dataset.members:
-            tz = zones[m.practice_id]
-            plans = [p for p in dataset.payment_plans if p.member_id == m.id]
-            ledger = [p for p in dataset.payments if p.member_id == m.id]
-            context: dict[str, Any] = {"membership_plans": catalogue, "payments": ledger}
+        for m, tz, plans, _, context in _members_of(dataset):
             outlook = overdue_outlook(m, dataset.payment_plans, timezone=tz, **context)
             later = data.draw(st.integers(0, 500 * 86400).map(lambda s: timedelta(seconds=s)))
             at = outlook.since + later
@@ -422,6 +436,81 @@ class TestOutlook:
         with pytest.raises(InvalidValue) as caught:
             overdue_outlook(member, timezone=SYDNEY)
         assert (caught.value.field, caught.value.value) == ("membership_plans", "gold")
+
+
+class TestOutlookAt:
+    """An outlook read as the member stood at an instant answers ``is_overdue`` and
+    ``unpaid_charges`` at every instant from their latest event then to their next one."""
+
+    @settings(
+        max_examples=max(10, settings.default.max_examples // 4),
+        suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.too_slow],
+    )
+    @given(dataset=sps.datasets(), data=st.data(), grace=st.integers(0, 10))
+    def test_it_agrees_with_is_overdue_between_two_events(
+        self, dataset: sps.Dataset, data: st.DataObject, grace: int
+    ) -> None:
+        """For each member, at an event, just before one, or hours after one, the outlook
+        is ``None`` exactly before their creation; else it spans that instant
+        (``since <= at < until``), ``until`` is their first event after it, and at ``at``
+        and at the span's first and last microsecond it answers as the whole member does."""
+        for m, tz, plans, ledger, context in _members_of(dataset):
+            events = sorted(
+                {
+                    *(c.at for c in m.history),
+                    *(c.at for c in m.plan_changes),
+                    *(c.at for c in m.dependent_changes),
+                    *(r.at for r in m.referral_rewards),
+                    *(p.at for p in ledger),
+                    *(c.at for p in plans for c in p.history),
+                    *(a.at for p in plans for a in p.attempts),
+                }
+            )
+            event = data.draw(st.sampled_from(events), label="event")
+            shift = data.draw(st.sampled_from([-MICRO, timedelta(0), timedelta(hours=13)]))
+            at = event + shift
+            outlook = overdue_outlook_at(m, dataset.payment_plans, at=at, timezone=tz, **context)
+            if at < m.created_at:
+                assert outlook is None
+                continue
+            assert outlook is not None
+            assert outlook.since == max(e for e in events if e <= at)
+            assert outlook.until == min((e for e in events if e > at), default=None)
+            last = at if outlook.until is None else outlook.until - MICRO
+            for when in (at, outlook.since, last):
+                day = local_day(when, tz)
+                expected = is_overdue(m, plans, at=when, timezone=tz, grace_days=grace, **context)
+                assert outlook.overdue_on(day, grace) is expected, (m.id, when)
+                assert outlook.unpaid_on(day) == unpaid_charges(
+                    m, at=when, timezone=tz, **context
+                ), (m.id, when)
+
+    def test_a_worked_member(self) -> None:
+        """Ada paid January to March; April's charge failed on 10 April at noon in Sydney
+        and she paid it on 20 April. As she stood on 15 April she is overdue, until the
+        payment; her outlook at 20 April on is the whole one, not overdue."""
+        member = _member(fail_at=APRIL_FAILED.at)
+        paid = _charge("c-apr-2", datetime(2026, 4, 20, tzinfo=UTC))
+        ledger = [*PAID_TO_MARCH, APRIL_FAILED, paid]
+        then = datetime(2026, 4, 15, tzinfo=UTC)
+        outlook = overdue_outlook_at(
+            member, at=then, timezone=SYDNEY, membership_plans=CATALOGUE, payments=ledger
+        )
+        assert outlook is not None
+        assert (outlook.since, outlook.until) == (APRIL_FAILED.at, paid.at)
+        assert outlook.overdue_on(local_day(then, SYDNEY)) is True
+        assert outlook.unpaid_on(local_day(then, SYDNEY)) == (
+            DueCharge(("member", "m1"), date(2026, 4, 10), aud("30")),
+        )
+        assert outlook.through == local_day(then, SYDNEY) + timedelta(days=OUTLOOK_DAYS)
+        after = overdue_outlook_at(
+            member, at=paid.at, timezone=SYDNEY, membership_plans=CATALOGUE, payments=ledger
+        )
+        assert after is not None
+        assert (after.since, after.until) == (paid.at, None)
+        assert after.overdue_on(date(2026, 4, 20)) is False
+        before = overdue_outlook_at(member, at=datetime(2026, 1, 1, tzinfo=UTC), timezone=SYDNEY)
+        assert before is None
 
 
 class TestDays:

@@ -35,9 +35,12 @@ grace_days=g)``, nothing else filtering     compare per member), once every memb
                                             outlook reads T's day and T is past their
                                             last event; O(w) outlooks read again for
                                             w members written since; else as "other
-                                            find/count" below
+                                            find/count" below, each member from their
+                                            outlook (at T, kept by since, for T
+                                            before their last event)
 ``members.unpaid_charges(practice_id=,      the same condition: O(n + c), c charges
-at=T)``                                     listed (else None)
+at=T)``                                     listed; else O(n log s + c) from the
+                                            outlooks at T
 latest N activated (``find`` ordered by     O(log n + N) per practice, then
 ``-first_activated_at``, limit N)           O(N log N) to order them by the
                                             timeline's own instants
@@ -115,6 +118,7 @@ from smilepass_core.domain.overdue import (
     is_overdue,
     last_event,
     overdue_outlook,
+    overdue_outlook_at,
 )
 from smilepass_core.domain.templates import member_change, offer_of
 from smilepass_core.errors import (
@@ -941,6 +945,9 @@ def _id(obj: Any) -> str:
     return str(obj.id)
 
 
+_since_of = operator.attrgetter("since")
+
+
 def _before(
     signed: Iterable[tuple[int, Timelines[datetime]]],
     scope: Collection[str],
@@ -1168,6 +1175,11 @@ class _Members(_Repository[Member, MemberQuery]):
         # the member, their ledger, their plans, their practice or its membership plans
         # drops it.
         self._outlooks: dict[str, OverdueOutlook] = {}
+        # By member id, the same for instants before their last event, read as they
+        # stood then (overdue_outlook_at), by ``since``; the same writes drop them.
+        self._past: dict[str, list[OverdueOutlook]] = {}
+        # By member id, their last event once read (the same writes drop it).
+        self._sinces: dict[str, datetime] = {}
         # By practice id, once an Overdue filter read every member's outlook: the members
         # by id and when each is overdue (a write marks the member stale there).
         self._overdue_days: dict[str, _OverdueDays] = {}
@@ -1228,6 +1240,8 @@ class _Members(_Repository[Member, MemberQuery]):
         if member_id is None:
             return
         self._outlooks.pop(member_id, None)
+        self._past.pop(member_id, None)
+        self._sinces.pop(member_id, None)
         if practice_id is None:
             m = self._items.get(member_id)
             practice_id = None if m is None else m.practice_id
@@ -1241,6 +1255,8 @@ class _Members(_Repository[Member, MemberQuery]):
         self._overdue_days.pop(practice_id, None)
         for member_id in self._by_practice.get(practice_id, ()):
             self._outlooks.pop(member_id, None)
+            self._past.pop(member_id, None)
+            self._sinces.pop(member_id, None)
 
     def _index(self, m: Member) -> None:
         self._forget(m.id, m.practice_id)
@@ -1564,8 +1580,9 @@ class _Members(_Repository[Member, MemberQuery]):
         self, *, practice_id: str, at: datetime
     ) -> list[tuple[Member, tuple[DueCharge, ...]]] | None:
         """:class:`~smilepass_core.repositories.UnpaidChargesReader`: from the members'
-        Overdue outlooks (each holds its membership's unpaid charges), when ``at`` is past
-        every member's last event; else ``None``.
+        Overdue outlooks (each holds its membership's unpaid charges), read as each member
+        stood at ``at`` when that is before their last event; ``None`` only past what an
+        outlook reads (the end of 2200).
 
         Raises:
             NotFound: an unknown practice.
@@ -1577,13 +1594,18 @@ class _Members(_Repository[Member, MemberQuery]):
             return []
         day = local_day(when, zone)
         days = self._overdue_days_of(practice_id, when, day, zone)
-        if days is None:
-            return None
+        read: Iterable[tuple[Member, OverdueOutlook | None]]
+        if days is not None:
+            read = zip(days.members, days.outlooks, strict=True)
+        else:  # before a member's last event: each member as they stood at ``when``
+            members = sorted((self._items[i] for i in self._by_practice[practice_id]), key=_id)
+            read = ((m, self._outlook_then(m, when, day, zone)) for m in members)
         found = []
-        for m, outlook in zip(days.members, days.outlooks, strict=True):
-            if outlook.charges:
+        for m, outlook in read:
+            if outlook is not None and outlook.charges:  # None: not yet a member
                 charges = outlook.unpaid_on(day)
-                assert charges is not None  # read by overdue_outlook, through ``day``
+                if charges is None:  # past its last day read: only at 2200's end
+                    return None
                 if charges:
                     found.append((m, charges))
         return found
@@ -1649,8 +1671,12 @@ class _Members(_Repository[Member, MemberQuery]):
         outlook = self._outlooks.get(m.id)
         if outlook is not None:
             return outlook.since
-        plans = self._store.payment_plans.of_member(m.id)
-        return last_event(m, plans, self._store.payments.of_source(("member", m.id)))
+        since = self._sinces.get(m.id)
+        if since is None:
+            plans = self._store.payment_plans.of_member(m.id)
+            ledger = self._store.payments.of_source(("member", m.id))
+            since = self._sinces[m.id] = last_event(m, plans, ledger)
+        return since
 
     def _outlook(
         self, m: Member, at: datetime, day: date, zone: str, since: datetime | None = None
@@ -1659,18 +1685,18 @@ class _Members(_Repository[Member, MemberQuery]):
         missing or short of ``day``); ``None`` when ``at`` is before their last event
         (``since``, when the caller has it)."""
         outlook = self._outlooks.get(m.id)
-        if (
-            outlook is not None
-            and at >= outlook.since
-            and (outlook.through is None or day <= outlook.through)
-        ):
+        if since is None:
+            since = outlook.since if outlook is not None else self._sinces.get(m.id)
+        if since is not None and at < since:
+            return None
+        if outlook is not None and (outlook.through is None or day <= outlook.through):
             return outlook
         plans = self._store.payment_plans.of_member(m.id)
         ledger = self._store.payments.of_source(("member", m.id))
         if since is None:
-            since = outlook.since if outlook is not None else last_event(m, plans, ledger)
-        if at < since:
-            return None
+            since = self._sinces[m.id] = last_event(m, plans, ledger)
+            if at < since:
+                return None
         # Read through ``day`` and the weeks after it (a later query reads it again when
         # it goes further).
         outlook = overdue_outlook(
@@ -1684,15 +1710,60 @@ class _Members(_Repository[Member, MemberQuery]):
         self._outlooks[m.id] = outlook
         return outlook
 
+    def _kept_past(self, member_id: str, at: datetime, day: date) -> OverdueOutlook | None:
+        """The outlook kept by :meth:`_past_outlook` answering at ``at`` on local ``day``."""
+        kept = self._past.get(member_id)
+        if kept:
+            k = bisect.bisect_right(kept, at, key=_since_of)
+            if k:
+                outlook = kept[k - 1]
+                if (outlook.until is None or at < outlook.until) and (
+                    outlook.through is None or day <= outlook.through
+                ):
+                    return outlook
+        return None
+
+    def _past_outlook(self, m: Member, at: datetime, day: date, zone: str) -> OverdueOutlook | None:
+        """``m``'s Overdue outlook as they stood at ``at``, read through the weeks past local
+        ``day`` and kept until a write to them; ``None`` before their creation."""
+        found = overdue_outlook_at(
+            m,
+            self._store.payment_plans.of_member(m.id),
+            at=at,
+            timezone=zone,
+            membership_plans=self._store.membership_plans._items,
+            payments=self._store.payments.of_source(("member", m.id)),
+            days=_OUTLOOK_MARGIN_DAYS,
+        )
+        if found is not None:
+            kept = self._past.setdefault(m.id, [])
+            k = bisect.bisect_left(kept, found.since, key=_since_of)
+            if k < len(kept) and kept[k].since == found.since:
+                kept[k] = found  # the same span, read further
+            else:
+                kept.insert(k, found)
+        return found
+
+    def _outlook_then(self, m: Member, at: datetime, day: date, zone: str) -> OverdueOutlook | None:
+        """``m``'s Overdue outlook answering at ``at``: the kept one past their last event,
+        else one as they stood at ``at``; ``None`` before their creation (when only the
+        payment plans they hold may be overdue)."""
+        if at < m.created_at:
+            return None
+        outlook = self._kept_past(m.id, at, day) or self._outlook(m, at, day, zone)
+        return outlook if outlook is not None else self._past_outlook(m, at, day, zone)
+
     def _overdue(self, m: Member, at: datetime, day: date, zone: str, grace: int) -> bool:
         """:func:`~smilepass_core.domain.overdue.is_overdue`, from the member's outlook
-        when ``at`` is past their last event, else judged in full."""
-        outlook = self._outlook(m, at, day, zone)
+        at ``at`` (past their last event, or as they stood then), else judged in full."""
+        outlook = self._outlook_then(m, at, day, zone)
         if outlook is not None:
             answer = outlook.overdue_on(day, grace)
             if answer is not None:  # read through ``day`` (short of it only at 2200's end)
                 return answer
         plans = self._store.payment_plans.of_member(m.id)
+        if outlook is None and not plans:
+            return False  # not yet a member, and no payment plan held
         ledger = self._store.payments.of_source(("member", m.id))
         catalogue = self._store.membership_plans._items
         return is_overdue(

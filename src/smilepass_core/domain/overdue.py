@@ -20,6 +20,7 @@ Completed or Cancelled plan's instalments, are never overdue.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 
@@ -63,6 +64,7 @@ __all__ = [
     "overdue_instalments",
     "overdue_invoices",
     "overdue_outlook",
+    "overdue_outlook_at",
     "unpaid_charges",
 ]
 
@@ -328,12 +330,15 @@ class OverdueOutlook:
         charges: The membership's unpaid charges due up to ``through``, by due date, each
             with what is unpaid of it (the membership's :func:`unpaid_charges`); ``None``
             when not read.
+        until: The member's first event after ``since`` (:func:`overdue_outlook_at`):
+            the outlook answers only before it; ``None``: no later event.
     """
 
     since: datetime
     through: date | None
     dues: tuple[tuple[date, date], ...]
     charges: tuple[DueCharge, ...] | None = None
+    until: datetime | None = None
 
     def unpaid_on(self, day: date) -> tuple[DueCharge, ...] | None:
         """The membership's :func:`unpaid_charges` at an instant at or after ``since``
@@ -438,3 +443,52 @@ def overdue_outlook(
         if not frontier or first < frontier[-1][1]:
             frontier.append((due, first))
     return OverdueOutlook(since, through, tuple(frontier), unpaid)
+
+
+def overdue_outlook_at(
+    member: Member,
+    plans: Iterable[PaymentPlan] = (),
+    *,
+    at: datetime,
+    timezone: str,
+    membership_plans: Mapping[str, MembershipPlan] | None = None,
+    payments: Iterable[Payment] = (),
+    days: int = OUTLOOK_DAYS,
+) -> OverdueOutlook | None:
+    """What :func:`is_overdue` answers at ``at`` and every instant from the member's latest
+    event at or before it up to their next one (``until``): the :func:`overdue_outlook` of
+    the member, the plans they hold and their ledger as they stood at ``at``
+    (:meth:`Member.as_of`, :meth:`PaymentPlan.as_of`, the entries stamped at or before
+    it). An answer at an instant reads nothing stamped after it. ``None`` before the
+    member's creation.
+
+    Arguments as :func:`overdue_outlook`, but the billing dates are read ``days`` local
+    days past ``at``'s (``through``).
+    """
+    when = as_instant(at)
+    then = member.as_of(when)
+    if then is None:
+        return None
+    mine = [p for p in plans if p.member_id == member.id]
+    ledger = [p for p in payments if p.member_id == member.id]
+    held = [kept for p in mine if (kept := p.as_of(when)) is not None]
+    paid = [p for p in ledger if p.at <= when]
+    since = last_event(then, held, paid)
+    outlook = overdue_outlook(
+        then,
+        held,
+        timezone=timezone,
+        membership_plans=membership_plans,
+        payments=paid,
+        days=(local_day(when, timezone) - local_day(since, timezone)).days + days,
+    )
+    stamped = itertools.chain(
+        (c.at for c in member.history),
+        (c.at for c in member.plan_changes),
+        (c.at for c in member.dependent_changes),
+        (r.at for r in member.referral_rewards),
+        (p.at for p in ledger),
+        (c.at for p in mine for c in p.history),
+        (a.at for p in mine for a in p.attempts),
+    )
+    return attrs.evolve(outlook, until=min((t for t in stamped if t > when), default=None))
