@@ -930,9 +930,9 @@ class _MemberChecks(_Contract):
         """The optional ``members.unpaid_charges`` (``UnpaidChargesReader``), when offered:
         read once the dataset is loaded but for a few held-back ledger entries (members'
         latest first, each source's entries in order), again after each of them is added
-        and once more after a member is cancelled at the latest event (a store that keeps
-        what it read must see every write), at an instant at or after every event, at one
-        among them and at each held-back entry's. Each
+        and once more after a member is cancelled just after every event (a store that
+        keeps what it read must see every write), at an instant after that, at one among
+        the events and at each held-back entry's. Each
         practice's answer is ``None`` or, by member id, the members as kept with unpaid
         membership charges and those charges, as ``domain.overdue.unpaid_charges`` lists
         them."""
@@ -953,9 +953,12 @@ class _MemberChecks(_Contract):
             ],
             default=sps.DATASET_START,
         )
+        # A member is cancelled just after every event (not at the latest: a plan offered
+        # then to members only must find its holder still Active), and read after that.
+        cancelled_at = last + timedelta(microseconds=1)
         later = data.draw(st.integers(0, 400 * 86400), label="seconds after every event")
         instants = (
-            last + timedelta(seconds=later),
+            cancelled_at + timedelta(seconds=later),
             data.draw(sps.boundaries(dataset)),
             *sorted({p.at for p in payments[first:]}),
         )
@@ -971,10 +974,10 @@ class _MemberChecks(_Contract):
                 write = f"{len(entries)} of {len(payments)} ledger entries"
             elif open_:
                 gone = data.draw(st.sampled_from(open_), label="cancelled after every event")
-                cancelled = gone.cancel(at=last)
+                cancelled = gone.cancel(at=cancelled_at)
                 self._needs(store, "members").save(cancelled)
                 members = [cancelled if m.id == gone.id else m for m in members]
-                write = f"{gone.id} cancelled at {last.isoformat()}"
+                write = f"{gone.id} cancelled at {cancelled_at.isoformat()}"
             else:
                 break
             for at, practice in itertools.product(instants, dataset.practices):
