@@ -453,7 +453,8 @@ class TestOutlookAt:
         """For each member, at an event, just before one, or hours after one, the outlook
         is ``None`` exactly before their creation; else it spans that instant
         (``since <= at < until``), ``until`` is their first event after it, and at ``at``
-        and at the span's first and last microsecond it answers as the whole member does."""
+        and at the span's first and last microsecond it answers as the whole member does
+        (or, past the days it read, ``None``)."""
         for m, tz, plans, ledger, context in _members_of(dataset):
             events = sorted(
                 {
@@ -479,6 +480,10 @@ class TestOutlookAt:
             last = at if outlook.until is None else outlook.until - MICRO
             for when in (at, outlook.since, last):
                 day = local_day(when, tz)
+                if outlook.through is not None and day > outlook.through:
+                    assert when == last  # read 400 days past ``at``'s day; ``until`` later
+                    assert (outlook.overdue_on(day, grace), outlook.unpaid_on(day)) == (None, None)
+                    continue
                 expected = is_overdue(m, plans, at=when, timezone=tz, grace_days=grace, **context)
                 assert outlook.overdue_on(day, grace) is expected, (m.id, when)
                 assert outlook.unpaid_on(day) == unpaid_charges(
