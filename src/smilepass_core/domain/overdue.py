@@ -369,13 +369,23 @@ def last_event(
     and dependent changes and referral rewards, their ledger entries, and the changes and
     attempts of the plans in ``plans`` they hold."""
     mine = [p for p in plans if p.member_id == member.id]
-    return max(
-        [
-            member.last_changed_at,
-            *(p.at for p in payments if p.member_id == member.id),
-            *(c.at for p in mine for c in p.history),
-            *(a.at for p in mine for a in p.attempts),
-        ]
+    return max(_stamped(member, mine, (p for p in payments if p.member_id == member.id)))
+
+
+def _stamped(
+    member: Member, mine: Iterable[PaymentPlan], ledger: Iterable[Payment]
+) -> Iterator[datetime]:
+    """The instant of everything :func:`is_overdue` reads for ``member``, with ``mine``
+    the plans they hold and ``ledger`` their entries (in no order)."""
+    held = list(mine)
+    return itertools.chain(
+        (c.at for c in member.history),
+        (c.at for c in member.plan_changes),
+        (c.at for c in member.dependent_changes),
+        (r.at for r in member.referral_rewards),
+        (p.at for p in ledger),
+        (c.at for p in held for c in p.history),
+        (a.at for p in held for a in p.attempts),
     )
 
 
@@ -482,13 +492,5 @@ def overdue_outlook_at(
         payments=paid,
         days=(local_day(when, timezone) - local_day(since, timezone)).days + days,
     )
-    stamped = itertools.chain(
-        (c.at for c in member.history),
-        (c.at for c in member.plan_changes),
-        (c.at for c in member.dependent_changes),
-        (r.at for r in member.referral_rewards),
-        (p.at for p in ledger),
-        (c.at for p in mine for c in p.history),
-        (a.at for p in mine for a in p.attempts),
-    )
-    return attrs.evolve(outlook, until=min((t for t in stamped if t > when), default=None))
+    later = (t for t in _stamped(member, mine, ledger) if t > when)
+    return attrs.evolve(outlook, until=min(later, default=None))
