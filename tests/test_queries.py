@@ -631,6 +631,27 @@ class TestMemberBoundaries:
             "archived",
         }
 
+    @DATASETS
+    @given(data=st.data(), dataset=sps.datasets())
+    def test_form_is_every_field_off_its_default(
+        self, data: st.DataObject, dataset: sps.Dataset
+    ) -> None:
+        """On random specs, ``form()`` is the set of fields (``practices`` aside) whose value
+        differs from the field's default, read one field at a time."""
+        queries = st.one_of(
+            sps.member_queries(dataset),
+            sps.payment_plan_queries(dataset),
+            sps.payment_queries(dataset),
+        )
+        for query in data.draw(st.lists(queries, min_size=1, max_size=8)):
+            expected = {
+                f.name
+                for f in attrs.fields(type(query))
+                if f.name != "practices" and getattr(query, f.name) != f.default
+            }
+            assert query.form() == expected
+            assert attrs.evolve(query, practices=None).form() == expected
+
     def test_counting_plans_need_counting_at(self) -> None:
         """counting_plans without counting_at raises InvalidValue naming counting_at."""
         with pytest.raises(InvalidValue) as caught:
@@ -1108,6 +1129,18 @@ class TestSorting:
             SortKey("patient"),
             SortKey("total", True),
         )
+
+    def test_orders_built_again_from_the_same_names_are_equal(self) -> None:
+        """Column names parsed before give the same keys again (any iterable of them);
+        a blank name is refused every time, never remembered."""
+        first = Order(["-balance", "patient"])
+        assert Order(("-balance", "patient")) == first
+        assert Order(iter(["-balance", "patient"])).keys == first.keys
+        assert Order(["patient", "-balance"]).keys == (SortKey("patient"), SortKey("balance", True))
+        for _ in range(2):
+            with pytest.raises(InvalidValue) as caught:
+                Order(["balance", " "])
+            assert caught.value.field == "column"
 
     @pytest.mark.parametrize(
         ("kind", "column"),

@@ -1484,15 +1484,25 @@ class _Members(_Repository[Member, MemberQuery]):
         """Matching members; the latest-activated feed is read from the timeline."""
         self._check_query(query)
         check_order(Member, order)
+        form = query.form()
+        keys = [(k.column, k.descending) for k in order.keys] if order is not None else []
+        if form == _STATUSES_FORM and keys == [("start_date", False)]:
+            # The index's own order: start date, ties by id.
+            assert order is not None
+            start = order.page.offset
+            stop = None if order.page.limit is None else start + order.page.limit
+            return self._by_start(query)[start:stop]  # a copy
+        if form == _CHANGED_FORM:
+            return apply_order(self._changed_in(query), Member, order)
         if (
-            order is not None
+            form == _EVER_FORM
+            and keys == [("first_activated_at", True)]
+            and order is not None
             and order.page.limit is not None
-            and [(k.column, k.descending) for k in order.keys] == [("first_activated_at", True)]
-            and query.ever_active_before is not None
-            and query.form() == _EVER_FORM
         ):
             # Each member is once in the timeline, at its first activation: the entries'
             # own instants order them (latest first, ties by id), as apply_order would.
+            assert query.ever_active_before is not None
             start = order.page.offset
             latest = [
                 entry
@@ -1502,17 +1512,6 @@ class _Members(_Repository[Member, MemberQuery]):
             latest.sort(key=_entry_id)
             latest.sort(key=_entry_instant, reverse=True)
             return [self._items[i] for _, i in latest[start : start + order.page.limit]]
-        if query.form() == _CHANGED_FORM:
-            return apply_order(self._changed_in(query), Member, order)
-        if (
-            query.statuses is not None
-            and query.form() == _STATUSES_FORM
-            and order is not None
-            and [(k.column, k.descending) for k in order.keys] == [("start_date", False)]
-        ):  # the index's own order: start date, ties by id
-            start = order.page.offset
-            stop = None if order.page.limit is None else start + order.page.limit
-            return self._by_start(query)[start:stop]  # a copy
         return super().find(query, order=order)
 
     def _of_statuses(self, query: MemberQuery) -> Sequence[Member]:

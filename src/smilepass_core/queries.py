@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol, TypeVar, cast
@@ -86,6 +87,10 @@ _ACTIVE = MembershipStatus.ACTIVE
 # -- field converters ------------------------------------------------------------------
 
 
+#: The collections a host passes most, read without the ABC checks.
+_PLAIN = frozenset({set, frozenset, list, tuple})
+
+
 def _ids(value: Any) -> Any:
     """An id or a collection of ids as a frozenset; anything else is left for
     :func:`_id_set` to refuse, naming the field."""
@@ -93,7 +98,9 @@ def _ids(value: Any) -> Any:
         return value
     if isinstance(value, str):
         return frozenset((value,))
-    if isinstance(value, Iterable) and not isinstance(value, bytes | Mapping):
+    if type(value) in _PLAIN or (
+        isinstance(value, Iterable) and not isinstance(value, bytes | Mapping)
+    ):
         try:
             return frozenset(value)
         except TypeError:  # an unhashable item
@@ -149,9 +156,11 @@ def _optional_text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -
 def _parse_set(value: Any, parse: Callable[[Any], T]) -> frozenset[T] | None:
     if value is None:
         return None
-    if isinstance(value, str | Status | enum.Enum) or not isinstance(value, Iterable):
+    if type(value) not in _PLAIN and (
+        isinstance(value, str | Status | enum.Enum) or not isinstance(value, Iterable)
+    ):
         value = (value,)
-    return frozenset(parse(v) for v in value)
+    return frozenset(map(parse, value))
 
 
 def _enum_value(kind: type[E], value: Any) -> E:
@@ -267,18 +276,30 @@ def _changed_in(member: Member, span: DateRange) -> bool:
     )
 
 
-_DEFAULTS: dict[type, tuple[tuple[str, Any], ...]] = {}
+#: Per query type: a getter of its filtering fields (``practices`` aside), their names
+#: and their defaults, so :func:`_form` compares them in C.
+_FIELDS: dict[type, tuple[Callable[[Any], tuple[Any, ...]], tuple[str, ...], tuple[Any, ...]]] = {}
+_NO_FORM: frozenset[str] = frozenset()
 
 
 def _form(query: Any) -> frozenset[str]:
     """The fields of ``query`` not at their defaults, ``practices`` aside."""
     cls = type(query)
-    defaults = _DEFAULTS.get(cls)
-    if defaults is None:
-        defaults = _DEFAULTS[cls] = tuple(
-            (f.name, f.default) for f in attrs.fields(cls) if f.name != "practices"
+    known = _FIELDS.get(cls)
+    if known is None:
+        fields = [f for f in attrs.fields(cls) if f.name != "practices"]
+        names = tuple(f.name for f in fields)
+        getter = operator.attrgetter(*names)  # one name: the value, not a tuple
+        known = _FIELDS[cls] = (
+            getter if len(names) > 1 else lambda q: (getter(q),),
+            names,
+            tuple(f.default for f in fields),
         )
-    return frozenset(name for name, default in defaults if getattr(query, name) != default)
+    get, names, defaults = known
+    values = get(query)
+    if values == defaults:
+        return _NO_FORM
+    return frozenset(itertools.compress(names, map(operator.ne, values, defaults)))
 
 
 def series_edges(edges: Iterable[Any]) -> list[datetime]:
@@ -654,11 +675,21 @@ class SortKey:
         return cls(text[1:], True) if text.startswith("-") else cls(text)
 
 
+#: Sort keys already parsed from a list of column names (keys are immutable: shared).
+_parsed_keys: Memo[tuple[str, ...], tuple[SortKey, ...]] = Memo(64)
+
+
 def _order(value: Any) -> tuple[SortKey, ...]:
     if isinstance(value, str | SortKey):
         value = (value,)
     if not isinstance(value, Iterable):
         raise InvalidValue("keys", value, "must be column names or SortKeys")
+    value = tuple(value)
+    if all(type(v) is str for v in value):
+        known = _parsed_keys.get(value)
+        if known is not None:
+            return known
+        return _parsed_keys.put(value, tuple(SortKey.parse(v) for v in value))
     keys = tuple(SortKey.parse(v) if isinstance(v, str) else v for v in value)
     for key in keys:
         if not isinstance(key, SortKey):
@@ -687,12 +718,16 @@ class Page:
             raise InvalidValue("offset", self.offset, "must be a whole number >= 0")
 
 
+#: Every item: the default page (pages are immutable: one is shared).
+_WHOLE = Page()
+
+
 @attrs.frozen
 class Order:
     """Sort columns (first is primary) and a page; ties always broken by id ascending."""
 
     keys: tuple[SortKey, ...] = attrs.field(default=(), converter=_order)
-    page: Page = attrs.field(factory=Page, validator=_page)
+    page: Page = attrs.field(default=_WHOLE, validator=_page)
 
 
 class _HasId(Protocol):
