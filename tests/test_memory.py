@@ -48,6 +48,7 @@ from smilepass_core.domain import (
 from smilepass_core.domain.overdue import (
     amount_overdue,
     is_overdue,
+    overdue_outlook,
     overdue_outlook_at,
     unpaid_charges,
 )
@@ -2780,6 +2781,59 @@ class TestOverdueOutlooks:
         assert [m.id for m in store.members.find(later)] == ["m"]  # April's charge
         store.members.save(ada.suspend(at=datetime(2026, 3, 9, tzinfo=UTC)))
         assert store.members.find(later) == []
+
+    def test_the_collector_is_paused_while_every_outlook_is_read(self) -> None:
+        """The first Overdue query of a practice and its unpaid charges at a past instant
+        read each member's outlook with the garbage collector off (many objects, no
+        cycle), and leave it as it was: on after, or still off when it was off."""
+        start = datetime(2026, 2, 1, tzinfo=UTC)
+        ada = _ada(start, start.date())
+        grace = Member.enrol(
+            id="g",
+            practice_id="p",
+            plan_id="gold",
+            account_holder=Patient("h2", "Grace"),
+            start_date=start.date(),
+            at=start,
+        ).activate(at=start)
+        paid = Payment("c-1", "p", _GOLD.price, CHARGE, OK, start + HOUR, member_id="g")
+        store = InMemoryStore.from_objects([Practice("p", "P", "UTC", "AUD"), _GOLD, ada, grace])
+        store.payments.add(paid)
+        seen: list[tuple[str, bool]] = []
+
+        def outlook(member: Member, *args: Any, **kwargs: Any) -> Any:
+            seen.append((member.id, gc.isenabled()))
+            return overdue_outlook(member, *args, **kwargs)
+
+        def outlook_at(member: Member, *args: Any, **kwargs: Any) -> Any:
+            seen.append((member.id, gc.isenabled()))
+            return overdue_outlook_at(member, *args, **kwargs)
+
+        now, then = datetime(2026, 3, 20, tzinfo=UTC), start + 30 * 60 * timedelta(seconds=1)
+        assert gc.isenabled()
+        with (
+            mock.patch.object(memory, "overdue_outlook", outlook),
+            mock.patch.object(memory, "overdue_outlook_at", outlook_at),
+        ):
+            late = store.members.find(MemberQuery(overdue=True, as_of=now))
+            assert gc.isenabled()
+            unpaid = store.members.unpaid_charges(practice_id="p", at=then)
+            assert gc.isenabled()
+            gc.disable()
+            try:
+                store.members.find(MemberQuery(overdue=True, as_of=now + 90 * DAY))
+                assert not gc.isenabled()  # left off, as it was
+            finally:
+                gc.enable()
+        assert [m.id for m in late] == ["g", "m"]  # March unpaid by both
+        assert unpaid is not None
+        assert [(m.id, [c.amount for c in charges]) for m, charges in unpaid] == [
+            ("g", [_GOLD.price]),  # due 1 February, paid only at 01:00
+            ("m", [_GOLD.price]),
+        ]
+        # Both read first; then Grace as she stood before her payment (Ada's is kept);
+        # then both through the later day.
+        assert seen == [("g", False), ("m", False), ("g", False), ("g", False), ("m", False)]
 
     def test_the_last_supported_days_are_answered(self) -> None:
         """An Overdue query in the last weeks of 2200 (an outlook cannot read past them)

@@ -683,10 +683,12 @@ _collecting = False  # whether the collector ran before the first of them
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector paused, and restored when the last paused load
-    ends (loads may overlap in several stores).
+    or bulk read ends (they may overlap in several stores).
 
-    A load allocates no reference cycles, but its many objects trigger full collections,
-    each one a pass over every object of the process: a third of a large load's time.
+    A load, or a read of every member's Overdue outlook, allocates no reference cycles,
+    but its many objects trigger full collections, each one a pass over every object of
+    the process: a third of a large load's time, 29 % of the first Overdue query at
+    100,000 members.
     """
     global _paused, _collecting
     with _paused_lock:
@@ -1600,13 +1602,14 @@ class _Members(_Repository[Member, MemberQuery]):
             members = sorted((self._items[i] for i in self._by_practice[practice_id]), key=_id)
             read = ((m, self._outlook_then(m, when, day, zone)) for m in members)
         found = []
-        for m, outlook in read:
-            if outlook is not None and outlook.charges:  # None: not yet a member
-                charges = outlook.unpaid_on(day)
-                if charges is None:  # past its last day read: only at 2200's end
-                    return None
-                if charges:
-                    found.append((m, charges))
+        with _collector_paused():  # as many outlooks read as members: no cycle among them
+            for m, outlook in read:
+                if outlook is not None and outlook.charges:  # None: not yet a member
+                    charges = outlook.unpaid_on(day)
+                    if charges is None:  # past its last day read: only at 2200's end
+                        return None
+                    if charges:
+                        found.append((m, charges))
         return found
 
     def _overdue_members(
@@ -1652,15 +1655,16 @@ class _Members(_Repository[Member, MemberQuery]):
                 days.stale.clear()
         if days is None or not days.answers(at, day):
             members = sorted((self._items[i] for i in self._by_practice[practice_id]), key=_id)
-            sinces = [self._since(m) for m in members]
-            if any(at < since for since in sinces):
-                return None
-            self._overdue_days.pop(practice_id, None)
-            outlooks: list[OverdueOutlook] = []
-            for m, since in zip(members, sinces, strict=True):
-                outlook = self._outlook(m, at, day, zone, since)
-                assert outlook is not None  # ``at`` is past every member's last event
-                outlooks.append(outlook)
+            with _collector_paused():  # every member's outlook: many objects, no cycle
+                sinces = [self._since(m) for m in members]
+                if any(at < since for since in sinces):
+                    return None
+                self._overdue_days.pop(practice_id, None)
+                outlooks: list[OverdueOutlook] = []
+                for m, since in zip(members, sinces, strict=True):
+                    outlook = self._outlook(m, at, day, zone, since)
+                    assert outlook is not None  # ``at`` is past every member's last event
+                    outlooks.append(outlook)
             days = self._overdue_days[practice_id] = _OverdueDays(members, outlooks)
         return days if days.answers(at, day) else None  # short only at 2200's end
 

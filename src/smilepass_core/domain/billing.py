@@ -190,10 +190,28 @@ def _schedule(
         k += 1
 
 
+def _minors(amounts: list[Money]) -> list[int]:
+    """Each amount in minor units, read once per run of the same object (a plan's price
+    is one object on every date it holds)."""
+    minors: list[int] = []
+    last: Money | None = None
+    minor = 0
+    for amount in amounts:
+        if amount is not last:
+            last, minor = amount, amount.minor
+        minors.append(minor)
+    return minors
+
+
 def _require_plan(member: Member, plan: MembershipPlan) -> None:
     """Raise :class:`InvalidValue` (field ``plan``) unless ``plan`` is the member's plan."""
     if plan.id != member.plan_id:
         raise InvalidValue("plan", plan.id, f"is not member {member.id!r}'s plan {member.plan_id}")
+
+
+def _always_billable(member: Member) -> bool:
+    """No status of ``member``'s history stops billing: :func:`_billable` on every day."""
+    return all(c.to in BILLABLE for c in member.history)
 
 
 def _billable(member: Member, day: date, timezone: str) -> bool:
@@ -263,10 +281,47 @@ def billing_statement(
         RuleViolation: a refund larger than what was collected (a ledger breaking its
             rule).
     """
+    when, rows, collected, refunded, credit, following = _settled(
+        member, plan, payments, at, timezone, discounts, plans
+    )
+    return BillingStatement(
+        member.id,
+        when,
+        tuple(ExpectedCharge(*row) for row in rows),
+        _money(collected, plan.price.currency),
+        _money(refunded, plan.price.currency),
+        _money(credit, plan.price.currency),
+        _next_date(member, when, following),
+    )
+
+
+#: One billing date that fell due, settled: :class:`ExpectedCharge`'s fields in order.
+_Row = tuple[int, date, Money, Money, tuple[str, ...], tuple[str, ...]]
+
+
+def _money(minor: int, currency: str) -> Money:
+    return Money.zero(currency) if minor == 0 else Money.from_minor(minor, currency)
+
+
+def _settled(
+    member: Member,
+    plan: MembershipPlan,
+    payments: Iterable[Payment],
+    at: datetime,
+    timezone: str,
+    discounts: Iterable[AppliedDiscount] | None,
+    plans: Mapping[str, MembershipPlan] | None,
+) -> tuple[datetime, list[_Row], int, int, int, date]:
+    """:func:`billing_statement` at ``at`` as parts: the instant judged, the charges as
+    rows, what was collected, refunded and left as credit (in minor units), and the first
+    billing date after its local day."""
     _require_plan(member, plan)
     when = as_instant(at)
     dates, following = _schedule(member, plan, plans, timezone, local_day(when, timezone))
-    billed = [(k, d, p) for k, (d, p) in enumerate(dates) if _billable(member, d, timezone)]
+    always = _always_billable(member)
+    billed = [
+        (k, d, p) for k, (d, p) in enumerate(dates) if always or _billable(member, d, timezone)
+    ]
     due = [d for _, d, _ in billed]
     grants = member.discounts if discounts is None else tuple(discounts)
     amounts = [
@@ -280,7 +335,7 @@ def billing_statement(
     for a in amounts:
         if a.currency != currency:
             raise CurrencyMismatch(currency, a.currency, "bill", field="plans")
-    owed = [a.minor for a in amounts]
+    owed = _minors(amounts)
     paid = [0] * len(due)
     paid_by: list[list[str]] = [[] for _ in due]
     tried: list[list[str]] = [[] for _ in due]
@@ -329,31 +384,18 @@ def billing_statement(
                 field="amount",
             )
 
-    zero = Money.zero(currency)
-
-    def money(minor: int) -> Money:
-        return zero if minor == 0 else Money.from_minor(minor, currency)
-
-    charges = tuple(
-        ExpectedCharge(
+    rows = [
+        (
             k,
             d,
             amounts[i],
-            amounts[i] if paid[i] == owed[i] else money(paid[i]),
+            amounts[i] if paid[i] == owed[i] else _money(paid[i], currency),
             tuple(paid_by[i]),
             tuple(tried[i]),
         )
         for i, (k, d, _) in enumerate(billed)
-    )
-    return BillingStatement(
-        member.id,
-        when,
-        charges,
-        money(collected),
-        money(refunded),
-        money(credit),
-        _next_date(member, when, following),
-    )
+    ]
+    return when, rows, collected, refunded, credit, following
 
 
 def price_due_at(

@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 
 import attrs
 
-from smilepass_core.domain.billing import billing_statement
+from smilepass_core.domain.billing import _settled
 from smilepass_core.domain.discounts import AppliedDiscount
 from smilepass_core.domain.lifecycle import Status
 from smilepass_core.domain.members import Member, MembershipStatus
@@ -160,13 +160,12 @@ def member_charges(
     ``plans`` and ``discounts`` as there), settled by the ledger as it stood at ``at``."""
     when = as_instant(at)
     ledger = [p for p in payments if p.member_id == member.id and p.at <= when]
-    statement = billing_statement(
-        member, plan, ledger, at=when, timezone=timezone, plans=plans, discounts=discounts
-    )
+    # billing_statement's charges, as rows (no ExpectedCharge made to be read once).
+    rows = _settled(member, plan, ledger, when, timezone, discounts, plans)[1]
     failed_at = {p.id: p.at for p in ledger}
     return [
-        InvoiceLine(c.number, c.due_date, c.amount, c.paid, tuple(failed_at[i] for i in c.attempts))
-        for c in statement.charges
+        InvoiceLine(k, due, amount, paid, tuple([failed_at[i] for i in tried]) if tried else ())
+        for k, due, amount, paid, _, tried in rows
     ]
 
 

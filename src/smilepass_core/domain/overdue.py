@@ -393,7 +393,7 @@ def _unpaid(lines: Iterable[InvoiceLine], timezone: str) -> Iterator[tuple[date,
     """Each unpaid line's due day and first overdue day with no grace: the day after it
     is due, or the day a charge for it first failed if earlier (the invoices' rule)."""
     for line in lines:
-        if line.paid != line.amount:
+        if line.paid is not line.amount and line.paid != line.amount:  # paid in full: one object
             after = line.due_date + timedelta(days=1)
             failed = local_day(min(line.failures), timezone) if line.failures else after
             yield line.due_date, min(after, failed)
@@ -438,12 +438,12 @@ def overdue_outlook(
             timezone=timezone,
             plans=_pricing(member, plan, membership_plans or {}),
         )
-        dues += _unpaid(charges, timezone)
+        open_lines = [c for c in charges if c.paid is not c.amount and c.paid != c.amount]
+        dues += _unpaid(open_lines, timezone)
         source = ("member", member.id)  # one tuple, and the price itself when none is paid
         unpaid = tuple(
             DueCharge(source, c.due_date, c.amount if c.paid.is_zero() else c.amount - c.paid)
-            for c in charges
-            if c.paid != c.amount
+            for c in open_lines
         )
     for held in mine:
         if held.status_at(since) not in PAYMENT_PLAN_LIFECYCLE.terminal:

@@ -85,7 +85,10 @@ class BillingCycle(enum.Enum):
         year = anchor.year + years
         if year > date.max.year:
             raise InvalidValue("k", k, f"goes past the year {date.max.year}")
-        return date(year, month + 1, min(anchor.day, calendar.monthrange(year, month + 1)[1]))
+        day = anchor.day
+        if day > 28:  # every month has 28 days: only a later day may clamp
+            day = min(day, calendar.monthrange(year, month + 1)[1])
+        return date(year, month + 1, day)
 
 
 def _positive_money(instance: Any, attribute: attrs.Attribute[Money], value: Any) -> None:
