@@ -1566,15 +1566,18 @@ class _Members(_Repository[Member, MemberQuery]):
                 return
         rest = attrs.evolve(query, overdue=None, as_of=None, grace_days=0)
         days: dict[str, tuple[str, date]] = {}  # practice id -> its zone, at's local day there
-        for m in self._of_statuses(query):
-            if not rest.matches(m):
-                continue
-            if m.practice_id not in days:
-                zone = self._store.practices.get(m.practice_id).timezone
-                days[m.practice_id] = (zone, local_day(at, zone))
-            zone, day = days[m.practice_id]
-            if self._overdue(m, at, day, zone, grace) is query.overdue:
-                yield m
+        matched: list[Member] = []
+        with _collector_paused():  # an outlook read per member: many objects, no cycle
+            for m in self._of_statuses(query):
+                if not rest.matches(m):
+                    continue
+                if m.practice_id not in days:
+                    zone = self._store.practices.get(m.practice_id).timezone
+                    days[m.practice_id] = (zone, local_day(at, zone))
+                zone, day = days[m.practice_id]
+                if self._overdue(m, at, day, zone, grace) is query.overdue:
+                    matched.append(m)
+        yield from matched
 
     @_locked
     def unpaid_charges(
