@@ -15,6 +15,8 @@ from billing_oracle import discounted
 from smilepass_core import (
     BillingCycle,
     CurrencyMismatch,
+    InvalidMoney,
+    InvalidPeriod,
     InvalidValue,
     Member,
     MemberQuery,
@@ -52,6 +54,7 @@ from smilepass_core.domain.billing import (
     replay_order,
 )
 from smilepass_core.domain.discounts import AppliedDiscount, Discount, price_due
+from smilepass_core.domain.invoices import member_charges
 from smilepass_core.domain.practices import Practice
 from smilepass_core.periods import local_day, local_midnight
 from smilepass_core.testing import strategies as sps
@@ -659,6 +662,44 @@ class TestReferralRewards:
             assert c.amount == Money.of("60.00", "AUD") - Money.of("5.00", "AUD") * min(
                 credited, 12
             )
+
+
+class TestRefusedOutsideWhatIsSupported:
+    """The statement and the invoice lines refuse what they refused when each billing date
+    was judged billable one by one: a date outside the supported years, and totals past
+    Money's digits."""
+
+    @pytest.mark.parametrize(
+        ("start", "at", "year"),
+        [
+            (date(1850, 1, 15), datetime(2026, 3, 1, 9, tzinfo=UTC), 1850),
+            # 20:00 UTC on 31 December 2200 is 1 January 2201 in Sydney.
+            (date(2200, 12, 1), datetime(2200, 12, 31, 20, tzinfo=UTC), 2201),
+        ],
+    )
+    def test_a_billing_date_outside_the_supported_years(
+        self, start: date, at: datetime, year: int
+    ) -> None:
+        """An Active member (every status billable) whose dates leave 1900-2200 is refused,
+        naming the first such date's year."""
+        member = _active_at(datetime(2026, 3, 1, 9, tzinfo=UTC))
+        member = attrs.evolve(member, start_date=start)
+        for read in (billing_statement, member_charges):
+            with pytest.raises(InvalidPeriod) as caught:
+                read(member, _plan(), [], at=at, timezone=SYD)
+            assert caught.value.field == "day"
+            assert str(year) in str(caught.value)
+
+    def test_totals_past_moneys_digits(self) -> None:
+        """Two charges whose sum passes 30 integer digits: the statement and the invoice
+        lines both refuse it (the totals are Money)."""
+        start = datetime(2026, 3, 1, 9, tzinfo=UTC)
+        member = _active_at(start)
+        huge = Money.from_minor(6 * 10**31, "AUD")
+        ledger = [_charge(f"c{k}", start + timedelta(hours=k), amount=huge) for k in (1, 2)]
+        for read in (billing_statement, member_charges):
+            with pytest.raises(InvalidMoney):
+                read(member, _plan(), ledger, at=start + timedelta(days=1), timezone=SYD)
 
 
 class TestLedgerRules:

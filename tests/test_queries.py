@@ -7,7 +7,8 @@ histories, comparing instants): none of them calls a spec's own ``matches()``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
@@ -969,6 +970,17 @@ class TestWrongTypes:
             spec(name_contains=value)
         assert caught.value.field == "name_contains"
 
+    def test_a_parser_stopping_is_an_error_not_the_end_of_the_set(self) -> None:
+        """An item whose text raises StopIteration is an error: the items after it are not
+        dropped in silence."""
+
+        class Stops:
+            def __str__(self) -> str:
+                return next(iter(()))
+
+        with pytest.raises(RuntimeError):
+            PaymentQuery(kinds=["charge", Stops(), "refund"])
+
     def test_a_single_non_string_status_is_parsed_and_refused(self) -> None:
         """``statuses=5`` is one unknown status (UnknownStatus), not a TypeError."""
         with pytest.raises(UnknownStatus):
@@ -1140,6 +1152,19 @@ class TestSorting:
         for _ in range(2):
             with pytest.raises(InvalidValue) as caught:
                 Order(["balance", " "])
+            assert caught.value.field == "column"
+
+    def test_names_from_an_iterator_are_read_one_at_a_time(self) -> None:
+        """A blank name from an iterator is refused when it is read: before the iterator
+        fails, and from an endless one."""
+
+        def names() -> Iterator[str]:
+            yield " "
+            raise KeyError("the source failed")
+
+        for keys in (names(), itertools.repeat(" ")):
+            with pytest.raises(InvalidValue) as caught:
+                Order(keys)
             assert caught.value.field == "column"
 
     @pytest.mark.parametrize(

@@ -160,7 +160,8 @@ def _parse_set(value: Any, parse: Callable[[Any], T]) -> frozenset[T] | None:
         isinstance(value, str | Status | enum.Enum) or not isinstance(value, Iterable)
     ):
         value = (value,)
-    return frozenset(map(parse, value))
+    # A generator, not map: a StopIteration raised inside parse is an error, not the end.
+    return frozenset(parse(v) for v in value)
 
 
 def _enum_value(kind: type[E], value: Any) -> E:
@@ -684,12 +685,12 @@ def _order(value: Any) -> tuple[SortKey, ...]:
         value = (value,)
     if not isinstance(value, Iterable):
         raise InvalidValue("keys", value, "must be column names or SortKeys")
-    value = tuple(value)
-    if all(type(v) is str for v in value):
-        known = _parsed_keys.get(value)
+    if type(value) in (list, tuple) and all(type(v) is str for v in value):
+        names = tuple(value)
+        known = _parsed_keys.get(names)
         if known is not None:
             return known
-        return _parsed_keys.put(value, tuple(SortKey.parse(v) for v in value))
+        return _parsed_keys.put(names, tuple(SortKey.parse(v) for v in names))
     keys = tuple(SortKey.parse(v) if isinstance(v, str) else v for v in value)
     for key in keys:
         if not isinstance(key, SortKey):

@@ -46,7 +46,13 @@ from smilepass_core.domain.payments import Payment, PaymentKind, PaymentOutcome
 from smilepass_core.domain.practices import MembershipPlan, Practice
 from smilepass_core.errors import CurrencyMismatch, InvalidValue, RuleViolation, SmilepassError
 from smilepass_core.money import Money
-from smilepass_core.periods import SUPPORTED_YEARS, as_instant, local_day, local_midnight
+from smilepass_core.periods import (
+    SUPPORTED_YEARS,
+    as_instant,
+    check_year,
+    local_day,
+    local_midnight,
+)
 
 __all__ = [
     "BILLABLE",
@@ -319,6 +325,10 @@ def _settled(
     when = as_instant(at)
     dates, following = _schedule(member, plan, plans, timezone, local_day(when, timezone))
     always = _always_billable(member)
+    if always:  # ``_billable`` is not asked: refuse what it would refuse
+        outside = [d for d, _ in dates if d.year not in SUPPORTED_YEARS]
+        if outside:
+            check_year(outside[0], "day")
     billed = [
         (k, d, p) for k, (d, p) in enumerate(dates) if always or _billable(member, d, timezone)
     ]

@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 
 import attrs
 
-from smilepass_core.domain.billing import _settled
+from smilepass_core.domain.billing import _money, _settled
 from smilepass_core.domain.discounts import AppliedDiscount
 from smilepass_core.domain.lifecycle import Status
 from smilepass_core.domain.members import Member, MembershipStatus
@@ -161,7 +161,9 @@ def member_charges(
     when = as_instant(at)
     ledger = [p for p in payments if p.member_id == member.id and p.at <= when]
     # billing_statement's charges, as rows (no ExpectedCharge made to be read once).
-    rows = _settled(member, plan, ledger, when, timezone, discounts, plans)[1]
+    _, rows, *totals, _ = _settled(member, plan, ledger, when, timezone, discounts, plans)
+    for total in totals:  # Money, as the statement holds them (past 30 digits: refused)
+        _money(total, plan.price.currency)
     failed_at = {p.id: p.at for p in ledger}
     return [
         InvoiceLine(k, due, amount, paid, tuple([failed_at[i] for i in tried]) if tried else ())
