@@ -2542,13 +2542,17 @@ class TestFromDemo:
 _GOLD = MembershipPlan("gold", "p", "Gold", Money.of("30", "AUD"), BillingCycle.MONTHLY)
 
 
-def _ada(start: datetime, start_date: date) -> Member:
-    """Ada, member ``m`` of practice ``p`` on Gold, enrolled and Active at ``start``."""
+_ADA = Patient("h", "Ada")
+
+
+def _ada(start: datetime, start_date: date, *, id: str = "m", holder: Patient = _ADA) -> Member:
+    """Ada (or ``holder``), member ``m`` (or ``id``) of practice ``p`` on Gold, enrolled
+    and Active at ``start``."""
     return Member.enrol(
-        id="m",
+        id=id,
         practice_id="p",
         plan_id="gold",
-        account_holder=Patient("h", "Ada"),
+        account_holder=holder,
         start_date=start_date,
         at=start,
     ).activate(at=start)
@@ -2789,14 +2793,7 @@ class TestOverdueOutlooks:
         leave it as it was: on after, or still off when it was off."""
         start = datetime(2026, 2, 1, tzinfo=UTC)
         ada = _ada(start, start.date())
-        grace = Member.enrol(
-            id="g",
-            practice_id="p",
-            plan_id="gold",
-            account_holder=Patient("h2", "Grace"),
-            start_date=start.date(),
-            at=start,
-        ).activate(at=start)
+        grace = _ada(start, start.date(), id="g", holder=Patient("h2", "Grace"))
         paid = Payment("c-1", "p", _GOLD.price, CHARGE, OK, start + HOUR, member_id="g")
         store = InMemoryStore.from_objects([Practice("p", "P", "UTC", "AUD"), _GOLD, ada, grace])
         store.payments.add(paid)

@@ -1241,9 +1241,7 @@ class _Members(_Repository[Member, MemberQuery]):
         it stale in its practice's :class:`_OverdueDays`."""
         if member_id is None:
             return
-        self._outlooks.pop(member_id, None)
-        self._past.pop(member_id, None)
-        self._sinces.pop(member_id, None)
+        self._drop_outlooks(member_id)
         if practice_id is None:
             m = self._items.get(member_id)
             practice_id = None if m is None else m.practice_id
@@ -1256,9 +1254,14 @@ class _Members(_Repository[Member, MemberQuery]):
         membership plan changed)."""
         self._overdue_days.pop(practice_id, None)
         for member_id in self._by_practice.get(practice_id, ()):
-            self._outlooks.pop(member_id, None)
-            self._past.pop(member_id, None)
-            self._sinces.pop(member_id, None)
+            self._drop_outlooks(member_id)
+
+    def _drop_outlooks(self, member_id: str) -> None:
+        """Drop what is kept of ``member_id``'s outlooks: the current one, those as they
+        stood at past instants, and their last event."""
+        self._outlooks.pop(member_id, None)
+        self._past.pop(member_id, None)
+        self._sinces.pop(member_id, None)
 
     def _index(self, m: Member) -> None:
         self._forget(m.id, m.practice_id)

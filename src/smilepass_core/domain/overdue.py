@@ -389,14 +389,19 @@ def _stamped(
     )
 
 
+def _open(lines: Iterable[InvoiceLine]) -> list[InvoiceLine]:
+    """The lines not paid in full (a line paid in full holds its amount object itself)."""
+    return [line for line in lines if line.paid is not line.amount and line.paid != line.amount]
+
+
 def _unpaid(lines: Iterable[InvoiceLine], timezone: str) -> Iterator[tuple[date, date]]:
-    """Each unpaid line's due day and first overdue day with no grace: the day after it
-    is due, or the day a charge for it first failed if earlier (the invoices' rule)."""
+    """Each of the unpaid ``lines`` (:func:`_open`'s) as its due day and first overdue
+    day with no grace: the day after it is due, or the day a charge for it first failed
+    if earlier (the invoices' rule)."""
     for line in lines:
-        if line.paid is not line.amount and line.paid != line.amount:  # paid in full: one object
-            after = line.due_date + timedelta(days=1)
-            failed = local_day(min(line.failures), timezone) if line.failures else after
-            yield line.due_date, min(after, failed)
+        after = line.due_date + timedelta(days=1)
+        failed = local_day(min(line.failures), timezone) if line.failures else after
+        yield line.due_date, min(after, failed)
 
 
 def overdue_outlook(
@@ -438,7 +443,7 @@ def overdue_outlook(
             timezone=timezone,
             plans=_pricing(member, plan, membership_plans or {}),
         )
-        open_lines = [c for c in charges if c.paid is not c.amount and c.paid != c.amount]
+        open_lines = _open(charges)
         dues += _unpaid(open_lines, timezone)
         source = ("member", member.id)  # one tuple, and the price itself when none is paid
         unpaid = tuple(
@@ -447,7 +452,7 @@ def overdue_outlook(
         )
     for held in mine:
         if held.status_at(since) not in PAYMENT_PLAN_LIFECYCLE.terminal:
-            dues += _unpaid(plan_charges(held, at=since), timezone)
+            dues += _unpaid(_open(plan_charges(held, at=since)), timezone)
     frontier: list[tuple[date, date]] = []
     for due, first in sorted(dues):
         if not frontier or first < frontier[-1][1]:
