@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from smilepass_core.read_only_list import ReadOnlyList
+
 
 def dashboard_module() -> Any:
     """``benchmarks/dashboard.py`` as the module ``dashboard_benchmark`` (its
@@ -63,7 +65,7 @@ def as_ids(result: Any) -> list[str]:
     """A tool's list of members as their ids, for the equality check (outside the timing):
     the library's Member objects, a pandas or polars Series, a NumPy array, or an Arrow
     table's first column."""
-    if isinstance(result, list):
+    if isinstance(result, list | ReadOnlyList):
         return [getattr(item, "id", item) for item in result]
     if hasattr(result, "column"):  # an Arrow table
         return list(result.column(0).to_pylist())

@@ -20,6 +20,7 @@ from smilepass_core.domain.overdue import unpaid_charges
 from smilepass_core.memory import _Members
 from smilepass_core.money import per_currency
 from smilepass_core.queries import MemberQuery, Order, Page, apply_order, sort_columns
+from smilepass_core.read_only_list import ReadOnlyList
 from smilepass_core.testing import contracts, minimal
 
 
@@ -401,6 +402,17 @@ class TestTheKitCatchesPlantedBugs:
                 return _planted(members=_UnpaidMembers)()
 
         CleanUnpaid().test_unpaid_charges()
+
+
+class TestReadAnswersCompared:
+    def test_a_read_only_list_is_compared_and_shown_as_the_ids_a_list_is(self) -> None:
+        """The reference store's find answers (ReadOnlyList) are compared as ids, as a
+        host's list is, so a report names the read that differs, not every find."""
+        members = list(demo_store().members.find(MemberQuery(), order=Order("id")))[:2]
+        ids = [m.id for m in members]
+        for answer in (ReadOnlyList(members), members, tuple(members)):
+            assert contracts._Call("members.find", (), answer).normalised() == ids
+            assert contracts._show(answer) == "[" + ", ".join(ids) + "]"
 
 
 class _OverwritingTable(minimal.Table):

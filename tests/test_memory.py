@@ -13,6 +13,7 @@ import collections
 import contextlib
 import gc
 import itertools
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -77,6 +78,7 @@ from smilepass_core.queries import (
     ReferralQuery,
     ScopeQuery,
 )
+from smilepass_core.read_only_list import ReadOnlyList
 from smilepass_core.repositories import STORE_TYPES, as_record_error, load_order
 from smilepass_core.testing import strategies as sps
 
@@ -1027,6 +1029,55 @@ class TestMemberFastPaths:
         store.members.save(store.members.get("m-b").activate(at=T0 + timedelta(days=9)))
         assert listed({_M.ACTIVE}) == ["m-b", "m-c"]  # a status read before, written since
         assert listed({_M.PENDING}) == ["m-e", "m-d", "m-a"]
+
+    def test_a_status_list_is_handed_out_as_kept_and_never_changes(self) -> None:
+        """One practice's members of one status by start date come back as a read-only
+        view of the kept list (no reference to a member added by the read); an answer
+        read before writes is unchanged by them, pages included."""
+        day = T0.date()
+        members = [_member(f"m-{d}", start_date=day + timedelta(days=d), at=T0) for d in range(6)]
+        store = InMemoryStore.from_objects([SYD, SYD_GOLD, *members])
+        pending = MemberQuery(practices={"syd"}, statuses={_M.PENDING})
+        store.members.find(pending, order=Order("start_date"))  # the list is kept
+        first = store.members.get("m-0")
+        held = sys.getrefcount(first)
+        found = store.members.find(pending, order=Order("start_date"))
+        page = store.members.find(pending, order=Order("start_date", page=Page(2, 1)))
+        assert sys.getrefcount(first) == held  # not copied
+        assert isinstance(found, ReadOnlyList)
+        assert isinstance(page, ReadOnlyList)
+        with pytest.raises(TypeError):
+            found[0] = first  # type: ignore[index]
+        store.members.save(first.activate(at=T0 + timedelta(days=9)))
+        store.members.save(store.members.get("m-2").cancel(at=T0 + timedelta(days=9)))
+        assert [m.id for m in found] == [f"m-{d}" for d in range(6)]
+        assert [m.id for m in page] == ["m-1", "m-2"]
+        assert [m.id for m in store.members.find(pending, order=Order("start_date"))] == [
+            "m-1",
+            "m-3",
+            "m-4",
+            "m-5",
+        ]
+
+    def test_every_find_is_read_only(self) -> None:
+        """Every repository's find, on each of the members' read paths, returns a
+        ReadOnlyList."""
+        store = InMemoryStore.from_objects([SYD, SYD_GOLD, _member("m-a", at=T0)])
+        answers = [
+            store.members.find(MemberQuery()),
+            store.members.find(
+                MemberQuery(changed_in=DateRange(T0, T0 + timedelta(days=1), "UTC"))
+            ),
+            store.members.find(
+                MemberQuery(ever_active_before=T0 + timedelta(days=1)),
+                order=Order("-first_activated_at", page=Page(limit=3)),
+            ),
+            store.practices.find(ScopeQuery()),
+            store.payments.find(PaymentQuery()),
+            store.payment_plans.find(PaymentPlanQuery()),
+        ]
+        assert all(isinstance(answer, ReadOnlyList) for answer in answers)
+        assert [len(answer) for answer in answers] == [1, 1, 0, 1, 0, 0]
 
     @DATASETS
     @given(data=st.data(), dataset=sps.datasets())

@@ -508,6 +508,10 @@ class TestOutlookAt:
             DueCharge(("member", "m1"), date(2026, 4, 10), aud("30")),
         )
         assert outlook.through == local_day(then, SYDNEY) + timedelta(days=OUTLOOK_DAYS)
+        past = outlook.through + timedelta(days=1)  # past the days it read: no answer
+        assert (outlook.overdue_on(past), outlook.unpaid_on(past)) == (None, None)
+        unread = attrs.evolve(outlook, charges=None)  # charges not read: no unpaid answer
+        assert unread.unpaid_on(local_day(then, SYDNEY)) is None
         after = overdue_outlook_at(
             member, at=paid.at, timezone=SYDNEY, membership_plans=CATALOGUE, payments=ledger
         )

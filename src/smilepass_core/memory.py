@@ -146,6 +146,7 @@ from smilepass_core.queries import (
     read_spans,
     series_edges,
 )
+from smilepass_core.read_only_list import ReadOnlyList
 from smilepass_core.repositories import as_record_error, load_plan, record_label
 
 if TYPE_CHECKING:
@@ -858,11 +859,11 @@ class _Repository(Generic[T, Q]):
         self._versions[_id(obj)] = current + 1
 
     @_locked
-    def find(self, query: Q, *, order: Order | None = None) -> list[T]:
-        """Matching objects, sorted and paged by ``order``."""
+    def find(self, query: Q, *, order: Order | None = None) -> ReadOnlyList[T]:
+        """Matching objects, sorted and paged by ``order`` (a read-only sequence)."""
         self._check_query(query)
         check_order(self.kind, order)
-        return apply_order(self._matching(query), self.kind, order)  # type: ignore[type-var]
+        return ReadOnlyList(apply_order(self._matching(query), self.kind, order))  # type: ignore[type-var]
 
     @_locked
     def count(self, query: Q) -> int:
@@ -1485,8 +1486,10 @@ class _Members(_Repository[Member, MemberQuery]):
         return [retained(min(a, b), max(a, b)) for a, b in pairs]
 
     @_locked
-    def find(self, query: MemberQuery, *, order: Order | None = None) -> list[Member]:
-        """Matching members; the latest-activated feed is read from the timeline."""
+    def find(self, query: MemberQuery, *, order: Order | None = None) -> ReadOnlyList[Member]:
+        """Matching members (a read-only sequence); one practice's members of one status
+        by start date are the kept list itself, the latest-activated feed is read from
+        the timeline."""
         self._check_query(query)
         check_order(Member, order)
         form = query.form()
@@ -1496,9 +1499,9 @@ class _Members(_Repository[Member, MemberQuery]):
             assert order is not None
             start = order.page.offset
             stop = None if order.page.limit is None else start + order.page.limit
-            return self._by_start(query)[start:stop]  # a copy
+            return ReadOnlyList(self._by_start(query), start, stop)  # not copied
         if form == _CHANGED_FORM:
-            return apply_order(self._changed_in(query), Member, order)
+            return ReadOnlyList(apply_order(self._changed_in(query), Member, order))
         if (
             form == _EVER_FORM
             and keys == [("first_activated_at", True)]
@@ -1516,7 +1519,9 @@ class _Members(_Repository[Member, MemberQuery]):
             ]
             latest.sort(key=_entry_id)
             latest.sort(key=_entry_instant, reverse=True)
-            return [self._items[i] for _, i in latest[start : start + order.page.limit]]
+            return ReadOnlyList(
+                [self._items[i] for _, i in latest[start : start + order.page.limit]]
+            )
         return super().find(query, order=order)
 
     def _of_statuses(self, query: MemberQuery) -> Sequence[Member]:
@@ -1531,6 +1536,11 @@ class _Members(_Repository[Member, MemberQuery]):
         """The members of ``query``'s practices and current ``statuses``, by start date,
         ties by id (not to be changed: one practice and status gives the kept list)."""
         assert query.statuses is not None
+        if query.practices is not None and len(query.practices) == len(query.statuses) == 1:
+            (practice,), (status,) = query.practices, query.statuses
+            kept = self._status_lists.get((practice, status))
+            if kept is not None:
+                return kept
         keys = [
             key
             for p in self._practices(query.practices)

@@ -92,6 +92,7 @@ from smilepass_core.queries import (
     apply_order,
     sort_columns,
 )
+from smilepass_core.read_only_list import ReadOnlyList
 from smilepass_core.repositories import STORE_TYPES
 from smilepass_core.testing import strategies as sps
 
@@ -261,7 +262,7 @@ def _show(value: Any) -> str:
         return str(value)
     if isinstance(value, frozenset | set):
         return "{" + ", ".join(sorted(_show(v) for v in value)) + "}"
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | ReadOnlyList):
         return "[" + ", ".join(_show(v) for v in value) + "]"
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{k}: {_show(v)}" for k, v in value.items()) + "}"
@@ -2121,7 +2122,7 @@ class _Call:
             return _nonzero(self.answer)
         if self.read.endswith((".committed_totals", ".window_totals")):
             return [_nonzero(bucket) for bucket in self.answer]
-        if isinstance(self.answer, list | tuple):
+        if isinstance(self.answer, list | tuple | ReadOnlyList):
             return [getattr(o, "id", o) for o in self.answer]
         return getattr(self.answer, "id", self.answer)
 
