@@ -54,6 +54,7 @@ from smilepass_core.domain.discounts import Discount
 from smilepass_core.domain.templates import offer_from_template
 from smilepass_core.kpi import dashboard
 from smilepass_core.queries import sort_columns
+from smilepass_core.read_only_list import ReadOnlyList
 from smilepass_core.reports import (
     accounting_export,
     aged_receivables,
@@ -217,14 +218,16 @@ class TestTheSameAnswersAsInMemory:
         self, dataset: sps.Dataset, days: int, grace: int, late: bool, data: st.DataObject
     ) -> None:
         """The Overdue filter (judged in Python after SQL filters) with a random order and
-        page returns what ``matches`` and ``apply_order`` give."""
+        page returns what ``matches`` and ``apply_order`` give, as a ReadOnlyList."""
         memory, sql = _both(dataset)
         as_of = sps.DATASET_START + timedelta(days=days)
         page = Page(data.draw(st.none() | st.integers(0, 5)), data.draw(st.integers(0, 3)))
         column = data.draw(st.sampled_from(sorted(sort_columns[Member])))
         order = Order([SortKey(column, data.draw(st.booleans()))], page)
         query = MemberQuery(overdue=late, as_of=as_of, grace_days=grace)
-        assert sql.members.find(query, order=order) == memory.members.find(query, order=order)
+        found = sql.members.find(query, order=order)
+        assert isinstance(found, ReadOnlyList)  # read-only, as the in-memory store answers
+        assert found == memory.members.find(query, order=order)
         assert sql.members.count(query) == memory.members.count(query)
         plans = PaymentPlanQuery(overdue=late, as_of=as_of, grace_days=grace)
         assert sql.payment_plans.find(plans) == memory.payment_plans.find(plans)

@@ -82,6 +82,7 @@ from smilepass_core.queries import (
     check_order,
     series_edges,
 )
+from smilepass_core.read_only_list import ReadOnlyList
 from smilepass_core.repositories import STORE_TYPES, as_record_error, load_order
 from smilepass_core.sql import codec, overdue
 from smilepass_core.sql.lookup import (
@@ -166,12 +167,13 @@ class _Repository(Generic[T, Q]):
             raise NotFound(self.kind.__name__, id)
         return version
 
-    def find(self, query: Q, *, order: Order | None = None) -> list[T]:
-        """Matching objects, sorted and paged by ``order`` (ties by id) in SQL."""
+    def find(self, query: Q, *, order: Order | None = None) -> ReadOnlyList[T]:
+        """Matching objects, sorted and paged by ``order`` (ties by id) in SQL, as a
+        read-only sequence (as :class:`~smilepass_core.InMemoryStore` answers)."""
         self._check_query(query)
         check_order(self.kind, order)
         with self._store._connection() as conn:
-            return self._read(conn, self._ordered(self._select(conn, query), order))
+            return ReadOnlyList(self._read(conn, self._ordered(self._select(conn, query), order)))
 
     def count(self, query: Q) -> int:
         """How many objects match (one ``SELECT count(*)``)."""
