@@ -1747,17 +1747,17 @@ class TestLoad:
         """The garbage collector is off while a load runs (not while a generator passed
         to it is read) and as it was once the last of overlapping loads (in two stores)
         ends, refused or not."""
-        assert gc.isenabled()
+        assert _collecting()
         inside, go_on = threading.Event(), threading.Event()
         seen: list[tuple[str, bool]] = []
 
         def entries() -> Iterator[tuple[str, int, object]]:
-            seen.append(("reading", gc.isenabled()))
+            seen.append(("reading", _collecting()))
             yield ("Practice", 0, SYD)
 
         class Slow(InMemoryStore):
             def _load_locked(self, *args: Any) -> None:
-                seen.append(("loading", gc.isenabled()))
+                seen.append(("loading", _collecting()))
                 inside.set()
                 go_on.wait(10)
                 super()._load_locked(*args)
@@ -1767,21 +1767,48 @@ class TestLoad:
         loading.start()
         assert inside.wait(10)
         InMemoryStore().load([NYC])  # begins and ends while the first load runs
-        assert not gc.isenabled()
+        assert not _collecting()
         with pytest.raises(InvalidRecord):
             InMemoryStore().load([NYC_GOLD])  # no practice: refused
-        assert not gc.isenabled()
+        assert not _collecting()
         go_on.set()
         loading.join(10)
         assert seen == [("reading", True), ("loading", False)]
-        assert gc.isenabled()
+        assert _collecting()
         assert len(first.practices) == 1
+        thresholds = gc.get_threshold()
         gc.disable()
         try:
             InMemoryStore().load([SYD])
             assert not gc.isenabled()  # left off, as it was
+            assert gc.get_threshold() == thresholds
         finally:
             gc.enable()
+
+    def test_the_pause_leaves_the_hosts_own_collector_settings(self) -> None:
+        """A pause stops automatic collection whether or not the collector is enabled,
+        and leaves what the host does meanwhile: a ``gc.disable()`` or ``gc.enable()``
+        holds after the last pause ends, and so do thresholds set during it; the
+        thresholds from before come back otherwise."""
+        thresholds = gc.get_threshold()
+        try:
+            gc.set_threshold(900, 11, 12)  # the host's, before
+            with memory._collector_paused():
+                assert not _collecting()
+                gc.disable()  # another thread's, during a load
+            assert not gc.isenabled()
+            assert gc.get_threshold() == (900, 11, 12)
+            with memory._collector_paused(), memory._collector_paused():
+                gc.enable()  # enabled again, still paused
+                assert not _collecting()
+            assert _collecting()
+            assert gc.get_threshold() == (900, 11, 12)
+            with memory._collector_paused():
+                gc.set_threshold(500, 7, 7)  # the host's own, kept
+            assert gc.get_threshold() == (500, 7, 7)
+        finally:
+            gc.enable()
+            gc.set_threshold(*thresholds)
 
     def test_a_non_domain_object_is_refused_before_anything_is_added(self) -> None:
         """Something that is not a domain object is refused at its index; nothing is kept."""
@@ -1898,6 +1925,11 @@ def _last_change(member: Member) -> datetime:
     last = max(c.at for c in changes)
     assert member.last_changed_at == last
     return last
+
+
+def _collecting() -> bool:
+    """Whether Python collects garbage automatically now (enabled, first threshold set)."""
+    return gc.isenabled() and gc.get_threshold()[0] > 0
 
 
 def _member(id: str = "m-1", **fields: Any) -> Member:
@@ -2851,23 +2883,23 @@ class TestOverdueOutlooks:
         seen: list[tuple[str, bool]] = []
 
         def outlook(member: Member, *args: Any, **kwargs: Any) -> Any:
-            seen.append((member.id, gc.isenabled()))
+            seen.append((member.id, _collecting()))
             return overdue_outlook(member, *args, **kwargs)
 
         def outlook_at(member: Member, *args: Any, **kwargs: Any) -> Any:
-            seen.append((member.id, gc.isenabled()))
+            seen.append((member.id, _collecting()))
             return overdue_outlook_at(member, *args, **kwargs)
 
         now, then = datetime(2026, 3, 20, tzinfo=UTC), start + 30 * 60 * timedelta(seconds=1)
-        assert gc.isenabled()
+        assert _collecting()
         with (
             mock.patch.object(memory, "overdue_outlook", outlook),
             mock.patch.object(memory, "overdue_outlook_at", outlook_at),
         ):
             late = store.members.find(MemberQuery(overdue=True, as_of=now))
-            assert gc.isenabled()
+            assert _collecting()
             unpaid = store.members.unpaid_charges(practice_id="p", at=then)
-            assert gc.isenabled()
+            assert _collecting()
             gc.disable()
             try:
                 store.members.find(MemberQuery(overdue=True, as_of=now + 90 * DAY))
@@ -2878,7 +2910,7 @@ class TestOverdueOutlooks:
                 [Practice("p", "P", "UTC", "AUD"), _GOLD, ada, grace, paid]
             )
             before_paid = fresh.members.find(MemberQuery(overdue=True, as_of=then))
-            assert gc.isenabled()
+            assert _collecting()
         assert before_paid == []  # nothing due is late yet on 1 February
         assert [m.id for m in late] == ["g", "m"]  # March unpaid by both
         assert unpaid is not None

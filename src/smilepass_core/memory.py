@@ -677,33 +677,36 @@ F = TypeVar("F", bound=Callable[..., Any])
 _OUTLOOK_MARGIN_DAYS = 62
 
 _paused_lock = threading.Lock()
-_paused = 0  # loads under way with the collector paused
-_collecting = False  # whether the collector ran before the first of them
+_paused = 0  # loads and bulk reads under way with the collector paused
+_thresholds = gc.get_threshold()  # the collector's thresholds before the first of them
 
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused, and restored when the last paused load
-    or bulk read ends (they may overlap in several stores).
+    """Python's automatic garbage collection paused (its first threshold set to 0), and
+    the thresholds restored when the last paused load or bulk read ends (they may
+    overlap in several stores).
 
     A load, or a read of every member's Overdue outlook, allocates no reference cycles,
     but its many objects trigger full collections, each one a pass over every object of
     the process: a third of a large load's time, 29 % of the first Overdue query at
-    100,000 members.
+    100,000 members. ``gc.disable()`` and ``gc.enable()`` are left to the host: one
+    called meanwhile (by another thread) holds after the pause, and thresholds another
+    thread sets meanwhile are kept.
     """
-    global _paused, _collecting
+    global _paused, _thresholds
     with _paused_lock:
         if _paused == 0:
-            _collecting = gc.isenabled()
-            gc.disable()
+            _thresholds = gc.get_threshold()
+            gc.set_threshold(0)
         _paused += 1
     try:
         yield
     finally:
         with _paused_lock:
             _paused -= 1
-            if _paused == 0 and _collecting:
-                gc.enable()
+            if _paused == 0 and gc.get_threshold()[0] == 0:
+                gc.set_threshold(*_thresholds)
 
 
 #: The Overdue filter's form that one practice's :class:`_OverdueDays` answers.
