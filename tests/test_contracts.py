@@ -5,6 +5,7 @@ refunds not subtracted, Suspended counted as Active, ``None`` sorted first): eac
 must be reported as a short ContractViolation, within a small number of examples.
 """
 
+from collections import UserList
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -406,11 +407,12 @@ class TestTheKitCatchesPlantedBugs:
 
 class TestReadAnswersCompared:
     def test_a_read_only_list_is_compared_and_shown_as_the_ids_a_list_is(self) -> None:
-        """The reference store's find answers (ReadOnlyList) are compared as ids, as a
-        host's list is, so a report names the read that differs, not every find."""
+        """A find answer of any sequence type (the reference store's ReadOnlyList, a
+        host's list, tuple or other sequence) is compared and shown as its ids, so a
+        report names the read that differs, not every find."""
         members = list(demo_store().members.find(MemberQuery(), order=Order("id")))[:2]
         ids = [m.id for m in members]
-        for answer in (ReadOnlyList(members), members, tuple(members)):
+        for answer in (ReadOnlyList(members), members, tuple(members), UserList(members)):
             assert contracts._Call("members.find", (), answer).normalised() == ids
             assert contracts._show(answer) == "[" + ", ".join(ids) + "]"
 

@@ -1032,8 +1032,8 @@ class TestMemberFastPaths:
 
     def test_a_status_list_is_handed_out_as_kept_and_never_changes(self) -> None:
         """One practice's members of one status by start date come back as a read-only
-        view of the kept list (no reference to a member added by the read); an answer
-        read before writes is unchanged by them, pages included."""
+        view of the kept list (no reference to a member added by the read), a page of
+        them as a copy of the page; an answer read before writes is unchanged by them."""
         day = T0.date()
         members = [_member(f"m-{d}", start_date=day + timedelta(days=d), at=T0) for d in range(6)]
         store = InMemoryStore.from_objects([SYD, SYD_GOLD, *members])
@@ -1046,6 +1046,8 @@ class TestMemberFastPaths:
         assert sys.getrefcount(first) == held  # not copied
         assert isinstance(found, ReadOnlyList)
         assert isinstance(page, ReadOnlyList)
+        # A page is copied: it holds its two members, not the practice's whole list.
+        assert [len(r) for r in gc.get_referents(page) if isinstance(r, list)] == [2]
         with pytest.raises(TypeError):
             found[0] = first  # type: ignore[index]
         store.members.save(first.activate(at=T0 + timedelta(days=9)))

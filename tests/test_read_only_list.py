@@ -120,9 +120,15 @@ class TestReadOnly:
             view.extra = 1  # type: ignore[attr-defined]
 
     def test_a_wrong_index_type_is_named(self) -> None:
-        """An index that is neither an int nor a slice raises TypeError naming its type."""
+        """An index that is neither an int nor a slice raises TypeError naming its type;
+        ``index`` refuses bounds that are not integers, as a list does."""
         with pytest.raises(TypeError, match="not str"):
             ReadOnlyList([1])["0"]  # type: ignore[call-overload]
+        for bounds in [(None,), (0, None), (0.0,)]:
+            with pytest.raises(TypeError):
+                [1].index(1, *bounds)  # type: ignore[arg-type]
+            with pytest.raises(TypeError):
+                ReadOnlyList([1]).index(1, *bounds)  # type: ignore[arg-type]
 
     def test_a_sequence(self) -> None:
         """It is a Sequence, and prints as its items."""

@@ -29,7 +29,9 @@ retained_until=B)``                         to the nearer snapshot (snapshots ev
                                             written since they were taken (ActiveSets);
                                             O(t) to take them again, t toggles
 ``members.find(statuses=S)`` ordered by    O(m), m members of those statuses, read
-``start_date``                              in the index's order (no sort)
+``start_date``                              in the index's order (no sort); O(1) for
+                                            one practice and status while its list is
+                                            kept (handed out whole, not copied)
 ``members.find(overdue=, as_of=T,          O(n) per practice over ints (one
 grace_days=g)``, nothing else filtering     compare per member), once every member's
                                             outlook reads T's day and T is past their
@@ -1500,9 +1502,11 @@ class _Members(_Repository[Member, MemberQuery]):
         if form == _STATUSES_FORM and keys == [("start_date", False)]:
             # The index's own order: start date, ties by id.
             assert order is not None
-            start = order.page.offset
-            stop = None if order.page.limit is None else start + order.page.limit
-            return ReadOnlyList(self._by_start(query), start, stop)  # not copied
+            found, start = self._by_start(query), order.page.offset
+            stop = len(found) if order.page.limit is None else start + order.page.limit
+            if start == 0 and stop >= len(found):
+                return ReadOnlyList(found)  # the kept list itself, not copied
+            return ReadOnlyList(found[start:stop])  # a page: no hold on the whole list
         if form == _CHANGED_FORM:
             return ReadOnlyList(apply_order(self._changed_in(query), Member, order))
         if (

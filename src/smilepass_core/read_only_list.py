@@ -9,8 +9,10 @@ without copying a pointer per object, and no caller can change what another read
 from __future__ import annotations
 
 import copy
+import operator
+import sys
 from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar, overload
+from typing import Any, SupportsIndex, TypeVar, overload
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -70,9 +72,9 @@ class ReadOnlyList(Sequence[T_co]):
     def __reversed__(self) -> Iterator[T_co]:
         return map(self._items.__getitem__, reversed(range(self._start, self._stop)))
 
-    def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
+    def index(self, value: Any, start: SupportsIndex = 0, stop: SupportsIndex = sys.maxsize) -> int:
         """The first position of ``value`` in ``[start:stop]``, as ``list.index``."""
-        lo, hi, _ = slice(start, stop).indices(len(self))
+        lo, hi, _ = slice(operator.index(start), operator.index(stop)).indices(len(self))
         try:
             return self._items.index(value, self._start + lo, self._start + max(lo, hi)) - (
                 self._start

@@ -92,7 +92,6 @@ from smilepass_core.queries import (
     apply_order,
     sort_columns,
 )
-from smilepass_core.read_only_list import ReadOnlyList
 from smilepass_core.repositories import STORE_TYPES
 from smilepass_core.testing import strategies as sps
 
@@ -254,6 +253,12 @@ def _instant(value: datetime) -> str:
     return text.replace("+00:00", "Z")
 
 
+def _listed(value: Any) -> bool:
+    """Whether ``value`` is a sequence of items (a list, a tuple, a store's own
+    sequence type such as ``ReadOnlyList``), not text."""
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+
+
 def _show(value: Any) -> str:
     """A short, readable form of a query, an answer or a value."""
     if isinstance(value, datetime):
@@ -262,7 +267,7 @@ def _show(value: Any) -> str:
         return str(value)
     if isinstance(value, frozenset | set):
         return "{" + ", ".join(sorted(_show(v) for v in value)) + "}"
-    if isinstance(value, list | tuple | ReadOnlyList):
+    if _listed(value):
         return "[" + ", ".join(_show(v) for v in value) + "]"
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{k}: {_show(v)}" for k, v in value.items()) + "}"
@@ -2122,7 +2127,7 @@ class _Call:
             return _nonzero(self.answer)
         if self.read.endswith((".committed_totals", ".window_totals")):
             return [_nonzero(bucket) for bucket in self.answer]
-        if isinstance(self.answer, list | tuple | ReadOnlyList):
+        if _listed(self.answer):
             return [getattr(o, "id", o) for o in self.answer]
         return getattr(self.answer, "id", self.answer)
 
