@@ -1,9 +1,9 @@
 """ReadOnlyList: a read-only view of part of a list that nobody changes again.
 
-What every ``find`` of :class:`~smilepass_core.InMemoryStore` returns: a store can hand
-out a list it keeps (the members of one practice and status, in start-date order)
-without copying a pointer per object, and no caller can change what another reads.
-``list(found)`` gives a list of your own.
+What every ``find`` of :class:`~smilepass_core.InMemoryStore` and of ``SqlStore``
+returns: a store can hand out a list it keeps (the members of one practice and status,
+in start-date order) without copying a pointer per object, and no caller can change
+what another reads. ``list(found)`` gives a list of your own.
 """
 
 from __future__ import annotations
