@@ -74,6 +74,7 @@ from smilepass_core.queries import (
     ScopeQuery,
     SortKey,
 )
+from smilepass_core.read_only_list import ReadOnlyList
 
 __all__ = [
     "CAMPAIGN_LIFECYCLE",
@@ -131,6 +132,7 @@ __all__ = [
     "Practice",
     "Preset",
     "PricePoint",
+    "ReadOnlyList",
     "Referral",
     "ReferralQuery",
     "ReferralReward",
