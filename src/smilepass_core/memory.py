@@ -693,8 +693,8 @@ def _collector_paused() -> Iterator[None]:
     but its many objects trigger full collections, each one a pass over every object of
     the process: a third of a large load's time, 29 % of the first Overdue query at
     100,000 members. ``gc.disable()`` and ``gc.enable()`` are left to the host: one
-    called meanwhile (by another thread) holds after the pause, and thresholds another
-    thread sets meanwhile are kept.
+    called meanwhile (by another thread) holds after the pause, and so do thresholds
+    another thread sets meanwhile, unless their first is 0 (the pause's own mark).
     """
     global _paused, _thresholds
     with _paused_lock:
