@@ -1746,9 +1746,9 @@ class TestLoad:
         assert _counts(store) == before
 
     def test_the_collector_is_paused_for_a_load_and_restored_after_the_last(self) -> None:
-        """The garbage collector is off while a load runs (not while a generator passed
-        to it is read) and as it was once the last of overlapping loads (in two stores)
-        ends, refused or not."""
+        """Automatic garbage collection is paused while a load runs (not while a
+        generator passed to it is read) and as it was once the last of overlapping loads
+        (in two stores) ends, refused or not."""
         assert _collecting()
         inside, go_on = threading.Event(), threading.Event()
         seen: list[tuple[str, bool]] = []
