@@ -13,8 +13,10 @@ import collections
 import contextlib
 import gc
 import itertools
+import os
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -1746,20 +1748,20 @@ class TestLoad:
         assert _counts(store) == before
 
     def test_the_collector_is_paused_for_a_load_and_restored_after_the_last(self) -> None:
-        """Automatic garbage collection is paused while a load runs (not while a
-        generator passed to it is read) and as it was once the last of overlapping loads
-        (in two stores) ends, refused or not."""
-        assert _collecting()
+        """The garbage collector is off while a load runs (not while a generator passed
+        to it is read) and as it was once the last of overlapping loads (in two stores)
+        ends, refused or not."""
+        assert gc.isenabled()
         inside, go_on = threading.Event(), threading.Event()
         seen: list[tuple[str, bool]] = []
 
         def entries() -> Iterator[tuple[str, int, object]]:
-            seen.append(("reading", _collecting()))
+            seen.append(("reading", gc.isenabled()))
             yield ("Practice", 0, SYD)
 
         class Slow(InMemoryStore):
             def _load_locked(self, *args: Any) -> None:
-                seen.append(("loading", _collecting()))
+                seen.append(("loading", gc.isenabled()))
                 inside.set()
                 go_on.wait(10)
                 super()._load_locked(*args)
@@ -1769,48 +1771,58 @@ class TestLoad:
         loading.start()
         assert inside.wait(10)
         InMemoryStore().load([NYC])  # begins and ends while the first load runs
-        assert not _collecting()
+        assert not gc.isenabled()
         with pytest.raises(InvalidRecord):
             InMemoryStore().load([NYC_GOLD])  # no practice: refused
-        assert not _collecting()
+        assert not gc.isenabled()
         go_on.set()
         loading.join(10)
         assert seen == [("reading", True), ("loading", False)]
-        assert _collecting()
+        assert gc.isenabled()
         assert len(first.practices) == 1
-        thresholds = gc.get_threshold()
         gc.disable()
         try:
             InMemoryStore().load([SYD])
             assert not gc.isenabled()  # left off, as it was
-            assert gc.get_threshold() == thresholds
         finally:
             gc.enable()
 
-    def test_the_pause_leaves_the_hosts_own_collector_settings(self) -> None:
-        """A pause stops automatic collection whether or not the collector is enabled,
-        and leaves what the host does meanwhile: a ``gc.disable()`` or ``gc.enable()``
-        holds after the last pause ends, and so do thresholds set during it; the
-        thresholds from before come back otherwise."""
-        thresholds = gc.get_threshold()
+    def test_a_child_forked_during_a_pause_collects(self) -> None:
+        """A process forked while another thread's load holds the collector paused
+        starts with the collector on (that thread is not in the child) and a lock it
+        can take: its own loads pause and restore the collector."""
+        inside, go_on = threading.Event(), threading.Event()
+
+        class Slow(InMemoryStore):
+            def _load_locked(self, *args: Any) -> None:
+                inside.set()
+                go_on.wait(10)
+                super()._load_locked(*args)
+
+        loading = threading.Thread(target=Slow().load, args=([SYD],))
+        loading.start()
         try:
-            gc.set_threshold(900, 11, 12)  # the host's, before
-            with memory._collector_paused():
-                assert not _collecting()
-                gc.disable()  # another thread's, during a load
+            assert inside.wait(10)
             assert not gc.isenabled()
-            assert gc.get_threshold() == (900, 11, 12)
-            with memory._collector_paused(), memory._collector_paused():
-                gc.enable()  # enabled again, still paused
-                assert not _collecting()
-            assert _collecting()
-            assert gc.get_threshold() == (900, 11, 12)
-            with memory._collector_paused():
-                gc.set_threshold(500, 7, 7)  # the host's own, kept
-            assert gc.get_threshold() == (500, 7, 7)
+            read, write = os.pipe()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+                pid = os.fork()
+            if pid == 0:  # the child: report, then leave at once
+                seen = [gc.isenabled()]
+                InMemoryStore().load([NYC])
+                seen.append(gc.isenabled())
+                os.write(write, repr(seen).encode())
+                os._exit(0)
+            os.close(write)
+            with os.fdopen(read) as pipe:
+                reported = pipe.read()
+            assert os.waitpid(pid, 0)[1] == 0
+            assert reported == "[True, True]"
         finally:
-            gc.enable()
-            gc.set_threshold(*thresholds)
+            go_on.set()
+            loading.join(10)
+        assert gc.isenabled()
 
     def test_a_non_domain_object_is_refused_before_anything_is_added(self) -> None:
         """Something that is not a domain object is refused at its index; nothing is kept."""
@@ -1927,11 +1939,6 @@ def _last_change(member: Member) -> datetime:
     last = max(c.at for c in changes)
     assert member.last_changed_at == last
     return last
-
-
-def _collecting() -> bool:
-    """Whether Python collects garbage automatically now (enabled, first threshold set)."""
-    return gc.isenabled() and gc.get_threshold()[0] > 0
 
 
 def _member(id: str = "m-1", **fields: Any) -> Member:
@@ -2885,23 +2892,23 @@ class TestOverdueOutlooks:
         seen: list[tuple[str, bool]] = []
 
         def outlook(member: Member, *args: Any, **kwargs: Any) -> Any:
-            seen.append((member.id, _collecting()))
+            seen.append((member.id, gc.isenabled()))
             return overdue_outlook(member, *args, **kwargs)
 
         def outlook_at(member: Member, *args: Any, **kwargs: Any) -> Any:
-            seen.append((member.id, _collecting()))
+            seen.append((member.id, gc.isenabled()))
             return overdue_outlook_at(member, *args, **kwargs)
 
         now, then = datetime(2026, 3, 20, tzinfo=UTC), start + 30 * 60 * timedelta(seconds=1)
-        assert _collecting()
+        assert gc.isenabled()
         with (
             mock.patch.object(memory, "overdue_outlook", outlook),
             mock.patch.object(memory, "overdue_outlook_at", outlook_at),
         ):
             late = store.members.find(MemberQuery(overdue=True, as_of=now))
-            assert _collecting()
+            assert gc.isenabled()
             unpaid = store.members.unpaid_charges(practice_id="p", at=then)
-            assert _collecting()
+            assert gc.isenabled()
             gc.disable()
             try:
                 store.members.find(MemberQuery(overdue=True, as_of=now + 90 * DAY))
@@ -2912,7 +2919,7 @@ class TestOverdueOutlooks:
                 [Practice("p", "P", "UTC", "AUD"), _GOLD, ada, grace, paid]
             )
             before_paid = fresh.members.find(MemberQuery(overdue=True, as_of=then))
-            assert _collecting()
+            assert gc.isenabled()
         assert before_paid == []  # nothing due is late yet on 1 February
         assert [m.id for m in late] == ["g", "m"]  # March unpaid by both
         assert unpaid is not None

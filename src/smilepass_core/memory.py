@@ -73,6 +73,7 @@ import gc
 import heapq
 import itertools
 import operator
+import os
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -680,35 +681,47 @@ _OUTLOOK_MARGIN_DAYS = 62
 
 _paused_lock = threading.Lock()
 _paused = 0  # loads and bulk reads under way with the collector paused
-_thresholds = gc.get_threshold()  # the collector's thresholds before the first of them
+_collecting = False  # whether the collector ran before the first of them
 
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Python's automatic garbage collection paused (its first threshold set to 0), and
-    the thresholds restored when the last paused load or bulk read ends (they may
-    overlap in several stores).
+    """Python's cyclic garbage collector paused, and restored when the last paused load
+    or bulk read ends (they may overlap in several stores).
 
     A load, or a read of every member's Overdue outlook, allocates no reference cycles,
     but its many objects trigger full collections, each one a pass over every object of
     the process: a third of a large load's time, 29 % of the first Overdue query at
-    100,000 members. ``gc.disable()`` and ``gc.enable()`` are left to the host: one
-    called meanwhile (by another thread) holds after the pause, and so do thresholds
-    another thread sets meanwhile, unless their first is 0 (the pause's own mark).
+    100,000 members.
     """
-    global _paused, _thresholds
+    global _paused, _collecting
     with _paused_lock:
         if _paused == 0:
-            _thresholds = gc.get_threshold()
-            gc.set_threshold(0)
+            _collecting = gc.isenabled()
+            gc.disable()
         _paused += 1
     try:
         yield
     finally:
         with _paused_lock:
             _paused -= 1
-            if _paused == 0 and gc.get_threshold()[0] == 0:
-                gc.set_threshold(*_thresholds)
+            if _paused == 0 and _collecting:
+                gc.enable()
+
+
+def _end_pauses_in_child() -> None:
+    """In a process forked while another thread's pause ran: that thread is not in the
+    child, so its pause ends here (the collector as it was before it, a new lock)."""
+    global _paused, _paused_lock
+    _paused_lock = threading.Lock()  # the parent's may have been held at the fork
+    if _paused:
+        _paused = 0
+        if _collecting:
+            gc.enable()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_end_pauses_in_child)
 
 
 #: The Overdue filter's form that one practice's :class:`_OverdueDays` answers.
