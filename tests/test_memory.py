@@ -1752,30 +1752,22 @@ class TestLoad:
         to it is read) and as it was once the last of overlapping loads (in two stores)
         ends, refused or not."""
         assert gc.isenabled()
-        inside, go_on = threading.Event(), threading.Event()
         seen: list[tuple[str, bool]] = []
 
         def entries() -> Iterator[tuple[str, int, object]]:
             seen.append(("reading", gc.isenabled()))
             yield ("Practice", 0, SYD)
 
-        class Slow(InMemoryStore):
-            def _load_locked(self, *args: Any) -> None:
-                seen.append(("loading", gc.isenabled()))
-                inside.set()
-                go_on.wait(10)
-                super()._load_locked(*args)
-
-        first = Slow()
+        first = _HeldLoad(seen)
         loading = threading.Thread(target=first.load_labelled, args=(entries(),))
         loading.start()
-        assert inside.wait(10)
+        assert first.inside.wait(10)
         InMemoryStore().load([NYC])  # begins and ends while the first load runs
         assert not gc.isenabled()
         with pytest.raises(InvalidRecord):
             InMemoryStore().load([NYC_GOLD])  # no practice: refused
         assert not gc.isenabled()
-        go_on.set()
+        first.go_on.set()
         loading.join(10)
         assert seen == [("reading", True), ("loading", False)]
         assert gc.isenabled()
@@ -1791,18 +1783,11 @@ class TestLoad:
         """A process forked while another thread's load holds the collector paused
         starts with the collector on (that thread is not in the child) and a lock it
         can take: its own loads pause and restore the collector."""
-        inside, go_on = threading.Event(), threading.Event()
-
-        class Slow(InMemoryStore):
-            def _load_locked(self, *args: Any) -> None:
-                inside.set()
-                go_on.wait(10)
-                super()._load_locked(*args)
-
-        loading = threading.Thread(target=Slow().load, args=([SYD],))
+        held = _HeldLoad([])
+        loading = threading.Thread(target=held.load, args=([SYD],))
         loading.start()
         try:
-            assert inside.wait(10)
+            assert held.inside.wait(10)
             assert not gc.isenabled()
             read, write = os.pipe()
             with warnings.catch_warnings():
@@ -1820,7 +1805,7 @@ class TestLoad:
             assert os.waitpid(pid, 0)[1] == 0
             assert reported == "[True, True]"
         finally:
-            go_on.set()
+            held.go_on.set()
             loading.join(10)
         assert gc.isenabled()
 
@@ -1939,6 +1924,21 @@ def _last_change(member: Member) -> datetime:
     last = max(c.at for c in changes)
     assert member.last_changed_at == last
     return last
+
+
+class _HeldLoad(InMemoryStore):
+    """A store whose load stops inside the collector's pause until ``go_on`` is set
+    (``inside`` is set then), noting in ``seen`` whether the collector ran there."""
+
+    def __init__(self, seen: list[tuple[str, bool]]) -> None:
+        super().__init__()
+        self.seen, self.inside, self.go_on = seen, threading.Event(), threading.Event()
+
+    def _load_locked(self, *args: Any) -> None:
+        self.seen.append(("loading", gc.isenabled()))
+        self.inside.set()
+        self.go_on.wait(10)
+        super()._load_locked(*args)
 
 
 def _member(id: str = "m-1", **fields: Any) -> Member:
