@@ -764,6 +764,41 @@ class TestActiveSets:
                 asked.append((start, max(start, t0 + timedelta(minutes=b, microseconds=ticks[1]))))
                 check(*asked[-1])
 
+    def test_members_of_one_toggle_written_after_the_take(self) -> None:
+        """Members Active once and never stopped are counted outside the bit sets, from
+        their toggle; written after the take, each is counted once, from its toggles
+        now (one Active at ``a`` exactly is not Active at ``a``)."""
+        t0 = datetime(2026, 3, 1, tzinfo=UTC)
+        a, b = t0 + HOUR, t0 + 5 * HOUR
+        became, left = Timeline(), Timeline()
+        for at, member in ((t0, "x"), (a, "y"), (t0, "z")):
+            became.add(at, member)
+        left.add(t0 + 2 * HOUR, "z")
+        sets = memory.ActiveSets(became, left)
+        assert sets.retained(a, b, 3) == 1  # x; y only from a on; z stopped before b
+        sets.touch("x", (t0,))  # written, unchanged
+        assert (sets.retained(a, b, 3), sets.retained(b, a, 3)) == (1, 1)
+        sets.touch("y", (t0,))  # moved before a
+        assert sets.retained(a, b, 3) == 2
+        sets.touch("x", (t0, t0 + 3 * HOUR))  # stopped between a and b
+        assert sets.retained(a, b, 3) == 1
+        sets.touch("x", ())  # gone
+        assert sets.retained(a, t0 + 2 * HOUR, 3) == 2  # y, z (stopping at it, not before)
+
+    def test_a_member_becoming_active_twice_without_stopping_has_a_bit(self) -> None:
+        """Toggles that do not alternate (two becoming Active, none stopping) are counted
+        by their number before each boundary, as every member's are: not as a member
+        of one toggle."""
+        t0 = datetime(2026, 3, 1, tzinfo=UTC)
+        became, left = Timeline(), Timeline()
+        became.add(t0, "w")
+        became.add(t0 + 2 * HOUR, "w")
+        became.add(t0, "x")
+        sets = memory.ActiveSets(became, left)
+        assert sets.retained(t0 + HOUR, t0 + HOUR, 2) == 2  # one toggle before: Active
+        assert sets.retained(t0 + HOUR, t0 + 3 * HOUR, 2) == 1  # w: two before 3h
+        assert sets._singles == {"x": t0}  # w has a bit
+
     def test_a_member_gone_to_another_practice_leaves_the_first(self) -> None:
         """A member of one practice undone by a failed load (after that practice's
         retained count was read), then loaded into another practice, counts only there."""

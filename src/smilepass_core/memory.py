@@ -22,12 +22,14 @@ batched boundary reads (``members.``        each item as the one query it stands
 ``window_totals``)
 ``members.find(changed_in=R)``              O(log n + c) per practice, c = status and
                                             plan changes in R
-``members.count(active_at=A,                O(E + w + n/8) per practice: E toggles
-retained_until=B)``                         to the nearer snapshot (snapshots every
-                                            16 toggles of each timeline, n/256 for
-                                            more than 4,096 members), w members
-                                            written since they were taken (ActiveSets);
-                                            O(t) to take them again, t toggles
+``members.count(active_at=A,                O(E + w + n/8 + log m) per practice: E
+retained_until=B)``                         toggles to the nearer snapshot (snapshots
+                                            every 16 toggles of each timeline, one per
+                                            384 bits past 6,144), n members with more
+                                            than one toggle (a bit each), m with one,
+                                            w written since they were taken
+                                            (ActiveSets); O(t) to take them again, t
+                                            toggles
 ``members.find(statuses=S)`` ordered by    O(m), m members of those statuses, read
 ``start_date``                              in the index's order (no sort); O(1) for
                                             one practice and status while its list is
@@ -67,6 +69,7 @@ from __future__ import annotations
 
 import array
 import bisect
+import collections
 import contextlib
 import functools
 import gc
@@ -488,13 +491,15 @@ class ActiveSets:
     a set of practices, from their merged timelines), so that the members Active at two
     boundaries are counted by one ``&`` (the retained count).
 
-    Taken from the two timelines (becoming Active, stopping): each toggle as
-    its member's bit (kept as the byte and the mask it flips), and a snapshot of who was
-    Active before every :attr:`EVERY`-th toggle of each (just after it, when it ties with
-    the one before), with one before every toggle and one after them all. The set at a
-    boundary is the nearer snapshot, before or after it, with the toggles between
-    flipped; members written since the take are then set from their own toggles, as
-    :meth:`touch` was told them. All is taken again when those pass :attr:`STALE`.
+    Taken from the two timelines (becoming Active, stopping). A member Active once and
+    never stopped (most of them) is counted from that toggle alone, outside the sets.
+    Each toggle of the others is kept as its member's bit (the byte and the mask it
+    flips), with a snapshot of who was Active before every :attr:`EVERY`-th toggle of
+    each timeline (just after it, when it ties with the one before), one before every
+    toggle and one after them all. The set at a boundary is the nearer snapshot, before
+    or after it, with the toggles between flipped; members written since the take are
+    then set from their own toggles, as :meth:`touch` was told them (and no longer
+    counted from a single toggle). All is taken again when those pass :attr:`STALE`.
     """
 
     __slots__ = (
@@ -506,14 +511,16 @@ class ActiveSets:
         "_left",
         "_marks",
         "_masks",
+        "_once",
         "_points",
         "_sets",
+        "_singles",
         "_stale",
     )
 
     #: Toggles of each timeline between two snapshots (more where many share an
-    #: instant); ``members // 256`` for a practice of more members, so the snapshots
-    #: take at most about 32 bytes per toggle.
+    #: instant); one per 384 bits when there are more bits, so the snapshots take about
+    #: 48 bytes per toggle of the members with bits.
     EVERY = 16
     #: The most members written since the take before all is taken again;
     #: ``members // 256`` for a practice of more members.
@@ -521,7 +528,9 @@ class ActiveSets:
 
     def __init__(self, became: Timeline[datetime], left: Timeline[datetime]) -> None:
         self._became, self._left = became, left
-        self._bits: dict[str, int] = {}  # member id -> its bit
+        self._singles: dict[str, datetime] = {}  # members of one toggle: that toggle
+        self._once: list[datetime] = []  # those toggles, in time order
+        self._bits: dict[str, int] = {}  # the others (and those written since): each bit
         self._instants: tuple[list[datetime], ...] = ()  # per timeline, at the take
         # Per timeline, the byte and the mask each of those toggles flips.
         self._bytes: tuple[array.array[int], ...] = ()
@@ -554,10 +563,16 @@ class ActiveSets:
 
     def retained(self, start: datetime, end: datetime, members: int) -> int:
         """Members Active at both ``start`` and ``end`` (changes strictly before each);
-        ``members``: how many members the practice or set has (sizes the snapshots)."""
+        ``members``: how many members the practice or set has (when to take again)."""
         if self._stale is None or len(self._stale) > max(self.STALE, members // 256):
-            self._take(max(self.EVERY, members // 256))
-        return (self._cached(start) & self._cached(end)).bit_count()
+            self._take()
+        assert self._stale is not None
+        first = min(start, end)  # a member of one toggle is Active at both when before it
+        total = bisect.bisect_left(self._once, first)
+        for member in self._stale:  # counted from their bits now
+            single = self._singles.get(member)
+            total -= single is not None and single < first
+        return total + (self._cached(start) & self._cached(end)).bit_count()
 
     def _cached(self, at: datetime) -> int:
         """:meth:`_at`, kept for the next reads (up to four boundaries)."""
@@ -568,11 +583,26 @@ class ActiveSets:
             found = self._cache[at] = self._at(at)
         return found
 
-    def _take(self, every: int) -> None:
+    def _take(self) -> None:
         """Take the toggles and the snapshots again from the two timelines."""
-        timelines = (self._became.columns(), self._left.columns())
+        on_at, on_ids = self._became.columns()
+        off = self._left.columns()
+        stopped = set(off[1])  # the members of more than one toggle, with those below
+        lone = [i not in stopped for i in on_ids]
+        single_ids = list(itertools.compress(on_ids, lone))
+        singles = dict(zip(single_ids, itertools.compress(on_at, lone), strict=True))
+        if len(singles) < len(single_ids):  # some became Active twice without stopping
+            stopped.update(m for m, k in collections.Counter(single_ids).items() if k > 1)
+            lone = [i not in stopped for i in on_ids]
+            singles = {m: at for m, at in singles.items() if m not in stopped}
+        several = list(map(operator.not_, lone))
+        timelines = (
+            (list(itertools.compress(on_at, several)), list(itertools.compress(on_ids, several))),
+            off,
+        )
         bits: dict[str, int] = {}
         flipped = [[bits.setdefault(member, len(bits)) for member in ids] for _, ids in timelines]
+        every = max(self.EVERY, len(bits) // 384)
         instants = tuple(ats for ats, _ in timelines)
         # A snapshot before every ``every``-th toggle of each timeline, or just after it
         # when it ties with the toggle before (so many toggles at one instant are not
@@ -598,6 +628,7 @@ class ActiveSets:
         self._bytes = tuple(array.array(_BYTE_INDEX, [b >> 3 for b in f]) for f in flipped)
         self._masks = tuple(array.array("B", [1 << (b & 7) for b in f]) for f in flipped)
         self._bits, self._instants, self._points = bits, instants, points
+        self._singles, self._once = singles, sorted(singles.values())
         self._sets, self._marks, self._stale = sets, marks, {}
         self._cache.clear()
 
