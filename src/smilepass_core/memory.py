@@ -519,9 +519,11 @@ class ActiveSets:
     )
 
     #: Toggles of each timeline between two snapshots (more where many share an
-    #: instant); one per 384 bits when there are more bits, so the snapshots take about
-    #: 48 bytes per toggle of the members with bits.
+    #: instant), or ``bits // BITS`` when that is more (a bit per member of more than
+    #: one toggle).
     EVERY = 16
+    #: Past ``EVERY * BITS`` bits, the snapshots take ``BITS / 8`` bytes a toggle.
+    BITS = 384
     #: The most members written since the take before all is taken again;
     #: ``members // 256`` for a practice of more members.
     STALE = 2048
@@ -602,7 +604,7 @@ class ActiveSets:
         )
         bits: dict[str, int] = {}
         flipped = [[bits.setdefault(member, len(bits)) for member in ids] for _, ids in timelines]
-        every = max(self.EVERY, len(bits) // 384)
+        every = max(self.EVERY, len(bits) // self.BITS)
         instants = tuple(ats for ats, _ in timelines)
         # A snapshot before every ``every``-th toggle of each timeline, or just after it
         # when it ties with the toggle before (so many toggles at one instant are not
