@@ -24,10 +24,10 @@ batched boundary reads (``members.``        each item as the one query it stands
                                             plan changes in R
 ``members.count(active_at=A,                O(E + w + n/8 + log m) per practice: E
 retained_until=B)``                         toggles to the nearer snapshot (snapshots
-                                            every 16 toggles of each timeline, one per
-                                            384 bits past 6,144), n members with more
-                                            than one toggle (a bit each), m with one,
-                                            w written since they were taken
+                                            every 16 toggles of each timeline, or every
+                                            n // 384 past 6,144 bits), n members with a
+                                            bit, m Active once and never stopped (no
+                                            bit), w written since they were taken
                                             (ActiveSets); O(t) to take them again, t
                                             toggles
 ``members.find(statuses=S)`` ordered by    O(m), m members of those statuses, read
@@ -492,14 +492,16 @@ class ActiveSets:
     boundaries are counted by one ``&`` (the retained count).
 
     Taken from the two timelines (becoming Active, stopping). A member Active once and
-    never stopped (most of them) is counted from that toggle alone, outside the sets.
-    Each toggle of the others is kept as its member's bit (the byte and the mask it
-    flips), with a snapshot of who was Active before every :attr:`EVERY`-th toggle of
-    each timeline (just after it, when it ties with the one before), one before every
-    toggle and one after them all. The set at a boundary is the nearer snapshot, before
-    or after it, with the toggles between flipped; members written since the take are
-    then set from their own toggles, as :meth:`touch` was told them (and no longer
-    counted from a single toggle). All is taken again when those pass :attr:`STALE`.
+    never stopped (half of them in the benchmarks' data) is counted from that toggle
+    alone, by a binary search; every other member has a bit. Each of their toggles is
+    kept as the byte and the mask it flips, with a snapshot of who was Active before
+    every ``max(EVERY, bits // BITS)``-th toggle of each timeline (just after it, when
+    it ties with the one before), one before every toggle and one after them all. The
+    set at a boundary is the nearer snapshot, before or after it, with the toggles
+    between flipped; members written since the take get a bit (if they had none) set
+    from their own toggles, as :meth:`touch` was told them, and a member of one toggle
+    among them is no longer counted from it. All is taken again when those pass
+    :attr:`STALE`.
     """
 
     __slots__ = (
@@ -507,6 +509,7 @@ class ActiveSets:
         "_bits",
         "_bytes",
         "_cache",
+        "_gone",
         "_instants",
         "_left",
         "_marks",
@@ -532,6 +535,7 @@ class ActiveSets:
         self._became, self._left = became, left
         self._singles: dict[str, datetime] = {}  # members of one toggle: that toggle
         self._once: list[datetime] = []  # those toggles, in time order
+        self._gone: list[datetime] = []  # those of the ones written since, in time order
         self._bits: dict[str, int] = {}  # the others (and those written since): each bit
         self._instants: tuple[list[datetime], ...] = ()  # per timeline, at the take
         # Per timeline, the byte and the mask each of those toggles flips.
@@ -559,6 +563,9 @@ class ActiveSets:
         """``member_id`` was written: its toggles here are now ``toggles``
         (none once it is unindexed)."""
         if self._stale is not None:
+            single = self._singles.get(member_id)
+            if single is not None and member_id not in self._stale:  # now from a bit
+                bisect.insort(self._gone, single)
             self._stale[member_id] = toggles
             self._bits.setdefault(member_id, len(self._bits))
             self._cache.clear()
@@ -570,10 +577,7 @@ class ActiveSets:
             self._take()
         assert self._stale is not None
         first = min(start, end)  # a member of one toggle is Active at both when before it
-        total = bisect.bisect_left(self._once, first)
-        for member in self._stale:  # counted from their bits now
-            single = self._singles.get(member)
-            total -= single is not None and single < first
+        total = bisect.bisect_left(self._once, first) - bisect.bisect_left(self._gone, first)
         return total + (self._cached(start) & self._cached(end)).bit_count()
 
     def _cached(self, at: datetime) -> int:
@@ -630,7 +634,7 @@ class ActiveSets:
         self._bytes = tuple(array.array(_BYTE_INDEX, [b >> 3 for b in f]) for f in flipped)
         self._masks = tuple(array.array("B", [1 << (b & 7) for b in f]) for f in flipped)
         self._bits, self._instants, self._points = bits, instants, points
-        self._singles, self._once = singles, sorted(singles.values())
+        self._singles, self._once, self._gone = singles, sorted(singles.values()), []
         self._sets, self._marks, self._stale = sets, marks, {}
         self._cache.clear()
 
