@@ -575,7 +575,6 @@ class ActiveSets:
         ``members``: how many members the practice or set has (when to take again)."""
         if self._stale is None or len(self._stale) > max(self.STALE, members // 256):
             self._take()
-        assert self._stale is not None
         first = min(start, end)  # a member of one toggle is Active at both when before it
         total = bisect.bisect_left(self._once, first) - bisect.bisect_left(self._gone, first)
         return total + (self._cached(start) & self._cached(end)).bit_count()
@@ -593,7 +592,7 @@ class ActiveSets:
         """Take the toggles and the snapshots again from the two timelines."""
         on_at, on_ids = self._became.columns()
         off = self._left.columns()
-        stopped = set(off[1])  # the members of more than one toggle, with those below
+        stopped = set(off[1])  # with more than one toggle: those who stopped, and below
         lone = [i not in stopped for i in on_ids]
         single_ids = list(itertools.compress(on_ids, lone))
         singles = dict(zip(single_ids, itertools.compress(on_at, lone), strict=True))
